@@ -1,0 +1,335 @@
+//! The `renkei` binary: parses the command line and calls the library crates.
+//! Nothing here decides anything a library could.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use renkei_core::access::Role;
+use renkei_core::accounts::{self, NewUser};
+use renkei_core::audit::{self, Actor, Verdict};
+use renkei_core::config::{Config, LogFormat};
+use renkei_core::lang::Lang;
+use renkei_core::{CoreError, Store, orgs, secrets};
+
+#[derive(Parser)]
+#[command(name = "renkei", version, about = "Renkei: the coordination platform of a CSIRT", long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Configuration file (TOML); see renkei.sample.toml. Also RENKEI_CONFIG.
+    #[arg(long, global = true, env = "RENKEI_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database: sqlite://PATH or postgres://USER@HOST/DB. Overrides RENKEI_DATABASE_URL and the file.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the web server, the API and the in-process workers.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// Check the configuration, print it as it takes effect, and exit.
+        #[arg(long)]
+        check_config: bool,
+    },
+    /// Accounts and tokens.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account. People get a one-time password printed once (or read from
+    /// standard input with --password-stdin); sensors get none.
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        /// admin, coordinator, vendor, constituent or sensor.
+        #[arg(long)]
+        role: String,
+        /// The organization (name or number) a vendor or constituent belongs to.
+        #[arg(long)]
+        org: Option<String>,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "en")]
+        lang: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Issue an API token for an account (a sensor, a script); printed once.
+    CreateToken {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit 0 if intact, 1 naming the first altered or removed row.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("renkei: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            // Bad input (a config typo, an unknown role) is exit 2, the rest exit 1.
+            let user_error = err
+                .downcast_ref::<CoreError>()
+                .is_some_and(|e| e.is_user_error() || matches!(e, CoreError::Config(_)))
+                || err
+                    .downcast_ref::<renkei_web::WebError>()
+                    .is_some_and(|e| matches!(e, renkei_web::WebError::Core(CoreError::Config(_))));
+            eprintln!("renkei: {err:#}");
+            ExitCode::from(if user_error { 2 } else { 1 })
+        }
+    }
+}
+
+fn load_config(global: &Global, listen: Option<&String>) -> anyhow::Result<Config> {
+    let mut overrides = Vec::new();
+    if let Some(url) = &global.database_url {
+        overrides.push(("database.url", url.clone()));
+    }
+    if let Some(listen) = listen {
+        overrides.push(("server.listen", listen.clone()));
+    }
+    Ok(Config::load(
+        global.config.as_deref(),
+        |k| std::env::var(k).ok(),
+        &overrides,
+    )?)
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match config.log.format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(&config.database.url, config.database.max_connections)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&config.database.url)))
+}
+
+/// Database URLs may carry a password; never print it.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            listen,
+            check_config,
+        } => {
+            let config = load_config(&cli.global, listen.as_ref())?;
+            if check_config {
+                let mut shown = config.clone();
+                shown.database.url = redact(&shown.database.url);
+                println!(
+                    "{}",
+                    toml::to_string_pretty(&shown).context("printing the configuration")?
+                );
+                eprintln!("renkei: configuration OK");
+                return Ok(ExitCode::SUCCESS);
+            }
+            init_logging(&config);
+            serve(config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(cmd) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            admin(&store, cmd).await
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            let verdict = audit::verify(&store).await?;
+            println!("{}", serde_json::to_string(&verdict)?);
+            Ok(match verdict {
+                Verdict::Intact { .. } => ExitCode::SUCCESS,
+                Verdict::Broken {
+                    first_bad_seq,
+                    reason,
+                } => {
+                    eprintln!(
+                        "renkei: the audit log was tampered with at row {first_bad_seq}: {reason}"
+                    );
+                    ExitCode::from(1)
+                }
+            })
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.server.listen.clone();
+    let db = redact(&config.database.url);
+    let server = renkei_web::build(config).await?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, database = %db, "renkei is serving");
+    eprintln!("renkei: serving on http://{address} (database {db})");
+    if let Some(url) = server.setup_url() {
+        tracing::info!("no accounts yet: first-admin setup link printed on stderr");
+        eprintln!(
+            "renkei: no accounts yet. Create the first administrator within 24 hours at:\n\n    {url}\n"
+        );
+    }
+    server.run(listener, shutdown_signal()).await?;
+    tracing::info!("renkei stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn find_org(store: &Store, which: &str) -> anyhow::Result<i64> {
+    let all = orgs::list(store, None).await?;
+    let found = match which.parse::<i64>() {
+        Ok(id) => all.iter().find(|o| o.id == id),
+        Err(_) => all
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(which.trim())),
+    };
+    found
+        .map(|o| o.id)
+        .ok_or_else(|| CoreError::invalid("org", format!("no organization {which:?}")).into())
+}
+
+async fn admin(store: &Store, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
+    let actor = Actor::system("cli");
+    match cmd {
+        AdminCommand::CreateUser {
+            email,
+            role,
+            org,
+            name,
+            lang,
+            password_stdin,
+        } => {
+            let role = Role::parse(&role)?;
+            let org_id = match org {
+                Some(o) => Some(find_org(store, &o).await?),
+                None => None,
+            };
+            let (password, print_password) = if password_stdin {
+                let mut buf = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut buf)
+                    .context("reading the password")?;
+                (Some(buf.trim_end_matches(['\r', '\n']).to_string()), false)
+            } else if role.may_use_password() {
+                (Some(secrets::readable_password()), true)
+            } else {
+                (None, false)
+            };
+            let user = accounts::create_user(
+                store,
+                &actor,
+                NewUser {
+                    email,
+                    display_name: name,
+                    role,
+                    org_id,
+                    password: password.clone(),
+                    lang: Lang::parse(&lang)?,
+                },
+            )
+            .await?;
+            let mut out =
+                serde_json::json!({"user": user.id, "email": user.email, "role": user.role});
+            if print_password {
+                out["password"] = serde_json::json!(password);
+            }
+            println!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::CreateToken { email, name } => {
+            let user = accounts::find_user_by_email(store, &email)
+                .await?
+                .ok_or_else(|| CoreError::invalid("email", format!("no account {email:?}")))?;
+            let (token, secret) = accounts::create_token(store, &actor, user.id, &name).await?;
+            println!(
+                "{}",
+                serde_json::json!({"token": token.id, "user": user.id, "secret": secret})
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Who may do what: the one place where access is decided.
+//!
+//! Every HTTP route names an [`Access`] requirement; the web layer asks
+//! [`Access::check`] before the handler runs. Object-level rules that later pillars
+//! add (TLP, case membership) live here too, so that a reviewer reads one file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::CoreError;
+use crate::lang::Lang;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Runs the installation: accounts, configuration, the audit log.
+    Admin,
+    /// CSIRT staff handling incidents, cases and publications.
+    Coordinator,
+    /// A member of one product-developer organization.
+    Vendor,
+    /// A member of one constituent organization.
+    Constituent,
+    /// A sensor posting observations; API tokens only.
+    Sensor,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Coordinator,
+        Role::Vendor,
+        Role::Constituent,
+        Role::Sensor,
+    ];
+
+    pub fn parse(s: &str) -> Result<Role, CoreError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "admin" => Ok(Role::Admin),
+            "coordinator" => Ok(Role::Coordinator),
+            "vendor" => Ok(Role::Vendor),
+            "constituent" => Ok(Role::Constituent),
+            "sensor" => Ok(Role::Sensor),
+            other => Err(CoreError::invalid(
+                "role",
+                format!(
+                    "unknown role {other:?}; use admin, coordinator, vendor, constituent or sensor"
+                ),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Coordinator => "coordinator",
+            Role::Vendor => "vendor",
+            Role::Constituent => "constituent",
+            Role::Sensor => "sensor",
+        }
+    }
+
+    /// CSIRT staff see everything the team holds.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Admin | Role::Coordinator)
+    }
+
+    /// Vendors and constituents act for exactly one organization.
+    pub fn needs_org(self) -> bool {
+        matches!(self, Role::Vendor | Role::Constituent)
+    }
+
+    /// Sensors are machines: they never log in through the web form.
+    pub fn may_use_password(self) -> bool {
+        self != Role::Sensor
+    }
+}
+
+/// A signed-in account as the rest of the system sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserInfo {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub org_id: Option<i64>,
+    pub lang: Lang,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    Anonymous,
+    User(UserInfo),
+}
+
+impl Principal {
+    pub fn user(&self) -> Option<&UserInfo> {
+        match self {
+            Principal::User(u) => Some(u),
+            Principal::Anonymous => None,
+        }
+    }
+
+    pub fn role(&self) -> Option<Role> {
+        self.user().map(|u| u.role)
+    }
+}
+
+/// What a route requires of the one who calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any signed-in account, whatever its role.
+    Authenticated,
+    /// People, not machines: every role but sensor.
+    Person,
+    /// Admins and coordinators.
+    Staff,
+    Admin,
+    /// Sensor tokens (and admins, who set sensors up).
+    Sensor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// Nobody is signed in: sign in and try again (401).
+    Unauthenticated,
+    /// Signed in, but this account may not (403).
+    Forbidden,
+}
+
+impl Access {
+    pub fn check(self, principal: &Principal) -> Result<(), Denied> {
+        let role = match (self, principal) {
+            (Access::Public, _) => return Ok(()),
+            (_, Principal::Anonymous) => return Err(Denied::Unauthenticated),
+            (_, Principal::User(u)) => u.role,
+        };
+        let allowed = match self {
+            Access::Public | Access::Authenticated => true,
+            Access::Person => role != Role::Sensor,
+            Access::Staff => role.is_staff(),
+            Access::Admin => role == Role::Admin,
+            Access::Sensor => matches!(role, Role::Sensor | Role::Admin),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Denied::Forbidden)
+        }
+    }
+
+    pub fn allows(self, principal: &Principal) -> bool {
+        self.check(principal).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn as_role(role: Role) -> Principal {
+        Principal::User(UserInfo {
+            id: 1,
+            email: "x@example.org".into(),
+            display_name: "x".into(),
+            role,
+            org_id: None,
+            lang: Lang::En,
+        })
+    }
+
+    #[test]
+    fn anonymous_callers_are_asked_to_sign_in_except_on_public_routes() {
+        assert!(Access::Public.allows(&Principal::Anonymous));
+        for access in [
+            Access::Authenticated,
+            Access::Person,
+            Access::Staff,
+            Access::Admin,
+            Access::Sensor,
+        ] {
+            assert_eq!(
+                access.check(&Principal::Anonymous),
+                Err(Denied::Unauthenticated)
+            );
+        }
+    }
+
+    #[test]
+    fn the_role_matrix_is_what_the_design_says() {
+        use Role::*;
+        let expect = |access: Access, allowed: &[Role]| {
+            for role in Role::ALL {
+                assert_eq!(
+                    access.allows(&as_role(role)),
+                    allowed.contains(&role),
+                    "{access:?} for {role:?}"
+                );
+            }
+        };
+        expect(Access::Authenticated, &Role::ALL);
+        expect(Access::Person, &[Admin, Coordinator, Vendor, Constituent]);
+        expect(Access::Staff, &[Admin, Coordinator]);
+        expect(Access::Admin, &[Admin]);
+        expect(Access::Sensor, &[Admin, Sensor]);
+    }
+}

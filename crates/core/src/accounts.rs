@@ -1,0 +1,722 @@
+//! User accounts, passwords, login sessions, API tokens and the first-admin setup link.
+//!
+//! Passwords are hashed with Argon2id. Session cookies, API tokens and setup links are
+//! random 256-bit secrets stored only as SHA-256 digests, so a copy of the database
+//! does not let anyone sign in.
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use chrono::Duration;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::access::{Role, UserInfo};
+use crate::audit::{self, Actor, Event};
+use crate::lang::Lang;
+use crate::{CoreError, Result, Store, secrets, time};
+
+pub const MIN_PASSWORD_LEN: usize = 10;
+const TOKEN_PREFIX: &str = "rk_";
+const SESSION_PREFIX: &str = "rs_";
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub org_id: Option<i64>,
+    pub lang: Lang,
+    pub created_at: String,
+    pub disabled: bool,
+}
+
+impl User {
+    pub fn info(&self) -> UserInfo {
+        UserInfo {
+            id: self.id,
+            email: self.email.clone(),
+            display_name: self.display_name.clone(),
+            role: self.role,
+            org_id: self.org_id,
+            lang: self.lang,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub display_name: String,
+    pub role: Role,
+    pub org_id: Option<i64>,
+    /// None: the account cannot sign in with a password (sensors, or until set).
+    pub password: Option<String>,
+    pub lang: Lang,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionLookup {
+    Valid(UserInfo),
+    /// The cookie names a session that has run out; the person should sign in again.
+    Expired,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Success(UserInfo),
+    Failed,
+}
+
+pub fn validate_email(email: &str) -> Result<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+            }
+            None => false,
+        };
+    if valid {
+        Ok(email)
+    } else {
+        Err(CoreError::invalid(
+            "email",
+            format!("{email:?} is not an e-mail address"),
+        ))
+    }
+}
+
+fn validate_password(password: &str) -> Result<()> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(CoreError::invalid(
+            "password",
+            format!("must be at least {MIN_PASSWORD_LEN} characters"),
+        ));
+    }
+    if password.len() > 1024 {
+        return Err(CoreError::invalid("password", "must be at most 1024 bytes"));
+    }
+    Ok(())
+}
+
+/// Argon2id is deliberately slow; keep it off the async executor.
+async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| CoreError::Internal(format!("password hashing: {e}")))
+    })
+    .await
+    .map_err(|e| CoreError::Internal(format!("password hashing task: {e}")))?
+}
+
+async fn password_matches(password: String, stored: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        // Without a stored hash, verify against a fixed one anyway so that unknown
+        // accounts take as long as known ones.
+        let stored = stored.unwrap_or_else(|| dummy_hash().to_string());
+        match PasswordHash::new(&stored) {
+            Ok(parsed) => Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// An Argon2id hash of a random password nobody knows, made once per process.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(secrets::random_token("").as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+const USER_COLUMNS: &str = "id, email, display_name, role, org_id, lang, created_at, disabled_at";
+
+fn user_from_row(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        role: Role::parse(&row.try_get::<String, _>("role")?)?,
+        org_id: row.try_get("org_id")?,
+        lang: Lang::parse(&row.try_get::<String, _>("lang")?)?,
+        created_at: row.try_get("created_at")?,
+        disabled: row.try_get::<Option<String>, _>("disabled_at")?.is_some(),
+    })
+}
+
+pub async fn user_count(store: &Store) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(store.pool())
+        .await?)
+}
+
+pub async fn list_users(store: &Store) -> Result<Vec<User>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users ORDER BY id"
+    )))
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(user_from_row).collect()
+}
+
+pub async fn get_user(store: &Store, id: i64) -> Result<User> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(CoreError::NotFound("user"))?;
+    user_from_row(&row)
+}
+
+pub async fn find_user_by_email(store: &Store, email: &str) -> Result<Option<User>> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
+    )))
+    .bind(email.trim().to_lowercase())
+    .fetch_optional(store.pool())
+    .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+pub async fn create_user(store: &Store, actor: &Actor, new: NewUser) -> Result<User> {
+    let email = validate_email(&new.email)?;
+    let display_name = new.display_name.trim().to_string();
+    if display_name.chars().count() > 200 {
+        return Err(CoreError::invalid(
+            "display_name",
+            "must be at most 200 characters",
+        ));
+    }
+    let display_name = if display_name.is_empty() {
+        email.clone()
+    } else {
+        display_name
+    };
+    match (new.role.needs_org(), new.org_id) {
+        (true, None) => {
+            return Err(CoreError::invalid(
+                "org_id",
+                format!("a {} account belongs to an organization", new.role.as_str()),
+            ));
+        }
+        (false, Some(_)) if new.role.is_staff() => {
+            return Err(CoreError::invalid(
+                "org_id",
+                "staff accounts belong to the team, not to another organization",
+            ));
+        }
+        _ => {}
+    }
+    if new.password.is_some() && !new.role.may_use_password() {
+        return Err(CoreError::invalid(
+            "password",
+            "sensor accounts sign in with API tokens only",
+        ));
+    }
+    let password_hash = match new.password {
+        Some(p) => {
+            validate_password(&p)?;
+            Some(hash_password(p).await?)
+        }
+        None => None,
+    };
+    let mut tx = store.begin().await?;
+    if let Some(org_id) = new.org_id {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE id = $1")
+            .bind(org_id)
+            .fetch_optional(tx.conn())
+            .await?;
+        if exists.is_none() {
+            return Err(CoreError::invalid(
+                "org_id",
+                format!("no organization #{org_id}"),
+            ));
+        }
+    }
+    let now = time::now_str();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (email, display_name, role, org_id, password_hash, lang, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(&email)
+    .bind(&display_name)
+    .bind(new.role.as_str())
+    .bind(new.org_id)
+    .bind(&password_hash)
+    .bind(new.lang.as_str())
+    .bind(&now)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(|e| CoreError::from_insert(e, "an account with this e-mail"))?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "user.created",
+            object_type: "user",
+            object_id: id.to_string(),
+            changes: json!({
+                "email": email, "display_name": display_name, "role": new.role.as_str(),
+                "org_id": new.org_id, "lang": new.lang.as_str(),
+                "password_set": password_hash.is_some(),
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get_user(store, id).await
+}
+
+pub async fn set_lang(store: &Store, actor: &Actor, user_id: i64, lang: Lang) -> Result<()> {
+    let before = get_user(store, user_id).await?;
+    if before.lang == lang {
+        return Ok(());
+    }
+    let mut tx = store.begin().await?;
+    sqlx::query("UPDATE users SET lang = $1 WHERE id = $2")
+        .bind(lang.as_str())
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "user.lang_changed",
+            object_type: "user",
+            object_id: user_id.to_string(),
+            changes: json!({"lang": [before.lang.as_str(), lang.as_str()]}),
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+pub async fn set_password(
+    store: &Store,
+    actor: &Actor,
+    user_id: i64,
+    password: String,
+) -> Result<()> {
+    let user = get_user(store, user_id).await?;
+    if !user.role.may_use_password() {
+        return Err(CoreError::invalid(
+            "password",
+            "sensor accounts sign in with API tokens only",
+        ));
+    }
+    validate_password(&password)?;
+    let hash = hash_password(password).await?;
+    let mut tx = store.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(&hash)
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
+    // A new password ends every other session of the account.
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "user.password_changed",
+            object_type: "user",
+            object_id: user_id.to_string(),
+            changes: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Checks a password and audits the attempt, successful or not. `from` is the client
+/// address, kept in the audit row.
+pub async fn login(store: &Store, email: &str, password: &str, from: &str) -> Result<LoginOutcome> {
+    let email_norm = email.trim().to_lowercase();
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
+    )))
+    .bind(&email_norm)
+    .fetch_optional(store.pool())
+    .await?;
+    let (user, stored) = match &row {
+        Some(r) => (
+            Some(user_from_row(r)?),
+            r.try_get::<Option<String>, _>("password_hash")?,
+        ),
+        None => (None, None),
+    };
+    let matches = password_matches(password.to_string(), stored.clone()).await;
+    match user {
+        Some(user)
+            if matches && stored.is_some() && !user.disabled && user.role.may_use_password() =>
+        {
+            audit::record_alone(
+                store,
+                &Actor::user(user.id, &user.email),
+                Event {
+                    action: "login.succeeded",
+                    object_type: "user",
+                    object_id: user.id.to_string(),
+                    changes: json!({"from": from}),
+                },
+            )
+            .await?;
+            Ok(LoginOutcome::Success(user.info()))
+        }
+        user => {
+            audit::record_alone(
+                store,
+                &Actor::anonymous(from),
+                Event {
+                    action: "login.failed",
+                    object_type: "user",
+                    object_id: user.map(|u| u.id.to_string()).unwrap_or_default(),
+                    changes: json!({"email": email_norm.chars().take(254).collect::<String>(), "from": from}),
+                },
+            )
+            .await?;
+            Ok(LoginOutcome::Failed)
+        }
+    }
+}
+
+/// Records a login refused by the rate limiter, so that floods show in the log.
+pub async fn login_throttled(store: &Store, email: &str, from: &str) -> Result<()> {
+    audit::record_alone(
+        store,
+        &Actor::anonymous(from),
+        Event {
+            action: "login.throttled",
+            object_type: "user",
+            object_id: String::new(),
+            changes: json!({"email": email.trim().to_lowercase().chars().take(254).collect::<String>(), "from": from}),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Opens a session and returns the secret to put in the cookie.
+pub async fn create_session(store: &Store, user_id: i64, ttl_minutes: u64) -> Result<String> {
+    let token = secrets::random_token(SESSION_PREFIX);
+    let now = time::now();
+    let expires = now + Duration::minutes(ttl_minutes as i64);
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(secrets::digest(&token))
+    .bind(user_id)
+    .bind(time::format(now))
+    .bind(time::format(expires))
+    .bind(time::format(now))
+    .execute(tx.conn())
+    .await?;
+    // Housekeeping: sessions that ran out long ago are of no further use.
+    sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+        .bind(time::format(now - Duration::days(7)))
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Looks a session cookie up and, if it is valid, extends it (sliding expiry).
+pub async fn session(store: &Store, token: &str, ttl_minutes: u64) -> Result<SessionLookup> {
+    if !token.starts_with(SESSION_PREFIX) {
+        return Ok(SessionLookup::Unknown);
+    }
+    let hash = secrets::digest(token);
+    let row =
+        sqlx::query("SELECT user_id, expires_at, last_seen_at FROM sessions WHERE token_hash = $1")
+            .bind(&hash)
+            .fetch_optional(store.pool())
+            .await?;
+    let Some(row) = row else {
+        return Ok(SessionLookup::Unknown);
+    };
+    let now = time::now();
+    let expires = time::parse(&row.try_get::<String, _>("expires_at")?).unwrap_or(now);
+    if expires <= now {
+        return Ok(SessionLookup::Expired);
+    }
+    let user = get_user(store, row.try_get("user_id")?).await?;
+    if user.disabled {
+        return Ok(SessionLookup::Unknown);
+    }
+    let last_seen = time::parse(&row.try_get::<String, _>("last_seen_at")?).unwrap_or(now);
+    // Extending on every request would turn each page view into a write.
+    if now - last_seen > Duration::seconds(60) {
+        let mut tx = store.begin().await?;
+        sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE token_hash = $3")
+            .bind(time::format(now))
+            .bind(time::format(now + Duration::minutes(ttl_minutes as i64)))
+            .bind(&hash)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(SessionLookup::Valid(user.info()))
+}
+
+pub async fn end_session(store: &Store, actor: &Actor, token: &str) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let removed = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(secrets::digest(token))
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if removed > 0
+        && let Some(user_id) = actor.user_id
+    {
+        audit::record(
+            &mut tx,
+            actor,
+            Event {
+                action: "logout",
+                object_type: "user",
+                object_id: user_id.to_string(),
+                changes: json!({}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await
+}
+
+fn token_from_row(row: &AnyRow) -> Result<ApiToken> {
+    Ok(ApiToken {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+/// Issues an API token for `user_id`; the secret is returned once and never stored.
+pub async fn create_token(
+    store: &Store,
+    actor: &Actor,
+    user_id: i64,
+    name: &str,
+) -> Result<(ApiToken, String)> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(CoreError::invalid(
+            "name",
+            "give the token a name of 1 to 100 characters",
+        ));
+    }
+    let user = get_user(store, user_id).await?;
+    if user.disabled {
+        return Err(CoreError::invalid("user_id", "the account is disabled"));
+    }
+    let secret = secrets::random_token(TOKEN_PREFIX);
+    let mut tx = store.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(name)
+    .bind(secrets::digest(&secret))
+    .bind(time::now_str())
+    .fetch_one(tx.conn())
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "token.created",
+            object_type: "api_token",
+            object_id: id.to_string(),
+            changes: json!({"user_id": user_id, "name": name}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let token = sqlx::query("SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE id = $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await?;
+    Ok((token_from_row(&token)?, secret))
+}
+
+pub async fn list_tokens(store: &Store, user_id: i64) -> Result<Vec<ApiToken>> {
+    let rows = sqlx::query(
+        "SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY id",
+    )
+    .bind(user_id)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(token_from_row).collect()
+}
+
+/// Revokes one of `owner`'s tokens; a token of somebody else is "not found".
+pub async fn revoke_token(store: &Store, actor: &Actor, owner: i64, token_id: i64) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let changed = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(time::now_str())
+    .bind(token_id)
+    .bind(owner)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(CoreError::NotFound("token"));
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "token.revoked",
+            object_type: "api_token",
+            object_id: token_id.to_string(),
+            changes: json!({"user_id": owner}),
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// The account behind a bearer token, if the token is known, unrevoked and its
+/// account enabled.
+pub async fn token_user(store: &Store, secret: &str) -> Result<Option<UserInfo>> {
+    if !secret.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT id, user_id, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+        .bind(secrets::digest(secret))
+        .fetch_optional(store.pool())
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let user = get_user(store, row.try_get("user_id")?).await?;
+    if user.disabled {
+        return Ok(None);
+    }
+    let now = time::now();
+    let stale = row
+        .try_get::<Option<String>, _>("last_used_at")?
+        .and_then(|t| time::parse(&t))
+        .is_none_or(|t| now - t > Duration::seconds(60));
+    if stale {
+        let mut tx = store.begin().await?;
+        sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(time::format(now))
+            .bind(row.try_get::<i64, _>("id")?)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(Some(user.info()))
+}
+
+/// On an installation without accounts, issues a one-time link secret for creating
+/// the first admin; older unused links stop working.
+pub async fn first_admin_setup_token(store: &Store, ttl_hours: u64) -> Result<Option<String>> {
+    if user_count(store).await? > 0 {
+        return Ok(None);
+    }
+    let token = secrets::random_token("");
+    let now = time::now();
+    let mut tx = store.begin().await?;
+    sqlx::query("DELETE FROM setup_tokens WHERE used_at IS NULL")
+        .execute(tx.conn())
+        .await?;
+    sqlx::query(
+        "INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(secrets::digest(&token))
+    .bind(time::format(now))
+    .bind(time::format(now + Duration::hours(ttl_hours as i64)))
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(Some(token))
+}
+
+pub async fn setup_token_is_valid(store: &Store, token: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM setup_tokens WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(secrets::digest(token))
+    .bind(time::now_str())
+    .fetch_one(store.pool())
+    .await?;
+    Ok(n > 0 && user_count(store).await? == 0)
+}
+
+/// Creates the first admin through the one-time link.
+pub async fn complete_setup(
+    store: &Store,
+    token: &str,
+    email: &str,
+    display_name: &str,
+    password: String,
+    lang: Lang,
+) -> Result<User> {
+    if !setup_token_is_valid(store, token).await? {
+        return Err(CoreError::NotFound("setup link"));
+    }
+    let user = create_user(
+        store,
+        &Actor::system("setup"),
+        NewUser {
+            email: email.to_string(),
+            display_name: display_name.to_string(),
+            role: Role::Admin,
+            org_id: None,
+            password: Some(password),
+            lang,
+        },
+    )
+    .await?;
+    let mut tx = store.begin().await?;
+    sqlx::query("UPDATE setup_tokens SET used_at = $1 WHERE token_hash = $2")
+        .bind(time::now_str())
+        .bind(secrets::digest(token))
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(user)
+}

@@ -1,0 +1,377 @@
+//! Configuration: a TOML file, then environment variables, then command-line flags,
+//! each overriding the one before. Unknown keys are an error wherever they come from,
+//! so that a typo never silently falls back to a default.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::CoreError;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/renkei.db";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub security: SecurityConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// The address people reach the server at, used in links the server prints or mails.
+    pub public_url: Option<String>,
+    pub body_limit_bytes: usize,
+    /// Marks cookies `Secure`; turn on whenever the server is reached over HTTPS.
+    pub secure_cookies: bool,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when standard error is not a terminal, readable text when it is.
+    Auto,
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `renkei_web=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    pub session_ttl_minutes: u64,
+    /// Failed logins allowed per client address and per account within the window.
+    pub login_max_attempts: u32,
+    pub login_window_secs: u64,
+    pub setup_link_ttl_hours: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+            security: SecurityConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            body_limit_bytes: 2 * 1024 * 1024,
+            secure_cookies: false,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: DEFAULT_DATABASE_URL.into(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Auto,
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            session_ttl_minutes: 12 * 60,
+            login_max_attempts: 5,
+            login_window_secs: 300,
+            setup_link_ttl_hours: 24,
+        }
+    }
+}
+
+/// Every settable key, with the environment variable that sets it. The long form
+/// `RENKEI_<SECTION>__<KEY>` works for each; the short aliases are the ones
+/// DESIGN.md promises to scripts.
+pub const KEYS: &[(&str, &[&str])] = &[
+    ("server.listen", &["RENKEI_SERVER__LISTEN", "RENKEI_LISTEN"]),
+    (
+        "server.public_url",
+        &["RENKEI_SERVER__PUBLIC_URL", "RENKEI_PUBLIC_URL"],
+    ),
+    (
+        "server.body_limit_bytes",
+        &["RENKEI_SERVER__BODY_LIMIT_BYTES"],
+    ),
+    ("server.secure_cookies", &["RENKEI_SERVER__SECURE_COOKIES"]),
+    (
+        "server.shutdown_grace_secs",
+        &["RENKEI_SERVER__SHUTDOWN_GRACE_SECS"],
+    ),
+    (
+        "database.url",
+        &["RENKEI_DATABASE__URL", "RENKEI_DATABASE_URL"],
+    ),
+    (
+        "database.max_connections",
+        &["RENKEI_DATABASE__MAX_CONNECTIONS"],
+    ),
+    ("log.format", &["RENKEI_LOG__FORMAT"]),
+    ("log.level", &["RENKEI_LOG__LEVEL", "RENKEI_LOG"]),
+    (
+        "security.session_ttl_minutes",
+        &["RENKEI_SECURITY__SESSION_TTL_MINUTES"],
+    ),
+    (
+        "security.login_max_attempts",
+        &["RENKEI_SECURITY__LOGIN_MAX_ATTEMPTS"],
+    ),
+    (
+        "security.login_window_secs",
+        &["RENKEI_SECURITY__LOGIN_WINDOW_SECS"],
+    ),
+    (
+        "security.setup_link_ttl_hours",
+        &["RENKEI_SECURITY__SETUP_LINK_TTL_HOURS"],
+    ),
+];
+
+impl Config {
+    /// Reads a TOML document, rejecting unknown sections and keys.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, CoreError> {
+        toml::from_str(text).map_err(|e| CoreError::Config(format!("{origin}: {e}")))
+    }
+
+    /// File, then environment, then flags (`overrides`, as `section.key=value`).
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        overrides: &[(&str, String)],
+    ) -> Result<Config, CoreError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    CoreError::Config(format!("cannot read {}: {e}", path.display()))
+                })?;
+                Config::from_toml(&text, &path.display().to_string())?
+            }
+            None => Config::default(),
+        };
+        for (key, vars) in KEYS {
+            // The long form wins over an alias when both are set.
+            if let Some((var, value)) = vars.iter().find_map(|v| env(v).map(|val| (*v, val))) {
+                config
+                    .set(key, &value)
+                    .map_err(|e| CoreError::Config(format!("{var}: {e}")))?;
+            }
+        }
+        for (key, value) in overrides {
+            config
+                .set(key, value)
+                .map_err(|e| CoreError::Config(format!("flag for {key}: {e}")))?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Sets one key from text, as the environment and flags give it.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+            v.trim()
+                .parse()
+                .map_err(|_| format!("expected a whole number, got {v:?}"))
+        }
+        fn boolean(v: &str) -> Result<bool, String> {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(format!("expected true or false, got {v:?}")),
+            }
+        }
+        match key {
+            "server.listen" => self.server.listen = value.to_string(),
+            "server.public_url" => {
+                self.server.public_url = Some(value.to_string()).filter(|v| !v.is_empty())
+            }
+            "server.body_limit_bytes" => self.server.body_limit_bytes = num(value)?,
+            "server.secure_cookies" => self.server.secure_cookies = boolean(value)?,
+            "server.shutdown_grace_secs" => self.server.shutdown_grace_secs = num(value)?,
+            "database.url" => self.database.url = value.to_string(),
+            "database.max_connections" => self.database.max_connections = num(value)?,
+            "log.format" => {
+                self.log.format = match value.trim().to_ascii_lowercase().as_str() {
+                    "auto" => LogFormat::Auto,
+                    "json" => LogFormat::Json,
+                    "text" => LogFormat::Text,
+                    _ => return Err(format!("expected auto, json or text, got {value:?}")),
+                }
+            }
+            "log.level" => self.log.level = value.to_string(),
+            "security.session_ttl_minutes" => self.security.session_ttl_minutes = num(value)?,
+            "security.login_max_attempts" => self.security.login_max_attempts = num(value)?,
+            "security.login_window_secs" => self.security.login_window_secs = num(value)?,
+            "security.setup_link_ttl_hours" => self.security.setup_link_ttl_hours = num(value)?,
+            other => return Err(format!("unknown configuration key {other:?}")),
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let bad = |m: String| Err(CoreError::Config(m));
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(format!(
+                "server.listen: {:?} is not an address such as 127.0.0.1:8080",
+                self.server.listen
+            ));
+        }
+        if let Some(url) = &self.server.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return bad(format!(
+                "server.public_url: {url:?} must start with http:// or https://"
+            ));
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return bad("server.body_limit_bytes: must be at least 1024".into());
+        }
+        if !(self.database.url.starts_with("sqlite:")
+            || self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            return bad(format!(
+                "database.url: {:?} is neither sqlite:… nor postgres://…",
+                self.database.url
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return bad("database.max_connections: must be at least 1".into());
+        }
+        if self.security.login_max_attempts == 0 || self.security.login_window_secs == 0 {
+            return bad(
+                "security.login_max_attempts and login_window_secs must be positive".into(),
+            );
+        }
+        if self.security.session_ttl_minutes == 0 {
+            return bad("security.session_ttl_minutes: must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The base of links the server hands out.
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.server.listen),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn the_committed_sample_config_is_valid_and_equals_the_defaults() {
+        let text = include_str!("../../../renkei.sample.toml");
+        let config = Config::from_toml(text, "renkei.sample.toml").unwrap();
+        config.validate().unwrap();
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_rejected_with_its_name() {
+        let err = Config::from_toml("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n", "f")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listne"), "{err}");
+        assert!(Config::from_toml("[sever]\n", "f").is_err());
+    }
+
+    #[test]
+    fn flags_override_environment_which_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"127.0.0.1:1000\"\n[database]\nurl = \"sqlite://file.db\"\nmax_connections = 3\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "RENKEI_LISTEN" => Some("127.0.0.1:2000".to_string()),
+            "RENKEI_DATABASE_URL" => Some("sqlite://env.db".to_string()),
+            _ => None,
+        };
+        let c = Config::load(Some(&path), env, &[]).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:2000");
+        assert_eq!(c.database.url, "sqlite://env.db");
+        assert_eq!(c.database.max_connections, 3);
+        let c = Config::load(
+            Some(&path),
+            env,
+            &[("database.url", "postgres://flag/db".to_string())],
+        )
+        .unwrap();
+        assert_eq!(c.database.url, "postgres://flag/db");
+    }
+
+    #[test]
+    fn a_malformed_environment_value_names_the_variable() {
+        let env = |k: &str| (k == "RENKEI_SERVER__BODY_LIMIT_BYTES").then(|| "lots".to_string());
+        let err = Config::load(None, env, &[]).unwrap_err().to_string();
+        assert!(err.contains("RENKEI_SERVER__BODY_LIMIT_BYTES"), "{err}");
+        let err = Config::load(None, no_env, &[("server.listen", "nowhere".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn every_key_is_settable_and_unknown_ones_are_refused() {
+        let mut c = Config::default();
+        for (key, _) in KEYS {
+            let sample = match *key {
+                "server.listen" => "127.0.0.1:9",
+                "server.public_url" => "https://csirt.example",
+                "server.secure_cookies" => "true",
+                "database.url" => "sqlite://x.db",
+                "log.format" => "json",
+                "log.level" => "debug",
+                _ => "4096",
+            };
+            c.set(key, sample).unwrap_or_else(|e| panic!("{key}: {e}"));
+        }
+        c.validate().unwrap();
+        assert!(c.set("server.nope", "1").is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! Renkei's shared foundation: the things every pillar needs and no pillar owns.
+//!
+//! Configuration, the [`store::Store`] over SQLite or PostgreSQL with its embedded
+//! migrations, accounts and roles, organizations and their contacts, the hash-chained
+//! audit log, the one place where access is decided ([`access`]), and the small domain
+//! types (TLP, language, ids) the pillars speak in.
+
+pub mod access;
+pub mod accounts;
+pub mod audit;
+pub mod config;
+pub mod counts;
+pub mod error;
+pub mod lang;
+pub mod orgs;
+pub mod secrets;
+pub mod settings;
+pub mod store;
+pub mod time;
+pub mod tlp;
+
+pub use error::{CoreError, Result};
+pub use store::Store;

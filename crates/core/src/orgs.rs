@@ -1,0 +1,348 @@
+//! The shared address book: organizations (the team itself, constituents, product
+//! developers, partner CSIRTs, ISPs and network owners) and their contacts.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::audit::{self, Actor, Event};
+use crate::lang::Lang;
+use crate::{CoreError, Result, Store, time};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgKind {
+    /// The coordination center itself.
+    Team,
+    Constituent,
+    /// A product developer (vendor).
+    Vendor,
+    /// A partner CSIRT, national or other.
+    Csirt,
+    /// An ISP or other network owner that receives notifications.
+    Isp,
+}
+
+impl OrgKind {
+    pub const ALL: [OrgKind; 5] = [
+        OrgKind::Team,
+        OrgKind::Constituent,
+        OrgKind::Vendor,
+        OrgKind::Csirt,
+        OrgKind::Isp,
+    ];
+
+    pub fn parse(s: &str) -> Result<OrgKind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "team" => Ok(OrgKind::Team),
+            "constituent" => Ok(OrgKind::Constituent),
+            "vendor" | "product-developer" => Ok(OrgKind::Vendor),
+            "csirt" => Ok(OrgKind::Csirt),
+            "isp" | "network-owner" => Ok(OrgKind::Isp),
+            other => Err(CoreError::invalid(
+                "kind",
+                format!(
+                    "unknown organization kind {other:?}; use team, constituent, vendor, csirt or isp"
+                ),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgKind::Team => "team",
+            OrgKind::Constituent => "constituent",
+            OrgKind::Vendor => "vendor",
+            OrgKind::Csirt => "csirt",
+            OrgKind::Isp => "isp",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Organization {
+    pub id: i64,
+    pub name: String,
+    pub kind: OrgKind,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    pub domain: Option<String>,
+    pub notes: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrganization {
+    pub name: String,
+    pub kind: OrgKind,
+    #[serde(default)]
+    pub country: Option<String>,
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Contact {
+    pub id: i64,
+    pub org_id: i64,
+    pub name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    /// ASCII-armored OpenPGP public key for encrypted mail.
+    pub pgp_key: Option<String>,
+    pub lang: Lang,
+    /// What the contact is for: general, security (POC), abuse, …
+    pub role: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub pgp_key: Option<String>,
+    #[serde(default)]
+    pub lang: Lang,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn org_from_row(row: &AnyRow) -> Result<Organization> {
+    Ok(Organization {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        kind: OrgKind::parse(&row.try_get::<String, _>("kind")?)?,
+        country: row.try_get("country")?,
+        domain: row.try_get("domain")?,
+        notes: row.try_get("notes")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn contact_from_row(row: &AnyRow) -> Result<Contact> {
+    Ok(Contact {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        email: row.try_get("email")?,
+        phone: row.try_get("phone")?,
+        pgp_key: row.try_get("pgp_key")?,
+        lang: Lang::parse(&row.try_get::<String, _>("lang")?)?,
+        role: row.try_get("role")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const ORG_COLUMNS: &str = "id, name, kind, country, domain, notes, created_at, updated_at";
+const CONTACT_COLUMNS: &str = "id, org_id, name, email, phone, pgp_key, lang, role, created_at";
+
+pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Result<Organization> {
+    let name = new.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(CoreError::invalid(
+            "name",
+            "give a name of 1 to 200 characters",
+        ));
+    }
+    let country = non_empty(new.country).map(|c| c.to_ascii_uppercase());
+    if let Some(c) = &country
+        && !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase()))
+    {
+        return Err(CoreError::invalid(
+            "country",
+            format!("{c:?} is not a two-letter country code"),
+        ));
+    }
+    let domain = non_empty(new.domain).map(|d| d.to_ascii_lowercase());
+    if let Some(d) = &domain
+        && (d.contains(char::is_whitespace) || !d.contains('.') || d.contains('@'))
+    {
+        return Err(CoreError::invalid(
+            "domain",
+            format!("{d:?} is not a domain name"),
+        ));
+    }
+    let now = time::now_str();
+    let mut tx = store.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO organizations (name, kind, country, domain, notes, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+    )
+    .bind(&name)
+    .bind(new.kind.as_str())
+    .bind(&country)
+    .bind(&domain)
+    .bind(new.notes.trim())
+    .bind(&now)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(|e| CoreError::from_insert(e, "an organization with this name"))?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "org.created",
+            object_type: "organization",
+            object_id: id.to_string(),
+            changes: json!({"name": name, "kind": new.kind.as_str(), "country": country, "domain": domain}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(store, id).await
+}
+
+pub async fn get(store: &Store, id: i64) -> Result<Organization> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(CoreError::NotFound("organization"))?;
+    org_from_row(&row)
+}
+
+pub async fn list(store: &Store, kind: Option<OrgKind>) -> Result<Vec<Organization>> {
+    let rows = match kind {
+        Some(k) => {
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT {ORG_COLUMNS} FROM organizations WHERE kind = $1 ORDER BY name"
+            )))
+            .bind(k.as_str())
+            .fetch_all(store.pool())
+            .await?
+        }
+        None => {
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT {ORG_COLUMNS} FROM organizations ORDER BY name"
+            )))
+            .fetch_all(store.pool())
+            .await?
+        }
+    };
+    rows.iter().map(org_from_row).collect()
+}
+
+pub async fn add_contact(
+    store: &Store,
+    actor: &Actor,
+    org_id: i64,
+    new: NewContact,
+) -> Result<Contact> {
+    get(store, org_id).await?;
+    let name = new.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(CoreError::invalid(
+            "name",
+            "give a name of 1 to 200 characters",
+        ));
+    }
+    let email = crate::accounts::validate_email(&new.email)?;
+    let pgp_key = non_empty(new.pgp_key);
+    if let Some(k) = &pgp_key
+        && !k.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----")
+    {
+        return Err(CoreError::invalid(
+            "pgp_key",
+            "paste an ASCII-armored OpenPGP public key block",
+        ));
+    }
+    let role = non_empty(new.role).unwrap_or_else(|| "general".into());
+    let mut tx = store.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO contacts (org_id, name, email, phone, pgp_key, lang, role, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(org_id)
+    .bind(&name)
+    .bind(&email)
+    .bind(non_empty(new.phone))
+    .bind(&pgp_key)
+    .bind(new.lang.as_str())
+    .bind(&role)
+    .bind(time::now_str())
+    .fetch_one(tx.conn())
+    .await?;
+    sqlx::query("UPDATE organizations SET updated_at = $1 WHERE id = $2")
+        .bind(time::now_str())
+        .bind(org_id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "contact.created",
+            object_type: "organization",
+            object_id: org_id.to_string(),
+            changes: json!({"contact_id": id, "name": name, "email": email, "role": role,
+                            "lang": new.lang.as_str(), "pgp_key": pgp_key.is_some()}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_one(store.pool())
+    .await?;
+    contact_from_row(&row)
+}
+
+pub async fn contacts(store: &Store, org_id: i64) -> Result<Vec<Contact>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 ORDER BY id"
+    )))
+    .bind(org_id)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(contact_from_row).collect()
+}
+
+pub async fn remove_contact(
+    store: &Store,
+    actor: &Actor,
+    org_id: i64,
+    contact_id: i64,
+) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let row = sqlx::query("SELECT name, email FROM contacts WHERE id = $1 AND org_id = $2")
+        .bind(contact_id)
+        .bind(org_id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(CoreError::NotFound("contact"))?;
+    let (name, email): (String, String) = (row.try_get("name")?, row.try_get("email")?);
+    sqlx::query("DELETE FROM contacts WHERE id = $1")
+        .bind(contact_id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "contact.removed",
+            object_type: "organization",
+            object_id: org_id.to_string(),
+            changes: json!({"contact_id": contact_id, "name": name, "email": email}),
+        },
+    )
+    .await?;
+    tx.commit().await
+}

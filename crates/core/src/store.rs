@@ -1,0 +1,200 @@
+//! The Store: one connection pool over SQLite (embedded default) or PostgreSQL
+//! (production), with the schema migrations of both dialects embedded and run on open.
+//!
+//! Queries are written once in portable SQL with `$1` placeholders, which both
+//! dialects accept. Writes go through [`Store::begin`], which on SQLite serializes
+//! writers in-process: SQLite allows one writer, and a deferred transaction that reads
+//! before it writes would otherwise fail with SQLITE_BUSY instead of waiting.
+
+use std::str::FromStr;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use crate::{CoreError, Result};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+    write_lock: Arc<Mutex<()>>,
+}
+
+/// A write transaction. Dropping it without [`Tx::commit`] rolls back.
+pub struct Tx {
+    tx: Transaction<'static, Any>,
+    dialect: Dialect,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub fn conn(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens (creating if need be) and migrates the database at `url`.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Store> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+        let (dialect, url) = if url.starts_with("sqlite:") {
+            (Dialect::Sqlite, prepare_sqlite_url(url)?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Dialect::Postgres, url.to_string())
+        } else {
+            return Err(CoreError::Config(format!(
+                "database url {url:?} is neither sqlite:… nor postgres://…"
+            )));
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|e| CoreError::Config(format!("database url: {e}")))?;
+        let mut pool_options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(30));
+        if dialect == Dialect::Sqlite {
+            pool_options = pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options.connect_with(options).await?;
+        match dialect {
+            Dialect::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Dialect::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Store {
+            pool,
+            dialect,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Starts a write transaction (see the module documentation for why SQLite
+    /// writers take a lock first).
+    pub async fn begin(&self) -> Result<Tx> {
+        let guard = match self.dialect {
+            Dialect::Sqlite => Some(self.write_lock.clone().lock_owned().await),
+            Dialect::Postgres => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(Tx {
+            tx,
+            dialect: self.dialect,
+            _guard: guard,
+        })
+    }
+
+    /// The number of migrations each dialect embeds; they are kept in step.
+    pub fn migration_counts() -> (usize, usize) {
+        (
+            SQLITE_MIGRATIONS.iter().count(),
+            POSTGRES_MIGRATIONS.iter().count(),
+        )
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Creates the file's directory and asks SQLite to create the file if missing.
+fn prepare_sqlite_url(url: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or_default();
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path == ":memory:" {
+        return Err(CoreError::Config(
+            "sqlite needs a file path, e.g. sqlite://./data/renkei.db".into(),
+        ));
+    }
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| CoreError::Config(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    Ok(match query {
+        Some(q) if q.contains("mode=") => format!("sqlite://{path}?{q}"),
+        Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
+        None => format!("sqlite://{path}?mode=rwc"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_dialects_embed_the_same_number_of_migrations() {
+        let (sqlite, postgres) = Store::migration_counts();
+        assert_eq!(sqlite, postgres);
+        let names = |m: &Migrator| -> Vec<(i64, String)> {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string()))
+                .collect()
+        };
+        assert_eq!(names(&SQLITE_MIGRATIONS), names(&POSTGRES_MIGRATIONS));
+    }
+
+    #[tokio::test]
+    async fn opening_a_new_sqlite_file_creates_its_directory_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/dir/renkei.db");
+        let store = Store::open(&format!("sqlite://{}", path.display()), 2)
+            .await
+            .unwrap();
+        assert!(path.exists());
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 0);
+        // Opening again finds the migrations applied and changes nothing.
+        store.close().await;
+        Store::open(&format!("sqlite://{}", path.display()), 2)
+            .await
+            .unwrap();
+    }
+}

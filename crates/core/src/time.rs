@@ -1,0 +1,36 @@
+//! Timestamps as the store keeps them: UTC, fixed-width RFC 3339 text, so that they
+//! sort as strings and read the same on SQLite and PostgreSQL.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+pub fn format(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn now_str() -> String {
+    format(now())
+}
+
+pub fn parse(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_timestamps_sort_as_strings_in_time_order() {
+        let a = format(parse("2007-10-01T00:00:00Z").unwrap());
+        let b = format(parse("2007-10-01T00:00:00.5Z").unwrap());
+        let c = format(parse("2007-12-31T23:59:59+09:00").unwrap());
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert_eq!(a.len(), c.len());
+    }
+}

@@ -1,0 +1,389 @@
+//! Test support for Renkei's integration tests.
+//!
+//! [`TestServer`] starts the real server (the same `renkei_web::build` and
+//! `Server::run` the binary uses) on 127.0.0.1:0 against a fresh SQLite file, or a
+//! fresh PostgreSQL database created under `RENKEI_TEST_POSTGRES_URL`.
+//! [`both_backends!`] writes each test once and runs it on both.
+
+pub mod browser;
+
+use renkei_core::Store;
+use renkei_core::access::Role;
+use renkei_core::accounts::{self, NewUser};
+use renkei_core::audit::Actor;
+use renkei_core::config::Config;
+use renkei_core::lang::Lang;
+use renkei_core::orgs::{self, NewOrganization, OrgKind};
+use sqlx::Connection;
+use tokio::sync::oneshot;
+
+pub use renkei_web::RouteSpec;
+
+pub const POSTGRES_ENV: &str = "RENKEI_TEST_POSTGRES_URL";
+pub const PASSWORD: &str = "correct horse battery staple";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each test body once on SQLite and once on PostgreSQL (when configured).
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($srv:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let $srv = $crate::TestServer::start($crate::Backend::Sqlite).await;
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if !$crate::postgres_configured() {
+                        eprintln!("{} is not set: PostgreSQL run skipped", $crate::POSTGRES_ENV);
+                        return;
+                    }
+                    let $srv = $crate::TestServer::start($crate::Backend::Postgres).await;
+                    $body
+                }
+            )*
+        }
+    };
+}
+
+pub fn postgres_configured() -> bool {
+    std::env::var(POSTGRES_ENV).is_ok_and(|v| !v.is_empty())
+}
+
+/// A fresh database for one test: a file in a temporary directory, or a new
+/// PostgreSQL database that is dropped again when the test ends.
+pub struct FreshDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl FreshDatabase {
+    pub async fn create(backend: Backend) -> FreshDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("renkei.db").display());
+                FreshDatabase {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var(POSTGRES_ENV).expect("RENKEI_TEST_POSTGRES_URL");
+                let name = format!("renkei_test_{}", hex_suffix());
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin_url}: {e}"));
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("CREATE DATABASE");
+                let _ = conn.close().await;
+                let url = replace_database(&admin_url, &name);
+                FreshDatabase {
+                    url,
+                    _dir: None,
+                    postgres: Some((admin_url, name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.postgres.take() {
+            // Drop runs inside the test's runtime; use a thread with its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await
+                    .ok()?;
+                    conn.close().await.ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+fn hex_suffix() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 6];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{host_part}/{name}?{q}"),
+        None => format!("{host_part}/{name}"),
+    }
+}
+
+pub struct TestUser {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+    pub org_id: Option<i64>,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub store: Store,
+    pub backend: Backend,
+    pub routes: Vec<&'static RouteSpec>,
+    pub setup_url: Option<String>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    // Last, so the database outlives the server that uses it.
+    pub database: FreshDatabase,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with the default configuration changed by `tweak`.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let database = FreshDatabase::create(backend).await;
+        let mut config = Config::default();
+        config.database.url = database.url.clone();
+        config.database.max_connections = 4;
+        config.server.listen = "127.0.0.1:0".into();
+        config.server.shutdown_grace_secs = 2;
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        config.server.public_url = Some(format!("http://{address}"));
+        let server = renkei_web::build(config).await.expect("server builds");
+        let store = server.store().clone();
+        let routes = server.routes().to_vec();
+        let setup_url = server.setup_url();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            server
+                .run(listener, async {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("server runs");
+        });
+        TestServer {
+            base: format!("http://{address}"),
+            store,
+            backend,
+            routes,
+            setup_url,
+            shutdown: Some(tx),
+            task: Some(task),
+            database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+    }
+
+    pub async fn org(&self, name: &str, kind: OrgKind) -> i64 {
+        orgs::create(
+            &self.store,
+            &Actor::system("test"),
+            NewOrganization {
+                name: name.into(),
+                kind,
+                country: Some("JP".into()),
+                domain: None,
+                notes: String::new(),
+            },
+        )
+        .await
+        .expect("organization")
+        .id
+    }
+
+    /// An account of `role` with the password [`PASSWORD`] (none for sensors);
+    /// vendors and constituents get an organization of their own.
+    pub async fn user(&self, role: Role) -> TestUser {
+        let suffix = hex_suffix();
+        let org_id = match role {
+            Role::Vendor => Some(self.org(&format!("Vendor {suffix}"), OrgKind::Vendor).await),
+            Role::Constituent => Some(
+                self.org(&format!("Constituent {suffix}"), OrgKind::Constituent)
+                    .await,
+            ),
+            _ => None,
+        };
+        let email = format!("{}-{suffix}@example.org", role.as_str());
+        let user = accounts::create_user(
+            &self.store,
+            &Actor::system("test"),
+            NewUser {
+                email: email.clone(),
+                display_name: format!("Test {}", role.as_str()),
+                role,
+                org_id,
+                password: role.may_use_password().then(|| PASSWORD.to_string()),
+                lang: Lang::En,
+            },
+        )
+        .await
+        .expect("user");
+        TestUser {
+            id: user.id,
+            email,
+            role,
+            org_id,
+        }
+    }
+
+    /// A session cookie value for `user`, without going through the login form.
+    pub async fn session(&self, user: &TestUser) -> String {
+        accounts::create_session(&self.store, user.id, 60)
+            .await
+            .expect("session")
+    }
+
+    pub async fn token(&self, user: &TestUser) -> String {
+        accounts::create_token(&self.store, &Actor::system("test"), user.id, "test")
+            .await
+            .expect("token")
+            .1
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// A client already signed in as `user` through the login form, with the CSRF
+    /// token its pages carry.
+    pub async fn signed_in(&self, user: &TestUser) -> SignedIn {
+        let client = self.client();
+        let page = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("login page")
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_from(&page).expect("login form has a CSRF field");
+        let response = client
+            .post(self.url("/login"))
+            .form(&[
+                ("email", user.email.as_str()),
+                ("password", PASSWORD),
+                ("_csrf", csrf.as_str()),
+            ])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(
+            response.status(),
+            303,
+            "login as {} should redirect",
+            user.email
+        );
+        let page = client
+            .get(self.url("/dashboard"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_from(&page).expect("dashboard carries a CSRF token");
+        SignedIn { client, csrf }
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        renkei_core::audit::list(&self.store, None, 1000)
+            .await
+            .expect("audit")
+            .into_iter()
+            .rev()
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub struct SignedIn {
+    pub client: reqwest::Client,
+    pub csrf: String,
+}
+
+/// The value of the first `_csrf` hidden field on a page.
+pub fn csrf_from(html: &str) -> Option<String> {
+    let at = html.find("name=\"_csrf\" value=\"")? + "name=\"_csrf\" value=\"".len();
+    Some(html[at..].split('"').next()?.to_string())
+}
+
+/// The value of a Set-Cookie header for `name`, with its attributes.
+pub fn set_cookie<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}

@@ -1,0 +1,257 @@
+//! The JSON API under /api/v1. Handlers are thin: they call the core and map its
+//! answers; errors become `{"error":{"code","message"}}` at the boundary.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use renkei_core::CoreError;
+use renkei_core::access::Role;
+use renkei_core::accounts::{self, NewUser};
+use renkei_core::audit;
+use renkei_core::lang::Lang;
+use renkei_core::orgs::{self, NewContact, NewOrganization, OrgKind};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// A JSON body whose rejections are API errors with codes, not axum's plain text.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::JsonDataError(e) => AppError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_input",
+                    e.body_text(),
+                ),
+                JsonRejection::JsonSyntaxError(e) => {
+                    AppError::bad_request("malformed_json", e.body_text())
+                }
+                JsonRejection::MissingJsonContentType(_) => AppError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "send the body as JSON with Content-Type: application/json",
+                ),
+                JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    AppError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is larger than this server accepts",
+                    )
+                }
+                other => AppError::bad_request("bad_request", other.body_text()),
+            }),
+        }
+    }
+}
+
+fn user_of(auth: &Auth) -> Result<&renkei_core::access::UserInfo, AppError> {
+    auth.principal
+        .user()
+        .ok_or_else(|| CoreError::Unauthenticated.into())
+}
+
+fn created<T: serde::Serialize>(value: T) -> Response {
+    (StatusCode::CREATED, Json(value)).into_response()
+}
+
+pub async fn openapi(
+    State(state): State<AppState>,
+    Extension(specs): Extension<crate::Specs>,
+) -> Response {
+    Json(crate::openapi::document(
+        &specs.0,
+        &state.config.public_url(),
+    ))
+    .into_response()
+}
+
+pub async fn me(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> Result<Response, AppError> {
+    let user = user_of(&auth)?;
+    let org = match user.org_id {
+        Some(id) => Some(orgs::get(&state.store, id).await?),
+        None => None,
+    };
+    Ok(Json(json!({"user": user, "organization": org})).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct OrgsQuery {
+    kind: Option<String>,
+}
+
+pub async fn orgs(
+    State(state): State<AppState>,
+    Query(q): Query<OrgsQuery>,
+) -> Result<Response, AppError> {
+    let kind = q.kind.as_deref().map(OrgKind::parse).transpose()?;
+    Ok(Json(orgs::list(&state.store, kind).await?).into_response())
+}
+
+pub async fn org_create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(new): ApiJson<NewOrganization>,
+) -> Result<Response, AppError> {
+    Ok(created(
+        orgs::create(&state.store, &auth.actor(), new).await?,
+    ))
+}
+
+pub async fn org(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let org = orgs::get(&state.store, id).await?;
+    let contacts = orgs::contacts(&state.store, id).await?;
+    let mut value = serde_json::to_value(org).map_err(AppError::internal)?;
+    value["contacts"] = serde_json::to_value(contacts).map_err(AppError::internal)?;
+    Ok(Json(value).into_response())
+}
+
+pub async fn contacts(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    orgs::get(&state.store, id).await?;
+    Ok(Json(orgs::contacts(&state.store, id).await?).into_response())
+}
+
+pub async fn contact_create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    ApiJson(new): ApiJson<NewContact>,
+) -> Result<Response, AppError> {
+    Ok(created(
+        orgs::add_contact(&state.store, &auth.actor(), id, new).await?,
+    ))
+}
+
+pub async fn contact_delete(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((id, contact_id)): Path<(i64, i64)>,
+) -> Result<Response, AppError> {
+    orgs::remove_contact(&state.store, &auth.actor(), id, contact_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn users(State(state): State<AppState>) -> Result<Response, AppError> {
+    Ok(Json(accounts::list_users(&state.store).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    email: String,
+    #[serde(default)]
+    display_name: String,
+    role: String,
+    #[serde(default)]
+    org_id: Option<i64>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+}
+
+pub async fn user_create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(body): ApiJson<NewUserBody>,
+) -> Result<Response, AppError> {
+    let new = NewUser {
+        email: body.email,
+        display_name: body.display_name,
+        role: Role::parse(&body.role)?,
+        org_id: body.org_id,
+        password: body.password,
+        lang: body
+            .lang
+            .as_deref()
+            .map(Lang::parse)
+            .transpose()?
+            .unwrap_or_default(),
+    };
+    Ok(created(
+        accounts::create_user(&state.store, &auth.actor(), new).await?,
+    ))
+}
+
+pub async fn tokens(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> Result<Response, AppError> {
+    Ok(Json(accounts::list_tokens(&state.store, user_of(&auth)?.id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenBody {
+    name: String,
+    /// Admins may issue a token for another account, such as a sensor.
+    #[serde(default)]
+    user_id: Option<i64>,
+}
+
+pub async fn token_create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(body): ApiJson<NewTokenBody>,
+) -> Result<Response, AppError> {
+    let caller = user_of(&auth)?;
+    let owner = match body.user_id {
+        Some(id) if id != caller.id => {
+            if caller.role != Role::Admin {
+                return Err(CoreError::Forbidden.into());
+            }
+            id
+        }
+        _ => caller.id,
+    };
+    let (token, secret) =
+        accounts::create_token(&state.store, &auth.actor(), owner, &body.name).await?;
+    Ok(created(json!({"token": token, "secret": secret})))
+}
+
+pub async fn token_revoke(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    accounts::revoke_token(&state.store, &auth.actor(), user_of(&auth)?.id, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, AppError> {
+    Ok(Json(audit::list(&state.store, q.before, q.limit.unwrap_or(100)).await?).into_response())
+}
+
+pub async fn audit_verify(State(state): State<AppState>) -> Result<Response, AppError> {
+    Ok(Json(audit::verify(&state.store).await?).into_response())
+}

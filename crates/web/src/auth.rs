@@ -1,0 +1,402 @@
+//! Who is calling, and may they: session cookies, bearer tokens, CSRF.
+//!
+//! [`resolve`] runs on every request and puts an [`Auth`] in its extensions.
+//! [`authorize`] runs on every route with the route's declared [`Access`]; it asks
+//! `renkei_core::access` — the one place access is decided — and checks the CSRF token
+//! of every state-changing request that a browser session (not a bearer token) sends.
+//!
+//! CSRF tokens are signed double-submit cookies: a random value and its HMAC under an
+//! installation key, in a SameSite=Strict cookie, echoed in a form field `_csrf` or an
+//! `X-CSRF-Token` header.
+
+use std::net::SocketAddr;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use renkei_core::access::{Denied, Principal};
+use renkei_core::accounts::{self, SessionLookup};
+use renkei_core::audit::Actor;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::error::{AppError, is_api_path};
+use crate::routes::RouteSpec;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "renkei_session";
+pub const CSRF_COOKIE: &str = "renkei_csrf";
+pub const CSRF_FIELD: &str = "_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Nothing,
+    Session,
+    Token,
+}
+
+/// The caller, as [`resolve`] found it.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub principal: Principal,
+    pub via: Via,
+    /// The session cookie's secret, to end the session at logout.
+    pub session_token: Option<String>,
+    /// A session cookie was sent but has run out.
+    pub session_expired: bool,
+    pub client: String,
+}
+
+impl Auth {
+    pub fn actor(&self) -> Actor {
+        match &self.principal {
+            Principal::User(u) => Actor::user(u.id, &u.email),
+            Principal::Anonymous => Actor::anonymous(&self.client),
+        }
+    }
+}
+
+/// The CSRF token for forms on the page being rendered.
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+pub struct CookieSpec<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+    pub max_age: Option<i64>,
+    pub same_site: &'a str,
+    pub http_only: bool,
+}
+
+pub fn set_cookie(state: &AppState, spec: CookieSpec<'_>) -> HeaderValue {
+    let mut c = format!(
+        "{}={}; Path=/; SameSite={}",
+        spec.name, spec.value, spec.same_site
+    );
+    if spec.http_only {
+        c.push_str("; HttpOnly");
+    }
+    if state.config.server.secure_cookies {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = spec.max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+pub fn issue_csrf(key: &[u8]) -> String {
+    let nonce = renkei_core::secrets::random_bytes::<16>();
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length works for HMAC");
+    mac.update(&nonce);
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(nonce),
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+pub fn csrf_is_signed(key: &[u8], token: &str) -> bool {
+    let Some((nonce, tag)) = token.split_once('.') else {
+        return false;
+    };
+    let (Ok(nonce), Ok(tag)) = (URL_SAFE_NO_PAD.decode(nonce), URL_SAFE_NO_PAD.decode(tag)) else {
+        return false;
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length works for HMAC");
+    mac.update(&nonce);
+    mac.verify_slice(&tag).is_ok()
+}
+
+pub fn client_address(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Finds out who is calling; sets the CSRF cookie when the browser has none.
+pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let client = client_address(&request);
+    let headers = request.headers().clone();
+    let mut auth = Auth {
+        principal: Principal::Anonymous,
+        via: Via::Nothing,
+        session_token: None,
+        session_expired: false,
+        client,
+    };
+    let mut clear_session_cookie = false;
+
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let secret = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        let user = match secret {
+            Some(s) => match accounts::token_user(&state.store, s).await {
+                Ok(u) => u,
+                Err(e) => return AppError::from(e).into_response(),
+            },
+            None => None,
+        };
+        match user {
+            Some(u) => {
+                auth.principal = Principal::User(u);
+                auth.via = Via::Token;
+            }
+            None => {
+                return AppError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "the bearer token is unknown, revoked or malformed",
+                )
+                .into_response();
+            }
+        }
+    } else if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        let ttl = state.config.security.session_ttl_minutes;
+        match accounts::session(&state.store, &token, ttl).await {
+            Ok(SessionLookup::Valid(u)) => {
+                auth.principal = Principal::User(u);
+                auth.via = Via::Session;
+                auth.session_token = Some(token);
+            }
+            Ok(SessionLookup::Expired) => {
+                auth.session_expired = true;
+                clear_session_cookie = true;
+            }
+            Ok(SessionLookup::Unknown) => clear_session_cookie = true,
+            Err(e) => return AppError::from(e).into_response(),
+        }
+    }
+
+    let existing = cookie(&headers, CSRF_COOKIE).filter(|t| csrf_is_signed(&state.csrf_key, t));
+    let fresh = existing.is_none();
+    let csrf = existing.unwrap_or_else(|| issue_csrf(&state.csrf_key));
+    request.extensions_mut().insert(CsrfToken(csrf.clone()));
+    request.extensions_mut().insert(auth);
+
+    let mut response = next.run(request).await;
+    let set_by_handler = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.starts_with(CSRF_COOKIE)));
+    // Only pages carry forms; API answers need no CSRF cookie.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if fresh && is_page && !set_by_handler {
+        let value = set_cookie(
+            &state,
+            CookieSpec {
+                name: CSRF_COOKIE,
+                value: &csrf,
+                max_age: None,
+                same_site: "Strict",
+                http_only: true,
+            },
+        );
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    if clear_session_cookie {
+        let value = set_cookie(
+            &state,
+            CookieSpec {
+                name: SESSION_COOKIE,
+                value: "",
+                max_age: Some(0),
+                same_site: "Lax",
+                http_only: true,
+            },
+        );
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Runs before each route's handler with the access that route declared.
+pub async fn authorize(
+    State((state, spec)): State<(AppState, &'static RouteSpec)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let mut response = match check_and_run(&state, spec, request, next).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    response
+        .extensions_mut()
+        .insert(crate::metrics::RouteLabel(spec.path));
+    response
+}
+
+async fn check_and_run(
+    state: &AppState,
+    spec: &'static RouteSpec,
+    request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let Some(auth) = request.extensions().get::<Auth>().cloned() else {
+        return Err(AppError::internal("authorize ran without resolve"));
+    };
+    let api = is_api_path(request.uri().path());
+    match spec.access.check(&auth.principal) {
+        Ok(()) => {}
+        Err(Denied::Unauthenticated) if !api && request.method() == Method::GET => {
+            let target = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let mut to = format!("/login?next={}", urlencode(target));
+            if auth.session_expired {
+                to.push_str("&expired=1");
+            }
+            return Ok(Redirect::to(&to).into_response());
+        }
+        Err(Denied::Unauthenticated) => {
+            let message = if auth.session_expired {
+                "your session has expired; sign in again"
+            } else {
+                "sign in, or send an API token as Authorization: Bearer"
+            };
+            return Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                message,
+            ));
+        }
+        Err(Denied::Forbidden) => {
+            return Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "your account may not do this",
+            ));
+        }
+    }
+    if is_unsafe(request.method()) && auth.via != Via::Token {
+        return check_csrf(state, request, next).await;
+    }
+    Ok(next.run(request).await)
+}
+
+async fn check_csrf(state: &AppState, request: Request, next: Next) -> Result<Response, AppError> {
+    let expected =
+        cookie(request.headers(), CSRF_COOKIE).filter(|t| csrf_is_signed(&state.csrf_key, t));
+    let from_header = request
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let (request, submitted) = match from_header {
+        Some(t) => (request, Some(t)),
+        None if is_form => {
+            let (parts, body) = request.into_parts();
+            let bytes = to_bytes(body, state.config.server.body_limit_bytes)
+                .await
+                .map_err(|_| {
+                    AppError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is larger than this server accepts",
+                    )
+                })?;
+            let token = form_urlencoded_field(&bytes, CSRF_FIELD);
+            (Request::from_parts(parts, Body::from(bytes)), token)
+        }
+        None => (request, None),
+    };
+    let ok = match (expected, submitted) {
+        (Some(e), Some(s)) => bool::from(e.as_bytes().ct_eq(s.as_bytes())),
+        _ => false,
+    };
+    if !ok {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "csrf_failed",
+            "the form was stale or did not come from this site; reload the page and try again",
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
+fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+pub fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|v| v.trim_start_matches('=').to_string())
+        .unwrap_or_default()
+}
+
+/// Only same-site paths may be redirect targets after login.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+            n.to_string()
+        }
+        _ => "/dashboard".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_csrf_token_verifies_only_under_its_own_key() {
+        let token = issue_csrf(b"key one");
+        assert!(csrf_is_signed(b"key one", &token));
+        assert!(!csrf_is_signed(b"key two", &token));
+        assert!(!csrf_is_signed(b"key one", "forged.token"));
+        assert!(!csrf_is_signed(b"key one", ""));
+    }
+
+    #[test]
+    fn redirects_after_login_stay_on_this_site() {
+        assert_eq!(safe_next(Some("/orgs?kind=vendor")), "/orgs?kind=vendor");
+        assert_eq!(safe_next(Some("//evil.example/")), "/dashboard");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/dashboard");
+        assert_eq!(safe_next(None), "/dashboard");
+    }
+}

@@ -1,0 +1,169 @@
+//! The one HTTP error boundary.
+//!
+//! Handlers return [`AppError`]; it carries a status, a stable code and a message
+//! that is safe to show. Internal errors are logged with an id and shown only as
+//! "internal error (id)". [`render_errors`] then turns every error response — ours,
+//! or one axum produced itself (unknown route, wrong method, body too large) — into a
+//! JSON body under /api and a readable page elsewhere.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use renkei_core::CoreError;
+use renkei_core::lang::Lang;
+
+use crate::i18n;
+
+/// Responses that already are complete pages (a login form showing "wrong password")
+/// carry this so that the boundary leaves them as they are.
+#[derive(Clone, Copy)]
+pub struct Rendered;
+
+#[derive(Debug, Clone)]
+pub struct AppError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        AppError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        AppError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found() -> Self {
+        AppError::new(StatusCode::NOT_FOUND, "not_found", "not found")
+    }
+
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        let id = renkei_core::secrets::random_token("")[..10].to_string();
+        tracing::error!(error_id = %id, error = %err, "internal error");
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error ({id}); the administrators can find it in the log"),
+        )
+    }
+}
+
+impl From<CoreError> for AppError {
+    fn from(err: CoreError) -> Self {
+        let status = match &err {
+            CoreError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            CoreError::Conflict(_) => StatusCode::CONFLICT,
+            CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            CoreError::Forbidden => StatusCode::FORBIDDEN,
+            _ => return AppError::internal(&err),
+        };
+        AppError::new(status, err.code(), err.to_string())
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(err: askama::Error) -> Self {
+        AppError::internal(format!("template: {err}"))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+fn code_for_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "no_route",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_input",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        s if s.is_server_error() => "internal",
+        _ => "error",
+    }
+}
+
+fn message_for_status(status: StatusCode) -> String {
+    match status {
+        StatusCode::NOT_FOUND => "there is nothing at this address".into(),
+        StatusCode::METHOD_NOT_ALLOWED => "this address does not accept that method".into(),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "the request body is larger than this server accepts".into()
+        }
+        s => s.canonical_reason().unwrap_or("error").to_lowercase(),
+    }
+}
+
+pub fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+/// Outermost middleware: gives every error response its final form.
+pub async fn render_errors(request: Request, next: Next) -> Response {
+    let api = is_api_path(request.uri().path());
+    let lang = i18n::request_lang(request.headers(), None);
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<Rendered>().is_some()
+    {
+        return response;
+    }
+    let error = match response.extensions().get::<AppError>() {
+        Some(e) => e.clone(),
+        None => AppError::new(status, code_for_status(status), message_for_status(status)),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert("x-renkei-error", HeaderValue::from_static(error.code));
+    let body = if api {
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        serde_json::json!({"error": {"code": error.code, "message": error.message}}).to_string()
+    } else {
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        error_page(&error, lang)
+    };
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn error_page(error: &AppError, lang: Lang) -> String {
+    use askama::Template;
+    let page = crate::pages::ErrorPage {
+        catalog: i18n::catalog(lang),
+        lang: lang.as_str(),
+        status: error.status.as_u16(),
+        code: error.code,
+        message: &error.message,
+    };
+    page.render().unwrap_or_else(|_| {
+        format!(
+            "<!doctype html><title>{}</title><p>{}</p>",
+            error.status, error.code
+        )
+    })
+}

@@ -1,0 +1,120 @@
+//! Message catalogs: every UI string in Japanese and English, one TOML file per
+//! language under `i18n/`, compiled in. A test checks that both have the same keys
+//! and that every key a template asks for exists.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use axum::http::HeaderMap;
+use renkei_core::lang::Lang;
+
+pub struct Catalog {
+    messages: HashMap<String, String>,
+}
+
+impl Catalog {
+    fn parse(text: &str) -> Catalog {
+        let table: toml::Table = toml::from_str(text).expect("message catalog is valid TOML");
+        let mut messages = HashMap::new();
+        flatten("", &table, &mut messages);
+        Catalog { messages }
+    }
+
+    /// The message for `key`; the key itself if missing, which tests forbid.
+    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
+        self.messages.get(key).map(String::as_str).unwrap_or(key)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.messages.keys().map(String::as_str)
+    }
+}
+
+fn flatten(prefix: &str, table: &toml::Table, out: &mut HashMap<String, String>) {
+    for (k, v) in table {
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match v {
+            toml::Value::Table(t) => flatten(&key, t, out),
+            toml::Value::String(s) => {
+                out.insert(key, s.clone());
+            }
+            other => {
+                out.insert(key, other.to_string());
+            }
+        }
+    }
+}
+
+pub const SOURCES: [(Lang, &str); 2] = [
+    (Lang::En, include_str!("../i18n/en.toml")),
+    (Lang::Ja, include_str!("../i18n/ja.toml")),
+];
+
+pub fn catalog(lang: Lang) -> &'static Catalog {
+    static EN: OnceLock<Catalog> = OnceLock::new();
+    static JA: OnceLock<Catalog> = OnceLock::new();
+    match lang {
+        Lang::En => EN.get_or_init(|| Catalog::parse(SOURCES[0].1)),
+        Lang::Ja => JA.get_or_init(|| Catalog::parse(SOURCES[1].1)),
+    }
+}
+
+pub const LANG_COOKIE: &str = "renkei_lang";
+
+/// The account's language if signed in, else the language cookie, else the
+/// browser's Accept-Language, else English.
+pub fn request_lang(headers: &HeaderMap, user_lang: Option<Lang>) -> Lang {
+    user_lang
+        .or_else(|| crate::auth::cookie(headers, LANG_COOKIE).and_then(|v| Lang::parse(&v).ok()))
+        .or_else(|| {
+            headers
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn both_catalogs_have_the_same_keys() {
+        let en: BTreeSet<_> = catalog(Lang::En).keys().collect();
+        let ja: BTreeSet<_> = catalog(Lang::Ja).keys().collect();
+        let only_en: Vec<_> = en.difference(&ja).collect();
+        let only_ja: Vec<_> = ja.difference(&en).collect();
+        assert!(
+            only_en.is_empty() && only_ja.is_empty(),
+            "only en: {only_en:?}, only ja: {only_ja:?}"
+        );
+    }
+
+    #[test]
+    fn every_key_a_template_or_handler_uses_is_in_the_catalogs() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+        let mut missing = Vec::new();
+        for sub in ["templates", "src"] {
+            for entry in std::fs::read_dir(format!("{dir}{sub}")).unwrap() {
+                let path = entry.unwrap().path();
+                let text = std::fs::read_to_string(&path).unwrap();
+                for piece in text.split("t(\"").skip(1) {
+                    let key = piece.split('"').next().unwrap();
+                    if key.contains('.') && catalog(Lang::En).get(key) == key {
+                        missing.push(format!("{}: {key}", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys missing from the catalogs: {missing:?}"
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! Renkei's web face: the server-rendered pages and the JSON API under /api/v1.
+//!
+//! [`build`] turns a [`Config`] into a ready [`Server`] (database opened and migrated,
+//! routes assembled); [`Server::run`] serves it on a listener until `shutdown`
+//! resolves. The binary and the integration tests call the same two functions.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod i18n;
+pub mod limiter;
+pub mod metrics;
+pub mod openapi;
+pub mod pages;
+pub mod routes;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::{Extension, Router};
+use renkei_core::config::Config;
+use renkei_core::{CoreError, Store, accounts, settings};
+use tokio::net::TcpListener;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::AppError;
+pub use routes::RouteSpec;
+use state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The route list, handed to the handlers that describe the API.
+#[derive(Clone)]
+pub struct Specs(pub Arc<Vec<&'static RouteSpec>>);
+
+pub struct Server {
+    state: AppState,
+    router: Router,
+    specs: Arc<Vec<&'static RouteSpec>>,
+    setup_token: Option<String>,
+}
+
+/// Opens the store named in `config` and assembles the application.
+pub async fn build(config: Config) -> Result<Server, WebError> {
+    config.validate()?;
+    let store = Store::open(&config.database.url, config.database.max_connections).await?;
+    build_with_store(config, store).await
+}
+
+/// Assembles the application on an already open store.
+pub async fn build_with_store(config: Config, store: Store) -> Result<Server, WebError> {
+    let csrf_key = settings::secret(&store, "csrf_key").await?;
+    let setup_token =
+        accounts::first_admin_setup_token(&store, config.security.setup_link_ttl_hours).await?;
+    let limit = config.server.body_limit_bytes;
+    let state = AppState {
+        limiter: Arc::new(limiter::LoginLimiter::new(
+            config.security.login_max_attempts,
+            Duration::from_secs(config.security.login_window_secs),
+        )),
+        metrics: Arc::new(metrics::Metrics::default()),
+        csrf_key: Arc::new(csrf_key),
+        config: Arc::new(config),
+        store,
+    };
+    let (routes, specs) = routes::build(state.clone());
+    let specs = Arc::new(specs);
+    let router = routes
+        .fallback(|| async {
+            AppError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                "there is nothing at this address",
+            )
+        })
+        .layer(Extension(Specs(specs.clone())))
+        .layer(from_fn_with_state(state.clone(), auth::resolve))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(from_fn(error::render_errors))
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone());
+    Ok(Server {
+        state,
+        router,
+        specs,
+        setup_token,
+    })
+}
+
+impl Server {
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.state.config
+    }
+
+    pub fn routes(&self) -> &[&'static RouteSpec] {
+        &self.specs
+    }
+
+    /// The one-time link for creating the first admin, on an installation without
+    /// accounts.
+    pub fn setup_url(&self) -> Option<String> {
+        self.setup_token
+            .as_ref()
+            .map(|t| format!("{}/setup/{t}", self.state.config.public_url()))
+    }
+
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish for up to
+    /// `server.shutdown_grace_secs`.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), WebError> {
+        let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
+        let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        };
+        let serve = axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
+        tokio::select! {
+            result = serve => result?,
+            _ = async {
+                let _ = rx.wait_for(|stopping| *stopping).await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; closing");
+            }
+        }
+        self.state.store.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,233 @@
+//! The OpenAPI 3.1 document, generated from the same route list the router is built
+//! from, so that it always names exactly the routes that exist and what each requires.
+
+use serde_json::{Map, Value, json};
+
+use renkei_core::access::Access;
+
+use crate::routes::{Method, RouteSpec};
+
+fn schema_ref(name: &str) -> Value {
+    match name.strip_suffix("[]") {
+        Some(item) => {
+            json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}})
+        }
+        None => json!({"$ref": format!("#/components/schemas/{name}")}),
+    }
+}
+
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn access_text(access: Access) -> &'static str {
+    match access {
+        Access::Public => "Anyone.",
+        Access::Authenticated => "Any signed-in account or API token.",
+        Access::Person => "Any account but sensors.",
+        Access::Staff => "Coordinators and admins.",
+        Access::Admin => "Admins.",
+        Access::Sensor => "Sensor tokens and admins.",
+    }
+}
+
+pub fn document(specs: &[&RouteSpec], server_url: &str) -> Value {
+    let mut paths = Map::new();
+    for spec in specs {
+        let Some(doc) = spec.api else { continue };
+        let mut op = Map::new();
+        op.insert("summary".into(), json!(doc.summary));
+        op.insert(
+            "description".into(),
+            json!(format!("Access: {}", access_text(spec.access))),
+        );
+        op.insert(
+            "operationId".into(),
+            json!(format!(
+                "{} {}",
+                spec.method.as_str().to_lowercase(),
+                spec.path
+            )),
+        );
+        let mut parameters: Vec<Value> = spec
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer"}}))
+            .collect();
+        parameters.extend(doc.query.iter().map(|(name, ty, description)| {
+            json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": ty}})
+        }));
+        if !parameters.is_empty() {
+            op.insert("parameters".into(), Value::Array(parameters));
+        }
+        if let Some(request) = doc.request {
+            op.insert(
+                "requestBody".into(),
+                json!({"required": true, "content": {"application/json": {"schema": schema_ref(request)}}}),
+            );
+        }
+        let mut responses = Map::new();
+        let success = match doc.response {
+            Some(body) => {
+                json!({"description": "Success", "content": {"application/json": {"schema": schema_ref(body)}}})
+            }
+            None => json!({"description": "Success, no content"}),
+        };
+        responses.insert(doc.status.to_string(), success);
+        if spec.access != Access::Public {
+            responses.insert(
+                "401".into(),
+                error_response("Not signed in, or the token is invalid"),
+            );
+            responses.insert("403".into(), error_response("This account may not do this"));
+        } else {
+            op.insert("security".into(), json!([]));
+        }
+        if doc.request.is_some() {
+            responses.insert("400".into(), error_response("Malformed JSON"));
+            responses.insert("413".into(), error_response("Body too large"));
+            responses.insert("422".into(), error_response("Invalid input"));
+        }
+        if spec.path.contains('{') {
+            responses.insert("404".into(), error_response("No such object"));
+        }
+        op.insert("responses".into(), Value::Object(responses));
+        let entry = paths
+            .entry(spec.path.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        let method = match spec.method {
+            Method::GET => "get",
+            Method::POST => "post",
+            Method::DELETE => "delete",
+        };
+        entry[method] = Value::Object(op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Renkei API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The JSON API of a Renkei coordination center. Authenticate with an API token (Authorization: Bearer rk_…) or, from the browser, a session cookie plus the X-CSRF-Token header on changes. Every error is {\"error\":{\"code\",\"message\"}}."
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An API token from /account or POST /api/v1/tokens."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "renkei_session"}
+            },
+            "schemas": schemas()
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let nullable_string = json!({"type": ["string", "null"]});
+    let nullable_int = json!({"type": ["integer", "null"]});
+    let role = json!({"type": "string", "enum": ["admin", "coordinator", "vendor", "constituent", "sensor"]});
+    let lang = json!({"type": "string", "enum": ["ja", "en"]});
+    let kind = json!({"type": "string", "enum": ["team", "constituent", "vendor", "csirt", "isp"]});
+    let organization = json!({
+        "type": "object",
+        "required": ["id", "name", "kind", "notes", "created_at", "updated_at"],
+        "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "kind": kind,
+            "country": nullable_string, "domain": nullable_string, "notes": {"type": "string"},
+            "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}
+        }
+    });
+    let contact = json!({
+        "type": "object",
+        "required": ["id", "org_id", "name", "email", "lang", "role", "created_at"],
+        "properties": {
+            "id": {"type": "integer"}, "org_id": {"type": "integer"}, "name": {"type": "string"},
+            "email": {"type": "string", "format": "email"}, "phone": nullable_string, "pgp_key": nullable_string,
+            "lang": lang, "role": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}
+        }
+    });
+    let user_info = json!({
+        "type": "object",
+        "required": ["id", "email", "display_name", "role", "lang"],
+        "properties": {
+            "id": {"type": "integer"}, "email": {"type": "string"}, "display_name": {"type": "string"},
+            "role": role, "org_id": nullable_int, "lang": lang
+        }
+    });
+    let mut with_contacts = organization.clone();
+    with_contacts["properties"]["contacts"] =
+        json!({"type": "array", "items": {"$ref": "#/components/schemas/Contact"}});
+    let token = json!({
+        "type": "object",
+        "required": ["id", "user_id", "name", "created_at"],
+        "properties": {
+            "id": {"type": "integer"}, "user_id": {"type": "integer"}, "name": {"type": "string"},
+            "created_at": {"type": "string"}, "last_used_at": nullable_string, "revoked_at": nullable_string
+        }
+    });
+    json!({
+        "Error": {
+            "type": "object", "required": ["error"],
+            "properties": {"error": {"type": "object", "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}
+        },
+        "OpenApi": {"type": "object", "description": "An OpenAPI 3.1 document."},
+        "Me": {"type": "object", "required": ["user"], "properties": {
+            "user": {"$ref": "#/components/schemas/UserInfo"},
+            "organization": {"oneOf": [{"$ref": "#/components/schemas/Organization"}, {"type": "null"}]}}},
+        "UserInfo": user_info,
+        "User": {
+            "type": "object",
+            "required": ["id", "email", "display_name", "role", "lang", "created_at", "disabled"],
+            "properties": {
+                "id": {"type": "integer"}, "email": {"type": "string"}, "display_name": {"type": "string"},
+                "role": role, "org_id": nullable_int, "lang": lang, "created_at": {"type": "string"}, "disabled": {"type": "boolean"}
+            }
+        },
+        "NewUser": {
+            "type": "object", "required": ["email", "role"], "additionalProperties": false,
+            "properties": {
+                "email": {"type": "string"}, "display_name": {"type": "string"}, "role": role,
+                "org_id": nullable_int, "password": {"type": ["string", "null"], "minLength": 10}, "lang": lang
+            }
+        },
+        "Organization": organization,
+        "OrganizationWithContacts": with_contacts,
+        "NewOrganization": {
+            "type": "object", "required": ["name", "kind"], "additionalProperties": false,
+            "properties": {"name": {"type": "string"}, "kind": kind, "country": nullable_string,
+                           "domain": nullable_string, "notes": {"type": "string"}}
+        },
+        "Contact": contact,
+        "NewContact": {
+            "type": "object", "required": ["name", "email"], "additionalProperties": false,
+            "properties": {"name": {"type": "string"}, "email": {"type": "string"}, "phone": nullable_string,
+                           "pgp_key": nullable_string, "lang": lang, "role": nullable_string}
+        },
+        "ApiToken": token,
+        "NewToken": {
+            "type": "object", "required": ["name"], "additionalProperties": false,
+            "properties": {"name": {"type": "string"}, "user_id": nullable_int}
+        },
+        "IssuedToken": {
+            "type": "object", "required": ["token", "secret"],
+            "properties": {"token": {"$ref": "#/components/schemas/ApiToken"}, "secret": {"type": "string"}}
+        },
+        "AuditEntry": {
+            "type": "object",
+            "required": ["seq", "at", "actor", "action", "object_type", "object_id", "changes", "hash"],
+            "properties": {
+                "seq": {"type": "integer"}, "at": {"type": "string"}, "actor_user_id": nullable_int,
+                "actor": {"type": "string"}, "action": {"type": "string"}, "object_type": {"type": "string"},
+                "object_id": {"type": "string"}, "changes": {}, "hash": {"type": "string"}
+            }
+        },
+        "AuditVerdict": {
+            "type": "object", "required": ["status"],
+            "properties": {"status": {"type": "string", "enum": ["intact", "broken"]},
+                "rows": {"type": "integer"}, "head": {"type": "string"},
+                "first_bad_seq": {"type": "integer"}, "reason": {"type": "string"}}
+        }
+    })
+}

@@ -1,0 +1,924 @@
+//! The server-rendered pages. Every flow works without JavaScript: plain forms,
+//! POST-redirect-GET, and a CSRF field in each form.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use renkei_core::access::{Role, UserInfo};
+use renkei_core::accounts::{self, ApiToken, LoginOutcome, NewUser, User};
+use renkei_core::audit::{self, AuditEntry, Verdict};
+use renkei_core::lang::Lang;
+use renkei_core::orgs::{self, Contact, NewContact, NewOrganization, OrgKind, Organization};
+use renkei_core::{CoreError, secrets};
+use serde::Deserialize;
+
+use crate::auth::{self, Auth, CSRF_COOKIE, CookieSpec, CsrfToken, SESSION_COOKIE};
+use crate::error::{AppError, Rendered};
+use crate::i18n::{self, Catalog, LANG_COOKIE};
+use crate::state::AppState;
+
+/// What every page needs: the caller, the CSRF token for its forms, the language.
+pub struct Page {
+    pub auth: Auth,
+    pub csrf: String,
+    pub lang: Lang,
+    /// Where the page is, so the language switch can come back to it.
+    pub path: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Page {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+        let auth = parts
+            .extensions
+            .get::<Auth>()
+            .cloned()
+            .ok_or_else(|| AppError::internal("page without auth"))?;
+        let csrf = parts
+            .extensions
+            .get::<CsrfToken>()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
+        let lang = i18n::request_lang(&parts.headers, auth.principal.user().map(|u| u.lang));
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        Ok(Page {
+            auth,
+            csrf,
+            lang,
+            path,
+        })
+    }
+}
+
+impl Page {
+    fn shell(&self, active: &'static str) -> Shell<'_> {
+        Shell {
+            catalog: i18n::catalog(self.lang),
+            lang: self.lang.as_str(),
+            user: self.auth.principal.user(),
+            csrf: &self.csrf,
+            path: &self.path,
+            active,
+        }
+    }
+
+    fn user(&self) -> Result<&UserInfo, AppError> {
+        self.auth
+            .principal
+            .user()
+            .ok_or_else(|| AppError::from(CoreError::Unauthenticated))
+    }
+}
+
+/// The frame around every page: header, navigation, language switch.
+pub struct Shell<'a> {
+    pub catalog: &'static Catalog,
+    pub lang: &'a str,
+    pub user: Option<&'a UserInfo>,
+    pub csrf: &'a str,
+    pub path: &'a str,
+    pub active: &'static str,
+}
+
+impl Shell<'_> {
+    pub fn t(&self, key: &'static str) -> &'static str {
+        self.catalog.get(key)
+    }
+
+    pub fn is_staff(&self) -> bool {
+        self.user.is_some_and(|u| u.role.is_staff())
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.user.is_some_and(|u| u.role == Role::Admin)
+    }
+
+    pub fn role_name(&self) -> &'static str {
+        match self.user.map(|u| u.role) {
+            Some(Role::Admin) => self.t("role.admin"),
+            Some(Role::Coordinator) => self.t("role.coordinator"),
+            Some(Role::Vendor) => self.t("role.vendor"),
+            Some(Role::Constituent) => self.t("role.constituent"),
+            Some(Role::Sensor) => self.t("role.sensor"),
+            None => "",
+        }
+    }
+
+    pub fn kind_name(&self, kind: &OrgKind) -> &'static str {
+        match kind {
+            OrgKind::Team => self.t("kind.team"),
+            OrgKind::Constituent => self.t("kind.constituent"),
+            OrgKind::Vendor => self.t("kind.vendor"),
+            OrgKind::Csirt => self.t("kind.csirt"),
+            OrgKind::Isp => self.t("kind.isp"),
+        }
+    }
+}
+
+fn html<T: Template>(page: &T) -> Result<Response, AppError> {
+    Ok(Html(page.render()?).into_response())
+}
+
+/// A complete page sent with an error status (a form shown again with its problem).
+fn html_status<T: Template>(status: StatusCode, page: &T) -> Result<Response, AppError> {
+    let mut response = (status, Html(page.render()?)).into_response();
+    response.extensions_mut().insert(Rendered);
+    Ok(response)
+}
+
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub catalog: &'static Catalog,
+    pub lang: &'a str,
+    pub status: u16,
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+impl ErrorPage<'_> {
+    pub fn t(&self, key: &'static str) -> &'static str {
+        self.catalog.get(key)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    shell: Shell<'a>,
+}
+
+pub async fn home(page: Page) -> Result<Response, AppError> {
+    html(&HomePage {
+        shell: page.shell("home"),
+    })
+}
+
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match renkei_core::counts::ping(&state.store).await {
+        Ok(_) => axum::Json(serde_json::json!({"status": "ok", "database": "ok"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: database unreachable");
+            let mut r = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"status": "unavailable", "database": "unreachable"})),
+            )
+                .into_response();
+            r.extensions_mut().insert(Rendered);
+            r
+        }
+    }
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
+    let c = renkei_core::counts::counts(&state.store).await?;
+    let body = state.metrics.render(&[
+        ("renkei_users", "Accounts.", c.users),
+        (
+            "renkei_organizations",
+            "Organizations in the address book.",
+            c.organizations,
+        ),
+        (
+            "renkei_audit_entries",
+            "Rows in the audit log.",
+            c.audit_entries,
+        ),
+    ]);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    shell: Shell<'a>,
+    next: String,
+    email: String,
+    error: Option<&'static str>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    expired: Option<String>,
+}
+
+pub async fn login_form(page: Page, Query(q): Query<LoginQuery>) -> Result<Response, AppError> {
+    if page.auth.principal.user().is_some() {
+        return Ok(see_other(&auth::safe_next(q.next.as_deref())));
+    }
+    let shell = page.shell("login");
+    let notice =
+        (q.expired.is_some() || page.auth.session_expired).then(|| shell.t("login.expired"));
+    html(&LoginPage {
+        next: auth::safe_next(q.next.as_deref()),
+        email: String::new(),
+        error: None,
+        notice,
+        shell,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let client = page.auth.client.clone();
+    let next = auth::safe_next(form.next.as_deref());
+    let shell = page.shell("login");
+    if state.limiter.is_blocked(&client, &form.email) {
+        accounts::login_throttled(&state.store, &form.email, &client).await?;
+        let error = Some(shell.t("login.throttled"));
+        return html_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &LoginPage {
+                shell,
+                next,
+                email: form.email,
+                error,
+                notice: None,
+            },
+        );
+    }
+    match accounts::login(&state.store, &form.email, &form.password, &client).await? {
+        LoginOutcome::Success(user) => {
+            state.limiter.record_success(&form.email);
+            let ttl = state.config.security.session_ttl_minutes;
+            let token = accounts::create_session(&state.store, user.id, ttl).await?;
+            let mut response = see_other(&next);
+            let headers = response.headers_mut();
+            headers.append(
+                header::SET_COOKIE,
+                auth::set_cookie(
+                    &state,
+                    CookieSpec {
+                        name: SESSION_COOKIE,
+                        value: &token,
+                        max_age: Some((ttl * 60) as i64),
+                        same_site: "Lax",
+                        http_only: true,
+                    },
+                ),
+            );
+            // A new CSRF token with the new session, so a token planted before login is worthless.
+            let csrf = auth::issue_csrf(&state.csrf_key);
+            headers.append(
+                header::SET_COOKIE,
+                auth::set_cookie(
+                    &state,
+                    CookieSpec {
+                        name: CSRF_COOKIE,
+                        value: &csrf,
+                        max_age: None,
+                        same_site: "Strict",
+                        http_only: true,
+                    },
+                ),
+            );
+            Ok(response)
+        }
+        LoginOutcome::Failed => {
+            state.limiter.record_failure(&client, &form.email);
+            let error = Some(shell.t("login.failed"));
+            html_status(
+                StatusCode::UNAUTHORIZED,
+                &LoginPage {
+                    shell,
+                    next,
+                    email: form.email,
+                    error,
+                    notice: None,
+                },
+            )
+        }
+    }
+}
+
+pub async fn logout(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    if let Some(token) = &page.auth.session_token {
+        accounts::end_session(&state.store, &page.auth.actor(), token).await?;
+    }
+    let mut response = see_other("/");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        auth::set_cookie(
+            &state,
+            CookieSpec {
+                name: SESSION_COOKIE,
+                value: "",
+                max_age: Some(0),
+                same_site: "Lax",
+                http_only: true,
+            },
+        ),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct LangForm {
+    lang: String,
+    back: Option<String>,
+}
+
+/// Switches the language: for the account if signed in, else in a cookie.
+pub async fn set_lang(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<LangForm>,
+) -> Result<Response, AppError> {
+    let lang = Lang::parse(&form.lang)?;
+    if let Some(user) = page.auth.principal.user() {
+        accounts::set_lang(&state.store, &page.auth.actor(), user.id, lang).await?;
+    }
+    let back = match form.back.as_deref() {
+        Some(b) if b.starts_with('/') && !b.starts_with("//") => b.to_string(),
+        _ => "/".to_string(),
+    };
+    let mut response = see_other(&back);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        auth::set_cookie(
+            &state,
+            CookieSpec {
+                name: LANG_COOKIE,
+                value: lang.as_str(),
+                max_age: Some(365 * 24 * 3600),
+                same_site: "Lax",
+                http_only: false,
+            },
+        ),
+    );
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage<'a> {
+    shell: Shell<'a>,
+    token: String,
+    email: String,
+    display_name: String,
+    error: Option<String>,
+}
+
+pub async fn setup_form(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    if !accounts::setup_token_is_valid(&state.store, &token).await? {
+        return Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            "setup_link_invalid",
+            page.shell("").t("setup.invalid"),
+        ));
+    }
+    html(&SetupPage {
+        shell: page.shell("setup"),
+        token,
+        email: String::new(),
+        display_name: String::new(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    email: String,
+    display_name: String,
+    password: String,
+    password_again: String,
+}
+
+pub async fn setup(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+    Form(form): Form<SetupForm>,
+) -> Result<Response, AppError> {
+    if !accounts::setup_token_is_valid(&state.store, &token).await? {
+        return Err(AppError::new(
+            StatusCode::NOT_FOUND,
+            "setup_link_invalid",
+            page.shell("").t("setup.invalid"),
+        ));
+    }
+    let again = |error: String| {
+        html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SetupPage {
+                shell: page.shell("setup"),
+                token: token.clone(),
+                email: form.email.clone(),
+                display_name: form.display_name.clone(),
+                error: Some(error),
+            },
+        )
+    };
+    if form.password != form.password_again {
+        return again(page.shell("").t("setup.mismatch").to_string());
+    }
+    let user = match accounts::complete_setup(
+        &state.store,
+        &token,
+        &form.email,
+        &form.display_name,
+        form.password.clone(),
+        page.lang,
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(e) if matches!(e, CoreError::Invalid { .. } | CoreError::Conflict(_)) => {
+            return again(e.to_string());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let ttl = state.config.security.session_ttl_minutes;
+    let session = accounts::create_session(&state.store, user.id, ttl).await?;
+    let mut response = see_other("/dashboard");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        auth::set_cookie(
+            &state,
+            CookieSpec {
+                name: SESSION_COOKIE,
+                value: &session,
+                max_age: Some((ttl * 60) as i64),
+                same_site: "Lax",
+                http_only: true,
+            },
+        ),
+    );
+    Ok(response)
+}
+
+/// A pillar on the dashboard; those not built yet are shown, but not linked.
+pub struct Pillar {
+    pub key: &'static str,
+    pub href: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage<'a> {
+    shell: Shell<'a>,
+    pillars: Vec<Pillar>,
+    org: Option<Organization>,
+    counts: Option<(i64, i64, i64)>,
+}
+
+pub async fn dashboard(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    let user = page.user()?.clone();
+    let org = match user.org_id {
+        Some(id) => Some(orgs::get(&state.store, id).await?),
+        None => None,
+    };
+    let counts = if user.role.is_staff() {
+        let c = renkei_core::counts::counts(&state.store).await?;
+        Some((c.users, c.organizations, c.audit_entries))
+    } else {
+        None
+    };
+    let pillars = ["incidents", "vulns", "observe", "publish", "reports"]
+        .into_iter()
+        .map(|key| Pillar { key, href: None })
+        .collect();
+    html(&DashboardPage {
+        shell: page.shell("dashboard"),
+        pillars,
+        org,
+        counts,
+    })
+}
+
+impl DashboardPage<'_> {
+    fn pillar_title(&self, key: &str) -> &'static str {
+        match key {
+            "incidents" => self.shell.t("pillar.incidents"),
+            "vulns" => self.shell.t("pillar.vulns"),
+            "observe" => self.shell.t("pillar.observe"),
+            "publish" => self.shell.t("pillar.publish"),
+            _ => self.shell.t("pillar.reports"),
+        }
+    }
+
+    fn pillar_text(&self, key: &str) -> &'static str {
+        match key {
+            "incidents" => self.shell.t("pillar.incidents_text"),
+            "vulns" => self.shell.t("pillar.vulns_text"),
+            "observe" => self.shell.t("pillar.observe_text"),
+            "publish" => self.shell.t("pillar.publish_text"),
+            _ => self.shell.t("pillar.reports_text"),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    shell: Shell<'a>,
+    tokens: Vec<ApiToken>,
+    message: Option<String>,
+}
+
+pub async fn account(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    let tokens = accounts::list_tokens(&state.store, page.user()?.id).await?;
+    html(&AccountPage {
+        shell: page.shell("account"),
+        tokens,
+        message: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct AccountLangForm {
+    lang: String,
+}
+
+pub async fn account_lang(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<AccountLangForm>,
+) -> Result<Response, AppError> {
+    let lang = Lang::parse(&form.lang)?;
+    accounts::set_lang(&state.store, &page.auth.actor(), page.user()?.id, lang).await?;
+    Ok(see_other("/account"))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    password: String,
+    password_again: String,
+}
+
+pub async fn account_password(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let user = page.user()?.clone();
+    let shell = page.shell("account");
+    let tokens = accounts::list_tokens(&state.store, user.id).await?;
+    let problem = if form.password != form.password_again {
+        Some(shell.t("setup.mismatch").to_string())
+    } else {
+        match accounts::login(&state.store, &user.email, &form.current, &page.auth.client).await? {
+            LoginOutcome::Success(_) => None,
+            LoginOutcome::Failed => Some(shell.t("account.wrong_current").to_string()),
+        }
+    };
+    if let Some(message) = problem {
+        return html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &AccountPage {
+                shell,
+                tokens,
+                message: Some(message),
+            },
+        );
+    }
+    if let Err(e) =
+        accounts::set_password(&state.store, &page.auth.actor(), user.id, form.password).await
+    {
+        if e.is_user_error() {
+            return html_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &AccountPage {
+                    shell,
+                    tokens,
+                    message: Some(e.to_string()),
+                },
+            );
+        }
+        return Err(e.into());
+    }
+    // Changing the password ended every session, this one too.
+    Ok(see_other("/login?next=/account"))
+}
+
+#[derive(Template)]
+#[template(path = "secret.html")]
+struct SecretPage<'a> {
+    shell: Shell<'a>,
+    title: &'static str,
+    subject: String,
+    secret: String,
+    back: String,
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    name: String,
+}
+
+pub async fn account_token_create(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<TokenForm>,
+) -> Result<Response, AppError> {
+    let user = page.user()?.clone();
+    let (token, secret) =
+        accounts::create_token(&state.store, &page.auth.actor(), user.id, &form.name).await?;
+    let shell = page.shell("account");
+    let title = shell.t("secret.token_title");
+    html(&SecretPage {
+        shell,
+        title,
+        subject: token.name,
+        secret,
+        back: "/account".into(),
+    })
+}
+
+pub async fn account_token_revoke(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    accounts::revoke_token(&state.store, &page.auth.actor(), page.user()?.id, id).await?;
+    Ok(see_other("/account"))
+}
+
+#[derive(Template)]
+#[template(path = "orgs.html")]
+struct OrgsPage<'a> {
+    shell: Shell<'a>,
+    orgs: Vec<Organization>,
+    kinds: [OrgKind; 5],
+    filter: Option<OrgKind>,
+}
+
+#[derive(Deserialize)]
+pub struct OrgsQuery {
+    kind: Option<String>,
+}
+
+impl OrgsPage<'_> {
+    fn selected(&self, kind: &OrgKind) -> bool {
+        self.filter.as_ref() == Some(kind)
+    }
+}
+
+pub async fn orgs(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<OrgsQuery>,
+) -> Result<Response, AppError> {
+    let filter = match q.kind.as_deref().filter(|k| !k.is_empty()) {
+        Some(k) => Some(OrgKind::parse(k)?),
+        None => None,
+    };
+    let list = orgs::list(&state.store, filter).await?;
+    html(&OrgsPage {
+        shell: page.shell("orgs"),
+        orgs: list,
+        kinds: OrgKind::ALL,
+        filter,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct OrgForm {
+    name: String,
+    kind: String,
+    country: Option<String>,
+    domain: Option<String>,
+    notes: Option<String>,
+}
+
+pub async fn org_create(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<OrgForm>,
+) -> Result<Response, AppError> {
+    let org = orgs::create(
+        &state.store,
+        &page.auth.actor(),
+        NewOrganization {
+            name: form.name,
+            kind: OrgKind::parse(&form.kind)?,
+            country: form.country,
+            domain: form.domain,
+            notes: form.notes.unwrap_or_default(),
+        },
+    )
+    .await?;
+    Ok(see_other(&format!("/orgs/{}", org.id)))
+}
+
+#[derive(Template)]
+#[template(path = "org.html")]
+struct OrgPage<'a> {
+    shell: Shell<'a>,
+    org: Organization,
+    contacts: Vec<Contact>,
+    history: Vec<AuditEntry>,
+}
+
+pub async fn org(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let org = orgs::get(&state.store, id).await?;
+    let contacts = orgs::contacts(&state.store, id).await?;
+    let history = audit::for_object(&state.store, "organization", &id.to_string()).await?;
+    html(&OrgPage {
+        shell: page.shell("orgs"),
+        org,
+        contacts,
+        history,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ContactForm {
+    name: String,
+    email: String,
+    phone: Option<String>,
+    pgp_key: Option<String>,
+    lang: String,
+    role: Option<String>,
+}
+
+pub async fn contact_create(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(form): Form<ContactForm>,
+) -> Result<Response, AppError> {
+    orgs::add_contact(
+        &state.store,
+        &page.auth.actor(),
+        id,
+        NewContact {
+            name: form.name,
+            email: form.email,
+            phone: form.phone,
+            pgp_key: form.pgp_key,
+            lang: Lang::parse(&form.lang)?,
+            role: form.role,
+        },
+    )
+    .await?;
+    Ok(see_other(&format!("/orgs/{id}")))
+}
+
+pub async fn contact_delete(
+    State(state): State<AppState>,
+    page: Page,
+    Path((id, contact_id)): Path<(i64, i64)>,
+) -> Result<Response, AppError> {
+    orgs::remove_contact(&state.store, &page.auth.actor(), id, contact_id).await?;
+    Ok(see_other(&format!("/orgs/{id}")))
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage<'a> {
+    shell: Shell<'a>,
+    users: Vec<User>,
+    orgs: Vec<Organization>,
+    roles: [Role; 5],
+}
+
+impl UsersPage<'_> {
+    fn org_name(&self, id: &Option<i64>) -> String {
+        id.and_then(|id| self.orgs.iter().find(|o| o.id == id))
+            .map(|o| o.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+pub async fn users(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    let users = accounts::list_users(&state.store).await?;
+    let orgs = orgs::list(&state.store, None).await?;
+    html(&UsersPage {
+        shell: page.shell("users"),
+        users,
+        orgs,
+        roles: Role::ALL,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct UserForm {
+    email: String,
+    display_name: String,
+    role: String,
+    org_id: Option<String>,
+    lang: String,
+}
+
+pub async fn user_create(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<UserForm>,
+) -> Result<Response, AppError> {
+    let role = Role::parse(&form.role)?;
+    let org_id = match form
+        .org_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(s) => Some(
+            s.parse::<i64>()
+                .map_err(|_| CoreError::invalid("org_id", "choose an organization"))?,
+        ),
+        None => None,
+    };
+    // People get a one-time password to change at first login; sensors get none.
+    let password = role.may_use_password().then(secrets::readable_password);
+    let user = accounts::create_user(
+        &state.store,
+        &page.auth.actor(),
+        NewUser {
+            email: form.email,
+            display_name: form.display_name,
+            role,
+            org_id,
+            password: password.clone(),
+            lang: Lang::parse(&form.lang)?,
+        },
+    )
+    .await?;
+    match password {
+        Some(secret) => {
+            let shell = page.shell("users");
+            let title = shell.t("secret.password_title");
+            html(&SecretPage {
+                shell,
+                title,
+                subject: user.email,
+                secret,
+                back: "/admin/users".into(),
+            })
+        }
+        None => Ok(see_other("/admin/users")),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage<'a> {
+    shell: Shell<'a>,
+    entries: Vec<AuditEntry>,
+    verdict: Verdict,
+    older: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    before: Option<i64>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response, AppError> {
+    const PAGE: i64 = 100;
+    let entries = audit::list(&state.store, q.before, PAGE).await?;
+    let verdict = audit::verify(&state.store).await?;
+    let older = (entries.len() as i64 == PAGE)
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    html(&AuditPage {
+        shell: page.shell("audit"),
+        entries,
+        verdict,
+        older,
+    })
+}

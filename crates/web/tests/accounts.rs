@@ -1,0 +1,233 @@
+//! Signing in and out, sessions, CSRF, the first-admin link, API tokens.
+
+use renkei_core::access::Role;
+use renkei_testkit::{PASSWORD, TestServer, both_backends, csrf_from, set_cookie};
+
+async fn login_form_csrf(srv: &TestServer, client: &reqwest::Client) -> String {
+    let page = client
+        .get(srv.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    csrf_from(&page).unwrap()
+}
+
+async fn count(srv: &TestServer, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(srv.store.pool())
+        .await
+        .unwrap()
+}
+
+both_backends! {
+    async fn a_wrong_password_is_refused_audited_and_opens_no_session(srv) {
+        let user = srv.user(Role::Coordinator).await;
+        let client = srv.client();
+        let csrf = login_form_csrf(&srv, &client).await;
+        let r = client
+            .post(srv.url("/login"))
+            .form(&[("email", user.email.as_str()), ("password", "not the password"), ("_csrf", &csrf)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        assert!(set_cookie(&r, "renkei_session").is_none());
+        let body = r.text().await.unwrap();
+        assert!(body.contains("id=\"login-error\""), "the form says what went wrong");
+        assert_eq!(count(&srv, "sessions").await, 0);
+        let actions = srv.audit_actions().await;
+        assert_eq!(actions.last().map(String::as_str), Some("login.failed"));
+    }
+
+    async fn a_successful_login_sets_an_http_only_same_site_session_cookie(srv) {
+        let user = srv.user(Role::Admin).await;
+        let client = srv.client();
+        let csrf = login_form_csrf(&srv, &client).await;
+        let r = client
+            .post(srv.url("/login"))
+            .form(&[("email", user.email.as_str()), ("password", PASSWORD), ("_csrf", &csrf), ("next", "/orgs")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/orgs");
+        let cookie = set_cookie(&r, "renkei_session").expect("session cookie");
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(!cookie.contains("Secure"), "plain http by default: {cookie}");
+        let csrf_cookie = set_cookie(&r, "renkei_csrf").expect("a fresh CSRF token at login");
+        assert!(csrf_cookie.contains("SameSite=Strict") && csrf_cookie.contains("HttpOnly"));
+        let stored: String = sqlx::query_scalar("SELECT token_hash FROM sessions")
+            .fetch_one(srv.store.pool())
+            .await
+            .unwrap();
+        assert!(!cookie.contains(&stored), "only a digest of the session secret is stored");
+        let dash = client.get(srv.url("/dashboard")).send().await.unwrap();
+        assert_eq!(dash.status(), 200);
+        assert!(srv.audit_actions().await.contains(&"login.succeeded".to_string()));
+    }
+
+    async fn a_login_redirect_never_leaves_the_site(srv) {
+        let user = srv.user(Role::Admin).await;
+        let client = srv.client();
+        let csrf = login_form_csrf(&srv, &client).await;
+        let r = client
+            .post(srv.url("/login"))
+            .form(&[("email", user.email.as_str()), ("password", PASSWORD), ("_csrf", &csrf), ("next", "//evil.example/")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["location"], "/dashboard");
+    }
+
+    async fn repeated_failures_are_throttled_even_with_the_right_password(srv) {
+        let user = srv.user(Role::Coordinator).await;
+        let client = srv.client();
+        let csrf = login_form_csrf(&srv, &client).await;
+        for _ in 0..5 {
+            let r = client.post(srv.url("/login")).form(&[("email", user.email.as_str()), ("password", "wrong-wrong"), ("_csrf", &csrf)]).send().await.unwrap();
+            assert_eq!(r.status(), 401);
+        }
+        let r = client.post(srv.url("/login")).form(&[("email", user.email.as_str()), ("password", PASSWORD), ("_csrf", &csrf)]).send().await.unwrap();
+        assert_eq!(r.status(), 429);
+        assert!(set_cookie(&r, "renkei_session").is_none());
+        let actions = srv.audit_actions().await;
+        assert_eq!(actions.iter().filter(|a| *a == "login.failed").count(), 5);
+        assert_eq!(actions.last().map(String::as_str), Some("login.throttled"));
+    }
+
+    async fn an_expired_session_sends_the_browser_back_to_sign_in_saying_so(srv) {
+        let user = srv.user(Role::Coordinator).await;
+        let session = srv.session(&user).await;
+        sqlx::query("UPDATE sessions SET expires_at = '2000-01-01T00:00:00.000000Z'")
+            .execute(srv.store.pool())
+            .await
+            .unwrap();
+        let client = srv.client();
+        let r = client.get(srv.url("/dashboard")).header("cookie", format!("renkei_session={session}")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/login?next=%2Fdashboard&expired=1");
+        let cleared = set_cookie(&r, "renkei_session").expect("the dead cookie is cleared");
+        assert!(cleared.contains("Max-Age=0"));
+        let page = client.get(srv.url("/login?next=%2Fdashboard&expired=1")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"login-notice\""));
+        let api = client.get(srv.url("/api/v1/me")).header("cookie", format!("renkei_session={session}")).send().await.unwrap();
+        assert_eq!(api.status(), 401);
+        let body: serde_json::Value = api.json().await.unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains("expired"));
+    }
+
+    async fn a_form_without_the_right_csrf_token_is_refused_and_changes_nothing(srv) {
+        let admin = srv.user(Role::Admin).await;
+        let s = srv.signed_in(&admin).await;
+        let before = srv.audit_actions().await.len();
+        for token in [None, Some("forged.token"), Some("")] {
+            let mut form = vec![("name", "CSRF Victim Org"), ("kind", "isp")];
+            if let Some(t) = token {
+                form.push(("_csrf", t));
+            }
+            let r = s.client.post(srv.url("/orgs")).form(&form).send().await.unwrap();
+            assert_eq!(r.status(), 403, "token {token:?}");
+            assert_eq!(r.headers()["x-renkei-error"], "csrf_failed");
+        }
+        assert_eq!(count(&srv, "organizations").await, 0);
+        assert_eq!(srv.audit_actions().await.len(), before);
+        let r = s.client.post(srv.url("/orgs")).form(&[("name", "Real Org"), ("kind", "isp"), ("_csrf", s.csrf.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(count(&srv, "organizations").await, 1);
+    }
+
+    async fn signing_out_ends_the_session_for_good(srv) {
+        let user = srv.user(Role::Coordinator).await;
+        let s = srv.signed_in(&user).await;
+        let r = s.client.post(srv.url("/logout")).form(&[("_csrf", s.csrf.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(count(&srv, "sessions").await, 0);
+        let r = s.client.get(srv.url("/dashboard")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(srv.audit_actions().await.contains(&"logout".to_string()));
+    }
+
+    async fn the_first_admin_is_created_once_through_the_setup_link(srv) {
+        let link = srv.setup_url.clone().expect("a fresh installation prints a setup link");
+        let path = link.strip_prefix(&srv.base).unwrap().to_string();
+        let client = srv.client();
+        let page = client.get(srv.url(&path)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let csrf = csrf_from(&page.text().await.unwrap()).unwrap();
+        let r = client.post(srv.url(&path)).form(&[("email", "chief@csirt.example"), ("display_name", "Chief"), ("password", "long enough pw"), ("password_again", "different pw!"), ("_csrf", &csrf)]).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        assert_eq!(count(&srv, "users").await, 0);
+        let r = client.post(srv.url(&path)).form(&[("email", "chief@csirt.example"), ("display_name", "Chief"), ("password", "long enough pw"), ("password_again", "long enough pw"), ("_csrf", &csrf)]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(r.headers()["location"], "/dashboard");
+        let dash = client.get(srv.url("/dashboard")).send().await.unwrap();
+        assert_eq!(dash.status(), 200);
+        let me: serde_json::Value = client.get(srv.url("/api/v1/me")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["user"]["role"], "admin");
+        let again = srv.client().get(srv.url(&path)).send().await.unwrap();
+        assert_eq!(again.status(), 404, "the link works once");
+        let hash: String = sqlx::query_scalar("SELECT password_hash FROM users").fetch_one(srv.store.pool()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+    }
+
+    async fn api_tokens_are_shown_once_work_as_bearer_and_die_when_revoked(srv) {
+        let user = srv.user(Role::Coordinator).await;
+        let bootstrap = srv.token(&user).await;
+        let http = reqwest::Client::new();
+        let r = http.post(srv.url("/api/v1/tokens")).bearer_auth(&bootstrap).json(&serde_json::json!({"name": "ticket sync"})).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let issued: serde_json::Value = r.json().await.unwrap();
+        let secret = issued["secret"].as_str().unwrap().to_string();
+        let id = issued["token"]["id"].as_i64().unwrap();
+        let me: serde_json::Value = http.get(srv.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["user"]["email"], user.email.as_str());
+        let listed: serde_json::Value = http.get(srv.url("/api/v1/tokens")).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
+        assert!(!listed.to_string().contains(&secret), "listing never shows a secret");
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE token_hash = $1").bind(&secret).fetch_one(srv.store.pool()).await.unwrap();
+        assert_eq!(stored, 0, "the secret itself is not stored");
+        let r = http.delete(srv.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&bootstrap).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        let r = http.get(srv.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_token");
+    }
+
+    async fn only_admins_issue_tokens_for_other_accounts(srv) {
+        let admin = srv.user(Role::Admin).await;
+        let coordinator = srv.user(Role::Coordinator).await;
+        let sensor = srv.user(Role::Sensor).await;
+        let http = reqwest::Client::new();
+        let body = serde_json::json!({"name": "sensor-tokyo-1", "user_id": sensor.id});
+        let r = http.post(srv.url("/api/v1/tokens")).bearer_auth(srv.token(&coordinator).await).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let r = http.post(srv.url("/api/v1/tokens")).bearer_auth(srv.token(&admin).await).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let secret = r.json::<serde_json::Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+        let me: serde_json::Value = http.get(srv.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["user"]["role"], "sensor");
+    }
+
+    async fn a_sensor_account_cannot_sign_in_with_a_password(srv) {
+        let sensor = srv.user(Role::Sensor).await;
+        let client = srv.client();
+        let csrf = login_form_csrf(&srv, &client).await;
+        let r = client.post(srv.url("/login")).form(&[("email", sensor.email.as_str()), ("password", PASSWORD), ("_csrf", &csrf)]).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+    }
+
+    async fn changing_the_password_ends_the_session_and_the_new_one_works(srv) {
+        let user = srv.user(Role::Vendor).await;
+        let s = srv.signed_in(&user).await;
+        let r = s.client.post(srv.url("/account/password")).form(&[("current", "wrong current"), ("password", "a brand new secret"), ("password_again", "a brand new secret"), ("_csrf", s.csrf.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let r = s.client.post(srv.url("/account/password")).form(&[("current", PASSWORD), ("password", "a brand new secret"), ("password_again", "a brand new secret"), ("_csrf", s.csrf.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert_eq!(s.client.get(srv.url("/dashboard")).send().await.unwrap().status(), 303, "signed out");
+        let outcome = renkei_core::accounts::login(&srv.store, &user.email, "a brand new secret", "test").await.unwrap();
+        assert!(matches!(outcome, renkei_core::accounts::LoginOutcome::Success(_)));
+    }
+}

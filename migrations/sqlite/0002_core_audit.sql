@@ -1,0 +1,34 @@
+-- The audit log: append-only and hash-chained. Each row's hash covers the previous
+-- row's hash, so altering or removing a row breaks the chain from there on; the head
+-- row records the last sequence number and hash, so removing the newest rows shows too.
+
+CREATE TABLE audit_log (
+    seq            INTEGER PRIMARY KEY,
+    at             TEXT NOT NULL,
+    actor_user_id  INTEGER,
+    actor          TEXT NOT NULL,
+    action         TEXT NOT NULL,
+    object_type    TEXT NOT NULL,
+    object_id      TEXT NOT NULL,
+    changes        TEXT NOT NULL,
+    prev_hash      TEXT NOT NULL,
+    hash           TEXT NOT NULL
+);
+CREATE INDEX audit_log_object ON audit_log (object_type, object_id);
+
+CREATE TABLE audit_head (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    seq   INTEGER NOT NULL,
+    hash  TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '');
+
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
