@@ -14,6 +14,23 @@ use renkei_core::config::{Config, LogFormat};
 use renkei_core::lang::Lang;
 use renkei_core::{CoreError, Store, orgs, secrets};
 
+/// Writes one line to stderr, ignoring a closed stream: a server whose log pipe went
+/// away must keep serving, not panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Writes one line to stdout; a reader that went away (`| head`) is not an error.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(name = "renkei", version, about = "Renkei: the coordination platform of a CSIRT", long_about = None)]
 struct Cli {
@@ -96,7 +113,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("renkei: cannot start the runtime: {e}");
+            say!("renkei: cannot start the runtime: {e}");
             return ExitCode::from(1);
         }
     };
@@ -110,7 +127,7 @@ fn main() -> ExitCode {
                 || err
                     .downcast_ref::<renkei_web::WebError>()
                     .is_some_and(|e| matches!(e, renkei_web::WebError::Core(CoreError::Config(_))));
-            eprintln!("renkei: {err:#}");
+            say!("renkei: {err:#}");
             ExitCode::from(if user_error { 2 } else { 1 })
         }
     }
@@ -179,11 +196,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if check_config {
                 let mut shown = config.clone();
                 shown.database.url = redact(&shown.database.url);
-                println!(
+                out!(
                     "{}",
                     toml::to_string_pretty(&shown).context("printing the configuration")?
                 );
-                eprintln!("renkei: configuration OK");
+                say!("renkei: configuration OK");
                 return Ok(ExitCode::SUCCESS);
             }
             init_logging(&config);
@@ -199,14 +216,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
             let verdict = audit::verify(&store).await?;
-            println!("{}", serde_json::to_string(&verdict)?);
+            out!("{}", serde_json::to_string(&verdict)?);
             Ok(match verdict {
                 Verdict::Intact { .. } => ExitCode::SUCCESS,
                 Verdict::Broken {
                     first_bad_seq,
                     reason,
                 } => {
-                    eprintln!(
+                    say!(
                         "renkei: the audit log was tampered with at row {first_bad_seq}: {reason}"
                     );
                     ExitCode::from(1)
@@ -216,20 +233,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(mut config: Config) -> anyhow::Result<()> {
     let listen = config.server.listen.clone();
     let db = redact(&config.database.url);
-    let server = renkei_web::build(config).await?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let address = listener.local_addr()?;
+    // Links printed or mailed must name the port actually bound (listen may say :0).
+    config.server.listen = address.to_string();
+    let ttl_hours = config.security.setup_link_ttl_hours;
+    let server = renkei_web::build(config).await?;
     tracing::info!(%address, database = %db, "renkei is serving");
-    eprintln!("renkei: serving on http://{address} (database {db})");
+    say!("renkei: serving on http://{address} (database {db})");
     if let Some(url) = server.setup_url() {
         tracing::info!("no accounts yet: first-admin setup link printed on stderr");
-        eprintln!(
-            "renkei: no accounts yet. Create the first administrator within 24 hours at:\n\n    {url}\n"
+        say!(
+            "renkei: no accounts yet. Create the first administrator within {ttl_hours} hours at:\n\n    {url}\n"
         );
     }
     server.run(listener, shutdown_signal()).await?;
@@ -317,7 +337,7 @@ async fn admin(store: &Store, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             if print_password {
                 out["password"] = serde_json::json!(password);
             }
-            println!("{out}");
+            out!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::CreateToken { email, name } => {
@@ -325,7 +345,7 @@ async fn admin(store: &Store, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 .await?
                 .ok_or_else(|| CoreError::invalid("email", format!("no account {email:?}")))?;
             let (token, secret) = accounts::create_token(store, &actor, user.id, &name).await?;
-            println!(
+            out!(
                 "{}",
                 serde_json::json!({"token": token.id, "user": user.id, "secret": secret})
             );

@@ -68,7 +68,8 @@ pub struct AuditEntry {
 
 /// Serializes appenders across nodes on PostgreSQL; any constant works as long as
 /// it is only used here.
-const AUDIT_LOCK_KEY: i64 = 0x52_454e_4b45_49;
+/// "RENKEI" in ASCII.
+const AUDIT_LOCK_KEY: i64 = 0x5245_4e4b_4549;
 
 /// The fields a row's hash covers.
 struct Chained<'a> {

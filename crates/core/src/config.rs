@@ -10,7 +10,7 @@ use crate::CoreError;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./data/renkei.db";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -63,17 +63,6 @@ pub struct SecurityConfig {
     pub login_max_attempts: u32,
     pub login_window_secs: u64,
     pub setup_link_ttl_hours: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            log: LogConfig::default(),
-            security: SecurityConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {

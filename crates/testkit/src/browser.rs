@@ -204,6 +204,59 @@ impl Browser {
             .to_string()
     }
 
+    /// Waits up to ten seconds for the page to show `expected` in `css`: form posts
+    /// navigate after the click has returned.
+    pub async fn wait_text(&self, css: &str, expected: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..100 {
+            if self.exists(css).await {
+                let url = format!("{}/session/{}/elements", self.driver, self.session);
+                let found: Value = self
+                    .http
+                    .post(url)
+                    .json(&json!({"using": "css selector", "value": css}))
+                    .send()
+                    .await
+                    .expect("find")
+                    .json()
+                    .await
+                    .expect("json");
+                if let Some(id) = found["value"][0][ELEMENT_KEY].as_str() {
+                    let url = format!("{}/session/{}/element/{id}/text", self.driver, self.session);
+                    if let Ok(r) = self.http.get(url).send().await
+                        && let Ok(v) = r.json::<Value>().await
+                        && let Some(text) = v["value"].as_str()
+                    {
+                        last = text.to_string();
+                        if last.contains(expected) {
+                            return last;
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{css} never showed {expected:?} (last seen {last:?}) at {}",
+            self.current_url().await
+        );
+    }
+
+    /// Waits up to ten seconds for the address to contain `part`.
+    pub async fn wait_url(&self, part: &str) -> String {
+        for _ in 0..100 {
+            let url = self.current_url().await;
+            if url.contains(part) {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "never reached an address containing {part:?}; at {}",
+            self.current_url().await
+        );
+    }
+
     pub async fn screenshot(&self, path: &Path) {
         let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD
