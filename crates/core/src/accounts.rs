@@ -255,15 +255,27 @@ pub async fn create_user(store: &Store, actor: &Actor, new: NewUser) -> Result<U
     };
     let mut tx = store.begin().await?;
     if let Some(org_id) = new.org_id {
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM organizations WHERE id = $1")
-            .bind(org_id)
-            .fetch_optional(tx.conn())
-            .await?;
-        if exists.is_none() {
-            return Err(CoreError::invalid(
-                "org_id",
-                format!("no organization #{org_id}"),
-            ));
+        let kind: Option<String> =
+            sqlx::query_scalar("SELECT kind FROM organizations WHERE id = $1")
+                .bind(org_id)
+                .fetch_optional(tx.conn())
+                .await?;
+        match kind.as_deref() {
+            None => {
+                return Err(CoreError::invalid(
+                    "org_id",
+                    format!("no organization #{org_id}"),
+                ));
+            }
+            // Vendor accounts will receive unpublished vulnerability details meant for
+            // their organization: it must be a product developer.
+            Some(k) if new.role == Role::Vendor && k != "vendor" => {
+                return Err(CoreError::invalid(
+                    "org_id",
+                    "a vendor account belongs to a product-developer (vendor) organization",
+                ));
+            }
+            Some(_) => {}
         }
     }
     let now = time::now_str();
@@ -298,6 +310,55 @@ pub async fn create_user(store: &Store, actor: &Actor, new: NewUser) -> Result<U
     .await?;
     tx.commit().await?;
     get_user(store, id).await
+}
+
+/// Disables or re-enables an account. A disabled account's sessions end at once and
+/// its tokens stop working; its history stays.
+pub async fn set_disabled(
+    store: &Store,
+    actor: &Actor,
+    user_id: i64,
+    disabled: bool,
+) -> Result<User> {
+    let before = get_user(store, user_id).await?;
+    if before.disabled == disabled {
+        return Ok(before);
+    }
+    if disabled && actor.user_id == Some(user_id) {
+        return Err(CoreError::invalid(
+            "disabled",
+            "you cannot disable your own account",
+        ));
+    }
+    let mut tx = store.begin().await?;
+    sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+        .bind(disabled.then(time::now_str))
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
+    if disabled {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(tx.conn())
+            .await?;
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: if disabled {
+                "user.disabled"
+            } else {
+                "user.enabled"
+            },
+            object_type: "user",
+            object_id: user_id.to_string(),
+            changes: json!({"disabled": [before.disabled, disabled]}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get_user(store, user_id).await
 }
 
 pub async fn set_lang(store: &Store, actor: &Actor, user_id: i64, lang: Lang) -> Result<()> {

@@ -150,7 +150,15 @@ fn contact_from_row(row: &AnyRow) -> Result<Contact> {
 const ORG_COLUMNS: &str = "id, name, kind, country, domain, notes, created_at, updated_at";
 const CONTACT_COLUMNS: &str = "id, org_id, name, email, phone, pgp_key, lang, role, created_at";
 
-pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Result<Organization> {
+/// The organization's fields, trimmed and checked.
+struct Checked {
+    name: String,
+    country: Option<String>,
+    domain: Option<String>,
+    notes: String,
+}
+
+fn check(new: NewOrganization) -> Result<Checked> {
     let name = new.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(CoreError::invalid(
@@ -176,6 +184,80 @@ pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Resul
             format!("{d:?} is not a domain name"),
         ));
     }
+    Ok(Checked {
+        name,
+        country,
+        domain,
+        notes: new.notes.trim().to_string(),
+    })
+}
+
+/// Changes an organization's details; the audit row keeps each old and new value.
+/// The kind stays: accounts (and later cases) depend on it.
+pub async fn update(
+    store: &Store,
+    actor: &Actor,
+    id: i64,
+    changed: NewOrganization,
+) -> Result<Organization> {
+    let before = get(store, id).await?;
+    if changed.kind != before.kind {
+        return Err(CoreError::invalid(
+            "kind",
+            "the kind of an organization cannot change; add a new one",
+        ));
+    }
+    let c = check(changed)?;
+    let mut diff = serde_json::Map::new();
+    if c.name != before.name {
+        diff.insert("name".into(), json!([before.name, c.name]));
+    }
+    if c.country != before.country {
+        diff.insert("country".into(), json!([before.country, c.country]));
+    }
+    if c.domain != before.domain {
+        diff.insert("domain".into(), json!([before.domain, c.domain]));
+    }
+    if c.notes != before.notes {
+        diff.insert("notes".into(), json!([before.notes, c.notes]));
+    }
+    if diff.is_empty() {
+        return Ok(before);
+    }
+    let mut tx = store.begin().await?;
+    sqlx::query("UPDATE organizations SET name = $1, country = $2, domain = $3, notes = $4, updated_at = $5 WHERE id = $6")
+        .bind(&c.name)
+        .bind(&c.country)
+        .bind(&c.domain)
+        .bind(&c.notes)
+        .bind(time::now_str())
+        .bind(id)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| CoreError::from_insert(e, "an organization with this name"))?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "org.updated",
+            object_type: "organization",
+            object_id: id.to_string(),
+            changes: serde_json::Value::Object(diff),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(store, id).await
+}
+
+pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Result<Organization> {
+    let kind = new.kind;
+    let Checked {
+        name,
+        country,
+        domain,
+        notes,
+    } = check(new)?;
     let now = time::now_str();
     let mut tx = store.begin().await?;
     let id: i64 = sqlx::query_scalar(
@@ -183,10 +265,10 @@ pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Resul
          VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
     )
     .bind(&name)
-    .bind(new.kind.as_str())
+    .bind(kind.as_str())
     .bind(&country)
     .bind(&domain)
-    .bind(new.notes.trim())
+    .bind(&notes)
     .bind(&now)
     .fetch_one(tx.conn())
     .await
@@ -198,7 +280,7 @@ pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Resul
             action: "org.created",
             object_type: "organization",
             object_id: id.to_string(),
-            changes: json!({"name": name, "kind": new.kind.as_str(), "country": country, "domain": domain}),
+            changes: json!({"name": name, "kind": kind.as_str(), "country": country, "domain": domain}),
         },
     )
     .await?;

@@ -116,6 +116,15 @@ pub async fn org_create(
     ))
 }
 
+pub async fn org_update(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    ApiJson(changed): ApiJson<NewOrganization>,
+) -> Result<Response, AppError> {
+    Ok(Json(orgs::update(&state.store, &auth.actor(), id, changed).await?).into_response())
+}
+
 pub async fn org(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, AppError> {
     let org = orgs::get(&state.store, id).await?;
     let contacts = orgs::contacts(&state.store, id).await?;
@@ -192,6 +201,26 @@ pub async fn user_create(
     Ok(created(
         accounts::create_user(&state.store, &auth.actor(), new).await?,
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+pub async fn user_patch(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    ApiJson(patch): ApiJson<UserPatch>,
+) -> Result<Response, AppError> {
+    let user = match patch.disabled {
+        Some(d) => accounts::set_disabled(&state.store, &auth.actor(), id, d).await?,
+        None => accounts::get_user(&state.store, id).await?,
+    };
+    Ok(Json(user).into_response())
 }
 
 pub async fn tokens(

@@ -102,6 +102,48 @@ pub fn set_cookie(state: &AppState, spec: CookieSpec<'_>) -> HeaderValue {
     HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
+/// The session cookie: Lax, so that a link in a notification mail opens signed in.
+pub fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let ttl = state.config.security.session_ttl_minutes;
+    set_cookie(
+        state,
+        CookieSpec {
+            name: SESSION_COOKIE,
+            value: token,
+            max_age: Some((ttl * 60) as i64),
+            same_site: "Lax",
+            http_only: true,
+        },
+    )
+}
+
+pub fn clear_session_cookie(state: &AppState) -> HeaderValue {
+    set_cookie(
+        state,
+        CookieSpec {
+            name: SESSION_COOKIE,
+            value: "",
+            max_age: Some(0),
+            same_site: "Lax",
+            http_only: true,
+        },
+    )
+}
+
+/// The CSRF cookie: Strict, as no other site has any business sending it.
+pub fn csrf_cookie(state: &AppState, token: &str) -> HeaderValue {
+    set_cookie(
+        state,
+        CookieSpec {
+            name: CSRF_COOKIE,
+            value: token,
+            max_age: None,
+            same_site: "Strict",
+            http_only: true,
+        },
+    )
+}
+
 pub fn issue_csrf(key: &[u8]) -> String {
     let nonce = renkei_core::secrets::random_bytes::<16>();
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length works for HMAC");
@@ -144,7 +186,7 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         session_expired: false,
         client,
     };
-    let mut clear_session_cookie = false;
+    let mut clear_session = false;
 
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let secret = value
@@ -186,9 +228,9 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
             }
             Ok(SessionLookup::Expired) => {
                 auth.session_expired = true;
-                clear_session_cookie = true;
+                clear_session = true;
             }
-            Ok(SessionLookup::Unknown) => clear_session_cookie = true,
+            Ok(SessionLookup::Unknown) => clear_session = true,
             Err(e) => return AppError::from(e).into_response(),
         }
     }
@@ -212,29 +254,11 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     if fresh && is_page && !set_by_handler {
-        let value = set_cookie(
-            &state,
-            CookieSpec {
-                name: CSRF_COOKIE,
-                value: &csrf,
-                max_age: None,
-                same_site: "Strict",
-                http_only: true,
-            },
-        );
+        let value = csrf_cookie(&state, &csrf);
         response.headers_mut().append(header::SET_COOKIE, value);
     }
-    if clear_session_cookie {
-        let value = set_cookie(
-            &state,
-            CookieSpec {
-                name: SESSION_COOKIE,
-                value: "",
-                max_age: Some(0),
-                same_site: "Lax",
-                http_only: true,
-            },
-        );
+    if clear_session {
+        let value = clear_session_cookie(&state);
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response

@@ -91,6 +91,7 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(from_fn(error::render_errors))
+        .layer(from_fn(error::security_headers))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state.clone());

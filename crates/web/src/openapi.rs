@@ -99,6 +99,8 @@ pub fn document(specs: &[&RouteSpec], server_url: &str) -> Value {
         let method = match spec.method {
             Method::GET => "get",
             Method::POST => "post",
+            Method::PUT => "put",
+            Method::PATCH => "patch",
             Method::DELETE => "delete",
         };
         entry[method] = Value::Object(op);
@@ -191,6 +193,10 @@ fn schemas() -> Value {
                 "email": {"type": "string"}, "display_name": {"type": "string"}, "role": role,
                 "org_id": nullable_int, "password": {"type": ["string", "null"], "minLength": 10}, "lang": lang
             }
+        },
+        "UserPatch": {
+            "type": "object", "additionalProperties": false,
+            "properties": {"disabled": {"type": "boolean"}}
         },
         "Organization": organization,
         "OrganizationWithContacts": with_contacts,

@@ -15,7 +15,7 @@ use renkei_core::orgs::{self, Contact, NewContact, NewOrganization, OrgKind, Org
 use renkei_core::{CoreError, secrets};
 use serde::Deserialize;
 
-use crate::auth::{self, Auth, CSRF_COOKIE, CookieSpec, CsrfToken, SESSION_COOKIE};
+use crate::auth::{self, Auth, CookieSpec, CsrfToken};
 use crate::error::{AppError, Rendered};
 use crate::i18n::{self, Catalog, LANG_COOKIE};
 use crate::state::AppState;
@@ -275,34 +275,10 @@ pub async fn login(
             let token = accounts::create_session(&state.store, user.id, ttl).await?;
             let mut response = see_other(&next);
             let headers = response.headers_mut();
-            headers.append(
-                header::SET_COOKIE,
-                auth::set_cookie(
-                    &state,
-                    CookieSpec {
-                        name: SESSION_COOKIE,
-                        value: &token,
-                        max_age: Some((ttl * 60) as i64),
-                        same_site: "Lax",
-                        http_only: true,
-                    },
-                ),
-            );
+            headers.append(header::SET_COOKIE, auth::session_cookie(&state, &token));
             // A new CSRF token with the new session, so a token planted before login is worthless.
             let csrf = auth::issue_csrf(&state.csrf_key);
-            headers.append(
-                header::SET_COOKIE,
-                auth::set_cookie(
-                    &state,
-                    CookieSpec {
-                        name: CSRF_COOKIE,
-                        value: &csrf,
-                        max_age: None,
-                        same_site: "Strict",
-                        http_only: true,
-                    },
-                ),
-            );
+            headers.append(header::SET_COOKIE, auth::csrf_cookie(&state, &csrf));
             Ok(response)
         }
         LoginOutcome::Failed => {
@@ -327,19 +303,9 @@ pub async fn logout(State(state): State<AppState>, page: Page) -> Result<Respons
         accounts::end_session(&state.store, &page.auth.actor(), token).await?;
     }
     let mut response = see_other("/");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        auth::set_cookie(
-            &state,
-            CookieSpec {
-                name: SESSION_COOKIE,
-                value: "",
-                max_age: Some(0),
-                same_site: "Lax",
-                http_only: true,
-            },
-        ),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, auth::clear_session_cookie(&state));
     Ok(response)
 }
 
@@ -466,19 +432,9 @@ pub async fn setup(
     let ttl = state.config.security.session_ttl_minutes;
     let session = accounts::create_session(&state.store, user.id, ttl).await?;
     let mut response = see_other("/dashboard");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        auth::set_cookie(
-            &state,
-            CookieSpec {
-                name: SESSION_COOKIE,
-                value: &session,
-                max_age: Some((ttl * 60) as i64),
-                same_site: "Lax",
-                http_only: true,
-            },
-        ),
-    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, auth::session_cookie(&state, &session));
     Ok(response)
 }
 
@@ -717,23 +673,24 @@ pub struct OrgForm {
     notes: Option<String>,
 }
 
+impl OrgForm {
+    fn into_new(self) -> Result<NewOrganization, CoreError> {
+        Ok(NewOrganization {
+            name: self.name,
+            kind: OrgKind::parse(&self.kind)?,
+            country: self.country,
+            domain: self.domain,
+            notes: self.notes.unwrap_or_default(),
+        })
+    }
+}
+
 pub async fn org_create(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<OrgForm>,
 ) -> Result<Response, AppError> {
-    let org = orgs::create(
-        &state.store,
-        &page.auth.actor(),
-        NewOrganization {
-            name: form.name,
-            kind: OrgKind::parse(&form.kind)?,
-            country: form.country,
-            domain: form.domain,
-            notes: form.notes.unwrap_or_default(),
-        },
-    )
-    .await?;
+    let org = orgs::create(&state.store, &page.auth.actor(), form.into_new()?).await?;
     Ok(see_other(&format!("/orgs/{}", org.id)))
 }
 
@@ -760,6 +717,16 @@ pub async fn org(
         contacts,
         history,
     })
+}
+
+pub async fn org_update(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(form): Form<OrgForm>,
+) -> Result<Response, AppError> {
+    orgs::update(&state.store, &page.auth.actor(), id, form.into_new()?).await?;
+    Ok(see_other(&format!("/orgs/{id}")))
 }
 
 #[derive(Deserialize)]
@@ -888,6 +855,24 @@ pub async fn user_create(
         }
         None => Ok(see_other("/admin/users")),
     }
+}
+
+pub async fn user_disable(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    accounts::set_disabled(&state.store, &page.auth.actor(), id, true).await?;
+    Ok(see_other("/admin/users"))
+}
+
+pub async fn user_enable(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    accounts::set_disabled(&state.store, &page.auth.actor(), id, false).await?;
+    Ok(see_other("/admin/users"))
 }
 
 #[derive(Template)]

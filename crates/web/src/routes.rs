@@ -19,6 +19,8 @@ use crate::{api, auth, pages};
 pub enum Method {
     GET,
     POST,
+    PUT,
+    PATCH,
     DELETE,
 }
 
@@ -27,6 +29,8 @@ impl Method {
         match self {
             Method::GET => "GET",
             Method::POST => "POST",
+            Method::PUT => "PUT",
+            Method::PATCH => "PATCH",
             Method::DELETE => "DELETE",
         }
     }
@@ -91,6 +95,8 @@ impl Routes {
         let filter = match method {
             Method::GET => MethodFilter::GET,
             Method::POST => MethodFilter::POST,
+            Method::PUT => MethodFilter::PUT,
+            Method::PATCH => MethodFilter::PATCH,
             Method::DELETE => MethodFilter::DELETE,
         };
         let route = on(filter, handler).layer(from_fn_with_state(
@@ -165,10 +171,13 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(GET, "/orgs", Staff, pages::orgs)
         .page(POST, "/orgs", Staff, pages::org_create)
         .page(GET, "/orgs/{id}", Staff, pages::org)
+        .page(POST, "/orgs/{id}", Staff, pages::org_update)
         .page(POST, "/orgs/{id}/contacts", Staff, pages::contact_create)
         .page(POST, "/orgs/{id}/contacts/{contact_id}/delete", Staff, pages::contact_delete)
         .page(GET, "/admin/users", Admin, pages::users)
         .page(POST, "/admin/users", Admin, pages::user_create)
+        .page(POST, "/admin/users/{id}/disable", Admin, pages::user_disable)
+        .page(POST, "/admin/users/{id}/enable", Admin, pages::user_enable)
         .page(GET, "/admin/audit", Admin, pages::audit)
         // The JSON API.
         .api(GET, "/api/v1/openapi.json", Public, doc("This document.", None, Some("OpenApi"), 200), api::openapi)
@@ -185,11 +194,25 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         )
         .api(POST, "/api/v1/orgs", Staff, doc("Add an organization.", Some("NewOrganization"), Some("Organization"), 201), api::org_create)
         .api(GET, "/api/v1/orgs/{id}", Staff, doc("One organization with its contacts.", None, Some("OrganizationWithContacts"), 200), api::org)
+        .api(
+            PUT,
+            "/api/v1/orgs/{id}",
+            Staff,
+            doc("Change an organization's details (its kind stays).", Some("NewOrganization"), Some("Organization"), 200),
+            api::org_update,
+        )
         .api(GET, "/api/v1/orgs/{id}/contacts", Staff, doc("An organization's contacts.", None, Some("Contact[]"), 200), api::contacts)
         .api(POST, "/api/v1/orgs/{id}/contacts", Staff, doc("Add a contact to an organization.", Some("NewContact"), Some("Contact"), 201), api::contact_create)
         .api(DELETE, "/api/v1/orgs/{id}/contacts/{contact_id}", Staff, doc("Remove a contact.", None, None, 204), api::contact_delete)
         .api(GET, "/api/v1/users", Admin, doc("List accounts.", None, Some("User[]"), 200), api::users)
         .api(POST, "/api/v1/users", Admin, doc("Create an account.", Some("NewUser"), Some("User"), 201), api::user_create)
+        .api(
+            PATCH,
+            "/api/v1/users/{id}",
+            Admin,
+            doc("Disable or re-enable an account; disabling ends its sessions and tokens.", Some("UserPatch"), Some("User"), 200),
+            api::user_patch,
+        )
         .api(GET, "/api/v1/tokens", Authenticated, doc("The calling account's API tokens (never their secrets).", None, Some("ApiToken[]"), 200), api::tokens)
         .api(
             POST,

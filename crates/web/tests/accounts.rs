@@ -230,4 +230,40 @@ both_backends! {
         let outcome = renkei_core::accounts::login(&srv.store, &user.email, "a brand new secret", "test").await.unwrap();
         assert!(matches!(outcome, renkei_core::accounts::LoginOutcome::Success(_)));
     }
+
+    async fn a_disabled_account_loses_its_sessions_and_tokens_at_once(srv) {
+        let admin = srv.user(Role::Admin).await;
+        let leaver = srv.user(Role::Coordinator).await;
+        let s = srv.signed_in(&leaver).await;
+        let token = srv.token(&leaver).await;
+        let admin_token = srv.token(&admin).await;
+        let http = reqwest::Client::new();
+        let url = srv.url(&format!("/api/v1/users/{}", leaver.id));
+        let r = http.patch(&url).bearer_auth(&admin_token).json(&serde_json::json!({"disabled": true})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["disabled"], true);
+        assert_eq!(s.client.get(srv.url("/dashboard")).send().await.unwrap().status(), 303);
+        assert_eq!(http.get(srv.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap().status(), 401);
+        let outcome = renkei_core::accounts::login(&srv.store, &leaver.email, renkei_testkit::PASSWORD, "test").await.unwrap();
+        assert_eq!(outcome, renkei_core::accounts::LoginOutcome::Failed);
+        let own = srv.url(&format!("/api/v1/users/{}", admin.id));
+        let r = http.patch(&own).bearer_auth(&admin_token).json(&serde_json::json!({"disabled": true})).send().await.unwrap();
+        assert_eq!(r.status(), 422, "an admin cannot lock themselves out");
+        let r = http.patch(&url).bearer_auth(&admin_token).json(&serde_json::json!({"disabled": false})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(http.get(srv.url("/api/v1/me")).bearer_auth(&token).send().await.unwrap().status(), 200);
+        let actions = srv.audit_actions().await;
+        assert!(actions.contains(&"user.disabled".to_string()) && actions.contains(&"user.enabled".to_string()));
+    }
+
+    async fn every_answer_carries_the_security_headers(srv) {
+        for path in ["/", "/login", "/api/v1/openapi.json", "/no/such/page"] {
+            let r = reqwest::get(srv.url(path)).await.unwrap();
+            let h = r.headers();
+            assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+            assert_eq!(h["x-frame-options"], "DENY", "{path}");
+            assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"), "{path}");
+            assert_eq!(h["cache-control"], "no-store", "{path}");
+        }
+    }
 }

@@ -68,4 +68,33 @@ both_backends! {
         let r = reqwest::Client::new().get(srv.url("/api/v1/orgs")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(r.status(), 403);
     }
+
+    async fn an_organization_is_edited_with_old_and_new_values_in_the_audit_log(srv) {
+        let coordinator = srv.user(Role::Coordinator).await;
+        let token = srv.token(&coordinator).await;
+        let id = srv.org("Old Name ISP", renkei_core::orgs::OrgKind::Isp).await;
+        let http = reqwest::Client::new();
+        let url = srv.url(&format!("/api/v1/orgs/{id}"));
+        let r = http.put(&url).bearer_auth(&token).json(&json!({"name": "New Name ISP", "kind": "isp", "country": "JP", "domain": "new.example"})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let org: Value = r.json().await.unwrap();
+        assert_eq!(org["name"], "New Name ISP");
+        let r = http.put(&url).bearer_auth(&token).json(&json!({"name": "New Name ISP", "kind": "vendor"})).send().await.unwrap();
+        assert_eq!(r.status(), 422, "the kind cannot change");
+        let history = renkei_core::audit::for_object(&srv.store, "organization", &id.to_string()).await.unwrap();
+        let update = history.iter().find(|e| e.action == "org.updated").expect("audited");
+        assert_eq!(update.changes["name"], json!(["Old Name ISP", "New Name ISP"]));
+        assert_eq!(update.changes["domain"], json!([null, "new.example"]));
+        assert!(update.changes.get("country").is_none(), "only what changed is recorded");
+    }
+
+    async fn a_vendor_account_must_belong_to_a_product_developer(srv) {
+        let isp = srv.org("Not A Vendor", renkei_core::orgs::OrgKind::Isp).await;
+        let admin = srv.user(Role::Admin).await;
+        let r = reqwest::Client::new().post(srv.url("/api/v1/users")).bearer_auth(srv.token(&admin).await)
+            .json(&json!({"email": "psirt@isp.example", "role": "vendor", "org_id": isp})).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let body: Value = r.json().await.unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains("product-developer"));
+    }
 }

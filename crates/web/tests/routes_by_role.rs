@@ -43,6 +43,7 @@ async fn check_every_route(srv: &TestServer) {
     for role in renkei_core::access::Role::ALL {
         users.push((role, srv.user(role).await));
     }
+    let victim = srv.user(Role::Coordinator).await;
     let csrf = csrf_cookie(srv).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -81,6 +82,8 @@ async fn check_every_route(srv: &TestServer) {
             };
             let id = if spec.path.contains("/tokens/") {
                 token_id
+            } else if spec.path.contains("/users/") {
+                victim.id
             } else {
                 org
             };
@@ -92,6 +95,8 @@ async fn check_every_route(srv: &TestServer) {
             let method = match spec.method {
                 Method::GET => reqwest::Method::GET,
                 Method::POST => reqwest::Method::POST,
+                Method::PUT => reqwest::Method::PUT,
+                Method::PATCH => reqwest::Method::PATCH,
                 Method::DELETE => reqwest::Method::DELETE,
             };
             let mut req = http.request(method, srv.url(&path));
@@ -107,7 +112,7 @@ async fn check_every_route(srv: &TestServer) {
                 None => {}
             }
             req = req.header("cookie", cookies).header("x-csrf-token", &csrf);
-            if spec.method == Method::POST {
+            if matches!(spec.method, Method::POST | Method::PUT | Method::PATCH) {
                 req = if spec.api.is_some() {
                     req.header("content-type", "application/json").body("{}")
                 } else {
