@@ -29,6 +29,10 @@ pub struct ServerConfig {
     /// Marks cookies `Secure`; turn on whenever the server is reached over HTTPS.
     pub secure_cookies: bool,
     pub shutdown_grace_secs: u64,
+    /// Behind a reverse proxy, take the client address from the last hop of
+    /// X-Forwarded-For (which that proxy appends). Leave off when clients connect
+    /// directly: they could then claim any address.
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -73,6 +77,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 2 * 1024 * 1024,
             secure_cookies: false,
             shutdown_grace_secs: 10,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -212,6 +217,7 @@ impl Config {
             "server.body_limit_bytes" => self.server.body_limit_bytes = num(value)?,
             "server.secure_cookies" => self.server.secure_cookies = boolean(value)?,
             "server.shutdown_grace_secs" => self.server.shutdown_grace_secs = num(value)?,
+            "server.trust_forwarded_for" => self.server.trust_forwarded_for = boolean(value)?,
             "database.url" => self.database.url = value.to_string(),
             "database.max_connections" => self.database.max_connections = num(value)?,
             "log.format" => {
@@ -352,7 +358,7 @@ mod tests {
             let sample = match *key {
                 "server.listen" => "127.0.0.1:9",
                 "server.public_url" => "https://csirt.example",
-                "server.secure_cookies" => "true",
+                "server.secure_cookies" | "server.trust_forwarded_for" => "true",
                 "database.url" => "sqlite://x.db",
                 "log.format" => "json",
                 "log.level" => "debug",

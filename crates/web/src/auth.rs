@@ -167,17 +167,32 @@ pub fn csrf_is_signed(key: &[u8], token: &str) -> bool {
     mac.verify_slice(&tag).is_ok()
 }
 
-pub fn client_address(request: &Request) -> String {
-    request
+/// The client's address: the peer, or behind a trusted proxy the last address the
+/// proxy appended to X-Forwarded-For.
+pub fn client_address(request: &Request, trust_forwarded_for: bool) -> String {
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+        .unwrap_or_else(|| "unknown".into());
+    if !trust_forwarded_for {
+        return peer;
+    }
+    request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|hop| hop.trim().parse::<std::net::IpAddr>().ok())
+        .next_back()
+        .map(|ip| ip.to_string())
+        .unwrap_or(peer)
 }
 
 /// Finds out who is calling; sets the CSRF cookie when the browser has none.
 pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let client = client_address(&request);
+    let client = client_address(&request, state.config.server.trust_forwarded_for);
     let headers = request.headers().clone();
     let mut auth = Auth {
         principal: Principal::Anonymous,

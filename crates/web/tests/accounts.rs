@@ -1,7 +1,7 @@
 //! Signing in and out, sessions, CSRF, the first-admin link, API tokens.
 
 use renkei_core::access::Role;
-use renkei_testkit::{PASSWORD, TestServer, both_backends, csrf_from, set_cookie};
+use renkei_testkit::{Backend, PASSWORD, TestServer, both_backends, csrf_from, set_cookie};
 
 async fn login_form_csrf(srv: &TestServer, client: &reqwest::Client) -> String {
     let page = client
@@ -266,4 +266,45 @@ both_backends! {
             assert_eq!(h["cache-control"], "no-store", "{path}");
         }
     }
+}
+
+async fn failed_login_from(srv: &TestServer, forwarded: &str) -> u16 {
+    let client = srv.client();
+    let csrf = login_form_csrf(srv, &client).await;
+    client
+        .post(srv.url("/login"))
+        .header("x-forwarded-for", forwarded)
+        .form(&[
+            ("email", "nobody@example.org"),
+            ("password", "wrong-wrong"),
+            ("_csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn last_login_source(srv: &TestServer) -> String {
+    let entry = renkei_core::audit::list(&srv.store, None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    entry.changes["from"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_client_address_is_the_last_forwarded_hop() {
+    let srv =
+        TestServer::start_with(Backend::Sqlite, |c| c.server.trust_forwarded_for = true).await;
+    assert_eq!(failed_login_from(&srv, "10.9.9.9, 198.51.100.7").await, 401);
+    assert_eq!(last_login_source(&srv).await, "198.51.100.7");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_trusted_proxy_a_forwarded_header_cannot_fake_the_address() {
+    let srv = TestServer::start(Backend::Sqlite).await;
+    assert_eq!(failed_login_from(&srv, "198.51.100.7").await, 401);
+    assert_eq!(last_login_source(&srv).await, "127.0.0.1");
 }
