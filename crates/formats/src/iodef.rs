@@ -1,0 +1,242 @@
+//! IODEF 1.0 (RFC 5070) and 2.0 (RFC 7970) incident documents.
+//!
+//! Reads what coordination needs: who reports (Contact), when (ReportTime,
+//! GenerationTime, DetectTime, StartTime), what (Description, the Impact type, record
+//! data), and the systems involved (EventData/Flow/System, source or target, with
+//! addresses, names and services). Checks the elements each version requires.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::FormatError;
+use crate::extract::Proto;
+use crate::report::{Format, Host, ParsedReport, Party};
+use crate::xml::{self, Element};
+
+const NAME: &str = "IODEF";
+const NS1: &str = "urn:ietf:params:xml:ns:iodef-1.0";
+const NS2: &str = "urn:ietf:params:xml:ns:iodef-2.0";
+
+fn time(e: Option<&Element>) -> Option<DateTime<Utc>> {
+    e.and_then(Element::text_trimmed)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn proto(service: &Element) -> Option<Proto> {
+    match service
+        .attr("ip_protocol")
+        .or_else(|| service.attr("ip-protocol"))?
+    {
+        "6" => Some(Proto::Tcp),
+        "17" => Some(Proto::Udp),
+        "1" | "58" => Some(Proto::Icmp),
+        _ => None,
+    }
+}
+
+/// "22", "80,443", "1000-1010" — ranges are capped so a hostile list stays small.
+pub fn ports(list: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+                    out.extend((a.min(b)..=a.max(b)).take(1024));
+                }
+            }
+            None => {
+                if let Ok(p) = part.parse() {
+                    out.push(p);
+                }
+            }
+        }
+        if out.len() > 4096 {
+            break;
+        }
+    }
+    out
+}
+
+fn host(system: &Element) -> Host {
+    let mut h = Host::default();
+    for node in system.children_named("Node") {
+        for addr in node.children_named("Address") {
+            let text = addr.text_trimmed().unwrap_or_default();
+            let bare = text.split('/').next().unwrap_or(text);
+            if h.ip.is_none()
+                && let Ok(ip) = bare.parse::<IpAddr>()
+            {
+                h.ip = Some(ip);
+            }
+        }
+        if h.name.is_none() {
+            h.name = node
+                .child("NodeName")
+                .or_else(|| node.child("DomainData").and_then(|d| d.child("Name")))
+                .and_then(Element::text_trimmed)
+                .map(str::to_string);
+        }
+    }
+    for service in system.children_named("Service") {
+        h.proto = h.proto.or_else(|| proto(service));
+        if let Some(p) = service
+            .child("Port")
+            .and_then(Element::text_trimmed)
+            .and_then(|p| p.parse().ok())
+        {
+            h.ports.push(p);
+        }
+        if let Some(list) = service.child("Portlist").and_then(Element::text_trimmed) {
+            h.ports.extend(ports(list));
+        }
+    }
+    h
+}
+
+/// Parses an IODEF 1.0 or 2.0 document, with all its incidents, into one report.
+pub fn parse(bytes: &[u8]) -> Result<ParsedReport, FormatError> {
+    let root = xml::parse(NAME, bytes)?;
+    if root.name != "IODEF-Document" {
+        return Err(FormatError::malformed(
+            NAME,
+            format!("the root element is <{}>, not <IODEF-Document>", root.name),
+        ));
+    }
+    let version = match (root.attr("version"), root.namespace.as_deref()) {
+        (Some("2.00"), _) | (None, Some(NS2)) => Format::Iodef2,
+        (Some("1.00"), _) | (None, Some(NS1)) => Format::Iodef1,
+        (Some(v), _) => {
+            return Err(FormatError::malformed(
+                NAME,
+                format!("unknown version {v:?} (expected 1.00 or 2.00)"),
+            ));
+        }
+        (None, _) => {
+            return Err(FormatError::malformed(
+                NAME,
+                "IODEF-Document has no version attribute",
+            ));
+        }
+    };
+    let incidents: Vec<&Element> = root.children_named("Incident").collect();
+    let mut problems = Vec::new();
+    if incidents.is_empty() {
+        problems.push("IODEF-Document: at least one Incident is required".to_string());
+    }
+    for (i, inc) in incidents.iter().enumerate() {
+        let at = format!("Incident {}", i + 1);
+        if inc
+            .child("IncidentID")
+            .and_then(Element::text_trimmed)
+            .is_none()
+        {
+            problems.push(format!("{at}: IncidentID is required"));
+        }
+        let required_time = if version == Format::Iodef1 {
+            "ReportTime"
+        } else {
+            "GenerationTime"
+        };
+        match inc.child(required_time) {
+            None => problems.push(format!("{at}: {required_time} is required")),
+            Some(t) if time(Some(t)).is_none() => problems.push(format!(
+                "{at}: {required_time} {:?} is not a date-time",
+                t.text.trim()
+            )),
+            Some(_) => {}
+        }
+        if inc.child("Contact").is_none() {
+            problems.push(format!("{at}: at least one Contact is required"));
+        }
+        if version == Format::Iodef1 && inc.child("Assessment").is_none() {
+            problems.push(format!("{at}: at least one Assessment is required"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(FormatError::Invalid {
+            format: NAME,
+            problems,
+        });
+    }
+
+    let mut report = ParsedReport::new(version);
+    let mut text = String::new();
+    for inc in incidents {
+        if report.external_id.is_none() {
+            let id = inc.child("IncidentID");
+            report.external_id =
+                id.and_then(Element::text_trimmed)
+                    .map(|t| match id.and_then(|i| i.attr("name")) {
+                        Some(name) => format!("{name}#{t}"),
+                        None => t.to_string(),
+                    });
+        }
+        report.occurred_at = report.occurred_at.or_else(|| {
+            time(inc.child("StartTime"))
+                .or_else(|| time(inc.child("DetectTime")))
+                .or_else(|| time(inc.child("ReportTime")))
+                .or_else(|| time(inc.child("GenerationTime")))
+        });
+        for d in inc.children_named("Description") {
+            if let Some(t) = d.text_trimmed() {
+                text.push_str(t);
+                text.push('\n');
+            }
+        }
+        if report.hint.is_none() {
+            report.hint = inc
+                .descendants("Impact")
+                .into_iter()
+                .chain(inc.descendants("SystemImpact"))
+                .find_map(|i| i.attr("type"))
+                .map(|t| format!("iodef/{t}"));
+        }
+        if report.reporter.email.is_none() {
+            let contacts: Vec<&Element> = inc.children_named("Contact").collect();
+            let chosen = contacts
+                .iter()
+                .find(|c| matches!(c.attr("role"), Some("creator" | "reporter" | "irt")))
+                .or(contacts.first());
+            if let Some(c) = chosen {
+                let email = c.child("Email").and_then(|e| {
+                    e.text_trimmed()
+                        .or_else(|| e.child("EmailTo").and_then(Element::text_trimmed))
+                });
+                report.reporter = Party {
+                    name: c
+                        .child("ContactName")
+                        .and_then(Element::text_trimmed)
+                        .map(str::to_string),
+                    email: email.map(str::to_string),
+                    org: c
+                        .child("ContactName")
+                        .and_then(Element::text_trimmed)
+                        .map(str::to_string),
+                };
+            }
+        }
+        for system in inc.descendants("System") {
+            let h = host(system);
+            if h.ip.is_none() && h.name.is_none() {
+                continue;
+            }
+            match system.attr("category") {
+                Some("source") => report.sources.push(h),
+                Some("target") => report.targets.push(h),
+                _ => {
+                    // Neither: keep it readable for extraction, without a role.
+                    if let Some(ip) = h.ip {
+                        text.push_str(&format!("host {ip}\n"));
+                    }
+                }
+            }
+        }
+        for record in inc.descendants("RecordItem") {
+            record.all_text(&mut text);
+        }
+    }
+    report.text = text;
+    Ok(report)
+}

@@ -1,0 +1,21 @@
+//! Pure parsers and writers for what a coordination center receives and sends:
+//! e-mail (MIME), IODEF 1.0 and 2.0, X-ARF v4, and indicator extraction from free
+//! text and logs; plus the Reference Security Incident Taxonomy.
+//!
+//! Nothing here touches a database or the network. Every parser takes bytes and
+//! returns a value or a [`FormatError`] saying what is wrong; none panics on any input
+//! (property tests and fuzz targets check it).
+
+pub mod error;
+pub mod extract;
+pub mod iodef;
+pub mod mime;
+pub mod report;
+mod schema;
+pub mod taxonomy;
+pub mod xarf;
+mod xarf_schemas;
+pub mod xml;
+
+pub use error::FormatError;
+pub use report::{Format, ParsedReport};

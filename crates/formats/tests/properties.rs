@@ -1,0 +1,58 @@
+//! No parser panics, whatever it is given; extraction finds what was planted.
+
+use proptest::prelude::*;
+use renkei_formats::{extract, iodef, mime, xarf, xml};
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    #[test]
+    fn extraction_never_panics_on_any_text(s in "\\PC{0,400}") {
+        let _ = extract::extract(&s);
+    }
+
+    #[test]
+    fn extraction_never_panics_on_log_shaped_noise(s in "(SRC=|DPT=|sshd\\[1\\]: Failed password from |\\[|\\]|[0-9.:a-f]{1,12}| |\n|hxxp://|\\[\\.\\]|=|@|/tcp|ポート){0,60}") {
+        let _ = extract::extract(&s);
+    }
+
+    #[test]
+    fn a_planted_ipv4_address_is_always_found(a in 1u8..=223, b: u8, c: u8, d in 1u8..=254, before in "[a-z ]{0,20}", after in "[a-z ]{0,20}", defang in any::<bool>()) {
+        let addr = format!("{a}.{b}.{c}.{d}");
+        let written = if defang { format!("{a}.{b}.{c}[.]{d}") } else { addr.clone() };
+        let text = format!("{before} {written} {after}");
+        let found = extract::extract(&text);
+        prop_assert!(found.ips.iter().any(|i| i.ip.to_string() == addr), "{} in {:?}", addr, found.ips);
+    }
+
+    #[test]
+    fn a_planted_source_in_an_sshd_line_is_the_source(a in 1u8..=223, d in 1u8..=254, port in 1024u16..65535) {
+        let line = format!("Jan  1 00:00:00 h sshd[9]: Failed password for root from {a}.0.2.{d} port {port} ssh2");
+        let found = extract::extract(&line);
+        prop_assert_eq!(found.sources().map(|i| i.to_string()).collect::<Vec<_>>(), vec![format!("{a}.0.2.{d}")]);
+    }
+
+    #[test]
+    fn xml_iodef_and_xarf_never_panic_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = xml::parse("XML", &bytes);
+        let _ = iodef::parse(&bytes);
+        let _ = xarf::parse(&bytes);
+        let _ = mime::parse(&bytes, 256);
+    }
+
+    #[test]
+    fn xml_parsing_never_panics_on_tag_soup(s in "(<[a-zA-Z:]{1,8}( [a-z]{1,4}=\"[^\"<]{0,6}\")?/?>|</[a-zA-Z:]{1,8}>|&[a-z#0-9]{0,5};|<!DOCTYPE x>|<!\\[CDATA\\[|\\]\\]>|[a-z ]{0,8}){0,40}") {
+        let _ = xml::parse("XML", s.as_bytes());
+        let _ = iodef::parse(s.as_bytes());
+    }
+
+    #[test]
+    fn mail_parsing_never_panics_on_header_shaped_input(s in "([A-Za-z-]{1,12}: [^\r\n]{0,30}\r\n){0,8}(\r\n)?\\PC{0,200}") {
+        let _ = mime::parse(s.as_bytes(), 64);
+    }
+
+    #[test]
+    fn iodef_port_lists_stay_bounded(s in "[0-9,\\- ]{0,80}") {
+        prop_assert!(iodef::ports(&s).len() <= 4096 + 1024);
+    }
+}
