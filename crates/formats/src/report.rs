@@ -10,6 +10,8 @@ use crate::extract::Proto;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    /// Renkei's own web form and JSON API fields.
+    Form,
     Mail,
     Iodef1,
     Iodef2,
@@ -19,6 +21,7 @@ pub enum Format {
 impl Format {
     pub fn as_str(self) -> &'static str {
         match self {
+            Format::Form => "form",
             Format::Mail => "mail",
             Format::Iodef1 => "iodef-1.0",
             Format::Iodef2 => "iodef-2.0",

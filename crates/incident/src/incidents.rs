@@ -1,0 +1,583 @@
+//! Incidents through their life: states, owner, TLP, merging, the report's thread and
+//! notes, and the coordinator's queue. Every change is audited with old and new values.
+
+use renkei_core::access::Role;
+use renkei_core::audit::{self, Actor, Event};
+use renkei_core::tlp::Tlp;
+use renkei_core::{Store, time};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::classify::Category;
+use crate::{IncidentError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    New,
+    Triaged,
+    Coordinating,
+    WaitingForReply,
+    Resolved,
+    Closed,
+    Rejected,
+    Duplicate,
+}
+
+impl State {
+    pub const ALL: [State; 8] = [
+        State::New,
+        State::Triaged,
+        State::Coordinating,
+        State::WaitingForReply,
+        State::Resolved,
+        State::Closed,
+        State::Rejected,
+        State::Duplicate,
+    ];
+
+    pub fn parse(s: &str) -> Result<State> {
+        State::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| IncidentError::invalid("state", format!("unknown state {s:?}")))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::Triaged => "triaged",
+            State::Coordinating => "coordinating",
+            State::WaitingForReply => "waiting_for_reply",
+            State::Resolved => "resolved",
+            State::Closed => "closed",
+            State::Rejected => "rejected",
+            State::Duplicate => "duplicate",
+        }
+    }
+
+    /// Open work: what the queue shows by default.
+    pub fn is_open(self) -> bool {
+        !matches!(self, State::Closed | State::Rejected | State::Duplicate)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Incident {
+    pub id: i64,
+    pub report_id: i64,
+    pub source_ip: Option<String>,
+    pub source_host: Option<String>,
+    pub state: State,
+    pub owner_id: Option<i64>,
+    pub tlp: String,
+    pub category: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub subject: Option<String>,
+    pub reporter_email: Option<String>,
+    pub linked: Vec<i64>,
+}
+
+const COLUMNS: &str = "i.id, i.report_id, i.source_ip, i.source_host, i.state, i.owner_id, i.tlp, i.category, i.created_at, i.updated_at, r.subject, r.reporter_email";
+
+fn from_row(row: &AnyRow) -> Result<Incident> {
+    Ok(Incident {
+        id: row.try_get("id")?,
+        report_id: row.try_get("report_id")?,
+        source_ip: row.try_get("source_ip")?,
+        source_host: row.try_get("source_host")?,
+        state: State::parse(&row.try_get::<String, _>("state")?)?,
+        owner_id: row.try_get("owner_id")?,
+        tlp: row.try_get("tlp")?,
+        category: row.try_get("category")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        subject: row.try_get("subject")?,
+        reporter_email: row.try_get("reporter_email")?,
+        linked: Vec::new(),
+    })
+}
+
+pub async fn get(store: &Store, id: i64) -> Result<Incident> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM incidents i JOIN reports r ON r.id = i.report_id WHERE i.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(IncidentError::NotFound("incident"))?;
+    let mut incident = from_row(&row)?;
+    incident.linked = sqlx::query_scalar(
+        "SELECT linked_id FROM incident_links WHERE incident_id = $1 ORDER BY linked_id",
+    )
+    .bind(id)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(incident)
+}
+
+/// The queue's filters; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub state: Option<State>,
+    /// Only open incidents (the default view).
+    pub open_only: bool,
+    pub category: Option<Category>,
+    pub tlp: Option<Tlp>,
+    pub owner: Option<i64>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// Full text over the report's subject and body, and the source address.
+    pub text: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM incidents i JOIN reports r ON r.id = i.report_id WHERE 1 = 1"
+    );
+    let mut binds: Vec<String> = Vec::new();
+    let mut push = |cond: &str, value: String, sql: &mut String| {
+        binds.push(value);
+        sql.push_str(&cond.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(s) = f.state {
+        push(" AND i.state = ?", s.as_str().to_string(), &mut sql);
+    } else if f.open_only {
+        sql.push_str(" AND i.state NOT IN ('closed', 'rejected', 'duplicate')");
+    }
+    if let Some(c) = f.category {
+        push(" AND i.category = ?", c.as_str().to_string(), &mut sql);
+    }
+    if let Some(t) = f.tlp {
+        push(" AND i.tlp = ?", t.as_str().to_string(), &mut sql);
+    }
+    if let Some(from) = &f.from {
+        push(" AND i.created_at >= ?", from.clone(), &mut sql);
+    }
+    if let Some(to) = &f.to {
+        push(" AND i.created_at < ?", to.clone(), &mut sql);
+    }
+    if let Some(q) = f.text.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let like = format!(
+            "%{}%",
+            q.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        binds.push(like);
+        let n = binds.len();
+        sql.push_str(&format!(
+            " AND (LOWER(r.body) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(r.subject, '')) LIKE ${n} ESCAPE '\\' OR COALESCE(i.source_ip, '') LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(i.source_host, '')) LIKE ${n} ESCAPE '\\')"
+        ));
+    }
+    let owner_clause = f
+        .owner
+        .map(|_| format!(" AND i.owner_id = ${}", binds.len() + 1));
+    if let Some(c) = &owner_clause {
+        sql.push_str(c);
+    }
+    sql.push_str(&format!(
+        " ORDER BY i.id DESC LIMIT {} OFFSET {}",
+        f.limit.clamp(1, 1000),
+        f.offset.max(0)
+    ));
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for b in &binds {
+        q = q.bind(b.clone());
+    }
+    if let Some(o) = f.owner {
+        q = q.bind(o);
+    }
+    let rows = q.fetch_all(store.pool()).await?;
+    rows.iter().map(from_row).collect()
+}
+
+async fn change(
+    store: &Store,
+    actor: &Actor,
+    id: i64,
+    action: &'static str,
+    set: &str,
+    value: Option<String>,
+    before: Option<String>,
+) -> Result<Incident> {
+    let mut tx = store.begin().await?;
+    let sql = format!("UPDATE incidents SET {set} = $1, updated_at = $2 WHERE id = $3");
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(value.clone())
+        .bind(time::now_str())
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action,
+            object_type: "incident",
+            object_id: id.to_string(),
+            changes: json!({ set: [before, value] }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(store, id).await
+}
+
+/// Moves an incident to another state. Any state may be reached but "new", which is
+/// only where incidents start; closed ones may be reopened.
+pub async fn set_state(store: &Store, actor: &Actor, id: i64, to: State) -> Result<Incident> {
+    let current = get(store, id).await?;
+    if to == State::New {
+        return Err(IncidentError::invalid(
+            "state",
+            "incidents cannot go back to new; use triaged",
+        ));
+    }
+    if current.state == to {
+        return Ok(current);
+    }
+    change(
+        store,
+        actor,
+        id,
+        "incident.state_changed",
+        "state",
+        Some(to.as_str().into()),
+        Some(current.state.as_str().into()),
+    )
+    .await
+}
+
+/// Gives the incident to a coordinator (or to nobody).
+pub async fn assign(store: &Store, actor: &Actor, id: i64, owner: Option<i64>) -> Result<Incident> {
+    let current = get(store, id).await?;
+    if let Some(o) = owner {
+        let user = renkei_core::accounts::get_user(store, o).await?;
+        if !user.role.is_staff() || user.disabled {
+            return Err(IncidentError::invalid(
+                "owner",
+                format!("{} is not an active coordinator", user.email),
+            ));
+        }
+    }
+    if current.owner_id == owner {
+        return Ok(current);
+    }
+    let row_owner = |o: Option<i64>| o.map(|v| v.to_string());
+    let mut tx = store.begin().await?;
+    sqlx::query("UPDATE incidents SET owner_id = $1, updated_at = $2 WHERE id = $3")
+        .bind(owner)
+        .bind(time::now_str())
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "incident.assigned",
+            object_type: "incident",
+            object_id: id.to_string(),
+            changes: json!({"owner": [row_owner(current.owner_id), row_owner(owner)]}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(store, id).await
+}
+
+pub async fn set_tlp(store: &Store, actor: &Actor, id: i64, tlp: Tlp) -> Result<Incident> {
+    let current = get(store, id).await?;
+    if current.tlp == tlp.as_str() {
+        return Ok(current);
+    }
+    change(
+        store,
+        actor,
+        id,
+        "incident.tlp_changed",
+        "tlp",
+        Some(tlp.as_str().into()),
+        Some(current.tlp),
+    )
+    .await
+}
+
+/// Confirms or changes a report's category; its incidents follow. The proposal stays
+/// beside the decision.
+pub async fn set_category(
+    store: &Store,
+    actor: &Actor,
+    report_id: i64,
+    category: Category,
+) -> Result<()> {
+    let row = sqlx::query("SELECT proposed_category, category FROM reports WHERE id = $1")
+        .bind(report_id)
+        .fetch_optional(store.pool())
+        .await?
+        .ok_or(IncidentError::NotFound("report"))?;
+    let proposed: Option<String> = row.try_get("proposed_category")?;
+    let before: Option<String> = row.try_get("category")?;
+    let actor_id = actor.user_id;
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "UPDATE reports SET category = $1, category_by = $2, category_at = $3 WHERE id = $4",
+    )
+    .bind(category.as_str())
+    .bind(actor_id)
+    .bind(time::now_str())
+    .bind(report_id)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query("UPDATE incidents SET category = $1, updated_at = $2 WHERE report_id = $3")
+        .bind(category.as_str())
+        .bind(time::now_str())
+        .bind(report_id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "report.classified",
+            object_type: "report",
+            object_id: report_id.to_string(),
+            changes: json!({"category": [before, category.as_str()], "proposed": proposed}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Keeps `keep`; marks the others duplicates of it, linked.
+pub async fn merge(store: &Store, actor: &Actor, keep: i64, others: &[i64]) -> Result<()> {
+    get(store, keep).await?;
+    for &other in others.iter().filter(|o| **o != keep) {
+        let current = get(store, other).await?;
+        let mut tx = store.begin().await?;
+        sqlx::query("UPDATE incidents SET state = 'duplicate', updated_at = $1 WHERE id = $2")
+            .bind(time::now_str())
+            .bind(other)
+            .execute(tx.conn())
+            .await?;
+        for (a, b) in [(other, keep), (keep, other)] {
+            sqlx::query("DELETE FROM incident_links WHERE incident_id = $1 AND linked_id = $2")
+                .bind(a)
+                .bind(b)
+                .execute(tx.conn())
+                .await?;
+            sqlx::query("INSERT INTO incident_links (incident_id, linked_id, reason) VALUES ($1, $2, 'merged')")
+                .bind(a)
+                .bind(b)
+                .execute(tx.conn())
+                .await?;
+        }
+        audit::record(
+            &mut tx,
+            actor,
+            Event {
+                action: "incident.merged",
+                object_type: "incident",
+                object_id: other.to_string(),
+                changes: json!({"into": keep, "state": [current.state.as_str(), "duplicate"]}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Message {
+    pub id: i64,
+    pub direction: String,
+    pub author: String,
+    pub subject: Option<String>,
+    pub body: String,
+    pub created_at: String,
+}
+
+/// A note or a correspondence entry on a report's thread.
+pub async fn add_message(
+    store: &Store,
+    actor: &Actor,
+    report_id: i64,
+    direction: &str,
+    subject: Option<&str>,
+    body: &str,
+) -> Result<i64> {
+    if !matches!(direction, "in" | "out" | "note") {
+        return Err(IncidentError::invalid("direction", "in, out or note"));
+    }
+    if body.trim().is_empty() {
+        return Err(IncidentError::invalid("body", "is empty"));
+    }
+    let mut tx = store.begin().await?;
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE id = $1")
+        .bind(report_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    if exists.is_none() {
+        return Err(IncidentError::NotFound("report"));
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO report_messages (report_id, direction, author_user_id, author, subject, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(report_id)
+    .bind(direction)
+    .bind(actor.user_id)
+    .bind(&actor.label)
+    .bind(subject)
+    .bind(body)
+    .bind(time::now_str())
+    .fetch_one(tx.conn())
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "report.message_added",
+            object_type: "report",
+            object_id: report_id.to_string(),
+            changes: json!({"message": id, "direction": direction}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub async fn thread(store: &Store, report_id: i64) -> Result<Vec<Message>> {
+    let rows = sqlx::query("SELECT id, direction, author, subject, body, created_at FROM report_messages WHERE report_id = $1 ORDER BY id")
+        .bind(report_id)
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Message {
+                id: r.try_get("id")?,
+                direction: r.try_get("direction")?,
+                author: r.try_get("author")?,
+                subject: r.try_get("subject")?,
+                body: r.try_get("body")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// A report as the coordinator reads it: the parsed fields, the raw message beside.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub id: i64,
+    pub received_at: String,
+    pub channel: String,
+    pub format: String,
+    pub raw_sha256: String,
+    pub raw_size: i64,
+    pub status: String,
+    pub problem: Option<String>,
+    pub tlp: String,
+    pub reporter_name: Option<String>,
+    pub reporter_email: Option<String>,
+    pub reporter_phone: Option<String>,
+    pub site_org: Option<String>,
+    pub site_url: Option<String>,
+    pub subject: Option<String>,
+    pub body: String,
+    pub occurred_at: Option<String>,
+    pub proposed_category: Option<String>,
+    pub proposed_reasons: serde_json::Value,
+    pub category: Option<String>,
+    pub rsit: Option<String>,
+    pub scanned_ports: serde_json::Value,
+    pub comprehensive_scan: bool,
+    pub indicators: serde_json::Value,
+    pub warnings: serde_json::Value,
+    pub thread_of: Option<i64>,
+    pub incidents: Vec<i64>,
+}
+
+pub async fn report(store: &Store, id: i64) -> Result<Report> {
+    let r = sqlx::query(
+        "SELECT id, received_at, channel, format, raw_sha256, raw_size, status, problem, tlp, reporter_name, reporter_email,
+                reporter_phone, site_org, site_url, subject, body, occurred_at, proposed_category, proposed_reasons, category,
+                rsit_class, rsit_type, scanned_ports, comprehensive_scan, indicators, warnings, thread_of
+         FROM reports WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(IncidentError::NotFound("report"))?;
+    let json = |name: &str| -> Result<serde_json::Value> {
+        Ok(serde_json::from_str(&r.try_get::<String, _>(name)?).unwrap_or(serde_json::Value::Null))
+    };
+    let rsit = match (
+        r.try_get::<Option<String>, _>("rsit_class")?,
+        r.try_get::<Option<String>, _>("rsit_type")?,
+    ) {
+        (Some(c), Some(t)) => Some(format!("{c}/{t}")),
+        _ => None,
+    };
+    let incidents = sqlx::query_scalar("SELECT id FROM incidents WHERE report_id = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(store.pool())
+        .await?;
+    Ok(Report {
+        id: r.try_get("id")?,
+        received_at: r.try_get("received_at")?,
+        channel: r.try_get("channel")?,
+        format: r.try_get("format")?,
+        raw_sha256: r.try_get("raw_sha256")?,
+        raw_size: r.try_get("raw_size")?,
+        status: r.try_get("status")?,
+        problem: r.try_get("problem")?,
+        tlp: r.try_get("tlp")?,
+        reporter_name: r.try_get("reporter_name")?,
+        reporter_email: r.try_get("reporter_email")?,
+        reporter_phone: r.try_get("reporter_phone")?,
+        site_org: r.try_get("site_org")?,
+        site_url: r.try_get("site_url")?,
+        subject: r.try_get("subject")?,
+        body: r.try_get("body")?,
+        occurred_at: r.try_get("occurred_at")?,
+        proposed_category: r.try_get("proposed_category")?,
+        proposed_reasons: json("proposed_reasons")?,
+        category: r.try_get("category")?,
+        rsit,
+        scanned_ports: json("scanned_ports")?,
+        comprehensive_scan: r.try_get::<i64, _>("comprehensive_scan")? != 0,
+        indicators: json("indicators")?,
+        warnings: json("warnings")?,
+        thread_of: r.try_get("thread_of")?,
+        incidents,
+    })
+}
+
+/// The bytes exactly as received.
+pub async fn raw(store: &Store, id: i64) -> Result<Vec<u8>> {
+    sqlx::query_scalar("SELECT raw FROM reports WHERE id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?
+        .ok_or(IncidentError::NotFound("report"))
+}
+
+/// Staff who may own incidents, for the assign menu.
+pub async fn coordinators(store: &Store) -> Result<Vec<(i64, String)>> {
+    Ok(renkei_core::accounts::list_users(store)
+        .await?
+        .into_iter()
+        .filter(|u| u.role.is_staff() && !u.disabled && u.role != Role::Sensor)
+        .map(|u| (u.id, u.display_name))
+        .collect())
+}

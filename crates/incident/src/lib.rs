@@ -1,0 +1,49 @@
+//! Incident handling, the first pillar: reports come in by web form, API, e-mail and
+//! IODEF/X-ARF files; each is stored unchanged before it is read; it is classified
+//! with reasons and yields one incident per source address, which coordinators move
+//! through their states. Statistics for any period feed the quarterly report.
+
+pub mod classify;
+pub mod incidents;
+pub mod reports;
+pub mod stats;
+
+use renkei_core::CoreError;
+use thiserror::Error;
+
+pub use classify::{Category, Classification, classify};
+pub use reports::{Channel, FormReport, InputFormat, Outcome, Settings};
+
+#[derive(Debug, Error)]
+pub enum IncidentError {
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl IncidentError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        IncidentError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            IncidentError::Invalid { .. } | IncidentError::NotFound(_) => true,
+            IncidentError::Core(e) => e.is_user_error(),
+            IncidentError::Database(_) => false,
+        }
+    }
+}
+
+pub type Result<T, E = IncidentError> = std::result::Result<T, E>;

@@ -1,0 +1,697 @@
+//! Intake: every report is stored exactly as received, with its SHA-256, and committed
+//! before anything reads it, so a parser failure never loses a report. Processing then
+//! parses, extracts, classifies and creates the incidents, or marks the report for
+//! review with the reason.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use chrono::Duration;
+use renkei_core::audit::{self, Actor, Event};
+use renkei_core::store::Tx;
+use renkei_core::tlp::Tlp;
+use renkei_core::{Store, time};
+use renkei_formats::extract::{self, Indicators, Role};
+use renkei_formats::report::{Format, Host, ParsedReport, Party};
+use renkei_formats::{iodef, mime, xarf};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::classify::{Category, classify};
+use crate::{IncidentError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Web,
+    Api,
+    Mail,
+    Import,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Web => "web",
+            Channel::Api => "api",
+            Channel::Mail => "mail",
+            Channel::Import => "import",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    Form,
+    Mail,
+    Iodef,
+    Xarf,
+}
+
+impl InputFormat {
+    pub fn parse(s: &str) -> Result<InputFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "form" | "json" => Ok(InputFormat::Form),
+            "mail" | "eml" | "rfc822" => Ok(InputFormat::Mail),
+            "iodef" => Ok(InputFormat::Iodef),
+            "xarf" | "x-arf" => Ok(InputFormat::Xarf),
+            other => Err(IncidentError::invalid(
+                "format",
+                format!("unknown format {other:?}; use mail, iodef, xarf or form"),
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputFormat::Form => "form",
+            InputFormat::Mail => "mail",
+            InputFormat::Iodef => "iodef",
+            InputFormat::Xarf => "xarf",
+        }
+    }
+}
+
+/// The fields of the public web form and of `POST /api/v1/reports`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FormReport {
+    /// The organization whose site was attacked.
+    pub site_org: String,
+    #[serde(default)]
+    pub site_url: Option<String>,
+    pub reporter_name: String,
+    pub reporter_email: String,
+    #[serde(default)]
+    pub reporter_phone: Option<String>,
+    /// Affected hosts: addresses or names.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// When it happened, as the reporter puts it.
+    #[serde(default)]
+    pub occurred_at: Option<String>,
+    /// What happened.
+    pub description: String,
+    /// Pasted logs.
+    #[serde(default)]
+    pub logs: String,
+    /// TLP chosen by the reporter; TLP:AMBER when not given.
+    #[serde(default)]
+    pub tlp: Option<String>,
+}
+
+impl FormReport {
+    pub fn validate(&self) -> Result<Tlp> {
+        let need = |field: &'static str, v: &str, max: usize| {
+            let n = v.trim().chars().count();
+            if n == 0 {
+                Err(IncidentError::invalid(field, "is required"))
+            } else if n > max {
+                Err(IncidentError::invalid(
+                    field,
+                    format!("must be at most {max} characters"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        need("site_org", &self.site_org, 300)?;
+        need("reporter_name", &self.reporter_name, 200)?;
+        renkei_core::accounts::validate_email(&self.reporter_email).map_err(|_| {
+            IncidentError::invalid(
+                "reporter_email",
+                format!("{:?} is not an e-mail address", self.reporter_email),
+            )
+        })?;
+        if self.description.trim().is_empty() && self.logs.trim().is_empty() {
+            return Err(IncidentError::invalid(
+                "description",
+                "say what happened (or paste logs)",
+            ));
+        }
+        if self.hosts.len() > 1000 {
+            return Err(IncidentError::invalid("hosts", "at most 1000 hosts"));
+        }
+        match self.tlp.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            Some(t) => Tlp::parse(t).map_err(|e| IncidentError::invalid("tlp", e.to_string())),
+            None => Ok(Tlp::Amber),
+        }
+    }
+
+    fn parsed(&self) -> ParsedReport {
+        let mut r = ParsedReport::new(Format::Form);
+        r.reporter = Party {
+            name: Some(self.reporter_name.trim().to_string()),
+            email: Some(self.reporter_email.trim().to_lowercase()),
+            org: Some(self.site_org.trim().to_string()),
+        };
+        r.subject = Some(format!("Incident report from {}", self.site_org.trim()));
+        for h in &self.hosts {
+            let h = h.trim();
+            if h.is_empty() {
+                continue;
+            }
+            let mut host = Host::default();
+            match h.parse::<IpAddr>() {
+                Ok(ip) => host.ip = Some(ip),
+                Err(_) => host.name = Some(h.to_string()),
+            }
+            r.targets.push(host);
+        }
+        r.occurred_at = self
+            .occurred_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t.trim()).ok())
+            .map(|t| t.with_timezone(&chrono::Utc));
+        let mut text = vec![self.description.clone()];
+        if let Some(url) = &self.site_url {
+            text.push(format!("site: {url}"));
+        }
+        if let Some(when) = &self.occurred_at {
+            text.push(format!("when: {when}"));
+        }
+        text.push(self.logs.clone());
+        r.text = text.join("\n");
+        r
+    }
+}
+
+/// Operating limits for intake.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Attachments larger than this are kept truncated and flagged.
+    pub attachment_limit: usize,
+    /// Incidents about the same address within this many days are linked.
+    pub link_window_days: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            attachment_limit: 5 * 1024 * 1024,
+            link_window_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Received,
+    Processed,
+    NeedsReview,
+    Threaded,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Received => "received",
+            Status::Processed => "processed",
+            Status::NeedsReview => "needs_review",
+            Status::Threaded => "threaded",
+        }
+    }
+}
+
+/// What became of one report.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Outcome {
+    pub report: i64,
+    pub status: Status,
+    pub incidents: Vec<i64>,
+    pub category: Option<Category>,
+    /// Why the report needs review, when it does.
+    pub problem: Option<String>,
+    /// The report whose thread this mail joined.
+    pub thread_of: Option<i64>,
+}
+
+/// Stores a report exactly as received and returns its number (the tracking number
+/// given to the reporter). Nothing is parsed yet.
+pub async fn receive(
+    store: &Store,
+    actor: &Actor,
+    channel: Channel,
+    format: InputFormat,
+    raw: &[u8],
+    tlp: Tlp,
+    submitted_by: Option<i64>,
+) -> Result<i64> {
+    let sha = hex::encode(Sha256::digest(raw));
+    let mut tx = store.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, submitted_by)
+         VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8) RETURNING id",
+    )
+    .bind(time::now_str())
+    .bind(channel.as_str())
+    .bind(format.as_str())
+    .bind(raw.to_vec())
+    .bind(&sha)
+    .bind(raw.len() as i64)
+    .bind(tlp.as_str())
+    .bind(submitted_by)
+    .fetch_one(tx.conn())
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "report.received",
+            object_type: "report",
+            object_id: id.to_string(),
+            changes: json!({"channel": channel.as_str(), "format": format.as_str(), "sha256": sha, "size": raw.len()}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Receives and processes in one go.
+#[allow(clippy::too_many_arguments)]
+pub async fn ingest(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    channel: Channel,
+    format: InputFormat,
+    raw: &[u8],
+    tlp: Tlp,
+    submitted_by: Option<i64>,
+) -> Result<Outcome> {
+    let id = receive(store, actor, channel, format, raw, tlp, submitted_by).await?;
+    process(store, settings, actor, id).await
+}
+
+/// Validates and takes a web-form or API report.
+pub async fn submit_form(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    channel: Channel,
+    form: &FormReport,
+    submitted_by: Option<i64>,
+) -> Result<Outcome> {
+    let tlp = form.validate()?;
+    let raw =
+        serde_json::to_vec(form).map_err(|e| IncidentError::invalid("form", e.to_string()))?;
+    ingest(
+        store,
+        settings,
+        actor,
+        channel,
+        InputFormat::Form,
+        &raw,
+        tlp,
+        submitted_by,
+    )
+    .await
+}
+
+/// The ticket a mail subject names: `[RENKEI#123]`.
+pub fn ticket_in_subject(subject: &str) -> Option<i64> {
+    let at = subject.find("[RENKEI#")? + "[RENKEI#".len();
+    let rest = &subject[at..];
+    let end = rest.find(']')?;
+    rest[..end].trim().parse().ok()
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// One incident-to-be: a source address, or a host name when there is none.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    Ip(IpAddr),
+    Host(String),
+    Unknown,
+}
+
+fn sources(parsed: &ParsedReport, found: &Indicators) -> Vec<Source> {
+    let mut ips: BTreeSet<IpAddr> = parsed.sources.iter().filter_map(|h| h.ip).collect();
+    ips.extend(found.sources());
+    if ips.is_empty() {
+        // Nobody said which address attacked: take every address named that is not
+        // one of the reporter's own (the targets).
+        let targets: BTreeSet<IpAddr> = parsed
+            .targets
+            .iter()
+            .filter_map(|h| h.ip)
+            .chain(
+                found
+                    .ips
+                    .iter()
+                    .filter(|i| i.role == Role::Target)
+                    .map(|i| i.ip),
+            )
+            .collect();
+        ips.extend(
+            found
+                .ips
+                .iter()
+                .filter(|i| i.role == Role::Mentioned && !targets.contains(&i.ip))
+                .map(|i| i.ip),
+        );
+    }
+    if !ips.is_empty() {
+        return ips.into_iter().map(Source::Ip).collect();
+    }
+    let mut hosts: BTreeSet<String> = parsed
+        .sources
+        .iter()
+        .filter_map(|h| h.name.clone())
+        .collect();
+    if hosts.is_empty() {
+        // A phishing report names sites by URL; an intrusion report names the
+        // reporter's own hosts. Either way, one incident per host.
+        for url in &found.urls {
+            if let Some(host) = url
+                .split("://")
+                .nth(1)
+                .and_then(|r| r.split(['/', ':', '?', '#']).next())
+            {
+                hosts.insert(host.to_ascii_lowercase());
+            }
+        }
+        hosts.extend(
+            parsed
+                .targets
+                .iter()
+                .filter_map(|h| h.name.clone().or(h.ip.map(|i| i.to_string()))),
+        );
+    }
+    if hosts.is_empty() {
+        vec![Source::Unknown]
+    } else {
+        hosts.into_iter().map(Source::Host).collect()
+    }
+}
+
+fn parse_raw(
+    format: InputFormat,
+    raw: &[u8],
+    settings: &Settings,
+) -> std::result::Result<ParsedReport, String> {
+    match format {
+        InputFormat::Form => serde_json::from_slice::<FormReport>(raw)
+            .map(|f| f.parsed())
+            .map_err(|e| format!("form: {e}")),
+        InputFormat::Mail => mime::parse(raw, settings.attachment_limit).map_err(|e| e.to_string()),
+        InputFormat::Iodef => iodef::parse(raw).map_err(|e| e.to_string()),
+        InputFormat::Xarf => xarf::parse(raw).map_err(|e| e.to_string()),
+    }
+}
+
+async fn mark(tx: &mut Tx, id: i64, status: Status, problem: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE reports SET status = $1, problem = $2 WHERE id = $3")
+        .bind(status.as_str())
+        .bind(problem)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Reads a received report and creates what it yields.
+pub async fn process(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    id: i64,
+) -> Result<Outcome> {
+    let row = sqlx::query("SELECT format, raw, tlp, status FROM reports WHERE id = $1")
+        .bind(id)
+        .fetch_optional(store.pool())
+        .await?
+        .ok_or(IncidentError::NotFound("report"))?;
+    let format = InputFormat::parse(&row.try_get::<String, _>("format")?)?;
+    let raw: Vec<u8> = row.try_get("raw")?;
+    let tlp: String = row.try_get("tlp")?;
+    let mut outcome = Outcome {
+        report: id,
+        status: Status::Processed,
+        incidents: Vec::new(),
+        category: None,
+        problem: None,
+        thread_of: None,
+    };
+
+    let parsed = match parse_raw(format, &raw, settings) {
+        Ok(p) => p,
+        Err(problem) => {
+            let mut tx = store.begin().await?;
+            mark(&mut tx, id, Status::NeedsReview, Some(&problem)).await?;
+            audit::record(
+                &mut tx,
+                actor,
+                Event {
+                    action: "report.needs_review",
+                    object_type: "report",
+                    object_id: id.to_string(),
+                    changes: json!({"problem": problem}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            outcome.status = Status::NeedsReview;
+            outcome.problem = Some(problem);
+            return Ok(outcome);
+        }
+    };
+
+    // A mail that names a ticket joins its thread instead of opening a report.
+    if format == InputFormat::Mail
+        && let Some(ticket) = parsed.subject.as_deref().and_then(ticket_in_subject)
+    {
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM reports WHERE id = $1 AND id <> $2")
+                .bind(ticket)
+                .bind(id)
+                .fetch_optional(store.pool())
+                .await?;
+        if exists.is_some() {
+            let mut tx = store.begin().await?;
+            let author = parsed
+                .reporter
+                .email
+                .clone()
+                .unwrap_or_else(|| "unknown sender".into());
+            sqlx::query(
+                "INSERT INTO report_messages (report_id, direction, author, subject, body, raw, created_at) VALUES ($1, 'in', $2, $3, $4, $5, $6)",
+            )
+            .bind(ticket)
+            .bind(&author)
+            .bind(&parsed.subject)
+            .bind(truncate(&parsed.text, 1 << 20))
+            .bind(raw.clone())
+            .bind(time::now_str())
+            .execute(tx.conn())
+            .await?;
+            sqlx::query("UPDATE reports SET status = 'threaded', thread_of = $1, subject = $2, reporter_email = $3, message_id = $4 WHERE id = $5")
+                .bind(ticket)
+                .bind(&parsed.subject)
+                .bind(&parsed.reporter.email)
+                .bind(&parsed.message_id)
+                .bind(id)
+                .execute(tx.conn())
+                .await?;
+            audit::record(
+                &mut tx,
+                actor,
+                Event {
+                    action: "report.threaded",
+                    object_type: "report",
+                    object_id: ticket.to_string(),
+                    changes: json!({"mail": id, "from": author}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            outcome.status = Status::Threaded;
+            outcome.thread_of = Some(ticket);
+            return Ok(outcome);
+        }
+    }
+
+    let found = extract::extract(&parsed.text);
+    // Ports the document says were targeted; IODEF reports often put the probed
+    // ports under the scanning system's service instead.
+    let mut declared_ports: Vec<u16> = parsed
+        .targets
+        .iter()
+        .flat_map(|h| h.ports.iter().copied())
+        .collect();
+    if format == InputFormat::Iodef {
+        declared_ports.extend(parsed.sources.iter().flat_map(|h| h.ports.iter().copied()));
+    }
+    let class = classify(
+        &parsed.text,
+        parsed.hint.as_deref(),
+        &found,
+        &declared_ports,
+    );
+    let reporter_tld = parsed
+        .reporter
+        .email
+        .as_deref()
+        .and_then(|e| e.rsplit_once('@'))
+        .and_then(|(_, d)| d.rsplit('.').next())
+        .map(str::to_ascii_lowercase);
+    let occurred = parsed
+        .occurred_at
+        .or_else(|| found.times.first().map(extract::utc));
+    let (site_org, site_url, phone) = match format {
+        InputFormat::Form => {
+            let f: FormReport = serde_json::from_slice(&raw).unwrap_or_default();
+            (Some(f.site_org), f.site_url, f.reporter_phone)
+        }
+        _ => (None, None, None),
+    };
+    let capped = Indicators {
+        ips: found.ips.iter().take(1000).cloned().collect(),
+        domains: found.domains.iter().take(1000).cloned().collect(),
+        urls: found.urls.iter().take(1000).cloned().collect(),
+        emails: found.emails.iter().take(1000).cloned().collect(),
+        ports: found.ports.iter().take(1000).cloned().collect(),
+        times: found.times.iter().take(100).cloned().collect(),
+        events: found.events.iter().take(1000).cloned().collect(),
+    };
+
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "UPDATE reports SET status = 'processed', problem = NULL, reporter_name = $1, reporter_email = $2, reporter_phone = $3,
+            reporter_org = $4, reporter_tld = $5, site_org = $6, site_url = $7, subject = $8, body = $9, occurred_at = $10,
+            external_id = $11, message_id = $12, proposed_category = $13, proposed_reasons = $14, rsit_class = $15,
+            rsit_type = $16, scanned_ports = $17, comprehensive_scan = $18, indicators = $19, warnings = $20
+         WHERE id = $21",
+    )
+    .bind(&parsed.reporter.name)
+    .bind(&parsed.reporter.email)
+    .bind(&phone)
+    .bind(&parsed.reporter.org)
+    .bind(&reporter_tld)
+    .bind(&site_org)
+    .bind(&site_url)
+    .bind(&parsed.subject)
+    .bind(truncate(&parsed.text, 1 << 20))
+    .bind(occurred.map(time::format))
+    .bind(&parsed.external_id)
+    .bind(&parsed.message_id)
+    .bind(class.category.as_str())
+    .bind(serde_json::to_string(&class.reasons).unwrap_or_default())
+    .bind(&class.rsit.0)
+    .bind(&class.rsit.1)
+    .bind(serde_json::to_string(&class.scanned_ports).unwrap_or_default())
+    .bind(class.comprehensive_scan as i64)
+    .bind(serde_json::to_string(&capped).unwrap_or_default())
+    .bind(serde_json::to_string(&parsed.warnings).unwrap_or_default())
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
+    for a in &parsed.attachments {
+        sqlx::query(
+            "INSERT INTO report_attachments (report_id, filename, content_type, size, truncated, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(&a.filename)
+        .bind(&a.content_type)
+        .bind(a.size as i64)
+        .bind(a.truncated as i64)
+        .bind(hex::encode(Sha256::digest(&a.data)))
+        .bind(a.data.clone())
+        .execute(tx.conn())
+        .await?;
+    }
+
+    if class.category != Category::Inquiry {
+        let now = time::now();
+        let window_start = time::format(now - Duration::days(settings.link_window_days));
+        for source in sources(&parsed, &found) {
+            let (ip, host) = match &source {
+                Source::Ip(ip) => (Some(ip.to_string()), None),
+                Source::Host(h) => (None, Some(h.clone())),
+                Source::Unknown => (None, None),
+            };
+            let incident: i64 = sqlx::query_scalar(
+                "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at)
+                 VALUES ($1, $2, $3, 'new', $4, $5, $6, $6) RETURNING id",
+            )
+            .bind(id)
+            .bind(&ip)
+            .bind(&host)
+            .bind(&tlp)
+            .bind(class.category.as_str())
+            .bind(time::format(now))
+            .fetch_one(tx.conn())
+            .await?;
+            if let Some(ip) = &ip {
+                let earlier: Vec<i64> = sqlx::query_scalar(
+                    "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id",
+                )
+                .bind(ip)
+                .bind(id)
+                .bind(&window_start)
+                .fetch_all(tx.conn())
+                .await?;
+                for other in earlier {
+                    for (a, b) in [(incident, other), (other, incident)] {
+                        sqlx::query("INSERT INTO incident_links (incident_id, linked_id, reason) VALUES ($1, $2, $3)")
+                            .bind(a)
+                            .bind(b)
+                            .bind(format!("same source {ip} within {} days", settings.link_window_days))
+                            .execute(tx.conn())
+                            .await?;
+                    }
+                }
+            }
+            outcome.incidents.push(incident);
+        }
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "report.processed",
+            object_type: "report",
+            object_id: id.to_string(),
+            changes: json!({
+                "proposed_category": class.category.as_str(),
+                "rsit": format!("{}/{}", class.rsit.0, class.rsit.1),
+                "incidents": outcome.incidents,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    outcome.category = Some(class.category);
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_number_is_read_from_the_subject() {
+        assert_eq!(
+            ticket_in_subject("Re: [RENKEI#42] scan from your network"),
+            Some(42)
+        );
+        assert_eq!(ticket_in_subject("Re: [RENKEI#] x"), None);
+        assert_eq!(ticket_in_subject("[RENKEI#abc]"), None);
+        assert_eq!(ticket_in_subject("no ticket"), None);
+    }
+}

@@ -1,0 +1,151 @@
+//! Statistics for any period, in the shapes the quarterly report prints: reports
+//! received, incidents counted by address, reports by category per month, reporters by
+//! top-level domain, scanned ports (with comprehensive scans counted apart), inquiries.
+
+use std::collections::BTreeMap;
+
+use renkei_core::Store;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::Result;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Count {
+    pub key: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MonthCategory {
+    pub month: String,
+    pub category: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PortCount {
+    pub port: u16,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Statistics {
+    /// The period, [from, to), as RFC 3339 UTC.
+    pub from: String,
+    pub to: String,
+    /// Incident reports received (inquiries and mails that joined a thread excluded).
+    pub reports: i64,
+    /// Incidents, one per source address.
+    pub incidents: i64,
+    pub inquiries: i64,
+    pub by_category: Vec<Count>,
+    pub by_month: Vec<MonthCategory>,
+    /// Reporters by the top-level domain of their mail address ("jp", "com", …).
+    pub reporter_tlds: Vec<Count>,
+    /// Destination ports named in scan reports, each report counting once per port;
+    /// comprehensive scans are left out here and counted below.
+    pub scanned_ports: Vec<PortCount>,
+    pub comprehensive_scans: i64,
+    /// Reports that could not be read and wait for a person.
+    pub needs_review: i64,
+}
+
+pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistics> {
+    let rows = sqlx::query(
+        "SELECT received_at, status, COALESCE(category, proposed_category) AS category, reporter_tld, scanned_ports, comprehensive_scan
+         FROM reports WHERE received_at >= $1 AND received_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(store.pool())
+    .await?;
+    let mut by_category: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_month: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut tlds: BTreeMap<String, i64> = BTreeMap::new();
+    let mut ports: BTreeMap<u16, i64> = BTreeMap::new();
+    let (mut reports, mut inquiries, mut comprehensive, mut needs_review) = (0, 0, 0, 0);
+    for r in &rows {
+        let status: String = r.try_get("status")?;
+        match status.as_str() {
+            "threaded" => continue,
+            "needs_review" | "received" => {
+                needs_review += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let category: String = r
+            .try_get::<Option<String>, _>("category")?
+            .unwrap_or_else(|| "other".into());
+        if category == "inquiry" {
+            inquiries += 1;
+            continue;
+        }
+        reports += 1;
+        let received: String = r.try_get("received_at")?;
+        *by_category.entry(category.clone()).or_default() += 1;
+        *by_month
+            .entry((
+                received.get(..7).unwrap_or("").to_string(),
+                category.clone(),
+            ))
+            .or_default() += 1;
+        let tld = r
+            .try_get::<Option<String>, _>("reporter_tld")?
+            .unwrap_or_else(|| "(unknown)".into());
+        *tlds.entry(tld).or_default() += 1;
+        if category == "scan" {
+            if r.try_get::<i64, _>("comprehensive_scan")? != 0 {
+                comprehensive += 1;
+            } else {
+                let list: Vec<u16> =
+                    serde_json::from_str(&r.try_get::<String, _>("scanned_ports")?)
+                        .unwrap_or_default();
+                for p in list {
+                    *ports.entry(p).or_default() += 1;
+                }
+            }
+        }
+    }
+    let incidents: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM incidents i JOIN reports r ON r.id = i.report_id WHERE r.received_at >= $1 AND r.received_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(store.pool())
+    .await?;
+    let sorted = |m: BTreeMap<String, i64>| {
+        let mut v: Vec<Count> = m
+            .into_iter()
+            .map(|(key, count)| Count { key, count })
+            .collect();
+        v.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
+        v
+    };
+    let mut scanned: Vec<PortCount> = ports
+        .into_iter()
+        .map(|(port, count)| PortCount { port, count })
+        .collect();
+    scanned.sort_by(|a, b| b.count.cmp(&a.count).then(a.port.cmp(&b.port)));
+    Ok(Statistics {
+        from: from.to_string(),
+        to: to.to_string(),
+        reports,
+        incidents,
+        inquiries,
+        by_category: sorted(by_category),
+        by_month: by_month
+            .into_iter()
+            .map(|((month, category), count)| MonthCategory {
+                month,
+                category,
+                count,
+            })
+            .collect(),
+        reporter_tlds: sorted(tlds),
+        scanned_ports: scanned,
+        comprehensive_scans: comprehensive,
+        needs_review,
+    })
+}
