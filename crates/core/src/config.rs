@@ -17,6 +17,50 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub security: SecurityConfig,
+    pub intake: IntakeConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeConfig {
+    /// Attachments larger than this are kept truncated and flagged.
+    pub attachment_limit_bytes: usize,
+    /// Incidents about the same address within this many days are linked.
+    pub link_window_days: i64,
+    /// Public web-form reports accepted per client address per hour.
+    pub form_reports_per_hour: u32,
+    pub smtp: SmtpIntakeConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpIntakeConfig {
+    /// Address for the built-in SMTP listener, e.g. "0.0.0.0:25"; empty: off.
+    pub listen: String,
+    /// Recipient addresses accepted as incident intake; mail to others is refused.
+    pub addresses: Vec<String>,
+    pub max_message_bytes: usize,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        IntakeConfig {
+            attachment_limit_bytes: 5 * 1024 * 1024,
+            link_window_days: 30,
+            form_reports_per_hour: 20,
+            smtp: SmtpIntakeConfig::default(),
+        }
+    }
+}
+
+impl Default for SmtpIntakeConfig {
+    fn default() -> Self {
+        SmtpIntakeConfig {
+            listen: String::new(),
+            addresses: Vec::new(),
+            max_message_bytes: 25 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -233,6 +277,18 @@ impl Config {
             "security.login_max_attempts" => self.security.login_max_attempts = num(value)?,
             "security.login_window_secs" => self.security.login_window_secs = num(value)?,
             "security.setup_link_ttl_hours" => self.security.setup_link_ttl_hours = num(value)?,
+            "intake.attachment_limit_bytes" => self.intake.attachment_limit_bytes = num(value)?,
+            "intake.link_window_days" => self.intake.link_window_days = num(value)?,
+            "intake.form_reports_per_hour" => self.intake.form_reports_per_hour = num(value)?,
+            "intake.smtp.listen" => self.intake.smtp.listen = value.trim().to_string(),
+            "intake.smtp.addresses" => {
+                self.intake.smtp.addresses = value
+                    .split(',')
+                    .map(|a| a.trim().to_lowercase())
+                    .filter(|a| !a.is_empty())
+                    .collect()
+            }
+            "intake.smtp.max_message_bytes" => self.intake.smtp.max_message_bytes = num(value)?,
             other => return Err(format!("unknown configuration key {other:?}")),
         }
         Ok(())
@@ -272,6 +328,28 @@ impl Config {
             return bad(
                 "security.login_max_attempts and login_window_secs must be positive".into(),
             );
+        }
+        if !self.intake.smtp.listen.is_empty() {
+            if self
+                .intake
+                .smtp
+                .listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+            {
+                return bad(format!(
+                    "intake.smtp.listen: {:?} is not an address such as 0.0.0.0:25",
+                    self.intake.smtp.listen
+                ));
+            }
+            if self.intake.smtp.addresses.is_empty() {
+                return bad(
+                    "intake.smtp.addresses: name the intake addresses the listener accepts".into(),
+                );
+            }
+        }
+        if self.intake.link_window_days < 0 {
+            return bad("intake.link_window_days: must not be negative".into());
         }
         if self.security.session_ttl_minutes == 0 {
             return bad("security.session_ttl_minutes: must be positive".into());
@@ -359,6 +437,8 @@ mod tests {
                 "server.listen" => "127.0.0.1:9",
                 "server.public_url" => "https://csirt.example",
                 "server.secure_cookies" | "server.trust_forwarded_for" => "true",
+                "intake.smtp.listen" => "127.0.0.1:2525",
+                "intake.smtp.addresses" => "incident@csirt.example, report@csirt.example",
                 "database.url" => "sqlite://x.db",
                 "log.format" => "json",
                 "log.level" => "debug",

@@ -70,6 +70,22 @@ impl From<CoreError> for AppError {
     }
 }
 
+impl From<renkei_incident::IncidentError> for AppError {
+    fn from(err: renkei_incident::IncidentError) -> Self {
+        use renkei_incident::IncidentError as E;
+        match err {
+            E::Invalid { .. } => AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                err.to_string(),
+            ),
+            E::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
+            E::Core(core) => core.into(),
+            E::Database(_) => AppError::internal(&err),
+        }
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(err: askama::Error) -> Self {
         AppError::internal(format!("template: {err}"))

@@ -5,6 +5,7 @@
 //! resolves. The binary and the integration tests call the same two functions.
 
 pub mod api;
+pub mod api_incidents;
 pub mod auth;
 pub mod error;
 pub mod i18n;
@@ -12,6 +13,7 @@ pub mod limiter;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod pages_incidents;
 pub mod routes;
 pub mod state;
 
@@ -72,6 +74,14 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
             Duration::from_secs(config.security.login_window_secs),
         )),
         metrics: Arc::new(metrics::Metrics::default()),
+        intake: Arc::new(renkei_incident::Settings {
+            attachment_limit: config.intake.attachment_limit_bytes,
+            link_window_days: config.intake.link_window_days,
+        }),
+        form_limiter: Arc::new(limiter::RateLimiter::new(
+            config.intake.form_reports_per_hour.max(1),
+            Duration::from_secs(3600),
+        )),
         csrf_key: Arc::new(csrf_key),
         config: Arc::new(config),
         store,

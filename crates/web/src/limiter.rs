@@ -67,6 +67,46 @@ impl LoginLimiter {
     }
 }
 
+/// At most `max` events per key in a sliding window (the public report form, per
+/// client address).
+pub struct RateLimiter {
+    max: usize,
+    window: Duration,
+    events: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl RateLimiter {
+    pub fn new(max: u32, window: Duration) -> Self {
+        RateLimiter {
+            max: max as usize,
+            window,
+            events: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one event for `key`; false when the key is over its allowance.
+    pub fn allow(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let mut map = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 100_000 {
+            let window = self.window;
+            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) <= window));
+        }
+        let q = map.entry(key.to_string()).or_default();
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.window)
+        {
+            q.pop_front();
+        }
+        if q.len() >= self.max {
+            return false;
+        }
+        q.push_back(now);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

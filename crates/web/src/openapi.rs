@@ -126,6 +126,65 @@ pub fn document(specs: &[&RouteSpec], server_url: &str) -> Value {
 }
 
 fn schemas() -> Value {
+    let mut all = core_schemas();
+    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), incident_schemas()) {
+        all.extend(more);
+    }
+    all
+}
+
+fn incident_schemas() -> Value {
+    let nullable_string = json!({"type": ["string", "null"]});
+    let nullable_int = json!({"type": ["integer", "null"]});
+    json!({
+        "FormReport": {
+            "type": "object", "required": ["site_org", "reporter_name", "reporter_email", "description"], "additionalProperties": false,
+            "properties": {
+                "site_org": {"type": "string", "description": "The organization whose site was attacked"},
+                "site_url": nullable_string, "reporter_name": {"type": "string"}, "reporter_email": {"type": "string", "format": "email"},
+                "reporter_phone": nullable_string, "hosts": {"type": "array", "items": {"type": "string"}, "description": "Affected hosts"},
+                "occurred_at": nullable_string, "description": {"type": "string"}, "logs": {"type": "string"},
+                "tlp": {"type": ["string", "null"], "enum": ["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED", null]}
+            }
+        },
+        "RawDocument": {"type": "string", "contentMediaType": "application/octet-stream", "description": "The document's bytes"},
+        "IntakeOutcome": {
+            "type": "object", "required": ["report", "status", "incidents"],
+            "properties": {
+                "report": {"type": "integer", "description": "The tracking number"},
+                "status": {"type": "string", "enum": ["received", "processed", "needs_review", "threaded"]},
+                "incidents": {"type": "array", "items": {"type": "integer"}},
+                "category": {"type": ["string", "null"]}, "problem": nullable_string, "thread_of": nullable_int
+            }
+        },
+        "Report": {"type": "object", "required": ["id", "received_at", "status", "tlp", "raw_sha256"], "description": "A report as read, with indicators, proposed category and reasons"},
+        "CategoryChoice": {"type": "object", "required": ["category"], "additionalProperties": false,
+            "properties": {"category": {"type": "string", "enum": ["scan", "forged", "intrusion", "phishing", "other", "inquiry"]}}},
+        "Message": {"type": "object", "required": ["id", "direction", "author", "body", "created_at"],
+            "properties": {"id": {"type": "integer"}, "direction": {"type": "string", "enum": ["in", "out", "note"]}, "author": {"type": "string"},
+                "subject": nullable_string, "body": {"type": "string"}, "created_at": {"type": "string"}}},
+        "NewMessage": {"type": "object", "required": ["body"], "additionalProperties": false,
+            "properties": {"direction": {"type": "string", "enum": ["note", "out"]}, "subject": nullable_string, "body": {"type": "string"}}},
+        "Created": {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}},
+        "Incident": {
+            "type": "object", "required": ["id", "report_id", "state", "tlp", "created_at"],
+            "properties": {
+                "id": {"type": "integer"}, "report_id": {"type": "integer"}, "source_ip": nullable_string, "source_host": nullable_string,
+                "state": {"type": "string"}, "owner_id": nullable_int, "tlp": {"type": "string"}, "category": nullable_string,
+                "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "subject": nullable_string,
+                "reporter_email": nullable_string, "linked": {"type": "array", "items": {"type": "integer"}}
+            }
+        },
+        "IncidentPatch": {"type": "object", "additionalProperties": false,
+            "properties": {"state": {"type": "string"}, "owner_id": {"type": "integer", "description": "0: nobody"}, "tlp": {"type": "string"}}},
+        "Merge": {"type": "object", "required": ["keep", "others"], "additionalProperties": false,
+            "properties": {"keep": {"type": "integer"}, "others": {"type": "array", "items": {"type": "integer"}}}},
+        "Statistics": {"type": "object", "required": ["from", "to", "reports", "incidents", "inquiries"],
+            "description": "Reports, incidents by IP, categories per month, reporter TLDs, scanned ports, comprehensive scans"}
+    })
+}
+
+fn core_schemas() -> Value {
     let nullable_string = json!({"type": ["string", "null"]});
     let nullable_int = json!({"type": ["integer", "null"]});
     let role = json!({"type": "string", "enum": ["admin", "coordinator", "vendor", "constituent", "sensor"]});

@@ -59,7 +59,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
 }
 
 impl Page {
-    fn shell(&self, active: &'static str) -> Shell<'_> {
+    pub fn shell(&self, active: &'static str) -> Shell<'_> {
         Shell {
             catalog: i18n::catalog(self.lang),
             lang: self.lang.as_str(),
@@ -123,18 +123,18 @@ impl Shell<'_> {
     }
 }
 
-fn html<T: Template>(page: &T) -> Result<Response, AppError> {
+pub(crate) fn html<T: Template>(page: &T) -> Result<Response, AppError> {
     Ok(Html(page.render()?).into_response())
 }
 
 /// A complete page sent with an error status (a form shown again with its problem).
-fn html_status<T: Template>(status: StatusCode, page: &T) -> Result<Response, AppError> {
+pub(crate) fn html_status<T: Template>(status: StatusCode, page: &T) -> Result<Response, AppError> {
     let mut response = (status, Html(page.render()?)).into_response();
     response.extensions_mut().insert(Rendered);
     Ok(response)
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -465,9 +465,13 @@ pub async fn dashboard(State(state): State<AppState>, page: Page) -> Result<Resp
     } else {
         None
     };
+    let staff = user.role.is_staff();
     let pillars = ["incidents", "vulns", "observe", "publish", "reports"]
         .into_iter()
-        .map(|key| Pillar { key, href: None })
+        .map(|key| Pillar {
+            key,
+            href: (key == "incidents" && staff).then_some("/incidents"),
+        })
         .collect();
     html(&DashboardPage {
         shell: page.shell("dashboard"),

@@ -13,7 +13,7 @@ use renkei_core::access::Access;
 use serde::Serialize;
 
 use crate::state::AppState;
-use crate::{api, auth, pages};
+use crate::{api, api_incidents, auth, pages, pages_incidents};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Method {
@@ -161,6 +161,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/lang", Public, pages::set_lang)
         .page(GET, "/setup/{token}", Public, pages::setup_form)
         .page(POST, "/setup/{token}", Public, pages::setup)
+        .page(GET, "/report", Public, pages_incidents::form)
+        .page(POST, "/report", Public, pages_incidents::submit)
         // Signed-in pages.
         .page(GET, "/dashboard", Person, pages::dashboard)
         .page(GET, "/account", Person, pages::account)
@@ -174,6 +176,14 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/orgs/{id}", Staff, pages::org_update)
         .page(POST, "/orgs/{id}/contacts", Staff, pages::contact_create)
         .page(POST, "/orgs/{id}/contacts/{contact_id}/delete", Staff, pages::contact_delete)
+        .page(GET, "/incidents", Staff, pages_incidents::queue)
+        .page(POST, "/incidents/bulk", Staff, pages_incidents::bulk)
+        .page(GET, "/incidents/{id}", Staff, pages_incidents::incident)
+        .page(POST, "/incidents/{id}", Staff, pages_incidents::incident_update)
+        .page(GET, "/reports/{id}", Staff, pages_incidents::report)
+        .page(POST, "/reports/{id}/category", Staff, pages_incidents::report_category)
+        .page(POST, "/reports/{id}/notes", Staff, pages_incidents::report_note)
+        .page(GET, "/statistics", Staff, pages_incidents::statistics)
         .page(GET, "/admin/users", Admin, pages::users)
         .page(POST, "/admin/users", Admin, pages::user_create)
         .page(POST, "/admin/users/{id}/disable", Admin, pages::user_disable)
@@ -204,6 +214,65 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .api(GET, "/api/v1/orgs/{id}/contacts", Staff, doc("An organization's contacts.", None, Some("Contact[]"), 200), api::contacts)
         .api(POST, "/api/v1/orgs/{id}/contacts", Staff, doc("Add a contact to an organization.", Some("NewContact"), Some("Contact"), 201), api::contact_create)
         .api(DELETE, "/api/v1/orgs/{id}/contacts/{contact_id}", Staff, doc("Remove a contact.", None, None, 204), api::contact_delete)
+        .api(
+            POST,
+            "/api/v1/reports",
+            Authenticated,
+            doc("Report an incident with the web form's fields; stored, classified, and split into incidents.", Some("FormReport"), Some("IntakeOutcome"), 201),
+            api_incidents::submit,
+        )
+        .api(
+            POST,
+            "/api/v1/reports/import",
+            Authenticated,
+            ApiDoc {
+                query: &[
+                    ("format", "string", "mail (RFC 5322), iodef (1.0 or 2.0) or xarf (v4 JSON); the body is the document"),
+                    ("tlp", "string", "TLP of the report (default TLP:AMBER)"),
+                ],
+                ..doc("Submit a raw document. It is stored before it is read; one that cannot be read is kept and marked for review.", Some("RawDocument"), Some("IntakeOutcome"), 201)
+            },
+            api_incidents::import,
+        )
+        .api(GET, "/api/v1/reports/{id}", Staff, doc("A report as read: fields, indicators, classification and reasons.", None, Some("Report"), 200), api_incidents::report)
+        .api(GET, "/api/v1/reports/{id}/raw", Staff, doc("The report's bytes exactly as received.", None, Some("RawDocument"), 200), api_incidents::report_raw)
+        .api(POST, "/api/v1/reports/{id}/category", Staff, doc("Confirm or change the report's category.", Some("CategoryChoice"), Some("Report"), 200), api_incidents::report_category)
+        .api(GET, "/api/v1/reports/{id}/messages", Staff, doc("The report's thread: mail in, mail out, notes.", None, Some("Message[]"), 200), api_incidents::messages)
+        .api(POST, "/api/v1/reports/{id}/messages", Staff, doc("Add a note (or a record of mail sent) to the thread.", Some("NewMessage"), Some("Created"), 201), api_incidents::message_add)
+        .api(
+            GET,
+            "/api/v1/incidents",
+            Staff,
+            ApiDoc {
+                query: &[
+                    ("state", "string", "new, triaged, coordinating, waiting_for_reply, resolved, closed, rejected, duplicate"),
+                    ("category", "string", "scan, forged, intrusion, phishing, other, inquiry"),
+                    ("tlp", "string", "TLP label"),
+                    ("owner", "integer", "the owning coordinator's user number"),
+                    ("from", "string", "created on or after (YYYY-MM-DD)"),
+                    ("to", "string", "created before (YYYY-MM-DD)"),
+                    ("q", "string", "full text over the report and the source"),
+                    ("all", "string", "any value: include closed, rejected and duplicate"),
+                    ("limit", "integer", "at most this many (default 100)"),
+                    ("offset", "integer", "skip this many"),
+                ],
+                ..doc("The incident queue, newest first; open incidents unless asked otherwise.", None, Some("Incident[]"), 200)
+            },
+            api_incidents::list,
+        )
+        .api(POST, "/api/v1/incidents/merge", Staff, doc("Merge incidents: the others become duplicates of the one kept.", Some("Merge"), Some("Incident"), 200), api_incidents::merge)
+        .api(GET, "/api/v1/incidents/{id}", Staff, doc("One incident.", None, Some("Incident"), 200), api_incidents::get)
+        .api(PATCH, "/api/v1/incidents/{id}", Staff, doc("Change state, owner or TLP.", Some("IncidentPatch"), Some("Incident"), 200), api_incidents::patch)
+        .api(
+            GET,
+            "/api/v1/statistics/incidents",
+            Staff,
+            ApiDoc {
+                query: &[("from", "string", "period start, YYYY-MM-DD (default: this quarter)"), ("to", "string", "period end, exclusive")],
+                ..doc("Incident statistics for a period, as the quarterly report prints them.", None, Some("Statistics"), 200)
+            },
+            api_incidents::statistics,
+        )
         .api(GET, "/api/v1/users", Admin, doc("List accounts.", None, Some("User[]"), 200), api::users)
         .api(POST, "/api/v1/users", Admin, doc("Create an account.", Some("NewUser"), Some("User"), 201), api::user_create)
         .api(

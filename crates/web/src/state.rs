@@ -5,7 +5,7 @@ use std::sync::Arc;
 use renkei_core::Store;
 use renkei_core::config::Config;
 
-use crate::limiter::LoginLimiter;
+use crate::limiter::{LoginLimiter, RateLimiter};
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -15,4 +15,6 @@ pub struct AppState {
     pub csrf_key: Arc<Vec<u8>>,
     pub limiter: Arc<LoginLimiter>,
     pub metrics: Arc<Metrics>,
+    pub intake: Arc<renkei_incident::Settings>,
+    pub form_limiter: Arc<RateLimiter>,
 }

@@ -59,4 +59,27 @@ both_backends! {
     async fn a_coordinator_signs_in_through_the_login_page_and_sees_the_dashboard(srv) {
         sign_in_and_see_the_dashboard(&srv).await;
     }
+
+    async fn a_reporter_submits_the_public_form_in_a_browser_and_sees_the_tracking_number(srv) {
+        let Some(browser) = Browser::launch().await else { return };
+        browser.goto(&srv.url("/")).await;
+        browser.click("#home-report").await;
+        browser.wait_url("/report").await;
+        browser.type_into("#site_org", "Example Shop KK").await;
+        browser.type_into("#reporter_name", "Hanako Suzuki").await;
+        browser.type_into("#reporter_email", "hanako@shop.example.co.jp").await;
+        browser.type_into("#hosts", "192.0.2.10").await;
+        browser.type_into("#description", "Port scans against our web server.").await;
+        browser.type_into("#logs", "2024-01-15T07:22:18+09:00 gw kernel: SRC=203.0.113.5 DST=192.0.2.10 PROTO=TCP SPT=4444 DPT=23").await;
+        browser.click("#report-submit").await;
+        let tracking = browser.wait_text("#tracking-number", "#").await;
+        let id: i64 = tracking.trim_start_matches('#').parse().unwrap();
+        let report = renkei_incident::incidents::report(&srv.store, id).await.unwrap();
+        assert_eq!(report.proposed_category.as_deref(), Some("scan"));
+        assert_eq!(report.tlp, "TLP:AMBER", "AMBER when the reporter leaves the default");
+        let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        browser.screenshot(&shots.join(format!("report-thanks-{:?}.png", srv.backend))).await;
+        browser.quit().await;
+    }
 }

@@ -1,0 +1,346 @@
+//! The incident pillar's JSON API: intake (form fields or raw documents), reports,
+//! incidents, the queue's filters, statistics.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use renkei_core::tlp::Tlp;
+use renkei_incident::incidents::{self, Filter, State as IncidentState};
+use renkei_incident::reports::{self, Channel, FormReport, InputFormat};
+use renkei_incident::{Category, stats};
+use serde::Deserialize;
+
+use crate::api::ApiJson;
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(form): ApiJson<FormReport>,
+) -> Result<Response, AppError> {
+    let by = auth.principal.user().map(|u| u.id);
+    let out = reports::submit_form(
+        &state.store,
+        &state.intake,
+        &auth.actor(),
+        Channel::Api,
+        &form,
+        by,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ImportQuery {
+    format: String,
+    tlp: Option<String>,
+}
+
+/// A raw document (RFC 5322 mail, IODEF, X-ARF) as the body. It is stored before it
+/// is read; a document that cannot be read is still kept, marked for review.
+pub async fn import(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Query(q): Query<ImportQuery>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let format = InputFormat::parse(&q.format)?;
+    if format == InputFormat::Form {
+        return Err(AppError::bad_request(
+            "invalid_input",
+            "send form fields to POST /api/v1/reports",
+        ));
+    }
+    if body.is_empty() {
+        return Err(AppError::bad_request("invalid_input", "the body is empty"));
+    }
+    let tlp = match q.tlp.as_deref() {
+        Some(t) => Tlp::parse(t)?,
+        None => Tlp::Amber,
+    };
+    let channel = if format == InputFormat::Mail {
+        Channel::Mail
+    } else {
+        Channel::Api
+    };
+    let by = auth.principal.user().map(|u| u.id);
+    let out = reports::ingest(
+        &state.store,
+        &state.intake,
+        &auth.actor(),
+        channel,
+        format,
+        &body,
+        tlp,
+        by,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(out)).into_response())
+}
+
+pub async fn report(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    Ok(Json(incidents::report(&state.store, id).await?).into_response())
+}
+
+pub async fn report_raw(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let raw = incidents::raw(&state.store, id).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        "application/octet-stream".parse().expect("static header"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"report-{id}.raw\"")
+            .parse()
+            .expect("ascii header"),
+    );
+    Ok((headers, raw).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryBody {
+    category: String,
+}
+
+pub async fn report_category(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<CategoryBody>,
+) -> Result<Response, AppError> {
+    incidents::set_category(
+        &state.store,
+        &auth.actor(),
+        id,
+        Category::parse(&body.category)?,
+    )
+    .await?;
+    Ok(Json(incidents::report(&state.store, id).await?).into_response())
+}
+
+pub async fn messages(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    incidents::report(&state.store, id).await?;
+    Ok(Json(incidents::thread(&state.store, id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageBody {
+    /// "note" (internal) or "out" (a record of correspondence sent).
+    #[serde(default = "note")]
+    direction: String,
+    #[serde(default)]
+    subject: Option<String>,
+    body: String,
+}
+
+fn note() -> String {
+    "note".into()
+}
+
+pub async fn message_add(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    ApiJson(m): ApiJson<MessageBody>,
+) -> Result<Response, AppError> {
+    let mid = incidents::add_message(
+        &state.store,
+        &auth.actor(),
+        id,
+        &m.direction,
+        m.subject.as_deref(),
+        &m.body,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"id": mid}))).into_response())
+}
+
+/// The queue's filters, shared by the API and the page.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    pub state: Option<String>,
+    pub category: Option<String>,
+    pub tlp: Option<String>,
+    pub owner: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub q: Option<String>,
+    pub all: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+fn day(field: &'static str, v: &str) -> Result<String, AppError> {
+    let v = v.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(format!("{d}T00:00:00.000000Z"));
+    }
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| renkei_core::time::format(t.with_timezone(&chrono::Utc)))
+        .map_err(|_| {
+            AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                format!("{field}: {v:?} is not a date (YYYY-MM-DD)"),
+            )
+        })
+}
+
+impl ListQuery {
+    pub fn filter(&self) -> Result<Filter, AppError> {
+        let some = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        Ok(Filter {
+            state: some(&self.state)
+                .map(|s| IncidentState::parse(&s))
+                .transpose()?,
+            open_only: some(&self.all).is_none(),
+            category: some(&self.category)
+                .map(|c| Category::parse(&c))
+                .transpose()?,
+            tlp: some(&self.tlp).map(|t| Tlp::parse(&t)).transpose()?,
+            owner: some(&self.owner)
+                .map(|o| {
+                    o.parse::<i64>().map_err(|_| {
+                        AppError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "invalid_input",
+                            "owner: a user number",
+                        )
+                    })
+                })
+                .transpose()?,
+            from: some(&self.from).map(|v| day("from", &v)).transpose()?,
+            to: some(&self.to).map(|v| day("to", &v)).transpose()?,
+            text: some(&self.q),
+            limit: self.limit.unwrap_or(100),
+            offset: self.offset.unwrap_or(0),
+        })
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, AppError> {
+    Ok(Json(incidents::list(&state.store, &q.filter()?).await?).into_response())
+}
+
+pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, AppError> {
+    Ok(Json(incidents::get(&state.store, id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentPatch {
+    #[serde(default)]
+    state: Option<String>,
+    /// A coordinator's user number; 0 gives the incident to nobody.
+    #[serde(default)]
+    owner_id: Option<i64>,
+    #[serde(default)]
+    tlp: Option<String>,
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    ApiJson(p): ApiJson<IncidentPatch>,
+) -> Result<Response, AppError> {
+    let actor = auth.actor();
+    // Check everything before changing anything.
+    let to_state = p.state.as_deref().map(IncidentState::parse).transpose()?;
+    let tlp = p.tlp.as_deref().map(Tlp::parse).transpose()?;
+    incidents::get(&state.store, id).await?;
+    if let Some(o) = p.owner_id {
+        incidents::assign(&state.store, &actor, id, (o != 0).then_some(o)).await?;
+    }
+    if let Some(s) = to_state {
+        incidents::set_state(&state.store, &actor, id, s).await?;
+    }
+    if let Some(t) = tlp {
+        incidents::set_tlp(&state.store, &actor, id, t).await?;
+    }
+    Ok(Json(incidents::get(&state.store, id).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    keep: i64,
+    others: Vec<i64>,
+}
+
+pub async fn merge(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(m): ApiJson<MergeBody>,
+) -> Result<Response, AppError> {
+    incidents::merge(&state.store, &auth.actor(), m.keep, &m.others).await?;
+    Ok(Json(incidents::get(&state.store, m.keep).await?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct Period {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+impl Period {
+    /// Defaults to the current quarter.
+    pub fn resolve(&self) -> Result<(String, String), AppError> {
+        use chrono::Datelike;
+        let now = chrono::Utc::now().date_naive();
+        let q_start = chrono::NaiveDate::from_ymd_opt(now.year(), (now.month0() / 3) * 3 + 1, 1)
+            .unwrap_or(now);
+        let q_end = q_start
+            .checked_add_months(chrono::Months::new(3))
+            .unwrap_or(now);
+        let from = match self.from.as_deref().filter(|v| !v.trim().is_empty()) {
+            Some(v) => day("from", v)?,
+            None => format!("{q_start}T00:00:00.000000Z"),
+        };
+        let to = match self.to.as_deref().filter(|v| !v.trim().is_empty()) {
+            Some(v) => day("to", v)?,
+            None => format!("{q_end}T00:00:00.000000Z"),
+        };
+        if from >= to {
+            return Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                "from must be before to",
+            ));
+        }
+        Ok((from, to))
+    }
+}
+
+pub async fn statistics(
+    State(state): State<AppState>,
+    Query(p): Query<Period>,
+) -> Result<Response, AppError> {
+    let (from, to) = p.resolve()?;
+    Ok(Json(stats::statistics(&state.store, &from, &to).await?).into_response())
+}

@@ -1,0 +1,487 @@
+//! Pages of the incident pillar: the public report form, the coordinator's queue with
+//! bulk actions, the report page (raw message beside what was read from it), and
+//! statistics.
+
+use askama::Template;
+use axum::Form;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use renkei_core::tlp::Tlp;
+use renkei_incident::incidents::{self, Incident, Message, Report, State as IncidentState};
+use renkei_incident::reports::{self, Channel, FormReport};
+use renkei_incident::{Category, IncidentError, stats};
+use serde::Deserialize;
+
+use crate::api_incidents::{ListQuery, Period};
+use crate::error::AppError;
+use crate::pages::{Page, Shell, html, html_status, see_other};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "report_form.html")]
+struct ReportFormPage<'a> {
+    shell: Shell<'a>,
+    form: ReportFormFields,
+    error: Option<String>,
+    tlps: [Tlp; 5],
+}
+
+impl ReportFormPage<'_> {
+    fn tlp_selected(&self, t: &Tlp) -> bool {
+        self.form
+            .tlp
+            .as_deref()
+            .map(|v| v == t.as_str())
+            .unwrap_or(*t == Tlp::Amber)
+    }
+}
+
+/// The form as posted; hosts one per line.
+#[derive(Debug, Default, Deserialize, Clone)]
+pub struct ReportFormFields {
+    #[serde(default)]
+    site_org: String,
+    #[serde(default)]
+    site_url: String,
+    #[serde(default)]
+    reporter_name: String,
+    #[serde(default)]
+    reporter_email: String,
+    #[serde(default)]
+    reporter_phone: String,
+    #[serde(default)]
+    hosts: String,
+    #[serde(default)]
+    occurred_at: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    logs: String,
+    #[serde(default)]
+    tlp: Option<String>,
+}
+
+impl ReportFormFields {
+    fn report(&self) -> FormReport {
+        let opt = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        FormReport {
+            site_org: self.site_org.clone(),
+            site_url: opt(&self.site_url),
+            reporter_name: self.reporter_name.clone(),
+            reporter_email: self.reporter_email.clone(),
+            reporter_phone: opt(&self.reporter_phone),
+            hosts: self
+                .hosts
+                .lines()
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect(),
+            occurred_at: opt(&self.occurred_at),
+            description: self.description.clone(),
+            logs: self.logs.clone(),
+            tlp: self.tlp.clone(),
+        }
+    }
+}
+
+pub async fn form(page: Page) -> Result<Response, AppError> {
+    html(&ReportFormPage {
+        shell: page.shell("report"),
+        form: ReportFormFields::default(),
+        error: None,
+        tlps: Tlp::ALL,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "report_thanks.html")]
+struct ThanksPage<'a> {
+    shell: Shell<'a>,
+    tracking: i64,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    page: Page,
+    Form(fields): Form<ReportFormFields>,
+) -> Result<Response, AppError> {
+    if !state.form_limiter.allow(&page.auth.client) {
+        let error = Some(page.shell("report").t("report.throttled").to_string());
+        return html_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            &ReportFormPage {
+                shell: page.shell("report"),
+                form: fields,
+                error,
+                tlps: Tlp::ALL,
+            },
+        );
+    }
+    let by = page.auth.principal.user().map(|u| u.id);
+    match reports::submit_form(
+        &state.store,
+        &state.intake,
+        &page.auth.actor(),
+        Channel::Web,
+        &fields.report(),
+        by,
+    )
+    .await
+    {
+        Ok(out) => html(&ThanksPage {
+            shell: page.shell("report"),
+            tracking: out.report,
+        }),
+        Err(IncidentError::Invalid { field, message }) => {
+            let label = page.shell("report").t(field_label(field));
+            html_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &ReportFormPage {
+                    shell: page.shell("report"),
+                    form: fields,
+                    error: Some(format!("{label}: {message}")),
+                    tlps: Tlp::ALL,
+                },
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn field_label(field: &str) -> &'static str {
+    match field {
+        "site_org" => "report.site_org",
+        "reporter_name" => "report.reporter_name",
+        "reporter_email" => "report.reporter_email",
+        "description" => "report.description",
+        "hosts" => "report.hosts",
+        "tlp" => "report.tlp",
+        _ => "report.form",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "incidents.html")]
+struct QueuePage<'a> {
+    shell: Shell<'a>,
+    incidents: Vec<Incident>,
+    q: ListQuery,
+    states: [IncidentState; 8],
+    categories: [Category; 6],
+    tlps: [Tlp; 5],
+    coordinators: Vec<(i64, String)>,
+}
+
+impl QueuePage<'_> {
+    fn is(&self, v: &Option<String>, x: &str) -> bool {
+        v.as_deref() == Some(x)
+    }
+
+    fn text<'b>(&self, v: &'b Option<String>) -> &'b str {
+        v.as_deref().unwrap_or("")
+    }
+
+    fn owner_name(&self, id: &Option<i64>) -> String {
+        id.and_then(|id| self.coordinators.iter().find(|(c, _)| *c == id))
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default()
+    }
+}
+
+pub async fn queue(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, AppError> {
+    let list = incidents::list(&state.store, &q.filter()?).await?;
+    let coordinators = incidents::coordinators(&state.store).await?;
+    html(&QueuePage {
+        shell: page.shell("incidents"),
+        incidents: list,
+        q,
+        states: IncidentState::ALL,
+        categories: Category::ALL,
+        tlps: Tlp::ALL,
+        coordinators,
+    })
+}
+
+/// Bulk actions from the queue: the checked incidents, one action.
+pub async fn bulk(
+    State(state): State<AppState>,
+    page: Page,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| AppError::bad_request("bad_request", e.to_string()))?;
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let ids: Vec<i64> = pairs
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    if ids.is_empty() {
+        return Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            page.shell("").t("queue.none_selected"),
+        ));
+    }
+    let actor = page.auth.actor();
+    match get("action").as_str() {
+        "assign" => {
+            let owner = get("owner").parse::<i64>().ok().filter(|o| *o != 0);
+            for id in &ids {
+                incidents::assign(&state.store, &actor, *id, owner).await?;
+            }
+        }
+        "state" => {
+            let to = IncidentState::parse(&get("state"))?;
+            for id in &ids {
+                incidents::set_state(&state.store, &actor, *id, to).await?;
+            }
+        }
+        "classify" => {
+            let category = Category::parse(&get("category"))?;
+            let mut done = std::collections::BTreeSet::new();
+            for id in &ids {
+                let report = incidents::get(&state.store, *id).await?.report_id;
+                if done.insert(report) {
+                    incidents::set_category(&state.store, &actor, report, category).await?;
+                }
+            }
+        }
+        "merge" => incidents::merge(&state.store, &actor, ids[0], &ids[1..]).await?,
+        "close" => {
+            for id in &ids {
+                incidents::set_state(&state.store, &actor, *id, IncidentState::Closed).await?;
+            }
+        }
+        other => {
+            return Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                format!("unknown action {other:?}"),
+            ));
+        }
+    }
+    let back = get("back");
+    Ok(see_other(if back.starts_with("/incidents") {
+        &back
+    } else {
+        "/incidents"
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "report.html")]
+struct ReportPage<'a> {
+    shell: Shell<'a>,
+    report: Report,
+    raw: String,
+    incidents: Vec<Incident>,
+    thread: Vec<Message>,
+    categories: [Category; 6],
+    states: [IncidentState; 8],
+    tlps: [Tlp; 5],
+    coordinators: Vec<(i64, String)>,
+    reasons: Vec<String>,
+    ips: Vec<(String, String)>,
+    urls: Vec<String>,
+    domains: Vec<String>,
+    emails: Vec<String>,
+    ports: Vec<String>,
+    warnings: Vec<String>,
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| x.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub async fn report(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let report = incidents::report(&state.store, id).await?;
+    let raw_bytes = incidents::raw(&state.store, id).await?;
+    // Show the raw message as text; Japanese mail is decoded from whatever it was sent in.
+    let shown = &raw_bytes[..raw_bytes.len().min(512 * 1024)];
+    let raw = renkei_formats::mime::decode_japanese(shown).0;
+    let mut list = Vec::new();
+    for i in &report.incidents {
+        list.push(incidents::get(&state.store, *i).await?);
+    }
+    let thread = incidents::thread(&state.store, id).await?;
+    let ind = &report.indicators;
+    let ips = ind["ips"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|i| {
+                    (
+                        i["ip"].as_str().unwrap_or("").to_string(),
+                        i["role"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let ports = ind["ports"]
+        .as_array()
+        .map(|a| a.iter().map(|p| p["port"].to_string()).collect())
+        .unwrap_or_default();
+    html(&ReportPage {
+        shell: page.shell("incidents"),
+        reasons: strings(&report.proposed_reasons),
+        urls: strings(&ind["urls"]),
+        domains: strings(&ind["domains"]),
+        emails: strings(&ind["emails"]),
+        warnings: strings(&report.warnings),
+        ips,
+        ports,
+        report,
+        raw,
+        incidents: list,
+        thread,
+        categories: Category::ALL,
+        states: IncidentState::ALL,
+        tlps: Tlp::ALL,
+        coordinators: incidents::coordinators(&state.store).await?,
+    })
+}
+
+impl ReportPage<'_> {
+    fn is_owner(&self, owner: &Option<i64>, id: &i64) -> bool {
+        *owner == Some(*id)
+    }
+
+    fn effective_category(&self) -> &str {
+        self.report
+            .category
+            .as_deref()
+            .or(self.report.proposed_category.as_deref())
+            .unwrap_or("")
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CategoryForm {
+    category: String,
+}
+
+pub async fn report_category(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(f): Form<CategoryForm>,
+) -> Result<Response, AppError> {
+    incidents::set_category(
+        &state.store,
+        &page.auth.actor(),
+        id,
+        Category::parse(&f.category)?,
+    )
+    .await?;
+    Ok(see_other(&format!("/reports/{id}")))
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    body: String,
+}
+
+pub async fn report_note(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(f): Form<NoteForm>,
+) -> Result<Response, AppError> {
+    incidents::add_message(&state.store, &page.auth.actor(), id, "note", None, &f.body).await?;
+    Ok(see_other(&format!("/reports/{id}#thread")))
+}
+
+#[derive(Deserialize)]
+pub struct IncidentForm {
+    state: Option<String>,
+    owner: Option<String>,
+    tlp: Option<String>,
+}
+
+pub async fn incident_update(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(f): Form<IncidentForm>,
+) -> Result<Response, AppError> {
+    let actor = page.auth.actor();
+    let current = incidents::get(&state.store, id).await?;
+    if let Some(o) = f.owner.as_deref() {
+        let owner = o.trim().parse::<i64>().ok().filter(|o| *o != 0);
+        incidents::assign(&state.store, &actor, id, owner).await?;
+    }
+    if let Some(s) = f.state.as_deref().filter(|s| !s.is_empty()) {
+        incidents::set_state(&state.store, &actor, id, IncidentState::parse(s)?).await?;
+    }
+    if let Some(t) = f.tlp.as_deref().filter(|s| !s.is_empty()) {
+        incidents::set_tlp(&state.store, &actor, id, Tlp::parse(t)?).await?;
+    }
+    Ok(see_other(&format!(
+        "/reports/{}#incident-{id}",
+        current.report_id
+    )))
+}
+
+pub async fn incident(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let i = incidents::get(&state.store, id).await?;
+    Ok(see_other(&format!(
+        "/reports/{}#incident-{id}",
+        i.report_id
+    )))
+}
+
+#[derive(Template)]
+#[template(path = "statistics.html")]
+struct StatsPage<'a> {
+    shell: Shell<'a>,
+    s: stats::Statistics,
+    from: String,
+    to: String,
+}
+
+pub async fn statistics(
+    State(state): State<AppState>,
+    page: Page,
+    Query(p): Query<Period>,
+) -> Result<Response, AppError> {
+    let (from, to) = p.resolve()?;
+    let s = stats::statistics(&state.store, &from, &to).await?;
+    html(&StatsPage {
+        shell: page.shell("statistics"),
+        from: from[..10].to_string(),
+        to: to[..10].to_string(),
+        s,
+    })
+}

@@ -1,0 +1,176 @@
+//! Incident intake over HTTP: the public form, the API (fields and raw documents), the
+//! coordinator's queue and report page, bulk actions, statistics.
+
+use renkei_core::access::Role;
+use renkei_testkit::{Backend, TestServer, both_backends, csrf_from};
+use serde_json::{Value, json};
+
+const SSH_LOG: &str = "Jan 15 07:22:18 web sshd[11]: Failed password for root from 198.51.100.7 port 40001 ssh2\nJan 15 07:22:19 web sshd[12]: Failed password for admin from 203.0.113.9 port 40002 ssh2";
+
+async fn form_page(srv: &TestServer, client: &reqwest::Client) -> String {
+    let page = client
+        .get(srv.url("/report"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    csrf_from(&page).expect("the report form has a CSRF field")
+}
+
+fn fields<'a>(csrf: &'a str, email: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("_csrf", csrf),
+        ("site_org", "Example Shop KK"),
+        ("site_url", "https://shop.example.co.jp/"),
+        ("reporter_name", "山田 太郎"),
+        ("reporter_email", email),
+        ("hosts", "192.0.2.10\nwww.shop.example.co.jp"),
+        ("description", "SSH への総当たり攻撃を受けています。"),
+        ("logs", SSH_LOG),
+        ("tlp", "TLP:GREEN"),
+    ]
+}
+
+both_backends! {
+    async fn anyone_reports_through_the_public_form_and_gets_a_tracking_number(srv) {
+        let client = srv.client();
+        let csrf = form_page(&srv, &client).await;
+        let r = client.post(srv.url("/report")).form(&fields(&csrf, "taro@shop.example.co.jp")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        let tracking: i64 = page.split("id=\"tracking-number\">#").nth(1).unwrap().split('<').next().unwrap().parse().unwrap();
+        assert!(page.contains(&format!("[RENKEI#{tracking}]")));
+
+        let coordinator = srv.user(Role::Coordinator).await;
+        let token = srv.token(&coordinator).await;
+        let http = reqwest::Client::new();
+        let report: Value = http.get(srv.url(&format!("/api/v1/reports/{tracking}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(report["tlp"], "TLP:GREEN");
+        assert_eq!(report["channel"], "web");
+        assert_eq!(report["proposed_category"], "scan");
+        assert_eq!(report["incidents"].as_array().unwrap().len(), 2);
+        let raw: Value = http.get(srv.url(&format!("/api/v1/reports/{tracking}/raw"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(raw["reporter_name"], "山田 太郎", "the raw form is kept as submitted");
+
+        let s = srv.signed_in(&coordinator).await;
+        let queue = s.client.get(srv.url("/incidents")).send().await.unwrap().text().await.unwrap();
+        assert!(queue.contains("198.51.100.7") && queue.contains("203.0.113.9"));
+        let page = s.client.get(srv.url(&format!("/reports/{tracking}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"raw-message\"") && page.contains("Failed password for root"));
+        assert!(page.contains("intrusion-attempts/brute-force"));
+    }
+
+    async fn a_form_with_a_mistake_comes_back_with_the_problem_and_the_values_kept(srv) {
+        let client = srv.client();
+        let csrf = form_page(&srv, &client).await;
+        let r = client.post(srv.url("/report")).form(&fields(&csrf, "not-an-address")).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("id=\"report-error\"") && page.contains("not-an-address"));
+        assert!(page.contains("Example Shop KK"), "what was typed is kept");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports").fetch_one(srv.store.pool()).await.unwrap();
+        assert_eq!(n, 0);
+    }
+
+    async fn the_api_takes_form_fields_and_raw_documents_and_keeps_what_it_cannot_read(srv) {
+        let constituent = srv.user(Role::Constituent).await;
+        let token = srv.token(&constituent).await;
+        let http = reqwest::Client::new();
+        let r = http.post(srv.url("/api/v1/reports")).bearer_auth(&token)
+            .json(&json!({"site_org": "Example Univ", "reporter_name": "CSIRT", "reporter_email": "csirt@example.ac.jp", "description": "phishing site hxxps://login-example[.]com/ imitating our webmail"}))
+            .send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let out: Value = r.json().await.unwrap();
+        assert_eq!(out["category"], "phishing");
+        let xarf = include_bytes!("../../formats/tests/data/xarf/connection-port-scan.json");
+        let r = http.post(srv.url("/api/v1/reports/import?format=xarf")).bearer_auth(&token).body(xarf.to_vec()).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let out: Value = r.json().await.unwrap();
+        assert_eq!((out["status"].as_str(), out["category"].as_str()), (Some("processed"), Some("scan")));
+        let hostile = b"<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><IODEF-Document version=\"2.00\">&e;</IODEF-Document>".to_vec();
+        let r = http.post(srv.url("/api/v1/reports/import?format=iodef")).bearer_auth(&token).body(hostile.clone()).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let out: Value = r.json().await.unwrap();
+        assert_eq!(out["status"], "needs_review");
+        assert!(out["problem"].as_str().unwrap().contains("DOCTYPE"));
+        let coordinator = srv.user(Role::Coordinator).await;
+        let raw = http.get(srv.url(&format!("/api/v1/reports/{}/raw", out["report"]))).bearer_auth(srv.token(&coordinator).await).send().await.unwrap().bytes().await.unwrap();
+        assert_eq!(raw.to_vec(), hostile, "kept byte for byte");
+        let r = http.post(srv.url("/api/v1/reports/import?format=pdf")).bearer_auth(&token).body("x").send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let r = http.get(srv.url(&format!("/api/v1/reports/{}", out["report"]))).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 403, "constituents report but do not read the queue");
+    }
+
+    async fn coordinators_work_the_queue_by_api_and_by_bulk_form(srv) {
+        let coordinator = srv.user(Role::Coordinator).await;
+        let token = srv.token(&coordinator).await;
+        let http = reqwest::Client::new();
+        let submit = |desc: &'static str, logs: &'static str| {
+            http.post(srv.url("/api/v1/reports")).bearer_auth(&token)
+                .json(&json!({"site_org": "Org", "reporter_name": "R", "reporter_email": "r@example.com", "description": desc, "logs": logs}))
+                .send()
+        };
+        let a: Value = submit("scan", SSH_LOG).await.unwrap().json().await.unwrap();
+        let b: Value = submit("DDoS from 198.51.100.99 against our site", "").await.unwrap().json().await.unwrap();
+        let scan: Value = http.get(srv.url("/api/v1/incidents?category=scan")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(scan.as_array().unwrap().len(), 2);
+        let found: Value = http.get(srv.url("/api/v1/incidents?q=ddos")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(found.as_array().unwrap().len(), 1);
+        let id = b["incidents"][0].as_i64().unwrap();
+        let r = http.patch(srv.url(&format!("/api/v1/incidents/{id}"))).bearer_auth(&token)
+            .json(&json!({"state": "coordinating", "owner_id": coordinator.id, "tlp": "TLP:RED"})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let i: Value = r.json().await.unwrap();
+        assert_eq!((i["state"].as_str(), i["tlp"].as_str(), i["owner_id"].as_i64()), (Some("coordinating"), Some("TLP:RED"), Some(coordinator.id)));
+        let r = http.patch(srv.url(&format!("/api/v1/incidents/{id}"))).bearer_auth(&token).json(&json!({"state": "exploded"})).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+
+        let s = srv.signed_in(&coordinator).await;
+        let ids: Vec<String> = a["incidents"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
+        let mut form: Vec<(&str, &str)> = vec![("_csrf", s.csrf.as_str()), ("action", "state"), ("state", "triaged")];
+        for id in &ids {
+            form.push(("ids", id));
+        }
+        let r = s.client.post(srv.url("/incidents/bulk")).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let triaged: Value = http.get(srv.url("/api/v1/incidents?state=triaged")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!(triaged.as_array().unwrap().len(), 2);
+        let r = s.client.post(srv.url("/incidents/bulk")).form(&[("_csrf", s.csrf.as_str()), ("action", "state"), ("state", "closed")]).send().await.unwrap();
+        assert_eq!(r.status(), 422, "nothing selected");
+        let r = s.client.post(srv.url(&format!("/reports/{}/category", a["report"]))).form(&[("_csrf", s.csrf.as_str()), ("category", "intrusion")]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let rep: Value = http.get(srv.url(&format!("/api/v1/reports/{}", a["report"]))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!((rep["category"].as_str(), rep["proposed_category"].as_str()), (Some("intrusion"), Some("scan")), "both are kept");
+
+        let stats: Value = http.get(srv.url("/api/v1/statistics/incidents?from=2000-01-01&to=2100-01-01")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        assert_eq!((stats["reports"].as_i64(), stats["incidents"].as_i64()), (Some(2), Some(3)));
+        let r = http.get(srv.url("/api/v1/statistics/incidents?from=2020-01-01&to=2019-01-01")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let page = s.client.get(srv.url("/statistics?from=2000-01-01&to=2100-01-01")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"stats-incidents\">3<"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_form_is_rate_limited_per_client_address() {
+    let srv = TestServer::start_with(Backend::Sqlite, |c| c.intake.form_reports_per_hour = 2).await;
+    let client = srv.client();
+    let csrf = form_page(&srv, &client).await;
+    for expected in [200, 200, 429] {
+        let r = client
+            .post(srv.url("/report"))
+            .form(&fields(&csrf, "a@example.org"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected);
+    }
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports")
+        .fetch_one(srv.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}
