@@ -67,6 +67,37 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Incident reports.
+    #[command(subcommand)]
+    Incident(IncidentCommand),
+    /// Post one RFC 5322 message from standard input to a Renkei server, for an MTA
+    /// (postfix: `pipe` transport) to call. Exit 0 when stored; 75 (EX_TEMPFAIL) when
+    /// the server cannot take it now, so the MTA keeps the mail and retries.
+    Mailgate {
+        /// The server's base URL, e.g. https://renkei.csirt.example
+        #[arg(long)]
+        url: String,
+        /// An API token; also RENKEI_TOKEN.
+        #[arg(long, env = "RENKEI_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum IncidentCommand {
+    /// Import report files: each is stored as it is, read, classified and split into
+    /// incidents. One JSON line per file:
+    /// {"file", "report", "incidents", "category", "status", "problem"}.
+    /// Exit 2 if any file could not be read or needs review (it is kept all the same).
+    Import {
+        #[arg(long, value_parser = ["iodef", "xarf", "mail"])]
+        format: String,
+        /// TLP for the imported reports.
+        #[arg(long, default_value = "TLP:AMBER")]
+        tlp: String,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -212,6 +243,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&config).await?;
             admin(&store, cmd).await
         }
+        Command::Incident(IncidentCommand::Import { format, tlp, files }) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            import(&store, &config, &format, &tlp, &files).await
+        }
+        Command::Mailgate { url, token } => mailgate(&url, token.as_deref()).await,
         Command::Audit(AuditCommand::Verify) => {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
@@ -350,6 +387,120 @@ async fn admin(store: &Store, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
                 serde_json::json!({"token": token.id, "user": user.id, "secret": secret})
             );
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn import(
+    store: &Store,
+    config: &Config,
+    format: &str,
+    tlp: &str,
+    files: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
+    use renkei_incident::reports::{self, Channel, InputFormat, Settings, Status};
+    let format = InputFormat::parse(format)?;
+    let tlp = renkei_core::tlp::Tlp::parse(tlp)?;
+    let settings = Settings {
+        attachment_limit: config.intake.attachment_limit_bytes,
+        link_window_days: config.intake.link_window_days,
+    };
+    let actor = Actor::system("import");
+    let mut all_fine = true;
+    for file in files {
+        let shown = file.display().to_string();
+        let raw = match std::fs::read(file) {
+            Ok(raw) => raw,
+            Err(e) => {
+                say!("renkei: {shown}: cannot read: {e}");
+                out!(
+                    "{}",
+                    serde_json::json!({"file": shown, "report": null, "incidents": [], "category": null, "status": "unreadable", "problem": e.to_string()})
+                );
+                all_fine = false;
+                continue;
+            }
+        };
+        let outcome = reports::ingest(
+            store,
+            &settings,
+            &actor,
+            Channel::Import,
+            format,
+            &raw,
+            tlp,
+            None,
+        )
+        .await?;
+        if outcome.status == Status::NeedsReview {
+            all_fine = false;
+            say!(
+                "renkei: {shown}: kept as report {} for review: {}",
+                outcome.report,
+                outcome.problem.as_deref().unwrap_or("")
+            );
+        }
+        out!(
+            "{}",
+            serde_json::json!({
+                "file": shown,
+                "report": outcome.report,
+                "incidents": outcome.incidents,
+                "category": outcome.category,
+                "status": outcome.status,
+                "problem": outcome.problem,
+            })
+        );
+    }
+    Ok(if all_fine {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// EX_TEMPFAIL from sysexits.h: the MTA keeps the message and tries again later.
+const EX_TEMPFAIL: u8 = 75;
+
+async fn mailgate(url: &str, token: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut message = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut message)
+        .context("reading the message from standard input")?;
+    if message.is_empty() {
+        say!("renkei: mailgate: standard input was empty; nothing to post");
+        return Ok(ExitCode::from(2));
+    }
+    let endpoint = format!(
+        "{}/api/v1/reports/import?format=mail",
+        url.trim_end_matches('/')
+    );
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .context("building the HTTP client")?;
+    let mut request = client
+        .post(&endpoint)
+        .header("content-type", "message/rfc822")
+        .body(message);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    match request.send().await {
+        Ok(response) if response.status().is_success() => {
+            let body = response.text().await.unwrap_or_default();
+            out!("{body}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(response) => {
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            say!("renkei: mailgate: {endpoint} answered {status}: {body}");
+            Ok(ExitCode::from(EX_TEMPFAIL))
+        }
+        Err(e) => {
+            say!("renkei: mailgate: cannot reach {endpoint}: {e}");
+            Ok(ExitCode::from(EX_TEMPFAIL))
         }
     }
 }
