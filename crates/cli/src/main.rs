@@ -289,7 +289,34 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             "renkei: no accounts yet. Create the first administrator within {ttl_hours} hours at:\n\n    {url}\n"
         );
     }
-    server.run(listener, shutdown_signal()).await?;
+    // One shutdown signal for every listener.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let smtp = match server.smtp_intake() {
+        Some(smtp) => {
+            let addr = server.config().intake.smtp.listen.clone();
+            let smtp_listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("cannot listen for SMTP on {addr}"))?;
+            let bound = smtp_listener.local_addr()?;
+            tracing::info!(address = %bound, "SMTP intake listening");
+            say!("renkei: SMTP intake on {bound}");
+            Some(tokio::spawn(
+                smtp.run(smtp_listener, stopped(stop_rx.clone())),
+            ))
+        }
+        None => None,
+    };
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    server.run(listener, stopped(stop_rx)).await?;
+    if let Some(task) = smtp {
+        let _ = task.await;
+    }
     tracing::info!("renkei stopped");
     Ok(())
 }

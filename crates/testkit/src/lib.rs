@@ -168,6 +168,8 @@ pub struct TestServer {
     pub backend: Backend,
     pub routes: Vec<&'static RouteSpec>,
     pub setup_url: Option<String>,
+    /// The SMTP intake listener's address, when the configuration asks for one.
+    pub smtp: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     // Last, so the database outlives the server that uses it.
@@ -198,6 +200,17 @@ impl TestServer {
         let routes = server.routes().to_vec();
         let setup_url = server.setup_url();
         let (tx, rx) = oneshot::channel::<()>();
+        let mut smtp = None;
+        if let Some(intake) = server.smtp_intake() {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind smtp");
+            smtp = Some(l.local_addr().expect("smtp address").to_string());
+            // The SMTP listener lives as long as the test's runtime.
+            tokio::spawn(async move {
+                let _ = intake.run(l, std::future::pending::<()>()).await;
+            });
+        }
         let task = tokio::spawn(async move {
             server
                 .run(listener, async {
@@ -212,6 +225,7 @@ impl TestServer {
             backend,
             routes,
             setup_url,
+            smtp,
             shutdown: Some(tx),
             task: Some(task),
             database,

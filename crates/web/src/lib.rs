@@ -134,6 +134,65 @@ impl Server {
             .map(|t| format!("{}/setup/{t}", self.state.config.public_url()))
     }
 
+    /// The built-in SMTP intake listener, when `[intake.smtp] listen` is set: each
+    /// accepted message becomes a report (or joins a thread), stored before it is read.
+    pub fn smtp_intake(&self) -> Option<renkei_mail::SmtpServer> {
+        let cfg = &self.state.config.intake.smtp;
+        if cfg.listen.is_empty() {
+            return None;
+        }
+        let store = self.state.store.clone();
+        let settings = self.state.intake.clone();
+        let sink: renkei_mail::Sink = Arc::new(move |envelope, data| {
+            let store = store.clone();
+            let settings = settings.clone();
+            Box::pin(async move {
+                use renkei_incident::reports::{self, Channel, InputFormat};
+                let actor = renkei_core::audit::Actor {
+                    user_id: None,
+                    label: format!("smtp:{}", envelope.peer),
+                };
+                let tlp = renkei_core::tlp::Tlp::Amber;
+                match reports::ingest(
+                    &store,
+                    &settings,
+                    &actor,
+                    Channel::Mail,
+                    InputFormat::Mail,
+                    &data,
+                    tlp,
+                    None,
+                )
+                .await
+                {
+                    Ok(out) => Ok(match out.thread_of {
+                        Some(t) => format!("report #{} (joined #{t})", out.report),
+                        None => format!("report #{}", out.report),
+                    }),
+                    Err(e) => Err(renkei_mail::Rejected(e.to_string())),
+                }
+            })
+        });
+        let hostname = self
+            .state
+            .config
+            .public_url()
+            .split("://")
+            .nth(1)
+            .and_then(|h| h.split([':', '/']).next())
+            .unwrap_or("renkei")
+            .to_string();
+        Some(renkei_mail::SmtpServer::build(
+            renkei_mail::SmtpConfig {
+                hostname,
+                addresses: cfg.addresses.clone(),
+                max_message_bytes: cfg.max_message_bytes,
+                idle_timeout: Duration::from_secs(300),
+            },
+            sink,
+        ))
+    }
+
     pub fn router(&self) -> Router {
         self.router.clone()
     }
