@@ -309,6 +309,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let outbox = tokio::spawn(server.outbox_worker().run(stopped(stop_rx.clone())));
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
@@ -317,6 +318,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let Some(task) = smtp {
         let _ = task.await;
     }
+    let _ = outbox.await;
     tracing::info!("renkei stopped");
     Ok(())
 }
@@ -431,6 +433,8 @@ async fn import(
     let settings = Settings {
         attachment_limit: config.intake.attachment_limit_bytes,
         link_window_days: config.intake.link_window_days,
+        // Imported files come from feeds and archives, not from people waiting for an answer.
+        confirm_from: None,
     };
     let actor = Actor::system("import");
     let mut all_fine = true;

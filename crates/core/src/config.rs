@@ -18,6 +18,33 @@ pub struct Config {
     pub log: LogConfig,
     pub security: SecurityConfig,
     pub intake: IntakeConfig,
+    pub mail: MailConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// The sender of the team's mail, e.g. "Example CSIRT <csirt@example.org>".
+    pub from: String,
+    /// Where mail is sent: smtp://host:25 (plain), smtp://host:587?tls=required
+    /// (STARTTLS), smtps://host:465; with user:password@ for authentication. Empty:
+    /// mail is kept queued and nothing is sent.
+    pub relay: String,
+    /// How often the outbox worker looks for mail to send, in seconds.
+    pub poll_secs: u64,
+    /// Confirm web-form and e-mail reports to the reporter with the tracking number.
+    pub confirm_reports: bool,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            from: String::new(),
+            relay: String::new(),
+            poll_secs: 5,
+            confirm_reports: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -289,6 +316,10 @@ impl Config {
                     .collect()
             }
             "intake.smtp.max_message_bytes" => self.intake.smtp.max_message_bytes = num(value)?,
+            "mail.from" => self.mail.from = value.trim().to_string(),
+            "mail.relay" => self.mail.relay = value.trim().to_string(),
+            "mail.poll_secs" => self.mail.poll_secs = num(value)?,
+            "mail.confirm_reports" => self.mail.confirm_reports = boolean(value)?,
             other => return Err(format!("unknown configuration key {other:?}")),
         }
         Ok(())
@@ -347,6 +378,21 @@ impl Config {
                     "intake.smtp.addresses: name the intake addresses the listener accepts".into(),
                 );
             }
+        }
+        if !self.mail.relay.is_empty() {
+            if !(self.mail.relay.starts_with("smtp://") || self.mail.relay.starts_with("smtps://"))
+            {
+                return bad(format!(
+                    "mail.relay: {:?} must start with smtp:// or smtps://",
+                    self.mail.relay
+                ));
+            }
+            if self.mail.from.is_empty() {
+                return bad("mail.from: set the sender address when a relay is configured".into());
+            }
+        }
+        if self.mail.poll_secs == 0 {
+            return bad("mail.poll_secs: must be at least 1".into());
         }
         if self.intake.link_window_days < 0 {
             return bad("intake.link_window_days: must not be negative".into());
@@ -438,6 +484,9 @@ mod tests {
                 "server.public_url" => "https://csirt.example",
                 "server.secure_cookies" | "server.trust_forwarded_for" => "true",
                 "intake.smtp.listen" => "127.0.0.1:2525",
+                "mail.from" => "CSIRT <csirt@example.org>",
+                "mail.relay" => "smtp://127.0.0.1:25",
+                "mail.confirm_reports" => "false",
                 "intake.smtp.addresses" => "incident@csirt.example, report@csirt.example",
                 "database.url" => "sqlite://x.db",
                 "log.format" => "json",

@@ -52,6 +52,24 @@ pub fn parse(bytes: &[u8], attachment_limit: usize) -> Result<ParsedReport, Form
         .and_then(|d| DateTime::parse_from_rfc3339(&d.to_rfc3339()).ok())
         .map(|d| d.with_timezone(&Utc));
     report.message_id = message.message_id().map(str::to_string);
+    let header = |name: &str| {
+        message
+            .header_raw(name)
+            .map(|v| v.trim().to_ascii_lowercase())
+    };
+    let sender = report.reporter.email.clone().unwrap_or_default();
+    report.auto_submitted = header("Auto-Submitted").is_some_and(|v| v != "no")
+        || header("Precedence").is_some_and(|v| matches!(v.as_str(), "bulk" | "junk" | "list"))
+        || [
+            "mailer-daemon@",
+            "postmaster@",
+            "noreply@",
+            "no-reply@",
+            "donotreply@",
+        ]
+        .iter()
+        .any(|p| sender.starts_with(p))
+        || sender.is_empty();
     let mut replies: Vec<String> = Vec::new();
     for header in [message.in_reply_to(), message.references()] {
         if let Some(list) = header.as_text_list() {

@@ -84,6 +84,9 @@ pub struct ParsedReport {
     pub message_id: Option<String>,
     /// Message-IDs this mail answers, for threading.
     pub in_reply_to: Vec<String>,
+    /// The mail was sent by a machine (Auto-Submitted, Precedence: bulk/junk/list, or
+    /// a mailer-daemon): it must never get an automatic answer.
+    pub auto_submitted: bool,
     /// Things a coordinator should know about how the input was read (a repaired
     /// charset, a truncated attachment).
     pub warnings: Vec<String>,
@@ -104,6 +107,7 @@ impl ParsedReport {
             attachments: Vec::new(),
             message_id: None,
             in_reply_to: Vec::new(),
+            auto_submitted: false,
             warnings: Vec::new(),
         }
     }

@@ -186,6 +186,9 @@ pub struct Settings {
     pub attachment_limit: usize,
     /// Incidents about the same address within this many days are linked.
     pub link_window_days: i64,
+    /// When set, web-form and e-mail reporters get a confirmation with the tracking
+    /// number, sent from this address.
+    pub confirm_from: Option<String>,
 }
 
 impl Default for Settings {
@@ -193,8 +196,25 @@ impl Default for Settings {
         Settings {
             attachment_limit: 5 * 1024 * 1024,
             link_window_days: 30,
+            confirm_from: None,
         }
     }
+}
+
+/// The confirmation a reporter gets, in both languages: the reporter's is not known.
+pub fn confirmation(id: i64) -> (String, String) {
+    (
+        format!(
+            "[RENKEI#{id}] インシデント報告を受け付けました / Your incident report was received"
+        ),
+        format!(
+            "インシデント報告を受け付けました。受付番号は #{id} です。\n\
+             本件についてご連絡いただく際は、件名に [RENKEI#{id}] を含めてください。\n\n\
+             We have received your incident report. Its tracking number is #{id}.\n\
+             Please keep [RENKEI#{id}] in the subject of any mail about it.\n\n\
+             -- \nThis message was sent automatically. / このメールは自動送信です。\n"
+        ),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -432,7 +452,7 @@ pub async fn process(
     actor: &Actor,
     id: i64,
 ) -> Result<Outcome> {
-    let row = sqlx::query("SELECT format, raw, tlp, status FROM reports WHERE id = $1")
+    let row = sqlx::query("SELECT format, raw, tlp, status, channel FROM reports WHERE id = $1")
         .bind(id)
         .fetch_optional(store.pool())
         .await?
@@ -440,6 +460,7 @@ pub async fn process(
     let format = InputFormat::parse(&row.try_get::<String, _>("format")?)?;
     let raw: Vec<u8> = row.try_get("raw")?;
     let tlp: String = row.try_get("tlp")?;
+    let channel: String = row.try_get("channel")?;
     let mut outcome = Outcome {
         report: id,
         status: Status::Processed,
@@ -658,6 +679,32 @@ pub async fn process(
                 }
             }
             outcome.incidents.push(incident);
+        }
+    }
+    // Confirm to people who wrote in by form or mail, never to machines.
+    if let (Some(from), Some(to)) = (&settings.confirm_from, &parsed.reporter.email)
+        && matches!(channel.as_str(), "web" | "mail")
+        && !parsed.auto_submitted
+    {
+        let (subject, body) = confirmation(id);
+        let queued = renkei_mail::enqueue(
+            &mut tx,
+            renkei_mail::NewMail {
+                kind: "report.confirmation",
+                object_type: "report",
+                object_id: id.to_string(),
+                from,
+                to,
+                subject: &subject,
+                body: &body,
+                in_reply_to: parsed.message_id.as_deref(),
+                auto_reply: true,
+            },
+        )
+        .await;
+        if let Err(e) = queued {
+            // A reporter address the mail library refuses must not lose the report.
+            tracing::warn!(report = id, error = %e, "no confirmation queued");
         }
     }
     audit::record(

@@ -77,6 +77,8 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         intake: Arc::new(renkei_incident::Settings {
             attachment_limit: config.intake.attachment_limit_bytes,
             link_window_days: config.intake.link_window_days,
+            confirm_from: (config.mail.confirm_reports && !config.mail.from.is_empty())
+                .then(|| config.mail.from.clone()),
         }),
         form_limiter: Arc::new(limiter::RateLimiter::new(
             config.intake.form_reports_per_hour.max(1),
@@ -191,6 +193,11 @@ impl Server {
             },
             sink,
         ))
+    }
+
+    /// The worker that sends queued mail through `[mail] relay`.
+    pub fn outbox_worker(&self) -> renkei_mail::OutboxWorker {
+        renkei_mail::OutboxWorker::build(self.state.store.clone(), &self.state.config.mail)
     }
 
     pub fn router(&self) -> Router {

@@ -263,3 +263,149 @@ async fn mail_to_the_smtp_intake_becomes_a_report_and_replies_join_its_thread() 
     let refused = send_mail(&smtp, "postmaster@csirt.example", "x").await;
     assert!(refused.starts_with("550"), "{refused}");
 }
+
+type Relayed = std::sync::Arc<std::sync::Mutex<Vec<(renkei_mail::Envelope, Vec<u8>)>>>;
+
+/// A real SMTP server on loopback standing in for the site's relay.
+async fn relay(accept: &[&str]) -> (String, Relayed) {
+    let got: Relayed = Default::default();
+    let store = got.clone();
+    let sink: renkei_mail::Sink = std::sync::Arc::new(move |env, data| {
+        let store = store.clone();
+        Box::pin(async move {
+            store.lock().unwrap().push((env, data));
+            Ok("relay".to_string())
+        })
+    });
+    let server = renkei_mail::SmtpServer::build(
+        renkei_mail::SmtpConfig {
+            hostname: "relay.test".into(),
+            addresses: accept.iter().map(|a| a.to_string()).collect(),
+            max_message_bytes: 1 << 20,
+            idle_timeout: std::time::Duration::from_secs(10),
+        },
+        sink,
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(server.run(l, std::future::pending::<()>()));
+    (addr, got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reporters_get_a_confirmation_mail_with_the_tracking_number_through_the_relay() {
+    let (relay_addr, relayed) = relay(&["taro@shop.example.co.jp"]).await;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.mail.from = "Example CSIRT <csirt@example.org>".into();
+        c.mail.relay = format!("smtp://{relay_addr}");
+    })
+    .await;
+    let client = srv.client();
+    let csrf = form_page(&srv, &client).await;
+    let page = client
+        .post(srv.url("/report"))
+        .form(&fields(&csrf, "taro@shop.example.co.jp"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let tracking: i64 = page
+        .split("id=\"tracking-number\">#")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let queued = renkei_mail::outbox::for_object(&srv.store, "report", &tracking.to_string())
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].status, "queued");
+
+    let mut config = renkei_core::config::Config::default();
+    config.mail.relay = format!("smtp://{relay_addr}");
+    let worker = renkei_mail::OutboxWorker::build(srv.store.clone(), &config.mail);
+    assert_eq!(worker.send_due().await.unwrap(), 1);
+    let got = relayed.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let (envelope, data) = &got[0];
+    assert_eq!(envelope.rcpt_to, vec!["taro@shop.example.co.jp"]);
+    assert_eq!(envelope.mail_from, "csirt@example.org");
+    let parsed = renkei_formats::mime::parse(data, 1 << 20).unwrap();
+    assert!(
+        parsed
+            .subject
+            .unwrap()
+            .contains(&format!("[RENKEI#{tracking}]"))
+    );
+    assert!(parsed.text.contains(&format!("#{tracking}")) && parsed.text.contains("受付番号"));
+    assert!(String::from_utf8_lossy(data).contains("Auto-Submitted: auto-replied"));
+    assert_eq!(
+        renkei_mail::outbox::for_object(&srv.store, "report", &tracking.to_string())
+            .await
+            .unwrap()[0]
+            .status,
+        "sent"
+    );
+    assert_eq!(worker.send_due().await.unwrap(), 0, "sent once only");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_is_down_delays_mail_and_machines_get_no_auto_reply() {
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.mail.from = "csirt@example.org".into();
+        c.mail.relay = "smtp://127.0.0.1:9".into();
+    })
+    .await;
+    let coordinator = srv.user(Role::Coordinator).await;
+    let token = srv.token(&coordinator).await;
+    let http = reqwest::Client::new();
+    let import = |mail: &'static str| {
+        http.post(srv.url("/api/v1/reports/import?format=mail"))
+            .bearer_auth(&token)
+            .body(mail)
+            .send()
+    };
+    let person: Value = import("From: hanako@example.jp\r\nSubject: scan\r\nMessage-ID: <p1@example.jp>\r\n\r\nscan from 198.51.100.5 port 22\r\n").await.unwrap().json().await.unwrap();
+    let robot: Value = import("From: alerts@ids.example.jp\r\nAuto-Submitted: auto-generated\r\nSubject: alert\r\n\r\nscan from 198.51.100.6 port 22\r\n").await.unwrap().json().await.unwrap();
+    let daemon: Value =
+        import("From: MAILER-DAEMON@mx.example.jp\r\nSubject: Undelivered\r\n\r\nbounce\r\n")
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    for quiet in [&robot, &daemon] {
+        assert!(
+            renkei_mail::outbox::for_object(&srv.store, "report", &quiet["report"].to_string())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let mut config = renkei_core::config::Config::default();
+    config.mail.relay = "smtp://127.0.0.1:9".into();
+    let worker = renkei_mail::OutboxWorker::build(srv.store.clone(), &config.mail);
+    assert_eq!(worker.send_due().await.unwrap(), 0);
+    let q = renkei_mail::outbox::for_object(&srv.store, "report", &person["report"].to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        (q[0].status.as_str(), q[0].attempts),
+        ("queued", 1),
+        "kept for a later try"
+    );
+    assert!(q[0].last_error.is_some());
+    assert_eq!(worker.send_due().await.unwrap(), 0);
+    let q = renkei_mail::outbox::for_object(&srv.store, "report", &person["report"].to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        q[0].attempts, 1,
+        "not retried before its backoff has passed"
+    );
+}
