@@ -236,6 +236,11 @@ fn repaired(
     if declared_encoding == Some(detected) {
         return None;
     }
+    // Undeclared 8-bit UTF-8 is what most software sends today; reading it as such
+    // is no repair worth a warning.
+    if declared.is_none() && detected == UTF_8 {
+        return None;
+    }
     let text = if matches!(part.body, PartType::Html(_)) {
         strip_tags(&text)
     } else {

@@ -300,3 +300,18 @@ fn things_that_are_not_mail_are_refused() {
         );
     }
 }
+
+#[test]
+fn undeclared_utf8_is_read_without_a_warning_and_undeclared_shift_jis_is_repaired() {
+    let m = mail("From: r@example.jp\nSubject: x\n", JA_TEXT.as_bytes());
+    let r = mime::parse(&m, 1 << 20).unwrap();
+    assert!(
+        r.text.contains("総当たり攻撃") && r.warnings.is_empty(),
+        "{:?}",
+        r.warnings
+    );
+    let (sjis, _, _) = SHIFT_JIS.encode(JA_TEXT);
+    let r = mime::parse(&mail("From: r@example.jp\nSubject: x\n", &sjis), 1 << 20).unwrap();
+    assert!(r.text.contains("総当たり攻撃"), "{}", r.text);
+    assert_eq!(r.warnings.len(), 1);
+}

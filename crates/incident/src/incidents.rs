@@ -581,3 +581,33 @@ pub async fn coordinators(store: &Store) -> Result<Vec<(i64, String)>> {
         .map(|u| (u.id, u.display_name))
         .collect())
 }
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: i64,
+    pub filename: Option<String>,
+    pub content_type: String,
+    /// The size as received; `truncated` when only the configured limit was kept.
+    pub size: i64,
+    pub truncated: bool,
+    pub sha256: String,
+}
+
+pub async fn attachments(store: &Store, report_id: i64) -> Result<Vec<Attachment>> {
+    let rows = sqlx::query("SELECT id, filename, content_type, size, truncated, sha256 FROM report_attachments WHERE report_id = $1 ORDER BY id")
+        .bind(report_id)
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Attachment {
+                id: r.try_get("id")?,
+                filename: r.try_get("filename")?,
+                content_type: r.try_get("content_type")?,
+                size: r.try_get("size")?,
+                truncated: r.try_get::<i64, _>("truncated")? != 0,
+                sha256: r.try_get("sha256")?,
+            })
+        })
+        .collect()
+}

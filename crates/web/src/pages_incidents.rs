@@ -295,6 +295,11 @@ struct ReportPage<'a> {
     tlps: [Tlp; 5],
     coordinators: Vec<(i64, String)>,
     reasons: Vec<String>,
+    /// Each incident's audited history, by incident.
+    histories: Vec<(i64, Vec<renkei_core::audit::AuditEntry>)>,
+    /// Mail queued or sent about the report (the confirmation, notifications).
+    mails: Vec<renkei_mail::outbox::Queued>,
+    attachments: Vec<incidents::Attachment>,
     ips: Vec<(String, String)>,
     urls: Vec<String>,
     domains: Vec<String>,
@@ -332,6 +337,16 @@ pub async fn report(
         list.push(incidents::get(&state.store, *i).await?);
     }
     let thread = incidents::thread(&state.store, id).await?;
+    let mut histories = Vec::new();
+    for i in &report.incidents {
+        histories.push((
+            *i,
+            renkei_core::audit::for_object(&state.store, "incident", &i.to_string()).await?,
+        ));
+    }
+    let mails = renkei_mail::outbox::for_object(&state.store, "report", &id.to_string())
+        .await
+        .map_err(AppError::internal)?;
     let ind = &report.indicators;
     let ips = ind["ips"]
         .as_array()
@@ -353,6 +368,9 @@ pub async fn report(
     html(&ReportPage {
         shell: page.shell("incidents"),
         reasons: strings(&report.proposed_reasons),
+        histories,
+        mails,
+        attachments: incidents::attachments(&state.store, id).await?,
         urls: strings(&ind["urls"]),
         domains: strings(&ind["domains"]),
         emails: strings(&ind["emails"]),
@@ -371,6 +389,14 @@ pub async fn report(
 }
 
 impl ReportPage<'_> {
+    fn history(&self, id: &i64) -> &[renkei_core::audit::AuditEntry] {
+        self.histories
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, h)| h.as_slice())
+            .unwrap_or(&[])
+    }
+
     fn is_owner(&self, owner: &Option<i64>, id: &i64) -> bool {
         *owner == Some(*id)
     }

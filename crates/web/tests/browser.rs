@@ -36,14 +36,43 @@ async fn sign_in_and_see_the_dashboard(srv: &TestServer) {
         "a coordinator sees the address book"
     );
 
+    // A report as the coordinator reads it: raw message beside what was read from it.
+    let raw = "From: 山田 <taro@shop.example.co.jp>\r\nSubject: 不正アクセスの報告\r\n\r\n弊社サーバ 192.0.2.10 への総当たり攻撃です。\r\nJan 15 07:22:18 web sshd[11]: Failed password for root from 198.51.100.7 port 40001 ssh2\r\n";
+    let out = renkei_incident::reports::ingest(
+        &srv.store,
+        &renkei_incident::Settings::default(),
+        &renkei_core::audit::Actor::system("test"),
+        renkei_incident::Channel::Mail,
+        renkei_incident::InputFormat::Mail,
+        raw.as_bytes(),
+        renkei_core::tlp::Tlp::Amber,
+        None,
+    )
+    .await
+    .unwrap();
+    browser
+        .goto(&srv.url(&format!("/reports/{}", out.report)))
+        .await;
+    browser.wait_text("#proposed-category", "scan").await;
+    assert!(
+        browser
+            .text("#raw-message")
+            .await
+            .contains("Failed password")
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    browser
+        .screenshot(&shots.join(format!("report-{:?}.png", srv.backend)))
+        .await;
+    browser.goto(&srv.url("/dashboard")).await;
+
     browser.click("form.lang button").await;
     browser
         .wait_text("#dashboard-title", "ダッシュボード")
         .await;
     assert_eq!(browser.title().await, "ダッシュボード · Renkei");
 
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
     browser
         .screenshot(&shots.join(format!("dashboard-{:?}.png", srv.backend)))
         .await;
