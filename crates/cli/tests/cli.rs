@@ -293,3 +293,34 @@ async fn serve_with_no_database_flag_creates_the_default_sqlite_file_under_data(
     assert!(seen.contains("sqlite://./data/renkei.db"), "{seen}");
     assert!(dir.path().join("data/renkei.db").exists());
 }
+
+#[test]
+fn serve_starts_the_smtp_intake_when_configured_by_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = renkei()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env("RENKEI_INTAKE__SMTP__LISTEN", "127.0.0.1:0")
+        .env("RENKEI_INTAKE__SMTP__ADDRESSES", "incident@csirt.example")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut smtp = None;
+    while reader.read_line(&mut line).unwrap() > 0 {
+        if let Some(addr) = line.trim().strip_prefix("renkei: SMTP intake on ") {
+            smtp = Some(addr.to_string());
+            break;
+        }
+        line.clear();
+    }
+    let addr = smtp.expect("serve announces the SMTP intake");
+    let stream = std::net::TcpStream::connect(&addr).unwrap();
+    let mut greeting = String::new();
+    BufReader::new(stream).read_line(&mut greeting).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(greeting.starts_with("220 "), "{greeting}");
+}

@@ -226,6 +226,32 @@ pub const KEYS: &[(&str, &[&str])] = &[
         "security.setup_link_ttl_hours",
         &["RENKEI_SECURITY__SETUP_LINK_TTL_HOURS"],
     ),
+    (
+        "server.trust_forwarded_for",
+        &["RENKEI_SERVER__TRUST_FORWARDED_FOR"],
+    ),
+    (
+        "intake.attachment_limit_bytes",
+        &["RENKEI_INTAKE__ATTACHMENT_LIMIT_BYTES"],
+    ),
+    (
+        "intake.link_window_days",
+        &["RENKEI_INTAKE__LINK_WINDOW_DAYS"],
+    ),
+    (
+        "intake.form_reports_per_hour",
+        &["RENKEI_INTAKE__FORM_REPORTS_PER_HOUR"],
+    ),
+    ("intake.smtp.listen", &["RENKEI_INTAKE__SMTP__LISTEN"]),
+    ("intake.smtp.addresses", &["RENKEI_INTAKE__SMTP__ADDRESSES"]),
+    (
+        "intake.smtp.max_message_bytes",
+        &["RENKEI_INTAKE__SMTP__MAX_MESSAGE_BYTES"],
+    ),
+    ("mail.from", &["RENKEI_MAIL__FROM"]),
+    ("mail.relay", &["RENKEI_MAIL__RELAY"]),
+    ("mail.poll_secs", &["RENKEI_MAIL__POLL_SECS"]),
+    ("mail.confirm_reports", &["RENKEI_MAIL__CONFIRM_REPORTS"]),
 ];
 
 impl Config {
@@ -473,6 +499,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("server.listen"), "{err}");
+    }
+
+    fn leaf_paths(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaf_paths(&p, v, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+
+    #[test]
+    fn every_configuration_key_has_an_environment_variable() {
+        let mut c = Config::default();
+        c.server.public_url = Some("https://x.example".into());
+        let value = toml::Value::try_from(&c).unwrap();
+        let mut paths = Vec::new();
+        leaf_paths("", &value, &mut paths);
+        let mut listed: Vec<String> = KEYS.iter().map(|(k, _)| k.to_string()).collect();
+        paths.sort();
+        listed.sort();
+        assert_eq!(paths, listed);
+        for (key, vars) in KEYS {
+            let long = format!("RENKEI_{}", key.to_ascii_uppercase().replace('.', "__"));
+            assert!(vars.contains(&long.as_str()), "{key} lacks {long}");
+        }
     }
 
     #[test]
