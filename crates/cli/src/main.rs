@@ -439,50 +439,66 @@ async fn import(
     };
     let actor = Actor::system("import");
     let mut all_fine = true;
-    for file in files {
-        let shown = file.display().to_string();
-        let raw = match std::fs::read(file) {
-            Ok(raw) => raw,
-            Err(e) => {
-                say!("renkei: {shown}: cannot read: {e}");
-                out!(
-                    "{}",
-                    serde_json::json!({"file": shown, "report": null, "incidents": [], "category": null, "status": "unreadable", "problem": e.to_string()})
-                );
-                all_fine = false;
-                continue;
+    // Batches keep the round trips per document low; each batch's raw files are
+    // committed before any of them is read.
+    for chunk in files.chunks(200) {
+        let mut readable: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut lines: Vec<Option<serde_json::Value>> = Vec::new();
+        for file in chunk {
+            let shown = file.display().to_string();
+            match std::fs::read(file) {
+                Ok(raw) => {
+                    readable.push((shown, raw));
+                    lines.push(None);
+                }
+                Err(e) => {
+                    say!("renkei: {shown}: cannot read: {e}");
+                    all_fine = false;
+                    lines.push(Some(serde_json::json!({"file": shown, "report": null, "incidents": [], "category": null, "status": "unreadable", "problem": e.to_string()})));
+                }
             }
-        };
-        let outcome = reports::ingest(
+        }
+        let docs: Vec<(&[u8], renkei_core::tlp::Tlp)> = readable
+            .iter()
+            .map(|(_, raw)| (raw.as_slice(), tlp))
+            .collect();
+        let outcomes = reports::ingest_many(
             store,
             &settings,
             &actor,
             Channel::Import,
             format,
-            &raw,
-            tlp,
+            &docs,
             None,
         )
         .await?;
-        if outcome.status == Status::NeedsReview {
-            all_fine = false;
-            say!(
-                "renkei: {shown}: kept as report {} for review: {}",
-                outcome.report,
-                outcome.problem.as_deref().unwrap_or("")
-            );
+        let mut results = readable.iter().zip(outcomes);
+        for line in lines {
+            let value = match line {
+                Some(v) => v,
+                None => {
+                    let ((shown, _), outcome) =
+                        results.next().expect("one outcome per readable file");
+                    if outcome.status == Status::NeedsReview {
+                        all_fine = false;
+                        say!(
+                            "renkei: {shown}: kept as report {} for review: {}",
+                            outcome.report,
+                            outcome.problem.as_deref().unwrap_or("")
+                        );
+                    }
+                    serde_json::json!({
+                        "file": shown,
+                        "report": outcome.report,
+                        "incidents": outcome.incidents,
+                        "category": outcome.category,
+                        "status": outcome.status,
+                        "problem": outcome.problem,
+                    })
+                }
+            };
+            out!("{value}");
         }
-        out!(
-            "{}",
-            serde_json::json!({
-                "file": shown,
-                "report": outcome.report,
-                "incidents": outcome.incidents,
-                "category": outcome.category,
-                "status": outcome.status,
-                "problem": outcome.problem,
-            })
-        );
     }
     Ok(if all_fine {
         ExitCode::SUCCESS

@@ -105,6 +105,12 @@ impl Chained<'_> {
 
 /// Appends one event inside the caller's transaction and returns its sequence number.
 pub async fn record(tx: &mut Tx, actor: &Actor, event: Event<'_>) -> Result<i64> {
+    record_many(tx, actor, vec![event]).await
+}
+
+/// Appends several events in order, in few statements: one read of the chain's head,
+/// multi-row inserts, one update of the head. Returns the last sequence number.
+pub async fn record_many(tx: &mut Tx, actor: &Actor, events: Vec<Event<'_>>) -> Result<i64> {
     if tx.dialect() == Dialect::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(AUDIT_LOCK_KEY)
@@ -114,42 +120,80 @@ pub async fn record(tx: &mut Tx, actor: &Actor, event: Event<'_>) -> Result<i64>
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
         .fetch_one(tx.conn())
         .await?;
-    let prev_seq: i64 = head.try_get("seq")?;
-    let prev_hash: String = head.try_get("hash")?;
-    let seq = prev_seq + 1;
-    let at = time::now_str();
-    let changes = event.changes.to_string();
-    let hash = Chained {
-        prev_hash: &prev_hash,
-        seq,
-        at: &at,
-        actor_user_id: actor.user_id,
-        actor: &actor.label,
-        action: event.action,
-        object_type: event.object_type,
-        object_id: &event.object_id,
-        changes: &changes,
+    let mut seq: i64 = head.try_get("seq")?;
+    let mut prev_hash: String = head.try_get("hash")?;
+    if events.is_empty() {
+        return Ok(seq);
     }
-    .hash();
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor_user_id, actor, action, object_type, object_id, changes, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(seq)
-    .bind(&at)
-    .bind(actor.user_id)
-    .bind(&actor.label)
-    .bind(event.action)
-    .bind(event.object_type)
-    .bind(&event.object_id)
-    .bind(&changes)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(tx.conn())
-    .await?;
+    let at = time::now_str();
+    // (seq, changes, prev_hash, hash) per event; the rest is shared or borrowed.
+    let mut rows: Vec<(i64, String, String, String)> = Vec::with_capacity(events.len());
+    for event in &events {
+        seq += 1;
+        let changes = event.changes.to_string();
+        let hash = Chained {
+            prev_hash: &prev_hash,
+            seq,
+            at: &at,
+            actor_user_id: actor.user_id,
+            actor: &actor.label,
+            action: event.action,
+            object_type: event.object_type,
+            object_id: &event.object_id,
+            changes: &changes,
+        }
+        .hash();
+        rows.push((
+            seq,
+            changes,
+            std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        ));
+    }
+    // Chunks of 25 rows (250 values): SQLite finds each `$N` by a linear search of
+    // the statement's parameter names, so very wide statements cost quadratic time.
+    for (chunk_events, chunk_rows) in events.chunks(25).zip(rows.chunks(25)) {
+        let mut sql = String::from(
+            "INSERT INTO audit_log (seq, at, actor_user_id, actor, action, object_type, object_id, changes, prev_hash, hash) VALUES ",
+        );
+        for i in 0..chunk_rows.len() {
+            let b = i * 10;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9,
+                b + 10
+            ));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (event, (seq, changes, prev, hash)) in chunk_events.iter().zip(chunk_rows) {
+            q = q
+                .bind(*seq)
+                .bind(&at)
+                .bind(actor.user_id)
+                .bind(&actor.label)
+                .bind(event.action)
+                .bind(event.object_type)
+                .bind(&event.object_id)
+                .bind(changes)
+                .bind(prev)
+                .bind(hash);
+        }
+        q.execute(tx.conn()).await?;
+    }
     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(seq)
-        .bind(&hash)
+        .bind(&prev_hash)
         .execute(tx.conn())
         .await?;
     Ok(seq)

@@ -261,35 +261,80 @@ pub async fn receive(
     tlp: Tlp,
     submitted_by: Option<i64>,
 ) -> Result<i64> {
-    let sha = hex::encode(Sha256::digest(raw));
+    let ids = receive_many(store, actor, channel, format, &[(raw, tlp)], submitted_by).await?;
+    Ok(ids[0])
+}
+
+/// Stores several reports as received, in one transaction, committed before any of
+/// them is read.
+pub async fn receive_many(
+    store: &Store,
+    actor: &Actor,
+    channel: Channel,
+    format: InputFormat,
+    docs: &[(&[u8], Tlp)],
+    submitted_by: Option<i64>,
+) -> Result<Vec<i64>> {
+    let now = time::now_str();
     let mut tx = store.begin().await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, submitted_by)
-         VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8) RETURNING id",
-    )
-    .bind(time::now_str())
-    .bind(channel.as_str())
-    .bind(format.as_str())
-    .bind(raw.to_vec())
-    .bind(&sha)
-    .bind(raw.len() as i64)
-    .bind(tlp.as_str())
-    .bind(submitted_by)
-    .fetch_one(tx.conn())
-    .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        Event {
+    let mut ids = Vec::with_capacity(docs.len());
+    let mut events = Vec::with_capacity(docs.len());
+    for (raw, tlp) in docs {
+        let sha = hex::encode(Sha256::digest(raw));
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, submitted_by)
+             VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8) RETURNING id",
+        )
+        .bind(&now)
+        .bind(channel.as_str())
+        .bind(format.as_str())
+        .bind(raw.to_vec())
+        .bind(&sha)
+        .bind(raw.len() as i64)
+        .bind(tlp.as_str())
+        .bind(submitted_by)
+        .fetch_one(tx.conn())
+        .await?;
+        events.push(Event {
             action: "report.received",
             object_type: "report",
             object_id: id.to_string(),
             changes: json!({"channel": channel.as_str(), "format": format.as_str(), "sha256": sha, "size": raw.len()}),
-        },
-    )
-    .await?;
+        });
+        ids.push(id);
+    }
+    audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;
-    Ok(id)
+    Ok(ids)
+}
+
+/// Receives a batch (committed first), then processes it: for bulk import.
+pub async fn ingest_many(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    channel: Channel,
+    format: InputFormat,
+    docs: &[(&[u8], Tlp)],
+    submitted_by: Option<i64>,
+) -> Result<Vec<Outcome>> {
+    let ids = receive_many(store, actor, channel, format, docs, submitted_by).await?;
+    // The bytes are in hand: process them without reading them back.
+    let mut tx = store.begin().await?;
+    let mut events = Vec::new();
+    let mut outcomes = Vec::with_capacity(ids.len());
+    for (id, (raw, tlp)) in ids.iter().zip(docs) {
+        let stored = Stored {
+            format,
+            raw: raw.to_vec(),
+            tlp: tlp.as_str().to_string(),
+            channel: channel.as_str().to_string(),
+        };
+        outcomes.push(process_in(&mut tx, settings, *id, stored, &mut events).await?);
+    }
+    audit::record_many(&mut tx, actor, events).await?;
+    tx.commit().await?;
+    Ok(outcomes)
 }
 
 /// Receives and processes in one go.
@@ -446,21 +491,41 @@ async fn mark(tx: &mut Tx, id: i64, status: Status, problem: Option<&str>) -> Re
 }
 
 /// Reads a received report and creates what it yields.
-pub async fn process(
-    store: &Store,
-    settings: &Settings,
-    actor: &Actor,
-    id: i64,
-) -> Result<Outcome> {
-    let row = sqlx::query("SELECT format, raw, tlp, status, channel FROM reports WHERE id = $1")
+/// What processing needs of a stored report.
+struct Stored {
+    format: InputFormat,
+    raw: Vec<u8>,
+    tlp: String,
+    channel: String,
+}
+
+async fn load(tx: &mut Tx, id: i64) -> Result<Stored> {
+    let row = sqlx::query("SELECT format, raw, tlp, channel FROM reports WHERE id = $1")
         .bind(id)
-        .fetch_optional(store.pool())
+        .fetch_optional(tx.conn())
         .await?
         .ok_or(IncidentError::NotFound("report"))?;
-    let format = InputFormat::parse(&row.try_get::<String, _>("format")?)?;
-    let raw: Vec<u8> = row.try_get("raw")?;
-    let tlp: String = row.try_get("tlp")?;
-    let channel: String = row.try_get("channel")?;
+    Ok(Stored {
+        format: InputFormat::parse(&row.try_get::<String, _>("format")?)?,
+        raw: row.try_get("raw")?,
+        tlp: row.try_get("tlp")?,
+        channel: row.try_get("channel")?,
+    })
+}
+
+async fn process_in(
+    tx: &mut Tx,
+    settings: &Settings,
+    id: i64,
+    stored: Stored,
+    events: &mut Vec<Event<'static>>,
+) -> Result<Outcome> {
+    let Stored {
+        format,
+        raw,
+        tlp,
+        channel,
+    } = stored;
     let mut outcome = Outcome {
         report: id,
         status: Status::Processed,
@@ -473,20 +538,13 @@ pub async fn process(
     let parsed = match parse_raw(format, &raw, settings) {
         Ok(p) => p,
         Err(problem) => {
-            let mut tx = store.begin().await?;
-            mark(&mut tx, id, Status::NeedsReview, Some(&problem)).await?;
-            audit::record(
-                &mut tx,
-                actor,
-                Event {
-                    action: "report.needs_review",
-                    object_type: "report",
-                    object_id: id.to_string(),
-                    changes: json!({"problem": problem}),
-                },
-            )
-            .await?;
-            tx.commit().await?;
+            mark(tx, id, Status::NeedsReview, Some(&problem)).await?;
+            events.push(Event {
+                action: "report.needs_review",
+                object_type: "report",
+                object_id: id.to_string(),
+                changes: json!({"problem": problem}),
+            });
             outcome.status = Status::NeedsReview;
             outcome.problem = Some(problem);
             return Ok(outcome);
@@ -501,10 +559,9 @@ pub async fn process(
             sqlx::query_scalar("SELECT id FROM reports WHERE id = $1 AND id <> $2")
                 .bind(ticket)
                 .bind(id)
-                .fetch_optional(store.pool())
+                .fetch_optional(tx.conn())
                 .await?;
         if exists.is_some() {
-            let mut tx = store.begin().await?;
             let author = parsed
                 .reporter
                 .email
@@ -529,18 +586,12 @@ pub async fn process(
                 .bind(id)
                 .execute(tx.conn())
                 .await?;
-            audit::record(
-                &mut tx,
-                actor,
-                Event {
-                    action: "report.threaded",
-                    object_type: "report",
-                    object_id: ticket.to_string(),
-                    changes: json!({"mail": id, "from": author}),
-                },
-            )
-            .await?;
-            tx.commit().await?;
+            events.push(Event {
+                action: "report.threaded",
+                object_type: "report",
+                object_id: ticket.to_string(),
+                changes: json!({"mail": id, "from": author}),
+            });
             outcome.status = Status::Threaded;
             outcome.thread_of = Some(ticket);
             return Ok(outcome);
@@ -591,7 +642,6 @@ pub async fn process(
         events: found.events.iter().take(1000).cloned().collect(),
     };
 
-    let mut tx = store.begin().await?;
     sqlx::query(
         "UPDATE reports SET status = 'processed', problem = NULL, reporter_name = $1, reporter_email = $2, reporter_phone = $3,
             reporter_org = $4, reporter_tld = $5, site_org = $6, site_url = $7, subject = $8, body = $9, occurred_at = $10,
@@ -659,8 +709,10 @@ pub async fn process(
             .fetch_one(tx.conn())
             .await?;
             if let Some(ip) = &ip {
+                // Only the most recent few: a scanner reported a thousand times must not
+                // make each new report link (and write) a thousand rows.
                 let earlier: Vec<i64> = sqlx::query_scalar(
-                    "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id",
+                    "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id DESC LIMIT 10",
                 )
                 .bind(ip)
                 .bind(id)
@@ -688,7 +740,7 @@ pub async fn process(
     {
         let (subject, body) = confirmation(id);
         let queued = renkei_mail::enqueue(
-            &mut tx,
+            tx,
             renkei_mail::NewMail {
                 kind: "report.confirmation",
                 object_type: "report",
@@ -707,24 +759,49 @@ pub async fn process(
             tracing::warn!(report = id, error = %e, "no confirmation queued");
         }
     }
-    audit::record(
-        &mut tx,
-        actor,
-        Event {
-            action: "report.processed",
-            object_type: "report",
-            object_id: id.to_string(),
-            changes: json!({
-                "proposed_category": class.category.as_str(),
-                "rsit": format!("{}/{}", class.rsit.0, class.rsit.1),
-                "incidents": outcome.incidents,
-            }),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    events.push(Event {
+        action: "report.processed",
+        object_type: "report",
+        object_id: id.to_string(),
+        changes: json!({
+            "proposed_category": class.category.as_str(),
+            "rsit": format!("{}/{}", class.rsit.0, class.rsit.1),
+            "incidents": outcome.incidents,
+        }),
+    });
     outcome.category = Some(class.category);
     Ok(outcome)
+}
+
+/// Reads a received report and creates what it yields.
+pub async fn process(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    id: i64,
+) -> Result<Outcome> {
+    let mut outcomes = process_many(store, settings, actor, &[id]).await?;
+    Ok(outcomes.remove(0))
+}
+
+/// Processes several received reports in one transaction, with their audit rows
+/// written together: what bulk import uses to keep round trips per document low.
+pub async fn process_many(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    ids: &[i64],
+) -> Result<Vec<Outcome>> {
+    let mut tx = store.begin().await?;
+    let mut events = Vec::new();
+    let mut outcomes = Vec::with_capacity(ids.len());
+    for id in ids {
+        let stored = load(&mut tx, *id).await?;
+        outcomes.push(process_in(&mut tx, settings, *id, stored, &mut events).await?);
+    }
+    audit::record_many(&mut tx, actor, events).await?;
+    tx.commit().await?;
+    Ok(outcomes)
 }
 
 #[cfg(test)]

@@ -44,6 +44,24 @@ async fn ingest(srv: &TestServer, format: InputFormat, raw: &[u8]) -> reports::O
 }
 
 both_backends! {
+    async fn a_batch_is_stored_first_processed_together_and_audited_row_by_row(srv) {
+        let template = String::from_utf8(include_bytes!("../../formats/tests/data/iodef/rfc5070-recon.xml").to_vec()).unwrap();
+        let docs: Vec<Vec<u8>> = (1..=60).map(|i| template.replace("192.0.2.200", &format!("198.51.100.{i}")).into_bytes()).collect();
+        let mut batch: Vec<(&[u8], Tlp)> = docs.iter().map(|d| (d.as_slice(), Tlp::Green)).collect();
+        batch.push((b"not xml at all", Tlp::Green));
+        let out = reports::ingest_many(&srv.store, &Settings::default(), &Actor::system("test"), Channel::Import, InputFormat::Iodef, &batch, None).await.unwrap();
+        assert_eq!(out.len(), 61);
+        assert!(out[..60].iter().all(|o| o.status == Status::Processed && o.incidents.len() == 1));
+        assert_eq!(out[60].status, Status::NeedsReview);
+        assert_eq!(incidents::raw(&srv.store, out[60].report).await.unwrap(), b"not xml at all");
+        // 61 received + 61 processed rows, more than one multi-row chunk each.
+        let verdict = renkei_core::audit::verify(&srv.store).await.unwrap();
+        assert!(matches!(verdict, renkei_core::audit::Verdict::Intact { rows, .. } if rows == 122), "{verdict:?}");
+        let history = renkei_core::audit::for_object(&srv.store, "report", &out[30].report.to_string()).await.unwrap();
+        let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["report.received", "report.processed"]);
+    }
+
     async fn one_report_yields_one_incident_per_source_address(srv) {
         let out = reports::submit_form(&srv.store, &Settings::default(), &Actor::system("test"), Channel::Web, &form("SSHへの総当たり攻撃です。", SSH_LOG), None).await.unwrap();
         assert_eq!(out.status, Status::Processed);
