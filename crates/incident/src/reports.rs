@@ -279,29 +279,63 @@ pub async fn receive_many(
     let mut tx = store.begin().await?;
     let mut ids = Vec::with_capacity(docs.len());
     let mut events = Vec::with_capacity(docs.len());
-    for (raw, tlp) in docs {
-        let sha = hex::encode(Sha256::digest(raw));
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, submitted_by)
-             VALUES ($1, $2, $3, $4, $5, $6, 'received', $7, $8) RETURNING id",
-        )
-        .bind(&now)
-        .bind(channel.as_str())
-        .bind(format.as_str())
-        .bind(raw.to_vec())
-        .bind(&sha)
-        .bind(raw.len() as i64)
-        .bind(tlp.as_str())
-        .bind(submitted_by)
-        .fetch_one(tx.conn())
-        .await?;
-        events.push(Event {
-            action: "report.received",
-            object_type: "report",
-            object_id: id.to_string(),
-            changes: json!({"channel": channel.as_str(), "format": format.as_str(), "sha256": sha, "size": raw.len()}),
-        });
-        ids.push(id);
+    // Multi-row inserts, 20 reports each. Both dialects hand out ids in row order
+    // within one statement, so the sorted ids returned map back to the rows.
+    for chunk in docs.chunks(20) {
+        let shas: Vec<String> = chunk
+            .iter()
+            .map(|(raw, _)| hex::encode(Sha256::digest(raw)))
+            .collect();
+        let mut sql = String::from(
+            "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, submitted_by) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 8;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, 'received', ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            ));
+        }
+        sql.push_str(" RETURNING id");
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+        for ((raw, tlp), sha) in chunk.iter().zip(&shas) {
+            q = q
+                .bind(now.clone())
+                .bind(channel.as_str())
+                .bind(format.as_str())
+                .bind(raw.to_vec())
+                .bind(sha.clone())
+                .bind(raw.len() as i64)
+                .bind(tlp.as_str())
+                .bind(submitted_by);
+        }
+        let mut chunk_ids = q.fetch_all(tx.conn()).await?;
+        chunk_ids.sort_unstable();
+        if chunk_ids.len() != chunk.len() {
+            return Err(IncidentError::invalid(
+                "reports",
+                "the database returned fewer ids than rows inserted",
+            ));
+        }
+        for ((id, (raw, _)), sha) in chunk_ids.iter().zip(chunk).zip(shas) {
+            events.push(Event {
+                action: "report.received",
+                object_type: "report",
+                object_id: id.to_string(),
+                changes: json!({"channel": channel.as_str(), "format": format.as_str(), "sha256": sha, "size": raw.len()}),
+            });
+        }
+        ids.extend(chunk_ids);
     }
     audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;
@@ -321,6 +355,13 @@ pub async fn ingest_many(
     let ids = receive_many(store, actor, channel, format, docs, submitted_by).await?;
     // The bytes are in hand: process them without reading them back.
     let mut tx = store.begin().await?;
+    // Earlier incidents for every address in the batch, in one look.
+    let ips: BTreeSet<String> = docs
+        .iter()
+        .flat_map(|(raw, _)| candidate_ips(format, raw, settings))
+        .collect();
+    let window_start = time::format(time::now() - Duration::days(settings.link_window_days));
+    let mut recent = load_recent(&mut tx, &ips, &window_start).await?;
     let mut events = Vec::new();
     let mut outcomes = Vec::with_capacity(ids.len());
     for (id, (raw, tlp)) in ids.iter().zip(docs) {
@@ -330,7 +371,17 @@ pub async fn ingest_many(
             tlp: tlp.as_str().to_string(),
             channel: channel.as_str().to_string(),
         };
-        outcomes.push(process_in(&mut tx, settings, *id, stored, &mut events).await?);
+        outcomes.push(
+            process_in(
+                &mut tx,
+                settings,
+                *id,
+                stored,
+                &mut events,
+                Some(&mut recent),
+            )
+            .await?,
+        );
     }
     audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;
@@ -513,12 +564,59 @@ async fn load(tx: &mut Tx, id: i64) -> Result<Stored> {
     })
 }
 
+/// Recent incidents by source address, newest first, loaded once for a whole batch.
+type Recent = std::collections::HashMap<String, Vec<(i64, i64)>>;
+
+/// The source addresses a stored document will yield incidents for.
+fn candidate_ips(format: InputFormat, raw: &[u8], settings: &Settings) -> Vec<String> {
+    match parse_raw(format, raw, settings) {
+        Ok(parsed) => {
+            let found = extract::extract(&parsed.text);
+            sources(&parsed, &found)
+                .into_iter()
+                .filter_map(|s| match s {
+                    Source::Ip(ip) => Some(ip.to_string()),
+                    _ => None,
+                })
+                .collect()
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// One query per 100 addresses instead of one per incident.
+async fn load_recent(tx: &mut Tx, ips: &BTreeSet<String>, window_start: &str) -> Result<Recent> {
+    let mut recent = Recent::new();
+    let ips: Vec<&String> = ips.iter().collect();
+    for chunk in ips.chunks(100) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT id, report_id, source_ip FROM incidents WHERE created_at >= $1 AND source_ip IN ({}) ORDER BY id DESC",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(window_start.to_string());
+        for ip in chunk {
+            q = q.bind((*ip).clone());
+        }
+        for row in q.fetch_all(tx.conn()).await? {
+            let entry = recent
+                .entry(row.try_get::<String, _>("source_ip")?)
+                .or_default();
+            if entry.len() < 20 {
+                entry.push((row.try_get("id")?, row.try_get("report_id")?));
+            }
+        }
+    }
+    Ok(recent)
+}
+
 async fn process_in(
     tx: &mut Tx,
     settings: &Settings,
     id: i64,
     stored: Stored,
     events: &mut Vec<Event<'static>>,
+    mut recent: Option<&mut Recent>,
 ) -> Result<Outcome> {
     let Stored {
         format,
@@ -711,14 +809,24 @@ async fn process_in(
             if let Some(ip) = &ip {
                 // Only the most recent few: a scanner reported a thousand times must not
                 // make each new report link (and write) a thousand rows.
-                let earlier: Vec<i64> = sqlx::query_scalar(
-                    "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id DESC LIMIT 10",
-                )
-                .bind(ip)
-                .bind(id)
-                .bind(&window_start)
-                .fetch_all(tx.conn())
-                .await?;
+                let earlier: Vec<i64> = match recent.as_deref_mut() {
+                    Some(recent) => {
+                        let known = recent.entry(ip.clone()).or_default();
+                        let earlier = known.iter().filter(|(_, r)| *r != id).map(|(i, _)| *i).take(10).collect();
+                        known.insert(0, (incident, id));
+                        earlier
+                    }
+                    None => {
+                        sqlx::query_scalar(
+                            "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id DESC LIMIT 10",
+                        )
+                        .bind(ip)
+                        .bind(id)
+                        .bind(&window_start)
+                        .fetch_all(tx.conn())
+                        .await?
+                    }
+                };
                 for other in earlier {
                     for (a, b) in [(incident, other), (other, incident)] {
                         sqlx::query("INSERT INTO incident_links (incident_id, linked_id, reason) VALUES ($1, $2, $3)")
@@ -797,7 +905,7 @@ pub async fn process_many(
     let mut outcomes = Vec::with_capacity(ids.len());
     for id in ids {
         let stored = load(&mut tx, *id).await?;
-        outcomes.push(process_in(&mut tx, settings, *id, stored, &mut events).await?);
+        outcomes.push(process_in(&mut tx, settings, *id, stored, &mut events, None).await?);
     }
     audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;

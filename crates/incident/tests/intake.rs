@@ -44,6 +44,21 @@ async fn ingest(srv: &TestServer, format: InputFormat, raw: &[u8]) -> reports::O
 }
 
 both_backends! {
+    async fn batch_links_match_single_links_including_repeats_within_a_batch(srv) {
+        let template = String::from_utf8(include_bytes!("../../formats/tests/data/iodef/rfc5070-recon.xml").to_vec()).unwrap();
+        let doc = |ip: &str| template.replace("192.0.2.200", ip).into_bytes();
+        let before = ingest(&srv, InputFormat::Iodef, &doc("203.0.113.77")).await;
+        let docs = [doc("203.0.113.77"), doc("198.51.100.1"), doc("203.0.113.77")];
+        let batch: Vec<(&[u8], Tlp)> = docs.iter().map(|d| (d.as_slice(), Tlp::Amber)).collect();
+        let out = reports::ingest_many(&srv.store, &Settings::default(), &Actor::system("test"), Channel::Import, InputFormat::Iodef, &batch, None).await.unwrap();
+        let first = before.incidents[0];
+        let (a, b, c) = (out[0].incidents[0], out[1].incidents[0], out[2].incidents[0]);
+        assert_eq!(incidents::get(&srv.store, a).await.unwrap().linked, vec![first, c], "links go both ways");
+        assert_eq!(incidents::get(&srv.store, c).await.unwrap().linked, vec![first, a]);
+        assert_eq!(incidents::get(&srv.store, first).await.unwrap().linked, vec![a, c]);
+        assert!(incidents::get(&srv.store, b).await.unwrap().linked.is_empty());
+    }
+
     async fn a_batch_is_stored_first_processed_together_and_audited_row_by_row(srv) {
         let template = String::from_utf8(include_bytes!("../../formats/tests/data/iodef/rfc5070-recon.xml").to_vec()).unwrap();
         let docs: Vec<Vec<u8>> = (1..=60).map(|i| template.replace("192.0.2.200", &format!("198.51.100.{i}")).into_bytes()).collect();
