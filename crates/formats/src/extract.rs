@@ -541,26 +541,28 @@ fn is_domain(s: &str) -> bool {
         && head.bytes().any(|ch| ch.is_ascii_alphabetic())
 }
 
-fn regexes() -> &'static (Regex, Regex, Regex, Regex, Regex) {
-    static R: OnceLock<(Regex, Regex, Regex, Regex, Regex)> = OnceLock::new();
-    R.get_or_init(|| {
-        (
-            // Unused slot kept for the tuple's shape: port phrases are scanned by hand.
-            Regex::new(r"^$").unwrap(),
-            Regex::new(r"(?i)\b(\d{1,5})/(tcp|udp)\b|\b(tcp|udp)/(\d{1,5})\b").unwrap(),
-            // Unused slot: ISO 8601 times are parsed by hand (iso_time_at).
-            Regex::new(r"^$").unwrap(),
-            // RFC 2822: Mon, 15 Jan 2024 07:22:18 +0900
-            Regex::new(r"\b(\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4})").unwrap(),
-            // Apache/nginx: 198.51.100.7 - - [15/Jan/2024:07:22:18 +0900] "GET / HTTP/1.1"
-            Regex::new(r#"^(\S+) \S+ \S+ \[(\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] "[A-Z]+ "#).unwrap(),
-        )
+/// The few patterns still matched by regex; the hot paths (tokens, ports, ISO
+/// times) are scanned by hand.
+struct Patterns {
+    /// "22/tcp", "udp/53"
+    slash_port: Regex,
+    /// RFC 2822: Mon, 15 Jan 2024 07:22:18 +0900
+    rfc2822: Regex,
+    /// Apache/nginx: 198.51.100.7 - - [15/Jan/2024:07:22:18 +0900] "GET / HTTP/1.1"
+    access_log: Regex,
+}
+
+fn patterns() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| Patterns {
+        slash_port: Regex::new(r"(?i)\b(\d{1,5})/(tcp|udp)\b|\b(tcp|udp)/(\d{1,5})\b").unwrap(),
+        rfc2822: Regex::new(r"\b(\d{1,2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4})").unwrap(),
+        access_log: Regex::new(r#"^(\S+) \S+ \S+ \[(\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] "[A-Z]+ "#).unwrap(),
     })
 }
 
 fn scan_slash_ports(line: &str, c: &mut Collector) {
-    let (_, slash, _, _, _) = regexes();
-    for cap in slash.captures_iter(line) {
+    for cap in patterns().slash_port.captures_iter(line) {
         let (num, proto) = match (cap.get(1), cap.get(2), cap.get(3), cap.get(4)) {
             (Some(n), Some(p), _, _) => (n.as_str(), p.as_str()),
             (_, _, Some(p), Some(n)) => (n.as_str(), p.as_str()),
@@ -637,7 +639,7 @@ fn scan_times(line: &str, c: &mut Collector) {
             && b.get(i + 5) == Some(&b' ')
     });
     let _ = iso_at;
-    let (_, _, _, rfc2822, _) = regexes();
+    let rfc2822 = &patterns().rfc2822;
     if rfc2822_at {
         for cap in rfc2822.captures_iter(line) {
             if let Ok(t) = DateTime::parse_from_str(&cap[1], "%d %b %Y %H:%M:%S %z") {
@@ -808,7 +810,7 @@ fn recognize_log_line(line: &str) -> Option<LogEvent> {
     }
     // Apache / nginx access logs.
     if f.quote.find(b).is_some() {
-        let (_, _, _, _, access) = regexes();
+        let access = &patterns().access_log;
         if let Some(cap) = access.captures(line) {
             let source = cap[1].parse().ok()?;
             let time = DateTime::parse_from_str(&cap[2], "%d/%b/%Y:%H:%M:%S %z")

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use encoding_rs::{EUC_JP, Encoding, ISO_2022_JP, SHIFT_JIS, UTF_8};
-use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
 
 use crate::error::FormatError;
 use crate::report::{Attachment, Format, ParsedReport, Party};
@@ -304,15 +304,4 @@ fn strip_tags(html: &str) -> String {
         }
     }
     out
-}
-
-/// For callers that only need the Message-IDs a raw mail answers (threading), without
-/// a full parse.
-pub fn subject_and_references(bytes: &[u8]) -> Option<(Option<String>, Vec<String>)> {
-    let m: Message<'_> = MessageParser::default().parse_headers(bytes)?;
-    let mut refs = Vec::new();
-    if let Some(t) = m.in_reply_to().as_text() {
-        refs.push(t.to_string());
-    }
-    Some((m.subject().map(str::to_string), refs))
 }
