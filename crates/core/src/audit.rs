@@ -153,28 +153,10 @@ pub async fn record_many(tx: &mut Tx, actor: &Actor, events: Vec<Event<'_>>) -> 
     // Chunks of 25 rows (250 values): SQLite finds each `$N` by a linear search of
     // the statement's parameter names, so very wide statements cost quadratic time.
     for (chunk_events, chunk_rows) in events.chunks(25).zip(rows.chunks(25)) {
-        let mut sql = String::from(
-            "INSERT INTO audit_log (seq, at, actor_user_id, actor, action, object_type, object_id, changes, prev_hash, hash) VALUES ",
+        let sql = format!(
+            "INSERT INTO audit_log (seq, at, actor_user_id, actor, action, object_type, object_id, changes, prev_hash, hash) VALUES {}",
+            crate::store::value_rows(chunk_rows.len(), 10)
         );
-        for i in 0..chunk_rows.len() {
-            let b = i * 10;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9,
-                b + 10
-            ));
-        }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (event, (seq, changes, prev, hash)) in chunk_events.iter().zip(chunk_rows) {
             q = q

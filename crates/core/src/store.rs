@@ -142,6 +142,24 @@ impl Store {
     }
 }
 
+/// Numbered placeholders for a multi-row insert: `($1, $2), ($3, $4)` for 2 rows of
+/// 2 columns. Both dialects take `$N`; keep `rows × columns` small (a few hundred),
+/// since SQLite looks each name up linearly.
+pub fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$first, …` for `count` values, as in `IN (…)` lists.
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Creates the file's directory and asks SQLite to create the file if missing.
 fn prepare_sqlite_url(url: &str) -> Result<String> {
     let rest = url
@@ -173,6 +191,12 @@ fn prepare_sqlite_url(url: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_across_rows() {
+        assert_eq!(value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(2, 3), "$2, $3, $4");
+    }
 
     #[test]
     fn both_dialects_embed_the_same_number_of_migrations() {

@@ -286,27 +286,10 @@ pub async fn receive_many(
             .iter()
             .map(|(raw, _)| hex::encode(Sha256::digest(raw)))
             .collect();
-        let mut sql = String::from(
-            "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, submitted_by) VALUES ",
+        let sql = format!(
+            "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, submitted_by) VALUES {} RETURNING id",
+            renkei_core::store::value_rows(chunk.len(), 9)
         );
-        for i in 0..chunk.len() {
-            let b = i * 8;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, 'received', ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8
-            ));
-        }
-        sql.push_str(" RETURNING id");
         let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
         for ((raw, tlp), sha) in chunk.iter().zip(&shas) {
             q = q
@@ -316,6 +299,7 @@ pub async fn receive_many(
                 .bind(raw.to_vec())
                 .bind(sha.clone())
                 .bind(raw.len() as i64)
+                .bind(Status::Received.as_str())
                 .bind(tlp.as_str())
                 .bind(submitted_by);
         }
@@ -356,15 +340,17 @@ pub async fn ingest_many(
     // The bytes are in hand: process them without reading them back.
     let mut tx = store.begin().await?;
     // Earlier incidents for every address in the batch, in one look.
-    let ips: BTreeSet<String> = docs
+    // Each document is read once: for the addresses here and for processing below.
+    let reads: Vec<Read> = docs
         .iter()
-        .flat_map(|(raw, _)| candidate_ips(format, raw, settings))
+        .map(|(raw, _)| read_document(format, raw, settings))
         .collect();
+    let ips: BTreeSet<String> = reads.iter().flat_map(candidate_ips).collect();
     let window_start = time::format(time::now() - Duration::days(settings.link_window_days));
     let mut recent = load_recent(&mut tx, &ips, &window_start).await?;
     let mut events = Vec::new();
     let mut outcomes = Vec::with_capacity(ids.len());
-    for (id, (raw, tlp)) in ids.iter().zip(docs) {
+    for ((id, (raw, tlp)), read) in ids.iter().zip(docs).zip(reads) {
         let stored = Stored {
             format,
             raw: raw.to_vec(),
@@ -377,6 +363,7 @@ pub async fn ingest_many(
                 settings,
                 *id,
                 stored,
+                Some(read),
                 &mut events,
                 Some(&mut recent),
             )
@@ -541,7 +528,6 @@ async fn mark(tx: &mut Tx, id: i64, status: Status, problem: Option<&str>) -> Re
     Ok(())
 }
 
-/// Reads a received report and creates what it yields.
 /// What processing needs of a stored report.
 struct Stored {
     format: InputFormat,
@@ -567,19 +553,26 @@ async fn load(tx: &mut Tx, id: i64) -> Result<Stored> {
 /// Recent incidents by source address, newest first, loaded once for a whole batch.
 type Recent = std::collections::HashMap<String, Vec<(i64, i64)>>;
 
-/// The source addresses a stored document will yield incidents for.
-fn candidate_ips(format: InputFormat, raw: &[u8], settings: &Settings) -> Vec<String> {
-    match parse_raw(format, raw, settings) {
-        Ok(parsed) => {
-            let found = extract::extract(&parsed.text);
-            sources(&parsed, &found)
-                .into_iter()
-                .filter_map(|s| match s {
-                    Source::Ip(ip) => Some(ip.to_string()),
-                    _ => None,
-                })
-                .collect()
-        }
+/// A document as read: its parse (or why it could not be parsed) and indicators.
+type Read = std::result::Result<(ParsedReport, Indicators), String>;
+
+fn read_document(format: InputFormat, raw: &[u8], settings: &Settings) -> Read {
+    parse_raw(format, raw, settings).map(|parsed| {
+        let found = extract::extract(&parsed.text);
+        (parsed, found)
+    })
+}
+
+/// The source addresses a read document will yield incidents for.
+fn candidate_ips(read: &Read) -> Vec<String> {
+    match read {
+        Ok((parsed, found)) => sources(parsed, found)
+            .into_iter()
+            .filter_map(|s| match s {
+                Source::Ip(ip) => Some(ip.to_string()),
+                _ => None,
+            })
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -589,10 +582,9 @@ async fn load_recent(tx: &mut Tx, ips: &BTreeSet<String>, window_start: &str) ->
     let mut recent = Recent::new();
     let ips: Vec<&String> = ips.iter().collect();
     for chunk in ips.chunks(100) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "SELECT id, report_id, source_ip FROM incidents WHERE created_at >= $1 AND source_ip IN ({}) ORDER BY id DESC",
-            list.join(", ")
+            renkei_core::store::placeholders(2, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(window_start.to_string());
         for ip in chunk {
@@ -615,6 +607,7 @@ async fn process_in(
     settings: &Settings,
     id: i64,
     stored: Stored,
+    read: Option<Read>,
     events: &mut Vec<Event<'static>>,
     mut recent: Option<&mut Recent>,
 ) -> Result<Outcome> {
@@ -633,8 +626,8 @@ async fn process_in(
         thread_of: None,
     };
 
-    let parsed = match parse_raw(format, &raw, settings) {
-        Ok(p) => p,
+    let (parsed, found) = match read.unwrap_or_else(|| read_document(format, &raw, settings)) {
+        Ok(read) => read,
         Err(problem) => {
             mark(tx, id, Status::NeedsReview, Some(&problem)).await?;
             events.push(Event {
@@ -696,7 +689,6 @@ async fn process_in(
         }
     }
 
-    let found = extract::extract(&parsed.text);
     // Ports the document says were targeted; IODEF reports often put the probed
     // ports under the scanning system's service instead.
     let mut declared_ports: Vec<u16> = parsed
@@ -905,7 +897,7 @@ pub async fn process_many(
     let mut outcomes = Vec::with_capacity(ids.len());
     for id in ids {
         let stored = load(&mut tx, *id).await?;
-        outcomes.push(process_in(&mut tx, settings, *id, stored, &mut events, None).await?);
+        outcomes.push(process_in(&mut tx, settings, *id, stored, None, &mut events, None).await?);
     }
     audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;
