@@ -70,6 +70,9 @@ enum Command {
     /// Incident reports.
     #[command(subcommand)]
     Incident(IncidentCommand),
+    /// Enrichment tables: IP → ASN, country, abuse contact, national CSIRT.
+    #[command(subcommand)]
+    Enrich(EnrichCommand),
     /// Post one RFC 5322 message from standard input to a Renkei server, for an MTA
     /// (postfix: `pipe` transport) to call. Exit 0 when stored; 75 (EX_TEMPFAIL) when
     /// the server cannot take it now, so the MTA keeps the mail and retries.
@@ -97,6 +100,36 @@ enum IncidentCommand {
         tlp: String,
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+    },
+    /// Write an incident as an IODEF 2.0 document (RFC 7970) on standard output, for
+    /// exchange with partner CSIRTs.
+    Export {
+        #[arg(long, value_parser = ["iodef"])]
+        format: String,
+        #[arg(value_name = "ID")]
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnrichCommand {
+    /// Load a table from files; replaces what was loaded for the kind before (for
+    /// contacts: for the kind in that format). IPv4 and IPv6 files may be given
+    /// together. Prints one JSON object: rows read, bad rows and the first problems
+    /// with file and line. Exit 2 if any row was bad (the good ones are loaded).
+    Load {
+        #[arg(long, value_parser = ["asn", "country", "contacts", "csirts"])]
+        kind: String,
+        #[arg(long, value_parser = ["ip-location-db", "ipasn", "rir-delegated", "csv", "rpsl"])]
+        format: String,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Print what is known about addresses, one JSON line each:
+    /// {"ip", "prefix", "asn", "as_name", "country", "abuse": [{"email", …}], "csirt"}.
+    Lookup {
+        #[arg(required = true, value_name = "IP")]
+        ips: Vec<String>,
     },
 }
 
@@ -155,6 +188,12 @@ fn main() -> ExitCode {
             let user_error = err
                 .downcast_ref::<CoreError>()
                 .is_some_and(|e| e.is_user_error() || matches!(e, CoreError::Config(_)))
+                || err
+                    .downcast_ref::<renkei_incident::IncidentError>()
+                    .is_some_and(|e| e.is_user_error())
+                || err
+                    .downcast_ref::<renkei_enrich::EnrichError>()
+                    .is_some_and(|e| e.is_user_error())
                 || err
                     .downcast_ref::<renkei_web::WebError>()
                     .is_some_and(|e| matches!(e, renkei_web::WebError::Core(CoreError::Config(_))));
@@ -228,6 +267,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if check_config {
                 let mut shown = config.clone();
                 shown.database.url = redact(&shown.database.url);
+                shown.mail.relay = redact(&shown.mail.relay);
+                if !shown.mail.signing_key_passphrase.is_empty() {
+                    shown.mail.signing_key_passphrase = "(set)".into();
+                }
                 out!(
                     "{}",
                     toml::to_string_pretty(&shown).context("printing the configuration")?
@@ -244,12 +287,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&config).await?;
             admin(&store, cmd).await
         }
+        Command::Incident(IncidentCommand::Export { format: _, id }) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            let incident = renkei_incident::incidents::get(&store, id).await?;
+            let tlp = renkei_core::tlp::Tlp::parse(&incident.tlp)?;
+            let settings = renkei_incident::notify::Settings {
+                from: config.mail.from.clone(),
+                ..Default::default()
+            };
+            out!(
+                "{}",
+                renkei_incident::notify::iodef_of(&settings, &[incident], tlp).trim_end()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Incident(IncidentCommand::Import { format, tlp, files }) => {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
             import(&store, &config, &format, &tlp, &files).await
         }
         Command::Mailgate { url, token } => mailgate(&url, token.as_deref()).await,
+        Command::Enrich(cmd) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            enrich(&store, cmd).await
+        }
         Command::Audit(AuditCommand::Verify) => {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
@@ -311,6 +374,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let outbox = tokio::spawn(server.outbox_worker().run(stopped(stop_rx.clone())));
+    tokio::spawn(server.enrich_refresher(stopped(stop_rx.clone())));
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
@@ -436,6 +500,7 @@ async fn import(
         link_window_days: config.intake.link_window_days,
         // Imported files come from feeds and archives, not from people waiting for an answer.
         confirm_from: None,
+        enricher: Some(renkei_enrich::Enricher::open(store).await?),
     };
     let actor = Actor::system("import");
     let mut all_fine = true;
@@ -505,6 +570,43 @@ async fn import(
     } else {
         ExitCode::from(2)
     })
+}
+
+async fn enrich(store: &Store, cmd: EnrichCommand) -> anyhow::Result<ExitCode> {
+    use renkei_enrich::{Enricher, Format, Kind, sources};
+    match cmd {
+        EnrichCommand::Load {
+            kind,
+            format,
+            files,
+        } => {
+            let kind = Kind::parse(&kind)?;
+            let format = Format::parse(&format)?;
+            let mut data = Vec::with_capacity(files.len());
+            for f in &files {
+                let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+                data.push((f.display().to_string(), bytes));
+            }
+            let report = sources::load(store, &Actor::system("enrich load"), kind, format, &data).await?;
+            out!("{}", serde_json::to_string(&report)?);
+            for p in &report.problems {
+                say!("renkei: {}:{}: {}", p.file, p.line, p.message);
+            }
+            Ok(if report.bad_rows == 0 {
+                ExitCode::SUCCESS
+            } else {
+                say!("renkei: {} rows loaded, {} bad rows skipped", report.rows, report.bad_rows);
+                ExitCode::from(2)
+            })
+        }
+        EnrichCommand::Lookup { ips } => {
+            let tables = Enricher::open(store).await?.tables();
+            for ip in ips {
+                out!("{}", serde_json::to_string(&tables.lookup_str(&ip))?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 /// EX_TEMPFAIL from sysexits.h: the MTA keeps the message and tries again later.

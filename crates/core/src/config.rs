@@ -19,6 +19,26 @@ pub struct Config {
     pub security: SecurityConfig,
     pub intake: IntakeConfig,
     pub mail: MailConfig,
+    pub enrich: EnrichConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrichConfig {
+    /// The team's own country (ISO 3166 code). Hosts elsewhere are notified through
+    /// their national CSIRT when one is on file. Empty: always the abuse contact first.
+    pub home_country: String,
+    /// How often a node checks the database for tables loaded elsewhere, in seconds.
+    pub refresh_secs: u64,
+}
+
+impl Default for EnrichConfig {
+    fn default() -> Self {
+        EnrichConfig {
+            home_country: String::new(),
+            refresh_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -34,6 +54,14 @@ pub struct MailConfig {
     pub poll_secs: u64,
     /// Confirm web-form and e-mail reports to the reporter with the tracking number.
     pub confirm_reports: bool,
+    /// The team's own mailbox, sent a blind copy of every message. When it is the
+    /// address of Renkei's intake, a copy arriving proves the relay took the message,
+    /// which is what lets a message interrupted mid-send go out exactly once.
+    pub archive: String,
+    /// The team's OpenPGP secret key (armored file): notifications are signed with it.
+    pub signing_key_file: String,
+    /// The key's passphrase, if it has one (better set through the environment).
+    pub signing_key_passphrase: String,
 }
 
 impl Default for MailConfig {
@@ -43,6 +71,9 @@ impl Default for MailConfig {
             relay: String::new(),
             poll_secs: 5,
             confirm_reports: true,
+            archive: String::new(),
+            signing_key_file: String::new(),
+            signing_key_passphrase: String::new(),
         }
     }
 }
@@ -252,6 +283,14 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("mail.relay", &["RENKEI_MAIL__RELAY"]),
     ("mail.poll_secs", &["RENKEI_MAIL__POLL_SECS"]),
     ("mail.confirm_reports", &["RENKEI_MAIL__CONFIRM_REPORTS"]),
+    ("mail.archive", &["RENKEI_MAIL__ARCHIVE"]),
+    ("mail.signing_key_file", &["RENKEI_MAIL__SIGNING_KEY_FILE"]),
+    (
+        "mail.signing_key_passphrase",
+        &["RENKEI_MAIL__SIGNING_KEY_PASSPHRASE"],
+    ),
+    ("enrich.home_country", &["RENKEI_ENRICH__HOME_COUNTRY"]),
+    ("enrich.refresh_secs", &["RENKEI_ENRICH__REFRESH_SECS"]),
 ];
 
 impl Config {
@@ -346,6 +385,11 @@ impl Config {
             "mail.relay" => self.mail.relay = value.trim().to_string(),
             "mail.poll_secs" => self.mail.poll_secs = num(value)?,
             "mail.confirm_reports" => self.mail.confirm_reports = boolean(value)?,
+            "mail.archive" => self.mail.archive = value.trim().to_string(),
+            "mail.signing_key_file" => self.mail.signing_key_file = value.trim().to_string(),
+            "mail.signing_key_passphrase" => self.mail.signing_key_passphrase = value.to_string(),
+            "enrich.home_country" => self.enrich.home_country = value.trim().to_ascii_uppercase(),
+            "enrich.refresh_secs" => self.enrich.refresh_secs = num(value)?,
             other => return Err(format!("unknown configuration key {other:?}")),
         }
         Ok(())

@@ -240,3 +240,134 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedReport, FormatError> {
     report.text = text;
     Ok(report)
 }
+
+/// One incident to write as IODEF 2.0 (RFC 7970).
+#[derive(Debug, Clone, Default)]
+pub struct OutIncident {
+    /// The issuing team's name for its incident numbers (usually its domain).
+    pub id_name: String,
+    pub id: String,
+    /// public, partner, need-to-know, private, default, white, green, amber or red.
+    pub restriction: String,
+    /// RFC 3339, UTC.
+    pub generation_time: String,
+    pub detect_time: Option<String>,
+    pub description: String,
+    pub contact_name: String,
+    pub contact_email: String,
+    /// The source address (the host to be dealt with).
+    pub source: Option<String>,
+    pub source_ports: Vec<u16>,
+    pub asn: Option<u32>,
+    pub as_name: Option<String>,
+    pub country: Option<String>,
+    /// e.g. "scan", "intrusion": written as the Assessment's impact type.
+    pub category: Option<String>,
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Characters XML 1.0 cannot carry are dropped.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The IODEF 2.0 SystemImpact type (RFC 7970 §3.12.1) closest to a Renkei category.
+fn impact(category: &str) -> &'static str {
+    match category {
+        "intrusion" => "takeover-system",
+        "phishing" | "forged" => "breach-credential",
+        "dos" => "availability-service",
+        _ => "unknown",
+    }
+}
+
+/// Writes incidents as one IODEF 2.0 document.
+pub fn write_v2(incidents: &[OutIncident]) -> String {
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<IODEF-Document version=\"2.00\" xml:lang=\"en\" xmlns=\"urn:ietf:params:xml:ns:iodef-2.0\">\n",
+    );
+    for i in incidents {
+        x.push_str(&format!(
+            "  <Incident purpose=\"reporting\" restriction=\"{}\">\n    <IncidentID name=\"{}\">{}</IncidentID>\n",
+            esc(&i.restriction),
+            esc(&i.id_name),
+            esc(&i.id)
+        ));
+        if let Some(t) = &i.detect_time {
+            x.push_str(&format!("    <DetectTime>{}</DetectTime>\n", esc(t)));
+        }
+        x.push_str(&format!(
+            "    <GenerationTime>{}</GenerationTime>\n",
+            esc(&i.generation_time)
+        ));
+        if !i.description.is_empty() {
+            x.push_str(&format!(
+                "    <Description>{}</Description>\n",
+                esc(&i.description)
+            ));
+        }
+        if let Some(c) = &i.category {
+            x.push_str(&format!(
+                "    <Assessment>\n      <SystemImpact type=\"{}\" severity=\"medium\">\n        <Description>{}</Description>\n      </SystemImpact>\n    </Assessment>\n",
+                impact(c),
+                esc(c)
+            ));
+        }
+        x.push_str(&format!(
+            "    <Contact role=\"creator\" type=\"organization\">\n      <ContactName>{}</ContactName>\n      <Email>\n        <EmailTo>{}</EmailTo>\n      </Email>\n    </Contact>\n",
+            esc(&i.contact_name),
+            esc(&i.contact_email)
+        ));
+        if let Some(ip) = &i.source {
+            let category = if ip.contains(':') {
+                "ipv6-addr"
+            } else {
+                "ipv4-addr"
+            };
+            x.push_str("    <EventData>\n      <Flow>\n        <System category=\"source\">\n          <Node>\n");
+            x.push_str(&format!(
+                "            <Address category=\"{category}\">{}</Address>\n",
+                esc(ip)
+            ));
+            x.push_str("          </Node>\n");
+            if !i.source_ports.is_empty() {
+                let ports: Vec<String> = i.source_ports.iter().map(u16::to_string).collect();
+                x.push_str(&format!(
+                    "          <Service ip-protocol=\"6\">\n            <Portlist>{}</Portlist>\n          </Service>\n",
+                    ports.join(",")
+                ));
+            }
+            let mut notes = Vec::new();
+            if let Some(asn) = i.asn {
+                notes.push(format!("AS{asn}"));
+            }
+            if let Some(n) = &i.as_name {
+                notes.push(n.clone());
+            }
+            if let Some(c) = &i.country {
+                notes.push(c.clone());
+            }
+            if !notes.is_empty() {
+                x.push_str(&format!(
+                    "          <Description>{}</Description>\n",
+                    esc(&notes.join(" / "))
+                ));
+            }
+            x.push_str("        </System>\n      </Flow>\n    </EventData>\n");
+        }
+        x.push_str("  </Incident>\n");
+    }
+    x.push_str("</IODEF-Document>\n");
+    x
+}

@@ -7,6 +7,7 @@
 //! (property tests and fuzz targets check it).
 
 pub mod error;
+pub mod dsn;
 pub mod extract;
 pub mod iodef;
 pub mod mime;

@@ -79,9 +79,12 @@ pub struct Incident {
     pub subject: Option<String>,
     pub reporter_email: Option<String>,
     pub linked: Vec<i64>,
+    /// What the tables said about the address when it was last enriched.
+    pub enrichment: Option<renkei_enrich::Enrichment>,
+    pub enriched_at: Option<String>,
 }
 
-const COLUMNS: &str = "i.id, i.report_id, i.source_ip, i.source_host, i.state, i.owner_id, i.tlp, i.category, i.created_at, i.updated_at, r.subject, r.reporter_email";
+const COLUMNS: &str = "i.id, i.report_id, i.source_ip, i.source_host, i.state, i.owner_id, i.tlp, i.category, i.created_at, i.updated_at, r.subject, r.reporter_email, i.enrichment, i.enriched_at";
 
 fn from_row(row: &AnyRow) -> Result<Incident> {
     Ok(Incident {
@@ -98,6 +101,10 @@ fn from_row(row: &AnyRow) -> Result<Incident> {
         subject: row.try_get("subject")?,
         reporter_email: row.try_get("reporter_email")?,
         linked: Vec::new(),
+        enrichment: row
+            .try_get::<Option<String>, _>("enrichment")?
+            .and_then(|j| serde_json::from_str(&j).ok()),
+        enriched_at: row.try_get("enriched_at")?,
     })
 }
 
@@ -308,6 +315,57 @@ pub async fn set_tlp(store: &Store, actor: &Actor, id: i64, tlp: Tlp) -> Result<
         Some(current.tlp),
     )
     .await
+}
+
+/// Enriches incidents again with the tables in use now (after a reload, or for
+/// incidents created before any table was loaded). The previous values stay in the
+/// audit log.
+pub async fn enrich(
+    store: &Store,
+    actor: &Actor,
+    tables: &renkei_enrich::Tables,
+    ids: &[i64],
+) -> Result<Vec<Incident>> {
+    let mut tx = store.begin().await?;
+    let mut events = Vec::new();
+    let now = time::now_str();
+    for id in ids {
+        let row = sqlx::query("SELECT source_ip, enrichment FROM incidents WHERE id = $1")
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?
+            .ok_or(IncidentError::NotFound("incident"))?;
+        let Some(ip) = row.try_get::<Option<String>, _>("source_ip")? else {
+            continue;
+        };
+        let before: Option<String> = row.try_get("enrichment")?;
+        let e = tables.lookup_str(&ip);
+        let after = serde_json::to_string(&e).unwrap_or_default();
+        sqlx::query("UPDATE incidents SET enrichment = $1, asn = $2, country = $3, enriched_at = $4, updated_at = $4 WHERE id = $5")
+            .bind(&after)
+            .bind(e.asn.map(i64::from))
+            .bind(&e.country)
+            .bind(&now)
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+        events.push(Event {
+            action: "incident.enriched",
+            object_type: "incident",
+            object_id: id.to_string(),
+            changes: json!({
+                "before": before.and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok()),
+                "after": e,
+            }),
+        });
+    }
+    audit::record_many(&mut tx, actor, events).await?;
+    tx.commit().await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(get(store, *id).await?);
+    }
+    Ok(out)
 }
 
 /// Confirms or changes a report's category; its incidents follow. The proposal stays

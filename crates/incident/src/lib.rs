@@ -5,6 +5,7 @@
 
 pub mod classify;
 pub mod incidents;
+pub mod notify;
 pub mod reports;
 pub mod stats;
 

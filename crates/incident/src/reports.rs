@@ -189,6 +189,8 @@ pub struct Settings {
     /// When set, web-form and e-mail reporters get a confirmation with the tracking
     /// number, sent from this address.
     pub confirm_from: Option<String>,
+    /// Tables that enrich each new incident's address; none leaves it for later.
+    pub enricher: Option<renkei_enrich::Enricher>,
 }
 
 impl Default for Settings {
@@ -197,6 +199,7 @@ impl Default for Settings {
             attachment_limit: 5 * 1024 * 1024,
             link_window_days: 30,
             confirm_from: None,
+            enricher: None,
         }
     }
 }
@@ -224,6 +227,10 @@ pub enum Status {
     Processed,
     NeedsReview,
     Threaded,
+    /// The team's own outgoing mail, back through the archive copy.
+    Archived,
+    /// A delivery status notification about mail the team sent.
+    Bounce,
 }
 
 impl Status {
@@ -233,6 +240,8 @@ impl Status {
             Status::Processed => "processed",
             Status::NeedsReview => "needs_review",
             Status::Threaded => "threaded",
+            Status::Archived => "archived",
+            Status::Bounce => "bounce",
         }
     }
 }
@@ -642,6 +651,16 @@ async fn process_in(
         }
     };
 
+    // Mail about mail we sent: our own archive copy, a bounce, or a reply to a
+    // notification. None of them is a new report.
+    if format == InputFormat::Mail
+        && let Some(done) = answer_to_our_mail(tx, id, &parsed, &raw, events).await?
+    {
+        outcome.status = done.0;
+        outcome.thread_of = done.1;
+        return Ok(outcome);
+    }
+
     // A mail that names a ticket joins its thread instead of opening a report.
     if format == InputFormat::Mail
         && let Some(ticket) = parsed.subject.as_deref().and_then(ticket_in_subject)
@@ -780,15 +799,22 @@ async fn process_in(
     if class.category != Category::Inquiry {
         let now = time::now();
         let window_start = time::format(now - Duration::days(settings.link_window_days));
+        let tables = settings.enricher.as_ref().map(|e| e.tables());
         for source in sources(&parsed, &found) {
             let (ip, host) = match &source {
                 Source::Ip(ip) => (Some(ip.to_string()), None),
                 Source::Host(h) => (None, Some(h.clone())),
                 Source::Unknown => (None, None),
             };
+            // The values used are kept with the incident: reloading tables later must
+            // not rewrite what a notification was based on.
+            let enrichment = match (&tables, &ip) {
+                (Some(t), Some(ip)) => Some(t.lookup_str(ip)),
+                _ => None,
+            };
             let incident: i64 = sqlx::query_scalar(
-                "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at)
-                 VALUES ($1, $2, $3, 'new', $4, $5, $6, $6) RETURNING id",
+                "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at)
+                 VALUES ($1, $2, $3, 'new', $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id",
             )
             .bind(id)
             .bind(&ip)
@@ -796,6 +822,10 @@ async fn process_in(
             .bind(&tlp)
             .bind(class.category.as_str())
             .bind(time::format(now))
+            .bind(enrichment.as_ref().and_then(|e| serde_json::to_string(e).ok()))
+            .bind(enrichment.as_ref().and_then(|e| e.asn).map(i64::from))
+            .bind(enrichment.as_ref().and_then(|e| e.country.clone()))
+            .bind(enrichment.as_ref().map(|_| time::format(now)))
             .fetch_one(tx.conn())
             .await?;
             if let Some(ip) = &ip {
@@ -851,6 +881,9 @@ async fn process_in(
                 body: &body,
                 in_reply_to: parsed.message_id.as_deref(),
                 auto_reply: true,
+                attachments: &[],
+                sign: None,
+                encrypt_to: None,
             },
         )
         .await;
@@ -871,6 +904,146 @@ async fn process_in(
     });
     outcome.category = Some(class.category);
     Ok(outcome)
+}
+
+/// Handles mail that answers mail Renkei sent; returns the report's status and the
+/// thread it joined, or `None` for any other mail.
+async fn answer_to_our_mail(
+    tx: &mut Tx,
+    id: i64,
+    parsed: &renkei_formats::report::ParsedReport,
+    raw: &[u8],
+    events: &mut Vec<Event<'static>>,
+) -> Result<Option<(Status, Option<i64>)>> {
+    let bare = |m: &str| m.trim().trim_start_matches('<').trim_end_matches('>').to_string();
+    // Our own message, back through the archive copy: the relay took it.
+    if let Some(mid) = parsed.message_id.as_deref().map(bare) {
+        let ours = sqlx::query(
+            "UPDATE outbox SET archive_seen_at = $1, status = CASE WHEN status IN ('sending', 'queued') THEN 'sent' ELSE status END, sent_at = COALESCE(sent_at, $1) WHERE message_id = $2",
+        )
+        .bind(time::now_str())
+        .bind(&mid)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if ours > 0 {
+            mark(tx, id, Status::Archived, None).await?;
+            return Ok(Some((Status::Archived, None)));
+        }
+    }
+    let now = time::now_str();
+    // A delivery status notification: the recipients that failed are marked.
+    if let Some(dsn) = renkei_formats::dsn::parse(raw) {
+        let notification = match &dsn.original_message_id {
+            Some(mid) => notification_by_message_id(tx, &bare(mid)).await?,
+            None => None,
+        };
+        let mut failed = Vec::new();
+        for r in dsn.failed() {
+            renkei_enrich::sources::mark_failing(tx, &r.recipient, r.status.as_deref(), r.diagnostic.as_deref())
+                .await
+                .map_err(|e| IncidentError::invalid("bounce", e.to_string()))?;
+            failed.push(r.recipient.clone());
+            events.push(Event {
+                action: "contact.failing",
+                object_type: "contact",
+                object_id: r.recipient.clone(),
+                changes: json!({"status": r.status, "diagnostic": r.diagnostic, "notification": notification, "report": id}),
+            });
+        }
+        let thread = match notification {
+            Some(n) => thread_into_notification(tx, id, n, parsed, raw, &now).await?,
+            None => None,
+        };
+        mark(tx, id, Status::Bounce, None).await?;
+        return Ok(Some((Status::Bounce, thread)));
+    }
+    // A reply to a notification, by its headers or by the tag in its subject.
+    let mut notification = None;
+    for mid in &parsed.in_reply_to {
+        if let Some(n) = notification_by_message_id(tx, &bare(mid)).await? {
+            notification = Some(n);
+            break;
+        }
+    }
+    if notification.is_none()
+        && let Some(n) = parsed
+            .subject
+            .as_deref()
+            .and_then(crate::notify::notification_in_subject)
+    {
+        notification = sqlx::query_scalar("SELECT id FROM notifications WHERE id = $1")
+            .bind(n)
+            .fetch_optional(tx.conn())
+            .await?;
+    }
+    let Some(n) = notification else {
+        return Ok(None);
+    };
+    let thread = thread_into_notification(tx, id, n, parsed, raw, &now).await?;
+    events.push(Event {
+        action: "notification.answered",
+        object_type: "notification",
+        object_id: n.to_string(),
+        changes: json!({"mail": id, "from": parsed.reporter.email}),
+    });
+    Ok(Some((Status::Threaded, thread)))
+}
+
+async fn notification_by_message_id(tx: &mut Tx, mid: &str) -> Result<Option<i64>> {
+    let object: Option<String> = sqlx::query_scalar(
+        "SELECT object_id FROM outbox WHERE message_id = $1 AND object_type = 'notification'",
+    )
+    .bind(mid)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(object.and_then(|o| o.parse().ok()))
+}
+
+/// Puts an incoming mail into the threads of the reports a notification was about;
+/// returns the first of them.
+async fn thread_into_notification(
+    tx: &mut Tx,
+    id: i64,
+    notification: i64,
+    parsed: &renkei_formats::report::ParsedReport,
+    raw: &[u8],
+    now: &str,
+) -> Result<Option<i64>> {
+    let reports: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT i.report_id FROM notification_incidents ni JOIN incidents i ON i.id = ni.incident_id WHERE ni.notification_id = $1 ORDER BY i.report_id",
+    )
+    .bind(notification)
+    .fetch_all(tx.conn())
+    .await?;
+    let author = parsed
+        .reporter
+        .email
+        .clone()
+        .unwrap_or_else(|| "unknown sender".into());
+    for report in &reports {
+        sqlx::query(
+            "INSERT INTO report_messages (report_id, direction, author, subject, body, raw, created_at) VALUES ($1, 'in', $2, $3, $4, $5, $6)",
+        )
+        .bind(report)
+        .bind(&author)
+        .bind(&parsed.subject)
+        .bind(truncate(&parsed.text, 1 << 20))
+        .bind(raw.to_vec())
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    }
+    let first = reports.first().copied();
+    sqlx::query("UPDATE reports SET thread_of = $1, subject = $2, reporter_email = $3, message_id = $4 WHERE id = $5")
+        .bind(first)
+        .bind(&parsed.subject)
+        .bind(&parsed.reporter.email)
+        .bind(&parsed.message_id)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(first)
 }
 
 /// Reads a received report and creates what it yields.

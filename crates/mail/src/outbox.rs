@@ -6,14 +6,18 @@
 use std::future::Future;
 use std::time::Duration;
 
+use lettre::address::{Address, Envelope};
 use lettre::message::Mailbox;
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use renkei_core::config::MailConfig;
 use renkei_core::store::Tx;
 use renkei_core::{CoreError, Store, time};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use sqlx::Row;
+
+use crate::compose::{Attachment, Draft, compose};
+use crate::pgp::TeamKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -23,6 +27,8 @@ pub enum MailError {
     Core(#[from] CoreError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("OpenPGP: {0}")]
+    Pgp(String),
 }
 
 /// One message to queue.
@@ -39,6 +45,11 @@ pub struct NewMail<'a> {
     /// Marks the mail `Auto-Submitted: auto-replied` (RFC 3834), so that other
     /// systems do not answer it automatically.
     pub auto_reply: bool,
+    pub attachments: &'a [Attachment],
+    /// Signs the message (PGP/MIME) with the team's key.
+    pub sign: Option<&'a TeamKey>,
+    /// Encrypts the message to this armored public key.
+    pub encrypt_to: Option<&'a str>,
 }
 
 fn domain_of(address: &str) -> String {
@@ -53,7 +64,20 @@ fn domain_of(address: &str) -> String {
         .unwrap_or_else(|| "renkei.invalid".into())
 }
 
-/// Queues a message inside the caller's transaction; returns its outbox number.
+/// The Message-ID of an outbox row: derived from the row alone (its number and when it
+/// was queued), so that every attempt to send it, on any node, carries the same one.
+pub fn message_id_for(id: i64, created_at: &str, from: &str) -> String {
+    let digest = Sha256::digest(format!("{id}\n{created_at}").as_bytes());
+    format!(
+        "renkei.{id}.{}@{}",
+        &hex::encode(digest)[..12],
+        domain_of(from)
+    )
+}
+
+/// Queues a message inside the caller's transaction; returns its outbox number. The
+/// message is built whole now (attachments, signature, encryption), so what is sent
+/// is exactly what was queued.
 pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
     mail.from
         .parse::<Mailbox>()
@@ -62,22 +86,14 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
         .parse::<Mailbox>()
         .map_err(|e| MailError::Address(format!("recipient {:?}: {e}", mail.to)))?;
     let now = time::now_str();
-    let nonce = renkei_core::secrets::random_token("");
-    let message_id = format!(
-        "renkei.{}.{}@{}",
-        mail.kind,
-        &nonce[..16],
-        domain_of(mail.from)
-    );
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO outbox (created_at, kind, object_type, object_id, message_id, mail_from, rcpt_to, subject, body, in_reply_to, auto_reply, status, attempts, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $1) RETURNING id",
+         VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, 'queued', 0, $1) RETURNING id",
     )
     .bind(&now)
     .bind(mail.kind)
     .bind(mail.object_type)
     .bind(&mail.object_id)
-    .bind(&message_id)
     .bind(mail.from)
     .bind(mail.to)
     .bind(mail.subject)
@@ -86,7 +102,45 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
     .bind(mail.auto_reply as i64)
     .fetch_one(tx.conn())
     .await?;
+    let message_id = message_id_for(id, &now, mail.from);
+    let raw = compose(&Draft {
+        from: mail.from,
+        to: mail.to,
+        subject: mail.subject,
+        text: mail.body,
+        attachments: mail.attachments,
+        message_id: &message_id,
+        in_reply_to: mail.in_reply_to,
+        auto_reply: mail.auto_reply,
+        sign: mail.sign,
+        encrypt_to: mail.encrypt_to,
+    })?;
+    sqlx::query("UPDATE outbox SET message_id = $1, raw = $2 WHERE id = $3")
+        .bind(&message_id)
+        .bind(raw)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     Ok(id)
+}
+
+/// Notes that a message of ours arrived at the team's archive (its blind copy): the
+/// relay took it. Returns whether the Message-ID was one of ours.
+pub async fn archive_copy_seen(store: &Store, message_id: &str) -> Result<bool, MailError> {
+    let bare = message_id.trim().trim_start_matches('<').trim_end_matches('>');
+    let mut tx = store.begin().await?;
+    let seen = sqlx::query(
+        "UPDATE outbox SET archive_seen_at = $1, status = CASE WHEN status IN ('sending', 'queued') THEN 'sent' ELSE status END,
+                sent_at = COALESCE(sent_at, $1)
+         WHERE message_id = $2",
+    )
+    .bind(time::now_str())
+    .bind(bare)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(seen > 0)
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -130,23 +184,6 @@ pub async fn for_object(
         .collect()
 }
 
-#[derive(Clone)]
-struct AutoSubmitted(String);
-
-impl Header for AutoSubmitted {
-    fn name() -> HeaderName {
-        HeaderName::new_from_ascii_str("Auto-Submitted")
-    }
-
-    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        Ok(AutoSubmitted(s.to_string()))
-    }
-
-    fn display(&self) -> HeaderValue {
-        HeaderValue::new(Self::name(), self.0.clone())
-    }
-}
-
 /// Gives up after this many attempts (about a day with the backoff below).
 const MAX_ATTEMPTS: i64 = 12;
 
@@ -157,6 +194,7 @@ fn backoff(attempts: i64) -> chrono::Duration {
 pub struct OutboxWorker {
     store: Store,
     relay: String,
+    archive: Option<String>,
     poll: Duration,
 }
 
@@ -165,6 +203,7 @@ impl OutboxWorker {
         OutboxWorker {
             store,
             relay: config.relay.clone(),
+            archive: bare_address(&config.archive),
             poll: Duration::from_secs(config.poll_secs.max(1)),
         }
     }
@@ -191,15 +230,33 @@ impl OutboxWorker {
     /// One pass: sends every message that is due; returns how many went out.
     pub async fn send_due(&self) -> Result<usize, MailError> {
         let now = time::now();
-        // Messages claimed by a worker that died mid-send go back to the queue.
-        let stale = time::format(now - chrono::Duration::minutes(10));
+        // A message claimed by a worker that died mid-send may or may not have reached
+        // the relay. With an archive, its blind copy arriving says it did (and
+        // `archive_copy_seen` marks it sent); only a message whose copy has not come
+        // within the wait goes back to the queue. Without an archive it is sent again
+        // under the same Message-ID, which receivers use to drop duplicates.
+        let wait = if self.archive.is_some() {
+            chrono::Duration::minutes(30)
+        } else {
+            chrono::Duration::minutes(10)
+        };
+        let stale = time::format(now - wait);
         let mut tx = self.store.begin().await?;
         sqlx::query(
-            "UPDATE outbox SET status = 'queued' WHERE status = 'sending' AND next_attempt_at < $1",
+            "UPDATE outbox SET status = 'sent', sent_at = archive_seen_at WHERE status = 'sending' AND archive_seen_at IS NOT NULL",
+        )
+        .execute(tx.conn())
+        .await?;
+        let requeued = sqlx::query(
+            "UPDATE outbox SET status = 'queued' WHERE status = 'sending' AND archive_seen_at IS NULL AND next_attempt_at < $1",
         )
         .bind(&stale)
         .execute(tx.conn())
-        .await?;
+        .await?
+        .rows_affected();
+        if requeued > 0 {
+            tracing::warn!(requeued, "messages interrupted mid-send go out again");
+        }
         tx.commit().await?;
         let due: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY id LIMIT 100")
             .bind(time::format(now))
@@ -228,18 +285,27 @@ impl OutboxWorker {
             if claimed == 0 {
                 continue;
             }
-            let row = sqlx::query("SELECT message_id, mail_from, rcpt_to, subject, body, in_reply_to, auto_reply, attempts FROM outbox WHERE id = $1")
+            let row = sqlx::query("SELECT message_id, mail_from, rcpt_to, subject, body, in_reply_to, auto_reply, attempts, raw, archive_seen_at FROM outbox WHERE id = $1")
                 .bind(id)
                 .fetch_one(self.store.pool())
                 .await?;
             let attempts: i64 = row.try_get("attempts")?;
-            let result = match build_message(&row) {
-                Ok(message) => transport
-                    .send(message)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e),
+            let result = if row.try_get::<Option<String>, _>("archive_seen_at")?.is_some() {
+                // Checked before any resend: the archive already has it.
+                Ok(())
+            } else {
+                let raw = match row.try_get::<Option<Vec<u8>>, _>("raw")? {
+                    Some(raw) => Ok(raw),
+                    None => build_message(&row),
+                };
+                match raw.and_then(|raw| Ok((self.envelope(&row)?, raw))) {
+                    Ok((envelope, raw)) => transport
+                        .send_raw(&envelope, &raw)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                }
             };
             let mut tx = self.store.begin().await?;
             match result {
@@ -269,37 +335,58 @@ impl OutboxWorker {
     }
 }
 
-fn build_message(row: &sqlx::any::AnyRow) -> Result<Message, String> {
+impl OutboxWorker {
+    /// The envelope: the recipient, and the archive as a blind copy.
+    fn envelope(&self, row: &sqlx::any::AnyRow) -> Result<Envelope, String> {
+        let get = |name: &str| row.try_get::<String, _>(name).map_err(|e| e.to_string());
+        let from = bare_address(&get("mail_from")?).ok_or("no sender")?;
+        let to = bare_address(&get("rcpt_to")?).ok_or("no recipient")?;
+        let mut rcpt = vec![to.parse::<Address>().map_err(|e| format!("recipient: {e}"))?];
+        if let Some(archive) = &self.archive
+            && let Ok(a) = archive.parse::<Address>()
+        {
+            rcpt.push(a);
+        }
+        Envelope::new(
+            Some(from.parse::<Address>().map_err(|e| format!("sender: {e}"))?),
+            rcpt,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// `user@host` out of `Name <user@host>`.
+fn bare_address(s: &str) -> Option<String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    Some(
+        s.rsplit('<')
+            .next()
+            .unwrap_or(s)
+            .trim_end_matches('>')
+            .trim()
+            .to_string(),
+    )
+}
+
+/// A message queued before messages were built at queue time: built now.
+fn build_message(row: &sqlx::any::AnyRow) -> Result<Vec<u8>, String> {
     let get = |name: &str| row.try_get::<String, _>(name).map_err(|e| e.to_string());
-    let from: Mailbox = get("mail_from")?
-        .parse()
-        .map_err(|e| format!("sender: {e}"))?;
-    let to: Mailbox = get("rcpt_to")?
-        .parse()
-        .map_err(|e| format!("recipient: {e}"))?;
-    let mut builder = Message::builder()
-        .from(from)
-        .to(to)
-        .subject(get("subject")?)
-        .message_id(Some(format!("<{}>", get("message_id")?)))
-        .header(ContentType::TEXT_PLAIN);
-    if let Some(parent) = row
-        .try_get::<Option<String>, _>("in_reply_to")
-        .map_err(|e| e.to_string())?
-    {
-        let parent = if parent.starts_with('<') {
-            parent
-        } else {
-            format!("<{parent}>")
-        };
-        builder = builder.in_reply_to(parent.clone()).references(parent);
-    }
-    if row
-        .try_get::<i64, _>("auto_reply")
-        .map_err(|e| e.to_string())?
-        != 0
-    {
-        builder = builder.header(AutoSubmitted("auto-replied".into()));
-    }
-    builder.body(get("body")?).map_err(|e| e.to_string())
+    let in_reply_to: Option<String> = row.try_get("in_reply_to").map_err(|e| e.to_string())?;
+    let auto_reply: i64 = row.try_get("auto_reply").map_err(|e| e.to_string())?;
+    compose(&Draft {
+        from: &get("mail_from")?,
+        to: &get("rcpt_to")?,
+        subject: &get("subject")?,
+        text: &get("body")?,
+        attachments: &[],
+        message_id: &get("message_id")?,
+        in_reply_to: in_reply_to.as_deref(),
+        auto_reply: auto_reply != 0,
+        sign: None,
+        encrypt_to: None,
+    })
+    .map_err(|e| e.to_string())
 }

@@ -6,6 +6,7 @@
 //! [`both_backends!`] writes each test once and runs it on both.
 
 pub mod browser;
+pub mod relay;
 
 use renkei_core::Store;
 use renkei_core::access::Role;
@@ -170,6 +171,8 @@ pub struct TestServer {
     pub setup_url: Option<String>,
     /// The SMTP intake listener's address, when the configuration asks for one.
     pub smtp: Option<String>,
+    /// The server's enrichment tables: tests load tables, then `refresh` this.
+    pub enricher: renkei_enrich::Enricher,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     // Last, so the database outlives the server that uses it.
@@ -199,6 +202,7 @@ impl TestServer {
         let store = server.store().clone();
         let routes = server.routes().to_vec();
         let setup_url = server.setup_url();
+        let enricher = server.enricher().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let mut smtp = None;
         if let Some(intake) = server.smtp_intake() {
@@ -226,6 +230,7 @@ impl TestServer {
             routes,
             setup_url,
             smtp,
+            enricher,
             shutdown: Some(tx),
             task: Some(task),
             database,

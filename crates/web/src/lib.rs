@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod api_incidents;
+pub mod api_notify;
 pub mod auth;
 pub mod error;
 pub mod i18n;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod pages_incidents;
+pub mod pages_notify;
 pub mod routes;
 pub mod state;
 
@@ -42,6 +44,10 @@ pub enum WebError {
     Core(#[from] CoreError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Enrich(#[from] renkei_enrich::EnrichError),
+    #[error("mail.signing_key_file: {0}")]
+    SigningKey(String),
 }
 
 /// The route list, handed to the handlers that describe the API.
@@ -68,6 +74,22 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
     let setup_token =
         accounts::first_admin_setup_token(&store, config.security.setup_link_ttl_hours).await?;
     let limit = config.server.body_limit_bytes;
+    let enricher = renkei_enrich::Enricher::open(&store).await?;
+    let team_key = if config.mail.signing_key_file.is_empty() {
+        None
+    } else {
+        let data = std::fs::read(&config.mail.signing_key_file)
+            .map_err(|e| WebError::SigningKey(format!("{}: {e}", config.mail.signing_key_file)))?;
+        Some(
+            renkei_mail::TeamKey::parse(&data, &config.mail.signing_key_passphrase)
+                .map_err(|e| WebError::SigningKey(e.to_string()))?,
+        )
+    };
+    let notify = Arc::new(renkei_incident::notify::Settings {
+        from: config.mail.from.clone(),
+        home_country: Some(config.enrich.home_country.clone()).filter(|c| !c.is_empty()),
+        team_key,
+    });
     let state = AppState {
         limiter: Arc::new(limiter::LoginLimiter::new(
             config.security.login_max_attempts,
@@ -79,7 +101,10 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
             link_window_days: config.intake.link_window_days,
             confirm_from: (config.mail.confirm_reports && !config.mail.from.is_empty())
                 .then(|| config.mail.from.clone()),
+            enricher: Some(enricher.clone()),
         }),
+        enricher,
+        notify,
         form_limiter: Arc::new(limiter::RateLimiter::new(
             config.intake.form_reports_per_hour.max(1),
             Duration::from_secs(3600),
@@ -193,6 +218,23 @@ impl Server {
             },
             sink,
         ))
+    }
+
+    /// The enrichment tables in use on this node.
+    pub fn enricher(&self) -> &renkei_enrich::Enricher {
+        &self.state.enricher
+    }
+
+    /// Keeps this node's enrichment tables in step with the database (loads made on
+    /// any node, or with `renkei enrich load`).
+    pub fn enrich_refresher(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let enricher = self.state.enricher.clone();
+        let store = self.state.store.clone();
+        let every = Duration::from_secs(self.state.config.enrich.refresh_secs.max(1));
+        async move { enricher.run(store, every, shutdown).await }
     }
 
     /// The worker that sends queued mail through `[mail] relay`.

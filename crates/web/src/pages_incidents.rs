@@ -238,6 +238,10 @@ pub async fn bulk(
     }
     let actor = page.auth.actor();
     match get("action").as_str() {
+        "notify" => {
+            let q: Vec<String> = ids.iter().map(|i| format!("ids={i}")).collect();
+            return Ok(see_other(&format!("/notify?{}", q.join("&"))));
+        }
         "assign" => {
             let owner = get("owner").parse::<i64>().ok().filter(|o| *o != 0);
             for id in &ids {

@@ -13,7 +13,7 @@ use renkei_core::access::Access;
 use serde::Serialize;
 
 use crate::state::AppState;
-use crate::{api, api_incidents, auth, pages, pages_incidents};
+use crate::{api, api_incidents, api_notify, auth, pages, pages_incidents, pages_notify};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Method {
@@ -184,6 +184,13 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/reports/{id}/category", Staff, pages_incidents::report_category)
         .page(POST, "/reports/{id}/notes", Staff, pages_incidents::report_note)
         .page(GET, "/statistics", Staff, pages_incidents::statistics)
+        .page(GET, "/notify", Staff, pages_notify::preview)
+        .page(POST, "/notify", Staff, pages_notify::send)
+        .page(GET, "/notifications", Staff, pages_notify::list)
+        .page(GET, "/admin/templates", Staff, pages_notify::templates)
+        .page(POST, "/admin/templates", Staff, pages_notify::template_save)
+        .page(POST, "/incidents/{id}/enrich", Staff, pages_notify::enrich)
+        .page(GET, "/about", Public, pages_notify::about)
         .page(GET, "/admin/users", Admin, pages::users)
         .page(POST, "/admin/users", Admin, pages::user_create)
         .page(POST, "/admin/users/{id}/disable", Admin, pages::user_disable)
@@ -262,6 +269,16 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         )
         .api(POST, "/api/v1/incidents/merge", Staff, doc("Merge incidents: the others become duplicates of the one kept.", Some("Merge"), Some("Incident"), 200), api_incidents::merge)
         .api(GET, "/api/v1/incidents/{id}", Staff, doc("One incident.", None, Some("Incident"), 200), api_incidents::get)
+        .api(POST, "/api/v1/incidents/{id}/enrich", Staff, doc("Enrich the incident's address again with the tables in use now; the old values stay in the audit log.", None, Some("Incident"), 200), api_notify::enrich_incident)
+        .api(GET, "/api/v1/incidents/{id}/notifications", Staff, doc("The notifications sent about an incident, with their mail's state.", None, Some("Notification[]"), 200), api_notify::for_incident)
+        .api(GET, "/api/v1/enrich/lookup", Staff, doc("What the tables say about an address (?ip=).", None, Some("Enrichment"), 200), api_notify::lookup)
+        .api(GET, "/api/v1/enrich/sources", Staff, doc("The tables loaded, their sizes, and contacts that bounce.", None, Some("EnrichSources"), 200), api_notify::sources)
+        .api(POST, "/api/v1/notifications/preview", Staff, doc("What notifying these incidents would send: one mail per recipient, nothing queued.", Some("NotifyRequest"), Some("NotificationPlan"), 200), api_notify::preview)
+        .api(POST, "/api/v1/notifications", Staff, doc("Notify the sites involved: one mail per recipient, queued in the outbox.", Some("NotifyRequest"), Some("NotificationsSent"), 201), api_notify::send)
+        .api(GET, "/api/v1/notifications", Staff, doc("Notifications, newest first (?status=queued|sent|failed, ?limit=).", None, Some("Notification[]"), 200), api_notify::list)
+        .api(GET, "/api/v1/templates/notification/{lang}", Staff, doc("The notification template in use for a language (en, ja).", None, Some("Template"), 200), api_notify::template)
+        .api(PUT, "/api/v1/templates/notification/{lang}", Staff, doc("Replace the notification template for a language; it must render.", Some("TemplateChange"), Some("Template"), 200), api_notify::template_set)
+        .api(GET, "/api/v1/statistics/notifications", Staff, doc("Notifications sent in a period (?from=&to=, default this quarter): per month, country, category.", None, Some("NotificationStatistics"), 200), api_notify::statistics)
         .api(PATCH, "/api/v1/incidents/{id}", Staff, doc("Change state, owner or TLP.", Some("IncidentPatch"), Some("Incident"), 200), api_incidents::patch)
         .api(
             GET,

@@ -17,4 +17,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub intake: Arc<renkei_incident::Settings>,
     pub form_limiter: Arc<RateLimiter>,
+    pub enricher: renkei_enrich::Enricher,
+    pub notify: Arc<renkei_incident::notify::Settings>,
 }

@@ -1,0 +1,913 @@
+//! Notifications: telling the owner of an address (its abuse contact, else the
+//! national CSIRT) what it did. Incidents are grouped so that each recipient gets one
+//! mail covering all its addresses, in its language, from templates the operators
+//! edit, with a CSV (and, for CSIRTs, IODEF 2.0) attachment, signed with the team's
+//! key and encrypted when the recipient's key is on file. Mail goes through the outbox.
+
+use std::collections::{BTreeMap, HashMap};
+
+use renkei_core::audit::{self, Actor, Event};
+use renkei_core::tlp::Tlp;
+use renkei_core::{Store, time};
+use renkei_enrich::Enrichment;
+use renkei_mail::{Attachment, TeamKey};
+use serde::Serialize;
+use serde_json::json;
+use sqlx::Row;
+
+use crate::incidents::{self, Incident};
+use crate::{IncidentError, Result};
+
+/// How notifications are sent.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The sender, e.g. "Example CSIRT <csirt@example.org>".
+    pub from: String,
+    /// Hosts outside this country go to their national CSIRT when one is on file.
+    pub home_country: Option<String>,
+    pub team_key: Option<TeamKey>,
+}
+
+impl Settings {
+    fn team_name(&self) -> String {
+        match self.from.split_once('<') {
+            Some((name, _)) if !name.trim().is_empty() => name.trim().trim_matches('"').to_string(),
+            _ => self.from.clone(),
+        }
+    }
+
+    fn team_email(&self) -> String {
+        self.from
+            .rsplit('<')
+            .next()
+            .unwrap_or(&self.from)
+            .trim_end_matches('>')
+            .trim()
+            .to_string()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientKind {
+    Abuse,
+    Csirt,
+    Manual,
+}
+
+impl RecipientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientKind::Abuse => "abuse",
+            RecipientKind::Csirt => "csirt",
+            RecipientKind::Manual => "manual",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Recipient {
+    pub email: String,
+    pub name: Option<String>,
+    pub kind: RecipientKind,
+    pub lang: String,
+    pub country: Option<String>,
+    #[serde(skip)]
+    pub pgp_key: Option<String>,
+    pub has_key: bool,
+}
+
+/// One address in a notification, as the templates see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub incident: i64,
+    pub ip: String,
+    pub category: String,
+    pub first_seen: String,
+    pub asn: Option<u32>,
+    pub as_name: Option<String>,
+    pub country: Option<String>,
+    pub ports: Vec<u16>,
+}
+
+/// One mail as it will go out.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    pub recipient: Recipient,
+    pub items: Vec<Item>,
+    pub tlp: String,
+    pub subject: String,
+    pub body: String,
+    /// Attachment names and sizes (the data is built again when sending).
+    pub attachments: Vec<(String, usize)>,
+    pub signed: bool,
+    pub encrypted: bool,
+    /// Things the coordinator should see before sending (a contact that bounced).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Unresolved {
+    pub incident: i64,
+    pub ip: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub mails: Vec<Planned>,
+    pub unresolved: Vec<Unresolved>,
+}
+
+/// The built-in templates; operators replace them at /admin/templates.
+pub fn default_template(lang: &str) -> (&'static str, &'static str) {
+    if lang == "ja" {
+        (
+            "貴組織のネットワークからの不審な通信について ({{ count }} 件)",
+            "{{ recipient_name or recipient }} ご担当者様\n\n\
+{{ team }} です。\n\
+貴組織が管理するネットワーク上の以下のホストについて、インシデントの報告を受けました。\n\
+ご確認のうえ、必要な対処をお願いいたします。\n\n\
+{% for i in items %}- {{ i.ip }}{% if i.asn %} (AS{{ i.asn }}{% if i.as_name %} {{ i.as_name }}{% endif %}){% endif %} 種別: {{ i.category }} 初回: {{ i.first_seen }}{% if i.ports %} ポート: {{ i.ports | join(\", \") }}{% endif %}\n{% endfor %}\n\
+同じ内容を CSV 形式で添付しています。\n\
+本メールの取り扱い: {{ tlp }}\n\
+返信の際は件名の [RENKEI-N#{{ notification }}] をそのまま残してください。\n\n\
+-- \n{{ team }}\n",
+        )
+    } else {
+        (
+            "Suspicious activity from your network ({{ count }} address{% if count != 1 %}es{% endif %})",
+            "Dear {{ recipient_name or recipient }},\n\n\
+This is {{ team }}. We received reports of incidents involving the following\n\
+hosts on a network you are responsible for. Please look into them and take the\n\
+necessary action.\n\n\
+{% for i in items %}- {{ i.ip }}{% if i.asn %} (AS{{ i.asn }}{% if i.as_name %} {{ i.as_name }}{% endif %}){% endif %} category: {{ i.category }}, first seen {{ i.first_seen }}{% if i.ports %}, ports {{ i.ports | join(\", \") }}{% endif %}\n{% endfor %}\n\
+The same list is attached as CSV.\n\
+Handling: {{ tlp }}\n\
+Please keep [RENKEI-N#{{ notification }}] in the subject when you reply.\n\n\
+-- \n{{ team }}\n",
+        )
+    }
+}
+
+/// A template as it is used now: the operators' version if there is one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Template {
+    pub name: String,
+    pub lang: String,
+    pub subject: String,
+    pub body: String,
+    pub customized: bool,
+}
+
+pub const TEMPLATE: &str = "notification";
+pub const TEMPLATE_LANGS: [&str; 2] = ["en", "ja"];
+
+pub async fn template(store: &Store, lang: &str) -> Result<Template> {
+    let lang = if TEMPLATE_LANGS.contains(&lang) {
+        lang
+    } else {
+        "en"
+    };
+    let row = sqlx::query("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
+        .bind(TEMPLATE)
+        .bind(lang)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => Template {
+            name: TEMPLATE.into(),
+            lang: lang.into(),
+            subject: r.try_get("subject")?,
+            body: r.try_get("body")?,
+            customized: true,
+        },
+        None => {
+            let (subject, body) = default_template(lang);
+            Template {
+                name: TEMPLATE.into(),
+                lang: lang.into(),
+                subject: subject.into(),
+                body: body.into(),
+                customized: false,
+            }
+        }
+    })
+}
+
+/// Saves an operator's template after checking that it renders.
+pub async fn set_template(
+    store: &Store,
+    actor: &Actor,
+    lang: &str,
+    subject: &str,
+    body: &str,
+) -> Result<Template> {
+    if !TEMPLATE_LANGS.contains(&lang) {
+        return Err(IncidentError::invalid("lang", "templates exist for en and ja"));
+    }
+    let sample = context_value(
+        "Example CSIRT",
+        "abuse@isp.example",
+        Some("ISP abuse desk"),
+        "TLP:AMBER",
+        1,
+        &[Item {
+            incident: 1,
+            ip: "192.0.2.1".into(),
+            category: "scan".into(),
+            first_seen: "2026-01-01T00:00:00Z".into(),
+            asn: Some(64500),
+            as_name: Some("EXAMPLE-AS".into()),
+            country: Some("JP".into()),
+            ports: vec![22],
+        }],
+    );
+    render(subject, &sample).map_err(|e| IncidentError::invalid("subject", e))?;
+    render(body, &sample).map_err(|e| IncidentError::invalid("body", e))?;
+    let now = time::now_str();
+    let mut tx = store.begin().await?;
+    let before = sqlx::query("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
+        .bind(TEMPLATE)
+        .bind(lang)
+        .fetch_optional(tx.conn())
+        .await?
+        .map(|r| -> Result<(String, String)> { Ok((r.try_get("subject")?, r.try_get("body")?)) })
+        .transpose()?;
+    sqlx::query("DELETE FROM mail_templates WHERE name = $1 AND lang = $2")
+        .bind(TEMPLATE)
+        .bind(lang)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query("INSERT INTO mail_templates (name, lang, subject, body, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(TEMPLATE)
+        .bind(lang)
+        .bind(subject)
+        .bind(body)
+        .bind(&now)
+        .bind(&actor.label)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "template.changed",
+            object_type: "mail_template",
+            object_id: format!("{TEMPLATE}/{lang}"),
+            changes: json!({"before": before.map(|(s, b)| json!({"subject": s, "body": b})), "after": {"subject": subject, "body": body}}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    template(store, lang).await
+}
+
+fn render(template: &str, ctx: &minijinja::Value) -> std::result::Result<String, String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.render_str(template, ctx.clone())
+        .map_err(|e| format!("template: {e}"))
+}
+
+fn context_value(
+    team: &str,
+    recipient: &str,
+    recipient_name: Option<&str>,
+    tlp: &str,
+    notification: i64,
+    items: &[Item],
+) -> minijinja::Value {
+    minijinja::context! {
+        team => team,
+        recipient => recipient,
+        recipient_name => recipient_name,
+        tlp => tlp,
+        notification => notification,
+        count => items.len(),
+        items => minijinja::Value::from(minijinja::value::Serde(items)),
+    }
+}
+
+/// Who gets mail about one incident, and why not if nobody.
+fn resolve(
+    e: &Enrichment,
+    settings: &Settings,
+    failing: &std::collections::HashSet<String>,
+    warnings: &mut Vec<String>,
+) -> std::result::Result<Recipient, String> {
+    let abroad = match (&settings.home_country, &e.country) {
+        (Some(home), Some(c)) => !home.eq_ignore_ascii_case(c),
+        _ => false,
+    };
+    let csirt = e.csirt.as_ref().map(|c| Recipient {
+        email: c.email.to_ascii_lowercase(),
+        name: Some(c.name.clone()),
+        kind: RecipientKind::Csirt,
+        lang: c.lang.clone().unwrap_or_else(|| renkei_enrich::lang_for_country(&c.country).into()),
+        country: Some(c.country.clone()),
+        has_key: c.pgp_key.is_some(),
+        pgp_key: c.pgp_key.clone(),
+    });
+    if abroad && let Some(c) = &csirt {
+        return Ok(c.clone());
+    }
+    let abuse = |c: &renkei_enrich::Contact| Recipient {
+        email: c.email.to_ascii_lowercase(),
+        name: c.name.clone(),
+        kind: RecipientKind::Abuse,
+        lang: c.lang.clone().unwrap_or_else(|| {
+            renkei_enrich::lang_for_country(e.country.as_deref().unwrap_or("")).into()
+        }),
+        country: e.country.clone(),
+        has_key: c.pgp_key.is_some(),
+        pgp_key: c.pgp_key.clone(),
+    };
+    if let Some(c) = e
+        .abuse
+        .iter()
+        .find(|c| !failing.contains(&c.email.to_ascii_lowercase()))
+    {
+        return Ok(abuse(c));
+    }
+    if let Some(first) = e.abuse.first() {
+        warnings.push(format!("{} bounced before", first.email));
+        if let Some(c) = csirt {
+            return Ok(c);
+        }
+        return Ok(abuse(first));
+    }
+    csirt.ok_or_else(|| {
+        if e.asn.is_none() && e.country.is_none() {
+            "nothing is known about this address: load enrichment tables or give a recipient".into()
+        } else {
+            "no abuse contact and no national CSIRT on file: give a recipient".into()
+        }
+    })
+}
+
+struct Draft {
+    planned: Planned,
+    attachments: Vec<Attachment>,
+    incidents: Vec<Incident>,
+}
+
+async fn draft(
+    store: &Store,
+    settings: &Settings,
+    ids: &[i64],
+    overrides: &HashMap<i64, String>,
+    numbering: &mut (dyn FnMut() -> i64 + Send),
+) -> Result<(Vec<Draft>, Vec<Unresolved>)> {
+    let mut incidents = Vec::with_capacity(ids.len());
+    for id in ids {
+        incidents.push(incidents::get(store, *id).await?);
+    }
+    let emails: Vec<String> = incidents
+        .iter()
+        .filter_map(|i| i.enrichment.as_ref())
+        .flat_map(|e| e.abuse.iter().map(|c| c.email.to_ascii_lowercase()))
+        .collect();
+    let failing: std::collections::HashSet<String> = renkei_enrich::sources::failing(store, &emails)
+        .await
+        .map_err(|e| IncidentError::invalid("enrichment", e.to_string()))?
+        .into_iter()
+        .map(|f| f.email)
+        .collect();
+    let mut groups: BTreeMap<String, (Recipient, Vec<Incident>, Vec<String>)> = BTreeMap::new();
+    let mut unresolved = Vec::new();
+    for incident in incidents {
+        let Some(ip) = incident.source_ip.clone() else {
+            unresolved.push(Unresolved {
+                incident: incident.id,
+                ip: None,
+                reason: "the incident has no source address".into(),
+            });
+            continue;
+        };
+        let e = incident
+            .enrichment
+            .clone()
+            .unwrap_or_else(|| Enrichment::empty(&ip));
+        let mut warnings = Vec::new();
+        let recipient = match overrides.get(&incident.id).map(|s| s.trim().to_ascii_lowercase()) {
+            Some(email) if !email.is_empty() => Ok(Recipient {
+                email,
+                name: None,
+                kind: RecipientKind::Manual,
+                lang: renkei_enrich::lang_for_country(e.country.as_deref().unwrap_or("")).into(),
+                country: e.country.clone(),
+                pgp_key: None,
+                has_key: false,
+            }),
+            _ => resolve(&e, settings, &failing, &mut warnings),
+        };
+        match recipient {
+            Ok(r) => {
+                let g = groups
+                    .entry(r.email.clone())
+                    .or_insert_with(|| (r, Vec::new(), Vec::new()));
+                g.1.push(incident);
+                g.2.extend(warnings);
+            }
+            Err(reason) => unresolved.push(Unresolved {
+                incident: incident.id,
+                ip: Some(ip),
+                reason,
+            }),
+        }
+    }
+    let mut drafts = Vec::new();
+    for (_, (recipient, incidents, mut warnings)) in groups {
+        let tlp = incidents
+            .iter()
+            .filter_map(|i| Tlp::parse(&i.tlp).ok())
+            .max()
+            .unwrap_or(Tlp::Amber);
+        if tlp == Tlp::Red {
+            warnings.push("TLP:RED incidents are included: the recipient may not share them".into());
+        }
+        let items: Vec<Item> = incidents.iter().map(item).collect();
+        let number = numbering();
+        let template = template(store, &recipient.lang).await?;
+        let ctx = context_value(
+            &settings.team_name(),
+            &recipient.email,
+            recipient.name.as_deref(),
+            tlp.as_str(),
+            number,
+            &items,
+        );
+        let subject_text = render(&template.subject, &ctx)
+            .map_err(|e| IncidentError::invalid("template", e))?;
+        let body = render(&template.body, &ctx).map_err(|e| IncidentError::invalid("template", e))?;
+        let subject = format!(
+            "[{}] [RENKEI-N#{number}] {}",
+            tlp.as_str(),
+            subject_text.trim()
+        );
+        let mut attachments = vec![Attachment {
+            filename: format!("renkei-notification-{number}.csv"),
+            content_type: "text/csv; charset=utf-8".into(),
+            data: csv_of(&items),
+        }];
+        if recipient.kind == RecipientKind::Csirt {
+            attachments.push(Attachment {
+                filename: format!("renkei-notification-{number}.iodef.xml"),
+                content_type: "application/xml".into(),
+                data: iodef_of(settings, &incidents, tlp).into_bytes(),
+            });
+        }
+        drafts.push(Draft {
+            planned: Planned {
+                encrypted: recipient.pgp_key.is_some(),
+                signed: settings.team_key.is_some(),
+                recipient,
+                items,
+                tlp: tlp.as_str().into(),
+                subject,
+                body,
+                attachments: attachments
+                    .iter()
+                    .map(|a| (a.filename.clone(), a.data.len()))
+                    .collect(),
+                warnings,
+            },
+            attachments,
+            incidents,
+        });
+    }
+    Ok((drafts, unresolved))
+}
+
+fn item(i: &Incident) -> Item {
+    let e = i.enrichment.as_ref();
+    Item {
+        incident: i.id,
+        ip: i.source_ip.clone().unwrap_or_default(),
+        category: i.category.clone().unwrap_or_else(|| "other".into()),
+        first_seen: i.created_at.split('.').next().unwrap_or(&i.created_at).to_string() + "Z",
+        asn: e.and_then(|e| e.asn),
+        as_name: e.and_then(|e| e.as_name.clone()),
+        country: e.and_then(|e| e.country.clone()),
+        ports: Vec::new(),
+    }
+}
+
+fn csv_of(items: &[Item]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(["ip", "asn", "as_name", "country", "category", "first_seen", "incident"]);
+    for i in items {
+        let _ = w.write_record([
+            i.ip.clone(),
+            i.asn.map(|a| a.to_string()).unwrap_or_default(),
+            i.as_name.clone().unwrap_or_default(),
+            i.country.clone().unwrap_or_default(),
+            i.category.clone(),
+            i.first_seen.clone(),
+            i.incident.to_string(),
+        ]);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+/// The IODEF 2.0 document for incidents (also `renkei incident export`).
+pub fn iodef_of(settings: &Settings, incidents: &[Incident], tlp: Tlp) -> String {
+    let id_name = settings
+        .team_email()
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_else(|| "renkei.invalid".into());
+    let restriction = match tlp {
+        Tlp::Clear => "white",
+        Tlp::Green => "green",
+        Tlp::Amber | Tlp::AmberStrict => "amber",
+        Tlp::Red => "red",
+    };
+    let out: Vec<renkei_formats::iodef::OutIncident> = incidents
+        .iter()
+        .map(|i| {
+            let e = i.enrichment.as_ref();
+            renkei_formats::iodef::OutIncident {
+                id_name: id_name.clone(),
+                id: i.id.to_string(),
+                restriction: restriction.into(),
+                generation_time: time::now_str(),
+                detect_time: Some(i.created_at.clone()),
+                description: i
+                    .subject
+                    .clone()
+                    .unwrap_or_else(|| format!("Incident {}", i.id)),
+                contact_name: settings.team_name(),
+                contact_email: settings.team_email(),
+                source: i.source_ip.clone(),
+                source_ports: Vec::new(),
+                asn: e.and_then(|e| e.asn),
+                as_name: e.and_then(|e| e.as_name.clone()),
+                country: e.and_then(|e| e.country.clone()),
+                category: i.category.clone(),
+            }
+        })
+        .collect();
+    renkei_formats::iodef::write_v2(&out)
+}
+
+/// What would go out, without sending anything.
+pub async fn preview(
+    store: &Store,
+    settings: &Settings,
+    ids: &[i64],
+    overrides: &HashMap<i64, String>,
+) -> Result<Plan> {
+    let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM notifications")
+        .fetch_one(store.pool())
+        .await?;
+    let mut n = next;
+    let (drafts, unresolved) = draft(store, settings, ids, overrides, &mut || {
+        n += 1;
+        n
+    })
+    .await?;
+    Ok(Plan {
+        mails: drafts.into_iter().map(|d| d.planned).collect(),
+        unresolved,
+    })
+}
+
+/// A notification queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sent {
+    pub notification: i64,
+    pub recipient: String,
+    pub kind: RecipientKind,
+    pub incidents: Vec<i64>,
+    pub outbox: i64,
+    pub signed: bool,
+    pub encrypted: bool,
+}
+
+/// Queues the notifications for `ids`: one mail per recipient, in one transaction
+/// with their records, the threads' copies and the audit rows.
+pub async fn send(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    ids: &[i64],
+    overrides: &HashMap<i64, String>,
+) -> Result<(Vec<Sent>, Vec<Unresolved>)> {
+    if settings.from.trim().is_empty() {
+        return Err(IncidentError::invalid(
+            "mail.from",
+            "set the team's sender address (mail.from) before sending notifications",
+        ));
+    }
+    let now = time::now_str();
+    // Rows are numbered first so that the subject and attachments can name them.
+    let mut reserved: Vec<i64> = Vec::new();
+    let (drafts, unresolved) = {
+        let mut placeholder = 0i64;
+        draft(store, settings, ids, overrides, &mut || {
+            placeholder += 1;
+            -placeholder
+        })
+        .await?
+    };
+    let mut tx = store.begin().await?;
+    let mut sent = Vec::new();
+    let mut events = Vec::new();
+    for d in drafts {
+        let p = &d.planned;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO notifications (created_at, created_by, recipient, recipient_name, recipient_kind, country, lang, category, tlp, subject, addresses, signed, encrypted)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12) RETURNING id",
+        )
+        .bind(&now)
+        .bind(&actor.label)
+        .bind(&p.recipient.email)
+        .bind(&p.recipient.name)
+        .bind(p.recipient.kind.as_str())
+        .bind(&p.recipient.country)
+        .bind(&p.recipient.lang)
+        .bind(p.items.first().map(|i| i.category.clone()))
+        .bind(&p.tlp)
+        .bind(p.items.len() as i64)
+        .bind(p.signed as i64)
+        .bind(p.encrypted as i64)
+        .fetch_one(tx.conn())
+        .await?;
+        reserved.push(id);
+        // The drafts were numbered with placeholders: put the real number in.
+        let placeholder = -(reserved.len() as i64);
+        let fix = |s: &str| {
+            s.replace(&format!("RENKEI-N#{placeholder}"), &format!("RENKEI-N#{id}"))
+                .replace(
+                    &format!("renkei-notification-{placeholder}"),
+                    &format!("renkei-notification-{id}"),
+                )
+        };
+        let subject = fix(&p.subject);
+        let body = fix(&p.body);
+        let attachments: Vec<Attachment> = d
+            .attachments
+            .iter()
+            .map(|a| Attachment {
+                filename: fix(&a.filename),
+                content_type: a.content_type.clone(),
+                data: a.data.clone(),
+            })
+            .collect();
+        let to = match &p.recipient.name {
+            Some(name) => format!("\"{}\" <{}>", name.replace('"', ""), p.recipient.email),
+            None => p.recipient.email.clone(),
+        };
+        let outbox = renkei_mail::enqueue(
+            &mut tx,
+            renkei_mail::NewMail {
+                kind: "notification",
+                object_type: "notification",
+                object_id: id.to_string(),
+                from: &settings.from,
+                to: &to,
+                subject: &subject,
+                body: &body,
+                in_reply_to: None,
+                auto_reply: false,
+                attachments: &attachments,
+                sign: settings.team_key.as_ref(),
+                encrypt_to: p.recipient.pgp_key.as_deref(),
+            },
+        )
+        .await
+        .map_err(|e| IncidentError::invalid("recipient", e.to_string()))?;
+        sqlx::query("UPDATE notifications SET subject = $1, outbox_id = $2 WHERE id = $3")
+            .bind(&subject)
+            .bind(outbox)
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+        let mut reports: Vec<i64> = Vec::new();
+        for i in &d.incidents {
+            sqlx::query("INSERT INTO notification_incidents (notification_id, incident_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(i.id)
+                .execute(tx.conn())
+                .await?;
+            // Waiting for the site's answer, unless the incident is further along.
+            sqlx::query("UPDATE incidents SET state = 'waiting_for_reply', updated_at = $1 WHERE id = $2 AND state IN ('new', 'triaged', 'coordinating')")
+                .bind(&now)
+                .bind(i.id)
+                .execute(tx.conn())
+                .await?;
+            if !reports.contains(&i.report_id) {
+                reports.push(i.report_id);
+            }
+            events.push(Event {
+                action: "incident.notified",
+                object_type: "incident",
+                object_id: i.id.to_string(),
+                changes: json!({"notification": id, "recipient": p.recipient.email}),
+            });
+        }
+        for report in &reports {
+            sqlx::query(
+                "INSERT INTO report_messages (report_id, direction, author_user_id, author, subject, body, created_at) VALUES ($1, 'out', $2, $3, $4, $5, $6)",
+            )
+            .bind(report)
+            .bind(actor.user_id)
+            .bind(&settings.from)
+            .bind(format!("{subject} → {}", p.recipient.email))
+            .bind(&body)
+            .bind(&now)
+            .execute(tx.conn())
+            .await?;
+        }
+        events.push(Event {
+            action: "notification.queued",
+            object_type: "notification",
+            object_id: id.to_string(),
+            changes: json!({
+                "recipient": p.recipient.email,
+                "kind": p.recipient.kind.as_str(),
+                "incidents": d.incidents.iter().map(|i| i.id).collect::<Vec<_>>(),
+                "tlp": p.tlp,
+                "signed": p.signed,
+                "encrypted": p.encrypted,
+                "outbox": outbox,
+            }),
+        });
+        sent.push(Sent {
+            notification: id,
+            recipient: p.recipient.email.clone(),
+            kind: p.recipient.kind,
+            incidents: d.incidents.iter().map(|i| i.id).collect(),
+            outbox,
+            signed: p.signed,
+            encrypted: p.encrypted,
+        });
+    }
+    audit::record_many(&mut tx, actor, events).await?;
+    tx.commit().await?;
+    Ok((sent, unresolved))
+}
+
+/// A notification as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    pub id: i64,
+    pub created_at: String,
+    pub created_by: String,
+    pub recipient: String,
+    pub recipient_kind: String,
+    pub country: Option<String>,
+    pub lang: String,
+    pub tlp: String,
+    pub subject: String,
+    pub addresses: i64,
+    pub signed: bool,
+    pub encrypted: bool,
+    /// The outbox's word: queued, sending, sent or failed.
+    pub mail_status: Option<String>,
+    pub mail_error: Option<String>,
+    pub message_id: Option<String>,
+}
+
+const NOTIFICATION_COLUMNS: &str = "n.id, n.created_at, n.created_by, n.recipient, n.recipient_kind, n.country, n.lang, n.tlp, n.subject, n.addresses, n.signed, n.encrypted, o.status AS mail_status, o.last_error AS mail_error, o.message_id AS message_id";
+
+fn notification_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
+    Ok(Notification {
+        id: r.try_get("id")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        recipient: r.try_get("recipient")?,
+        recipient_kind: r.try_get("recipient_kind")?,
+        country: r.try_get("country")?,
+        lang: r.try_get("lang")?,
+        tlp: r.try_get("tlp")?,
+        subject: r.try_get("subject")?,
+        addresses: r.try_get("addresses")?,
+        signed: r.try_get::<i64, _>("signed")? != 0,
+        encrypted: r.try_get::<i64, _>("encrypted")? != 0,
+        mail_status: r.try_get("mail_status")?,
+        mail_error: r.try_get("mail_error")?,
+        message_id: r.try_get("message_id")?,
+    })
+}
+
+/// The notifications about one incident, newest first.
+pub async fn for_incident(store: &Store, incident: i64) -> Result<Vec<Notification>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {NOTIFICATION_COLUMNS} FROM notifications n JOIN notification_incidents ni ON ni.notification_id = n.id
+         LEFT JOIN outbox o ON o.id = n.outbox_id WHERE ni.incident_id = $1 ORDER BY n.id DESC"
+    )))
+    .bind(incident)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(notification_row).collect()
+}
+
+/// Recent notifications, newest first; `status` filters on the mail's state.
+pub async fn list(store: &Store, status: Option<&str>, limit: i64) -> Result<Vec<Notification>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {NOTIFICATION_COLUMNS} FROM notifications n LEFT JOIN outbox o ON o.id = n.outbox_id
+         WHERE ($1 = '' OR o.status = $1) ORDER BY n.id DESC LIMIT $2"
+    )))
+    .bind(status.unwrap_or(""))
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(notification_row).collect()
+}
+
+/// The incidents a notification covered.
+pub async fn incidents_of(store: &Store, notification: i64) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT incident_id FROM notification_incidents WHERE notification_id = $1 ORDER BY incident_id",
+    )
+    .bind(notification)
+    .fetch_all(store.pool())
+    .await?)
+}
+
+/// The notification a mail subject names: `[RENKEI-N#12]`.
+pub fn notification_in_subject(subject: &str) -> Option<i64> {
+    let at = subject.find("[RENKEI-N#")? + "[RENKEI-N#".len();
+    let rest = &subject[at..];
+    let end = rest.find(']')?;
+    rest[..end].parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_subject_names_its_notification() {
+        assert_eq!(notification_in_subject("Re: [TLP:AMBER] [RENKEI-N#12] x"), Some(12));
+        assert_eq!(notification_in_subject("[RENKEI#12]"), None);
+        assert_eq!(notification_in_subject("[RENKEI-N#x]"), None);
+    }
+
+    #[test]
+    fn the_built_in_templates_render_in_both_languages() {
+        for lang in TEMPLATE_LANGS {
+            let (s, b) = default_template(lang);
+            let ctx = context_value("CSIRT", "a@b.example", None, "TLP:AMBER", 3, &[]);
+            assert!(render(s, &ctx).is_ok(), "{lang} subject");
+            let body = render(b, &ctx).unwrap();
+            assert!(body.contains("RENKEI-N#3") && body.contains("TLP:AMBER"), "{lang}: {body}");
+        }
+    }
+}
+
+/// Notifications sent in a period, for the quarterly report.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotificationStatistics {
+    pub from: String,
+    pub to: String,
+    /// Notifications queued in the period.
+    pub notifications: i64,
+    /// Addresses they covered.
+    pub addresses: i64,
+    /// Those whose mail has gone out (relay accepted), and those that failed.
+    pub sent: i64,
+    pub failed: i64,
+    pub by_month: Vec<(String, i64)>,
+    pub by_country: Vec<(String, i64)>,
+    pub by_category: Vec<(String, i64)>,
+    pub by_recipient_kind: Vec<(String, i64)>,
+}
+
+pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<NotificationStatistics> {
+    let pairs = |sql: &'static str| async move {
+        let rows = sqlx::query(sql)
+            .bind(from)
+            .bind(to)
+            .fetch_all(store.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("k")?, r.try_get::<i64, _>("n")?)))
+            .collect::<Result<Vec<(String, i64)>>>()
+    };
+    let totals = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(n.addresses), 0) AS a,
+                COALESCE(SUM(CASE WHEN o.status = 'sent' THEN 1 ELSE 0 END), 0) AS s,
+                COALESCE(SUM(CASE WHEN o.status = 'failed' THEN 1 ELSE 0 END), 0) AS f
+         FROM notifications n LEFT JOIN outbox o ON o.id = n.outbox_id WHERE n.created_at >= $1 AND n.created_at < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(store.pool())
+    .await?;
+    Ok(NotificationStatistics {
+        from: from.into(),
+        to: to.into(),
+        notifications: totals.try_get("n")?,
+        addresses: totals.try_get("a")?,
+        sent: totals.try_get("s")?,
+        failed: totals.try_get("f")?,
+        by_month: pairs("SELECT SUBSTR(created_at, 1, 7) AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY SUBSTR(created_at, 1, 7) ORDER BY k").await?,
+        by_country: pairs("SELECT COALESCE(country, '??') AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY COALESCE(country, '??') ORDER BY n DESC, k").await?,
+        by_category: pairs("SELECT COALESCE(category, 'other') AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY COALESCE(category, 'other') ORDER BY n DESC, k").await?,
+        by_recipient_kind: pairs("SELECT recipient_kind AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY recipient_kind ORDER BY n DESC, k").await?,
+    })
+}

@@ -1,0 +1,156 @@
+//! Builds an outgoing message whole: text, attachments, and the OpenPGP layers
+//! (RFC 3156: multipart/signed, then multipart/encrypted around it).
+
+use lettre::Message;
+use lettre::message::header::{ContentDisposition, ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart, SinglePart};
+
+use crate::MailError;
+use crate::pgp::{self, TeamKey};
+
+/// A file sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+/// Everything a message is made of.
+pub struct Draft<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub attachments: &'a [Attachment],
+    pub message_id: &'a str,
+    pub in_reply_to: Option<&'a str>,
+    pub auto_reply: bool,
+    pub sign: Option<&'a TeamKey>,
+    /// The recipient's armored public key: the message is encrypted to it.
+    pub encrypt_to: Option<&'a str>,
+}
+
+#[derive(Clone)]
+struct AutoSubmitted(String);
+
+impl Header for AutoSubmitted {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted(s.to_string()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+enum Body {
+    Single(SinglePart),
+    Multi(MultiPart),
+}
+
+impl Body {
+    fn formatted(&self) -> Vec<u8> {
+        match self {
+            Body::Single(p) => p.formatted(),
+            Body::Multi(p) => p.formatted(),
+        }
+    }
+}
+
+fn content_type(s: &str) -> Result<ContentType, MailError> {
+    ContentType::parse(s).map_err(|e| MailError::Address(format!("content type {s:?}: {e}")))
+}
+
+/// The message as it goes on the wire (CRLF line ends).
+pub fn compose(d: &Draft<'_>) -> Result<Vec<u8>, MailError> {
+    let from: Mailbox = d
+        .from
+        .parse()
+        .map_err(|e| MailError::Address(format!("sender {:?}: {e}", d.from)))?;
+    let to: Mailbox = d
+        .to
+        .parse()
+        .map_err(|e| MailError::Address(format!("recipient {:?}: {e}", d.to)))?;
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(d.text.to_string());
+    let mut body = if d.attachments.is_empty() {
+        Body::Single(text)
+    } else {
+        let mut mixed = MultiPart::mixed().singlepart(text);
+        for a in d.attachments {
+            mixed = mixed.singlepart(
+                SinglePart::builder()
+                    .header(content_type(&a.content_type)?)
+                    .header(ContentDisposition::attachment(&a.filename))
+                    .body(a.data.clone()),
+            );
+        }
+        Body::Multi(mixed)
+    };
+    if let Some(key) = d.sign {
+        let bytes = body.formatted();
+        // The CRLF before the next boundary belongs to the boundary (RFC 3156 §5).
+        let signed_part = bytes.strip_suffix(b"\r\n").unwrap_or(&bytes);
+        let signature = key.sign_detached(signed_part)?;
+        let sig_part = SinglePart::builder()
+            .header(content_type("application/pgp-signature; name=\"signature.asc\"")?)
+            .header(ContentDisposition::attachment("signature.asc"))
+            .body(signature);
+        let signed = MultiPart::signed(
+            "application/pgp-signature".to_string(),
+            "pgp-sha256".to_string(),
+        );
+        let signed = match body {
+            Body::Single(p) => signed.singlepart(p),
+            Body::Multi(p) => signed.multipart(p),
+        };
+        body = Body::Multi(signed.singlepart(sig_part));
+    }
+    if let Some(recipient) = d.encrypt_to {
+        let key = pgp::parse_public_key(recipient)?;
+        let inner = body.formatted();
+        let armored = pgp::encrypt(&key, &inner)?;
+        body = Body::Multi(
+            MultiPart::encrypted("application/pgp-encrypted".to_string())
+                .singlepart(
+                    SinglePart::builder()
+                        .header(content_type("application/pgp-encrypted")?)
+                        .body("Version: 1\r\n".to_string()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(content_type("application/octet-stream; name=\"encrypted.asc\"")?)
+                        .header(ContentDisposition::inline_with_name("encrypted.asc"))
+                        .body(armored),
+                ),
+        );
+    }
+    let mut builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(d.subject)
+        .message_id(Some(format!("<{}>", d.message_id)));
+    if let Some(parent) = d.in_reply_to {
+        let parent = if parent.starts_with('<') {
+            parent.to_string()
+        } else {
+            format!("<{parent}>")
+        };
+        builder = builder.in_reply_to(parent.clone()).references(parent);
+    }
+    if d.auto_reply {
+        builder = builder.header(AutoSubmitted("auto-replied".into()));
+    }
+    let message = match body {
+        Body::Single(p) => builder.singlepart(p),
+        Body::Multi(p) => builder.multipart(p),
+    }
+    .map_err(|e| MailError::Address(e.to_string()))?;
+    Ok(message.formatted())
+}

@@ -1,0 +1,100 @@
+//! A real SMTP relay on loopback (aiosmtpd, from PyPI) that keeps every message it is
+//! given, byte for byte, for tests to read back.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub struct Relay {
+    pub addr: String,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+/// One message as the relay got it.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+impl Relay {
+    /// Starts the relay; `None` (the test is skipped) when Python's aiosmtpd is not
+    /// installed, except under CI, where `.ci/run` installs it and its absence fails.
+    pub fn start() -> Option<Relay> {
+        let have = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !have {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+            assert!(!ci, "CI is set but python3 -m aiosmtpd is missing: .ci/run should pip install aiosmtpd");
+            eprintln!("skipped: aiosmtpd is not installed (pip install aiosmtpd)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = tempfile::tempdir().expect("relay directory");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("relay.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the relay");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("relay stdout"))
+            .read_line(&mut line)
+            .expect("relay output");
+        assert_eq!(line.trim(), "ready", "the relay did not start");
+        Some(Relay {
+            addr: format!("127.0.0.1:{port}"),
+            dir,
+            child,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    /// The messages received so far, in order.
+    pub fn messages(&self) -> Vec<Kept> {
+        let mut names: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        names.retain(|p| p.extension().is_some_and(|e| e == "eml"));
+        names.sort();
+        names
+            .into_iter()
+            .map(|p| {
+                let envelope: serde_json::Value = serde_json::from_slice(
+                    &std::fs::read(p.with_extension("json")).expect("envelope"),
+                )
+                .expect("envelope json");
+                Kept {
+                    mail_from: envelope["mail_from"].as_str().unwrap_or("").to_string(),
+                    rcpt_to: envelope["rcpt_tos"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default(),
+                    data: std::fs::read(&p).expect("message"),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

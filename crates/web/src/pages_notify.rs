@@ -1,0 +1,169 @@
+//! Pages for notifying the sites involved: preview and send, the list of
+//! notifications with their mail's state, the template editor, and the about page
+//! with the data attributions.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::response::Response;
+use renkei_incident::{incidents, notify};
+use serde::Deserialize;
+
+use crate::error::AppError;
+use crate::pages::{Page, Shell, html, see_other};
+use crate::state::AppState;
+
+fn pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, AppError> {
+    serde_urlencoded::from_bytes(bytes).map_err(|e| AppError::bad_request("bad_request", e.to_string()))
+}
+
+fn ids_of(pairs: &[(String, String)]) -> Vec<i64> {
+    let mut ids: Vec<i64> = pairs
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .flat_map(|(_, v)| v.split(',').filter_map(|x| x.trim().parse().ok()).collect::<Vec<_>>())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+#[derive(Template)]
+#[template(path = "notify.html")]
+struct NotifyPage<'a> {
+    shell: Shell<'a>,
+    ids: Vec<i64>,
+    plan: notify::Plan,
+}
+
+async fn show_plan(
+    state: &AppState,
+    page: &Page,
+    ids: Vec<i64>,
+    overrides: &HashMap<i64, String>,
+) -> Result<Response, AppError> {
+    let plan = notify::preview(&state.store, &state.notify, &ids, overrides).await?;
+    html(&NotifyPage {
+        shell: page.shell("notifications"),
+        ids,
+        plan,
+    })
+}
+
+pub async fn preview(
+    State(state): State<AppState>,
+    page: Page,
+    RawQuery(q): RawQuery,
+) -> Result<Response, AppError> {
+    let ids = ids_of(&pairs(q.unwrap_or_default().as_bytes())?);
+    show_plan(&state, &page, ids, &HashMap::new()).await
+}
+
+pub async fn send(
+    State(state): State<AppState>,
+    page: Page,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let pairs = pairs(&body)?;
+    let ids = ids_of(&pairs);
+    let overrides: HashMap<i64, String> = pairs
+        .iter()
+        .filter_map(|(k, v)| {
+            let id = k.strip_prefix("to_")?.parse().ok()?;
+            let v = v.trim();
+            (!v.is_empty()).then(|| (id, v.to_string()))
+        })
+        .collect();
+    if pairs.iter().any(|(k, v)| k == "do" && v == "send") {
+        notify::send(&state.store, &state.notify, &page.auth.actor(), &ids, &overrides).await?;
+        return Ok(see_other("/notifications"));
+    }
+    show_plan(&state, &page, ids, &overrides).await
+}
+
+#[derive(Template)]
+#[template(path = "notifications.html")]
+struct ListPage<'a> {
+    shell: Shell<'a>,
+    list: Vec<notify::Notification>,
+    relay_set: bool,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, AppError> {
+    let status = q.status.filter(|s| !s.is_empty());
+    html(&ListPage {
+        shell: page.shell("notifications"),
+        list: notify::list(&state.store, status.as_deref(), 500).await?,
+        relay_set: !state.config.mail.relay.is_empty(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "templates.html")]
+struct TemplatesPage<'a> {
+    shell: Shell<'a>,
+    templates: Vec<notify::Template>,
+}
+
+pub async fn templates(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    let mut templates = Vec::new();
+    for lang in notify::TEMPLATE_LANGS {
+        templates.push(notify::template(&state.store, lang).await?);
+    }
+    html(&TemplatesPage {
+        shell: page.shell("notifications"),
+        templates,
+    })
+}
+
+pub async fn template_save(
+    State(state): State<AppState>,
+    page: Page,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let pairs = pairs(&body)?;
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.replace("\r\n", "\n"))
+            .unwrap_or_default()
+    };
+    notify::set_template(&state.store, &page.auth.actor(), &get("lang"), &get("subject"), &get("body")).await?;
+    Ok(see_other("/admin/templates"))
+}
+
+pub async fn enrich(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let tables = state.enricher.tables();
+    let i = incidents::enrich(&state.store, &page.auth.actor(), &tables, &[id]).await?;
+    Ok(see_other(&format!("/reports/{}#incident-{id}", i[0].report_id)))
+}
+
+#[derive(Template)]
+#[template(path = "about.html")]
+struct AboutPage<'a> {
+    shell: Shell<'a>,
+    sources: Vec<renkei_enrich::sources::SourceInfo>,
+}
+
+pub async fn about(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    html(&AboutPage {
+        shell: page.shell("about"),
+        sources: renkei_enrich::sources::list(&state.store).await?,
+    })
+}
