@@ -92,9 +92,25 @@ enum IncidentCommand {
     /// incidents. One JSON line per file:
     /// {"file", "report", "incidents", "category", "status", "problem"}.
     /// Exit 2 if any file could not be read or needs review (it is kept all the same).
+    ///
+    /// With --format csv --feed NAME, each file is a bulk feed (hosts seen scanning,
+    /// infected or vulnerable): rows become events, enriched and grouped per recipient,
+    /// and each recipient gets one notification per day. One JSON line per file:
+    /// {"file", "feed", "report", "rows", "events", "bad_rows", "problems",
+    /// "recipients", "notifications", "unresolved"}. Bad rows are named by line on
+    /// stderr and skipped (exit 2); the rest is imported.
     Import {
-        #[arg(long, value_parser = ["iodef", "xarf", "mail"])]
+        #[arg(long, value_parser = ["iodef", "xarf", "mail", "csv"])]
         format: String,
+        /// The feed's name (csv): shadowserver-scan, shadowserver-infection and
+        /// shadowserver-honeypot-scan have built-in column mappings; any other name
+        /// needs --mapping.
+        #[arg(long)]
+        feed: Option<String>,
+        /// A TOML file naming the columns: ip, time, port, protocol, category,
+        /// type_column or event_type.
+        #[arg(long, value_name = "FILE")]
+        mapping: Option<PathBuf>,
         /// TLP for the imported reports.
         #[arg(long, default_value = "TLP:AMBER")]
         tlp: String,
@@ -302,9 +318,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Incident(IncidentCommand::Import { format, tlp, files }) => {
+        Command::Incident(IncidentCommand::Import {
+            format,
+            feed,
+            mapping,
+            tlp,
+            files,
+        }) => {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
+            if format == "csv" {
+                let Some(feed) = feed else {
+                    say!("renkei: --format csv imports a bulk feed: give its name with --feed");
+                    return Ok(ExitCode::from(2));
+                };
+                return import_feed(&store, &config, &feed, mapping.as_deref(), &tlp, &files).await;
+            }
             import(&store, &config, &format, &tlp, &files).await
         }
         Command::Mailgate { url, token } => mailgate(&url, token.as_deref()).await,
@@ -587,7 +616,8 @@ async fn enrich(store: &Store, cmd: EnrichCommand) -> anyhow::Result<ExitCode> {
                 let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
                 data.push((f.display().to_string(), bytes));
             }
-            let report = sources::load(store, &Actor::system("enrich load"), kind, format, &data).await?;
+            let report =
+                sources::load(store, &Actor::system("enrich load"), kind, format, &data).await?;
             out!("{}", serde_json::to_string(&report)?);
             for p in &report.problems {
                 say!("renkei: {}:{}: {}", p.file, p.line, p.message);
@@ -595,7 +625,11 @@ async fn enrich(store: &Store, cmd: EnrichCommand) -> anyhow::Result<ExitCode> {
             Ok(if report.bad_rows == 0 {
                 ExitCode::SUCCESS
             } else {
-                say!("renkei: {} rows loaded, {} bad rows skipped", report.rows, report.bad_rows);
+                say!(
+                    "renkei: {} rows loaded, {} bad rows skipped",
+                    report.rows,
+                    report.bad_rows
+                );
                 ExitCode::from(2)
             })
         }
@@ -607,6 +641,106 @@ async fn enrich(store: &Store, cmd: EnrichCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn import_feed(
+    store: &Store,
+    config: &Config,
+    feed: &str,
+    mapping: Option<&std::path::Path>,
+    tlp: &str,
+    files: &[PathBuf],
+) -> anyhow::Result<ExitCode> {
+    use renkei_formats::feed::Mapping;
+    let tlp = renkei_core::tlp::Tlp::parse(tlp)?;
+    let mapping = match mapping {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            match Mapping::from_toml(&text) {
+                Ok(m) => m,
+                Err(e) => {
+                    say!("renkei: {}: {e}", path.display());
+                    return Ok(ExitCode::from(2));
+                }
+            }
+        }
+        None => match Mapping::builtin(feed) {
+            Some(m) => m,
+            None => {
+                say!(
+                    "renkei: no built-in mapping for feed {feed:?} (built in: {}); describe its columns with --mapping FILE",
+                    Mapping::BUILTIN.join(", ")
+                );
+                return Ok(ExitCode::from(2));
+            }
+        },
+    };
+    let tables = renkei_enrich::Enricher::open(store).await?.tables();
+    let team_key = if config.mail.signing_key_file.is_empty() {
+        None
+    } else {
+        let data = std::fs::read(&config.mail.signing_key_file)
+            .with_context(|| format!("reading {}", config.mail.signing_key_file))?;
+        Some(renkei_mail::TeamKey::parse(
+            &data,
+            &config.mail.signing_key_passphrase,
+        )?)
+    };
+    let settings = renkei_incident::notify::Settings {
+        from: config.mail.from.clone(),
+        home_country: Some(config.enrich.home_country.clone()).filter(|c| !c.is_empty()),
+        team_key,
+    };
+    let actor = Actor::system("feed import");
+    let mut all_fine = true;
+    for file in files {
+        let shown = file.display().to_string();
+        let data = std::fs::read(file).with_context(|| format!("reading {shown}"))?;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar.set_message(shown.clone());
+            bar
+        });
+        let progress = |done: u64, total: u64| {
+            if let Some(bar) = &bar {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+        };
+        let report = renkei_incident::feeds::import(
+            store, &tables, &settings, &actor, feed, &mapping, &data, tlp, &progress,
+        )
+        .await?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        for p in &report.problems {
+            say!("renkei: {shown}:{}: {}", p.line, p.message);
+        }
+        if report.bad_rows > 0 {
+            all_fine = false;
+            say!(
+                "renkei: {shown}: {} rows imported, {} bad rows skipped",
+                report.events,
+                report.bad_rows
+            );
+        }
+        let mut line = serde_json::to_value(&report)?;
+        line["file"] = serde_json::Value::String(shown);
+        out!("{line}");
+    }
+    Ok(if all_fine {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 /// EX_TEMPFAIL from sysexits.h: the MTA keeps the message and tries again later.

@@ -64,8 +64,8 @@ fn tables() -> (Tables, &'static str) {
         ));
         at += len + 256 * (i % 3);
     }
-    let (t, _) = Tables::build([(Kind::Asn, Format::IpLocationDb, "synthetic", csv.as_bytes())])
-        .unwrap();
+    let (t, _) =
+        Tables::build([(Kind::Asn, Format::IpLocationDb, "synthetic", csv.as_bytes())]).unwrap();
     (t, "synthetic")
 }
 

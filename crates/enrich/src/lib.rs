@@ -297,8 +297,11 @@ impl Tables {
             .find_map(|d| d.find(ip, asn_number))
             .unwrap_or(&[]);
         let country_code = country.map(|(_, _, c)| c);
-        let csirt = country_code
-            .and_then(|c| std::str::from_utf8(&c).ok().and_then(|c| self.csirts.get(c)));
+        let csirt = country_code.and_then(|c| {
+            std::str::from_utf8(&c)
+                .ok()
+                .and_then(|c| self.csirts.get(c))
+        });
         Hit {
             range: asn
                 .map(|(s, e, _)| (s, e))
@@ -369,7 +372,11 @@ impl Tables {
     pub fn heap_bytes(&self) -> usize {
         self.asn.heap_bytes()
             + self.country.heap_bytes()
-            + self.as_names.iter().map(|n| n.capacity() + 24).sum::<usize>()
+            + self
+                .as_names
+                .iter()
+                .map(|n| n.capacity() + 24)
+                .sum::<usize>()
             + self
                 .directories
                 .iter()
@@ -381,18 +388,14 @@ impl Tables {
 fn merge_asn(into: &mut Loaded, mut from: Loaded) {
     let offset = into.as_names.len() as u32;
     into.as_names.append(&mut from.as_names);
-    into.asn
-        .v4
-        .extend(from.asn.v4.into_iter().map(|mut e| {
-            e.value.1 += offset;
-            e
-        }));
-    into.asn
-        .v6
-        .extend(from.asn.v6.into_iter().map(|mut e| {
-            e.value.1 += offset;
-            e
-        }));
+    into.asn.v4.extend(from.asn.v4.into_iter().map(|mut e| {
+        e.value.1 += offset;
+        e
+    }));
+    into.asn.v6.extend(from.asn.v6.into_iter().map(|mut e| {
+        e.value.1 += offset;
+        e
+    }));
 }
 
 fn prefix_of(start: IpAddr, end: IpAddr, ip: IpAddr) -> String {

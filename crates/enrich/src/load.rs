@@ -262,7 +262,11 @@ impl Loaded {
                 continue;
             }
             if f.len() < 7 {
-                self.problem(file, line, "expected registry|cc|type|start|value|date|status");
+                self.problem(
+                    file,
+                    line,
+                    "expected registry|cc|type|start|value|date|status",
+                );
                 continue;
             }
             let (cc, kind, start, value, status) = (f[1], f[2], f[3], f[4], f[6]);
@@ -306,10 +310,18 @@ impl Loaded {
     fn read_directory(&mut self, file: &str, data: &[u8]) {
         let mut rows = csv_records(data);
         let Some((_, Ok(header))) = rows.next() else {
-            self.problem(file, 1, "expected a header: network,email[,lang,pgp_key,name]");
+            self.problem(
+                file,
+                1,
+                "expected a header: network,email[,lang,pgp_key,name]",
+            );
             return;
         };
-        let col = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+        let col = |name: &str| {
+            header
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        };
         let (Some(network), Some(email)) = (col("network"), col("email")) else {
             self.problem(file, 1, "the header needs the columns network and email");
             return;
@@ -346,26 +358,24 @@ impl Loaded {
                 pgp_key: get(key),
                 source: "directory".into(),
             };
-            let target = if let Some(asn) = net
-                .strip_prefix("AS")
-                .or_else(|| net.strip_prefix("as"))
-            {
-                match parse_asn(asn) {
-                    Ok(asn) => Target::Asn(asn),
-                    Err(e) => {
-                        self.problem(file, line, e);
-                        continue;
+            let target =
+                if let Some(asn) = net.strip_prefix("AS").or_else(|| net.strip_prefix("as")) {
+                    match parse_asn(asn) {
+                        Ok(asn) => Target::Asn(asn),
+                        Err(e) => {
+                            self.problem(file, line, e);
+                            continue;
+                        }
                     }
-                }
-            } else {
-                match parse_prefix(&net) {
-                    Ok(range) => Target::Range(range),
-                    Err(e) => {
-                        self.problem(file, line, e);
-                        continue;
+                } else {
+                    match parse_prefix(&net) {
+                        Ok(range) => Target::Range(range),
+                        Err(e) => {
+                            self.problem(file, line, e);
+                            continue;
+                        }
                     }
-                }
-            };
+                };
             let set = match by_network.get(&net) {
                 Some(set) => {
                     self.contact_sets[*set as usize].push(contact);
@@ -406,7 +416,8 @@ impl Loaded {
             let key = o.first(class).unwrap_or("").to_ascii_uppercase();
             match class {
                 "role" | "person" => {
-                    if let (Some(handle), Some(mail)) = (o.first("nic-hdl"), o.first("abuse-mailbox"))
+                    if let (Some(handle), Some(mail)) =
+                        (o.first("nic-hdl"), o.first("abuse-mailbox"))
                     {
                         mailbox.insert(handle.to_ascii_uppercase(), mail.to_string());
                     }
@@ -454,8 +465,11 @@ impl Loaded {
             let target = match class {
                 "aut-num" => {
                     let v = value.trim();
-                    match parse_asn(v.strip_prefix("AS").or_else(|| v.strip_prefix("as")).unwrap_or(v))
-                    {
+                    match parse_asn(
+                        v.strip_prefix("AS")
+                            .or_else(|| v.strip_prefix("as"))
+                            .unwrap_or(v),
+                    ) {
                         Ok(asn) => Target::Asn(asn),
                         Err(e) => {
                             self.problem(file, line, e);
@@ -491,8 +505,14 @@ impl Loaded {
             let set = self.contact_sets.len() as u32;
             self.contact_sets.push(vec![Contact {
                 email: mail,
-                name: o.first("netname").or_else(|| o.first("as-name")).map(str::to_string),
-                lang: country.as_deref().map(crate::lang_for_country).map(str::to_string),
+                name: o
+                    .first("netname")
+                    .or_else(|| o.first("as-name"))
+                    .map(str::to_string),
+                lang: country
+                    .as_deref()
+                    .map(crate::lang_for_country)
+                    .map(str::to_string),
                 pgp_key: None,
                 source: "rpsl".into(),
             }]);
@@ -503,10 +523,18 @@ impl Loaded {
     fn read_csirts(&mut self, file: &str, data: &[u8]) {
         let mut rows = csv_records(data);
         let Some((_, Ok(header))) = rows.next() else {
-            self.problem(file, 1, "expected a header: country,name,email[,lang,pgp_key]");
+            self.problem(
+                file,
+                1,
+                "expected a header: country,name,email[,lang,pgp_key]",
+            );
             return;
         };
-        let col = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+        let col = |name: &str| {
+            header
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        };
         let (Some(country), Some(email)) = (col("country"), col("email")) else {
             self.problem(file, 1, "the header needs the columns country and email");
             return;

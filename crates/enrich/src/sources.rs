@@ -74,7 +74,9 @@ pub async fn load(
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(data)
             .map_err(|e| EnrichError::Damaged(e.to_string()))?;
-        let packed = gz.finish().map_err(|e| EnrichError::Damaged(e.to_string()))?;
+        let packed = gz
+            .finish()
+            .map_err(|e| EnrichError::Damaged(e.to_string()))?;
         sqlx::query(
             "INSERT INTO enrich_sources (kind, format, file_name, data, sha256, size, loaded_at, loaded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -271,12 +273,14 @@ pub async fn mark_failing(
 
 /// Clears the failing mark (the coordinator fixed the address, or mail got through).
 pub async fn clear_failing(tx: &mut renkei_core::store::Tx, email: &str) -> Result<bool> {
-    Ok(sqlx::query("UPDATE contact_status SET failing = 0 WHERE email = $1 AND failing = 1")
-        .bind(email.trim().to_ascii_lowercase())
-        .execute(tx.conn())
-        .await?
-        .rows_affected()
-        > 0)
+    Ok(
+        sqlx::query("UPDATE contact_status SET failing = 0 WHERE email = $1 AND failing = 1")
+            .bind(email.trim().to_ascii_lowercase())
+            .execute(tx.conn())
+            .await?
+            .rows_affected()
+            > 0,
+    )
 }
 
 /// The failing addresses among `emails`.

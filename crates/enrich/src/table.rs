@@ -251,7 +251,11 @@ pub fn prefix_range<A: Addr>(network: A, len: u32) -> Option<(A, A)> {
     };
     let start = network.to_u128() & !mask;
     let end = start | mask;
-    let end = if A::BITS == 32 { end & 0xffff_ffff } else { end };
+    let end = if A::BITS == 32 {
+        end & 0xffff_ffff
+    } else {
+        end
+    };
     Some((A::from_u128(start), A::from_u128(end)))
 }
 

@@ -35,7 +35,9 @@ pub fn parse(bytes: &[u8]) -> Option<Dsn> {
     let message = MessageParser::default().parse(bytes)?;
     let ct = message.content_type()?;
     let is_report = ct.ctype().eq_ignore_ascii_case("multipart")
-        && ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("report"))
+        && ct
+            .subtype()
+            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
         && ct
             .attribute("report-type")
             .is_some_and(|t| t.eq_ignore_ascii_case("delivery-status"));
@@ -66,17 +68,13 @@ pub fn parse(bytes: &[u8]) -> Option<Dsn> {
                 };
                 dsn.recipients.extend(recipients(&text));
             }
-            (_, PartType::Message(original)) => {
-                if dsn.original_message_id.is_none() {
-                    dsn.original_message_id = original.message_id().map(str::to_string);
-                }
+            (_, PartType::Message(original)) if dsn.original_message_id.is_none() => {
+                dsn.original_message_id = original.message_id().map(str::to_string);
             }
-            ("text/rfc822-headers", _) => {
+            ("text/rfc822-headers", _) if dsn.original_message_id.is_none() => {
                 let text = String::from_utf8_lossy(part.contents()).into_owned();
-                if dsn.original_message_id.is_none() {
-                    dsn.original_message_id = header_value(&text, "message-id")
-                        .map(|v| v.trim_matches(['<', '>', ' ']).to_string());
-                }
+                dsn.original_message_id = header_value(&text, "message-id")
+                    .map(|v| v.trim_matches(['<', '>', ' ']).to_string());
             }
             _ => {}
         }
@@ -181,12 +179,21 @@ Subject: [TLP:AMBER] notification\r\n\
     #[test]
     fn a_bounce_names_the_failed_recipient_its_status_and_the_original_message() {
         let dsn = parse(BOUNCE.as_bytes()).unwrap();
-        assert_eq!(dsn.original_message_id.as_deref(), Some("renkei.7.abc@example.org"));
+        assert_eq!(
+            dsn.original_message_id.as_deref(),
+            Some("renkei.7.abc@example.org")
+        );
         let failed: Vec<_> = dsn.failed().collect();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].recipient, "abuse@gone.example");
         assert_eq!(failed[0].status.as_deref(), Some("5.1.1"));
-        assert!(failed[0].diagnostic.as_deref().unwrap().contains("User unknown"));
+        assert!(
+            failed[0]
+                .diagnostic
+                .as_deref()
+                .unwrap()
+                .contains("User unknown")
+        );
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! returns a value or a [`FormatError`] saying what is wrong; none panics on any input
 //! (property tests and fuzz targets check it).
 
-pub mod error;
 pub mod dsn;
+pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod iodef;
 pub mod mime;
 pub mod report;

@@ -4,6 +4,7 @@
 //! through their states. Statistics for any period feed the quarterly report.
 
 pub mod classify;
+pub mod feeds;
 pub mod incidents;
 pub mod notify;
 pub mod reports;

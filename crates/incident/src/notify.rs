@@ -204,7 +204,10 @@ pub async fn set_template(
     body: &str,
 ) -> Result<Template> {
     if !TEMPLATE_LANGS.contains(&lang) {
-        return Err(IncidentError::invalid("lang", "templates exist for en and ja"));
+        return Err(IncidentError::invalid(
+            "lang",
+            "templates exist for en and ja",
+        ));
     }
     let sample = context_value(
         "Example CSIRT",
@@ -227,13 +230,16 @@ pub async fn set_template(
     render(body, &sample).map_err(|e| IncidentError::invalid("body", e))?;
     let now = time::now_str();
     let mut tx = store.begin().await?;
-    let before = sqlx::query("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
-        .bind(TEMPLATE)
-        .bind(lang)
-        .fetch_optional(tx.conn())
-        .await?
-        .map(|r| -> Result<(String, String)> { Ok((r.try_get("subject")?, r.try_get("body")?)) })
-        .transpose()?;
+    let before =
+        sqlx::query("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
+            .bind(TEMPLATE)
+            .bind(lang)
+            .fetch_optional(tx.conn())
+            .await?
+            .map(|r| -> Result<(String, String)> {
+                Ok((r.try_get("subject")?, r.try_get("body")?))
+            })
+            .transpose()?;
     sqlx::query("DELETE FROM mail_templates WHERE name = $1 AND lang = $2")
         .bind(TEMPLATE)
         .bind(lang)
@@ -304,7 +310,10 @@ fn resolve(
         email: c.email.to_ascii_lowercase(),
         name: Some(c.name.clone()),
         kind: RecipientKind::Csirt,
-        lang: c.lang.clone().unwrap_or_else(|| renkei_enrich::lang_for_country(&c.country).into()),
+        lang: c
+            .lang
+            .clone()
+            .unwrap_or_else(|| renkei_enrich::lang_for_country(&c.country).into()),
         country: Some(c.country.clone()),
         has_key: c.pgp_key.is_some(),
         pgp_key: c.pgp_key.clone(),
@@ -368,12 +377,13 @@ async fn draft(
         .filter_map(|i| i.enrichment.as_ref())
         .flat_map(|e| e.abuse.iter().map(|c| c.email.to_ascii_lowercase()))
         .collect();
-    let failing: std::collections::HashSet<String> = renkei_enrich::sources::failing(store, &emails)
-        .await
-        .map_err(|e| IncidentError::invalid("enrichment", e.to_string()))?
-        .into_iter()
-        .map(|f| f.email)
-        .collect();
+    let failing: std::collections::HashSet<String> =
+        renkei_enrich::sources::failing(store, &emails)
+            .await
+            .map_err(|e| IncidentError::invalid("enrichment", e.to_string()))?
+            .into_iter()
+            .map(|f| f.email)
+            .collect();
     let mut groups: BTreeMap<String, (Recipient, Vec<Incident>, Vec<String>)> = BTreeMap::new();
     let mut unresolved = Vec::new();
     for incident in incidents {
@@ -390,7 +400,10 @@ async fn draft(
             .clone()
             .unwrap_or_else(|| Enrichment::empty(&ip));
         let mut warnings = Vec::new();
-        let recipient = match overrides.get(&incident.id).map(|s| s.trim().to_ascii_lowercase()) {
+        let recipient = match overrides
+            .get(&incident.id)
+            .map(|s| s.trim().to_ascii_lowercase())
+        {
             Some(email) if !email.is_empty() => Ok(Recipient {
                 email,
                 name: None,
@@ -425,7 +438,8 @@ async fn draft(
             .max()
             .unwrap_or(Tlp::Amber);
         if tlp == Tlp::Red {
-            warnings.push("TLP:RED incidents are included: the recipient may not share them".into());
+            warnings
+                .push("TLP:RED incidents are included: the recipient may not share them".into());
         }
         let items: Vec<Item> = incidents.iter().map(item).collect();
         let number = numbering();
@@ -438,9 +452,10 @@ async fn draft(
             number,
             &items,
         );
-        let subject_text = render(&template.subject, &ctx)
-            .map_err(|e| IncidentError::invalid("template", e))?;
-        let body = render(&template.body, &ctx).map_err(|e| IncidentError::invalid("template", e))?;
+        let subject_text =
+            render(&template.subject, &ctx).map_err(|e| IncidentError::invalid("template", e))?;
+        let body =
+            render(&template.body, &ctx).map_err(|e| IncidentError::invalid("template", e))?;
         let subject = format!(
             "[{}] [RENKEI-N#{number}] {}",
             tlp.as_str(),
@@ -486,7 +501,13 @@ fn item(i: &Incident) -> Item {
         incident: i.id,
         ip: i.source_ip.clone().unwrap_or_default(),
         category: i.category.clone().unwrap_or_else(|| "other".into()),
-        first_seen: i.created_at.split('.').next().unwrap_or(&i.created_at).to_string() + "Z",
+        first_seen: i
+            .created_at
+            .split('.')
+            .next()
+            .unwrap_or(&i.created_at)
+            .to_string()
+            + "Z",
         asn: e.and_then(|e| e.asn),
         as_name: e.and_then(|e| e.as_name.clone()),
         country: e.and_then(|e| e.country.clone()),
@@ -496,7 +517,15 @@ fn item(i: &Incident) -> Item {
 
 fn csv_of(items: &[Item]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record(["ip", "asn", "as_name", "country", "category", "first_seen", "incident"]);
+    let _ = w.write_record([
+        "ip",
+        "asn",
+        "as_name",
+        "country",
+        "category",
+        "first_seen",
+        "incident",
+    ]);
     for i in items {
         let _ = w.write_record([
             i.ip.clone(),
@@ -639,11 +668,14 @@ pub async fn send(
         // The drafts were numbered with placeholders: put the real number in.
         let placeholder = -(reserved.len() as i64);
         let fix = |s: &str| {
-            s.replace(&format!("RENKEI-N#{placeholder}"), &format!("RENKEI-N#{id}"))
-                .replace(
-                    &format!("renkei-notification-{placeholder}"),
-                    &format!("renkei-notification-{id}"),
-                )
+            s.replace(
+                &format!("RENKEI-N#{placeholder}"),
+                &format!("RENKEI-N#{id}"),
+            )
+            .replace(
+                &format!("renkei-notification-{placeholder}"),
+                &format!("renkei-notification-{id}"),
+            )
         };
         let subject = fix(&p.subject);
         let body = fix(&p.body);
@@ -687,11 +719,13 @@ pub async fn send(
             .await?;
         let mut reports: Vec<i64> = Vec::new();
         for i in &d.incidents {
-            sqlx::query("INSERT INTO notification_incidents (notification_id, incident_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(i.id)
-                .execute(tx.conn())
-                .await?;
+            sqlx::query(
+                "INSERT INTO notification_incidents (notification_id, incident_id) VALUES ($1, $2)",
+            )
+            .bind(id)
+            .bind(i.id)
+            .execute(tx.conn())
+            .await?;
             // Waiting for the site's answer, unless the incident is further along.
             sqlx::query("UPDATE incidents SET state = 'waiting_for_reply', updated_at = $1 WHERE id = $2 AND state IN ('new', 'triaged', 'coordinating')")
                 .bind(&now)
@@ -748,6 +782,130 @@ pub async fn send(
     audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;
     Ok((sent, unresolved))
+}
+
+/// Lines listed in a feed notification's text; all of them are in the attachment.
+const FEED_ITEMS_IN_BODY: usize = 200;
+
+/// Queues the day's notification of a feed for one recipient, unless one was already
+/// queued for that feed, day and recipient (a feed imported twice). Returns its number.
+#[allow(clippy::too_many_arguments)]
+pub async fn queue_feed(
+    tx: &mut renkei_core::store::Tx,
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    recipient: &Recipient,
+    feed: &str,
+    day: &str,
+    category: &str,
+    items: &[Item],
+    tlp: Tlp,
+) -> Result<Option<i64>> {
+    if settings.from.trim().is_empty() {
+        return Err(IncidentError::invalid(
+            "mail.from",
+            "set the team's sender address (mail.from) before sending notifications",
+        ));
+    }
+    let exists: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM notifications WHERE feed = $1 AND feed_day = $2 AND recipient = $3",
+    )
+    .bind(feed)
+    .bind(day)
+    .bind(&recipient.email)
+    .fetch_optional(tx.conn())
+    .await?;
+    if exists.is_some() {
+        return Ok(None);
+    }
+    let now = time::now_str();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO notifications (created_at, created_by, recipient, recipient_name, recipient_kind, country, lang, category, tlp, subject, addresses, signed, encrypted, feed, feed_day)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12, $13, $14) RETURNING id",
+    )
+    .bind(&now)
+    .bind(&actor.label)
+    .bind(&recipient.email)
+    .bind(&recipient.name)
+    .bind(recipient.kind.as_str())
+    .bind(&recipient.country)
+    .bind(&recipient.lang)
+    .bind(category)
+    .bind(tlp.as_str())
+    .bind(items.len() as i64)
+    .bind(settings.team_key.is_some() as i64)
+    .bind(recipient.pgp_key.is_some() as i64)
+    .bind(feed)
+    .bind(day)
+    .fetch_one(tx.conn())
+    .await?;
+    let template = template(store, &recipient.lang).await?;
+    let shown = &items[..items.len().min(FEED_ITEMS_IN_BODY)];
+    let mut ctx = context_value(
+        &settings.team_name(),
+        &recipient.email,
+        recipient.name.as_deref(),
+        tlp.as_str(),
+        id,
+        shown,
+    );
+    // The count is the whole day's, even when the text lists only the first lines.
+    ctx = minijinja::context! { count => items.len(), ..ctx };
+    let subject = format!(
+        "[{}] [RENKEI-N#{id}] {} ({feed} {day})",
+        tlp.as_str(),
+        render(&template.subject, &ctx)
+            .map_err(|e| IncidentError::invalid("template", e))?
+            .trim()
+    );
+    let body = render(&template.body, &ctx).map_err(|e| IncidentError::invalid("template", e))?;
+    let attachments = vec![Attachment {
+        filename: format!("renkei-{feed}-{day}.csv"),
+        content_type: "text/csv; charset=utf-8".into(),
+        data: csv_of(items),
+    }];
+    let to = match &recipient.name {
+        Some(name) => format!("\"{}\" <{}>", name.replace('"', ""), recipient.email),
+        None => recipient.email.clone(),
+    };
+    let outbox = renkei_mail::enqueue(
+        tx,
+        renkei_mail::NewMail {
+            kind: "notification",
+            object_type: "notification",
+            object_id: id.to_string(),
+            from: &settings.from,
+            to: &to,
+            subject: &subject,
+            body: &body,
+            in_reply_to: None,
+            auto_reply: false,
+            attachments: &attachments,
+            sign: settings.team_key.as_ref(),
+            encrypt_to: recipient.pgp_key.as_deref(),
+        },
+    )
+    .await
+    .map_err(|e| IncidentError::invalid("recipient", e.to_string()))?;
+    sqlx::query("UPDATE notifications SET subject = $1, outbox_id = $2 WHERE id = $3")
+        .bind(&subject)
+        .bind(outbox)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        tx,
+        actor,
+        Event {
+            action: "notification.queued",
+            object_type: "notification",
+            object_id: id.to_string(),
+            changes: json!({"recipient": recipient.email, "kind": recipient.kind.as_str(), "feed": feed, "day": day, "addresses": items.len(), "outbox": outbox}),
+        },
+    )
+    .await?;
+    Ok(Some(id))
 }
 
 /// A notification as listed.
@@ -842,7 +1000,10 @@ mod tests {
 
     #[test]
     fn a_reply_subject_names_its_notification() {
-        assert_eq!(notification_in_subject("Re: [TLP:AMBER] [RENKEI-N#12] x"), Some(12));
+        assert_eq!(
+            notification_in_subject("Re: [TLP:AMBER] [RENKEI-N#12] x"),
+            Some(12)
+        );
         assert_eq!(notification_in_subject("[RENKEI#12]"), None);
         assert_eq!(notification_in_subject("[RENKEI-N#x]"), None);
     }
@@ -854,7 +1015,10 @@ mod tests {
             let ctx = context_value("CSIRT", "a@b.example", None, "TLP:AMBER", 3, &[]);
             assert!(render(s, &ctx).is_ok(), "{lang} subject");
             let body = render(b, &ctx).unwrap();
-            assert!(body.contains("RENKEI-N#3") && body.contains("TLP:AMBER"), "{lang}: {body}");
+            assert!(
+                body.contains("RENKEI-N#3") && body.contains("TLP:AMBER"),
+                "{lang}: {body}"
+            );
         }
     }
 }

@@ -915,7 +915,12 @@ async fn answer_to_our_mail(
     raw: &[u8],
     events: &mut Vec<Event<'static>>,
 ) -> Result<Option<(Status, Option<i64>)>> {
-    let bare = |m: &str| m.trim().trim_start_matches('<').trim_end_matches('>').to_string();
+    let bare = |m: &str| {
+        m.trim()
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string()
+    };
     // Our own message, back through the archive copy: the relay took it.
     if let Some(mid) = parsed.message_id.as_deref().map(bare) {
         let ours = sqlx::query(
@@ -940,9 +945,14 @@ async fn answer_to_our_mail(
         };
         let mut failed = Vec::new();
         for r in dsn.failed() {
-            renkei_enrich::sources::mark_failing(tx, &r.recipient, r.status.as_deref(), r.diagnostic.as_deref())
-                .await
-                .map_err(|e| IncidentError::invalid("bounce", e.to_string()))?;
+            renkei_enrich::sources::mark_failing(
+                tx,
+                &r.recipient,
+                r.status.as_deref(),
+                r.diagnostic.as_deref(),
+            )
+            .await
+            .map_err(|e| IncidentError::invalid("bounce", e.to_string()))?;
             failed.push(r.recipient.clone());
             events.push(Event {
                 action: "contact.failing",

@@ -72,10 +72,9 @@ pub fn compose(d: &Draft<'_>) -> Result<Vec<u8>, MailError> {
         .from
         .parse()
         .map_err(|e| MailError::Address(format!("sender {:?}: {e}", d.from)))?;
-    let to: Mailbox = d
-        .to
-        .parse()
-        .map_err(|e| MailError::Address(format!("recipient {:?}: {e}", d.to)))?;
+    let to: Mailbox =
+        d.to.parse()
+            .map_err(|e| MailError::Address(format!("recipient {:?}: {e}", d.to)))?;
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(d.text.to_string());
@@ -99,7 +98,9 @@ pub fn compose(d: &Draft<'_>) -> Result<Vec<u8>, MailError> {
         let signed_part = bytes.strip_suffix(b"\r\n").unwrap_or(&bytes);
         let signature = key.sign_detached(signed_part)?;
         let sig_part = SinglePart::builder()
-            .header(content_type("application/pgp-signature; name=\"signature.asc\"")?)
+            .header(content_type(
+                "application/pgp-signature; name=\"signature.asc\"",
+            )?)
             .header(ContentDisposition::attachment("signature.asc"))
             .body(signature);
         let signed = MultiPart::signed(
@@ -125,7 +126,9 @@ pub fn compose(d: &Draft<'_>) -> Result<Vec<u8>, MailError> {
                 )
                 .singlepart(
                     SinglePart::builder()
-                        .header(content_type("application/octet-stream; name=\"encrypted.asc\"")?)
+                        .header(content_type(
+                            "application/octet-stream; name=\"encrypted.asc\"",
+                        )?)
                         .header(ContentDisposition::inline_with_name("encrypted.asc"))
                         .body(armored),
                 ),

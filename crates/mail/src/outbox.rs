@@ -127,7 +127,10 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
 /// Notes that a message of ours arrived at the team's archive (its blind copy): the
 /// relay took it. Returns whether the Message-ID was one of ours.
 pub async fn archive_copy_seen(store: &Store, message_id: &str) -> Result<bool, MailError> {
-    let bare = message_id.trim().trim_start_matches('<').trim_end_matches('>');
+    let bare = message_id
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>');
     let mut tx = store.begin().await?;
     let seen = sqlx::query(
         "UPDATE outbox SET archive_seen_at = $1, status = CASE WHEN status IN ('sending', 'queued') THEN 'sent' ELSE status END,
@@ -290,7 +293,10 @@ impl OutboxWorker {
                 .fetch_one(self.store.pool())
                 .await?;
             let attempts: i64 = row.try_get("attempts")?;
-            let result = if row.try_get::<Option<String>, _>("archive_seen_at")?.is_some() {
+            let result = if row
+                .try_get::<Option<String>, _>("archive_seen_at")?
+                .is_some()
+            {
                 // Checked before any resend: the archive already has it.
                 Ok(())
             } else {
@@ -341,14 +347,20 @@ impl OutboxWorker {
         let get = |name: &str| row.try_get::<String, _>(name).map_err(|e| e.to_string());
         let from = bare_address(&get("mail_from")?).ok_or("no sender")?;
         let to = bare_address(&get("rcpt_to")?).ok_or("no recipient")?;
-        let mut rcpt = vec![to.parse::<Address>().map_err(|e| format!("recipient: {e}"))?];
+        let mut rcpt = vec![
+            to.parse::<Address>()
+                .map_err(|e| format!("recipient: {e}"))?,
+        ];
         if let Some(archive) = &self.archive
             && let Ok(a) = archive.parse::<Address>()
         {
             rcpt.push(a);
         }
         Envelope::new(
-            Some(from.parse::<Address>().map_err(|e| format!("sender: {e}"))?),
+            Some(
+                from.parse::<Address>()
+                    .map_err(|e| format!("sender: {e}"))?,
+            ),
             rcpt,
         )
         .map_err(|e| e.to_string())

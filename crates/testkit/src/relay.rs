@@ -31,7 +31,10 @@ impl Relay {
             .is_ok_and(|s| s.success());
         if !have {
             let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-            assert!(!ci, "CI is set but python3 -m aiosmtpd is missing: .ci/run should pip install aiosmtpd");
+            assert!(
+                !ci,
+                "CI is set but python3 -m aiosmtpd is missing: .ci/run should pip install aiosmtpd"
+            );
             eprintln!("skipped: aiosmtpd is not installed (pip install aiosmtpd)");
             return None;
         }
@@ -83,7 +86,11 @@ impl Relay {
                     mail_from: envelope["mail_from"].as_str().unwrap_or("").to_string(),
                     rcpt_to: envelope["rcpt_tos"]
                         .as_array()
-                        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect()
+                        })
                         .unwrap_or_default(),
                     data: std::fs::read(&p).expect("message"),
                 }

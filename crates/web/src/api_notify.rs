@@ -20,7 +20,11 @@ use crate::state::AppState;
 impl From<renkei_enrich::EnrichError> for AppError {
     fn from(err: renkei_enrich::EnrichError) -> Self {
         if err.is_user_error() {
-            AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", err.to_string())
+            AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                err.to_string(),
+            )
         } else {
             AppError::internal(&err)
         }
@@ -97,7 +101,10 @@ pub async fn preview(
     ApiJson(body): ApiJson<NotifyBody>,
 ) -> Result<Response, AppError> {
     let overrides = body.overrides()?;
-    Ok(Json(notify::preview(&state.store, &state.notify, &body.incidents, &overrides).await?).into_response())
+    Ok(
+        Json(notify::preview(&state.store, &state.notify, &body.incidents, &overrides).await?)
+            .into_response(),
+    )
 }
 
 pub async fn send(
@@ -106,8 +113,14 @@ pub async fn send(
     ApiJson(body): ApiJson<NotifyBody>,
 ) -> Result<Response, AppError> {
     let overrides = body.overrides()?;
-    let (sent, unresolved) =
-        notify::send(&state.store, &state.notify, &auth.actor(), &body.incidents, &overrides).await?;
+    let (sent, unresolved) = notify::send(
+        &state.store,
+        &state.notify,
+        &auth.actor(),
+        &body.incidents,
+        &overrides,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({"sent": sent, "unresolved": unresolved})),
@@ -157,7 +170,10 @@ pub async fn template_set(
     Path(lang): Path<String>,
     ApiJson(t): ApiJson<TemplateBody>,
 ) -> Result<Response, AppError> {
-    Ok(Json(notify::set_template(&state.store, &auth.actor(), &lang, &t.subject, &t.body).await?).into_response())
+    Ok(
+        Json(notify::set_template(&state.store, &auth.actor(), &lang, &t.subject, &t.body).await?)
+            .into_response(),
+    )
 }
 
 pub async fn statistics(

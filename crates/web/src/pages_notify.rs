@@ -16,14 +16,19 @@ use crate::pages::{Page, Shell, html, see_other};
 use crate::state::AppState;
 
 fn pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, AppError> {
-    serde_urlencoded::from_bytes(bytes).map_err(|e| AppError::bad_request("bad_request", e.to_string()))
+    serde_urlencoded::from_bytes(bytes)
+        .map_err(|e| AppError::bad_request("bad_request", e.to_string()))
 }
 
 fn ids_of(pairs: &[(String, String)]) -> Vec<i64> {
     let mut ids: Vec<i64> = pairs
         .iter()
         .filter(|(k, _)| k == "ids")
-        .flat_map(|(_, v)| v.split(',').filter_map(|x| x.trim().parse().ok()).collect::<Vec<_>>())
+        .flat_map(|(_, v)| {
+            v.split(',')
+                .filter_map(|x| x.trim().parse().ok())
+                .collect::<Vec<_>>()
+        })
         .collect();
     ids.sort_unstable();
     ids.dedup();
@@ -77,7 +82,14 @@ pub async fn send(
         })
         .collect();
     if pairs.iter().any(|(k, v)| k == "do" && v == "send") {
-        notify::send(&state.store, &state.notify, &page.auth.actor(), &ids, &overrides).await?;
+        notify::send(
+            &state.store,
+            &state.notify,
+            &page.auth.actor(),
+            &ids,
+            &overrides,
+        )
+        .await?;
         return Ok(see_other("/notifications"));
     }
     show_plan(&state, &page, ids, &overrides).await
@@ -140,7 +152,14 @@ pub async fn template_save(
             .map(|(_, v)| v.replace("\r\n", "\n"))
             .unwrap_or_default()
     };
-    notify::set_template(&state.store, &page.auth.actor(), &get("lang"), &get("subject"), &get("body")).await?;
+    notify::set_template(
+        &state.store,
+        &page.auth.actor(),
+        &get("lang"),
+        &get("subject"),
+        &get("body"),
+    )
+    .await?;
     Ok(see_other("/admin/templates"))
 }
 
@@ -151,7 +170,10 @@ pub async fn enrich(
 ) -> Result<Response, AppError> {
     let tables = state.enricher.tables();
     let i = incidents::enrich(&state.store, &page.auth.actor(), &tables, &[id]).await?;
-    Ok(see_other(&format!("/reports/{}#incident-{id}", i[0].report_id)))
+    Ok(see_other(&format!(
+        "/reports/{}#incident-{id}",
+        i[0].report_id
+    )))
 }
 
 #[derive(Template)]

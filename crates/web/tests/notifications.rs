@@ -38,14 +38,54 @@ async fn load_tables(srv: &TestServer, isp_public: &str) {
     let files = |name: &str, text: String| vec![(name.to_string(), text.into_bytes())];
     sources::load(&srv.store, &actor, Kind::Asn, Format::IpLocationDb, &files("asn.csv",
         "203.0.113.0,203.0.113.255,64500,ISP A Networks\n198.51.100.0,198.51.100.255,64511,\"Far Away, Inc.\"\n".into())).await.unwrap();
-    sources::load(&srv.store, &actor, Kind::Country, Format::IpLocationDb, &files("country.csv",
-        "203.0.113.0,203.0.113.255,JP\n198.51.100.0,198.51.100.255,US\n".into())).await.unwrap();
+    sources::load(
+        &srv.store,
+        &actor,
+        Kind::Country,
+        Format::IpLocationDb,
+        &files(
+            "country.csv",
+            "203.0.113.0,203.0.113.255,JP\n198.51.100.0,198.51.100.255,US\n".into(),
+        ),
+    )
+    .await
+    .unwrap();
     let mut directory = csv_line(&["network", "email", "lang", "pgp_key", "name"]);
-    directory.push_str(&csv_line(&["203.0.113.0/24", "abuse@isp-a.example", "ja", isp_public, "ISP A abuse"]));
-    directory.push_str(&csv_line(&["AS64511", "abuse@far-away.example", "en", "", ""]));
-    sources::load(&srv.store, &actor, Kind::Contacts, Format::Csv, &files("contacts.csv", directory)).await.unwrap();
-    sources::load(&srv.store, &actor, Kind::Csirts, Format::Csv, &files("csirts.csv",
-        "country,name,email,lang\nUS,US-CERT,cert@us-csirt.example,en\n".into())).await.unwrap();
+    directory.push_str(&csv_line(&[
+        "203.0.113.0/24",
+        "abuse@isp-a.example",
+        "ja",
+        isp_public,
+        "ISP A abuse",
+    ]));
+    directory.push_str(&csv_line(&[
+        "AS64511",
+        "abuse@far-away.example",
+        "en",
+        "",
+        "",
+    ]));
+    sources::load(
+        &srv.store,
+        &actor,
+        Kind::Contacts,
+        Format::Csv,
+        &files("contacts.csv", directory),
+    )
+    .await
+    .unwrap();
+    sources::load(
+        &srv.store,
+        &actor,
+        Kind::Csirts,
+        Format::Csv,
+        &files(
+            "csirts.csv",
+            "country,name,email,lang\nUS,US-CERT,cert@us-csirt.example,en\n".into(),
+        ),
+    )
+    .await
+    .unwrap();
     assert!(srv.enricher.refresh(&srv.store).await.unwrap());
 }
 
@@ -68,10 +108,16 @@ Nov 20 10:00:03 host sshd[1]: Failed password for root from 198.51.100.7 port 40
     // In address order: ISP A's two, then the one abroad.
     let mut by_ip = Vec::new();
     for id in outcome.incidents {
-        let i = renkei_incident::incidents::get(&srv.store, id).await.unwrap();
+        let i = renkei_incident::incidents::get(&srv.store, id)
+            .await
+            .unwrap();
         by_ip.push((i.source_ip.unwrap(), id));
     }
-    by_ip.sort_by(|a, b| b.0.starts_with("203.").cmp(&a.0.starts_with("203.")).then(a.0.cmp(&b.0)));
+    by_ip.sort_by(|a, b| {
+        b.0.starts_with("203.")
+            .cmp(&a.0.starts_with("203."))
+            .then(a.0.cmp(&b.0))
+    });
     assert_eq!(by_ip[0].0, "203.0.113.10");
     by_ip.into_iter().map(|(_, id)| id).collect()
 }
@@ -81,9 +127,25 @@ async fn ingest(srv: &TestServer, raw: &[u8]) -> reports::Outcome {
         enricher: Some(srv.enricher.clone()),
         ..Settings::default()
     };
-    reports::ingest(&srv.store, &settings, &Actor::system("test"), Channel::Mail, InputFormat::Mail, raw, Tlp::Amber, None)
-        .await
-        .unwrap()
+    reports::ingest(
+        &srv.store,
+        &settings,
+        &Actor::system("test"),
+        Channel::Mail,
+        InputFormat::Mail,
+        raw,
+        Tlp::Amber,
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+fn relay_config(relay: String) -> renkei_core::config::MailConfig {
+    renkei_core::config::MailConfig {
+        relay,
+        ..Default::default()
+    }
 }
 
 /// The part signed by a multipart/signed entity, and its signature (RFC 3156).
@@ -95,9 +157,15 @@ fn signed_content(entity: &[u8]) -> (Vec<u8>, String) {
     let open = format!("--{boundary}\r\n");
     let start = text.find(&open).unwrap() + open.len();
     let end = start + text[start..].find(&format!("\r\n--{boundary}")).unwrap();
-    let sig_start = text.find("-----BEGIN PGP SIGNATURE-----").expect("signature");
-    let sig_end = text.find("-----END PGP SIGNATURE-----").unwrap() + "-----END PGP SIGNATURE-----".len();
-    (entity[start..end].to_vec(), text[sig_start..sig_end].to_string())
+    let sig_start = text
+        .find("-----BEGIN PGP SIGNATURE-----")
+        .expect("signature");
+    let sig_end =
+        text.find("-----END PGP SIGNATURE-----").unwrap() + "-----END PGP SIGNATURE-----".len();
+    (
+        entity[start..end].to_vec(),
+        text[sig_start..sig_end].to_string(),
+    )
 }
 
 fn armored_message(raw: &[u8]) -> String {
@@ -130,118 +198,248 @@ async fn notifications_go_out_grouped_per_recipient_signed_and_encrypted_through
     let client = srv.client();
     let coordinator = srv.user(renkei_core::access::Role::Coordinator).await;
     let token = srv.token(&coordinator).await;
-    let first: Value = client.get(srv.url(&format!("/api/v1/incidents/{}", ids[0]))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let first: Value = client
+        .get(srv.url(&format!("/api/v1/incidents/{}", ids[0])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(first["enrichment"]["asn"], 64500);
     assert_eq!(first["enrichment"]["country"], "JP");
-    assert_eq!(first["enrichment"]["abuse"][0]["email"], "abuse@isp-a.example");
+    assert_eq!(
+        first["enrichment"]["abuse"][0]["email"],
+        "abuse@isp-a.example"
+    );
 
-    let preview: Value = client.post(srv.url("/api/v1/notifications/preview")).bearer_auth(&token)
-        .json(&json!({"incidents": ids})).send().await.unwrap().json().await.unwrap();
+    let preview: Value = client
+        .post(srv.url("/api/v1/notifications/preview"))
+        .bearer_auth(&token)
+        .json(&json!({"incidents": ids}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mails = preview["mails"].as_array().unwrap();
     assert_eq!(mails.len(), 2, "one mail per recipient: {preview}");
-    let isp = mails.iter().find(|m| m["recipient"]["email"] == "abuse@isp-a.example").unwrap();
-    assert_eq!(isp["items"].as_array().unwrap().len(), 2, "both ISP A addresses in one mail");
+    let isp = mails
+        .iter()
+        .find(|m| m["recipient"]["email"] == "abuse@isp-a.example")
+        .unwrap();
+    assert_eq!(
+        isp["items"].as_array().unwrap().len(),
+        2,
+        "both ISP A addresses in one mail"
+    );
     assert_eq!(isp["recipient"]["lang"], "ja");
     assert_eq!(isp["encrypted"], true);
     assert_eq!(isp["signed"], true);
     // Abroad (US, home is JP): the national CSIRT, not the abuse contact.
-    let csirt = mails.iter().find(|m| m["recipient"]["email"] == "cert@us-csirt.example").unwrap();
+    let csirt = mails
+        .iter()
+        .find(|m| m["recipient"]["email"] == "cert@us-csirt.example")
+        .unwrap();
     assert_eq!(csirt["recipient"]["kind"], "csirt");
     assert!(csirt["attachments"].to_string().contains(".iodef.xml"));
-    assert!(renkei_mail::outbox::for_object(&srv.store, "notification", "1").await.unwrap().is_empty(), "a preview sends nothing");
+    assert!(
+        renkei_mail::outbox::for_object(&srv.store, "notification", "1")
+            .await
+            .unwrap()
+            .is_empty(),
+        "a preview sends nothing"
+    );
 
-    let response = client.post(srv.url("/api/v1/notifications")).bearer_auth(&token)
-        .json(&json!({"incidents": ids})).send().await.unwrap();
+    let response = client
+        .post(srv.url("/api/v1/notifications"))
+        .bearer_auth(&token)
+        .json(&json!({"incidents": ids}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201);
     let sent: Value = response.json().await.unwrap();
     assert_eq!(sent["sent"].as_array().unwrap().len(), 2);
 
-    let worker = renkei_mail::OutboxWorker::build(srv.store.clone(), &{
-        let mut m = renkei_core::config::MailConfig::default();
-        m.relay = relay.url();
-        m
-    });
+    let worker = renkei_mail::OutboxWorker::build(srv.store.clone(), &relay_config(relay.url()));
     assert_eq!(worker.send_due().await.unwrap(), 2);
     assert_eq!(worker.send_due().await.unwrap(), 0, "each goes out once");
     let got = relay.messages();
     assert_eq!(got.len(), 2);
 
     // ISP A's mail: encrypted to its key; inside, signed by the team.
-    let to_isp = got.iter().find(|m| m.rcpt_to == ["abuse@isp-a.example"]).expect("ISP A's mail");
+    let to_isp = got
+        .iter()
+        .find(|m| m.rcpt_to == ["abuse@isp-a.example"])
+        .expect("ISP A's mail");
     assert_eq!(to_isp.mail_from, "csirt@csirt.example");
     let outer = String::from_utf8_lossy(&to_isp.data);
     assert!(outer.contains("multipart/encrypted"));
     assert!(!outer.contains("203.0.113.10"), "no address in clear text");
-    let inner = renkei_mail::pgp::decrypt(&k.isp_secret, "", &armored_message(&to_isp.data)).unwrap();
+    let inner =
+        renkei_mail::pgp::decrypt(&k.isp_secret, "", &armored_message(&to_isp.data)).unwrap();
     let (content, signature) = signed_content(&inner);
-    renkei_mail::pgp::verify_detached(&k.team_public, &content, &signature).expect("the team's signature verifies");
+    renkei_mail::pgp::verify_detached(&k.team_public, &content, &signature)
+        .expect("the team's signature verifies");
     let mut tampered = content.clone();
     tampered[10] ^= 1;
     assert!(renkei_mail::pgp::verify_detached(&k.team_public, &tampered, &signature).is_err());
     let parsed = mail_parser::MessageParser::default().parse(&inner).unwrap();
-    let text: String = parsed.parts.iter().map(|p| String::from_utf8_lossy(p.contents()).into_owned()).collect();
-    assert!(text.contains("203.0.113.10") && text.contains("203.0.113.20") && !text.contains("198.51.100.7"));
-    assert!(text.contains("ip,asn,as_name,country,category,first_seen,incident"), "CSV attached");
+    let text: String = parsed
+        .parts
+        .iter()
+        .map(|p| String::from_utf8_lossy(p.contents()).into_owned())
+        .collect();
+    assert!(
+        text.contains("203.0.113.10")
+            && text.contains("203.0.113.20")
+            && !text.contains("198.51.100.7")
+    );
+    assert!(
+        text.contains("ip,asn,as_name,country,category,first_seen,incident"),
+        "CSV attached"
+    );
     assert!(text.contains("ご担当者様"), "in the recipient's language");
-    let headers = mail_parser::MessageParser::default().parse(&to_isp.data).unwrap();
+    let headers = mail_parser::MessageParser::default()
+        .parse(&to_isp.data)
+        .unwrap();
     let subject = headers.subject().unwrap().to_string();
     assert!(subject.starts_with("[TLP:AMBER] [RENKEI-N#"), "{subject}");
 
     // The CSIRT's mail: signed, with IODEF 2.0 the partner can read.
-    let to_csirt = got.iter().find(|m| m.rcpt_to == ["cert@us-csirt.example"]).unwrap();
+    let to_csirt = got
+        .iter()
+        .find(|m| m.rcpt_to == ["cert@us-csirt.example"])
+        .unwrap();
     let (content, signature) = signed_content(&to_csirt.data);
     renkei_mail::pgp::verify_detached(&k.team_public, &content, &signature).unwrap();
-    let parsed = mail_parser::MessageParser::default().parse(&to_csirt.data).unwrap();
-    let iodef = parsed.parts.iter().map(|p| p.contents().to_vec()).find(|c| c.starts_with(b"<?xml")).expect("IODEF attached");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&to_csirt.data)
+        .unwrap();
+    let iodef = parsed
+        .parts
+        .iter()
+        .map(|p| p.contents().to_vec())
+        .find(|c| c.starts_with(b"<?xml"))
+        .expect("IODEF attached");
     let read = renkei_formats::iodef::parse(&iodef).expect("valid IODEF 2.0");
-    assert!(read.sources.iter().any(|h| h.ip.iter().any(|ip| ip.to_string() == "198.51.100.7")), "{read:?}");
+    assert!(
+        read.sources
+            .iter()
+            .any(|h| h.ip.iter().any(|ip| ip.to_string() == "198.51.100.7")),
+        "{read:?}"
+    );
 
     // The incidents wait for the sites' answers; the notifications are listed as sent.
-    let inc: Value = client.get(srv.url(&format!("/api/v1/incidents/{}", ids[0]))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let inc: Value = client
+        .get(srv.url(&format!("/api/v1/incidents/{}", ids[0])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(inc["state"], "waiting_for_reply");
-    let list: Value = client.get(srv.url(&format!("/api/v1/incidents/{}/notifications", ids[0]))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let list: Value = client
+        .get(srv.url(&format!("/api/v1/incidents/{}/notifications", ids[0])))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list[0]["mail_status"], "sent");
     assert_eq!(list[0]["encrypted"], true);
     let isp_message_id = list[0]["message_id"].as_str().unwrap().to_string();
     let isp_notification = list[0]["id"].as_i64().unwrap();
 
     // ISP A answers: the reply lands in the incident's thread, not in a new report.
-    let reply = format!("From: abuse@isp-a.example\r\nTo: csirt@csirt.example\r\nSubject: Re: {subject}\r\nMessage-ID: <reply1@isp-a.example>\r\nIn-Reply-To: <{isp_message_id}>\r\n\r\nWe have cleaned the hosts.\r\n");
+    let reply = format!(
+        "From: abuse@isp-a.example\r\nTo: csirt@csirt.example\r\nSubject: Re: {subject}\r\nMessage-ID: <reply1@isp-a.example>\r\nIn-Reply-To: <{isp_message_id}>\r\n\r\nWe have cleaned the hosts.\r\n"
+    );
     let out = ingest(&srv, reply.as_bytes()).await;
     assert_eq!(out.status, Status::Threaded);
     assert!(out.incidents.is_empty());
     let report_id = inc["report_id"].as_i64().unwrap();
     assert_eq!(out.thread_of, Some(report_id));
-    let thread = renkei_incident::incidents::thread(&srv.store, report_id).await.unwrap();
-    assert!(thread.iter().any(|m| m.direction == "in" && m.body.contains("cleaned the hosts")));
-    assert!(thread.iter().any(|m| m.direction == "out" && m.subject.as_deref().unwrap_or("").contains(&format!("RENKEI-N#{isp_notification}"))));
+    let thread = renkei_incident::incidents::thread(&srv.store, report_id)
+        .await
+        .unwrap();
+    assert!(
+        thread
+            .iter()
+            .any(|m| m.direction == "in" && m.body.contains("cleaned the hosts"))
+    );
+    assert!(thread.iter().any(|m| {
+        m.direction == "out"
+            && m.subject
+                .as_deref()
+                .unwrap_or("")
+                .contains(&format!("RENKEI-N#{isp_notification}"))
+    }));
 
     // The CSIRT's mailbox bounces: recognized as a DSN, the contact marked failing.
-    let csirt_mid = renkei_incident::notify::list(&srv.store, None, 10).await.unwrap()
-        .into_iter().find(|n| n.recipient == "cert@us-csirt.example").unwrap().message_id.unwrap();
-    let bounce = format!("From: MAILER-DAEMON@relay.example\r\nTo: csirt@csirt.example\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <b1@relay.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nundeliverable\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay.example\r\n\r\nFinal-Recipient: rfc822; cert@us-csirt.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{csirt_mid}>\r\n--B--\r\n");
+    let csirt_mid = renkei_incident::notify::list(&srv.store, None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|n| n.recipient == "cert@us-csirt.example")
+        .unwrap()
+        .message_id
+        .unwrap();
+    let bounce = format!(
+        "From: MAILER-DAEMON@relay.example\r\nTo: csirt@csirt.example\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <b1@relay.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nundeliverable\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay.example\r\n\r\nFinal-Recipient: rfc822; cert@us-csirt.example\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{csirt_mid}>\r\n--B--\r\n"
+    );
     let out = ingest(&srv, bounce.as_bytes()).await;
     assert_eq!(out.status, Status::Bounce);
-    assert!(out.incidents.is_empty(), "a bounce is not an incident report");
-    let failing = sources::failing(&srv.store, &["cert@us-csirt.example".into()]).await.unwrap();
+    assert!(
+        out.incidents.is_empty(),
+        "a bounce is not an incident report"
+    );
+    let failing = sources::failing(&srv.store, &["cert@us-csirt.example".into()])
+        .await
+        .unwrap();
     assert_eq!(failing.len(), 1);
     assert_eq!(failing[0].last_status.as_deref(), Some("5.1.1"));
-    assert!(srv.audit_actions().await.contains(&"contact.failing".to_string()));
+    assert!(
+        srv.audit_actions()
+            .await
+            .contains(&"contact.failing".to_string())
+    );
 
     // Statistics for the quarterly report.
-    let stats: Value = client.get(srv.url("/api/v1/statistics/notifications")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let stats: Value = client
+        .get(srv.url("/api/v1/statistics/notifications"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stats["notifications"], 2);
     assert_eq!(stats["addresses"], 3);
     assert_eq!(stats["sent"], 2);
     let countries = stats["by_country"].to_string();
-    assert!(countries.contains("JP") && countries.contains("US"), "{countries}");
+    assert!(
+        countries.contains("JP") && countries.contains("US"),
+        "{countries}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_relay_down_notifications_stay_queued_visibly_and_go_out_when_it_is_back() {
     let Some(relay) = Relay::start() else { return };
     // A port nothing listens on.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let srv = TestServer::start_with(Backend::Sqlite, |c| {
         c.mail.from = TEAM.into();
         c.mail.relay = format!("smtp://{dead}");
@@ -252,32 +450,58 @@ async fn with_the_relay_down_notifications_stay_queued_visibly_and_go_out_when_i
     let coordinator = srv.user(renkei_core::access::Role::Coordinator).await;
     let token = srv.token(&coordinator).await;
     let client = srv.client();
-    let r = client.post(srv.url("/api/v1/notifications")).bearer_auth(&token)
-        .json(&json!({"incidents": ids, "recipients": {ids[2].to_string(): "noc@other.example"}})).send().await.unwrap();
+    let r = client
+        .post(srv.url("/api/v1/notifications"))
+        .bearer_auth(&token)
+        .json(&json!({"incidents": ids, "recipients": {ids[2].to_string(): "noc@other.example"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let down = renkei_mail::OutboxWorker::build(srv.store.clone(), &{
-        let mut m = renkei_core::config::MailConfig::default();
-        m.relay = format!("smtp://{dead}");
-        m
-    });
+    let down = renkei_mail::OutboxWorker::build(
+        srv.store.clone(),
+        &relay_config(format!("smtp://{dead}")),
+    );
     assert_eq!(down.send_due().await.unwrap(), 0);
-    let listed: Value = client.get(srv.url("/api/v1/notifications?status=queued")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let listed: Value = client
+        .get(srv.url("/api/v1/notifications?status=queued"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     // ISP A's two addresses in one mail, and the host abroad sent by hand elsewhere.
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
-    assert!(listed[0]["mail_error"].as_str().is_some_and(|e| !e.is_empty()));
-    assert!(listed.to_string().contains("noc@other.example"), "the recipient given by hand");
+    assert!(
+        listed[0]["mail_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+    assert!(
+        listed.to_string().contains("noc@other.example"),
+        "the recipient given by hand"
+    );
     // The coordinator sees them in the UI.
     let session = srv.signed_in(&coordinator).await;
-    let page = session.client.get(srv.url("/notifications")).send().await.unwrap().text().await.unwrap();
+    let page = session
+        .client
+        .get(srv.url("/notifications"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(page.contains("queued") && page.contains("noc@other.example"));
 
     // The relay is back (and the retry is due).
-    sqlx::query("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00.000000Z'").execute(srv.store.pool()).await.unwrap();
-    let up = renkei_mail::OutboxWorker::build(srv.store.clone(), &{
-        let mut m = renkei_core::config::MailConfig::default();
-        m.relay = relay.url();
-        m
-    });
+    sqlx::query("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00.000000Z'")
+        .execute(srv.store.pool())
+        .await
+        .unwrap();
+    let up = renkei_mail::OutboxWorker::build(srv.store.clone(), &relay_config(relay.url()));
     assert_eq!(up.send_due().await.unwrap(), 2);
     assert_eq!(relay.messages().len(), 2);
 }
@@ -293,16 +517,33 @@ async fn a_message_interrupted_mid_send_is_not_sent_again_once_its_archive_copy_
     .await;
     load_tables(&srv, "").await;
     let ids = report_with_three_sources(&srv).await;
-    let settings = renkei_incident::notify::Settings { from: TEAM.into(), ..Default::default() };
-    let (sent, _) = renkei_incident::notify::send(&srv.store, &settings, &Actor::system("test"), &ids[..1], &Default::default()).await.unwrap();
+    let settings = renkei_incident::notify::Settings {
+        from: TEAM.into(),
+        ..Default::default()
+    };
+    let (sent, _) = renkei_incident::notify::send(
+        &srv.store,
+        &settings,
+        &Actor::system("test"),
+        &ids[..1],
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     let outbox = sent[0].outbox;
-    let mut config = renkei_core::config::MailConfig::default();
-    config.relay = relay.url();
-    config.archive = "archive@csirt.example".into();
+    let config = renkei_core::config::MailConfig {
+        relay: relay.url(),
+        archive: "archive@csirt.example".into(),
+        ..Default::default()
+    };
     let worker = renkei_mail::OutboxWorker::build(srv.store.clone(), &config);
     assert_eq!(worker.send_due().await.unwrap(), 1);
     let got = relay.messages();
-    assert_eq!(got[0].rcpt_to, ["abuse@isp-a.example", "archive@csirt.example"], "the archive gets a blind copy");
+    assert_eq!(
+        got[0].rcpt_to,
+        ["abuse@isp-a.example", "archive@csirt.example"],
+        "the archive gets a blind copy"
+    );
     // Simulate the crash: the relay took it, but the worker died before recording it.
     sqlx::query("UPDATE outbox SET status = 'sending', sent_at = NULL, next_attempt_at = '2000-01-01T00:00:00.000000Z' WHERE id = $1")
         .bind(outbox).execute(srv.store.pool()).await.unwrap();
@@ -310,8 +551,16 @@ async fn a_message_interrupted_mid_send_is_not_sent_again_once_its_archive_copy_
     let out = ingest(&srv, &got[0].data).await;
     assert_eq!(out.status, Status::Archived);
     assert!(out.incidents.is_empty());
-    assert_eq!(worker.send_due().await.unwrap(), 0, "checked before any resend");
+    assert_eq!(
+        worker.send_due().await.unwrap(),
+        0,
+        "checked before any resend"
+    );
     assert_eq!(relay.messages().len(), 1, "sent exactly once");
-    let status: String = sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1").bind(outbox).fetch_one(srv.store.pool()).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
+        .bind(outbox)
+        .fetch_one(srv.store.pool())
+        .await
+        .unwrap();
     assert_eq!(status, "sent");
 }
