@@ -113,6 +113,17 @@ impl Format {
     }
 }
 
+/// Every kind of table with each format it can be read from.
+pub const SUPPORTED: [(Kind, Format); 7] = [
+    (Kind::Asn, Format::IpLocationDb),
+    (Kind::Asn, Format::Ipasn),
+    (Kind::Country, Format::IpLocationDb),
+    (Kind::Country, Format::RirDelegated),
+    (Kind::Contacts, Format::Csv),
+    (Kind::Contacts, Format::Rpsl),
+    (Kind::Csirts, Format::Csv),
+];
+
 /// The language to write to a contact in when the directory does not say.
 pub fn lang_for_country(country: &str) -> &'static str {
     if country.eq_ignore_ascii_case("JP") {
@@ -200,7 +211,8 @@ pub struct Tables {
     country: Dual<[u8; 2]>,
     /// The team's own directory first, then what the RPSL dumps say.
     directories: Vec<Directory>,
-    csirts: HashMap<String, Csirt>,
+    /// By country code, as bytes: looked up for every address.
+    csirts: HashMap<[u8; 2], Csirt>,
     /// Rows per kind, for the status page.
     pub counts: HashMap<&'static str, usize>,
 }
@@ -276,7 +288,12 @@ impl Tables {
                     country_loaded.country.v6.append(&mut l.country.v6);
                 }
                 Kind::Contacts => tables.directories.push(Directory::build(l)),
-                Kind::Csirts => tables.csirts.extend(l.csirts),
+                Kind::Csirts => tables
+                    .csirts
+                    .extend(l.csirts.into_iter().filter_map(|(cc, c)| {
+                        let b = cc.as_bytes();
+                        (b.len() == 2).then(|| ([b[0], b[1]], c))
+                    })),
             }
         }
         tables.as_names = std::mem::take(&mut asn_loaded.as_names);
@@ -297,11 +314,12 @@ impl Tables {
             .find_map(|d| d.find(ip, asn_number))
             .unwrap_or(&[]);
         let country_code = country.map(|(_, _, c)| c);
-        let csirt = country_code.and_then(|c| {
-            std::str::from_utf8(&c)
-                .ok()
-                .and_then(|c| self.csirts.get(c))
-        });
+        // Skipped when no CSIRT is loaded: hashing costs more than the table lookups.
+        let csirt = if self.csirts.is_empty() {
+            None
+        } else {
+            country_code.and_then(|c| self.csirts.get(&c))
+        };
         Hit {
             range: asn
                 .map(|(s, e, _)| (s, e))
@@ -349,7 +367,11 @@ impl Tables {
 
     /// The CSIRT of a country, if one is on file.
     pub fn csirt(&self, country: &str) -> Option<&Csirt> {
-        self.csirts.get(&country.to_ascii_uppercase())
+        let b = country.trim().to_ascii_uppercase().into_bytes();
+        if b.len() != 2 {
+            return None;
+        }
+        self.csirts.get(&[b[0], b[1]])
     }
 
     /// Entries held after flattening, per table.

@@ -727,3 +727,36 @@ fn rpsl_objects(data: &[u8]) -> Vec<Object> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn no_input_makes_a_loader_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            for (kind, format) in crate::SUPPORTED {
+                let mut l = Loaded::default();
+                let _ = l.read(kind, format, "p", &data);
+            }
+        }
+
+        #[test]
+        fn planted_prefixes_in_an_ipasn_file_are_found(a in 1u8..224, b: u8, len in 8u32..=24, asn in 1u32..4_000_000) {
+            let net = std::net::Ipv4Addr::new(a, b, 0, 0);
+            let text = format!("; comment\n{net}/{len}\t{asn}\nnot a line\n");
+            let (t, problems) = crate::Tables::build([(Kind::Asn, Format::Ipasn, "p", text.as_bytes())]).unwrap();
+            proptest::prop_assert_eq!(problems.len(), 1);
+            proptest::prop_assert_eq!(t.asn(IpAddr::V4(std::net::Ipv4Addr::new(a, b, 0, 1))), Some(asn));
+        }
+    }
+
+    #[test]
+    fn rpsl_continuation_lines_and_an_irt_give_the_abuse_mailbox() {
+        let dump = b"inet6num: 2001:db8::/32\nnetname: X\n  continued\nmnt-irt: IRT-X\n\nirt: IRT-X\nabuse-mailbox: irt@x.example\n";
+        let mut l = Loaded::default();
+        l.read(Kind::Contacts, Format::Rpsl, "d", dump).unwrap();
+        assert_eq!(l.contact_sets[0][0].email, "irt@x.example");
+        assert_eq!(l.contact_sets[0][0].name.as_deref(), Some("X continued"));
+    }
+}

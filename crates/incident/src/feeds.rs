@@ -305,7 +305,8 @@ pub async fn import(
     // Events, many rows per statement; then the notifications.
     let mut tx = store.begin().await?;
     const COLS: usize = 12;
-    const ROWS: usize = 400;
+    // SQLite resolves each `$N` by a linear search: statements stay at a few hundred values.
+    const ROWS: usize = 40;
     let mut done = 0u64;
     for chunk in agg.events.chunks(ROWS) {
         let sql = format!(

@@ -112,3 +112,84 @@ both_backends! {
         browser.quit().await;
     }
 }
+
+/// A coordinator notifies the site behind an incident from the report page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_notifies_the_network_owner_from_the_report_page_in_a_browser() {
+    let srv = TestServer::start_with(renkei_testkit::Backend::Sqlite, |c| {
+        c.mail.from = "Example CSIRT <csirt@csirt.example>".into();
+    })
+    .await;
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let actor = renkei_core::audit::Actor::system("test");
+    use renkei_enrich::{Format, Kind, sources};
+    sources::load(
+        &srv.store,
+        &actor,
+        Kind::Asn,
+        Format::IpLocationDb,
+        &[(
+            "asn.csv".into(),
+            b"198.51.100.0,198.51.100.255,64511,Far Away Networks\n".to_vec(),
+        )],
+    )
+    .await
+    .unwrap();
+    sources::load(
+        &srv.store,
+        &actor,
+        Kind::Contacts,
+        Format::Csv,
+        &[(
+            "c.csv".into(),
+            b"network,email,lang\nAS64511,abuse@far-away.example,en\n".to_vec(),
+        )],
+    )
+    .await
+    .unwrap();
+    srv.enricher.refresh(&srv.store).await.unwrap();
+    let settings = renkei_incident::Settings {
+        enricher: Some(srv.enricher.clone()),
+        ..Default::default()
+    };
+    let raw = "From: taro@shop.example.co.jp\r\nSubject: brute force\r\n\r\nJan 15 07:22:18 web sshd[11]: Failed password for root from 198.51.100.7 port 40001 ssh2\r\n";
+    let out = renkei_incident::reports::ingest(
+        &srv.store,
+        &settings,
+        &actor,
+        renkei_incident::Channel::Mail,
+        renkei_incident::InputFormat::Mail,
+        raw.as_bytes(),
+        renkei_core::tlp::Tlp::Amber,
+        None,
+    )
+    .await
+    .unwrap();
+
+    let user = srv.user(Role::Coordinator).await;
+    browser.goto(&srv.url("/login")).await;
+    browser.type_into("#email", &user.email).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+    browser.wait_url("/dashboard").await;
+    browser
+        .goto(&srv.url(&format!("/reports/{}", out.report)))
+        .await;
+    browser.wait_text(".enrichment", "AS64511").await;
+    browser.click(".notify-link").await;
+    browser
+        .wait_text(".recipient", "abuse@far-away.example")
+        .await;
+    browser.click("#notify-send").await;
+    browser.wait_url("/notifications").await;
+    browser
+        .wait_text("#notifications", "abuse@far-away.example")
+        .await;
+    assert!(browser.text("#notifications").await.contains("queued"));
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    browser.screenshot(&shots.join("notifications.png")).await;
+    browser.quit().await;
+}

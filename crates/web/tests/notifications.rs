@@ -564,3 +564,70 @@ async fn a_message_interrupted_mid_send_is_not_sent_again_once_its_archive_copy_
         .unwrap();
     assert_eq!(status, "sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_about_page_gives_the_data_attribution_to_everyone() {
+    let srv = TestServer::start(Backend::Sqlite).await;
+    let page = srv.client().get(srv.url("/about")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let text = page.text().await.unwrap();
+    assert!(text.contains("CC BY 4.0") && text.contains("RouteViews") && text.contains("DB-IP"));
+    assert!(text.contains("CC0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_previews_and_sends_notifications_from_the_web_pages() {
+    let srv = TestServer::start_with(Backend::Sqlite, |c| c.mail.from = TEAM.into()).await;
+    load_tables(&srv, "").await;
+    let ids = report_with_three_sources(&srv).await;
+    let coordinator = srv.user(renkei_core::access::Role::Coordinator).await;
+    let s = srv.signed_in(&coordinator).await;
+    let q: Vec<String> = ids.iter().map(|i| format!("ids={i}")).collect();
+    let page = s
+        .client
+        .get(srv.url(&format!("/notify?{}", q.join("&"))))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("abuse@isp-a.example") && page.contains("abuse@far-away.example"),
+        "{page}"
+    );
+    let csrf = renkei_testkit::csrf_from(&page).unwrap();
+    let mut form: Vec<(String, String)> = ids
+        .iter()
+        .map(|i| ("ids".to_string(), i.to_string()))
+        .collect();
+    form.push(("_csrf".into(), csrf));
+    form.push((format!("to_{}", ids[2]), "noc@elsewhere.example".into()));
+    form.push(("do".into(), "send".into()));
+    let r = s
+        .client
+        .post(srv.url("/notify"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection());
+    let list = s
+        .client
+        .get(srv.url("/notifications"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("abuse@isp-a.example") && list.contains("noc@elsewhere.example"));
+    assert!(
+        !list.contains("abuse@far-away.example"),
+        "the address given by hand replaced it"
+    );
+    assert!(
+        list.contains("no-relay"),
+        "the page says mail waits for a relay"
+    );
+}
