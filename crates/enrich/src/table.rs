@@ -81,7 +81,12 @@ impl<A: Addr, V: Copy + PartialEq> Table<A, V> {
             ends.push(e.end);
             values.push(e.value);
         }
-        let buckets = 1usize << A::BUCKET_BITS;
+        // An empty table needs no index (and an IPv6 index is 4 MB).
+        let buckets = if starts.is_empty() {
+            0
+        } else {
+            1usize << A::BUCKET_BITS
+        };
         let mut index = vec![0u32; buckets + 1];
         let mut i = 0usize;
         for (b, slot) in index.iter_mut().enumerate() {
@@ -109,6 +114,9 @@ impl<A: Addr, V: Copy + PartialEq> Table<A, V> {
     /// The value and the interval that hold `addr`.
     #[inline]
     pub fn find(&self, addr: A) -> Option<(A, A, V)> {
+        if self.starts.is_empty() {
+            return None;
+        }
         let b = addr.bucket();
         let lo = self.index[b] as usize;
         let hi = self.index[b + 1] as usize;
