@@ -108,6 +108,10 @@ both_backends! {
         assert!(String::from_utf8_lossy(&out.stderr).contains("scan_ssh.csv:6:"));
         let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM feed_events").fetch_one(srv.store.pool()).await.unwrap();
         assert_eq!(events, 5);
+        let stats = renkei_incident::notify::statistics(&srv.store, "2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z").await.unwrap();
+        assert_eq!(stats.feed_events, 5);
+        assert_eq!(stats.feed_events_by_type, vec![("shadowserver-scan ssh".to_string(), 5)]);
+        assert_eq!(stats.notifications, 3);
         let incidents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM incidents").fetch_one(srv.store.pool()).await.unwrap();
         assert_eq!(incidents, 0, "no ticket per row");
         let raw: Vec<u8> = sqlx::query_scalar("SELECT raw FROM reports WHERE format = 'csv'").fetch_one(srv.store.pool()).await.unwrap();

@@ -258,15 +258,20 @@ impl Enrichment {
 }
 
 impl Tables {
-    /// Builds the tables from loaded sources: `(kind, format, file name, bytes)`.
-    pub fn build<'a>(
-        sources: impl IntoIterator<Item = (Kind, Format, &'a str, &'a [u8])>,
+    /// Builds the tables from loaded sources: `(kind, format, file name, bytes)`. The
+    /// sources are read one at a time, so an iterator that produces each file's bytes
+    /// on demand keeps only one file in memory.
+    pub fn build<N: AsRef<str>, D: AsRef<[u8]>>(
+        sources: impl IntoIterator<Item = (Kind, Format, N, D)>,
     ) -> Result<(Tables, Vec<Problem>)> {
         let mut per: HashMap<(Kind, Format), Loaded> = HashMap::new();
         for (kind, format, name, data) in sources {
-            per.entry((kind, format))
-                .or_default()
-                .read(kind, format, name, data)?;
+            per.entry((kind, format)).or_default().read(
+                kind,
+                format,
+                name.as_ref(),
+                data.as_ref(),
+            )?;
         }
         let mut tables = Tables::default();
         let mut problems = Vec::new();

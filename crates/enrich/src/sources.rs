@@ -159,17 +159,23 @@ pub async fn build_tables(store: &Store) -> Result<Tables> {
             .map_err(|e| EnrichError::Damaged(e.to_string()))?;
         let name: String = r.try_get("file_name")?;
         let packed: Vec<u8> = r.try_get("data")?;
-        let mut data = Vec::new();
-        flate2::read::GzDecoder::new(packed.as_slice())
-            .read_to_end(&mut data)
-            .map_err(|e| EnrichError::Damaged(format!("{name}: {e}")))?;
-        files.push((kind, format, name, data));
+        files.push((kind, format, name, packed));
     }
-    let (tables, _) = Tables::build(
-        files
-            .iter()
-            .map(|(k, f, n, d)| (*k, *f, n.as_str(), d.as_slice())),
-    )?;
+    drop(rows);
+    // Each file is unpacked only when it is read, and dropped after.
+    let mut damaged = None;
+    let unpacked = files.into_iter().map(|(kind, format, name, packed)| {
+        let mut data = Vec::new();
+        if let Err(e) = flate2::read::GzDecoder::new(packed.as_slice()).read_to_end(&mut data) {
+            damaged.get_or_insert_with(|| format!("{name}: {e}"));
+            data.clear();
+        }
+        (kind, format, name, data)
+    });
+    let (tables, _) = Tables::build(unpacked)?;
+    if let Some(d) = damaged {
+        return Err(EnrichError::Damaged(d));
+    }
     Ok(tables)
 }
 

@@ -1039,6 +1039,10 @@ pub struct NotificationStatistics {
     pub by_country: Vec<(String, i64)>,
     pub by_category: Vec<(String, i64)>,
     pub by_recipient_kind: Vec<(String, i64)>,
+    /// Bulk feed events imported for days in the period, by feed and event type.
+    pub feed_events: i64,
+    pub feed_events_by_type: Vec<(String, i64)>,
+    pub feed_events_by_country: Vec<(String, i64)>,
 }
 
 pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<NotificationStatistics> {
@@ -1053,9 +1057,10 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Notificat
             .collect::<Result<Vec<(String, i64)>>>()
     };
     let totals = sqlx::query(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(n.addresses), 0) AS a,
-                COALESCE(SUM(CASE WHEN o.status = 'sent' THEN 1 ELSE 0 END), 0) AS s,
-                COALESCE(SUM(CASE WHEN o.status = 'failed' THEN 1 ELSE 0 END), 0) AS f
+        // PostgreSQL sums BIGINT as NUMERIC, which the Any driver cannot read: cast back.
+        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(n.addresses), 0) AS BIGINT) AS a,
+                CAST(COALESCE(SUM(CASE WHEN o.status = 'sent' THEN 1 ELSE 0 END), 0) AS BIGINT) AS s,
+                CAST(COALESCE(SUM(CASE WHEN o.status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS f
          FROM notifications n LEFT JOIN outbox o ON o.id = n.outbox_id WHERE n.created_at >= $1 AND n.created_at < $2",
     )
     .bind(from)
@@ -1073,5 +1078,12 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Notificat
         by_country: pairs("SELECT COALESCE(country, '??') AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY COALESCE(country, '??') ORDER BY n DESC, k").await?,
         by_category: pairs("SELECT COALESCE(category, 'other') AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY COALESCE(category, 'other') ORDER BY n DESC, k").await?,
         by_recipient_kind: pairs("SELECT recipient_kind AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY recipient_kind ORDER BY n DESC, k").await?,
+        feed_events: sqlx::query_scalar("SELECT COUNT(*) FROM feed_events WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10)")
+            .bind(from)
+            .bind(to)
+            .fetch_one(store.pool())
+            .await?,
+        feed_events_by_type: pairs("SELECT feed || ' ' || event_type AS k, COUNT(*) AS n FROM feed_events WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10) GROUP BY feed || ' ' || event_type ORDER BY n DESC, k").await?,
+        feed_events_by_country: pairs("SELECT COALESCE(country, '??') AS k, COUNT(*) AS n FROM feed_events WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10) GROUP BY COALESCE(country, '??') ORDER BY n DESC, k").await?,
     })
 }

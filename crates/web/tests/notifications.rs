@@ -179,12 +179,23 @@ fn armored_message(raw: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_go_out_grouped_per_recipient_signed_and_encrypted_through_a_real_relay() {
+    notify_end_to_end(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_go_out_grouped_per_recipient_signed_and_encrypted_on_postgres_too() {
+    if renkei_testkit::postgres_configured() {
+        notify_end_to_end(Backend::Postgres).await;
+    }
+}
+
+async fn notify_end_to_end(backend: Backend) {
     let Some(relay) = Relay::start() else { return };
     let k = keys();
     let key_dir = tempfile::tempdir().unwrap();
     let key_file = key_dir.path().join("team.asc");
     std::fs::write(&key_file, &k.team_secret).unwrap();
-    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+    let srv = TestServer::start_with(backend, |c| {
         c.mail.from = TEAM.into();
         c.mail.relay = relay.url();
         c.mail.signing_key_file = key_file.display().to_string();
