@@ -1,6 +1,6 @@
 -- Enrichment kept with each incident (what was used then, not what the tables say now),
 -- notifications to the sites involved, the mail templates operators edit, bulk feed
--- events, and outgoing mail built whole at queue time (attachments, OpenPGP).
+-- events (per recipient and day) and their counts, and outgoing mail built whole at queue time (attachments, OpenPGP).
 
 ALTER TABLE incidents ADD COLUMN enrichment TEXT;
 ALTER TABLE incidents ADD COLUMN asn INTEGER;
@@ -52,21 +52,28 @@ CREATE TABLE mail_templates (
     PRIMARY KEY (name, lang)
 );
 
-CREATE TABLE feed_events (
+-- Bulk feed events, kept per recipient and day (the rows of the feed, compressed CSV:
+-- feeds run to millions of rows a day, no ticket per row) and counted for statistics.
+CREATE TABLE feed_batches (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     report_id        INTEGER NOT NULL REFERENCES reports (id),
     feed             TEXT NOT NULL,
     day              TEXT NOT NULL,
-    seen_at          TEXT,
-    ip               TEXT NOT NULL,
-    port             INTEGER,
-    protocol         TEXT,
-    category         TEXT NOT NULL,
-    event_type       TEXT NOT NULL,
-    asn              INTEGER,
-    country          TEXT,
     recipient        TEXT,
-    notification_id  INTEGER REFERENCES notifications (id)
+    notification_id  INTEGER REFERENCES notifications (id),
+    events           INTEGER NOT NULL,
+    data             BLOB NOT NULL
 );
-CREATE INDEX feed_events_day ON feed_events (day, feed);
-CREATE INDEX feed_events_ip ON feed_events (ip);
+CREATE INDEX feed_batches_day ON feed_batches (day, feed);
+CREATE INDEX feed_batches_recipient ON feed_batches (recipient, day);
+
+CREATE TABLE feed_counts (
+    report_id   INTEGER NOT NULL REFERENCES reports (id),
+    feed        TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    category    TEXT NOT NULL,
+    event_type  TEXT NOT NULL,
+    country     TEXT,
+    events      INTEGER NOT NULL
+);
+CREATE INDEX feed_counts_day ON feed_counts (day, feed);

@@ -328,6 +328,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
             if format == "csv" {
+                init_logging(&config);
                 let Some(feed) = feed else {
                     say!("renkei: --format csv imports a bulk feed: give its name with --feed");
                     return Ok(ExitCode::from(2));

@@ -106,8 +106,11 @@ both_backends! {
         assert_eq!(r["notifications"], 3);
         assert_eq!(r["unresolved"], 1);
         assert!(String::from_utf8_lossy(&out.stderr).contains("scan_ssh.csv:6:"));
-        let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM feed_events").fetch_one(srv.store.pool()).await.unwrap();
-        assert_eq!(events, 5);
+        // Kept per recipient and day: a.example/21st, b.example/21st, b.example/22nd, and
+        // the address nobody is responsible for.
+        let batches: Vec<(Option<String>, String, i64)> = sqlx::query_as("SELECT recipient, day, events FROM feed_batches ORDER BY recipient, day").fetch_all(srv.store.pool()).await.unwrap();
+        assert_eq!(batches.len(), 4, "{batches:?}");
+        assert_eq!(batches.iter().map(|b| b.2).sum::<i64>(), 5);
         let stats = renkei_incident::notify::statistics(&srv.store, "2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z").await.unwrap();
         assert_eq!(stats.feed_events, 5);
         assert_eq!(stats.feed_events_by_type, vec![("shadowserver-scan ssh".to_string(), 5)]);

@@ -259,6 +259,7 @@ pub async fn import(
         ));
     }
     // The file as received, first.
+    let started = std::time::Instant::now();
     let now = time::now_str();
     let mut tx = store.begin().await?;
     let report: i64 = sqlx::query_scalar(
@@ -301,54 +302,49 @@ pub async fn import(
         today,
     )?;
     let total = agg.events.len() as u64;
+    let read_at = started.elapsed();
 
-    // Events, many rows per statement; then the notifications.
+    // Events per recipient and day, as compressed CSV (a few rows, whatever the
+    // feed's size), counts per day, type and country, then one mail per recipient
+    // per day.
+    let mut groups: HashMap<(Option<u32>, &str), Vec<&FeedEvent>> = HashMap::new();
+    let mut counts: HashMap<(&str, u32, Option<[u8; 2]>), i64> = HashMap::new();
+    for e in &agg.events {
+        groups
+            .entry((e.recipient, e.day.as_str()))
+            .or_default()
+            .push(e);
+        *counts
+            .entry((e.day.as_str(), e.event_type, e.country))
+            .or_default() += 1;
+    }
+    let mut keys: Vec<(Option<u32>, &str)> = groups.keys().copied().collect();
+    keys.sort();
     let mut tx = store.begin().await?;
-    const COLS: usize = 12;
-    // SQLite resolves each `$N` by a linear search: statements stay at a few hundred values.
-    const ROWS: usize = 40;
-    let mut done = 0u64;
-    for chunk in agg.events.chunks(ROWS) {
+    let mut count_rows: Vec<_> = counts.into_iter().collect();
+    count_rows.sort();
+    for chunk in count_rows.chunks(40) {
         let sql = format!(
-            "INSERT INTO feed_events (report_id, feed, day, seen_at, ip, port, protocol, category, event_type, asn, country, recipient) VALUES {}",
-            renkei_core::store::value_rows(chunk.len(), COLS)
+            "INSERT INTO feed_counts (report_id, feed, day, category, event_type, country, events) VALUES {}",
+            renkei_core::store::value_rows(chunk.len(), 7)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for e in chunk {
+        for ((day, ty, country), n) in chunk {
             q = q
                 .bind(report)
                 .bind(feed)
-                .bind(e.day.clone())
-                .bind(e.seen_at.clone())
-                .bind(e.ip.to_string())
-                .bind(e.port.map(i64::from))
-                .bind(e.protocol.clone())
+                .bind(day.to_string())
                 .bind(mapping.category.clone())
-                .bind(agg.event_types[e.event_type as usize].clone())
-                .bind(e.asn.map(i64::from))
-                .bind(e.country.map(|c| String::from_utf8_lossy(&c).into_owned()))
-                .bind(
-                    e.recipient
-                        .map(|r| agg.recipients[r as usize].email.clone()),
-                );
+                .bind(agg.event_types[*ty as usize].clone())
+                .bind(country.map(|c| String::from_utf8_lossy(&c).into_owned()))
+                .bind(*n);
         }
         q.execute(tx.conn()).await?;
-        done += chunk.len() as u64;
-        progress(done, total);
     }
-    // One mail per recipient per day.
-    let mut groups: HashMap<(u32, &str), Vec<&FeedEvent>> = HashMap::new();
-    for e in &agg.events {
-        if let Some(r) = e.recipient {
-            groups.entry((r, e.day.as_str())).or_default().push(e);
-        }
-    }
-    let mut keys: Vec<(u32, &str)> = groups.keys().copied().collect();
-    keys.sort();
     let mut queued = 0;
+    let mut done = 0u64;
     for key in keys {
         let events = &groups[&key];
-        let recipient = &agg.recipients[key.0 as usize];
         let items: Vec<Item> = events
             .iter()
             .map(|e| Item {
@@ -362,29 +358,44 @@ pub async fn import(
                 ports: e.port.into_iter().collect(),
             })
             .collect();
-        if let Some(id) = notify::queue_feed(
-            &mut tx,
-            store,
-            settings,
-            actor,
-            recipient,
-            feed,
-            key.1,
-            &mapping.category,
-            &items,
-            tlp,
-        )
-        .await?
-        {
-            sqlx::query("UPDATE feed_events SET notification_id = $1 WHERE report_id = $2 AND day = $3 AND recipient = $4")
-                .bind(id)
-                .bind(report)
-                .bind(key.1)
-                .bind(&recipient.email)
-                .execute(tx.conn())
-                .await?;
-            queued += 1;
-        }
+        let recipient = key.0.map(|r| &agg.recipients[r as usize]);
+        let notification = match recipient {
+            Some(r) => {
+                notify::queue_feed(
+                    &mut tx,
+                    store,
+                    settings,
+                    actor,
+                    r,
+                    feed,
+                    key.1,
+                    &mapping.category,
+                    &items,
+                    tlp,
+                )
+                .await?
+            }
+            None => None,
+        };
+        queued += notification.is_some() as usize;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &notify::csv_of(&items))
+            .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
+        let packed = gz
+            .finish()
+            .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
+        sqlx::query("INSERT INTO feed_batches (report_id, feed, day, recipient, notification_id, events, data) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(report)
+            .bind(feed)
+            .bind(key.1)
+            .bind(recipient.map(|r| r.email.clone()))
+            .bind(notification)
+            .bind(items.len() as i64)
+            .bind(packed)
+            .execute(tx.conn())
+            .await?;
+        done += items.len() as u64;
+        progress(done, total);
     }
     audit::record(
         &mut tx,
@@ -398,6 +409,13 @@ pub async fn import(
     )
     .await?;
     tx.commit().await?;
+    tracing::info!(
+        feed,
+        rows = agg.rows,
+        stored_and_read_ms = read_at.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "feed imported"
+    );
     Ok(FeedReport {
         feed: feed.to_string(),
         report,

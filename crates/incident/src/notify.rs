@@ -515,7 +515,8 @@ fn item(i: &Incident) -> Item {
     }
 }
 
-fn csv_of(items: &[Item]) -> Vec<u8> {
+/// Items as CSV: the attachment, and how feed events are kept.
+pub fn csv_of(items: &[Item]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record([
         "ip",
@@ -1078,12 +1079,12 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Notificat
         by_country: pairs("SELECT COALESCE(country, '??') AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY COALESCE(country, '??') ORDER BY n DESC, k").await?,
         by_category: pairs("SELECT COALESCE(category, 'other') AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY COALESCE(category, 'other') ORDER BY n DESC, k").await?,
         by_recipient_kind: pairs("SELECT recipient_kind AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY recipient_kind ORDER BY n DESC, k").await?,
-        feed_events: sqlx::query_scalar("SELECT COUNT(*) FROM feed_events WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10)")
+        feed_events: sqlx::query_scalar("SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM feed_counts WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10)")
             .bind(from)
             .bind(to)
             .fetch_one(store.pool())
             .await?,
-        feed_events_by_type: pairs("SELECT feed || ' ' || event_type AS k, COUNT(*) AS n FROM feed_events WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10) GROUP BY feed || ' ' || event_type ORDER BY n DESC, k").await?,
-        feed_events_by_country: pairs("SELECT COALESCE(country, '??') AS k, COUNT(*) AS n FROM feed_events WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10) GROUP BY COALESCE(country, '??') ORDER BY n DESC, k").await?,
+        feed_events_by_type: pairs("SELECT feed || ' ' || event_type AS k, CAST(SUM(events) AS BIGINT) AS n FROM feed_counts WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10) GROUP BY feed || ' ' || event_type ORDER BY n DESC, k").await?,
+        feed_events_by_country: pairs("SELECT COALESCE(country, '??') AS k, CAST(SUM(events) AS BIGINT) AS n FROM feed_counts WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10) GROUP BY COALESCE(country, '??') ORDER BY n DESC, k").await?,
     })
 }
