@@ -171,6 +171,13 @@ impl<V: Copy + PartialEq> Dual<V> {
         self.v4.len() + self.v6.len()
     }
 
+    fn overlay<W: Copy + PartialEq>(&self, other: &Dual<W>) -> Dual<(Option<V>, Option<W>)> {
+        Dual {
+            v4: table::overlay(&self.v4, &other.v4),
+            v6: table::overlay(&self.v6, &other.v6),
+        }
+    }
+
     fn heap_bytes(&self) -> usize {
         self.v4.heap_bytes() + self.v6.heap_bytes()
     }
@@ -209,6 +216,8 @@ pub struct Tables {
     asn: Dual<(u32, u32)>,
     as_names: Vec<String>,
     country: Dual<[u8; 2]>,
+    /// AS and country in one table: the hot path probes once for both.
+    routed: Dual<(Option<(u32, u32)>, Option<[u8; 2]>)>,
     /// The team's own directory first, then what the RPSL dumps say.
     directories: Vec<Directory>,
     /// By country code, as bytes: looked up for every address.
@@ -220,8 +229,6 @@ pub struct Tables {
 /// What the tables say about one address, borrowed: no allocation, for bulk work.
 #[derive(Debug, Clone, Copy)]
 pub struct Hit<'a> {
-    /// The range of the most specific routing (else country) entry.
-    pub range: Option<(IpAddr, IpAddr)>,
     pub asn: Option<u32>,
     pub as_name: Option<&'a str>,
     pub country: Option<[u8; 2]>,
@@ -304,21 +311,24 @@ impl Tables {
         tables.as_names = std::mem::take(&mut asn_loaded.as_names);
         tables.asn = Dual::build(asn_loaded.asn);
         tables.country = Dual::build(country_loaded.country);
+        tables.routed = tables.asn.overlay(&tables.country);
         Ok((tables, problems))
     }
 
     /// The borrowed answer for one address.
     #[inline]
     pub fn hit(&self, ip: IpAddr) -> Hit<'_> {
-        let asn = self.asn.find(ip);
-        let country = self.country.find(ip);
-        let asn_number = asn.map(|(_, _, (a, _))| a);
+        let (asn, country_code) = self
+            .routed
+            .find(ip)
+            .map(|(_, _, v)| v)
+            .unwrap_or((None, None));
+        let asn_number = asn.map(|(a, _)| a);
         let abuse = self
             .directories
             .iter()
             .find_map(|d| d.find(ip, asn_number))
             .unwrap_or(&[]);
-        let country_code = country.map(|(_, _, c)| c);
         // Skipped when no CSIRT is loaded: hashing costs more than the table lookups.
         let csirt = if self.csirts.is_empty() {
             None
@@ -326,12 +336,9 @@ impl Tables {
             country_code.and_then(|c| self.csirts.get(&c))
         };
         Hit {
-            range: asn
-                .map(|(s, e, _)| (s, e))
-                .or(country.map(|(s, e, _)| (s, e))),
             asn: asn_number,
             as_name: asn
-                .and_then(|(_, _, (_, n))| self.as_names.get(n as usize))
+                .and_then(|(_, n)| self.as_names.get(n as usize))
                 .map(String::as_str)
                 .filter(|n| !n.is_empty()),
             country: country_code,
@@ -349,9 +356,16 @@ impl Tables {
     /// The owned answer for one address.
     pub fn lookup(&self, ip: IpAddr) -> Enrichment {
         let hit = self.hit(ip);
+        // The prefix shown is the routing entry's (else the country entry's), not the
+        // overlay's piece of it.
+        let range = self
+            .asn
+            .find(ip)
+            .map(|(s, e, _)| (s, e))
+            .or_else(|| self.country.find(ip).map(|(s, e, _)| (s, e)));
         Enrichment {
             ip: ip.to_string(),
-            prefix: hit.range.map(|(s, e)| prefix_of(s, e, ip)),
+            prefix: range.map(|(s, e)| prefix_of(s, e, ip)),
             asn: hit.asn,
             as_name: hit.as_name.map(str::to_string),
             country: hit
@@ -399,6 +413,7 @@ impl Tables {
     pub fn heap_bytes(&self) -> usize {
         self.asn.heap_bytes()
             + self.country.heap_bytes()
+            + self.routed.heap_bytes()
             + self
                 .as_names
                 .iter()

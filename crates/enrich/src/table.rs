@@ -142,6 +142,15 @@ impl<A: Addr, V: Copy + PartialEq> Table<A, V> {
         self.find(addr).map(|(_, _, v)| v)
     }
 
+    /// The intervals, in order.
+    pub fn intervals(&self) -> impl Iterator<Item = Entry<A, V>> + '_ {
+        (0..self.starts.len()).map(|i| Entry {
+            start: self.starts[i],
+            end: self.ends[i],
+            value: self.values[i],
+        })
+    }
+
     /// Bytes held, for the memory figure.
     pub fn heap_bytes(&self) -> usize {
         self.starts.capacity() * std::mem::size_of::<A>() * 2
@@ -223,6 +232,48 @@ fn merge_adjacent<A: Addr, V: Copy + PartialEq>(
         out.push(e);
     }
     out
+}
+
+/// Overlays two tables into one whose intervals carry both values, so that one
+/// probe answers what two would.
+pub fn overlay<A: Addr, X: Copy + PartialEq, Y: Copy + PartialEq>(
+    x: &Table<A, X>,
+    y: &Table<A, Y>,
+) -> Table<A, (Option<X>, Option<Y>)> {
+    // Every point where either table changes value starts a new interval.
+    let mut cuts: Vec<u128> = Vec::with_capacity(2 * (x.len() + y.len()));
+    for e in x.intervals() {
+        cuts.push(e.start.to_u128());
+        cuts.push(e.end.to_u128().saturating_add(1));
+    }
+    for e in y.intervals() {
+        cuts.push(e.start.to_u128());
+        cuts.push(e.end.to_u128().saturating_add(1));
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let max = if A::BITS == 32 {
+        u32::MAX as u128
+    } else {
+        u128::MAX
+    };
+    let mut entries = Vec::with_capacity(cuts.len());
+    for (i, &start) in cuts.iter().enumerate() {
+        if start > max {
+            break;
+        }
+        let end = cuts.get(i + 1).map(|n| n - 1).unwrap_or(max).min(max);
+        let at = A::from_u128(start);
+        let value = (x.get(at), y.get(at));
+        if value.0.is_some() || value.1.is_some() {
+            entries.push(Entry {
+                start: at,
+                end: A::from_u128(end),
+                value,
+            });
+        }
+    }
+    Table::build(entries)
 }
 
 /// The largest CIDR block inside `start..=end` that contains `addr`: how a range is
@@ -316,6 +367,22 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn an_overlay_answers_what_both_tables_answer(
+            a in proptest::collection::vec((0u32..5000, 0u32..400, 0u8..8), 0..30),
+            b in proptest::collection::vec((0u32..5000, 0u32..400, 0u8..8), 0..30),
+            probes in proptest::collection::vec(0u32..6000, 50),
+        ) {
+            let ta = Table::build(a.iter().map(|(s, l, v)| e(*s, s + l, *v)).collect());
+            let tb = Table::build(b.iter().map(|(s, l, v)| e(*s, s + l, *v)).collect());
+            let both = overlay(&ta, &tb);
+            for p in probes {
+                let got = both.get(p).unwrap_or((None, None));
+                proptest::prop_assert_eq!(got, (ta.get(p), tb.get(p)), "probe {}", p);
+            }
+        }
+
+
         #[test]
         fn lookups_agree_with_a_scan_of_the_entries(
             raw in proptest::collection::vec((0u32..5000, 0u32..400, 0u8..8), 0..40),
