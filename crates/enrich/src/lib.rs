@@ -210,6 +210,9 @@ impl Directory {
     }
 }
 
+/// An AS (number, name index) and a country, as one table holds them.
+type Routed = (Option<(u32, u32)>, Option<[u8; 2]>);
+
 /// Every table, as loaded; replaced whole when a kind is reloaded.
 #[derive(Debug, Default)]
 pub struct Tables {
@@ -217,7 +220,7 @@ pub struct Tables {
     as_names: Vec<String>,
     country: Dual<[u8; 2]>,
     /// AS and country in one table: the hot path probes once for both.
-    routed: Dual<(Option<(u32, u32)>, Option<[u8; 2]>)>,
+    routed: Dual<Routed>,
     /// The team's own directory first, then what the RPSL dumps say.
     directories: Vec<Directory>,
     /// By country code, as bytes: looked up for every address.
