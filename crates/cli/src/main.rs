@@ -678,21 +678,7 @@ async fn import_feed(
         },
     };
     let tables = renkei_enrich::Enricher::open(store).await?.tables();
-    let team_key = if config.mail.signing_key_file.is_empty() {
-        None
-    } else {
-        let data = std::fs::read(&config.mail.signing_key_file)
-            .with_context(|| format!("reading {}", config.mail.signing_key_file))?;
-        Some(renkei_mail::TeamKey::parse(
-            &data,
-            &config.mail.signing_key_passphrase,
-        )?)
-    };
-    let settings = renkei_incident::notify::Settings {
-        from: config.mail.from.clone(),
-        home_country: Some(config.enrich.home_country.clone()).filter(|c| !c.is_empty()),
-        team_key,
-    };
+    let settings = renkei_incident::notify::Settings::from_config(config)?;
     let actor = Actor::system("feed import");
     let mut all_fine = true;
     for file in files {

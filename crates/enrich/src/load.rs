@@ -317,11 +317,7 @@ impl Loaded {
             );
             return;
         };
-        let col = |name: &str| {
-            header
-                .iter()
-                .position(|h| h.trim().eq_ignore_ascii_case(name))
-        };
+        let col = |name: &str| column(&header, name);
         let (Some(network), Some(email)) = (col("network"), col("email")) else {
             self.problem(file, 1, "the header needs the columns network and email");
             return;
@@ -337,12 +333,7 @@ impl Loaded {
                     continue;
                 }
             };
-            let get = |i: Option<usize>| {
-                i.and_then(|i| record.get(i))
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-            };
+            let get = |i: Option<usize>| cell(&record, i);
             let Some(net) = get(Some(network)) else {
                 self.problem(file, line, "network is empty");
                 continue;
@@ -530,11 +521,7 @@ impl Loaded {
             );
             return;
         };
-        let col = |name: &str| {
-            header
-                .iter()
-                .position(|h| h.trim().eq_ignore_ascii_case(name))
-        };
+        let col = |name: &str| column(&header, name);
         let (Some(country), Some(email)) = (col("country"), col("email")) else {
             self.problem(file, 1, "the header needs the columns country and email");
             return;
@@ -548,12 +535,7 @@ impl Loaded {
                     continue;
                 }
             };
-            let get = |i: Option<usize>| {
-                i.and_then(|i| record.get(i))
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-            };
+            let get = |i: Option<usize>| cell(&record, i);
             let cc = match get(Some(country)).as_deref().map(parse_country) {
                 Some(Ok(cc)) => String::from_utf8_lossy(&cc).into_owned(),
                 Some(Err(e)) => {
@@ -589,6 +571,21 @@ impl Loaded {
 enum Target {
     Asn(u32),
     Range((IpAddr, IpAddr)),
+}
+
+/// A header column by name, in any case.
+fn column(header: &csv::StringRecord, name: &str) -> Option<usize> {
+    header
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case(name))
+}
+
+/// A non-empty cell, trimmed.
+fn cell(record: &csv::StringRecord, i: Option<usize>) -> Option<String> {
+    i.and_then(|i| record.get(i))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 fn valid_email(m: &str) -> bool {

@@ -208,28 +208,16 @@ impl Enricher {
         every: std::time::Duration,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) {
-        tokio_sleep_loop(every, shutdown, || async {
-            if let Err(e) = self.refresh(&store).await {
-                tracing::warn!(error = %e, "enrichment tables not refreshed");
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(every) => {
+                    if let Err(e) = self.refresh(&store).await {
+                        tracing::warn!(error = %e, "enrichment tables not refreshed");
+                    }
+                }
             }
-        })
-        .await
-    }
-}
-
-async fn tokio_sleep_loop<F, Fut>(
-    every: std::time::Duration,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-    mut tick: F,
-) where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            _ = tokio::time::sleep(every) => tick().await,
         }
     }
 }
@@ -303,17 +291,17 @@ pub async fn failing(store: &Store, emails: &[String]) -> Result<Vec<Failing>> {
         q = q.bind(e.trim().to_ascii_lowercase());
     }
     let rows = q.fetch_all(store.pool()).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Failing {
-                email: r.try_get("email")?,
-                failures: r.try_get("failures")?,
-                last_failed_at: r.try_get("last_failed_at")?,
-                last_status: r.try_get("last_status")?,
-                last_diagnostic: r.try_get("last_diagnostic")?,
-            })
-        })
-        .collect()
+    rows.iter().map(failing_row).collect()
+}
+
+fn failing_row(r: &sqlx::any::AnyRow) -> Result<Failing> {
+    Ok(Failing {
+        email: r.try_get("email")?,
+        failures: r.try_get("failures")?,
+        last_failed_at: r.try_get("last_failed_at")?,
+        last_status: r.try_get("last_status")?,
+        last_diagnostic: r.try_get("last_diagnostic")?,
+    })
 }
 
 /// Every failing address, most recent first.
@@ -323,15 +311,5 @@ pub async fn all_failing(store: &Store) -> Result<Vec<Failing>> {
     )
     .fetch_all(store.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Failing {
-                email: r.try_get("email")?,
-                failures: r.try_get("failures")?,
-                last_failed_at: r.try_get("last_failed_at")?,
-                last_status: r.try_get("last_status")?,
-                last_diagnostic: r.try_get("last_diagnostic")?,
-            })
-        })
-        .collect()
+    rows.iter().map(failing_row).collect()
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::notify::{self, Item, Recipient, RecipientKind};
+use crate::notify::{self, Item, Recipient};
 use crate::{IncidentError, Result};
 
 /// One row as read.
@@ -143,14 +143,26 @@ pub fn aggregate(
             }
         };
         let hit = tables.hit(ip);
-        let recipient = pick(&hit, home_country, failing).map(|r| {
-            if let Some(i) = by_email.get(r.email.as_str()) {
-                return *i;
+        let country = hit
+            .country
+            .as_ref()
+            .and_then(|c| std::str::from_utf8(c).ok());
+        let choice = notify::choose(
+            country,
+            hit.abuse,
+            hit.csirt,
+            home_country,
+            failing,
+            &mut Vec::new(),
+        );
+        let recipient = choice.map(|c| match by_email.get(c.email()) {
+            Some(i) => *i,
+            None => {
+                let i = out.recipients.len() as u32;
+                by_email.insert(c.email().to_string(), i);
+                out.recipients.push(c.recipient(country));
+                i
             }
-            let i = out.recipients.len() as u32;
-            by_email.insert(r.email.clone(), i);
-            out.recipients.push(r);
-            i
         });
         if recipient.is_none() {
             out.unresolved += 1;
@@ -170,55 +182,6 @@ pub fn aggregate(
         });
     }
     Ok(out)
-}
-
-/// The recipient for a host, by the same rule as incident notifications: the national
-/// CSIRT for hosts abroad, else the first abuse contact that does not bounce, else the
-/// CSIRT.
-fn pick(
-    hit: &renkei_enrich::Hit<'_>,
-    home: Option<&str>,
-    failing: &HashSet<String>,
-) -> Option<Recipient> {
-    let country = hit
-        .country
-        .map(|c| String::from_utf8_lossy(&c).into_owned());
-    let abroad = matches!((home, &country), (Some(h), Some(c)) if !h.eq_ignore_ascii_case(c));
-    let csirt = || {
-        hit.csirt.map(|c| Recipient {
-            email: c.email.to_ascii_lowercase(),
-            name: Some(c.name.clone()),
-            kind: RecipientKind::Csirt,
-            lang: c
-                .lang
-                .clone()
-                .unwrap_or_else(|| renkei_enrich::lang_for_country(&c.country).into()),
-            country: Some(c.country.clone()),
-            has_key: c.pgp_key.is_some(),
-            pgp_key: c.pgp_key.clone(),
-        })
-    };
-    if abroad && hit.csirt.is_some() {
-        return csirt();
-    }
-    let usable = hit
-        .abuse
-        .iter()
-        .find(|c| !failing.contains(&c.email.to_ascii_lowercase()));
-    match usable {
-        Some(c) => Some(Recipient {
-            email: c.email.to_ascii_lowercase(),
-            name: c.name.clone(),
-            kind: RecipientKind::Abuse,
-            lang: c.lang.clone().unwrap_or_else(|| {
-                renkei_enrich::lang_for_country(country.as_deref().unwrap_or("")).into()
-            }),
-            country,
-            has_key: c.pgp_key.is_some(),
-            pgp_key: c.pgp_key.clone(),
-        }),
-        None => csirt(),
-    }
 }
 
 /// What an import did.
@@ -287,8 +250,7 @@ pub async fn import(
     tx.commit().await?;
 
     let failing: HashSet<String> = renkei_enrich::sources::all_failing(store)
-        .await
-        .map_err(|e| IncidentError::invalid("enrichment", e.to_string()))?
+        .await?
         .into_iter()
         .map(|f| f.email)
         .collect();

@@ -31,6 +31,28 @@ pub enum IncidentError {
     Database(#[from] sqlx::Error),
 }
 
+// Mail and enrichment errors keep their kind: a database failure stays internal, a
+// bad address or file is the user's to fix.
+impl From<renkei_mail::MailError> for IncidentError {
+    fn from(e: renkei_mail::MailError) -> Self {
+        match e {
+            renkei_mail::MailError::Database(e) => IncidentError::Database(e),
+            renkei_mail::MailError::Core(e) => IncidentError::Core(e),
+            other => IncidentError::invalid("mail", other.to_string()),
+        }
+    }
+}
+
+impl From<renkei_enrich::EnrichError> for IncidentError {
+    fn from(e: renkei_enrich::EnrichError) -> Self {
+        match e {
+            renkei_enrich::EnrichError::Database(e) => IncidentError::Database(e),
+            renkei_enrich::EnrichError::Core(e) => IncidentError::Core(e),
+            other => IncidentError::invalid("enrichment", other.to_string()),
+        }
+    }
+}
+
 impl IncidentError {
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         IncidentError::Invalid {

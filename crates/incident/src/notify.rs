@@ -29,6 +29,28 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The settings `[mail]` and `[enrich]` give, with the team's key read and checked.
+    pub fn from_config(config: &renkei_core::config::Config) -> Result<Settings> {
+        let team_key = match config.mail.signing_key_file.as_str() {
+            "" => None,
+            path => {
+                let data = std::fs::read(path).map_err(|e| {
+                    IncidentError::invalid("mail.signing_key_file", format!("{path}: {e}"))
+                })?;
+                Some(
+                    TeamKey::parse(&data, &config.mail.signing_key_passphrase).map_err(|e| {
+                        IncidentError::invalid("mail.signing_key_file", e.to_string())
+                    })?,
+                )
+            }
+        };
+        Ok(Settings {
+            from: config.mail.from.clone(),
+            home_country: Some(config.enrich.home_country.clone()).filter(|c| !c.is_empty()),
+            team_key,
+        })
+    }
+
     fn team_name(&self) -> String {
         match self.from.split_once('<') {
             Some((name, _)) if !name.trim().is_empty() => name.trim().trim_matches('"').to_string(),
@@ -295,6 +317,80 @@ fn context_value(
     }
 }
 
+/// Who is told about a host, borrowed from the tables: no allocation, so bulk feeds
+/// can choose for every row.
+#[derive(Debug, Clone, Copy)]
+pub enum Choice<'a> {
+    Abuse(&'a renkei_enrich::Contact),
+    Csirt(&'a renkei_enrich::Csirt),
+}
+
+impl Choice<'_> {
+    pub fn email(&self) -> &str {
+        match self {
+            Choice::Abuse(c) => &c.email,
+            Choice::Csirt(c) => &c.email,
+        }
+    }
+
+    /// The recipient, for a host in `country`.
+    pub fn recipient(&self, country: Option<&str>) -> Recipient {
+        match self {
+            Choice::Csirt(c) => Recipient {
+                email: c.email.to_ascii_lowercase(),
+                name: Some(c.name.clone()),
+                kind: RecipientKind::Csirt,
+                lang: c
+                    .lang
+                    .clone()
+                    .unwrap_or_else(|| renkei_enrich::lang_for_country(&c.country).into()),
+                country: Some(c.country.clone()),
+                has_key: c.pgp_key.is_some(),
+                pgp_key: c.pgp_key.clone(),
+            },
+            Choice::Abuse(c) => Recipient {
+                email: c.email.to_ascii_lowercase(),
+                name: c.name.clone(),
+                kind: RecipientKind::Abuse,
+                lang: c.lang.clone().unwrap_or_else(|| {
+                    renkei_enrich::lang_for_country(country.unwrap_or("")).into()
+                }),
+                country: country.map(str::to_string),
+                has_key: c.pgp_key.is_some(),
+                pgp_key: c.pgp_key.clone(),
+            },
+        }
+    }
+}
+
+/// The rule for incidents and feeds alike: the national CSIRT for hosts abroad; else
+/// the first abuse contact that does not bounce; else the CSIRT; else, with a
+/// warning, a contact that bounced.
+pub fn choose<'a>(
+    country: Option<&str>,
+    abuse: &'a [renkei_enrich::Contact],
+    csirt: Option<&'a renkei_enrich::Csirt>,
+    home: Option<&str>,
+    failing: &std::collections::HashSet<String>,
+    warnings: &mut Vec<String>,
+) -> Option<Choice<'a>> {
+    let abroad = matches!((home, country), (Some(h), Some(c)) if !h.eq_ignore_ascii_case(c));
+    if abroad && let Some(c) = csirt {
+        return Some(Choice::Csirt(c));
+    }
+    if let Some(c) = abuse
+        .iter()
+        .find(|c| !failing.contains(&c.email.to_ascii_lowercase()))
+    {
+        return Some(Choice::Abuse(c));
+    }
+    if let Some(first) = abuse.first() {
+        warnings.push(format!("{} bounced before", first.email));
+        return Some(csirt.map(Choice::Csirt).unwrap_or(Choice::Abuse(first)));
+    }
+    csirt.map(Choice::Csirt)
+}
+
 /// Who gets mail about one incident, and why not if nobody.
 fn resolve(
     e: &Enrichment,
@@ -302,51 +398,16 @@ fn resolve(
     failing: &std::collections::HashSet<String>,
     warnings: &mut Vec<String>,
 ) -> std::result::Result<Recipient, String> {
-    let abroad = match (&settings.home_country, &e.country) {
-        (Some(home), Some(c)) => !home.eq_ignore_ascii_case(c),
-        _ => false,
-    };
-    let csirt = e.csirt.as_ref().map(|c| Recipient {
-        email: c.email.to_ascii_lowercase(),
-        name: Some(c.name.clone()),
-        kind: RecipientKind::Csirt,
-        lang: c
-            .lang
-            .clone()
-            .unwrap_or_else(|| renkei_enrich::lang_for_country(&c.country).into()),
-        country: Some(c.country.clone()),
-        has_key: c.pgp_key.is_some(),
-        pgp_key: c.pgp_key.clone(),
-    });
-    if abroad && let Some(c) = &csirt {
-        return Ok(c.clone());
-    }
-    let abuse = |c: &renkei_enrich::Contact| Recipient {
-        email: c.email.to_ascii_lowercase(),
-        name: c.name.clone(),
-        kind: RecipientKind::Abuse,
-        lang: c.lang.clone().unwrap_or_else(|| {
-            renkei_enrich::lang_for_country(e.country.as_deref().unwrap_or("")).into()
-        }),
-        country: e.country.clone(),
-        has_key: c.pgp_key.is_some(),
-        pgp_key: c.pgp_key.clone(),
-    };
-    if let Some(c) = e
-        .abuse
-        .iter()
-        .find(|c| !failing.contains(&c.email.to_ascii_lowercase()))
-    {
-        return Ok(abuse(c));
-    }
-    if let Some(first) = e.abuse.first() {
-        warnings.push(format!("{} bounced before", first.email));
-        if let Some(c) = csirt {
-            return Ok(c);
-        }
-        return Ok(abuse(first));
-    }
-    csirt.ok_or_else(|| {
+    choose(
+        e.country.as_deref(),
+        &e.abuse,
+        e.csirt.as_ref(),
+        settings.home_country.as_deref(),
+        failing,
+        warnings,
+    )
+    .map(|c| c.recipient(e.country.as_deref()))
+    .ok_or_else(|| {
         if e.asn.is_none() && e.country.is_none() {
             "nothing is known about this address: load enrichment tables or give a recipient".into()
         } else {
@@ -379,8 +440,7 @@ async fn draft(
         .collect();
     let failing: std::collections::HashSet<String> =
         renkei_enrich::sources::failing(store, &emails)
-            .await
-            .map_err(|e| IncidentError::invalid("enrichment", e.to_string()))?
+            .await?
             .into_iter()
             .map(|f| f.email)
             .collect();
@@ -689,35 +749,16 @@ pub async fn send(
                 data: a.data.clone(),
             })
             .collect();
-        let to = match &p.recipient.name {
-            Some(name) => format!("\"{}\" <{}>", name.replace('"', ""), p.recipient.email),
-            None => p.recipient.email.clone(),
-        };
-        let outbox = renkei_mail::enqueue(
+        let outbox = queue_mail(
             &mut tx,
-            renkei_mail::NewMail {
-                kind: "notification",
-                object_type: "notification",
-                object_id: id.to_string(),
-                from: &settings.from,
-                to: &to,
-                subject: &subject,
-                body: &body,
-                in_reply_to: None,
-                auto_reply: false,
-                attachments: &attachments,
-                sign: settings.team_key.as_ref(),
-                encrypt_to: p.recipient.pgp_key.as_deref(),
-            },
+            settings,
+            id,
+            &p.recipient,
+            &subject,
+            &body,
+            &attachments,
         )
-        .await
-        .map_err(|e| IncidentError::invalid("recipient", e.to_string()))?;
-        sqlx::query("UPDATE notifications SET subject = $1, outbox_id = $2 WHERE id = $3")
-            .bind(&subject)
-            .bind(outbox)
-            .bind(id)
-            .execute(tx.conn())
-            .await?;
+        .await?;
         let mut reports: Vec<i64> = Vec::new();
         for i in &d.incidents {
             sqlx::query(
@@ -866,35 +907,7 @@ pub async fn queue_feed(
         content_type: "text/csv; charset=utf-8".into(),
         data: csv_of(items),
     }];
-    let to = match &recipient.name {
-        Some(name) => format!("\"{}\" <{}>", name.replace('"', ""), recipient.email),
-        None => recipient.email.clone(),
-    };
-    let outbox = renkei_mail::enqueue(
-        tx,
-        renkei_mail::NewMail {
-            kind: "notification",
-            object_type: "notification",
-            object_id: id.to_string(),
-            from: &settings.from,
-            to: &to,
-            subject: &subject,
-            body: &body,
-            in_reply_to: None,
-            auto_reply: false,
-            attachments: &attachments,
-            sign: settings.team_key.as_ref(),
-            encrypt_to: recipient.pgp_key.as_deref(),
-        },
-    )
-    .await
-    .map_err(|e| IncidentError::invalid("recipient", e.to_string()))?;
-    sqlx::query("UPDATE notifications SET subject = $1, outbox_id = $2 WHERE id = $3")
-        .bind(&subject)
-        .bind(outbox)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
+    let outbox = queue_mail(tx, settings, id, recipient, &subject, &body, &attachments).await?;
     audit::record(
         tx,
         actor,
@@ -907,6 +920,53 @@ pub async fn queue_feed(
     )
     .await?;
     Ok(Some(id))
+}
+
+/// Queues a notification's mail and records it on the notification's row.
+async fn queue_mail(
+    tx: &mut renkei_core::store::Tx,
+    settings: &Settings,
+    id: i64,
+    recipient: &Recipient,
+    subject: &str,
+    body: &str,
+    attachments: &[Attachment],
+) -> Result<i64> {
+    let to = match &recipient.name {
+        Some(name) => format!("\"{}\" <{}>", name.replace('"', ""), recipient.email),
+        None => recipient.email.clone(),
+    };
+    let outbox = renkei_mail::enqueue(
+        tx,
+        renkei_mail::NewMail {
+            kind: "notification",
+            object_type: "notification",
+            object_id: id.to_string(),
+            from: &settings.from,
+            to: &to,
+            subject,
+            body,
+            in_reply_to: None,
+            auto_reply: false,
+            attachments,
+            sign: settings.team_key.as_ref(),
+            encrypt_to: recipient.pgp_key.as_deref(),
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        renkei_mail::MailError::Address(m) | renkei_mail::MailError::Pgp(m) => {
+            IncidentError::invalid("recipient", m)
+        }
+        other => other.into(),
+    })?;
+    sqlx::query("UPDATE notifications SET subject = $1, outbox_id = $2 WHERE id = $3")
+        .bind(subject)
+        .bind(outbox)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(outbox)
 }
 
 /// A notification as listed.

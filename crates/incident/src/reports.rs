@@ -922,16 +922,9 @@ async fn answer_to_our_mail(
             .to_string()
     };
     // Our own message, back through the archive copy: the relay took it.
-    if let Some(mid) = parsed.message_id.as_deref().map(bare) {
-        let ours = sqlx::query(
-            "UPDATE outbox SET archive_seen_at = $1, status = CASE WHEN status IN ('sending', 'queued') THEN 'sent' ELSE status END, sent_at = COALESCE(sent_at, $1) WHERE message_id = $2",
-        )
-        .bind(time::now_str())
-        .bind(&mid)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if ours > 0 {
+    if let Some(mid) = parsed.message_id.as_deref() {
+        let ours = renkei_mail::outbox::archive_copy_seen(tx, mid).await?;
+        if ours {
             mark(tx, id, Status::Archived, None).await?;
             return Ok(Some((Status::Archived, None)));
         }
@@ -951,8 +944,7 @@ async fn answer_to_our_mail(
                 r.status.as_deref(),
                 r.diagnostic.as_deref(),
             )
-            .await
-            .map_err(|e| IncidentError::invalid("bounce", e.to_string()))?;
+            .await?;
             failed.push(r.recipient.clone());
             events.push(Event {
                 action: "contact.failing",

@@ -126,12 +126,11 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
 
 /// Notes that a message of ours arrived at the team's archive (its blind copy): the
 /// relay took it. Returns whether the Message-ID was one of ours.
-pub async fn archive_copy_seen(store: &Store, message_id: &str) -> Result<bool, MailError> {
+pub async fn archive_copy_seen(tx: &mut Tx, message_id: &str) -> Result<bool, MailError> {
     let bare = message_id
         .trim()
         .trim_start_matches('<')
         .trim_end_matches('>');
-    let mut tx = store.begin().await?;
     let seen = sqlx::query(
         "UPDATE outbox SET archive_seen_at = $1, status = CASE WHEN status IN ('sending', 'queued') THEN 'sent' ELSE status END,
                 sent_at = COALESCE(sent_at, $1)
@@ -142,7 +141,6 @@ pub async fn archive_copy_seen(store: &Store, message_id: &str) -> Result<bool, 
     .execute(tx.conn())
     .await?
     .rows_affected();
-    tx.commit().await?;
     Ok(seen > 0)
 }
 

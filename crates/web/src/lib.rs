@@ -46,7 +46,7 @@ pub enum WebError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Enrich(#[from] renkei_enrich::EnrichError),
-    #[error("mail.signing_key_file: {0}")]
+    #[error("{0}")]
     SigningKey(String),
 }
 
@@ -75,21 +75,10 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         accounts::first_admin_setup_token(&store, config.security.setup_link_ttl_hours).await?;
     let limit = config.server.body_limit_bytes;
     let enricher = renkei_enrich::Enricher::open(&store).await?;
-    let team_key = if config.mail.signing_key_file.is_empty() {
-        None
-    } else {
-        let data = std::fs::read(&config.mail.signing_key_file)
-            .map_err(|e| WebError::SigningKey(format!("{}: {e}", config.mail.signing_key_file)))?;
-        Some(
-            renkei_mail::TeamKey::parse(&data, &config.mail.signing_key_passphrase)
-                .map_err(|e| WebError::SigningKey(e.to_string()))?,
-        )
-    };
-    let notify = Arc::new(renkei_incident::notify::Settings {
-        from: config.mail.from.clone(),
-        home_country: Some(config.enrich.home_country.clone()).filter(|c| !c.is_empty()),
-        team_key,
-    });
+    let notify = Arc::new(
+        renkei_incident::notify::Settings::from_config(&config)
+            .map_err(|e| WebError::SigningKey(e.to_string()))?,
+    );
     let state = AppState {
         limiter: Arc::new(limiter::LoginLimiter::new(
             config.security.login_max_attempts,
