@@ -156,6 +156,48 @@ impl Access {
     }
 }
 
+/// How much of one vulnerability case a caller may see. Unpublished cases are the
+/// most confidential data the team holds: coordinators see all of a case, a vendor
+/// added to it sees the shared text and its own thread, and everyone else is told
+/// the case does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseView {
+    Coordinator,
+    /// A member of this vendor organization, which is on the case.
+    Vendor {
+        org_id: i64,
+    },
+    None,
+}
+
+impl CaseView {
+    /// `vendor_orgs` are the organizations of the vendors added to the case.
+    pub fn of(principal: &Principal, vendor_orgs: &[i64]) -> CaseView {
+        match principal.user() {
+            Some(u) if u.role.is_staff() => CaseView::Coordinator,
+            Some(UserInfo {
+                role: Role::Vendor,
+                org_id: Some(org),
+                ..
+            }) if vendor_orgs.contains(org) => CaseView::Vendor { org_id: *org },
+            _ => CaseView::None,
+        }
+    }
+
+    /// The vendor organization a vendor user acts for, if any: vendor users read
+    /// their own organization's registry entry and nothing else.
+    pub fn own_vendor_org(principal: &Principal) -> Option<i64> {
+        match principal.user() {
+            Some(UserInfo {
+                role: Role::Vendor,
+                org_id,
+                ..
+            }) => *org_id,
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +211,36 @@ mod tests {
             org_id: None,
             lang: Lang::En,
         })
+    }
+
+    #[test]
+    fn only_coordinators_and_vendors_on_the_case_see_it() {
+        let vendor = |org| {
+            Principal::User(UserInfo {
+                org_id: Some(org),
+                ..match as_role(Role::Vendor) {
+                    Principal::User(u) => u,
+                    Principal::Anonymous => unreachable!(),
+                }
+            })
+        };
+        assert_eq!(
+            CaseView::of(&as_role(Role::Coordinator), &[]),
+            CaseView::Coordinator
+        );
+        assert_eq!(
+            CaseView::of(&as_role(Role::Admin), &[]),
+            CaseView::Coordinator
+        );
+        assert_eq!(
+            CaseView::of(&vendor(7), &[7, 8]),
+            CaseView::Vendor { org_id: 7 }
+        );
+        assert_eq!(CaseView::of(&vendor(9), &[7, 8]), CaseView::None);
+        for role in [Role::Constituent, Role::Sensor] {
+            assert_eq!(CaseView::of(&as_role(role), &[1]), CaseView::None);
+        }
+        assert_eq!(CaseView::of(&Principal::Anonymous, &[1]), CaseView::None);
     }
 
     #[test]

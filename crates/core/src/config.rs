@@ -20,6 +20,49 @@ pub struct Config {
     pub intake: IntakeConfig,
     pub mail: MailConfig,
     pub enrich: EnrichConfig,
+    pub vuln: VulnConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VulnConfig {
+    /// The publisher named in CSAF advisories and CVE records.
+    pub publisher_name: String,
+    /// The publisher's namespace (a URL of the team's own), as CSAF requires.
+    pub publisher_namespace: String,
+    /// Note ID prefix for cases reported to the team directly.
+    pub series_domestic: String,
+    /// Note ID prefix for cases coordinated with overseas coordinators.
+    pub series_overseas: String,
+    /// Note ID prefix for technical alerts.
+    pub series_technical: String,
+    /// How many digits follow the prefix.
+    pub note_digits: u32,
+    /// A vendor that has not acknowledged a case this many days after being notified
+    /// is flagged.
+    pub ack_days: i64,
+    /// A vendor silent on a case for this many days is flagged.
+    pub silence_days: i64,
+    /// The CNA's organization UUID for CVE JSON 5 records; empty: not a CNA.
+    pub cna_org_id: String,
+    pub cna_short_name: String,
+}
+
+impl Default for VulnConfig {
+    fn default() -> Self {
+        VulnConfig {
+            publisher_name: "Renkei coordination center".into(),
+            publisher_namespace: "https://renkei.invalid".into(),
+            series_domestic: "JVN#".into(),
+            series_overseas: "JVNVU#".into(),
+            series_technical: "JVNTA#".into(),
+            note_digits: 8,
+            ack_days: 7,
+            silence_days: 30,
+            cna_org_id: String::new(),
+            cna_short_name: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -291,6 +334,19 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ),
     ("enrich.home_country", &["RENKEI_ENRICH__HOME_COUNTRY"]),
     ("enrich.refresh_secs", &["RENKEI_ENRICH__REFRESH_SECS"]),
+    ("vuln.publisher_name", &["RENKEI_VULN__PUBLISHER_NAME"]),
+    (
+        "vuln.publisher_namespace",
+        &["RENKEI_VULN__PUBLISHER_NAMESPACE"],
+    ),
+    ("vuln.series_domestic", &["RENKEI_VULN__SERIES_DOMESTIC"]),
+    ("vuln.series_overseas", &["RENKEI_VULN__SERIES_OVERSEAS"]),
+    ("vuln.series_technical", &["RENKEI_VULN__SERIES_TECHNICAL"]),
+    ("vuln.note_digits", &["RENKEI_VULN__NOTE_DIGITS"]),
+    ("vuln.ack_days", &["RENKEI_VULN__ACK_DAYS"]),
+    ("vuln.silence_days", &["RENKEI_VULN__SILENCE_DAYS"]),
+    ("vuln.cna_org_id", &["RENKEI_VULN__CNA_ORG_ID"]),
+    ("vuln.cna_short_name", &["RENKEI_VULN__CNA_SHORT_NAME"]),
 ];
 
 impl Config {
@@ -390,6 +446,16 @@ impl Config {
             "mail.signing_key_passphrase" => self.mail.signing_key_passphrase = value.to_string(),
             "enrich.home_country" => self.enrich.home_country = value.trim().to_ascii_uppercase(),
             "enrich.refresh_secs" => self.enrich.refresh_secs = num(value)?,
+            "vuln.publisher_name" => self.vuln.publisher_name = value.trim().to_string(),
+            "vuln.publisher_namespace" => self.vuln.publisher_namespace = value.trim().to_string(),
+            "vuln.series_domestic" => self.vuln.series_domestic = value.trim().to_string(),
+            "vuln.series_overseas" => self.vuln.series_overseas = value.trim().to_string(),
+            "vuln.series_technical" => self.vuln.series_technical = value.trim().to_string(),
+            "vuln.note_digits" => self.vuln.note_digits = num(value)?,
+            "vuln.ack_days" => self.vuln.ack_days = num(value)?,
+            "vuln.silence_days" => self.vuln.silence_days = num(value)?,
+            "vuln.cna_org_id" => self.vuln.cna_org_id = value.trim().to_string(),
+            "vuln.cna_short_name" => self.vuln.cna_short_name = value.trim().to_string(),
             other => return Err(format!("unknown configuration key {other:?}")),
         }
         Ok(())
@@ -408,6 +474,25 @@ impl Config {
         {
             return bad(format!(
                 "server.public_url: {url:?} must start with http:// or https://"
+            ));
+        }
+        if !(4..=12).contains(&self.vuln.note_digits) {
+            return bad("vuln.note_digits: must be between 4 and 12".into());
+        }
+        let series = [
+            &self.vuln.series_domestic,
+            &self.vuln.series_overseas,
+            &self.vuln.series_technical,
+        ];
+        if series.iter().any(|s| s.is_empty() || s.len() > 16) {
+            return bad("vuln.series_*: each prefix needs 1 to 16 characters".into());
+        }
+        if !(self.vuln.publisher_namespace.starts_with("https://")
+            || self.vuln.publisher_namespace.starts_with("http://"))
+        {
+            return bad(format!(
+                "vuln.publisher_namespace: {:?} must be a URL",
+                self.vuln.publisher_namespace
             ));
         }
         if self.server.body_limit_bytes < 1024 {
@@ -594,6 +679,8 @@ mod tests {
                 "database.url" => "sqlite://x.db",
                 "log.format" => "json",
                 "log.level" => "debug",
+                "vuln.note_digits" => "8",
+                "vuln.publisher_namespace" => "https://csirt.example",
                 _ => "4096",
             };
             c.set(key, sample).unwrap_or_else(|e| panic!("{key}: {e}"));

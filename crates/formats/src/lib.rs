@@ -1,11 +1,16 @@
 //! Pure parsers and writers for what a coordination center receives and sends:
 //! e-mail (MIME), IODEF 1.0 and 2.0, X-ARF v4, and indicator extraction from free
-//! text and logs; plus the Reference Security Incident Taxonomy.
+//! text and logs; the Reference Security Incident Taxonomy; CVSS v3.1, CSAF 2.0,
+//! CVE JSON 5, Atom and JVNRSS for vulnerability coordination.
 //!
 //! Nothing here touches a database or the network. Every parser takes bytes and
 //! returns a value or a [`FormatError`] saying what is wrong; none panics on any input
 //! (property tests and fuzz targets check it).
 
+pub mod csaf;
+pub mod cve5;
+pub mod cvss;
+pub mod cwe;
 pub mod dsn;
 pub mod error;
 pub mod extract;
@@ -14,6 +19,7 @@ pub mod iodef;
 pub mod mime;
 pub mod report;
 mod schema;
+pub mod syndication;
 pub mod taxonomy;
 pub mod xarf;
 mod xarf_schemas;

@@ -1,6 +1,8 @@
 //! The subset of JSON Schema (2020-12) that the X-ARF v4 schemas use: type, enum,
 //! const, required, properties, additionalProperties: false, items, minimum, maximum,
-//! maxLength, minItems, maxItems, pattern, format, anyOf, allOf and local `$ref`s.
+//! minLength, maxLength, minItems, maxItems, uniqueItems, minProperties, pattern, format,
+//! anyOf, oneOf, allOf,
+//! local `$ref`s and `$ref`s to documents handed in by URL (CSAF's CVSS schemas).
 //! Enough to tell a reporter exactly which field is wrong, without a general engine.
 
 use serde_json::Value;
@@ -8,6 +10,9 @@ use serde_json::Value;
 pub struct Schemas<'a> {
     /// Resolves `$ref` targets: the core schema by name, its `$defs` by pointer.
     pub core: &'a Value,
+    /// Other documents a schema refers to by URL (CSAF's CVSS schemas), by the
+    /// URL's ending.
+    pub externals: &'a [(&'a str, &'a Value)],
 }
 
 impl Schemas<'_> {
@@ -34,6 +39,21 @@ impl Schemas<'_> {
             });
             if !ok {
                 errors.push(format!("{path}: matches none of the allowed forms"));
+            }
+        }
+        if let Some(one) = s.get("oneOf").and_then(Value::as_array) {
+            let matching = one
+                .iter()
+                .filter(|sub| {
+                    let mut e = Vec::new();
+                    self.validate(sub, value, path, &mut e);
+                    e.is_empty()
+                })
+                .count();
+            if matching != 1 {
+                errors.push(format!(
+                    "{path}: must match exactly one of the allowed forms, matches {matching}"
+                ));
             }
         }
         if let Some(t) = s.get("type") {
@@ -74,6 +94,11 @@ impl Schemas<'_> {
                         }
                     }
                 }
+                if let Some(min) = s.get("minProperties").and_then(Value::as_u64)
+                    && (obj.len() as u64) < min
+                {
+                    errors.push(format!("{path}: needs at least {min} fields"));
+                }
                 let props = s.get("properties").and_then(Value::as_object);
                 if let Some(props) = props {
                     for (k, v) in obj {
@@ -101,6 +126,11 @@ impl Schemas<'_> {
                 {
                     errors.push(format!("{path}: allows at most {max} items"));
                 }
+                if s.get("uniqueItems") == Some(&Value::Bool(true))
+                    && let Some(i) = (1..items.len()).find(|&i| items[..i].contains(&items[i]))
+                {
+                    errors.push(format!("{path}[{i}]: repeats an earlier item"));
+                }
                 if let Some(item) = s.get("items") {
                     for (i, v) in items.iter().enumerate() {
                         self.validate(item, v, &format!("{path}[{i}]"), errors);
@@ -120,6 +150,11 @@ impl Schemas<'_> {
                 }
             }
             Value::String(text) => {
+                if let Some(min) = s.get("minLength").and_then(Value::as_u64)
+                    && (text.chars().count() as u64) < min
+                {
+                    errors.push(format!("{path}: shorter than {min} characters"));
+                }
                 if let Some(max) = s.get("maxLength").and_then(Value::as_u64)
                     && text.chars().count() as u64 > max
                 {
@@ -145,8 +180,16 @@ impl Schemas<'_> {
         if r.ends_with("xarf-core.json") {
             return Some(self.core);
         }
-        let pointer = r.split_once('#').map(|(_, p)| p)?;
-        self.core.pointer(pointer)
+        let (document, pointer) = r.split_once('#').unwrap_or((r, ""));
+        let root = if document.is_empty() {
+            self.core
+        } else {
+            self.externals
+                .iter()
+                .find(|(name, _)| document.ends_with(name))
+                .map(|(_, v)| *v)?
+        };
+        root.pointer(pointer)
     }
 }
 

@@ -72,7 +72,10 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedReport, FormatError> {
     let obj = value
         .as_object()
         .ok_or_else(|| FormatError::malformed(NAME, "the document is not a JSON object"))?;
-    let schemas = Schemas { core: core() };
+    let schemas = Schemas {
+        core: core(),
+        externals: &[],
+    };
     let mut problems = Vec::new();
     schemas.validate(core(), &value, "", &mut problems);
     let category = obj

@@ -100,6 +100,50 @@ pub fn parse_public_key(armored: &str) -> Result<SignedPublicKey, MailError> {
     Ok(key)
 }
 
+/// What a coordinator needs to know of a contact's public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFacts {
+    pub fingerprint: String,
+    /// Unix seconds; `None` when the key never expires.
+    pub expires_at: Option<i64>,
+}
+
+/// Reads an armored public key: its fingerprint and when it expires (creation time
+/// plus the longest expiration its self-signatures give).
+pub fn key_facts(armored: &str) -> Result<KeyFacts, MailError> {
+    let key = parse_public_key(armored)?;
+    let created = i64::from(key.primary_key.created_at().as_secs());
+    let mut longest: Option<u64> = None;
+    let signatures = key
+        .details
+        .users
+        .iter()
+        .flat_map(|u| u.signatures.iter())
+        .chain(key.details.direct_signatures.iter());
+    for sig in signatures {
+        match sig.key_expiration_time() {
+            // Zero means "never", which outlives any duration.
+            Some(d) if d.as_secs() == 0 => longest = Some(u64::MAX),
+            Some(d) => {
+                let secs = u64::from(d.as_secs());
+                longest = Some(longest.map_or(secs, |l| l.max(secs)));
+            }
+            None => {
+                return Ok(KeyFacts {
+                    fingerprint: hex::encode_upper(key.fingerprint().as_bytes()),
+                    expires_at: None,
+                });
+            }
+        }
+    }
+    Ok(KeyFacts {
+        fingerprint: hex::encode_upper(key.fingerprint().as_bytes()),
+        expires_at: longest
+            .filter(|l| *l != u64::MAX)
+            .map(|l| created + l as i64),
+    })
+}
+
 /// Encrypts `data` to the key's encryption subkeys (or its primary key if that can
 /// encrypt); armored.
 pub fn encrypt(key: &SignedPublicKey, data: &[u8]) -> Result<String, MailError> {

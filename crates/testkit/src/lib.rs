@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod relay;
+pub mod validators;
 
 use renkei_core::Store;
 use renkei_core::access::Role;
@@ -173,6 +174,8 @@ pub struct TestServer {
     pub smtp: Option<String>,
     /// The server's enrichment tables: tests load tables, then `refresh` this.
     pub enricher: renkei_enrich::Enricher,
+    /// The server's clock: `advance` it to move past an embargo.
+    pub clock: renkei_core::time::Clock,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     // Last, so the database outlives the server that uses it.
@@ -203,6 +206,7 @@ impl TestServer {
         let routes = server.routes().to_vec();
         let setup_url = server.setup_url();
         let enricher = server.enricher().clone();
+        let clock = server.clock().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let mut smtp = None;
         if let Some(intake) = server.smtp_intake() {
@@ -231,6 +235,7 @@ impl TestServer {
             setup_url,
             smtp,
             enricher,
+            clock,
             shutdown: Some(tx),
             task: Some(task),
             database,

@@ -26,6 +26,9 @@ pub struct AppError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Each problem found, for errors that have several (a document's schema
+    /// errors by JSON path).
+    pub details: Vec<String>,
 }
 
 impl AppError {
@@ -34,6 +37,7 @@ impl AppError {
             status,
             code,
             message: message.into(),
+            details: Vec::new(),
         }
     }
 
@@ -80,6 +84,37 @@ impl From<renkei_incident::IncidentError> for AppError {
                 err.to_string(),
             ),
             E::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
+            E::Core(core) => core.into(),
+            E::Database(_) => AppError::internal(&err),
+        }
+    }
+}
+
+impl From<renkei_vuln::VulnError> for AppError {
+    fn from(err: renkei_vuln::VulnError) -> Self {
+        use renkei_vuln::VulnError as E;
+        match err {
+            E::Invalid { .. } => AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                err.to_string(),
+            ),
+            E::Document {
+                format,
+                ref problems,
+            } => AppError {
+                details: problems.clone(),
+                ..AppError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_document",
+                    format!(
+                        "the {format} document does not validate ({} problems)",
+                        problems.len()
+                    ),
+                )
+            },
+            E::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
+            E::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
             E::Core(core) => core.into(),
             E::Database(_) => AppError::internal(&err),
         }
@@ -156,7 +191,12 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        serde_json::json!({"error": {"code": error.code, "message": error.message}}).to_string()
+        if error.details.is_empty() {
+            serde_json::json!({"error": {"code": error.code, "message": error.message}}).to_string()
+        } else {
+            serde_json::json!({"error": {"code": error.code, "message": error.message, "details": error.details}})
+                .to_string()
+        }
     } else {
         parts.headers.insert(
             header::CONTENT_TYPE,

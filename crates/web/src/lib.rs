@@ -7,8 +7,10 @@
 pub mod api;
 pub mod api_incidents;
 pub mod api_notify;
+pub mod api_vuln;
 pub mod auth;
 pub mod error;
+pub mod feeds_vuln;
 pub mod i18n;
 pub mod limiter;
 pub mod metrics;
@@ -79,7 +81,13 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         renkei_incident::notify::Settings::from_config(&config)
             .map_err(|e| WebError::SigningKey(e.to_string()))?,
     );
+    let vuln = Arc::new(renkei_vuln::Settings::from_config(
+        &config,
+        notify.team_key.clone(),
+    ));
     let state = AppState {
+        vuln,
+        clock: renkei_core::time::Clock::system(),
         limiter: Arc::new(limiter::LoginLimiter::new(
             config.security.login_max_attempts,
             Duration::from_secs(config.security.login_window_secs),
@@ -207,6 +215,11 @@ impl Server {
             },
             sink,
         ))
+    }
+
+    /// The clock embargoes and deadlines are judged by; tests move it forward.
+    pub fn clock(&self) -> &renkei_core::time::Clock {
+        &self.state.clock
     }
 
     /// The enrichment tables in use on this node.

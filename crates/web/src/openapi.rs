@@ -127,10 +127,74 @@ pub fn document(specs: &[&RouteSpec], server_url: &str) -> Value {
 
 fn schemas() -> Value {
     let mut all = core_schemas();
-    if let (Some(all), Value::Object(more)) = (all.as_object_mut(), incident_schemas()) {
-        all.extend(more);
+    for more in [incident_schemas(), vuln_schemas()] {
+        if let (Some(all), Value::Object(more)) = (all.as_object_mut(), more) {
+            all.extend(more);
+        }
     }
     all
+}
+
+fn vuln_schemas() -> Value {
+    let s = json!({"type": "string"});
+    let ns = json!({"type": ["string", "null"]});
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    json!({
+        "VendorApplication": {"type": "object", "required": ["company", "name", "email"], "additionalProperties": false,
+            "properties": {"company": s, "name": s, "email": {"type": "string", "format": "email"}, "pgp_key": ns,
+                "products": strings, "languages": strings, "country": ns, "by_mail": {"type": "boolean"}}},
+        "Vendor": {"type": "object", "required": ["id", "org_id", "name", "state", "languages", "applied_at"],
+            "properties": {"id": {"type": "integer"}, "org_id": {"type": "integer"}, "name": s,
+                "state": {"type": "string", "enum": ["applied", "documents_sent", "documents_returned", "meeting_held", "terms_agreed", "registered", "suspended", "withdrawn"]},
+                "languages": strings, "by_mail": {"type": "boolean"}, "terms_version": ns, "applied_at": s, "registered_at": ns, "state_changed_at": s}},
+        "VendorDetail": {"type": "object", "required": ["id", "name", "state", "contacts", "products"]},
+        "VendorStateChange": {"type": "object", "required": ["state"], "additionalProperties": false, "properties": {"state": s, "terms_version": ns}},
+        "VendorContactNew": {"type": "object", "required": ["name", "email"], "additionalProperties": false,
+            "properties": {"name": s, "email": {"type": "string", "format": "email"}, "pgp_key": ns}},
+        "VendorContact": {"type": "object", "required": ["id", "name", "email", "key_status"],
+            "properties": {"id": {"type": "integer"}, "name": s, "email": s, "has_key": {"type": "boolean"}, "key_fingerprint": ns, "key_expires_at": ns,
+                "key_status": {"type": "string", "enum": ["none", "valid", "expires_soon", "expired"]}}},
+        "VendorProductNew": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {"name": s, "cpe": ns, "purl": ns}},
+        "VendorProduct": {"type": "object", "required": ["id", "name"], "properties": {"id": {"type": "integer"}, "name": s, "cpe": ns, "purl": ns}},
+        "VendorSuggestion": {"type": "object", "required": ["vendor_id", "name", "state", "products"]},
+        "Terms": {"type": "object", "required": ["version", "body", "created_at"]},
+        "TermsNew": {"type": "object", "required": ["version", "body"], "additionalProperties": false, "properties": {"version": s, "body": s}},
+        "NewCase": {"type": "object", "required": ["title", "description"], "additionalProperties": false,
+            "properties": {"title": s, "description": s, "affected": s, "cvss_vector": {"type": ["string", "null"], "description": "CVSS:3.1/AV:…"},
+                "cwe": ns, "cve": ns, "credit": {"type": "string", "description": "How to credit the reporter; empty: not named"},
+                "reporter_name": s, "reporter_email": {"type": "string", "format": "email", "description": "Required from finders"},
+                "series": {"type": ["string", "null"], "enum": ["domestic", "overseas", "technical", null]}, "tlp": ns}},
+        "CaseCreated": {"type": "object", "required": ["case"], "properties": {"case": {"type": "string", "description": "CASE-YYYY-NNNN"}}},
+        "CaseImported": {"type": "object", "required": ["case", "suggested_vendors"]},
+        "CaseSummary": {"type": "object", "required": ["key", "title", "state", "series", "published"]},
+        "CaseDetail": {"type": "object", "required": ["case", "vendors", "view"],
+            "properties": {"case": {"type": "object"}, "vendors": {"type": "array", "items": {"type": "object"}}, "view": {"type": "string", "enum": ["coordinator", "vendor"]}}},
+        "CasePatch": {"type": "object", "additionalProperties": false,
+            "properties": {"title": s, "description": s, "affected": s, "cvss_vector": s, "cwe": s, "cve": s, "credit": s, "series": s, "tlp": s,
+                "note_text": {"type": "object", "description": "{ja: {title, overview, solution, workaround}, en: {…}}"}, "references": strings,
+                "state": {"type": "string", "enum": ["open", "closed"]}}},
+        "AddVendor": {"type": "object", "required": ["vendor_id"], "additionalProperties": false,
+            "properties": {"vendor_id": {"type": "integer"}, "products": strings}},
+        "VendorUpdate": {"type": "object", "additionalProperties": false,
+            "properties": {"vendor_id": {"type": "integer", "description": "Coordinators: the vendor recorded for"},
+                "stage": {"type": "string", "enum": ["acknowledged", "investigating", "date_agreed", "fix_ready"]},
+                "statement_ja": s, "statement_en": s, "unreachable": {"type": "boolean"},
+                "products": {"type": "array", "items": {"type": "object", "required": ["name", "status"], "properties": {"name": s,
+                    "status": {"type": "string", "enum": ["vulnerable", "not_vulnerable", "unknown", "investigating_likely_vulnerable", "investigating_likely_not_vulnerable"]},
+                    "fixed_in": ns}}}}},
+        "DateProposal": {"type": "object", "required": ["publish_at"], "additionalProperties": false,
+            "properties": {"publish_at": {"type": "string", "format": "date-time"}, "tz": ns}},
+        "DateAnswer": {"type": "object", "required": ["accept"], "additionalProperties": false,
+            "properties": {"accept": {"type": "boolean"}, "requested_date": ns, "reason": ns, "vendor_id": {"type": "integer"}}},
+        "Schedule": {"type": "object", "additionalProperties": false, "properties": {"override_reason": ns}},
+        "Revise": {"type": "object", "required": ["summary"], "additionalProperties": false, "properties": {"summary": s}},
+        "CaseMessage": {"type": "object", "required": ["id", "author", "body", "created_at"]},
+        "CaseMessageNew": {"type": "object", "required": ["body"], "additionalProperties": false, "properties": {"body": s, "vendor_id": {"type": "integer"}}},
+        "Document": {"description": "CSAF 2.0 or CVE JSON 5 (JSON), or JVNRSS (RDF/XML)"},
+        "Note": {"type": "object", "required": ["key", "series", "publish_at", "revisions", "content"]},
+        "NoteSummary": {"type": "object", "required": ["key", "series", "title", "publish_at", "updated_at", "revision"]},
+        "VulnStatistics": {"type": "object", "required": ["published", "cumulative", "per_quarter", "vendors_registered", "vendors_registered_total"]},
+    })
 }
 
 fn incident_schemas() -> Value {

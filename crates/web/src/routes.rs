@@ -13,7 +13,10 @@ use renkei_core::access::Access;
 use serde::Serialize;
 
 use crate::state::AppState;
-use crate::{api, api_incidents, api_notify, auth, pages, pages_incidents, pages_notify};
+use crate::{
+    api, api_incidents, api_notify, api_vuln, auth, feeds_vuln, pages, pages_incidents,
+    pages_notify,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Method {
@@ -191,6 +194,11 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/admin/templates", Staff, pages_notify::template_save)
         .page(POST, "/incidents/{id}/enrich", Staff, pages_notify::enrich)
         .page(GET, "/about", Public, pages_notify::about)
+        .page(GET, "/feeds/vulnerabilities.atom", Public, feeds_vuln::atom)
+        .page(GET, "/.well-known/csaf/provider-metadata.json", Public, feeds_vuln::provider_metadata)
+        .page(GET, "/.well-known/csaf/white/index.txt", Public, feeds_vuln::index_txt)
+        .page(GET, "/.well-known/csaf/white/changes.csv", Public, feeds_vuln::changes_csv)
+        .page(GET, "/.well-known/csaf/white/{year}/{file}", Public, feeds_vuln::advisory)
         .page(GET, "/admin/users", Admin, pages::users)
         .page(POST, "/admin/users", Admin, pages::user_create)
         .page(POST, "/admin/users/{id}/disable", Admin, pages::user_disable)
@@ -290,6 +298,62 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
             },
             api_incidents::statistics,
         )
+        // Vulnerability coordination. Case routes admit any person: the case's own gate
+        // (renkei_vuln::cases::authorize) answers 404 to whoever may not see it.
+        .api(POST, "/api/v1/vendors/apply", Public, doc("Apply to join the product-developer registry (public form).", Some("VendorApplication"), Some("Vendor"), 201), api_vuln::apply)
+        .api(GET, "/api/v1/vendors", Staff, doc("The product-developer registry.", None, Some("Vendor[]"), 200), api_vuln::vendor_list)
+        .api(GET, "/api/v1/vendors/me", Person, doc("The calling vendor user's own registry entry (404 for anyone else).", None, Some("VendorDetail"), 200), api_vuln::vendor_me)
+        .api(GET, "/api/v1/vendors/{id}", Staff, doc("One vendor with its contacts (key expiry) and products.", None, Some("VendorDetail"), 200), api_vuln::vendor_get)
+        .api(POST, "/api/v1/vendors/{id}/state", Staff, doc("Move a vendor through the registration steps (terms_version when terms are agreed).", Some("VendorStateChange"), Some("Vendor"), 200), api_vuln::vendor_state)
+        .api(POST, "/api/v1/vendors/{id}/contacts", Staff, doc("Add a point of contact, with its OpenPGP key.", Some("VendorContactNew"), Some("VendorContact"), 201), api_vuln::vendor_contact)
+        .api(POST, "/api/v1/vendors/{id}/products", Staff, doc("Add a product (CPE or PURL optional).", Some("VendorProductNew"), Some("VendorProduct"), 201), api_vuln::vendor_product)
+        .api(GET, "/api/v1/vendor-terms", Staff, doc("Registration terms, every version.", None, Some("Terms[]"), 200), api_vuln::terms)
+        .api(POST, "/api/v1/vendor-terms", Staff, doc("Add a version of the registration terms (versions are never rewritten).", Some("TermsNew"), Some("Terms"), 201), api_vuln::terms_add)
+        .api(POST, "/api/v1/cases", Public, doc("Report a vulnerability (finders) or open a case (coordinators): a draft case.", Some("NewCase"), Some("CaseCreated"), 201), api_vuln::case_submit)
+        .api(
+            POST,
+            "/api/v1/cases/import",
+            Staff,
+            ApiDoc {
+                query: &[("format", "string", "csaf (CSAF 2.0) or cve5 (CVE JSON 5); the body is the document")],
+                ..doc("A partner coordinator's document as a draft case; an invalid one is refused with its problems by JSON path.", Some("RawDocument"), Some("CaseImported"), 201)
+            },
+            api_vuln::case_import,
+        )
+        .api(GET, "/api/v1/cases", Person, doc("Cases the caller may see: all for coordinators, their own for vendors.", None, Some("CaseSummary[]"), 200), api_vuln::case_list)
+        .api(GET, "/api/v1/cases/{id}", Person, doc("A case as the caller may see it (each read is logged).", None, Some("CaseDetail"), 200), api_vuln::case_get)
+        .api(PATCH, "/api/v1/cases/{id}", Person, doc("Change a case's text, scoring, series or TLP (coordinators).", Some("CasePatch"), Some("CaseDetail"), 200), api_vuln::case_patch)
+        .api(GET, "/api/v1/cases/{id}/suggestions", Person, doc("Vendors whose products the case names (coordinators).", None, Some("VendorSuggestion[]"), 200), api_vuln::case_suggestions)
+        .api(POST, "/api/v1/cases/{id}/vendors", Person, doc("Add a vendor to the case and notify it (coordinators).", Some("AddVendor"), Some("CaseDetail"), 201), api_vuln::case_add_vendor)
+        .api(POST, "/api/v1/cases/{id}/status", Person, doc("Record a vendor's progress, product statuses and statement.", Some("VendorUpdate"), Some("CaseDetail"), 200), api_vuln::case_vendor_status)
+        .api(POST, "/api/v1/cases/{id}/date", Person, doc("Propose the publication date and time (coordinators).", Some("DateProposal"), Some("CaseDetail"), 200), api_vuln::case_propose_date)
+        .api(POST, "/api/v1/cases/{id}/date/answer", Person, doc("A vendor accepts the proposed date or asks for another.", Some("DateAnswer"), Some("CaseDetail"), 200), api_vuln::case_answer_date)
+        .api(POST, "/api/v1/cases/{id}/publication", Person, doc("Schedule publication at the agreed moment (coordinators).", Some("Schedule"), Some("CaseDetail"), 200), api_vuln::case_schedule)
+        .api(POST, "/api/v1/cases/{id}/revisions", Person, doc("A new revision of the published note (coordinators).", Some("Revise"), Some("Note"), 201), api_vuln::case_revise)
+        .api(GET, "/api/v1/cases/{id}/messages", Person, doc("The threads the caller may read.", None, Some("CaseMessage[]"), 200), api_vuln::case_messages)
+        .api(POST, "/api/v1/cases/{id}/messages", Person, doc("Write in a thread (vendors: their own; coordinators: a vendor's or internal).", Some("CaseMessageNew"), Some("CaseMessage"), 201), api_vuln::case_message_add)
+        .api(
+            GET,
+            "/api/v1/cases/{id}/export",
+            Person,
+            ApiDoc {
+                query: &[("format", "string", "csaf, cve5, jvnrss or json"), ("lang", "string", "en (default) or ja")],
+                ..doc("The case's note, published or not (coordinators).", None, Some("Document"), 200)
+            },
+            api_vuln::case_export,
+        )
+        .api(GET, "/api/v1/notes", Public, doc("Published vulnerability notes, newest first.", None, Some("NoteSummary[]"), 200), api_vuln::note_list)
+        .api(
+            GET,
+            "/api/v1/notes/{id}",
+            Public,
+            ApiDoc {
+                query: &[("format", "string", "json (default), csaf, cve5 or jvnrss"), ("lang", "string", "en (default) or ja")],
+                ..doc("A published note (its key with # written %23); unpublished notes do not exist here.", None, Some("Note"), 200)
+            },
+            api_vuln::note_get,
+        )
+        .api(GET, "/api/v1/statistics/vulnerabilities", Staff, doc("Notes per series and quarter, registered vendors, days to publication (?from=&to=).", None, Some("VulnStatistics"), 200), api_vuln::statistics)
         .api(GET, "/api/v1/users", Admin, doc("List accounts.", None, Some("User[]"), 200), api::users)
         .api(POST, "/api/v1/users", Admin, doc("Create an account.", Some("NewUser"), Some("User"), 201), api::user_create)
         .api(

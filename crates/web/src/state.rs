@@ -19,4 +19,6 @@ pub struct AppState {
     pub form_limiter: Arc<RateLimiter>,
     pub enricher: renkei_enrich::Enricher,
     pub notify: Arc<renkei_incident::notify::Settings>,
+    pub vuln: Arc<renkei_vuln::Settings>,
+    pub clock: renkei_core::time::Clock,
 }

@@ -1,0 +1,800 @@
+//! Vulnerability notes: the public face of a case. A note is given its ID when the
+//! coordinator schedules publication at the agreed moment; its first revision is kept
+//! up to date with the case until then, and becomes readable — with every vendor's
+//! status at once — when the clock reaches that moment. Later updates are new
+//! revisions. CSAF 2.0, CVE JSON 5, JVNRSS and Atom are renderings of a revision.
+
+use chrono::{DateTime, Datelike, Utc};
+use rand::Rng;
+use renkei_core::access::Principal;
+use renkei_core::audit::{self, Actor, Event};
+use renkei_core::{Store, time};
+use renkei_formats::{csaf, cve5, cvss::Cvss31, syndication};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::cases::{self, CaseCvss, CaseDetail};
+use crate::model::{ProductStatus, Series};
+use crate::{Result, Settings, VulnError, encode_key};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Bilingual {
+    pub ja: String,
+    pub en: String,
+}
+
+impl Bilingual {
+    pub fn get(&self, ja: bool) -> &str {
+        match (ja, self.ja.is_empty(), self.en.is_empty()) {
+            (true, false, _) | (false, _, true) => &self.ja,
+            _ => &self.en,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NoteProduct {
+    /// The case product's number: the CSAF product ID, stable across revisions.
+    pub key: i64,
+    pub name: String,
+    pub cpe: Option<String>,
+    pub purl: Option<String>,
+    pub status: ProductStatus,
+    pub fixed_in: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NoteVendor {
+    pub name: String,
+    pub statement: Bilingual,
+    pub products: Vec<NoteProduct>,
+}
+
+/// What one revision of a note says.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NoteContent {
+    pub title: Bilingual,
+    pub overview: Bilingual,
+    pub solution: Bilingual,
+    pub workaround: Bilingual,
+    pub affected: String,
+    pub cvss: Option<CaseCvss>,
+    pub cwe: Option<String>,
+    pub cve: Option<String>,
+    pub references: Vec<String>,
+    pub credits: Vec<String>,
+    pub vendors: Vec<NoteVendor>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RevisionInfo {
+    pub revision: i64,
+    pub date: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Note {
+    pub key: String,
+    pub series: Series,
+    pub publish_at: String,
+    /// The latest revision's date.
+    pub updated_at: String,
+    pub revisions: Vec<RevisionInfo>,
+    pub content: NoteContent,
+    #[serde(skip)]
+    pub case_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NoteSummary {
+    pub key: String,
+    pub series: Series,
+    pub title: Bilingual,
+    pub publish_at: String,
+    pub updated_at: String,
+    pub revision: i64,
+}
+
+/// The note text a case gives now.
+pub fn snapshot(d: &CaseDetail) -> NoteContent {
+    let c = &d.case;
+    let pick = |ja: &str, en: &str, fallback: &str| Bilingual {
+        ja: if ja.is_empty() {
+            fallback.to_string()
+        } else {
+            ja.to_string()
+        },
+        en: if en.is_empty() {
+            fallback.to_string()
+        } else {
+            en.to_string()
+        },
+    };
+    let t = &c.note_text;
+    let either = |ja: &str, en: &str| Bilingual {
+        ja: if ja.is_empty() {
+            en.to_string()
+        } else {
+            ja.to_string()
+        },
+        en: if en.is_empty() {
+            ja.to_string()
+        } else {
+            en.to_string()
+        },
+    };
+    NoteContent {
+        title: pick(&t.ja.title, &t.en.title, &c.title),
+        overview: pick(&t.ja.overview, &t.en.overview, &c.description),
+        solution: either(&t.ja.solution, &t.en.solution),
+        workaround: either(&t.ja.workaround, &t.en.workaround),
+        affected: c.affected.clone(),
+        cvss: c.cvss.clone(),
+        cwe: c.cwe.clone(),
+        cve: c.cve.clone(),
+        references: c.references.clone(),
+        credits: if c.credit.trim().is_empty() {
+            Vec::new()
+        } else {
+            vec![c.credit.trim().to_string()]
+        },
+        vendors: d
+            .vendors
+            .iter()
+            .map(|v| NoteVendor {
+                name: v.name.clone(),
+                statement: Bilingual {
+                    ja: v.statement_ja.clone(),
+                    en: v.statement_en.clone(),
+                },
+                products: v
+                    .products
+                    .iter()
+                    .map(|p| NoteProduct {
+                        key: p.id,
+                        name: p.name.clone(),
+                        cpe: p.cpe.clone(),
+                        purl: p.purl.clone(),
+                        status: p.status,
+                        fixed_in: p.fixed_in.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// Keeps a scheduled note's first revision equal to its case until publication.
+pub async fn refresh_pending(
+    store: &Store,
+    settings: &Settings,
+    case_key: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let d = cases::detail_for_team(store, settings, case_key, now).await?;
+    let Some(note) = &d.case.note else {
+        return Ok(());
+    };
+    if note.published {
+        return Ok(());
+    }
+    let content = serde_json::to_string(&snapshot(&d)).unwrap_or_default();
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "UPDATE note_revisions SET content = $1, created_at = $2 \
+         WHERE revision = 1 AND note_id = (SELECT id FROM notes WHERE note_key = $3)",
+    )
+    .bind(content)
+    .bind(time::format(now))
+    .bind(&note.key)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// Publish although some vendors have not agreed to the date: the reason is
+    /// recorded.
+    #[serde(default)]
+    pub override_reason: Option<String>,
+}
+
+/// Schedules publication at the proposed moment: the note gets its ID now and goes
+/// public — with every vendor's status — when the clock reaches that moment, and not
+/// before.
+pub async fn schedule(
+    store: &Store,
+    settings: &Settings,
+    principal: &Principal,
+    key: &str,
+    s: Schedule,
+    now: DateTime<Utc>,
+) -> Result<crate::cases::CaseDetail> {
+    let (detail, view) = cases::authorize(store, settings, principal, key, now).await?;
+    if view != renkei_core::access::CaseView::Coordinator {
+        return Err(VulnError::Core(renkei_core::CoreError::Forbidden));
+    }
+    let c = &detail.case;
+    if c.note.as_ref().is_some_and(|n| n.published) {
+        return Err(VulnError::Conflict(
+            "the note is already published; make a new revision instead".into(),
+        ));
+    }
+    let Some(at) = c.proposed_publish_at.clone() else {
+        return Err(VulnError::Conflict(
+            "propose a publication date first".into(),
+        ));
+    };
+    if time::parse(&at).is_none_or(|t| t <= now) {
+        return Err(VulnError::Conflict(
+            "the proposed date has passed; propose another".into(),
+        ));
+    }
+    let waiting: Vec<&str> = detail
+        .vendors
+        .iter()
+        .filter(|v| !v.unreachable && v.date_answer != "accepted")
+        .map(|v| v.name.as_str())
+        .collect();
+    let reason = s
+        .override_reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if !waiting.is_empty() && reason.is_none() {
+        return Err(VulnError::Conflict(format!(
+            "not every vendor has agreed to the date (waiting for {}); give override_reason to publish anyway",
+            waiting.join(", ")
+        )));
+    }
+    let content = serde_json::to_string(&snapshot(&detail)).unwrap_or_default();
+    let now_s = time::format(now);
+    let prefix = settings.prefix(c.series).to_string();
+    let digits = settings.vuln.note_digits;
+    let mut tx = store.begin().await?;
+    let note_key = match &c.note {
+        Some(n) => {
+            sqlx::query("UPDATE notes SET publish_at = $1 WHERE note_key = $2")
+                .bind(&at)
+                .bind(&n.key)
+                .execute(tx.conn())
+                .await?;
+            sqlx::query(
+                "UPDATE note_revisions SET content = $1, created_at = $2 \
+                 WHERE revision = 1 AND note_id = (SELECT id FROM notes WHERE note_key = $3)",
+            )
+            .bind(&content)
+            .bind(&now_s)
+            .bind(&n.key)
+            .execute(tx.conn())
+            .await?;
+            n.key.clone()
+        }
+        None => {
+            let mut chosen = None;
+            for _ in 0..20 {
+                let low = 10u64.pow(digits - 1);
+                let number = rand::rng().random_range(low..low * 10);
+                let candidate = format!("{prefix}{number}");
+                let taken: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM notes WHERE note_key = $1")
+                        .bind(&candidate)
+                        .fetch_one(tx.conn())
+                        .await?;
+                if taken == 0 {
+                    chosen = Some(candidate);
+                    break;
+                }
+            }
+            let note_key = chosen
+                .ok_or_else(|| VulnError::Conflict("no free note number; try again".into()))?;
+            let note_id: i64 = sqlx::query_scalar(
+                "INSERT INTO notes (case_id, note_key, series, publish_at, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(c.id)
+            .bind(&note_key)
+            .bind(c.series.as_str())
+            .bind(&at)
+            .bind(&now_s)
+            .fetch_one(tx.conn())
+            .await
+            .map_err(|e| VulnError::from_insert(e, "a note for this case"))?;
+            sqlx::query(
+                "INSERT INTO note_revisions (note_id, revision, summary, content, created_at) VALUES ($1, 1, $2, $3, $4)",
+            )
+            .bind(note_id)
+            .bind("Initial release / 初版")
+            .bind(&content)
+            .bind(&now_s)
+            .execute(tx.conn())
+            .await?;
+            note_key
+        }
+    };
+    sqlx::query("UPDATE cases SET state = 'scheduled', updated_at = $1 WHERE id = $2")
+        .bind(&now_s)
+        .bind(c.id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        &actor(principal),
+        Event {
+            action: "case.schedule",
+            object_type: "case",
+            object_id: c.key.clone(),
+            changes: json!({"note": note_key, "publish_at": at, "waiting": waiting, "override_reason": reason}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    cases::detail_for_team(store, settings, key, now).await
+}
+
+fn actor(principal: &Principal) -> Actor {
+    match principal.user() {
+        Some(u) => Actor::user(u.id, &u.email),
+        None => Actor::system("vuln"),
+    }
+}
+
+/// A new revision of a published note, from the case as it is now.
+pub async fn revise(
+    store: &Store,
+    settings: &Settings,
+    principal: &Principal,
+    key: &str,
+    summary: &str,
+    now: DateTime<Utc>,
+) -> Result<Note> {
+    let (detail, view) = cases::authorize(store, settings, principal, key, now).await?;
+    if view != renkei_core::access::CaseView::Coordinator {
+        return Err(VulnError::Core(renkei_core::CoreError::Forbidden));
+    }
+    let Some(note) = detail.case.note.clone().filter(|n| n.published) else {
+        return Err(VulnError::Conflict(
+            "only a published note is revised; until then it follows the case".into(),
+        ));
+    };
+    let summary = summary.trim();
+    if summary.is_empty() || summary.len() > 500 {
+        return Err(VulnError::invalid(
+            "summary",
+            "say what changed (at most 500 characters)",
+        ));
+    }
+    let content = serde_json::to_string(&snapshot(&detail)).unwrap_or_default();
+    let mut tx = store.begin().await?;
+    let (note_id, last): (i64, i64) = {
+        let r = sqlx::query(
+            "SELECT n.id, MAX(r.revision) AS last FROM notes n JOIN note_revisions r ON r.note_id = n.id \
+             WHERE n.note_key = $1 GROUP BY n.id",
+        )
+        .bind(&note.key)
+        .fetch_one(tx.conn())
+        .await?;
+        (r.try_get("id")?, r.try_get("last")?)
+    };
+    sqlx::query("INSERT INTO note_revisions (note_id, revision, summary, content, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(note_id)
+        .bind(last + 1)
+        .bind(summary)
+        .bind(&content)
+        .bind(time::format(now))
+        .execute(tx.conn())
+        .await
+        .map_err(|e| VulnError::from_insert(e, "this revision"))?;
+    audit::record(
+        &mut tx,
+        &actor(principal),
+        Event {
+            action: "note.revise",
+            object_type: "note",
+            object_id: note.key.clone(),
+            changes: json!({"revision": last + 1, "summary": summary}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(store, &note.key, now, true)
+        .await?
+        .ok_or(VulnError::NotFound("note"))
+}
+
+/// A note by its key. Unless `unpublished` is set (the team's own tools), a note
+/// whose moment has not come is not found.
+pub async fn get(
+    store: &Store,
+    note_key: &str,
+    now: DateTime<Utc>,
+    unpublished: bool,
+) -> Result<Option<Note>> {
+    let Some(row) = sqlx::query(
+        "SELECT n.id, n.note_key, n.series, n.publish_at, c.case_key FROM notes n JOIN cases c ON c.id = n.case_id \
+         WHERE n.note_key = $1",
+    )
+    .bind(note_key)
+    .fetch_optional(store.pool())
+    .await?
+    else {
+        return Ok(None);
+    };
+    let publish_at: String = row.try_get("publish_at")?;
+    if !unpublished && time::parse(&publish_at).is_none_or(|t| t > now) {
+        return Ok(None);
+    }
+    let revisions = sqlx::query("SELECT revision, summary, content, created_at FROM note_revisions WHERE note_id = $1 ORDER BY revision")
+        .bind(row.try_get::<i64, _>("id")?)
+        .fetch_all(store.pool())
+        .await?;
+    let Some(last) = revisions.last() else {
+        return Ok(None);
+    };
+    let content: NoteContent = serde_json::from_str(&last.try_get::<String, _>("content")?)
+        .map_err(|e| {
+            VulnError::Core(renkei_core::CoreError::Internal(format!(
+                "note content: {e}"
+            )))
+        })?;
+    let infos = revisions
+        .iter()
+        .map(|r| {
+            let revision: i64 = r.try_get("revision")?;
+            Ok(RevisionInfo {
+                revision,
+                // The first revision is dated by its publication, not by when it was
+                // prepared.
+                date: if revision == 1 {
+                    publish_at.clone()
+                } else {
+                    r.try_get("created_at")?
+                },
+                summary: r.try_get("summary")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(Note {
+        key: row.try_get("note_key")?,
+        series: Series::parse(&row.try_get::<String, _>("series")?)?,
+        updated_at: infos
+            .last()
+            .map(|i| i.date.clone())
+            .unwrap_or_else(|| publish_at.clone()),
+        publish_at,
+        revisions: infos,
+        content,
+        case_key: row.try_get("case_key")?,
+    }))
+}
+
+/// Published notes, newest first.
+pub async fn list_published(
+    store: &Store,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<NoteSummary>> {
+    let rows = sqlx::query(
+        "SELECT n.note_key, n.series, n.publish_at, r.revision, r.content, r.created_at FROM notes n \
+         JOIN note_revisions r ON r.note_id = n.id \
+         WHERE n.publish_at <= $1 AND r.revision = (SELECT MAX(x.revision) FROM note_revisions x WHERE x.note_id = n.id) \
+         ORDER BY n.publish_at DESC LIMIT $2",
+    )
+    .bind(time::format(now))
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let content: NoteContent = serde_json::from_str(&r.try_get::<String, _>("content")?)
+                .map_err(|e| {
+                    VulnError::Core(renkei_core::CoreError::Internal(format!(
+                        "note content: {e}"
+                    )))
+                })?;
+            let revision: i64 = r.try_get("revision")?;
+            let publish_at: String = r.try_get("publish_at")?;
+            Ok(NoteSummary {
+                key: r.try_get("note_key")?,
+                series: Series::parse(&r.try_get::<String, _>("series")?)?,
+                title: content.title,
+                updated_at: if revision == 1 {
+                    publish_at.clone()
+                } else {
+                    r.try_get("created_at")?
+                },
+                publish_at,
+                revision,
+            })
+        })
+        .collect()
+}
+
+/// A note by case key or note key, published or not: for the team's exports.
+pub async fn for_export(store: &Store, id: &str, now: DateTime<Utc>) -> Result<Note> {
+    let note_key: Option<String> = match crate::CaseId::parse(id) {
+        Ok(case) => sqlx::query_scalar(
+            "SELECT n.note_key FROM notes n JOIN cases c ON c.id = n.case_id WHERE c.case_key = $1",
+        )
+        .bind(case.as_str())
+        .fetch_optional(store.pool())
+        .await?,
+        Err(_) => Some(id.to_string()),
+    };
+    let Some(note_key) = note_key else {
+        return Err(VulnError::Conflict(format!(
+            "{id} has no note yet: schedule its publication first"
+        )));
+    };
+    get(store, &note_key, now, true)
+        .await?
+        .ok_or(VulnError::NotFound("note"))
+}
+
+/// The note as a CSAF 2.0 security advisory in `lang` (`en` or `ja`).
+pub fn to_csaf(settings: &Settings, note: &Note, lang: &str) -> Result<Value> {
+    let ja = lang == "ja";
+    let c = &note.content;
+    let advisory = csaf::Advisory {
+        tracking_id: note.key.clone(),
+        title: c.title.get(ja).to_string(),
+        lang: if ja { "ja" } else { "en" }.into(),
+        publisher: csaf::Publisher {
+            name: settings.vuln.publisher_name.clone(),
+            namespace: settings.vuln.publisher_namespace.clone(),
+        },
+        url: settings.note_url(&note.key),
+        summary: c.title.get(ja).to_string(),
+        description: c.overview.get(ja).to_string(),
+        solution: c.solution.get(ja).to_string(),
+        workaround: c.workaround.get(ja).to_string(),
+        cve: c.cve.clone(),
+        cwe: c
+            .cwe
+            .as_deref()
+            .and_then(|id| renkei_formats::cwe::name(id).map(|n| (id.to_string(), n.to_string()))),
+        cvss: c.cvss.as_ref().and_then(|x| Cvss31::parse(&x.vector).ok()),
+        vendors: c
+            .vendors
+            .iter()
+            .map(|v| csaf::Vendor {
+                name: v.name.clone(),
+                statement: Some(v.statement.get(ja).to_string()).filter(|s| !s.is_empty()),
+                products: v
+                    .products
+                    .iter()
+                    .map(|p| csaf::Product {
+                        key: p.key.to_string(),
+                        name: p.name.clone(),
+                        cpe: p.cpe.clone(),
+                        purl: p.purl.clone(),
+                        status: p.status.csaf(),
+                        fixed_in: p.fixed_in.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        references: c
+            .references
+            .iter()
+            .map(|u| csaf::Reference {
+                url: u.clone(),
+                summary: u.clone(),
+            })
+            .collect(),
+        credits: c.credits.clone(),
+        revisions: note
+            .revisions
+            .iter()
+            .map(|r| csaf::Revision {
+                number: r.revision as u32,
+                date: r.date.clone(),
+                summary: r.summary.clone(),
+            })
+            .collect(),
+        generator_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    Ok(csaf::write(&advisory)?)
+}
+
+/// The note as a CVE JSON 5 record with the CNA container.
+pub fn to_cve5(settings: &Settings, note: &Note) -> Result<Value> {
+    let c = &note.content;
+    let Some(cve) = c.cve.clone() else {
+        return Err(VulnError::Conflict(format!(
+            "{} has no CVE ID: set the case's cve first",
+            note.key
+        )));
+    };
+    let mut references = vec![settings.note_url(&note.key)];
+    references.extend(c.references.iter().cloned());
+    let record = cve5::Record {
+        cve_id: cve,
+        assigner_org_id: if settings.vuln.cna_org_id.is_empty() {
+            "00000000-0000-4000-8000-000000000000".into()
+        } else {
+            settings.vuln.cna_org_id.clone()
+        },
+        assigner_short_name: if settings.vuln.cna_short_name.is_empty() {
+            "renkei".into()
+        } else {
+            settings.vuln.cna_short_name.clone()
+        },
+        title: c.title.get(false).to_string(),
+        description: c.overview.get(false).to_string(),
+        lang: "en".into(),
+        affected: c
+            .vendors
+            .iter()
+            .flat_map(|v| {
+                v.products.iter().map(|p| cve5::Affected {
+                    vendor: v.name.clone(),
+                    product: p.name.clone(),
+                    status: p.status.cve5(),
+                    fixed_in: p.fixed_in.clone(),
+                    cpe: p.cpe.clone(),
+                })
+            })
+            .collect(),
+        cwe: c
+            .cwe
+            .as_deref()
+            .and_then(|id| renkei_formats::cwe::name(id).map(|n| (id.to_string(), n.to_string()))),
+        cvss: c.cvss.as_ref().and_then(|x| Cvss31::parse(&x.vector).ok()),
+        references,
+        credits: c.credits.clone(),
+        date_published: note.publish_at.clone(),
+        date_updated: note.updated_at.clone(),
+    };
+    Ok(cve5::write(&record)?)
+}
+
+fn jvn_item(settings: &Settings, note: &Note, ja: bool) -> syndication::JvnItem {
+    let c = &note.content;
+    syndication::JvnItem {
+        identifier: note.key.clone(),
+        title: c.title.get(ja).to_string(),
+        link: settings.note_url(&note.key),
+        description: c.overview.get(ja).to_string(),
+        references: c
+            .cve
+            .iter()
+            .map(|id| {
+                (
+                    "CVE".to_string(),
+                    id.clone(),
+                    format!("https://www.cve.org/CVERecord?id={id}"),
+                )
+            })
+            .collect(),
+        cpes: c
+            .vendors
+            .iter()
+            .flat_map(|v| {
+                v.products.iter().filter_map(|p| {
+                    p.cpe
+                        .clone()
+                        .map(|cpe| (v.name.clone(), p.name.clone(), cpe))
+                })
+            })
+            .collect(),
+        cvss: c.cvss.as_ref().map(|x| {
+            let mut sev = x.severity.to_lowercase();
+            if let Some(first) = sev.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            (x.score, sev, x.vector.clone())
+        }),
+        issued: note.publish_at.clone(),
+        modified: note.updated_at.clone(),
+    }
+}
+
+/// The note as a JVNRSS document with one item.
+pub fn to_jvnrss(settings: &Settings, note: &Note, lang: &str) -> String {
+    let ja = lang == "ja";
+    syndication::jvnrss(
+        &settings.vuln.publisher_name,
+        &format!("{}/notes", settings.public_url),
+        if ja { "ja" } else { "en" },
+        &[jvn_item(settings, note, ja)],
+    )
+}
+
+/// The Atom feed of published notes.
+pub fn atom(settings: &Settings, notes: &[NoteSummary], lang: &str, now: DateTime<Utc>) -> String {
+    let ja = lang == "ja";
+    let self_link = format!("{}/feeds/vulnerabilities.atom", settings.public_url);
+    syndication::atom(&syndication::Feed {
+        id: self_link.clone(),
+        title: format!(
+            "{} — {}",
+            settings.vuln.publisher_name,
+            if ja {
+                "脆弱性レポート"
+            } else {
+                "Vulnerability notes"
+            }
+        ),
+        self_link,
+        link: format!("{}/notes", settings.public_url),
+        lang: lang.to_string(),
+        updated: notes
+            .iter()
+            .map(|n| n.updated_at.clone())
+            .max()
+            .unwrap_or_else(|| time::format(now)),
+        entries: notes
+            .iter()
+            .map(|n| syndication::Entry {
+                id: settings.note_url(&n.key),
+                title: format!("{}: {}", n.key, n.title.get(ja)),
+                link: settings.note_url(&n.key),
+                published: n.publish_at.clone(),
+                updated: n.updated_at.clone(),
+                summary: n.title.get(!ja).to_string(),
+            })
+            .collect(),
+    })
+}
+
+/// CSAF's provider-metadata.json (section 7.2.1) for this installation.
+pub fn provider_metadata(settings: &Settings, last_updated: &str) -> Value {
+    json!({
+        "canonical_url": format!("{}/.well-known/csaf/provider-metadata.json", settings.public_url),
+        "distributions": [{"directory_url": format!("{}/.well-known/csaf/white/", settings.public_url)}],
+        "last_updated": last_updated,
+        "list_on_CSAF_aggregators": true,
+        "metadata_version": "2.0",
+        "mirror_on_CSAF_aggregators": true,
+        "public_openpgp_keys": [],
+        "publisher": {
+            "category": "coordinator",
+            "name": settings.vuln.publisher_name,
+            "namespace": settings.vuln.publisher_namespace,
+        },
+        "role": "csaf_provider",
+    })
+}
+
+/// Where an advisory lives under the CSAF directory: `<year>/<file name>`.
+pub fn csaf_path(n: &NoteSummary) -> String {
+    let year = time::parse(&n.publish_at).map(|t| t.year()).unwrap_or(1970);
+    format!("{year}/{}", csaf::file_name(&n.key))
+}
+
+/// The note a CSAF directory path names, if published.
+pub fn note_key_for_path<'a>(
+    notes: &'a [NoteSummary],
+    year: &str,
+    file: &str,
+) -> Option<&'a NoteSummary> {
+    let wanted = format!("{year}/{file}");
+    notes.iter().find(|n| csaf_path(n) == wanted)
+}
+
+/// index.txt and changes.csv of the CSAF directory (sections 7.1.13 and 7.1.14).
+pub fn csaf_index(notes: &[NoteSummary]) -> (String, String) {
+    let mut index = String::new();
+    let mut changes = String::new();
+    let mut sorted: Vec<&NoteSummary> = notes.iter().collect();
+    sorted.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    for n in &sorted {
+        index.push_str(&csaf_path(n));
+        index.push('\n');
+        let updated = time::parse(&n.updated_at)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| n.updated_at.clone());
+        changes.push_str(&format!("\"{}\",\"{}\"\n", csaf_path(n), updated));
+    }
+    (index, changes)
+}
+
+/// The public address of a note page (HTML).
+pub fn page_path(note_key: &str) -> String {
+    format!("/notes/{}", encode_key(note_key))
+}

@@ -1,0 +1,720 @@
+//! The product-developer registry: a public application opens a vendor in
+//! `applied`; coordinators move it through the registration steps to `registered`
+//! (recording the version of the terms it agreed to); each vendor has contacts with
+//! OpenPGP keys, a product list and the languages it works in.
+
+use renkei_core::access::Principal;
+use renkei_core::audit::{self, Actor, Event};
+use renkei_core::orgs::{self, NewOrganization, OrgKind};
+use renkei_core::{Store, accounts, time};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::model::VendorState;
+use crate::{Result, VulnError};
+
+/// A public application to join the registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    pub company: String,
+    /// The point of contact's name.
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub pgp_key: Option<String>,
+    #[serde(default)]
+    pub products: Vec<String>,
+    /// `ja`, `en` or both; Japanese when none is given.
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+    /// The vendor prefers case details by encrypted mail over the portal.
+    #[serde(default)]
+    pub by_mail: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Vendor {
+    pub id: i64,
+    pub org_id: i64,
+    pub name: String,
+    pub state: VendorState,
+    pub languages: Vec<String>,
+    pub by_mail: bool,
+    pub terms_version: Option<String>,
+    pub applied_at: String,
+    pub registered_at: Option<String>,
+    pub state_changed_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VendorContact {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub has_key: bool,
+    pub key_fingerprint: Option<String>,
+    pub key_expires_at: Option<String>,
+    /// `none`, `valid`, `expires_soon` (within 30 days) or `expired`.
+    pub key_status: &'static str,
+    #[serde(skip)]
+    pub pgp_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VendorProduct {
+    pub id: i64,
+    pub name: String,
+    pub cpe: Option<String>,
+    pub purl: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VendorDetail {
+    #[serde(flatten)]
+    pub vendor: Vendor,
+    pub contacts: Vec<VendorContact>,
+    pub products: Vec<VendorProduct>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub pgp_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    pub name: String,
+    #[serde(default)]
+    pub cpe: Option<String>,
+    #[serde(default)]
+    pub purl: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateChange {
+    pub state: String,
+    /// Required when the state becomes `terms_agreed`: the version agreed to.
+    #[serde(default)]
+    pub terms_version: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Terms {
+    pub version: String,
+    pub body: String,
+    pub created_at: String,
+}
+
+const VENDOR_COLUMNS: &str = "v.id, v.org_id, o.name, v.state, v.languages, v.by_mail, v.terms_version, \
+     v.applied_at, v.registered_at, v.state_changed_at";
+
+fn vendor_from(row: &AnyRow) -> Result<Vendor> {
+    Ok(Vendor {
+        id: row.try_get("id")?,
+        org_id: row.try_get("org_id")?,
+        name: row.try_get("name")?,
+        state: VendorState::parse(&row.try_get::<String, _>("state")?)?,
+        languages: row
+            .try_get::<String, _>("languages")?
+            .split(',')
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        by_mail: row.try_get::<i64, _>("by_mail")? != 0,
+        terms_version: row.try_get("terms_version")?,
+        applied_at: row.try_get("applied_at")?,
+        registered_at: row.try_get("registered_at")?,
+        state_changed_at: row.try_get("state_changed_at")?,
+    })
+}
+
+fn languages(given: &[String]) -> Result<String> {
+    let mut out: Vec<&str> = Vec::new();
+    for l in given {
+        match l.trim().to_ascii_lowercase().as_str() {
+            "ja" => out.push("ja"),
+            "en" => out.push("en"),
+            "" => {}
+            other => {
+                return Err(VulnError::invalid(
+                    "languages",
+                    format!("{other:?} is not a language the team works in; use ja or en"),
+                ));
+            }
+        }
+    }
+    out.dedup();
+    if out.is_empty() {
+        out.push("ja");
+    }
+    Ok(out.join(","))
+}
+
+struct KeyFacts {
+    fingerprint: Option<String>,
+    expires_at: Option<String>,
+}
+
+fn key_facts(key: Option<&str>) -> Result<(Option<String>, KeyFacts)> {
+    match key.map(str::trim).filter(|k| !k.is_empty()) {
+        None => Ok((
+            None,
+            KeyFacts {
+                fingerprint: None,
+                expires_at: None,
+            },
+        )),
+        Some(armored) => {
+            let facts = renkei_mail::pgp::key_facts(armored)
+                .map_err(|e| VulnError::invalid("pgp_key", e.to_string()))?;
+            Ok((
+                Some(armored.to_string()),
+                KeyFacts {
+                    fingerprint: Some(facts.fingerprint),
+                    expires_at: facts
+                        .expires_at
+                        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+                        .map(time::format),
+                },
+            ))
+        }
+    }
+}
+
+/// Takes a public application: a vendor organization in `applied`, its first point
+/// of contact and its products.
+pub async fn apply(store: &Store, from: &str, app: Application, now: &str) -> Result<Vendor> {
+    let company = app.company.trim();
+    if company.is_empty() || company.len() > 200 {
+        return Err(VulnError::invalid(
+            "company",
+            "give the company's name (at most 200 characters)",
+        ));
+    }
+    let email = accounts::validate_email(&app.email)?;
+    let name = app.name.trim();
+    if name.is_empty() {
+        return Err(VulnError::invalid(
+            "name",
+            "give the point of contact's name",
+        ));
+    }
+    let langs = languages(&app.languages)?;
+    let (key, facts) = key_facts(app.pgp_key.as_deref())?;
+    let products: Vec<&str> = app
+        .products
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if products.iter().any(|p| p.len() > 200) {
+        return Err(VulnError::invalid(
+            "products",
+            "a product name has at most 200 characters",
+        ));
+    }
+    let actor = Actor::anonymous(from);
+    let org = orgs::create(
+        store,
+        &actor,
+        NewOrganization {
+            name: company.to_string(),
+            kind: OrgKind::Vendor,
+            country: app.country.clone().filter(|c| !c.trim().is_empty()),
+            domain: email.rsplit_once('@').map(|(_, d)| d.to_string()),
+            notes: String::new(),
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        renkei_core::CoreError::Conflict(_) => VulnError::Conflict(format!(
+            "{company} is already in the registry or has applied; the coordinators will contact you"
+        )),
+        other => other.into(),
+    })?;
+    let mut tx = store.begin().await?;
+    let application = json!({
+        "company": company, "name": name, "email": email, "products": products,
+        "languages": langs, "by_mail": app.by_mail, "from": from,
+    });
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO vendors (org_id, state, languages, by_mail, application, applied_at, state_changed_at) \
+         VALUES ($1, 'applied', $2, $3, $4, $5, $5) RETURNING id",
+    )
+    .bind(org.id)
+    .bind(&langs)
+    .bind(i64::from(app.by_mail))
+    .bind(application.to_string())
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await?;
+    sqlx::query(
+        "INSERT INTO vendor_contacts (vendor_id, name, email, pgp_key, key_fingerprint, key_expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(&email)
+    .bind(&key)
+    .bind(&facts.fingerprint)
+    .bind(&facts.expires_at)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    let mut seen = std::collections::HashSet::new();
+    for p in products.iter().filter(|p| seen.insert(p.to_lowercase())) {
+        sqlx::query(
+            "INSERT INTO vendor_products (vendor_id, name, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(*p)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    }
+    audit::record(
+        &mut tx,
+        &actor,
+        Event {
+            action: "vendor.apply",
+            object_type: "vendor",
+            object_id: id.to_string(),
+            changes: application,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(store, id).await.map(|d| d.vendor)
+}
+
+pub async fn list(store: &Store) -> Result<Vec<Vendor>> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {VENDOR_COLUMNS} FROM vendors v JOIN organizations o ON o.id = v.org_id ORDER BY o.name"
+    )))
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(vendor_from).collect()
+}
+
+pub async fn get(store: &Store, id: i64) -> Result<VendorDetail> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {VENDOR_COLUMNS} FROM vendors v JOIN organizations o ON o.id = v.org_id WHERE v.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(VulnError::NotFound("vendor"))?;
+    let vendor = vendor_from(&row)?;
+    let now = time::now();
+    let contacts = sqlx::query(
+        "SELECT id, name, email, pgp_key, key_fingerprint, key_expires_at FROM vendor_contacts \
+         WHERE vendor_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(|r| {
+        let pgp_key: Option<String> = r.try_get("pgp_key")?;
+        let expires: Option<String> = r.try_get("key_expires_at")?;
+        let key_status = match (&pgp_key, expires.as_deref().and_then(time::parse)) {
+            (None, _) => "none",
+            (Some(_), Some(t)) if t <= now => "expired",
+            (Some(_), Some(t)) if t <= now + chrono::Duration::days(30) => "expires_soon",
+            _ => "valid",
+        };
+        Ok(VendorContact {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            email: r.try_get("email")?,
+            has_key: pgp_key.is_some(),
+            key_fingerprint: r.try_get("key_fingerprint")?,
+            key_expires_at: expires,
+            key_status,
+            pgp_key,
+        })
+    })
+    .collect::<Result<Vec<_>>>()?;
+    let products = products(store, id).await?;
+    Ok(VendorDetail {
+        vendor,
+        contacts,
+        products,
+    })
+}
+
+pub async fn products(store: &Store, vendor_id: i64) -> Result<Vec<VendorProduct>> {
+    sqlx::query(
+        "SELECT id, name, cpe, purl FROM vendor_products WHERE vendor_id = $1 ORDER BY name",
+    )
+    .bind(vendor_id)
+    .fetch_all(store.pool())
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(VendorProduct {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            cpe: r.try_get("cpe")?,
+            purl: r.try_get("purl")?,
+        })
+    })
+    .collect()
+}
+
+/// The registry entry of the organization a vendor user belongs to: vendor users see
+/// their own organization and nothing else.
+pub async fn own(store: &Store, principal: &Principal) -> Result<VendorDetail> {
+    let org = renkei_core::access::CaseView::own_vendor_org(principal)
+        .ok_or(VulnError::NotFound("vendor"))?;
+    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM vendors WHERE org_id = $1")
+        .bind(org)
+        .fetch_optional(store.pool())
+        .await?;
+    get(store, id.ok_or(VulnError::NotFound("vendor"))?).await
+}
+
+pub async fn set_state(
+    store: &Store,
+    actor: &Actor,
+    id: i64,
+    change: StateChange,
+    now: &str,
+) -> Result<Vendor> {
+    let to = VendorState::parse(&change.state)?;
+    let current = get(store, id).await?.vendor;
+    if !current.state.may_become(to) {
+        return Err(VulnError::Conflict(format!(
+            "a vendor in {} cannot become {}",
+            current.state.as_str(),
+            to.as_str()
+        )));
+    }
+    let mut tx = store.begin().await?;
+    let terms = if to == VendorState::TermsAgreed {
+        let version = change
+            .terms_version
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                VulnError::invalid("terms_version", "name the version of the terms agreed to")
+            })?;
+        let known: Option<String> =
+            sqlx::query_scalar("SELECT version FROM vendor_terms WHERE version = $1")
+                .bind(version)
+                .fetch_optional(tx.conn())
+                .await?;
+        Some(known.ok_or_else(|| {
+            VulnError::invalid(
+                "terms_version",
+                format!("no terms with version {version:?}; add them first"),
+            )
+        })?)
+    } else {
+        current.terms_version.clone()
+    };
+    let registered_at = match (to, &current.registered_at) {
+        (VendorState::Registered, None) => Some(now.to_string()),
+        (_, r) => r.clone(),
+    };
+    sqlx::query(
+        "UPDATE vendors SET state = $1, terms_version = $2, registered_at = $3, state_changed_at = $4 WHERE id = $5",
+    )
+    .bind(to.as_str())
+    .bind(&terms)
+    .bind(&registered_at)
+    .bind(now)
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "vendor.state",
+            object_type: "vendor",
+            object_id: id.to_string(),
+            changes: json!({"state": [current.state, to], "terms_version": terms}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(get(store, id).await?.vendor)
+}
+
+pub async fn add_contact(
+    store: &Store,
+    actor: &Actor,
+    vendor_id: i64,
+    new: NewContact,
+    now: &str,
+) -> Result<VendorContact> {
+    get(store, vendor_id).await?;
+    let email = accounts::validate_email(&new.email)?;
+    let (key, facts) = key_facts(new.pgp_key.as_deref())?;
+    let mut tx = store.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO vendor_contacts (vendor_id, name, email, pgp_key, key_fingerprint, key_expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(vendor_id)
+    .bind(new.name.trim())
+    .bind(&email)
+    .bind(&key)
+    .bind(&facts.fingerprint)
+    .bind(&facts.expires_at)
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(|e| VulnError::from_insert(e, "a contact with this address"))?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "vendor.contact_add",
+            object_type: "vendor",
+            object_id: vendor_id.to_string(),
+            changes: json!({"contact": id, "email": email, "key": facts.fingerprint}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(store, vendor_id)
+        .await?
+        .contacts
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or(VulnError::NotFound("contact"))
+}
+
+pub async fn add_product(
+    store: &Store,
+    actor: &Actor,
+    vendor_id: i64,
+    new: NewProduct,
+    now: &str,
+) -> Result<VendorProduct> {
+    get(store, vendor_id).await?;
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(VulnError::invalid(
+            "name",
+            "give the product's name (at most 200 characters)",
+        ));
+    }
+    let cpe = new
+        .cpe
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    if let Some(c) = &cpe
+        && !(c.starts_with("cpe:2.3:") || c.starts_with("cpe:/"))
+    {
+        return Err(VulnError::invalid(
+            "cpe",
+            format!("{c:?} is not a CPE name (cpe:2.3:… or cpe:/…)"),
+        ));
+    }
+    let purl = new
+        .purl
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    if let Some(p) = &purl
+        && !valid_purl(p)
+    {
+        return Err(VulnError::invalid(
+            "purl",
+            format!("{p:?} is not a package URL (pkg:type/name)"),
+        ));
+    }
+    let mut tx = store.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO vendor_products (vendor_id, name, cpe, purl, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(vendor_id)
+    .bind(name)
+    .bind(&cpe)
+    .bind(&purl)
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(|e| VulnError::from_insert(e, "a product with this name"))?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "vendor.product_add",
+            object_type: "vendor",
+            object_id: vendor_id.to_string(),
+            changes: json!({"product": id, "name": name, "cpe": cpe, "purl": purl}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(VendorProduct {
+        id,
+        name: name.to_string(),
+        cpe,
+        purl,
+    })
+}
+
+/// `pkg:type/namespace/name@version`: the shape CSAF's test 6.1.13 checks.
+pub fn valid_purl(p: &str) -> bool {
+    let Some(rest) = p.strip_prefix("pkg:") else {
+        return false;
+    };
+    let Some((kind, name)) = rest.split_once('/') else {
+        return false;
+    };
+    !kind.is_empty()
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'+' || b == b'-')
+        && !kind.as_bytes()[0].is_ascii_digit()
+        && !name.trim_matches('/').is_empty()
+        && !p.contains(char::is_whitespace)
+}
+
+pub async fn set_terms(
+    store: &Store,
+    actor: &Actor,
+    version: &str,
+    body: &str,
+    now: &str,
+) -> Result<Terms> {
+    let version = version.trim();
+    if version.is_empty() || version.len() > 40 || body.trim().is_empty() {
+        return Err(VulnError::invalid(
+            "version",
+            "terms need a version (at most 40 characters) and a text",
+        ));
+    }
+    let mut tx = store.begin().await?;
+    sqlx::query("INSERT INTO vendor_terms (version, body, created_at) VALUES ($1, $2, $3)")
+        .bind(version)
+        .bind(body)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| {
+            VulnError::from_insert(e, "terms with this version (versions are never rewritten)")
+        })?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "vendor.terms_add",
+            object_type: "vendor_terms",
+            object_id: version.to_string(),
+            changes: json!({"length": body.len()}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Terms {
+        version: version.to_string(),
+        body: body.to_string(),
+        created_at: now.to_string(),
+    })
+}
+
+pub async fn terms(store: &Store) -> Result<Vec<Terms>> {
+    sqlx::query("SELECT version, body, created_at FROM vendor_terms ORDER BY created_at DESC")
+        .fetch_all(store.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Terms {
+                version: r.try_get("version")?,
+                body: r.try_get("body")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// A vendor that may be affected, with the products whose names appear in the text.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Suggestion {
+    pub vendor_id: i64,
+    pub name: String,
+    pub state: VendorState,
+    pub products: Vec<String>,
+}
+
+/// Vendors whose name or product names appear in `text` (case-insensitive), registered
+/// ones first; withdrawn vendors are left out.
+pub async fn suggest(store: &Store, text: &str) -> Result<Vec<Suggestion>> {
+    let haystack = text.to_lowercase();
+    let vendors = list(store).await?;
+    let mut out = Vec::new();
+    for v in vendors
+        .into_iter()
+        .filter(|v| v.state != VendorState::Withdrawn)
+    {
+        let matched: Vec<String> = products(store, v.id)
+            .await?
+            .into_iter()
+            .filter(|p| contains_word(&haystack, &p.name.to_lowercase()))
+            .map(|p| p.name)
+            .collect();
+        if !matched.is_empty() || contains_word(&haystack, &v.name.to_lowercase()) {
+            out.push(Suggestion {
+                vendor_id: v.id,
+                name: v.name,
+                state: v.state,
+                products: matched,
+            });
+        }
+    }
+    out.sort_by_key(|s| {
+        (
+            s.state != VendorState::Registered,
+            std::cmp::Reverse(s.products.len()),
+        )
+    });
+    Ok(out)
+}
+
+/// `needle` appears in `haystack` not as part of a longer word.
+fn contains_word(haystack: &str, needle: &str) -> bool {
+    if needle.len() < 2 {
+        return false;
+    }
+    haystack.match_indices(needle).any(|(i, _)| {
+        let before = haystack[..i].chars().next_back();
+        let after = haystack[i + needle.len()..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() || !c.is_ascii());
+        boundary(before) && boundary(after)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn product_names_match_as_words() {
+        use super::contains_word;
+        assert!(contains_word("a flaw in acme router x 2.1", "router x"));
+        assert!(!contains_word("a flaw in acme routerxyz", "router"));
+        assert!(contains_word("製品routerに脆弱性", "router"));
+    }
+
+    #[test]
+    fn package_urls_are_checked() {
+        assert!(super::valid_purl("pkg:npm/%40acme/widget@1.2.3"));
+        assert!(!super::valid_purl("npm/widget"));
+        assert!(!super::valid_purl("pkg:/widget"));
+    }
+}

@@ -1,0 +1,491 @@
+//! Vulnerability coordination over the JSON API: the vendor registry, cases and
+//! their vendors, threads and publication date, public notes and their renderings.
+//! Every case handler hands the caller's principal to `renkei_vuln::cases`, whose
+//! one gate answers "not found" to anyone who may not see the case.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use renkei_vuln::{cases, notes, stats, vendors};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::ApiJson;
+use crate::api_incidents::Period;
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::state::AppState;
+
+fn throttle(state: &AppState, auth: &Auth) -> Result<(), AppError> {
+    if auth.principal.user().is_none() && !state.form_limiter.allow(&auth.client) {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many submissions from this address; try again later",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn apply(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(app): ApiJson<vendors::Application>,
+) -> Result<Response, AppError> {
+    throttle(&state, &auth)?;
+    let v = vendors::apply(&state.store, &auth.client, app, &state.clock.now_str()).await?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+pub async fn vendor_list(State(state): State<AppState>) -> Result<Response, AppError> {
+    Ok(Json(vendors::list(&state.store).await?).into_response())
+}
+
+pub async fn vendor_get(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    Ok(Json(vendors::get(&state.store, id).await?).into_response())
+}
+
+pub async fn vendor_me(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> Result<Response, AppError> {
+    Ok(Json(vendors::own(&state.store, &auth.principal).await?).into_response())
+}
+
+pub async fn vendor_state(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    ApiJson(change): ApiJson<vendors::StateChange>,
+) -> Result<Response, AppError> {
+    let v = vendors::set_state(
+        &state.store,
+        &auth.actor(),
+        id,
+        change,
+        &state.clock.now_str(),
+    )
+    .await?;
+    Ok(Json(v).into_response())
+}
+
+pub async fn vendor_contact(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    ApiJson(new): ApiJson<vendors::NewContact>,
+) -> Result<Response, AppError> {
+    let c =
+        vendors::add_contact(&state.store, &auth.actor(), id, new, &state.clock.now_str()).await?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+pub async fn vendor_product(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    ApiJson(new): ApiJson<vendors::NewProduct>,
+) -> Result<Response, AppError> {
+    let p =
+        vendors::add_product(&state.store, &auth.actor(), id, new, &state.clock.now_str()).await?;
+    Ok((StatusCode::CREATED, Json(p)).into_response())
+}
+
+pub async fn terms(State(state): State<AppState>) -> Result<Response, AppError> {
+    Ok(Json(vendors::terms(&state.store).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTerms {
+    version: String,
+    body: String,
+}
+
+pub async fn terms_add(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(t): ApiJson<NewTerms>,
+) -> Result<Response, AppError> {
+    let t = vendors::set_terms(
+        &state.store,
+        &auth.actor(),
+        &t.version,
+        &t.body,
+        &state.clock.now_str(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(t)).into_response())
+}
+
+/// A finder's report (public) or a coordinator's new case (staff): both open a draft.
+pub async fn case_submit(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(new): ApiJson<cases::NewCase>,
+) -> Result<Response, AppError> {
+    let now = state.clock.now_str();
+    let key = if auth.principal.role().is_some_and(|r| r.is_staff()) {
+        cases::create(&state.store, &auth.actor(), new, &now).await?
+    } else {
+        throttle(&state, &auth)?;
+        cases::submit(&state.store, &auth.actor(), new, &now).await?
+    };
+    Ok((StatusCode::CREATED, Json(json!({"case": key}))).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ImportQuery {
+    format: String,
+}
+
+pub async fn case_import(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Query(q): Query<ImportQuery>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let key = cases::import(
+        &state.store,
+        &auth.actor(),
+        &q.format,
+        &body,
+        &state.clock.now_str(),
+    )
+    .await?;
+    let detail =
+        cases::detail_for_team(&state.store, &state.vuln, key.as_str(), state.clock.now()).await?;
+    let text = format!(
+        "{}\n{}\n{}",
+        detail.case.title, detail.case.description, detail.case.affected
+    );
+    let suggestions = vendors::suggest(&state.store, &text).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"case": key, "suggested_vendors": suggestions})),
+    )
+        .into_response())
+}
+
+pub async fn case_list(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> Result<Response, AppError> {
+    Ok(Json(cases::list(&state.store, &auth.principal, state.clock.now()).await?).into_response())
+}
+
+pub async fn case_get(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let d = cases::read(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(d).into_response())
+}
+
+pub async fn case_patch(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    ApiJson(patch): ApiJson<cases::CasePatch>,
+) -> Result<Response, AppError> {
+    let d = cases::update(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        patch,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(d).into_response())
+}
+
+pub async fn case_suggestions(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let (d, _) = cases::authorize(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        state.clock.now(),
+    )
+    .await?;
+    let text = format!(
+        "{}\n{}\n{}",
+        d.case.title, d.case.description, d.case.affected
+    );
+    let on_case: Vec<i64> = d.vendors.iter().map(|v| v.vendor_id).collect();
+    let s: Vec<_> = vendors::suggest(&state.store, &text)
+        .await?
+        .into_iter()
+        .filter(|s| !on_case.contains(&s.vendor_id))
+        .collect();
+    Ok(Json(s).into_response())
+}
+
+pub async fn case_add_vendor(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    ApiJson(add): ApiJson<cases::AddVendor>,
+) -> Result<Response, AppError> {
+    let d = cases::add_vendor(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        add,
+        state.clock.now(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(d)).into_response())
+}
+
+pub async fn case_vendor_status(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    ApiJson(upd): ApiJson<cases::VendorUpdate>,
+) -> Result<Response, AppError> {
+    let d = cases::update_vendor(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        upd,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(d).into_response())
+}
+
+pub async fn case_propose_date(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    ApiJson(p): ApiJson<cases::DateProposal>,
+) -> Result<Response, AppError> {
+    let d = cases::propose_date(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        p,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(d).into_response())
+}
+
+pub async fn case_answer_date(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    ApiJson(a): ApiJson<cases::DateAnswer>,
+) -> Result<Response, AppError> {
+    let d = cases::answer_date(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        a,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(d).into_response())
+}
+
+pub async fn case_schedule(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    ApiJson(s): ApiJson<notes::Schedule>,
+) -> Result<Response, AppError> {
+    let d = notes::schedule(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        s,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(d).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revise {
+    summary: String,
+}
+
+pub async fn case_revise(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    ApiJson(r): ApiJson<Revise>,
+) -> Result<Response, AppError> {
+    let n = notes::revise(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        &r.summary,
+        state.clock.now(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(n)).into_response())
+}
+
+pub async fn case_messages(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let m = cases::messages(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(Json(m).into_response())
+}
+
+pub async fn case_message_add(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    ApiJson(m): ApiJson<cases::NewMessage>,
+) -> Result<Response, AppError> {
+    let m = cases::post_message(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        m,
+        state.clock.now(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(m)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ExportQuery {
+    format: String,
+    lang: Option<String>,
+}
+
+/// A case's note in a machine-readable format, for coordinators, published or not.
+pub async fn case_export(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let (d, _) = cases::authorize(&state.store, &state.vuln, &auth.principal, &key, now).await?;
+    let note = notes::for_export(&state.store, &d.case.key, now).await?;
+    render_note(&state, &note, &q.format, q.lang.as_deref().unwrap_or("en"))
+}
+
+fn render_note(
+    state: &AppState,
+    note: &notes::Note,
+    format: &str,
+    lang: &str,
+) -> Result<Response, AppError> {
+    Ok(match format {
+        "csaf" => Json(notes::to_csaf(&state.vuln, note, lang)?).into_response(),
+        "cve5" => Json(notes::to_cve5(&state.vuln, note)?).into_response(),
+        "jvnrss" => (
+            [(header::CONTENT_TYPE, "application/rdf+xml; charset=utf-8")],
+            notes::to_jvnrss(&state.vuln, note, lang),
+        )
+            .into_response(),
+        "json" => Json(note).into_response(),
+        other => {
+            return Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                format!("unknown format {other:?}; use csaf, cve5, jvnrss or json"),
+            ));
+        }
+    })
+}
+
+pub async fn note_list(State(state): State<AppState>) -> Result<Response, AppError> {
+    Ok(Json(notes::list_published(&state.store, state.clock.now(), 1000).await?).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct NoteQuery {
+    format: Option<String>,
+    lang: Option<String>,
+}
+
+/// A published note (JSON by default; `?format=csaf|cve5|jvnrss`). A note whose
+/// moment has not come does not exist for the public.
+pub async fn note_get(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(q): Query<NoteQuery>,
+) -> Result<Response, AppError> {
+    let note = notes::get(&state.store, &key, state.clock.now(), false)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let mut response = render_note(
+        &state,
+        &note,
+        q.format.as_deref().unwrap_or("json"),
+        q.lang.as_deref().unwrap_or("en"),
+    )?;
+    public_cache(&mut response);
+    Ok(response)
+}
+
+/// Public documents may be cached briefly; confidential answers keep `no-store`.
+pub fn public_cache(response: &mut Response) {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("public, max-age=60"),
+    );
+}
+
+pub async fn statistics(
+    State(state): State<AppState>,
+    Query(p): Query<Period>,
+) -> Result<Response, AppError> {
+    let (from, to) = p.resolve()?;
+    let parse = |t: &str| {
+        renkei_core::time::parse(t).ok_or_else(|| {
+            AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                "bad period",
+            )
+        })
+    };
+    let (from, to) = (parse(&from)?, parse(&to)?);
+    Ok(
+        Json(stats::statistics(&state.store, &state.vuln, from, to, state.clock.now()).await?)
+            .into_response(),
+    )
+}

@@ -1,0 +1,109 @@
+//! Public machine-readable publication of vulnerability notes: the Atom feed and the
+//! CSAF provider layout under /.well-known/csaf/ (provider-metadata.json, a TLP:WHITE
+//! directory with index.txt, changes.csv, and each advisory with its SHA-256 and
+//! SHA-512 files) that CSAF aggregators fetch.
+
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use renkei_vuln::notes;
+use serde::Deserialize;
+use sha2::{Digest, Sha256, Sha512};
+
+use crate::api_vuln::public_cache;
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+fn typed(content_type: &'static str, body: String) -> Response {
+    let mut r = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    public_cache(&mut r);
+    r
+}
+
+pub async fn atom(
+    State(state): State<AppState>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let list = notes::list_published(&state.store, now, 100).await?;
+    let lang = if q.lang.as_deref() == Some("en") {
+        "en"
+    } else {
+        "ja"
+    };
+    Ok(typed(
+        "application/atom+xml; charset=utf-8",
+        notes::atom(&state.vuln, &list, lang, now),
+    ))
+}
+
+pub async fn provider_metadata(State(state): State<AppState>) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let list = notes::list_published(&state.store, now, 100_000).await?;
+    let last = list
+        .iter()
+        .map(|n| n.updated_at.clone())
+        .max()
+        .unwrap_or_else(|| "2000-01-01T00:00:00.000000Z".into());
+    Ok(typed(
+        "application/json",
+        notes::provider_metadata(&state.vuln, &last).to_string(),
+    ))
+}
+
+pub async fn index_txt(State(state): State<AppState>) -> Result<Response, AppError> {
+    let list = notes::list_published(&state.store, state.clock.now(), 100_000).await?;
+    Ok(typed(
+        "text/plain; charset=utf-8",
+        notes::csaf_index(&list).0,
+    ))
+}
+
+pub async fn changes_csv(State(state): State<AppState>) -> Result<Response, AppError> {
+    let list = notes::list_published(&state.store, state.clock.now(), 100_000).await?;
+    Ok(typed("text/csv; charset=utf-8", notes::csaf_index(&list).1))
+}
+
+/// `/.well-known/csaf/white/<year>/<file>.json`, with `.sha256` and `.sha512`
+/// beside it.
+pub async fn advisory(
+    State(state): State<AppState>,
+    Path((year, file)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let (json_name, hash) = match file.rsplit_once('.') {
+        Some((base, "sha256")) => (base.to_string(), Some("sha256")),
+        Some((base, "sha512")) => (base.to_string(), Some("sha512")),
+        _ => (file.clone(), None),
+    };
+    let list = notes::list_published(&state.store, now, 100_000).await?;
+    let summary =
+        notes::note_key_for_path(&list, &year, &json_name).ok_or_else(AppError::not_found)?;
+    let note = notes::get(&state.store, &summary.key, now, false)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let doc = serde_json::to_string_pretty(&notes::to_csaf(&state.vuln, &note, "en")?)
+        .map_err(AppError::internal)?;
+    Ok(match hash {
+        None => typed("application/json", doc),
+        Some("sha256") => typed(
+            "text/plain; charset=utf-8",
+            format!(
+                "{}  {json_name}\n",
+                hex::encode(Sha256::digest(doc.as_bytes()))
+            ),
+        ),
+        Some(_) => typed(
+            "text/plain; charset=utf-8",
+            format!(
+                "{}  {json_name}\n",
+                hex::encode(Sha512::digest(doc.as_bytes()))
+            ),
+        ),
+    })
+}

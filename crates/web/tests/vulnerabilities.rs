@@ -1,0 +1,624 @@
+//! Vulnerability coordination end to end: a vendor registers, a finder reports, the
+//! coordinator adds the vendors, each records its status, all agree on one date, and
+//! the note goes public — with every vendor's status at once — when the clock reaches
+//! that moment, not before. The exports are checked by the validators the world uses.
+
+use renkei_core::access::Role;
+use renkei_core::accounts::{self, NewUser};
+use renkei_core::audit::Actor;
+use renkei_core::lang::Lang;
+use renkei_testkit::{TestServer, TestUser, both_backends, validators};
+use serde_json::{Value, json};
+
+pub struct Api<'a> {
+    pub srv: &'a TestServer,
+    pub http: reqwest::Client,
+}
+
+impl Api<'_> {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        who: Option<&str>,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.http.request(method, self.srv.url(path));
+        if let Some(token) = who {
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+    pub async fn get(&self, who: Option<&str>, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, who, path, None).await
+    }
+    pub async fn post(&self, who: Option<&str>, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, who, path, Some(body))
+            .await
+    }
+}
+
+/// A vendor that applied through the public API, walked to `registered`, with one
+/// signed-in user.
+pub async fn registered_vendor(
+    api: &Api<'_>,
+    coordinator: &str,
+    company: &str,
+    products: &[&str],
+) -> (i64, TestUser, String) {
+    let (status, v) = api
+        .post(None, "/api/v1/vendors/apply", json!({
+            "company": company, "name": "PSIRT", "email": format!("psirt@{}.example", company.to_lowercase().replace(' ', "")),
+            "products": products, "languages": ["ja", "en"],
+        }))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let org = v["org_id"].as_i64().unwrap();
+    let (_, terms) = api.get(Some(coordinator), "/api/v1/vendor-terms").await;
+    if terms.as_array().unwrap().is_empty() {
+        let (s, t) = api.post(Some(coordinator), "/api/v1/vendor-terms", json!({"version": "2026-04", "body": "The vendor keeps unpublished information confidential."})).await;
+        assert_eq!(s, 201, "{t}");
+    }
+    for state in [
+        "documents_sent",
+        "documents_returned",
+        "meeting_held",
+        "terms_agreed",
+        "registered",
+    ] {
+        let (s, r) = api
+            .post(
+                Some(coordinator),
+                &format!("/api/v1/vendors/{id}/state"),
+                json!({"state": state, "terms_version": "2026-04"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{state}: {r}");
+    }
+    let email = format!(
+        "user-{}@{}.example",
+        id,
+        company.to_lowercase().replace(' ', "")
+    );
+    let user = accounts::create_user(
+        &api.srv.store,
+        &Actor::system("test"),
+        NewUser {
+            email: email.clone(),
+            display_name: format!("{company} PSIRT"),
+            role: Role::Vendor,
+            org_id: Some(org),
+            password: Some(renkei_testkit::PASSWORD.into()),
+            lang: Lang::En,
+        },
+    )
+    .await
+    .unwrap();
+    let user = TestUser {
+        id: user.id,
+        email,
+        role: Role::Vendor,
+        org_id: Some(org),
+    };
+    let token = api.srv.token(&user).await;
+    (id, user, token)
+}
+
+fn enc(key: &str) -> String {
+    key.replace('#', "%23")
+}
+
+async fn coordination_end_to_end(srv: &TestServer) {
+    let api = Api {
+        srv,
+        http: reqwest::Client::new(),
+    };
+    let coordinator = srv.token(&srv.user(Role::Coordinator).await).await;
+    let constituent = srv.token(&srv.user(Role::Constituent).await).await;
+    let (acme, _, acme_token) =
+        registered_vendor(&api, &coordinator, "Acme", &["Router X", "Switch Z"]).await;
+    let (beta, _, beta_token) = registered_vendor(
+        &api,
+        &coordinator,
+        "Beta Systems",
+        &["Router X Firmware Kit", "Beta Cam"],
+    )
+    .await;
+    let (_gamma, _, gamma_token) =
+        registered_vendor(&api, &coordinator, "Gamma", &["Gamma Phone"]).await;
+    let (s, reg) = api.get(Some(&acme_token), "/api/v1/vendors/me").await;
+    assert_eq!(
+        (s, reg["state"].as_str(), reg["terms_version"].as_str()),
+        (200, Some("registered"), Some("2026-04")),
+        "{reg}"
+    );
+    assert_eq!(
+        api.get(Some(&acme_token), &format!("/api/v1/vendors/{beta}"))
+            .await
+            .0,
+        403,
+        "vendors read only their own entry"
+    );
+
+    // A finder reports; a bad vector is refused with a message naming the field.
+    let report = json!({
+        "title": "Stored XSS in Router X admin page",
+        "description": "The device name is echoed without escaping on the Router X admin page; Beta Cam embeds the same web UI.",
+        "affected": "Router X 2.0 and earlier",
+        "cvss_vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L",
+        "cwe": "CWE-79",
+        "credit": "Hanako Yamada",
+        "reporter_name": "Hanako Yamada",
+        "reporter_email": "hanako@finder.example",
+    });
+    let (s, e) = api.post(None, "/api/v1/cases", report.clone()).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (422, Some("invalid_input")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cvss_vector: CVSS v3.1: missing base metrics: A"),
+        "{e}"
+    );
+    let mut report = report;
+    report["cvss_vector"] = json!("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N");
+    let (s, created) = api.post(None, "/api/v1/cases", report).await;
+    assert_eq!(s, 201, "{created}");
+    let key = created["case"].as_str().unwrap().to_string();
+    assert!(key.starts_with("CASE-"), "{key}");
+
+    // Vendors whose products the case names are suggested; the coordinator adds them.
+    let (_, suggested) = api
+        .get(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/suggestions"),
+        )
+        .await;
+    let names: Vec<&str> = suggested
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Acme") && names.contains(&"Beta Systems") && !names.contains(&"Gamma"),
+        "{suggested}"
+    );
+    for v in [acme, beta] {
+        let (s, d) = api
+            .post(
+                Some(&coordinator),
+                &format!("/api/v1/cases/{key}/vendors"),
+                json!({"vendor_id": v}),
+            )
+            .await;
+        assert_eq!(s, 201, "{d}");
+    }
+    let mails: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'case.vendor_notification'")
+            .fetch_one(srv.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(mails, 0, "no mail.from configured: nothing queued");
+    let (s, patch) = api
+        .call(reqwest::Method::PATCH, Some(&coordinator), &format!("/api/v1/cases/{key}"), Some(json!({
+            "cve": "CVE-2026-12345",
+            "note_text": {"ja": {"title": "Router X における格納型クロスサイトスクリプティングの脆弱性", "solution": "最新版へアップデートしてください"},
+                          "en": {"solution": "Update to the latest version."}},
+            "references": ["https://acme.example/security/2026-01"],
+        })))
+        .await;
+    assert_eq!(s, 200, "{patch}");
+
+    // Each vendor sees the shared text and its own entry only; nobody else sees a thing.
+    let (s, seen) = api
+        .get(Some(&acme_token), &format!("/api/v1/cases/{key}"))
+        .await;
+    assert_eq!(s, 200, "{seen}");
+    assert_eq!(seen["view"], "vendor");
+    assert_eq!(seen["vendors"].as_array().unwrap().len(), 1);
+    assert_eq!(seen["vendors"][0]["name"], "Acme");
+    assert!(
+        seen["case"].get("reporter").is_none(),
+        "the finder's address is the coordinators' only: {seen}"
+    );
+    assert_eq!(seen["vendors"][0]["products"][0]["name"], "Router X");
+    let (_, team) = api
+        .get(Some(&coordinator), &format!("/api/v1/cases/{key}"))
+        .await;
+    assert_eq!(team["vendors"].as_array().unwrap().len(), 2);
+    assert_eq!(team["case"]["cvss"]["score"], 6.1);
+    let nonexistent = "CASE-2099-9999";
+    for who in [&gamma_token, &constituent] {
+        let real = api.get(Some(who), &format!("/api/v1/cases/{key}")).await;
+        let fake = api
+            .get(Some(who), &format!("/api/v1/cases/{nonexistent}"))
+            .await;
+        assert_eq!(real.0, 404);
+        assert_eq!(
+            real, fake,
+            "an existing case must look exactly like a missing one"
+        );
+    }
+    let (_, gamma_list) = api.get(Some(&gamma_token), "/api/v1/cases").await;
+    assert_eq!(gamma_list, json!([]));
+
+    // Statuses, statements, the thread.
+    let (s, r) = api
+        .post(Some(&acme_token), &format!("/api/v1/cases/{key}/status"), json!({
+            "stage": "fix_ready", "statement_en": "Fixed in firmware 2.1.", "statement_ja": "ファームウェア 2.1 で修正しました。",
+            "products": [{"name": "Router X", "status": "vulnerable", "fixed_in": "2.1"}],
+        }))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = api
+        .post(Some(&beta_token), &format!("/api/v1/cases/{key}/status"), json!({
+            "stage": "investigating", "products": [{"name": "Beta Cam", "status": "not_vulnerable"}, {"name": "Router X Firmware Kit", "status": "bogus"}],
+        }))
+        .await;
+    assert_eq!(s, 422, "{r}");
+    let (s, _) = api
+        .post(Some(&beta_token), &format!("/api/v1/cases/{key}/status"), json!({
+            "stage": "investigating", "products": [{"name": "Beta Cam", "status": "not_vulnerable"}, {"name": "Router X Firmware Kit", "status": "investigating_likely_not_vulnerable"}],
+        }))
+        .await;
+    assert_eq!(s, 200);
+    api.post(
+        Some(&acme_token),
+        &format!("/api/v1/cases/{key}/messages"),
+        json!({"body": "Patch ready next week."}),
+    )
+    .await;
+    api.post(
+        Some(&coordinator),
+        &format!("/api/v1/cases/{key}/messages"),
+        json!({"body": "Internal: Beta is slow."}),
+    )
+    .await;
+    let (_, beta_thread) = api
+        .get(Some(&beta_token), &format!("/api/v1/cases/{key}/messages"))
+        .await;
+    assert_eq!(
+        beta_thread,
+        json!([]),
+        "Beta sees neither Acme's thread nor internal notes"
+    );
+    let (_, acme_thread) = api
+        .get(Some(&acme_token), &format!("/api/v1/cases/{key}/messages"))
+        .await;
+    assert_eq!(acme_thread.as_array().unwrap().len(), 1);
+    assert_eq!(
+        api.post(
+            Some(&acme_token),
+            &format!("/api/v1/cases/{key}/date"),
+            json!({"publish_at": "2030-01-01T10:00:00+09:00"})
+        )
+        .await
+        .0,
+        403,
+        "vendors do not set the date"
+    );
+
+    // One date for all: publication is refused until everyone agreed.
+    let at = (srv.clock.now() + chrono::Duration::days(10))
+        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap());
+    let (s, r) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/date"),
+            json!({"publish_at": at.to_rfc3339(), "tz": "Asia/Tokyo"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    api.post(
+        Some(&acme_token),
+        &format!("/api/v1/cases/{key}/date/answer"),
+        json!({"accept": true}),
+    )
+    .await;
+    let (s, r) = api
+        .post(Some(&beta_token), &format!("/api/v1/cases/{key}/date/answer"), json!({"accept": false, "requested_date": (at + chrono::Duration::days(7)).to_rfc3339(), "reason": "QA"}))
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let (s, r) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/publication"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 409, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Beta Systems"),
+        "{r}"
+    );
+    let (_, team) = api
+        .get(Some(&coordinator), &format!("/api/v1/cases/{key}"))
+        .await;
+    let answers: Vec<(&str, &str)> = team["vendors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap(),
+                v["date_answer"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![("Acme", "accepted"), ("Beta Systems", "requested")]
+    );
+    api.post(
+        Some(&beta_token),
+        &format!("/api/v1/cases/{key}/date/answer"),
+        json!({"accept": true}),
+    )
+    .await;
+    let (s, scheduled) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/publication"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{scheduled}");
+    let note = scheduled["case"]["note"]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(note.starts_with("JVN#") && note.len() == 12, "{note}");
+    assert_eq!(scheduled["case"]["note"]["published"], false);
+
+    // Before the moment: nothing public, by any route.
+    let public_paths = |note: &str| {
+        vec![
+            format!("/api/v1/notes/{}", enc(note)),
+            format!("/api/v1/notes/{}?format=csaf", enc(note)),
+            format!("/api/v1/notes/{}?format=cve5", enc(note)),
+            format!("/api/v1/notes/{}?format=jvnrss", enc(note)),
+        ]
+    };
+    for p in public_paths(&note) {
+        assert_eq!(api.get(None, &p).await.0, 404, "{p} before publication");
+        assert_eq!(
+            api.get(Some(&gamma_token), &p).await.0,
+            404,
+            "{p} before publication"
+        );
+    }
+    let (_, listed) = api.get(None, "/api/v1/notes").await;
+    assert_eq!(listed, json!([]));
+    for p in [
+        "/feeds/vulnerabilities.atom",
+        "/.well-known/csaf/white/index.txt",
+        "/.well-known/csaf/white/changes.csv",
+    ] {
+        let (_, body) = api.get(None, p).await;
+        assert!(
+            !body.to_string().contains(&note[4..]),
+            "{p} shows the note early: {body}"
+        );
+    }
+    // A status recorded after scheduling still makes it into the note.
+    api.post(
+        Some(&beta_token),
+        &format!("/api/v1/cases/{key}/status"),
+        json!({"statement_en": "Beta Cam is not affected."}),
+    )
+    .await;
+    srv.clock.advance(10 * 86_400 - 120);
+    assert_eq!(
+        api.get(None, &public_paths(&note)[0]).await.0,
+        404,
+        "two minutes early is still early"
+    );
+
+    // At the moment: the note and every vendor's status, everywhere at once.
+    srv.clock.advance(180);
+    let (s, public) = api.get(None, &public_paths(&note)[0]).await;
+    assert_eq!(s, 200, "{public}");
+    let vendors = public["content"]["vendors"].as_array().unwrap();
+    assert_eq!(vendors.len(), 2);
+    assert_eq!(vendors[1]["statement"]["en"], "Beta Cam is not affected.");
+    assert_eq!(
+        public["content"]["title"]["ja"],
+        "Router X における格納型クロスサイトスクリプティングの脆弱性"
+    );
+    assert_eq!(
+        public["content"]["title"]["en"],
+        "Stored XSS in Router X admin page"
+    );
+    let (_, team) = api
+        .get(Some(&coordinator), &format!("/api/v1/cases/{key}"))
+        .await;
+    assert!(
+        team["vendors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["stage"] == "published"),
+        "{team}"
+    );
+    let (_, atom) = api.get(None, "/feeds/vulnerabilities.atom").await;
+    assert!(atom.as_str().unwrap().contains(&enc(&note)), "{atom}");
+    let (_, index) = api.get(None, "/.well-known/csaf/white/index.txt").await;
+    let path = index.as_str().unwrap().lines().next().unwrap().to_string();
+    assert!(
+        path.ends_with(&format!("jvn_{}.json", &note[4..])),
+        "{path}"
+    );
+    let (s, meta) = api
+        .get(None, "/.well-known/csaf/provider-metadata.json")
+        .await;
+    assert_eq!((s, meta["role"].as_str()), (200, Some("csaf_provider")));
+    let (s, advisory) = api
+        .get(None, &format!("/.well-known/csaf/white/{path}"))
+        .await;
+    assert_eq!(s, 200, "{advisory}");
+    let (_, sha) = api
+        .get(None, &format!("/.well-known/csaf/white/{path}.sha256"))
+        .await;
+    assert_eq!(
+        sha.as_str()
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert_eq!(
+        renkei_formats::csaf::validate(&advisory),
+        Vec::<String>::new()
+    );
+    if let Some(result) = validators::csaf(&advisory) {
+        result.unwrap_or_else(|report| {
+            panic!("the BSI validator rejects the advisory:\n{report}\n{advisory:#}")
+        });
+    }
+    let status = &advisory["vulnerabilities"][0]["product_status"];
+    assert_eq!(
+        status["known_affected"].as_array().unwrap().len(),
+        1,
+        "{status}"
+    );
+    assert_eq!(status["fixed"].as_array().unwrap().len(), 1, "{status}");
+    assert_eq!(
+        status["known_not_affected"].as_array().unwrap().len(),
+        1,
+        "{status}"
+    );
+    assert_eq!(
+        status["under_investigation"].as_array().unwrap().len(),
+        1,
+        "{status}"
+    );
+    assert_eq!(
+        advisory["vulnerabilities"][0]["scores"][0]["cvss_v3"]["baseScore"],
+        6.1
+    );
+    let (s, cve) = api.get(None, &public_paths(&note)[2]).await;
+    assert_eq!(s, 200, "{cve}");
+    assert_eq!(cve["cveMetadata"]["cveId"], "CVE-2026-12345");
+    if let Some(result) = validators::cve5(&cve) {
+        result.unwrap_or_else(|report| {
+            panic!("the CVE schema rejects the record:\n{report}\n{cve:#}")
+        });
+    }
+    let (s, rss) = api.get(None, &public_paths(&note)[3]).await;
+    assert_eq!(s, 200);
+    assert!(
+        rss.as_str()
+            .unwrap()
+            .contains(&format!("<sec:identifier>{note}</sec:identifier>")),
+        "{rss}"
+    );
+
+    // An update is a new revision; product IDs stay.
+    let (s, revised) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/revisions"),
+            json!({"summary": "Added Beta's statement in Japanese"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{revised}");
+    assert_eq!(revised["revisions"].as_array().unwrap().len(), 2);
+    let (_, again) = api.get(None, &public_paths(&note)[1]).await;
+    assert_eq!(again["document"]["tracking"]["version"], "2");
+    let ids = |doc: &Value| {
+        let mut v: Vec<String> =
+            serde_json::to_string(&doc["vulnerabilities"][0]["product_status"])
+                .unwrap()
+                .split('"')
+                .filter(|s| s.starts_with("CSAFPID-"))
+                .map(str::to_string)
+                .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&advisory), ids(&again));
+    if let Some(result) = validators::csaf(&again) {
+        result.unwrap_or_else(|report| panic!("revision 2 fails:\n{report}"));
+    }
+
+    // Every read of the case was logged.
+    let reads: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'case.read'")
+            .fetch_one(srv.store.pool())
+            .await
+            .unwrap();
+    assert!(reads >= 4, "{reads}");
+
+    // Statistics count the note in its quarter.
+    let (s, st) = api
+        .get(
+            Some(&coordinator),
+            "/api/v1/statistics/vulnerabilities?from=2000-01-01&to=2100-01-01",
+        )
+        .await;
+    assert_eq!(s, 200, "{st}");
+    assert_eq!(st["published"][0]["count"], 1, "{st}");
+    assert_eq!(st["vendors_registered_total"], 3);
+    assert_eq!(st["within_45_days"], 1.0);
+}
+
+both_backends! {
+    async fn a_case_goes_from_report_to_a_public_note_at_the_agreed_moment_and_not_before(srv) {
+        coordination_end_to_end(&srv).await;
+    }
+
+    async fn an_invalid_partner_advisory_is_refused_with_its_problems_by_json_path(srv) {
+        let api = Api { srv: &srv, http: reqwest::Client::new() };
+        let coordinator = srv.token(&srv.user(Role::Coordinator).await).await;
+        let bad = json!({"document": {"category": "csaf_security_advisory", "csaf_version": "2.0", "title": 5}});
+        let r = api.http.post(srv.url("/api/v1/cases/import?format=csaf")).bearer_auth(&coordinator).body(bad.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "invalid_document");
+        let details: Vec<&str> = e["error"]["details"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+        assert!(details.contains(&"document.title: expected string, found number"), "{details:?}");
+        assert!(details.contains(&"document.publisher: required field missing"), "{details:?}");
+        let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases").fetch_one(srv.store.pool()).await.unwrap();
+        assert_eq!(cases, 0, "nothing is created from an invalid document");
+
+        let sample = include_str!("../../formats/tests/data/csaf/bsi-2022-0001.json");
+        let r = api.http.post(srv.url("/api/v1/cases/import?format=csaf")).bearer_auth(&coordinator).body(sample).send().await.unwrap();
+        let status = r.status().as_u16();
+        let out: Value = r.json().await.unwrap();
+        assert_eq!(status, 201, "{out}");
+        let (_, case) = api.get(Some(&coordinator), &format!("/api/v1/cases/{}", out["case"].as_str().unwrap())).await;
+        assert_eq!((case["case"]["source"].as_str(), case["case"]["series"].as_str(), case["case"]["state"].as_str()), (Some("csaf"), Some("overseas"), Some("draft")), "{case}");
+        assert!(!case["case"]["affected"].as_str().unwrap().is_empty(), "{case}");
+
+        let cve = json!({"dataType": "CVE_RECORD", "dataVersion": "5.1", "cveMetadata": {"cveId": "CVE-2026-0042", "assignerOrgId": "2f1d5f80-6f0e-4c53-8b0f-1d9e0a7c3b11", "state": "PUBLISHED"},
+            "containers": {"cna": {"providerMetadata": {"orgId": "2f1d5f80-6f0e-4c53-8b0f-1d9e0a7c3b11"}, "title": "Overflow in Widget",
+                "descriptions": [{"lang": "en", "value": "A buffer overflow in Widget 1.0."}],
+                "affected": [{"vendor": "Widgets Inc", "product": "Widget", "defaultStatus": "affected"}],
+                "references": [{"url": "https://widgets.example/sec"}]}}});
+        let r = api.http.post(srv.url("/api/v1/cases/import?format=cve5")).bearer_auth(&coordinator).body(cve.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        let r = api.http.post(srv.url("/api/v1/cases/import?format=cve5")).bearer_auth(&coordinator).body(r#"{"dataType":"CVE_RECORD","containers":{"cna":{}}}"#).send().await.unwrap();
+        let e: Value = r.json().await.unwrap();
+        assert!(e["error"]["details"].as_array().unwrap().iter().any(|d| d == "containers.cna.affected: needs at least 1 items"), "{e}");
+    }
+}
