@@ -1607,6 +1607,42 @@ pub async fn post_message(
     })
 }
 
+/// Vendors whose products the case names and that are not on it yet (coordinators).
+pub async fn suggestions(
+    store: &Store,
+    settings: &Settings,
+    principal: &Principal,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<vendors::Suggestion>> {
+    let (d, view) = authorize(store, settings, principal, key, now).await?;
+    coordinator_only(view)?;
+    let text = format!(
+        "{}\n{}\n{}",
+        d.case.title, d.case.description, d.case.affected
+    );
+    let on_case: Vec<i64> = d.vendors.iter().map(|v| v.vendor_id).collect();
+    Ok(vendors::suggest(store, &text)
+        .await?
+        .into_iter()
+        .filter(|s| !on_case.contains(&s.vendor_id))
+        .collect())
+}
+
+/// The case's note, published or not, for coordinators: it carries every vendor's
+/// status, which a vendor must not see before publication.
+pub async fn note_for_export(
+    store: &Store,
+    settings: &Settings,
+    principal: &Principal,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<notes::Note> {
+    let (d, view) = authorize(store, settings, principal, key, now).await?;
+    coordinator_only(view)?;
+    notes::for_export(store, &d.case.key, now).await
+}
+
 /// Every case with its note, for `renkei vuln list`.
 pub async fn list_all(store: &Store, now: DateTime<Utc>) -> Result<Vec<CaseSummary>> {
     let team = Principal::User(renkei_core::access::UserInfo {

@@ -218,7 +218,7 @@ pub async fn case_suggestions(
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
 ) -> Result<Response, AppError> {
-    let (d, _) = cases::authorize(
+    let s = cases::suggestions(
         &state.store,
         &state.vuln,
         &auth.principal,
@@ -226,16 +226,6 @@ pub async fn case_suggestions(
         state.clock.now(),
     )
     .await?;
-    let text = format!(
-        "{}\n{}\n{}",
-        d.case.title, d.case.description, d.case.affected
-    );
-    let on_case: Vec<i64> = d.vendors.iter().map(|v| v.vendor_id).collect();
-    let s: Vec<_> = vendors::suggest(&state.store, &text)
-        .await?
-        .into_iter()
-        .filter(|s| !on_case.contains(&s.vendor_id))
-        .collect();
     Ok(Json(s).into_response())
 }
 
@@ -400,9 +390,14 @@ pub async fn case_export(
     Path(key): Path<String>,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now();
-    let (d, _) = cases::authorize(&state.store, &state.vuln, &auth.principal, &key, now).await?;
-    let note = notes::for_export(&state.store, &d.case.key, now).await?;
+    let note = cases::note_for_export(
+        &state.store,
+        &state.vuln,
+        &auth.principal,
+        &key,
+        state.clock.now(),
+    )
+    .await?;
     render_note(&state, &note, &q.format, q.lang.as_deref().unwrap_or("en"))
 }
 

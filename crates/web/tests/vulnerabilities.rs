@@ -3,116 +3,12 @@
 //! the note goes public — with every vendor's status at once — when the clock reaches
 //! that moment, not before. The exports are checked by the validators the world uses.
 
+mod common;
+
+use common::{Api, registered_vendor};
 use renkei_core::access::Role;
-use renkei_core::accounts::{self, NewUser};
-use renkei_core::audit::Actor;
-use renkei_core::lang::Lang;
-use renkei_testkit::{TestServer, TestUser, both_backends, validators};
+use renkei_testkit::{TestServer, both_backends, validators};
 use serde_json::{Value, json};
-
-pub struct Api<'a> {
-    pub srv: &'a TestServer,
-    pub http: reqwest::Client,
-}
-
-impl Api<'_> {
-    pub async fn call(
-        &self,
-        method: reqwest::Method,
-        who: Option<&str>,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self.http.request(method, self.srv.url(path));
-        if let Some(token) = who {
-            req = req.bearer_auth(token);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-    pub async fn get(&self, who: Option<&str>, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, who, path, None).await
-    }
-    pub async fn post(&self, who: Option<&str>, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, who, path, Some(body))
-            .await
-    }
-}
-
-/// A vendor that applied through the public API, walked to `registered`, with one
-/// signed-in user.
-pub async fn registered_vendor(
-    api: &Api<'_>,
-    coordinator: &str,
-    company: &str,
-    products: &[&str],
-) -> (i64, TestUser, String) {
-    let (status, v) = api
-        .post(None, "/api/v1/vendors/apply", json!({
-            "company": company, "name": "PSIRT", "email": format!("psirt@{}.example", company.to_lowercase().replace(' ', "")),
-            "products": products, "languages": ["ja", "en"],
-        }))
-        .await;
-    assert_eq!(status, 201, "{v}");
-    let id = v["id"].as_i64().unwrap();
-    let org = v["org_id"].as_i64().unwrap();
-    let (_, terms) = api.get(Some(coordinator), "/api/v1/vendor-terms").await;
-    if terms.as_array().unwrap().is_empty() {
-        let (s, t) = api.post(Some(coordinator), "/api/v1/vendor-terms", json!({"version": "2026-04", "body": "The vendor keeps unpublished information confidential."})).await;
-        assert_eq!(s, 201, "{t}");
-    }
-    for state in [
-        "documents_sent",
-        "documents_returned",
-        "meeting_held",
-        "terms_agreed",
-        "registered",
-    ] {
-        let (s, r) = api
-            .post(
-                Some(coordinator),
-                &format!("/api/v1/vendors/{id}/state"),
-                json!({"state": state, "terms_version": "2026-04"}),
-            )
-            .await;
-        assert_eq!(s, 200, "{state}: {r}");
-    }
-    let email = format!(
-        "user-{}@{}.example",
-        id,
-        company.to_lowercase().replace(' ', "")
-    );
-    let user = accounts::create_user(
-        &api.srv.store,
-        &Actor::system("test"),
-        NewUser {
-            email: email.clone(),
-            display_name: format!("{company} PSIRT"),
-            role: Role::Vendor,
-            org_id: Some(org),
-            password: Some(renkei_testkit::PASSWORD.into()),
-            lang: Lang::En,
-        },
-    )
-    .await
-    .unwrap();
-    let user = TestUser {
-        id: user.id,
-        email,
-        role: Role::Vendor,
-        org_id: Some(org),
-    };
-    let token = api.srv.token(&user).await;
-    (id, user, token)
-}
 
 fn enc(key: &str) -> String {
     key.replace('#', "%23")
