@@ -73,6 +73,9 @@ enum Command {
     /// Enrichment tables: IP → ASN, country, abuse contact, national CSIRT.
     #[command(subcommand)]
     Enrich(EnrichCommand),
+    /// Vulnerability cases and notes.
+    #[command(subcommand)]
+    Vuln(VulnCommand),
     /// Post one RFC 5322 message from standard input to a Renkei server, for an MTA
     /// (postfix: `pipe` transport) to call. Exit 0 when stored; 75 (EX_TEMPFAIL) when
     /// the server cannot take it now, so the MTA keeps the mail and retries.
@@ -124,6 +127,39 @@ enum IncidentCommand {
         format: String,
         #[arg(value_name = "ID")]
         id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum VulnCommand {
+    /// Every case, one JSON line each: {"case", "note", "published", "title",
+    /// "state", "publish_at"}. `note` is the note's ID once publication is scheduled;
+    /// `published` turns true at the agreed moment.
+    List {
+        /// JSON lines (the only output there is; accepted for scripts that say so).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a case's note (by case ID or note ID, published or not) on standard
+    /// output: a CSAF 2.0 csaf_security_advisory, a CVE JSON 5 record (the case needs
+    /// a CVE ID), or a JVNRSS (RSS 1.0) item.
+    Export {
+        #[arg(long, value_parser = ["csaf", "cve5", "jvnrss"])]
+        format: String,
+        /// Language of the CSAF document or JVNRSS item.
+        #[arg(long, default_value = "en", value_parser = ["en", "ja"])]
+        lang: String,
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Open draft cases from partner coordinators' documents (CSAF 2.0 or CVE JSON 5).
+    /// One JSON line per file: {"file", "case"} or {"file", "errors": [...]}, each
+    /// error with its JSON path; exit 2 if any file was refused.
+    Import {
+        #[arg(long, value_parser = ["csaf", "cve5"])]
+        format: String,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -211,10 +247,92 @@ fn main() -> ExitCode {
                     .downcast_ref::<renkei_enrich::EnrichError>()
                     .is_some_and(|e| e.is_user_error())
                 || err
+                    .downcast_ref::<renkei_vuln::VulnError>()
+                    .is_some_and(|e| e.is_user_error())
+                || err
                     .downcast_ref::<renkei_web::WebError>()
                     .is_some_and(|e| matches!(e, renkei_web::WebError::Core(CoreError::Config(_))));
             say!("renkei: {err:#}");
             ExitCode::from(if user_error { 2 } else { 1 })
+        }
+    }
+}
+
+async fn vuln(config: &Config, store: &Store, cmd: VulnCommand) -> anyhow::Result<ExitCode> {
+    let now = renkei_core::time::now();
+    let settings = renkei_vuln::Settings::from_config(config, None);
+    match cmd {
+        VulnCommand::List { json: _ } => {
+            for c in renkei_vuln::cases::list_all(store, now).await? {
+                out!(
+                    "{}",
+                    serde_json::json!({
+                        "case": c.key, "note": c.note, "published": c.published,
+                        "title": c.title, "state": c.state, "publish_at": c.publish_at,
+                    })
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        VulnCommand::Export { format, lang, id } => {
+            let note = renkei_vuln::notes::for_export(store, id.trim(), now).await?;
+            let text = match format.as_str() {
+                "csaf" => serde_json::to_string_pretty(&renkei_vuln::notes::to_csaf(
+                    &settings, &note, &lang,
+                )?)?,
+                "cve5" => {
+                    serde_json::to_string_pretty(&renkei_vuln::notes::to_cve5(&settings, &note)?)?
+                }
+                _ => renkei_vuln::notes::to_jvnrss(&settings, &note, &lang),
+            };
+            out!("{}", text.trim_end());
+            Ok(ExitCode::SUCCESS)
+        }
+        VulnCommand::Import { format, files } => {
+            let actor = renkei_core::audit::Actor::system("cli");
+            let mut refused = false;
+            for file in files {
+                let shown = file.display().to_string();
+                let bytes = match std::fs::read(&file) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        refused = true;
+                        out!(
+                            "{}",
+                            serde_json::json!({"file": shown, "errors": [e.to_string()]})
+                        );
+                        continue;
+                    }
+                };
+                match renkei_vuln::cases::import(
+                    store,
+                    &actor,
+                    &format,
+                    &bytes,
+                    &renkei_core::time::now_str(),
+                )
+                .await
+                {
+                    Ok(key) => out!("{}", serde_json::json!({"file": shown, "case": key})),
+                    Err(renkei_vuln::VulnError::Document { problems, .. }) => {
+                        refused = true;
+                        for p in &problems {
+                            say!("{shown}: {p}");
+                        }
+                        out!("{}", serde_json::json!({"file": shown, "errors": problems}));
+                    }
+                    Err(e) if e.is_user_error() => {
+                        refused = true;
+                        say!("{shown}: {e}");
+                        out!(
+                            "{}",
+                            serde_json::json!({"file": shown, "errors": [e.to_string()]})
+                        );
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(ExitCode::from(if refused { 2 } else { 0 }))
         }
     }
 }
@@ -302,6 +420,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
             admin(&store, cmd).await
+        }
+        Command::Vuln(cmd) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            vuln(&config, &store, cmd).await
         }
         Command::Incident(IncidentCommand::Export { format: _, id }) => {
             let config = load_config(&cli.global, None)?;
