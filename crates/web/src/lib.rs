@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod pages;
 pub mod pages_incidents;
 pub mod pages_notify;
+pub mod pages_vuln;
 pub mod routes;
 pub mod state;
 

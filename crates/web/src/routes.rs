@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::state::AppState;
 use crate::{
     api, api_incidents, api_notify, api_vuln, auth, feeds_vuln, pages, pages_incidents,
-    pages_notify,
+    pages_notify, pages_vuln,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -194,6 +194,18 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/admin/templates", Staff, pages_notify::template_save)
         .page(POST, "/incidents/{id}/enrich", Staff, pages_notify::enrich)
         .page(GET, "/about", Public, pages_notify::about)
+        .page(GET, "/notes", Public, pages_vuln::notes_list)
+        .page(GET, "/notes/{id}", Public, pages_vuln::note_page)
+        .page(GET, "/vulnerabilities/report", Public, pages_vuln::report_form)
+        .page(POST, "/vulnerabilities/report", Public, pages_vuln::report_submit)
+        .page(GET, "/vendors/apply", Public, pages_vuln::apply_form)
+        .page(POST, "/vendors/apply", Public, pages_vuln::apply_submit)
+        .page(GET, "/cases", Person, pages_vuln::cases_list)
+        .page(GET, "/cases/{id}", Person, pages_vuln::case_page)
+        .page(POST, "/cases/{id}", Person, pages_vuln::case_action)
+        .page(GET, "/vendors", Staff, pages_vuln::vendors_list)
+        .page(GET, "/vendors/{id}", Staff, pages_vuln::vendor_page)
+        .page(POST, "/vendors/{id}", Staff, pages_vuln::vendor_action)
         .page(GET, "/feeds/vulnerabilities.atom", Public, feeds_vuln::atom)
         .page(GET, "/.well-known/csaf/provider-metadata.json", Public, feeds_vuln::provider_metadata)
         .page(GET, "/.well-known/csaf/white/index.txt", Public, feeds_vuln::index_txt)

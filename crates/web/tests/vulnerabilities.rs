@@ -479,6 +479,10 @@ async fn coordination_end_to_end(srv: &TestServer) {
 }
 
 both_backends! {
+    async fn the_pages_take_a_finder_a_coordinator_and_a_vendor_through_to_the_public_note(srv) {
+        pages_flow(&srv).await;
+    }
+
     async fn a_case_goes_from_report_to_a_public_note_at_the_agreed_moment_and_not_before(srv) {
         coordination_end_to_end(&srv).await;
     }
@@ -517,4 +521,252 @@ both_backends! {
         let e: Value = r.json().await.unwrap();
         assert!(e["error"]["details"].as_array().unwrap().iter().any(|d| d == "containers.cna.affected: needs at least 1 items"), "{e}");
     }
+}
+
+async fn pages_flow(srv: &TestServer) {
+    let api = Api {
+        srv,
+        http: reqwest::Client::new(),
+    };
+    let coordinator_user = srv.user(Role::Coordinator).await;
+    let coordinator = srv.token(&coordinator_user).await;
+    let (acme, acme_user, _) = registered_vendor(&api, &coordinator, "Acme", &["Router X"]).await;
+    let (_, gamma_user, _) = registered_vendor(&api, &coordinator, "Gamma", &["Gamma Phone"]).await;
+
+    // A finder uses the public form.
+    let anon = srv.client();
+    let form = anon
+        .get(srv.url("/vulnerabilities/report"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = renkei_testkit::csrf_from(&form).unwrap();
+    let r = anon
+        .post(srv.url("/vulnerabilities/report"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("title", "XSS in Router X"),
+            ("description", "Echoed name."),
+            ("cvss_vector", "CVSS:3.1/AV:N"),
+            ("reporter_email", "f@finder.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text().await.unwrap().contains("missing base metrics"),
+        "the form says what is wrong"
+    );
+    let r = anon
+        .post(srv.url("/vulnerabilities/report"))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("title", "XSS in Router X"),
+            ("description", "Echoed name."),
+            ("reporter_email", "f@finder.example"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let page = r.text().await.unwrap();
+    let key = page
+        .split("id=\"case-key\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // The coordinator adds Acme from the case page.
+    let coord = srv.signed_in(&coordinator_user).await;
+    let page = coord
+        .client
+        .get(srv.url(&format!("/cases/{key}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("★ Acme"), "Acme is suggested: {page}");
+    let r = coord
+        .client
+        .post(srv.url(&format!("/cases/{key}")))
+        .form(&[
+            ("_csrf", coord.csrf.as_str()),
+            ("action", "add_vendor"),
+            ("vendor_id", &acme.to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = coord
+        .client
+        .post(srv.url(&format!("/cases/{key}")))
+        .form(&[
+            ("_csrf", coord.csrf.as_str()),
+            ("action", "propose"),
+            ("publish_at", "2001-01-01T00:00:00+09:00"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("must be in the future"));
+
+    // Acme's user sees the case page and records its status; Gamma's gets a 404.
+    let acme_web = srv.signed_in(&acme_user).await;
+    let page = acme_web
+        .client
+        .get(srv.url(&format!("/cases/{key}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Router X") && !page.contains("add-vendor-form"),
+        "{page}"
+    );
+    let product_id = page
+        .split("name=\"status_")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = acme_web
+        .client
+        .post(srv.url(&format!("/cases/{key}")))
+        .form(&[
+            ("_csrf", acme_web.csrf.as_str()),
+            ("action", "status"),
+            ("stage", "fix_ready"),
+            (&format!("status_{product_id}"), "vulnerable"),
+            (&format!("fixed_{product_id}"), "2.1"),
+            ("statement_ja", "修正済み"),
+            ("statement_en", "Fixed"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let gamma_web = srv.signed_in(&gamma_user).await;
+    for path in [format!("/cases/{key}"), "/cases/CASE-2099-0001".to_string()] {
+        let r = gamma_web.client.get(srv.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let r = gamma_web
+        .client
+        .post(srv.url(&format!("/cases/{key}")))
+        .form(&[
+            ("_csrf", gamma_web.csrf.as_str()),
+            ("action", "message"),
+            ("body", "hi"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Date, agreement, schedule; the note page appears at the moment.
+    let at = (srv.clock.now() + chrono::Duration::days(3)).to_rfc3339();
+    coord
+        .client
+        .post(srv.url(&format!("/cases/{key}")))
+        .form(&[
+            ("_csrf", coord.csrf.as_str()),
+            ("action", "propose"),
+            ("publish_at", at.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let r = acme_web
+        .client
+        .post(srv.url(&format!("/cases/{key}")))
+        .form(&[
+            ("_csrf", acme_web.csrf.as_str()),
+            ("action", "answer"),
+            ("accept", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = coord
+        .client
+        .post(srv.url(&format!("/cases/{key}")))
+        .form(&[("_csrf", coord.csrf.as_str()), ("action", "schedule")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = coord
+        .client
+        .get(srv.url(&format!("/cases/{key}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let note = page
+        .split("id=\"note-key\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let note_path = format!("/notes/{}", note.replace('#', "%23"));
+    assert_eq!(
+        anon.get(srv.url(&note_path)).send().await.unwrap().status(),
+        404
+    );
+    srv.clock.advance(3 * 86_400 + 60);
+    let page = anon
+        .get(srv.url(&format!("{note_path}?lang=ja")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("該当製品あり") && page.contains("修正済み") && page.contains(&note),
+        "{page}"
+    );
+    let page = anon
+        .get(srv.url(&format!("{note_path}?lang=en")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Vulnerable") && page.contains("Fixed"),
+        "{page}"
+    );
+    let list = anon
+        .get(srv.url("/notes"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("rel=\"alternate\" type=\"application/atom+xml\"") && list.contains(&note),
+        "{list}"
+    );
 }

@@ -1,0 +1,632 @@
+//! Vulnerability coordination pages: the public notes (ja/en) and the public forms
+//! for finders and product developers; the coordinators' and vendors' case pages
+//! (each sees what the case's gate lets it see); the vendor registry.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use renkei_vuln::cases::{self, CaseDetail, CaseSummary, Message};
+use renkei_vuln::notes::{self, Note, NoteSummary};
+use renkei_vuln::vendors::{self, Suggestion, Vendor, VendorDetail};
+use renkei_vuln::{ProductStatus, Stage, VulnError};
+use serde::Deserialize;
+
+use crate::error::AppError;
+use crate::pages::{Page, Shell, html, html_status, see_other};
+use crate::state::AppState;
+
+fn fields(body: &[u8]) -> Result<HashMap<String, String>, AppError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| AppError::bad_request("bad_request", e.to_string()))?;
+    Ok(pairs.into_iter().collect())
+}
+
+fn field(f: &HashMap<String, String>, k: &str) -> String {
+    f.get(k).map(|v| v.trim().to_string()).unwrap_or_default()
+}
+
+fn opt(f: &HashMap<String, String>, k: &str) -> Option<String> {
+    Some(field(f, k)).filter(|v| !v.is_empty())
+}
+
+#[derive(Template)]
+#[template(path = "notes.html")]
+struct NotesPage<'a> {
+    shell: Shell<'a>,
+    notes: Vec<NoteSummary>,
+    ja: bool,
+}
+
+impl NotesPage<'_> {
+    fn l<'b>(&self, text: &'b notes::Bilingual) -> &'b str {
+        text.get(self.ja)
+    }
+}
+
+pub async fn notes_list(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    let notes = notes::list_published(&state.store, state.clock.now(), 500).await?;
+    let ja = page.lang.as_str() == "ja";
+    html(&NotesPage {
+        shell: page.shell("notes"),
+        notes,
+        ja,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "note.html")]
+struct NotePage<'a> {
+    shell: Shell<'a>,
+    note: Note,
+    ja: bool,
+    encoded: String,
+}
+
+impl NotePage<'_> {
+    fn l<'b>(&self, text: &'b notes::Bilingual) -> &'b str {
+        text.get(self.ja)
+    }
+    fn status(&self, s: &ProductStatus) -> &'static str {
+        s.label(self.ja)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+/// A published note; before its moment it does not exist.
+pub async fn note_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, AppError> {
+    let note = notes::get(&state.store, &key, state.clock.now(), false)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let ja = q
+        .lang
+        .as_deref()
+        .map(|l| l == "ja")
+        .unwrap_or(page.lang.as_str() == "ja");
+    let encoded = renkei_vuln::encode_key(&note.key);
+    let mut r = html(&NotePage {
+        shell: page.shell("notes"),
+        note,
+        ja,
+        encoded,
+    })?;
+    crate::api_vuln::public_cache(&mut r);
+    Ok(r)
+}
+
+#[derive(Template)]
+#[template(path = "vuln_report.html")]
+struct ReportPage<'a> {
+    shell: Shell<'a>,
+    form: HashMap<String, String>,
+    error: Option<String>,
+    done: Option<String>,
+}
+
+impl ReportPage<'_> {
+    fn v(&self, k: &str) -> String {
+        field(&self.form, k)
+    }
+}
+
+pub async fn report_form(page: Page) -> Result<Response, AppError> {
+    html(&ReportPage {
+        shell: page.shell("vuln_report"),
+        form: HashMap::new(),
+        error: None,
+        done: None,
+    })
+}
+
+pub async fn report_submit(
+    State(state): State<AppState>,
+    page: Page,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let form = fields(&body)?;
+    let again = |error: String, status: StatusCode, form: HashMap<String, String>| {
+        html_status(
+            status,
+            &ReportPage {
+                shell: page.shell("vuln_report"),
+                form,
+                error: Some(error),
+                done: None,
+            },
+        )
+    };
+    if page.auth.principal.user().is_none() && !state.form_limiter.allow(&page.auth.client) {
+        return again(
+            page.shell("vuln_report").t("report.throttled").to_string(),
+            StatusCode::TOO_MANY_REQUESTS,
+            form,
+        );
+    }
+    let new = cases::NewCase {
+        title: field(&form, "title"),
+        description: field(&form, "description"),
+        affected: field(&form, "affected"),
+        cvss_vector: opt(&form, "cvss_vector"),
+        cwe: opt(&form, "cwe"),
+        cve: None,
+        credit: field(&form, "credit"),
+        reporter_name: field(&form, "reporter_name"),
+        reporter_email: field(&form, "reporter_email"),
+        series: None,
+        tlp: None,
+    };
+    match cases::submit(
+        &state.store,
+        &page.auth.actor(),
+        new,
+        &state.clock.now_str(),
+    )
+    .await
+    {
+        Ok(key) => html(&ReportPage {
+            shell: page.shell("vuln_report"),
+            form: HashMap::new(),
+            error: None,
+            done: Some(key.to_string()),
+        }),
+        Err(e) if e.is_user_error() => again(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY, form),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "vendor_apply.html")]
+struct ApplyPage<'a> {
+    shell: Shell<'a>,
+    form: HashMap<String, String>,
+    error: Option<String>,
+    done: bool,
+}
+
+impl ApplyPage<'_> {
+    fn v(&self, k: &str) -> String {
+        field(&self.form, k)
+    }
+}
+
+pub async fn apply_form(page: Page) -> Result<Response, AppError> {
+    html(&ApplyPage {
+        shell: page.shell("vendor_apply"),
+        form: HashMap::new(),
+        error: None,
+        done: false,
+    })
+}
+
+pub async fn apply_submit(
+    State(state): State<AppState>,
+    page: Page,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let form = fields(&body)?;
+    let again = |error: String, status: StatusCode, form: HashMap<String, String>| {
+        html_status(
+            status,
+            &ApplyPage {
+                shell: page.shell("vendor_apply"),
+                form,
+                error: Some(error),
+                done: false,
+            },
+        )
+    };
+    if page.auth.principal.user().is_none() && !state.form_limiter.allow(&page.auth.client) {
+        return again(
+            page.shell("vendor_apply").t("report.throttled").to_string(),
+            StatusCode::TOO_MANY_REQUESTS,
+            form,
+        );
+    }
+    let mut languages = Vec::new();
+    for l in ["ja", "en"] {
+        if form.contains_key(&format!("lang_{l}")) {
+            languages.push(l.to_string());
+        }
+    }
+    let app = vendors::Application {
+        company: field(&form, "company"),
+        name: field(&form, "name"),
+        email: field(&form, "email"),
+        pgp_key: opt(&form, "pgp_key"),
+        products: field(&form, "products")
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        languages,
+        country: None,
+        by_mail: form.contains_key("by_mail"),
+    };
+    match vendors::apply(&state.store, &page.auth.client, app, &state.clock.now_str()).await {
+        Ok(_) => html(&ApplyPage {
+            shell: page.shell("vendor_apply"),
+            form: HashMap::new(),
+            error: None,
+            done: true,
+        }),
+        Err(e) if e.is_user_error() => again(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY, form),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "cases.html")]
+struct CasesPage<'a> {
+    shell: Shell<'a>,
+    cases: Vec<CaseSummary>,
+}
+
+pub async fn cases_list(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    let cases = cases::list(&state.store, &page.auth.principal, state.clock.now()).await?;
+    html(&CasesPage {
+        shell: page.shell("cases"),
+        cases,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+struct CasePage<'a> {
+    shell: Shell<'a>,
+    d: CaseDetail,
+    messages: Vec<Message>,
+    suggestions: Vec<Suggestion>,
+    registry: Vec<Vendor>,
+    statuses: &'static [ProductStatus],
+    stages: Vec<Stage>,
+    error: Option<String>,
+}
+
+impl CasePage<'_> {
+    fn coordinator(&self) -> bool {
+        self.d.view == "coordinator"
+    }
+    fn status(&self, s: &ProductStatus) -> &'static str {
+        s.label(self.shell.lang == "ja")
+    }
+    fn vendor_name(&self, id: &Option<i64>) -> String {
+        match id {
+            None => self.shell.t("vuln.internal").to_string(),
+            Some(id) => self
+                .d
+                .vendors
+                .iter()
+                .find(|v| v.vendor_id == *id)
+                .map(|v| v.name.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+async fn show_case(
+    state: &AppState,
+    page: &Page,
+    key: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let now = state.clock.now();
+    let d = cases::read(&state.store, &state.vuln, &page.auth.principal, key, now).await?;
+    let messages =
+        cases::messages(&state.store, &state.vuln, &page.auth.principal, key, now).await?;
+    let (suggestions, registry) = if d.view == "coordinator" {
+        let on: Vec<i64> = d.vendors.iter().map(|v| v.vendor_id).collect();
+        (
+            cases::suggestions(&state.store, &state.vuln, &page.auth.principal, key, now).await?,
+            vendors::list(&state.store)
+                .await?
+                .into_iter()
+                .filter(|v| !on.contains(&v.id) && v.state == renkei_vuln::VendorState::Registered)
+                .collect(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let p = CasePage {
+        shell: page.shell("cases"),
+        d,
+        messages,
+        suggestions,
+        registry,
+        statuses: ProductStatus::ALL,
+        stages: vec![
+            Stage::Acknowledged,
+            Stage::Investigating,
+            Stage::DateAgreed,
+            Stage::FixReady,
+        ],
+        error,
+    };
+    if status == StatusCode::OK {
+        html(&p)
+    } else {
+        html_status(status, &p)
+    }
+}
+
+pub async fn case_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    show_case(&state, &page, &key, None, StatusCode::OK).await
+}
+
+/// Every form on the case page posts here with an `action`; each goes through the
+/// same functions (and the same gate) as the API.
+pub async fn case_action(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let f = fields(&body)?;
+    let p = &page.auth.principal;
+    let (store, s, now) = (&state.store, &state.vuln, state.clock.now());
+    let vendor_id = field(&f, "vendor_id").parse::<i64>().ok();
+    let result: Result<(), VulnError> = match field(&f, "action").as_str() {
+        "message" => cases::post_message(
+            store,
+            s,
+            p,
+            &key,
+            cases::NewMessage {
+                body: field(&f, "body"),
+                vendor_id,
+            },
+            now,
+        )
+        .await
+        .map(|_| ()),
+        "add_vendor" => match vendor_id {
+            Some(id) => cases::add_vendor(
+                store,
+                s,
+                p,
+                &key,
+                cases::AddVendor {
+                    vendor_id: id,
+                    products: None,
+                },
+                now,
+            )
+            .await
+            .map(|_| ()),
+            None => Err(VulnError::invalid("vendor_id", "choose a vendor")),
+        },
+        "status" => {
+            let (d, _) = cases::authorize(store, s, p, &key, now).await?;
+            let own = match vendor_id {
+                Some(id) => d.vendors.iter().find(|v| v.vendor_id == id),
+                None => d.vendors.first(),
+            };
+            let products = own
+                .map(|v| {
+                    v.products
+                        .iter()
+                        .filter_map(|pr| {
+                            let status = opt(&f, &format!("status_{}", pr.id))?;
+                            Some(cases::ProductUpdate {
+                                name: pr.name.clone(),
+                                status,
+                                fixed_in: opt(&f, &format!("fixed_{}", pr.id)),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            cases::update_vendor(
+                store,
+                s,
+                p,
+                &key,
+                cases::VendorUpdate {
+                    vendor_id: if d.view == "coordinator" {
+                        vendor_id
+                    } else {
+                        None
+                    },
+                    stage: opt(&f, "stage"),
+                    statement_ja: f.get("statement_ja").cloned(),
+                    statement_en: f.get("statement_en").cloned(),
+                    products,
+                    unreachable: if d.view == "coordinator" {
+                        Some(f.contains_key("unreachable"))
+                    } else {
+                        None
+                    },
+                },
+                now,
+            )
+            .await
+            .map(|_| ())
+        }
+        "propose" => cases::propose_date(
+            store,
+            s,
+            p,
+            &key,
+            cases::DateProposal {
+                publish_at: field(&f, "publish_at"),
+                tz: opt(&f, "tz"),
+            },
+            now,
+        )
+        .await
+        .map(|_| ()),
+        "answer" => cases::answer_date(
+            store,
+            s,
+            p,
+            &key,
+            cases::DateAnswer {
+                accept: field(&f, "accept") == "yes",
+                requested_date: opt(&f, "requested_date"),
+                reason: opt(&f, "reason"),
+                vendor_id,
+            },
+            now,
+        )
+        .await
+        .map(|_| ()),
+        "schedule" => notes::schedule(
+            store,
+            s,
+            p,
+            &key,
+            notes::Schedule {
+                override_reason: opt(&f, "override_reason"),
+            },
+            now,
+        )
+        .await
+        .map(|_| ()),
+        "revise" => notes::revise(store, s, p, &key, &field(&f, "summary"), now)
+            .await
+            .map(|_| ()),
+        other => Err(VulnError::invalid(
+            "action",
+            format!("unknown action {other:?}"),
+        )),
+    };
+    match result {
+        Ok(()) => Ok(see_other(&format!("/cases/{key}"))),
+        // A refusal (bad date, missing agreement) is shown on the page; "not found"
+        // stays a plain 404 so that the page reveals nothing.
+        Err(VulnError::NotFound(_)) => Err(AppError::not_found()),
+        Err(e @ VulnError::Core(renkei_core::CoreError::Forbidden)) => Err(e.into()),
+        Err(e) if e.is_user_error() => {
+            let status = if matches!(e, VulnError::Conflict(_)) {
+                StatusCode::CONFLICT
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            show_case(&state, &page, &key, Some(e.to_string()), status).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "vendors.html")]
+struct VendorsPage<'a> {
+    shell: Shell<'a>,
+    vendors: Vec<Vendor>,
+}
+
+pub async fn vendors_list(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    html(&VendorsPage {
+        shell: page.shell("vendors"),
+        vendors: vendors::list(&state.store).await?,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "vendor.html")]
+struct VendorPage<'a> {
+    shell: Shell<'a>,
+    v: VendorDetail,
+    states: &'static [renkei_vuln::VendorState],
+    error: Option<String>,
+}
+
+pub async fn vendor_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let v = vendors::get(&state.store, id).await?;
+    html(&VendorPage {
+        shell: page.shell("vendors"),
+        v,
+        states: renkei_vuln::VendorState::ALL,
+        error: None,
+    })
+}
+
+pub async fn vendor_action(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let f = fields(&body)?;
+    let actor = page.auth.actor();
+    let now = state.clock.now_str();
+    let result = match field(&f, "action").as_str() {
+        "state" => vendors::set_state(
+            &state.store,
+            &actor,
+            id,
+            vendors::StateChange {
+                state: field(&f, "state"),
+                terms_version: opt(&f, "terms_version"),
+            },
+            &now,
+        )
+        .await
+        .map(|_| ()),
+        "contact" => vendors::add_contact(
+            &state.store,
+            &actor,
+            id,
+            vendors::NewContact {
+                name: field(&f, "name"),
+                email: field(&f, "email"),
+                pgp_key: opt(&f, "pgp_key"),
+            },
+            &now,
+        )
+        .await
+        .map(|_| ()),
+        "product" => vendors::add_product(
+            &state.store,
+            &actor,
+            id,
+            vendors::NewProduct {
+                name: field(&f, "name"),
+                cpe: opt(&f, "cpe"),
+                purl: opt(&f, "purl"),
+            },
+            &now,
+        )
+        .await
+        .map(|_| ()),
+        other => Err(VulnError::invalid(
+            "action",
+            format!("unknown action {other:?}"),
+        )),
+    };
+    match result {
+        Ok(()) => Ok(see_other(&format!("/vendors/{id}"))),
+        Err(e) if e.is_user_error() && !matches!(e, VulnError::NotFound(_)) => {
+            let v = vendors::get(&state.store, id).await?;
+            html_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &VendorPage {
+                    shell: page.shell("vendors"),
+                    v,
+                    states: renkei_vuln::VendorState::ALL,
+                    error: Some(e.to_string()),
+                },
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
