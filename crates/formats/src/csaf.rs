@@ -342,6 +342,24 @@ pub fn validate(doc: &Value) -> Vec<String> {
     errors
 }
 
+/// Checks a provider-metadata.json against the CSAF 2.0 provider schema.
+pub fn validate_provider_metadata(doc: &Value) -> Vec<String> {
+    static PROVIDER: OnceLock<Value> = OnceLock::new();
+    let provider = PROVIDER.get_or_init(|| {
+        serde_json::from_str(include_str!("../data/csaf-2.0/provider_json_schema.json"))
+            .expect("bundled schema is JSON")
+    });
+    let (csaf, _) = schema();
+    let externals = [("csaf_json_schema.json", csaf)];
+    let schemas = Schemas {
+        core: provider,
+        externals: &externals,
+    };
+    let mut errors = Vec::new();
+    schemas.validate(provider, doc, "", &mut errors);
+    errors
+}
+
 /// What a partner's advisory tells a coordinator opening a draft case.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Imported {

@@ -981,7 +981,7 @@ async fn notify_vendor(
         return Ok(Vec::new());
     }
     let ja = vendor.vendor.languages.first().map(String::as_str) == Some("ja");
-    let portal = format!("{}/portal/cases/{}", settings.public_url, case.key);
+    let portal = format!("{}/cases/{}", settings.public_url, case.key);
     let subject = format!(
         "[{}] {}",
         case.key,
@@ -1568,7 +1568,7 @@ pub async fn post_message(
                     to: &contact.email,
                     subject: &format!("[{}] New message / 新しいメッセージ", detail.case.key),
                     body: &format!(
-                        "A coordinator wrote on case {key}. Read it in the portal:\n{}/portal/cases/{key}\n",
+                        "A coordinator wrote on case {key}. Read it in the portal:\n{}/cases/{key}\n",
                         settings.public_url,
                         key = detail.case.key
                     ),

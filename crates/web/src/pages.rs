@@ -470,7 +470,11 @@ pub async fn dashboard(State(state): State<AppState>, page: Page) -> Result<Resp
         .into_iter()
         .map(|key| Pillar {
             key,
-            href: (key == "incidents" && staff).then_some("/incidents"),
+            href: match key {
+                "incidents" if staff => Some("/incidents"),
+                "vulns" if staff || user.role == Role::Vendor => Some("/cases"),
+                _ => None,
+            },
         })
         .collect();
     html(&DashboardPage {

@@ -366,6 +366,15 @@ async fn coordination_end_to_end(srv: &TestServer) {
         .get(None, "/.well-known/csaf/provider-metadata.json")
         .await;
     assert_eq!((s, meta["role"].as_str()), (200, Some("csaf_provider")));
+    assert_eq!(
+        renkei_formats::csaf::validate_provider_metadata(&meta),
+        Vec::<String>::new(),
+        "{meta}"
+    );
+    assert!(
+        !renkei_formats::csaf::validate_provider_metadata(&json!({"role": "csaf_provider"}))
+            .is_empty()
+    );
     let (s, advisory) = api
         .get(None, &format!("/.well-known/csaf/white/{path}"))
         .await;
@@ -478,6 +487,25 @@ async fn coordination_end_to_end(srv: &TestServer) {
     assert_eq!(st["within_45_days"], 1.0);
 }
 
+mod mail {
+    use super::*;
+    use renkei_testkit::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn vendors_are_told_without_details_or_with_them_encrypted_and_silence_is_flagged() {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            if backend == Backend::Postgres && !renkei_testkit::postgres_configured() {
+                continue;
+            }
+            let srv = TestServer::start_with(backend, |c| {
+                c.mail.from = "Example CSIRT <csirt@csirt.example>".into()
+            })
+            .await;
+            mail_and_deadlines(&srv).await;
+        }
+    }
+}
+
 both_backends! {
     async fn the_pages_take_a_finder_a_coordinator_and_a_vendor_through_to_the_public_note(srv) {
         pages_flow(&srv).await;
@@ -521,6 +549,152 @@ both_backends! {
         let e: Value = r.json().await.unwrap();
         assert!(e["error"]["details"].as_array().unwrap().iter().any(|d| d == "containers.cna.affected: needs at least 1 items"), "{e}");
     }
+}
+
+/// Vendors hear of a case by mail: without details and with the portal's address, or
+/// — for vendors that work by mail — with the details, encrypted to their key. Those
+/// that stay silent are flagged as the deadlines pass.
+async fn mail_and_deadlines(srv: &TestServer) {
+    let api = Api {
+        srv,
+        http: reqwest::Client::new(),
+    };
+    let coordinator = srv.token(&srv.user(Role::Coordinator).await).await;
+    let (secret, public) = renkei_mail::pgp::generate("Acme PSIRT <psirt@acme.example>").unwrap();
+    let (s, v) = api
+        .post(
+            None,
+            "/api/v1/vendors/apply",
+            json!({"company": "Acme", "name": "PSIRT", "email": "psirt@acme.example",
+            "pgp_key": public, "products": ["Router X"], "languages": ["en"], "by_mail": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let acme = v["id"].as_i64().unwrap();
+    let (_, detail) = api
+        .get(Some(&coordinator), &format!("/api/v1/vendors/{acme}"))
+        .await;
+    assert_eq!(detail["contacts"][0]["key_status"], "valid", "{detail}");
+    assert_eq!(
+        detail["contacts"][0]["key_fingerprint"]
+            .as_str()
+            .unwrap()
+            .len(),
+        40
+    );
+    let (s, bad) = api
+        .post(None, "/api/v1/vendors/apply", json!({"company": "Broken Key Inc", "name": "x", "email": "x@broken.example", "pgp_key": "-----BEGIN PGP PUBLIC KEY BLOCK-----\nnope"}))
+        .await;
+    assert_eq!(
+        (s, bad["error"]["code"].as_str()),
+        (422, Some("invalid_input")),
+        "{bad}"
+    );
+    let (_, beta_v) = api.post(None, "/api/v1/vendors/apply", json!({"company": "Beta", "name": "PSIRT", "email": "psirt@beta.example", "products": ["Beta Cam"]})).await;
+    let beta = beta_v["id"].as_i64().unwrap();
+    let (_, created) = api
+        .post(Some(&coordinator), "/api/v1/cases", json!({"title": "Secret flaw in Router X", "description": "The confidential details of the flaw."}))
+        .await;
+    let key = created["case"].as_str().unwrap().to_string();
+    for v in [acme, beta] {
+        let (s, r) = api
+            .post(
+                Some(&coordinator),
+                &format!("/api/v1/cases/{key}/vendors"),
+                json!({"vendor_id": v}),
+            )
+            .await;
+        assert_eq!(s, 201, "{r}");
+    }
+    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT rcpt_to, raw FROM outbox WHERE kind = 'case.vendor_notification' ORDER BY id",
+    )
+    .fetch_all(srv.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2);
+    let acme_mail = String::from_utf8_lossy(&rows[0].1).to_string();
+    assert_eq!(rows[0].0, "psirt@acme.example");
+    assert!(
+        acme_mail.contains("BEGIN PGP MESSAGE") && !acme_mail.contains("confidential details"),
+        "{acme_mail}"
+    );
+    let armored = acme_mail
+        .split("-----BEGIN PGP MESSAGE-----")
+        .nth(1)
+        .unwrap()
+        .split("-----END PGP MESSAGE-----")
+        .next()
+        .unwrap();
+    let plain = renkei_mail::pgp::decrypt(
+        &secret,
+        "",
+        &format!("-----BEGIN PGP MESSAGE-----{armored}-----END PGP MESSAGE-----"),
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&plain).contains("The confidential details of the flaw."),
+        "the vendor that works by mail gets the details"
+    );
+    let beta_text = mail_parser::MessageParser::default()
+        .parse(rows[1].1.as_slice())
+        .unwrap()
+        .body_text(0)
+        .unwrap()
+        .to_string();
+    assert!(
+        !beta_text.contains("confidential details") && beta_text.contains(&format!("/cases/{key}")),
+        "{beta_text}"
+    );
+
+    // Beta never answers; Acme acknowledges.
+    let (s, _) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/status"),
+            json!({"vendor_id": acme, "stage": "acknowledged"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let flags = |d: &Value, id: i64| -> Vec<String> {
+        d["vendors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["vendor_id"] == id)
+            .unwrap()["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, d) = api
+        .get(Some(&coordinator), &format!("/api/v1/cases/{key}"))
+        .await;
+    assert!(flags(&d, beta).is_empty());
+    srv.clock.advance(8 * 86_400);
+    let (_, d) = api
+        .get(Some(&coordinator), &format!("/api/v1/cases/{key}"))
+        .await;
+    assert_eq!(flags(&d, beta), vec!["no_ack"]);
+    assert!(flags(&d, acme).is_empty());
+    srv.clock.advance(23 * 86_400);
+    let (_, d) = api
+        .get(Some(&coordinator), &format!("/api/v1/cases/{key}"))
+        .await;
+    assert_eq!(flags(&d, beta), vec!["no_ack", "silent"]);
+    assert_eq!(flags(&d, acme), vec!["silent"]);
+    api.post(
+        Some(&coordinator),
+        &format!("/api/v1/cases/{key}/status"),
+        json!({"vendor_id": beta, "unreachable": true}),
+    )
+    .await;
+    let (_, d) = api
+        .get(Some(&coordinator), &format!("/api/v1/cases/{key}"))
+        .await;
+    assert!(flags(&d, beta).contains(&"unreachable".to_string()));
 }
 
 async fn pages_flow(srv: &TestServer) {
