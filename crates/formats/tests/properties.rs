@@ -56,3 +56,35 @@ proptest! {
         prop_assert!(iodef::ports(&s).len() <= 4096 + 1024);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Any choice of base metrics, in any order, parses; the score stays within
+    /// 0–10 with the severity its band gives; the canonical vector reads back the same.
+    #[test]
+    fn every_cvss_base_vector_scores_within_its_band(
+        picks in proptest::collection::vec(0usize..4, 8),
+        order in Just((0..8).collect::<Vec<usize>>()).prop_shuffle(),
+    ) {
+        use renkei_formats::cvss::{Cvss31, Severity};
+        const M: [(&str, &[&str]); 8] = [
+            ("AV", &["N", "A", "L", "P"]), ("AC", &["L", "H"]), ("PR", &["N", "L", "H"]), ("UI", &["N", "R"]),
+            ("S", &["U", "C"]), ("C", &["H", "L", "N"]), ("I", &["H", "L", "N"]), ("A", &["H", "L", "N"]),
+        ];
+        let parts: Vec<String> = order.iter().map(|&i| format!("{}:{}", M[i].0, M[i].1[picks[i] % M[i].1.len()])).collect();
+        let c = Cvss31::parse(&format!("CVSS:3.1/{}", parts.join("/"))).unwrap();
+        prop_assert!((0.0..=10.0).contains(&c.score));
+        prop_assert_eq!(c.severity, Severity::from_score(c.score));
+        prop_assert_eq!((c.score * 10.0).round() / 10.0, c.score);
+        let again = Cvss31::parse(&c.vector).unwrap();
+        prop_assert_eq!(again.score, c.score);
+    }
+
+    #[test]
+    fn advisories_and_records_of_any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = renkei_formats::csaf::read(&bytes);
+        let _ = renkei_formats::cve5::read(&bytes);
+        let _ = renkei_formats::cvss::Cvss31::parse(&String::from_utf8_lossy(&bytes));
+    }
+}
