@@ -310,8 +310,10 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
             },
             api_incidents::statistics,
         )
-        // Vulnerability coordination. Case routes admit any person: the case's own gate
-        // (renkei_vuln::cases::authorize) answers 404 to whoever may not see it.
+        // Vulnerability coordination. Routes that name a case admit anyone at the door:
+        // the case's own gate (renkei_vuln::cases::authorize) answers 404 to whoever may
+        // not see it, signed in or not, so that a guessed key and a missing one look
+        // the same to a stranger.
         .api(POST, "/api/v1/vendors/apply", Public, doc("Apply to join the product-developer registry (public form).", Some("VendorApplication"), Some("Vendor"), 201), api_vuln::apply)
         .api(GET, "/api/v1/vendors", Staff, doc("The product-developer registry.", None, Some("Vendor[]"), 200), api_vuln::vendor_list)
         .api(GET, "/api/v1/vendors/me", Person, doc("The calling vendor user's own registry entry (404 for anyone else).", None, Some("VendorDetail"), 200), api_vuln::vendor_me)
@@ -333,21 +335,21 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
             api_vuln::case_import,
         )
         .api(GET, "/api/v1/cases", Person, doc("Cases the caller may see: all for coordinators, their own for vendors.", None, Some("CaseSummary[]"), 200), api_vuln::case_list)
-        .api(GET, "/api/v1/cases/{id}", Person, doc("A case as the caller may see it (each read is logged).", None, Some("CaseDetail"), 200), api_vuln::case_get)
-        .api(PATCH, "/api/v1/cases/{id}", Person, doc("Change a case's text, scoring, series or TLP (coordinators).", Some("CasePatch"), Some("CaseDetail"), 200), api_vuln::case_patch)
-        .api(GET, "/api/v1/cases/{id}/suggestions", Person, doc("Vendors whose products the case names (coordinators).", None, Some("VendorSuggestion[]"), 200), api_vuln::case_suggestions)
-        .api(POST, "/api/v1/cases/{id}/vendors", Person, doc("Add a vendor to the case and notify it (coordinators).", Some("AddVendor"), Some("CaseDetail"), 201), api_vuln::case_add_vendor)
-        .api(POST, "/api/v1/cases/{id}/status", Person, doc("Record a vendor's progress, product statuses and statement.", Some("VendorUpdate"), Some("CaseDetail"), 200), api_vuln::case_vendor_status)
-        .api(POST, "/api/v1/cases/{id}/date", Person, doc("Propose the publication date and time (coordinators).", Some("DateProposal"), Some("CaseDetail"), 200), api_vuln::case_propose_date)
-        .api(POST, "/api/v1/cases/{id}/date/answer", Person, doc("A vendor accepts the proposed date or asks for another.", Some("DateAnswer"), Some("CaseDetail"), 200), api_vuln::case_answer_date)
-        .api(POST, "/api/v1/cases/{id}/publication", Person, doc("Schedule publication at the agreed moment (coordinators).", Some("Schedule"), Some("CaseDetail"), 200), api_vuln::case_schedule)
-        .api(POST, "/api/v1/cases/{id}/revisions", Person, doc("A new revision of the published note (coordinators).", Some("Revise"), Some("Note"), 201), api_vuln::case_revise)
-        .api(GET, "/api/v1/cases/{id}/messages", Person, doc("The threads the caller may read.", None, Some("CaseMessage[]"), 200), api_vuln::case_messages)
-        .api(POST, "/api/v1/cases/{id}/messages", Person, doc("Write in a thread (vendors: their own; coordinators: a vendor's or internal).", Some("CaseMessageNew"), Some("CaseMessage"), 201), api_vuln::case_message_add)
+        .api(GET, "/api/v1/cases/{id}", Public, doc("A case as the caller may see it (each read is logged).", None, Some("CaseDetail"), 200), api_vuln::case_get)
+        .api(PATCH, "/api/v1/cases/{id}", Public, doc("Change a case's text, scoring, series or TLP (coordinators).", Some("CasePatch"), Some("CaseDetail"), 200), api_vuln::case_patch)
+        .api(GET, "/api/v1/cases/{id}/suggestions", Public, doc("Vendors whose products the case names (coordinators).", None, Some("VendorSuggestion[]"), 200), api_vuln::case_suggestions)
+        .api(POST, "/api/v1/cases/{id}/vendors", Public, doc("Add a vendor to the case and notify it (coordinators).", Some("AddVendor"), Some("CaseDetail"), 201), api_vuln::case_add_vendor)
+        .api(POST, "/api/v1/cases/{id}/status", Public, doc("Record a vendor's progress, product statuses and statement.", Some("VendorUpdate"), Some("CaseDetail"), 200), api_vuln::case_vendor_status)
+        .api(POST, "/api/v1/cases/{id}/date", Public, doc("Propose the publication date and time (coordinators).", Some("DateProposal"), Some("CaseDetail"), 200), api_vuln::case_propose_date)
+        .api(POST, "/api/v1/cases/{id}/date/answer", Public, doc("A vendor accepts the proposed date or asks for another.", Some("DateAnswer"), Some("CaseDetail"), 200), api_vuln::case_answer_date)
+        .api(POST, "/api/v1/cases/{id}/publication", Public, doc("Schedule publication at the agreed moment (coordinators).", Some("Schedule"), Some("CaseDetail"), 200), api_vuln::case_schedule)
+        .api(POST, "/api/v1/cases/{id}/revisions", Public, doc("A new revision of the published note (coordinators).", Some("Revise"), Some("Note"), 201), api_vuln::case_revise)
+        .api(GET, "/api/v1/cases/{id}/messages", Public, doc("The threads the caller may read.", None, Some("CaseMessage[]"), 200), api_vuln::case_messages)
+        .api(POST, "/api/v1/cases/{id}/messages", Public, doc("Write in a thread (vendors: their own; coordinators: a vendor's or internal).", Some("CaseMessageNew"), Some("CaseMessage"), 201), api_vuln::case_message_add)
         .api(
             GET,
             "/api/v1/cases/{id}/export",
-            Person,
+            Public,
             ApiDoc {
                 query: &[("format", "string", "csaf, cve5, jvnrss or json"), ("lang", "string", "en (default) or ja")],
                 ..doc("The case's note, published or not (coordinators).", None, Some("Document"), 200)
