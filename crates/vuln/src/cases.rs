@@ -627,14 +627,14 @@ pub async fn authorize(
     ))
 }
 
-fn actor_of(principal: &Principal) -> Actor {
+pub(crate) fn actor_of(principal: &Principal) -> Actor {
     match principal.user() {
         Some(u) => Actor::user(u.id, &u.email),
         None => Actor::anonymous("unknown"),
     }
 }
 
-fn coordinator_only(view: CaseView) -> Result<()> {
+pub(crate) fn coordinator_only(view: CaseView) -> Result<()> {
     match view {
         CaseView::Coordinator => Ok(()),
         // A vendor on the case knows it exists; it may just not do this.
@@ -672,11 +672,22 @@ pub async fn list(
     principal: &Principal,
     now: DateTime<Utc>,
 ) -> Result<Vec<CaseSummary>> {
-    let own = CaseView::own_vendor_org(principal);
-    let staff = principal.role().is_some_and(|r| r.is_staff());
-    if !staff && own.is_none() {
-        return Ok(Vec::new());
+    if principal.role().is_some_and(|r| r.is_staff()) {
+        return summaries(store, None, now).await;
     }
+    match CaseView::own_vendor_org(principal) {
+        Some(org) => summaries(store, Some(org), now).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Every case, or (with `org`) the cases that vendor organization is on.
+async fn summaries(
+    store: &Store,
+    org: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Vec<CaseSummary>> {
+    let staff = org.is_none();
     let filter = if staff {
         ""
     } else {
@@ -688,7 +699,7 @@ pub async fn list(
          FROM cases c LEFT JOIN notes n ON n.case_id = c.id {filter} ORDER BY c.id DESC"
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    if let Some(org) = own.filter(|_| !staff) {
+    if let Some(org) = org {
         q = q.bind(org);
     }
     q.fetch_all(store.pool())
@@ -1145,34 +1156,21 @@ pub async fn update_vendor(
     }
     let now_s = time::format(now);
     let mut tx = store.begin().await?;
-    if let Some(s) = stage {
-        sqlx::query("UPDATE case_vendors SET stage = $1 WHERE id = $2")
-            .bind(s.as_str())
-            .bind(cv.id)
-            .execute(tx.conn())
-            .await?;
-    }
-    if let Some(text) = &upd.statement_ja {
-        sqlx::query("UPDATE case_vendors SET statement_ja = $1 WHERE id = $2")
-            .bind(text.trim())
-            .bind(cv.id)
-            .execute(tx.conn())
-            .await?;
-    }
-    if let Some(text) = &upd.statement_en {
-        sqlx::query("UPDATE case_vendors SET statement_en = $1 WHERE id = $2")
-            .bind(text.trim())
-            .bind(cv.id)
-            .execute(tx.conn())
-            .await?;
-    }
-    if let Some(u) = upd.unreachable {
-        sqlx::query("UPDATE case_vendors SET unreachable = $1 WHERE id = $2")
-            .bind(i64::from(u))
-            .bind(cv.id)
-            .execute(tx.conn())
-            .await?;
-    }
+    // Fields not given keep their value; a vendor's own update also counts as activity.
+    let from_vendor = matches!(view, CaseView::Vendor { .. });
+    sqlx::query(
+        "UPDATE case_vendors SET stage = COALESCE($1, stage), statement_ja = COALESCE($2, statement_ja), \
+         statement_en = COALESCE($3, statement_en), unreachable = COALESCE($4, unreachable), \
+         last_activity_at = COALESCE($5, last_activity_at) WHERE id = $6",
+    )
+    .bind(stage.map(|s| s.as_str()))
+    .bind(upd.statement_ja.as_deref().map(str::trim))
+    .bind(upd.statement_en.as_deref().map(str::trim))
+    .bind(upd.unreachable.map(i64::from))
+    .bind(from_vendor.then_some(now_s.as_str()))
+    .bind(cv.id)
+    .execute(tx.conn())
+    .await?;
     for (name, status, fixed_in) in &statuses {
         let existing = cv
             .products
@@ -1203,13 +1201,6 @@ pub async fn update_vendor(
                 .await?;
             }
         }
-    }
-    if matches!(view, CaseView::Vendor { .. }) {
-        sqlx::query("UPDATE case_vendors SET last_activity_at = $1 WHERE id = $2")
-            .bind(&now_s)
-            .bind(cv.id)
-            .execute(tx.conn())
-            .await?;
     }
     audit::record(
         &mut tx,
@@ -1617,6 +1608,14 @@ pub async fn suggestions(
 ) -> Result<Vec<vendors::Suggestion>> {
     let (d, view) = authorize(store, settings, principal, key, now).await?;
     coordinator_only(view)?;
+    suggestions_for(store, &d).await
+}
+
+/// The same for a case already read through [`authorize`] with the coordinator's view.
+pub async fn suggestions_for(store: &Store, d: &CaseDetail) -> Result<Vec<vendors::Suggestion>> {
+    if d.view != "coordinator" {
+        return Err(VulnError::Core(renkei_core::CoreError::Forbidden));
+    }
     let text = format!(
         "{}\n{}\n{}",
         d.case.title, d.case.description, d.case.affected
@@ -1645,13 +1644,5 @@ pub async fn note_for_export(
 
 /// Every case with its note, for `renkei vuln list`.
 pub async fn list_all(store: &Store, now: DateTime<Utc>) -> Result<Vec<CaseSummary>> {
-    let team = Principal::User(renkei_core::access::UserInfo {
-        id: 0,
-        email: "system".into(),
-        display_name: "system".into(),
-        role: renkei_core::access::Role::Admin,
-        org_id: None,
-        lang: renkei_core::lang::Lang::En,
-    });
-    list(store, &team, now).await
+    summaries(store, None, now).await
 }

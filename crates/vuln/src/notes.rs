@@ -7,7 +7,7 @@
 use chrono::{DateTime, Datelike, Utc};
 use rand::Rng;
 use renkei_core::access::Principal;
-use renkei_core::audit::{self, Actor, Event};
+use renkei_core::audit::{self, Event};
 use renkei_core::{Store, time};
 use renkei_formats::{csaf, cve5, cvss::Cvss31, syndication};
 use serde::{Deserialize, Serialize};
@@ -216,9 +216,7 @@ pub async fn schedule(
     now: DateTime<Utc>,
 ) -> Result<crate::cases::CaseDetail> {
     let (detail, view) = cases::authorize(store, settings, principal, key, now).await?;
-    if view != renkei_core::access::CaseView::Coordinator {
-        return Err(VulnError::Core(renkei_core::CoreError::Forbidden));
-    }
+    cases::coordinator_only(view)?;
     let c = &detail.case;
     if c.note.as_ref().is_some_and(|n| n.published) {
         return Err(VulnError::Conflict(
@@ -323,7 +321,7 @@ pub async fn schedule(
         .await?;
     audit::record(
         &mut tx,
-        &actor(principal),
+        &cases::actor_of(principal),
         Event {
             action: "case.schedule",
             object_type: "case",
@@ -336,13 +334,6 @@ pub async fn schedule(
     cases::detail_for_team(store, settings, key, now).await
 }
 
-fn actor(principal: &Principal) -> Actor {
-    match principal.user() {
-        Some(u) => Actor::user(u.id, &u.email),
-        None => Actor::system("vuln"),
-    }
-}
-
 /// A new revision of a published note, from the case as it is now.
 pub async fn revise(
     store: &Store,
@@ -353,9 +344,7 @@ pub async fn revise(
     now: DateTime<Utc>,
 ) -> Result<Note> {
     let (detail, view) = cases::authorize(store, settings, principal, key, now).await?;
-    if view != renkei_core::access::CaseView::Coordinator {
-        return Err(VulnError::Core(renkei_core::CoreError::Forbidden));
-    }
+    cases::coordinator_only(view)?;
     let Some(note) = detail.case.note.clone().filter(|n| n.published) else {
         return Err(VulnError::Conflict(
             "only a published note is revised; until then it follows the case".into(),
@@ -391,7 +380,7 @@ pub async fn revise(
         .map_err(|e| VulnError::from_insert(e, "this revision"))?;
     audit::record(
         &mut tx,
-        &actor(principal),
+        &cases::actor_of(principal),
         Event {
             action: "note.revise",
             object_type: "note",

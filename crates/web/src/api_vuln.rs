@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 fn throttle(state: &AppState, auth: &Auth) -> Result<(), AppError> {
-    if auth.principal.user().is_none() && !state.form_limiter.allow(&auth.client) {
+    if state.anonymous_submission_throttled(auth) {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

@@ -147,7 +147,7 @@ pub async fn report_submit(
             },
         )
     };
-    if page.auth.principal.user().is_none() && !state.form_limiter.allow(&page.auth.client) {
+    if state.anonymous_submission_throttled(&page.auth) {
         return again(
             page.shell("vuln_report").t("report.throttled").to_string(),
             StatusCode::TOO_MANY_REQUESTS,
@@ -227,7 +227,7 @@ pub async fn apply_submit(
             },
         )
     };
-    if page.auth.principal.user().is_none() && !state.form_limiter.allow(&page.auth.client) {
+    if state.anonymous_submission_throttled(&page.auth) {
         return again(
             page.shell("vendor_apply").t("report.throttled").to_string(),
             StatusCode::TOO_MANY_REQUESTS,
@@ -328,7 +328,7 @@ async fn show_case(
     let (suggestions, registry) = if d.view == "coordinator" {
         let on: Vec<i64> = d.vendors.iter().map(|v| v.vendor_id).collect();
         (
-            cases::suggestions(&state.store, &state.vuln, &page.auth.principal, key, now).await?,
+            cases::suggestions_for(&state.store, &d).await?,
             vendors::list(&state.store)
                 .await?
                 .into_iter()

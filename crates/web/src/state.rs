@@ -22,3 +22,11 @@ pub struct AppState {
     pub vuln: Arc<renkei_vuln::Settings>,
     pub clock: renkei_core::time::Clock,
 }
+
+impl AppState {
+    /// Public submissions (a finder's report, a vendor's application) without an
+    /// account are limited per client address; signed-in callers are not.
+    pub fn anonymous_submission_throttled(&self, auth: &crate::auth::Auth) -> bool {
+        auth.principal.user().is_none() && !self.form_limiter.allow(&auth.client)
+    }
+}
