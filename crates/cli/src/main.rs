@@ -31,6 +31,8 @@ macro_rules! out {
     }};
 }
 
+mod observe;
+
 #[derive(Parser)]
 #[command(name = "renkei", version, about = "Renkei: the coordination platform of a CSIRT", long_about = None)]
 struct Cli {
@@ -76,6 +78,14 @@ enum Command {
     /// Vulnerability cases and notes.
     #[command(subcommand)]
     Vuln(VulnCommand),
+    /// Internet observation: aggregate captures, register sensors, trend notes.
+    #[command(subcommand)]
+    Observe(observe::ObserveCommand),
+    /// Run a sensor: count what reaches unused addresses (captures, firewall logs or
+    /// a live interface) and send signed batches to the collector, keeping them on
+    /// disk until it has them. Prints {"packets", "batches", "accepted",
+    /// "duplicates", "rejected", "pending"} for files; exit 1 if some stay pending.
+    Sensor(observe::SensorArgs),
     /// Post one RFC 5322 message from standard input to a Renkei server, for an MTA
     /// (postfix: `pipe` transport) to call. Exit 0 when stored; 75 (EX_TEMPFAIL) when
     /// the server cannot take it now, so the MTA keeps the mail and retries.
@@ -248,6 +258,9 @@ fn main() -> ExitCode {
                     .is_some_and(|e| e.is_user_error())
                 || err
                     .downcast_ref::<renkei_vuln::VulnError>()
+                    .is_some_and(|e| e.is_user_error())
+                || err
+                    .downcast_ref::<renkei_observe::ObserveError>()
                     .is_some_and(|e| e.is_user_error())
                 || err
                     .downcast_ref::<renkei_web::WebError>()
@@ -461,6 +474,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             import(&store, &config, &format, &tlp, &files).await
         }
         Command::Mailgate { url, token } => mailgate(&url, token.as_deref()).await,
+        Command::Observe(cmd) => {
+            let config = load_config(&cli.global, None)?;
+            let needs_store = matches!(
+                cmd,
+                observe::ObserveCommand::AddSensor { .. } | observe::ObserveCommand::Trends { .. }
+            );
+            let store = if needs_store {
+                Some(open_store(&config).await?)
+            } else {
+                None
+            };
+            observe::observe(&config, store.as_ref(), cmd).await
+        }
+        Command::Sensor(args) => {
+            let config = load_config(&cli.global, None)?;
+            init_logging(&config);
+            observe::sensor(args).await
+        }
         Command::Enrich(cmd) => {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
@@ -528,6 +559,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     };
     let outbox = tokio::spawn(server.outbox_worker().run(stopped(stop_rx.clone())));
     tokio::spawn(server.enrich_refresher(stopped(stop_rx.clone())));
+    tokio::spawn(server.trend_worker(stopped(stop_rx.clone())));
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);

@@ -21,6 +21,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub enrich: EnrichConfig,
     pub vuln: VulnConfig,
+    pub observe: ObserveConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -61,6 +62,44 @@ impl Default for VulnConfig {
             silence_days: 30,
             cna_org_id: String::new(),
             cna_short_name: String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObserveConfig {
+    /// The zone observation days are counted in, as an offset such as "+09:00".
+    pub utc_offset: String,
+    /// A port with no traffic for this many days before is "first seen" (or "back
+    /// after silence" when it was seen before that).
+    pub first_seen_days: i64,
+    /// The trailing window a day is compared with for surges.
+    pub baseline_days: i64,
+    /// How many baseline deviations above normal a day's distinct sources must be to
+    /// count as a surge.
+    pub surge_threshold: f64,
+    /// A surge also needs at least this many distinct sources…
+    pub surge_min_sources: i64,
+    /// …seen by at least this many sensors (fewer when fewer report).
+    pub surge_min_sensors: i64,
+    /// Days back at baseline after which a surge is noted as calmed.
+    pub calm_days: i64,
+    /// The largest sensor batch accepted, in bytes.
+    pub max_batch_bytes: usize,
+}
+
+impl Default for ObserveConfig {
+    fn default() -> Self {
+        ObserveConfig {
+            utc_offset: "+00:00".into(),
+            first_seen_days: 30,
+            baseline_days: 30,
+            surge_threshold: 4.0,
+            surge_min_sources: 10,
+            surge_min_sensors: 2,
+            calm_days: 3,
+            max_batch_bytes: 32 << 20,
         }
     }
 }
@@ -347,7 +386,49 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("vuln.silence_days", &["RENKEI_VULN__SILENCE_DAYS"]),
     ("vuln.cna_org_id", &["RENKEI_VULN__CNA_ORG_ID"]),
     ("vuln.cna_short_name", &["RENKEI_VULN__CNA_SHORT_NAME"]),
+    ("observe.utc_offset", &["RENKEI_OBSERVE__UTC_OFFSET"]),
+    (
+        "observe.first_seen_days",
+        &["RENKEI_OBSERVE__FIRST_SEEN_DAYS"],
+    ),
+    ("observe.baseline_days", &["RENKEI_OBSERVE__BASELINE_DAYS"]),
+    (
+        "observe.surge_threshold",
+        &["RENKEI_OBSERVE__SURGE_THRESHOLD"],
+    ),
+    (
+        "observe.surge_min_sources",
+        &["RENKEI_OBSERVE__SURGE_MIN_SOURCES"],
+    ),
+    (
+        "observe.surge_min_sensors",
+        &["RENKEI_OBSERVE__SURGE_MIN_SENSORS"],
+    ),
+    ("observe.calm_days", &["RENKEI_OBSERVE__CALM_DAYS"]),
+    (
+        "observe.max_batch_bytes",
+        &["RENKEI_OBSERVE__MAX_BATCH_BYTES"],
+    ),
 ];
+
+/// Seconds east of UTC for an offset written "+09:00", "-05:30" or "Z".
+pub fn utc_offset_seconds(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s == "Z" || s.eq_ignore_ascii_case("utc") {
+        return Some(0);
+    }
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i64, i64) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 14 || m > 59 || h < 0 || m < 0 {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
+}
 
 impl Config {
     /// Reads a TOML document, rejecting unknown sections and keys.
@@ -456,6 +537,14 @@ impl Config {
             "vuln.silence_days" => self.vuln.silence_days = num(value)?,
             "vuln.cna_org_id" => self.vuln.cna_org_id = value.trim().to_string(),
             "vuln.cna_short_name" => self.vuln.cna_short_name = value.trim().to_string(),
+            "observe.utc_offset" => self.observe.utc_offset = value.trim().to_string(),
+            "observe.first_seen_days" => self.observe.first_seen_days = num(value)?,
+            "observe.baseline_days" => self.observe.baseline_days = num(value)?,
+            "observe.surge_threshold" => self.observe.surge_threshold = num(value)?,
+            "observe.surge_min_sources" => self.observe.surge_min_sources = num(value)?,
+            "observe.surge_min_sensors" => self.observe.surge_min_sensors = num(value)?,
+            "observe.calm_days" => self.observe.calm_days = num(value)?,
+            "observe.max_batch_bytes" => self.observe.max_batch_bytes = num(value)?,
             other => return Err(format!("unknown configuration key {other:?}")),
         }
         Ok(())
@@ -494,6 +583,20 @@ impl Config {
                 "vuln.publisher_namespace: {:?} must be a URL",
                 self.vuln.publisher_namespace
             ));
+        }
+        if utc_offset_seconds(&self.observe.utc_offset).is_none() {
+            return bad(format!(
+                "observe.utc_offset: {:?} is not an offset such as +09:00",
+                self.observe.utc_offset
+            ));
+        }
+        if self.observe.first_seen_days < 1
+            || self.observe.baseline_days < 7
+            || self.observe.calm_days < 1
+            || !self.observe.surge_threshold.is_finite()
+            || self.observe.surge_threshold <= 0.0
+        {
+            return bad("observe: first_seen_days and calm_days must be at least 1, baseline_days at least 7, surge_threshold positive".into());
         }
         if self.server.body_limit_bytes < 1024 {
             return bad("server.body_limit_bytes: must be at least 1024".into());
@@ -681,6 +784,8 @@ mod tests {
                 "log.level" => "debug",
                 "vuln.note_digits" => "8",
                 "vuln.publisher_namespace" => "https://csirt.example",
+                "observe.utc_offset" => "+09:00",
+                "observe.surge_threshold" => "3.5",
                 _ => "4096",
             };
             c.set(key, sample).unwrap_or_else(|e| panic!("{key}: {e}"));

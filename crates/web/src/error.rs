@@ -121,6 +121,29 @@ impl From<renkei_vuln::VulnError> for AppError {
     }
 }
 
+impl From<renkei_observe::ObserveError> for AppError {
+    fn from(err: renkei_observe::ObserveError) -> Self {
+        use renkei_observe::ObserveError as E;
+        match err {
+            E::Invalid { .. } => AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                err.to_string(),
+            ),
+            E::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
+            E::Duplicate { .. } => {
+                AppError::new(StatusCode::CONFLICT, "duplicate_batch", err.to_string())
+            }
+            E::BadSignature => {
+                AppError::new(StatusCode::FORBIDDEN, "bad_signature", err.to_string())
+            }
+            E::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            E::Core(core) => core.into(),
+            E::Unreachable(_) | E::Spool(_) | E::Database(_) => AppError::internal(&err),
+        }
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(err: askama::Error) -> Self {
         AppError::internal(format!("template: {err}"))

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod api_incidents;
 pub mod api_notify;
+pub mod api_observe;
 pub mod api_vuln;
 pub mod auth;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod openapi;
 pub mod pages;
 pub mod pages_incidents;
 pub mod pages_notify;
+pub mod pages_observe;
 pub mod pages_vuln;
 pub mod routes;
 pub mod state;
@@ -88,6 +90,7 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
     ));
     let state = AppState {
         vuln,
+        observe: Arc::new(renkei_observe::Settings::from_config(&config)),
         clock: renkei_core::time::Clock::system(),
         limiter: Arc::new(limiter::LoginLimiter::new(
             config.security.login_max_attempts,
@@ -238,6 +241,33 @@ impl Server {
         let store = self.state.store.clone();
         let every = Duration::from_secs(self.state.config.enrich.refresh_secs.max(1));
         async move { enricher.run(store, every, shutdown).await }
+    }
+
+    /// Recomputes observation trend notes for the days sensor batches touched, every
+    /// minute, until `shutdown`.
+    pub fn trend_worker(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let store = self.state.store.clone();
+        let settings = self.state.observe.clone();
+        let clock = self.state.clock.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tokio::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut shutdown => return,
+                }
+                let today = settings.day_of(clock.now().timestamp());
+                match renkei_observe::trends::run_due(&store, &settings, &today).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(days = n, "observation trend notes recomputed"),
+                    Err(e) => tracing::warn!(error = %e, "trend notes not recomputed; will retry"),
+                }
+            }
+        }
     }
 
     /// The worker that sends queued mail through `[mail] relay`.

@@ -127,12 +127,41 @@ pub fn document(specs: &[&RouteSpec], server_url: &str) -> Value {
 
 fn schemas() -> Value {
     let mut all = core_schemas();
-    for more in [incident_schemas(), vuln_schemas()] {
+    for more in [incident_schemas(), vuln_schemas(), observe_schemas()] {
         if let (Some(all), Value::Object(more)) = (all.as_object_mut(), more) {
             all.extend(more);
         }
     }
     all
+}
+
+fn observe_schemas() -> Value {
+    let s = json!({"type": "string"});
+    let i = json!({"type": "integer"});
+    json!({
+        "SensorNew": {"type": "object", "required": ["name", "address_range", "public_key"], "additionalProperties": false,
+            "properties": {"name": s, "location": s, "address_range": {"type": "string", "description": "203.0.113.0/24, comma separated"},
+                "public_key": {"type": "string", "description": "Ed25519, base64 (renkei sensor --print-key)"}}},
+        "Sensor": {"type": "object", "required": ["id", "name", "location", "address_range", "public_key", "disabled"]},
+        "SensorRegistered": {"type": "object", "required": ["sensor", "token"]},
+        "SensorHealth": {"type": "object", "required": ["sensor", "uptime_7d", "packets_7d", "batches"]},
+        "SensorState": {"type": "object", "required": ["disabled"], "additionalProperties": false, "properties": {"disabled": {"type": "boolean"}}},
+        "SensorBatch": {"type": "object", "required": ["sensor", "seq", "created", "buckets"],
+            "properties": {"sensor": s, "seq": i, "created": s, "buckets": {"type": "array", "items": {"type": "object",
+                "required": ["start", "seconds", "packets", "unparsed", "rows"], "properties": {"start": i, "seconds": i, "packets": i, "unparsed": i,
+                "rows": {"type": "array", "items": {"type": "object", "required": ["proto", "port", "class", "packets", "sources"],
+                    "properties": {"proto": s, "port": i, "class": s, "packets": i, "sources": {"type": "string", "description": "HyperLogLog sketch, base64"}}}}}}}}},
+        "BatchReceipt": {"type": "object", "required": ["sensor", "seq", "buckets", "rows", "packets"]},
+        "ObservationTop": {"type": "object", "required": ["period", "class", "ports", "chart"]},
+        "ObservationPort": {"type": "object", "required": ["period", "chart", "trends", "annotations"]},
+        "ObservationBySensor": {"type": "object", "required": ["day", "sensors"]},
+        "ObservationIcmp": {"type": "object", "required": ["period", "chart"]},
+        "ObservationTrends": {"type": "object", "required": ["period", "trends"]},
+        "ObservationAnnotations": {"type": "object", "required": ["period", "annotations"]},
+        "AnnotationNew": {"type": "object", "required": ["proto", "port", "day"], "additionalProperties": false,
+            "properties": {"proto": s, "port": i, "day": s, "text_ja": s, "text_en": s, "note_id": s, "cve": s}},
+        "Annotation": {"type": "object", "required": ["id", "proto", "port", "day", "text_ja", "text_en"]},
+    })
 }
 
 fn vuln_schemas() -> Value {

@@ -14,9 +14,17 @@ use serde::Serialize;
 
 use crate::state::AppState;
 use crate::{
-    api, api_incidents, api_notify, api_vuln, auth, feeds_vuln, pages, pages_incidents,
-    pages_notify, pages_vuln,
+    api, api_incidents, api_notify, api_observe, api_vuln, auth, feeds_vuln, pages,
+    pages_incidents, pages_notify, pages_observe, pages_vuln,
 };
+
+const PERIOD_Q: (&str, &str, &str) = (
+    "period",
+    "string",
+    "2007Q4, 2007, 2007-10 or 2007-10-01..2007-12-31 (default: the current quarter)",
+);
+const FROM_Q: (&str, &str, &str) = ("from", "string", "the first day (with to)");
+const TO_Q: (&str, &str, &str) = ("to", "string", "the last day (with from)");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Method {
@@ -206,6 +214,14 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(GET, "/vendors", Staff, pages_vuln::vendors_list)
         .page(GET, "/vendors/{id}", Staff, pages_vuln::vendor_page)
         .page(POST, "/vendors/{id}", Staff, pages_vuln::vendor_action)
+        .page(GET, "/observation", Public, pages_observe::overview)
+        .page(GET, "/observation/ports/{proto}/{port}", Public, pages_observe::port)
+        .page(POST, "/observation/ports/{proto}/{port}", Staff, pages_observe::port_annotate)
+        .page(GET, "/observation/charts/top.svg", Public, pages_observe::top_chart)
+        .page(GET, "/observation/charts/icmp.svg", Public, pages_observe::icmp_chart)
+        .page(GET, "/observation/charts/ports/{proto}/{port}", Public, pages_observe::port_chart)
+        .page(GET, "/observation/sensors", Staff, pages_observe::sensors)
+        .page(POST, "/observation/sensors", Staff, pages_observe::sensors_action)
         .page(GET, "/feeds/vulnerabilities.atom", Public, feeds_vuln::atom)
         .page(GET, "/.well-known/csaf/provider-metadata.json", Public, feeds_vuln::provider_metadata)
         .page(GET, "/.well-known/csaf/white/index.txt", Public, feeds_vuln::index_txt)
@@ -368,6 +384,35 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
             api_vuln::note_get,
         )
         .api(GET, "/api/v1/statistics/vulnerabilities", Staff, doc("Notes per series and quarter, registered vendors, days to publication (?from=&to=).", None, Some("VulnStatistics"), 200), api_vuln::statistics)
+        .api(POST, "/api/v1/sensors", Staff, doc("Register a sensor (name, location, address range, Ed25519 public key); the token is in this response only.", Some("SensorNew"), Some("SensorRegistered"), 201), api_observe::sensor_register)
+        .api(GET, "/api/v1/sensors", Staff, doc("Each sensor's health: last batch, last bucket, uptime and packets over 7 days.", None, Some("SensorHealth[]"), 200), api_observe::sensor_list)
+        .api(POST, "/api/v1/sensors/{id}/state", Staff, doc("Stop or resume accepting a sensor's batches.", Some("SensorState"), Some("Sensor"), 200), api_observe::sensor_state)
+        .api(POST, "/api/v1/sensors/batches", Sensor, doc("A sensor's numbered batch, signed with its key (Renkei-Signature: ed25519=…; gzip allowed). 409 duplicate_batch when already received.", Some("SensorBatch"), Some("BatchReceipt"), 201), api_observe::batch)
+        .api(
+            GET,
+            "/api/v1/observation/top",
+            Public,
+            ApiDoc {
+                query: &[PERIOD_Q, FROM_Q, TO_Q, ("class", "string", "scan (default), backscatter or other"), ("ranks", "string", "1-5 (default), 6-10 or 1-10"), ("format", "string", "json (default) or csv")],
+                ..doc("Destination ports ranked by the per-sensor average over the period, with their daily series.", None, Some("ObservationTop"), 200)
+            },
+            api_observe::top,
+        )
+        .api(
+            GET,
+            "/api/v1/observation/ports/{proto}/{port}",
+            Public,
+            ApiDoc {
+                query: &[PERIOD_Q, FROM_Q, TO_Q, ("class", "string", "scan (default), backscatter or other"), ("format", "string", "json (default) or csv")],
+                ..doc("One port per day: packets per sensor, packets, distinct sources, sensors; its trend notes and annotations.", None, Some("ObservationPort"), 200)
+            },
+            api_observe::port,
+        )
+        .api(GET, "/api/v1/observation/ports/{proto}/{port}/sensors", Staff, ApiDoc { query: &[("day", "string", "the day (default today)"), ("class", "string", "scan (default), backscatter or other")], ..doc("A port's day per sensor with its heaviest sources.", None, Some("ObservationBySensor"), 200) }, api_observe::port_sensors)
+        .api(GET, "/api/v1/observation/icmp", Public, ApiDoc { query: &[PERIOD_Q, FROM_Q, TO_Q, ("format", "string", "json (default) or csv")], ..doc("The most frequent ICMP types per day.", None, Some("ObservationIcmp"), 200) }, api_observe::icmp)
+        .api(GET, "/api/v1/observation/trends", Public, ApiDoc { query: &[PERIOD_Q, FROM_Q, TO_Q], ..doc("Trend notes (first seen, surge, calmed, back) with their evidence.", None, Some("ObservationTrends"), 200) }, api_observe::trend_list)
+        .api(GET, "/api/v1/observation/annotations", Public, ApiDoc { query: &[PERIOD_Q, FROM_Q, TO_Q], ..doc("Coordinators' annotations on ports.", None, Some("ObservationAnnotations"), 200) }, api_observe::annotation_list)
+        .api(POST, "/api/v1/observation/annotations", Staff, doc("Annotate a port from a day on, linking a vulnerability note or CVE.", Some("AnnotationNew"), Some("Annotation"), 201), api_observe::annotation_add)
         .api(GET, "/api/v1/users", Admin, doc("List accounts.", None, Some("User[]"), 200), api::users)
         .api(POST, "/api/v1/users", Admin, doc("Create an account.", Some("NewUser"), Some("User"), 201), api::user_create)
         .api(

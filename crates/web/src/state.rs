@@ -20,6 +20,7 @@ pub struct AppState {
     pub enricher: renkei_enrich::Enricher,
     pub notify: Arc<renkei_incident::notify::Settings>,
     pub vuln: Arc<renkei_vuln::Settings>,
+    pub observe: Arc<renkei_observe::Settings>,
     pub clock: renkei_core::time::Clock,
 }
 

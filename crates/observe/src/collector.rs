@@ -1,0 +1,561 @@
+//! The collector's side: the sensor registry and batch intake. A batch is verified
+//! against the sensor's registered key, stored as received, and counted once — the
+//! pair (sensor, sequence number) is unique, so a resend or a replay changes nothing.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use renkei_core::access::{Principal, Role};
+use renkei_core::accounts::{self, NewUser};
+use renkei_core::audit::{self, Actor, Event};
+use renkei_core::lang::Lang;
+use renkei_core::store::{Tx, placeholders, value_rows};
+use renkei_core::{Store, time};
+use renkei_formats::packet::source_key;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::batch::{self, Batch, Row as BatchRow};
+use crate::sketch::Sketch;
+use crate::top::{TopSource, TopSources};
+use crate::{ObserveError, Result, Settings};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Sensor {
+    pub id: i64,
+    pub name: String,
+    pub location: String,
+    pub address_range: String,
+    pub public_key: String,
+    pub user_id: i64,
+    pub created_at: String,
+    pub last_batch_at: Option<String>,
+    pub last_seq: Option<i64>,
+    pub disabled: bool,
+}
+
+pub struct NewSensor {
+    pub name: String,
+    pub location: String,
+    pub address_range: String,
+    pub public_key: String,
+}
+
+const SENSOR_COLUMNS: &str = "id, name, location, address_range, public_key, user_id, created_at, last_batch_at, last_seq, disabled";
+
+fn sensor_of(r: &sqlx::any::AnyRow) -> Result<Sensor> {
+    Ok(Sensor {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        location: r.try_get("location")?,
+        address_range: r.try_get("address_range")?,
+        public_key: r.try_get("public_key")?,
+        user_id: r.try_get("user_id")?,
+        created_at: r.try_get("created_at")?,
+        last_batch_at: r.try_get("last_batch_at")?,
+        last_seq: r.try_get("last_seq")?,
+        disabled: r.try_get::<i64, _>("disabled")? != 0,
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Address ranges such as `203.0.113.0/24` or `2001:db8:1::/48`, comma separated.
+fn valid_ranges(s: &str) -> bool {
+    !s.trim().is_empty()
+        && s.split(',').all(|r| {
+            let r = r.trim();
+            let (ip, len) = r.split_once('/').unwrap_or((r, ""));
+            match ip.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(_)) => {
+                    len.is_empty() || len.parse::<u8>().is_ok_and(|l| l <= 32)
+                }
+                Ok(std::net::IpAddr::V6(_)) => {
+                    len.is_empty() || len.parse::<u8>().is_ok_and(|l| l <= 128)
+                }
+                Err(_) => false,
+            }
+        })
+}
+
+/// Registers a sensor with its own account and API token; returns the sensor and
+/// the token's secret (shown once).
+pub async fn register(store: &Store, actor: &Actor, new: NewSensor) -> Result<(Sensor, String)> {
+    let name = new.name.trim().to_string();
+    if !valid_name(&name) {
+        return Err(ObserveError::invalid(
+            "name",
+            "1 to 40 letters, digits, - or _",
+        ));
+    }
+    if !valid_ranges(&new.address_range) {
+        return Err(ObserveError::invalid(
+            "address_range",
+            "the unused addresses the sensor watches, as prefixes such as 203.0.113.0/24",
+        ));
+    }
+    batch::parse_public_key(&new.public_key)?;
+    if by_name(store, &name).await?.is_some() {
+        return Err(ObserveError::Conflict(format!(
+            "sensor {name} already exists"
+        )));
+    }
+    let user = accounts::create_user(
+        store,
+        actor,
+        NewUser {
+            email: format!("{}@sensors.renkei.invalid", name.to_ascii_lowercase()),
+            display_name: format!("sensor {name}"),
+            role: Role::Sensor,
+            org_id: None,
+            password: None,
+            lang: Lang::En,
+        },
+    )
+    .await?;
+    let now = time::now_str();
+    let mut tx = store.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO sensors (name, location, address_range, public_key, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(&name)
+    .bind(new.location.trim())
+    .bind(new.address_range.trim())
+    .bind(new.public_key.trim())
+    .bind(user.id)
+    .bind(&now)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(|e| ObserveError::from_insert(e, "sensor"))?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "sensor.register",
+            object_type: "sensor",
+            object_id: id.to_string(),
+            changes: json!({"name": name, "location": new.location.trim(), "address_range": new.address_range.trim()}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let (_, secret) =
+        accounts::create_token(store, actor, user.id, &format!("sensor {name}")).await?;
+    let sensor = get(store, id).await?;
+    Ok((sensor, secret))
+}
+
+pub async fn get(store: &Store, id: i64) -> Result<Sensor> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {SENSOR_COLUMNS} FROM sensors WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(ObserveError::NotFound("sensor"))?;
+    sensor_of(&row)
+}
+
+async fn by_name(store: &Store, name: &str) -> Result<Option<Sensor>> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {SENSOR_COLUMNS} FROM sensors WHERE name = $1"
+    )))
+    .bind(name)
+    .fetch_optional(store.pool())
+    .await?;
+    row.as_ref().map(sensor_of).transpose()
+}
+
+async fn by_user(store: &Store, user_id: i64) -> Result<Option<Sensor>> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {SENSOR_COLUMNS} FROM sensors WHERE user_id = $1"
+    )))
+    .bind(user_id)
+    .fetch_optional(store.pool())
+    .await?;
+    row.as_ref().map(sensor_of).transpose()
+}
+
+pub async fn list(store: &Store) -> Result<Vec<Sensor>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {SENSOR_COLUMNS} FROM sensors ORDER BY name"
+    )))
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter().map(sensor_of).collect()
+}
+
+/// Stops (or resumes) accepting a sensor's batches; its past counts stay.
+pub async fn set_disabled(store: &Store, actor: &Actor, id: i64, disabled: bool) -> Result<Sensor> {
+    let mut tx = store.begin().await?;
+    let n = sqlx::query("UPDATE sensors SET disabled = $1 WHERE id = $2")
+        .bind(i64::from(disabled))
+        .bind(id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(ObserveError::NotFound("sensor"));
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: if disabled {
+                "sensor.disable"
+            } else {
+                "sensor.enable"
+            },
+            object_type: "sensor",
+            object_id: id.to_string(),
+            changes: json!({"disabled": disabled}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get(store, id).await
+}
+
+/// What the collector answers for an accepted batch.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Receipt {
+    pub sensor: String,
+    pub seq: i64,
+    pub buckets: usize,
+    pub rows: usize,
+    pub packets: u64,
+}
+
+/// Takes in one batch body sent by the sensor behind `principal`.
+pub async fn ingest(
+    store: &Store,
+    settings: &Settings,
+    principal: &Principal,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<Receipt> {
+    let user = principal
+        .user()
+        .ok_or(ObserveError::Core(renkei_core::CoreError::Unauthenticated))?;
+    let sensor = by_user(store, user.id).await?.ok_or_else(|| {
+        ObserveError::invalid("token", "this token belongs to no registered sensor")
+    })?;
+    if sensor.disabled {
+        return Err(ObserveError::Core(renkei_core::CoreError::Forbidden));
+    }
+    if body.len() > settings.observe.max_batch_bytes {
+        return Err(ObserveError::invalid(
+            "batch",
+            format!("larger than {} bytes", settings.observe.max_batch_bytes),
+        ));
+    }
+    batch::verify(
+        &sensor.public_key,
+        signature.ok_or(ObserveError::BadSignature)?,
+        body,
+    )?;
+    let b = Batch::parse(body)?;
+    if b.sensor != sensor.name {
+        return Err(ObserveError::invalid(
+            "sensor",
+            format!(
+                "the batch names {:?}, the token is {:?}'s",
+                b.sensor, sensor.name
+            ),
+        ));
+    }
+    // Decode everything before writing anything.
+    let mut decoded: Vec<(i64, i64, u64, u64, Vec<BatchRow>)> = Vec::with_capacity(b.buckets.len());
+    for bucket in &b.buckets {
+        let rows = bucket
+            .rows
+            .iter()
+            .map(|r| r.decode())
+            .collect::<Result<Vec<_>>>()?;
+        decoded.push((
+            bucket.start,
+            bucket.seconds,
+            bucket.packets,
+            bucket.unparsed,
+            rows,
+        ));
+    }
+    let receipt = Receipt {
+        sensor: sensor.name.clone(),
+        seq: b.seq,
+        buckets: decoded.len(),
+        rows: decoded.iter().map(|d| d.4.len()).sum(),
+        packets: b.packets(),
+    };
+
+    let now = time::now_str();
+    let mut tx = store.begin().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO sensor_batches (sensor_id, seq, received_at, sha256, packets, first_bucket, last_bucket, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(sensor.id)
+    .bind(b.seq)
+    .bind(&now)
+    .bind(hex::encode(Sha256::digest(body)))
+    .bind(b.packets() as i64)
+    .bind(decoded.first().map(|d| d.0.to_string()))
+    .bind(decoded.last().map(|d| d.0.to_string()))
+    .bind(body.to_vec())
+    .execute(tx.conn())
+    .await;
+    if let Err(e) = inserted {
+        return Err(match ObserveError::from_insert(e, "batch") {
+            ObserveError::Conflict(_) => ObserveError::Duplicate {
+                sensor: sensor.name,
+                seq: b.seq,
+            },
+            other => other,
+        });
+    }
+
+    // Per-day merge of this batch's rows first, then with what is stored.
+    let mut per_day: BTreeMap<DayKey, (u64, Sketch, TopSources)> = BTreeMap::new();
+    let mut days = BTreeSet::new();
+    for (start, seconds, packets, unparsed, rows) in &decoded {
+        let day = settings.day_of(*start);
+        sqlx::query(
+            "INSERT INTO sensor_buckets (sensor_id, start, seconds, day, packets, unparsed) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (sensor_id, start) DO UPDATE SET packets = sensor_buckets.packets + excluded.packets, unparsed = sensor_buckets.unparsed + excluded.unparsed",
+        )
+        .bind(sensor.id)
+        .bind(*start)
+        .bind(*seconds)
+        .bind(&day)
+        .bind(*packets as i64)
+        .bind(*unparsed as i64)
+        .execute(tx.conn())
+        .await?;
+        for r in rows {
+            let e = per_day
+                .entry((day.clone(), r.proto.as_str(), r.port, r.class.as_str()))
+                .or_insert_with(|| (0, Sketch::new(), TopSources::default()));
+            e.0 += r.packets;
+            e.1.merge(&r.sources);
+            for TopSource(ip, n) in &r.top {
+                if let Ok(ip) = ip.parse() {
+                    e.2.add(source_key(ip), *n);
+                }
+            }
+        }
+        days.insert(day);
+    }
+    let days: Vec<String> = days.into_iter().collect();
+    merge_days(&mut tx, sensor.id, &days, per_day).await?;
+    for day in &days {
+        sqlx::query("INSERT INTO observe_dirty_days (day, marked) VALUES ($1, $2) ON CONFLICT (day) DO UPDATE SET marked = excluded.marked")
+            .bind(day)
+            .bind(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())
+            .execute(tx.conn())
+            .await?;
+    }
+    sqlx::query("UPDATE sensors SET last_batch_at = $1, last_seq = $2 WHERE id = $3")
+        .bind(&now)
+        .bind(b.seq)
+        .bind(sensor.id)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(receipt)
+}
+
+type DayKey = (String, &'static str, u16, &'static str);
+
+fn key_of(r: &sqlx::any::AnyRow) -> Result<Option<DayKey>> {
+    let proto = renkei_formats::packet::Proto::parse(&r.try_get::<String, _>("proto")?);
+    let class = renkei_formats::packet::Class::parse(&r.try_get::<String, _>("class")?);
+    Ok(match (proto, class) {
+        (Some(p), Some(c)) => Some((
+            r.try_get("day")?,
+            p.as_str(),
+            r.try_get::<i64, _>("port")? as u16,
+            c.as_str(),
+        )),
+        _ => None,
+    })
+}
+
+fn bind_days<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    days: &'q [String],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for d in days {
+        q = q.bind(d.as_str());
+    }
+    q
+}
+
+/// Adds one batch's per-day rows (`delta`) to the sensor's rows and to the totals.
+async fn merge_days(
+    tx: &mut Tx,
+    sensor_id: i64,
+    days: &[String],
+    delta: BTreeMap<DayKey, (u64, Sketch, TopSources)>,
+) -> Result<()> {
+    if delta.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT day, proto, port, class, packets, sources, top FROM port_days WHERE sensor_id = $1 AND day IN ({})",
+        placeholders(2, days.len())
+    );
+    let rows = bind_days(sqlx::query(AssertSqlSafe(sql)).bind(sensor_id), days)
+        .fetch_all(tx.conn())
+        .await?;
+    let mut before: HashMap<DayKey, (u64, Sketch, TopSources)> = HashMap::new();
+    for r in rows {
+        let Some(key) = key_of(&r)? else { continue };
+        if !delta.contains_key(&key) {
+            continue;
+        }
+        let mut top = TopSources::default();
+        let listed: Vec<TopSource> =
+            serde_json::from_str(&r.try_get::<String, _>("top")?).unwrap_or_default();
+        for TopSource(ip, n) in listed {
+            if let Ok(ip) = ip.parse() {
+                top.add(source_key(ip), n);
+            }
+        }
+        let sketch = Sketch::from_bytes(&r.try_get::<Vec<u8>, _>("sources")?).unwrap_or_default();
+        before.insert(key, (r.try_get::<i64, _>("packets")? as u64, sketch, top));
+    }
+
+    let entries: Vec<(&DayKey, &(u64, Sketch, TopSources))> = delta.iter().collect();
+    for chunk in entries.chunks(100) {
+        let sql = format!(
+            "INSERT INTO port_days (sensor_id, day, proto, port, class, packets, sources, top) VALUES {} \
+             ON CONFLICT (sensor_id, day, proto, port, class) DO UPDATE SET packets = excluded.packets, sources = excluded.sources, top = excluded.top",
+            value_rows(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (key, (packets, sketch, top)) in chunk {
+            let (mut packets, mut sketch, mut top) = (*packets, sketch.clone(), top.clone());
+            if let Some((p, s, t)) = before.get(*key) {
+                packets += p;
+                sketch.merge(s);
+                top.merge(t);
+            }
+            let listed: Vec<TopSource> = top
+                .list()
+                .into_iter()
+                .map(|(k, n)| TopSource(renkei_formats::packet::source_ip(k).to_string(), n))
+                .collect();
+            q = q
+                .bind(sensor_id)
+                .bind(key.0.clone())
+                .bind(key.1)
+                .bind(i64::from(key.2))
+                .bind(key.3)
+                .bind(packets as i64)
+                .bind(sketch.to_bytes())
+                .bind(serde_json::to_string(&listed).unwrap_or_else(|_| "[]".into()));
+        }
+        q.execute(tx.conn()).await?;
+    }
+
+    // Collector-wide: packets add up, sketches merge (a union, so counting a
+    // sensor's sources again changes nothing), and a sensor new to a port that day
+    // adds one to the port's sensors.
+    let sql = format!(
+        "SELECT day, proto, port, class, packets, sensors, sources FROM port_totals WHERE day IN ({})",
+        placeholders(1, days.len())
+    );
+    let rows = bind_days(sqlx::query(AssertSqlSafe(sql)), days)
+        .fetch_all(tx.conn())
+        .await?;
+    let mut totals: HashMap<DayKey, (u64, i64, Sketch)> = HashMap::new();
+    for r in rows {
+        let Some(key) = key_of(&r)? else { continue };
+        if !delta.contains_key(&key) {
+            continue;
+        }
+        let sketch = Sketch::from_bytes(&r.try_get::<Vec<u8>, _>("sources")?).unwrap_or_default();
+        totals.insert(
+            key,
+            (
+                r.try_get::<i64, _>("packets")? as u64,
+                r.try_get("sensors")?,
+                sketch,
+            ),
+        );
+    }
+    for chunk in entries.chunks(100) {
+        let sql = format!(
+            "INSERT INTO port_totals (day, proto, port, class, packets, sensors, sources, sources_est) VALUES {} \
+             ON CONFLICT (day, proto, port, class) DO UPDATE SET packets = excluded.packets, sensors = excluded.sensors, sources = excluded.sources, sources_est = excluded.sources_est",
+            value_rows(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (key, (packets, sketch, _)) in chunk {
+            let (mut packets, mut sensors, mut sketch) = (*packets, 1i64, sketch.clone());
+            if let Some((p, n, s)) = totals.get(*key) {
+                packets += p;
+                sensors = n + i64::from(!before.contains_key(*key));
+                sketch.merge(s);
+            }
+            q = q
+                .bind(key.0.clone())
+                .bind(key.1)
+                .bind(i64::from(key.2))
+                .bind(key.3)
+                .bind(packets as i64)
+                .bind(sensors)
+                .bind(sketch.to_bytes())
+                .bind(sketch.estimate() as i64);
+        }
+        q.execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
+/// A sensor's health: when it last sent, and how much of the last week it covered.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Health {
+    pub sensor: Sensor,
+    /// Share of the last 7 days covered by reported buckets, 0 to 1.
+    pub uptime_7d: f64,
+    pub packets_7d: i64,
+    pub batches: i64,
+    pub last_bucket: Option<String>,
+}
+
+pub async fn health(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Health>> {
+    let since = now.timestamp() - 7 * 86_400;
+    let mut out = Vec::new();
+    for sensor in list(store).await? {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(seconds), 0) AS BIGINT) AS covered, CAST(COALESCE(SUM(packets), 0) AS BIGINT) AS packets, MAX(start) AS last FROM sensor_buckets WHERE sensor_id = $1 AND start >= $2",
+        )
+        .bind(sensor.id)
+        .bind(since)
+        .fetch_one(store.pool())
+        .await?;
+        let covered: i64 = row.try_get("covered")?;
+        let last: Option<i64> = row.try_get("last")?;
+        let batches: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sensor_batches WHERE sensor_id = $1")
+                .bind(sensor.id)
+                .fetch_one(store.pool())
+                .await?;
+        out.push(Health {
+            uptime_7d: (covered as f64 / (7.0 * 86_400.0)).min(1.0),
+            packets_7d: row.try_get("packets")?,
+            batches,
+            last_bucket: last
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(time::format),
+            sensor,
+        });
+    }
+    Ok(out)
+}

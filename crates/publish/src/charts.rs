@@ -1,0 +1,191 @@
+//! Line charts per day: one line per series (a port, an ICMP type), optional
+//! markers on days (a coordinator's annotation), in SVG with text left as text so
+//! that Japanese labels render in the reader's fonts.
+
+use plotters::prelude::*;
+
+use crate::PublishError;
+
+pub struct Line {
+    pub label: String,
+    pub values: Vec<f64>,
+}
+
+/// A vertical mark on day `index` with a short label.
+pub struct Marker {
+    pub index: usize,
+    pub label: String,
+}
+
+pub struct LineChart<'a> {
+    pub title: &'a str,
+    /// The x axis: one label per point, days as YYYY-MM-DD.
+    pub days: &'a [String],
+    pub lines: Vec<Line>,
+    pub markers: Vec<Marker>,
+    pub y_label: &'a str,
+    pub width: u32,
+    pub height: u32,
+}
+
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+fn err(e: impl std::fmt::Display) -> PublishError {
+    PublishError::Chart(e.to_string())
+}
+
+/// Draws the chart as an SVG document.
+pub fn line_svg(c: &LineChart<'_>) -> Result<String, PublishError> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (c.width.max(320), c.height.max(200)))
+            .into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let n = c.days.len().max(1);
+        let top = c
+            .lines
+            .iter()
+            .flat_map(|l| l.values.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        let y_max = if top <= 0.0 { 1.0 } else { top * 1.1 };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(c.title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0f64..(n.saturating_sub(1).max(1)) as f64, 0f64..y_max)
+            .map_err(err)?;
+        let days = c.days;
+        let step = (n / 8).max(1);
+        chart
+            .configure_mesh()
+            .x_labels(n.min(10))
+            .x_label_formatter(&|x| {
+                let i = x.round().max(0.0) as usize;
+                if !i.is_multiple_of(step) {
+                    return String::new();
+                }
+                days.get(i)
+                    .map(|d| d.get(5..).unwrap_or(d).to_string())
+                    .unwrap_or_default()
+            })
+            .y_desc(c.y_label)
+            .y_label_formatter(&|y| {
+                if *y >= 10.0 {
+                    format!("{:.0}", y)
+                } else {
+                    format!("{:.1}", y)
+                }
+            })
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(err)?;
+        for (i, line) in c.lines.iter().enumerate() {
+            let color = COLORS[i % COLORS.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    line.values
+                        .iter()
+                        .enumerate()
+                        .map(|(x, y)| (x as f64, if y.is_finite() { *y } else { 0.0 })),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(line.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        for m in &c.markers {
+            let x = m.index as f64;
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(x, 0.0), (x, y_max * 0.97)],
+                    RGBColor(90, 90, 90).stroke_width(1),
+                )))
+                .map_err(err)?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    m.label.clone(),
+                    (x, y_max * 0.99),
+                    ("sans-serif", 12).into_font().color(&RGBColor(60, 60, 60)),
+                )))
+                .map_err(err)?;
+        }
+        if !c.lines.is_empty() {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(RGBColor(200, 200, 200))
+                .position(SeriesLabelPosition::UpperRight)
+                .draw()
+                .map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_has_each_series_label_and_marker_as_text() {
+        let days: Vec<String> = (1..=30).map(|d| format!("2007-11-{d:02}")).collect();
+        let svg = line_svg(&LineChart {
+            title: "TCP 2967",
+            days: &days,
+            lines: vec![
+                Line {
+                    label: "TCP 2967".into(),
+                    values: (0..30).map(|i| i as f64).collect(),
+                },
+                Line {
+                    label: "TCP 5900".into(),
+                    values: vec![3.0; 30],
+                },
+            ],
+            markers: vec![Marker {
+                index: 10,
+                label: "JVNVU#12345678".into(),
+            }],
+            y_label: "packets per sensor",
+            width: 800,
+            height: 300,
+        })
+        .unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..60]);
+        for text in ["TCP 2967", "TCP 5900", "JVNVU#12345678", "11-01"] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        assert!(svg.matches("<polyline").count() >= 2);
+    }
+
+    #[test]
+    fn an_empty_chart_still_draws() {
+        let svg = line_svg(&LineChart {
+            title: "none",
+            days: &[],
+            lines: vec![],
+            markers: vec![],
+            y_label: "",
+            width: 10,
+            height: 10,
+        })
+        .unwrap();
+        assert!(svg.contains("</svg>"));
+    }
+}

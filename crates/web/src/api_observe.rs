@@ -1,0 +1,415 @@
+//! Internet observation over HTTP: sensors send signed batches here; coordinators
+//! register sensors and annotate ports; anyone reads the rankings, per-port series,
+//! ICMP, trend notes and charts (JSON, CSV or SVG) for any period.
+
+use std::io::Read;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use renkei_observe::stats::{self, Family, Period};
+use renkei_observe::{Class, Proto, collector, trends};
+use renkei_publish::charts::{Line, LineChart, Marker, line_svg};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::ApiJson;
+use crate::api_vuln::public_cache;
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Deserialize, Default)]
+pub struct ViewQuery {
+    pub period: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub class: Option<String>,
+    pub ranks: Option<String>,
+    pub format: Option<String>,
+    pub metric: Option<String>,
+    pub day: Option<String>,
+    pub lang: Option<String>,
+}
+
+impl ViewQuery {
+    /// The period asked for: `period=2007Q4|2007|2007-10|A..B`, or `from`/`to`, or
+    /// the current quarter.
+    pub fn period(&self, state: &AppState) -> Result<Period, AppError> {
+        let p = match (&self.period, &self.from, &self.to) {
+            (Some(p), _, _) if !p.trim().is_empty() => Period::parse(p)?,
+            (_, Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => Period::between(f, t)?,
+            _ => {
+                let today = state.observe.day_of(state.clock.now().timestamp());
+                let d = chrono::NaiveDate::parse_from_str(&today, "%Y-%m-%d").unwrap_or_default();
+                Period::quarter_of(d)
+            }
+        };
+        Ok(p)
+    }
+
+    pub fn class(&self) -> Result<Class, AppError> {
+        match self.class.as_deref().filter(|c| !c.is_empty()) {
+            None => Ok(Class::Scan),
+            Some(c) => Class::parse(c).ok_or_else(|| {
+                AppError::bad_request("invalid_input", "class: scan, backscatter or other")
+            }),
+        }
+    }
+
+    pub fn ranks(&self) -> Result<std::ops::RangeInclusive<usize>, AppError> {
+        match self.ranks.as_deref().unwrap_or("1-5") {
+            "1-5" => Ok(1..=5),
+            "6-10" => Ok(6..=10),
+            "1-10" => Ok(1..=10),
+            _ => Err(AppError::bad_request(
+                "invalid_input",
+                "ranks: 1-5, 6-10 or 1-10",
+            )),
+        }
+    }
+}
+
+pub fn parse_port(proto: &str, port: &str) -> Result<(Proto, u16), AppError> {
+    let p = Proto::parse(proto).ok_or_else(AppError::not_found)?;
+    let n: u16 = port
+        .trim_end_matches(".svg")
+        .parse()
+        .map_err(|_| AppError::not_found())?;
+    Ok((p, n))
+}
+
+fn csv(name: &str, body: String) -> Response {
+    let mut r = (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response();
+    public_cache(&mut r);
+    r
+}
+
+pub fn svg(body: String) -> Response {
+    let mut r = (
+        [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    public_cache(&mut r);
+    r
+}
+
+fn public_json(v: serde_json::Value) -> Response {
+    let mut r = Json(v).into_response();
+    public_cache(&mut r);
+    r
+}
+
+/// The ranked ports and their series for a period.
+pub async fn top_view(
+    state: &AppState,
+    q: &ViewQuery,
+) -> Result<(Period, Vec<stats::PortRank>, stats::Chart), AppError> {
+    let period = q.period(state)?;
+    let class = q.class()?;
+    let ranked = stats::top(&state.store, &period, class, Family::Ports, q.ranks()?).await?;
+    let ports: Vec<(Proto, u16)> = ranked
+        .iter()
+        .filter_map(|r| Some((Proto::parse(r.proto)?, r.port)))
+        .collect();
+    let chart = stats::chart(&state.store, &period, class, &ports).await?;
+    Ok((period, ranked, chart))
+}
+
+/// The five most frequent ICMP types for a period, per day.
+pub async fn icmp_view(state: &AppState, q: &ViewQuery) -> Result<stats::Chart, AppError> {
+    let period = q.period(state)?;
+    // Every class: the ICMP graph is what arrives, echo requests and errors alike.
+    let mut all: Vec<(Proto, u16)> = Vec::new();
+    for class in Class::ALL {
+        for r in stats::top(&state.store, &period, class, Family::Icmp, 1..=5).await? {
+            if let Some(p) = Proto::parse(r.proto)
+                && !all.contains(&(p, r.port))
+            {
+                all.push((p, r.port));
+            }
+        }
+    }
+    let mut chart = stats::chart(&state.store, &period, Class::Scan, &all).await?;
+    for class in [Class::Backscatter, Class::Other] {
+        let more = stats::chart(&state.store, &period, class, &all).await?;
+        for (s, m) in chart.series.iter_mut().zip(more.series) {
+            for i in 0..s.packets.len() {
+                s.packets[i] += m.packets[i];
+                s.per_sensor[i] += m.per_sensor[i];
+                s.sources[i] = s.sources[i].max(m.sources[i]);
+                s.sensors[i] = s.sensors[i].max(m.sensors[i]);
+            }
+        }
+    }
+    chart.class = "all";
+    chart.series.sort_by(|a, b| {
+        b.packets
+            .iter()
+            .sum::<i64>()
+            .cmp(&a.packets.iter().sum::<i64>())
+    });
+    chart.series.truncate(5);
+    Ok(chart)
+}
+
+pub fn chart_svg(
+    title: &str,
+    chart: &stats::Chart,
+    metric: &str,
+    markers: Vec<Marker>,
+    y_label: &str,
+) -> Result<String, AppError> {
+    let lines = chart
+        .series
+        .iter()
+        .map(|s| Line {
+            label: s.label.clone(),
+            values: match metric {
+                "sources" => s.sources.iter().map(|v| *v as f64).collect(),
+                "packets" => s.packets.iter().map(|v| *v as f64).collect(),
+                _ => s.per_sensor.clone(),
+            },
+        })
+        .collect();
+    line_svg(&LineChart {
+        title,
+        days: &chart.days,
+        lines,
+        markers,
+        y_label,
+        width: 900,
+        height: 360,
+    })
+    .map_err(AppError::internal)
+}
+
+pub async fn top(
+    State(state): State<AppState>,
+    Query(q): Query<ViewQuery>,
+) -> Result<Response, AppError> {
+    let (period, ranked, chart) = top_view(&state, &q).await?;
+    if q.format.as_deref() == Some("csv") {
+        return Ok(csv(
+            &format!("top-{}-{}", period.from, period.to),
+            chart.to_csv(),
+        ));
+    }
+    Ok(public_json(
+        json!({"period": period, "class": chart.class, "ports": ranked, "chart": chart}),
+    ))
+}
+
+pub async fn icmp(
+    State(state): State<AppState>,
+    Query(q): Query<ViewQuery>,
+) -> Result<Response, AppError> {
+    let chart = icmp_view(&state, &q).await?;
+    if q.format.as_deref() == Some("csv") {
+        return Ok(csv(
+            &format!("icmp-{}-{}", chart.period.from, chart.period.to),
+            chart.to_csv(),
+        ));
+    }
+    Ok(public_json(json!({"period": chart.period, "chart": chart})))
+}
+
+pub async fn port(
+    State(state): State<AppState>,
+    Path((proto, port)): Path<(String, String)>,
+    Query(q): Query<ViewQuery>,
+) -> Result<Response, AppError> {
+    let (p, n) = parse_port(&proto, &port)?;
+    let period = q.period(&state)?;
+    let chart = stats::chart(&state.store, &period, q.class()?, &[(p, n)]).await?;
+    if q.format.as_deref() == Some("csv") {
+        return Ok(csv(
+            &format!("{}-{}-{}-{}", p.as_str(), n, period.from, period.to),
+            chart.to_csv(),
+        ));
+    }
+    let notes = trends::list(&state.store, &period, Some((p, n))).await?;
+    let annotations = stats::annotations(&state.store, Some((p, n)), Some(&period)).await?;
+    Ok(public_json(
+        json!({"period": period, "chart": chart, "trends": notes, "annotations": annotations}),
+    ))
+}
+
+pub async fn trend_list(
+    State(state): State<AppState>,
+    Query(q): Query<ViewQuery>,
+) -> Result<Response, AppError> {
+    let period = q.period(&state)?;
+    Ok(public_json(
+        json!({"period": period, "trends": trends::list(&state.store, &period, None).await?}),
+    ))
+}
+
+pub async fn annotation_list(
+    State(state): State<AppState>,
+    Query(q): Query<ViewQuery>,
+) -> Result<Response, AppError> {
+    let period = q.period(&state)?;
+    Ok(public_json(
+        json!({"period": period, "annotations": stats::annotations(&state.store, None, Some(&period)).await?}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAnnotation {
+    pub proto: String,
+    pub port: u16,
+    pub day: String,
+    #[serde(default)]
+    pub text_ja: String,
+    #[serde(default)]
+    pub text_en: String,
+    pub note_id: Option<String>,
+    pub cve: Option<String>,
+}
+
+pub async fn annotation_add(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(a): ApiJson<NewAnnotation>,
+) -> Result<Response, AppError> {
+    let proto = Proto::parse(&a.proto)
+        .ok_or_else(|| AppError::bad_request("invalid_input", "proto: tcp, udp, icmp or icmpv6"))?;
+    let created = stats::annotate(
+        &state.store,
+        &auth.principal,
+        stats::NewAnnotation {
+            proto,
+            port: a.port,
+            day: a.day,
+            text_ja: a.text_ja,
+            text_en: a.text_en,
+            note_id: a.note_id,
+            cve: a.cve,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Who sent what on a port that day, per sensor, with the heaviest sources.
+pub async fn port_sensors(
+    State(state): State<AppState>,
+    Path((proto, port)): Path<(String, String)>,
+    Query(q): Query<ViewQuery>,
+) -> Result<Response, AppError> {
+    let (p, n) = parse_port(&proto, &port)?;
+    let day = q
+        .day
+        .clone()
+        .unwrap_or_else(|| state.observe.day_of(state.clock.now().timestamp()));
+    Ok(Json(json!({"day": day, "sensors": stats::port_day_by_sensor(&state.store, p, n, q.class()?, &day).await?})).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSensor {
+    pub name: String,
+    #[serde(default)]
+    pub location: String,
+    pub address_range: String,
+    pub public_key: String,
+}
+
+pub async fn sensor_register(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(s): ApiJson<NewSensor>,
+) -> Result<Response, AppError> {
+    let (sensor, token) = collector::register(
+        &state.store,
+        &auth.actor(),
+        collector::NewSensor {
+            name: s.name,
+            location: s.location,
+            address_range: s.address_range,
+            public_key: s.public_key,
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"sensor": sensor, "token": token})),
+    )
+        .into_response())
+}
+
+pub async fn sensor_list(State(state): State<AppState>) -> Result<Response, AppError> {
+    Ok(Json(collector::health(&state.store, state.clock.now()).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorState {
+    pub disabled: bool,
+}
+
+pub async fn sensor_state(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<i64>,
+    ApiJson(s): ApiJson<SensorState>,
+) -> Result<Response, AppError> {
+    Ok(
+        Json(collector::set_disabled(&state.store, &auth.actor(), id, s.disabled).await?)
+            .into_response(),
+    )
+}
+
+/// A sensor's batch: the body as signed (gzip allowed in transit), the signature
+/// in `Renkei-Signature`.
+pub async fn batch(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let max = state.observe.observe.max_batch_bytes;
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let body: Vec<u8> = if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .take(max as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|_| {
+                AppError::bad_request("invalid_input", "the gzip body does not decompress")
+            })?;
+        out
+    } else {
+        body.to_vec()
+    };
+    let signature = headers
+        .get(renkei_observe::batch::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let receipt = collector::ingest(
+        &state.store,
+        &state.observe,
+        &auth.principal,
+        signature,
+        &body,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(receipt)).into_response())
+}
