@@ -99,6 +99,13 @@ pub struct SensorArgs {
     /// Create the key if need be, print the public key to register, and exit.
     #[arg(long)]
     print_key: bool,
+    /// How long to keep retrying while the collector is away before exiting with
+    /// the backlog left in the spool for the next run (seconds).
+    #[arg(long, default_value_t = 60)]
+    retry_for: u64,
+    /// Only send what waits in the spool (after an outage), reading nothing.
+    #[arg(long, conflicts_with_all = ["pcap", "log", "interface"])]
+    send_only: bool,
 }
 
 /// "1h", "15m", "1d" or seconds.
@@ -271,6 +278,30 @@ pub async fn sensor(args: SensorArgs) -> anyhow::Result<ExitCode> {
         say!("renkei: give the sensor's token with --token or RENKEI_TOKEN");
         return Ok(ExitCode::from(2));
     };
+    let collector = Collector::new(&url, &token);
+    if args.send_only {
+        let waiting = spool.pending()?.len();
+        let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let sent = sensor::drain(
+            &collector,
+            &spool,
+            stop_rx,
+            std::time::Duration::from_secs(args.retry_for),
+        )
+        .await?;
+        out!(
+            "{}",
+            serde_json::json!({
+                "batches": waiting, "accepted": sent.accepted, "duplicates": sent.duplicates,
+                "rejected": sent.rejected, "pending": sent.pending,
+            })
+        );
+        return Ok(ExitCode::from(if sent.pending > 0 || sent.rejected > 0 {
+            1
+        } else {
+            0
+        }));
+    }
     let input = if !args.pcap.is_empty() {
         Input::Pcap(args.pcap)
     } else if !args.log.is_empty() {
@@ -287,7 +318,6 @@ pub async fn sensor(args: SensorArgs) -> anyhow::Result<ExitCode> {
         spool: args.spool.clone(),
         input,
     };
-    let collector = Collector::new(&url, &token);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
@@ -309,7 +339,13 @@ pub async fn sensor(args: SensorArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let (seqs, packets) = sensor::spool_files(&config, &spool)?;
-    let sent = sensor::drain(&collector, &spool, stop_rx).await?;
+    let sent = sensor::drain(
+        &collector,
+        &spool,
+        stop_rx,
+        std::time::Duration::from_secs(args.retry_for),
+    )
+    .await?;
     out!(
         "{}",
         serde_json::json!({

@@ -267,3 +267,127 @@ fn firewall_logs_count_like_captures() {
     assert_eq!(v["by_port"][0]["sources"], 2);
     assert_eq!(v["buckets"][0]["start"], "2007-10-01T00:00:00Z");
 }
+
+mod sensor {
+    use super::*;
+    use renkei_core::access::Role;
+    use renkei_testkit::{Backend, TestServer};
+
+    async fn run(args: Vec<String>) -> (i32, Value, String) {
+        tokio::task::spawn_blocking(move || {
+            let out = renkei().args(&args).output().unwrap();
+            let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            (
+                out.status.code().unwrap_or(-1),
+                v,
+                String::from_utf8_lossy(&out.stderr).into(),
+            )
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sensor_command_spools_while_the_collector_is_down_and_sends_the_backlog_later() {
+        let srv = TestServer::start(Backend::Sqlite).await;
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool").display().to_string();
+        let pcap = dir.path().join("scan.pcap").display().to_string();
+        let (code, _, err) = run(vec![
+            "observe".into(),
+            "synth".into(),
+            "--packets".into(),
+            "30000".into(),
+            "--sources".into(),
+            "2000".into(),
+            "--hours".into(),
+            "20".into(),
+            "--out".into(),
+            pcap.clone(),
+        ])
+        .await;
+        assert_eq!(code, 0, "{err}");
+        let key = tokio::task::spawn_blocking({
+            let spool = spool.clone();
+            move || {
+                renkei()
+                    .args(["sensor", "--print-key", "--spool", &spool])
+                    .output()
+                    .unwrap()
+            }
+        })
+        .await
+        .unwrap();
+        let key = String::from_utf8(key.stdout).unwrap().trim().to_string();
+        assert_eq!(key.len(), 44, "{key}");
+        let coordinator = srv.token(&srv.user(Role::Coordinator).await).await;
+        let r = srv.client().post(srv.url("/api/v1/sensors")).bearer_auth(&coordinator)
+            .json(&serde_json::json!({"name": "cli-1", "address_range": "192.0.2.0/24", "public_key": key})).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let token = r.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        let base = |collector: &str| -> Vec<String> {
+            [
+                "sensor",
+                "--collector",
+                collector,
+                "--token",
+                &token,
+                "--name",
+                "cli-1",
+                "--spool",
+                &spool,
+                "--retry-for",
+                "0",
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        let mut down = base("http://127.0.0.1:9");
+        down.extend(["--pcap".into(), pcap.clone()]);
+        let (code, v, err) = run(down).await;
+        assert_eq!(code, 1, "{v} {err}");
+        assert_eq!(v["packets"], 30_000);
+        let batches = v["batches"].as_u64().unwrap();
+        assert!(batches >= 4, "20 hourly buckets, 6 a batch: {v}");
+        assert_eq!(
+            (v["accepted"].as_u64(), v["pending"].as_u64()),
+            (Some(0), Some(batches))
+        );
+
+        let mut up = base(&srv.url(""));
+        up.push("--send-only".into());
+        let (code, v, err) = run(up).await;
+        assert_eq!(code, 0, "{v} {err}");
+        assert_eq!(
+            (v["accepted"].as_u64(), v["pending"].as_u64()),
+            (Some(batches), Some(0))
+        );
+        let (_, health) = {
+            let r = srv
+                .client()
+                .get(srv.url("/api/v1/sensors"))
+                .bearer_auth(&coordinator)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        };
+        assert_eq!(health[0]["batches"], batches);
+        assert_eq!(
+            health[0]["packets_7d"], 0,
+            "2007's buckets are not in the last 7 days"
+        );
+        let r = srv
+            .client()
+            .get(srv.url("/api/v1/observation/top?period=2007-10-01..2007-10-01&ranks=1-10"))
+            .send()
+            .await
+            .unwrap();
+        let top: Value = r.json().await.unwrap();
+        assert_eq!(top["ports"][0]["port"], 445);
+    }
+}

@@ -127,10 +127,11 @@ pub mod linktype {
     pub const IPV6: u32 = 229;
     pub const LINUX_SLL2: u32 = 276;
 
-    /// The upper bits of a pcap header's link type carry FCS length and flags
-    /// (pcap-savefile(5)); only the low 28 bits name the type.
+    /// The upper bits of a pcap header's link type say whether frames carry an
+    /// FCS and how long it is (pcap-savefile(5), libpcap's LT_LINKTYPE); only the
+    /// low 26 bits name the type.
     pub fn masked(raw: u32) -> u32 {
-        raw & 0x0FFF_FFFF
+        raw & 0x03FF_FFFF
     }
 }
 
@@ -497,6 +498,83 @@ fn read_legacy<R: Read>(
                 end.damage = Some(format!("read error after {} records: {e}", end.records));
                 return Ok(end);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn frame(proto: u8, total: u16, frag: u16, l4: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        f[12] = 0x08;
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 1, 0, 0, 64, proto, 0, 0, 198, 51, 100, 7, 203, 0, 113, 5,
+        ];
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip[6..8].copy_from_slice(&frag.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(l4);
+        f
+    }
+
+    #[test]
+    fn a_syn_is_a_scan_on_its_port_and_a_syn_ack_is_backscatter() {
+        let mut tcp = [0u8; 20];
+        tcp[2..4].copy_from_slice(&445u16.to_be_bytes());
+        tcp[12] = 0x50;
+        tcp[13] = 0x02;
+        let p = decode(linktype::ETHERNET, &frame(6, 40, 0, &tcp)).unwrap();
+        assert_eq!((p.proto, p.port, p.class), (Proto::Tcp, 445, Class::Scan));
+        assert_eq!(p.source().to_string(), "198.51.100.7");
+        tcp[13] = 0x12;
+        assert_eq!(
+            decode(linktype::ETHERNET, &frame(6, 40, 0, &tcp))
+                .unwrap()
+                .class,
+            Class::Backscatter
+        );
+        assert_eq!(
+            decode(linktype::ETHERNET, &frame(6, 40, 0x2000, &tcp)),
+            None,
+            "a fragment has no port"
+        );
+        assert_eq!(
+            decode(linktype::ETHERNET, &frame(6, 40, 0, &tcp[..10])),
+            None,
+            "cut in the TCP header"
+        );
+    }
+
+    #[test]
+    fn the_link_type_flag_bits_are_masked_off() {
+        // FCS present (bit 26) and an FCS length of 4 (bits 28-31).
+        assert_eq!(linktype::masked(0x4400_0001), linktype::ETHERNET);
+    }
+
+    proptest! {
+        /// The hand-read fast path and etherparse agree on every Ethernet/IPv4
+        /// frame, whatever its lengths, flags and offsets say.
+        #[test]
+        fn the_fast_path_agrees_with_etherparse(
+            proto in prop_oneof![Just(1u8), Just(6u8), Just(17u8), any::<u8>()],
+            total in prop_oneof![0u16..80, any::<u16>()],
+            frag in prop_oneof![Just(0u16), Just(0x4000u16), any::<u16>()],
+            l4 in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let f = frame(proto, total, frag, &l4);
+            prop_assert_eq!(decode(linktype::ETHERNET, &f), decode_sliced(linktype::ETHERNET, &f));
+        }
+
+        #[test]
+        fn any_bytes_read_as_a_capture_without_a_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let mut pcap = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0];
+            pcap.extend_from_slice(&data);
+            let mut n = 0;
+            let end = read_capture(&pcap[..], |_, _| n += 1).unwrap();
+            prop_assert_eq!(end.records, n);
         }
     }
 }

@@ -366,22 +366,37 @@ pub struct BucketSummary {
 }
 
 fn summarize_rows<'a>(rows: impl Iterator<Item = &'a PortRow>) -> Vec<PortSummary> {
-    let mut by: BTreeMap<(Proto, u16), (u64, [u64; 3], Sketch)> = BTreeMap::new();
+    // Sketches are merged only where a port has several rows (classes, buckets);
+    // a lone row's estimate is read as it is.
+    let mut groups: BTreeMap<(Proto, u16), Vec<&PortRow>> = BTreeMap::new();
     for r in rows {
-        let e = by
-            .entry((r.proto, r.port))
-            .or_insert_with(|| (0, [0; 3], Sketch::new()));
-        e.0 += r.packets;
-        e.1[r.class.index()] += r.packets;
-        e.2.merge(&r.sources);
+        groups.entry((r.proto, r.port)).or_default().push(r);
     }
+    let by = groups.into_iter().map(|(key, rows)| {
+        let mut c = [0u64; 3];
+        for r in &rows {
+            c[r.class.index()] += r.packets;
+        }
+        let sources = match rows.as_slice() {
+            [one] => one.sources.estimate(),
+            [first, rest @ ..] => {
+                let mut s = first.sources.clone();
+                for r in rest {
+                    s.merge(&r.sources);
+                }
+                s.estimate()
+            }
+            [] => 0,
+        };
+        (key, (c.iter().sum::<u64>(), c, sources))
+    });
     let mut out: Vec<PortSummary> = by
         .into_iter()
-        .map(|((proto, port), (packets, c, s))| PortSummary {
+        .map(|((proto, port), (packets, c, sources))| PortSummary {
             proto: proto.as_str(),
             port,
             packets,
-            sources: s.estimate(),
+            sources,
             scan: c[Class::Scan.index()],
             backscatter: c[Class::Backscatter.index()],
             other: c[Class::Other.index()],

@@ -8,7 +8,7 @@ use renkei_core::access::{Principal, Role};
 use renkei_core::accounts::{self, NewUser};
 use renkei_core::audit::{self, Actor, Event};
 use renkei_core::lang::Lang;
-use renkei_core::store::{Tx, placeholders, value_rows};
+use renkei_core::store::{Tx, value_rows};
 use renkei_core::{Store, time};
 use renkei_formats::packet::source_key;
 use serde::Serialize;
@@ -351,7 +351,7 @@ pub async fn ingest(
         days.insert(day);
     }
     let days: Vec<String> = days.into_iter().collect();
-    merge_days(&mut tx, sensor.id, &days, per_day).await?;
+    merge_days(&mut tx, sensor.id, per_day).await?;
     for day in &days {
         sqlx::query("INSERT INTO observe_dirty_days (day, marked) VALUES ($1, $2) ON CONFLICT (day) DO UPDATE SET marked = excluded.marked")
             .bind(day)
@@ -385,33 +385,67 @@ fn key_of(r: &sqlx::any::AnyRow) -> Result<Option<DayKey>> {
     })
 }
 
-fn bind_days<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
-    days: &'q [String],
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-    for d in days {
-        q = q.bind(d.as_str());
+/// Rows of `select` (whose conditions end with the day) for the given keys,
+/// fetched per day in chunks with a row-value `IN (VALUES …)`, which SQLite and
+/// PostgreSQL both take.
+async fn fetch_keyed<'k>(
+    tx: &mut Tx,
+    select: &str,
+    sensor_id: Option<i64>,
+    keys: impl Iterator<Item = &'k DayKey>,
+) -> Result<Vec<sqlx::any::AnyRow>> {
+    let mut by_day: BTreeMap<&str, Vec<&DayKey>> = BTreeMap::new();
+    for k in keys {
+        by_day.entry(k.0.as_str()).or_default().push(k);
     }
-    q
+    let first = if sensor_id.is_some() { 3 } else { 2 };
+    let mut out = Vec::new();
+    for (day, keys) in by_day {
+        for chunk in keys.chunks(50) {
+            let sql = format!(
+                "{select} AND (proto, port, class) IN (VALUES {})",
+                (0..chunk.len())
+                    .map(|i| format!(
+                        "(${}, ${}, ${})",
+                        first + 3 * i,
+                        first + 3 * i + 1,
+                        first + 3 * i + 2
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            if let Some(id) = sensor_id {
+                q = q.bind(id);
+            }
+            q = q.bind(day.to_string());
+            for k in chunk {
+                q = q.bind(k.1).bind(i64::from(k.2)).bind(k.3);
+            }
+            out.extend(q.fetch_all(tx.conn()).await?);
+        }
+    }
+    Ok(out)
 }
 
 /// Adds one batch's per-day rows (`delta`) to the sensor's rows and to the totals.
 async fn merge_days(
     tx: &mut Tx,
     sensor_id: i64,
-    days: &[String],
     delta: BTreeMap<DayKey, (u64, Sketch, TopSources)>,
 ) -> Result<()> {
     if delta.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "SELECT day, proto, port, class, packets, sources, top FROM port_days WHERE sensor_id = $1 AND day IN ({})",
-        placeholders(2, days.len())
-    );
-    let rows = bind_days(sqlx::query(AssertSqlSafe(sql)).bind(sensor_id), days)
-        .fetch_all(tx.conn())
-        .await?;
+    // Only the rows this batch touches: a day's rows grow to tens of thousands and
+    // a batch carries an hour of them.
+    let rows = fetch_keyed(
+        tx,
+        "SELECT day, proto, port, class, packets, sources, top FROM port_days WHERE sensor_id = $1 AND day = $2",
+        Some(sensor_id),
+        delta.keys(),
+    )
+    .await?;
     let mut before: HashMap<DayKey, (u64, Sketch, TopSources)> = HashMap::new();
     for r in rows {
         let Some(key) = key_of(&r)? else { continue };
@@ -431,7 +465,7 @@ async fn merge_days(
     }
 
     let entries: Vec<(&DayKey, &(u64, Sketch, TopSources))> = delta.iter().collect();
-    for chunk in entries.chunks(100) {
+    for chunk in entries.chunks(25) {
         let sql = format!(
             "INSERT INTO port_days (sensor_id, day, proto, port, class, packets, sources, top) VALUES {} \
              ON CONFLICT (sensor_id, day, proto, port, class) DO UPDATE SET packets = excluded.packets, sources = excluded.sources, top = excluded.top",
@@ -466,13 +500,13 @@ async fn merge_days(
     // Collector-wide: packets add up, sketches merge (a union, so counting a
     // sensor's sources again changes nothing), and a sensor new to a port that day
     // adds one to the port's sensors.
-    let sql = format!(
-        "SELECT day, proto, port, class, packets, sensors, sources FROM port_totals WHERE day IN ({})",
-        placeholders(1, days.len())
-    );
-    let rows = bind_days(sqlx::query(AssertSqlSafe(sql)), days)
-        .fetch_all(tx.conn())
-        .await?;
+    let rows = fetch_keyed(
+        tx,
+        "SELECT day, proto, port, class, packets, sensors, sources FROM port_totals WHERE day = $1",
+        None,
+        delta.keys(),
+    )
+    .await?;
     let mut totals: HashMap<DayKey, (u64, i64, Sketch)> = HashMap::new();
     for r in rows {
         let Some(key) = key_of(&r)? else { continue };
@@ -489,7 +523,7 @@ async fn merge_days(
             ),
         );
     }
-    for chunk in entries.chunks(100) {
+    for chunk in entries.chunks(25) {
         let sql = format!(
             "INSERT INTO port_totals (day, proto, port, class, packets, sensors, sources, sources_est) VALUES {} \
              ON CONFLICT (day, proto, port, class) DO UPDATE SET packets = excluded.packets, sensors = excluded.sensors, sources = excluded.sources, sources_est = excluded.sources_est",

@@ -321,14 +321,17 @@ pub fn spool_files(config: &SensorConfig, spool: &Spool) -> Result<(Vec<i64>, u6
 }
 
 /// Sends the spool until it is empty, retrying with backoff while the collector is
-/// away, until `shutdown` fires.
+/// away, for at most `retry_for` (the backlog stays for the next run), or until
+/// `shutdown` fires.
 pub async fn drain(
     collector: &Collector,
     spool: &Spool,
     mut shutdown: watch::Receiver<bool>,
+    retry_for: Duration,
 ) -> Result<Sent> {
     let mut total = Sent::default();
     let mut wait = Duration::from_secs(1);
+    let give_up = tokio::time::Instant::now() + retry_for;
     loop {
         let s = collector.send(spool).await?;
         total.accepted += s.accepted;
@@ -337,6 +340,9 @@ pub async fn drain(
         total.pending = s.pending;
         total.error = s.error.clone();
         if s.pending == 0 {
+            return Ok(total);
+        }
+        if tokio::time::Instant::now() + wait > give_up {
             return Ok(total);
         }
         tracing::warn!(pending = s.pending, error = ?s.error, retry_in = ?wait, "collector unreachable; batches stay in the spool");

@@ -124,6 +124,17 @@ impl Browser {
             .await;
     }
 
+    /// Runs a script in the page and returns its value (to ask what only the
+    /// browser knows, such as whether an image was drawn).
+    pub async fn script(&self, js: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": js, "args": []})),
+        )
+        .await
+    }
+
     pub async fn current_url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", None)
             .await

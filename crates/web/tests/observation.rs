@@ -283,4 +283,116 @@ both_backends! {
         assert_eq!(status, 404);
         assert!(srv.audit_actions().await.contains(&"port.annotate".to_string()));
     }
+
+    async fn the_observation_pages_draw_their_charts_in_a_browser_on_each_backend(srv) {
+        the_observation_pages_draw_their_charts_in_a_browser(&srv).await;
+    }
+}
+
+/// In a real browser: the public overview draws its charts (the SVGs load and have
+/// a size), the ranking links to a port's page whose chart loads too, and a
+/// coordinator registers a sensor on the sensors page and sees its token once.
+async fn the_observation_pages_draw_their_charts_in_a_browser(srv: &TestServer) {
+    let Some(browser) = renkei_testkit::browser::Browser::launch().await else {
+        return;
+    };
+    let api = Api {
+        srv,
+        http: srv.client(),
+    };
+    let coordinator = srv.user(Role::Coordinator).await;
+    let token = srv.token(&coordinator).await;
+    let s = register(&api, &token, "web-1").await;
+    let mut agg = Aggregator::new(3600);
+    for day in 0..10i64 {
+        for i in 0..(20 + day) {
+            agg.packet(
+                OCT1 + day * DAY + i,
+                probe(i as u32 + 1, Proto::Tcp, 2967, Class::Scan),
+            );
+            agg.packet(
+                OCT1 + day * DAY + i,
+                probe(i as u32 + 7, Proto::Tcp, 5900, Class::Scan),
+            );
+        }
+        agg.packet(OCT1 + day * DAY, probe(3, Proto::Icmp, 8, Class::Scan));
+    }
+    send(srv, &s, &agg.finish()).await;
+
+    let drawn = |id: &str| {
+        format!(
+            "const i = document.getElementById('{id}'); return i.complete && i.naturalWidth > 0;"
+        )
+    };
+    browser
+        .goto(&srv.url("/observation?period=2007-10-01..2007-10-10"))
+        .await;
+    for id in [
+        "chart-top15",
+        "chart-top610",
+        "chart-icmp",
+        "chart-backscatter",
+    ] {
+        let mut ok = false;
+        for _ in 0..50 {
+            if browser.script(&drawn(id)).await == Value::Bool(true) {
+                ok = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(ok, "{id} was not drawn");
+    }
+    assert!(browser.text("#top-ports").await.contains("TCP 2967"));
+    browser
+        .click("#top-ports a[href^='/observation/ports/tcp/2967']")
+        .await;
+    browser.wait_url("/observation/ports/tcp/2967").await;
+    let mut ok = false;
+    for _ in 0..50 {
+        if browser.script(&drawn("chart-port")).await == Value::Bool(true) {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ok, "the port chart was not drawn");
+    assert_eq!(browser.text("#total-packets").await, "245");
+
+    // A coordinator registers a sensor through the page.
+    browser.goto(&srv.url("/login")).await;
+    browser.type_into("#email", &coordinator.email).await;
+    browser
+        .type_into("#password", renkei_testkit::PASSWORD)
+        .await;
+    browser.click("#login-submit").await;
+    browser.wait_url("/dashboard").await;
+    browser.goto(&srv.url("/observation/sensors")).await;
+    let key = renkei_observe::batch::SensorKey::generate().public();
+    browser
+        .type_into("#register-sensor input[name=name]", "osaka-2")
+        .await;
+    browser
+        .type_into("#register-sensor input[name=location]", "Osaka")
+        .await;
+    browser
+        .type_into(
+            "#register-sensor input[name=address_range]",
+            "198.51.100.0/24",
+        )
+        .await;
+    browser
+        .type_into("#register-sensor input[name=public_key]", &key)
+        .await;
+    browser.click("#register-sensor button").await;
+    browser.wait_text("#issued-token", "osaka-2").await;
+    let secret = browser.text("#issued-token code").await;
+    let (status, me) = api.get(Some(secret.trim()), "/api/v1/me").await;
+    assert_eq!(
+        (status, me["user"]["role"].as_str()),
+        (200, Some("sensor")),
+        "the token shown works, for a sensor"
+    );
+    assert!(browser.text("#sensors").await.contains("web-1"));
+    browser.quit().await;
 }
