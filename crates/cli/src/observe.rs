@@ -174,23 +174,16 @@ pub async fn observe(
             if !log.is_empty() {
                 let now = chrono::Utc::now();
                 for f in &log {
-                    let text = match std::fs::read(f) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            say!("renkei: {}: {e}", f.display());
-                            bad = true;
-                            continue;
-                        }
-                    };
-                    for line in text.split(|&b| b == b'\n') {
-                        match renkei_formats::fwlog::parse_line(&String::from_utf8_lossy(line), now)
-                        {
-                            renkei_formats::fwlog::FwLine::NotFirewall => {}
-                            renkei_formats::fwlog::FwLine::Unparsed(ts) => {
-                                agg.packet(ts.unwrap_or(0), None)
-                            }
-                            renkei_formats::fwlog::FwLine::Probe(ts, p) => agg.packet(ts, Some(p)),
-                        }
+                    let read = std::fs::File::open(f).and_then(|file| {
+                        renkei_observe::aggregate::read_log(
+                            &mut agg,
+                            std::io::BufReader::new(file),
+                            now,
+                        )
+                    });
+                    if let Err(e) = read {
+                        say!("renkei: {}: {e}", f.display());
+                        bad = true;
                     }
                 }
             }

@@ -51,38 +51,21 @@ fn probe(line: &str) -> Option<Probe> {
     let (proto, port, class) = match proto {
         "TCP" => {
             let port = field(line, "DPT")?.parse().ok()?;
-            let (syn, ack, rst) = (
+            let class = Class::of_tcp(
                 has_word(line, "SYN"),
                 has_word(line, "ACK"),
                 has_word(line, "RST"),
             );
-            let class = if rst || (syn && ack) {
-                Class::Backscatter
-            } else if syn {
-                Class::Scan
-            } else {
-                Class::Other
-            };
             (Proto::Tcp, port, class)
         }
         "UDP" | "UDPLITE" => (Proto::Udp, field(line, "DPT")?.parse().ok()?, Class::Scan),
         "ICMP" => {
             let t: u8 = field(line, "TYPE")?.parse().ok()?;
-            let class = match t {
-                8 | 13 | 15 | 17 => Class::Scan,
-                0 | 3 | 4 | 5 | 11 | 12 | 14 | 16 | 18 => Class::Backscatter,
-                _ => Class::Other,
-            };
-            (Proto::Icmp, u16::from(t), class)
+            (Proto::Icmp, u16::from(t), Class::of_icmp(t))
         }
         "ICMPv6" => {
             let t: u8 = field(line, "TYPE")?.parse().ok()?;
-            let class = match t {
-                128 => Class::Scan,
-                1..=4 | 129 => Class::Backscatter,
-                _ => Class::Other,
-            };
-            (Proto::Icmpv6, u16::from(t), class)
+            (Proto::Icmpv6, u16::from(t), Class::of_icmpv6(t))
         }
         _ => return None,
     };

@@ -79,6 +79,34 @@ impl Class {
     pub fn index(self) -> usize {
         self as usize
     }
+
+    /// A TCP segment by its flags: SYN alone looks; SYN-ACK and RST answer.
+    pub fn of_tcp(syn: bool, ack: bool, rst: bool) -> Class {
+        if rst || (syn && ack) {
+            Class::Backscatter
+        } else if syn {
+            Class::Scan
+        } else {
+            Class::Other
+        }
+    }
+
+    /// An ICMP message by its type: requests look; replies and errors answer.
+    pub fn of_icmp(t: u8) -> Class {
+        match t {
+            8 | 13 | 15 | 17 => Class::Scan,
+            0 | 3 | 4 | 5 | 11 | 12 | 14 | 16 | 18 => Class::Backscatter,
+            _ => Class::Other,
+        }
+    }
+
+    pub fn of_icmpv6(t: u8) -> Class {
+        match t {
+            128 => Class::Scan,
+            1..=4 | 129 => Class::Backscatter,
+            _ => Class::Other,
+        }
+    }
 }
 
 /// A packet reduced to what observation counts. The source is an IPv6 address;
@@ -171,14 +199,7 @@ fn fast_ipv4(f: &[u8]) -> Option<Option<Probe>> {
                 return None;
             }
             let flags = t[13];
-            let (syn, ack, rst) = (flags & 0x02 != 0, flags & 0x10 != 0, flags & 0x04 != 0);
-            let class = if rst || (syn && ack) {
-                Class::Backscatter
-            } else if syn {
-                Class::Scan
-            } else {
-                Class::Other
-            };
+            let class = Class::of_tcp(flags & 0x02 != 0, flags & 0x10 != 0, flags & 0x04 != 0);
             (Proto::Tcp, u16::from_be_bytes([t[2], t[3]]), class)
         }
         17 => {
@@ -193,7 +214,7 @@ fn fast_ipv4(f: &[u8]) -> Option<Option<Probe>> {
             if total < 28 {
                 return None;
             }
-            (Proto::Icmp, u16::from(c[0]), icmp_class(c[0]))
+            (Proto::Icmp, u16::from(c[0]), Class::of_icmp(c[0]))
         }
         _ => return None,
     };
@@ -203,14 +224,6 @@ fn fast_ipv4(f: &[u8]) -> Option<Option<Probe>> {
         port,
         class,
     }))
-}
-
-fn icmp_class(t: u8) -> Class {
-    match t {
-        8 | 13 | 15 | 17 => Class::Scan,
-        0 | 3 | 4 | 5 | 11 | 12 | 14 | 16 | 18 => Class::Backscatter,
-        _ => Class::Other,
-    }
 }
 
 /// Decodes any supported link type through etherparse.
@@ -262,29 +275,19 @@ fn probe_of(p: &LaxSlicedPacket<'_>) -> Option<Probe> {
         return None;
     }
     let (proto, port, class) = match p.transport.as_ref()? {
-        TransportSlice::Tcp(tcp) => {
-            let class = if tcp.rst() || (tcp.syn() && tcp.ack()) {
-                Class::Backscatter
-            } else if tcp.syn() {
-                Class::Scan
-            } else {
-                Class::Other
-            };
-            (Proto::Tcp, tcp.destination_port(), class)
-        }
+        TransportSlice::Tcp(tcp) => (
+            Proto::Tcp,
+            tcp.destination_port(),
+            Class::of_tcp(tcp.syn(), tcp.ack(), tcp.rst()),
+        ),
         TransportSlice::Udp(udp) => (Proto::Udp, udp.destination_port(), Class::Scan),
         TransportSlice::Icmpv4(icmp) => {
             let t = icmp.type_u8();
-            (Proto::Icmp, u16::from(t), icmp_class(t))
+            (Proto::Icmp, u16::from(t), Class::of_icmp(t))
         }
         TransportSlice::Icmpv6(icmp) => {
             let t = icmp.type_u8();
-            let class = match t {
-                128 => Class::Scan,
-                1..=4 | 129 => Class::Backscatter,
-                _ => Class::Other,
-            };
-            (Proto::Icmpv6, u16::from(t), class)
+            (Proto::Icmpv6, u16::from(t), Class::of_icmpv6(t))
         }
         _ => return None,
     };

@@ -298,23 +298,25 @@ fn radix_sort(a: &mut Vec<Rec>, tmp: &mut Vec<Rec>) {
     }
 }
 
-/// Reads pcap or pcapng captures into `agg`. Returns, per file, the damage that
-/// ended it early, if any; a file that is no capture at all is an error naming it.
-pub fn read_captures(
+/// Reads firewall log lines into `agg`; returns the packet lines counted (other
+/// syslog lines are skipped). A packet line without a usable time counts as
+/// unparsed at `now`, which also fixes the year of traditional syslog stamps.
+pub fn read_log(
     agg: &mut Aggregator,
-    files: &[std::path::PathBuf],
-) -> Result<Vec<Option<String>>, crate::ObserveError> {
-    let mut damage = Vec::new();
-    for f in files {
-        let file = std::fs::File::open(f)
-            .map_err(|e| crate::ObserveError::invalid("pcap", format!("{}: {e}", f.display())))?;
-        damage.push(
-            read_capture(agg, file).map_err(|e| {
-                crate::ObserveError::invalid("pcap", format!("{}: {e}", f.display()))
-            })?,
-        );
+    input: impl std::io::BufRead,
+    now: chrono::DateTime<chrono::Utc>,
+) -> std::io::Result<u64> {
+    use renkei_formats::fwlog::{FwLine, parse_line};
+    let mut packets = 0;
+    for line in input.split(b'\n') {
+        match parse_line(&String::from_utf8_lossy(&line?), now) {
+            FwLine::NotFirewall => continue,
+            FwLine::Unparsed(ts) => agg.packet(ts.unwrap_or_else(|| now.timestamp()), None),
+            FwLine::Probe(ts, p) => agg.packet(ts, Some(p)),
+        }
+        packets += 1;
     }
-    Ok(damage)
+    Ok(packets)
 }
 
 /// Reads one capture stream into `agg`; damage part way is counted as one unparsed

@@ -5,11 +5,10 @@
 //! loses nothing — the backlog goes out in order when it is back — and a batch
 //! resent after a lost answer is not counted twice.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use renkei_formats::fwlog::{self, FwLine};
 use tokio::sync::watch;
 
 use crate::aggregate::{Aggregator, Bucket};
@@ -288,22 +287,8 @@ pub fn spool_files(config: &SensorConfig, spool: &Spool) -> Result<(Vec<i64>, u6
             for f in files {
                 let file = std::fs::File::open(f)
                     .map_err(|e| ObserveError::invalid("log", format!("{}: {e}", f.display())))?;
-                for line in BufReader::new(file).split(b'\n') {
-                    let line = line.map_err(|e| {
-                        ObserveError::invalid("log", format!("{}: {e}", f.display()))
-                    })?;
-                    match fwlog::parse_line(&String::from_utf8_lossy(&line), now) {
-                        FwLine::NotFirewall => {}
-                        FwLine::Unparsed(ts) => {
-                            packets += 1;
-                            agg.packet(ts.unwrap_or_else(|| now.timestamp()), None);
-                        }
-                        FwLine::Probe(ts, p) => {
-                            packets += 1;
-                            agg.packet(ts, Some(p));
-                        }
-                    }
-                }
+                packets += crate::aggregate::read_log(&mut agg, BufReader::new(file), now)
+                    .map_err(|e| ObserveError::invalid("log", format!("{}: {e}", f.display())))?;
             }
         }
         Input::Interface(_) => {

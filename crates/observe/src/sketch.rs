@@ -103,7 +103,7 @@ impl Sketch {
     }
 
     fn grow_sparse(&mut self, cap: usize) {
-        if let Repr::Sparse { slots, len } = &mut self.0 {
+        if let Repr::Sparse { slots, .. } = &mut self.0 {
             let old = std::mem::replace(slots, vec![0; cap]);
             let mask = cap - 1;
             for h in old.into_iter().filter(|&h| h != 0) {
@@ -113,7 +113,6 @@ impl Sketch {
                 }
                 slots[i] = h;
             }
-            let _ = len;
         }
     }
 

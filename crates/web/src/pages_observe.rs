@@ -3,8 +3,6 @@
 //! its graphs and annotations, the SVG charts themselves, and the coordinators'
 //! sensor-health page where sensors are registered.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -19,17 +17,8 @@ use renkei_publish::charts::Marker;
 use crate::api_observe::{ViewQuery, chart_svg, icmp_view, parse_port, svg, top_view};
 use crate::error::AppError;
 use crate::pages::{Page, Shell, html, html_status, see_other};
+use crate::pages_vuln::{field, fields};
 use crate::state::AppState;
-
-fn fields(body: &[u8]) -> Result<HashMap<String, String>, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| AppError::bad_request("bad_request", e.to_string()))?;
-    Ok(pairs.into_iter().collect())
-}
-
-fn field(f: &HashMap<String, String>, k: &str) -> String {
-    f.get(k).map(|v| v.trim().to_string()).unwrap_or_default()
-}
 
 /// A trend note as a line a reader understands, with its evidence.
 pub struct TrendLine {

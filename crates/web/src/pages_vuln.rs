@@ -19,13 +19,13 @@ use crate::error::AppError;
 use crate::pages::{Page, Shell, html, html_status, see_other};
 use crate::state::AppState;
 
-fn fields(body: &[u8]) -> Result<HashMap<String, String>, AppError> {
+pub(crate) fn fields(body: &[u8]) -> Result<HashMap<String, String>, AppError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|e| AppError::bad_request("bad_request", e.to_string()))?;
     Ok(pairs.into_iter().collect())
 }
 
-fn field(f: &HashMap<String, String>, k: &str) -> String {
+pub(crate) fn field(f: &HashMap<String, String>, k: &str) -> String {
     f.get(k).map(|v| v.trim().to_string()).unwrap_or_default()
 }
 
