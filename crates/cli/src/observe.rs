@@ -1,6 +1,7 @@
 //! `renkei observe …` and `renkei sensor`: offline aggregation of captures, the
 //! sensor that feeds the collector, and the collector's housekeeping commands.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -157,8 +158,8 @@ pub async fn observe(
                     }
                 };
                 match renkei_observe::aggregate::read_capture(
-                    &mut agg,
-                    std::io::BufReader::with_capacity(1 << 20, file),
+                    &mut agg, // The reader buffers by itself.
+                    file,
                 ) {
                     Ok(Some(damage)) => say!(
                         "renkei: {}: {damage} (what came before is counted)",
@@ -188,10 +189,10 @@ pub async fn observe(
                 }
             }
             let buckets = agg.finish();
-            out!(
-                "{}",
-                serde_json::to_string(&Summary::of(&buckets, seconds))?
-            );
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            Summary::write_json(&buckets, seconds, &mut stdout)?;
+            writeln!(stdout)?;
+            stdout.flush()?;
             Ok(ExitCode::from(if bad { 2 } else { 0 }))
         }
         ObserveCommand::Synth {

@@ -380,6 +380,7 @@ mod sensor {
             health[0]["packets_7d"], 0,
             "2007's buckets are not in the last 7 days"
         );
+        srv.roll_up().await;
         let r = srv
             .client()
             .get(srv.url("/api/v1/observation/top?period=2007-10-01..2007-10-01&ranks=1-10"))

@@ -453,7 +453,7 @@ fn read_legacy<R: Read>(
     mut packet: impl FnMut(i64, Option<Probe>),
 ) -> Result<CaptureEnd, FormatError> {
     let mut end = CaptureEnd::default();
-    let mut buf = vec![0u8; 4 << 20];
+    let mut buf = vec![0u8; 1 << 20];
     let (mut start, mut filled) = (0usize, 0usize);
     let parse = if big_endian {
         pcap_parser::parse_pcap_frame_be

@@ -19,8 +19,142 @@ pub struct PortRow {
     pub port: u16,
     pub class: Class,
     pub packets: u64,
-    pub sources: Sketch,
-    pub top: TopSources,
+    sources: Sources,
+}
+
+/// Most rows of scan traffic see a few dozen sources, each once, and a sensor
+/// holds a hundred thousand rows per bucket: such a row keeps its IPv4 sources
+/// themselves, sorted, four bytes each, which gives the exact count and the top
+/// sources (all tied at one packet) with nothing else. The sketch and the
+/// Space-Saving list appear with a row's first repeated source, its first IPv6
+/// source, or its 1,025th source.
+#[derive(Clone, Debug)]
+enum Sources {
+    Few(Vec<u32>),
+    Many(Box<(Sketch, TopSources)>),
+}
+
+/// Past this many sources a row's sketch goes dense (as [`Sketch`] would).
+const FEW_MAX: usize = 1024;
+
+#[inline]
+fn v4_of(src: u128) -> Option<u32> {
+    (src >> 32 == 0xFFFF).then_some(src as u32)
+}
+
+#[inline]
+fn v4_key(a: u32) -> u128 {
+    0xFFFF_0000_0000 | u128::from(a)
+}
+
+impl PortRow {
+    fn new(key: u32) -> PortRow {
+        let (proto, class, port) = unkey(key);
+        PortRow {
+            proto,
+            port,
+            class,
+            packets: 0,
+            sources: Sources::Few(Vec::new()),
+        }
+    }
+
+    fn key(&self) -> u32 {
+        ((self.proto.index() as u32) << 18)
+            | ((self.class.index() as u32) << 16)
+            | u32::from(self.port)
+    }
+
+    #[inline]
+    fn add(&mut self, src: u128) {
+        self.packets += 1;
+        if let Sources::Few(v) = &mut self.sources
+            && let Some(a) = v4_of(src)
+        {
+            match v.binary_search(&a) {
+                Err(i) if v.len() < FEW_MAX => {
+                    if v.len() == v.capacity() {
+                        // Grow by an eighth: the rows are many and small.
+                        v.reserve_exact((v.len() / 8).max(4));
+                    }
+                    v.insert(i, a);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        if let Sources::Few(v) = &self.sources {
+            let mut sketch = Sketch::new();
+            let mut top = TopSources::default();
+            for &a in v {
+                sketch.insert(v4_key(a));
+            }
+            // Every source so far sent one packet, so any K of them at one packet
+            // each is a valid Space-Saving state for what was seen.
+            for &a in v.iter().take(crate::top::K) {
+                top.add(v4_key(a), 1);
+            }
+            self.sources = Sources::Many(Box::new((sketch, top)));
+        }
+        if let Sources::Many(m) = &mut self.sources {
+            m.0.insert_hash(hash_source(src));
+            m.1.add(src, 1);
+        }
+    }
+
+    /// The distinct-source sketch.
+    pub fn sketch(&self) -> Sketch {
+        match &self.sources {
+            Sources::Few(v) => {
+                let mut s = Sketch::new();
+                for &a in v {
+                    s.insert(v4_key(a));
+                }
+                s
+            }
+            Sources::Many(m) => m.0.clone(),
+        }
+    }
+
+    /// Adds this row's sources to `s`.
+    pub fn merge_into(&self, s: &mut Sketch) {
+        match &self.sources {
+            Sources::Few(v) => {
+                for &a in v {
+                    s.insert(v4_key(a));
+                }
+            }
+            Sources::Many(m) => s.merge(&m.0),
+        }
+    }
+
+    /// The length of [`Sketch::to_bytes`] of this row's sketch, without making it.
+    pub fn sketch_bytes(&self) -> usize {
+        match &self.sources {
+            Sources::Few(v) => 2 + 4 * v.len(),
+            Sources::Many(m) => m.0.byte_len(),
+        }
+    }
+
+    /// Distinct sources (exact while the row is small).
+    pub fn distinct(&self) -> u64 {
+        match &self.sources {
+            Sources::Few(v) => v.len() as u64,
+            Sources::Many(m) => m.0.estimate(),
+        }
+    }
+
+    /// The heaviest sources and their packets, heaviest first.
+    pub fn top(&self) -> Vec<(u128, u64)> {
+        match &self.sources {
+            Sources::Few(v) => v
+                .iter()
+                .take(crate::top::K)
+                .map(|&a| (v4_key(a), 1))
+                .collect(),
+            Sources::Many(m) => m.1.list(),
+        }
+    }
 }
 
 /// One closed time bucket.
@@ -38,59 +172,6 @@ pub struct Bucket {
 struct Totals {
     packets: u64,
     unparsed: u64,
-}
-
-/// A row while counting: small, because scan traffic makes many rows of one
-/// packet; the sketch and top list appear with a row's second distinct source.
-struct Slot {
-    key: u32,
-    packets: u64,
-    first: u128,
-    more: Option<Box<(Sketch, TopSources)>>,
-}
-
-impl Slot {
-    fn add(&mut self, src: u128) {
-        match &mut self.more {
-            Some(m) => {
-                m.0.insert_hash(hash_source(src));
-                m.1.add(src, 1);
-            }
-            None if self.first == src => {}
-            None => {
-                let mut sketch = Sketch::new();
-                sketch.insert(self.first);
-                sketch.insert(src);
-                let mut top = TopSources::default();
-                // Every packet so far but this one came from the first source.
-                top.add(self.first, self.packets - 1);
-                top.add(src, 1);
-                self.more = Some(Box::new((sketch, top)));
-            }
-        }
-    }
-
-    fn into_row(self) -> PortRow {
-        let (proto, class, port) = unkey(self.key);
-        let (sources, top) = match self.more {
-            Some(b) => *b,
-            None => {
-                let mut s = Sketch::new();
-                s.insert(self.first);
-                let mut t = TopSources::default();
-                t.add(self.first, self.packets);
-                (s, t)
-            }
-        };
-        PortRow {
-            proto,
-            port,
-            class,
-            packets: self.packets,
-            sources,
-            top,
-        }
-    }
 }
 
 /// Protocol, class and port in 20 bits: the index of a row within its bucket.
@@ -119,14 +200,14 @@ struct Rec {
 #[derive(Default)]
 struct Open {
     totals: Totals,
-    rows: Vec<Slot>,
+    rows: Vec<PortRow>,
 }
 
 /// Packets are buffered and sorted by row (a radix sort on the 20-bit key) before
 /// they are counted, so each row is looked up once per run and its sketch stays
 /// in cache while the run's sources go in: scan traffic spreads over a hundred
 /// thousand rows, and counting packet by packet would miss the cache on each.
-const BATCH: usize = 1 << 20;
+const BATCH: usize = 1 << 16;
 
 /// Counts packets into buckets of `bucket_seconds`.
 pub struct Aggregator {
@@ -203,8 +284,8 @@ impl Aggregator {
             } else {
                 self.index.fill(u32::MAX);
             }
-            for (i, slot) in open.rows.iter().enumerate() {
-                self.index[slot.key as usize] = i as u32;
+            for (i, row) in open.rows.iter().enumerate() {
+                self.index[row.key() as usize] = i as u32;
             }
             self.active = Some(start);
         }
@@ -219,17 +300,11 @@ impl Aggregator {
             let at = &mut self.index[k as usize];
             if *at == u32::MAX {
                 *at = open.rows.len() as u32;
-                open.rows.push(Slot {
-                    key: k,
-                    packets: 0,
-                    first: u128::from_ne_bytes(recs[i].src),
-                    more: None,
-                });
+                open.rows.push(PortRow::new(k));
             }
-            let slot = &mut open.rows[*at as usize];
+            let row = &mut open.rows[*at as usize];
             for r in &recs[i..j] {
-                slot.packets += 1;
-                slot.add(u128::from_ne_bytes(r.src));
+                row.add(u128::from_ne_bytes(r.src));
             }
             i = j;
         }
@@ -262,7 +337,7 @@ impl Aggregator {
                 seconds: self.seconds,
                 packets: open.totals.packets,
                 unparsed: open.totals.unparsed,
-                rows: open.rows.into_iter().map(Slot::into_row).collect(),
+                rows: open.rows,
             });
         }
         out
@@ -344,8 +419,8 @@ pub struct Summary {
     pub packets: u64,
     pub unparsed: u64,
     pub bucket_seconds: i64,
-    pub by_port: Vec<PortSummary>,
     pub buckets: Vec<BucketSummary>,
+    pub by_port: Vec<PortSummary>,
 }
 
 #[derive(Debug, Serialize)]
@@ -369,42 +444,39 @@ pub struct BucketSummary {
 
 fn summarize_rows<'a>(rows: impl Iterator<Item = &'a PortRow>) -> Vec<PortSummary> {
     // Sketches are merged only where a port has several rows (classes, buckets);
-    // a lone row's estimate is read as it is.
-    let mut groups: BTreeMap<(Proto, u16), Vec<&PortRow>> = BTreeMap::new();
-    for r in rows {
-        groups.entry((r.proto, r.port)).or_default().push(r);
-    }
-    let by = groups.into_iter().map(|(key, rows)| {
+    // a lone row's count is read as it is.
+    let mut rows: Vec<&PortRow> = rows.collect();
+    rows.sort_unstable_by_key(|r| (r.proto, r.port));
+    let mut out = Vec::new();
+    for group in rows.chunk_by(|a, b| (a.proto, a.port) == (b.proto, b.port)) {
         let mut c = [0u64; 3];
-        for r in &rows {
+        for r in group {
             c[r.class.index()] += r.packets;
         }
-        let sources = match rows.as_slice() {
-            [one] => one.sources.estimate(),
+        let sources = match group {
+            [one] => one.distinct(),
             [first, rest @ ..] => {
-                let mut s = first.sources.clone();
+                let mut s = first.sketch();
                 for r in rest {
-                    s.merge(&r.sources);
+                    r.merge_into(&mut s);
                 }
                 s.estimate()
             }
             [] => 0,
         };
-        (key, (c.iter().sum::<u64>(), c, sources))
-    });
-    let mut out: Vec<PortSummary> = by
-        .into_iter()
-        .map(|((proto, port), (packets, c, sources))| PortSummary {
-            proto: proto.as_str(),
-            port,
-            packets,
+        out.push(PortSummary {
+            proto: group[0].proto.as_str(),
+            port: group[0].port,
+            packets: c.iter().sum(),
             sources,
             scan: c[Class::Scan.index()],
             backscatter: c[Class::Backscatter.index()],
             other: c[Class::Other.index()],
-        })
-        .collect();
-    out.sort_by(|a, b| {
+        });
+    }
+    // The keys are unique, so the unstable sort (which needs no scratch buffer of
+    // the same size) gives one order.
+    out.sort_unstable_by(|a, b| {
         b.packets
             .cmp(&a.packets)
             .then(a.proto.cmp(b.proto))
@@ -413,25 +485,67 @@ fn summarize_rows<'a>(rows: impl Iterator<Item = &'a PortRow>) -> Vec<PortSummar
     out
 }
 
+impl BucketSummary {
+    fn of(b: &Bucket) -> BucketSummary {
+        BucketSummary {
+            start: chrono::DateTime::from_timestamp(b.start, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            packets: b.packets,
+            unparsed: b.unparsed,
+            by_port: summarize_rows(b.rows.iter()),
+        }
+    }
+}
+
 impl Summary {
     pub fn of(buckets: &[Bucket], bucket_seconds: i64) -> Summary {
         Summary {
             packets: buckets.iter().map(|b| b.packets).sum(),
             unparsed: buckets.iter().map(|b| b.unparsed).sum(),
             bucket_seconds,
+            buckets: buckets.iter().map(BucketSummary::of).collect(),
             by_port: summarize_rows(buckets.iter().flat_map(|b| b.rows.iter())),
-            buckets: buckets
-                .iter()
-                .map(|b| BucketSummary {
-                    start: chrono::DateTime::from_timestamp(b.start, 0)
-                        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                        .unwrap_or_default(),
-                    packets: b.packets,
-                    unparsed: b.unparsed,
-                    by_port: summarize_rows(b.rows.iter()),
-                })
-                .collect(),
         }
+    }
+
+    /// Writes the JSON of [`Summary::of`] with one bucket's summary in memory at a
+    /// time: a day of scan traffic makes millions of bucket rows.
+    pub fn write_json(
+        buckets: &[Bucket],
+        bucket_seconds: i64,
+        out: impl std::io::Write,
+    ) -> serde_json::Result<()> {
+        struct Lazy<'a>(&'a [Bucket]);
+        impl Serialize for Lazy<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.iter().map(BucketSummary::of))
+            }
+        }
+        struct AllPorts<'a>(&'a [Bucket]);
+        impl Serialize for AllPorts<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                summarize_rows(self.0.iter().flat_map(|b| b.rows.iter())).serialize(s)
+            }
+        }
+        #[derive(Serialize)]
+        struct Streamed<'a> {
+            packets: u64,
+            unparsed: u64,
+            bucket_seconds: i64,
+            buckets: Lazy<'a>,
+            by_port: AllPorts<'a>,
+        }
+        serde_json::to_writer(
+            out,
+            &Streamed {
+                packets: buckets.iter().map(|b| b.packets).sum(),
+                unparsed: buckets.iter().map(|b| b.unparsed).sum(),
+                bucket_seconds,
+                buckets: Lazy(buckets),
+                by_port: AllPorts(buckets),
+            },
+        )
     }
 }
 
@@ -469,6 +583,68 @@ mod tests {
     }
 
     #[test]
+    fn a_small_row_keeps_its_sources_until_one_repeats_and_then_counts_the_same() {
+        let v4 = |i: u32| v4_key(0xC000_0200 + i);
+        let mut row = PortRow::new(key(&Probe {
+            src: 0,
+            proto: Proto::Tcp,
+            port: 23,
+            class: Class::Scan,
+        }));
+        for i in 0..20 {
+            row.add(v4(i));
+        }
+        assert!(matches!(row.sources, Sources::Few(_)));
+        assert_eq!((row.packets, row.distinct()), (20, 20));
+        assert_eq!(row.top().len(), crate::top::K);
+        assert!(row.top().iter().all(|&(_, n)| n == 1));
+        // The first repeat: a source outside the listed eight comes back twice.
+        row.add(v4(15));
+        row.add(v4(15));
+        assert!(matches!(row.sources, Sources::Many(_)));
+        assert_eq!((row.packets, row.distinct()), (22, 20));
+        assert_eq!(row.top()[0], (v4(15), 3));
+        // An IPv6 source and many more sources: the sketch takes over.
+        row.add(0x2001_0db8 << 96);
+        for i in 100..3000 {
+            row.add(v4(i));
+        }
+        let est = row.distinct() as f64;
+        assert!((est - 2921.0).abs() / 2921.0 < 0.03, "{est}");
+        assert_eq!(row.sketch().estimate(), row.distinct());
+    }
+
+    #[test]
+    fn a_row_past_the_small_limit_goes_to_the_sketch() {
+        let mut row = PortRow::new(0);
+        for i in 0..(FEW_MAX as u32 + 1) {
+            row.add(v4_key(i * 7919));
+        }
+        assert!(matches!(row.sources, Sources::Many(_)));
+        assert_eq!(row.packets, FEW_MAX as u64 + 1);
+        let est = row.distinct() as f64;
+        assert!((est - 1025.0).abs() < 30.0, "{est}");
+    }
+
+    #[test]
+    fn the_streamed_json_is_the_summary_json() {
+        let mut a = Aggregator::new(60);
+        for i in 0..5000u128 {
+            a.packet(
+                (i % 300) as i64,
+                probe(0xFFFF_0000_0000 | (i % 1700), (i % 70) as u16, Class::Scan),
+            );
+        }
+        let b = a.finish();
+        let mut streamed = Vec::new();
+        Summary::write_json(&b, 60, &mut streamed).unwrap();
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            serde_json::to_string(&Summary::of(&b, 60)).unwrap()
+        );
+    }
+
+    #[test]
     fn closing_buckets_keeps_the_open_one_counting() {
         let mut a = Aggregator::new(60);
         a.packet(10, probe(1, 80, Class::Scan));
@@ -479,6 +655,6 @@ mod tests {
         let rest = a.finish();
         assert_eq!(rest.len(), 1);
         assert_eq!(rest[0].rows[0].packets, 2);
-        assert_eq!(rest[0].rows[0].sources.estimate(), 2);
+        assert_eq!(rest[0].rows[0].distinct(), 2);
     }
 }

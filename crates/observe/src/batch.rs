@@ -61,27 +61,81 @@ pub struct Row {
 
 impl BatchBucket {
     pub fn of(b: &Bucket) -> BatchBucket {
-        BatchBucket {
+        let mut parts = BatchBucket::parts(b, usize::MAX);
+        parts.pop().unwrap_or(BatchBucket {
             start: b.start,
             seconds: b.seconds,
             packets: b.packets,
             unparsed: b.unparsed,
-            rows: b
-                .rows
-                .iter()
-                .map(|r| BatchRow {
-                    proto: r.proto.as_str().into(),
-                    port: r.port,
-                    class: r.class.as_str().into(),
-                    packets: r.packets,
-                    sources: r.sources.to_base64(),
-                    top: r
-                        .top
-                        .list()
-                        .into_iter()
-                        .map(|(k, n)| TopSource(source_ip(k).to_string(), n))
-                        .collect(),
-                })
+            rows: Vec::new(),
+        })
+    }
+
+    /// The bucket in parts of at most `max_rows` rows, so that a bucket of a busy
+    /// hour fits in batches the collector takes. The collector adds parts of a
+    /// bucket up; each part's packets cover its rows, and the first part carries
+    /// the unparsed records too.
+    pub fn parts(b: &Bucket, max_bytes: usize) -> Vec<BatchBucket> {
+        let in_rows: u64 = b.rows.iter().map(|r| r.packets).sum();
+        let mut rest = b.packets.saturating_sub(in_rows);
+        let mut out = Vec::new();
+        // What a row takes in the JSON: its fields, top sources and the sketch in
+        // base64 (a dense sketch is 22 kB, a small one a few bytes a source).
+        let mut cuts = vec![0];
+        let mut size = 0usize;
+        for (i, r) in b.rows.iter().enumerate() {
+            let row = 400 + r.sketch_bytes() * 4 / 3;
+            if size > 0 && size + row > max_bytes {
+                cuts.push(i);
+                size = 0;
+            }
+            size += row;
+        }
+        cuts.push(b.rows.len());
+        let mut chunks = cuts
+            .windows(2)
+            .map(|w| &b.rows[w[0]..w[1]])
+            .filter(|c| !c.is_empty())
+            .peekable();
+        if chunks.peek().is_none() {
+            return vec![BatchBucket {
+                start: b.start,
+                seconds: b.seconds,
+                packets: b.packets,
+                unparsed: b.unparsed,
+                rows: Vec::new(),
+            }];
+        }
+        let mut unparsed = b.unparsed;
+        for chunk in chunks {
+            let rows: Vec<BatchRow> = chunk.iter().map(BatchRow::of).collect();
+            let packets = chunk.iter().map(|r| r.packets).sum::<u64>() + rest;
+            out.push(BatchBucket {
+                start: b.start,
+                seconds: b.seconds,
+                packets,
+                unparsed,
+                rows,
+            });
+            rest = 0;
+            unparsed = 0;
+        }
+        out
+    }
+}
+
+impl BatchRow {
+    fn of(r: &crate::aggregate::PortRow) -> BatchRow {
+        BatchRow {
+            proto: r.proto.as_str().into(),
+            port: r.port,
+            class: r.class.as_str().into(),
+            packets: r.packets,
+            sources: r.sketch().to_base64(),
+            top: r
+                .top()
+                .into_iter()
+                .map(|(k, n)| TopSource(source_ip(k).to_string(), n))
                 .collect(),
         }
     }

@@ -8,7 +8,7 @@ use renkei_core::access::{Principal, Role};
 use renkei_core::accounts::{self, NewUser};
 use renkei_core::audit::{self, Actor, Event};
 use renkei_core::lang::Lang;
-use renkei_core::store::{Tx, value_rows};
+use renkei_core::store::{Dialect, JsonCol, Tx, json_rows, placeholders};
 use renkei_core::{Store, time};
 use renkei_formats::packet::source_key;
 use serde::Serialize;
@@ -270,42 +270,29 @@ pub async fn ingest(
             ),
         ));
     }
-    // Decode everything before writing anything.
-    let mut decoded: Vec<(i64, i64, u64, u64, Vec<BatchRow>)> = Vec::with_capacity(b.buckets.len());
-    for bucket in &b.buckets {
-        let rows = bucket
-            .rows
-            .iter()
-            .map(|r| r.decode())
-            .collect::<Result<Vec<_>>>()?;
-        decoded.push((
-            bucket.start,
-            bucket.seconds,
-            bucket.packets,
-            bucket.unparsed,
-            rows,
-        ));
-    }
+    // Decode everything before writing anything: a batch that is accepted can be
+    // rolled up.
+    let decoded = decode(&b)?;
     let receipt = Receipt {
         sensor: sensor.name.clone(),
         seq: b.seq,
         buckets: decoded.len(),
-        rows: decoded.iter().map(|d| d.4.len()).sum(),
+        rows: decoded.iter().map(|d| d.rows.len()).sum(),
         packets: b.packets(),
     };
 
     let now = time::now_str();
     let mut tx = store.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO sensor_batches (sensor_id, seq, received_at, sha256, packets, first_bucket, last_bucket, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO sensor_batches (sensor_id, seq, received_at, sha256, packets, first_bucket, last_bucket, body, rolled_up) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",
     )
     .bind(sensor.id)
     .bind(b.seq)
     .bind(&now)
     .bind(hex::encode(Sha256::digest(body)))
     .bind(b.packets() as i64)
-    .bind(decoded.first().map(|d| d.0.to_string()))
-    .bind(decoded.last().map(|d| d.0.to_string()))
+    .bind(decoded.first().map(|d| d.start.to_string()))
+    .bind(decoded.last().map(|d| d.start.to_string()))
     .bind(body.to_vec())
     .execute(tx.conn())
     .await;
@@ -318,46 +305,19 @@ pub async fn ingest(
             other => other,
         });
     }
-
-    // Per-day merge of this batch's rows first, then with what is stored.
-    let mut per_day: BTreeMap<DayKey, (u64, Sketch, TopSources)> = BTreeMap::new();
-    let mut days = BTreeSet::new();
-    for (start, seconds, packets, unparsed, rows) in &decoded {
-        let day = settings.day_of(*start);
+    for d in &decoded {
         sqlx::query(
             "INSERT INTO sensor_buckets (sensor_id, start, seconds, day, packets, unparsed) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (sensor_id, start) DO UPDATE SET packets = sensor_buckets.packets + excluded.packets, unparsed = sensor_buckets.unparsed + excluded.unparsed",
         )
         .bind(sensor.id)
-        .bind(*start)
-        .bind(*seconds)
-        .bind(&day)
-        .bind(*packets as i64)
-        .bind(*unparsed as i64)
+        .bind(d.start)
+        .bind(d.seconds)
+        .bind(settings.day_of(d.start))
+        .bind(d.packets as i64)
+        .bind(d.unparsed as i64)
         .execute(tx.conn())
         .await?;
-        for r in rows {
-            let e = per_day
-                .entry((day.clone(), r.proto.as_str(), r.port, r.class.as_str()))
-                .or_insert_with(|| (0, Sketch::new(), TopSources::default()));
-            e.0 += r.packets;
-            e.1.merge(&r.sources);
-            for TopSource(ip, n) in &r.top {
-                if let Ok(ip) = ip.parse() {
-                    e.2.add(source_key(ip), *n);
-                }
-            }
-        }
-        days.insert(day);
-    }
-    let days: Vec<String> = days.into_iter().collect();
-    merge_days(&mut tx, sensor.id, per_day).await?;
-    for day in &days {
-        sqlx::query("INSERT INTO observe_dirty_days (day, marked) VALUES ($1, $2) ON CONFLICT (day) DO UPDATE SET marked = excluded.marked")
-            .bind(day)
-            .bind(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default())
-            .execute(tx.conn())
-            .await?;
     }
     sqlx::query("UPDATE sensors SET last_batch_at = $1, last_seq = $2 WHERE id = $3")
         .bind(&now)
@@ -367,6 +327,134 @@ pub async fn ingest(
         .await?;
     tx.commit().await?;
     Ok(receipt)
+}
+
+struct DecodedBucket {
+    start: i64,
+    seconds: i64,
+    packets: u64,
+    unparsed: u64,
+    rows: Vec<BatchRow>,
+}
+
+fn decode(b: &Batch) -> Result<Vec<DecodedBucket>> {
+    b.buckets
+        .iter()
+        .map(|bucket| {
+            Ok(DecodedBucket {
+                start: bucket.start,
+                seconds: bucket.seconds,
+                packets: bucket.packets,
+                unparsed: bucket.unparsed,
+                rows: bucket
+                    .rows
+                    .iter()
+                    .map(|r| r.decode())
+                    .collect::<Result<Vec<_>>>()?,
+            })
+        })
+        .collect()
+}
+
+/// What one roll-up did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RollUp {
+    pub batches: usize,
+    pub rows: usize,
+}
+
+/// Batches read per roll-up transaction, so that one backlog does not become one
+/// enormous transaction.
+const ROLL_UP_BATCHES: i64 = 64;
+
+/// Counts accepted batches into the per-day views (`port_days`, `port_totals`)
+/// and marks their days for the trend notes; returns what it counted. Each batch
+/// is counted exactly once: it is marked in the same transaction, and the pending
+/// batches are read under the write lock (SQLite) or `FOR UPDATE` (PostgreSQL), so
+/// a second roll-up running at the same time waits and then finds them done.
+/// Batches waiting together are merged in memory first, so a backlog of a day's
+/// hourly batches writes each of the day's rows once.
+pub async fn roll_up(store: &Store, settings: &Settings) -> Result<RollUp> {
+    let mut done = RollUp::default();
+    loop {
+        let mut tx = store.begin().await?;
+        let lock = match tx.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let pending = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, sensor_id, body FROM sensor_batches WHERE rolled_up = 0 ORDER BY id LIMIT {ROLL_UP_BATCHES}{lock}"
+        )))
+        .fetch_all(tx.conn())
+        .await?;
+        if pending.is_empty() {
+            return Ok(done);
+        }
+        let mut per_sensor: BTreeMap<i64, BTreeMap<DayKey, (u64, Sketch, TopSources)>> =
+            BTreeMap::new();
+        let mut days = BTreeSet::new();
+        let mut ids = Vec::with_capacity(pending.len());
+        for r in &pending {
+            let id: i64 = r.try_get("id")?;
+            ids.push(id);
+            let body: Vec<u8> = r.try_get("body")?;
+            // Checked at intake; a batch that no longer reads (a format change)
+            // is left counted as nothing rather than blocking the others.
+            let decoded = match Batch::parse(&body).and_then(|b| decode(&b)) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(batch = id, error = %e, "a stored batch does not read; skipped");
+                    continue;
+                }
+            };
+            let per_day = per_sensor.entry(r.try_get("sensor_id")?).or_default();
+            for bucket in decoded {
+                let day = settings.day_of(bucket.start);
+                for row in bucket.rows {
+                    done.rows += 1;
+                    let e = per_day
+                        .entry((
+                            day.clone(),
+                            row.proto.as_str(),
+                            row.port,
+                            row.class.as_str(),
+                        ))
+                        .or_insert_with(|| (0, Sketch::new(), TopSources::default()));
+                    e.0 += row.packets;
+                    e.1.merge(&row.sources);
+                    for TopSource(ip, n) in &row.top {
+                        if let Ok(ip) = ip.parse() {
+                            e.2.add(source_key(ip), *n);
+                        }
+                    }
+                }
+                days.insert(day);
+            }
+        }
+        for (sensor_id, per_day) in per_sensor {
+            merge_days(&mut tx, sensor_id, per_day).await?;
+        }
+        let marked = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        for day in &days {
+            sqlx::query("INSERT INTO observe_dirty_days (day, marked) VALUES ($1, $2) ON CONFLICT (day) DO UPDATE SET marked = excluded.marked")
+                .bind(day)
+                .bind(marked)
+                .execute(tx.conn())
+                .await?;
+        }
+        for chunk in ids.chunks(500) {
+            let mut q = sqlx::query(AssertSqlSafe(format!(
+                "UPDATE sensor_batches SET rolled_up = 1 WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            )));
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q.execute(tx.conn()).await?;
+        }
+        tx.commit().await?;
+        done.batches += ids.len();
+    }
 }
 
 type DayKey = (String, &'static str, u16, &'static str);
@@ -385,47 +473,108 @@ fn key_of(r: &sqlx::any::AnyRow) -> Result<Option<DayKey>> {
     })
 }
 
-/// Rows of `select` (whose conditions end with the day) for the given keys,
-/// fetched per day in chunks with a row-value `IN (VALUES …)`, which SQLite and
-/// PostgreSQL both take.
-async fn fetch_keyed<'k>(
+/// Rows per statement when a batch's rows are read or written as one JSON
+/// parameter: a batch carries hundreds of thousands of rows, and a statement per
+/// few hundred rows made intake crawl.
+const JSON_CHUNK: usize = 20_000;
+
+const KEY_COLS: [(&str, JsonCol); 4] = [
+    ("d", JsonCol::Text),
+    ("p", JsonCol::Text),
+    ("o", JsonCol::Int),
+    ("c", JsonCol::Text),
+];
+
+fn key_json(k: &DayKey) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::with_capacity(8);
+    m.insert("d".into(), k.0.clone().into());
+    m.insert("p".into(), k.1.into());
+    m.insert("o".into(), k.2.into());
+    m.insert("c".into(), k.3.into());
+    m
+}
+
+/// The stored rows of `table` (aliased `t`) matching the given keys; `select` names
+/// the columns, `sensor` restricts to one sensor's rows.
+async fn fetch_keyed(
     tx: &mut Tx,
+    table: &str,
     select: &str,
     sensor_id: Option<i64>,
-    keys: impl Iterator<Item = &'k DayKey>,
+    keys: &[&DayKey],
 ) -> Result<Vec<sqlx::any::AnyRow>> {
-    let mut by_day: BTreeMap<&str, Vec<&DayKey>> = BTreeMap::new();
-    for k in keys {
-        by_day.entry(k.0.as_str()).or_default().push(k);
-    }
-    let first = if sensor_id.is_some() { 3 } else { 2 };
     let mut out = Vec::new();
-    for (day, keys) in by_day {
-        for chunk in keys.chunks(50) {
-            let sql = format!(
-                "{select} AND (proto, port, class) IN (VALUES {})",
-                (0..chunk.len())
-                    .map(|i| format!(
-                        "(${}, ${}, ${})",
-                        first + 3 * i,
-                        first + 3 * i + 1,
-                        first + 3 * i + 2
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            let mut q = sqlx::query(AssertSqlSafe(sql));
-            if let Some(id) = sensor_id {
-                q = q.bind(id);
-            }
-            q = q.bind(day.to_string());
-            for k in chunk {
-                q = q.bind(k.1).bind(i64::from(k.2)).bind(k.3);
-            }
-            out.extend(q.fetch_all(tx.conn()).await?);
+    let dialect = tx.dialect();
+    for chunk in keys.chunks(JSON_CHUNK) {
+        let param = if sensor_id.is_some() { 2 } else { 1 };
+        let sensor_cond = if sensor_id.is_some() {
+            "t.sensor_id = $1 AND "
+        } else {
+            ""
+        };
+        // SQLite's planner would scan the table for each key unless told to walk
+        // the keys first (CROSS JOIN keeps the order written); PostgreSQL needs no
+        // telling and takes no CROSS JOIN with ON.
+        let join = match dialect {
+            Dialect::Sqlite => "CROSS JOIN",
+            Dialect::Postgres => "JOIN",
+        };
+        let sql = format!(
+            "SELECT {select} FROM {} {join} {table} t ON {sensor_cond}t.day = j.d AND t.proto = j.p AND t.port = j.o AND t.class = j.c",
+            json_rows(dialect, param, &KEY_COLS)
+        );
+        let body = serde_json::Value::Array(
+            chunk
+                .iter()
+                .map(|k| serde_json::Value::Object(key_json(k)))
+                .collect(),
+        )
+        .to_string();
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        if let Some(id) = sensor_id {
+            q = q.bind(id);
         }
+        out.extend(q.bind(body).fetch_all(tx.conn()).await?);
     }
     Ok(out)
+}
+
+/// Upserts rows given as JSON objects (keys `d p o c` plus `extra`) into `table`.
+async fn upsert_json(
+    tx: &mut Tx,
+    insert: &str,
+    extra: &[(&str, JsonCol)],
+    conflict: &str,
+    sensor_id: Option<i64>,
+    rows: Vec<serde_json::Value>,
+) -> Result<()> {
+    let dialect = tx.dialect();
+    let mut cols: Vec<(&str, JsonCol)> = KEY_COLS.to_vec();
+    cols.extend_from_slice(extra);
+    let param = if sensor_id.is_some() { 2 } else { 1 };
+    let values = cols
+        .iter()
+        .map(|(n, _)| format!("j.{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let values = if sensor_id.is_some() {
+        format!("$1, {values}")
+    } else {
+        values
+    };
+    let sql = format!(
+        "{insert} SELECT {values} FROM {} WHERE true {conflict}",
+        json_rows(dialect, param, &cols)
+    );
+    for chunk in rows.chunks(JSON_CHUNK) {
+        let body = serde_json::Value::Array(chunk.to_vec()).to_string();
+        let mut q = sqlx::query(AssertSqlSafe(sql.clone()));
+        if let Some(id) = sensor_id {
+            q = q.bind(id);
+        }
+        q.bind(body).execute(tx.conn()).await?;
+    }
+    Ok(())
 }
 
 /// Adds one batch's per-day rows (`delta`) to the sensor's rows and to the totals.
@@ -437,21 +586,20 @@ async fn merge_days(
     if delta.is_empty() {
         return Ok(());
     }
+    let keys: Vec<&DayKey> = delta.keys().collect();
     // Only the rows this batch touches: a day's rows grow to tens of thousands and
     // a batch carries an hour of them.
     let rows = fetch_keyed(
         tx,
-        "SELECT day, proto, port, class, packets, sources, top FROM port_days WHERE sensor_id = $1 AND day = $2",
+        "port_days",
+        "t.day, t.proto, t.port, t.class, t.packets, t.sources, t.top",
         Some(sensor_id),
-        delta.keys(),
+        &keys,
     )
     .await?;
     let mut before: HashMap<DayKey, (u64, Sketch, TopSources)> = HashMap::new();
     for r in rows {
         let Some(key) = key_of(&r)? else { continue };
-        if !delta.contains_key(&key) {
-            continue;
-        }
         let mut top = TopSources::default();
         let listed: Vec<TopSource> =
             serde_json::from_str(&r.try_get::<String, _>("top")?).unwrap_or_default();
@@ -464,55 +612,54 @@ async fn merge_days(
         before.insert(key, (r.try_get::<i64, _>("packets")? as u64, sketch, top));
     }
 
-    let entries: Vec<(&DayKey, &(u64, Sketch, TopSources))> = delta.iter().collect();
-    for chunk in entries.chunks(25) {
-        let sql = format!(
-            "INSERT INTO port_days (sensor_id, day, proto, port, class, packets, sources, top) VALUES {} \
-             ON CONFLICT (sensor_id, day, proto, port, class) DO UPDATE SET packets = excluded.packets, sources = excluded.sources, top = excluded.top",
-            value_rows(chunk.len(), 8)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (key, (packets, sketch, top)) in chunk {
-            let (mut packets, mut sketch, mut top) = (*packets, sketch.clone(), top.clone());
-            if let Some((p, s, t)) = before.get(*key) {
-                packets += p;
-                sketch.merge(s);
-                top.merge(t);
-            }
-            let listed: Vec<TopSource> = top
-                .list()
-                .into_iter()
-                .map(|(k, n)| TopSource(renkei_formats::packet::source_ip(k).to_string(), n))
-                .collect();
-            q = q
-                .bind(sensor_id)
-                .bind(key.0.clone())
-                .bind(key.1)
-                .bind(i64::from(key.2))
-                .bind(key.3)
-                .bind(packets as i64)
-                .bind(sketch.to_bytes())
-                .bind(serde_json::to_string(&listed).unwrap_or_else(|_| "[]".into()));
+    let mut day_rows = Vec::with_capacity(delta.len());
+    for (key, (packets, sketch, top)) in &delta {
+        let mut m = key_json(key);
+        let (mut packets, mut sketch, mut top) = (*packets, sketch.clone(), top.clone());
+        if let Some((p, s, t)) = before.get(key) {
+            packets += p;
+            sketch.merge(s);
+            top.merge(t);
         }
-        q.execute(tx.conn()).await?;
+        let listed: Vec<TopSource> = top
+            .list()
+            .into_iter()
+            .map(|(k, n)| TopSource(renkei_formats::packet::source_ip(k).to_string(), n))
+            .collect();
+        m.insert("n".into(), packets.into());
+        m.insert("s".into(), hex::encode(sketch.to_bytes()).into());
+        m.insert(
+            "t".into(),
+            serde_json::to_string(&listed)
+                .unwrap_or_else(|_| "[]".into())
+                .into(),
+        );
+        day_rows.push(serde_json::Value::Object(m));
     }
+    upsert_json(
+        tx,
+        "INSERT INTO port_days (sensor_id, day, proto, port, class, packets, sources, top)",
+        &[("n", JsonCol::Int), ("s", JsonCol::Blob), ("t", JsonCol::Text)],
+        "ON CONFLICT (sensor_id, day, proto, port, class) DO UPDATE SET packets = excluded.packets, sources = excluded.sources, top = excluded.top",
+        Some(sensor_id),
+        day_rows,
+    )
+    .await?;
 
     // Collector-wide: packets add up, sketches merge (a union, so counting a
     // sensor's sources again changes nothing), and a sensor new to a port that day
     // adds one to the port's sensors.
     let rows = fetch_keyed(
         tx,
-        "SELECT day, proto, port, class, packets, sensors, sources FROM port_totals WHERE day = $1",
+        "port_totals",
+        "t.day, t.proto, t.port, t.class, t.packets, t.sensors, t.sources",
         None,
-        delta.keys(),
+        &keys,
     )
     .await?;
     let mut totals: HashMap<DayKey, (u64, i64, Sketch)> = HashMap::new();
     for r in rows {
         let Some(key) = key_of(&r)? else { continue };
-        if !delta.contains_key(&key) {
-            continue;
-        }
         let sketch = Sketch::from_bytes(&r.try_get::<Vec<u8>, _>("sources")?).unwrap_or_default();
         totals.insert(
             key,
@@ -523,32 +670,35 @@ async fn merge_days(
             ),
         );
     }
-    for chunk in entries.chunks(25) {
-        let sql = format!(
-            "INSERT INTO port_totals (day, proto, port, class, packets, sensors, sources, sources_est) VALUES {} \
-             ON CONFLICT (day, proto, port, class) DO UPDATE SET packets = excluded.packets, sensors = excluded.sensors, sources = excluded.sources, sources_est = excluded.sources_est",
-            value_rows(chunk.len(), 8)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (key, (packets, sketch, _)) in chunk {
-            let (mut packets, mut sensors, mut sketch) = (*packets, 1i64, sketch.clone());
-            if let Some((p, n, s)) = totals.get(*key) {
-                packets += p;
-                sensors = n + i64::from(!before.contains_key(*key));
-                sketch.merge(s);
-            }
-            q = q
-                .bind(key.0.clone())
-                .bind(key.1)
-                .bind(i64::from(key.2))
-                .bind(key.3)
-                .bind(packets as i64)
-                .bind(sensors)
-                .bind(sketch.to_bytes())
-                .bind(sketch.estimate() as i64);
+    let mut total_rows = Vec::with_capacity(delta.len());
+    for (key, (packets, sketch, _)) in &delta {
+        let mut m = key_json(key);
+        let (mut packets, mut sensors, mut sketch) = (*packets, 1i64, sketch.clone());
+        if let Some((p, n, s)) = totals.get(key) {
+            packets += p;
+            sensors = n + i64::from(!before.contains_key(key));
+            sketch.merge(s);
         }
-        q.execute(tx.conn()).await?;
+        m.insert("n".into(), packets.into());
+        m.insert("e".into(), sensors.into());
+        m.insert("s".into(), hex::encode(sketch.to_bytes()).into());
+        m.insert("x".into(), sketch.estimate().into());
+        total_rows.push(serde_json::Value::Object(m));
     }
+    upsert_json(
+        tx,
+        "INSERT INTO port_totals (day, proto, port, class, packets, sensors, sources, sources_est)",
+        &[
+            ("n", JsonCol::Int),
+            ("e", JsonCol::Int),
+            ("s", JsonCol::Blob),
+            ("x", JsonCol::Int),
+        ],
+        "ON CONFLICT (day, proto, port, class) DO UPDATE SET packets = excluded.packets, sensors = excluded.sensors, sources = excluded.sources, sources_est = excluded.sources_est",
+        None,
+        total_rows,
+    )
+    .await?;
     Ok(())
 }
 
@@ -560,6 +710,9 @@ pub struct Health {
     pub uptime_7d: f64,
     pub packets_7d: i64,
     pub batches: i64,
+    /// Batches accepted but not yet counted into the views (the roll-up runs
+    /// a second after the last batch, and every minute).
+    pub waiting: i64,
     pub last_bucket: Option<String>,
 }
 
@@ -576,15 +729,18 @@ pub async fn health(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result
         .await?;
         let covered: i64 = row.try_get("covered")?;
         let last: Option<i64> = row.try_get("last")?;
-        let batches: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM sensor_batches WHERE sensor_id = $1")
-                .bind(sensor.id)
-                .fetch_one(store.pool())
-                .await?;
+        let counts = sqlx::query(
+            "SELECT COUNT(*) AS batches, CAST(COALESCE(SUM(1 - rolled_up), 0) AS BIGINT) AS waiting FROM sensor_batches WHERE sensor_id = $1",
+        )
+        .bind(sensor.id)
+        .fetch_one(store.pool())
+        .await?;
+        let batches: i64 = counts.try_get("batches")?;
         out.push(Health {
             uptime_7d: (covered as f64 / (7.0 * 86_400.0)).min(1.0),
             packets_7d: row.try_get("packets")?,
             batches,
+            waiting: counts.try_get("waiting")?,
             last_bucket: last
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
                 .map(time::format),

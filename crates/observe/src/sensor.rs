@@ -18,6 +18,9 @@ use crate::{ObserveError, Result};
 /// At most this many buckets go in one batch, so a long capture read at once
 /// still makes batches of a reasonable size.
 const BUCKETS_PER_BATCH: usize = 6;
+/// About this many bytes of JSON a batch at most (the collector takes up to
+/// `observe.max_batch_bytes`, 32 MiB by default): a busy hour is split in parts.
+const BATCH_BYTES: usize = 8 << 20;
 
 /// The sensor's directory: its key, its next sequence number, and the batches not
 /// yet acknowledged.
@@ -86,21 +89,43 @@ impl Spool {
     /// Writes closed buckets as numbered batches; returns their numbers.
     pub fn store(&self, sensor: &str, buckets: &[Bucket]) -> Result<Vec<i64>> {
         let mut seqs = Vec::new();
-        for chunk in buckets.chunks(BUCKETS_PER_BATCH) {
-            let seq = self.next_seq()?;
-            let batch = Batch {
-                sensor: sensor.to_string(),
-                seq,
-                created: renkei_core::time::now_str(),
-                buckets: chunk.iter().map(BatchBucket::of).collect(),
-            };
-            let body =
-                serde_json::to_vec(&batch).map_err(|e| ObserveError::Spool(e.to_string()))?;
-            write_atomically(&self.batch_path(seq), &body)?;
-            write_atomically(&self.dir.join("seq"), (seq + 1).to_string().as_bytes())?;
-            seqs.push(seq);
+        let mut parts: Vec<BatchBucket> = Vec::new();
+        let mut bytes = 0;
+        for bucket in buckets {
+            for part in BatchBucket::parts(bucket, BATCH_BYTES) {
+                let part_bytes: usize = part
+                    .rows
+                    .iter()
+                    .map(|r| 100 + r.sources.len() + r.top.len() * 30)
+                    .sum();
+                if !parts.is_empty()
+                    && (parts.len() == BUCKETS_PER_BATCH || bytes + part_bytes > BATCH_BYTES)
+                {
+                    seqs.push(self.write_batch(sensor, std::mem::take(&mut parts))?);
+                    bytes = 0;
+                }
+                bytes += part_bytes;
+                parts.push(part);
+            }
+        }
+        if !parts.is_empty() {
+            seqs.push(self.write_batch(sensor, parts)?);
         }
         Ok(seqs)
+    }
+
+    fn write_batch(&self, sensor: &str, buckets: Vec<BatchBucket>) -> Result<i64> {
+        let seq = self.next_seq()?;
+        let batch = Batch {
+            sensor: sensor.to_string(),
+            seq,
+            created: renkei_core::time::now_str(),
+            buckets,
+        };
+        let body = serde_json::to_vec(&batch).map_err(|e| ObserveError::Spool(e.to_string()))?;
+        write_atomically(&self.batch_path(seq), &body)?;
+        write_atomically(&self.dir.join("seq"), (seq + 1).to_string().as_bytes())?;
+        Ok(seq)
     }
 
     /// Spooled batches, oldest first.
@@ -255,24 +280,21 @@ pub fn spool_files(config: &SensorConfig, spool: &Spool) -> Result<(Vec<i64>, u6
                 // Buckets close as the capture's own clock passes them.
                 let mut last_closed = i64::MIN;
                 let mut pending_err = None;
-                let end = renkei_formats::packet::read_capture(
-                    BufReader::with_capacity(1 << 20, file),
-                    |ts, probe| {
-                        packets += 1;
-                        agg.packet(ts, probe);
-                        let open = agg.bucket_of(ts);
-                        if open > last_closed {
-                            last_closed = open;
-                            let closed = agg.take_closed(ts);
-                            if !closed.is_empty()
-                                && let Err(e) =
-                                    spool.store(&config.name, &closed).map(|s| seqs.extend(s))
-                            {
-                                pending_err.get_or_insert(e);
-                            }
+                let end = renkei_formats::packet::read_capture(file, |ts, probe| {
+                    packets += 1;
+                    agg.packet(ts, probe);
+                    let open = agg.bucket_of(ts);
+                    if open > last_closed {
+                        last_closed = open;
+                        let closed = agg.take_closed(ts);
+                        if !closed.is_empty()
+                            && let Err(e) =
+                                spool.store(&config.name, &closed).map(|s| seqs.extend(s))
+                        {
+                            pending_err.get_or_insert(e);
                         }
-                    },
-                )
+                    }
+                })
                 .map_err(|e| ObserveError::invalid("pcap", format!("{}: {e}", f.display())))?;
                 if let Some(e) = pending_err {
                     return Err(e);
@@ -374,6 +396,8 @@ pub async fn run_live(
                 Ok(p) => {
                     let probe = renkei_formats::packet::decode(link, p.data);
                     if let Ok(mut a) = agg2.lock() {
+                        // time_t is 32 bits on some targets.
+                        #[allow(clippy::unnecessary_cast)]
                         a.packet(p.header.ts.tv_sec as i64, probe);
                     }
                 }

@@ -184,6 +184,14 @@ impl Sketch {
         }
     }
 
+    /// The length of [`Sketch::to_bytes`].
+    pub fn byte_len(&self) -> usize {
+        match &self.0 {
+            Repr::Sparse { len, .. } => 2 + 4 * len,
+            Repr::Dense(r) => 2 + r.len(),
+        }
+    }
+
     /// A compact, versioned byte form: sparse as the sorted hashes, dense as the
     /// registers.
     pub fn to_bytes(&self) -> Vec<u8> {

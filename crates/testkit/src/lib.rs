@@ -176,6 +176,7 @@ pub struct TestServer {
     pub enricher: renkei_enrich::Enricher,
     /// The server's clock: `advance` it to move past an embargo.
     pub clock: renkei_core::time::Clock,
+    observe: std::sync::Arc<renkei_observe::Settings>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     // Last, so the database outlives the server that uses it.
@@ -207,6 +208,7 @@ impl TestServer {
         let setup_url = server.setup_url();
         let enricher = server.enricher().clone();
         let clock = server.clock().clone();
+        let observe = server.observe_settings().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let mut smtp = None;
         if let Some(intake) = server.smtp_intake() {
@@ -236,10 +238,19 @@ impl TestServer {
             smtp,
             enricher,
             clock,
+            observe,
             shutdown: Some(tx),
             task: Some(task),
             database,
         }
+    }
+
+    /// Counts the sensor batches accepted so far into the observation views, as
+    /// the server does right after each batch (in the background).
+    pub async fn roll_up(&self) -> renkei_observe::collector::RollUp {
+        renkei_observe::collector::roll_up(&self.store, &self.observe)
+            .await
+            .expect("roll-up")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -4,7 +4,6 @@
 
 use std::io::Read;
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -377,13 +376,26 @@ pub async fn sensor_state(
 
 /// A sensor's batch: the body as signed (gzip allowed in transit), the signature
 /// in `Renkei-Signature`.
+/// How long after the last batch the views are rolled up.
+const ROLL_UP_QUIET_MS: u64 = 1_000;
+
+pub const BATCH_PATH: &str = "/api/v1/sensors/batches";
+
 pub async fn batch(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, AppError> {
     let max = state.observe.observe.max_batch_bytes;
+    // Batches have their own limit (the default body limit is for forms).
+    let body = axum::body::to_bytes(body, max).await.map_err(|_| {
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the batch is larger than observe.max_batch_bytes",
+        )
+    })?;
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -411,5 +423,23 @@ pub async fn batch(
         &body,
     )
     .await?;
+    // The batch is stored; the views count it once the sensors have been quiet
+    // for a moment (or at the trend worker's next minute), so that a sensor
+    // sending its backlog is not held up by them and the backlog is merged in
+    // one roll-up. SQLite has one writer: rolling up batch by batch would make
+    // each batch wait for the last one's roll-up.
+    use std::sync::atomic::Ordering;
+    let n = state.batches_seen.fetch_add(1, Ordering::SeqCst) + 1;
+    let seen = state.batches_seen.clone();
+    let rolled = crate::roll_up(&state);
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(ROLL_UP_QUIET_MS)).await;
+        if seen.load(Ordering::SeqCst) != n {
+            return;
+        }
+        if let Err(e) = rolled.await {
+            tracing::warn!(error = %e, "sensor batches not rolled up; the trend worker retries");
+        }
+    });
     Ok((StatusCode::CREATED, Json(receipt)).into_response())
 }

@@ -36,7 +36,6 @@ use axum::{Extension, Router};
 use renkei_core::config::Config;
 use renkei_core::{CoreError, Store, accounts, settings};
 use tokio::net::TcpListener;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::AppError;
@@ -66,6 +65,56 @@ pub struct Server {
     setup_token: Option<String>,
 }
 
+/// Rolls up the accepted sensor batches, one roll-up at a time in this process.
+pub(crate) fn roll_up(
+    state: &AppState,
+) -> impl Future<Output = Result<renkei_observe::collector::RollUp, renkei_observe::ObserveError>>
++ Send
++ 'static {
+    let (store, settings, lock) = (
+        state.store.clone(),
+        state.observe.clone(),
+        state.roll_up.clone(),
+    );
+    async move {
+        let _one = lock.lock().await;
+        renkei_observe::collector::roll_up(&store, &settings).await
+    }
+}
+
+/// Refuses a body whose declared length is over the limit before reading it:
+/// `server.body_limit_bytes`, or `observe.max_batch_bytes` for sensor batches (an
+/// hour of a busy sensor is megabytes). Extractors enforce the same limits on
+/// bodies sent without a length.
+async fn body_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<axum::response::Response, AppError> {
+    let limit = if request.uri().path() == api_observe::BATCH_PATH {
+        state
+            .config
+            .server
+            .body_limit_bytes
+            .max(state.config.observe.max_batch_bytes)
+    } else {
+        state.config.server.body_limit_bytes
+    };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than this server accepts",
+        ));
+    }
+    Ok(next.run(request).await)
+}
+
 /// Opens the store named in `config` and assembles the application.
 pub async fn build(config: Config) -> Result<Server, WebError> {
     config.validate()?;
@@ -91,6 +140,8 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
     let state = AppState {
         vuln,
         observe: Arc::new(renkei_observe::Settings::from_config(&config)),
+        roll_up: Arc::new(tokio::sync::Mutex::new(())),
+        batches_seen: Arc::default(),
         clock: renkei_core::time::Clock::system(),
         limiter: Arc::new(limiter::LoginLimiter::new(
             config.security.login_max_attempts,
@@ -127,7 +178,7 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         .layer(Extension(Specs(specs.clone())))
         .layer(from_fn_with_state(state.clone(), auth::resolve))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(from_fn_with_state(state.clone(), body_limit))
         .layer(from_fn(error::render_errors))
         .layer(from_fn(error::security_headers))
         .layer(from_fn_with_state(state.clone(), metrics::track))
@@ -226,6 +277,21 @@ impl Server {
         &self.state.clock
     }
 
+    pub fn observe_settings(&self) -> &Arc<renkei_observe::Settings> {
+        &self.state.observe
+    }
+
+    /// Counts every accepted sensor batch into the observation views now (the
+    /// server does it right after each batch and every minute).
+    pub fn observation_roll_up(
+        &self,
+    ) -> impl Future<
+        Output = Result<renkei_observe::collector::RollUp, renkei_observe::ObserveError>,
+    > + Send
+    + 'static {
+        roll_up(&self.state)
+    }
+
     /// The enrichment tables in use on this node.
     pub fn enricher(&self) -> &renkei_enrich::Enricher {
         &self.state.enricher
@@ -252,6 +318,7 @@ impl Server {
         let store = self.state.store.clone();
         let settings = self.state.observe.clone();
         let clock = self.state.clock.clone();
+        let state = self.state.clone();
         async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             tokio::pin!(shutdown);
@@ -259,6 +326,9 @@ impl Server {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = &mut shutdown => return,
+                }
+                if let Err(e) = roll_up(&state).await {
+                    tracing::warn!(error = %e, "sensor batches not rolled up; will retry");
                 }
                 let today = settings.day_of(clock.now().timestamp());
                 match renkei_observe::trends::run_due(&store, &settings, &today).await {

@@ -144,7 +144,7 @@ fn observe_schemas() -> Value {
                 "public_key": {"type": "string", "description": "Ed25519, base64 (renkei sensor --print-key)"}}},
         "Sensor": {"type": "object", "required": ["id", "name", "location", "address_range", "public_key", "disabled"]},
         "SensorRegistered": {"type": "object", "required": ["sensor", "token"]},
-        "SensorHealth": {"type": "object", "required": ["sensor", "uptime_7d", "packets_7d", "batches"]},
+        "SensorHealth": {"type": "object", "required": ["sensor", "uptime_7d", "packets_7d", "batches", "waiting"]},
         "SensorState": {"type": "object", "required": ["disabled"], "additionalProperties": false, "properties": {"disabled": {"type": "boolean"}}},
         "SensorBatch": {"type": "object", "required": ["sensor", "seq", "created", "buckets"],
             "properties": {"sensor": s, "seq": i, "created": s, "buckets": {"type": "array", "items": {"type": "object",

@@ -21,6 +21,11 @@ pub struct AppState {
     pub notify: Arc<renkei_incident::notify::Settings>,
     pub vuln: Arc<renkei_vuln::Settings>,
     pub observe: Arc<renkei_observe::Settings>,
+    /// One roll-up of sensor batches at a time in this process.
+    pub roll_up: Arc<tokio::sync::Mutex<()>>,
+    /// Sensor batches accepted by this process, so that a burst is rolled up once
+    /// it is over rather than batch by batch.
+    pub batches_seen: Arc<std::sync::atomic::AtomicU64>,
     pub clock: renkei_core::time::Clock,
 }
 

@@ -58,6 +58,7 @@ async fn send(srv: &TestServer, s: &Sensor, buckets: &[Bucket]) {
         .await
         .unwrap();
     assert_eq!((sent.pending, sent.rejected), (0, 0), "{sent:?}");
+    srv.roll_up().await;
 }
 
 fn synth_capture(dir: &Path, packets: u64, sources: u64, start: i64) -> std::path::PathBuf {
@@ -98,6 +99,10 @@ both_backends! {
         let sent = Collector::new(&srv.url(""), &s.token).send(&s.spool).await.unwrap();
         assert_eq!((sent.accepted, sent.pending, sent.duplicates), (seqs.len(), 0, 0), "{sent:?}");
         assert!(s.spool.pending().unwrap().is_empty());
+        // Two roll-ups at once (besides the server's own): each batch counts once,
+        // which the totals below check.
+        let (a, b) = tokio::join!(srv.roll_up(), srv.roll_up());
+        assert!(a.batches + b.batches <= seqs.len(), "{a:?} {b:?}");
 
         let (status, top) = api.get(None, "/api/v1/observation/top?period=2007-10-01..2007-10-01&ranks=1-10").await;
         assert_eq!(status, 200, "{top}");
@@ -112,6 +117,7 @@ both_backends! {
         std::fs::write(&first, &replay).unwrap();
         let again = Collector::new(&srv.url(""), &s.token).send(&s.spool).await.unwrap();
         assert_eq!((again.accepted, again.duplicates), (0, 1));
+        assert_eq!(srv.roll_up().await.batches, 0, "a replay is never rolled up");
         let (_, after) = api.get(None, "/api/v1/observation/top?period=2007-10-01..2007-10-01&ranks=1-10").await;
         assert_eq!(after["ports"][0]["packets"], p445.scan);
 
@@ -161,6 +167,7 @@ both_backends! {
         // Back: the backlog goes in order, and counts once.
         let back = Collector::new(&srv.url(""), &s.token).send(&s.spool).await.unwrap();
         assert_eq!((back.accepted, back.pending), (seqs.len(), 0));
+        srv.roll_up().await;
         let (_, top) = api.get(None, "/api/v1/observation/top?period=2007-10-01..2007-10-01&ranks=1-10").await;
         let counted: i64 = top["ports"].as_array().unwrap().iter().map(|p| p["packets"].as_i64().unwrap()).sum();
         let mut agg = Aggregator::new(3600);
