@@ -10,7 +10,7 @@
 #   - nfpcapd (pcap to flows) then nfdump -s dstport: the flow tools' way.
 # Then the distinct-source count of 20 M sources (accuracy and peak memory), and
 # the collector's intake of batches (a real server, SQLite, through the sensor's
-# own sender).
+# own sender) and the roll-up of those batches into the per-day views.
 #
 #   bench/observe-vs-tcpdump-nfdump.sh [PACKETS]     # default 10000000
 set -euo pipefail
@@ -103,3 +103,9 @@ batches=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["batch
 r=$(timed $renkei sensor --collector "http://127.0.0.1:$port" --token "$token" --name bench --spool "$work/spool" --send-only)
 ingest_s=${r% *}
 echo "intake: $batches batches (24 hourly buckets, $packets packets) in ${ingest_s} s = $(rate "$packets" "$ingest_s") M packets/s worth of batches"
+# The views count the batches a second after the last one (the roll-up): how long
+# until every batch is counted, from the end of intake.
+start=$(date +%s.%N)
+until [ "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM sensor_batches WHERE rolled_up = 0").fetchone()[0])' "$work/db/renkei.db")" = 0 ]; do sleep 0.2; done
+rolled_s=$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$start" "$(date +%s.%N)")
+echo "roll-up into the per-day views: done $(secs "$rolled_s") s after intake ended = $(rate "$packets" "$(python3 -c "import sys; print(float(sys.argv[1]) + float(sys.argv[2]))" "$ingest_s" "$rolled_s")") M packets/s from first batch to counted views"
