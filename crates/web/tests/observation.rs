@@ -134,8 +134,11 @@ both_backends! {
         // Only sensor tokens send batches; a coordinator is no sensor.
         let r = api.http.post(srv.url("/api/v1/sensors/batches")).bearer_auth(&coordinator).body(replay.clone()).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 403);
-        let r = api.http.post(srv.url("/api/v1/sensors/batches")).body(replay).send().await.unwrap();
+        // A stranger is refused before the body is read (a small body, so the
+        // client is not still sending when the server answers and closes).
+        let r = api.http.post(srv.url("/api/v1/sensors/batches")).body(b"{}".to_vec()).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 401);
+        drop(replay);
 
         // The health page and API show the sensor's last batch.
         let (_, health) = api.get(Some(&coordinator), "/api/v1/sensors").await;
