@@ -258,6 +258,11 @@ pub async fn observe(
     }
 }
 
+/// Exit 1 while batches are left in the spool or were rejected.
+fn unsent(sent: &sensor::Sent) -> ExitCode {
+    ExitCode::from(u8::from(sent.pending > 0 || sent.rejected > 0))
+}
+
 pub async fn sensor(args: SensorArgs) -> anyhow::Result<ExitCode> {
     let spool = Spool::open(&args.spool)?;
     if args.print_key {
@@ -290,11 +295,7 @@ pub async fn sensor(args: SensorArgs) -> anyhow::Result<ExitCode> {
                 "rejected": sent.rejected, "pending": sent.pending,
             })
         );
-        return Ok(ExitCode::from(if sent.pending > 0 || sent.rejected > 0 {
-            1
-        } else {
-            0
-        }));
+        return Ok(unsent(&sent));
     }
     let input = if !args.pcap.is_empty() {
         Input::Pcap(args.pcap)
@@ -347,9 +348,5 @@ pub async fn sensor(args: SensorArgs) -> anyhow::Result<ExitCode> {
             "duplicates": sent.duplicates, "rejected": sent.rejected, "pending": sent.pending,
         })
     );
-    Ok(ExitCode::from(if sent.pending > 0 || sent.rejected > 0 {
-        1
-    } else {
-        0
-    }))
+    Ok(unsent(&sent))
 }

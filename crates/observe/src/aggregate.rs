@@ -60,11 +60,8 @@ impl PortRow {
     }
 
     fn key(&self) -> u32 {
-        ((self.proto.index() as u32) << 18)
-            | ((self.class.index() as u32) << 16)
-            | u32::from(self.port)
+        pack(self.proto, self.class, self.port)
     }
-
     #[inline]
     fn add(&mut self, src: u128) {
         self.packets += 1;
@@ -178,8 +175,13 @@ struct Totals {
 const KEY_BITS: u32 = 20;
 
 #[inline]
+fn pack(proto: Proto, class: Class, port: u16) -> u32 {
+    ((proto.index() as u32) << 18) | ((class.index() as u32) << 16) | u32::from(port)
+}
+
+#[inline]
 fn key(p: &Probe) -> u32 {
-    ((p.proto.index() as u32) << 18) | ((p.class.index() as u32) << 16) | u32::from(p.port)
+    pack(p.proto, p.class, p.port)
 }
 
 fn unkey(k: u32) -> (Proto, Class, u16) {

@@ -60,17 +60,6 @@ pub struct Row {
 }
 
 impl BatchBucket {
-    pub fn of(b: &Bucket) -> BatchBucket {
-        let mut parts = BatchBucket::parts(b, usize::MAX);
-        parts.pop().unwrap_or(BatchBucket {
-            start: b.start,
-            seconds: b.seconds,
-            packets: b.packets,
-            unparsed: b.unparsed,
-            rows: Vec::new(),
-        })
-    }
-
     /// The bucket in parts of at most `max_rows` rows, so that a bucket of a busy
     /// hour fits in batches the collector takes. The collector adds parts of a
     /// bucket up; each part's packets cover its rows, and the first part carries
