@@ -63,6 +63,22 @@ impl PortRow {
         pack(self.proto, self.class, self.port)
     }
     #[inline]
+    fn add_v4(&mut self, a: u32) {
+        if let Sources::Few(v) = &mut self.sources
+            && v.len() < FEW_MAX
+            && let Err(i) = v.binary_search(&a)
+        {
+            self.packets += 1;
+            if v.len() == v.capacity() {
+                // Grow by an eighth: the rows are many and small.
+                v.reserve_exact((v.len() / 8).max(4));
+            }
+            v.insert(i, a);
+            return;
+        }
+        self.add(v4_key(a));
+    }
+
     fn add(&mut self, src: u128) {
         self.packets += 1;
         if let Sources::Few(v) = &mut self.sources
@@ -71,7 +87,6 @@ impl PortRow {
             match v.binary_search(&a) {
                 Err(i) if v.len() < FEW_MAX => {
                     if v.len() == v.capacity() {
-                        // Grow by an eighth: the rows are many and small.
                         v.reserve_exact((v.len() / 8).max(4));
                     }
                     v.insert(i, a);
@@ -192,12 +207,10 @@ fn unkey(k: u32) -> (Proto, Class, u16) {
     )
 }
 
-/// 20 bytes (a u128 would align the record to 32).
-#[derive(Clone, Copy, Default)]
-struct Rec {
-    src: [u8; 16],
-    key: u32,
-}
+/// A buffered IPv4 packet: its row key in the high half, its source in the low.
+/// IPv4 is nearly all of what sensors see; IPv6 packets wait apart with their
+/// whole source ([`Aggregator::pending_v6`]).
+type Rec = u64;
 
 #[derive(Default)]
 struct Open {
@@ -206,10 +219,12 @@ struct Open {
 }
 
 /// Packets are buffered and sorted by row (a radix sort on the 20-bit key) before
-/// they are counted, so each row is looked up once per run and its sketch stays
+/// they are counted, so each row is looked up once per run and its sources stay
 /// in cache while the run's sources go in: scan traffic spreads over a hundred
 /// thousand rows, and counting packet by packet would miss the cache on each.
-const BATCH: usize = 1 << 16;
+/// The larger the batch, the longer the runs; 1 MB of records (and as much to
+/// sort into) keeps a sensor's memory small.
+const BATCH: usize = 1 << 17;
 
 /// Counts packets into buckets of `bucket_seconds`.
 pub struct Aggregator {
@@ -219,7 +234,9 @@ pub struct Aggregator {
     index: Vec<u32>,
     active: Option<i64>,
     pending: Vec<Rec>,
-    pending_bucket: i64,
+    pending_v6: Vec<(u32, u128)>,
+    /// The bucket the pending packets are in: its start and end.
+    pending_bucket: (i64, i64),
     pending_totals: Totals,
     scratch: Vec<Rec>,
 }
@@ -232,7 +249,8 @@ impl Aggregator {
             index: Vec::new(),
             active: None,
             pending: Vec::with_capacity(BATCH),
-            pending_bucket: i64::MIN,
+            pending_v6: Vec::new(),
+            pending_bucket: (i64::MIN, i64::MIN),
             pending_totals: Totals::default(),
             scratch: Vec::new(),
         }
@@ -250,21 +268,26 @@ impl Aggregator {
     /// Counts one packet record at `ts` (seconds); `None` counts it as unparsed.
     #[inline]
     pub fn packet(&mut self, ts: i64, probe: Option<Probe>) {
-        let start = ts.div_euclid(self.seconds) * self.seconds;
-        if start != self.pending_bucket {
+        // Captures are in time order, so the bucket rarely changes: a comparison
+        // spares a division per packet.
+        if ts < self.pending_bucket.0 || ts >= self.pending_bucket.1 {
             self.flush();
-            self.pending_bucket = start;
+            let start = self.bucket_of(ts);
+            self.pending_bucket = (start, start.saturating_add(self.seconds));
         }
         self.pending_totals.packets += 1;
         match probe {
             None => self.pending_totals.unparsed += 1,
             Some(p) => {
-                self.pending.push(Rec {
-                    src: p.src.to_ne_bytes(),
-                    key: key(&p),
-                });
-                if self.pending.len() == BATCH {
-                    self.flush();
+                let key = key(&p);
+                match v4_of(p.src) {
+                    Some(a) => {
+                        self.pending.push((u64::from(key) << 32) | u64::from(a));
+                        if self.pending.len() == BATCH {
+                            self.flush();
+                        }
+                    }
+                    None => self.pending_v6.push((key, p.src)),
                 }
             }
         }
@@ -274,7 +297,7 @@ impl Aggregator {
         if self.pending_totals.packets == 0 {
             return;
         }
-        let start = self.pending_bucket;
+        let start = self.pending_bucket.0;
         radix_sort(&mut self.pending, &mut self.scratch);
         let open = self.buckets.entry(start).or_default();
         open.totals.packets += self.pending_totals.packets;
@@ -291,26 +314,17 @@ impl Aggregator {
             }
             self.active = Some(start);
         }
-        let recs = &self.pending;
-        let mut i = 0;
-        while i < recs.len() {
-            let k = recs[i].key;
-            let mut j = i + 1;
-            while j < recs.len() && recs[j].key == k {
-                j += 1;
+        for run in self.pending.chunk_by(|a, b| a >> 32 == b >> 32) {
+            let row = row_of(&mut self.index, &mut open.rows, (run[0] >> 32) as u32);
+            for &r in run {
+                row.add_v4(r as u32);
             }
-            let at = &mut self.index[k as usize];
-            if *at == u32::MAX {
-                *at = open.rows.len() as u32;
-                open.rows.push(PortRow::new(k));
-            }
-            let row = &mut open.rows[*at as usize];
-            for r in &recs[i..j] {
-                row.add(u128::from_ne_bytes(r.src));
-            }
-            i = j;
+        }
+        for &(k, src) in &self.pending_v6 {
+            row_of(&mut self.index, &mut open.rows, k).add(src);
         }
         self.pending.clear();
+        self.pending_v6.clear();
     }
 
     /// Marks the bucket holding `ts` as observed even if nothing arrives in it, so
@@ -351,12 +365,23 @@ impl Aggregator {
     }
 }
 
-/// LSD radix sort on the 20-bit key, two passes of 10 bits.
+/// The row of `key` in a bucket's rows, made if it is new.
+#[inline]
+fn row_of<'a>(index: &mut [u32], rows: &'a mut Vec<PortRow>, key: u32) -> &'a mut PortRow {
+    let at = &mut index[key as usize];
+    if *at == u32::MAX {
+        *at = rows.len() as u32;
+        rows.push(PortRow::new(key));
+    }
+    &mut rows[*at as usize]
+}
+
+/// LSD radix sort on the 20-bit row key (bits 32..52), two passes of 10 bits.
 fn radix_sort(a: &mut Vec<Rec>, tmp: &mut Vec<Rec>) {
-    for shift in [0u32, 10] {
+    for shift in [32u32, 42] {
         let mut counts = [0usize; 1024];
-        for r in a.iter() {
-            counts[((r.key >> shift) & 1023) as usize] += 1;
+        for &r in a.iter() {
+            counts[((r >> shift) & 1023) as usize] += 1;
         }
         let mut sum = 0;
         for c in counts.iter_mut() {
@@ -365,10 +390,10 @@ fn radix_sort(a: &mut Vec<Rec>, tmp: &mut Vec<Rec>) {
             sum += n;
         }
         tmp.clear();
-        tmp.resize(a.len(), Rec::default());
-        for r in a.iter() {
-            let d = &mut counts[((r.key >> shift) & 1023) as usize];
-            tmp[*d] = *r;
+        tmp.resize(a.len(), 0);
+        for &r in a.iter() {
+            let d = &mut counts[((r >> shift) & 1023) as usize];
+            tmp[*d] = r;
             *d += 1;
         }
         std::mem::swap(a, tmp);
@@ -444,55 +469,161 @@ pub struct BucketSummary {
     pub by_port: Vec<PortSummary>,
 }
 
-fn summarize_rows<'a>(rows: impl Iterator<Item = &'a PortRow>) -> Vec<PortSummary> {
-    // Sketches are merged only where a port has several rows (classes, buckets);
-    // a lone row's count is read as it is.
-    let mut rows: Vec<&PortRow> = rows.collect();
-    rows.sort_unstable_by_key(|r| (r.proto, r.port));
-    let mut out = Vec::new();
-    for group in rows.chunk_by(|a, b| (a.proto, a.port) == (b.proto, b.port)) {
+/// A set of rows grouped by port and ordered as the summary lists them, heaviest
+/// first, with each port's summary made only when it is read: a day of scan traffic
+/// has hundreds of thousands of ports, and the summaries themselves would be the
+/// largest thing in memory.
+struct PortTable<'a> {
+    /// Rows in port order (a counting sort on protocol and port: no comparisons,
+    /// and each row is read twice in memory order rather than chased by a sort).
+    rows: Vec<&'a PortRow>,
+    /// Where each port's rows end in `rows`, by protocol and port.
+    ends: Vec<u32>,
+    /// Per port: its packets and its protocol and port, in the listing's order.
+    groups: Vec<(u64, u32)>,
+}
+
+/// Protocol and port: 18 bits.
+const PORT_KEYS: usize = 1 << 18;
+
+impl<'a> PortTable<'a> {
+    fn of(rows: impl Iterator<Item = &'a PortRow> + Clone) -> Self {
+        let port_key = |r: &PortRow| (r.proto.index() << 16) | usize::from(r.port);
+        let Some(any) = rows.clone().next() else {
+            return PortTable {
+                rows: Vec::new(),
+                ends: Vec::new(),
+                groups: Vec::new(),
+            };
+        };
+        let mut ends = vec![0u32; PORT_KEYS];
+        for r in rows.clone() {
+            ends[port_key(r)] += 1;
+        }
+        let mut sum = 0;
+        for e in ends.iter_mut() {
+            let n = *e;
+            *e = sum;
+            sum += n;
+        }
+        let mut sorted = vec![any; sum as usize];
+        for r in rows {
+            let e = &mut ends[port_key(r)];
+            sorted[*e as usize] = r;
+            *e += 1;
+        }
+        // Each entry of `ends` is now where its port's rows end.
+        let mut groups = Vec::new();
+        let mut from = 0u32;
+        for (k, &to) in ends.iter().enumerate() {
+            if to > from {
+                let packets: u64 = sorted[from as usize..to as usize]
+                    .iter()
+                    .map(|r| r.packets)
+                    .sum();
+                groups.push((packets, k as u32));
+                from = to;
+            }
+        }
+        // Heaviest first, then by protocol name and port. The keys are unique, so
+        // the unstable sort (which needs no scratch buffer) gives one order.
+        let tie = |k: u32| (name_rank(Proto::ALL[(k >> 16) as usize & 3]), k & 0xFFFF);
+        groups.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(tie(a.1).cmp(&tie(b.1))));
+        PortTable {
+            rows: sorted,
+            ends,
+            groups,
+        }
+    }
+
+    fn port(&self, &(packets, k): &(u64, u32), scratch: &mut Vec<u32>) -> PortSummary {
+        let from = match k {
+            0 => 0,
+            k => self.ends[k as usize - 1] as usize,
+        };
+        let group = &self.rows[from..self.ends[k as usize] as usize];
         let mut c = [0u64; 3];
         for r in group {
             c[r.class.index()] += r.packets;
         }
-        let sources = match group {
-            [one] => one.distinct(),
-            [first, rest @ ..] => {
-                let mut s = first.sketch();
-                for r in rest {
-                    r.merge_into(&mut s);
-                }
-                s.estimate()
-            }
-            [] => 0,
-        };
-        out.push(PortSummary {
+        PortSummary {
             proto: group[0].proto.as_str(),
             port: group[0].port,
-            packets: c.iter().sum(),
-            sources,
+            packets,
+            sources: union_distinct(group, scratch),
             scan: c[Class::Scan.index()],
             backscatter: c[Class::Backscatter.index()],
             other: c[Class::Other.index()],
-        });
+        }
     }
-    // The keys are unique, so the unstable sort (which needs no scratch buffer of
-    // the same size) gives one order.
-    out.sort_unstable_by(|a, b| {
-        b.packets
-            .cmp(&a.packets)
-            .then(a.proto.cmp(b.proto))
-            .then(a.port.cmp(&b.port))
-    });
-    out
+
+    fn ports(&self) -> impl Iterator<Item = PortSummary> + '_ {
+        let mut scratch = Vec::new();
+        self.groups.iter().map(move |g| self.port(g, &mut scratch))
+    }
+}
+
+/// The order of the protocols' names, which breaks ties in the listings.
+fn name_rank(p: Proto) -> u32 {
+    match p {
+        Proto::Icmp => 0,
+        Proto::Icmpv6 => 1,
+        Proto::Tcp => 2,
+        Proto::Udp => 3,
+    }
+}
+
+/// The distinct sources of several rows of one port (classes, buckets). Rows that
+/// still list their sources are united exactly while the union is as small as a
+/// sparse sketch (which is exact too); otherwise the sketches are merged.
+fn union_distinct(group: &[&PortRow], scratch: &mut Vec<u32>) -> u64 {
+    if let [one] = group {
+        return one.distinct();
+    }
+    scratch.clear();
+    for r in group {
+        match &r.sources {
+            Sources::Few(v) if scratch.len() + v.len() <= 4 * FEW_MAX => scratch.extend(v),
+            _ => {
+                scratch.clear();
+                break;
+            }
+        }
+    }
+    if !scratch.is_empty() {
+        scratch.sort_unstable();
+        scratch.dedup();
+        if scratch.len() <= FEW_MAX {
+            return scratch.len() as u64;
+        }
+    }
+    let mut s = Sketch::new();
+    for r in group {
+        r.merge_into(&mut s);
+    }
+    s.estimate()
+}
+
+impl Serialize for PortTable<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.ports())
+    }
+}
+
+fn summarize_rows<'a>(rows: impl Iterator<Item = &'a PortRow> + Clone) -> Vec<PortSummary> {
+    PortTable::of(rows).ports().collect()
+}
+
+fn bucket_start(start: i64) -> String {
+    chrono::DateTime::from_timestamp(start, 0)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
 }
 
 impl BucketSummary {
     fn of(b: &Bucket) -> BucketSummary {
         BucketSummary {
-            start: chrono::DateTime::from_timestamp(b.start, 0)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default(),
+            start: bucket_start(b.start),
             packets: b.packets,
             unparsed: b.unparsed,
             by_port: summarize_rows(b.rows.iter()),
@@ -518,16 +649,28 @@ impl Summary {
         bucket_seconds: i64,
         out: impl std::io::Write,
     ) -> serde_json::Result<()> {
+        #[derive(Serialize)]
+        struct LazyBucket<'a> {
+            start: String,
+            packets: u64,
+            unparsed: u64,
+            by_port: PortTable<'a>,
+        }
         struct Lazy<'a>(&'a [Bucket]);
         impl Serialize for Lazy<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.iter().map(BucketSummary::of))
+                s.collect_seq(self.0.iter().map(|b| LazyBucket {
+                    start: bucket_start(b.start),
+                    packets: b.packets,
+                    unparsed: b.unparsed,
+                    by_port: PortTable::of(b.rows.iter()),
+                }))
             }
         }
         struct AllPorts<'a>(&'a [Bucket]);
         impl Serialize for AllPorts<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                summarize_rows(self.0.iter().flat_map(|b| b.rows.iter())).serialize(s)
+                PortTable::of(self.0.iter().flat_map(|b| b.rows.iter())).serialize(s)
             }
         }
         #[derive(Serialize)]
@@ -644,6 +787,33 @@ mod tests {
             String::from_utf8(streamed).unwrap(),
             serde_json::to_string(&Summary::of(&b, 60)).unwrap()
         );
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_sources_of_one_port_are_counted_together() {
+        let mut a = Aggregator::new(3600);
+        for i in 0..3000u128 {
+            a.packet(5, probe(v4_key(i as u32 % 1500), 22, Class::Scan));
+            a.packet(6, probe((0x2001_0db8 << 96) | (i % 500), 22, Class::Scan));
+        }
+        let b = a.finish();
+        let row = &b[0].rows[0];
+        assert_eq!(b[0].rows.len(), 1);
+        assert_eq!(row.packets, 6000);
+        let est = row.distinct() as f64;
+        assert!((est - 2000.0).abs() < 60.0, "{est}");
+    }
+
+    #[test]
+    fn a_packet_out_of_time_order_is_counted_in_its_own_bucket() {
+        let mut a = Aggregator::new(60);
+        a.packet(130, probe(1, 80, Class::Scan));
+        a.packet(10, probe(2, 80, Class::Scan));
+        a.packet(135, probe(3, 80, Class::Scan));
+        a.packet(59, probe(4, 80, Class::Scan));
+        let b = a.finish();
+        let got: Vec<(i64, u64)> = b.iter().map(|b| (b.start, b.rows[0].distinct())).collect();
+        assert_eq!(got, vec![(0, 2), (120, 2)]);
     }
 
     #[test]
