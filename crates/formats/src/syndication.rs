@@ -1,5 +1,5 @@
-//! Feeds: Atom (RFC 4287) for anything the team publishes, and JVNRSS — RSS 1.0 with
-//! JVN's `sec:` module — for vulnerability notes.
+//! Feeds: Atom (RFC 4287) and RSS 2.0 for anything the team publishes, and JVNRSS —
+//! RSS 1.0 with JVN's `sec:` module — for vulnerability notes.
 
 use quick_xml::escape::escape;
 
@@ -73,6 +73,58 @@ pub fn atom(feed: &Feed) -> String {
         out.push_str("  </entry>\n");
     }
     out.push_str("</feed>\n");
+    out
+}
+
+/// RFC 822 (as RSS 2.0 writes dates) of an RFC 3339 time; the text as it is if it
+/// is not one.
+fn rfc822(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| d.to_rfc2822())
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// The same feed as RSS 2.0 (the RSS Advisory Board's specification), with an
+/// `atom:link rel="self"` as its best practices ask.
+pub fn rss(feed: &Feed, description: &str) -> String {
+    let mut out = String::with_capacity(1024 + feed.entries.len() * 512);
+    out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    out.push_str("<rss version=\"2.0\" xmlns:atom=\"http://www.w3.org/2005/Atom\">\n<channel>\n");
+    out.push_str(&format!("  <title>{}</title>\n", escape(&feed.title)));
+    out.push_str(&format!("  <link>{}</link>\n", escape(&feed.link)));
+    out.push_str(&format!(
+        "  <description>{}</description>\n",
+        escape(description)
+    ));
+    out.push_str(&format!("  <language>{}</language>\n", escape(&feed.lang)));
+    out.push_str(&format!(
+        "  <lastBuildDate>{}</lastBuildDate>\n",
+        escape(&rfc822(&feed.updated))
+    ));
+    out.push_str("  <generator>Renkei</generator>\n");
+    out.push_str(&format!(
+        "  <atom:link href=\"{}\" rel=\"self\" type=\"application/rss+xml\"/>\n",
+        escape(&feed.self_link)
+    ));
+    for e in &feed.entries {
+        out.push_str("  <item>\n");
+        out.push_str(&format!("    <title>{}</title>\n", escape(&e.title)));
+        out.push_str(&format!("    <link>{}</link>\n", escape(&e.link)));
+        out.push_str(&format!(
+            "    <description>{}</description>\n",
+            escape(&e.summary)
+        ));
+        out.push_str(&format!(
+            "    <guid isPermaLink=\"false\">{}</guid>\n",
+            escape(&e.id)
+        ));
+        out.push_str(&format!(
+            "    <pubDate>{}</pubDate>\n",
+            escape(&rfc822(&e.published))
+        ));
+        out.push_str("  </item>\n");
+    }
+    out.push_str("</channel>\n</rss>\n");
     out
 }
 

@@ -144,6 +144,25 @@ impl From<renkei_observe::ObserveError> for AppError {
     }
 }
 
+impl From<renkei_publish::PublishError> for AppError {
+    fn from(err: renkei_publish::PublishError) -> Self {
+        use renkei_publish::PublishError as E;
+        match err {
+            E::Invalid { .. } => AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                err.to_string(),
+            ),
+            E::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
+            E::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            E::Forbidden(_) => AppError::new(StatusCode::FORBIDDEN, "forbidden", err.to_string()),
+            E::Core(core) => core.into(),
+            E::Vuln(v) => v.into(),
+            E::Chart(_) | E::Database(_) => AppError::internal(&err),
+        }
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(err: askama::Error) -> Self {
         AppError::internal(format!("template: {err}"))

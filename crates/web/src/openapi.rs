@@ -127,7 +127,12 @@ pub fn document(specs: &[&RouteSpec], server_url: &str) -> Value {
 
 fn schemas() -> Value {
     let mut all = core_schemas();
-    for more in [incident_schemas(), vuln_schemas(), observe_schemas()] {
+    for more in [
+        incident_schemas(),
+        vuln_schemas(),
+        observe_schemas(),
+        publish_schemas(),
+    ] {
         if let (Some(all), Value::Object(more)) = (all.as_object_mut(), more) {
             all.extend(more);
         }
@@ -161,6 +166,19 @@ fn observe_schemas() -> Value {
         "AnnotationNew": {"type": "object", "required": ["proto", "port", "day"], "additionalProperties": false,
             "properties": {"proto": s, "port": i, "day": s, "text_ja": s, "text_en": s, "note_id": s, "cve": s}},
         "Annotation": {"type": "object", "required": ["id", "proto", "port", "day", "text_ja", "text_en"]},
+    })
+}
+
+fn publish_schemas() -> Value {
+    let s = json!({"type": "string"});
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    let text = json!({"type": "object", "additionalProperties": false,
+        "properties": {"category": s, "tlp": s, "title_ja": s, "title_en": s, "body_ja": s, "body_en": s,
+            "change_ja": s, "change_en": s, "notes": strings}});
+    json!({
+        "AlertText": text,
+        "Alert": {"type": "object", "required": ["number", "category", "tlp", "status", "history"]},
+        "Alerts": {"type": "object", "required": ["alerts"]},
     })
 }
 

@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use crate::state::AppState;
 use crate::{
-    api, api_incidents, api_notify, api_observe, api_vuln, auth, feeds_vuln, pages,
-    pages_incidents, pages_notify, pages_observe, pages_vuln,
+    api, api_incidents, api_notify, api_observe, api_publish, api_vuln, auth, feeds_vuln, pages,
+    pages_incidents, pages_notify, pages_observe, pages_publish, pages_vuln,
 };
 
 const PERIOD_Q: (&str, &str, &str) = (
@@ -222,6 +222,15 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(GET, "/observation/charts/ports/{proto}/{port}", Public, pages_observe::port_chart)
         .page(GET, "/observation/sensors", Staff, pages_observe::sensors)
         .page(POST, "/observation/sensors", Staff, pages_observe::sensors_action)
+        .page(GET, "/alerts", Public, pages_publish::list)
+        .page(GET, "/alerts/new", Staff, pages_publish::new_form)
+        .page(POST, "/alerts/new", Staff, pages_publish::create)
+        .page(GET, "/alerts/{number}", Public, pages_publish::page)
+        .page(POST, "/alerts/{number}", Staff, pages_publish::action)
+        .page(GET, "/alerts/{number}/edit", Staff, pages_publish::edit_form)
+        .page(POST, "/alerts/{number}/edit", Staff, pages_publish::save)
+        .page(GET, "/feeds/alerts.atom", Public, pages_publish::atom)
+        .page(GET, "/feeds/alerts.rss", Public, pages_publish::rss)
         .page(GET, "/feeds/vulnerabilities.atom", Public, feeds_vuln::atom)
         .page(GET, "/.well-known/csaf/provider-metadata.json", Public, feeds_vuln::provider_metadata)
         .page(GET, "/.well-known/csaf/white/index.txt", Public, feeds_vuln::index_txt)
@@ -411,6 +420,12 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .api(GET, "/api/v1/observation/ports/{proto}/{port}/sensors", Staff, ApiDoc { query: &[("day", "string", "the day (default today)"), ("class", "string", "scan (default), backscatter or other")], ..doc("A port's day per sensor with its heaviest sources.", None, Some("ObservationBySensor"), 200) }, api_observe::port_sensors)
         .api(GET, "/api/v1/observation/icmp", Public, ApiDoc { query: &[PERIOD_Q, FROM_Q, TO_Q, ("format", "string", "json (default) or csv")], ..doc("The most frequent ICMP types per day.", None, Some("ObservationIcmp"), 200) }, api_observe::icmp)
         .api(GET, "/api/v1/observation/trends", Public, ApiDoc { query: &[PERIOD_Q, FROM_Q, TO_Q], ..doc("Trend notes (first seen, surge, calmed, back) with their evidence.", None, Some("ObservationTrends"), 200) }, api_observe::trend_list)
+        .api(GET, "/api/v1/alerts", Public, ApiDoc { query: &[], ..doc("Alerts, newest first: published TLP:CLEAR ones for the public, every alert with its latest text for staff (`category`, `limit`).", None, Some("Alerts"), 200) }, api_publish::list)
+        .api(POST, "/api/v1/alerts", Staff, doc("Write a new alert (a draft, revision 1; Markdown in Japanese and English).", Some("AlertText"), Some("Alert"), 201), api_publish::create)
+        .api(GET, "/api/v1/alerts/{number}", Public, doc("One alert: its published text and history; staff also see the revision waiting.", None, Some("Alert"), 200), api_publish::get)
+        .api(PUT, "/api/v1/alerts/{number}", Staff, doc("Change the draft, or start an update of a published alert (a new revision with its change note).", Some("AlertText"), Some("Alert"), 200), api_publish::write)
+        .api(POST, "/api/v1/alerts/{number}/submit", Staff, doc("Ask a second coordinator to review the waiting revision.", None, Some("Alert"), 200), api_publish::submit)
+        .api(POST, "/api/v1/alerts/{number}/publish", Staff, doc("Publish the revision in review (never by its author).", None, Some("Alert"), 200), api_publish::publish)
         .api(GET, "/api/v1/observation/annotations", Public, ApiDoc { query: &[PERIOD_Q, FROM_Q, TO_Q], ..doc("Coordinators' annotations on ports.", None, Some("ObservationAnnotations"), 200) }, api_observe::annotation_list)
         .api(POST, "/api/v1/observation/annotations", Staff, doc("Annotate a port from a day on, linking a vulnerability note or CVE.", Some("AnnotationNew"), Some("Annotation"), 201), api_observe::annotation_add)
         .api(GET, "/api/v1/users", Admin, doc("List accounts.", None, Some("User[]"), 200), api::users)

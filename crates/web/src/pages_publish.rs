@@ -1,0 +1,367 @@
+//! Dissemination pages: the public alert list and pages (with their revision
+//! history), the staff's writing and review forms, and the alert feeds.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use renkei_formats::syndication;
+use renkei_publish::PublishError;
+use renkei_publish::alerts::{self, Alert, AlertNumber, AlertSummary, AlertText, Revision};
+use renkei_publish::markdown;
+use serde::Deserialize;
+
+use crate::api_publish::viewer;
+use crate::error::AppError;
+use crate::pages::{Page, Shell, html, html_status, see_other};
+use crate::pages_vuln::{field, fields};
+use crate::state::AppState;
+
+#[derive(Deserialize, Default)]
+pub struct AlertQuery {
+    lang: Option<String>,
+    category: Option<String>,
+}
+
+fn reads_ja(page: &Page, lang: Option<&str>) -> bool {
+    lang.map(|l| l == "ja")
+        .unwrap_or(page.lang.as_str() == "ja")
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct AlertsPage<'a> {
+    shell: Shell<'a>,
+    alerts: Vec<AlertSummary>,
+    category: String,
+    ja: bool,
+}
+
+impl AlertsPage<'_> {
+    fn title<'b>(&self, a: &'b AlertSummary) -> &'b str {
+        a.title(self.ja)
+    }
+
+    fn date<'b>(&self, a: &'b AlertSummary) -> &'b str {
+        a.first_published_at
+            .as_deref()
+            .unwrap_or(&a.created_at)
+            .get(..10)
+            .unwrap_or("")
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<AlertQuery>,
+) -> Result<Response, AppError> {
+    let category = q.category.clone().unwrap_or_default();
+    let alerts = alerts::list(
+        &state.store,
+        viewer(&page.auth.principal),
+        Some(&category),
+        500,
+    )
+    .await?;
+    let ja = reads_ja(&page, q.lang.as_deref());
+    html(&AlertsPage {
+        shell: page.shell("alerts"),
+        alerts,
+        category,
+        ja,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "alert.html")]
+struct AlertPage<'a> {
+    shell: Shell<'a>,
+    alert: Alert,
+    ja: bool,
+    /// The published text, as HTML.
+    body: String,
+    /// A text waiting (staff only), as HTML.
+    pending_body: String,
+    notes: Vec<(String, String)>,
+    error: Option<String>,
+}
+
+impl AlertPage<'_> {
+    fn title<'b>(&self, r: &'b Revision) -> &'b str {
+        r.title(self.ja)
+    }
+
+    fn change<'b>(&self, r: &'b Revision) -> &'b str {
+        r.change(self.ja)
+    }
+
+    fn published(&self) -> Option<&Revision> {
+        self.alert.published.as_ref()
+    }
+}
+
+async fn alert_page<'a>(
+    state: &AppState,
+    page: &'a Page,
+    number: &str,
+    lang: Option<&str>,
+    error: Option<String>,
+) -> Result<AlertPage<'a>, AppError> {
+    let alert = alerts::get(&state.store, number, viewer(&page.auth.principal))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let ja = reads_ja(page, lang);
+    let body = alert
+        .published
+        .as_ref()
+        .map(|r| markdown::to_html(r.body(ja)))
+        .unwrap_or_default();
+    let pending_body = alert
+        .pending
+        .as_ref()
+        .map(|r| markdown::to_html(r.body(ja)))
+        .unwrap_or_default();
+    let linked = alert
+        .published
+        .as_ref()
+        .map(|r| r.notes.clone())
+        .unwrap_or_default();
+    let notes = alerts::public_notes(&state.store, &linked, state.clock.now()).await?;
+    Ok(AlertPage {
+        shell: page.shell("alerts"),
+        alert,
+        ja,
+        body,
+        pending_body,
+        notes,
+        error,
+    })
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(number): Path<String>,
+    Query(q): Query<AlertQuery>,
+) -> Result<Response, AppError> {
+    let view = alert_page(&state, &page, &number, q.lang.as_deref(), None).await?;
+    html(&view)
+}
+
+/// Submit for review, or publish (the reviewer).
+pub async fn action(
+    State(state): State<AppState>,
+    page: Page,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let f = fields(&body)?;
+    let n = AlertNumber::parse(&number)?;
+    let user = crate::api_publish::signed_in(&page.auth)?;
+    let result = match field(&f, "action").as_str() {
+        "submit" => alerts::submit(&state.store, user, &n).await,
+        "publish" => alerts::publish(&state.store, user, &n, state.clock.now()).await,
+        _ => {
+            return Err(AppError::bad_request(
+                "invalid_input",
+                "action: submit or publish",
+            ));
+        }
+    };
+    match result {
+        Ok(_) => Ok(see_other(&alerts::page_path(n.as_str()))),
+        Err(
+            e @ (PublishError::Conflict(_)
+            | PublishError::Forbidden(_)
+            | PublishError::Invalid { .. }),
+        ) => {
+            let view = alert_page(&state, &page, &number, None, Some(e.to_string())).await?;
+            html_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "alert_form.html")]
+struct AlertForm<'a> {
+    shell: Shell<'a>,
+    /// None: a new alert.
+    number: Option<String>,
+    form: HashMap<String, String>,
+    error: Option<String>,
+}
+
+impl AlertForm<'_> {
+    fn v(&self, k: &str) -> &str {
+        self.form.get(k).map(String::as_str).unwrap_or("")
+    }
+}
+
+fn text_of(f: &HashMap<String, String>, with_meta: bool) -> AlertText {
+    let raw = |k: &str| f.get(k).cloned().unwrap_or_default();
+    AlertText {
+        category: with_meta.then(|| field(f, "category")),
+        tlp: with_meta.then(|| field(f, "tlp")),
+        title_ja: field(f, "title_ja"),
+        title_en: field(f, "title_en"),
+        body_ja: raw("body_ja"),
+        body_en: raw("body_en"),
+        change_ja: field(f, "change_ja"),
+        change_en: field(f, "change_en"),
+        notes: field(f, "notes")
+            .split([',', ' ', '\n'])
+            .map(str::to_string)
+            .collect(),
+    }
+}
+
+pub async fn new_form(page: Page) -> Result<Response, AppError> {
+    let form = HashMap::from([("tlp".to_string(), "TLP:CLEAR".to_string())]);
+    html(&AlertForm {
+        shell: page.shell("alerts"),
+        number: None,
+        form,
+        error: None,
+    })
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    page: Page,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let f = fields(&body)?;
+    let user = crate::api_publish::signed_in(&page.auth)?;
+    match alerts::create(&state.store, user, &text_of(&f, true), state.clock.now()).await {
+        Ok(a) => Ok(see_other(&alerts::page_path(&a.number))),
+        Err(e @ PublishError::Invalid { .. }) => html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &AlertForm {
+                shell: page.shell("alerts"),
+                number: None,
+                form: f,
+                error: Some(e.to_string()),
+            },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    page: Page,
+    Path(number): Path<String>,
+) -> Result<Response, AppError> {
+    let alert = alerts::get(&state.store, &number, viewer(&page.auth.principal))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let mut form = HashMap::new();
+    // A pending revision is edited as it is; an update starts from the published text.
+    if let Some(r) = alert.pending.as_ref().or(alert.published.as_ref()) {
+        let updating = alert.pending.is_none();
+        for (k, v) in [
+            ("title_ja", &r.title_ja),
+            ("title_en", &r.title_en),
+            ("body_ja", &r.body_ja),
+            ("body_en", &r.body_en),
+        ] {
+            form.insert(k.to_string(), v.clone());
+        }
+        if !updating {
+            form.insert("change_ja".into(), r.change_ja.clone());
+            form.insert("change_en".into(), r.change_en.clone());
+        }
+        form.insert("notes".into(), r.notes.join(" "));
+    }
+    form.insert("category".into(), alert.category.clone());
+    form.insert("tlp".into(), alert.tlp.as_str().to_string());
+    html(&AlertForm {
+        shell: page.shell("alerts"),
+        number: Some(alert.number),
+        form,
+        error: None,
+    })
+}
+
+pub async fn save(
+    State(state): State<AppState>,
+    page: Page,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let f = fields(&body)?;
+    let n = AlertNumber::parse(&number)?;
+    let user = crate::api_publish::signed_in(&page.auth)?;
+    match alerts::write(&state.store, user, &n, &text_of(&f, true)).await {
+        Ok(_) => Ok(see_other(&alerts::page_path(n.as_str()))),
+        Err(e @ (PublishError::Invalid { .. } | PublishError::Conflict(_))) => html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &AlertForm {
+                shell: page.shell("alerts"),
+                number: Some(number),
+                form: f,
+                error: Some(e.to_string()),
+            },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct FeedQuery {
+    lang: Option<String>,
+}
+
+fn feed_response(content_type: &'static str, body: String) -> Response {
+    let mut r = ([(header::CONTENT_TYPE, content_type)], body).into_response();
+    crate::api_vuln::public_cache(&mut r);
+    r
+}
+
+async fn alert_feed(
+    state: &AppState,
+    q: &FeedQuery,
+    path: &str,
+) -> Result<syndication::Feed, AppError> {
+    let list = alerts::list(&state.store, alerts::Viewer::Public, None, 100).await?;
+    let ja = q.lang.as_deref() != Some("en");
+    let mut path = path.to_string();
+    if !ja {
+        path.push_str("?lang=en");
+    }
+    Ok(alerts::feed(
+        &state.vuln,
+        &list,
+        ja,
+        state.clock.now(),
+        &path,
+    ))
+}
+
+pub async fn atom(
+    State(state): State<AppState>,
+    Query(q): Query<FeedQuery>,
+) -> Result<Response, AppError> {
+    let feed = alert_feed(&state, &q, "/feeds/alerts.atom").await?;
+    Ok(feed_response(
+        "application/atom+xml; charset=utf-8",
+        syndication::atom(&feed),
+    ))
+}
+
+pub async fn rss(
+    State(state): State<AppState>,
+    Query(q): Query<FeedQuery>,
+) -> Result<Response, AppError> {
+    let feed = alert_feed(&state, &q, "/feeds/alerts.rss").await?;
+    let description = feed.title.clone();
+    Ok(feed_response(
+        "application/rss+xml; charset=utf-8",
+        syndication::rss(&feed, &description),
+    ))
+}
