@@ -78,6 +78,9 @@ enum Command {
     /// Vulnerability cases and notes.
     #[command(subcommand)]
     Vuln(VulnCommand),
+    /// Dissemination: holidays and the weekly report's schedule.
+    #[command(subcommand)]
+    Publish(PublishCommand),
     /// Internet observation: aggregate captures, register sensors, trend notes.
     #[command(subcommand)]
     Observe(observe::ObserveCommand),
@@ -96,6 +99,26 @@ enum Command {
         /// An API token; also RENKEI_TOKEN.
         #[arg(long, env = "RENKEI_TOKEN", hide_env_values = true)]
         token: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PublishCommand {
+    /// Load holidays the weekly report skips, besides the built-in calendar
+    /// (publish.holidays): CSV lines `YYYY-MM-DD,name` or an iCalendar file of
+    /// all-day events. Prints {"loaded", "first", "last"}.
+    Holidays {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// The coming issue days of the weekly report, one JSON line each:
+    /// {"date", "issued", "holiday"}.
+    Schedule {
+        /// The first day to look at (YYYY-MM-DD); today by default.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long, default_value_t = 12)]
+        weeks: usize,
     },
 }
 
@@ -384,6 +407,40 @@ fn init_logging(config: &Config) {
     }
 }
 
+async fn publish(config: &Config, store: &Store, cmd: PublishCommand) -> anyhow::Result<ExitCode> {
+    use renkei_publish::{calendar, weekly};
+    match cmd {
+        PublishCommand::Holidays { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let days = match calendar::parse_holidays(&text) {
+                Ok(days) => days,
+                Err(e) => {
+                    say!("renkei: {}: {e}", file.display());
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let actor = renkei_core::audit::Actor::system("cli");
+            let loaded = weekly::load_holidays(store, &actor, &days).await?;
+            out!(
+                "{}",
+                serde_json::json!({"loaded": loaded, "first": days.iter().map(|d| d.0).min(), "last": days.iter().map(|d| d.0).max()})
+            );
+        }
+        PublishCommand::Schedule { from, weeks } => {
+            let from = match from {
+                Some(d) => weekly::parse_date(&d)?,
+                None => chrono::Utc::now().date_naive(),
+            };
+            let schedule = weekly::Schedule::load(store, &config.publish).await?;
+            for day in schedule.upcoming(from, weeks.clamp(1, 520)) {
+                out!("{}", serde_json::to_string(&day)?);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::open(&config.database.url, config.database.max_connections)
         .await
@@ -433,6 +490,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
             admin(&store, cmd).await
+        }
+        Command::Publish(cmd) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            publish(&config, &store, cmd).await
         }
         Command::Vuln(cmd) => {
             let config = load_config(&cli.global, None)?;

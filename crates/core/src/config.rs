@@ -22,6 +22,26 @@ pub struct Config {
     pub enrich: EnrichConfig,
     pub vuln: VulnConfig,
     pub observe: ObserveConfig,
+    pub publish: PublishConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PublishConfig {
+    /// The public holidays the weekly report skips: `jp` (built in) or `none`;
+    /// days loaded with `renkei publish holidays` are skipped either way.
+    pub holidays: String,
+    /// The weekday the weekly report comes out: mon … sun.
+    pub weekly_day: String,
+}
+
+impl Default for PublishConfig {
+    fn default() -> Self {
+        PublishConfig {
+            holidays: "jp".into(),
+            weekly_day: "wed".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -321,6 +341,8 @@ pub const KEYS: &[(&str, &[&str])] = &[
         "database.max_connections",
         &["RENKEI_DATABASE__MAX_CONNECTIONS"],
     ),
+    ("publish.holidays", &["RENKEI_PUBLISH__HOLIDAYS"]),
+    ("publish.weekly_day", &["RENKEI_PUBLISH__WEEKLY_DAY"]),
     ("log.format", &["RENKEI_LOG__FORMAT"]),
     ("log.level", &["RENKEI_LOG__LEVEL", "RENKEI_LOG"]),
     (
@@ -502,6 +524,8 @@ impl Config {
                 }
             }
             "log.level" => self.log.level = value.to_string(),
+            "publish.holidays" => self.publish.holidays = value.trim().to_ascii_lowercase(),
+            "publish.weekly_day" => self.publish.weekly_day = value.trim().to_ascii_lowercase(),
             "security.session_ttl_minutes" => self.security.session_ttl_minutes = num(value)?,
             "security.login_max_attempts" => self.security.login_max_attempts = num(value)?,
             "security.login_window_secs" => self.security.login_window_secs = num(value)?,
@@ -552,6 +576,18 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), CoreError> {
         let bad = |m: String| Err(CoreError::Config(m));
+        if !matches!(self.publish.holidays.as_str(), "jp" | "none") {
+            return bad(format!(
+                "publish.holidays: {:?} is not a built-in calendar; use jp or none (and load other days with `renkei publish holidays`)",
+                self.publish.holidays
+            ));
+        }
+        if self.publish.weekly_day.parse::<chrono::Weekday>().is_err() {
+            return bad(format!(
+                "publish.weekly_day: {:?} is not a weekday such as wed",
+                self.publish.weekly_day
+            ));
+        }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return bad(format!(
                 "server.listen: {:?} is not an address such as 127.0.0.1:8080",
@@ -782,6 +818,8 @@ mod tests {
                 "database.url" => "sqlite://x.db",
                 "log.format" => "json",
                 "log.level" => "debug",
+                "publish.holidays" => "none",
+                "publish.weekly_day" => "fri",
                 "vuln.note_digits" => "8",
                 "vuln.publisher_namespace" => "https://csirt.example",
                 "observe.utc_offset" => "+09:00",

@@ -99,7 +99,7 @@ pub fn rss(feed: &Feed, description: &str) -> String {
     out.push_str(&format!("  <language>{}</language>\n", escape(&feed.lang)));
     out.push_str(&format!(
         "  <lastBuildDate>{}</lastBuildDate>\n",
-        escape(&rfc822(&feed.updated))
+        escape(rfc822(&feed.updated))
     ));
     out.push_str("  <generator>Renkei</generator>\n");
     out.push_str(&format!(
@@ -120,7 +120,7 @@ pub fn rss(feed: &Feed, description: &str) -> String {
         ));
         out.push_str(&format!(
             "    <pubDate>{}</pubDate>\n",
-            escape(&rfc822(&e.published))
+            escape(rfc822(&e.published))
         ));
         out.push_str("  </item>\n");
     }

@@ -99,7 +99,11 @@ fn happy_monday(day: NaiveDate, summer: bool) -> Option<&'static str> {
     } else if is(nth(y, 9, Weekday::Mon, 3)) {
         Some("敬老の日")
     } else if summer && is(nth(y, 10, Weekday::Mon, 2)) {
-        Some(if y >= 2020 { "スポーツの日" } else { "体育の日" })
+        Some(if y >= 2020 {
+            "スポーツの日"
+        } else {
+            "体育の日"
+        })
     } else {
         None
     }
@@ -210,7 +214,13 @@ mod tests {
         assert_eq!(csv[0].1, "年末休暇");
         let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20261225\r\nSUMMARY:Christmas\r\n Day\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
         let ics = parse_holidays(ics).unwrap();
-        assert_eq!(ics, vec![(NaiveDate::from_ymd_opt(2026, 12, 25).unwrap(), "ChristmasDay".to_string())]);
+        assert_eq!(
+            ics,
+            vec![(
+                NaiveDate::from_ymd_opt(2026, 12, 25).unwrap(),
+                "ChristmasDay".to_string()
+            )]
+        );
         assert!(parse_holidays("2026-13-01,bad").is_err());
         assert!(parse_holidays("BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\nEND:VEVENT\n").is_err());
     }

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod calendar;
 pub mod charts;
 pub mod markdown;
+pub mod weekly;
 
 use renkei_core::CoreError;
 use thiserror::Error;

@@ -99,3 +99,94 @@ pub async fn publish(
         alerts::publish(&state.store, signed_in(&auth)?, &number, state.clock.now()).await?;
     Ok(Json(alert).into_response())
 }
+
+use renkei_publish::weekly::{self, Schedule, WeeklyText};
+
+pub(crate) async fn schedule(state: &AppState) -> Result<Schedule, AppError> {
+    Ok(Schedule::load(&state.store, &state.config.publish).await?)
+}
+
+#[derive(Deserialize)]
+pub struct ScheduleQuery {
+    from: Option<String>,
+    weeks: Option<usize>,
+}
+
+/// The issue days ahead, with the weeks holidays skip.
+pub async fn weekly_schedule(
+    State(state): State<AppState>,
+    Query(q): Query<ScheduleQuery>,
+) -> Result<Response, AppError> {
+    let from = match q.from.as_deref() {
+        Some(d) => weekly::parse_date(d)?,
+        None => state.clock.now().date_naive(),
+    };
+    let s = schedule(&state).await?;
+    let days = s.upcoming(from, q.weeks.unwrap_or(12).clamp(1, 104));
+    Ok(Json(
+        json!({"weekday": format!("{:?}", s.weekday), "next": s.next_issue(from), "weeks": days}),
+    )
+    .into_response())
+}
+
+pub async fn weekly_list(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> Result<Response, AppError> {
+    let list = weekly::list(&state.store, viewer(&auth.principal), 100).await?;
+    Ok(Json(json!({"reports": list})).into_response())
+}
+
+pub async fn weekly_get(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let w = weekly::get(&state.store, &key, viewer(&auth.principal))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    Ok(Json(w).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewWeekly {
+    issue_date: Option<String>,
+}
+
+pub async fn weekly_create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ApiJson(n): ApiJson<NewWeekly>,
+) -> Result<Response, AppError> {
+    let date = n
+        .issue_date
+        .as_deref()
+        .map(weekly::parse_date)
+        .transpose()?;
+    let s = schedule(&state).await?;
+    let w = weekly::create(&state.store, &s, signed_in(&auth)?, date, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(w)).into_response())
+}
+
+pub async fn weekly_write(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    ApiJson(text): ApiJson<WeeklyText>,
+) -> Result<Response, AppError> {
+    let date = weekly::parse_date(&key)?;
+    Ok(Json(weekly::write(&state.store, signed_in(&auth)?, date, &text).await?).into_response())
+}
+
+pub async fn weekly_publish(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let date = weekly::parse_date(&key)?;
+    Ok(
+        Json(weekly::publish(&state.store, signed_in(&auth)?, date, state.clock.now()).await?)
+            .into_response(),
+    )
+}

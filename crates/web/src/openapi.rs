@@ -179,6 +179,14 @@ fn publish_schemas() -> Value {
         "AlertText": text,
         "Alert": {"type": "object", "required": ["number", "category", "tlp", "status", "history"]},
         "Alerts": {"type": "object", "required": ["alerts"]},
+        "WeeklyNew": {"type": "object", "additionalProperties": false, "properties": {"issue_date": s}},
+        "WeeklyText": {"type": "object", "additionalProperties": false, "properties": {
+            "items": {"type": "array", "items": {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": ["alert", "note", "news"]}, "ref": s,
+                "title_ja": s, "title_en": s, "summary_ja": s, "summary_en": s, "url": s}}},
+            "memo_title_ja": s, "memo_title_en": s, "memo_ja": s, "memo_en": s}},
+        "WeeklyReport": {"type": "object", "required": ["issue_date", "status", "items"]},
+        "WeeklyReports": {"type": "object", "required": ["reports"]},
+        "WeeklySchedule": {"type": "object", "required": ["weekday", "next", "weeks"]},
     })
 }
 

@@ -365,3 +365,122 @@ pub async fn rss(
         syndication::rss(&feed, &description),
     ))
 }
+
+use renkei_publish::weekly::{self, WeeklyItem, WeeklyReport};
+
+#[derive(Template)]
+#[template(path = "weekly_list.html")]
+struct WeeklyListPage<'a> {
+    shell: Shell<'a>,
+    reports: Vec<WeeklyReport>,
+    ja: bool,
+    next: String,
+}
+
+impl WeeklyListPage<'_> {
+    fn title(&self, w: &WeeklyReport) -> String {
+        weekly::title(w, self.ja)
+    }
+}
+
+pub async fn weekly_list(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<FeedQuery>,
+) -> Result<Response, AppError> {
+    let reports = weekly::list(&state.store, viewer(&page.auth.principal), 200).await?;
+    let ja = reads_ja(&page, q.lang.as_deref());
+    let next = crate::api_publish::schedule(&state)
+        .await?
+        .next_issue(state.clock.now().date_naive())
+        .to_string();
+    html(&WeeklyListPage {
+        shell: page.shell("weekly"),
+        reports,
+        ja,
+        next,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "weekly.html")]
+struct WeeklyPage<'a> {
+    shell: Shell<'a>,
+    report: WeeklyReport,
+    ja: bool,
+    memo: String,
+}
+
+impl WeeklyPage<'_> {
+    fn title(&self) -> String {
+        weekly::title(&self.report, self.ja)
+    }
+    fn item_title<'b>(&self, i: &'b WeeklyItem) -> &'b str {
+        i.title(self.ja)
+    }
+    fn item_summary<'b>(&self, i: &'b WeeklyItem) -> &'b str {
+        i.summary(self.ja)
+    }
+}
+
+pub async fn weekly_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    Query(q): Query<FeedQuery>,
+) -> Result<Response, AppError> {
+    let report = weekly::get(&state.store, &key, viewer(&page.auth.principal))
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let ja = reads_ja(&page, q.lang.as_deref());
+    let memo = markdown::to_html(report.memo(ja));
+    html(&WeeklyPage {
+        shell: page.shell("weekly"),
+        report,
+        ja,
+        memo,
+    })
+}
+
+async fn weekly_feed(
+    state: &AppState,
+    q: &FeedQuery,
+    path: &str,
+) -> Result<syndication::Feed, AppError> {
+    let list = weekly::list(&state.store, alerts::Viewer::Public, 100).await?;
+    let ja = q.lang.as_deref() != Some("en");
+    let mut path = path.to_string();
+    if !ja {
+        path.push_str("?lang=en");
+    }
+    Ok(weekly::feed(
+        &state.vuln,
+        &list,
+        ja,
+        state.clock.now(),
+        &path,
+    ))
+}
+
+pub async fn weekly_atom(
+    State(state): State<AppState>,
+    Query(q): Query<FeedQuery>,
+) -> Result<Response, AppError> {
+    let feed = weekly_feed(&state, &q, "/feeds/weekly.atom").await?;
+    Ok(feed_response(
+        "application/atom+xml; charset=utf-8",
+        syndication::atom(&feed),
+    ))
+}
+
+pub async fn weekly_rss(
+    State(state): State<AppState>,
+    Query(q): Query<FeedQuery>,
+) -> Result<Response, AppError> {
+    let feed = weekly_feed(&state, &q, "/feeds/weekly.rss").await?;
+    let description = feed.title.clone();
+    Ok(feed_response(
+        "application/rss+xml; charset=utf-8",
+        syndication::rss(&feed, &description),
+    ))
+}
