@@ -269,4 +269,62 @@ both_backends! {
         assert_eq!(api.get(None, "/api/v1/alerts/AT-2000-0042").await.0, 404);
         assert_eq!(put(&api, &author, "/api/v1/alerts/not-a-number", json!({"title_en": "x", "body_en": "y"})).await.0, 422);
     }
+
+    async fn coordinators_write_submit_and_publish_an_alert_in_a_browser(srv) {
+        let Some(browser) = renkei_testkit::browser::Browser::launch().await else {
+            return;
+        };
+        let author = srv.user(Role::Coordinator).await;
+        let reviewer = srv.user(Role::Coordinator).await;
+        let login = |who: &renkei_testkit::TestUser| {
+            let email = who.email.clone();
+            let browser = &browser;
+            let srv = &srv;
+            async move {
+                browser.goto(&srv.url("/login")).await;
+                browser.type_into("#email", &email).await;
+                browser.type_into("#password", renkei_testkit::PASSWORD).await;
+                browser.click("#login-submit").await;
+                browser.wait_url("/dashboard").await;
+            }
+        };
+        login(&author).await;
+        browser.goto(&srv.url("/alerts")).await;
+        browser.click("#new-alert").await;
+        browser.wait_url("/alerts/new").await;
+        browser.type_into("#alert-form input[name=category]", "malware").await;
+        browser.type_into("#alert-form input[name=title_en]", "Ransomware hitting VPN appliances").await;
+        browser.type_into("#alert-form textarea[name=body_en]", "## What to do\n\nPatch the **VPN** now.").await;
+        browser.click("#save-alert").await;
+        browser.wait_text("#alert-status", "draft").await;
+        let url = browser.current_url().await;
+        let number = url.rsplit('/').next().unwrap().to_string();
+        assert!(number.starts_with("AT-"), "{url}");
+        assert!(browser.text("#pending-title").await.contains("Ransomware hitting VPN appliances"));
+        browser.click("#submit-alert").await;
+        browser.wait_text("#alert-status", "review").await;
+        // The author is not offered a way around the second pair of eyes.
+        browser.click("#publish-alert").await;
+        browser.wait_text("#error", "second coordinator").await;
+
+        browser.click("#logout").await;
+        // Signed out when the public header is back.
+        for _ in 0..50 {
+            if browser.exists("#login-link").await {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        login(&reviewer).await;
+        browser.goto(&srv.url(&format!("/alerts/{number}"))).await;
+        browser.click("#publish-alert").await;
+        browser.wait_text("#alert-status", "published").await;
+        assert_eq!(browser.text("#alert-body h2").await, "What to do");
+        assert!(browser.text("#alert-history").await.contains(&chrono::Utc::now().format("%Y-%m-%d").to_string()));
+        browser.quit().await;
+
+        let public = srv.client().get(srv.url(&format!("/alerts/{number}?lang=en"))).send().await.unwrap();
+        assert_eq!(public.status(), 200);
+        assert!(public.text().await.unwrap().contains("Patch the <strong>VPN</strong> now."));
+    }
 }
