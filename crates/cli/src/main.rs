@@ -620,6 +620,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let outbox = tokio::spawn(server.outbox_worker().run(stopped(stop_rx.clone())));
+    let lists = tokio::spawn(server.list_sender().run(stopped(stop_rx.clone())));
     tokio::spawn(server.enrich_refresher(stopped(stop_rx.clone())));
     tokio::spawn(server.trend_worker(stopped(stop_rx.clone())));
     tokio::spawn(async move {
@@ -631,6 +632,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         let _ = task.await;
     }
     let _ = outbox.await;
+    let _ = lists.await;
     tracing::info!("renkei stopped");
     Ok(())
 }

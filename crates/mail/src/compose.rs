@@ -48,9 +48,114 @@ impl Header for AutoSubmitted {
     }
 }
 
+#[derive(Clone)]
 enum Body {
     Single(SinglePart),
     Multi(MultiPart),
+}
+
+/// A header of a mailing-list message (RFC 2369, RFC 2919, RFC 8058), by name.
+macro_rules! text_header {
+    ($t:ident, $name:literal) => {
+        #[derive(Clone)]
+        struct $t(String);
+
+        impl Header for $t {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($name)
+            }
+
+            fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok($t(s.to_string()))
+            }
+
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), self.0.clone())
+            }
+        }
+    };
+}
+
+text_header!(ListId, "List-Id");
+text_header!(ListUnsubscribe, "List-Unsubscribe");
+text_header!(ListUnsubscribePost, "List-Unsubscribe-Post");
+text_header!(Precedence, "Precedence");
+
+/// The text of a list message, signed once for every subscriber: the signed part
+/// carries nothing personal, so one signature serves tens of thousands of messages.
+#[derive(Clone)]
+pub struct ListBody(Body);
+
+/// Builds (and signs with `sign`) the body every subscriber of one language gets.
+pub fn list_body(text: &str, sign: Option<&TeamKey>) -> Result<ListBody, MailError> {
+    let text = SinglePart::builder()
+        .header(ContentType::TEXT_PLAIN)
+        .body(text.to_string());
+    Ok(ListBody(match sign {
+        Some(key) => signed(Body::Single(text), key)?,
+        None => Body::Single(text),
+    }))
+}
+
+/// One subscriber's copy of a list message.
+pub struct ListMail<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub message_id: &'a str,
+    /// `Name <slug.lists.example.org>` (RFC 2919).
+    pub list_id: &'a str,
+    /// The subscriber's own one-click unsubscribe address (https).
+    pub unsubscribe: &'a str,
+}
+
+pub fn compose_list(m: &ListMail<'_>, body: &ListBody) -> Result<Vec<u8>, MailError> {
+    let from: Mailbox = m
+        .from
+        .parse()
+        .map_err(|e| MailError::Address(format!("sender {:?}: {e}", m.from)))?;
+    let to: Mailbox =
+        m.to.parse()
+            .map_err(|e| MailError::Address(format!("recipient {:?}: {e}", m.to)))?;
+    let builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(m.subject)
+        .message_id(Some(format!("<{}>", m.message_id)))
+        .header(ListId(m.list_id.to_string()))
+        .header(ListUnsubscribe(format!("<{}>", m.unsubscribe)))
+        .header(ListUnsubscribePost("List-Unsubscribe=One-Click".into()))
+        .header(Precedence("bulk".into()))
+        .header(AutoSubmitted("auto-generated".into()));
+    let message = match body.0.clone() {
+        Body::Single(p) => builder.singlepart(p),
+        Body::Multi(p) => builder.multipart(p),
+    }
+    .map_err(|e| MailError::Address(e.to_string()))?;
+    Ok(message.formatted())
+}
+
+/// PGP/MIME signing (RFC 3156) of a body.
+fn signed(body: Body, key: &TeamKey) -> Result<Body, MailError> {
+    let bytes = body.formatted();
+    // The CRLF before the next boundary belongs to the boundary (RFC 3156 §5).
+    let signed_part = bytes.strip_suffix(b"\r\n").unwrap_or(&bytes);
+    let signature = key.sign_detached(signed_part)?;
+    let sig_part = SinglePart::builder()
+        .header(content_type(
+            "application/pgp-signature; name=\"signature.asc\"",
+        )?)
+        .header(ContentDisposition::attachment("signature.asc"))
+        .body(signature);
+    let signed = MultiPart::signed(
+        "application/pgp-signature".to_string(),
+        "pgp-sha256".to_string(),
+    );
+    let signed = match body {
+        Body::Single(p) => signed.singlepart(p),
+        Body::Multi(p) => signed.multipart(p),
+    };
+    Ok(Body::Multi(signed.singlepart(sig_part)))
 }
 
 impl Body {
@@ -93,25 +198,7 @@ pub fn compose(d: &Draft<'_>) -> Result<Vec<u8>, MailError> {
         Body::Multi(mixed)
     };
     if let Some(key) = d.sign {
-        let bytes = body.formatted();
-        // The CRLF before the next boundary belongs to the boundary (RFC 3156 §5).
-        let signed_part = bytes.strip_suffix(b"\r\n").unwrap_or(&bytes);
-        let signature = key.sign_detached(signed_part)?;
-        let sig_part = SinglePart::builder()
-            .header(content_type(
-                "application/pgp-signature; name=\"signature.asc\"",
-            )?)
-            .header(ContentDisposition::attachment("signature.asc"))
-            .body(signature);
-        let signed = MultiPart::signed(
-            "application/pgp-signature".to_string(),
-            "pgp-sha256".to_string(),
-        );
-        let signed = match body {
-            Body::Single(p) => signed.singlepart(p),
-            Body::Multi(p) => signed.multipart(p),
-        };
-        body = Body::Multi(signed.singlepart(sig_part));
+        body = signed(body, key)?;
     }
     if let Some(recipient) = d.encrypt_to {
         let key = pgp::parse_public_key(recipient)?;

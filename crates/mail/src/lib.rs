@@ -9,6 +9,6 @@ pub mod pgp;
 pub mod smtp;
 
 pub use compose::Attachment;
-pub use outbox::{MailError, NewMail, OutboxWorker, enqueue};
+pub use outbox::{MailError, NewMail, OutboxWorker, RelayClient, enqueue};
 pub use pgp::TeamKey;
 pub use smtp::{Envelope, Rejected, Sink, SmtpConfig, SmtpServer};

@@ -400,3 +400,32 @@ fn build_message(row: &sqlx::any::AnyRow) -> Result<Vec<u8>, String> {
     })
     .map_err(|e| e.to_string())
 }
+
+/// A connection pool to the relay, for senders that deliver many messages at once
+/// (mailing lists): each message goes over a connection already open.
+#[derive(Clone)]
+pub struct RelayClient(AsyncSmtpTransport<Tokio1Executor>);
+
+impl RelayClient {
+    pub fn new(url: &str, connections: u32) -> Result<RelayClient, MailError> {
+        let pool = lettre::transport::smtp::PoolConfig::new().max_size(connections.max(1));
+        AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map(|b| RelayClient(b.timeout(Some(Duration::from_secs(30))).pool_config(pool).build()))
+            .map_err(|e| MailError::Address(format!("mail.relay {url:?}: {e}")))
+    }
+
+    /// Hands one message to the relay; the error says what the relay answered.
+    pub async fn send(&self, from: &str, to: &str, raw: &[u8]) -> Result<(), String> {
+        let from = bare_address(from).ok_or("no sender")?;
+        let envelope = Envelope::new(
+            Some(from.parse::<Address>().map_err(|e| format!("sender: {e}"))?),
+            vec![to.parse::<Address>().map_err(|e| format!("recipient: {e}"))?],
+        )
+        .map_err(|e| e.to_string())?;
+        self.0
+            .send_raw(&envelope, raw)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

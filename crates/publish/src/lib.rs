@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod calendar;
 pub mod charts;
+pub mod lists;
 pub mod markdown;
 pub mod weekly;
 

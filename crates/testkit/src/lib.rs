@@ -177,6 +177,7 @@ pub struct TestServer {
     /// The server's clock: `advance` it to move past an embargo.
     pub clock: renkei_core::time::Clock,
     observe: std::sync::Arc<renkei_observe::Settings>,
+    lists: std::sync::Arc<renkei_publish::lists::Settings>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
     // Last, so the database outlives the server that uses it.
@@ -209,6 +210,7 @@ impl TestServer {
         let enricher = server.enricher().clone();
         let clock = server.clock().clone();
         let observe = server.observe_settings().clone();
+        let lists = server.list_settings().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let mut smtp = None;
         if let Some(intake) = server.smtp_intake() {
@@ -239,9 +241,25 @@ impl TestServer {
             enricher,
             clock,
             observe,
+            lists,
             shutdown: Some(tx),
             task: Some(task),
             database,
+        }
+    }
+
+    /// Delivers every queued mailing-list message through `mail.relay`, as the
+    /// server's list sender does in the background; returns how many were claimed.
+    pub async fn deliver_lists(&self) -> usize {
+        let sender = renkei_publish::lists::ListSender::build(self.store.clone(), (*self.lists).clone());
+        let relay = renkei_mail::RelayClient::new(&self.lists.relay, self.lists.connections).expect("mail.relay");
+        let mut total = 0;
+        loop {
+            let n = sender.pass(&relay).await.expect("list delivery pass");
+            if n == 0 {
+                return total;
+            }
+            total += n;
         }
     }
 

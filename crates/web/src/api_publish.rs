@@ -190,3 +190,120 @@ pub async fn weekly_publish(
             .into_response(),
     )
 }
+
+use renkei_core::lang::Lang;
+use renkei_publish::lists::{self, Publication};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    email: String,
+    lang: Option<String>,
+}
+
+pub(crate) fn subscriber_lang(lang: Option<&str>, fallback: Lang) -> Result<Lang, AppError> {
+    match lang.map(str::trim) {
+        None | Some("") => Ok(fallback),
+        Some("ja") => Ok(Lang::Ja),
+        Some("en") => Ok(Lang::En),
+        Some(other) => Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!("lang: {other:?} is not ja or en"),
+        )),
+    }
+}
+
+pub async fn lists_index(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> Result<Response, AppError> {
+    let staff = viewer(&auth.principal) == Viewer::Staff;
+    let all: Vec<serde_json::Value> = lists::lists(&state.store)
+        .await?
+        .into_iter()
+        .map(|l| {
+            let mut v = json!({"slug": l.slug, "name_ja": l.name_ja, "name_en": l.name_en});
+            if staff {
+                v["subscribers"] = json!(l.subscribers);
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({"lists": all})).into_response())
+}
+
+/// Double opt-in: the answer is the same whether the address was subscribed or not.
+pub async fn subscribe(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(slug): Path<String>,
+    ApiJson(s): ApiJson<Subscription>,
+) -> Result<Response, AppError> {
+    if state.anonymous_submission_throttled(&auth) {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this address; try again later",
+        ));
+    }
+    let lang = subscriber_lang(s.lang.as_deref(), Lang::Ja)?;
+    lists::subscribe(&state.store, &state.lists, &slug, &s.email, lang).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"status": "confirmation_sent", "message": "if the address can receive mail, a confirmation link is on its way"})),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSend {
+    alert: Option<String>,
+    weekly: Option<String>,
+}
+
+pub(crate) fn publication(alert: Option<String>, weekly: Option<String>) -> Result<Publication, AppError> {
+    match (alert.filter(|a| !a.trim().is_empty()), weekly.filter(|w| !w.trim().is_empty())) {
+        (Some(a), None) => Ok(Publication::Alert(a.trim().to_string())),
+        (None, Some(w)) => Ok(Publication::Weekly(w.trim().to_string())),
+        _ => Err(AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "give one of alert (its number) or weekly (its date)",
+        )),
+    }
+}
+
+pub async fn send_start(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(slug): Path<String>,
+    ApiJson(n): ApiJson<NewSend>,
+) -> Result<Response, AppError> {
+    let what = publication(n.alert, n.weekly)?;
+    let p = lists::start_send(&state.store, &state.lists, signed_in(&auth)?, &slug, &what).await?;
+    Ok((StatusCode::ACCEPTED, Json(p)).into_response())
+}
+
+pub async fn sends(State(state): State<AppState>) -> Result<Response, AppError> {
+    Ok(Json(json!({"sends": lists::sends(&state.store, 100).await?})).into_response())
+}
+
+pub async fn send_progress(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id: i64 = id.parse().map_err(|_| AppError::not_found())?;
+    Ok(Json(lists::progress(&state.store, id).await?).into_response())
+}
+
+/// RFC 8058 one-click unsubscribe: a mail provider POSTs
+/// `List-Unsubscribe=One-Click` to the address in the message's header.
+pub async fn unsubscribe_one_click(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    lists::unsubscribe(&state.store, &token).await?;
+    Ok(Json(json!({"status": "unsubscribed"})).into_response())
+}

@@ -347,7 +347,13 @@ async fn check_and_run(
     // none (a finder's report, a vendor's application) has nothing to forge.
     let anonymous_api =
         auth.principal.user().is_none() && crate::error::is_api_path(request.uri().path());
-    if is_unsafe(request.method()) && auth.via != Via::Token && !anonymous_api {
+    // A confirmation or unsubscribe link carries its own secret, which a forging site
+    // cannot know; and mail providers post the one-click unsubscribe (RFC 8058)
+    // without any cookie.
+    let secret_link = ["/lists/confirm/", "/lists/unsubscribe/"]
+        .iter()
+        .any(|p| request.uri().path().starts_with(p));
+    if is_unsafe(request.method()) && auth.via != Via::Token && !anonymous_api && !secret_link {
         return check_csrf(state, request, next).await;
     }
     Ok(next.run(request).await)

@@ -139,8 +139,16 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         &config,
         notify.team_key.clone(),
     ));
+    let lists = Arc::new(renkei_publish::lists::Settings {
+        public_url: vuln.public_url.clone(),
+        from: config.mail.from.clone(),
+        relay: config.mail.relay.clone(),
+        team_key: notify.team_key.clone(),
+        connections: 8,
+    });
     let state = AppState {
         vuln,
+        lists,
         observe: Arc::new(renkei_observe::Settings::from_config(&config)),
         roll_up: Arc::new(tokio::sync::Mutex::new(())),
         batches_seen: Arc::default(),
@@ -277,6 +285,15 @@ impl Server {
     /// The clock embargoes and deadlines are judged by; tests move it forward.
     pub fn clock(&self) -> &renkei_core::time::Clock {
         &self.state.clock
+    }
+
+    /// The worker that sends alerts and weekly reports to the mailing lists.
+    pub fn list_sender(&self) -> renkei_publish::lists::ListSender {
+        renkei_publish::lists::ListSender::build(self.state.store.clone(), (*self.state.lists).clone())
+    }
+
+    pub fn list_settings(&self) -> &Arc<renkei_publish::lists::Settings> {
+        &self.state.lists
     }
 
     pub fn observe_settings(&self) -> &Arc<renkei_observe::Settings> {

@@ -179,6 +179,13 @@ fn publish_schemas() -> Value {
         "AlertText": text,
         "Alert": {"type": "object", "required": ["number", "category", "tlp", "status", "history"]},
         "Alerts": {"type": "object", "required": ["alerts"]},
+        "MailingLists": {"type": "object", "required": ["lists"]},
+        "Subscription": {"type": "object", "required": ["email"], "additionalProperties": false, "properties": {"email": s, "lang": {"enum": ["ja", "en"]}}},
+        "SubscriptionAccepted": {"type": "object", "required": ["status"]},
+        "ListSendNew": {"type": "object", "additionalProperties": false, "properties": {"alert": s, "weekly": s}},
+        "ListSend": {"type": "object", "required": ["id", "list", "total", "queued", "sending", "sent", "failed", "done"]},
+        "ListSends": {"type": "object", "required": ["sends"]},
+        "Unsubscribed": {"type": "object", "required": ["status"]},
         "WeeklyNew": {"type": "object", "additionalProperties": false, "properties": {"issue_date": s}},
         "WeeklyText": {"type": "object", "additionalProperties": false, "properties": {
             "items": {"type": "array", "items": {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": ["alert", "note", "news"]}, "ref": s,

@@ -484,3 +484,148 @@ pub async fn weekly_rss(
         syndication::rss(&feed, &description),
     ))
 }
+
+use renkei_publish::lists::{self, MailingList, SendProgress};
+
+#[derive(Template)]
+#[template(path = "lists.html")]
+struct ListsPage<'a> {
+    shell: Shell<'a>,
+    lists: Vec<MailingList>,
+    ja: bool,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+impl ListsPage<'_> {
+    fn name<'b>(&self, l: &'b MailingList) -> &'b str {
+        if self.ja { &l.name_ja } else { &l.name_en }
+    }
+}
+
+async fn lists_page<'a>(state: &AppState, page: &'a Page, message: Option<String>, error: Option<String>) -> Result<ListsPage<'a>, AppError> {
+    Ok(ListsPage {
+        shell: page.shell("lists"),
+        lists: lists::lists(&state.store).await?,
+        ja: page.lang.as_str() == "ja",
+        message,
+        error,
+    })
+}
+
+pub async fn lists_index(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    let view = lists_page(&state, &page, None, None).await?;
+    html(&view)
+}
+
+pub async fn subscribe(
+    State(state): State<AppState>,
+    page: Page,
+    Path(slug): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let f = fields(&body)?;
+    if state.anonymous_submission_throttled(&page.auth) {
+        return Err(AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests from this address; try again later"));
+    }
+    let lang = crate::api_publish::subscriber_lang(Some(&field(&f, "lang")), page.lang)?;
+    match lists::subscribe(&state.store, &state.lists, &slug, &field(&f, "email"), lang).await {
+        Ok(()) => {
+            let view = lists_page(&state, &page, Some(page.shell("lists").t("publish.check_mail").to_string()), None).await?;
+            html(&view)
+        }
+        Err(e @ PublishError::Invalid { .. }) => {
+            let view = lists_page(&state, &page, None, Some(e.to_string())).await?;
+            html_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "list_link.html")]
+struct ListLinkPage<'a> {
+    shell: Shell<'a>,
+    /// confirm or unsubscribe
+    action: &'static str,
+    token: String,
+    email: String,
+    done: bool,
+}
+
+async fn link_page(state: &AppState, page: &Page, action: &'static str, token: String, done: bool) -> Result<Response, AppError> {
+    let (_, email, _) = lists::by_token(&state.store, &token).await?;
+    html(&ListLinkPage { shell: page.shell("lists"), action, token, email, done })
+}
+
+/// The link in the confirmation mail shows a button: a link scanner that follows
+/// it subscribes nobody.
+pub async fn confirm_page(State(state): State<AppState>, page: Page, Path(token): Path<String>) -> Result<Response, AppError> {
+    link_page(&state, &page, "confirm", token, false).await
+}
+
+pub async fn confirm(State(state): State<AppState>, page: Page, Path(token): Path<String>) -> Result<Response, AppError> {
+    lists::confirm(&state.store, &token).await?;
+    link_page(&state, &page, "confirm", token, true).await
+}
+
+pub async fn unsubscribe_page(State(state): State<AppState>, page: Page, Path(token): Path<String>) -> Result<Response, AppError> {
+    link_page(&state, &page, "unsubscribe", token, false).await
+}
+
+/// The one-click POST (RFC 8058) and the page's button both land here.
+pub async fn unsubscribe(State(state): State<AppState>, page: Page, Path(token): Path<String>) -> Result<Response, AppError> {
+    lists::unsubscribe(&state.store, &token).await?;
+    link_page(&state, &page, "unsubscribe", token, true).await
+}
+
+#[derive(Template)]
+#[template(path = "list_sends.html")]
+struct SendsPage<'a> {
+    shell: Shell<'a>,
+    sends: Vec<SendProgress>,
+    lists: Vec<MailingList>,
+    error: Option<String>,
+}
+
+impl SendsPage<'_> {
+    fn busy(&self) -> bool {
+        self.sends.iter().any(|s| !s.done)
+    }
+    fn percent(&self, s: &SendProgress) -> i64 {
+        if s.total == 0 { 100 } else { (s.sent + s.failed) * 100 / s.total }
+    }
+}
+
+pub async fn sends(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    html(&SendsPage {
+        shell: page.shell("lists"),
+        sends: lists::sends(&state.store, 50).await?,
+        lists: lists::lists(&state.store).await?,
+        error: None,
+    })
+}
+
+pub async fn send_start(State(state): State<AppState>, page: Page, body: Bytes) -> Result<Response, AppError> {
+    let f = fields(&body)?;
+    let user = crate::api_publish::signed_in(&page.auth)?;
+    let opt = |k: &str| Some(field(&f, k)).filter(|v| !v.is_empty());
+    let what = crate::api_publish::publication(opt("alert"), opt("weekly"));
+    let result = match what {
+        Ok(what) => lists::start_send(&state.store, &state.lists, user, &field(&f, "list"), &what).await.map_err(AppError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(see_other("/lists/sends")),
+        Err(e) if e.status.is_client_error() => html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SendsPage {
+                shell: page.shell("lists"),
+                sends: lists::sends(&state.store, 50).await?,
+                lists: lists::lists(&state.store).await?,
+                error: Some(e.message.clone()),
+            },
+        ),
+        Err(e) => Err(e),
+    }
+}

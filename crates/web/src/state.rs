@@ -20,6 +20,7 @@ pub struct AppState {
     pub enricher: renkei_enrich::Enricher,
     pub notify: Arc<renkei_incident::notify::Settings>,
     pub vuln: Arc<renkei_vuln::Settings>,
+    pub lists: Arc<renkei_publish::lists::Settings>,
     pub observe: Arc<renkei_observe::Settings>,
     /// One roll-up of sensor batches at a time in this process.
     pub roll_up: Arc<tokio::sync::Mutex<()>>,
