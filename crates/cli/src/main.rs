@@ -111,6 +111,38 @@ enum PublishCommand {
         #[arg(long, value_name = "FILE")]
         file: PathBuf,
     },
+    /// Add readers who opted in elsewhere (a list moved from another system): a file
+    /// of lines `address[,ja|en]`. Prints {"list", "rows", "added"}.
+    ImportSubscribers {
+        #[arg(long)]
+        list: String,
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Send a published alert or weekly report to a list, as the coordinator named
+    /// by --as; with --wait, print progress lines {"sent", "failed", "total"} until
+    /// the server's sender has delivered it (exit 1 if some failed).
+    Send {
+        #[arg(long)]
+        list: String,
+        #[arg(long, conflicts_with = "weekly", required_unless_present = "weekly")]
+        alert: Option<String>,
+        /// The issue date of a published weekly report.
+        #[arg(long)]
+        weekly: Option<String>,
+        /// The coordinator's account (mail address).
+        #[arg(long = "as", value_name = "EMAIL")]
+        as_user: String,
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The progress of a send to a list, as JSON; with --wait, a line a second
+    /// until it is done.
+    Progress {
+        id: i64,
+        #[arg(long)]
+        wait: bool,
+    },
     /// The coming issue days of the weekly report, one JSON line each:
     /// {"date", "issued", "holiday"}.
     Schedule {
@@ -427,6 +459,64 @@ async fn publish(config: &Config, store: &Store, cmd: PublishCommand) -> anyhow:
                 serde_json::json!({"loaded": loaded, "first": days.iter().map(|d| d.0).min(), "last": days.iter().map(|d| d.0).max()})
             );
         }
+        PublishCommand::ImportSubscribers { list, file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let mut rows = Vec::new();
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (email, lang) = line.split_once(',').unwrap_or((line, "ja"));
+                let lang = match lang.trim() {
+                    "en" => renkei_core::lang::Lang::En,
+                    "ja" | "" => renkei_core::lang::Lang::Ja,
+                    other => {
+                        say!(
+                            "renkei: {}: line {}: {other:?} is not ja or en",
+                            file.display(),
+                            i + 1
+                        );
+                        return Ok(ExitCode::from(2));
+                    }
+                };
+                if let Err(e) = renkei_publish::lists::check_email(email) {
+                    say!("renkei: {}: line {}: {e}", file.display(), i + 1);
+                    return Ok(ExitCode::from(2));
+                }
+                rows.push((email.trim().to_string(), lang));
+            }
+            let actor = renkei_core::audit::Actor::system("cli");
+            let added = renkei_publish::lists::import(store, &actor, &list, &rows).await?;
+            out!(
+                "{}",
+                serde_json::json!({"list": list, "rows": rows.len(), "added": added})
+            );
+        }
+        PublishCommand::Send {
+            list,
+            alert,
+            weekly,
+            as_user,
+            wait,
+        } => {
+            let Some(user) = renkei_core::accounts::find_user_by_email(store, &as_user).await?
+            else {
+                say!("renkei: no account {as_user:?}");
+                return Ok(ExitCode::from(2));
+            };
+            let what = match (alert, weekly) {
+                (Some(a), _) => renkei_publish::lists::Publication::Alert(a),
+                (None, Some(w)) => renkei_publish::lists::Publication::Weekly(w),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            let settings = list_settings(config);
+            let p = renkei_publish::lists::start_send(store, &settings, &user.info(), &list, &what)
+                .await?;
+            return progress(store, p.id, wait).await;
+        }
+        PublishCommand::Progress { id, wait } => return progress(store, id, wait).await,
         PublishCommand::Schedule { from, weeks } => {
             let from = match from {
                 Some(d) => weekly::parse_date(&d)?,
@@ -439,6 +529,33 @@ async fn publish(config: &Config, store: &Store, cmd: PublishCommand) -> anyhow:
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn list_settings(config: &Config) -> renkei_publish::lists::Settings {
+    renkei_publish::lists::Settings {
+        public_url: renkei_vuln::Settings::from_config(config, None).public_url,
+        from: config.mail.from.clone(),
+        relay: config.mail.relay.clone(),
+        team_key: None,
+        connections: config.publish.list_connections,
+        lease_secs: config.publish.list_lease_secs as i64,
+    }
+}
+
+/// Prints a send's progress (every second with `wait`, until it is done).
+async fn progress(store: &Store, id: i64, wait: bool) -> anyhow::Result<ExitCode> {
+    loop {
+        let p = renkei_publish::lists::progress(store, id).await?;
+        out!("{}", serde_json::to_string(&p)?);
+        if !wait || p.done {
+            return Ok(if p.failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {

@@ -33,6 +33,11 @@ pub struct PublishConfig {
     pub holidays: String,
     /// The weekday the weekly report comes out: mon … sun.
     pub weekly_day: String,
+    /// Connections the mailing-list sender keeps open to `mail.relay`.
+    pub list_connections: u32,
+    /// How long a list delivery handed to the relay waits for its mark before
+    /// another sender (or this one, restarted) sends it again.
+    pub list_lease_secs: u64,
 }
 
 impl Default for PublishConfig {
@@ -40,6 +45,8 @@ impl Default for PublishConfig {
         PublishConfig {
             holidays: "jp".into(),
             weekly_day: "wed".into(),
+            list_connections: 8,
+            list_lease_secs: 60,
         }
     }
 }
@@ -343,6 +350,14 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ),
     ("publish.holidays", &["RENKEI_PUBLISH__HOLIDAYS"]),
     ("publish.weekly_day", &["RENKEI_PUBLISH__WEEKLY_DAY"]),
+    (
+        "publish.list_connections",
+        &["RENKEI_PUBLISH__LIST_CONNECTIONS"],
+    ),
+    (
+        "publish.list_lease_secs",
+        &["RENKEI_PUBLISH__LIST_LEASE_SECS"],
+    ),
     ("log.format", &["RENKEI_LOG__FORMAT"]),
     ("log.level", &["RENKEI_LOG__LEVEL", "RENKEI_LOG"]),
     (
@@ -526,6 +541,8 @@ impl Config {
             "log.level" => self.log.level = value.to_string(),
             "publish.holidays" => self.publish.holidays = value.trim().to_ascii_lowercase(),
             "publish.weekly_day" => self.publish.weekly_day = value.trim().to_ascii_lowercase(),
+            "publish.list_connections" => self.publish.list_connections = num(value)?,
+            "publish.list_lease_secs" => self.publish.list_lease_secs = num(value)?,
             "security.session_ttl_minutes" => self.security.session_ttl_minutes = num(value)?,
             "security.login_max_attempts" => self.security.login_max_attempts = num(value)?,
             "security.login_window_secs" => self.security.login_window_secs = num(value)?,
@@ -581,6 +598,12 @@ impl Config {
                 "publish.holidays: {:?} is not a built-in calendar; use jp or none (and load other days with `renkei publish holidays`)",
                 self.publish.holidays
             ));
+        }
+        if !(1..=64).contains(&self.publish.list_connections) {
+            return bad("publish.list_connections: 1 to 64".into());
+        }
+        if self.publish.list_lease_secs < 5 {
+            return bad("publish.list_lease_secs: at least 5".into());
         }
         if self.publish.weekly_day.parse::<chrono::Weekday>().is_err() {
             return bad(format!(
@@ -820,6 +843,7 @@ mod tests {
                 "log.level" => "debug",
                 "publish.holidays" => "none",
                 "publish.weekly_day" => "fri",
+                "publish.list_connections" => "16",
                 "vuln.note_digits" => "8",
                 "vuln.publisher_namespace" => "https://csirt.example",
                 "observe.utc_offset" => "+09:00",

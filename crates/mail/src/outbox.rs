@@ -401,16 +401,50 @@ fn build_message(row: &sqlx::any::AnyRow) -> Result<Vec<u8>, String> {
     .map_err(|e| e.to_string())
 }
 
-/// A connection pool to the relay, for senders that deliver many messages at once
+/// Connections to the relay for senders that deliver many messages at once
 /// (mailing lists): each message goes over a connection already open.
+///
+/// A plain `smtp://host:port` relay (the local MTA, the usual case) gets
+/// connections of our own with Nagle's algorithm off: lettre writes the message
+/// and its final dot separately, and on a pooled connection that small last write
+/// waits for the delayed ACK of the one before, 40 ms a message. Relays with TLS or
+/// credentials go through lettre's pooled transport.
 #[derive(Clone)]
-pub struct RelayClient(AsyncSmtpTransport<Tokio1Executor>);
+pub struct RelayClient(std::sync::Arc<Relay>);
+
+enum Relay {
+    Pool(AsyncSmtpTransport<Tokio1Executor>),
+    Direct {
+        addr: String,
+        idle: tokio::sync::Mutex<Vec<lettre::transport::smtp::client::AsyncSmtpConnection>>,
+    },
+}
 
 impl RelayClient {
     pub fn new(url: &str, connections: u32) -> Result<RelayClient, MailError> {
+        if let Some(rest) = url.strip_prefix("smtp://")
+            && !rest.contains(['@', '?', '/'])
+            && !rest.is_empty()
+        {
+            let addr = if rest.contains(':') {
+                rest.to_string()
+            } else {
+                format!("{rest}:25")
+            };
+            return Ok(RelayClient(std::sync::Arc::new(Relay::Direct {
+                addr,
+                idle: tokio::sync::Mutex::new(Vec::new()),
+            })));
+        }
         let pool = lettre::transport::smtp::PoolConfig::new().max_size(connections.max(1));
         AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map(|b| RelayClient(b.timeout(Some(Duration::from_secs(30))).pool_config(pool).build()))
+            .map(|b| {
+                RelayClient(std::sync::Arc::new(Relay::Pool(
+                    b.timeout(Some(Duration::from_secs(30)))
+                        .pool_config(pool)
+                        .build(),
+                )))
+            })
             .map_err(|e| MailError::Address(format!("mail.relay {url:?}: {e}")))
     }
 
@@ -418,14 +452,55 @@ impl RelayClient {
     pub async fn send(&self, from: &str, to: &str, raw: &[u8]) -> Result<(), String> {
         let from = bare_address(from).ok_or("no sender")?;
         let envelope = Envelope::new(
-            Some(from.parse::<Address>().map_err(|e| format!("sender: {e}"))?),
-            vec![to.parse::<Address>().map_err(|e| format!("recipient: {e}"))?],
+            Some(
+                from.parse::<Address>()
+                    .map_err(|e| format!("sender: {e}"))?,
+            ),
+            vec![
+                to.parse::<Address>()
+                    .map_err(|e| format!("recipient: {e}"))?,
+            ],
         )
         .map_err(|e| e.to_string())?;
-        self.0
-            .send_raw(&envelope, raw)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        match &*self.0 {
+            Relay::Pool(t) => t
+                .send_raw(&envelope, raw)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Relay::Direct { addr, idle } => {
+                let open = idle.lock().await.pop();
+                let mut conn = match open {
+                    Some(c) => c,
+                    None => {
+                        let stream = tokio::time::timeout(
+                            Duration::from_secs(30),
+                            tokio::net::TcpStream::connect(addr.as_str()),
+                        )
+                        .await
+                        .map_err(|_| format!("{addr}: connection timed out"))?
+                        .map_err(|e| format!("{addr}: {e}"))?;
+                        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                        lettre::transport::smtp::client::AsyncSmtpConnection::connect_with_transport(
+                            Box::new(stream),
+                            &lettre::transport::smtp::extension::ClientId::default(),
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?
+                    }
+                };
+                let sent = tokio::time::timeout(Duration::from_secs(60), conn.send(&envelope, raw))
+                    .await
+                    .map_err(|_| format!("{addr}: no answer in 60 s"))?;
+                match sent {
+                    Ok(_) => {
+                        idle.lock().await.push(conn);
+                        Ok(())
+                    }
+                    // lettre closes a connection whose transaction failed.
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        }
     }
 }

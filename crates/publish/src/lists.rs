@@ -16,8 +16,8 @@ use renkei_core::access::UserInfo;
 use renkei_core::audit::{self, Actor, Event};
 use renkei_core::lang::Lang;
 use renkei_core::secrets::random_token;
-use renkei_core::tlp::Tlp;
 use renkei_core::store::Dialect;
+use renkei_core::tlp::Tlp;
 use renkei_core::{Store, time};
 use renkei_mail::compose::{ListBody, ListMail, compose_list, list_body};
 use renkei_mail::{NewMail, RelayClient, TeamKey};
@@ -39,6 +39,8 @@ pub struct Settings {
     pub team_key: Option<TeamKey>,
     /// Connections kept open to the relay.
     pub connections: u32,
+    /// How long a claimed delivery is held before it may go again.
+    pub lease_secs: i64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -79,7 +81,12 @@ async fn list_id(store: &Store, slug: &str) -> Result<i64> {
 /// spaces or specials, a domain of at least two labels. Returns it trimmed.
 pub fn check_email(s: &str) -> Result<String> {
     let s = s.trim();
-    let bad = || PublishError::invalid("email", format!("{s:?} is not a mail address like name@example.org"));
+    let bad = || {
+        PublishError::invalid(
+            "email",
+            format!("{s:?} is not a mail address like name@example.org"),
+        )
+    };
     let (local, domain) = s.rsplit_once('@').ok_or_else(bad)?;
     if s.len() > 254
         || local.is_empty()
@@ -87,7 +94,9 @@ pub fn check_email(s: &str) -> Result<String> {
         || local.starts_with('.')
         || local.ends_with('.')
         || local.contains("..")
-        || !local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+        || !local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
     {
         return Err(bad());
     }
@@ -99,7 +108,12 @@ pub fn check_email(s: &str) -> Result<String> {
             && !l.ends_with('-')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
-    let tld_ok = labels.last().is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic() || c == '-') && !t.starts_with("xn") || t.starts_with("xn--"));
+    let tld_ok = labels.last().is_some_and(|t| {
+        t.len() >= 2
+            && t.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+            && !t.starts_with("xn")
+            || t.starts_with("xn--")
+    });
     if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
         return Err(bad());
     }
@@ -109,11 +123,19 @@ pub fn check_email(s: &str) -> Result<String> {
 /// Asks for a subscription: a pending one is (re)sent its confirmation link; an
 /// active one is left as it is. The answer is the same either way, so nobody
 /// learns who reads a list.
-pub async fn subscribe(store: &Store, settings: &Settings, slug: &str, email: &str, lang: Lang) -> Result<()> {
+pub async fn subscribe(
+    store: &Store,
+    settings: &Settings,
+    slug: &str,
+    email: &str,
+    lang: Lang,
+) -> Result<()> {
     let list = list_id(store, slug).await?;
     let email = check_email(email)?;
     if settings.from.trim().is_empty() {
-        return Err(PublishError::Conflict("this server sends no mail (mail.from is not set)".into()));
+        return Err(PublishError::Conflict(
+            "this server sends no mail (mail.from is not set)".into(),
+        ));
     }
     let key = email.to_ascii_lowercase();
     let now = time::now_str();
@@ -129,11 +151,13 @@ pub async fn subscribe(store: &Store, settings: &Settings, slug: &str, email: &s
     .bind(&now)
     .execute(tx.conn())
     .await?;
-    let row = sqlx::query("SELECT id, status, token FROM subscribers WHERE list_id = $1 AND email_key = $2")
-        .bind(list)
-        .bind(&key)
-        .fetch_one(tx.conn())
-        .await?;
+    let row = sqlx::query(
+        "SELECT id, status, token FROM subscribers WHERE list_id = $1 AND email_key = $2",
+    )
+    .bind(list)
+    .bind(&key)
+    .fetch_one(tx.conn())
+    .await?;
     let status: String = row.try_get("status")?;
     let id: i64 = row.try_get("id")?;
     if status == "active" {
@@ -149,18 +173,25 @@ pub async fn subscribe(store: &Store, settings: &Settings, slug: &str, email: &s
         .execute(tx.conn())
         .await?;
     let (name_ja, name_en): (String, String) = {
-        let r = sqlx::query("SELECT name_ja, name_en FROM mailing_lists WHERE id = $1").bind(list).fetch_one(tx.conn()).await?;
+        let r = sqlx::query("SELECT name_ja, name_en FROM mailing_lists WHERE id = $1")
+            .bind(list)
+            .fetch_one(tx.conn())
+            .await?;
         (r.try_get("name_ja")?, r.try_get("name_en")?)
     };
     let link = format!("{}/lists/confirm/{token}", settings.public_url);
     let (subject, body) = match lang {
         Lang::Ja => (
             format!("メーリングリスト「{name_ja}」購読の確認"),
-            format!("メーリングリスト「{name_ja}」への購読のお申し込みを受け付けました。\n次のページで購読を確定してください:\n\n{link}\n\nお心当たりのない場合は、このメールを破棄してください。購読は確定されません。\n"),
+            format!(
+                "メーリングリスト「{name_ja}」への購読のお申し込みを受け付けました。\n次のページで購読を確定してください:\n\n{link}\n\nお心当たりのない場合は、このメールを破棄してください。購読は確定されません。\n"
+            ),
         ),
         _ => (
             format!("Please confirm your subscription to \"{name_en}\""),
-            format!("Someone, hopefully you, asked to subscribe this address to \"{name_en}\".\nConfirm on this page:\n\n{link}\n\nIf it was not you, ignore this message: nothing is subscribed.\n"),
+            format!(
+                "Someone, hopefully you, asked to subscribe this address to \"{name_en}\".\nConfirm on this page:\n\n{link}\n\nIf it was not you, ignore this message: nothing is subscribed.\n"
+            ),
         ),
     };
     renkei_mail::enqueue(
@@ -198,7 +229,11 @@ pub async fn by_token(store: &Store, token: &str) -> Result<(String, String, Str
     .fetch_optional(store.pool())
     .await?
     .ok_or(PublishError::NotFound("subscription"))?;
-    Ok((row.try_get("slug")?, row.try_get("email")?, row.try_get("status")?))
+    Ok((
+        row.try_get("slug")?,
+        row.try_get("email")?,
+        row.try_get("status")?,
+    ))
 }
 
 /// Confirms a pending subscription (the second opt-in).
@@ -208,7 +243,9 @@ pub async fn confirm(store: &Store, token: &str) -> Result<()> {
         return Ok(());
     }
     if status != "pending" {
-        return Err(PublishError::Conflict("this link is no longer valid: subscribe again".into()));
+        return Err(PublishError::Conflict(
+            "this link is no longer valid: subscribe again".into(),
+        ));
     }
     let mut tx = store.begin().await?;
     sqlx::query("UPDATE subscribers SET status = 'active', confirmed_at = $1 WHERE token = $2 AND status = 'pending'")
@@ -219,7 +256,12 @@ pub async fn confirm(store: &Store, token: &str) -> Result<()> {
     audit::record(
         &mut tx,
         &Actor::anonymous("list-link"),
-        Event { action: "list.subscribe", object_type: "mailing_list", object_id: slug, changes: json!({"email": email}) },
+        Event {
+            action: "list.subscribe",
+            object_type: "mailing_list",
+            object_id: slug,
+            changes: json!({"email": email}),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -248,7 +290,12 @@ pub async fn unsubscribe(store: &Store, token: &str) -> Result<()> {
     audit::record(
         &mut tx,
         &Actor::anonymous("list-link"),
-        Event { action: "list.unsubscribe", object_type: "mailing_list", object_id: slug, changes: json!({"email": email}) },
+        Event {
+            action: "list.unsubscribe",
+            object_type: "mailing_list",
+            object_id: slug,
+            changes: json!({"email": email}),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -257,7 +304,12 @@ pub async fn unsubscribe(store: &Store, token: &str) -> Result<()> {
 
 /// Adds confirmed subscribers in bulk (a list moved from another system, whose
 /// readers opted in there). Returns how many were new.
-pub async fn import(store: &Store, actor: &Actor, slug: &str, rows: &[(String, Lang)]) -> Result<usize> {
+pub async fn import(
+    store: &Store,
+    actor: &Actor,
+    slug: &str,
+    rows: &[(String, Lang)],
+) -> Result<usize> {
     let list = list_id(store, slug).await?;
     let now = time::now_str();
     let mut added = 0;
@@ -280,7 +332,12 @@ pub async fn import(store: &Store, actor: &Actor, slug: &str, rows: &[(String, L
     audit::record(
         &mut tx,
         actor,
-        Event { action: "list.import", object_type: "mailing_list", object_id: slug.into(), changes: json!({"rows": rows.len(), "added": added}) },
+        Event {
+            action: "list.import",
+            object_type: "mailing_list",
+            object_id: slug.into(),
+            changes: json!({"rows": rows.len(), "added": added}),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -312,14 +369,24 @@ pub struct SendProgress {
 
 /// Starts sending a published alert or weekly report to every active subscriber.
 /// Only TLP:CLEAR goes to a list: a list is open to anyone who subscribes.
-pub async fn start_send(store: &Store, settings: &Settings, user: &UserInfo, slug: &str, what: &Publication) -> Result<SendProgress> {
+pub async fn start_send(
+    store: &Store,
+    settings: &Settings,
+    user: &UserInfo,
+    slug: &str,
+    what: &Publication,
+) -> Result<SendProgress> {
     if !user.role.is_staff() {
-        return Err(PublishError::Forbidden("lists are sent to by the team's staff".into()));
+        return Err(PublishError::Forbidden(
+            "lists are sent to by the team's staff".into(),
+        ));
     }
     let list = list_id(store, slug).await?;
     let (object_type, object_id, revision, subjects, bodies) = match what {
         Publication::Alert(number) => {
-            let a = alerts::get(store, number, Viewer::Staff).await?.ok_or(PublishError::NotFound("alert"))?;
+            let a = alerts::get(store, number, Viewer::Staff)
+                .await?
+                .ok_or(PublishError::NotFound("alert"))?;
             if a.tlp != Tlp::Clear {
                 return Err(PublishError::Conflict(format!(
                     "{} is {}: a mailing list gets TLP:CLEAR only (early warning goes to named organizations)",
@@ -327,12 +394,19 @@ pub async fn start_send(store: &Store, settings: &Settings, user: &UserInfo, slu
                     a.tlp.as_str()
                 )));
             }
-            let r = a.published.as_ref().ok_or_else(|| PublishError::Conflict("the alert is not published".into()))?;
+            let r = a
+                .published
+                .as_ref()
+                .ok_or_else(|| PublishError::Conflict("the alert is not published".into()))?;
             let url = format!("{}{}", settings.public_url, alerts::page_path(&a.number));
             let text = |ja: bool| {
                 let mut t = markdown::to_text(r.body(ja));
                 if r.revision > 1 && !r.change(ja).is_empty() {
-                    t = format!("{} {}\n\n{t}", if ja { "更新:" } else { "Updated:" }, r.change(ja));
+                    t = format!(
+                        "{} {}\n\n{t}",
+                        if ja { "更新:" } else { "Updated:" },
+                        r.change(ja)
+                    );
                 }
                 format!("{t}\n\n{url}\n")
             };
@@ -340,13 +414,22 @@ pub async fn start_send(store: &Store, settings: &Settings, user: &UserInfo, slu
                 "alert",
                 a.number.clone(),
                 r.revision,
-                (format!("[{}] {}", a.number, r.title(true)), format!("[{}] {}", a.number, r.title(false))),
+                (
+                    format!("[{}] {}", a.number, r.title(true)),
+                    format!("[{}] {}", a.number, r.title(false)),
+                ),
                 (text(true), text(false)),
             )
         }
         Publication::Weekly(date) => {
-            let w = weekly::get(store, date, Viewer::Public).await?.ok_or(PublishError::NotFound("weekly report"))?;
-            let url = format!("{}{}", settings.public_url, weekly::page_path(&w.issue_date));
+            let w = weekly::get(store, date, Viewer::Public)
+                .await?
+                .ok_or(PublishError::NotFound("weekly report"))?;
+            let url = format!(
+                "{}{}",
+                settings.public_url,
+                weekly::page_path(&w.issue_date)
+            );
             let text = |ja: bool| {
                 let mut t = String::new();
                 for (i, it) in w.items.iter().enumerate() {
@@ -355,13 +438,21 @@ pub async fn start_send(store: &Store, settings: &Settings, user: &UserInfo, slu
                         t.push_str(&format!("   {}\n", it.summary(ja)));
                     }
                     if !it.url.is_empty() {
-                        let link = if it.url.starts_with('/') { format!("{}{}", settings.public_url, it.url) } else { it.url.clone() };
+                        let link = if it.url.starts_with('/') {
+                            format!("{}{}", settings.public_url, it.url)
+                        } else {
+                            it.url.clone()
+                        };
                         t.push_str(&format!("   {link}\n"));
                     }
                     t.push('\n');
                 }
                 if !w.memo(ja).is_empty() {
-                    t.push_str(&format!("■ {}\n{}\n\n", w.memo_title(ja), markdown::to_text(w.memo(ja))));
+                    t.push_str(&format!(
+                        "■ {}\n{}\n\n",
+                        w.memo_title(ja),
+                        markdown::to_text(w.memo(ja))
+                    ));
                 }
                 format!("{t}{url}\n")
             };
@@ -376,9 +467,15 @@ pub async fn start_send(store: &Store, settings: &Settings, user: &UserInfo, slu
     };
     let footer = |ja: bool| {
         if ja {
-            format!("\n--\n購読の解除: このメールの List-Unsubscribe、または {}/lists\n", settings.public_url)
+            format!(
+                "\n--\n購読の解除: このメールの List-Unsubscribe、または {}/lists\n",
+                settings.public_url
+            )
         } else {
-            format!("\n--\nTo unsubscribe: your mail program's unsubscribe button, or {}/lists\n", settings.public_url)
+            format!(
+                "\n--\nTo unsubscribe: your mail program's unsubscribe button, or {}/lists\n",
+                settings.public_url
+            )
         }
     };
     let now = time::now_str();
@@ -393,7 +490,9 @@ pub async fn start_send(store: &Store, settings: &Settings, user: &UserInfo, slu
     .fetch_optional(tx.conn())
     .await?;
     if let Some(id) = exists {
-        return Err(PublishError::Conflict(format!("{object_id} was sent to this list already (send {id})")));
+        return Err(PublishError::Conflict(format!(
+            "{object_id} was sent to this list already (send {id})"
+        )));
     }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO list_sends (list_id, object_type, object_id, revision, subject_ja, subject_en, body_ja, body_en, created_by, created_at, total) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0) RETURNING id",
@@ -418,7 +517,11 @@ pub async fn start_send(store: &Store, settings: &Settings, user: &UserInfo, slu
     .execute(tx.conn())
     .await?
     .rows_affected() as i64;
-    sqlx::query("UPDATE list_sends SET total = $1 WHERE id = $2").bind(total).bind(id).execute(tx.conn()).await?;
+    sqlx::query("UPDATE list_sends SET total = $1 WHERE id = $2")
+        .bind(total)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     audit::record(
         &mut tx,
         &Actor::user(user.id, &user.email),
@@ -442,10 +545,12 @@ pub async fn progress(store: &Store, id: i64) -> Result<SendProgress> {
     .fetch_optional(store.pool())
     .await?
     .ok_or(PublishError::NotFound("send"))?;
-    let counts = sqlx::query("SELECT status, COUNT(*) AS n FROM list_deliveries WHERE send_id = $1 GROUP BY status")
-        .bind(id)
-        .fetch_all(store.pool())
-        .await?;
+    let counts = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM list_deliveries WHERE send_id = $1 GROUP BY status",
+    )
+    .bind(id)
+    .fetch_all(store.pool())
+    .await?;
     let mut by: HashMap<String, i64> = HashMap::new();
     for c in counts {
         by.insert(c.try_get("status")?, c.try_get("n")?);
@@ -479,9 +584,7 @@ pub async fn sends(store: &Store, limit: i64) -> Result<Vec<SendProgress>> {
     Ok(out)
 }
 
-/// How long a claimed delivery is held before another pass may take it again.
-const LEASE_SECS: i64 = 60;
-const BATCH: i64 = 400;
+const BATCH: i64 = 1000;
 /// Permanent refusals (5xx at RCPT or DATA) before an address is removed.
 const BOUNCES_TO_REMOVE: i64 = 3;
 
@@ -493,23 +596,35 @@ struct Claimed {
     token: String,
 }
 
+/// A send's subject, signed body and List-Id in one language.
+type Prepared = (String, Arc<ListBody>, String);
+
 /// Works through queued deliveries of every send.
 pub struct ListSender {
     store: Store,
     settings: Settings,
     /// Bodies signed once per send and language.
-    bodies: Mutex<HashMap<(i64, bool), (String, Arc<ListBody>, String)>>,
+    bodies: Mutex<HashMap<(i64, bool), Prepared>>,
 }
 
 fn message_id(send: i64, subscriber: i64, from: &str) -> String {
-    let digest = hex::encode(Sha256::digest(format!("list {send} {subscriber}").as_bytes()));
-    let domain = from.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>')).unwrap_or("renkei.invalid");
+    let digest = hex::encode(Sha256::digest(
+        format!("list {send} {subscriber}").as_bytes(),
+    ));
+    let domain = from
+        .rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>'))
+        .unwrap_or("renkei.invalid");
     format!("list.{send}.{subscriber}.{}@{domain}", &digest[..10])
 }
 
 impl ListSender {
     pub fn build(store: Store, settings: Settings) -> ListSender {
-        ListSender { store, settings, bodies: Mutex::new(HashMap::new()) }
+        ListSender {
+            store,
+            settings,
+            bodies: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Sends until `shutdown` resolves.
@@ -550,8 +665,22 @@ impl ListSender {
             self.finish(now).await?;
             return Ok(0);
         }
+        // Results go to one marker, in order of arrival: one writer does not wait
+        // on the database's write lock the way many would.
+        let (done_tx, mut done_rx) =
+            tokio::sync::mpsc::unbounded_channel::<(i64, i64, std::result::Result<(), String>)>();
+        let store = self.store.clone();
+        let marker = tokio::spawn(async move {
+            while let Some((send, sub, result)) = done_rx.recv().await {
+                if let Err(e) = mark(&store, send, sub, result).await {
+                    tracing::warn!(error = %e, "a delivery could not be marked");
+                }
+            }
+        });
         let mut tasks = tokio::task::JoinSet::new();
-        let limit = Arc::new(tokio::sync::Semaphore::new(self.settings.connections.max(1) as usize));
+        let limit = Arc::new(tokio::sync::Semaphore::new(
+            self.settings.connections.max(1) as usize,
+        ));
         for c in &claimed {
             let (subject, body, list_id) = self.body(c.send_id, c.lang == "ja").await?;
             let raw = compose_list(
@@ -561,12 +690,24 @@ impl ListSender {
                     subject: &subject,
                     message_id: &message_id(c.send_id, c.subscriber_id, &self.settings.from),
                     list_id: &list_id,
-                    unsubscribe: &format!("{}/lists/unsubscribe/{}", self.settings.public_url, c.token),
+                    unsubscribe: &format!(
+                        "{}/lists/unsubscribe/{}",
+                        self.settings.public_url, c.token
+                    ),
                 },
                 &body,
             );
-            let permit = limit.clone().acquire_owned().await.map_err(|e| PublishError::Conflict(e.to_string()))?;
-            let (relay, store, from, to) = (relay.clone(), self.store.clone(), self.settings.from.clone(), c.email.clone());
+            let permit = limit
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| PublishError::Conflict(e.to_string()))?;
+            let (relay, from, to, done) = (
+                relay.clone(),
+                self.settings.from.clone(),
+                c.email.clone(),
+                done_tx.clone(),
+            );
             let (send, sub) = (c.send_id, c.subscriber_id);
             tasks.spawn(async move {
                 let result = match raw {
@@ -574,20 +715,18 @@ impl ListSender {
                     Err(e) => Err(format!("550 {e}")),
                 };
                 drop(permit);
-                mark(&store, send, sub, result).await
+                let _ = done.send((send, sub, result));
             });
         }
-        while let Some(done) = tasks.join_next().await {
-            if let Ok(Err(e)) = done {
-                tracing::warn!(error = %e, "a delivery could not be marked");
-            }
-        }
+        drop(done_tx);
+        while tasks.join_next().await.is_some() {}
+        let _ = marker.await;
         Ok(claimed.len())
     }
 
     async fn claim(&self, now: DateTime<Utc>) -> Result<Vec<Claimed>> {
         let at = time::format(now);
-        let lease = time::format(now + Duration::seconds(LEASE_SECS));
+        let lease = time::format(now + Duration::seconds(self.settings.lease_secs.max(1)));
         let skip_locked = match self.store.dialect() {
             Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
             Dialect::Sqlite => "",
@@ -612,26 +751,50 @@ impl ListSender {
         .fetch_all(tx.conn())
         .await?;
         tx.commit().await?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut claimed: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
         for r in rows {
-            let sub: i64 = r.try_get("subscriber_id")?;
-            let s = sqlx::query("SELECT email, lang, token FROM subscribers WHERE id = $1")
-                .bind(sub)
-                .fetch_one(self.store.pool())
-                .await?;
-            out.push(Claimed {
-                send_id: r.try_get("send_id")?,
-                subscriber_id: sub,
-                email: s.try_get("email")?,
-                lang: s.try_get("lang")?,
-                token: s.try_get("token")?,
-            });
+            claimed.push((r.try_get("send_id")?, r.try_get("subscriber_id")?));
         }
-        Ok(out)
+        let mut details: HashMap<i64, (String, String, String)> = HashMap::new();
+        for chunk in claimed.chunks(500) {
+            let ids: Vec<String> = chunk.iter().map(|(_, s)| s.to_string()).collect();
+            // Only numbers go into the text.
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT id, email, lang, token FROM subscribers WHERE id IN ({})",
+                ids.join(",")
+            )))
+            .fetch_all(self.store.pool())
+            .await?;
+            for s in rows {
+                details.insert(
+                    s.try_get("id")?,
+                    (s.try_get("email")?, s.try_get("lang")?, s.try_get("token")?),
+                );
+            }
+        }
+        Ok(claimed
+            .into_iter()
+            .filter_map(|(send_id, subscriber_id)| {
+                details
+                    .get(&subscriber_id)
+                    .map(|(email, lang, token)| Claimed {
+                        send_id,
+                        subscriber_id,
+                        email: email.clone(),
+                        lang: lang.clone(),
+                        token: token.clone(),
+                    })
+            })
+            .collect())
     }
 
-    async fn body(&self, send: i64, ja: bool) -> Result<(String, Arc<ListBody>, String)> {
-        if let Some(b) = self.bodies.lock().map_err(|_| PublishError::Conflict("poisoned".into()))?.get(&(send, ja)) {
+    async fn body(&self, send: i64, ja: bool) -> Result<Prepared> {
+        if let Some(b) = self
+            .bodies
+            .lock()
+            .map_err(|_| PublishError::Conflict("poisoned".into()))?
+            .get(&(send, ja))
+        {
             return Ok(b.clone());
         }
         let r = sqlx::query(
@@ -642,15 +805,46 @@ impl ListSender {
         .await?;
         let pick = |a: &str, b: &str| -> Result<String> {
             let (x, y): (String, String) = (r.try_get(a)?, r.try_get(b)?);
-            Ok(if !x.trim().is_empty() || y.trim().is_empty() { x } else { y })
+            Ok(if !x.trim().is_empty() || y.trim().is_empty() {
+                x
+            } else {
+                y
+            })
         };
-        let subject = if ja { pick("subject_ja", "subject_en")? } else { pick("subject_en", "subject_ja")? };
-        let text = if ja { pick("body_ja", "body_en")? } else { pick("body_en", "body_ja")? };
-        let host = self.settings.public_url.split("://").nth(1).unwrap_or("renkei.invalid").split(['/', ':']).next().unwrap_or("renkei.invalid").to_string();
-        let list_id = format!("{} <{}.{host}>", r.try_get::<String, _>("name_en")?, r.try_get::<String, _>("slug")?);
-        let body = Arc::new(list_body(&text, self.settings.team_key.as_ref()).map_err(|e| PublishError::Conflict(e.to_string()))?);
+        let subject = if ja {
+            pick("subject_ja", "subject_en")?
+        } else {
+            pick("subject_en", "subject_ja")?
+        };
+        let text = if ja {
+            pick("body_ja", "body_en")?
+        } else {
+            pick("body_en", "body_ja")?
+        };
+        let host = self
+            .settings
+            .public_url
+            .split("://")
+            .nth(1)
+            .unwrap_or("renkei.invalid")
+            .split(['/', ':'])
+            .next()
+            .unwrap_or("renkei.invalid")
+            .to_string();
+        let list_id = format!(
+            "{} <{}.{host}>",
+            r.try_get::<String, _>("name_en")?,
+            r.try_get::<String, _>("slug")?
+        );
+        let body = Arc::new(
+            list_body(&text, self.settings.team_key.as_ref())
+                .map_err(|e| PublishError::Conflict(e.to_string()))?,
+        );
         let entry = (subject, body, list_id);
-        self.bodies.lock().map_err(|_| PublishError::Conflict("poisoned".into()))?.insert((send, ja), entry.clone());
+        self.bodies
+            .lock()
+            .map_err(|_| PublishError::Conflict("poisoned".into()))?
+            .insert((send, ja), entry.clone());
         Ok(entry)
     }
 
@@ -667,7 +861,12 @@ impl ListSender {
 
 /// Records what the relay said of one delivery, at once: the mark is what lets a
 /// restarted sender skip it.
-async fn mark(store: &Store, send: i64, subscriber: i64, result: std::result::Result<(), String>) -> Result<()> {
+async fn mark(
+    store: &Store,
+    send: i64,
+    subscriber: i64,
+    result: std::result::Result<(), String>,
+) -> Result<()> {
     match result {
         Ok(()) => {
             sqlx::query("UPDATE list_deliveries SET status = 'sent', sent_at = $1, last_error = NULL WHERE send_id = $2 AND subscriber_id = $3")
@@ -679,11 +878,13 @@ async fn mark(store: &Store, send: i64, subscriber: i64, result: std::result::Re
         }
         Err(error) => {
             let permanent = error.trim_start().starts_with('5') || error.contains("permanent");
-            let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM list_deliveries WHERE send_id = $1 AND subscriber_id = $2")
-                .bind(send)
-                .bind(subscriber)
-                .fetch_one(store.pool())
-                .await?;
+            let attempts: i64 = sqlx::query_scalar(
+                "SELECT attempts FROM list_deliveries WHERE send_id = $1 AND subscriber_id = $2",
+            )
+            .bind(send)
+            .bind(subscriber)
+            .fetch_one(store.pool())
+            .await?;
             let give_up = permanent || attempts >= 5;
             sqlx::query("UPDATE list_deliveries SET status = $1, last_error = $2, lease_until = $3 WHERE send_id = $4 AND subscriber_id = $5")
                 .bind(if give_up { "failed" } else { "queued" })
@@ -713,18 +914,41 @@ mod tests {
 
     #[test]
     fn addresses_are_checked_strictly() {
-        for ok in ["a@example.org", "first.last+tag@sub.example.co.jp", "x@xn--r8jz45g.jp"] {
+        for ok in [
+            "a@example.org",
+            "first.last+tag@sub.example.co.jp",
+            "x@xn--r8jz45g.jp",
+        ] {
             assert!(check_email(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "a@", "@example.org", "a@example", "a b@example.org", "a@exa mple.org", "a..b@example.org", "a@-example.org", "<a@example.org>", "a@example.org\r\nBcc: x@y.z", "a@example.1"] {
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@example.org",
+            "a@example",
+            "a b@example.org",
+            "a@exa mple.org",
+            "a..b@example.org",
+            "a@-example.org",
+            "<a@example.org>",
+            "a@example.org\r\nBcc: x@y.z",
+            "a@example.1",
+        ] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn a_delivery_keeps_its_message_id() {
-        assert_eq!(message_id(3, 9, "CSIRT <csirt@example.org>"), message_id(3, 9, "CSIRT <csirt@example.org>"));
-        assert_ne!(message_id(3, 9, "x@example.org"), message_id(3, 10, "x@example.org"));
+        assert_eq!(
+            message_id(3, 9, "CSIRT <csirt@example.org>"),
+            message_id(3, 9, "CSIRT <csirt@example.org>")
+        );
+        assert_ne!(
+            message_id(3, 9, "x@example.org"),
+            message_id(3, 10, "x@example.org")
+        );
         assert!(message_id(3, 9, "CSIRT <csirt@example.org>").ends_with("@example.org"));
     }
 }

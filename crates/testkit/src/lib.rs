@@ -251,8 +251,10 @@ impl TestServer {
     /// Delivers every queued mailing-list message through `mail.relay`, as the
     /// server's list sender does in the background; returns how many were claimed.
     pub async fn deliver_lists(&self) -> usize {
-        let sender = renkei_publish::lists::ListSender::build(self.store.clone(), (*self.lists).clone());
-        let relay = renkei_mail::RelayClient::new(&self.lists.relay, self.lists.connections).expect("mail.relay");
+        let sender =
+            renkei_publish::lists::ListSender::build(self.store.clone(), (*self.lists).clone());
+        let relay = renkei_mail::RelayClient::new(&self.lists.relay, self.lists.connections)
+            .expect("mail.relay");
         let mut total = 0;
         loop {
             let n = sender.pass(&relay).await.expect("list delivery pass");

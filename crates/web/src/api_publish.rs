@@ -263,8 +263,14 @@ pub struct NewSend {
     weekly: Option<String>,
 }
 
-pub(crate) fn publication(alert: Option<String>, weekly: Option<String>) -> Result<Publication, AppError> {
-    match (alert.filter(|a| !a.trim().is_empty()), weekly.filter(|w| !w.trim().is_empty())) {
+pub(crate) fn publication(
+    alert: Option<String>,
+    weekly: Option<String>,
+) -> Result<Publication, AppError> {
+    match (
+        alert.filter(|a| !a.trim().is_empty()),
+        weekly.filter(|w| !w.trim().is_empty()),
+    ) {
         (Some(a), None) => Ok(Publication::Alert(a.trim().to_string())),
         (None, Some(w)) => Ok(Publication::Weekly(w.trim().to_string())),
         _ => Err(AppError::new(

@@ -144,7 +144,8 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         from: config.mail.from.clone(),
         relay: config.mail.relay.clone(),
         team_key: notify.team_key.clone(),
-        connections: 8,
+        connections: config.publish.list_connections,
+        lease_secs: config.publish.list_lease_secs as i64,
     });
     let state = AppState {
         vuln,
@@ -289,7 +290,10 @@ impl Server {
 
     /// The worker that sends alerts and weekly reports to the mailing lists.
     pub fn list_sender(&self) -> renkei_publish::lists::ListSender {
-        renkei_publish::lists::ListSender::build(self.state.store.clone(), (*self.state.lists).clone())
+        renkei_publish::lists::ListSender::build(
+            self.state.store.clone(),
+            (*self.state.lists).clone(),
+        )
     }
 
     pub fn list_settings(&self) -> &Arc<renkei_publish::lists::Settings> {

@@ -503,7 +503,12 @@ impl ListsPage<'_> {
     }
 }
 
-async fn lists_page<'a>(state: &AppState, page: &'a Page, message: Option<String>, error: Option<String>) -> Result<ListsPage<'a>, AppError> {
+async fn lists_page<'a>(
+    state: &AppState,
+    page: &'a Page,
+    message: Option<String>,
+    error: Option<String>,
+) -> Result<ListsPage<'a>, AppError> {
     Ok(ListsPage {
         shell: page.shell("lists"),
         lists: lists::lists(&state.store).await?,
@@ -526,12 +531,22 @@ pub async fn subscribe(
 ) -> Result<Response, AppError> {
     let f = fields(&body)?;
     if state.anonymous_submission_throttled(&page.auth) {
-        return Err(AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests from this address; try again later"));
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this address; try again later",
+        ));
     }
     let lang = crate::api_publish::subscriber_lang(Some(&field(&f, "lang")), page.lang)?;
     match lists::subscribe(&state.store, &state.lists, &slug, &field(&f, "email"), lang).await {
         Ok(()) => {
-            let view = lists_page(&state, &page, Some(page.shell("lists").t("publish.check_mail").to_string()), None).await?;
+            let view = lists_page(
+                &state,
+                &page,
+                Some(page.shell("lists").t("publish.check_mail").to_string()),
+                None,
+            )
+            .await?;
             html(&view)
         }
         Err(e @ PublishError::Invalid { .. }) => {
@@ -553,28 +568,56 @@ struct ListLinkPage<'a> {
     done: bool,
 }
 
-async fn link_page(state: &AppState, page: &Page, action: &'static str, token: String, done: bool) -> Result<Response, AppError> {
+async fn link_page(
+    state: &AppState,
+    page: &Page,
+    action: &'static str,
+    token: String,
+    done: bool,
+) -> Result<Response, AppError> {
     let (_, email, _) = lists::by_token(&state.store, &token).await?;
-    html(&ListLinkPage { shell: page.shell("lists"), action, token, email, done })
+    html(&ListLinkPage {
+        shell: page.shell("lists"),
+        action,
+        token,
+        email,
+        done,
+    })
 }
 
 /// The link in the confirmation mail shows a button: a link scanner that follows
 /// it subscribes nobody.
-pub async fn confirm_page(State(state): State<AppState>, page: Page, Path(token): Path<String>) -> Result<Response, AppError> {
+pub async fn confirm_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
     link_page(&state, &page, "confirm", token, false).await
 }
 
-pub async fn confirm(State(state): State<AppState>, page: Page, Path(token): Path<String>) -> Result<Response, AppError> {
+pub async fn confirm(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
     lists::confirm(&state.store, &token).await?;
     link_page(&state, &page, "confirm", token, true).await
 }
 
-pub async fn unsubscribe_page(State(state): State<AppState>, page: Page, Path(token): Path<String>) -> Result<Response, AppError> {
+pub async fn unsubscribe_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
     link_page(&state, &page, "unsubscribe", token, false).await
 }
 
 /// The one-click POST (RFC 8058) and the page's button both land here.
-pub async fn unsubscribe(State(state): State<AppState>, page: Page, Path(token): Path<String>) -> Result<Response, AppError> {
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
     lists::unsubscribe(&state.store, &token).await?;
     link_page(&state, &page, "unsubscribe", token, true).await
 }
@@ -593,7 +636,11 @@ impl SendsPage<'_> {
         self.sends.iter().any(|s| !s.done)
     }
     fn percent(&self, s: &SendProgress) -> i64 {
-        if s.total == 0 { 100 } else { (s.sent + s.failed) * 100 / s.total }
+        if s.total == 0 {
+            100
+        } else {
+            (s.sent + s.failed) * 100 / s.total
+        }
     }
 }
 
@@ -606,13 +653,19 @@ pub async fn sends(State(state): State<AppState>, page: Page) -> Result<Response
     })
 }
 
-pub async fn send_start(State(state): State<AppState>, page: Page, body: Bytes) -> Result<Response, AppError> {
+pub async fn send_start(
+    State(state): State<AppState>,
+    page: Page,
+    body: Bytes,
+) -> Result<Response, AppError> {
     let f = fields(&body)?;
     let user = crate::api_publish::signed_in(&page.auth)?;
     let opt = |k: &str| Some(field(&f, k)).filter(|v| !v.is_empty());
     let what = crate::api_publish::publication(opt("alert"), opt("weekly"));
     let result = match what {
-        Ok(what) => lists::start_send(&state.store, &state.lists, user, &field(&f, "list"), &what).await.map_err(AppError::from),
+        Ok(what) => lists::start_send(&state.store, &state.lists, user, &field(&f, "list"), &what)
+            .await
+            .map_err(AppError::from),
         Err(e) => Err(e),
     };
     match result {
