@@ -108,11 +108,9 @@ pub fn check_email(s: &str) -> Result<String> {
             && !l.ends_with('-')
             && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
     };
+    // A top-level domain is letters, or an internationalized one in its A-label form.
     let tld_ok = labels.last().is_some_and(|t| {
-        t.len() >= 2
-            && t.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
-            && !t.starts_with("xn")
-            || t.starts_with("xn--")
+        t.len() >= 2 && (t.chars().all(|c| c.is_ascii_alphabetic()) || t.starts_with("xn--"))
     });
     if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
         return Err(bad());

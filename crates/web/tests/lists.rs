@@ -10,7 +10,7 @@ use common::Api;
 use renkei_core::access::Role;
 use renkei_testkit::relay::{Kept, Relay};
 use renkei_testkit::{Backend, TestServer};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const TEAM: &str = "Renkei CSIRT <csirt@renkei.example>";
 
@@ -390,6 +390,3 @@ async fn readers_opt_in_twice_get_signed_alerts_in_their_language_and_leave_with
         lists_end_to_end(Backend::Postgres).await;
     }
 }
-
-#[allow(dead_code)]
-fn unused(_: Value) {}
