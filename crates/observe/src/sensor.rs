@@ -381,11 +381,11 @@ pub async fn run_live(
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut cap = pcap::Capture::from_device(iface.as_str())
         .and_then(|c| {
-            c.promisc(true)
-                .snaplen(256)
-                .timeout(500)
-                .immediate_mode(true)
-                .open()
+            // No immediate mode: in it, Linux libpcap ignores the timeout and waits
+            // for the next packet, so a sensor on a quiet interface could not stop.
+            // Packets arrive in blocks of at most half a second instead, which an
+            // hourly count does not notice.
+            c.promisc(true).snaplen(256).timeout(500).open()
         })
         .map_err(|e| ObserveError::invalid("interface", format!("{iface}: {e}")))?;
     let link = renkei_formats::packet::linktype::masked(cap.get_datalink().0 as u32);
