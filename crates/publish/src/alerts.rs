@@ -20,7 +20,7 @@ use sqlx::any::AnyRow;
 
 use renkei_formats::syndication;
 
-use crate::{PublishError, Result, markdown};
+use crate::{PublishError, Result, clip, in_language, markdown};
 
 /// The number's prefix: `AT-2026-0001`.
 const PREFIX: &str = "AT";
@@ -131,22 +131,15 @@ pub struct Revision {
 impl Revision {
     /// The title in the reader's language, or the other one if it is missing.
     pub fn title(&self, ja: bool) -> &str {
-        pick(ja, &self.title_ja, &self.title_en)
+        in_language(ja, &self.title_ja, &self.title_en)
     }
 
     pub fn body(&self, ja: bool) -> &str {
-        pick(ja, &self.body_ja, &self.body_en)
+        in_language(ja, &self.body_ja, &self.body_en)
     }
 
     pub fn change(&self, ja: bool) -> &str {
-        pick(ja, &self.change_ja, &self.change_en)
-    }
-}
-
-fn pick<'a>(ja: bool, j: &'a str, e: &'a str) -> &'a str {
-    match (ja, j.is_empty(), e.is_empty()) {
-        (true, false, _) | (false, _, true) => j,
-        _ => e,
+        in_language(ja, &self.change_ja, &self.change_en)
     }
 }
 
@@ -191,11 +184,11 @@ pub struct AlertSummary {
 
 impl AlertSummary {
     pub fn title(&self, ja: bool) -> &str {
-        pick(ja, &self.title_ja, &self.title_en)
+        in_language(ja, &self.title_ja, &self.title_en)
     }
 
     pub fn body(&self, ja: bool) -> &str {
-        pick(ja, &self.body_ja, &self.body_en)
+        in_language(ja, &self.body_ja, &self.body_en)
     }
 }
 
@@ -294,12 +287,7 @@ fn check_text(t: &AlertText) -> Result<Checked> {
 }
 
 fn staff(user: &UserInfo) -> Result<Actor> {
-    if !user.role.is_staff() {
-        return Err(PublishError::Forbidden(
-            "alerts are written by the team's staff".into(),
-        ));
-    }
-    Ok(Actor::user(user.id, &user.email))
+    crate::staff(user, "alerts are")
 }
 
 /// Writes a new alert as a draft (revision 1).
@@ -781,10 +769,7 @@ pub fn feed(
             .iter()
             .map(|a| {
                 let url = format!("{}{}", settings.public_url, page_path(&a.number));
-                let mut summary = markdown::to_text(a.body(ja));
-                if summary.chars().count() > 600 {
-                    summary = summary.chars().take(600).collect::<String>() + "…";
-                }
+                let summary = clip(&markdown::to_text(a.body(ja)), 600);
                 syndication::Entry {
                     // One entry per alert: an update changes the entry, not adds one.
                     id: url.clone(),
@@ -837,8 +822,8 @@ mod tests {
 
     #[test]
     fn the_missing_language_falls_back_to_the_other() {
-        assert_eq!(pick(true, "", "en"), "en");
-        assert_eq!(pick(false, "ja", ""), "ja");
-        assert_eq!(pick(true, "ja", "en"), "ja");
+        assert_eq!(in_language(true, "", "en"), "en");
+        assert_eq!(in_language(false, "ja", ""), "ja");
+        assert_eq!(in_language(true, "ja", "en"), "ja");
     }
 }

@@ -50,3 +50,33 @@ impl PublishError {
 }
 
 pub type Result<T> = std::result::Result<T, PublishError>;
+
+/// The text in the reader's language (`ja`), or the other one if it is missing.
+pub fn in_language<'a>(ja: bool, text_ja: &'a str, text_en: &'a str) -> &'a str {
+    match (ja, text_ja.is_empty(), text_en.is_empty()) {
+        (true, false, _) | (false, _, true) => text_ja,
+        _ => text_en,
+    }
+}
+
+/// At most `n` characters of `s`, with an ellipsis where it was cut.
+pub fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n).collect::<String>() + "…"
+    }
+}
+
+/// The audit actor of a staff member; anyone else may not write `what`.
+pub(crate) fn staff(
+    user: &renkei_core::access::UserInfo,
+    what: &str,
+) -> Result<renkei_core::audit::Actor> {
+    if !user.role.is_staff() {
+        return Err(PublishError::Forbidden(format!(
+            "{what} written by the team's staff"
+        )));
+    }
+    Ok(renkei_core::audit::Actor::user(user.id, &user.email))
+}

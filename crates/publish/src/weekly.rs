@@ -16,7 +16,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use crate::alerts::{self, Viewer};
-use crate::{PublishError, Result, calendar, markdown};
+use crate::{PublishError, Result, calendar, clip, in_language, markdown};
 
 /// When issues come out: the weekday, and the days skipped.
 #[derive(Debug, Clone)]
@@ -214,18 +214,11 @@ pub struct WeeklyItem {
 
 impl WeeklyItem {
     pub fn title(&self, ja: bool) -> &str {
-        pick(ja, &self.title_ja, &self.title_en)
+        in_language(ja, &self.title_ja, &self.title_en)
     }
 
     pub fn summary(&self, ja: bool) -> &str {
-        pick(ja, &self.summary_ja, &self.summary_en)
-    }
-}
-
-fn pick<'a>(ja: bool, j: &'a str, e: &'a str) -> &'a str {
-    match (ja, j.is_empty(), e.is_empty()) {
-        (true, false, _) | (false, _, true) => j,
-        _ => e,
+        in_language(ja, &self.summary_ja, &self.summary_en)
     }
 }
 
@@ -246,11 +239,11 @@ pub struct WeeklyReport {
 
 impl WeeklyReport {
     pub fn memo_title(&self, ja: bool) -> &str {
-        pick(ja, &self.memo_title_ja, &self.memo_title_en)
+        in_language(ja, &self.memo_title_ja, &self.memo_title_en)
     }
 
     pub fn memo(&self, ja: bool) -> &str {
-        pick(ja, &self.memo_ja, &self.memo_en)
+        in_language(ja, &self.memo_ja, &self.memo_en)
     }
 
     pub fn is_published(&self) -> bool {
@@ -270,12 +263,7 @@ pub struct WeeklyText {
 }
 
 fn staff(user: &UserInfo) -> Result<Actor> {
-    if !user.role.is_staff() {
-        return Err(PublishError::Forbidden(
-            "the weekly report is written by the team's staff".into(),
-        ));
-    }
-    Ok(Actor::user(user.id, &user.email))
+    crate::staff(user, "the weekly report is")
 }
 
 pub fn parse_date(s: &str) -> Result<NaiveDate> {
@@ -350,14 +338,6 @@ async fn write_items(
         .await?;
     }
     Ok(())
-}
-
-fn clip(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        s.chars().take(n).collect::<String>() + "…"
-    }
 }
 
 /// What was published since the last issue, as items: alerts first, then notes.

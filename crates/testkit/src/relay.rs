@@ -105,3 +105,29 @@ impl Drop for Relay {
         let _ = self.child.wait();
     }
 }
+
+/// The part signed by a multipart/signed entity, and its armored signature
+/// (RFC 3156), for checking a PGP/MIME signature.
+pub fn signed_content(entity: &[u8]) -> (Vec<u8>, String) {
+    let text = String::from_utf8_lossy(entity).into_owned();
+    let at = text.find("multipart/signed").expect("multipart/signed");
+    let b = text[at..].find("boundary=\"").expect("boundary") + at + "boundary=\"".len();
+    let boundary = &text[b..b + text[b..].find('"').expect("boundary end")];
+    let open = format!("--{boundary}\r\n");
+    let start = text.find(&open).expect("first part") + open.len();
+    let end = start
+        + text[start..]
+            .find(&format!("\r\n--{boundary}"))
+            .expect("part end");
+    let sig_start = text
+        .find("-----BEGIN PGP SIGNATURE-----")
+        .expect("signature");
+    let sig_end = text
+        .find("-----END PGP SIGNATURE-----")
+        .expect("signature end")
+        + "-----END PGP SIGNATURE-----".len();
+    (
+        entity[start..end].to_vec(),
+        text[sig_start..sig_end].to_string(),
+    )
+}

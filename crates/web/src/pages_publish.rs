@@ -323,47 +323,53 @@ fn feed_response(content_type: &'static str, body: String) -> Response {
     r
 }
 
-async fn alert_feed(
-    state: &AppState,
-    q: &FeedQuery,
-    path: &str,
-) -> Result<syndication::Feed, AppError> {
-    let list = alerts::list(&state.store, alerts::Viewer::Public, None, 100).await?;
+/// The feed's language (Japanese unless `?lang=en`) and its own address.
+fn feed_lang(q: &FeedQuery, path: &str) -> (bool, String) {
     let ja = q.lang.as_deref() != Some("en");
-    let mut path = path.to_string();
-    if !ja {
-        path.push_str("?lang=en");
-    }
-    Ok(alerts::feed(
-        &state.vuln,
-        &list,
+    (
         ja,
-        state.clock.now(),
-        &path,
-    ))
+        if ja {
+            path.to_string()
+        } else {
+            format!("{path}?lang=en")
+        },
+    )
+}
+
+/// A feed as Atom or RSS 2.0, by the extension of the address asked for.
+fn feed_as(feed: &syndication::Feed, path: &str) -> Response {
+    if path.ends_with(".rss") {
+        feed_response(
+            "application/rss+xml; charset=utf-8",
+            syndication::rss(feed, &feed.title),
+        )
+    } else {
+        feed_response(
+            "application/atom+xml; charset=utf-8",
+            syndication::atom(feed),
+        )
+    }
+}
+
+async fn alert_feed(state: &AppState, q: &FeedQuery, path: &str) -> Result<Response, AppError> {
+    let list = alerts::list(&state.store, alerts::Viewer::Public, None, 100).await?;
+    let (ja, self_path) = feed_lang(q, path);
+    let feed = alerts::feed(&state.vuln, &list, ja, state.clock.now(), &self_path);
+    Ok(feed_as(&feed, path))
 }
 
 pub async fn atom(
     State(state): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
-    let feed = alert_feed(&state, &q, "/feeds/alerts.atom").await?;
-    Ok(feed_response(
-        "application/atom+xml; charset=utf-8",
-        syndication::atom(&feed),
-    ))
+    alert_feed(&state, &q, "/feeds/alerts.atom").await
 }
 
 pub async fn rss(
     State(state): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
-    let feed = alert_feed(&state, &q, "/feeds/alerts.rss").await?;
-    let description = feed.title.clone();
-    Ok(feed_response(
-        "application/rss+xml; charset=utf-8",
-        syndication::rss(&feed, &description),
-    ))
+    alert_feed(&state, &q, "/feeds/alerts.rss").await
 }
 
 use renkei_publish::weekly::{self, WeeklyItem, WeeklyReport};
@@ -442,47 +448,25 @@ pub async fn weekly_page(
     })
 }
 
-async fn weekly_feed(
-    state: &AppState,
-    q: &FeedQuery,
-    path: &str,
-) -> Result<syndication::Feed, AppError> {
+async fn weekly_feed(state: &AppState, q: &FeedQuery, path: &str) -> Result<Response, AppError> {
     let list = weekly::list(&state.store, alerts::Viewer::Public, 100).await?;
-    let ja = q.lang.as_deref() != Some("en");
-    let mut path = path.to_string();
-    if !ja {
-        path.push_str("?lang=en");
-    }
-    Ok(weekly::feed(
-        &state.vuln,
-        &list,
-        ja,
-        state.clock.now(),
-        &path,
-    ))
+    let (ja, self_path) = feed_lang(q, path);
+    let feed = weekly::feed(&state.vuln, &list, ja, state.clock.now(), &self_path);
+    Ok(feed_as(&feed, path))
 }
 
 pub async fn weekly_atom(
     State(state): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
-    let feed = weekly_feed(&state, &q, "/feeds/weekly.atom").await?;
-    Ok(feed_response(
-        "application/atom+xml; charset=utf-8",
-        syndication::atom(&feed),
-    ))
+    weekly_feed(&state, &q, "/feeds/weekly.atom").await
 }
 
 pub async fn weekly_rss(
     State(state): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
-    let feed = weekly_feed(&state, &q, "/feeds/weekly.rss").await?;
-    let description = feed.title.clone();
-    Ok(feed_response(
-        "application/rss+xml; charset=utf-8",
-        syndication::rss(&feed, &description),
-    ))
+    weekly_feed(&state, &q, "/feeds/weekly.rss").await
 }
 
 use renkei_publish::lists::{self, MailingList, SendProgress};

@@ -8,7 +8,7 @@ mod common;
 
 use common::Api;
 use renkei_core::access::Role;
-use renkei_testkit::relay::{Kept, Relay};
+use renkei_testkit::relay::{Kept, Relay, signed_content};
 use renkei_testkit::{Backend, TestServer};
 use serde_json::json;
 
@@ -356,26 +356,6 @@ async fn lists_end_to_end(backend: Backend) {
     for a in ["list.subscribe", "list.send", "list.unsubscribe"] {
         assert!(actions.iter().any(|x| x == a), "{a}");
     }
-}
-
-/// The part signed by a multipart/signed entity, and its signature (RFC 3156).
-fn signed_content(entity: &[u8]) -> (Vec<u8>, String) {
-    let text = String::from_utf8_lossy(entity).into_owned();
-    let at = text.find("multipart/signed").expect("multipart/signed");
-    let b = text[at..].find("boundary=\"").expect("boundary") + at + "boundary=\"".len();
-    let boundary = &text[b..b + text[b..].find('"').unwrap()];
-    let open = format!("--{boundary}\r\n");
-    let start = text.find(&open).unwrap() + open.len();
-    let end = start + text[start..].find(&format!("\r\n--{boundary}")).unwrap();
-    let sig_start = text
-        .find("-----BEGIN PGP SIGNATURE-----")
-        .expect("signature");
-    let sig_end =
-        text.find("-----END PGP SIGNATURE-----").unwrap() + "-----END PGP SIGNATURE-----".len();
-    (
-        entity[start..end].to_vec(),
-        text[sig_start..sig_end].to_string(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

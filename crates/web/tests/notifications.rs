@@ -6,7 +6,7 @@ use renkei_core::audit::Actor;
 use renkei_core::tlp::Tlp;
 use renkei_enrich::{Format, Kind, sources};
 use renkei_incident::reports::{self, Channel, InputFormat, Settings, Status};
-use renkei_testkit::relay::Relay;
+use renkei_testkit::relay::{Relay, signed_content};
 use renkei_testkit::{Backend, TestServer};
 use serde_json::{Value, json};
 
@@ -146,26 +146,6 @@ fn relay_config(relay: String) -> renkei_core::config::MailConfig {
         relay,
         ..Default::default()
     }
-}
-
-/// The part signed by a multipart/signed entity, and its signature (RFC 3156).
-fn signed_content(entity: &[u8]) -> (Vec<u8>, String) {
-    let text = String::from_utf8_lossy(entity).into_owned();
-    let at = text.find("multipart/signed").expect("multipart/signed");
-    let b = text[at..].find("boundary=\"").expect("boundary") + at + "boundary=\"".len();
-    let boundary = &text[b..b + text[b..].find('"').unwrap()];
-    let open = format!("--{boundary}\r\n");
-    let start = text.find(&open).unwrap() + open.len();
-    let end = start + text[start..].find(&format!("\r\n--{boundary}")).unwrap();
-    let sig_start = text
-        .find("-----BEGIN PGP SIGNATURE-----")
-        .expect("signature");
-    let sig_end =
-        text.find("-----END PGP SIGNATURE-----").unwrap() + "-----END PGP SIGNATURE-----".len();
-    (
-        entity[start..end].to_vec(),
-        text[sig_start..sig_end].to_string(),
-    )
 }
 
 fn armored_message(raw: &[u8]) -> String {
