@@ -31,7 +31,9 @@ macro_rules! out {
     }};
 }
 
+mod demo;
 mod observe;
+mod report;
 
 #[derive(Parser)]
 #[command(name = "renkei", version, about = "Renkei: the coordination platform of a CSIRT", long_about = None)]
@@ -89,6 +91,12 @@ enum Command {
     /// disk until it has them. Prints {"packets", "batches", "accepted",
     /// "duplicates", "rejected", "pending"} for files; exit 1 if some stay pending.
     Sensor(observe::SensorArgs),
+    /// Activity reports generated from the data.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// A demonstration data set.
+    #[command(subcommand)]
+    Demo(DemoCommand),
     /// Post one RFC 5322 message from standard input to a Renkei server, for an MTA
     /// (postfix: `pipe` transport) to call. Exit 0 when stored; 75 (EX_TEMPFAIL) when
     /// the server cannot take it now, so the MTA keeps the mail and retries.
@@ -247,6 +255,43 @@ enum EnrichCommand {
     Lookup {
         #[arg(required = true, value_name = "IP")]
         ips: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// The quarterly activity report: writes report.html, report.pdf (typeset, fonts
+    /// embedded), report.json (the numbers) and each chart as SVG into --out.
+    Quarterly {
+        #[arg(long)]
+        year: i32,
+        /// 1 to 4.
+        #[arg(long)]
+        quarter: u32,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// ja or en.
+        #[arg(long, default_value = "ja")]
+        lang: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Fill an empty database with a realistic quarter through the server's own API:
+    /// reports by mail and web form, incidents, notifications, sensors, vendors,
+    /// cases and notes, alerts, weekly reports. Prints what it put in, with the
+    /// demo coordinators' password.
+    Seed {
+        /// The quarter, e.g. 2007Q4 (default: the last complete quarter).
+        #[arg(long)]
+        quarter: Option<String>,
+        /// How many incident reports.
+        #[arg(long, default_value_t = 320)]
+        reports: usize,
+        /// How many mailing-list readers.
+        #[arg(long, default_value_t = 2400)]
+        subscribers: usize,
     },
 }
 
@@ -653,6 +698,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             import(&store, &config, &format, &tlp, &files).await
         }
         Command::Mailgate { url, token } => mailgate(&url, token.as_deref()).await,
+        Command::Report(ReportCommand::Quarterly {
+            year,
+            quarter,
+            out,
+            lang,
+        }) => {
+            let config = load_config(&cli.global, None)?;
+            let quarter = renkei_report::Quarter::new(year, quarter)?;
+            let ja = match lang.as_str() {
+                "ja" => true,
+                "en" => false,
+                other => {
+                    say!("renkei: --lang {other:?}: use ja or en");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let store = open_store(&config).await?;
+            let summary = report::write(&config, &store, quarter, ja, &out).await?;
+            out!("{}", serde_json::to_string(&summary)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(DemoCommand::Seed {
+            quarter,
+            reports,
+            subscribers,
+        }) => {
+            let config = load_config(&cli.global, None)?;
+            let quarter = match quarter {
+                Some(q) => renkei_report::Quarter::parse(&q)?,
+                None => renkei_report::Quarter::last_complete(chrono::Utc::now().date_naive()),
+            };
+            let seeded = demo::seed(config, quarter, reports, subscribers).await?;
+            out!("{}", serde_json::to_string(&seeded)?);
+            say!(
+                "renkei: demo data for {} is in; sign in as {} with the password {}",
+                seeded.quarter,
+                seeded.coordinator,
+                seeded.password
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Observe(cmd) => {
             let config = load_config(&cli.global, None)?;
             let needs_store = matches!(
@@ -740,6 +826,8 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let lists = tokio::spawn(server.list_sender().run(stopped(stop_rx.clone())));
     tokio::spawn(server.enrich_refresher(stopped(stop_rx.clone())));
     tokio::spawn(server.trend_worker(stopped(stop_rx.clone())));
+    tokio::spawn(server.heartbeat(stopped(stop_rx.clone())));
+    tokio::spawn(server.batch_consumer(stopped(stop_rx.clone())));
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);

@@ -66,7 +66,19 @@ async fn setup(readers: usize) -> Setup {
     .unwrap();
     let n = AlertNumber::parse(&a.number).unwrap();
     alerts::submit(&store, &users[0], &n).await.unwrap();
-    alerts::publish(&store, &users[1], &n, now).await.unwrap();
+    alerts::publish(
+        &store,
+        &users[1],
+        &n,
+        now,
+        &renkei_publish::warnings::Settings {
+            public_url: String::new(),
+            from: String::new(),
+            team_key: None,
+        },
+    )
+    .await
+    .unwrap();
     let rows: Vec<(String, Lang)> = (0..readers)
         .map(|i| {
             (

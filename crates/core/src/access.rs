@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
 use crate::lang::Lang;
+use crate::tlp::Tlp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -198,6 +199,45 @@ impl CaseView {
     }
 }
 
+/// Who reads a piece of dissemination, as far as access is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// Anyone: the public, and accounts that act for no organization.
+    Public,
+    /// The team's staff.
+    Staff,
+    /// A person acting for this organization (a vendor or constituent account).
+    Org(i64),
+}
+
+impl Reader {
+    pub fn of(principal: &Principal) -> Reader {
+        match principal.user() {
+            Some(u) if u.role.is_staff() => Reader::Staff,
+            Some(UserInfo {
+                role,
+                org_id: Some(org),
+                ..
+            }) if role.needs_org() => Reader::Org(*org),
+            _ => Reader::Public,
+        }
+    }
+
+    /// Whether this reader may see an alert. A published TLP:CLEAR alert is public;
+    /// any other TLP makes it early warning, which exists only for the staff and,
+    /// once published, for the organizations it was addressed to (`recipients`).
+    /// Nobody else learns it exists.
+    pub fn may_read_alert(self, tlp: Tlp, published: bool, recipients: &[i64]) -> bool {
+        match self {
+            Reader::Staff => true,
+            _ if !published => false,
+            _ if tlp == Tlp::Clear => true,
+            Reader::Org(org) => recipients.contains(&org),
+            Reader::Public => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +317,36 @@ mod tests {
         expect(Access::Staff, &[Admin, Coordinator]);
         expect(Access::Admin, &[Admin]);
         expect(Access::Sensor, &[Admin, Sensor]);
+    }
+
+    #[test]
+    fn restricted_alerts_reach_only_staff_and_the_organizations_named() {
+        let org = |role, org| {
+            Principal::User(UserInfo {
+                org_id: org,
+                ..match as_role(role) {
+                    Principal::User(u) => u,
+                    Principal::Anonymous => unreachable!(),
+                }
+            })
+        };
+        assert_eq!(Reader::of(&as_role(Role::Admin)), Reader::Staff);
+        assert_eq!(Reader::of(&org(Role::Constituent, Some(4))), Reader::Org(4));
+        assert_eq!(Reader::of(&org(Role::Vendor, Some(5))), Reader::Org(5));
+        assert_eq!(Reader::of(&org(Role::Sensor, Some(5))), Reader::Public);
+        assert_eq!(Reader::of(&Principal::Anonymous), Reader::Public);
+        for tlp in Tlp::ALL {
+            for published in [false, true] {
+                assert!(Reader::Staff.may_read_alert(tlp, published, &[]));
+                let public = published && tlp == Tlp::Clear;
+                assert_eq!(Reader::Public.may_read_alert(tlp, published, &[1]), public);
+                assert_eq!(Reader::Org(2).may_read_alert(tlp, published, &[1]), public);
+                assert_eq!(
+                    Reader::Org(1).may_read_alert(tlp, published, &[1]),
+                    published,
+                    "{tlp}"
+                );
+            }
+        }
     }
 }

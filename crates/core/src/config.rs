@@ -23,6 +23,31 @@ pub struct Config {
     pub vuln: VulnConfig,
     pub observe: ObserveConfig,
     pub publish: PublishConfig,
+    pub bus: BusConfig,
+}
+
+/// The bus between nodes. Off by default: each node then handles what it takes in
+/// itself, through the database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// NATS server with JetStream, e.g. nats://127.0.0.1:4222; empty: no bus.
+    pub nats_url: String,
+    /// Prefix of the streams and subjects (`RENKEI_BATCHES`, `renkei.batches`), so
+    /// that several installations can share one NATS.
+    pub prefix: String,
+    /// How long a node may hold a message before another node gets it again.
+    pub ack_wait_secs: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            nats_url: String::new(),
+            prefix: "renkei".into(),
+            ack_wait_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -348,6 +373,9 @@ pub const KEYS: &[(&str, &[&str])] = &[
         "database.max_connections",
         &["RENKEI_DATABASE__MAX_CONNECTIONS"],
     ),
+    ("bus.nats_url", &["RENKEI_BUS__NATS_URL"]),
+    ("bus.prefix", &["RENKEI_BUS__PREFIX"]),
+    ("bus.ack_wait_secs", &["RENKEI_BUS__ACK_WAIT_SECS"]),
     ("publish.holidays", &["RENKEI_PUBLISH__HOLIDAYS"]),
     ("publish.weekly_day", &["RENKEI_PUBLISH__WEEKLY_DAY"]),
     (
@@ -539,6 +567,9 @@ impl Config {
                 }
             }
             "log.level" => self.log.level = value.to_string(),
+            "bus.nats_url" => self.bus.nats_url = value.trim().to_string(),
+            "bus.prefix" => self.bus.prefix = value.trim().to_ascii_lowercase(),
+            "bus.ack_wait_secs" => self.bus.ack_wait_secs = num(value)?,
             "publish.holidays" => self.publish.holidays = value.trim().to_ascii_lowercase(),
             "publish.weekly_day" => self.publish.weekly_day = value.trim().to_ascii_lowercase(),
             "publish.list_connections" => self.publish.list_connections = num(value)?,
@@ -593,6 +624,25 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), CoreError> {
         let bad = |m: String| Err(CoreError::Config(m));
+        let url = &self.bus.nats_url;
+        if !(url.is_empty() || url.starts_with("nats://") || url.starts_with("tls://")) {
+            return bad(format!(
+                "bus.nats_url: {:?} is not a nats:// or tls:// address",
+                self.bus.nats_url
+            ));
+        }
+        if self.bus.prefix.is_empty()
+            || !self
+                .bus
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return bad("bus.prefix: letters a-z, digits and _".into());
+        }
+        if self.bus.ack_wait_secs < 1 {
+            return bad("bus.ack_wait_secs: at least 1".into());
+        }
         if !matches!(self.publish.holidays.as_str(), "jp" | "none") {
             return bad(format!(
                 "publish.holidays: {:?} is not a built-in calendar; use jp or none (and load other days with `renkei publish holidays`)",
@@ -841,6 +891,8 @@ mod tests {
                 "database.url" => "sqlite://x.db",
                 "log.format" => "json",
                 "log.level" => "debug",
+                "bus.nats_url" => "nats://127.0.0.1:4222",
+                "bus.prefix" => "csirt_a",
                 "publish.holidays" => "none",
                 "publish.weekly_day" => "fri",
                 "publish.list_connections" => "16",

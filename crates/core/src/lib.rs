@@ -12,6 +12,7 @@ pub mod config;
 pub mod counts;
 pub mod error;
 pub mod lang;
+pub mod nodes;
 pub mod orgs;
 pub mod secrets;
 pub mod settings;

@@ -3,8 +3,22 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+/// How far this process's "now" is from the system clock, in microseconds.
+static SHIFT_MICROS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// The time every record is stamped with: the system clock, unless this process was
+/// moved with [`set_process_time`].
 pub fn now() -> DateTime<Utc> {
-    Utc::now()
+    let shift = SHIFT_MICROS.load(std::sync::atomic::Ordering::Relaxed);
+    Utc::now() + chrono::Duration::microseconds(shift)
+}
+
+/// Moves this whole process's "now" to `at` (the clock keeps running from there).
+/// Only `renkei demo seed` does this: it writes a past quarter through the very
+/// code paths people use, so that every record carries a date in that quarter.
+pub fn set_process_time(at: DateTime<Utc>) {
+    let shift = (at - Utc::now()).num_microseconds().unwrap_or(0);
+    SHIFT_MICROS.store(shift, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The time as rules that depend on it see it: embargoes, deadlines, scheduled
@@ -22,7 +36,7 @@ impl Clock {
 
     pub fn now(&self) -> DateTime<Utc> {
         let offset = self.offset_secs.load(std::sync::atomic::Ordering::Relaxed);
-        Utc::now() + chrono::Duration::seconds(offset)
+        now() + chrono::Duration::seconds(offset)
     }
 
     pub fn now_str(&self) -> String {

@@ -185,6 +185,19 @@ pub async fn for_object(
         .collect()
 }
 
+/// Messages by state: queued, being sent, given up on.
+pub async fn depth(store: &Store) -> Result<(i64, i64, i64), MailError> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS q,
+                CAST(COALESCE(SUM(CASE WHEN status = 'sending' THEN 1 ELSE 0 END), 0) AS BIGINT) AS s,
+                CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS f
+         FROM outbox WHERE status IN ('queued', 'sending', 'failed')",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    Ok((row.try_get("q")?, row.try_get("s")?, row.try_get("f")?))
+}
+
 /// Gives up after this many attempts (about a day with the backoff below).
 const MAX_ATTEMPTS: i64 = 12;
 

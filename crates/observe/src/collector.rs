@@ -232,7 +232,20 @@ pub struct Receipt {
     pub packets: u64,
 }
 
-/// Takes in one batch body sent by the sensor behind `principal`.
+impl Receipt {
+    fn of(sensor: &str, b: &Batch, decoded: &[DecodedBucket]) -> Receipt {
+        Receipt {
+            sensor: sensor.to_string(),
+            seq: b.seq,
+            buckets: decoded.len(),
+            rows: decoded.iter().map(|d| d.rows.len()).sum(),
+            packets: b.packets(),
+        }
+    }
+}
+
+/// Takes in one batch body sent by the sensor behind `principal`: checks it, then
+/// stores it (once: a repeat is [`ObserveError::Duplicate`]).
 pub async fn ingest(
     store: &Store,
     settings: &Settings,
@@ -240,6 +253,26 @@ pub async fn ingest(
     signature: Option<&str>,
     body: &[u8],
 ) -> Result<Receipt> {
+    let checked = check(store, settings, principal, signature, body).await?;
+    store_checked(store, settings, checked.sensor_id, body).await
+}
+
+/// A batch whose sender, signature and content were checked: what may go on the bus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked {
+    pub sensor_id: i64,
+    pub receipt: Receipt,
+}
+
+/// Checks a batch without storing it: the token's sensor, enabled, the signature
+/// with its key, the name it gives, every row decodable.
+pub async fn check(
+    store: &Store,
+    settings: &Settings,
+    principal: &Principal,
+    signature: Option<&str>,
+    body: &[u8],
+) -> Result<Checked> {
     let user = principal
         .user()
         .ok_or(ObserveError::Core(renkei_core::CoreError::Unauthenticated))?;
@@ -273,14 +306,25 @@ pub async fn ingest(
     // Decode everything before writing anything: a batch that is accepted can be
     // rolled up.
     let decoded = decode(&b)?;
-    let receipt = Receipt {
-        sensor: sensor.name.clone(),
-        seq: b.seq,
-        buckets: decoded.len(),
-        rows: decoded.iter().map(|d| d.rows.len()).sum(),
-        packets: b.packets(),
-    };
+    Ok(Checked {
+        sensor_id: sensor.id,
+        receipt: Receipt::of(&sensor.name, &b, &decoded),
+    })
+}
 
+/// Stores a batch [`check`] passed (here or on the node that took it in). The
+/// sensor and sequence number are its key: a second copy is refused as a
+/// duplicate and changes nothing.
+pub async fn store_checked(
+    store: &Store,
+    settings: &Settings,
+    sensor_id: i64,
+    body: &[u8],
+) -> Result<Receipt> {
+    let sensor = get(store, sensor_id).await?;
+    let b = Batch::parse(body)?;
+    let decoded = decode(&b)?;
+    let receipt = Receipt::of(&sensor.name, &b, &decoded);
     let now = time::now_str();
     let mut tx = store.begin().await?;
     let inserted = sqlx::query(
@@ -748,4 +792,13 @@ pub async fn health(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result
         });
     }
     Ok(out)
+}
+
+/// Batches accepted but not yet counted into the views.
+pub async fn waiting(store: &Store) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM sensor_batches WHERE rolled_up = 0")
+            .fetch_one(store.pool())
+            .await?,
+    )
 }

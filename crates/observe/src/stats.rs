@@ -291,6 +291,56 @@ pub async fn chart(
     })
 }
 
+/// The ports ranked `ranks` for `class` over a period, with their series: the
+/// top 1-5 and 6-10 graphs of the pages and the quarterly report.
+pub async fn top_chart(
+    store: &Store,
+    period: &Period,
+    class: Class,
+    ranks: std::ops::RangeInclusive<usize>,
+) -> Result<(Vec<PortRank>, Chart)> {
+    let ranked = top(store, period, class, Family::Ports, ranks).await?;
+    let ports: Vec<(Proto, u16)> = ranked
+        .iter()
+        .filter_map(|r| Some((Proto::parse(r.proto)?, r.port)))
+        .collect();
+    let chart = chart(store, period, class, &ports).await?;
+    Ok((ranked, chart))
+}
+
+/// The five most frequent ICMP types for a period, per day, over every class: the
+/// ICMP graph is what arrives, echo requests and errors alike.
+pub async fn icmp_chart(store: &Store, period: &Period) -> Result<Chart> {
+    let mut all: Vec<(Proto, u16)> = Vec::new();
+    for class in Class::ALL {
+        for r in top(store, period, class, Family::Icmp, 1..=5).await? {
+            if let Some(p) = Proto::parse(r.proto)
+                && !all.contains(&(p, r.port))
+            {
+                all.push((p, r.port));
+            }
+        }
+    }
+    let mut merged = chart(store, period, Class::Scan, &all).await?;
+    for class in [Class::Backscatter, Class::Other] {
+        let more = chart(store, period, class, &all).await?;
+        for (s, m) in merged.series.iter_mut().zip(more.series) {
+            for i in 0..s.packets.len() {
+                s.packets[i] += m.packets[i];
+                s.per_sensor[i] += m.per_sensor[i];
+                s.sources[i] = s.sources[i].max(m.sources[i]);
+                s.sensors[i] = s.sensors[i].max(m.sensors[i]);
+            }
+        }
+    }
+    merged.class = "all";
+    merged
+        .series
+        .sort_by_key(|s| std::cmp::Reverse(s.packets.iter().sum::<i64>()));
+    merged.series.truncate(5);
+    Ok(merged)
+}
+
 impl Chart {
     /// One row per day; per series its per-sensor average, packets and sources.
     pub fn to_csv(&self) -> String {

@@ -20,7 +20,7 @@ use sqlx::any::AnyRow;
 
 use renkei_formats::syndication;
 
-use crate::{PublishError, Result, clip, in_language, markdown};
+use crate::{PublishError, Result, clip, in_language, markdown, warnings};
 
 /// The number's prefix: `AT-2026-0001`.
 const PREFIX: &str = "AT";
@@ -148,6 +148,9 @@ pub struct Alert {
     pub number: String,
     pub category: String,
     pub tlp: Tlp,
+    /// The TLP the waiting revision takes when it is published (staff only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_tlp: Option<Tlp>,
     pub status: AlertStatus,
     pub created_at: String,
     pub first_published_at: Option<String>,
@@ -192,12 +195,10 @@ impl AlertSummary {
     }
 }
 
-/// Who is asking: the public sees published TLP:CLEAR alerts; staff see all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Viewer {
-    Public,
-    Staff,
-}
+/// Who is asking: the public sees published TLP:CLEAR alerts, an organization also
+/// the early warnings addressed to it, staff see all (the rule is
+/// [`renkei_core::access::Reader::may_read_alert`]).
+pub use renkei_core::access::Reader as Viewer;
 
 fn check_category(c: &str) -> Result<String> {
     let c = c.trim().to_ascii_lowercase();
@@ -368,21 +369,51 @@ async fn insert_revision(
     Ok(())
 }
 
-struct Head {
-    id: i64,
-    status: AlertStatus,
-    published_revision: Option<i64>,
+pub(crate) struct Head {
+    pub(crate) id: i64,
+    pub(crate) status: AlertStatus,
+    pub(crate) tlp: Tlp,
+    pub(crate) next_tlp: Option<Tlp>,
+    pub(crate) published_revision: Option<i64>,
 }
 
-async fn head(tx: &mut Tx, number: &AlertNumber) -> Result<Head> {
-    let row = sqlx::query("SELECT id, status, published_revision FROM alerts WHERE number = $1")
+impl Head {
+    /// The TLP the alert has once its waiting revision is published.
+    pub(crate) fn coming_tlp(&self) -> Tlp {
+        self.next_tlp.unwrap_or(self.tlp)
+    }
+}
+
+const HEAD: &str =
+    "SELECT id, status, tlp, next_tlp, published_revision FROM alerts WHERE number = $1";
+
+pub(crate) async fn head(tx: &mut Tx, number: &AlertNumber) -> Result<Head> {
+    let row = sqlx::query(HEAD)
         .bind(number.as_str())
         .fetch_optional(tx.conn())
-        .await?
-        .ok_or(PublishError::NotFound("alert"))?;
+        .await?;
+    head_of(row)
+}
+
+/// The same, for reading only: no write transaction (SQLite's writers queue).
+pub(crate) async fn head_read(store: &Store, number: &AlertNumber) -> Result<Head> {
+    let row = sqlx::query(HEAD)
+        .bind(number.as_str())
+        .fetch_optional(store.pool())
+        .await?;
+    head_of(row)
+}
+
+fn head_of(row: Option<AnyRow>) -> Result<Head> {
+    let row = row.ok_or(PublishError::NotFound("alert"))?;
     Ok(Head {
         id: row.try_get("id")?,
         status: AlertStatus::parse(&row.try_get::<String, _>("status")?),
+        tlp: Tlp::parse(&row.try_get::<String, _>("tlp")?)?,
+        next_tlp: row
+            .try_get::<Option<String>, _>("next_tlp")?
+            .map(|t| Tlp::parse(&t))
+            .transpose()?,
         published_revision: row.try_get("published_revision")?,
     })
 }
@@ -454,12 +485,19 @@ pub async fn write(
     }
     if let Some(tlp) = &text.tlp {
         let tlp = Tlp::parse(tlp)?;
-        if h.published_revision.is_some() && tlp != Tlp::Clear {
-            return Err(PublishError::Conflict(
-                "a published alert is public: its TLP cannot be raised (withdraw it and write a restricted one)".into(),
-            ));
-        }
-        sqlx::query("UPDATE alerts SET tlp = $1 WHERE id = $2")
+        // A published alert keeps the TLP its readers have until the revision
+        // that changes it is published: lowering a restricted alert to CLEAR in a
+        // draft must not make the published text public early.
+        let sql = match h.published_revision {
+            Some(_) if h.tlp == Tlp::Clear && tlp != Tlp::Clear => {
+                return Err(PublishError::Conflict(
+                    "a published TLP:CLEAR alert is public: its TLP cannot be raised (write a restricted alert instead)".into(),
+                ));
+            }
+            Some(_) => "UPDATE alerts SET next_tlp = $1 WHERE id = $2",
+            None => "UPDATE alerts SET tlp = $1 WHERE id = $2",
+        };
+        sqlx::query(sql)
             .bind(tlp.as_str())
             .bind(h.id)
             .execute(tx.conn())
@@ -542,12 +580,15 @@ pub async fn submit(store: &Store, user: &UserInfo, number: &AlertNumber) -> Res
         .ok_or(PublishError::NotFound("alert"))
 }
 
-/// Publishes the revision in review. The reviewer is never its author.
+/// Publishes the revision in review. The reviewer is never its author. An early
+/// warning (any TLP but CLEAR) goes to the organizations it is addressed to, by
+/// mail in the same transaction; it needs at least one.
 pub async fn publish(
     store: &Store,
     user: &UserInfo,
     number: &AlertNumber,
     now: DateTime<Utc>,
+    mail: &warnings::Settings,
 ) -> Result<Alert> {
     let actor = staff(user)?;
     let at = time::format(now);
@@ -574,14 +615,26 @@ pub async fn publish(
         .bind(revision)
         .execute(tx.conn())
         .await?;
+    let tlp = h.coming_tlp();
+    let recipients = warnings::recipient_orgs(&mut tx, h.id).await?;
+    if tlp != Tlp::Clear && recipients.is_empty() {
+        return Err(PublishError::Conflict(format!(
+            "a {tlp} alert is early warning: address it to at least one organization first"
+        )));
+    }
     sqlx::query(
-        "UPDATE alerts SET status = 'published', published_revision = $1, published_at = $2, first_published_at = COALESCE(first_published_at, $2) WHERE id = $3",
+        "UPDATE alerts SET status = 'published', published_revision = $1, published_at = $2, first_published_at = COALESCE(first_published_at, $2), tlp = $3, next_tlp = NULL WHERE id = $4",
     )
     .bind(revision)
     .bind(&at)
+    .bind(tlp.as_str())
     .bind(h.id)
     .execute(tx.conn())
     .await?;
+    let mut messages = 0;
+    for org in &recipients {
+        messages += warnings::queue(&mut tx, mail, h.id, number, revision, tlp, *org).await?;
+    }
     audit::record(
         &mut tx,
         &actor,
@@ -589,7 +642,7 @@ pub async fn publish(
             action: "alert.publish",
             object_type: "alert",
             object_id: number.as_str().into(),
-            changes: json!({"revision": revision, "status": ["review", "published"], "author": author}),
+            changes: json!({"revision": revision, "status": ["review", "published"], "author": author, "tlp": tlp.as_str(), "organizations": recipients.len(), "messages": messages}),
         },
     )
     .await?;
@@ -625,7 +678,7 @@ fn revision_of(r: &AnyRow) -> Result<Revision> {
 /// One alert as `viewer` may see it; `None` when it does not exist for them.
 pub async fn get(store: &Store, number: &str, viewer: Viewer) -> Result<Option<Alert>> {
     let Some(row) = sqlx::query(
-        "SELECT id, number, category, tlp, status, created_at, first_published_at, published_at, published_revision FROM alerts WHERE number = $1",
+        "SELECT id, number, category, tlp, next_tlp, status, created_at, first_published_at, published_at, published_revision FROM alerts WHERE number = $1",
     )
     .bind(number.trim())
     .fetch_optional(store.pool())
@@ -635,10 +688,15 @@ pub async fn get(store: &Store, number: &str, viewer: Viewer) -> Result<Option<A
     };
     let tlp = Tlp::parse(&row.try_get::<String, _>("tlp")?)?;
     let published_revision: Option<i64> = row.try_get("published_revision")?;
-    if viewer == Viewer::Public && (published_revision.is_none() || tlp != Tlp::Clear) {
+    let id: i64 = row.try_get("id")?;
+    let recipients = match viewer {
+        Viewer::Org(_) if tlp != Tlp::Clear => warnings::recipients_of(store, id).await?,
+        _ => Vec::new(),
+    };
+    if !viewer.may_read_alert(tlp, published_revision.is_some(), &recipients) {
         return Ok(None);
     }
-    let id: i64 = row.try_get("id")?;
+    let staff = viewer == Viewer::Staff;
     let revisions =
         sqlx::query("SELECT * FROM alert_revisions WHERE alert_id = $1 ORDER BY revision")
             .bind(id)
@@ -654,17 +712,24 @@ pub async fn get(store: &Store, number: &str, viewer: Viewer) -> Result<Option<A
         number: row.try_get("number")?,
         category: row.try_get("category")?,
         tlp,
-        status: match viewer {
-            Viewer::Public => AlertStatus::Published,
-            Viewer::Staff => AlertStatus::parse(&row.try_get::<String, _>("status")?),
+        next_tlp: match staff {
+            true => row
+                .try_get::<Option<String>, _>("next_tlp")?
+                .map(|t| Tlp::parse(&t))
+                .transpose()?,
+            false => None,
+        },
+        status: match staff {
+            false => AlertStatus::Published,
+            true => AlertStatus::parse(&row.try_get::<String, _>("status")?),
         },
         created_at: row.try_get("created_at")?,
         first_published_at: row.try_get("first_published_at")?,
         published_at: row.try_get("published_at")?,
         published: history.last().cloned(),
-        pending: match viewer {
-            Viewer::Public => None,
-            Viewer::Staff => pending.into_iter().last(),
+        pending: match staff {
+            false => None,
+            true => pending.into_iter().last(),
         },
         history,
     }))
@@ -678,47 +743,119 @@ pub async fn list(
     category: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AlertSummary>> {
-    let sql = match viewer {
-        Viewer::Public => {
-            "SELECT a.number, a.category, a.tlp, a.status, a.created_at, a.first_published_at, a.published_at, r.revision, r.title_ja, r.title_en, r.body_ja, r.body_en
+    // The queries narrow what is read; `may_read_alert` below decides.
+    let (sql, org) = match viewer {
+        Viewer::Public | Viewer::Org(_) => (
+            "SELECT a.number, a.category, a.tlp, a.status, a.created_at, a.first_published_at, a.published_at, a.published_revision, r.revision, r.title_ja, r.title_en, r.body_ja, r.body_en,
+                    (SELECT COUNT(*) FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $3) AS addressed
              FROM alerts a JOIN alert_revisions r ON r.alert_id = a.id AND r.revision = a.published_revision
-             WHERE a.tlp = 'TLP:CLEAR' AND ($1 = '' OR a.category = $1)
-             ORDER BY a.published_at DESC, a.id DESC LIMIT $2"
-        }
-        Viewer::Staff => {
-            "SELECT a.number, a.category, a.tlp, a.status, a.created_at, a.first_published_at, a.published_at, r.revision, r.title_ja, r.title_en, r.body_ja, r.body_en
+             WHERE (a.tlp = 'TLP:CLEAR' OR EXISTS (SELECT 1 FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $3))
+               AND ($1 = '' OR a.category = $1)
+             ORDER BY a.published_at DESC, a.id DESC LIMIT $2",
+            match viewer {
+                Viewer::Org(org) => org,
+                _ => -1,
+            },
+        ),
+        Viewer::Staff => (
+            "SELECT a.number, a.category, a.tlp, a.status, a.created_at, a.first_published_at, a.published_at, a.published_revision, r.revision, r.title_ja, r.title_en, r.body_ja, r.body_en,
+                    (SELECT COUNT(*) FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $3) AS addressed
              FROM alerts a JOIN alert_revisions r ON r.alert_id = a.id
                AND r.revision = (SELECT MAX(revision) FROM alert_revisions x WHERE x.alert_id = a.id)
              WHERE ($1 = '' OR a.category = $1)
-             ORDER BY a.id DESC LIMIT $2"
-        }
+             ORDER BY a.id DESC LIMIT $2",
+            -1,
+        ),
     };
     let rows = sqlx::query(sql)
         .bind(category.unwrap_or("").trim())
         .bind(limit.clamp(1, 1000))
+        .bind(org)
         .fetch_all(store.pool())
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(AlertSummary {
-                number: r.try_get("number")?,
-                category: r.try_get("category")?,
-                tlp: Tlp::parse(&r.try_get::<String, _>("tlp")?)?,
-                status: match viewer {
-                    Viewer::Public => AlertStatus::Published,
-                    Viewer::Staff => AlertStatus::parse(&r.try_get::<String, _>("status")?),
-                },
-                title_ja: r.try_get("title_ja")?,
-                title_en: r.try_get("title_en")?,
-                body_ja: r.try_get("body_ja")?,
-                body_en: r.try_get("body_en")?,
-                revision: r.try_get("revision")?,
-                first_published_at: r.try_get("first_published_at")?,
-                published_at: r.try_get("published_at")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    let staff = viewer == Viewer::Staff;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let tlp = Tlp::parse(&r.try_get::<String, _>("tlp")?)?;
+        let published = r.try_get::<Option<i64>, _>("published_revision")?.is_some();
+        let addressed = r.try_get::<i64, _>("addressed")? > 0;
+        let recipients: &[i64] = if addressed { &[org] } else { &[] };
+        if !viewer.may_read_alert(tlp, published, recipients) {
+            continue;
+        }
+        out.push(summary_of(r, tlp, staff)?);
+    }
+    Ok(out)
+}
+
+fn summary_of(r: &AnyRow, tlp: Tlp, staff: bool) -> Result<AlertSummary> {
+    Ok(AlertSummary {
+        number: r.try_get("number")?,
+        category: r.try_get("category")?,
+        tlp,
+        status: match staff {
+            false => AlertStatus::Published,
+            true => AlertStatus::parse(&r.try_get::<String, _>("status")?),
+        },
+        title_ja: r.try_get("title_ja")?,
+        title_en: r.try_get("title_en")?,
+        body_ja: r.try_get("body_ja")?,
+        body_en: r.try_get("body_en")?,
+        revision: r.try_get("revision")?,
+        first_published_at: r.try_get("first_published_at")?,
+        published_at: r.try_get("published_at")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+/// A publication of a public alert: its first text or an update.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Publication {
+    pub number: String,
+    pub revision: i64,
+    pub published_at: String,
+    pub title_ja: String,
+    pub title_en: String,
+}
+
+impl Publication {
+    pub fn title(&self, ja: bool) -> &str {
+        in_language(ja, &self.title_ja, &self.title_en)
+    }
+
+    pub fn is_update(&self) -> bool {
+        self.revision > 1
+    }
+}
+
+/// Every text of a public (TLP:CLEAR) alert published in `[from, to)`, first
+/// publications and updates alike, oldest first: the activity report's list.
+pub async fn published_between(store: &Store, from: &str, to: &str) -> Result<Vec<Publication>> {
+    let rows = sqlx::query(
+        "SELECT a.number, a.tlp, r.revision, r.published_at, r.title_ja, r.title_en
+         FROM alert_revisions r JOIN alerts a ON a.id = r.alert_id
+         WHERE r.published_at >= $1 AND r.published_at < $2 AND a.tlp = 'TLP:CLEAR'
+         ORDER BY r.published_at, a.number",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(store.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let tlp = Tlp::parse(&r.try_get::<String, _>("tlp")?)?;
+        if !Viewer::Public.may_read_alert(tlp, true, &[]) {
+            continue;
+        }
+        out.push(Publication {
+            number: r.try_get("number")?,
+            revision: r.try_get("revision")?,
+            published_at: r.try_get("published_at")?,
+            title_ja: r.try_get("title_ja")?,
+            title_en: r.try_get("title_en")?,
+        });
+    }
+    Ok(out)
 }
 
 /// The vulnerability notes an alert links to that the public may see: an alert

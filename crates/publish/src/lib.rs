@@ -1,6 +1,7 @@
 //! Dissemination and reporting, above the pillars: what the public and management
 //! read. Alerts (注意喚起) with their review and revision history and the feeds that
-//! carry them, and the charts (SVG, drawn with plotters) that observation pages and
+//! carry them, the weekly report, mailing lists, early warning to named
+//! organizations, and the charts (SVG, drawn with plotters) that observation pages and
 //! the quarterly report share, so a graph looks the same on the web and on paper.
 
 pub mod alerts;
@@ -8,6 +9,7 @@ pub mod calendar;
 pub mod charts;
 pub mod lists;
 pub mod markdown;
+pub mod warnings;
 pub mod weekly;
 
 use renkei_core::CoreError;

@@ -597,6 +597,18 @@ struct Claimed {
 /// A send's subject, signed body and List-Id in one language.
 type Prepared = (String, Arc<ListBody>, String);
 
+/// List deliveries waiting and being sent, over every send.
+pub async fn depth(store: &Store) -> Result<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS q,
+                CAST(COALESCE(SUM(CASE WHEN status = 'sending' THEN 1 ELSE 0 END), 0) AS BIGINT) AS s
+         FROM list_deliveries WHERE status IN ('queued', 'sending')",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    Ok((row.try_get("q")?, row.try_get("s")?))
+}
+
 /// Works through queued deliveries of every send.
 pub struct ListSender {
     store: Store,
@@ -893,22 +905,114 @@ async fn mark(
                 .execute(store.pool())
                 .await?;
             if permanent {
-                // A refused address counts as a bounce; repeated ones end the subscription.
-                sqlx::query(AssertSqlSafe(format!(
-                    "UPDATE subscribers SET bounces = bounces + 1, status = CASE WHEN bounces + 1 >= {BOUNCES_TO_REMOVE} THEN 'removed' ELSE status END WHERE id = $1"
-                )))
-                .bind(subscriber)
-                .execute(store.pool())
-                .await?;
+                let mut tx = store.begin().await?;
+                count_bounce(&mut tx, subscriber).await?;
+                tx.commit().await?;
             }
         }
     }
     Ok(())
 }
 
+/// A refused address counts as a bounce; repeated ones end the subscription.
+/// Returns whether this bounce removed the subscriber.
+async fn count_bounce(tx: &mut renkei_core::store::Tx, subscriber: i64) -> Result<bool> {
+    sqlx::query(AssertSqlSafe(format!(
+        "UPDATE subscribers SET bounces = bounces + 1, status = CASE WHEN bounces + 1 >= {BOUNCES_TO_REMOVE} THEN 'removed' ELSE status END WHERE id = $1"
+    )))
+    .bind(subscriber)
+    .execute(tx.conn())
+    .await?;
+    let status: String = sqlx::query_scalar("SELECT status FROM subscribers WHERE id = $1")
+        .bind(subscriber)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok(status == "removed")
+}
+
+/// The send and subscriber a list message's Message-ID names, if it is one of ours.
+fn delivery_of(message_id: &str) -> Option<(i64, i64)> {
+    let bare = message_id.trim().trim_matches(['<', '>']);
+    let mut parts = bare.strip_prefix("list.")?.splitn(3, '.');
+    let send = parts.next()?.parse().ok()?;
+    let subscriber = parts.next()?.parse().ok()?;
+    Some((send, subscriber))
+}
+
+/// A bounce that came back later as mail (RFC 3464) for a list message. The
+/// delivery is marked failed, and the bounce counts against the subscriber like a
+/// refusal at sending time. It counts once per delivery, and only when the DSN names
+/// the subscriber's own address as failed, so that a forged or repeated bounce
+/// cannot remove anyone. Returns whether the DSN was about a list message.
+pub async fn bounced(store: &Store, dsn: &renkei_formats::dsn::Dsn) -> Result<bool> {
+    let Some((send, subscriber)) = dsn.original_message_id.as_deref().and_then(delivery_of) else {
+        return Ok(false);
+    };
+    let Some(email) = sqlx::query_scalar::<_, String>(
+        "SELECT s.email FROM list_deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE d.send_id = $1 AND d.subscriber_id = $2",
+    )
+    .bind(send)
+    .bind(subscriber)
+    .fetch_optional(store.pool())
+    .await?
+    else {
+        return Ok(false);
+    };
+    let Some(failed) = dsn.failed().find(|r| {
+        r.recipient
+            .rsplit(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case(&email)
+    }) else {
+        return Ok(true);
+    };
+    let error = format!(
+        "bounced: {} {}",
+        failed.status.as_deref().unwrap_or(""),
+        failed.diagnostic.as_deref().unwrap_or("")
+    );
+    let mut tx = store.begin().await?;
+    let marked = sqlx::query(
+        "UPDATE list_deliveries SET status = 'failed', last_error = $1 WHERE send_id = $2 AND subscriber_id = $3 AND status <> 'failed'",
+    )
+    .bind(error.trim())
+    .bind(send)
+    .bind(subscriber)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if marked > 0 {
+        let removed = count_bounce(&mut tx, subscriber).await?;
+        audit::record(
+            &mut tx,
+            &Actor::system("bounce"),
+            Event {
+                action: "list.bounce",
+                object_type: "subscriber",
+                object_id: subscriber.to_string(),
+                changes: json!({"send": send, "status": failed.status, "diagnostic": failed.diagnostic, "removed": removed}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounce_finds_its_delivery_by_the_message_id() {
+        let id = message_id(12, 345, "CSIRT <csirt@example.org>");
+        assert_eq!(delivery_of(&format!("<{id}>")), Some((12, 345)));
+        for other in ["renkei.5.abc@example.org", "list.x.1.a@b", "list.1@b", ""] {
+            assert_eq!(delivery_of(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn addresses_are_checked_strictly() {

@@ -508,6 +508,32 @@ pub async fn write(
         .ok_or(PublishError::NotFound("weekly report"))
 }
 
+/// An issue is public: an item may only name an alert or a note the public can
+/// read, never early warning or a note still under embargo.
+async fn check_public(
+    store: &Store,
+    i: usize,
+    item: &WeeklyItem,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let key = item.reference.trim();
+    let public = match item.kind {
+        _ if key.is_empty() => true,
+        ItemKind::Alert => alerts::get(store, key, Viewer::Public).await?.is_some(),
+        ItemKind::Note => renkei_vuln::notes::get(store, key, now, false)
+            .await?
+            .is_some(),
+        ItemKind::News => true,
+    };
+    if public {
+        return Ok(());
+    }
+    Err(PublishError::Conflict(format!(
+        "item {}: {key} is not public (unpublished, or not TLP:CLEAR); the weekly report only names what everyone may read",
+        i + 1
+    )))
+}
+
 /// Publishes a draft with the next issue number. Issues are published in date
 /// order, so numbers and dates never cross.
 pub async fn publish(
@@ -517,6 +543,11 @@ pub async fn publish(
     now: DateTime<Utc>,
 ) -> Result<WeeklyReport> {
     let actor = staff(user)?;
+    if let Some(draft) = get(store, &date.to_string(), Viewer::Staff).await? {
+        for (i, item) in draft.items.iter().enumerate() {
+            check_public(store, i, item, now).await?;
+        }
+    }
     let mut tx = store.begin().await?;
     let id = draft_id(&mut tx, date).await?;
     let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM weekly_items WHERE report_id = $1")
@@ -583,7 +614,7 @@ pub async fn get(store: &Store, key: &str, viewer: Viewer) -> Result<Option<Week
     };
     let Some(row) = row else { return Ok(None) };
     let status: String = row.try_get("status")?;
-    if viewer == Viewer::Public && status != "published" {
+    if viewer != Viewer::Staff && status != "published" {
         return Ok(None);
     }
     let id: i64 = row.try_get("id")?;
@@ -622,7 +653,7 @@ pub async fn get(store: &Store, key: &str, viewer: Viewer) -> Result<Option<Week
 /// Issues newest first (drafts too, for staff).
 pub async fn list(store: &Store, viewer: Viewer, limit: i64) -> Result<Vec<WeeklyReport>> {
     let sql = match viewer {
-        Viewer::Public => {
+        Viewer::Public | Viewer::Org(_) => {
             "SELECT issue_date FROM weekly_reports WHERE status = 'published' ORDER BY issue_date DESC LIMIT $1"
         }
         Viewer::Staff => "SELECT issue_date FROM weekly_reports ORDER BY issue_date DESC LIMIT $1",

@@ -192,8 +192,31 @@ impl TestServer {
     /// Starts with the default configuration changed by `tweak`.
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let database = FreshDatabase::create(backend).await;
+        let url = database.url.clone();
+        Self::start_on(backend, database, &url, tweak).await
+    }
+
+    /// Another node on this server's database, as a second `renkei serve` behind the
+    /// same proxy would be.
+    pub async fn another_node(&self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        // The first node owns the database: this one only uses it.
+        let shared = FreshDatabase {
+            url: self.database.url.clone(),
+            _dir: None,
+            postgres: None,
+        };
+        let url = shared.url.clone();
+        Self::start_on(self.backend, shared, &url, tweak).await
+    }
+
+    async fn start_on(
+        backend: Backend,
+        database: FreshDatabase,
+        url: &str,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let mut config = Config::default();
-        config.database.url = database.url.clone();
+        config.database.url = url.to_string();
         config.database.max_connections = 4;
         config.server.listen = "127.0.0.1:0".into();
         config.server.shutdown_grace_secs = 2;
@@ -211,6 +234,8 @@ impl TestServer {
         let clock = server.clock().clone();
         let observe = server.observe_settings().clone();
         let lists = server.list_settings().clone();
+        // With a bus, this node pulls sensor batches from it, as `renkei serve` does.
+        tokio::spawn(server.batch_consumer(std::future::pending::<()>()));
         let (tx, rx) = oneshot::channel::<()>();
         let mut smtp = None;
         if let Some(intake) = server.smtp_intake() {

@@ -131,3 +131,43 @@ pub fn signed_content(entity: &[u8]) -> (Vec<u8>, String) {
         text[sig_start..sig_end].to_string(),
     )
 }
+
+/// Hands one message to an SMTP server (the intake) the way a mail server does;
+/// returns the server's last reply line.
+pub async fn send_mail(addr: &str, rcpt: &str, message: &str) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (r, mut w) = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap()
+        .into_split();
+    let mut r = BufReader::new(r);
+    let mut last = String::new();
+    for step in [
+        "",
+        "EHLO mx.example.jp",
+        "MAIL FROM:<reporter@example.jp>",
+        &format!("RCPT TO:<{rcpt}>"),
+        "DATA",
+    ] {
+        if !step.is_empty() {
+            w.write_all(format!("{step}\r\n").as_bytes()).await.unwrap();
+        }
+        loop {
+            last.clear();
+            r.read_line(&mut last).await.unwrap();
+            if last.as_bytes().get(3) != Some(&b'-') {
+                break;
+            }
+        }
+        if last.starts_with('5') {
+            return last;
+        }
+    }
+    w.write_all(format!("{message}\r\n.\r\n").as_bytes())
+        .await
+        .unwrap();
+    last.clear();
+    r.read_line(&mut last).await.unwrap();
+    w.write_all(b"QUIT\r\n").await.unwrap();
+    last
+}

@@ -80,6 +80,9 @@ pub async fn import(
         by,
     )
     .await?;
+    if format == InputFormat::Mail {
+        crate::api_publish::list_bounce(&state.store, &body).await;
+    }
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 

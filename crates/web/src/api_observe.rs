@@ -8,9 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use renkei_observe::stats::{self, Family, Period};
+use renkei_observe::stats::{self, Period};
 use renkei_observe::{Class, Proto, collector, trends};
-use renkei_publish::charts::{Line, LineChart, Marker, line_svg};
+use renkei_publish::charts::Marker;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -118,51 +118,14 @@ pub async fn top_view(
     q: &ViewQuery,
 ) -> Result<(Period, Vec<stats::PortRank>, stats::Chart), AppError> {
     let period = q.period(state)?;
-    let class = q.class()?;
-    let ranked = stats::top(&state.store, &period, class, Family::Ports, q.ranks()?).await?;
-    let ports: Vec<(Proto, u16)> = ranked
-        .iter()
-        .filter_map(|r| Some((Proto::parse(r.proto)?, r.port)))
-        .collect();
-    let chart = stats::chart(&state.store, &period, class, &ports).await?;
+    let (ranked, chart) = stats::top_chart(&state.store, &period, q.class()?, q.ranks()?).await?;
     Ok((period, ranked, chart))
 }
 
 /// The five most frequent ICMP types for a period, per day.
 pub async fn icmp_view(state: &AppState, q: &ViewQuery) -> Result<stats::Chart, AppError> {
     let period = q.period(state)?;
-    // Every class: the ICMP graph is what arrives, echo requests and errors alike.
-    let mut all: Vec<(Proto, u16)> = Vec::new();
-    for class in Class::ALL {
-        for r in stats::top(&state.store, &period, class, Family::Icmp, 1..=5).await? {
-            if let Some(p) = Proto::parse(r.proto)
-                && !all.contains(&(p, r.port))
-            {
-                all.push((p, r.port));
-            }
-        }
-    }
-    let mut chart = stats::chart(&state.store, &period, Class::Scan, &all).await?;
-    for class in [Class::Backscatter, Class::Other] {
-        let more = stats::chart(&state.store, &period, class, &all).await?;
-        for (s, m) in chart.series.iter_mut().zip(more.series) {
-            for i in 0..s.packets.len() {
-                s.packets[i] += m.packets[i];
-                s.per_sensor[i] += m.per_sensor[i];
-                s.sources[i] = s.sources[i].max(m.sources[i]);
-                s.sensors[i] = s.sensors[i].max(m.sensors[i]);
-            }
-        }
-    }
-    chart.class = "all";
-    chart.series.sort_by(|a, b| {
-        b.packets
-            .iter()
-            .sum::<i64>()
-            .cmp(&a.packets.iter().sum::<i64>())
-    });
-    chart.series.truncate(5);
-    Ok(chart)
+    Ok(stats::icmp_chart(&state.store, &period).await?)
 }
 
 pub fn chart_svg(
@@ -172,27 +135,13 @@ pub fn chart_svg(
     markers: Vec<Marker>,
     y_label: &str,
 ) -> Result<String, AppError> {
-    let lines = chart
-        .series
-        .iter()
-        .map(|s| Line {
-            label: s.label.clone(),
-            values: match metric {
-                "sources" => s.sources.iter().map(|v| *v as f64).collect(),
-                "packets" => s.packets.iter().map(|v| *v as f64).collect(),
-                _ => s.per_sensor.clone(),
-            },
-        })
-        .collect();
-    line_svg(&LineChart {
+    renkei_report::charts::observation_svg(
         title,
-        days: &chart.days,
-        lines,
+        chart,
+        renkei_report::charts::Metric::parse(metric),
         markers,
         y_label,
-        width: 900,
-        height: 360,
-    })
+    )
     .map_err(AppError::internal)
 }
 
@@ -415,6 +364,39 @@ pub async fn batch(
     let signature = headers
         .get(renkei_observe::batch::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
+    if let Some(b) = state.bus.clone() {
+        // Checked here, stored by whichever node pulls it from the stream.
+        let checked = collector::check(
+            &state.store,
+            &state.observe,
+            &auth.principal,
+            signature,
+            &body,
+        )
+        .await?;
+        let id = crate::BatchBus::msg_id(checked.sensor_id, checked.receipt.seq);
+        let sensor = checked.sensor_id.to_string();
+        let published = b
+            .bus
+            .publish(&b.subject, &id, &[(SENSOR_HEADER, sensor.as_str())], body)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "the bus did not take a batch");
+                AppError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the collector cannot take batches now; send again later",
+                )
+            })?;
+        if published == renkei_bus::Published::Duplicate {
+            return Err(renkei_observe::ObserveError::Duplicate {
+                sensor: checked.receipt.sensor,
+                seq: checked.receipt.seq,
+            }
+            .into());
+        }
+        return Ok((StatusCode::ACCEPTED, Json(checked.receipt)).into_response());
+    }
     let receipt = collector::ingest(
         &state.store,
         &state.observe,
@@ -423,15 +405,20 @@ pub async fn batch(
         &body,
     )
     .await?;
-    // The batch is stored; the views count it once the sensors have been quiet
-    // for a moment (or at the trend worker's next minute), so that a sensor
-    // sending its backlog is not held up by them and the backlog is merged in
-    // one roll-up. SQLite has one writer: rolling up batch by batch would make
-    // each batch wait for the last one's roll-up.
+    roll_up_soon(&state);
+    Ok((StatusCode::CREATED, Json(receipt)).into_response())
+}
+
+/// The batch is stored; the views count it once the sensors have been quiet for a
+/// moment (or at the trend worker's next minute), so that a sensor sending its
+/// backlog is not held up by them and the backlog is merged in one roll-up. SQLite
+/// has one writer: rolling up batch by batch would make each batch wait for the
+/// last one's roll-up.
+fn roll_up_soon(state: &AppState) {
     use std::sync::atomic::Ordering;
     let n = state.batches_seen.fetch_add(1, Ordering::SeqCst) + 1;
     let seen = state.batches_seen.clone();
-    let rolled = crate::roll_up(&state);
+    let rolled = crate::roll_up(state);
     tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(ROLL_UP_QUIET_MS)).await;
         if seen.load(Ordering::SeqCst) != n {
@@ -441,5 +428,27 @@ pub async fn batch(
             tracing::warn!(error = %e, "sensor batches not rolled up; the trend worker retries");
         }
     });
-    Ok((StatusCode::CREATED, Json(receipt)).into_response())
+}
+
+/// The header that names the sensor of a batch on the bus.
+const SENSOR_HEADER: &str = "Renkei-Sensor-Id";
+
+/// Stores one batch pulled from the bus. A batch already stored (a redelivery after a
+/// node died between its commit and its ack) is done, not counted again.
+pub async fn store_from_bus(state: &AppState, d: renkei_bus::Delivery) -> renkei_bus::Handled {
+    use renkei_bus::Handled;
+    let Some(sensor) = d.header(SENSOR_HEADER).and_then(|v| v.parse::<i64>().ok()) else {
+        return Handled::Reject("a batch without its sensor".into());
+    };
+    match collector::store_checked(&state.store, &state.observe, sensor, &d.payload).await {
+        Ok(_) | Err(renkei_observe::ObserveError::Duplicate { .. }) => {
+            roll_up_soon(state);
+            Handled::Done
+        }
+        Err(
+            e @ (renkei_observe::ObserveError::Invalid { .. }
+            | renkei_observe::ObserveError::NotFound(_)),
+        ) => Handled::Reject(e.to_string()),
+        Err(e) => Handled::Retry(e.to_string()),
+    }
 }

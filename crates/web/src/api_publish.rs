@@ -17,10 +17,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 pub(crate) fn viewer(p: &Principal) -> Viewer {
-    match p.role() {
-        Some(r) if r.is_staff() => Viewer::Staff,
-        _ => Viewer::Public,
-    }
+    Viewer::of(p)
 }
 
 pub(crate) fn signed_in(auth: &Auth) -> Result<&UserInfo, AppError> {
@@ -58,7 +55,22 @@ pub async fn get(
     let alert = alerts::get(&state.store, &number, viewer(&auth.principal))
         .await?
         .ok_or_else(AppError::not_found)?;
+    read_by(&state, &auth, &alert).await?;
     Ok(Json(alert).into_response())
+}
+
+/// Notes that a recipient organization's member read an early warning.
+pub(crate) async fn read_by(
+    state: &AppState,
+    auth: &Auth,
+    alert: &alerts::Alert,
+) -> Result<(), AppError> {
+    if let (Some(user), Viewer::Org(_)) = (auth.principal.user(), viewer(&auth.principal))
+        && alert.tlp != renkei_core::tlp::Tlp::Clear
+    {
+        warnings::record_read(&state.store, user, &AlertNumber::parse(&alert.number)?).await?;
+    }
+    Ok(())
 }
 
 pub async fn create(
@@ -95,9 +107,79 @@ pub async fn publish(
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
     let number = AlertNumber::parse(&number)?;
-    let alert =
-        alerts::publish(&state.store, signed_in(&auth)?, &number, state.clock.now()).await?;
+    let alert = alerts::publish(
+        &state.store,
+        signed_in(&auth)?,
+        &number,
+        state.clock.now(),
+        &state.warnings,
+    )
+    .await?;
     Ok(Json(alert).into_response())
+}
+
+use renkei_publish::warnings::{self, NewRecipient};
+
+/// Early warnings: those addressed to the caller's organization, or (staff) every
+/// restricted alert with how many organizations acknowledged it.
+pub async fn warnings_inbox(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+) -> Result<Response, AppError> {
+    let list = warnings::inbox(&state.store, viewer(&auth.principal)).await?;
+    Ok(Json(json!({"warnings": list})).into_response())
+}
+
+pub async fn recipients(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(number): Path<String>,
+) -> Result<Response, AppError> {
+    let number = AlertNumber::parse(&number)?;
+    let list = warnings::recipients(&state.store, signed_in(&auth)?, &number).await?;
+    Ok(Json(json!({"recipients": list})).into_response())
+}
+
+pub async fn recipient_add(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(number): Path<String>,
+    ApiJson(new): ApiJson<NewRecipient>,
+) -> Result<Response, AppError> {
+    let number = AlertNumber::parse(&number)?;
+    let user = signed_in(&auth)?;
+    let list = warnings::add(&state.store, &state.warnings, user, &number, new.org_id).await?;
+    Ok((StatusCode::CREATED, Json(json!({"recipients": list}))).into_response())
+}
+
+pub async fn recipient_remove(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((number, org)): Path<(String, i64)>,
+) -> Result<Response, AppError> {
+    let number = AlertNumber::parse(&number)?;
+    let list = warnings::remove(&state.store, signed_in(&auth)?, &number, org).await?;
+    Ok(Json(json!({"recipients": list})).into_response())
+}
+
+/// A recipient organization's member confirms receipt.
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(number): Path<String>,
+) -> Result<Response, AppError> {
+    let number = AlertNumber::parse(&number)?;
+    warnings::acknowledge(&state.store, signed_in(&auth)?, &number).await?;
+    let at = warnings::acknowledged_by(&state.store, viewer(&auth.principal), &number).await?;
+    Ok(Json(json!({"number": number.as_str(), "acknowledged_at": at})).into_response())
+}
+
+/// The receipt link of an early-warning message, posted by a script or a button.
+pub async fn receipt_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    Ok(Json(warnings::acknowledge_link(&state.store, &token).await?).into_response())
 }
 
 use renkei_publish::weekly::{self, Schedule, WeeklyText};
@@ -240,7 +322,7 @@ pub async fn subscribe(
     Path(slug): Path<String>,
     ApiJson(s): ApiJson<Subscription>,
 ) -> Result<Response, AppError> {
-    if state.anonymous_submission_throttled(&auth) {
+    if state.anonymous_submission_throttled(&auth).await {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -312,4 +394,15 @@ pub async fn unsubscribe_one_click(
 ) -> Result<Response, AppError> {
     lists::unsubscribe(&state.store, &token).await?;
     Ok(Json(json!({"status": "unsubscribed"})).into_response())
+}
+
+/// Mail that came in (by the SMTP intake or the API) may be a bounce of a list
+/// message: it counts against that subscriber. The incident intake has already
+/// stored it as a report, so nothing is lost if this step fails.
+pub(crate) async fn list_bounce(store: &renkei_core::Store, raw: &[u8]) {
+    if let Some(dsn) = renkei_formats::dsn::parse(raw)
+        && let Err(e) = lists::bounced(store, &dsn).await
+    {
+        tracing::warn!(error = %e, "a list bounce could not be counted");
+    }
 }

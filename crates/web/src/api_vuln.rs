@@ -18,8 +18,8 @@ use crate::auth::Auth;
 use crate::error::AppError;
 use crate::state::AppState;
 
-fn throttle(state: &AppState, auth: &Auth) -> Result<(), AppError> {
-    if state.anonymous_submission_throttled(auth) {
+async fn throttle(state: &AppState, auth: &Auth) -> Result<(), AppError> {
+    if state.anonymous_submission_throttled(auth).await {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -34,7 +34,7 @@ pub async fn apply(
     Extension(auth): Extension<Auth>,
     ApiJson(app): ApiJson<vendors::Application>,
 ) -> Result<Response, AppError> {
-    throttle(&state, &auth)?;
+    throttle(&state, &auth).await?;
     let v = vendors::apply(&state.store, &auth.client, app, &state.clock.now_str()).await?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
@@ -133,7 +133,7 @@ pub async fn case_submit(
     let key = if auth.principal.role().is_some_and(|r| r.is_staff()) {
         cases::create(&state.store, &auth.actor(), new, &now).await?
     } else {
-        throttle(&state, &auth)?;
+        throttle(&state, &auth).await?;
         cases::submit(&state.store, &auth.actor(), new, &now).await?
     };
     Ok((StatusCode::CREATED, Json(json!({"case": key}))).into_response())

@@ -347,12 +347,16 @@ async fn check_and_run(
     // none (a finder's report, a vendor's application) has nothing to forge.
     let anonymous_api =
         auth.principal.user().is_none() && crate::error::is_api_path(request.uri().path());
-    // A confirmation or unsubscribe link carries its own secret, which a forging site
-    // cannot know; and mail providers post the one-click unsubscribe (RFC 8058)
-    // without any cookie.
-    let secret_link = ["/lists/confirm/", "/lists/unsubscribe/"]
-        .iter()
-        .any(|p| request.uri().path().starts_with(p));
+    // A confirmation, unsubscribe or receipt link carries its own secret, which a
+    // forging site cannot know; and mail providers post the one-click unsubscribe
+    // (RFC 8058) without any cookie.
+    let secret_link = [
+        "/lists/confirm/",
+        "/lists/unsubscribe/",
+        "/warnings/receipt/",
+    ]
+    .iter()
+    .any(|p| request.uri().path().starts_with(p));
     if is_unsafe(request.method()) && auth.via != Via::Token && !anonymous_api && !secret_link {
         return check_csrf(state, request, next).await;
     }

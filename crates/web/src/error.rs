@@ -144,6 +144,26 @@ impl From<renkei_observe::ObserveError> for AppError {
     }
 }
 
+impl From<renkei_report::ReportError> for AppError {
+    fn from(err: renkei_report::ReportError) -> Self {
+        use renkei_report::ReportError as E;
+        match err {
+            E::Invalid { .. } => AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                err.to_string(),
+            ),
+            E::Forbidden(_) => AppError::new(StatusCode::FORBIDDEN, "forbidden", err.to_string()),
+            E::Core(e) => e.into(),
+            E::Incident(e) => e.into(),
+            E::Vuln(e) => e.into(),
+            E::Observe(e) => e.into(),
+            E::Publish(e) => e.into(),
+            E::Typeset(_) | E::Template(_) | E::Database(_) => AppError::internal(&err),
+        }
+    }
+}
+
 impl From<renkei_publish::PublishError> for AppError {
     fn from(err: renkei_publish::PublishError) -> Self {
         use renkei_publish::PublishError as E;

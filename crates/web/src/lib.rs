@@ -17,11 +17,13 @@ pub mod i18n;
 pub mod limiter;
 pub mod metrics;
 pub mod openapi;
+pub mod ops;
 pub mod pages;
 pub mod pages_incidents;
 pub mod pages_notify;
 pub mod pages_observe;
 pub mod pages_publish;
+pub mod pages_report;
 pub mod pages_vuln;
 pub mod routes;
 pub mod state;
@@ -54,6 +56,8 @@ pub enum WebError {
     Enrich(#[from] renkei_enrich::EnrichError),
     #[error("{0}")]
     SigningKey(String),
+    #[error("bus: {0}")]
+    Bus(#[from] renkei_bus::BusError),
 }
 
 /// The route list, handed to the handlers that describe the API.
@@ -118,6 +122,46 @@ async fn body_limit(
 }
 
 /// Opens the store named in `config` and assembles the application.
+/// Sensor batches on the bus: the stream, its subject, and the durable consumer
+/// every node pulls from.
+pub struct BatchBus {
+    pub bus: renkei_bus::Bus,
+    pub stream: String,
+    pub subject: String,
+    pub durable: String,
+    pub ack_wait: Duration,
+}
+
+impl BatchBus {
+    pub async fn connect(
+        url: &str,
+        config: &renkei_core::config::BusConfig,
+    ) -> Result<BatchBus, WebError> {
+        let bus = renkei_bus::Bus::connect(url).await?;
+        let b = BatchBus {
+            bus,
+            stream: format!("{}_BATCHES", config.prefix.to_ascii_uppercase()),
+            subject: format!("{}.batches", config.prefix),
+            durable: format!("{}-batches", config.prefix),
+            ack_wait: Duration::from_secs(config.ack_wait_secs),
+        };
+        // A repeat of the same batch within ten minutes is dropped by JetStream
+        // itself; later ones by the database's key (sensor, sequence number).
+        b.bus
+            .ensure_stream(&b.stream, &b.subject, Duration::from_secs(600))
+            .await?;
+        Ok(b)
+    }
+
+    /// The key JetStream drops repeats by.
+    pub fn msg_id(sensor_id: i64, seq: i64) -> String {
+        format!("batch.{sensor_id}.{seq}")
+    }
+}
+
+/// The lease that lets one node at a time compute observation trend notes.
+pub const TREND_JOB: &str = "observe.trends";
+
 pub async fn build(config: Config) -> Result<Server, WebError> {
     config.validate()?;
     let store = Store::open(&config.database.url, config.database.max_connections).await?;
@@ -147,14 +191,31 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         connections: config.publish.list_connections,
         lease_secs: config.publish.list_lease_secs as i64,
     });
+    let warnings = Arc::new(renkei_publish::warnings::Settings {
+        public_url: lists.public_url.clone(),
+        from: lists.from.clone(),
+        team_key: lists.team_key.clone(),
+    });
+    let bus = match config.bus.nats_url.as_str() {
+        "" => None,
+        url => {
+            let b = BatchBus::connect(url, &config.bus).await?;
+            tracing::info!(stream = %b.stream, "sensor batches go through NATS JetStream");
+            Some(Arc::new(b))
+        }
+    };
     let state = AppState {
+        bus,
         vuln,
         lists,
+        warnings,
         observe: Arc::new(renkei_observe::Settings::from_config(&config)),
         roll_up: Arc::new(tokio::sync::Mutex::new(())),
         batches_seen: Arc::default(),
         clock: renkei_core::time::Clock::system(),
+        node_id: Arc::new(renkei_core::nodes::new_node_id()),
         limiter: Arc::new(limiter::LoginLimiter::new(
+            store.clone(),
             config.security.login_max_attempts,
             Duration::from_secs(config.security.login_window_secs),
         )),
@@ -169,6 +230,8 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         enricher,
         notify,
         form_limiter: Arc::new(limiter::RateLimiter::new(
+            store.clone(),
+            "form",
             config.intake.form_reports_per_hour.max(1),
             Duration::from_secs(3600),
         )),
@@ -243,7 +306,7 @@ impl Server {
                     label: format!("smtp:{}", envelope.peer),
                 };
                 let tlp = renkei_core::tlp::Tlp::Amber;
-                match reports::ingest(
+                let result = reports::ingest(
                     &store,
                     &settings,
                     &actor,
@@ -253,8 +316,11 @@ impl Server {
                     tlp,
                     None,
                 )
-                .await
-                {
+                .await;
+                if result.is_ok() {
+                    crate::api_publish::list_bounce(&store, &data).await;
+                }
+                match result {
                     Ok(out) => Ok(match out.thread_of {
                         Some(t) => format!("report #{} (joined #{t})", out.report),
                         None => format!("report #{}", out.report),
@@ -353,11 +419,80 @@ impl Server {
                 if let Err(e) = roll_up(&state).await {
                     tracing::warn!(error = %e, "sensor batches not rolled up; will retry");
                 }
+                // One node computes the notes at a time; if it dies, its lease runs
+                // out and the next node's tick takes the job.
+                let me = state.node_id.as_str();
+                match renkei_core::nodes::lease(
+                    &store,
+                    TREND_JOB,
+                    me,
+                    chrono::Duration::minutes(10),
+                )
+                .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "trend lease not read; will retry");
+                        continue;
+                    }
+                }
                 let today = settings.day_of(clock.now().timestamp());
                 match renkei_observe::trends::run_due(&store, &settings, &today).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(days = n, "observation trend notes recomputed"),
                     Err(e) => tracing::warn!(error = %e, "trend notes not recomputed; will retry"),
+                }
+                if let Err(e) = renkei_core::nodes::release(&store, TREND_JOB, me).await {
+                    tracing::warn!(error = %e, "trend lease not released; it runs out by itself");
+                }
+            }
+        }
+    }
+
+    /// With a bus: pulls sensor batches from it and stores each once, acknowledging
+    /// only after the commit, until `shutdown`. Without one: does nothing.
+    pub fn batch_consumer(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let state = self.state.clone();
+        async move {
+            let Some(b) = state.bus.clone() else {
+                return;
+            };
+            let handle = |d: renkei_bus::Delivery| {
+                let state = state.clone();
+                async move { crate::api_observe::store_from_bus(&state, d).await }
+            };
+            if let Err(e) = b
+                .bus
+                .consume(&b.stream, &b.durable, b.ack_wait, handle, shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "the batch consumer stopped");
+            }
+        }
+    }
+
+    /// Says every ten seconds that this node is alive, for the operations page.
+    pub fn heartbeat(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let store = self.state.store.clone();
+        let address = self.state.config.public_url();
+        let me = self.state.node_id.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            tokio::pin!(shutdown);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = &mut shutdown => return,
+                }
+                if let Err(e) = renkei_core::nodes::heartbeat(&store, &me, &address).await {
+                    tracing::warn!(error = %e, "heartbeat not written");
                 }
             }
         }

@@ -1,134 +1,94 @@
-//! Login throttling: failed attempts counted per client address and per account name
-//! over a sliding window. Kept in memory: it protects each node, and a restart only
-//! forgets recent failures, which the audit log still holds.
+//! Throttling, counted in the database so that every node behind the proxy sees the
+//! same counts: failed logins per client address and per account name, and public
+//! submissions (the report form, a finder's report, a subscription) per client
+//! address, each over a sliding window. A database error lets the request through
+//! and is logged: throttling must not become the outage.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use renkei_core::Store;
+use renkei_core::nodes::{rate_clear, rate_count, rate_record};
+
+fn window(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1))
+}
+
+fn or_pass<T>(r: renkei_core::Result<T>, fallback: T) -> T {
+    r.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the rate limit could not be read; letting the request through");
+        fallback
+    })
+}
 
 pub struct LoginLimiter {
-    max: usize,
-    window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    store: Store,
+    max: i64,
+    window: chrono::Duration,
 }
 
 impl LoginLimiter {
-    pub fn new(max: u32, window: Duration) -> Self {
+    pub fn new(store: Store, max: u32, window_len: Duration) -> Self {
         LoginLimiter {
-            max: max as usize,
-            window,
-            failures: Mutex::new(HashMap::new()),
+            store,
+            max: i64::from(max),
+            window: window(window_len),
         }
     }
 
     fn keys(client: &str, email: &str) -> [String; 2] {
         [
-            format!("ip:{client}"),
-            format!("account:{}", email.trim().to_lowercase()),
+            format!("login-ip:{client}"),
+            format!("login-account:{}", email.trim().to_lowercase()),
         ]
     }
 
     /// True when another attempt from this client or for this account must wait.
-    pub fn is_blocked(&self, client: &str, email: &str) -> bool {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        Self::keys(client, email).iter().any(|k| {
-            map.get_mut(k).is_some_and(|q| {
-                while q
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > self.window)
-                {
-                    q.pop_front();
-                }
-                q.len() >= self.max
-            })
-        })
-    }
-
-    pub fn record_failure(&self, client: &str, email: &str) {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            let window = self.window;
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) <= window));
-        }
+    pub async fn is_blocked(&self, client: &str, email: &str) -> bool {
         for k in Self::keys(client, email) {
-            let q = map.entry(k).or_default();
-            q.push_back(now);
-            while q.len() > self.max {
-                q.pop_front();
+            if or_pass(rate_count(&self.store, &k, self.window).await, 0) >= self.max {
+                return true;
             }
         }
+        false
     }
 
-    pub fn record_success(&self, email: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&format!("account:{}", email.trim().to_lowercase()));
+    pub async fn record_failure(&self, client: &str, email: &str) {
+        for k in Self::keys(client, email) {
+            or_pass(rate_record(&self.store, &k, self.window).await, ());
+        }
+    }
+
+    pub async fn record_success(&self, email: &str) {
+        let [_, account] = Self::keys("", email);
+        or_pass(rate_clear(&self.store, &account).await, ());
     }
 }
 
-/// At most `max` events per key in a sliding window (the public report form, per
-/// client address).
+/// At most `max` events per key in a sliding window.
 pub struct RateLimiter {
-    max: usize,
-    window: Duration,
-    events: Mutex<HashMap<String, VecDeque<Instant>>>,
+    store: Store,
+    prefix: &'static str,
+    max: i64,
+    window: chrono::Duration,
 }
 
 impl RateLimiter {
-    pub fn new(max: u32, window: Duration) -> Self {
+    pub fn new(store: Store, prefix: &'static str, max: u32, window_len: Duration) -> Self {
         RateLimiter {
-            max: max as usize,
-            window,
-            events: Mutex::new(HashMap::new()),
+            store,
+            prefix,
+            max: i64::from(max),
+            window: window(window_len),
         }
     }
 
     /// Counts one event for `key`; false when the key is over its allowance.
-    pub fn allow(&self, key: &str) -> bool {
-        let now = Instant::now();
-        let mut map = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            let window = self.window;
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) <= window));
-        }
-        let q = map.entry(key.to_string()).or_default();
-        while q
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.window)
-        {
-            q.pop_front();
-        }
-        if q.len() >= self.max {
+    pub async fn allow(&self, key: &str) -> bool {
+        let key = format!("{}:{key}", self.prefix);
+        if or_pass(rate_count(&self.store, &key, self.window).await, 0) >= self.max {
             return false;
         }
-        q.push_back(now);
+        or_pass(rate_record(&self.store, &key, self.window).await, ());
         true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_limit_blocks_by_address_and_by_account() {
-        let l = LoginLimiter::new(2, Duration::from_secs(60));
-        assert!(!l.is_blocked("1.1.1.1", "a@x.org"));
-        l.record_failure("1.1.1.1", "a@x.org");
-        l.record_failure("1.1.1.1", "b@x.org");
-        assert!(l.is_blocked("1.1.1.1", "c@x.org"), "same address");
-        l.record_failure("2.2.2.2", "c@x.org");
-        l.record_failure("3.3.3.3", "c@x.org");
-        assert!(l.is_blocked("4.4.4.4", "C@x.org"), "same account");
-        assert!(!l.is_blocked("4.4.4.4", "d@x.org"));
-    }
-
-    #[test]
-    fn failures_older_than_the_window_are_forgotten() {
-        let l = LoginLimiter::new(1, Duration::from_millis(1));
-        l.record_failure("1.1.1.1", "a@x.org");
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(!l.is_blocked("1.1.1.1", "a@x.org"));
     }
 }

@@ -194,6 +194,16 @@ fn publish_schemas() -> Value {
         "WeeklyReport": {"type": "object", "required": ["issue_date", "status", "items"]},
         "WeeklyReports": {"type": "object", "required": ["reports"]},
         "WeeklySchedule": {"type": "object", "required": ["weekday", "next", "weeks"]},
+        "Warnings": {"type": "object", "required": ["warnings"]},
+        "Operations": {"type": "object", "required": ["this_node", "nodes", "queues", "leases"]},
+        "ActivityReport": {"type": "object", "required": ["quarter", "alerts", "issues", "incidents", "notifications", "top_quarter", "vuln", "figures", "topics"]},
+        "ActivityTopics": {"type": "object", "required": ["quarter", "topics"]},
+        "ActivityTopicsNew": {"type": "object", "required": ["topics"], "additionalProperties": false, "properties": {"topics": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+            "properties": {"title_ja": s, "title_en": s, "body_ja": s, "body_en": s}}}}},
+        "Recipients": {"type": "object", "required": ["recipients"]},
+        "RecipientNew": {"type": "object", "required": ["org_id"], "additionalProperties": false, "properties": {"org_id": {"type": "integer"}}},
+        "Acknowledged": {"type": "object", "required": ["number", "acknowledged_at"]},
+        "ReceiptLink": {"type": "object", "required": ["number", "revision", "email", "acknowledged_at"]},
     })
 }
 

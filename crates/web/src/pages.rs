@@ -97,6 +97,11 @@ impl Shell<'_> {
         self.user.is_some_and(|u| u.role.is_staff())
     }
 
+    /// A vendor or constituent account, acting for one organization.
+    pub fn acts_for_org(&self) -> bool {
+        self.user.is_some_and(|u| u.role.needs_org())
+    }
+
     pub fn is_admin(&self) -> bool {
         self.user.is_some_and(|u| u.role == Role::Admin)
     }
@@ -184,7 +189,41 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 
 pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let c = renkei_core::counts::counts(&state.store).await?;
+    let q = crate::ops::queues(&state).await?;
+    let nodes = renkei_core::nodes::nodes(&state.store).await?;
+    let leases = renkei_core::nodes::leases(&state.store).await?;
     let body = state.metrics.render(&[
+        (
+            "renkei_nodes_alive",
+            "Nodes that sent a heartbeat in the last 30 s.",
+            nodes.iter().filter(|n| n.alive).count() as i64,
+        ),
+        (
+            "renkei_job_leases_held",
+            "Job leases held now.",
+            leases.iter().filter(|l| l.held).count() as i64,
+        ),
+        (
+            "renkei_outbox_queued",
+            "Mail waiting to be sent.",
+            q.outbox_queued,
+        ),
+        (
+            "renkei_outbox_sending",
+            "Mail being handed to the relay.",
+            q.outbox_sending,
+        ),
+        ("renkei_outbox_failed", "Mail given up on.", q.outbox_failed),
+        (
+            "renkei_list_deliveries_queued",
+            "Mailing-list messages waiting.",
+            q.list_queued,
+        ),
+        (
+            "renkei_sensor_batches_waiting",
+            "Sensor batches not yet counted.",
+            q.sensor_batches_waiting,
+        ),
         ("renkei_users", "Accounts.", c.users),
         (
             "renkei_organizations",
@@ -254,7 +293,7 @@ pub async fn login(
     let client = page.auth.client.clone();
     let next = auth::safe_next(form.next.as_deref());
     let shell = page.shell("login");
-    if state.limiter.is_blocked(&client, &form.email) {
+    if state.limiter.is_blocked(&client, &form.email).await {
         accounts::login_throttled(&state.store, &form.email, &client).await?;
         let error = Some(shell.t("login.throttled"));
         return html_status(
@@ -270,7 +309,7 @@ pub async fn login(
     }
     match accounts::login(&state.store, &form.email, &form.password, &client).await? {
         LoginOutcome::Success(user) => {
-            state.limiter.record_success(&form.email);
+            state.limiter.record_success(&form.email).await;
             let ttl = state.config.security.session_ttl_minutes;
             let token = accounts::create_session(&state.store, user.id, ttl).await?;
             let mut response = see_other(&next);
@@ -282,7 +321,7 @@ pub async fn login(
             Ok(response)
         }
         LoginOutcome::Failed => {
-            state.limiter.record_failure(&client, &form.email);
+            state.limiter.record_failure(&client, &form.email).await;
             let error = Some(shell.t("login.failed"));
             html_status(
                 StatusCode::UNAUTHORIZED,

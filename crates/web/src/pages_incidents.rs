@@ -108,7 +108,7 @@ pub async fn submit(
     page: Page,
     Form(fields): Form<ReportFormFields>,
 ) -> Result<Response, AppError> {
-    if !state.form_limiter.allow(&page.auth.client) {
+    if !state.form_limiter.allow(&page.auth.client).await {
         let error = Some(page.shell("report").t("report.throttled").to_string());
         return html_status(
             StatusCode::TOO_MANY_REQUESTS,

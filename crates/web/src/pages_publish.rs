@@ -8,10 +8,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use renkei_core::tlp::Tlp;
 use renkei_formats::syndication;
 use renkei_publish::PublishError;
+use renkei_publish::alerts::Viewer;
 use renkei_publish::alerts::{self, Alert, AlertNumber, AlertSummary, AlertText, Revision};
 use renkei_publish::markdown;
+use renkei_publish::warnings::{self, Receipt, ReceiptLink, Recipient, Warning};
 use serde::Deserialize;
 
 use crate::api_publish::viewer;
@@ -88,9 +91,36 @@ struct AlertPage<'a> {
     pending_body: String,
     notes: Vec<(String, String)>,
     error: Option<String>,
+    /// Early warning, for staff: the organizations addressed and the address book.
+    recipients: Vec<Recipient>,
+    orgs: Vec<renkei_core::orgs::Organization>,
+    /// Early warning, for a recipient organization's member.
+    recipient_view: bool,
+    acknowledged_at: Option<String>,
 }
 
 impl AlertPage<'_> {
+    fn restricted(&self) -> bool {
+        self.alert.tlp != Tlp::Clear || self.alert.next_tlp.is_some_and(|t| t != Tlp::Clear)
+    }
+
+    fn acknowledged<'b>(&self, r: &'b Recipient) -> Option<&'b Receipt> {
+        self.alert
+            .published
+            .as_ref()
+            .and_then(|p| r.acknowledged(p.revision))
+    }
+
+    fn tlp_rule(&self) -> &'static str {
+        self.shell.t(match self.alert.tlp {
+            Tlp::Red => "publish.tlp_red",
+            Tlp::AmberStrict => "publish.tlp_amber_strict",
+            Tlp::Amber => "publish.tlp_amber",
+            Tlp::Green => "publish.tlp_green",
+            Tlp::Clear => "publish.tlp_clear",
+        })
+    }
+
     fn title<'b>(&self, r: &'b Revision) -> &'b str {
         r.title(self.ja)
     }
@@ -131,14 +161,145 @@ async fn alert_page<'a>(
         .map(|r| r.notes.clone())
         .unwrap_or_default();
     let notes = alerts::public_notes(&state.store, &linked, state.clock.now()).await?;
+    let reader = viewer(&page.auth.principal);
+    let n = AlertNumber::parse(&alert.number)?;
+    let (mut recipients, mut orgs, mut acknowledged_at) = (Vec::new(), Vec::new(), None);
+    match (reader, page.auth.principal.user()) {
+        (Viewer::Staff, Some(user)) => {
+            recipients = warnings::recipients(&state.store, user, &n).await?;
+            orgs = renkei_core::orgs::list(&state.store, None)
+                .await?
+                .into_iter()
+                .filter(|o| {
+                    o.kind != renkei_core::orgs::OrgKind::Team
+                        && !recipients.iter().any(|r| r.org_id == o.id)
+                })
+                .collect();
+        }
+        (Viewer::Org(_), Some(_)) if alert.tlp != Tlp::Clear => {
+            crate::api_publish::read_by(state, &page.auth, &alert).await?;
+            acknowledged_at = warnings::acknowledged_by(&state.store, reader, &n).await?;
+        }
+        _ => {}
+    }
     Ok(AlertPage {
         shell: page.shell("alerts"),
+        recipient_view: matches!(reader, Viewer::Org(_)) && alert.tlp != Tlp::Clear,
         alert,
         ja,
         body,
         pending_body,
         notes,
         error,
+        recipients,
+        orgs,
+        acknowledged_at,
+    })
+}
+
+/// Addresses an early warning to an organization, or takes one off (staff).
+pub async fn recipients_change(
+    State(state): State<AppState>,
+    page: Page,
+    Path(number): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let f = fields(&body)?;
+    let n = AlertNumber::parse(&number)?;
+    let user = crate::api_publish::signed_in(&page.auth)?;
+    let org: i64 = field(&f, "org_id")
+        .parse()
+        .map_err(|_| AppError::bad_request("invalid_input", "org_id: choose an organization"))?;
+    let result = match field(&f, "action").as_str() {
+        "remove" => warnings::remove(&state.store, user, &n, org).await,
+        _ => warnings::add(&state.store, &state.warnings, user, &n, org).await,
+    };
+    match result {
+        Ok(_) => Ok(see_other(&format!(
+            "{}#recipients",
+            alerts::page_path(n.as_str())
+        ))),
+        Err(e @ (PublishError::Conflict(_) | PublishError::Invalid { .. })) => {
+            let view = alert_page(&state, &page, &number, None, Some(e.to_string())).await?;
+            html_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A recipient organization's member confirms receipt in the portal.
+pub async fn acknowledge(
+    State(state): State<AppState>,
+    page: Page,
+    Path(number): Path<String>,
+) -> Result<Response, AppError> {
+    let n = AlertNumber::parse(&number)?;
+    let user = crate::api_publish::signed_in(&page.auth)?;
+    warnings::acknowledge(&state.store, user, &n).await?;
+    Ok(see_other(&alerts::page_path(n.as_str())))
+}
+
+#[derive(Template)]
+#[template(path = "warnings.html")]
+struct WarningsPage<'a> {
+    shell: Shell<'a>,
+    warnings: Vec<Warning>,
+    ja: bool,
+}
+
+impl WarningsPage<'_> {
+    fn title<'b>(&self, w: &'b Warning) -> &'b str {
+        w.title(self.ja)
+    }
+}
+
+/// The early-warning inbox: an organization's own, or (staff) all with receipts.
+pub async fn warnings_page(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
+    let warnings = warnings::inbox(&state.store, viewer(&page.auth.principal)).await?;
+    let ja = reads_ja(&page, None);
+    html(&WarningsPage {
+        shell: page.shell("warnings"),
+        warnings,
+        ja,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "warning_receipt.html")]
+struct ReceiptPage<'a> {
+    shell: Shell<'a>,
+    token: String,
+    link: ReceiptLink,
+}
+
+/// The receipt link shows a button: a link scanner that follows it acknowledges
+/// nothing.
+pub async fn receipt_page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    let link = warnings::receipt_link(&state.store, &token).await?;
+    receipt_view(&page, token, link)
+}
+
+pub async fn receipt(
+    State(state): State<AppState>,
+    page: Page,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    let link = warnings::acknowledge_link(&state.store, &token).await?;
+    receipt_view(&page, token, link)
+}
+
+fn receipt_view(page: &Page, token: String, link: ReceiptLink) -> Result<Response, AppError> {
+    html(&ReceiptPage {
+        shell: page.shell("warnings"),
+        token,
+        link,
     })
 }
 
@@ -164,7 +325,9 @@ pub async fn action(
     let user = crate::api_publish::signed_in(&page.auth)?;
     let result = match field(&f, "action").as_str() {
         "submit" => alerts::submit(&state.store, user, &n).await,
-        "publish" => alerts::publish(&state.store, user, &n, state.clock.now()).await,
+        "publish" => {
+            alerts::publish(&state.store, user, &n, state.clock.now(), &state.warnings).await
+        }
         _ => {
             return Err(AppError::bad_request(
                 "invalid_input",
@@ -279,7 +442,8 @@ pub async fn edit_form(
         form.insert("notes".into(), r.notes.join(" "));
     }
     form.insert("category".into(), alert.category.clone());
-    form.insert("tlp".into(), alert.tlp.as_str().to_string());
+    let tlp = alert.next_tlp.unwrap_or(alert.tlp);
+    form.insert("tlp".into(), tlp.as_str().to_string());
     html(&AlertForm {
         shell: page.shell("alerts"),
         number: Some(alert.number),
@@ -514,7 +678,7 @@ pub async fn subscribe(
     body: Bytes,
 ) -> Result<Response, AppError> {
     let f = fields(&body)?;
-    if state.anonymous_submission_throttled(&page.auth) {
+    if state.anonymous_submission_throttled(&page.auth).await {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

@@ -147,7 +147,7 @@ pub async fn report_submit(
             },
         )
     };
-    if state.anonymous_submission_throttled(&page.auth) {
+    if state.anonymous_submission_throttled(&page.auth).await {
         return again(
             page.shell("vuln_report").t("report.throttled").to_string(),
             StatusCode::TOO_MANY_REQUESTS,
@@ -227,7 +227,7 @@ pub async fn apply_submit(
             },
         )
     };
-    if state.anonymous_submission_throttled(&page.auth) {
+    if state.anonymous_submission_throttled(&page.auth).await {
         return again(
             page.shell("vendor_apply").t("report.throttled").to_string(),
             StatusCode::TOO_MANY_REQUESTS,

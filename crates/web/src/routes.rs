@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use crate::state::AppState;
 use crate::{
-    api, api_incidents, api_notify, api_observe, api_publish, api_vuln, auth, feeds_vuln, pages,
-    pages_incidents, pages_notify, pages_observe, pages_publish, pages_vuln,
+    api, api_incidents, api_notify, api_observe, api_publish, api_vuln, auth, feeds_vuln, ops,
+    pages, pages_incidents, pages_notify, pages_observe, pages_publish, pages_report, pages_vuln,
 };
 
 const PERIOD_Q: (&str, &str, &str) = (
@@ -195,6 +195,12 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/reports/{id}/category", Staff, pages_incidents::report_category)
         .page(POST, "/reports/{id}/notes", Staff, pages_incidents::report_note)
         .page(GET, "/statistics", Staff, pages_incidents::statistics)
+        .page(GET, "/admin/operations", Admin, ops::page)
+        .page(GET, "/activity", Staff, pages_report::index)
+        .page(GET, "/activity/{quarter}", Staff, pages_report::page)
+        .page(POST, "/activity/{quarter}/topics", Staff, pages_report::topics_save)
+        .page(GET, "/activity/{quarter}/report.pdf", Staff, pages_report::pdf)
+        .page(GET, "/activity/{quarter}/report.html", Staff, pages_report::html_file)
         .page(GET, "/notify", Staff, pages_notify::preview)
         .page(POST, "/notify", Staff, pages_notify::send)
         .page(GET, "/notifications", Staff, pages_notify::list)
@@ -227,6 +233,11 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/alerts/new", Staff, pages_publish::create)
         .page(GET, "/alerts/{number}", Public, pages_publish::page)
         .page(POST, "/alerts/{number}", Staff, pages_publish::action)
+        .page(POST, "/alerts/{number}/recipients", Staff, pages_publish::recipients_change)
+        .page(POST, "/alerts/{number}/acknowledge", Person, pages_publish::acknowledge)
+        .page(GET, "/warnings", Person, pages_publish::warnings_page)
+        .page(GET, "/warnings/receipt/{token}", Public, pages_publish::receipt_page)
+        .page(POST, "/warnings/receipt/{token}", Public, pages_publish::receipt)
         .page(GET, "/alerts/{number}/edit", Staff, pages_publish::edit_form)
         .page(POST, "/alerts/{number}/edit", Staff, pages_publish::save)
         .page(GET, "/weekly", Public, pages_publish::weekly_list)
@@ -449,6 +460,16 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .api(GET, "/api/v1/alerts/{number}", Public, doc("One alert: its published text and history; staff also see the revision waiting.", None, Some("Alert"), 200), api_publish::get)
         .api(PUT, "/api/v1/alerts/{number}", Staff, doc("Change the draft, or start an update of a published alert (a new revision with its change note).", Some("AlertText"), Some("Alert"), 200), api_publish::write)
         .api(POST, "/api/v1/alerts/{number}/submit", Staff, doc("Ask a second coordinator to review the waiting revision.", None, Some("Alert"), 200), api_publish::submit)
+        .api(GET, "/api/v1/activity/{quarter}", Staff, doc("The quarterly activity report's content for a quarter such as 2007Q4 (`lang`): publications, incident statistics, observation rankings, coordination figures, topics.", None, Some("ActivityReport"), 200), pages_report::api_get)
+        .api(GET, "/api/v1/activity/{quarter}/topics", Staff, doc("The topics written for a quarter's report.", None, Some("ActivityTopics"), 200), pages_report::api_topics)
+        .api(PUT, "/api/v1/activity/{quarter}/topics", Staff, doc("Replace the topics of a quarter's report (Markdown, Japanese and English).", Some("ActivityTopicsNew"), Some("ActivityTopics"), 200), pages_report::api_topics_put)
+        .api(GET, "/api/v1/operations", Admin, doc("The nodes sharing the database (heartbeats), the depth of each queue, and the job leases.", None, Some("Operations"), 200), ops::api)
+        .api(GET, "/api/v1/warnings", Person, doc("Early warnings: those addressed to the caller's organization, or, for staff, every restricted alert with how many organizations acknowledged it.", None, Some("Warnings"), 200), api_publish::warnings_inbox)
+        .api(POST, "/api/v1/warnings/receipt/{token}", Public, doc("Acknowledge an early warning by the receipt link in its message.", None, Some("ReceiptLink"), 200), api_publish::receipt_link)
+        .api(GET, "/api/v1/alerts/{number}/recipients", Staff, doc("The organizations an early warning is addressed to, with each message (encrypted or a notice, and its mail status) and each receipt.", None, Some("Recipients"), 200), api_publish::recipients)
+        .api(POST, "/api/v1/alerts/{number}/recipients", Staff, doc("Address a restricted alert to one more organization; a published one goes to it at once.", Some("RecipientNew"), Some("Recipients"), 201), api_publish::recipient_add)
+        .api(DELETE, "/api/v1/alerts/{number}/recipients/{org_id}", Staff, doc("Take an organization off an early warning: it no longer reads it.", None, Some("Recipients"), 200), api_publish::recipient_remove)
+        .api(POST, "/api/v1/alerts/{number}/acknowledge", Person, doc("Confirm receipt of an early warning addressed to the caller's organization.", None, Some("Acknowledged"), 200), api_publish::acknowledge)
         .api(POST, "/api/v1/alerts/{number}/publish", Staff, doc("Publish the revision in review (never by its author).", None, Some("Alert"), 200), api_publish::publish)
         .api(GET, "/api/v1/observation/annotations", Public, ApiDoc { query: &[PERIOD_Q, FROM_Q, TO_Q], ..doc("Coordinators' annotations on ports.", None, Some("ObservationAnnotations"), 200) }, api_observe::annotation_list)
         .api(POST, "/api/v1/observation/annotations", Staff, doc("Annotate a port from a day on, linking a vulnerability note or CVE.", Some("AnnotationNew"), Some("Annotation"), 201), api_observe::annotation_add)

@@ -21,6 +21,7 @@ pub struct AppState {
     pub notify: Arc<renkei_incident::notify::Settings>,
     pub vuln: Arc<renkei_vuln::Settings>,
     pub lists: Arc<renkei_publish::lists::Settings>,
+    pub warnings: Arc<renkei_publish::warnings::Settings>,
     pub observe: Arc<renkei_observe::Settings>,
     /// One roll-up of sensor batches at a time in this process.
     pub roll_up: Arc<tokio::sync::Mutex<()>>,
@@ -28,12 +29,16 @@ pub struct AppState {
     /// it is over rather than batch by batch.
     pub batches_seen: Arc<std::sync::atomic::AtomicU64>,
     pub clock: renkei_core::time::Clock,
+    /// This server's name among the nodes sharing the database.
+    pub node_id: Arc<String>,
+    /// Sensor batches through NATS JetStream, when `[bus] nats_url` is set.
+    pub bus: Option<Arc<crate::BatchBus>>,
 }
 
 impl AppState {
     /// Public submissions (a finder's report, a vendor's application) without an
     /// account are limited per client address; signed-in callers are not.
-    pub fn anonymous_submission_throttled(&self, auth: &crate::auth::Auth) -> bool {
-        auth.principal.user().is_none() && !self.form_limiter.allow(&auth.client)
+    pub async fn anonymous_submission_throttled(&self, auth: &crate::auth::Auth) -> bool {
+        auth.principal.user().is_none() && !self.form_limiter.allow(&auth.client).await
     }
 }

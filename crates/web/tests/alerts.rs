@@ -184,8 +184,15 @@ both_backends! {
         let number = a["number"].as_str().unwrap().to_string();
         let path = format!("/api/v1/alerts/{number}");
         api.post(Some(&author), &format!("{path}/submit"), json!({})).await;
+        // Early warning goes to named organizations: none named, nothing published.
+        assert_eq!(api.post(Some(&reviewer), &format!("{path}/publish"), json!({})).await.0, 409);
+        let utility = srv.org("Power Utility", renkei_core::orgs::OrgKind::Constituent).await;
+        renkei_core::orgs::add_contact(&srv.store, &renkei_core::audit::Actor::system("test"), utility, renkei_core::orgs::NewContact {
+            name: "SOC".into(), email: "soc@utility.example".into(), phone: None, pgp_key: None, lang: renkei_core::lang::Lang::En, role: None,
+        }).await.unwrap();
+        assert_eq!(api.post(Some(&author), &format!("{path}/recipients"), json!({"org_id": utility})).await.0, 201);
         assert_eq!(api.post(Some(&reviewer), &format!("{path}/publish"), json!({})).await.0, 200);
-        // The staff see it; nobody else does, anywhere.
+        // The staff see it; nobody else but the organization named does, anywhere.
         assert_eq!(api.get(Some(&reviewer), &path).await.0, 200);
         for who in [None, Some(vendor.as_str()), Some(constituent.as_str())] {
             assert_eq!(api.get(who, &path).await.0, 404);

@@ -175,45 +175,6 @@ async fn the_public_form_is_rate_limited_per_client_address() {
     assert_eq!(n, 2);
 }
 
-/// A minimal SMTP client: one message, the final reply.
-async fn send_mail(addr: &str, rcpt: &str, message: &str) -> String {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let (r, mut w) = tokio::net::TcpStream::connect(addr)
-        .await
-        .unwrap()
-        .into_split();
-    let mut r = BufReader::new(r);
-    let mut last = String::new();
-    for step in [
-        "",
-        "EHLO mx.example.jp",
-        "MAIL FROM:<reporter@example.jp>",
-        &format!("RCPT TO:<{rcpt}>"),
-        "DATA",
-    ] {
-        if !step.is_empty() {
-            w.write_all(format!("{step}\r\n").as_bytes()).await.unwrap();
-        }
-        loop {
-            last.clear();
-            r.read_line(&mut last).await.unwrap();
-            if last.as_bytes().get(3) != Some(&b'-') {
-                break;
-            }
-        }
-        if last.starts_with('5') {
-            return last;
-        }
-    }
-    w.write_all(format!("{message}\r\n.\r\n").as_bytes())
-        .await
-        .unwrap();
-    last.clear();
-    r.read_line(&mut last).await.unwrap();
-    w.write_all(b"QUIT\r\n").await.unwrap();
-    last
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mail_to_the_smtp_intake_becomes_a_report_and_replies_join_its_thread() {
     let srv = TestServer::start_with(Backend::Sqlite, |c| {
@@ -222,7 +183,7 @@ async fn mail_to_the_smtp_intake_becomes_a_report_and_replies_join_its_thread() 
     })
     .await;
     let smtp = srv.smtp.clone().expect("the SMTP intake runs");
-    let reply = send_mail(&smtp, "incident@csirt.example", "From: reporter@example.jp\r\nSubject: =?UTF-8?B?44K544Kt44Oj44Oz44Gu5aCx5ZGK?=\r\nMessage-ID: <s1@example.jp>\r\n\r\n攻撃元: 203.0.113.50 ポート 23 へのスキャン").await;
+    let reply = renkei_testkit::relay::send_mail(&smtp, "incident@csirt.example", "From: reporter@example.jp\r\nSubject: =?UTF-8?B?44K544Kt44Oj44Oz44Gu5aCx5ZGK?=\r\nMessage-ID: <s1@example.jp>\r\n\r\n攻撃元: 203.0.113.50 ポート 23 へのスキャン").await;
     assert!(
         reply.starts_with("250") && reply.contains("report #"),
         "{reply}"
@@ -244,7 +205,7 @@ async fn mail_to_the_smtp_intake_becomes_a_report_and_replies_join_its_thread() 
     assert_eq!(report.subject.as_deref(), Some("スキャンの報告"));
     assert_eq!(report.proposed_category.as_deref(), Some("scan"));
     assert_eq!(report.incidents.len(), 1);
-    let reply = send_mail(
+    let reply = renkei_testkit::relay::send_mail(
         &smtp,
         "incident@csirt.example",
         &format!(
@@ -260,7 +221,7 @@ async fn mail_to_the_smtp_intake_becomes_a_report_and_replies_join_its_thread() 
             .len(),
         1
     );
-    let refused = send_mail(&smtp, "postmaster@csirt.example", "x").await;
+    let refused = renkei_testkit::relay::send_mail(&smtp, "postmaster@csirt.example", "x").await;
     assert!(refused.starts_with("550"), "{refused}");
 }
 

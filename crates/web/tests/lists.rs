@@ -53,6 +53,35 @@ async fn publish_alert(
         "category": "vulnerability", "tlp": tlp, "title_en": en, "body_en": "Update **now**.", "title_ja": ja, "body_ja": "直ちに更新してください。",
     })).await;
     let number = a["number"].as_str().unwrap().to_string();
+    if tlp != "TLP:CLEAR" {
+        // Early warning is addressed to an organization before it is published.
+        let org = api
+            .srv
+            .org("Grid Operator", renkei_core::orgs::OrgKind::Constituent)
+            .await;
+        renkei_core::orgs::add_contact(
+            &api.srv.store,
+            &renkei_core::audit::Actor::system("test"),
+            org,
+            renkei_core::orgs::NewContact {
+                name: "SOC".into(),
+                email: "soc@grid.example".into(),
+                phone: None,
+                pgp_key: None,
+                lang: renkei_core::lang::Lang::En,
+                role: None,
+            },
+        )
+        .await
+        .unwrap();
+        let path = format!("/api/v1/alerts/{number}/recipients");
+        assert_eq!(
+            api.post(Some(author), &path, json!({"org_id": org}))
+                .await
+                .0,
+            201
+        );
+    }
     api.post(
         Some(author),
         &format!("/api/v1/alerts/{number}/submit"),
@@ -94,6 +123,8 @@ async fn lists_end_to_end(backend: Backend) {
         c.mail.from = TEAM.into();
         c.mail.relay = relay.url();
         c.mail.signing_key_file = key_file.display().to_string();
+        c.intake.smtp.listen = "127.0.0.1:0".into();
+        c.intake.smtp.addresses = vec!["csirt@renkei.example".into()];
     })
     .await;
     let api = Api {
@@ -352,8 +383,77 @@ async fn lists_end_to_end(backend: Backend) {
     let last = relay.messages().into_iter().last().unwrap();
     assert_eq!(last.rcpt_to, vec!["reader2@example.jp".to_string()]);
 
+    // Bounces that come back later as mail (RFC 3464), through the SMTP intake:
+    // each delivery counts once, a bounce naming someone else counts for nothing,
+    // and the third bounce ends the subscription.
+    let smtp = srv.smtp.clone().expect("the SMTP intake runs");
+    let bounce_of = |m: &Kept, rcpt: &str| {
+        let mid = header(&text(m), "Message-ID").unwrap().to_string();
+        format!(
+            "From: MAILER-DAEMON@mx.example.jp\r\nTo: csirt@renkei.example\r\nSubject: Undelivered Mail\r\nMessage-ID: <b.{}@mx.example.jp>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nundeliverable\r\n--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.jp\r\n\r\nFinal-Recipient: rfc822; {rcpt}\r\nAction: failed\r\nStatus: 5.2.1\r\nDiagnostic-Code: smtp; 550 5.2.1 mailbox disabled\r\n\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: {mid}\r\n--B--",
+            rcpt.len() + mid.len(),
+        )
+    };
+    let bounces = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT bounces FROM subscribers WHERE email = 'reader2@example.jp'",
+        )
+        .fetch_one(srv.store.pool())
+        .await
+        .unwrap()
+    };
+    let forged = bounce_of(&last, "someone@example.jp");
+    assert!(
+        renkei_testkit::relay::send_mail(&smtp, "csirt@renkei.example", &forged)
+            .await
+            .starts_with("250")
+    );
+    assert_eq!(
+        bounces().await,
+        0,
+        "a bounce for another address counts for nothing"
+    );
+    for _ in 0..2 {
+        let reply = renkei_testkit::relay::send_mail(
+            &smtp,
+            "csirt@renkei.example",
+            &bounce_of(&last, "reader2@example.jp"),
+        )
+        .await;
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    assert_eq!(bounces().await, 1, "one delivery, one bounce");
+    for title in ["Baz", "Qux"] {
+        let n = publish_alert(&api, &author, &reviewer, "TLP:CLEAR", title, title).await;
+        api.post(
+            Some(&author),
+            "/api/v1/lists/alerts/sends",
+            json!({"alert": n}),
+        )
+        .await;
+        srv.deliver_lists().await;
+        let m = relay.messages().into_iter().last().unwrap();
+        renkei_testkit::relay::send_mail(
+            &smtp,
+            "csirt@renkei.example",
+            &bounce_of(&m, "reader2@example.jp"),
+        )
+        .await;
+    }
+    assert_eq!(bounces().await, 3);
+    assert_eq!(
+        subscribers(&api, &author).await,
+        0,
+        "three bounces remove the address"
+    );
+
     let actions = srv.audit_actions().await;
-    for a in ["list.subscribe", "list.send", "list.unsubscribe"] {
+    for a in [
+        "list.subscribe",
+        "list.send",
+        "list.unsubscribe",
+        "list.bounce",
+    ] {
         assert!(actions.iter().any(|x| x == a), "{a}");
     }
 }

@@ -1,0 +1,274 @@
+//! `renkei demo seed` and `renkei report quarterly` as a user runs them, on SQLite
+//! and PostgreSQL: a quarter seeded through the server's own API, then the report
+//! generated from it. Every number the report prints equals what the demo put in,
+//! and the PDF opens (pdftoppm renders its pages, pdftotext reads its Japanese).
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use renkei_testkit::{Backend, FreshDatabase};
+use serde_json::Value;
+
+fn renkei(db: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_renkei"))
+        .args(args)
+        .env("RENKEI_DATABASE_URL", db)
+        .env_remove("RENKEI_CONFIG")
+        .output()
+        .expect("renkei runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn counts(list: &Value) -> BTreeMap<String, i64> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap().to_string(),
+                c["count"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn tool(name: &str) -> bool {
+    Command::new(name).arg("-v").output().is_ok()
+}
+
+async fn seed_then_report(backend: Backend) {
+    let db = FreshDatabase::create(backend).await;
+    let (ok, out, err) = renkei(
+        &db.url,
+        &[
+            "demo",
+            "seed",
+            "--quarter",
+            "2007Q4",
+            "--reports",
+            "150",
+            "--subscribers",
+            "40",
+        ],
+    );
+    assert!(ok, "demo seed failed: {err}");
+    let seeded: Value = serde_json::from_str(out.trim()).expect("the seed prints what it put in");
+    assert_eq!(seeded["reports"], 150, "{seeded}");
+    assert!(seeded["by_mail"].as_i64().unwrap() > 50 && seeded["by_form"].as_i64().unwrap() > 20);
+    assert!(err.contains("coordinator1@demo.renkei.example"), "{err}");
+
+    // A second seed refuses: the demo fills an empty database only.
+    let (ok, _, err) = renkei(
+        &db.url,
+        &["demo", "seed", "--quarter", "2007Q4", "--reports", "5"],
+    );
+    assert!(!ok && err.contains("empty"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("2007Q4");
+    let (ok, out, err) = renkei(
+        &db.url,
+        &[
+            "report",
+            "quarterly",
+            "--year",
+            "2007",
+            "--quarter",
+            "4",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--lang",
+            "ja",
+        ],
+    );
+    assert!(ok, "report failed: {err}");
+    let summary: Value = serde_json::from_str(out.trim()).unwrap();
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+
+    // §1: alerts (first texts and updates), weekly issues and their items, readers.
+    assert_eq!(
+        report["alerts"].as_array().unwrap().len() as i64,
+        seeded["alerts"].as_i64().unwrap()
+    );
+    let updates = report["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["revision"].as_i64() > Some(1))
+        .count();
+    assert_eq!(updates as i64, seeded["alert_updates"].as_i64().unwrap());
+    assert_eq!(
+        report["issues"].as_array().unwrap().len(),
+        13,
+        "13 Wednesdays in 2007Q4, none a holiday"
+    );
+    assert_eq!(
+        report["issues"].as_array().unwrap().len() as i64,
+        seeded["weekly_issues"].as_i64().unwrap()
+    );
+    assert_eq!(report["weekly_items"], seeded["weekly_items"]);
+    assert_eq!(report["subscribers"], seeded["subscribers"]);
+    // The early warning (TLP:AMBER) is not in a public report.
+    assert!(seeded["early_warnings"].as_i64().unwrap() >= 1);
+    assert!(!report.to_string().contains("制御システム"));
+
+    // §2: reports, incidents by address, reporters by domain, categories, notifications.
+    let incidents = &report["incidents"];
+    assert_eq!(incidents["reports"], seeded["reports"]);
+    assert_eq!(incidents["incidents"], seeded["incidents"]);
+    let by_category: BTreeMap<String, i64> =
+        serde_json::from_value(seeded["by_category"].clone()).unwrap();
+    assert_eq!(counts(&incidents["by_category"]), by_category);
+    let tlds: BTreeMap<String, i64> =
+        serde_json::from_value(seeded["reporter_tlds"].clone()).unwrap();
+    assert_eq!(counts(&incidents["reporter_tlds"]), tlds);
+    assert_eq!(
+        report["notifications"]["notifications"],
+        seeded["notifications"]
+    );
+    let month_total: i64 = incidents["by_month"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        month_total,
+        seeded["reports"].as_i64().unwrap(),
+        "every report falls in one of the three months"
+    );
+    assert!(incidents["comprehensive_scans"].as_i64().unwrap() > 0);
+
+    // §3: rankings, the port the coordinators annotated, ICMP.
+    let top: Vec<&str> = report["top_quarter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(top.len(), 10, "{top:?}");
+    assert_eq!(top[0], "TCP 445");
+    assert!(
+        report["notable"].to_string().contains("TCP 2967"),
+        "{}",
+        report["notable"]
+    );
+    assert_eq!(
+        report["sensors_reporting"].as_i64().unwrap(),
+        92,
+        "a sensor reported every day"
+    );
+
+    // §4: notes and product developers.
+    let published: i64 = report["vuln"]["published"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(published, seeded["notes_published"].as_i64().unwrap());
+    assert_eq!(
+        report["vuln"]["vendors_registered_total"],
+        seeded["vendors_registered"]
+    );
+
+    // The files: every chart as SVG, the HTML with the same numbers, the PDF.
+    for f in summary["figures"].as_array().unwrap() {
+        let svg = std::fs::read_to_string(out_dir.join(f.as_str().unwrap())).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("</svg>"), "{f}");
+    }
+    assert!(summary["figures"].as_array().unwrap().len() >= 9);
+    let html = std::fs::read_to_string(out_dir.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!("id=\"reports\">{}<", seeded["reports"])),
+        "the page prints the count"
+    );
+    assert!(html.contains("活動概要") && html.contains("図 1-1"));
+    let pdf = std::fs::read(out_dir.join("report.pdf")).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert!(
+        tool("pdftoppm") && tool("pdftotext"),
+        "poppler-utils (pdftoppm, pdftotext) are needed: apt-get install poppler-utils"
+    );
+    let pages = Command::new("pdftoppm")
+        .args(["-r", "30", "-png"])
+        .arg(out_dir.join("report.pdf"))
+        .arg(dir.path().join("page"))
+        .status()
+        .unwrap();
+    assert!(pages.success());
+    let rendered = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("page")
+        })
+        .count();
+    assert!(rendered >= 4, "{rendered} pages");
+    let text = Command::new("pdftotext")
+        .arg(out_dir.join("report.pdf"))
+        .arg("-")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("インシデント報告"),
+        "the Japanese font is embedded and searchable"
+    );
+    assert!(text.contains(&seeded["reports"].to_string()));
+
+    // English too.
+    let (ok, _, err) = renkei(
+        &db.url,
+        &[
+            "report",
+            "quarterly",
+            "--year",
+            "2007",
+            "--quarter",
+            "4",
+            "--out",
+            dir.path().join("en").to_str().unwrap(),
+            "--lang",
+            "en",
+        ],
+    );
+    assert!(ok, "{err}");
+    let html = std::fs::read_to_string(dir.path().join("en/report.html")).unwrap();
+    assert!(html.contains("Activity report") && html.contains("Incident reports received"));
+    // A bad quarter is a clear error.
+    let (ok, _, err) = renkei(
+        &db.url,
+        &[
+            "report",
+            "quarterly",
+            "--year",
+            "2007",
+            "--quarter",
+            "5",
+            "--out",
+            "/tmp/x",
+        ],
+    );
+    assert!(!ok && err.contains("quarter"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_quarter_reports_exactly_what_was_seeded_and_the_pdf_opens() {
+    seed_then_report(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_quarter_reports_exactly_what_was_seeded_on_postgres_too() {
+    if renkei_testkit::postgres_configured() {
+        seed_then_report(Backend::Postgres).await;
+    }
+}

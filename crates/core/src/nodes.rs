@@ -1,0 +1,170 @@
+//! What several `renkei serve` nodes on one database share instead of keeping in
+//! memory: rate limits counted in the database, leases that let exactly one node run
+//! a job at a time (and hand it to another when the holder dies), and each node's
+//! heartbeat, which the operations page and /metrics show.
+
+use chrono::Duration;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{Result, Store, time};
+
+/// A new node's name: host, process and a random part, so that a restarted node (or
+/// a second server in one process) is a new one.
+pub fn new_node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "node".into());
+    let suffix = hex::encode(crate::secrets::random_bytes::<3>());
+    format!("{host}:{}:{suffix}", std::process::id())
+}
+
+/// Events of one key in the last `window`.
+pub async fn rate_count(store: &Store, key: &str, window: Duration) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM rate_events WHERE key = $1 AND at > $2")
+            .bind(key)
+            .bind(time::format(time::now() - window))
+            .fetch_one(store.pool())
+            .await?,
+    )
+}
+
+/// Counts one event for `key`, forgetting the key's events older than `window`.
+pub async fn rate_record(store: &Store, key: &str, window: Duration) -> Result<()> {
+    let now = time::now();
+    let mut tx = store.begin().await?;
+    sqlx::query("DELETE FROM rate_events WHERE key = $1 AND at <= $2")
+        .bind(key)
+        .bind(time::format(now - window))
+        .execute(tx.conn())
+        .await?;
+    sqlx::query("INSERT INTO rate_events (key, at) VALUES ($1, $2)")
+        .bind(key)
+        .bind(time::format(now))
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn rate_clear(store: &Store, key: &str) -> Result<()> {
+    sqlx::query("DELETE FROM rate_events WHERE key = $1")
+        .bind(key)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// Takes the lease on `job` for `ttl` if nobody holds it (or its holder let it run
+/// out, having died); renews it if `holder` has it. True when `holder` has it now.
+pub async fn lease(store: &Store, job: &str, holder: &str, ttl: Duration) -> Result<bool> {
+    let now = time::now();
+    let taken = sqlx::query(
+        "INSERT INTO job_leases (job, holder, started_at, until) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, started_at = excluded.started_at, until = excluded.until
+         WHERE job_leases.until < $3 OR job_leases.holder = $2",
+    )
+    .bind(job)
+    .bind(holder)
+    .bind(time::format(now))
+    .bind(time::format(now + ttl))
+    .execute(store.pool())
+    .await?
+    .rows_affected();
+    Ok(taken > 0)
+}
+
+/// Gives the lease back at once, so the next node need not wait for it to run out.
+pub async fn release(store: &Store, job: &str, holder: &str) -> Result<()> {
+    sqlx::query("UPDATE job_leases SET until = $1 WHERE job = $2 AND holder = $3")
+        .bind(time::format(time::now() - Duration::seconds(1)))
+        .bind(job)
+        .bind(holder)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// A lease as the operations page shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Lease {
+    pub job: String,
+    pub holder: String,
+    pub started_at: String,
+    pub until: String,
+    pub held: bool,
+}
+
+pub async fn leases(store: &Store) -> Result<Vec<Lease>> {
+    let now = time::now_str();
+    let rows = sqlx::query("SELECT job, holder, started_at, until FROM job_leases ORDER BY job")
+        .fetch_all(store.pool())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let until: String = r.try_get("until")?;
+            Ok(Lease {
+                job: r.try_get("job")?,
+                holder: r.try_get("holder")?,
+                started_at: r.try_get("started_at")?,
+                held: until > now,
+                until,
+            })
+        })
+        .collect()
+}
+
+/// Says this node is alive (every few seconds).
+pub async fn heartbeat(store: &Store, id: &str, address: &str) -> Result<()> {
+    let now = time::now_str();
+    sqlx::query(
+        "INSERT INTO nodes (id, address, version, started_at, seen_at) VALUES ($1, $2, $3, $4, $4)
+         ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, address = excluded.address",
+    )
+    .bind(id)
+    .bind(address)
+    .bind(env!("CARGO_PKG_VERSION"))
+    .bind(&now)
+    .execute(store.pool())
+    .await?;
+    // Nodes gone for a day are forgotten.
+    sqlx::query("DELETE FROM nodes WHERE seen_at < $1")
+        .bind(time::format(time::now() - Duration::days(1)))
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Node {
+    pub id: String,
+    pub address: String,
+    pub version: String,
+    pub started_at: String,
+    pub seen_at: String,
+    /// Seen in the last 30 seconds.
+    pub alive: bool,
+}
+
+pub async fn nodes(store: &Store) -> Result<Vec<Node>> {
+    let recent = time::format(time::now() - Duration::seconds(30));
+    let rows = sqlx::query(
+        "SELECT id, address, version, started_at, seen_at FROM nodes ORDER BY started_at",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let seen_at: String = r.try_get("seen_at")?;
+            Ok(Node {
+                id: r.try_get("id")?,
+                address: r.try_get("address")?,
+                version: r.try_get("version")?,
+                started_at: r.try_get("started_at")?,
+                alive: seen_at > recent,
+                seen_at,
+            })
+        })
+        .collect()
+}

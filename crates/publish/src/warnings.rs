@@ -1,0 +1,785 @@
+//! Early warning (早期警戒情報): a restricted alert, with any TLP but CLEAR,
+//! addressed to named organizations, most of them critical-infrastructure operators.
+//! It is written and reviewed like any alert. Once published, each organization
+//! named reads it in the portal. Nobody else learns that it exists, and the
+//! organizations never see one another. Each organization's contacts get it by mail
+//! in the same transaction as the publication. The text goes only encrypted to a
+//! contact's OpenPGP key. A contact without a key gets a notice that names neither
+//! the subject nor the text, and points to the portal. Receipts are kept: the mail's
+//! fate (from the outbox), the first reading in the portal, and the acknowledgement
+//! a person gives in the portal or by the link in the mail.
+//!
+//! TLP:RED and every other restricted label never reach a mailing list or a feed:
+//! those carry TLP:CLEAR alone (see `lists` and `alerts::feed`).
+
+use renkei_core::access::{Reader, UserInfo};
+use renkei_core::audit::{self, Actor, Event};
+use renkei_core::lang::Lang;
+use renkei_core::secrets::{digest, random_token};
+use renkei_core::store::Tx;
+use renkei_core::tlp::Tlp;
+use renkei_core::{Store, time};
+use renkei_mail::{MailError, NewMail, TeamKey};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+
+use crate::alerts::{self, AlertNumber};
+use crate::{PublishError, Result, in_language};
+
+/// What early-warning mail needs to know about the installation.
+#[derive(Clone)]
+pub struct Settings {
+    pub public_url: String,
+    /// The sender; empty: no mail goes out, and recipients read in the portal only.
+    pub from: String,
+    pub team_key: Option<TeamKey>,
+}
+
+const RECIPIENTS: &str = "SELECT org_id FROM alert_recipients WHERE alert_id = $1 ORDER BY org_id";
+
+/// The organizations an alert is addressed to.
+pub(crate) async fn recipient_orgs(tx: &mut Tx, alert: i64) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(RECIPIENTS)
+        .bind(alert)
+        .fetch_all(tx.conn())
+        .await?)
+}
+
+/// The organizations an alert is addressed to, read outside any transaction.
+pub(crate) async fn recipients_of(store: &Store, alert: i64) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(RECIPIENTS)
+        .bind(alert)
+        .fetch_all(store.pool())
+        .await?)
+}
+
+struct Contact {
+    email: String,
+    name: String,
+    pgp_key: Option<String>,
+    lang: Lang,
+}
+
+/// The contacts that receive an organization's early warnings: those whose role is
+/// `early-warning` if there are any, else its `security` contacts, else all of them.
+async fn contacts_for(tx: &mut Tx, org: i64) -> Result<Vec<Contact>> {
+    let rows = sqlx::query(
+        "SELECT email, name, pgp_key, lang, role FROM contacts WHERE org_id = $1 ORDER BY id",
+    )
+    .bind(org)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut all = Vec::new();
+    for r in &rows {
+        all.push((
+            r.try_get::<String, _>("role")?,
+            Contact {
+                email: r.try_get("email")?,
+                name: r.try_get("name")?,
+                pgp_key: r.try_get::<Option<String>, _>("pgp_key")?.filter(|k| {
+                    // A key that does not parse gets the notice, not the text in clear.
+                    renkei_mail::pgp::parse_public_key(k).is_ok()
+                }),
+                lang: Lang::parse(&r.try_get::<String, _>("lang")?)?,
+            },
+        ));
+    }
+    for role in ["early-warning", "security"] {
+        if all.iter().any(|(r, _)| r == role) {
+            return Ok(all
+                .into_iter()
+                .filter(|(r, _)| r == role)
+                .map(|(_, c)| c)
+                .collect());
+        }
+    }
+    Ok(all.into_iter().map(|(_, c)| c).collect())
+}
+
+/// What TLP 2.0 lets the reader do, in the reader's language.
+fn tlp_rule(tlp: Tlp, ja: bool) -> &'static str {
+    match (tlp, ja) {
+        (Tlp::Red, true) => "受信者個人限りの情報です。これ以上開示しないでください。",
+        (Tlp::Red, false) => {
+            "For the eyes and ears of the individual recipients only: no further disclosure."
+        }
+        (Tlp::AmberStrict, true) => "受信組織の中でのみ共有できます。",
+        (Tlp::AmberStrict, false) => "Limited disclosure: within your organization only.",
+        (Tlp::Amber, true) => "受信組織とその顧客の中で、知る必要のある人とのみ共有できます。",
+        (Tlp::Amber, false) => {
+            "Limited disclosure: your organization and its clients, on a need-to-know basis."
+        }
+        (Tlp::Green, true) => "コミュニティの中で共有できます。公開はできません。",
+        (Tlp::Green, false) => "Limited disclosure: within your community, not in public.",
+        (Tlp::Clear, true) => "公開情報です。",
+        (Tlp::Clear, false) => "Disclosure is not limited.",
+    }
+}
+
+/// The text of one revision, as the mail carries it.
+struct Text {
+    title: String,
+    body: String,
+    change: String,
+}
+
+/// One early-warning message. The subject travels in clear even when the body is
+/// encrypted, so it names only the label and the number.
+fn message(
+    ja: bool,
+    number: &str,
+    revision: i64,
+    tlp: Tlp,
+    text: Option<&Text>,
+    portal: &str,
+    receipt: &str,
+) -> (String, String) {
+    let update = if revision > 1 {
+        if ja { " (更新)" } else { " (update)" }
+    } else {
+        ""
+    };
+    let subject = if ja {
+        format!("[{tlp}] 早期警戒情報 {number}{update}")
+    } else {
+        format!("[{tlp}] Early warning {number}{update}")
+    };
+    let rule = tlp_rule(tlp, ja);
+    let body = match (text, ja) {
+        (Some(t), true) => format!(
+            "{tlp}: {rule}\n\n{number} {}\n{}\n{}\n\nポータル: {portal}\n受領確認: {receipt}\n(受け取ったことを、このリンクのボタンでお知らせください。)\n",
+            t.title,
+            if t.change.is_empty() {
+                String::new()
+            } else {
+                format!("更新: {}\n", t.change)
+            },
+            t.body
+        ),
+        (Some(t), false) => format!(
+            "{tlp}: {rule}\n\n{number} {}\n{}\n{}\n\nPortal: {portal}\nReceipt: {receipt}\n(Please confirm that you received it with the button behind this link.)\n",
+            t.title,
+            if t.change.is_empty() {
+                String::new()
+            } else {
+                format!("Updated: {}\n", t.change)
+            },
+            t.body
+        ),
+        (None, true) => format!(
+            "貴組織宛ての早期警戒情報 {number} ({tlp}) をポータルに掲載しました。\n\
+             暗号化しないメールでは内容をお送りしません。ポータルでお読みください:\n{portal}\n\n\
+             受領確認: {receipt}\n\n\
+             メールで内容を受け取るには、OpenPGP 公開鍵をご登録ください。\n"
+        ),
+        (None, false) => format!(
+            "An early warning for your organization, {number} ({tlp}), is in the portal.\n\
+             We do not send its text in unencrypted mail. Please read it in the portal:\n{portal}\n\n\
+             Receipt: {receipt}\n\n\
+             To receive the text by mail, register an OpenPGP public key with us.\n"
+        ),
+    };
+    (subject, body)
+}
+
+/// Queues the published `revision` for one organization's contacts, once per
+/// contact and revision; returns how many messages were queued.
+pub(crate) async fn queue(
+    tx: &mut Tx,
+    settings: &Settings,
+    alert: i64,
+    number: &AlertNumber,
+    revision: i64,
+    tlp: Tlp,
+    org: i64,
+) -> Result<i64> {
+    if settings.from.is_empty() {
+        return Ok(0);
+    }
+    let row = sqlx::query(
+        "SELECT title_ja, title_en, body_ja, body_en, change_ja, change_en FROM alert_revisions WHERE alert_id = $1 AND revision = $2",
+    )
+    .bind(alert)
+    .bind(revision)
+    .fetch_one(tx.conn())
+    .await?;
+    let text = |ja: bool| -> Result<Text> {
+        let get = |k: &str| row.try_get::<String, _>(k);
+        Ok(Text {
+            title: in_language(ja, &get("title_ja")?, &get("title_en")?).to_string(),
+            body: in_language(ja, &get("body_ja")?, &get("body_en")?).to_string(),
+            change: in_language(ja, &get("change_ja")?, &get("change_en")?).to_string(),
+        })
+    };
+    let portal = format!(
+        "{}{}",
+        settings.public_url,
+        alerts::page_path(number.as_str())
+    );
+    let now = time::now_str();
+    let mut queued = 0;
+    for c in contacts_for(tx, org).await? {
+        let token = random_token("ew_");
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO alert_deliveries (alert_id, revision, org_id, email, lang, encrypted, receipt_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(alert)
+        .bind(revision)
+        .bind(org)
+        .bind(&c.email)
+        .bind(c.lang.as_str())
+        .bind(c.pgp_key.is_some() as i64)
+        .bind(digest(&token))
+        .bind(&now)
+        .fetch_optional(tx.conn())
+        .await?;
+        let Some(delivery) = inserted else { continue };
+        let ja = c.lang == Lang::Ja;
+        let text = text(ja)?;
+        let receipt = format!("{}/warnings/receipt/{token}", settings.public_url);
+        let (subject, body) = message(
+            ja,
+            number.as_str(),
+            revision,
+            tlp,
+            c.pgp_key.is_some().then_some(&text),
+            &portal,
+            &receipt,
+        );
+        let to = format!("\"{}\" <{}>", c.name.replace(['"', '\\'], ""), c.email);
+        let outbox = renkei_mail::enqueue(
+            tx,
+            NewMail {
+                kind: "early-warning",
+                object_type: "alert",
+                object_id: number.as_str().into(),
+                from: &settings.from,
+                to: &to,
+                subject: &subject,
+                body: &body,
+                in_reply_to: None,
+                auto_reply: false,
+                attachments: &[],
+                sign: settings.team_key.as_ref(),
+                encrypt_to: c.pgp_key.as_deref(),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            MailError::Address(m) | MailError::Pgp(m) => {
+                PublishError::invalid("recipients", format!("contact {}: {m}", c.email))
+            }
+            MailError::Core(e) => e.into(),
+            MailError::Database(e) => e.into(),
+        })?;
+        sqlx::query("UPDATE alert_deliveries SET outbox_id = $1 WHERE id = $2")
+            .bind(outbox)
+            .bind(delivery)
+            .execute(tx.conn())
+            .await?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+/// One message of an early warning, as the staff follow it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Delivery {
+    pub revision: i64,
+    pub email: String,
+    pub lang: String,
+    /// Whether the text went encrypted (else only a notice pointing to the portal).
+    pub encrypted: bool,
+    /// The outbox's word: queued, sending, sent or failed.
+    pub mail_status: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+/// A reading or an acknowledgement.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Receipt {
+    pub revision: i64,
+    /// read or acknowledged
+    pub kind: String,
+    /// portal or mail
+    pub via: String,
+    pub who: String,
+    pub at: String,
+}
+
+/// An organization an early warning is addressed to, with what it received.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Recipient {
+    pub org_id: i64,
+    pub org_name: String,
+    pub org_kind: String,
+    pub added_at: String,
+    pub deliveries: Vec<Delivery>,
+    pub receipts: Vec<Receipt>,
+}
+
+impl Recipient {
+    /// The first acknowledgement of `revision`, if any.
+    pub fn acknowledged(&self, revision: i64) -> Option<&Receipt> {
+        self.receipts
+            .iter()
+            .find(|r| r.revision == revision && r.kind == "acknowledged")
+    }
+}
+
+fn staff(user: &UserInfo) -> Result<Actor> {
+    crate::staff(user, "early warnings are")
+}
+
+/// The organizations an alert is addressed to, with deliveries and receipts (staff).
+pub async fn recipients(
+    store: &Store,
+    user: &UserInfo,
+    number: &AlertNumber,
+) -> Result<Vec<Recipient>> {
+    staff(user)?;
+    let h = alerts::head_read(store, number).await?;
+    let orgs = sqlx::query(
+        "SELECT r.org_id, o.name, o.kind, r.added_at FROM alert_recipients r JOIN organizations o ON o.id = r.org_id WHERE r.alert_id = $1 ORDER BY o.name",
+    )
+    .bind(h.id)
+    .fetch_all(store.pool())
+    .await?;
+    let deliveries = sqlx::query(
+        "SELECT d.org_id, d.revision, d.email, d.lang, d.encrypted, o.status AS mail_status, o.sent_at
+         FROM alert_deliveries d LEFT JOIN outbox o ON o.id = d.outbox_id WHERE d.alert_id = $1 ORDER BY d.revision, d.id",
+    )
+    .bind(h.id)
+    .fetch_all(store.pool())
+    .await?;
+    let receipts = sqlx::query(
+        "SELECT org_id, revision, kind, via, who, at FROM alert_receipts WHERE alert_id = $1 ORDER BY at, id",
+    )
+    .bind(h.id)
+    .fetch_all(store.pool())
+    .await?;
+    let mut out = Vec::new();
+    for o in &orgs {
+        let org: i64 = o.try_get("org_id")?;
+        let mut r = Recipient {
+            org_id: org,
+            org_name: o.try_get("name")?,
+            org_kind: o.try_get("kind")?,
+            added_at: o.try_get("added_at")?,
+            deliveries: Vec::new(),
+            receipts: Vec::new(),
+        };
+        for d in deliveries.iter() {
+            if d.try_get::<i64, _>("org_id")? == org {
+                r.deliveries.push(Delivery {
+                    revision: d.try_get("revision")?,
+                    email: d.try_get("email")?,
+                    lang: d.try_get("lang")?,
+                    encrypted: d.try_get::<i64, _>("encrypted")? != 0,
+                    mail_status: d.try_get("mail_status")?,
+                    sent_at: d.try_get("sent_at")?,
+                });
+            }
+        }
+        for x in receipts.iter() {
+            if x.try_get::<i64, _>("org_id")? == org {
+                r.receipts.push(Receipt {
+                    revision: x.try_get("revision")?,
+                    kind: x.try_get("kind")?,
+                    via: x.try_get("via")?,
+                    who: x.try_get("who")?,
+                    at: x.try_get("at")?,
+                });
+            }
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecipient {
+    pub org_id: i64,
+}
+
+/// Addresses an alert to one more organization. An alert already published goes
+/// to it at once.
+pub async fn add(
+    store: &Store,
+    settings: &Settings,
+    user: &UserInfo,
+    number: &AlertNumber,
+    org: i64,
+) -> Result<Vec<Recipient>> {
+    let actor = staff(user)?;
+    let mut tx = store.begin().await?;
+    let h = alerts::head(&mut tx, number).await?;
+    if h.coming_tlp() == Tlp::Clear && h.tlp == Tlp::Clear {
+        return Err(PublishError::Conflict(
+            "a TLP:CLEAR alert is for everyone (send it to a mailing list); early warning is for restricted alerts".into(),
+        ));
+    }
+    let row = sqlx::query("SELECT name, kind FROM organizations WHERE id = $1")
+        .bind(org)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(|| PublishError::invalid("org_id", format!("no organization {org}")))?;
+    let name: String = row.try_get("name")?;
+    if row.try_get::<String, _>("kind")? == "team" {
+        return Err(PublishError::invalid(
+            "org_id",
+            "the team itself reads every alert already",
+        ));
+    }
+    if contacts_for(&mut tx, org).await?.is_empty() {
+        return Err(PublishError::invalid(
+            "org_id",
+            format!("{name} has no contact to tell: add one in the address book first"),
+        ));
+    }
+    let added = sqlx::query(
+        "INSERT INTO alert_recipients (alert_id, org_id, added_by, added_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(h.id)
+    .bind(org)
+    .bind(user.id)
+    .bind(time::now_str())
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if added > 0 {
+        let messages = match h.published_revision {
+            Some(revision) => queue(&mut tx, settings, h.id, number, revision, h.tlp, org).await?,
+            None => 0,
+        };
+        audit::record(
+            &mut tx,
+            &actor,
+            Event {
+                action: "alert.recipient.add",
+                object_type: "alert",
+                object_id: number.as_str().into(),
+                changes: json!({"org_id": org, "organization": name, "messages": messages}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    recipients(store, user, number).await
+}
+
+/// Takes an organization off an alert: it no longer reads it in the portal (mail
+/// already sent cannot be recalled; the audit log keeps that it was).
+pub async fn remove(
+    store: &Store,
+    user: &UserInfo,
+    number: &AlertNumber,
+    org: i64,
+) -> Result<Vec<Recipient>> {
+    let actor = staff(user)?;
+    let mut tx = store.begin().await?;
+    let h = alerts::head(&mut tx, number).await?;
+    let removed = sqlx::query("DELETE FROM alert_recipients WHERE alert_id = $1 AND org_id = $2")
+        .bind(h.id)
+        .bind(org)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if removed == 0 {
+        return Err(PublishError::NotFound("recipient"));
+    }
+    audit::record(
+        &mut tx,
+        &actor,
+        Event {
+            action: "alert.recipient.remove",
+            object_type: "alert",
+            object_id: number.as_str().into(),
+            changes: json!({"org_id": org, "published": h.published_revision.is_some()}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    recipients(store, user, number).await
+}
+
+/// The published revision an organization member reads, if the alert is addressed
+/// to their organization.
+async fn addressed(store: &Store, reader: Reader, number: &AlertNumber) -> Result<(i64, i64, i64)> {
+    let Reader::Org(org) = reader else {
+        return Err(PublishError::Forbidden(
+            "receipts are given by the organizations an early warning is addressed to".into(),
+        ));
+    };
+    let h = alerts::head_read(store, number).await?;
+    let orgs = recipients_of(store, h.id).await?;
+    match h.published_revision {
+        Some(revision) if reader.may_read_alert(h.tlp, true, &orgs) && orgs.contains(&org) => {
+            Ok((h.id, revision, org))
+        }
+        _ => Err(PublishError::NotFound("alert")),
+    }
+}
+
+async fn insert_receipt(
+    tx: &mut Tx,
+    (alert, revision, org): (i64, i64, i64),
+    kind: &str,
+    via: &str,
+    who: &str,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO alert_receipts (alert_id, revision, org_id, kind, via, who, at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(alert)
+    .bind(revision)
+    .bind(org)
+    .bind(kind)
+    .bind(via)
+    .bind(who)
+    .bind(time::now_str())
+    .execute(tx.conn())
+    .await?
+    .rows_affected()
+        > 0)
+}
+
+/// Notes that a member of a recipient organization opened the alert in the portal
+/// (the first time per person and revision). Others are ignored.
+pub async fn record_read(store: &Store, user: &UserInfo, number: &AlertNumber) -> Result<()> {
+    let reader = Reader::of(&renkei_core::access::Principal::User(user.clone()));
+    let Ok(at) = addressed(store, reader, number).await else {
+        return Ok(());
+    };
+    let mut tx = store.begin().await?;
+    insert_receipt(&mut tx, at, "read", "portal", &user.email).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A member of a recipient organization confirms receipt in the portal.
+pub async fn acknowledge(store: &Store, user: &UserInfo, number: &AlertNumber) -> Result<()> {
+    let reader = Reader::of(&renkei_core::access::Principal::User(user.clone()));
+    let at = addressed(store, reader, number).await?;
+    let mut tx = store.begin().await?;
+    if insert_receipt(&mut tx, at, "acknowledged", "portal", &user.email).await? {
+        audit::record(
+            &mut tx,
+            &Actor::user(user.id, &user.email),
+            Event {
+                action: "alert.acknowledge",
+                object_type: "alert",
+                object_id: number.as_str().into(),
+                changes: json!({"revision": at.1, "org_id": at.2, "via": "portal"}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What a receipt link in a message stands for.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReceiptLink {
+    pub number: String,
+    pub revision: i64,
+    pub email: String,
+    pub acknowledged_at: Option<String>,
+}
+
+struct Linked {
+    link: ReceiptLink,
+    alert: i64,
+    org: i64,
+}
+
+async fn by_token(store: &Store, token: &str) -> Result<Linked> {
+    let row = sqlx::query(
+        "SELECT d.alert_id, d.revision, d.org_id, d.email, a.number,
+                (SELECT MIN(at) FROM alert_receipts x WHERE x.alert_id = d.alert_id AND x.revision = d.revision AND x.org_id = d.org_id AND x.kind = 'acknowledged' AND x.who = d.email) AS acknowledged_at,
+                (SELECT COUNT(*) FROM alert_recipients r WHERE r.alert_id = d.alert_id AND r.org_id = d.org_id) AS still
+         FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.receipt_hash = $1",
+    )
+    .bind(digest(token.trim()))
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(PublishError::NotFound("receipt link"))?;
+    // An organization taken off the alert has nothing left to acknowledge.
+    if row.try_get::<i64, _>("still")? == 0 {
+        return Err(PublishError::NotFound("receipt link"));
+    }
+    Ok(Linked {
+        link: ReceiptLink {
+            number: row.try_get("number")?,
+            revision: row.try_get("revision")?,
+            email: row.try_get("email")?,
+            acknowledged_at: row.try_get("acknowledged_at")?,
+        },
+        alert: row.try_get("alert_id")?,
+        org: row.try_get("org_id")?,
+    })
+}
+
+/// The receipt link's page: what it acknowledges. It names the alert's number only,
+/// never its text: a link can be forwarded.
+pub async fn receipt_link(store: &Store, token: &str) -> Result<ReceiptLink> {
+    Ok(by_token(store, token).await?.link)
+}
+
+/// The button behind the receipt link: the contact acknowledges by mail.
+pub async fn acknowledge_link(store: &Store, token: &str) -> Result<ReceiptLink> {
+    let l = by_token(store, token).await?;
+    let mut tx = store.begin().await?;
+    let at = (l.alert, l.link.revision, l.org);
+    if insert_receipt(&mut tx, at, "acknowledged", "mail", &l.link.email).await? {
+        audit::record(
+            &mut tx,
+            &Actor {
+                user_id: None,
+                label: format!("receipt-link:{}", l.link.email),
+            },
+            Event {
+                action: "alert.acknowledge",
+                object_type: "alert",
+                object_id: l.link.number.clone(),
+                changes: json!({"revision": l.link.revision, "org_id": l.org, "via": "mail"}),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(by_token(store, token).await?.link)
+}
+
+/// A line of the early-warning inbox.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Warning {
+    pub number: String,
+    pub tlp: Tlp,
+    pub title_ja: String,
+    pub title_en: String,
+    pub revision: Option<i64>,
+    pub published_at: Option<String>,
+    /// Organizations addressed (staff only; an organization never sees the others).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organizations: Option<i64>,
+    /// Organizations that acknowledged the current revision (staff), or when the
+    /// reader's own organization did (`acknowledged_at`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at: Option<String>,
+}
+
+impl Warning {
+    pub fn title(&self, ja: bool) -> &str {
+        in_language(ja, &self.title_ja, &self.title_en)
+    }
+}
+
+/// The early warnings a reader has: for an organization, the published ones
+/// addressed to it; for the staff, every restricted alert with how many
+/// organizations acknowledged it. The public has none.
+pub async fn inbox(store: &Store, reader: Reader) -> Result<Vec<Warning>> {
+    let org = match reader {
+        Reader::Public => return Ok(Vec::new()),
+        Reader::Org(org) => org,
+        Reader::Staff => -1,
+    };
+    let staff = reader == Reader::Staff;
+    let rows = sqlx::query(
+        "SELECT a.id, a.number, a.tlp, a.published_revision, a.published_at, r.title_ja, r.title_en,
+                (SELECT COUNT(*) FROM alert_recipients x WHERE x.alert_id = a.id) AS organizations,
+                (SELECT COUNT(*) FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $1) AS mine,
+                (SELECT COUNT(DISTINCT c.org_id) FROM alert_receipts c WHERE c.alert_id = a.id AND c.revision = a.published_revision AND c.kind = 'acknowledged') AS acknowledged,
+                (SELECT MIN(c.at) FROM alert_receipts c WHERE c.alert_id = a.id AND c.revision = a.published_revision AND c.kind = 'acknowledged' AND c.org_id = $1) AS acknowledged_at
+         FROM alerts a JOIN alert_revisions r ON r.alert_id = a.id
+           AND r.revision = COALESCE(a.published_revision, (SELECT MAX(revision) FROM alert_revisions y WHERE y.alert_id = a.id))
+         WHERE (a.tlp <> 'TLP:CLEAR' OR EXISTS (SELECT 1 FROM alert_recipients x WHERE x.alert_id = a.id))
+           AND ($2 = 1 OR EXISTS (SELECT 1 FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $1))
+         ORDER BY a.id DESC LIMIT 500",
+    )
+    .bind(org)
+    .bind(staff as i64)
+    .fetch_all(store.pool())
+    .await?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let tlp = Tlp::parse(&r.try_get::<String, _>("tlp")?)?;
+        let revision: Option<i64> = r.try_get("published_revision")?;
+        let recipients: &[i64] = if r.try_get::<i64, _>("mine")? > 0 {
+            &[org]
+        } else {
+            &[]
+        };
+        if !reader.may_read_alert(tlp, revision.is_some(), recipients) {
+            continue;
+        }
+        out.push(Warning {
+            number: r.try_get("number")?,
+            tlp,
+            title_ja: r.try_get("title_ja")?,
+            title_en: r.try_get("title_en")?,
+            revision,
+            published_at: r.try_get("published_at")?,
+            organizations: staff.then(|| r.try_get("organizations")).transpose()?,
+            acknowledged: staff.then(|| r.try_get("acknowledged")).transpose()?,
+            acknowledged_at: if staff {
+                None
+            } else {
+                r.try_get("acknowledged_at")?
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Whether `reader`'s organization acknowledged the published revision of an alert.
+pub async fn acknowledged_by(
+    store: &Store,
+    reader: Reader,
+    number: &AlertNumber,
+) -> Result<Option<String>> {
+    let Ok((alert, revision, org)) = addressed(store, reader, number).await else {
+        return Ok(None);
+    };
+    Ok(sqlx::query_scalar(
+        "SELECT MIN(at) FROM alert_receipts WHERE alert_id = $1 AND revision = $2 AND org_id = $3 AND kind = 'acknowledged'",
+    )
+    .bind(alert)
+    .bind(revision)
+    .bind(org)
+    .fetch_one(store.pool())
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_without_a_key_carries_neither_title_nor_text() {
+        let t = Text {
+            title: "Exploitation of FooVPN".into(),
+            body: "Patch FooVPN 3.2 now.".into(),
+            change: String::new(),
+        };
+        for ja in [true, false] {
+            let (subject, body) = message(ja, "AT-2026-0003", 1, Tlp::Amber, None, "P", "R");
+            assert!(subject.contains("AT-2026-0003") && subject.contains("TLP:AMBER"));
+            for secret in [&t.title, &t.body] {
+                assert!(!body.contains(secret.as_str()) && !subject.contains(secret.as_str()));
+            }
+            assert!(body.contains('P') && body.contains('R'));
+            let (subject, body) = message(ja, "AT-2026-0003", 2, Tlp::Red, Some(&t), "P", "R");
+            // The subject goes in clear even when the body is encrypted.
+            assert!(!subject.contains(&t.title));
+            assert!(body.contains(&t.title) && body.contains(&t.body));
+            assert!(body.contains(tlp_rule(Tlp::Red, ja)));
+        }
+    }
+}

@@ -1,0 +1,854 @@
+//! The quarterly report's content, gathered from the pillars for one quarter and one
+//! language. Every number comes from the same statistics functions that serve the
+//! API, so the report and the pages always agree.
+
+use askama::Template;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use renkei_core::access::UserInfo;
+use renkei_core::audit::{self, Actor, Event};
+use renkei_core::{Store, time};
+use renkei_incident::notify::NotificationStatistics;
+use renkei_incident::stats::Statistics as IncidentStatistics;
+use renkei_observe::stats::{self as observe, Period, PortRank};
+use renkei_observe::{Class, Proto};
+use renkei_publish::alerts::{self, Publication, Viewer};
+use renkei_publish::charts::{BarChart, Line, Marker, bar_svg};
+use renkei_publish::{lists, markdown, weekly};
+use renkei_vuln::stats::Statistics as VulnStatistics;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::Row;
+
+use crate::charts::{Metric, observation_svg};
+use crate::{Quarter, ReportError, Result};
+
+/// A topic (トピック) the coordinators write for the quarter.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Topic {
+    #[serde(default)]
+    pub title_ja: String,
+    #[serde(default)]
+    pub title_en: String,
+    /// Markdown.
+    #[serde(default)]
+    pub body_ja: String,
+    #[serde(default)]
+    pub body_en: String,
+}
+
+impl Topic {
+    pub fn title(&self, ja: bool) -> &str {
+        renkei_publish::in_language(ja, &self.title_ja, &self.title_en)
+    }
+
+    pub fn body(&self, ja: bool) -> &str {
+        renkei_publish::in_language(ja, &self.body_ja, &self.body_en)
+    }
+}
+
+/// The quarter's topics, in order.
+pub async fn topics(store: &Store, quarter: Quarter) -> Result<Vec<Topic>> {
+    let rows = sqlx::query(
+        "SELECT title_ja, title_en, body_ja, body_en FROM report_topics WHERE quarter = $1 ORDER BY position",
+    )
+    .bind(quarter.to_string())
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Topic {
+                title_ja: r.try_get("title_ja")?,
+                title_en: r.try_get("title_en")?,
+                body_ja: r.try_get("body_ja")?,
+                body_en: r.try_get("body_en")?,
+            })
+        })
+        .collect()
+}
+
+/// Replaces the quarter's topics (staff).
+pub async fn set_topics(
+    store: &Store,
+    user: &UserInfo,
+    quarter: Quarter,
+    topics: &[Topic],
+) -> Result<Vec<Topic>> {
+    if !user.role.is_staff() {
+        return Err(ReportError::Forbidden(
+            "the report's topics are written by the team's staff".into(),
+        ));
+    }
+    if topics.len() > 30 {
+        return Err(ReportError::invalid("topics", "at most 30 topics"));
+    }
+    for (i, t) in topics.iter().enumerate() {
+        let at = |m: &str| ReportError::invalid("topics", format!("topic {}: {m}", i + 1));
+        if t.title_ja.trim().is_empty() && t.title_en.trim().is_empty() {
+            return Err(at("a title in Japanese or English"));
+        }
+        if [&t.title_ja, &t.title_en]
+            .iter()
+            .any(|x| x.chars().count() > 300 || x.contains('\n'))
+        {
+            return Err(at("a title is one line of at most 300 characters"));
+        }
+        if [&t.body_ja, &t.body_en].iter().any(|x| x.len() > 50_000) {
+            return Err(at("a text is at most 50,000 bytes"));
+        }
+    }
+    let mut tx = store.begin().await?;
+    sqlx::query("DELETE FROM report_topics WHERE quarter = $1")
+        .bind(quarter.to_string())
+        .execute(tx.conn())
+        .await?;
+    let now = time::now_str();
+    for (i, t) in topics.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO report_topics (quarter, position, title_ja, title_en, body_ja, body_en, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(quarter.to_string())
+        .bind(i as i64)
+        .bind(t.title_ja.trim())
+        .bind(t.title_en.trim())
+        .bind(t.body_ja.trim_end())
+        .bind(t.body_en.trim_end())
+        .bind(user.id)
+        .bind(&now)
+        .execute(tx.conn())
+        .await?;
+    }
+    audit::record(
+        &mut tx,
+        &Actor::user(user.id, &user.email),
+        Event {
+            action: "report.topics",
+            object_type: "quarterly_report",
+            object_id: quarter.to_string(),
+            changes: json!({"topics": topics.len()}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    self::topics(store, quarter).await
+}
+
+/// One chart of the report, drawn once and used by the page, the PDF and the files.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    /// The figure's number in the report, `2-1`.
+    pub number: String,
+    /// File name of its SVG: `fig-2-1-top1-5-quarter.svg`.
+    pub file: String,
+    pub caption: String,
+    #[serde(skip)]
+    pub svg: String,
+}
+
+/// A weekly issue of the quarter.
+#[derive(Debug, Clone, Serialize)]
+pub struct Issue {
+    pub number: Option<i64>,
+    pub date: String,
+    pub items: usize,
+    pub memo: bool,
+}
+
+/// A port the report explains: the coordinators' notes and the trends found.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotablePort {
+    pub label: String,
+    pub notes: Vec<String>,
+    /// The figure that shows it.
+    pub figure: String,
+}
+
+/// One line of a ranking table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ranked {
+    pub rank: usize,
+    pub label: String,
+    pub per_sensor: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesLine {
+    pub prefix: String,
+    pub published: i64,
+    pub cumulative: i64,
+}
+
+/// The quarterly activity report (活動概要).
+#[derive(Debug, Clone, Serialize)]
+pub struct QuarterlyReport {
+    pub quarter: Quarter,
+    pub ja: bool,
+    pub team: String,
+    pub span: String,
+    pub generated_at: String,
+    pub topics: Vec<Topic>,
+    // §1 Information published.
+    pub alerts: Vec<Publication>,
+    pub alerts_first: usize,
+    pub alerts_updates: usize,
+    pub issues: Vec<Issue>,
+    pub weekly_items: usize,
+    pub weekly_memos: usize,
+    pub subscribers: i64,
+    // §2 Incident reports.
+    pub incidents: IncidentStatistics,
+    pub notifications: NotificationStatistics,
+    // §3 Observation.
+    pub top_quarter: Vec<Ranked>,
+    pub top_year: Vec<Ranked>,
+    pub notable: Vec<NotablePort>,
+    pub sensors_reporting: usize,
+    // §4 Vulnerability coordination.
+    pub vuln: VulnStatistics,
+    pub series: Vec<SeriesLine>,
+    pub figures: Vec<Figure>,
+}
+
+impl QuarterlyReport {
+    pub fn figure(&self, number: &str) -> Option<&Figure> {
+        self.figures.iter().find(|f| f.number == number)
+    }
+
+    /// The category's name as the report prints it (the incident taxonomy's words).
+    pub fn category_name(&self, key: &str) -> String {
+        category_name(key, self.ja)
+    }
+
+    pub fn notes_published(&self) -> i64 {
+        self.vuln.published.iter().map(|s| s.count).sum()
+    }
+
+    pub fn notes_cumulative(&self) -> i64 {
+        self.vuln.cumulative.iter().map(|s| s.count).sum()
+    }
+
+    /// The median, as the report prints it.
+    pub fn median_days(&self) -> String {
+        self.vuln
+            .median_days_to_publication
+            .map(|d| format!("{d:.0}"))
+            .unwrap_or_else(|| "—".into())
+    }
+
+    pub fn category_count(&self, key: &str) -> i64 {
+        self.incidents
+            .by_category
+            .iter()
+            .find(|c| c.key == key)
+            .map(|c| c.count)
+            .unwrap_or(0)
+    }
+}
+
+fn category_name(key: &str, ja: bool) -> String {
+    let (j, e) = match key {
+        "scan" => (
+            "プローブ、スキャン、その他不審なアクセス",
+            "Probes, scans and other suspicious access",
+        ),
+        "forged" => (
+            "送信ヘッダを詐称した電子メールの配送",
+            "Mail with forged headers",
+        ),
+        "intrusion" => ("システムへの侵入", "Intrusion"),
+        "phishing" => ("フィッシング", "Phishing"),
+        "dos" => ("サービス運用妨害 (DoS)", "Denial of service"),
+        "malware" => ("マルウェア", "Malware"),
+        "other" => ("その他", "Other"),
+        _ => (key, key),
+    };
+    if ja { j } else { e }.to_string()
+}
+
+/// The labels of the report, in its language.
+pub struct Words {
+    pub ja: bool,
+}
+
+impl Words {
+    pub fn t(&self, key: &str) -> &'static str {
+        let (ja, en) = match key {
+            "title" => ("活動概要", "Activity report"),
+            "issued" => ("発行", "Issued"),
+            "topics" => ("活動概要トピックス", "Topics"),
+            "topic" => ("トピック", "Topic"),
+            "s1" => ("§ 1. 情報提供活動", "§ 1. Information published"),
+            "alerts" => ("I. 注意喚起", "I. Alerts"),
+            "alerts_count" => ("発行件数", "Published"),
+            "first" => ("公開", "published"),
+            "update" => ("更新", "updated"),
+            "weekly" => ("II. 週報", "II. Weekly report"),
+            "weekly_count" => ("発行件数", "Issues"),
+            "weekly_items" => ("掲載した項目数", "Items"),
+            "weekly_memos" => ("ひとくちメモ", "One-point memos"),
+            "subscribers" => ("メーリングリスト登録者数", "Mailing list readers"),
+            "s2" => ("§ 2. インシデント報告", "§ 2. Incident reports"),
+            "reports" => ("インシデントに関する報告", "Incident reports received"),
+            "incidents" => (
+                "IP アドレス別のインシデント件数",
+                "Incidents, counted by IP address",
+            ),
+            "tld" => (
+                "I. 報告の送信元 (トップレベルドメイン別)",
+                "I. Reporters by top-level domain",
+            ),
+            "notifications" => ("II. 通知連絡", "II. Notifications"),
+            "notifications_text" => (
+                "国内外の関連するサイトに通知連絡した件数",
+                "Notifications sent to the sites involved",
+            ),
+            "categories" => ("III. インシデントのタイプ別分類", "III. Incidents by type"),
+            "ports" => ("スキャン先ポート", "Scanned ports"),
+            "comprehensive" => (
+                "総合的なプローブ、スキャン",
+                "Comprehensive probes and scans",
+            ),
+            "inquiries" => ("IV. インシデント報告以外のメール", "IV. Other mail"),
+            "inquiries_text" => (
+                "インシデント対応等に関する質問など",
+                "Questions and other mail needing an answer",
+            ),
+            "s3" => ("§ 3. インターネット定点観測", "§ 3. Internet observation"),
+            "top_quarter" => (
+                "I. アクセス先ポート別の推移 (四半期)",
+                "I. Destination ports (the quarter)",
+            ),
+            "top_year" => (
+                "アクセス先ポート別の推移 (年初から)",
+                "Destination ports (the year so far)",
+            ),
+            "per_sensor" => (
+                "センサーあたりの平均パケット数",
+                "average packets per sensor",
+            ),
+            "notable" => ("II. おもな観測状況", "II. Notable observations"),
+            "icmp" => ("ICMP パケット受信", "ICMP packets received"),
+            "no_notes" => ("特記事項はありません。", "Nothing notable."),
+            "s4" => ("§ 4. 脆弱性情報流通", "§ 4. Vulnerability coordination"),
+            "notes" => ("I. 公開した脆弱性情報", "I. Vulnerability notes published"),
+            "series" => ("シリーズ", "Series"),
+            "quarter" => ("四半期", "Quarter"),
+            "total" => ("累計", "Total"),
+            "vendors" => ("II. 製品開発者の登録", "II. Product developers registered"),
+            "vendors_text" => (
+                "登録製品開発者数 (累計)",
+                "Registered product developers (total)",
+            ),
+            "median" => (
+                "受付から公開までの日数 (中央値)",
+                "Median days from receipt to publication",
+            ),
+            "count" => ("件数", "Count"),
+            "rank" => ("順位", "Rank"),
+            "port" => ("ポート", "Port"),
+            "domain" => ("ドメイン", "Domain"),
+            "none" => ("ありません。", "None."),
+            "figure" => ("図", "Figure"),
+            "month" => ("月", "Month"),
+            _ => ("", ""),
+        };
+        if self.ja { ja } else { en }
+    }
+}
+
+async fn ranked(
+    store: &Store,
+    period: &Period,
+    ranks: std::ops::RangeInclusive<usize>,
+) -> Result<(Vec<PortRank>, observe::Chart)> {
+    Ok(observe::top_chart(store, period, Class::Scan, ranks).await?)
+}
+
+fn period(from: NaiveDate, to: NaiveDate) -> Result<Period> {
+    Ok(Period::between(&from.to_string(), &to.to_string())?)
+}
+
+struct Figures {
+    list: Vec<Figure>,
+}
+
+impl Figures {
+    fn add(&mut self, number: &str, slug: &str, caption: String, svg: String) -> String {
+        self.list.push(Figure {
+            number: number.into(),
+            file: format!("fig-{number}-{slug}.svg"),
+            caption,
+            svg,
+        });
+        number.to_string()
+    }
+}
+
+/// Gathers the report of `quarter` in one language. `now` bounds what counts as
+/// published (a note whose day has not come is not counted).
+pub async fn build(
+    store: &Store,
+    vuln_settings: &renkei_vuln::Settings,
+    quarter: Quarter,
+    ja: bool,
+    now: DateTime<Utc>,
+) -> Result<QuarterlyReport> {
+    let w = Words { ja };
+    let (from, to) = quarter.bounds();
+    let mut figures = Figures { list: Vec::new() };
+
+    // §1
+    let alerts = alerts::published_between(store, &from, &to).await?;
+    let first_day = quarter.first_day().to_string();
+    let end_day = quarter.end().to_string();
+    let issues: Vec<Issue> = weekly::list(store, Viewer::Public, 1000)
+        .await?
+        .into_iter()
+        .filter(|r| r.issue_date >= first_day && r.issue_date < end_day)
+        .rev()
+        .map(|r| Issue {
+            number: r.number,
+            date: r.issue_date.clone(),
+            items: r.items.len(),
+            memo: !r.memo_ja.trim().is_empty() || !r.memo_en.trim().is_empty(),
+        })
+        .collect();
+    let subscribers = lists::lists(store)
+        .await?
+        .iter()
+        .find(|l| l.slug == "alerts")
+        .map(|l| l.subscribers)
+        .unwrap_or(0);
+
+    // §2
+    let incidents = renkei_incident::stats::statistics(store, &from, &to).await?;
+    let notifications = renkei_incident::notify::statistics(store, &from, &to).await?;
+    let months = quarter.months();
+    let mut categories: Vec<String> = incidents
+        .by_category
+        .iter()
+        .map(|c| c.key.clone())
+        .collect();
+    categories.sort();
+    let bars = BarChart {
+        title: if ja {
+            "インシデントタイプ別報告件数"
+        } else {
+            "Incident reports by type"
+        },
+        categories: &months,
+        series: categories
+            .iter()
+            .map(|c| Line {
+                label: category_name(c, ja),
+                values: months
+                    .iter()
+                    .map(|m| {
+                        incidents
+                            .by_month
+                            .iter()
+                            .filter(|x| &x.month == m && &x.category == c)
+                            .map(|x| x.count as f64)
+                            .sum()
+                    })
+                    .collect(),
+            })
+            .collect(),
+        y_label: if ja { "件数" } else { "reports" },
+        width: 900,
+        height: 380,
+    };
+    figures.add(
+        "1-1",
+        "incidents-by-type",
+        if ja {
+            "インシデントタイプ別報告件数 (月別)".into()
+        } else {
+            "Incident reports by type, per month".into()
+        },
+        bar_svg(&bars)?,
+    );
+
+    // §3
+    let quarter_period = period(quarter.first_day(), quarter.last_day())?;
+    let year_period = period(
+        NaiveDate::from_ymd_opt(quarter.year, 1, 1).expect("1 January"),
+        quarter.last_day(),
+    )?;
+    let sensors_reporting = observe::reporting(store, &quarter_period).await?.len();
+    let y = w.t("per_sensor");
+    let mut tops: [Vec<Ranked>; 2] = [Vec::new(), Vec::new()];
+    for (n, (p, ranks, slug, which)) in [
+        (&quarter_period, 1..=5, "top1-5-quarter", 0),
+        (&quarter_period, 6..=10, "top6-10-quarter", 0),
+        (&year_period, 1..=5, "top1-5-year", 1),
+        (&year_period, 6..=10, "top6-10-year", 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (ranks_list, chart) = ranked(store, p, ranks.clone()).await?;
+        tops[which].extend(ranks_list.iter().map(|r| Ranked {
+            rank: r.rank,
+            label: observe::label(Proto::parse(r.proto).unwrap_or(Proto::Tcp), r.port),
+            per_sensor: r.per_sensor,
+        }));
+        let caption = format!(
+            "{} top{}-{} ({} ~ {})",
+            if ja {
+                "アクセス先ポート別グラフ"
+            } else {
+                "Destination ports"
+            },
+            ranks.start(),
+            ranks.end(),
+            p.from,
+            p.to
+        );
+        let svg = observation_svg(&caption, &chart, Metric::PerSensor, vec![], y)?;
+        figures.add(&format!("2-{}", n + 1), slug, caption, svg);
+    }
+    let [top_quarter, top_year] = tops;
+    let mut notable = Vec::new();
+    let mut seen: Vec<(Proto, u16)> = Vec::new();
+    let annotations = observe::annotations(store, None, Some(&quarter_period)).await?;
+    let trends = renkei_observe::trends::list(store, &quarter_period, None).await?;
+    let mut candidates: Vec<(Proto, u16)> = Vec::new();
+    for (proto, port) in annotations
+        .iter()
+        .map(|a| (a.proto, a.port))
+        .chain(trends.iter().rev().map(|t| (t.proto, t.port)))
+    {
+        if let Some(p) = Proto::parse(proto)
+            && !candidates.contains(&(p, port))
+            && matches!(p, Proto::Tcp | Proto::Udp)
+        {
+            candidates.push((p, port));
+        }
+    }
+    let long = period(quarter.first_day() - Duration::days(92), quarter.last_day())?;
+    for (proto, port) in candidates.into_iter().take(4) {
+        seen.push((proto, port));
+        let label = observe::label(proto, port);
+        let mut notes: Vec<String> = annotations
+            .iter()
+            .filter(|a| a.proto == proto.as_str() && a.port == port)
+            .map(|a| {
+                format!(
+                    "{}: {}",
+                    a.day,
+                    renkei_publish::in_language(ja, &a.text_ja, &a.text_en)
+                )
+            })
+            .collect();
+        let mut kinds: Vec<(String, String)> = trends
+            .iter()
+            .filter(|t| t.proto == proto.as_str() && t.port == port)
+            .map(|t| (t.kind.clone(), t.day.clone()))
+            .collect();
+        kinds.sort();
+        kinds.dedup_by(|a, b| a.0 == b.0);
+        for (kind, day) in kinds {
+            notes.push(trend_words(&kind, &day, ja));
+        }
+        let chart = observe::chart(store, &long, Class::Scan, &[(proto, port)]).await?;
+        let markers = observe::annotations(store, Some((proto, port)), Some(&long))
+            .await?
+            .iter()
+            .filter_map(|a| {
+                Some(Marker {
+                    index: chart.days.iter().position(|d| *d == a.day)?,
+                    label: a
+                        .note_id
+                        .clone()
+                        .or_else(|| a.cve.clone())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect();
+        let caption = format!("{label} ({} ~ {})", long.from, long.to);
+        let n = format!(
+            "2-{}",
+            figures
+                .list
+                .iter()
+                .filter(|f| f.number.starts_with("2-"))
+                .count()
+                + 1
+        );
+        let figure = figures.add(
+            &n,
+            &format!("{}-{port}", proto.as_str()),
+            caption.clone(),
+            observation_svg(&caption, &chart, Metric::PerSensor, markers, y)?,
+        );
+        notable.push(NotablePort {
+            label,
+            notes,
+            figure,
+        });
+    }
+    let icmp = observe::icmp_chart(store, &quarter_period).await?;
+    let n = format!(
+        "2-{}",
+        figures
+            .list
+            .iter()
+            .filter(|f| f.number.starts_with("2-"))
+            .count()
+            + 1
+    );
+    let caption = format!(
+        "{} ({} ~ {})",
+        w.t("icmp"),
+        quarter_period.from,
+        quarter_period.to
+    );
+    figures.add(
+        &n,
+        "icmp",
+        caption.clone(),
+        observation_svg(&caption, &icmp, Metric::PerSensor, vec![], y)?,
+    );
+
+    // §4
+    let start = quarter
+        .first_day()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    let end = quarter
+        .end()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
+    let vuln = renkei_vuln::stats::statistics(store, vuln_settings, start, end, now).await?;
+    let series: Vec<SeriesLine> = vuln
+        .cumulative
+        .iter()
+        .map(|c| SeriesLine {
+            prefix: c.prefix.clone(),
+            cumulative: c.count,
+            published: vuln
+                .published
+                .iter()
+                .find(|p| p.series == c.series)
+                .map(|p| p.count)
+                .unwrap_or(0),
+        })
+        .collect();
+    // The last eight quarters, as the cumulative charts show them.
+    let mut quarters = vec![quarter];
+    while quarters.len() < 8 {
+        let q = quarters[0].previous();
+        quarters.insert(0, q);
+    }
+    let labels: Vec<String> = quarters.iter().map(|q| q.to_string()).collect();
+    let cumulative = |series: Option<renkei_vuln::model::Series>| -> Vec<f64> {
+        quarters
+            .iter()
+            .map(|q| {
+                vuln.per_quarter
+                    .iter()
+                    .filter(|x| x.series == series && x.quarter.as_str() <= q.to_string().as_str())
+                    .map(|x| x.count as f64)
+                    .sum()
+            })
+            .collect()
+    };
+    let notes_chart = BarChart {
+        title: if ja {
+            "累計公表件数"
+        } else {
+            "Notes published, cumulative"
+        },
+        categories: &labels,
+        series: vuln
+            .cumulative
+            .iter()
+            .map(|c| Line {
+                label: c.prefix.clone(),
+                values: cumulative(Some(c.series)),
+            })
+            .collect(),
+        y_label: if ja { "件数" } else { "notes" },
+        width: 900,
+        height: 360,
+    };
+    figures.add(
+        "3-1",
+        "notes-cumulative",
+        notes_chart.title.to_string(),
+        bar_svg(&notes_chart)?,
+    );
+    let vendors: Vec<f64> = quarters
+        .iter()
+        .map(|q| {
+            vuln.vendors_registered
+                .iter()
+                .filter(|x| x.quarter.as_str() <= q.to_string().as_str())
+                .map(|x| x.count)
+                .next_back()
+                .unwrap_or(0) as f64
+        })
+        .collect();
+    let vendors_chart = BarChart {
+        title: if ja {
+            "累計製品開発者登録数"
+        } else {
+            "Registered product developers, cumulative"
+        },
+        categories: &labels,
+        series: vec![Line {
+            label: w.t("vendors_text").into(),
+            values: vendors,
+        }],
+        y_label: if ja { "社" } else { "developers" },
+        width: 900,
+        height: 360,
+    };
+    figures.add(
+        "3-2",
+        "vendors-cumulative",
+        vendors_chart.title.to_string(),
+        bar_svg(&vendors_chart)?,
+    );
+
+    Ok(QuarterlyReport {
+        quarter,
+        ja,
+        team: vuln_settings.vuln.publisher_name.clone(),
+        span: quarter.span(ja),
+        generated_at: time::format(now),
+        topics: topics(store, quarter).await?,
+        alerts_first: alerts.iter().filter(|a| !a.is_update()).count(),
+        alerts_updates: alerts.iter().filter(|a| a.is_update()).count(),
+        alerts,
+        weekly_items: issues.iter().map(|i| i.items).sum(),
+        weekly_memos: issues.iter().filter(|i| i.memo).count(),
+        issues,
+        subscribers,
+        incidents,
+        notifications,
+        top_quarter,
+        top_year,
+        notable,
+        sensors_reporting,
+        vuln,
+        series,
+        figures: figures.list,
+    })
+}
+
+fn trend_words(kind: &str, day: &str, ja: bool) -> String {
+    let (j, e) = match kind {
+        "new" => ("新たに観測", "first seen"),
+        "surge" => ("急増", "surging"),
+        "calmed" => ("沈静化", "calmed down"),
+        other => (other, other),
+    };
+    format!("{day}: {}", if ja { j } else { e })
+}
+
+/// The report as a self-contained HTML document: styles inline, charts inline.
+#[derive(Template)]
+#[template(path = "quarterly.html")]
+struct Document<'a> {
+    r: &'a QuarterlyReport,
+    w: Words,
+    body: String,
+}
+
+/// The report's body as an HTML fragment, for the web page's own frame.
+#[derive(Template)]
+#[template(path = "quarterly_body.html")]
+struct Body<'a> {
+    r: &'a QuarterlyReport,
+    w: Words,
+}
+
+impl Body<'_> {
+    fn topic_html(&self, t: &Topic) -> String {
+        markdown::to_html(t.body(self.r.ja))
+    }
+
+    fn fmt(&self, v: &f64) -> String {
+        format!("{v:.1}")
+    }
+
+    fn topic_title<'b>(&self, t: &'b Topic) -> &'b str {
+        t.title(self.r.ja)
+    }
+
+    fn alert_title<'b>(&self, a: &'b Publication) -> &'b str {
+        a.title(self.r.ja)
+    }
+
+    fn date<'b>(&self, s: &'b str) -> &'b str {
+        s.get(..10).unwrap_or(s)
+    }
+
+    /// The ten ports scanned most.
+    fn ports(&self) -> &[renkei_incident::stats::PortCount] {
+        let p = &self.r.incidents.scanned_ports;
+        &p[..p.len().min(10)]
+    }
+
+    fn icmp_figure(&self) -> &str {
+        self.r
+            .figures
+            .iter()
+            .rev()
+            .find(|f| f.file.ends_with("-icmp.svg"))
+            .map(|f| f.number.as_str())
+            .unwrap_or("")
+    }
+
+    /// A chart with its number and caption.
+    fn figure(&self, number: &str) -> String {
+        let Some(f) = self.r.figure(number) else {
+            return String::new();
+        };
+        format!(
+            "<figure id=\"fig-{}\">{}<figcaption>{} {}: {}</figcaption></figure>",
+            f.number,
+            svg_body(&f.svg),
+            self.w.t("figure"),
+            f.number,
+            escape(&f.caption)
+        )
+    }
+}
+
+/// The SVG element alone, without an XML declaration, to sit inside HTML.
+fn svg_body(svg: &str) -> &str {
+    svg.find("<svg").map(|i| &svg[i..]).unwrap_or("")
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+impl QuarterlyReport {
+    /// The body of the report (headings, tables, inline charts).
+    pub fn html_body(&self) -> Result<String> {
+        Ok(Body {
+            r: self,
+            w: Words { ja: self.ja },
+        }
+        .render()?)
+    }
+
+    /// The whole report as one HTML file.
+    pub fn html(&self) -> Result<String> {
+        Ok(Document {
+            r: self,
+            w: Words { ja: self.ja },
+            body: self.html_body()?,
+        }
+        .render()?)
+    }
+}

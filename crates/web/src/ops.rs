@@ -1,0 +1,93 @@
+//! Operations: the nodes sharing the database, the depth of every queue that lives in
+//! it, and the job leases, for the operations page, its API and /metrics.
+
+use askama::Template;
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use renkei_core::nodes::{self, Lease, Node};
+use serde::Serialize;
+
+use crate::error::AppError;
+use crate::pages::{Page, Shell, html};
+use crate::state::AppState;
+
+/// How much work waits, queue by queue.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Queues {
+    pub outbox_queued: i64,
+    pub outbox_sending: i64,
+    pub outbox_failed: i64,
+    pub list_queued: i64,
+    pub list_sending: i64,
+    pub sensor_batches_waiting: i64,
+    /// Sensor batches on the bus not yet handed to a node, and handed but not yet
+    /// acknowledged (none without a bus).
+    pub bus_pending: Option<u64>,
+    pub bus_unacked: Option<u64>,
+}
+
+pub async fn queues(state: &AppState) -> Result<Queues, AppError> {
+    let store = &state.store;
+    let (bus_pending, bus_unacked) = match &state.bus {
+        Some(b) => match b.bus.lag(&b.stream, &b.durable).await {
+            Ok((p, u)) => (Some(p), Some(u)),
+            Err(e) => {
+                tracing::warn!(error = %e, "bus lag not read");
+                (None, None)
+            }
+        },
+        None => (None, None),
+    };
+    let (outbox_queued, outbox_sending, outbox_failed) = renkei_mail::outbox::depth(store)
+        .await
+        .map_err(AppError::internal)?;
+    let (list_queued, list_sending) = renkei_publish::lists::depth(store).await?;
+    Ok(Queues {
+        outbox_queued,
+        outbox_sending,
+        outbox_failed,
+        list_queued,
+        list_sending,
+        sensor_batches_waiting: renkei_observe::collector::waiting(store).await?,
+        bus_pending,
+        bus_unacked,
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Operations {
+    /// The node that answered.
+    pub this_node: String,
+    pub nodes: Vec<Node>,
+    pub queues: Queues,
+    pub leases: Vec<Lease>,
+}
+
+async fn operations(state: &AppState) -> Result<Operations, AppError> {
+    Ok(Operations {
+        this_node: state.node_id.to_string(),
+        nodes: nodes::nodes(&state.store).await?,
+        queues: queues(state).await?,
+        leases: nodes::leases(&state.store).await?,
+    })
+}
+
+pub async fn api(State(state): State<AppState>) -> Result<Response, AppError> {
+    Ok(Json(operations(&state).await?).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "operations.html")]
+struct OperationsPage<'a> {
+    shell: Shell<'a>,
+    ops: Operations,
+}
+
+pub async fn page(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    let ops = operations(&state).await?;
+    html(&OperationsPage {
+        shell: page.shell("operations"),
+        ops,
+    })
+}

@@ -1,0 +1,193 @@
+//! The quarterly activity report in the web UI and the API: the same report the CLI
+//! writes, viewed in the site's frame, with the topics the coordinators write before
+//! they generate it, and the PDF, HTML and JSON to download.
+
+use askama::Template;
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use renkei_report::Quarter;
+use renkei_report::quarterly::{self, QuarterlyReport, Topic};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::ApiJson;
+use crate::auth::Auth;
+use crate::error::AppError;
+use crate::pages::{Page, Shell, html, see_other};
+use crate::pages_vuln::fields;
+use crate::state::AppState;
+
+#[derive(Deserialize, Default)]
+pub struct LangQuery {
+    lang: Option<String>,
+}
+
+fn reads_ja(q: &LangQuery, fallback: &str) -> bool {
+    q.lang.as_deref().unwrap_or(fallback) == "ja"
+}
+
+async fn build(state: &AppState, quarter: &str, ja: bool) -> Result<QuarterlyReport, AppError> {
+    let quarter = Quarter::parse(quarter)?;
+    Ok(quarterly::build(&state.store, &state.vuln, quarter, ja, state.clock.now()).await?)
+}
+
+#[derive(Template)]
+#[template(path = "activity.html")]
+struct ActivityPage<'a> {
+    shell: Shell<'a>,
+    quarter: String,
+    quarters: Vec<String>,
+    body: String,
+    topics: Vec<Topic>,
+    ja: bool,
+}
+
+/// The report of the last complete quarter.
+pub async fn index(State(state): State<AppState>) -> Result<Response, AppError> {
+    let q = Quarter::last_complete(state.clock.now().date_naive());
+    Ok(see_other(&format!("/activity/{q}")))
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    page: Page,
+    Path(quarter): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, AppError> {
+    let ja = reads_ja(&q, page.lang.as_str());
+    let report = build(&state, &quarter, ja).await?;
+    let mut quarters = vec![Quarter::last_complete(state.clock.now().date_naive())];
+    while quarters.len() < 8 {
+        let p = quarters[quarters.len() - 1].previous();
+        quarters.push(p);
+    }
+    html(&ActivityPage {
+        shell: page.shell("activity"),
+        quarter: report.quarter.to_string(),
+        quarters: quarters.iter().map(|q| q.to_string()).collect(),
+        body: report.html_body()?,
+        topics: report.topics.clone(),
+        ja,
+    })
+}
+
+/// The topics form: every topic's four fields, and one empty topic to add.
+pub async fn topics_save(
+    State(state): State<AppState>,
+    page: Page,
+    Path(quarter): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let q = Quarter::parse(&quarter)?;
+    let user = crate::api_publish::signed_in(&page.auth)?;
+    let f = fields(&body)?;
+    let mut topics = Vec::new();
+    for i in 0..31 {
+        let get = |k: &str| f.get(&format!("{k}_{i}")).cloned().unwrap_or_default();
+        let t = Topic {
+            title_ja: get("title_ja"),
+            title_en: get("title_en"),
+            body_ja: get("body_ja"),
+            body_en: get("body_en"),
+        };
+        let empty = [&t.title_ja, &t.title_en, &t.body_ja, &t.body_en]
+            .iter()
+            .all(|x| x.trim().is_empty());
+        if !empty && !f.contains_key(&format!("remove_{i}")) {
+            topics.push(t);
+        }
+    }
+    quarterly::set_topics(&state.store, user, q, &topics).await?;
+    Ok(see_other(&format!("/activity/{q}#topics-form")))
+}
+
+fn download(content_type: &'static str, name: String, body: Vec<u8>) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}\"")) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+pub async fn pdf(
+    State(state): State<AppState>,
+    page: Page,
+    Path(quarter): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, AppError> {
+    let report = build(&state, &quarter, reads_ja(&q, page.lang.as_str())).await?;
+    let name = format!("activity-{}.pdf", report.quarter);
+    // Typesetting takes a moment of CPU: off the async workers.
+    let bytes = tokio::task::spawn_blocking(move || report.pdf())
+        .await
+        .map_err(AppError::internal)??;
+    Ok(download("application/pdf", name, bytes))
+}
+
+pub async fn html_file(
+    State(state): State<AppState>,
+    page: Page,
+    Path(quarter): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, AppError> {
+    let report = build(&state, &quarter, reads_ja(&q, page.lang.as_str())).await?;
+    let name = format!("activity-{}.html", report.quarter);
+    Ok(download(
+        "text/html; charset=utf-8",
+        name,
+        report.html()?.into_bytes(),
+    ))
+}
+
+/// The report's content as JSON (`?lang=en`).
+pub async fn api_get(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(quarter): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, AppError> {
+    let fallback = auth
+        .principal
+        .user()
+        .map(|u| u.lang.as_str())
+        .unwrap_or("en");
+    let report = build(&state, &quarter, reads_ja(&q, fallback)).await?;
+    Ok(Json(report).into_response())
+}
+
+pub async fn api_topics(
+    State(state): State<AppState>,
+    Path(quarter): Path<String>,
+) -> Result<Response, AppError> {
+    let q = Quarter::parse(&quarter)?;
+    Ok(
+        Json(
+            json!({"quarter": q.to_string(), "topics": quarterly::topics(&state.store, q).await?}),
+        )
+        .into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicsBody {
+    topics: Vec<Topic>,
+}
+
+pub async fn api_topics_put(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(quarter): Path<String>,
+    ApiJson(body): ApiJson<TopicsBody>,
+) -> Result<Response, AppError> {
+    let q = Quarter::parse(&quarter)?;
+    let user = crate::api_publish::signed_in(&auth)?;
+    let topics = quarterly::set_topics(&state.store, user, q, &body.topics).await?;
+    Ok(Json(json!({"quarter": q.to_string(), "topics": topics})).into_response())
+}

@@ -1,0 +1,147 @@
+//! The quarterly activity report in the web UI and the API, on SQLite and
+//! PostgreSQL: the staff read the quarter's numbers, write its topics (by the API and
+//! by the page's form), and download the PDF with the topics typeset in it.
+
+#[allow(dead_code)]
+mod common;
+
+use common::Api;
+use renkei_core::access::Role;
+use renkei_report::Quarter;
+use renkei_testkit::both_backends;
+use serde_json::{Value, json};
+
+async fn put(api: &Api<'_>, who: &str, path: &str, body: Value) -> (u16, Value) {
+    api.call(reqwest::Method::PUT, Some(who), path, Some(body))
+        .await
+}
+
+both_backends! {
+    async fn the_staff_read_the_quarter_write_its_topics_and_download_the_pdf(srv) {
+        let api = Api { srv: &srv, http: srv.client() };
+        let coordinator = srv.user(Role::Coordinator).await;
+        let author = srv.token(&coordinator).await;
+        let reviewer = srv.token(&srv.user(Role::Coordinator).await).await;
+        let q = Quarter::of(srv.clock.now().date_naive()).to_string();
+
+        // This quarter: one public alert, one restricted (never counted), one report.
+        let (_, a) = api.post(Some(&author), "/api/v1/alerts", json!({"category": "malware", "title_en": "Emotet again", "body_en": "Watch out.", "title_ja": "Emotet の再流行", "body_ja": "注意してください。"})).await;
+        let n = a["number"].as_str().unwrap().to_string();
+        api.post(Some(&author), &format!("/api/v1/alerts/{n}/submit"), json!({})).await;
+        assert_eq!(api.post(Some(&reviewer), &format!("/api/v1/alerts/{n}/publish"), json!({})).await.0, 200);
+        let (status, r) = api.post(Some(&author), "/api/v1/reports", json!({
+            "site_org": "Example Corp", "reporter_name": "SOC", "reporter_email": "soc@example.co.jp",
+            "description": "Port scan against TCP 22 from 203.0.113.9.", "logs": "Nov 20 10:00:01 fw kernel: DROP IN=eth0 SRC=203.0.113.9 DST=192.0.2.1 PROTO=TCP SPT=4000 DPT=22",
+        })).await;
+        assert_eq!(status, 201, "{r}");
+
+        let (status, report) = api.get(Some(&author), &format!("/api/v1/activity/{q}?lang=en")).await;
+        assert_eq!(status, 200, "{report}");
+        assert_eq!(report["alerts"].as_array().unwrap().len(), 1, "{}", report["alerts"]);
+        assert_eq!(report["alerts"][0]["number"], n.as_str());
+        assert_eq!(report["incidents"]["reports"], 1);
+        assert_eq!(report["incidents"]["reporter_tlds"][0]["key"], "jp");
+        assert!(report["figures"].as_array().unwrap().len() >= 8);
+
+        // Bad input: an unknown quarter, a topic without a title, an unknown field.
+        let (status, e) = api.get(Some(&author), "/api/v1/activity/2026Q5").await;
+        assert_eq!((status, e["error"]["code"].as_str()), (422, Some("invalid_input")), "{e}");
+        let (status, e) = put(&api, &author, &format!("/api/v1/activity/{q}/topics"), json!({"topics": [{"body_en": "no title"}]})).await;
+        assert_eq!((status, e["error"]["code"].as_str()), (422, Some("invalid_input")), "{e}");
+        assert_eq!(put(&api, &author, &format!("/api/v1/activity/{q}/topics"), json!({"topics": [], "extra": 1})).await.0, 422);
+
+        let (status, t) = put(&api, &author, &format!("/api/v1/activity/{q}/topics"), json!({"topics": [
+            {"title_ja": "脆弱性研究者ミーティングを開催", "title_en": "Vulnerability researchers' meeting", "body_ja": "国内外の研究者と**意見交換**しました。", "body_en": "We met researchers from **four** countries."},
+        ]})).await;
+        assert_eq!(status, 200, "{t}");
+        let (_, t) = api.get(Some(&author), &format!("/api/v1/activity/{q}/topics")).await;
+        assert_eq!(t["topics"][0]["title_en"], "Vulnerability researchers' meeting");
+
+        // The page: the report in the site's frame, the topic rendered from Markdown.
+        let staff = srv.signed_in(&coordinator).await;
+        let page = staff.client.get(srv.url(&format!("/activity/{q}?lang=ja"))).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("脆弱性研究者ミーティングを開催") && html.contains("<strong>意見交換</strong>"), "{html}");
+        assert!(html.contains(&n) && html.contains("id=\"reports\">1<"));
+        // The form adds a second topic and keeps the first.
+        let r = staff.client.post(srv.url(&format!("/activity/{q}/topics"))).form(&[
+            ("_csrf", staff.csrf.as_str()),
+            ("title_ja_0", "脆弱性研究者ミーティングを開催"), ("title_en_0", "Vulnerability researchers' meeting"),
+            ("body_ja_0", "国内外の研究者と意見交換しました。"), ("body_en_0", ""),
+            ("title_ja_1", "インシデント対応訓練"), ("title_en_1", "Incident response drill"), ("body_ja_1", "12 の経済地域が参加しました。"), ("body_en_1", ""),
+        ]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let (_, t) = api.get(Some(&author), &format!("/api/v1/activity/{q}/topics")).await;
+        assert_eq!(t["topics"].as_array().unwrap().len(), 2, "{t}");
+
+        // The PDF: typeset, with the topics in it as text.
+        let pdf = staff.client.get(srv.url(&format!("/activity/{q}/report.pdf?lang=ja"))).send().await.unwrap();
+        assert_eq!(pdf.status(), 200);
+        assert_eq!(pdf.headers()["content-type"], "application/pdf");
+        let bytes = pdf.bytes().await.unwrap();
+        assert!(bytes.starts_with(b"%PDF-"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.pdf");
+        std::fs::write(&file, &bytes).unwrap();
+        if let Ok(out) = std::process::Command::new("pdftotext").arg(&file).arg("-").output() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("インシデント対応訓練") && text.contains(&n), "{text}");
+        }
+        let html_file = staff.client.get(srv.url(&format!("/activity/{q}/report.html?lang=en"))).send().await.unwrap();
+        assert!(html_file.text().await.unwrap().contains("Incident response drill"));
+
+        // /activity opens the last complete quarter.
+        let r = staff.client.get(srv.url("/activity")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let prev = Quarter::parse(&q).unwrap().previous().to_string();
+        assert!(r.headers()["location"].to_str().unwrap().ends_with(&prev));
+
+        // Only staff: a vendor or a constituent gets 403, the public 401.
+        for role in [Role::Vendor, Role::Constituent] {
+            let t = srv.token(&srv.user(role).await).await;
+            assert_eq!(api.get(Some(&t), &format!("/api/v1/activity/{q}")).await.0, 403);
+            assert_eq!(put(&api, &t, &format!("/api/v1/activity/{q}/topics"), json!({"topics": []})).await.0, 403);
+        }
+        assert_eq!(api.get(None, &format!("/api/v1/activity/{q}")).await.0, 401);
+        assert!(srv.audit_actions().await.iter().any(|a| a == "report.topics"));
+    }
+}
+
+/// The key flow in a real browser: a coordinator opens the activity report from the
+/// menu, writes a topic in the form, and finds it at the head of the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_writes_a_topic_and_reads_it_in_the_report_in_a_browser() {
+    let Some(browser) = renkei_testkit::browser::Browser::launch().await else {
+        return;
+    };
+    let srv = renkei_testkit::TestServer::start(renkei_testkit::Backend::Sqlite).await;
+    let coordinator = srv.user(Role::Coordinator).await;
+    browser.goto(&srv.url("/login")).await;
+    browser.type_into("#email", &coordinator.email).await;
+    browser
+        .type_into("#password", renkei_testkit::PASSWORD)
+        .await;
+    browser.click("#login-submit").await;
+    browser.wait_url("/dashboard").await;
+    browser.click("#activity-link").await;
+    browser.wait_url("/activity/").await;
+    assert!(browser.exists("#report-title").await);
+    assert!(
+        browser.exists("#fig-1-1 svg").await,
+        "the charts are inline"
+    );
+    browser
+        .type_into("#new-title-en", "Incident response drill with 13 teams")
+        .await;
+    browser
+        .type_into("#new-body-en", "Twelve **economies** took part.")
+        .await;
+    browser.click("#save-topics").await;
+    let topics = browser
+        .wait_text("#topics + h3", "Incident response drill")
+        .await;
+    assert!(topics.contains("13 teams"), "{topics}");
+    assert_eq!(browser.text("#report .topic strong").await, "economies");
+    browser.quit().await;
+}
