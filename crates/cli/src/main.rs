@@ -173,8 +173,10 @@ enum IncidentCommand {
     /// infected or vulnerable): rows become events, enriched and grouped per recipient,
     /// and each recipient gets one notification per day. One JSON line per file:
     /// {"file", "feed", "report", "rows", "events", "bad_rows", "problems",
-    /// "recipients", "notifications", "unresolved"}. Bad rows are named by line on
-    /// stderr and skipped (exit 2); the rest is imported.
+    /// "recipients", "notifications", "unresolved", "chunks", "chunks_done", "finished",
+    /// "duplicate"}. Bad rows are named by line on stderr and skipped (exit 2); the
+    /// rest is imported. The same file for the same feed again is the same import: an
+    /// unfinished one resumes, a finished one changes nothing ("duplicate": true).
     Import {
         #[arg(long, value_parser = ["iodef", "xarf", "mail", "csv"])]
         format: String,
@@ -828,6 +830,7 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     tokio::spawn(server.trend_worker(stopped(stop_rx.clone())));
     tokio::spawn(server.heartbeat(stopped(stop_rx.clone())));
     tokio::spawn(server.batch_consumer(stopped(stop_rx.clone())));
+    tokio::spawn(server.feed_consumer(stopped(stop_rx.clone())));
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
@@ -1112,7 +1115,7 @@ async fn import_feed(
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {pos}/{len} events ({per_sec}, {eta})",
+                    "{msg} [{bar:40}] {pos}/{len} chunks ({eta})",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
@@ -1131,6 +1134,12 @@ async fn import_feed(
         .await?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
+        }
+        if report.duplicate {
+            say!(
+                "renkei: {shown}: this file was imported for {feed} before (report {}); nothing is counted again",
+                report.report
+            );
         }
         for p in &report.problems {
             say!("renkei: {shown}:{}: {}", p.line, p.message);

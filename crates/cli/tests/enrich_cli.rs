@@ -119,8 +119,19 @@ both_backends! {
         assert_eq!(incidents, 0, "no ticket per row");
         let raw: Vec<u8> = sqlx::query_scalar("SELECT raw FROM reports WHERE format = 'csv'").fetch_one(srv.store.pool()).await.unwrap();
         assert_eq!(raw, std::fs::read(&feed).unwrap(), "the file is kept as received");
-        // The same feed again: events are kept, no second mail for the same day.
+        // The same file again is the same import: nothing is counted or sent twice.
         let out = renkei().args(["incident", "import", "--database-url", &db, "--format", "csv", "--feed", "shadowserver-scan", &feed]).output().unwrap();
+        let again = &lines(&out)[0];
+        assert_eq!(again["duplicate"], true);
+        assert_eq!(again["report"], r["report"]);
+        assert_eq!(again["events"], 5);
+        let stats = renkei_incident::notify::statistics(&srv.store, "2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z").await.unwrap();
+        assert_eq!((stats.feed_events, stats.notifications), (5, 3));
+        // Another file with the same day's hosts: its events count, but each recipient
+        // has had that day's mail.
+        let more = write(dir.path(), "scan_ssh_2.csv", &format!("{}\"2026-11-21 09:00:00\",\"192.0.2.3\",\"tcp\",\"22\",\"\",\"ssh\"\n", std::fs::read_to_string(&feed).unwrap()));
+        let out = renkei().args(["incident", "import", "--database-url", &db, "--format", "csv", "--feed", "shadowserver-scan", &more]).output().unwrap();
+        assert_eq!(lines(&out)[0]["events"], 6);
         assert_eq!(lines(&out)[0]["notifications"], 0);
         // A feed without a built-in layout needs a mapping file.
         let out = renkei().args(["incident", "import", "--database-url", &db, "--format", "csv", "--feed", "my-honeypot", &feed]).output().unwrap();

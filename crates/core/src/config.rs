@@ -186,6 +186,10 @@ pub struct MailConfig {
     pub relay: String,
     /// How often the outbox worker looks for mail to send, in seconds.
     pub poll_secs: u64,
+    /// A message a node claimed for sending and did not finish within this many
+    /// seconds (the node died) goes back to the queue for any node; with an archive,
+    /// three times as long, for its blind copy to come back first.
+    pub send_lease_secs: u64,
     /// Confirm web-form and e-mail reports to the reporter with the tracking number.
     pub confirm_reports: bool,
     /// The team's own mailbox, sent a blind copy of every message. When it is the
@@ -204,6 +208,7 @@ impl Default for MailConfig {
             from: String::new(),
             relay: String::new(),
             poll_secs: 5,
+            send_lease_secs: 600,
             confirm_reports: true,
             archive: String::new(),
             signing_key_file: String::new(),
@@ -221,6 +226,9 @@ pub struct IntakeConfig {
     pub link_window_days: i64,
     /// Public web-form reports accepted per client address per hour.
     pub form_reports_per_hour: u32,
+    /// The largest bulk feed file taken by the API (a day of a national feed is tens
+    /// of megabytes; the CLI reads files of any size).
+    pub max_feed_bytes: usize,
     pub smtp: SmtpIntakeConfig,
 }
 
@@ -240,6 +248,7 @@ impl Default for IntakeConfig {
             attachment_limit_bytes: 5 * 1024 * 1024,
             link_window_days: 30,
             form_reports_per_hour: 20,
+            max_feed_bytes: 256 << 20,
             smtp: SmtpIntakeConfig::default(),
         }
     }
@@ -420,6 +429,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
         "intake.form_reports_per_hour",
         &["RENKEI_INTAKE__FORM_REPORTS_PER_HOUR"],
     ),
+    ("intake.max_feed_bytes", &["RENKEI_INTAKE__MAX_FEED_BYTES"]),
     ("intake.smtp.listen", &["RENKEI_INTAKE__SMTP__LISTEN"]),
     ("intake.smtp.addresses", &["RENKEI_INTAKE__SMTP__ADDRESSES"]),
     (
@@ -429,6 +439,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("mail.from", &["RENKEI_MAIL__FROM"]),
     ("mail.relay", &["RENKEI_MAIL__RELAY"]),
     ("mail.poll_secs", &["RENKEI_MAIL__POLL_SECS"]),
+    ("mail.send_lease_secs", &["RENKEI_MAIL__SEND_LEASE_SECS"]),
     ("mail.confirm_reports", &["RENKEI_MAIL__CONFIRM_REPORTS"]),
     ("mail.archive", &["RENKEI_MAIL__ARCHIVE"]),
     ("mail.signing_key_file", &["RENKEI_MAIL__SIGNING_KEY_FILE"]),
@@ -581,6 +592,7 @@ impl Config {
             "intake.attachment_limit_bytes" => self.intake.attachment_limit_bytes = num(value)?,
             "intake.link_window_days" => self.intake.link_window_days = num(value)?,
             "intake.form_reports_per_hour" => self.intake.form_reports_per_hour = num(value)?,
+            "intake.max_feed_bytes" => self.intake.max_feed_bytes = num(value)?,
             "intake.smtp.listen" => self.intake.smtp.listen = value.trim().to_string(),
             "intake.smtp.addresses" => {
                 self.intake.smtp.addresses = value
@@ -593,6 +605,7 @@ impl Config {
             "mail.from" => self.mail.from = value.trim().to_string(),
             "mail.relay" => self.mail.relay = value.trim().to_string(),
             "mail.poll_secs" => self.mail.poll_secs = num(value)?,
+            "mail.send_lease_secs" => self.mail.send_lease_secs = num(value)?,
             "mail.confirm_reports" => self.mail.confirm_reports = boolean(value)?,
             "mail.archive" => self.mail.archive = value.trim().to_string(),
             "mail.signing_key_file" => self.mail.signing_key_file = value.trim().to_string(),
@@ -760,6 +773,9 @@ impl Config {
         }
         if self.mail.poll_secs == 0 {
             return bad("mail.poll_secs: must be at least 1".into());
+        }
+        if self.mail.send_lease_secs == 0 {
+            return bad("mail.send_lease_secs: must be at least 1".into());
         }
         if self.intake.link_window_days < 0 {
             return bad("intake.link_window_days: must not be negative".into());

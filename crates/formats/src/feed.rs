@@ -3,12 +3,12 @@
 //! what; built-in mappings cover the common Shadowserver layouts, others come from a
 //! small TOML file.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::FormatError;
 
 /// Which columns of a feed hold what; names are matched against the header row.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
     /// The column with the host's address (required).

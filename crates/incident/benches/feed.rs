@@ -135,10 +135,20 @@ fn bench(c: &mut Criterion) {
                 Some("JP"),
                 &failing,
                 "2026-11-21",
+                0,
             )
             .unwrap();
             assert_eq!(agg.rows, 1_000_000);
             black_box(agg.recipients.len())
+        })
+    });
+    g.bench_function("split 1M scan rows into chunks", |b| {
+        b.iter(|| {
+            let chunks =
+                renkei_incident::feeds::split(&mapping, &data, renkei_incident::feeds::CHUNK_ROWS)
+                    .unwrap();
+            assert_eq!(chunks.len(), 100);
+            black_box(chunks.len())
         })
     });
     g.finish();

@@ -1,7 +1,13 @@
 //! Bulk feeds: a CSV of hosts seen scanning, infected or vulnerable becomes events
 //! (no ticket per row), each enriched and assigned to a recipient; events are kept for
 //! statistics and every recipient gets one notification per day covering its hosts.
-//! The file is stored as received before it is read.
+//!
+//! The file is stored as received before it is read, then split into chunks of rows
+//! that any node may process (in this process, or pulled from the bus): each chunk
+//! is counted once, keyed by the file (its hash, per feed) and its first row, and the
+//! node that finishes the last chunk queues the file's notifications in the same
+//! transaction. Sending the same file again resumes an unfinished import and changes
+//! nothing in a finished one.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -11,7 +17,7 @@ use renkei_core::tlp::Tlp;
 use renkei_core::{Store, time};
 use renkei_enrich::Tables;
 use renkei_formats::feed::{Columns, Mapping};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -34,7 +40,7 @@ pub struct FeedEvent {
 }
 
 /// A bad row.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RowProblem {
     pub line: u64,
     pub message: String,
@@ -57,6 +63,9 @@ const MAX_PROBLEMS: usize = 100;
 
 /// Reads, enriches and groups a feed: the part of an import that does not touch the
 /// database.
+///
+/// `line_offset` is added to the line numbers of problems: a chunk's rows keep the
+/// lines they have in the whole file.
 pub fn aggregate(
     tables: &Tables,
     mapping: &Mapping,
@@ -64,6 +73,7 @@ pub fn aggregate(
     home_country: Option<&str>,
     failing: &HashSet<String>,
     today: &str,
+    line_offset: u64,
 ) -> Result<Aggregated> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -84,7 +94,7 @@ pub fn aggregate(
     let mut by_email: HashMap<String, u32> = HashMap::new();
     let mut record = csv::ByteRecord::new();
     loop {
-        let line = reader.position().line();
+        let line = reader.position().line() + line_offset;
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
@@ -184,7 +194,72 @@ pub fn aggregate(
     Ok(out)
 }
 
-/// What an import did.
+/// Rows per chunk: small enough that a node killed mid-chunk loses seconds of work,
+/// large enough that per-chunk costs (a transaction, a message) stay out of sight.
+pub const CHUNK_ROWS: usize = 10_000;
+
+/// A slice of a feed's rows, with the header row in front so that it reads alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// The number of the chunk's first row in the file, counted from 0: with the file
+    /// (its report), the key that makes processing a chunk twice count it once.
+    pub first_row: u64,
+    /// What to add to a line number in `data` for the line in the whole file.
+    pub line_offset: u64,
+    pub data: Vec<u8>,
+}
+
+/// Splits a feed into chunks of at most `rows` rows, on record boundaries (a quoted
+/// field may hold a line break). Fails when the header lacks the mapping's address
+/// column.
+pub fn split(mapping: &Mapping, data: &[u8], rows: usize) -> Result<Vec<Chunk>> {
+    let rows = rows.max(1);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(data);
+    let header = reader
+        .byte_headers()
+        .map_err(|e| IncidentError::invalid("feed", format!("unreadable header: {e}")))?
+        .clone();
+    Columns::find(mapping, &header).map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
+    let body = reader.position().clone();
+    let head = &data[..body.byte() as usize];
+    let mut chunks = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    let mut start = body.clone();
+    let (mut in_chunk, mut first_row) = (0usize, 0u64);
+    loop {
+        let before = reader.position().byte();
+        let at_end = matches!(reader.read_byte_record(&mut record), Ok(false));
+        // A record that fails to read still moves the reader on; one that does not
+        // would loop forever, so it ends the file.
+        let stuck = !at_end && reader.position().byte() == before;
+        if !at_end && !stuck {
+            in_chunk += 1;
+        }
+        if in_chunk > 0 && (in_chunk == rows || at_end || stuck) {
+            let end = reader.position().byte() as usize;
+            let mut chunk = Vec::with_capacity(head.len() + end - start.byte() as usize);
+            chunk.extend_from_slice(head);
+            chunk.extend_from_slice(&data[start.byte() as usize..end]);
+            chunks.push(Chunk {
+                first_row,
+                line_offset: start.line() - body.line(),
+                data: chunk,
+            });
+            first_row += in_chunk as u64;
+            in_chunk = 0;
+            start = reader.position().clone();
+        }
+        if at_end || stuck {
+            break;
+        }
+    }
+    Ok(chunks)
+}
+
+/// What an import did, or has done so far.
 #[derive(Debug, Clone, Serialize)]
 pub struct FeedReport {
     pub feed: String,
@@ -193,27 +268,32 @@ pub struct FeedReport {
     pub rows: u64,
     pub events: u64,
     pub bad_rows: u64,
+    /// The first problems, by line.
     pub problems: Vec<RowProblem>,
     pub recipients: usize,
     /// Notifications queued (one per recipient and day; none for a day already sent).
     pub notifications: usize,
     pub unresolved: u64,
+    pub chunks: u64,
+    pub chunks_done: u64,
+    /// Every chunk is counted and the notifications are queued.
+    pub finished: bool,
+    /// The file had been sent before: this is that import.
+    pub duplicate: bool,
 }
 
-/// Imports a feed: stores the file, reads it, keeps the events and queues one
-/// notification per recipient per day. `progress(done, total)` follows the writing.
-#[allow(clippy::too_many_arguments)]
-pub async fn import(
-    store: &Store,
-    tables: &Tables,
-    settings: &notify::Settings,
-    actor: &Actor,
-    feed: &str,
-    mapping: &Mapping,
-    data: &[u8],
-    tlp: Tlp,
-    progress: &(dyn Fn(u64, u64) + Send + Sync),
-) -> Result<FeedReport> {
+/// A feed file stored and split, ready for its chunks to be processed.
+#[derive(Debug)]
+pub struct Received {
+    pub report: i64,
+    pub sha256: String,
+    /// The same file for the same feed came before; `chunks` are then those left to
+    /// do (all of them: the done ones are skipped when processed), none if finished.
+    pub duplicate: bool,
+    pub chunks: Vec<Chunk>,
+}
+
+fn check_name(feed: &str) -> Result<&str> {
     let feed = feed.trim();
     if feed.is_empty() || feed.len() > 100 {
         return Err(IncidentError::invalid(
@@ -221,16 +301,37 @@ pub async fn import(
             "give the feed a name (at most 100 characters)",
         ));
     }
-    // The file as received, first.
-    let started = std::time::Instant::now();
+    Ok(feed)
+}
+
+/// Stores a feed file as received (its first act), then splits it. The same file for
+/// the same feed again is the same import.
+#[allow(clippy::too_many_arguments)]
+pub async fn receive(
+    store: &Store,
+    actor: &Actor,
+    feed: &str,
+    mapping: &Mapping,
+    data: &[u8],
+    tlp: Tlp,
+    rows_per_chunk: usize,
+) -> Result<Received> {
+    let feed = check_name(feed)?;
+    let sha256 = hex::encode(Sha256::digest(data));
+    if let Some(again) =
+        received_before(store, feed, &sha256, mapping, data, rows_per_chunk).await?
+    {
+        return Ok(again);
+    }
     let now = time::now_str();
+    let split = split(mapping, data, rows_per_chunk);
     let mut tx = store.begin().await?;
     let report: i64 = sqlx::query_scalar(
         "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, subject) VALUES ($1, 'import', 'csv', $2, $3, $4, 'feed', $5, $6) RETURNING id",
     )
     .bind(&now)
     .bind(data.to_vec())
-    .bind(hex::encode(Sha256::digest(data)))
+    .bind(&sha256)
     .bind(data.len() as i64)
     .bind(tlp.as_str())
     .bind(format!("feed {feed}"))
@@ -243,48 +344,236 @@ pub async fn import(
             action: "report.received",
             object_type: "report",
             object_id: report.to_string(),
-            changes: json!({"channel": "import", "format": "csv", "feed": feed, "size": data.len()}),
+            changes: json!({"channel": "import", "format": "csv", "feed": feed, "sha256": sha256, "size": data.len()}),
         },
     )
     .await?;
+    let chunks = match split {
+        Ok(chunks) => chunks,
+        Err(e) => {
+            // Kept, though it cannot be read.
+            tx.commit().await?;
+            return Err(e);
+        }
+    };
+    let mapping_json = serde_json::to_string(mapping)
+        .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
+    let taken = sqlx::query(
+        "INSERT INTO feed_imports (report_id, feed, sha256, mapping, tlp, day, chunks, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (feed, sha256) DO NOTHING",
+    )
+    .bind(report)
+    .bind(feed)
+    .bind(&sha256)
+    .bind(mapping_json)
+    .bind(tlp.as_str())
+    .bind(&now[..10])
+    .bind(chunks.len() as i64)
+    .bind(&now)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if taken == 0 {
+        // Another node took the same file a moment ago.
+        drop(tx);
+        return received_before(store, feed, &sha256, mapping, data, rows_per_chunk)
+            .await?
+            .ok_or(IncidentError::NotFound("feed import"));
+    }
+    if chunks.is_empty() {
+        let import = Import {
+            report,
+            feed: feed.to_string(),
+            mapping: mapping.clone(),
+            tlp,
+            day: now[..10].to_string(),
+        };
+        finish(&mut tx, store, &notify::Settings::default(), actor, &import).await?;
+    }
     tx.commit().await?;
+    Ok(Received {
+        report,
+        sha256,
+        duplicate: false,
+        chunks,
+    })
+}
 
+async fn received_before(
+    store: &Store,
+    feed: &str,
+    sha256: &str,
+    mapping: &Mapping,
+    data: &[u8],
+    rows_per_chunk: usize,
+) -> Result<Option<Received>> {
+    let row: Option<(i64, Option<String>)> = sqlx::query_as(
+        "SELECT report_id, finished_at FROM feed_imports WHERE feed = $1 AND sha256 = $2",
+    )
+    .bind(feed)
+    .bind(sha256)
+    .fetch_optional(store.pool())
+    .await?;
+    let Some((report, finished)) = row else {
+        return Ok(None);
+    };
+    let chunks = match finished {
+        Some(_) => Vec::new(),
+        None => split(mapping, data, rows_per_chunk)?,
+    };
+    Ok(Some(Received {
+        report,
+        sha256: sha256.to_string(),
+        duplicate: true,
+        chunks,
+    }))
+}
+
+/// An import as stored: what processing one of its chunks needs.
+struct Import {
+    report: i64,
+    feed: String,
+    mapping: Mapping,
+    tlp: Tlp,
+    day: String,
+}
+
+async fn load_import(store: &Store, report: i64) -> Result<Import> {
+    let (feed, mapping, tlp, day): (String, String, String, String) =
+        sqlx::query_as("SELECT feed, mapping, tlp, day FROM feed_imports WHERE report_id = $1")
+            .bind(report)
+            .fetch_optional(store.pool())
+            .await?
+            .ok_or(IncidentError::NotFound("feed import"))?;
+    Ok(Import {
+        report,
+        feed,
+        mapping: serde_json::from_str(&mapping)
+            .map_err(|e| IncidentError::invalid("feed", format!("stored mapping: {e}")))?,
+        tlp: Tlp::parse(&tlp)?,
+        day,
+    })
+}
+
+/// Who a batch's notification goes to, as kept with the batch until the import's
+/// last chunk is done (the address is the batch's `recipient`).
+#[derive(Serialize, Deserialize)]
+struct KeptRecipient {
+    name: Option<String>,
+    kind: notify::RecipientKind,
+    lang: String,
+    country: Option<String>,
+    pgp_key: Option<String>,
+}
+
+/// What processing a chunk did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkDone {
+    /// The chunk had been counted already (a redelivery); nothing changed.
+    pub duplicate: bool,
+    /// This was the import's last chunk: its notifications are queued.
+    pub finished: bool,
+}
+
+/// Reads one chunk and keeps its events, counts and batches, once; the last chunk of
+/// an import also queues the import's notifications.
+#[allow(clippy::too_many_arguments)]
+pub async fn process_chunk(
+    store: &Store,
+    tables: &Tables,
+    settings: &notify::Settings,
+    actor: &Actor,
+    report: i64,
+    chunk: &Chunk,
+    node: &str,
+) -> Result<ChunkDone> {
+    let import = load_import(store, report).await?;
+    let seen: Option<i64> = sqlx::query_scalar(
+        "SELECT report_id FROM feed_chunks WHERE report_id = $1 AND first_row = $2",
+    )
+    .bind(report)
+    .bind(chunk.first_row as i64)
+    .fetch_optional(store.pool())
+    .await?;
+    if seen.is_some() {
+        return Ok(ChunkDone {
+            duplicate: true,
+            finished: false,
+        });
+    }
     let failing: HashSet<String> = renkei_enrich::sources::all_failing(store)
         .await?
         .into_iter()
         .map(|f| f.email)
         .collect();
-    let today = &now[..10];
     let agg = aggregate(
         tables,
-        mapping,
-        data,
+        &import.mapping,
+        &chunk.data,
         settings.home_country.as_deref(),
         &failing,
-        today,
+        &import.day,
+        chunk.line_offset,
     )?;
-    let total = agg.events.len() as u64;
-    let read_at = started.elapsed();
 
-    // Events per recipient and day, as compressed CSV (a few rows, whatever the
-    // feed's size), counts per day, type and country, then one mail per recipient
-    // per day.
-    let mut groups: HashMap<(Option<u32>, &str), Vec<&FeedEvent>> = HashMap::new();
+    // Events per recipient and day, as compressed CSV (a few rows per chunk, however
+    // many events), and counts per day, type and country.
+    let mut groups: HashMap<(Option<u32>, &str), Vec<Item>> = HashMap::new();
     let mut counts: HashMap<(&str, u32, Option<[u8; 2]>), i64> = HashMap::new();
     for e in &agg.events {
         groups
             .entry((e.recipient, e.day.as_str()))
             .or_default()
-            .push(e);
+            .push(Item {
+                incident: 0,
+                ip: e.ip.to_string(),
+                category: agg.event_types[e.event_type as usize].clone(),
+                first_seen: e.seen_at.clone().unwrap_or_else(|| e.day.clone()),
+                asn: e.asn,
+                as_name: None,
+                country: e.country.map(|c| String::from_utf8_lossy(&c).into_owned()),
+                ports: e.port.into_iter().collect(),
+            });
         *counts
             .entry((e.day.as_str(), e.event_type, e.country))
             .or_default() += 1;
     }
     let mut keys: Vec<(Option<u32>, &str)> = groups.keys().copied().collect();
     keys.sort();
-    let mut tx = store.begin().await?;
     let mut count_rows: Vec<_> = counts.into_iter().collect();
     count_rows.sort();
+    let mut packed = Vec::with_capacity(keys.len());
+    for key in &keys {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &notify::csv_of(&groups[key]))
+            .and_then(|_| gz.finish())
+            .map(|data| packed.push(data))
+            .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
+    }
+
+    let mut tx = store.begin().await?;
+    let problems = serde_json::to_string(&agg.problems).unwrap_or_else(|_| "[]".into());
+    let claimed = sqlx::query(
+        "INSERT INTO feed_chunks (report_id, first_row, row_count, events, bad_rows, unresolved, problems, node, done_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (report_id, first_row) DO NOTHING",
+    )
+    .bind(report)
+    .bind(chunk.first_row as i64)
+    .bind(agg.rows as i64)
+    .bind(agg.events.len() as i64)
+    .bind(agg.bad_rows as i64)
+    .bind(agg.unresolved as i64)
+    .bind(problems)
+    .bind(node)
+    .bind(time::now_str())
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        // Another node counted it between our look and now.
+        return Ok(ChunkDone {
+            duplicate: true,
+            finished: false,
+        });
+    }
     for chunk in count_rows.chunks(40) {
         let sql = format!(
             "INSERT INTO feed_counts (report_id, feed, day, category, event_type, country, events) VALUES {}",
@@ -294,99 +583,340 @@ pub async fn import(
         for ((day, ty, country), n) in chunk {
             q = q
                 .bind(report)
-                .bind(feed)
+                .bind(import.feed.clone())
                 .bind(day.to_string())
-                .bind(mapping.category.clone())
+                .bind(import.mapping.category.clone())
                 .bind(agg.event_types[*ty as usize].clone())
                 .bind(country.map(|c| String::from_utf8_lossy(&c).into_owned()))
                 .bind(*n);
         }
         q.execute(tx.conn()).await?;
     }
-    let mut queued = 0;
-    let mut done = 0u64;
-    for key in keys {
-        let events = &groups[&key];
-        let items: Vec<Item> = events
-            .iter()
-            .map(|e| Item {
-                incident: 0,
-                ip: e.ip.to_string(),
-                category: agg.event_types[e.event_type as usize].clone(),
-                first_seen: e.seen_at.clone().unwrap_or_else(|| e.day.clone()),
-                asn: e.asn,
-                as_name: None,
-                country: e.country.map(|c| String::from_utf8_lossy(&c).into_owned()),
-                ports: e.port.into_iter().collect(),
-            })
-            .collect();
+    for (key, data) in keys.iter().zip(packed) {
         let recipient = key.0.map(|r| &agg.recipients[r as usize]);
-        let notification = match recipient {
-            Some(r) => {
-                notify::queue_feed(
-                    &mut tx,
-                    store,
-                    settings,
-                    actor,
-                    r,
-                    feed,
-                    key.1,
-                    &mapping.category,
-                    &items,
-                    tlp,
-                )
-                .await?
-            }
-            None => None,
-        };
-        queued += notification.is_some() as usize;
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, &notify::csv_of(&items))
-            .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
-        let packed = gz
-            .finish()
-            .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
-        sqlx::query("INSERT INTO feed_batches (report_id, feed, day, recipient, notification_id, events, data) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        let kept = recipient.map(|r| {
+            serde_json::to_string(&KeptRecipient {
+                name: r.name.clone(),
+                kind: r.kind,
+                lang: r.lang.clone(),
+                country: r.country.clone(),
+                pgp_key: r.pgp_key.clone(),
+            })
+            .unwrap_or_default()
+        });
+        sqlx::query("INSERT INTO feed_batches (report_id, feed, day, recipient, recipient_detail, events, data) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(report)
-            .bind(feed)
+            .bind(&import.feed)
             .bind(key.1)
             .bind(recipient.map(|r| r.email.clone()))
-            .bind(notification)
-            .bind(items.len() as i64)
-            .bind(packed)
+            .bind(kept)
+            .bind(groups[key].len() as i64)
+            .bind(data)
             .execute(tx.conn())
             .await?;
-        done += items.len() as u64;
-        progress(done, total);
     }
+    let (done, total): (i64, i64) = sqlx::query_as(
+        "UPDATE feed_imports SET chunks_done = chunks_done + 1 WHERE report_id = $1 RETURNING chunks_done, chunks",
+    )
+    .bind(report)
+    .fetch_one(tx.conn())
+    .await?;
+    let finished = done >= total;
+    if finished {
+        finish(&mut tx, store, settings, actor, &import).await?;
+    }
+    tx.commit().await?;
+    Ok(ChunkDone {
+        duplicate: false,
+        finished,
+    })
+}
+
+/// Queues one notification per recipient and day over the whole file, gathering the
+/// batches its chunks kept, and marks the import finished.
+async fn finish(
+    tx: &mut renkei_core::store::Tx,
+    store: &Store,
+    settings: &notify::Settings,
+    actor: &Actor,
+    import: &Import,
+) -> Result<()> {
+    type Batch = (String, Option<String>, String, Vec<u8>);
+    let batches: Vec<Batch> = sqlx::query_as(
+        "SELECT recipient, recipient_detail, day, data FROM feed_batches WHERE report_id = $1 AND recipient IS NOT NULL ORDER BY recipient, day, id",
+    )
+    .bind(import.report)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut queued = 0usize;
+    let mut i = 0;
+    while i < batches.len() {
+        let (email, detail, day) = (&batches[i].0, &batches[i].1, &batches[i].2);
+        let mut items = Vec::new();
+        while i < batches.len() && &batches[i].0 == email && &batches[i].2 == day {
+            let mut csv = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(&batches[i].3[..]),
+                &mut csv,
+            )
+            .map_err(|e| IncidentError::invalid("feed", format!("a kept batch: {e}")))?;
+            items.extend(notify::items_of_csv(&csv));
+            i += 1;
+        }
+        let kept: KeptRecipient = detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .ok_or_else(|| IncidentError::invalid("feed", "a kept batch lost its recipient"))?;
+        let recipient = Recipient {
+            email: email.clone(),
+            name: kept.name,
+            kind: kept.kind,
+            lang: kept.lang,
+            country: kept.country,
+            has_key: kept.pgp_key.is_some(),
+            pgp_key: kept.pgp_key,
+        };
+        let notification = notify::queue_feed(
+            tx,
+            store,
+            settings,
+            actor,
+            &recipient,
+            &import.feed,
+            day,
+            &import.mapping.category,
+            &items,
+            import.tlp,
+        )
+        .await?;
+        if let Some(id) = notification {
+            queued += 1;
+            sqlx::query("UPDATE feed_batches SET notification_id = $1 WHERE report_id = $2 AND recipient = $3 AND day = $4")
+                .bind(id)
+                .bind(import.report)
+                .bind(email)
+                .bind(day)
+                .execute(tx.conn())
+                .await?;
+        }
+    }
+    sqlx::query("UPDATE feed_imports SET finished_at = $1 WHERE report_id = $2")
+        .bind(time::now_str())
+        .bind(import.report)
+        .execute(tx.conn())
+        .await?;
+    let (rows, events, bad_rows, unresolved) = totals(tx.conn(), import.report).await?;
     audit::record(
-        &mut tx,
+        tx,
         actor,
         Event {
             action: "feed.imported",
             object_type: "report",
-            object_id: report.to_string(),
-            changes: json!({"feed": feed, "rows": agg.rows, "events": total, "bad_rows": agg.bad_rows, "notifications": queued, "unresolved": agg.unresolved}),
+            object_id: import.report.to_string(),
+            changes: json!({"feed": import.feed, "rows": rows, "events": events, "bad_rows": bad_rows, "notifications": queued, "unresolved": unresolved}),
         },
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(
-        feed,
-        rows = agg.rows,
-        stored_and_read_ms = read_at.as_millis() as u64,
-        total_ms = started.elapsed().as_millis() as u64,
-        "feed imported"
-    );
+    tracing::info!(feed = %import.feed, report = import.report, rows, notifications = queued, "feed imported");
+    Ok(())
+}
+
+/// Rows, events, bad rows and unresolved rows of an import's counted chunks.
+async fn totals(conn: &mut sqlx::AnyConnection, report: i64) -> Result<(i64, i64, i64, i64)> {
+    Ok(sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(row_count), 0) AS BIGINT), CAST(COALESCE(SUM(events), 0) AS BIGINT), CAST(COALESCE(SUM(bad_rows), 0) AS BIGINT), CAST(COALESCE(SUM(unresolved), 0) AS BIGINT) FROM feed_chunks WHERE report_id = $1",
+        )
+    .bind(report)
+    .fetch_one(conn)
+    .await?)
+}
+
+/// An import's figures: done so far, or final once `finished`.
+pub async fn status(store: &Store, report: i64) -> Result<FeedReport> {
+    let (feed, chunks, chunks_done, finished): (String, i64, i64, Option<String>) = sqlx::query_as(
+        "SELECT feed, chunks, chunks_done, finished_at FROM feed_imports WHERE report_id = $1",
+    )
+    .bind(report)
+    .fetch_optional(store.pool())
+    .await?
+    .ok_or(IncidentError::NotFound("feed import"))?;
+    let (rows, events, bad_rows, unresolved) =
+        totals(&mut *store.pool().acquire().await?, report).await?;
+    let (recipients, notifications): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(DISTINCT recipient), COUNT(DISTINCT notification_id) FROM feed_batches WHERE report_id = $1",
+    )
+    .bind(report)
+    .fetch_one(store.pool())
+    .await?;
+    let mut problems = Vec::new();
+    let lists: Vec<String> = sqlx::query_scalar(
+        "SELECT problems FROM feed_chunks WHERE report_id = $1 AND bad_rows > 0 ORDER BY first_row",
+    )
+    .bind(report)
+    .fetch_all(store.pool())
+    .await?;
+    for list in lists {
+        problems.extend(serde_json::from_str::<Vec<RowProblem>>(&list).unwrap_or_default());
+        if problems.len() >= MAX_PROBLEMS {
+            problems.truncate(MAX_PROBLEMS);
+            break;
+        }
+    }
     Ok(FeedReport {
-        feed: feed.to_string(),
+        feed,
         report,
-        rows: agg.rows,
-        events: total,
-        bad_rows: agg.bad_rows,
-        problems: agg.problems,
-        recipients: agg.recipients.len(),
-        notifications: queued,
-        unresolved: agg.unresolved,
+        rows: rows as u64,
+        events: events as u64,
+        bad_rows: bad_rows as u64,
+        problems,
+        recipients: recipients as usize,
+        notifications: notifications as usize,
+        unresolved: unresolved as u64,
+        chunks: chunks as u64,
+        chunks_done: chunks_done as u64,
+        finished: finished.is_some(),
+        duplicate: false,
     })
+}
+
+/// Imports a feed in this process: stores the file, then processes its chunks one
+/// after the other. `progress(done, total)` counts chunks.
+#[allow(clippy::too_many_arguments)]
+pub async fn import(
+    store: &Store,
+    tables: &Tables,
+    settings: &notify::Settings,
+    actor: &Actor,
+    feed: &str,
+    mapping: &Mapping,
+    data: &[u8],
+    tlp: Tlp,
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Result<FeedReport> {
+    let received = receive(store, actor, feed, mapping, data, tlp, CHUNK_ROWS).await?;
+    let total = received.chunks.len() as u64;
+    for (n, chunk) in received.chunks.iter().enumerate() {
+        process_chunk(
+            store,
+            tables,
+            settings,
+            actor,
+            received.report,
+            chunk,
+            "local",
+        )
+        .await?;
+        progress(n as u64 + 1, total);
+    }
+    let mut report = status(store, received.report).await?;
+    report.duplicate = received.duplicate;
+    Ok(report)
+}
+
+/// Chunks of unfinished imports not yet counted, for the operations page.
+pub async fn chunks_waiting(store: &Store) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(chunks - chunks_done), 0) AS BIGINT) FROM feed_imports WHERE finished_at IS NULL",
+    )
+    .fetch_one(store.pool())
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A feed in the Shadowserver scan layout; some rows have a quoted host name with
+    /// a line break in it, some an address that does not read.
+    fn feed(rows: &[(u8, bool, bool)]) -> Vec<u8> {
+        let mut out =
+            String::from("\"timestamp\",\"ip\",\"protocol\",\"port\",\"hostname\",\"tag\"\r\n");
+        for (i, (n, multiline, bad)) in rows.iter().enumerate() {
+            let ip = if *bad {
+                "bogus".to_string()
+            } else {
+                format!("192.0.2.{n}")
+            };
+            let host = if *multiline { "\"a\nb\"" } else { "h" };
+            out.push_str(&format!(
+                "2026-11-2{} 01:00:00,{ip},tcp,{},{host},ssh\n",
+                i % 3,
+                22 + *n as u16
+            ));
+        }
+        out.into_bytes()
+    }
+
+    fn read(data: &[u8], offset: u64) -> Aggregated {
+        let mapping = Mapping::builtin("shadowserver-scan").unwrap();
+        aggregate(
+            &Tables::default(),
+            &mapping,
+            data,
+            None,
+            &HashSet::new(),
+            "2026-11-22",
+            offset,
+        )
+        .unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn chunks_hold_every_row_once_and_keep_its_line(
+            rows in prop::collection::vec((any::<u8>(), any::<bool>(), prop::bool::weighted(0.1)), 0..80),
+            per in 1usize..9,
+        ) {
+            let data = feed(&rows);
+            let mapping = Mapping::builtin("shadowserver-scan").unwrap();
+            let chunks = split(&mapping, &data, per).unwrap();
+            let whole = read(&data, 0);
+            let mut next = 0u64;
+            let (mut ips, mut problems, mut counted) = (Vec::new(), Vec::new(), 0u64);
+            for c in &chunks {
+                prop_assert_eq!(c.first_row, next);
+                let part = read(&c.data, c.line_offset);
+                prop_assert!(part.rows as usize <= per);
+                next += part.rows;
+                counted += part.rows;
+                ips.extend(part.events.iter().map(|e| (e.ip, e.port, e.day.clone())));
+                problems.extend(part.problems);
+            }
+            prop_assert_eq!(counted, whole.rows);
+            prop_assert_eq!(counted as usize, rows.len());
+            let all: Vec<_> = whole.events.iter().map(|e| (e.ip, e.port, e.day.clone())).collect();
+            prop_assert_eq!(ips, all);
+            prop_assert_eq!(problems, whole.problems);
+        }
+    }
+
+    #[test]
+    fn a_header_without_the_address_column_is_refused() {
+        let mapping = Mapping::builtin("shadowserver-scan").unwrap();
+        let err = split(&mapping, b"when,who\n1,2\n", 10).unwrap_err();
+        assert!(err.to_string().contains("\"ip\""), "{err}");
+    }
+
+    #[test]
+    fn a_file_of_only_a_header_has_no_chunks() {
+        let mapping = Mapping::builtin("shadowserver-scan").unwrap();
+        assert!(split(&mapping, b"timestamp,ip\n", 10).unwrap().is_empty());
+        assert!(split(&mapping, b"timestamp,ip", 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn items_come_back_from_their_csv() {
+        let items = vec![Item {
+            incident: 0,
+            ip: "192.0.2.1".into(),
+            category: "ssh, \"quoted\"".into(),
+            first_seen: "2026-11-21 01:00:00".into(),
+            asn: Some(64500),
+            as_name: None,
+            country: Some("JP".into()),
+            ports: vec![22, 2222],
+        }];
+        assert_eq!(notify::items_of_csv(&notify::csv_of(&items)), items);
+    }
 }

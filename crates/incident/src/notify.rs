@@ -11,7 +11,7 @@ use renkei_core::tlp::Tlp;
 use renkei_core::{Store, time};
 use renkei_enrich::Enrichment;
 use renkei_mail::{Attachment, TeamKey};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::Row;
 
@@ -69,7 +69,7 @@ impl Settings {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecipientKind {
     Abuse,
@@ -100,7 +100,7 @@ pub struct Recipient {
 }
 
 /// One address in a notification, as the templates see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Item {
     pub incident: i64,
     pub ip: String,
@@ -586,8 +586,10 @@ pub fn csv_of(items: &[Item]) -> Vec<u8> {
         "category",
         "first_seen",
         "incident",
+        "ports",
     ]);
     for i in items {
+        let ports: Vec<String> = i.ports.iter().map(u16::to_string).collect();
         let _ = w.write_record([
             i.ip.clone(),
             i.asn.map(|a| a.to_string()).unwrap_or_default(),
@@ -596,9 +598,40 @@ pub fn csv_of(items: &[Item]) -> Vec<u8> {
             i.category.clone(),
             i.first_seen.clone(),
             i.incident.to_string(),
+            ports.join(" "),
         ]);
     }
     w.into_inner().unwrap_or_default()
+}
+
+/// The items back from [`csv_of`]'s text: how a feed's batches, kept per chunk, are
+/// gathered into one notification. Rows that do not read are skipped.
+pub fn items_of_csv(data: &[u8]) -> Vec<Item> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(data);
+    let text = |r: &csv::StringRecord, i: usize| r.get(i).unwrap_or_default().to_string();
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    reader
+        .records()
+        .filter_map(|r| r.ok())
+        .map(|r| Item {
+            incident: r.get(6).and_then(|v| v.parse().ok()).unwrap_or(0),
+            ip: text(&r, 0),
+            category: text(&r, 4),
+            first_seen: text(&r, 5),
+            asn: r.get(1).and_then(|v| v.parse().ok()),
+            as_name: some(text(&r, 2)),
+            country: some(text(&r, 3)),
+            ports: r
+                .get(7)
+                .unwrap_or_default()
+                .split_ascii_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect(),
+        })
+        .collect()
 }
 
 /// The IODEF 2.0 document for incidents (also `renkei incident export`).

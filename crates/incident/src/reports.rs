@@ -244,6 +244,19 @@ impl Status {
             Status::Bounce => "bounce",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Received,
+            Status::Processed,
+            Status::NeedsReview,
+            Status::Threaded,
+            Status::Archived,
+            Status::Bounce,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
 }
 
 /// What became of one report.
@@ -398,6 +411,102 @@ pub async fn ingest(
 ) -> Result<Outcome> {
     let id = receive(store, actor, channel, format, raw, tlp, submitted_by).await?;
     process(store, settings, actor, id).await
+}
+
+/// The longest idempotency key taken (the scope in front of it not counted).
+pub const MAX_KEY: usize = 200;
+
+/// Receives and processes a report under the sender's idempotency key: sent again
+/// with the same key (a client retrying after a timeout or a node that died), it is
+/// the same report, processed once, and the second answer says so. `key` carries its
+/// scope (who sent it), so one sender's keys never meet another's reports.
+#[allow(clippy::too_many_arguments)]
+pub async fn ingest_once(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    channel: Channel,
+    format: InputFormat,
+    raw: &[u8],
+    tlp: Tlp,
+    submitted_by: Option<i64>,
+    key: &str,
+) -> Result<(Outcome, bool)> {
+    if let Some(id) = by_key(store, key).await? {
+        return Ok((process(store, settings, actor, id).await?, true));
+    }
+    let now = time::now_str();
+    let sha = hex::encode(Sha256::digest(raw));
+    let mut tx = store.begin().await?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, submitted_by, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id",
+    )
+    .bind(&now)
+    .bind(channel.as_str())
+    .bind(format.as_str())
+    .bind(raw.to_vec())
+    .bind(&sha)
+    .bind(raw.len() as i64)
+    .bind(Status::Received.as_str())
+    .bind(tlp.as_str())
+    .bind(submitted_by)
+    .bind(key)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some(id) = id else {
+        // The same key from another node a moment ago.
+        drop(tx);
+        let id = by_key(store, key)
+            .await?
+            .ok_or(IncidentError::NotFound("report"))?;
+        return Ok((process(store, settings, actor, id).await?, true));
+    };
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "report.received",
+            object_type: "report",
+            object_id: id.to_string(),
+            changes: json!({"channel": channel.as_str(), "format": format.as_str(), "sha256": sha, "size": raw.len()}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((process(store, settings, actor, id).await?, false))
+}
+
+async fn by_key(store: &Store, key: &str) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM reports WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_optional(store.pool())
+            .await?,
+    )
+}
+
+/// What processing made of a report already processed.
+async fn outcome_of(tx: &mut Tx, id: i64, status: Status) -> Result<Outcome> {
+    let (problem, category, thread_of): (Option<String>, Option<String>, Option<i64>) =
+        sqlx::query_as(
+            "SELECT problem, COALESCE(category, proposed_category), thread_of FROM reports WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await?;
+    let incidents: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM incidents WHERE report_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(tx.conn())
+            .await?;
+    Ok(Outcome {
+        report: id,
+        status,
+        incidents,
+        category: category.as_deref().and_then(|c| Category::parse(c).ok()),
+        problem,
+        thread_of,
+    })
 }
 
 /// Validates and takes a web-form or API report.
@@ -1071,6 +1180,33 @@ pub async fn process_many(
     let mut events = Vec::new();
     let mut outcomes = Vec::with_capacity(ids.len());
     for id in ids {
+        // A report is processed once: one already processed (its sender retried) is
+        // answered with what processing made of it. PostgreSQL locks the row so that
+        // two nodes do not both take it; SQLite has one writer.
+        let lock = match tx.dialect() {
+            renkei_core::store::Dialect::Postgres => " FOR UPDATE",
+            renkei_core::store::Dialect::Sqlite => "",
+        };
+        let status: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT status FROM reports WHERE id = $1{lock}"
+        )))
+        .bind(*id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or(IncidentError::NotFound("report"))?;
+        match Status::parse(&status) {
+            Some(Status::Received) => {}
+            Some(done) => {
+                outcomes.push(outcome_of(&mut tx, *id, done).await?);
+                continue;
+            }
+            None => {
+                return Err(IncidentError::invalid(
+                    "report",
+                    format!("a report in state {status:?} is not processed"),
+                ));
+            }
+        }
         let stored = load(&mut tx, *id).await?;
         outcomes.push(process_in(&mut tx, settings, *id, stored, None, &mut events, None).await?);
     }

@@ -192,7 +192,21 @@ pub fn compose(d: &Draft<'_>) -> Result<Vec<u8>, MailError> {
                 SinglePart::builder()
                     .header(content_type(&a.content_type)?)
                     .header(ContentDisposition::attachment(&a.filename))
-                    .body(a.data.clone()),
+                    // Base64 whatever the type: the bytes arrive exactly as made, in
+                    // short CRLF lines (a CSV's bare line feeds would otherwise make
+                    // one line of the whole file, which SMTP servers refuse).
+                    .body(
+                        lettre::message::Body::new_with_encoding(
+                            a.data.clone(),
+                            lettre::message::header::ContentTransferEncoding::Base64,
+                        )
+                        .map_err(|_| {
+                            MailError::Address(format!(
+                                "attachment {:?} cannot be encoded",
+                                a.filename
+                            ))
+                        })?,
+                    ),
             );
         }
         Body::Multi(mixed)
@@ -243,4 +257,44 @@ pub fn compose(d: &Draft<'_>) -> Result<Vec<u8>, MailError> {
     }
     .map_err(|e| MailError::Address(e.to_string()))?;
     Ok(message.formatted())
+}
+
+#[cfg(test)]
+mod long_attachment_tests {
+    use super::*;
+
+    #[test]
+    fn a_large_attachment_keeps_every_line_within_smtp_limits() {
+        let mut csv = String::from("ip,asn\n");
+        for i in 0..20_000 {
+            csv.push_str(&format!("192.0.2.{},{}\n", i % 250, 64500 + i));
+        }
+        let attachments = [Attachment {
+            filename: "hosts.csv".into(),
+            content_type: "text/csv; charset=utf-8".into(),
+            data: csv.into_bytes(),
+        }];
+        let raw = compose(&Draft {
+            from: "CSIRT <csirt@example.org>",
+            to: "abuse@example.net",
+            subject: "hosts",
+            text: "see the attachment",
+            attachments: &attachments,
+            message_id: "1@example.org",
+            in_reply_to: None,
+            auto_reply: false,
+            sign: None,
+            encrypt_to: None,
+        })
+        .unwrap();
+        // Lines end in CRLF on the wire: SMTP servers read up to CRLF, and a bare LF
+        // would make the whole attachment one line.
+        let longest = raw.split(|b| *b == b'\n').map(<[u8]>::len).max().unwrap();
+        assert!(longest <= 998, "a line of {longest} bytes");
+        let bare = raw
+            .windows(2)
+            .filter(|w| w[1] == b'\n' && w[0] != b'\r')
+            .count();
+        assert_eq!(bare, 0, "bare line feeds");
+    }
 }

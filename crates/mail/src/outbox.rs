@@ -210,6 +210,7 @@ pub struct OutboxWorker {
     relay: String,
     archive: Option<String>,
     poll: Duration,
+    lease: chrono::Duration,
 }
 
 impl OutboxWorker {
@@ -219,6 +220,7 @@ impl OutboxWorker {
             relay: config.relay.clone(),
             archive: bare_address(&config.archive),
             poll: Duration::from_secs(config.poll_secs.max(1)),
+            lease: chrono::Duration::seconds(config.send_lease_secs.max(1) as i64),
         }
     }
 
@@ -250,9 +252,9 @@ impl OutboxWorker {
         // within the wait goes back to the queue. Without an archive it is sent again
         // under the same Message-ID, which receivers use to drop duplicates.
         let wait = if self.archive.is_some() {
-            chrono::Duration::minutes(30)
+            self.lease * 3
         } else {
-            chrono::Duration::minutes(10)
+            self.lease
         };
         let stale = time::format(now - wait);
         let mut tx = self.store.begin().await?;

@@ -236,6 +236,7 @@ impl TestServer {
         let lists = server.list_settings().clone();
         // With a bus, this node pulls sensor batches from it, as `renkei serve` does.
         tokio::spawn(server.batch_consumer(std::future::pending::<()>()));
+        tokio::spawn(server.feed_consumer(std::future::pending::<()>()));
         let (tx, rx) = oneshot::channel::<()>();
         let mut smtp = None;
         if let Some(intake) = server.smtp_intake() {

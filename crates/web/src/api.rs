@@ -284,3 +284,41 @@ pub async fn audit(
 pub async fn audit_verify(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(Json(audit::verify(&state.store).await?).into_response())
 }
+
+/// A large upload's bytes (a sensor batch, a feed file), with its own limit: the
+/// default body limit is for forms. `Content-Encoding: gzip` is undone, and the
+/// limit holds for what it unpacks to. `setting` names the limit in the error.
+pub async fn large_body(
+    body: axum::body::Body,
+    headers: &axum::http::HeaderMap,
+    max: usize,
+    setting: &str,
+) -> Result<Vec<u8>, AppError> {
+    use std::io::Read;
+    let too_large = || {
+        AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {setting}"),
+        )
+    };
+    let body = axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| too_large())?;
+    let gzip = headers
+        .get(axum::http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(body.to_vec());
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&body[..])
+        .take(max as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| AppError::bad_request("invalid_input", "the gzip body does not decompress"))?;
+    if out.len() > max {
+        return Err(too_large());
+    }
+    Ok(out)
+}

@@ -17,12 +17,66 @@ use crate::auth::Auth;
 use crate::error::AppError;
 use crate::state::AppState;
 
+/// The client's `Idempotency-Key`, scoped to the account that sent it: a retry after
+/// a timeout or a node that died is then the same report, never a second one.
+fn idempotency_key(auth: &Auth, headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= reports::MAX_KEY)
+        .ok_or_else(|| {
+            AppError::bad_request(
+                "invalid_input",
+                format!(
+                    "Idempotency-Key: give 1 to {} visible ASCII characters",
+                    reports::MAX_KEY
+                ),
+            )
+        })?;
+    Ok(auth
+        .principal
+        .user()
+        .map(|u| format!("user:{}:{key}", u.id)))
+}
+
+/// Answers a report taken: 201 the first time, 200 when the key had been used.
+fn taken(out: reports::Outcome, repeated: bool) -> Response {
+    let code = if repeated {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    (code, Json(out)).into_response()
+}
+
 pub async fn submit(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
+    headers: HeaderMap,
     ApiJson(form): ApiJson<FormReport>,
 ) -> Result<Response, AppError> {
     let by = auth.principal.user().map(|u| u.id);
+    if let Some(key) = idempotency_key(&auth, &headers)? {
+        let tlp = form.validate()?;
+        let raw = serde_json::to_vec(&form).map_err(AppError::internal)?;
+        let (out, repeated) = reports::ingest_once(
+            &state.store,
+            &state.intake,
+            &auth.actor(),
+            Channel::Api,
+            InputFormat::Form,
+            &raw,
+            tlp,
+            by,
+            &key,
+        )
+        .await?;
+        return Ok(taken(out, repeated));
+    }
     let out = reports::submit_form(
         &state.store,
         &state.intake,
@@ -32,7 +86,7 @@ pub async fn submit(
         by,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(out)).into_response())
+    Ok(taken(out, false))
 }
 
 #[derive(Deserialize)]
@@ -47,6 +101,7 @@ pub async fn import(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Query(q): Query<ImportQuery>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let format = InputFormat::parse(&q.format)?;
@@ -69,21 +124,40 @@ pub async fn import(
         Channel::Api
     };
     let by = auth.principal.user().map(|u| u.id);
-    let out = reports::ingest(
-        &state.store,
-        &state.intake,
-        &auth.actor(),
-        channel,
-        format,
-        &body,
-        tlp,
-        by,
-    )
-    .await?;
-    if format == InputFormat::Mail {
+    let (out, repeated) = match idempotency_key(&auth, &headers)? {
+        Some(key) => {
+            reports::ingest_once(
+                &state.store,
+                &state.intake,
+                &auth.actor(),
+                channel,
+                format,
+                &body,
+                tlp,
+                by,
+                &key,
+            )
+            .await?
+        }
+        None => (
+            reports::ingest(
+                &state.store,
+                &state.intake,
+                &auth.actor(),
+                channel,
+                format,
+                &body,
+                tlp,
+                by,
+            )
+            .await?,
+            false,
+        ),
+    };
+    if format == InputFormat::Mail && !repeated {
         crate::api_publish::list_bounce(&state.store, &body).await;
     }
-    Ok((StatusCode::CREATED, Json(out)).into_response())
+    Ok(taken(out, repeated))
 }
 
 pub async fn report(

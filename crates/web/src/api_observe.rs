@@ -2,8 +2,6 @@
 //! register sensors and annotate ports; anyone reads the rankings, per-port series,
 //! ICMP, trend notes and charts (JSON, CSV or SVG) for any period.
 
-use std::io::Read;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -336,31 +334,13 @@ pub async fn batch(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, AppError> {
-    let max = state.observe.observe.max_batch_bytes;
-    // Batches have their own limit (the default body limit is for forms).
-    let body = axum::body::to_bytes(body, max).await.map_err(|_| {
-        AppError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the batch is larger than observe.max_batch_bytes",
-        )
-    })?;
-    let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
-    let body: Vec<u8> = if gzip {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&body[..])
-            .take(max as u64 + 1)
-            .read_to_end(&mut out)
-            .map_err(|_| {
-                AppError::bad_request("invalid_input", "the gzip body does not decompress")
-            })?;
-        out
-    } else {
-        body.to_vec()
-    };
+    let body = crate::api::large_body(
+        body,
+        &headers,
+        state.observe.observe.max_batch_bytes,
+        "observe.max_batch_bytes",
+    )
+    .await?;
     let signature = headers
         .get(renkei_observe::batch::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
@@ -374,11 +354,16 @@ pub async fn batch(
             &body,
         )
         .await?;
-        let id = crate::BatchBus::msg_id(checked.sensor_id, checked.receipt.seq);
+        let id = crate::WorkBus::batch_id(checked.sensor_id, checked.receipt.seq);
         let sensor = checked.sensor_id.to_string();
         let published = b
             .bus
-            .publish(&b.subject, &id, &[(SENSOR_HEADER, sensor.as_str())], body)
+            .publish(
+                &b.batches.subject,
+                &id,
+                &[(SENSOR_HEADER, sensor.as_str())],
+                body,
+            )
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "the bus did not take a batch");

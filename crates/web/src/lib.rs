@@ -5,6 +5,7 @@
 //! resolves. The binary and the integration tests call the same two functions.
 
 pub mod api;
+pub mod api_feeds;
 pub mod api_incidents;
 pub mod api_notify;
 pub mod api_observe;
@@ -97,7 +98,14 @@ async fn body_limit(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, AppError> {
-    let limit = if request.uri().path() == api_observe::BATCH_PATH {
+    let path = request.uri().path();
+    let limit = if api_feeds::is_upload(path) {
+        state
+            .config
+            .server
+            .body_limit_bytes
+            .max(state.config.intake.max_feed_bytes)
+    } else if path == api_observe::BATCH_PATH {
         state
             .config
             .server
@@ -122,40 +130,74 @@ async fn body_limit(
 }
 
 /// Opens the store named in `config` and assembles the application.
-/// Sensor batches on the bus: the stream, its subject, and the durable consumer
+/// One kind of work on the bus: its stream, its subject, and the durable consumer
 /// every node pulls from.
-pub struct BatchBus {
-    pub bus: renkei_bus::Bus,
+pub struct Lane {
     pub stream: String,
     pub subject: String,
     pub durable: String,
+}
+
+impl Lane {
+    fn named(prefix: &str, kind: &str) -> Lane {
+        Lane {
+            stream: format!(
+                "{}_{}",
+                prefix.to_ascii_uppercase(),
+                kind.to_ascii_uppercase()
+            ),
+            subject: format!("{prefix}.{kind}"),
+            durable: format!("{prefix}-{kind}"),
+        }
+    }
+}
+
+/// The work that goes through NATS JetStream when `[bus] nats_url` is set: sensor
+/// batches and bulk-feed chunks, each taken by whichever node pulls it first.
+pub struct WorkBus {
+    pub bus: renkei_bus::Bus,
+    pub batches: Lane,
+    pub feeds: Lane,
     pub ack_wait: Duration,
 }
 
-impl BatchBus {
+impl WorkBus {
     pub async fn connect(
         url: &str,
         config: &renkei_core::config::BusConfig,
-    ) -> Result<BatchBus, WebError> {
+    ) -> Result<WorkBus, WebError> {
         let bus = renkei_bus::Bus::connect(url).await?;
-        let b = BatchBus {
+        let b = WorkBus {
             bus,
-            stream: format!("{}_BATCHES", config.prefix.to_ascii_uppercase()),
-            subject: format!("{}.batches", config.prefix),
-            durable: format!("{}-batches", config.prefix),
+            batches: Lane::named(&config.prefix, "batches"),
+            feeds: Lane::named(&config.prefix, "feeds"),
             ack_wait: Duration::from_secs(config.ack_wait_secs),
         };
-        // A repeat of the same batch within ten minutes is dropped by JetStream
-        // itself; later ones by the database's key (sensor, sequence number).
-        b.bus
-            .ensure_stream(&b.stream, &b.subject, Duration::from_secs(600))
-            .await?;
+        // A repeat of the same message within ten minutes is dropped by JetStream
+        // itself; later ones by the database's keys (sensor and sequence number; feed
+        // file and first row).
+        for lane in [&b.batches, &b.feeds] {
+            b.bus
+                .ensure_stream(&lane.stream, &lane.subject, Duration::from_secs(600))
+                .await?;
+        }
         Ok(b)
     }
 
-    /// The key JetStream drops repeats by.
-    pub fn msg_id(sensor_id: i64, seq: i64) -> String {
+    /// The key JetStream drops repeated batches by.
+    pub fn batch_id(sensor_id: i64, seq: i64) -> String {
         format!("batch.{sensor_id}.{seq}")
+    }
+
+    /// The key JetStream drops repeated feed chunks by: the import (one per feed and
+    /// file hash) and the chunk's first row.
+    pub fn chunk_id(report: i64, first_row: u64) -> String {
+        format!("feed.{report}.{first_row}")
+    }
+
+    /// (pending, unacknowledged) of a lane.
+    pub async fn lag(&self, lane: &Lane) -> Result<(u64, u64), renkei_bus::BusError> {
+        self.bus.lag(&lane.stream, &lane.durable).await
     }
 }
 
@@ -199,8 +241,8 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
     let bus = match config.bus.nats_url.as_str() {
         "" => None,
         url => {
-            let b = BatchBus::connect(url, &config.bus).await?;
-            tracing::info!(stream = %b.stream, "sensor batches go through NATS JetStream");
+            let b = WorkBus::connect(url, &config.bus).await?;
+            tracing::info!(batches = %b.batches.stream, feeds = %b.feeds.stream, "sensor batches and feed chunks go through NATS JetStream");
             Some(Arc::new(b))
         }
     };
@@ -456,21 +498,49 @@ impl Server {
         &self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> impl Future<Output = ()> + Send + 'static {
+        self.consumer(
+            |b| &b.batches,
+            |state, d| async move { crate::api_observe::store_from_bus(&state, d).await },
+            shutdown,
+        )
+    }
+
+    /// With a bus: pulls bulk-feed chunks from it and counts each once (the node that
+    /// counts a file's last chunk queues its notifications), until `shutdown`.
+    pub fn feed_consumer(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        self.consumer(
+            |b| &b.feeds,
+            |state, d| async move { crate::api_feeds::chunk_from_bus(&state, d).await },
+            shutdown,
+        )
+    }
+
+    fn consumer<H, F>(
+        &self,
+        lane: fn(&WorkBus) -> &Lane,
+        handle: H,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        H: Fn(AppState, renkei_bus::Delivery) -> F + Send + Sync + 'static,
+        F: Future<Output = renkei_bus::Handled> + Send,
+    {
         let state = self.state.clone();
         async move {
             let Some(b) = state.bus.clone() else {
                 return;
             };
-            let handle = |d: renkei_bus::Delivery| {
-                let state = state.clone();
-                async move { crate::api_observe::store_from_bus(&state, d).await }
-            };
+            let lane = lane(&b);
+            let run = |d| handle(state.clone(), d);
             if let Err(e) = b
                 .bus
-                .consume(&b.stream, &b.durable, b.ack_wait, handle, shutdown)
+                .consume(&lane.stream, &lane.durable, b.ack_wait, run, shutdown)
                 .await
             {
-                tracing::error!(error = %e, "the batch consumer stopped");
+                tracing::error!(error = %e, stream = %lane.stream, "a bus consumer stopped");
             }
         }
     }

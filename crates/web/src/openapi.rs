@@ -284,6 +284,19 @@ fn incident_schemas() -> Value {
             }
         },
         "RawDocument": {"type": "string", "contentMediaType": "application/octet-stream", "description": "The document's bytes"},
+        "FeedFile": {"type": "string", "contentMediaType": "text/csv", "description": "The feed's CSV file as received (Content-Encoding: gzip allowed)"},
+        "FeedImport": {
+            "type": "object", "required": ["feed", "report", "rows", "events", "bad_rows", "chunks", "chunks_done", "finished", "duplicate"],
+            "description": "A feed import's figures so far: final once finished (every chunk counted, notifications queued)",
+            "properties": {
+                "feed": {"type": "string"}, "report": {"type": "integer", "description": "The report holding the file as received"},
+                "rows": {"type": "integer"}, "events": {"type": "integer"}, "bad_rows": {"type": "integer"},
+                "problems": {"type": "array", "items": {"type": "object", "properties": {"line": {"type": "integer"}, "message": {"type": "string"}}}},
+                "recipients": {"type": "integer"}, "notifications": {"type": "integer"}, "unresolved": {"type": "integer"},
+                "chunks": {"type": "integer"}, "chunks_done": {"type": "integer"}, "finished": {"type": "boolean"},
+                "duplicate": {"type": "boolean", "description": "The same file had been sent for this feed before: this is that import"}
+            }
+        },
         "IntakeOutcome": {
             "type": "object", "required": ["report", "status", "incidents"],
             "properties": {

@@ -21,22 +21,31 @@ pub struct Queues {
     pub list_queued: i64,
     pub list_sending: i64,
     pub sensor_batches_waiting: i64,
+    /// Chunks of bulk feeds not yet counted.
+    pub feed_chunks_waiting: i64,
     /// Sensor batches on the bus not yet handed to a node, and handed but not yet
     /// acknowledged (none without a bus).
-    pub bus_pending: Option<u64>,
-    pub bus_unacked: Option<u64>,
+    pub bus_batches_pending: Option<u64>,
+    pub bus_batches_unacked: Option<u64>,
+    /// The same for bulk-feed chunks.
+    pub bus_feeds_pending: Option<u64>,
+    pub bus_feeds_unacked: Option<u64>,
 }
 
 pub async fn queues(state: &AppState) -> Result<Queues, AppError> {
     let store = &state.store;
-    let (bus_pending, bus_unacked) = match &state.bus {
-        Some(b) => match b.bus.lag(&b.stream, &b.durable).await {
-            Ok((p, u)) => (Some(p), Some(u)),
+    let lag = |lane| async move {
+        let b = state.bus.as_ref()?;
+        match b.lag(lane).await {
+            Ok(lag) => Some(lag),
             Err(e) => {
                 tracing::warn!(error = %e, "bus lag not read");
-                (None, None)
+                None
             }
-        },
+        }
+    };
+    let (batches, feeds) = match &state.bus {
+        Some(b) => (lag(&b.batches).await, lag(&b.feeds).await),
         None => (None, None),
     };
     let (outbox_queued, outbox_sending, outbox_failed) = renkei_mail::outbox::depth(store)
@@ -50,8 +59,11 @@ pub async fn queues(state: &AppState) -> Result<Queues, AppError> {
         list_queued,
         list_sending,
         sensor_batches_waiting: renkei_observe::collector::waiting(store).await?,
-        bus_pending,
-        bus_unacked,
+        feed_chunks_waiting: renkei_incident::feeds::chunks_waiting(store).await?,
+        bus_batches_pending: batches.map(|l| l.0),
+        bus_batches_unacked: batches.map(|l| l.1),
+        bus_feeds_pending: feeds.map(|l| l.0),
+        bus_feeds_unacked: feeds.map(|l| l.1),
     })
 }
 

@@ -192,7 +192,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError
     let q = crate::ops::queues(&state).await?;
     let nodes = renkei_core::nodes::nodes(&state.store).await?;
     let leases = renkei_core::nodes::leases(&state.store).await?;
-    let body = state.metrics.render(&[
+    let mut gauges = vec![
         (
             "renkei_nodes_alive",
             "Nodes that sent a heartbeat in the last 30 s.",
@@ -235,7 +235,40 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError
             "Rows in the audit log.",
             c.audit_entries,
         ),
-    ]);
+        (
+            "renkei_feed_chunks_waiting",
+            "Bulk-feed chunks not yet counted.",
+            q.feed_chunks_waiting,
+        ),
+    ];
+    let lanes = [
+        (
+            "renkei_bus_batches_pending",
+            "Sensor batches on the bus not yet handed to a node.",
+            q.bus_batches_pending,
+        ),
+        (
+            "renkei_bus_batches_unacked",
+            "Sensor batches handed to a node and not yet acknowledged.",
+            q.bus_batches_unacked,
+        ),
+        (
+            "renkei_bus_feeds_pending",
+            "Bulk-feed chunks on the bus not yet handed to a node.",
+            q.bus_feeds_pending,
+        ),
+        (
+            "renkei_bus_feeds_unacked",
+            "Bulk-feed chunks handed to a node and not yet acknowledged.",
+            q.bus_feeds_unacked,
+        ),
+    ];
+    for (name, help, value) in lanes {
+        if let Some(v) = value {
+            gauges.push((name, help, v as i64));
+        }
+    }
+    let body = state.metrics.render(&gauges);
     Ok((
         [(
             header::CONTENT_TYPE,

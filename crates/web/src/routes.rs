@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use crate::state::AppState;
 use crate::{
-    api, api_incidents, api_notify, api_observe, api_publish, api_vuln, auth, feeds_vuln, ops,
-    pages, pages_incidents, pages_notify, pages_observe, pages_publish, pages_report, pages_vuln,
+    api, api_feeds, api_incidents, api_notify, api_observe, api_publish, api_vuln, auth,
+    feeds_vuln, ops, pages, pages_incidents, pages_notify, pages_observe, pages_publish,
+    pages_report, pages_vuln,
 };
 
 const PERIOD_Q: (&str, &str, &str) = (
@@ -293,7 +294,7 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
             POST,
             "/api/v1/reports",
             Authenticated,
-            doc("Report an incident with the web form's fields; stored, classified, and split into incidents.", Some("FormReport"), Some("IntakeOutcome"), 201),
+            doc("Report an incident with the web form's fields; stored, classified, and split into incidents. With an Idempotency-Key header, the same key again is the same report (answered 200 with its outcome).", Some("FormReport"), Some("IntakeOutcome"), 201),
             api_incidents::submit,
         )
         .api(
@@ -305,10 +306,21 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
                     ("format", "string", "mail (RFC 5322), iodef (1.0 or 2.0) or xarf (v4 JSON); the body is the document"),
                     ("tlp", "string", "TLP of the report (default TLP:AMBER)"),
                 ],
-                ..doc("Submit a raw document. It is stored before it is read; one that cannot be read is kept and marked for review.", Some("RawDocument"), Some("IntakeOutcome"), 201)
+                ..doc("Submit a raw document. It is stored before it is read; one that cannot be read is kept and marked for review. With an Idempotency-Key header, the same key again is the same report (answered 200 with its outcome).", Some("RawDocument"), Some("IntakeOutcome"), 201)
             },
             api_incidents::import,
         )
+        .api(
+            POST,
+            "/api/v1/feeds/{feed}/imports",
+            Staff,
+            ApiDoc {
+                query: &[("tlp", "string", "TLP of the feed's events and notifications (default TLP:AMBER)")],
+                ..doc("Import a bulk feed with a built-in layout (the body is its CSV file). Stored first, then counted in chunks: 201 when counted by this node, 202 when its chunks went to the bus (follow Location), 200 when the same file was sent before (an unfinished import resumes).", Some("FeedFile"), Some("FeedImport"), 201)
+            },
+            api_feeds::upload,
+        )
+        .api(GET, "/api/v1/feeds/imports/{report}", Staff, doc("A feed import's progress and figures.", None, Some("FeedImport"), 200), api_feeds::import_status)
         .api(GET, "/api/v1/reports/{id}", Staff, doc("A report as read: fields, indicators, classification and reasons.", None, Some("Report"), 200), api_incidents::report)
         .api(GET, "/api/v1/reports/{id}/raw", Staff, doc("The report's bytes exactly as received.", None, Some("RawDocument"), 200), api_incidents::report_raw)
         .api(POST, "/api/v1/reports/{id}/category", Staff, doc("Confirm or change the report's category.", Some("CategoryChoice"), Some("Report"), 200), api_incidents::report_category)

@@ -31,8 +31,8 @@ pub struct AppState {
     pub clock: renkei_core::time::Clock,
     /// This server's name among the nodes sharing the database.
     pub node_id: Arc<String>,
-    /// Sensor batches through NATS JetStream, when `[bus] nats_url` is set.
-    pub bus: Option<Arc<crate::BatchBus>>,
+    /// Sensor batches and feed chunks through NATS JetStream, when `[bus] nats_url` is set.
+    pub bus: Option<Arc<crate::WorkBus>>,
 }
 
 impl AppState {

@@ -161,7 +161,7 @@ async fn through_the_bus(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(stored(&a).await.0, seqs.len() as i64);
     let (_, ops) = api.get(Some(&coordinator), "/api/v1/operations").await;
-    assert_eq!(ops["queues"]["bus_pending"], 0, "{ops}");
+    assert_eq!(ops["queues"]["bus_batches_pending"], 0, "{ops}");
 
     // The views count what the bus delivered.
     a.roll_up().await;
