@@ -12,4 +12,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export RENKEI_TEST_POSTGRES_URL="${RENKEI_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 cargo test --release --locked -p renkei --test scale_out -- --ignored --nocapture --test-threads 1 throughput 2>&1 \
-    | grep -E '^nodes=|test result|panicked'
+    | grep -oE 'nodes=.*|test result.*|panicked.*'

@@ -46,6 +46,7 @@ pub struct Seeded {
     pub vendors_registered: i64,
     pub notes_published: i64,
     pub subscribers: i64,
+    pub topics: i64,
     pub coordinator: String,
     pub password: String,
 }
@@ -839,6 +840,19 @@ pub async fn seed(
         }
     }
     time::set_process_time(midnight(quarter.end()) - Duration::hours(1));
+    // The quarter's topics, as a coordinator writes them before generating the report.
+    let topics = json!({"topics": [
+        {"title_ja": "国際会議でのワークショップ", "title_en": "A workshop at an international conference",
+         "body_ja": "国連主催の国際会議において、当センターの職員がセキュリティワークショップのモデレータを務め、インシデント対応機能の構築における**課題と解決策**について議論しました。",
+         "body_en": "A member of our staff moderated a security workshop at a UN-hosted conference on the **challenges and solutions** in building incident response capabilities."},
+        {"title_ja": "重要インフラ事業者向け説明会", "title_en": "A briefing for critical infrastructure operators",
+         "body_ja": "重要インフラ事業者向けに、脆弱性情報の受け取り方と早期警戒情報の活用について説明会を開催しました。",
+         "body_en": "We held a briefing for critical infrastructure operators on receiving vulnerability information and using early-warning information."},
+    ]});
+    let written = api
+        .put(&c1, &format!("/api/v1/activity/{quarter}/topics"), topics)
+        .await?;
+    seeded.topics = written["topics"].as_array().map_or(0, |t| t.len() as i64);
     renkei_observe::collector::roll_up(&store, &observe).await?;
     renkei_observe::trends::run_due(&store, &observe, &quarter.last_day().to_string()).await?;
     seeded.vendors_registered = vendors.len() as i64;

@@ -113,6 +113,12 @@ async fn seed_then_report(backend: Backend) {
     );
     assert_eq!(report["weekly_items"], seeded["weekly_items"]);
     assert_eq!(report["subscribers"], seeded["subscribers"]);
+    // Topics: what the coordinators wrote for the quarter, at the head.
+    assert!(seeded["topics"].as_i64().unwrap() >= 1, "{seeded}");
+    assert_eq!(
+        report["topics"].as_array().unwrap().len() as i64,
+        seeded["topics"].as_i64().unwrap()
+    );
     // The early warning (TLP:AMBER) is not in a public report.
     assert!(seeded["early_warnings"].as_i64().unwrap() >= 1);
     assert!(!report.to_string().contains("制御システム"));
@@ -224,6 +230,10 @@ async fn seed_then_report(backend: Backend) {
         "the Japanese font is embedded and searchable"
     );
     assert!(text.contains(&seeded["reports"].to_string()));
+    assert!(
+        text.contains("国際会議でのワークショップ"),
+        "the seeded topic is typeset"
+    );
 
     // English too.
     let (ok, _, err) = renkei(

@@ -148,12 +148,13 @@ impl Quarter {
         )
     }
 
-    /// The period in words: `2007 年 10 月 1 日 ~ 2007 年 12 月 31 日`.
+    /// The period in words: `2007 年 10 月 1 日～2007 年 12 月 31 日` (a full-width
+    /// wave dash, as Japanese typesetting has it; ASCII `~` sits high in the font).
     pub fn span(self, ja: bool) -> String {
         let (a, b) = (self.first_day(), self.last_day());
         if ja {
             format!(
-                "{} 年 {} 月 {} 日 ~ {} 年 {} 月 {} 日",
+                "{} 年 {} 月 {} 日～{} 年 {} 月 {} 日",
                 a.year(),
                 a.month(),
                 a.day(),
@@ -185,7 +186,7 @@ mod tests {
         assert_eq!(q.first_day().to_string(), "2007-10-01");
         assert_eq!(q.last_day().to_string(), "2007-12-31");
         assert_eq!(q.months(), ["2007-10", "2007-11", "2007-12"]);
-        assert_eq!(q.span(true), "2007 年 10 月 1 日 ~ 2007 年 12 月 31 日");
+        assert_eq!(q.span(true), "2007 年 10 月 1 日～2007 年 12 月 31 日");
         assert_eq!(q.span(false), "1 October 2007 – 31 December 2007");
         assert_eq!(Quarter::parse("2008Q1").unwrap().previous(), q);
         assert_eq!(

@@ -494,7 +494,7 @@ pub async fn build(
             per_sensor: r.per_sensor,
         }));
         let caption = format!(
-            "{} top{}-{} ({} ~ {})",
+            "{} top{}-{} ({} – {})",
             if ja {
                 "アクセス先ポート別グラフ"
             } else {
@@ -566,7 +566,7 @@ pub async fn build(
                 })
             })
             .collect();
-        let caption = format!("{label} ({} ~ {})", long.from, long.to);
+        let caption = format!("{label} ({} – {})", long.from, long.to);
         let n = format!(
             "2-{}",
             figures
@@ -599,7 +599,7 @@ pub async fn build(
             + 1
     );
     let caption = format!(
-        "{} ({} ~ {})",
+        "{} ({} – {})",
         w.t("icmp"),
         quarter_period.from,
         quarter_period.to
