@@ -75,16 +75,7 @@ pub fn aggregate(
     today: &str,
     line_offset: u64,
 ) -> Result<Aggregated> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(data);
-    let header = reader
-        .byte_headers()
-        .map_err(|e| IncidentError::invalid("feed", format!("unreadable header: {e}")))?
-        .clone();
-    let cols = Columns::find(mapping, &header)
-        .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
+    let (mut reader, cols) = open(mapping, data)?;
     let mut out = Aggregated::default();
     let mut types: HashMap<Vec<u8>, u32> = HashMap::new();
     let fixed_type = mapping
@@ -198,6 +189,22 @@ pub fn aggregate(
 /// large enough that per-chunk costs (a transaction, a message) stay out of sight.
 pub const CHUNK_ROWS: usize = 10_000;
 
+/// A reader past the feed's header, and where the mapping's columns are in it; fails
+/// when the header is unreadable or lacks the address column.
+fn open<'a>(mapping: &Mapping, data: &'a [u8]) -> Result<(csv::Reader<&'a [u8]>, Columns)> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(data);
+    let header = reader
+        .byte_headers()
+        .map_err(|e| IncidentError::invalid("feed", format!("unreadable header: {e}")))?
+        .clone();
+    let cols = Columns::find(mapping, &header)
+        .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
+    Ok((reader, cols))
+}
+
 /// A slice of a feed's rows, with the header row in front so that it reads alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
@@ -214,15 +221,7 @@ pub struct Chunk {
 /// column.
 pub fn split(mapping: &Mapping, data: &[u8], rows: usize) -> Result<Vec<Chunk>> {
     let rows = rows.max(1);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(data);
-    let header = reader
-        .byte_headers()
-        .map_err(|e| IncidentError::invalid("feed", format!("unreadable header: {e}")))?
-        .clone();
-    Columns::find(mapping, &header).map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
+    let (mut reader, _) = open(mapping, data)?;
     let body = reader.position().clone();
     let head = &data[..body.byte() as usize];
     let mut chunks = Vec::new();

@@ -419,7 +419,8 @@ pub const MAX_KEY: usize = 200;
 /// Receives and processes a report under the sender's idempotency key: sent again
 /// with the same key (a client retrying after a timeout or a node that died), it is
 /// the same report, processed once, and the second answer says so. `key` carries its
-/// scope (who sent it), so one sender's keys never meet another's reports.
+/// scope (who sent it), so one sender's keys never meet another's reports. Without a
+/// key it is [`ingest`], never a repeat.
 #[allow(clippy::too_many_arguments)]
 pub async fn ingest_once(
     store: &Store,
@@ -430,8 +431,22 @@ pub async fn ingest_once(
     raw: &[u8],
     tlp: Tlp,
     submitted_by: Option<i64>,
-    key: &str,
+    key: Option<&str>,
 ) -> Result<(Outcome, bool)> {
+    let Some(key) = key else {
+        let out = ingest(
+            store,
+            settings,
+            actor,
+            channel,
+            format,
+            raw,
+            tlp,
+            submitted_by,
+        )
+        .await?;
+        return Ok((out, false));
+    };
     if let Some(id) = by_key(store, key).await? {
         return Ok((process(store, settings, actor, id).await?, true));
     }

@@ -60,33 +60,22 @@ pub async fn submit(
     ApiJson(form): ApiJson<FormReport>,
 ) -> Result<Response, AppError> {
     let by = auth.principal.user().map(|u| u.id);
-    if let Some(key) = idempotency_key(&auth, &headers)? {
-        let tlp = form.validate()?;
-        let raw = serde_json::to_vec(&form).map_err(AppError::internal)?;
-        let (out, repeated) = reports::ingest_once(
-            &state.store,
-            &state.intake,
-            &auth.actor(),
-            Channel::Api,
-            InputFormat::Form,
-            &raw,
-            tlp,
-            by,
-            &key,
-        )
-        .await?;
-        return Ok(taken(out, repeated));
-    }
-    let out = reports::submit_form(
+    let key = idempotency_key(&auth, &headers)?;
+    let tlp = form.validate()?;
+    let raw = serde_json::to_vec(&form).map_err(AppError::internal)?;
+    let (out, repeated) = reports::ingest_once(
         &state.store,
         &state.intake,
         &auth.actor(),
         Channel::Api,
-        &form,
+        InputFormat::Form,
+        &raw,
+        tlp,
         by,
+        key.as_deref(),
     )
     .await?;
-    Ok(taken(out, false))
+    Ok(taken(out, repeated))
 }
 
 #[derive(Deserialize)]
@@ -124,36 +113,18 @@ pub async fn import(
         Channel::Api
     };
     let by = auth.principal.user().map(|u| u.id);
-    let (out, repeated) = match idempotency_key(&auth, &headers)? {
-        Some(key) => {
-            reports::ingest_once(
-                &state.store,
-                &state.intake,
-                &auth.actor(),
-                channel,
-                format,
-                &body,
-                tlp,
-                by,
-                &key,
-            )
-            .await?
-        }
-        None => (
-            reports::ingest(
-                &state.store,
-                &state.intake,
-                &auth.actor(),
-                channel,
-                format,
-                &body,
-                tlp,
-                by,
-            )
-            .await?,
-            false,
-        ),
-    };
+    let (out, repeated) = reports::ingest_once(
+        &state.store,
+        &state.intake,
+        &auth.actor(),
+        channel,
+        format,
+        &body,
+        tlp,
+        by,
+        idempotency_key(&auth, &headers)?.as_deref(),
+    )
+    .await?;
     if format == InputFormat::Mail && !repeated {
         crate::api_publish::list_bounce(&state.store, &body).await;
     }
