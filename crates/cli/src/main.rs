@@ -324,13 +324,38 @@ enum AdminCommand {
         email: String,
         #[arg(long)]
         name: String,
+        /// What the token may do: read, write, feed, sensor, metrics, admin
+        /// (separated by commas); default: all the account's role may.
+        #[arg(long)]
+        scopes: Option<String>,
+        /// Days until the token stops working; default: until revoked.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
     },
 }
 
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Walk the hash chain; exit 0 if intact, 1 naming the first altered or removed row.
-    Verify,
+    /// With --checkpoints, also hold the log against signed checkpoints taken earlier,
+    /// which finds rows cut off the end and rows rewritten with every later hash.
+    Verify {
+        /// Checkpoints, one JSON line each (`renkei audit checkpoint`, the server's
+        /// audit.checkpoint_file, or the lines of the checkpoint mails).
+        #[arg(long)]
+        checkpoints: Option<std::path::PathBuf>,
+        /// The team's armored public key the checkpoints are signed with; default:
+        /// the public half of mail.signing_key_file.
+        #[arg(long)]
+        public_key: Option<std::path::PathBuf>,
+    },
+    /// Sign the audit log's head with the team key (mail.signing_key_file) and print
+    /// it as one JSON line; also appended to --out (default audit.checkpoint_file)
+    /// and mailed to audit.checkpoint_mail when set.
+    Checkpoint {
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -764,10 +789,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&config).await?;
             enrich(&store, cmd).await
         }
-        Command::Audit(AuditCommand::Verify) => {
+        Command::Audit(AuditCommand::Verify {
+            checkpoints,
+            public_key,
+        }) => {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
-            let verdict = audit::verify(&store).await?;
+            let mut verdict = audit::verify(&store).await?;
+            if let (Some(path), Verdict::Intact { .. }) = (&checkpoints, &verdict) {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    CoreError::invalid("checkpoints", format!("{}: {e}", path.display()))
+                })?;
+                let list = audit::Checkpoint::parse_lines(&text).map_err(|e| {
+                    CoreError::invalid("checkpoints", format!("{}: {e}", path.display()))
+                })?;
+                let public = match public_key {
+                    Some(p) => std::fs::read_to_string(&p).map_err(|e| {
+                        CoreError::invalid("public_key", format!("{}: {e}", p.display()))
+                    })?,
+                    None => team_key(&config)?.public_armored()?,
+                };
+                if let Err(e) = renkei_mail::checkpoint::verify_signatures(&public, &list) {
+                    say!("renkei: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+                verdict = audit::check_against(&store, &list).await?;
+            }
             out!("{}", serde_json::to_string(&verdict)?);
             Ok(match verdict {
                 Verdict::Intact { .. } => ExitCode::SUCCESS,
@@ -782,7 +829,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             })
         }
+        Command::Audit(AuditCommand::Checkpoint { out }) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            let key = team_key(&config)?;
+            let file = out.or_else(|| {
+                (!config.audit.checkpoint_file.is_empty())
+                    .then(|| config.audit.checkpoint_file.clone().into())
+            });
+            let to = renkei_mail::checkpoint::Destinations {
+                file: file.as_deref(),
+                mail: (!config.audit.checkpoint_mail.is_empty() && !config.mail.from.is_empty())
+                    .then_some((
+                        config.mail.from.as_str(),
+                        config.audit.checkpoint_mail.as_str(),
+                    )),
+            };
+            let c = renkei_mail::checkpoint::take(&store, &key, to).await?;
+            out!("{}", serde_json::to_string(&c)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// The team's signing key, which checkpoints need.
+fn team_key(config: &Config) -> anyhow::Result<renkei_mail::TeamKey> {
+    let path = &config.mail.signing_key_file;
+    if path.is_empty() {
+        return Err(CoreError::invalid(
+            "mail.signing_key_file",
+            "audit checkpoints are signed with the team key: set mail.signing_key_file",
+        )
+        .into());
+    }
+    let data = std::fs::read(path)
+        .map_err(|e| CoreError::invalid("mail.signing_key_file", format!("{path}: {e}")))?;
+    Ok(
+        renkei_mail::TeamKey::parse(&data, &config.mail.signing_key_passphrase)
+            .map_err(|e| CoreError::invalid("mail.signing_key_file", e.to_string()))?,
+    )
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
@@ -824,8 +909,21 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    if !server.config().server.metrics_listen.is_empty() {
+        let addr = server.config().server.metrics_listen.clone();
+        let metrics_listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+        say!(
+            "renkei: /metrics on http://{}",
+            metrics_listener.local_addr()?
+        );
+        tokio::spawn(server.serve_metrics(metrics_listener, stopped(stop_rx.clone())));
+    }
     let outbox = tokio::spawn(server.outbox_worker().run(stopped(stop_rx.clone())));
     let lists = tokio::spawn(server.list_sender().run(stopped(stop_rx.clone())));
+    tokio::spawn(server.intake_retry(stopped(stop_rx.clone())));
+    tokio::spawn(server.audit_checkpointer(stopped(stop_rx.clone())));
     tokio::spawn(server.enrich_refresher(stopped(stop_rx.clone())));
     tokio::spawn(server.trend_worker(stopped(stop_rx.clone())));
     tokio::spawn(server.heartbeat(stopped(stop_rx.clone())));
@@ -928,14 +1026,32 @@ async fn admin(store: &Store, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
             out!("{out}");
             Ok(ExitCode::SUCCESS)
         }
-        AdminCommand::CreateToken { email, name } => {
+        AdminCommand::CreateToken {
+            email,
+            name,
+            scopes,
+            expires_in_days,
+        } => {
             let user = accounts::find_user_by_email(store, &email)
                 .await?
                 .ok_or_else(|| CoreError::invalid("email", format!("no account {email:?}")))?;
-            let (token, secret) = accounts::create_token(store, &actor, user.id, &name).await?;
+            let scopes = match scopes {
+                Some(s) => renkei_core::access::Scopes::parse(&s)?,
+                None => renkei_core::access::Scopes::of(renkei_core::access::Scope::allowed_for(
+                    user.role,
+                )),
+            };
+            let new = accounts::NewToken {
+                name: &name,
+                scopes: Some(scopes),
+                expires_in_days,
+            };
+            let (token, secret) =
+                accounts::issue_token(store, &actor, &accounts::Issuer::System, user.id, new)
+                    .await?;
             out!(
                 "{}",
-                serde_json::json!({"token": token.id, "user": user.id, "secret": secret})
+                serde_json::json!({"token": token.id, "user": user.id, "secret": secret, "scopes": token.scopes, "expires_at": token.expires_at})
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -49,7 +49,136 @@ fn drop_guards(backend: Backend) -> Vec<&'static str> {
     }
 }
 
+/// What an attacker with write access to the database does to hide a row: rewrite
+/// it, then recompute its hash and every later one, and the head.
+async fn rewrite_and_rechain(srv: &TestServer, seq: i64) {
+    use sha2::Digest as _;
+    tamper(
+        srv,
+        &[&format!(
+            "UPDATE audit_log SET changes = '{{\"forged\":true}}' WHERE seq = {seq}"
+        )],
+    )
+    .await;
+    type Row = (
+        i64,
+        String,
+        Option<i64>,
+        String,
+        String,
+        String,
+        String,
+        String,
+    );
+    let rows: Vec<Row> = sqlx::query_as("SELECT seq, at, actor_user_id, actor, action, object_type, object_id, changes FROM audit_log ORDER BY seq")
+        .fetch_all(srv.store.pool())
+        .await
+        .unwrap();
+    let mut prev = String::new();
+    for (s, at, uid, actor, action, ot, oid, changes) in rows {
+        let canonical =
+            serde_json::json!([prev, s, at, uid, actor, action, ot, oid, changes]).to_string();
+        let hash = hex::encode(sha2::Sha256::digest(canonical.as_bytes()));
+        sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(s)
+            .execute(srv.store.pool())
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&prev)
+        .execute(srv.store.pool())
+        .await
+        .unwrap();
+}
+
 both_backends! {
+    async fn signed_checkpoints_expose_a_log_cut_short_or_rewritten_that_the_chain_alone_accepts(srv) {
+        for role in [Role::Coordinator, Role::Vendor, Role::Constituent, Role::Admin] {
+            srv.user(role).await;
+        }
+        let url = srv.database.url.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let (secret, public) = renkei_mail::pgp::generate("Renkei CSIRT <csirt@renkei.example>").unwrap();
+        let key_file = dir.path().join("team.asc");
+        std::fs::write(&key_file, secret).unwrap();
+        let public_file = dir.path().join("team.pub.asc");
+        std::fs::write(&public_file, &public).unwrap();
+        let checkpoints = dir.path().join("checkpoints.jsonl");
+        let key_env = key_file.to_str().unwrap();
+        let with_key = |args: &[&str]| {
+            let out = renkei().args(args).env("RENKEI_MAIL__SIGNING_KEY_FILE", key_env).output().unwrap();
+            (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        let cp = checkpoints.to_str().unwrap();
+        let (code, out, err) = with_key(&["audit", "checkpoint", "--database-url", &url, "--out", cp]);
+        assert_eq!(code, 0, "{err}");
+        let taken: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let at_seq = taken["seq"].as_i64().unwrap();
+        assert!(at_seq >= 4 && taken["signature"].as_str().unwrap().contains("BEGIN PGP SIGNATURE"), "{taken}");
+        let (code, out, err) = with_key(&["audit", "verify", "--database-url", &url, "--checkpoints", cp]);
+        assert_eq!(code, 0, "{out}{err}");
+        // Written later, and the log goes on.
+        srv.user(Role::Coordinator).await;
+        let (code, _, err) = run(&["audit", "verify", "--database-url", &url, "--checkpoints", cp, "--public-key", public_file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+
+        // A forged checkpoint (edited, so its signature no longer fits) is refused.
+        let forged = std::fs::read_to_string(&checkpoints).unwrap().replace(&format!("\"seq\":{at_seq}"), &format!("\"seq\":{}", at_seq - 1));
+        let forged_file = dir.path().join("forged.jsonl");
+        std::fs::write(&forged_file, forged).unwrap();
+        let (code, _, err) = with_key(&["audit", "verify", "--database-url", &url, "--checkpoints", forged_file.to_str().unwrap()]);
+        assert_eq!(code, 1);
+        assert!(err.contains("signature"), "{err}");
+
+        // Rewriting row 2 with every later hash recomputed: the chain holds, the checkpoint does not.
+        tamper(&srv, &drop_guards(srv.backend)).await;
+        rewrite_and_rechain(&srv, 2).await;
+        let (code, out, _) = run(&["audit", "verify", "--database-url", &url]);
+        assert_eq!(code, 0, "the chain alone is fooled: {out}");
+        let (code, out, err) = with_key(&["audit", "verify", "--database-url", &url, "--checkpoints", cp]);
+        assert_eq!(code, 1, "{out}{err}");
+        let verdict: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(verdict["first_bad_seq"], at_seq);
+        assert!(err.contains("rewritten"), "{err}");
+    }
+
+    async fn signed_checkpoints_expose_rows_cut_off_the_end_with_the_head_wound_back(srv) {
+        for role in [Role::Coordinator, Role::Vendor, Role::Constituent] {
+            srv.user(role).await;
+        }
+        let url = srv.database.url.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let (secret, _) = renkei_mail::pgp::generate("Renkei CSIRT <csirt@renkei.example>").unwrap();
+        let key_file = dir.path().join("team.asc");
+        std::fs::write(&key_file, secret).unwrap();
+        let cp = dir.path().join("checkpoints.jsonl");
+        let with_key = |args: &[&str]| {
+            let out = renkei().args(args).env("RENKEI_MAIL__SIGNING_KEY_FILE", &key_file).output().unwrap();
+            (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+        };
+        let (code, out, err) = with_key(&["audit", "checkpoint", "--database-url", &url, "--out", cp.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let at_seq = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["seq"].as_i64().unwrap();
+        // Cut the last two rows and wind the head back to the row before them.
+        tamper(&srv, &drop_guards(srv.backend)).await;
+        if srv.backend == Backend::Postgres {
+            tamper(&srv, &["DROP TRIGGER IF EXISTS audit_log_no_delete ON audit_log"]).await;
+        }
+        tamper(&srv, &[
+            &format!("DELETE FROM audit_log WHERE seq > {}", at_seq - 2),
+            &format!("UPDATE audit_head SET seq = {0}, hash = (SELECT hash FROM audit_log WHERE seq = {0}) WHERE id = 1", at_seq - 2),
+        ]).await;
+        let (code, out, _) = run(&["audit", "verify", "--database-url", &url]);
+        assert_eq!(code, 0, "the chain alone is fooled: {out}");
+        let (code, out, err) = with_key(&["audit", "verify", "--database-url", &url, "--checkpoints", cp.to_str().unwrap()]);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(err.contains("removed from the end"), "{err}");
+    }
+
     async fn audit_verify_names_the_first_altered_row(srv) {
         for role in [Role::Coordinator, Role::Vendor, Role::Constituent] {
             srv.user(role).await;
@@ -116,9 +245,14 @@ both_backends! {
         assert!(!out.contains("password"), "sensors get no password");
         let (code, out, err) = run(&["admin", "create-token", "--database-url", &url, "--email", "sensor-1@csirt.example", "--name", "tokyo-1"]);
         assert_eq!(code, 0, "{err}");
-        let secret = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["secret"].as_str().unwrap().to_string();
-        let me: serde_json::Value = reqwest::Client::new().get(srv.url("/api/v1/me")).bearer_auth(secret).send().await.unwrap().json().await.unwrap();
-        assert_eq!(me["user"]["role"], "sensor");
+        let issued = serde_json::from_str::<serde_json::Value>(out.trim()).unwrap();
+        assert_eq!(issued["scopes"], serde_json::json!(["sensor"]), "a sensor's token sends batches and nothing else");
+        let secret = issued["secret"].as_str().unwrap().to_string();
+        let r = reqwest::Client::new().get(srv.url("/api/v1/me")).bearer_auth(secret).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let (code, _, err) = run(&["admin", "create-token", "--database-url", &url, "--email", "sensor-1@csirt.example", "--name", "wide", "--scopes", "sensor,admin"]);
+        assert_eq!(code, 2, "a sensor account's token gets no admin scope");
+        assert!(err.contains("scopes"), "{err}");
     }
 }
 

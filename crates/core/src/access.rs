@@ -157,6 +157,140 @@ impl Access {
     }
 }
 
+/// What an API token may be used for. A session (a person at a browser) may do all
+/// its role allows; a token only what its scopes name as well.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Read what the account may read (GET).
+    Read,
+    /// Change what the account may change (every other method).
+    Write,
+    /// Upload bulk feeds.
+    Feed,
+    /// Send sensor batches.
+    Sensor,
+    /// Scrape `/metrics`.
+    Metrics,
+    /// Admin routes, and issuing tokens.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 6] = [
+        Scope::Read,
+        Scope::Write,
+        Scope::Feed,
+        Scope::Sensor,
+        Scope::Metrics,
+        Scope::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Feed => "feed",
+            Scope::Sensor => "sensor",
+            Scope::Metrics => "metrics",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Scope, CoreError> {
+        Scope::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "scopes",
+                    format!(
+                        "{s:?} is not a scope; use read, write, feed, sensor, metrics or admin"
+                    ),
+                )
+            })
+    }
+
+    /// The scopes a role may hold at all: a token is never wider than its account.
+    pub fn allowed_for(role: Role) -> &'static [Scope] {
+        match role {
+            Role::Admin => &Scope::ALL,
+            Role::Coordinator => &[Scope::Read, Scope::Write, Scope::Feed, Scope::Metrics],
+            Role::Vendor | Role::Constituent => &[Scope::Read, Scope::Write],
+            Role::Sensor => &[Scope::Sensor],
+        }
+    }
+
+    /// What a route needs of a token: its access says what kind of route it is,
+    /// the method whether it reads or writes; a route may name its own (feeds).
+    pub fn needed(access: Access, reads: bool, own: Option<Scope>) -> Scope {
+        match (own, access) {
+            (Some(s), _) => s,
+            (None, Access::Sensor) => Scope::Sensor,
+            (None, Access::Admin) => Scope::Admin,
+            (None, _) if reads => Scope::Read,
+            (None, _) => Scope::Write,
+        }
+    }
+}
+
+/// A token's scopes, stored as words separated by spaces (`read write`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(into = "Vec<&'static str>")]
+pub struct Scopes(std::collections::BTreeSet<Scope>);
+
+impl From<Scopes> for Vec<&'static str> {
+    fn from(s: Scopes) -> Self {
+        s.0.iter().map(|x| x.as_str()).collect()
+    }
+}
+
+impl Scopes {
+    pub fn of(list: &[Scope]) -> Scopes {
+        Scopes(list.iter().copied().collect())
+    }
+
+    /// Words separated by spaces or commas; at least one.
+    pub fn parse(s: &str) -> Result<Scopes, CoreError> {
+        let set = s
+            .split([' ', ','])
+            .filter(|w| !w.trim().is_empty())
+            .map(Scope::parse)
+            .collect::<Result<std::collections::BTreeSet<_>, _>>()?;
+        if set.is_empty() {
+            return Err(CoreError::invalid("scopes", "name at least one scope"));
+        }
+        Ok(Scopes(set))
+    }
+
+    /// What a token gets when none are asked for: all its role may hold but admin.
+    pub fn default_for(role: Role) -> Scopes {
+        Scopes(
+            Scope::allowed_for(role)
+                .iter()
+                .copied()
+                .filter(|s| *s != Scope::Admin)
+                .collect(),
+        )
+    }
+
+    pub fn has(&self, scope: Scope) -> bool {
+        self.0.contains(&scope)
+    }
+
+    pub fn is_within(&self, other: &Scopes) -> bool {
+        self.0.is_subset(&other.0)
+    }
+
+    pub fn as_string(&self) -> String {
+        self.0
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// How much of one vulnerability case a caller may see. Unpublished cases are the
 /// most confidential data the team holds: coordinators see all of a case, a vendor
 /// added to it sees the shared text and its own thread, and everyone else is told
@@ -196,6 +330,30 @@ impl CaseView {
             }) => *org_id,
             _ => None,
         }
+    }
+}
+
+/// Whether a reference to a vulnerability note may be shown to whoever reads an
+/// answer. The vulnerability pillar implements it (`renkei_vuln::notes::Disclosure`:
+/// only once the note is public); other pillars that hold such references — an
+/// observation annotation naming a note or a CVE — take it as a parameter, so that
+/// no public answer is built without the question being asked.
+pub trait NoteDisclosure: Send + Sync {
+    /// A note ID (`JVNVU#…`) may be shown.
+    fn note_key(&self, key: &str) -> bool;
+    /// A CVE ID may be shown.
+    fn cve(&self, cve: &str) -> bool;
+}
+
+/// Staff read their own team's references as written.
+pub struct ShowAll;
+
+impl NoteDisclosure for ShowAll {
+    fn note_key(&self, _: &str) -> bool {
+        true
+    }
+    fn cve(&self, _: &str) -> bool {
+        true
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::json;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::access::{Role, UserInfo};
+use crate::access::{Role, Scope, Scopes, UserInfo};
 use crate::audit::{self, Actor, Event};
 use crate::lang::Lang;
 use crate::{CoreError, Result, Store, secrets, time};
@@ -63,9 +63,51 @@ pub struct ApiToken {
     pub id: i64,
     pub user_id: i64,
     pub name: String,
+    pub scopes: Scopes,
     pub created_at: String,
+    pub expires_at: Option<String>,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+}
+
+/// What a new token is for.
+#[derive(Debug, Clone)]
+pub struct NewToken<'a> {
+    pub name: &'a str,
+    /// `None`: all the account's role may hold but admin.
+    pub scopes: Option<Scopes>,
+    /// Days until it stops working; `None`: until revoked.
+    pub expires_in_days: Option<u32>,
+}
+
+/// Who asks for a token: a person signed in, or a token (never wider than itself).
+#[derive(Debug, Clone)]
+pub enum Issuer {
+    /// The installation itself: the command line, or a sensor being registered.
+    System,
+    Session(UserInfo),
+    Token(UserInfo, Scopes),
+}
+
+/// A token, as the bearer header brought it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHolder {
+    pub user: UserInfo,
+    pub scopes: Scopes,
+}
+
+/// One of an account's signed-in sessions, as its owner sees it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// A handle for ending it (not the secret, nor enough to find it).
+    pub id: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub expires_at: String,
+    pub client: String,
+    pub user_agent: String,
+    /// The session this request came with.
+    pub current: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -494,20 +536,35 @@ pub async fn login_throttled(store: &Store, email: &str, from: &str) -> Result<(
     Ok(())
 }
 
+/// Where a session was opened from, for its owner's list of sessions.
+#[derive(Debug, Clone, Default)]
+pub struct SessionOrigin<'a> {
+    pub client: &'a str,
+    pub user_agent: &'a str,
+}
+
 /// Opens a session and returns the secret to put in the cookie.
-pub async fn create_session(store: &Store, user_id: i64, ttl_minutes: u64) -> Result<String> {
+pub async fn create_session(
+    store: &Store,
+    user_id: i64,
+    ttl_minutes: u64,
+    origin: SessionOrigin<'_>,
+) -> Result<String> {
     let token = secrets::random_token(SESSION_PREFIX);
     let now = time::now();
     let expires = now + Duration::minutes(ttl_minutes as i64);
+    let user_agent: String = origin.user_agent.chars().take(200).collect();
     let mut tx = store.begin().await?;
     sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at, client, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(secrets::digest(&token))
     .bind(user_id)
     .bind(time::format(now))
     .bind(time::format(expires))
     .bind(time::format(now))
+    .bind(origin.client)
+    .bind(user_agent)
     .execute(tx.conn())
     .await?;
     // Housekeeping: sessions that ran out long ago are of no further use.
@@ -557,6 +614,81 @@ pub async fn session(store: &Store, token: &str, ttl_minutes: u64) -> Result<Ses
     Ok(SessionLookup::Valid(user.info()))
 }
 
+/// The account's sessions that have not run out, newest first. `current` is the
+/// secret of the session asking, to mark it.
+pub async fn list_sessions(
+    store: &Store,
+    user_id: i64,
+    current: Option<&str>,
+) -> Result<Vec<SessionInfo>> {
+    let current = current.map(secrets::digest);
+    let rows = sqlx::query(
+        "SELECT token_hash, created_at, last_seen_at, expires_at, client, user_agent FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC",
+    )
+    .bind(user_id)
+    .bind(time::now_str())
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let hash: String = r.try_get("token_hash")?;
+            Ok(SessionInfo {
+                id: session_handle(&hash),
+                created_at: r.try_get("created_at")?,
+                last_seen_at: r.try_get("last_seen_at")?,
+                expires_at: r.try_get("expires_at")?,
+                client: r.try_get("client")?,
+                user_agent: r.try_get("user_agent")?,
+                current: current.as_deref() == Some(hash.as_str()),
+            })
+        })
+        .collect()
+}
+
+/// A session's handle: the first 16 hex digits of its hash, which is itself the
+/// hash of a secret, so the handle gives nothing away.
+fn session_handle(hash: &str) -> String {
+    hash.chars().take(16).collect()
+}
+
+/// Ends one of `user_id`'s sessions by its handle; another account's is "not found".
+pub async fn revoke_session(
+    store: &Store,
+    actor: &Actor,
+    user_id: i64,
+    handle: &str,
+) -> Result<()> {
+    if handle.len() != 16 || !handle.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(CoreError::NotFound("session"));
+    }
+    let hashes: Vec<String> =
+        sqlx::query_scalar("SELECT token_hash FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(store.pool())
+            .await?;
+    let Some(hash) = hashes.into_iter().find(|h| session_handle(h) == handle) else {
+        return Err(CoreError::NotFound("session"));
+    };
+    let mut tx = store.begin().await?;
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1 AND user_id = $2")
+        .bind(&hash)
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "session.revoked",
+            object_type: "user",
+            object_id: user_id.to_string(),
+            changes: json!({"session": handle}),
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
 pub async fn end_session(store: &Store, actor: &Actor, token: &str) -> Result<()> {
     let mut tx = store.begin().await?;
     let removed = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
@@ -582,44 +714,122 @@ pub async fn end_session(store: &Store, actor: &Actor, token: &str) -> Result<()
     tx.commit().await
 }
 
+const TOKEN_COLUMNS: &str =
+    "id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked_at";
+
 fn token_from_row(row: &AnyRow) -> Result<ApiToken> {
     Ok(ApiToken {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
         name: row.try_get("name")?,
+        scopes: Scopes::parse(&row.try_get::<String, _>("scopes")?)?,
         created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })
 }
 
-/// Issues an API token for `user_id`; the secret is returned once and never stored.
+/// Issues a token for `user_id` with every scope its role may hold, as the
+/// installation itself (the command line, sensor registration).
 pub async fn create_token(
     store: &Store,
     actor: &Actor,
     user_id: i64,
     name: &str,
 ) -> Result<(ApiToken, String)> {
-    let name = name.trim();
+    let role = get_user(store, user_id).await?.role;
+    let new = NewToken {
+        name,
+        scopes: Some(Scopes::of(Scope::allowed_for(role))),
+        expires_in_days: None,
+    };
+    issue_token(store, actor, &Issuer::System, user_id, new).await
+}
+
+/// Issues an API token for `user_id`; the secret is returned once and never stored.
+///
+/// A person signed in may issue tokens for their own account, an admin for any; a
+/// token may issue only if it has the admin scope, and never one with a scope it
+/// lacks itself. No token gets a scope its account's role may not hold.
+pub async fn issue_token(
+    store: &Store,
+    actor: &Actor,
+    issuer: &Issuer,
+    user_id: i64,
+    new: NewToken<'_>,
+) -> Result<(ApiToken, String)> {
+    let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(CoreError::invalid(
             "name",
             "give the token a name of 1 to 100 characters",
         ));
     }
+    let (caller, ceiling) = match issuer {
+        Issuer::System => (None, None),
+        Issuer::Session(u) => (Some(u), None),
+        Issuer::Token(u, scopes) => {
+            if !scopes.has(Scope::Admin) {
+                return Err(CoreError::Forbidden);
+            }
+            (Some(u), Some(scopes))
+        }
+    };
+    if let Some(caller) = caller
+        && user_id != caller.id
+        && caller.role != Role::Admin
+    {
+        return Err(CoreError::Forbidden);
+    }
     let user = get_user(store, user_id).await?;
     if user.disabled {
         return Err(CoreError::invalid("user_id", "the account is disabled"));
     }
+    let scopes = new.scopes.unwrap_or_else(|| Scopes::default_for(user.role));
+    let allowed = Scopes::of(Scope::allowed_for(user.role));
+    if !scopes.is_within(&allowed) {
+        return Err(CoreError::invalid(
+            "scopes",
+            format!(
+                "a {} account's token may have only: {}",
+                user.role.as_str(),
+                allowed.as_string()
+            ),
+        ));
+    }
+    if let Some(ceiling) = ceiling
+        && !scopes.is_within(ceiling)
+    {
+        return Err(CoreError::invalid(
+            "scopes",
+            format!(
+                "a token may not issue one wider than itself ({})",
+                ceiling.as_string()
+            ),
+        ));
+    }
+    if new.expires_in_days == Some(0) || new.expires_in_days.is_some_and(|d| d > 3650) {
+        return Err(CoreError::invalid(
+            "expires_in_days",
+            "from 1 to 3650 days, or none",
+        ));
+    }
+    let now = time::now();
+    let expires_at = new
+        .expires_in_days
+        .map(|d| time::format(now + Duration::days(i64::from(d))));
     let secret = secrets::random_token(TOKEN_PREFIX);
     let mut tx = store.begin().await?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO api_tokens (user_id, name, token_hash, created_at, scopes, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(user_id)
     .bind(name)
     .bind(secrets::digest(&secret))
-    .bind(time::now_str())
+    .bind(time::format(now))
+    .bind(scopes.as_string())
+    .bind(&expires_at)
     .fetch_one(tx.conn())
     .await?;
     audit::record(
@@ -629,22 +839,24 @@ pub async fn create_token(
             action: "token.created",
             object_type: "api_token",
             object_id: id.to_string(),
-            changes: json!({"user_id": user_id, "name": name}),
+            changes: json!({"user_id": user_id, "name": name, "scopes": scopes.as_string(), "expires_at": expires_at}),
         },
     )
     .await?;
     tx.commit().await?;
-    let token = sqlx::query("SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE id = $1")
-        .bind(id)
-        .fetch_one(store.pool())
-        .await?;
+    let token = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_one(store.pool())
+    .await?;
     Ok((token_from_row(&token)?, secret))
 }
 
 pub async fn list_tokens(store: &Store, user_id: i64) -> Result<Vec<ApiToken>> {
-    let rows = sqlx::query(
-        "SELECT id, user_id, name, created_at, last_used_at, revoked_at FROM api_tokens WHERE user_id = $1 ORDER BY id",
-    )
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id"
+    )))
     .bind(user_id)
     .fetch_all(store.pool())
     .await?;
@@ -680,22 +892,28 @@ pub async fn revoke_token(store: &Store, actor: &Actor, owner: i64, token_id: i6
     tx.commit().await
 }
 
-/// The account behind a bearer token, if the token is known, unrevoked and its
-/// account enabled.
-pub async fn token_user(store: &Store, secret: &str) -> Result<Option<UserInfo>> {
+/// The account behind a bearer token and the token's scopes, if the token is known,
+/// unrevoked, not expired and its account enabled.
+pub async fn token_user(store: &Store, secret: &str) -> Result<Option<TokenHolder>> {
     if !secret.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    let row = sqlx::query("SELECT id, user_id, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+    let row = sqlx::query("SELECT id, user_id, scopes, expires_at, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
         .bind(secrets::digest(secret))
         .fetch_optional(store.pool())
         .await?;
     let Some(row) = row else { return Ok(None) };
+    let now = time::now();
+    let expired = row
+        .try_get::<Option<String>, _>("expires_at")?
+        .is_some_and(|t| time::parse(&t).is_none_or(|t| t <= now));
+    if expired {
+        return Ok(None);
+    }
     let user = get_user(store, row.try_get("user_id")?).await?;
     if user.disabled {
         return Ok(None);
     }
-    let now = time::now();
     let stale = row
         .try_get::<Option<String>, _>("last_used_at")?
         .and_then(|t| time::parse(&t))
@@ -709,7 +927,10 @@ pub async fn token_user(store: &Store, secret: &str) -> Result<Option<UserInfo>>
             .await?;
         tx.commit().await?;
     }
-    Ok(Some(user.info()))
+    Ok(Some(TokenHolder {
+        user: user.info(),
+        scopes: Scopes::parse(&row.try_get::<String, _>("scopes")?)?,
+    }))
 }
 
 /// On an installation without accounts, issues a one-time link secret for creating

@@ -5,6 +5,12 @@
 //! content and the previous row's hash; [`verify`] walks the chain and names the first
 //! row that no longer fits. The database additionally refuses UPDATE and DELETE on the
 //! table, so tampering needs someone who can drop triggers, and still shows.
+//!
+//! Someone who can write the database file can still cut rows off the end (and wind
+//! the head back), or rewrite a row and every hash after it; the chain alone cannot
+//! tell. [`Checkpoint`]s close that: the head's row and hash, signed with the team's
+//! key and kept outside the database (a file, a mail, the system log).
+//! [`check_against`] then finds both rewrites.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -258,6 +264,92 @@ pub async fn verify(store: &Store) -> Result<Verdict> {
     Ok(Verdict::Intact {
         rows: last,
         head: prev_hash,
+    })
+}
+
+/// The audit head at a moment, as kept outside the database.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub at: String,
+    /// The team key's detached OpenPGP signature over [`Checkpoint::statement`].
+    pub signature: Option<String>,
+}
+
+impl Checkpoint {
+    /// The text a checkpoint's signature covers.
+    pub fn statement(&self) -> String {
+        format!(
+            "renkei audit checkpoint\nseq {}\nhash {}\nat {}\n",
+            self.seq, self.hash, self.at
+        )
+    }
+
+    /// Checkpoints kept one JSON object a line; blank lines are skipped.
+    pub fn parse_lines(text: &str) -> std::result::Result<Vec<Checkpoint>, String> {
+        text.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
+            .collect()
+    }
+}
+
+/// The head now: the last row and its hash (row 0 and "" for an empty log).
+pub async fn head(store: &Store) -> Result<Checkpoint> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(store.pool())
+        .await?;
+    Ok(Checkpoint {
+        seq: row.try_get("seq")?,
+        hash: row.try_get("hash")?,
+        at: time::now_str(),
+        signature: None,
+    })
+}
+
+/// Holds the log against checkpoints taken earlier (their signatures checked by
+/// the caller): each checkpoint's row must still be there with the same hash. Run it
+/// after [`verify`]: together they find rows removed from the end (and the head
+/// wound back), and a row rewritten with every later hash recomputed.
+pub async fn check_against(store: &Store, checkpoints: &[Checkpoint]) -> Result<Verdict> {
+    let mut ordered: Vec<&Checkpoint> = checkpoints.iter().collect();
+    ordered.sort_by_key(|c| c.seq);
+    for c in ordered {
+        if c.seq == 0 {
+            continue;
+        }
+        let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
+            .bind(c.seq)
+            .fetch_optional(store.pool())
+            .await?;
+        match hash {
+            None => {
+                return Ok(Verdict::Broken {
+                    first_bad_seq: c.seq,
+                    reason: format!(
+                        "the checkpoint of {} names row {}, which the log no longer has: rows were removed from the end",
+                        c.at, c.seq
+                    ),
+                });
+            }
+            Some(h) if h != c.hash => {
+                return Ok(Verdict::Broken {
+                    first_bad_seq: c.seq,
+                    reason: format!(
+                        "row {} no longer has the hash the checkpoint of {} recorded: the log was rewritten up to it",
+                        c.seq, c.at
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let h = head(store).await?;
+    Ok(Verdict::Intact {
+        rows: h.seq,
+        head: h.hash,
     })
 }
 

@@ -24,6 +24,30 @@ pub struct Config {
     pub observe: ObserveConfig,
     pub publish: PublishConfig,
     pub bus: BusConfig,
+    pub audit: AuditConfig,
+}
+
+/// Signed checkpoints of the audit log's head, kept outside the database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// A file each checkpoint is appended to (one JSON line, signed with
+    /// `mail.signing_key_file`); empty: none are taken while serving.
+    pub checkpoint_file: String,
+    /// An address each checkpoint is also mailed to (through `mail.relay`).
+    pub checkpoint_mail: String,
+    /// How often the server takes one, when the log has grown since the last.
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_file: String::new(),
+            checkpoint_mail: String::new(),
+            checkpoint_interval_secs: 3600,
+        }
+    }
 }
 
 /// The bus between nodes. Off by default: each node then handles what it takes in
@@ -278,6 +302,18 @@ pub struct ServerConfig {
     /// X-Forwarded-For (which that proxy appends). Leave off when clients connect
     /// directly: they could then claim any address.
     pub trust_forwarded_for: bool,
+    /// A second address that serves only `/metrics`, to anyone who reaches it (bind
+    /// it where only the monitoring can, e.g. 127.0.0.1:9090). Empty: `/metrics`
+    /// is served on `listen` to staff and to tokens with the metrics scope only.
+    pub metrics_listen: String,
+    /// A client must send a request's headers within this many seconds (also the
+    /// longest an idle kept-alive connection stays open).
+    pub header_timeout_secs: u64,
+    /// A client must send a request's body within this many seconds.
+    pub body_timeout_secs: u64,
+    /// Open connections allowed from one address at once; 0: no limit. Behind a
+    /// proxy every connection comes from it: set this above its pool size.
+    pub max_connections_per_address: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -312,6 +348,9 @@ pub struct SecurityConfig {
     pub login_max_attempts: u32,
     pub login_window_secs: u64,
     pub setup_link_ttl_hours: u64,
+    /// Staff (admins, coordinators) must sign in with a second factor: until they
+    /// set one up, their sessions reach only their account page.
+    pub require_second_factor_for_staff: bool,
 }
 
 impl Default for ServerConfig {
@@ -323,6 +362,10 @@ impl Default for ServerConfig {
             secure_cookies: false,
             shutdown_grace_secs: 10,
             trust_forwarded_for: false,
+            metrics_listen: String::new(),
+            header_timeout_secs: 10,
+            body_timeout_secs: 60,
+            max_connections_per_address: 64,
         }
     }
 }
@@ -352,6 +395,7 @@ impl Default for SecurityConfig {
             login_max_attempts: 5,
             login_window_secs: 300,
             setup_link_ttl_hours: 24,
+            require_second_factor_for_staff: false,
         }
     }
 }
@@ -383,6 +427,12 @@ pub const KEYS: &[(&str, &[&str])] = &[
         &["RENKEI_DATABASE__MAX_CONNECTIONS"],
     ),
     ("bus.nats_url", &["RENKEI_BUS__NATS_URL"]),
+    ("audit.checkpoint_file", &["RENKEI_AUDIT__CHECKPOINT_FILE"]),
+    ("audit.checkpoint_mail", &["RENKEI_AUDIT__CHECKPOINT_MAIL"]),
+    (
+        "audit.checkpoint_interval_secs",
+        &["RENKEI_AUDIT__CHECKPOINT_INTERVAL_SECS"],
+    ),
     ("bus.prefix", &["RENKEI_BUS__PREFIX"]),
     ("bus.ack_wait_secs", &["RENKEI_BUS__ACK_WAIT_SECS"]),
     ("publish.holidays", &["RENKEI_PUBLISH__HOLIDAYS"]),
@@ -414,8 +464,25 @@ pub const KEYS: &[(&str, &[&str])] = &[
         &["RENKEI_SECURITY__SETUP_LINK_TTL_HOURS"],
     ),
     (
+        "security.require_second_factor_for_staff",
+        &["RENKEI_SECURITY__REQUIRE_SECOND_FACTOR_FOR_STAFF"],
+    ),
+    (
         "server.trust_forwarded_for",
         &["RENKEI_SERVER__TRUST_FORWARDED_FOR"],
+    ),
+    ("server.metrics_listen", &["RENKEI_SERVER__METRICS_LISTEN"]),
+    (
+        "server.header_timeout_secs",
+        &["RENKEI_SERVER__HEADER_TIMEOUT_SECS"],
+    ),
+    (
+        "server.body_timeout_secs",
+        &["RENKEI_SERVER__BODY_TIMEOUT_SECS"],
+    ),
+    (
+        "server.max_connections_per_address",
+        &["RENKEI_SERVER__MAX_CONNECTIONS_PER_ADDRESS"],
     ),
     (
         "intake.attachment_limit_bytes",
@@ -567,7 +634,16 @@ impl Config {
             "server.secure_cookies" => self.server.secure_cookies = boolean(value)?,
             "server.shutdown_grace_secs" => self.server.shutdown_grace_secs = num(value)?,
             "server.trust_forwarded_for" => self.server.trust_forwarded_for = boolean(value)?,
+            "server.metrics_listen" => self.server.metrics_listen = value.trim().to_string(),
+            "server.header_timeout_secs" => self.server.header_timeout_secs = num(value)?,
+            "server.body_timeout_secs" => self.server.body_timeout_secs = num(value)?,
+            "server.max_connections_per_address" => {
+                self.server.max_connections_per_address = num(value)?
+            }
             "database.url" => self.database.url = value.to_string(),
+            "audit.checkpoint_file" => self.audit.checkpoint_file = value.trim().to_string(),
+            "audit.checkpoint_mail" => self.audit.checkpoint_mail = value.trim().to_string(),
+            "audit.checkpoint_interval_secs" => self.audit.checkpoint_interval_secs = num(value)?,
             "database.max_connections" => self.database.max_connections = num(value)?,
             "log.format" => {
                 self.log.format = match value.trim().to_ascii_lowercase().as_str() {
@@ -589,6 +665,9 @@ impl Config {
             "security.login_max_attempts" => self.security.login_max_attempts = num(value)?,
             "security.login_window_secs" => self.security.login_window_secs = num(value)?,
             "security.setup_link_ttl_hours" => self.security.setup_link_ttl_hours = num(value)?,
+            "security.require_second_factor_for_staff" => {
+                self.security.require_second_factor_for_staff = boolean(value)?
+            }
             "intake.attachment_limit_bytes" => self.intake.attachment_limit_bytes = num(value)?,
             "intake.link_window_days" => self.intake.link_window_days = num(value)?,
             "intake.form_reports_per_hour" => self.intake.form_reports_per_hour = num(value)?,
@@ -679,6 +758,32 @@ impl Config {
                 "server.listen: {:?} is not an address such as 127.0.0.1:8080",
                 self.server.listen
             ));
+        }
+        if !self.server.metrics_listen.is_empty()
+            && self
+                .server
+                .metrics_listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            return bad(format!(
+                "server.metrics_listen: {:?} is not an address such as 127.0.0.1:9090",
+                self.server.metrics_listen
+            ));
+        }
+        if !self.audit.checkpoint_file.is_empty() && self.mail.signing_key_file.is_empty() {
+            return bad(
+                "audit.checkpoint_file: checkpoints are signed with the team key: set mail.signing_key_file too"
+                    .into(),
+            );
+        }
+        if self.audit.checkpoint_interval_secs == 0 {
+            return bad("audit.checkpoint_interval_secs: at least 1".into());
+        }
+        if self.server.header_timeout_secs == 0 || self.server.body_timeout_secs == 0 {
+            return bad(
+                "server.header_timeout_secs and server.body_timeout_secs: at least 1".into(),
+            );
         }
         if let Some(url) = &self.server.public_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -898,7 +1003,12 @@ mod tests {
             let sample = match *key {
                 "server.listen" => "127.0.0.1:9",
                 "server.public_url" => "https://csirt.example",
-                "server.secure_cookies" | "server.trust_forwarded_for" => "true",
+                "server.secure_cookies"
+                | "server.trust_forwarded_for"
+                | "security.require_second_factor_for_staff" => "true",
+                "server.metrics_listen" => "127.0.0.1:9090",
+                "audit.checkpoint_file" => "/var/lib/renkei/audit-checkpoints.jsonl",
+                "audit.checkpoint_mail" => "audit@csirt.example",
                 "intake.smtp.listen" => "127.0.0.1:2525",
                 "mail.from" => "CSIRT <csirt@example.org>",
                 "mail.relay" => "smtp://127.0.0.1:25",

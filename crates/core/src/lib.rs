@@ -14,6 +14,7 @@ pub mod error;
 pub mod lang;
 pub mod nodes;
 pub mod orgs;
+pub mod second_factor;
 pub mod secrets;
 pub mod settings;
 pub mod store;

@@ -48,6 +48,68 @@ pub async fn rate_record(store: &Store, key: &str, window: Duration) -> Result<(
     Ok(())
 }
 
+/// Takes one event for every key of `limits` at once, if each is under its
+/// allowance (`(key, max)`), and returns the moment recorded; `None` when any is
+/// over, and then nothing is recorded. Check and record are one transaction, held
+/// under a lock per key (an advisory lock on PostgreSQL, the writer lock on
+/// SQLite), so that parallel requests cannot all pass the check before any records.
+pub async fn rate_take(
+    store: &Store,
+    limits: &[(&str, i64)],
+    window: Duration,
+) -> Result<Option<String>> {
+    let now = time::now();
+    let since = time::format(now - window);
+    let at = time::format(now);
+    let mut tx = store.begin().await?;
+    if tx.dialect() == crate::store::Dialect::Postgres {
+        let mut keys: Vec<&str> = limits.iter().map(|(k, _)| *k).collect();
+        keys.sort_unstable();
+        for k in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("rate:{k}"))
+                .execute(tx.conn())
+                .await?;
+        }
+    }
+    for (key, max) in limits {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM rate_events WHERE key = $1 AND at > $2")
+                .bind(*key)
+                .bind(&since)
+                .fetch_one(tx.conn())
+                .await?;
+        if n >= *max {
+            return Ok(None);
+        }
+    }
+    for (key, _) in limits {
+        sqlx::query("DELETE FROM rate_events WHERE key = $1 AND at <= $2")
+            .bind(*key)
+            .bind(&since)
+            .execute(tx.conn())
+            .await?;
+        sqlx::query("INSERT INTO rate_events (key, at) VALUES ($1, $2)")
+            .bind(*key)
+            .bind(&at)
+            .execute(tx.conn())
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(at))
+}
+
+/// Gives back an event [`rate_take`] recorded at `at` (an attempt that turned out
+/// to be no failure).
+pub async fn rate_give_back(store: &Store, key: &str, at: &str) -> Result<()> {
+    sqlx::query("DELETE FROM rate_events WHERE key = $1 AND at = $2")
+        .bind(key)
+        .bind(at)
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
 pub async fn rate_clear(store: &Store, key: &str) -> Result<()> {
     sqlx::query("DELETE FROM rate_events WHERE key = $1")
         .bind(key)

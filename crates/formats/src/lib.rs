@@ -8,6 +8,7 @@
 //! (property tests and fuzz targets check it).
 
 pub mod csaf;
+pub mod csv_safe;
 pub mod cve5;
 pub mod cvss;
 pub mod cwe;

@@ -111,4 +111,70 @@ impl ParsedReport {
             warnings: Vec::new(),
         }
     }
+
+    /// The report with every NUL character in its text replaced by U+FFFD.
+    ///
+    /// A document may carry NUL bytes (a mail body, a log pasted into a form); the raw
+    /// bytes are kept as received elsewhere, but what is read from them is text, and
+    /// PostgreSQL's text holds no NUL. Every parser's result passes through here, so
+    /// no reader has to remember it; a warning says it happened.
+    pub fn without_nul(mut self) -> Self {
+        let mut found = false;
+        let mut fix = |s: &mut String| {
+            if s.contains('\0') {
+                *s = s.replace('\0', "\u{FFFD}");
+                found = true;
+            }
+        };
+        let fix_opt = |s: &mut Option<String>, fix: &mut dyn FnMut(&mut String)| {
+            if let Some(s) = s {
+                fix(s)
+            }
+        };
+        fix_opt(&mut self.reporter.name, &mut fix);
+        fix_opt(&mut self.reporter.email, &mut fix);
+        fix_opt(&mut self.reporter.org, &mut fix);
+        fix_opt(&mut self.subject, &mut fix);
+        fix(&mut self.text);
+        for h in self.sources.iter_mut().chain(self.targets.iter_mut()) {
+            fix_opt(&mut h.name, &mut fix);
+        }
+        fix_opt(&mut self.hint, &mut fix);
+        fix_opt(&mut self.external_id, &mut fix);
+        for a in &mut self.attachments {
+            fix_opt(&mut a.filename, &mut fix);
+            fix(&mut a.content_type);
+        }
+        fix_opt(&mut self.message_id, &mut fix);
+        self.in_reply_to.iter_mut().for_each(&mut fix);
+        self.warnings.iter_mut().for_each(&mut fix);
+        if found {
+            self.warnings
+                .push("NUL characters in the text were replaced by U+FFFD".into());
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod nul_tests {
+    use super::*;
+
+    #[test]
+    fn no_nul_character_is_left_in_any_text_a_report_yields() {
+        let mut r = ParsedReport::new(Format::Mail);
+        r.subject = Some("scan\0 report".into());
+        r.text = "from 192.0.2.1\0".into();
+        r.reporter.name = Some("\0".into());
+        r.in_reply_to = vec!["<a\0@b>".into()];
+        r.sources.push(Host {
+            name: Some("host\0.example".into()),
+            ..Host::default()
+        });
+        let r = r.without_nul();
+        let all = format!("{r:?}");
+        assert!(!all.contains("\\0"), "{all}");
+        assert_eq!(r.subject.as_deref(), Some("scan\u{FFFD} report"));
+        assert!(r.warnings.iter().any(|w| w.contains("NUL")));
+    }
 }

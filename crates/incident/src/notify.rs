@@ -575,8 +575,10 @@ fn item(i: &Incident) -> Item {
     }
 }
 
-/// Items as CSV: the attachment, and how feed events are kept.
+/// Items as CSV: the attachment, and how feed events are kept. Every cell is
+/// written so that a spreadsheet shows it as text ([`renkei_formats::csv_safe`]).
 pub fn csv_of(items: &[Item]) -> Vec<u8> {
+    use renkei_formats::csv_safe::neutralize;
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record([
         "ip",
@@ -590,16 +592,24 @@ pub fn csv_of(items: &[Item]) -> Vec<u8> {
     ]);
     for i in items {
         let ports: Vec<String> = i.ports.iter().map(u16::to_string).collect();
-        let _ = w.write_record([
-            i.ip.clone(),
-            i.asn.map(|a| a.to_string()).unwrap_or_default(),
-            i.as_name.clone().unwrap_or_default(),
-            i.country.clone().unwrap_or_default(),
-            i.category.clone(),
-            i.first_seen.clone(),
-            i.incident.to_string(),
-            ports.join(" "),
-        ]);
+        let asn = i.asn.map(|a| a.to_string()).unwrap_or_default();
+        let incident = i.incident.to_string();
+        let ports = ports.join(" ");
+        let _ = w.write_record(
+            [
+                i.ip.as_str(),
+                &asn,
+                i.as_name.as_deref().unwrap_or_default(),
+                i.country.as_deref().unwrap_or_default(),
+                &i.category,
+                &i.first_seen,
+                &incident,
+                &ports,
+            ]
+            .map(neutralize)
+            .iter()
+            .map(|c| c.as_bytes()),
+        );
     }
     w.into_inner().unwrap_or_default()
 }
@@ -611,7 +621,9 @@ pub fn items_of_csv(data: &[u8]) -> Vec<Item> {
         .has_headers(true)
         .flexible(true)
         .from_reader(data);
-    let text = |r: &csv::StringRecord, i: usize| r.get(i).unwrap_or_default().to_string();
+    let text = |r: &csv::StringRecord, i: usize| {
+        renkei_formats::csv_safe::restore(r.get(i).unwrap_or_default()).to_string()
+    };
     let some = |s: String| (!s.is_empty()).then_some(s);
     reader
         .records()

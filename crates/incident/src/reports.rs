@@ -397,7 +397,10 @@ pub async fn ingest_many(
     Ok(outcomes)
 }
 
-/// Receives and processes in one go.
+/// Receives and processes in one go. The report is committed first; if processing
+/// then fails, the report is kept (and retried, see [`retry_stuck`]) and the answer
+/// says it was received, so that a sender — an MTA behind `mailgate` — does not send
+/// it again for ever.
 #[allow(clippy::too_many_arguments)]
 pub async fn ingest(
     store: &Store,
@@ -410,7 +413,103 @@ pub async fn ingest(
     submitted_by: Option<i64>,
 ) -> Result<Outcome> {
     let id = receive(store, actor, channel, format, raw, tlp, submitted_by).await?;
-    process(store, settings, actor, id).await
+    process_or_keep(store, settings, actor, id).await
+}
+
+/// How many times processing is tried before a report is set aside for review.
+pub const MAX_ATTEMPTS: i64 = 2;
+
+/// Processes a received report; on failure records the attempt (and, at the last
+/// one, sets the report to `needs_review` with the reason) instead of failing.
+async fn process_or_keep(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    id: i64,
+) -> Result<Outcome> {
+    match process(store, settings, actor, id).await {
+        Ok(out) => Ok(out),
+        Err(e) => {
+            tracing::warn!(report = id, error = %e, "processing a report failed; it is kept and will be retried");
+            let status = failed_attempt(store, actor, id, &e.to_string()).await?;
+            Ok(Outcome {
+                report: id,
+                status,
+                incidents: Vec::new(),
+                category: None,
+                problem: Some("the report is kept; processing it failed and is tried again".into()),
+                thread_of: None,
+            })
+        }
+    }
+}
+
+/// Counts a failed attempt at processing `id`; at [`MAX_ATTEMPTS`] the report goes
+/// to `needs_review` with `reason`. Returns the report's status after.
+async fn failed_attempt(store: &Store, actor: &Actor, id: i64, reason: &str) -> Result<Status> {
+    let reason = truncate(
+        &format!("processing failed: {}", reason.replace('\0', "\u{FFFD}")),
+        1000,
+    );
+    let mut tx = store.begin().await?;
+    let attempts: Option<i64> = sqlx::query_scalar(
+        "UPDATE reports SET process_attempts = process_attempts + 1, problem = $1 WHERE id = $2 AND status = $3 RETURNING process_attempts",
+    )
+    .bind(&reason)
+    .bind(id)
+    .bind(Status::Received.as_str())
+    .fetch_optional(tx.conn())
+    .await?;
+    let status = match attempts {
+        Some(n) if n >= MAX_ATTEMPTS => {
+            mark(&mut tx, id, Status::NeedsReview, Some(&reason)).await?;
+            audit::record(
+                &mut tx,
+                actor,
+                Event {
+                    action: "report.needs_review",
+                    object_type: "report",
+                    object_id: id.to_string(),
+                    changes: json!({"problem": reason, "attempts": n}),
+                },
+            )
+            .await?;
+            Status::NeedsReview
+        }
+        _ => Status::Received,
+    };
+    tx.commit().await?;
+    Ok(status)
+}
+
+/// Reports still `received` at least `age` after they came in: processing failed,
+/// or the node died on the way. Each is tried again; one that fails once more is
+/// set to `needs_review` with the reason. Returns how many were tried.
+pub async fn retry_stuck(
+    store: &Store,
+    settings: &Settings,
+    age: Duration,
+    limit: i64,
+) -> Result<usize> {
+    let before = time::format(time::now() - age);
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM reports WHERE status = $1 AND received_at <= $2 ORDER BY id LIMIT $3",
+    )
+    .bind(Status::Received.as_str())
+    .bind(&before)
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    let actor = Actor::system("intake retry");
+    for id in &ids {
+        let out = process_or_keep(store, settings, &actor, *id).await?;
+        // A report the first attempt never reached (its node died) that fails now
+        // is counted once; try it once more so that it, too, ends in review.
+        if out.status == Status::Received {
+            let _ = process_or_keep(store, settings, &actor, *id).await?;
+        }
+    }
+    Ok(ids.len())
 }
 
 /// The longest idempotency key taken (the scope in front of it not counted).
@@ -448,7 +547,7 @@ pub async fn ingest_once(
         return Ok((out, false));
     };
     if let Some(id) = by_key(store, key).await? {
-        return Ok((process(store, settings, actor, id).await?, true));
+        return Ok((process_or_keep(store, settings, actor, id).await?, true));
     }
     let now = time::now_str();
     let sha = hex::encode(Sha256::digest(raw));
@@ -474,7 +573,7 @@ pub async fn ingest_once(
         let id = by_key(store, key)
             .await?
             .ok_or(IncidentError::NotFound("report"))?;
-        return Ok((process(store, settings, actor, id).await?, true));
+        return Ok((process_or_keep(store, settings, actor, id).await?, true));
     };
     audit::record(
         &mut tx,
@@ -488,7 +587,7 @@ pub async fn ingest_once(
     )
     .await?;
     tx.commit().await?;
-    Ok((process(store, settings, actor, id).await?, false))
+    Ok((process_or_keep(store, settings, actor, id).await?, false))
 }
 
 async fn by_key(store: &Store, key: &str) -> Result<Option<i64>> {
@@ -641,14 +740,18 @@ fn parse_raw(
     raw: &[u8],
     settings: &Settings,
 ) -> std::result::Result<ParsedReport, String> {
-    match format {
+    let parsed = match format {
         InputFormat::Form => serde_json::from_slice::<FormReport>(raw)
             .map(|f| f.parsed())
             .map_err(|e| format!("form: {e}")),
         InputFormat::Mail => mime::parse(raw, settings.attachment_limit).map_err(|e| e.to_string()),
         InputFormat::Iodef => iodef::parse(raw).map_err(|e| e.to_string()),
         InputFormat::Xarf => xarf::parse(raw).map_err(|e| e.to_string()),
-    }
+    };
+    // The problem is stored as text too.
+    parsed
+        .map(ParsedReport::without_nul)
+        .map_err(|p| p.replace('\0', "\u{FFFD}"))
 }
 
 async fn mark(tx: &mut Tx, id: i64, status: Status, problem: Option<&str>) -> Result<()> {

@@ -1,8 +1,9 @@
 //! Mail in and out for the coordination center: the built-in SMTP intake listener
 //! (for sites without an MTA in front; with one, let it pipe into `renkei mailgate`),
 //! the outbox with the worker that sends through the configured relay, and OpenPGP
-//! (PGP/MIME signing and encryption) for what goes out.
+//! (PGP/MIME signing and encryption) for what goes out, and signed audit checkpoints.
 
+pub mod checkpoint;
 pub mod compose;
 pub mod outbox;
 pub mod pgp;

@@ -29,6 +29,8 @@ pub enum MailError {
     Database(#[from] sqlx::Error),
     #[error("OpenPGP: {0}")]
     Pgp(String),
+    #[error("audit checkpoint: {0}")]
+    Checkpoint(String),
 }
 
 /// One message to queue.

@@ -12,8 +12,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
@@ -86,16 +86,30 @@ impl SmtpServer {
                             continue;
                         }
                     };
-                    let config = self.config.clone();
-                    let sink = self.sink.clone();
+                    let conversation = self.converse(stream, peer.to_string());
                     tokio::spawn(async move {
-                        if let Err(e) = session(stream, peer.to_string(), config, sink).await {
+                        if let Err(e) = conversation.await {
                             tracing::debug!(%peer, error = %e, "smtp session ended");
                         }
                     });
                 }
             }
         }
+    }
+}
+
+impl SmtpServer {
+    /// Holds one SMTP conversation over `stream`: a client's TCP connection, or any
+    /// byte stream (the fuzz target speaks to it through an in-memory pipe).
+    pub fn converse<S>(
+        &self,
+        stream: S,
+        peer: String,
+    ) -> impl Future<Output = std::io::Result<()>> + Send + 'static
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        session(stream, peer, self.config.clone(), self.sink.clone())
     }
 }
 
@@ -114,13 +128,16 @@ fn path_arg(arg: &str, keyword: &str) -> Option<(String, String)> {
     ))
 }
 
-async fn session(
-    stream: TcpStream,
+async fn session<S>(
+    stream: S,
     peer: String,
     config: Arc<SmtpConfig>,
     sink: Sink,
-) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
+) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let (read, mut write) = tokio::io::split(stream);
     let mut reader = BufReader::new(read);
     let reply = |w: &str| format!("{w}\r\n");
     write

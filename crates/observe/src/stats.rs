@@ -458,18 +458,25 @@ pub async fn annotate(
     )
     .await?;
     tx.commit().await?;
-    annotations(store, Some((new.proto, new.port)), None)
-        .await?
-        .into_iter()
-        .find(|a| a.id == id)
-        .ok_or(ObserveError::NotFound("annotation"))
+    annotations(
+        store,
+        Some((new.proto, new.port)),
+        None,
+        &renkei_core::access::ShowAll,
+    )
+    .await?
+    .into_iter()
+    .find(|a| a.id == id)
+    .ok_or(ObserveError::NotFound("annotation"))
 }
 
-/// Annotations of one port (or all), within a period if given.
+/// Annotations of one port (or all), within a period if given, with the note IDs
+/// and CVEs that `disclosure` allows (the rest read as none).
 pub async fn annotations(
     store: &Store,
     port: Option<(Proto, u16)>,
     period: Option<&Period>,
+    disclosure: &dyn renkei_core::access::NoteDisclosure,
 ) -> Result<Vec<Annotation>> {
     let (from, to) = period
         .map(|p| (p.from.clone(), p.to.clone()))
@@ -504,8 +511,12 @@ pub async fn annotations(
             day: r.try_get("day")?,
             text_ja: r.try_get("text_ja")?,
             text_en: r.try_get("text_en")?,
-            note_id: r.try_get("note_id")?,
-            cve: r.try_get("cve")?,
+            note_id: r
+                .try_get::<Option<String>, _>("note_id")?
+                .filter(|k| disclosure.note_key(k)),
+            cve: r
+                .try_get::<Option<String>, _>("cve")?
+                .filter(|c| disclosure.cve(c)),
             created_at: r.try_get("created_at")?,
         });
     }

@@ -121,7 +121,11 @@ pub struct Revision {
     pub change_ja: String,
     pub change_en: String,
     pub notes: Vec<String>,
-    pub author_id: i64,
+    /// Who wrote and who published the revision: the team's own business, so only
+    /// staff see them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reviewer_id: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
@@ -336,7 +340,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    get(store, &number, Viewer::Staff)
+    get(store, &number, Viewer::Staff, time::now())
         .await?
         .ok_or(PublishError::NotFound("alert"))
 }
@@ -523,7 +527,7 @@ pub async fn write(
     )
     .await?;
     tx.commit().await?;
-    get(store, number.as_str(), Viewer::Staff)
+    get(store, number.as_str(), Viewer::Staff, time::now())
         .await?
         .ok_or(PublishError::NotFound("alert"))
 }
@@ -575,7 +579,7 @@ pub async fn submit(store: &Store, user: &UserInfo, number: &AlertNumber) -> Res
     )
     .await?;
     tx.commit().await?;
-    get(store, number.as_str(), Viewer::Staff)
+    get(store, number.as_str(), Viewer::Staff, time::now())
         .await?
         .ok_or(PublishError::NotFound("alert"))
 }
@@ -647,7 +651,7 @@ pub async fn publish(
     )
     .await?;
     tx.commit().await?;
-    get(store, number.as_str(), Viewer::Staff)
+    get(store, number.as_str(), Viewer::Staff, time::now())
         .await?
         .ok_or(PublishError::NotFound("alert"))
 }
@@ -667,7 +671,7 @@ fn revision_of(r: &AnyRow) -> Result<Revision> {
             .filter(|l| !l.is_empty())
             .map(String::from)
             .collect(),
-        author_id: r.try_get("author_id")?,
+        author_id: Some(r.try_get("author_id")?),
         reviewer_id: r.try_get("reviewer_id")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
@@ -676,7 +680,15 @@ fn revision_of(r: &AnyRow) -> Result<Revision> {
 }
 
 /// One alert as `viewer` may see it; `None` when it does not exist for them.
-pub async fn get(store: &Store, number: &str, viewer: Viewer) -> Result<Option<Alert>> {
+///
+/// Anyone but staff reads it as the public answer: the notes it links to only once
+/// they are public ([`renkei_vuln::notes::Disclosure`] at `now`), and no account ids.
+pub async fn get(
+    store: &Store,
+    number: &str,
+    viewer: Viewer,
+    now: DateTime<Utc>,
+) -> Result<Option<Alert>> {
     let Some(row) = sqlx::query(
         "SELECT id, number, category, tlp, next_tlp, status, created_at, first_published_at, published_at, published_revision FROM alerts WHERE number = $1",
     )
@@ -697,7 +709,7 @@ pub async fn get(store: &Store, number: &str, viewer: Viewer) -> Result<Option<A
         return Ok(None);
     }
     let staff = viewer == Viewer::Staff;
-    let revisions =
+    let mut revisions =
         sqlx::query("SELECT * FROM alert_revisions WHERE alert_id = $1 ORDER BY revision")
             .bind(id)
             .fetch_all(store.pool())
@@ -705,6 +717,14 @@ pub async fn get(store: &Store, number: &str, viewer: Viewer) -> Result<Option<A
             .iter()
             .map(revision_of)
             .collect::<Result<Vec<_>>>()?;
+    if !staff {
+        let disclosure = renkei_vuln::notes::Disclosure::at(store, now).await?;
+        for r in &mut revisions {
+            r.notes = disclosure.filter(&r.notes);
+            r.author_id = None;
+            r.reviewer_id = None;
+        }
+    }
     let (history, pending): (Vec<Revision>, Vec<Revision>) = revisions
         .into_iter()
         .partition(|r| r.published_at.is_some());
@@ -858,20 +878,22 @@ pub async fn published_between(store: &Store, from: &str, to: &str) -> Result<Ve
     Ok(out)
 }
 
-/// The vulnerability notes an alert links to that the public may see: an alert
-/// published ahead of its note never reveals the note's ID.
+/// The vulnerability notes an alert links to that the public may see, with their
+/// pages: [`renkei_vuln::notes::Disclosure`] decides.
 pub async fn public_notes(
     store: &Store,
     notes: &[String],
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for key in notes {
-        if let Some(n) = renkei_vuln::notes::get(store, key, now, false).await? {
-            out.push((n.key.clone(), renkei_vuln::notes::page_path(&n.key)));
-        }
-    }
-    Ok(out)
+    let disclosure = renkei_vuln::notes::Disclosure::at(store, now).await?;
+    Ok(disclosure
+        .filter(notes)
+        .into_iter()
+        .map(|key| {
+            let page = renkei_vuln::notes::page_path(&key);
+            (key, page)
+        })
+        .collect())
 }
 
 /// The public address of an alert page.

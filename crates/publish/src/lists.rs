@@ -382,7 +382,7 @@ pub async fn start_send(
     let list = list_id(store, slug).await?;
     let (object_type, object_id, revision, subjects, bodies) = match what {
         Publication::Alert(number) => {
-            let a = alerts::get(store, number, Viewer::Staff)
+            let a = alerts::get(store, number, Viewer::Staff, time::now())
                 .await?
                 .ok_or(PublishError::NotFound("alert"))?;
             if a.tlp != Tlp::Clear {

@@ -268,7 +268,7 @@ pub(crate) async fn queue(
         )
         .await
         .map_err(|e| match e {
-            MailError::Address(m) | MailError::Pgp(m) => {
+            MailError::Address(m) | MailError::Pgp(m) | MailError::Checkpoint(m) => {
                 PublishError::invalid("recipients", format!("contact {}: {m}", c.email))
             }
             MailError::Core(e) => e.into(),

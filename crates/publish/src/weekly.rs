@@ -519,7 +519,9 @@ async fn check_public(
     let key = item.reference.trim();
     let public = match item.kind {
         _ if key.is_empty() => true,
-        ItemKind::Alert => alerts::get(store, key, Viewer::Public).await?.is_some(),
+        ItemKind::Alert => alerts::get(store, key, Viewer::Public, time::now())
+            .await?
+            .is_some(),
         ItemKind::Note => renkei_vuln::notes::get(store, key, now, false)
             .await?
             .is_some(),

@@ -396,6 +396,8 @@ pub async fn build(
     let w = Words { ja };
     let (from, to) = quarter.bounds();
     let mut figures = Figures { list: Vec::new() };
+    // The report is a public document: it names a note only once the note is.
+    let disclosure = renkei_vuln::notes::Disclosure::at(store, now).await?;
 
     // §1
     let alerts = alerts::published_between(store, &from, &to).await?;
@@ -511,7 +513,7 @@ pub async fn build(
     let [top_quarter, top_year] = tops;
     let mut notable = Vec::new();
     let mut seen: Vec<(Proto, u16)> = Vec::new();
-    let annotations = observe::annotations(store, None, Some(&quarter_period)).await?;
+    let annotations = observe::annotations(store, None, Some(&quarter_period), &disclosure).await?;
     let trends = renkei_observe::trends::list(store, &quarter_period, None).await?;
     let mut candidates: Vec<(Proto, u16)> = Vec::new();
     for (proto, port) in annotations
@@ -552,7 +554,7 @@ pub async fn build(
             notes.push(trend_words(&kind, &day, ja));
         }
         let chart = observe::chart(store, &long, Class::Scan, &[(proto, port)]).await?;
-        let markers = observe::annotations(store, Some((proto, port)), Some(&long))
+        let markers = observe::annotations(store, Some((proto, port)), Some(&long), &disclosure)
             .await?
             .iter()
             .filter_map(|a| {

@@ -237,6 +237,7 @@ impl TestServer {
         // With a bus, this node pulls sensor batches from it, as `renkei serve` does.
         tokio::spawn(server.batch_consumer(std::future::pending::<()>()));
         tokio::spawn(server.feed_consumer(std::future::pending::<()>()));
+        tokio::spawn(server.intake_retry(std::future::pending::<()>()));
         let (tx, rx) = oneshot::channel::<()>();
         let mut smtp = None;
         if let Some(intake) = server.smtp_intake() {
@@ -367,9 +368,21 @@ impl TestServer {
 
     /// A session cookie value for `user`, without going through the login form.
     pub async fn session(&self, user: &TestUser) -> String {
-        accounts::create_session(&self.store, user.id, 60)
+        accounts::create_session(&self.store, user.id, 60, Default::default())
             .await
             .expect("session")
+    }
+
+    /// A session cookie value for `user` and the CSRF token bound to it, as the
+    /// server would hand them to a browser that signed in.
+    pub async fn session_with_csrf(&self, user: &TestUser) -> (String, String) {
+        let session = self.session(user).await;
+        let key = renkei_core::settings::secret(&self.store, "csrf_key")
+            .await
+            .expect("csrf key");
+        let csrf =
+            renkei_web::auth::issue_csrf(&key, &renkei_web::auth::csrf_binding(Some(&session)));
+        (session, csrf)
     }
 
     pub async fn token(&self, user: &TestUser) -> String {

@@ -787,3 +787,82 @@ pub fn csaf_index(notes: &[NoteSummary]) -> (String, String) {
 pub fn page_path(note_key: &str) -> String {
     format!("/notes/{}", encode_key(note_key))
 }
+
+/// What a public answer may say about vulnerability notes: the one rule that a
+/// reference to a note — its ID, its CVE, its title — appears in front of the
+/// public only once the note itself is public. Alerts, observation annotations, the
+/// weekly and quarterly reports all ask this, so an alert published ahead of its
+/// note, or an annotation written during the embargo, never gives the note away.
+#[derive(Debug, Clone, Default)]
+pub struct Disclosure {
+    public_keys: std::collections::HashSet<String>,
+    embargoed_keys: std::collections::HashSet<String>,
+    embargoed_cves: std::collections::HashSet<String>,
+}
+
+impl Disclosure {
+    /// Reads which notes are public at `now`, and which IDs and CVEs still belong
+    /// to a case whose note is not (or that has no note yet).
+    pub async fn at(store: &Store, now: DateTime<Utc>) -> Result<Disclosure> {
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT n.note_key, n.publish_at, c.cve FROM cases c LEFT JOIN notes n ON n.case_id = c.id",
+        )
+        .fetch_all(store.pool())
+        .await?;
+        let mut d = Disclosure::default();
+        for (key, publish_at, cve) in rows {
+            let public = publish_at
+                .as_deref()
+                .and_then(time::parse)
+                .is_some_and(|t| t <= now);
+            match (key, public) {
+                (Some(k), true) => {
+                    d.public_keys.insert(k);
+                }
+                (Some(k), false) => {
+                    d.embargoed_keys.insert(k);
+                }
+                (None, _) => {}
+            }
+            if !public && let Some(c) = cve {
+                d.embargoed_cves.extend(
+                    c.split([',', ' '])
+                        .filter(|c| !c.is_empty())
+                        .map(|c| c.trim().to_ascii_uppercase()),
+                );
+            }
+        }
+        Ok(d)
+    }
+
+    /// Any reference: a CVE ID is judged as a CVE, anything else as a note ID.
+    pub fn reference(&self, reference: &str) -> bool {
+        use renkei_core::access::NoteDisclosure as _;
+        if reference.trim().to_ascii_uppercase().starts_with("CVE-") {
+            self.cve(reference)
+        } else {
+            self.note_key(reference)
+        }
+    }
+
+    /// The references of `refs` that may be shown, in their order.
+    pub fn filter(&self, refs: &[String]) -> Vec<String> {
+        refs.iter().filter(|r| self.reference(r)).cloned().collect()
+    }
+}
+
+impl renkei_core::access::NoteDisclosure for Disclosure {
+    /// A note ID may be shown when a published note carries it.
+    fn note_key(&self, key: &str) -> bool {
+        let key = key.trim();
+        self.public_keys.contains(key) && !self.embargoed_keys.contains(key)
+    }
+
+    /// A CVE ID may be shown unless it belongs to a case whose note is not public.
+    /// (A CVE the team never coordinated is public elsewhere already.)
+    fn cve(&self, cve: &str) -> bool {
+        !self
+            .embargoed_cves
+            .contains(&cve.trim().to_ascii_uppercase())
+    }
+}

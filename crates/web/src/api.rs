@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use renkei_core::CoreError;
-use renkei_core::access::Role;
+use renkei_core::access::{Role, Scopes};
 use renkei_core::accounts::{self, NewUser};
 use renkei_core::audit;
 use renkei_core::lang::Lang;
@@ -237,6 +237,12 @@ pub struct NewTokenBody {
     /// Admins may issue a token for another account, such as a sensor.
     #[serde(default)]
     user_id: Option<i64>,
+    /// `read write feed sensor metrics admin`, or some of them; default: all the
+    /// account's role may hold but admin.
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    expires_in_days: Option<u32>,
 }
 
 pub async fn token_create(
@@ -245,17 +251,22 @@ pub async fn token_create(
     ApiJson(body): ApiJson<NewTokenBody>,
 ) -> Result<Response, AppError> {
     let caller = user_of(&auth)?;
-    let owner = match body.user_id {
-        Some(id) if id != caller.id => {
-            if caller.role != Role::Admin {
-                return Err(CoreError::Forbidden.into());
-            }
-            id
-        }
-        _ => caller.id,
+    let issuer = match &auth.scopes {
+        Some(scopes) => accounts::Issuer::Token(caller.clone(), scopes.clone()),
+        None => accounts::Issuer::Session(caller.clone()),
     };
+    let scopes = body
+        .scopes
+        .map(|list| Scopes::parse(&list.join(" ")))
+        .transpose()?;
+    let new = accounts::NewToken {
+        name: &body.name,
+        scopes,
+        expires_in_days: body.expires_in_days,
+    };
+    let owner = body.user_id.unwrap_or(caller.id);
     let (token, secret) =
-        accounts::create_token(&state.store, &auth.actor(), owner, &body.name).await?;
+        accounts::issue_token(&state.store, &auth.actor(), &issuer, owner, new).await?;
     Ok(created(json!({"token": token, "secret": secret})))
 }
 

@@ -188,7 +188,13 @@ pub async fn port(
         ));
     }
     let notes = trends::list(&state.store, &period, Some((p, n))).await?;
-    let annotations = stats::annotations(&state.store, Some((p, n)), Some(&period)).await?;
+    let annotations = stats::annotations(
+        &state.store,
+        Some((p, n)),
+        Some(&period),
+        &state.disclosure().await?,
+    )
+    .await?;
     Ok(public_json(
         json!({"period": period, "chart": chart, "trends": notes, "annotations": annotations}),
     ))
@@ -210,7 +216,7 @@ pub async fn annotation_list(
 ) -> Result<Response, AppError> {
     let period = q.period(&state)?;
     Ok(public_json(
-        json!({"period": period, "annotations": stats::annotations(&state.store, None, Some(&period)).await?}),
+        json!({"period": period, "annotations": stats::annotations(&state.store, None, Some(&period), &state.disclosure().await?).await?}),
     ))
 }
 

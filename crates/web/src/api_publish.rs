@@ -52,9 +52,14 @@ pub async fn get(
     Extension(auth): Extension<Auth>,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
-    let alert = alerts::get(&state.store, &number, viewer(&auth.principal))
-        .await?
-        .ok_or_else(AppError::not_found)?;
+    let alert = alerts::get(
+        &state.store,
+        &number,
+        viewer(&auth.principal),
+        state.clock.now(),
+    )
+    .await?
+    .ok_or_else(AppError::not_found)?;
     read_by(&state, &auth, &alert).await?;
     Ok(Json(alert).into_response())
 }

@@ -7,7 +7,9 @@
 //!
 //! CSRF tokens are signed double-submit cookies: a random value and its HMAC under an
 //! installation key, in a SameSite=Strict cookie, echoed in a form field `_csrf` or an
-//! `X-CSRF-Token` header.
+//! `X-CSRF-Token` header. The HMAC covers the session too (a digest of its secret, or
+//! nothing before sign-in), so a token planted in a browser, or left from another
+//! session, is worthless once someone signs in.
 
 use std::net::SocketAddr;
 
@@ -19,7 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use renkei_core::access::{Denied, Principal};
+use renkei_core::access::{Denied, Principal, Scope, Scopes};
 use renkei_core::accounts::{self, SessionLookup};
 use renkei_core::audit::Actor;
 use sha2::Sha256;
@@ -46,14 +48,30 @@ pub enum Via {
 pub struct Auth {
     pub principal: Principal,
     pub via: Via,
+    /// What the bearer token may be used for (`None`: not a token).
+    pub scopes: Option<Scopes>,
     /// The session cookie's secret, to end the session at logout.
     pub session_token: Option<String>,
     /// A session cookie was sent but has run out.
     pub session_expired: bool,
     pub client: String,
+    pub user_agent: String,
 }
 
 impl Auth {
+    /// Where a session opened by this request comes from.
+    pub fn origin(&self) -> accounts::SessionOrigin<'_> {
+        accounts::SessionOrigin {
+            client: &self.client,
+            user_agent: &self.user_agent,
+        }
+    }
+
+    /// What this caller's CSRF tokens are bound to.
+    pub fn csrf_binding(&self) -> String {
+        csrf_binding(self.session_token.as_deref())
+    }
+
     pub fn actor(&self) -> Actor {
         match &self.principal {
             Principal::User(u) => Actor::user(u.id, &u.email),
@@ -144,10 +162,24 @@ pub fn csrf_cookie(state: &AppState, token: &str) -> HeaderValue {
     )
 }
 
-pub fn issue_csrf(key: &[u8]) -> String {
-    let nonce = renkei_core::secrets::random_bytes::<16>();
+/// What a CSRF token is bound to: the session's secret, digested, or nothing.
+pub fn csrf_binding(session_token: Option<&str>) -> String {
+    session_token
+        .map(renkei_core::secrets::digest)
+        .unwrap_or_default()
+}
+
+fn csrf_mac(key: &[u8], nonce: &[u8], binding: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length works for HMAC");
-    mac.update(&nonce);
+    mac.update(nonce);
+    mac.update(b"|");
+    mac.update(binding.as_bytes());
+    mac
+}
+
+pub fn issue_csrf(key: &[u8], binding: &str) -> String {
+    let nonce = renkei_core::secrets::random_bytes::<16>();
+    let mac = csrf_mac(key, &nonce, binding);
     format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(nonce),
@@ -155,16 +187,14 @@ pub fn issue_csrf(key: &[u8]) -> String {
     )
 }
 
-pub fn csrf_is_signed(key: &[u8], token: &str) -> bool {
+pub fn csrf_is_signed(key: &[u8], token: &str, binding: &str) -> bool {
     let Some((nonce, tag)) = token.split_once('.') else {
         return false;
     };
     let (Ok(nonce), Ok(tag)) = (URL_SAFE_NO_PAD.decode(nonce), URL_SAFE_NO_PAD.decode(tag)) else {
         return false;
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length works for HMAC");
-    mac.update(&nonce);
-    mac.verify_slice(&tag).is_ok()
+    csrf_mac(key, &nonce, binding).verify_slice(&tag).is_ok()
 }
 
 /// The client's address: the peer, or behind a trusted proxy the last address the
@@ -197,9 +227,15 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
     let mut auth = Auth {
         principal: Principal::Anonymous,
         via: Via::Nothing,
+        scopes: None,
         session_token: None,
         session_expired: false,
         client,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string(),
     };
     let mut clear_session = false;
 
@@ -220,9 +256,10 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
             None => None,
         };
         match user {
-            Some(u) => {
-                auth.principal = Principal::User(u);
+            Some(holder) => {
+                auth.principal = Principal::User(holder.user);
                 auth.via = Via::Token;
+                auth.scopes = Some(holder.scopes);
             }
             None => {
                 return AppError::new(
@@ -250,18 +287,27 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         }
     }
 
-    let existing = cookie(&headers, CSRF_COOKIE).filter(|t| csrf_is_signed(&state.csrf_key, t));
+    let binding = auth.csrf_binding();
+    let existing =
+        cookie(&headers, CSRF_COOKIE).filter(|t| csrf_is_signed(&state.csrf_key, t, &binding));
     let fresh = existing.is_none();
-    let csrf = existing.unwrap_or_else(|| issue_csrf(&state.csrf_key));
+    let csrf = existing.unwrap_or_else(|| issue_csrf(&state.csrf_key, &binding));
     request.extensions_mut().insert(CsrfToken(csrf.clone()));
     request.extensions_mut().insert(auth);
 
     let mut response = next.run(request).await;
-    let set_by_handler = response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.starts_with(CSRF_COOKIE)));
+    let sets = |name: &str| {
+        let prefix = format!("{name}=");
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.starts_with(&prefix)))
+    };
+    let set_by_handler = sets(CSRF_COOKIE);
+    // A handler that opened a session (a sign-in over a stale or planted cookie)
+    // has the last word on the session cookie.
+    let session_set_by_handler = sets(SESSION_COOKIE);
     // Only pages carry forms; API answers need no CSRF cookie.
     let is_page = response
         .headers()
@@ -272,12 +318,22 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         let value = csrf_cookie(&state, &csrf);
         response.headers_mut().append(header::SET_COOKIE, value);
     }
-    if clear_session {
+    if clear_session && !session_set_by_handler {
         let value = clear_session_cookie(&state);
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
 }
+
+/// What staff without a second factor may still reach, when policy requires one.
+const SETUP_PATHS: [&str; 6] = [
+    "/account",
+    "/account/second-factor/begin",
+    "/account/second-factor/confirm",
+    "/logout",
+    "/lang",
+    "/account/lang",
+];
 
 fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -343,6 +399,40 @@ async fn check_and_run(
             ));
         }
     }
+    // Staff who must use a second factor and have none set up reach only what it
+    // takes to set one up (a token is a credential of its own and passes).
+    if auth.via == Via::Session
+        && state.config.security.require_second_factor_for_staff
+        && auth.principal.role().is_some_and(|r| r.is_staff())
+        && !SETUP_PATHS.contains(&spec.path)
+        && let Some(user) = auth.principal.user()
+        && !renkei_core::second_factor::is_enrolled(&state.store, user.id).await?
+    {
+        if !api && request.method() == Method::GET {
+            return Ok(Redirect::to("/account#second-factor").into_response());
+        }
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            "second_factor_required",
+            "set up two-step sign-in on your account page first",
+        ));
+    }
+    // A token does only what its scopes name, within what its account may.
+    if let Some(scopes) = &auth.scopes {
+        let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+        let needed = Scope::needed(spec.access, reads, spec.scope);
+        if !scopes.has(needed) {
+            return Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!(
+                    "this token lacks the scope {:?} (it has: {})",
+                    needed.as_str(),
+                    scopes.as_string()
+                ),
+            ));
+        }
+    }
     // CSRF guards the credentials a browser sends by itself. An API call that carries
     // none (a finder's report, a vendor's application) has nothing to forge.
     let anonymous_api =
@@ -358,14 +448,20 @@ async fn check_and_run(
     .iter()
     .any(|p| request.uri().path().starts_with(p));
     if is_unsafe(request.method()) && auth.via != Via::Token && !anonymous_api && !secret_link {
-        return check_csrf(state, request, next).await;
+        return check_csrf(state, &auth, request, next).await;
     }
     Ok(next.run(request).await)
 }
 
-async fn check_csrf(state: &AppState, request: Request, next: Next) -> Result<Response, AppError> {
-    let expected =
-        cookie(request.headers(), CSRF_COOKIE).filter(|t| csrf_is_signed(&state.csrf_key, t));
+async fn check_csrf(
+    state: &AppState,
+    auth: &Auth,
+    request: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    let binding = auth.csrf_binding();
+    let expected = cookie(request.headers(), CSRF_COOKIE)
+        .filter(|t| csrf_is_signed(&state.csrf_key, t, &binding));
     let from_header = request
         .headers()
         .get(CSRF_HEADER)
@@ -422,14 +518,48 @@ pub fn urlencode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Only same-site paths may be redirect targets after login.
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
-            n.to_string()
-        }
-        _ => "/dashboard".to_string(),
+/// The one check for every redirect target a request may name (`next`, `back`): a
+/// path on this site, or `None`.
+///
+/// Browsers forgive a lot before they resolve a `Location`: they drop tabs and line
+/// breaks, read `\\` as `/`, and take `//host` as another host. So a target is refused
+/// outright if it holds a control character or a backslash, and what is left is
+/// resolved the way a browser does (WHATWG URL parsing) against a stand-in origin;
+/// it passes only if it stays on that origin. What is returned is the normalised
+/// path, query and fragment, so the header says exactly what was checked.
+pub fn local_target(target: &str) -> Option<String> {
+    if !target.starts_with('/') || target.chars().any(|c| c.is_control() || c == '\\') {
+        return None;
     }
+    let origin = url::Url::parse("http://renkei.invalid/").expect("a valid stand-in origin");
+    let resolved = origin.join(target).ok()?;
+    if resolved.origin() != origin.origin()
+        || !resolved.username().is_empty()
+        || resolved.password().is_some()
+    {
+        return None;
+    }
+    let mut out = resolved.path().to_string();
+    // A path that a browser would read as a scheme-relative address once more.
+    if out.starts_with("//") {
+        return None;
+    }
+    if let Some(q) = resolved.query() {
+        out.push('?');
+        out.push_str(q);
+    }
+    if let Some(f) = resolved.fragment() {
+        out.push('#');
+        out.push_str(f);
+    }
+    Some(out)
+}
+
+/// Where to go after login: the named page if it is [`local_target`], else the
+/// dashboard.
+pub fn safe_next(next: Option<&str>) -> String {
+    next.and_then(local_target)
+        .unwrap_or_else(|| "/dashboard".to_string())
 }
 
 #[cfg(test)]
@@ -437,19 +567,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_csrf_token_verifies_only_under_its_own_key() {
-        let token = issue_csrf(b"key one");
-        assert!(csrf_is_signed(b"key one", &token));
-        assert!(!csrf_is_signed(b"key two", &token));
-        assert!(!csrf_is_signed(b"key one", "forged.token"));
-        assert!(!csrf_is_signed(b"key one", ""));
+    fn a_csrf_token_verifies_only_under_its_own_key_and_session() {
+        let token = issue_csrf(b"key one", "");
+        assert!(csrf_is_signed(b"key one", &token, ""));
+        assert!(!csrf_is_signed(b"key two", &token, ""));
+        assert!(!csrf_is_signed(b"key one", "forged.token", ""));
+        assert!(!csrf_is_signed(b"key one", "", ""));
+        let session = csrf_binding(Some("rs_secret"));
+        let bound = issue_csrf(b"key one", &session);
+        assert!(csrf_is_signed(b"key one", &bound, &session));
+        assert!(
+            !csrf_is_signed(b"key one", &bound, ""),
+            "not before sign-in"
+        );
+        assert!(
+            !csrf_is_signed(b"key one", &token, &session),
+            "a token from before sign-in is not the session's"
+        );
+        assert!(!csrf_is_signed(
+            b"key one",
+            &bound,
+            &csrf_binding(Some("rs_other"))
+        ));
     }
 
     #[test]
     fn redirects_after_login_stay_on_this_site() {
         assert_eq!(safe_next(Some("/orgs?kind=vendor")), "/orgs?kind=vendor");
+        assert_eq!(
+            safe_next(Some("/cases/VU%231#vendors")),
+            "/cases/VU%231#vendors"
+        );
         assert_eq!(safe_next(Some("//evil.example/")), "/dashboard");
         assert_eq!(safe_next(Some("https://evil.example/")), "/dashboard");
         assert_eq!(safe_next(None), "/dashboard");
+        for evil in [
+            "/\t/evil.example",
+            "/\\evil.example",
+            "/\r\n//evil.example",
+            "/\u{0}/evil.example",
+            "/./\\/evil.example",
+            "/..//evil.example",
+            "/%2e%2e//evil.example",
+            "/a/../..//evil.example",
+            "https:evil.example",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(local_target(evil), None, "{evil:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a request names, a target that passes resolves, in a browser's
+        /// reading, on this site: the same origin from any page of it.
+        #[test]
+        fn no_redirect_target_leaves_the_site(target in "[/\\\\.:@%a-z0-9\t\r\n ?#]{0,24}", from in "/[a-z/]{0,8}") {
+            if let Some(local) = local_target(&target) {
+                let here = url::Url::parse("https://csirt.example/").unwrap().join(&from).unwrap();
+                let there = here.join(&local).unwrap();
+                proptest::prop_assert_eq!(there.origin(), here.origin());
+                proptest::prop_assert!(local.starts_with('/') && !local.starts_with("//"));
+                proptest::prop_assert!(!local.chars().any(|c| c.is_control() || c == '\\'));
+            }
+        }
     }
 }

@@ -27,10 +27,11 @@ pub mod pages_publish;
 pub mod pages_report;
 pub mod pages_vuln;
 pub mod routes;
+pub mod serve;
 pub mod state;
+pub mod text_input;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,22 +99,7 @@ async fn body_limit(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<axum::response::Response, AppError> {
-    let path = request.uri().path();
-    let limit = if api_feeds::is_upload(path) {
-        state
-            .config
-            .server
-            .body_limit_bytes
-            .max(state.config.intake.max_feed_bytes)
-    } else if path == api_observe::BATCH_PATH {
-        state
-            .config
-            .server
-            .body_limit_bytes
-            .max(state.config.observe.max_batch_bytes)
-    } else {
-        state.config.server.body_limit_bytes
-    };
+    let limit = body_limit_for(&state, request.uri().path());
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
@@ -129,7 +115,18 @@ async fn body_limit(
     Ok(next.run(request).await)
 }
 
-/// Opens the store named in `config` and assembles the application.
+/// The largest body a route takes: feeds and sensor batches have their own limits.
+pub(crate) fn body_limit_for(state: &AppState, path: &str) -> usize {
+    let server = state.config.server.body_limit_bytes;
+    if api_feeds::is_upload(path) {
+        server.max(state.config.intake.max_feed_bytes)
+    } else if path == api_observe::BATCH_PATH {
+        server.max(state.config.observe.max_batch_bytes)
+    } else {
+        server
+    }
+}
+
 /// One kind of work on the bus: its stream, its subject, and the durable consumer
 /// every node pulls from.
 pub struct Lane {
@@ -198,6 +195,24 @@ impl WorkBus {
     /// (pending, unacknowledged) of a lane.
     pub async fn lag(&self, lane: &Lane) -> Result<(u64, u64), renkei_bus::BusError> {
         self.bus.lag(&lane.stream, &lane.durable).await
+    }
+}
+
+/// Runs `job` every `period` (the first time at once) until `shutdown`: the shape of
+/// every background worker here.
+async fn every<F, Fut>(period: Duration, shutdown: impl Future<Output = ()>, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = &mut shutdown => return,
+        }
+        job().await;
     }
 }
 
@@ -293,11 +308,15 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         })
         .layer(Extension(Specs(specs.clone())))
         .layer(from_fn_with_state(state.clone(), auth::resolve))
+        .layer(from_fn_with_state(state.clone(), text_input::refuse_nul))
         .layer(DefaultBodyLimit::max(limit))
         .layer(from_fn_with_state(state.clone(), body_limit))
         .layer(from_fn(error::render_errors))
         .layer(from_fn(error::security_headers))
         .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(serve::body_timeout(Duration::from_secs(
+            state.config.server.body_timeout_secs,
+        )))
         .layer(TraceLayer::new_for_http())
         .with_state(state.clone());
     Ok(Server {
@@ -545,6 +564,72 @@ impl Server {
         }
     }
 
+    /// Every minute, tries again the reports still waiting two minutes after they
+    /// came in (processing failed, or a node died on the way); one that fails again
+    /// is set aside for review with the reason. Until `shutdown`.
+    pub fn intake_retry(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let store = self.state.store.clone();
+        let settings = self.state.intake.clone();
+        every(Duration::from_secs(60), shutdown, move || {
+            let (store, settings) = (store.clone(), settings.clone());
+            async move {
+                let age = chrono::Duration::minutes(2);
+                match renkei_incident::reports::retry_stuck(&store, &settings, age, 100).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(reports = n, "waiting reports tried again"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "waiting reports not tried again; will retry")
+                    }
+                }
+            }
+        })
+    }
+
+    /// With `audit.checkpoint_file` set: every `audit.checkpoint_interval_secs`, when
+    /// the audit log has grown, signs its head with the team key and sends it out of
+    /// the database's reach (the file, the log, `audit.checkpoint_mail`). Until
+    /// `shutdown`.
+    pub fn audit_checkpointer(
+        &self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let store = self.state.store.clone();
+        let key = self.state.notify.team_key.clone();
+        let audit = self.state.config.audit.clone();
+        let from = self.state.config.mail.from.clone();
+        let last = Arc::new(std::sync::atomic::AtomicI64::new(-1));
+        async move {
+            let Some(key) = key.filter(|_| !audit.checkpoint_file.is_empty()) else {
+                return;
+            };
+            let period = Duration::from_secs(audit.checkpoint_interval_secs);
+            every(period, shutdown, || async {
+                use std::sync::atomic::Ordering;
+                match renkei_core::audit::head(&store).await {
+                    Ok(h) if h.seq == last.load(Ordering::Relaxed) => return,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "audit head not read; will retry");
+                        return;
+                    }
+                }
+                let to = renkei_mail::checkpoint::Destinations {
+                    file: Some(std::path::Path::new(&audit.checkpoint_file)),
+                    mail: (!audit.checkpoint_mail.is_empty() && !from.is_empty())
+                        .then_some((from.as_str(), audit.checkpoint_mail.as_str())),
+                };
+                match renkei_mail::checkpoint::take(&store, &key, to).await {
+                    Ok(c) => last.store(c.seq, Ordering::Relaxed),
+                    Err(e) => tracing::error!(error = %e, "audit checkpoint not taken; will retry"),
+                }
+            })
+            .await
+        }
+    }
+
     /// Says every ten seconds that this node is alive, for the operations page.
     pub fn heartbeat(
         &self,
@@ -553,19 +638,14 @@ impl Server {
         let store = self.state.store.clone();
         let address = self.state.config.public_url();
         let me = self.state.node_id.clone();
-        async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(10));
-            tokio::pin!(shutdown);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = &mut shutdown => return,
-                }
+        every(Duration::from_secs(10), shutdown, move || {
+            let (store, me, address) = (store.clone(), me.clone(), address.clone());
+            async move {
                 if let Err(e) = renkei_core::nodes::heartbeat(&store, &me, &address).await {
                     tracing::warn!(error = %e, "heartbeat not written");
                 }
             }
-        }
+        })
     }
 
     /// The worker that sends queued mail through `[mail] relay`.
@@ -584,28 +664,32 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), WebError> {
-        let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
-        let (tx, mut rx) = tokio::sync::watch::channel(false);
-        let signal = async move {
-            shutdown.await;
-            let _ = tx.send(true);
+        let server = &self.state.config.server;
+        let limits = serve::Limits {
+            header_timeout: Duration::from_secs(server.header_timeout_secs),
+            per_address: server.max_connections_per_address,
+            grace: Duration::from_secs(server.shutdown_grace_secs),
         };
-        let serve = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal);
-        tokio::select! {
-            result = serve => result?,
-            _ = async {
-                let _ = rx.wait_for(|stopping| *stopping).await;
-                tokio::time::sleep(grace).await;
-            } => {
-                tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; closing");
-            }
-        }
+        serve::serve(listener, self.router, limits, shutdown).await;
         self.state.store.close().await;
         Ok(())
+    }
+
+    /// Serves `/metrics` alone, to whoever reaches `listener` (`server.metrics_listen`),
+    /// until `shutdown`.
+    pub fn serve_metrics(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let router = Router::new()
+            .route("/metrics", axum::routing::get(pages::metrics))
+            .with_state(self.state.clone());
+        let limits = serve::Limits {
+            header_timeout: Duration::from_secs(self.state.config.server.header_timeout_secs),
+            per_address: 0,
+            grace: Duration::from_secs(1),
+        };
+        serve::serve(listener, router, limits, shutdown)
     }
 }

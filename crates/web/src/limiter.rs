@@ -1,5 +1,5 @@
 //! Throttling, counted in the database so that every node behind the proxy sees the
-//! same counts: failed logins per client address and per account name, and public
+//! same counts: login attempts per account and client address, and public
 //! submissions (the report form, a finder's report, a subscription) per client
 //! address, each over a sliding window. A database error lets the request through
 //! and is logged: throttling must not become the outage.
@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use renkei_core::Store;
-use renkei_core::nodes::{rate_clear, rate_count, rate_record};
+use renkei_core::nodes::{rate_clear, rate_count, rate_give_back, rate_take};
 
 fn window(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1))
@@ -26,6 +26,13 @@ pub struct LoginLimiter {
     window: chrono::Duration,
 }
 
+/// One login attempt, counted before the password is checked; given back if the
+/// password was right.
+pub struct LoginTicket {
+    keys: Vec<String>,
+    at: Option<String>,
+}
+
 impl LoginLimiter {
     pub fn new(store: Store, max: u32, window_len: Duration) -> Self {
         LoginLimiter {
@@ -35,32 +42,61 @@ impl LoginLimiter {
         }
     }
 
-    fn keys(client: &str, email: &str) -> [String; 2] {
+    /// The keys an attempt counts under: the account from this source (the one that
+    /// throttles), the source over every account (a host guessing many accounts,
+    /// allowed four times as many), and the account from everywhere (never
+    /// throttles: counted so that an account under attack from many hosts is seen).
+    fn keys(&self, client: &str, email: &str) -> [(String, i64); 3] {
+        let account = email.trim().to_lowercase();
         [
-            format!("login-ip:{client}"),
-            format!("login-account:{}", email.trim().to_lowercase()),
+            (format!("login:{account}|{client}"), self.max),
+            (format!("login-ip:{client}"), self.max.saturating_mul(4)),
+            (format!("login-account:{account}"), i64::MAX),
         ]
     }
 
-    /// True when another attempt from this client or for this account must wait.
-    pub async fn is_blocked(&self, client: &str, email: &str) -> bool {
-        for k in Self::keys(client, email) {
-            if or_pass(rate_count(&self.store, &k, self.window).await, 0) >= self.max {
-                return true;
+    /// Counts an attempt before the password is checked, atomically with the check
+    /// of the allowance; `None` when this source has used up its tries for the
+    /// account (or for all accounts). Nobody elsewhere can use up the rightful
+    /// user's tries: they are counted per source.
+    pub async fn attempt(&self, client: &str, email: &str) -> Option<LoginTicket> {
+        let keys = self.keys(client, email);
+        let limits: Vec<(&str, i64)> = keys.iter().map(|(k, m)| (k.as_str(), *m)).collect();
+        match rate_take(&self.store, &limits, self.window).await {
+            Ok(Some(at)) => Some(LoginTicket {
+                keys: keys.into_iter().map(|(k, _)| k).collect(),
+                at: Some(at),
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "the login throttle could not be read; letting the attempt through");
+                Some(LoginTicket {
+                    keys: Vec::new(),
+                    at: None,
+                })
             }
         }
-        false
     }
 
-    pub async fn record_failure(&self, client: &str, email: &str) {
-        for k in Self::keys(client, email) {
-            or_pass(rate_record(&self.store, &k, self.window).await, ());
+    /// The password was right: the attempt does not count, and this source starts
+    /// afresh for this account.
+    pub async fn succeeded(&self, ticket: LoginTicket) {
+        let Some(at) = ticket.at else { return };
+        for (i, key) in ticket.keys.iter().enumerate() {
+            let r = if i == 0 {
+                rate_clear(&self.store, key).await
+            } else {
+                rate_give_back(&self.store, key, &at).await
+            };
+            or_pass(r, ());
         }
     }
 
-    pub async fn record_success(&self, email: &str) {
-        let [_, account] = Self::keys("", email);
-        or_pass(rate_clear(&self.store, &account).await, ());
+    /// Failed attempts on the account from every source in the window, for the
+    /// slower path (a second factor asked of an account under attack).
+    pub async fn account_failures(&self, email: &str) -> i64 {
+        let key = format!("login-account:{}", email.trim().to_lowercase());
+        or_pass(rate_count(&self.store, &key, self.window).await, 0)
     }
 }
 
@@ -82,13 +118,15 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one event for `key`; false when the key is over its allowance.
+    /// Counts one event for `key`, checked and recorded at once; false when the key
+    /// is over its allowance.
     pub async fn allow(&self, key: &str) -> bool {
         let key = format!("{}:{key}", self.prefix);
-        if or_pass(rate_count(&self.store, &key, self.window).await, 0) >= self.max {
-            return false;
-        }
-        or_pass(rate_record(&self.store, &key, self.window).await, ());
-        true
+        or_pass(
+            rate_take(&self.store, &[(&key, self.max)], self.window)
+                .await
+                .map(|t| t.is_some()),
+            true,
+        )
     }
 }

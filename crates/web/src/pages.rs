@@ -7,12 +7,12 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use renkei_core::access::{Role, UserInfo};
+use renkei_core::access::{Role, Scope, Scopes, UserInfo};
 use renkei_core::accounts::{self, ApiToken, LoginOutcome, NewUser, User};
 use renkei_core::audit::{self, AuditEntry, Verdict};
 use renkei_core::lang::Lang;
 use renkei_core::orgs::{self, Contact, NewContact, NewOrganization, OrgKind, Organization};
-use renkei_core::{CoreError, secrets};
+use renkei_core::{CoreError, second_factor, secrets};
 use serde::Deserialize;
 
 use crate::auth::{self, Auth, CookieSpec, CsrfToken};
@@ -326,7 +326,7 @@ pub async fn login(
     let client = page.auth.client.clone();
     let next = auth::safe_next(form.next.as_deref());
     let shell = page.shell("login");
-    if state.limiter.is_blocked(&client, &form.email).await {
+    let Some(ticket) = state.limiter.attempt(&client, &form.email).await else {
         accounts::login_throttled(&state.store, &form.email, &client).await?;
         let error = Some(shell.t("login.throttled"));
         return html_status(
@@ -339,22 +339,24 @@ pub async fn login(
                 notice: None,
             },
         );
-    }
+    };
     match accounts::login(&state.store, &form.email, &form.password, &client).await? {
         LoginOutcome::Success(user) => {
-            state.limiter.record_success(&form.email).await;
-            let ttl = state.config.security.session_ttl_minutes;
-            let token = accounts::create_session(&state.store, user.id, ttl).await?;
-            let mut response = see_other(&next);
-            let headers = response.headers_mut();
-            headers.append(header::SET_COOKIE, auth::session_cookie(&state, &token));
-            // A new CSRF token with the new session, so a token planted before login is worthless.
-            let csrf = auth::issue_csrf(&state.csrf_key);
-            headers.append(header::SET_COOKIE, auth::csrf_cookie(&state, &csrf));
-            Ok(response)
+            state.limiter.succeeded(ticket).await;
+            if second_factor::is_enrolled(&state.store, user.id).await? {
+                // The password was right; the session waits for the code.
+                let challenge = second_factor::open_challenge(&state.store, user.id).await?;
+                let mut response =
+                    see_other(&format!("/login/code?next={}", auth::urlencode(&next)));
+                response.headers_mut().append(
+                    header::SET_COOKIE,
+                    challenge_cookie(&state, &challenge, 300),
+                );
+                return Ok(response);
+            }
+            open_session(&state, &page, user.id, &next).await
         }
         LoginOutcome::Failed => {
-            state.limiter.record_failure(&client, &form.email).await;
             let error = Some(shell.t("login.failed"));
             html_status(
                 StatusCode::UNAUTHORIZED,
@@ -367,6 +369,200 @@ pub async fn login(
                 },
             )
         }
+    }
+}
+
+const CHALLENGE_COOKIE: &str = "renkei_challenge";
+
+fn challenge_cookie(state: &AppState, value: &str, max_age: i64) -> axum::http::HeaderValue {
+    auth::set_cookie(
+        state,
+        CookieSpec {
+            name: CHALLENGE_COOKIE,
+            value,
+            max_age: Some(max_age),
+            same_site: "Strict",
+            http_only: true,
+        },
+    )
+}
+
+/// Signs `user_id` in: a new session, and a CSRF token bound to it (one planted
+/// before sign-in is worthless), then on to `next`.
+async fn open_session(
+    state: &AppState,
+    page: &Page,
+    user_id: i64,
+    next: &str,
+) -> Result<Response, AppError> {
+    let ttl = state.config.security.session_ttl_minutes;
+    let token = accounts::create_session(&state.store, user_id, ttl, page.auth.origin()).await?;
+    let mut response = see_other(next);
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, auth::session_cookie(state, &token));
+    let csrf = auth::issue_csrf(&state.csrf_key, &auth::csrf_binding(Some(&token)));
+    headers.append(header::SET_COOKIE, auth::csrf_cookie(state, &csrf));
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "login_code.html")]
+struct LoginCodePage<'a> {
+    shell: Shell<'a>,
+    next: String,
+    error: Option<&'static str>,
+}
+
+pub async fn login_code_form(
+    page: Page,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, AppError> {
+    html(&LoginCodePage {
+        next: auth::safe_next(q.next.as_deref()),
+        error: None,
+        shell: page.shell("login"),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct LoginCodeForm {
+    code: String,
+    next: Option<String>,
+}
+
+/// The second step: the code from the app (or a recovery code) for the challenge
+/// the password opened.
+pub async fn login_code(
+    State(state): State<AppState>,
+    page: Page,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<LoginCodeForm>,
+) -> Result<Response, AppError> {
+    let next = auth::safe_next(form.next.as_deref());
+    let challenge = auth::cookie(&headers, CHALLENGE_COOKIE).unwrap_or_default();
+    match second_factor::answer_challenge(&state.store, &challenge, &form.code, &page.auth.client)
+        .await?
+    {
+        second_factor::Answer::Passed(user_id) => {
+            let mut response = open_session(&state, &page, user_id, &next).await?;
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, challenge_cookie(&state, "", 0));
+            Ok(response)
+        }
+        second_factor::Answer::Wrong => {
+            let shell = page.shell("login");
+            let error = Some(shell.t("second_factor.wrong"));
+            html_status(
+                StatusCode::UNAUTHORIZED,
+                &LoginCodePage { shell, next, error },
+            )
+        }
+        second_factor::Answer::Gone => {
+            let shell = page.shell("login");
+            let error = Some(shell.t("second_factor.gone"));
+            html_status(
+                StatusCode::UNAUTHORIZED,
+                &LoginPage {
+                    shell,
+                    next,
+                    email: String::new(),
+                    error,
+                    notice: None,
+                },
+            )
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+struct SecondFactorPage<'a> {
+    shell: Shell<'a>,
+    secret: String,
+    uri: String,
+    recovery_codes: Vec<String>,
+    error: Option<String>,
+}
+
+async fn second_factor_setup(
+    state: &AppState,
+    page: &Page,
+    error: Option<String>,
+) -> Result<Response, AppError> {
+    let user = page.user()?;
+    let secret = match second_factor::pending_secret(&state.store, user.id).await? {
+        Some(s) => s,
+        None => second_factor::begin(&state.store, user.id).await?,
+    };
+    let issuer = state.config.vuln.publisher_name.clone();
+    let view = SecondFactorPage {
+        secret: second_factor::totp::base32(&secret),
+        uri: second_factor::totp::uri(&issuer, &user.email, &secret),
+        recovery_codes: Vec::new(),
+        error: error.clone(),
+        shell: page.shell("account"),
+    };
+    match error {
+        Some(_) => html_status(StatusCode::UNPROCESSABLE_ENTITY, &view),
+        None => html(&view),
+    }
+}
+
+/// Starts setting up an authenticator app: shows the key to scan.
+pub async fn second_factor_begin(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
+    second_factor::begin(&state.store, page.user()?.id).await?;
+    second_factor_setup(&state, &page, None).await
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+}
+
+/// Turns the app on with a code it shows; shows the recovery codes once.
+pub async fn second_factor_confirm(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    let user = page.user()?;
+    match second_factor::confirm(&state.store, &page.auth.actor(), user.id, &form.code).await {
+        Ok(codes) => html(&SecondFactorPage {
+            secret: String::new(),
+            uri: String::new(),
+            recovery_codes: codes,
+            error: None,
+            shell: page.shell("account"),
+        }),
+        Err(CoreError::Invalid { .. }) => {
+            let message = page.shell("account").t("second_factor.wrong").to_string();
+            second_factor_setup(&state, &page, Some(message)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Turns the second factor off, with a code from it (or a recovery code).
+pub async fn second_factor_remove(
+    State(state): State<AppState>,
+    page: Page,
+    Form(form): Form<CodeForm>,
+) -> Result<Response, AppError> {
+    let user = page.user()?;
+    match second_factor::remove(&state.store, &page.auth.actor(), user.id, &form.code).await {
+        Ok(()) => Ok(see_other("/account")),
+        Err(CoreError::Invalid { .. }) => {
+            let message = page.shell("account").t("second_factor.wrong").to_string();
+            html_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &account_page(&state, &page, Some(message)).await?,
+            )
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -397,10 +593,11 @@ pub async fn set_lang(
     if let Some(user) = page.auth.principal.user() {
         accounts::set_lang(&state.store, &page.auth.actor(), user.id, lang).await?;
     }
-    let back = match form.back.as_deref() {
-        Some(b) if b.starts_with('/') && !b.starts_with("//") => b.to_string(),
-        _ => "/".to_string(),
-    };
+    let back = form
+        .back
+        .as_deref()
+        .and_then(auth::local_target)
+        .unwrap_or_else(|| "/".to_string());
     let mut response = see_other(&back);
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -502,11 +699,12 @@ pub async fn setup(
         Err(e) => return Err(e.into()),
     };
     let ttl = state.config.security.session_ttl_minutes;
-    let session = accounts::create_session(&state.store, user.id, ttl).await?;
+    let session = accounts::create_session(&state.store, user.id, ttl, page.auth.origin()).await?;
     let mut response = see_other("/dashboard");
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, auth::session_cookie(&state, &session));
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, auth::session_cookie(&state, &session));
+    let csrf = auth::issue_csrf(&state.csrf_key, &auth::csrf_binding(Some(&session)));
+    headers.append(header::SET_COOKIE, auth::csrf_cookie(&state, &csrf));
     Ok(response)
 }
 
@@ -584,16 +782,71 @@ impl DashboardPage<'_> {
 struct AccountPage<'a> {
     shell: Shell<'a>,
     tokens: Vec<ApiToken>,
+    sessions: Vec<accounts::SessionInfo>,
+    scopes: &'static [Scope],
+    second_factor: second_factor::Status,
+    second_factor_required: bool,
     message: Option<String>,
 }
 
-pub async fn account(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
-    let tokens = accounts::list_tokens(&state.store, page.user()?.id).await?;
-    html(&AccountPage {
+impl AccountPage<'_> {
+    fn scope_name(&self, scope: &Scope) -> &'static str {
+        self.shell.t(match scope {
+            Scope::Read => "account.scope_read",
+            Scope::Write => "account.scope_write",
+            Scope::Feed => "account.scope_feed",
+            Scope::Sensor => "account.scope_sensor",
+            Scope::Metrics => "account.scope_metrics",
+            Scope::Admin => "account.scope_admin",
+        })
+    }
+
+    fn scope_names(&self, token: &ApiToken) -> String {
+        Scope::ALL
+            .iter()
+            .filter(|s| token.scopes.has(**s))
+            .map(|s| self.scope_name(s))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The account page: settings, password, API tokens and signed-in sessions.
+async fn account_page<'a>(
+    state: &AppState,
+    page: &'a Page,
+    message: Option<String>,
+) -> Result<AccountPage<'a>, AppError> {
+    let user = page.user()?;
+    Ok(AccountPage {
+        tokens: accounts::list_tokens(&state.store, user.id).await?,
+        sessions: accounts::list_sessions(
+            &state.store,
+            user.id,
+            page.auth.session_token.as_deref(),
+        )
+        .await?,
+        scopes: Scope::allowed_for(user.role),
+        second_factor: second_factor::status(&state.store, user.id).await?,
+        second_factor_required: state.config.security.require_second_factor_for_staff
+            && user.role.is_staff(),
+        message,
         shell: page.shell("account"),
-        tokens,
-        message: None,
     })
+}
+
+pub async fn account(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+    html(&account_page(&state, &page, None).await?)
+}
+
+/// Ends one of the account's sessions (the one in use too: that signs out).
+pub async fn account_session_revoke(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    accounts::revoke_session(&state.store, &page.auth.actor(), page.user()?.id, &id).await?;
+    Ok(see_other("/account"))
 }
 
 #[derive(Deserialize)]
@@ -625,7 +878,6 @@ pub async fn account_password(
 ) -> Result<Response, AppError> {
     let user = page.user()?.clone();
     let shell = page.shell("account");
-    let tokens = accounts::list_tokens(&state.store, user.id).await?;
     let problem = if form.password != form.password_again {
         Some(shell.t("setup.mismatch").to_string())
     } else {
@@ -637,11 +889,7 @@ pub async fn account_password(
     if let Some(message) = problem {
         return html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &AccountPage {
-                shell,
-                tokens,
-                message: Some(message),
-            },
+            &account_page(&state, &page, Some(message)).await?,
         );
     }
     if let Err(e) =
@@ -650,11 +898,7 @@ pub async fn account_password(
         if e.is_user_error() {
             return html_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &AccountPage {
-                    shell,
-                    tokens,
-                    message: Some(e.to_string()),
-                },
+                &account_page(&state, &page, Some(e.to_string())).await?,
             );
         }
         return Err(e.into());
@@ -673,9 +917,12 @@ struct SecretPage<'a> {
     back: String,
 }
 
+/// A new token: its name, a box per scope (`scope_read=on`), and days to live.
 #[derive(Deserialize)]
 pub struct TokenForm {
     name: String,
+    #[serde(flatten)]
+    scopes: std::collections::HashMap<String, String>,
 }
 
 pub async fn account_token_create(
@@ -684,8 +931,34 @@ pub async fn account_token_create(
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
     let user = page.user()?.clone();
-    let (token, secret) =
-        accounts::create_token(&state.store, &page.auth.actor(), user.id, &form.name).await?;
+    let chosen: Vec<&str> = form
+        .scopes
+        .keys()
+        .filter_map(|k| k.strip_prefix("scope_"))
+        .collect();
+    let scopes = match chosen.is_empty() {
+        true => None,
+        false => Some(Scopes::parse(&chosen.join(" "))?),
+    };
+    let expires_in_days = match form.scopes.get("expires_in_days").map(|d| d.trim()) {
+        None | Some("") => None,
+        Some(d) => Some(d.parse::<u32>().map_err(|_| {
+            CoreError::invalid("expires_in_days", "a number of days, or empty for none")
+        })?),
+    };
+    let new = accounts::NewToken {
+        name: &form.name,
+        scopes,
+        expires_in_days,
+    };
+    let (token, secret) = accounts::issue_token(
+        &state.store,
+        &page.auth.actor(),
+        &accounts::Issuer::Session(user.clone()),
+        user.id,
+        new,
+    )
+    .await?;
     let shell = page.shell("account");
     let title = shell.t("secret.token_title");
     html(&SecretPage {

@@ -170,7 +170,13 @@ async fn port_page<'a>(
         total_packets: s.map(|s| s.packets.iter().sum()).unwrap_or(0),
         peak_sources: s.and_then(|s| s.sources.iter().max().copied()).unwrap_or(0),
         trends: trend_lines(trends::list(&state.store, &period, Some((p, n))).await?),
-        annotations: stats::annotations(&state.store, Some((p, n)), None).await?,
+        annotations: stats::annotations(
+            &state.store,
+            Some((p, n)),
+            None,
+            &state.disclosure().await?,
+        )
+        .await?,
         by_sensor: if page.auth.principal.role().is_some_and(|r| r.is_staff()) {
             stats::port_day_by_sensor(&state.store, p, n, Class::Scan, &day).await?
         } else {
@@ -286,24 +292,29 @@ pub async fn port_chart(
     let (p, n) = parse_port(&proto, &port)?;
     let period = q.period(&state)?;
     let chart = stats::chart(&state.store, &period, q.class()?, &[(p, n)]).await?;
-    let markers = stats::annotations(&state.store, Some((p, n)), Some(&period))
-        .await?
-        .into_iter()
-        .filter_map(|a| {
-            let index = chart.days.iter().position(|d| *d == a.day)?;
-            let label = a.note_id.or(a.cve).unwrap_or_else(|| {
-                if q.lang.as_deref() == Some("ja") {
-                    a.text_ja
-                } else {
-                    a.text_en
-                }
-            });
-            Some(Marker {
-                index,
-                label: label.chars().take(24).collect(),
-            })
+    let markers = stats::annotations(
+        &state.store,
+        Some((p, n)),
+        Some(&period),
+        &state.disclosure().await?,
+    )
+    .await?
+    .into_iter()
+    .filter_map(|a| {
+        let index = chart.days.iter().position(|d| *d == a.day)?;
+        let label = a.note_id.or(a.cve).unwrap_or_else(|| {
+            if q.lang.as_deref() == Some("ja") {
+                a.text_ja
+            } else {
+                a.text_en
+            }
+        });
+        Some(Marker {
+            index,
+            label: label.chars().take(24).collect(),
         })
-        .collect();
+    })
+    .collect();
     let metric = q.metric.as_deref().unwrap_or("per_sensor");
     let (what, y) = match metric {
         "sources" => ("distinct sources", "sources"),

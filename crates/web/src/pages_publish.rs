@@ -141,9 +141,14 @@ async fn alert_page<'a>(
     lang: Option<&str>,
     error: Option<String>,
 ) -> Result<AlertPage<'a>, AppError> {
-    let alert = alerts::get(&state.store, number, viewer(&page.auth.principal))
-        .await?
-        .ok_or_else(AppError::not_found)?;
+    let alert = alerts::get(
+        &state.store,
+        number,
+        viewer(&page.auth.principal),
+        state.clock.now(),
+    )
+    .await?
+    .ok_or_else(AppError::not_found)?;
     let ja = reads_ja(page, lang);
     let body = alert
         .published
@@ -420,9 +425,14 @@ pub async fn edit_form(
     page: Page,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
-    let alert = alerts::get(&state.store, &number, viewer(&page.auth.principal))
-        .await?
-        .ok_or_else(AppError::not_found)?;
+    let alert = alerts::get(
+        &state.store,
+        &number,
+        viewer(&page.auth.principal),
+        state.clock.now(),
+    )
+    .await?
+    .ok_or_else(AppError::not_found)?;
     let mut form = HashMap::new();
     // A pending revision is edited as it is; an update starts from the published text.
     if let Some(r) = alert.pending.as_ref().or(alert.published.as_ref()) {

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::handler::Handler;
 use axum::middleware::from_fn_with_state;
 use axum::routing::{MethodFilter, on};
-use renkei_core::access::Access;
+use renkei_core::access::{Access, Scope};
 use serde::Serialize;
 
 use crate::state::AppState;
@@ -66,6 +66,9 @@ pub struct RouteSpec {
     pub method: Method,
     pub path: &'static str,
     pub access: Access,
+    /// The token scope this route needs when it is not the one its access and
+    /// method imply ([`Scope::needed`]).
+    pub scope: Option<Scope>,
     pub api: Option<ApiDoc>,
 }
 
@@ -102,6 +105,7 @@ impl Routes {
             method,
             path,
             access,
+            scope: own_scope(method, path),
             api,
         }));
         let filter = match method {
@@ -144,6 +148,17 @@ impl Routes {
     }
 }
 
+/// Routes whose token scope is their own: bulk feed uploads, the metrics a
+/// Prometheus server scrapes, and issuing tokens (only an admin-scoped token may).
+fn own_scope(method: Method, path: &str) -> Option<Scope> {
+    match (method, path) {
+        (Method::POST, "/api/v1/feeds/{feed}/imports") => Some(Scope::Feed),
+        (Method::GET, "/metrics") => Some(Scope::Metrics),
+        (Method::POST, "/api/v1/tokens") => Some(Scope::Admin),
+        _ => None,
+    }
+}
+
 const fn doc(
     summary: &'static str,
     request: Option<&'static str>,
@@ -166,9 +181,13 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         // Public pages and operations.
         .page(GET, "/", Public, pages::home)
         .page(GET, "/healthz", Public, pages::healthz)
-        .page(GET, "/metrics", Public, pages::metrics)
+        // Staff, or a token with the metrics scope; `server.metrics_listen` serves it
+        // apart, on an address of the operator's choosing.
+        .page(GET, "/metrics", Staff, pages::metrics)
         .page(GET, "/login", Public, pages::login_form)
         .page(POST, "/login", Public, pages::login)
+        .page(GET, "/login/code", Public, pages::login_code_form)
+        .page(POST, "/login/code", Public, pages::login_code)
         .page(POST, "/logout", Authenticated, pages::logout)
         .page(POST, "/lang", Public, pages::set_lang)
         .page(GET, "/setup/{token}", Public, pages::setup_form)
@@ -182,6 +201,10 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/account/password", Person, pages::account_password)
         .page(POST, "/account/tokens", Person, pages::account_token_create)
         .page(POST, "/account/tokens/{id}/revoke", Person, pages::account_token_revoke)
+        .page(POST, "/account/sessions/{id}/revoke", Person, pages::account_session_revoke)
+        .page(POST, "/account/second-factor/begin", Person, pages::second_factor_begin)
+        .page(POST, "/account/second-factor/confirm", Person, pages::second_factor_confirm)
+        .page(POST, "/account/second-factor/remove", Person, pages::second_factor_remove)
         .page(GET, "/orgs", Staff, pages::orgs)
         .page(POST, "/orgs", Staff, pages::org_create)
         .page(GET, "/orgs/{id}", Staff, pages::org)

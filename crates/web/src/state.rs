@@ -36,6 +36,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Which note IDs and CVEs a public answer may name, now.
+    pub async fn disclosure(
+        &self,
+    ) -> Result<renkei_vuln::notes::Disclosure, crate::error::AppError> {
+        Ok(renkei_vuln::notes::Disclosure::at(&self.store, self.clock.now()).await?)
+    }
+
     /// Public submissions (a finder's report, a vendor's application) without an
     /// account are limited per client address; signed-in callers are not.
     pub async fn anonymous_submission_throttled(&self, auth: &crate::auth::Auth) -> bool {

@@ -177,7 +177,12 @@ both_backends! {
         let user = srv.user(Role::Coordinator).await;
         let bootstrap = srv.token(&user).await;
         let http = reqwest::Client::new();
+        // A coordinator's token may not mint tokens (only a person signed in, or a
+        // token with the admin scope, may).
         let r = http.post(srv.url("/api/v1/tokens")).bearer_auth(&bootstrap).json(&serde_json::json!({"name": "ticket sync"})).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let signed = srv.signed_in(&user).await;
+        let r = signed.client.post(srv.url("/api/v1/tokens")).header("x-csrf-token", &signed.csrf).json(&serde_json::json!({"name": "ticket sync"})).send().await.unwrap();
         assert_eq!(r.status(), 201);
         let issued: serde_json::Value = r.json().await.unwrap();
         let secret = issued["secret"].as_str().unwrap().to_string();
@@ -206,9 +211,12 @@ both_backends! {
         assert_eq!(r.status(), 403);
         let r = http.post(srv.url("/api/v1/tokens")).bearer_auth(srv.token(&admin).await).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 201);
-        let secret = r.json::<serde_json::Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
-        let me: serde_json::Value = http.get(srv.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap().json().await.unwrap();
-        assert_eq!(me["user"]["role"], "sensor");
+        let issued = r.json::<serde_json::Value>().await.unwrap();
+        assert_eq!(issued["token"]["user_id"], sensor.id);
+        assert_eq!(issued["token"]["scopes"], serde_json::json!(["sensor"]), "a sensor's token is a sensor token");
+        let secret = issued["secret"].as_str().unwrap().to_string();
+        let r = http.get(srv.url("/api/v1/me")).bearer_auth(&secret).send().await.unwrap();
+        assert_eq!(r.status(), 403, "and reads nothing");
     }
 
     async fn a_sensor_account_cannot_sign_in_with_a_password(srv) {

@@ -126,7 +126,14 @@ async fn table(srv: &TestServer) {
             let code = answer["error"]["code"].as_str().unwrap_or("");
             match caller {
                 Caller::Anonymous | Caller::Sensor | Caller::Constituent | Caller::OtherVendor => {
-                    assert_eq!((status, code), (404, "not_found"), "{what}");
+                    // A sensor's token is refused for its scope before any case is
+                    // looked at: the same answer for a case that exists and one that
+                    // does not.
+                    let expected = match caller {
+                        Caller::Sensor => (403, "insufficient_scope"),
+                        _ => (404, "not_found"),
+                    };
+                    assert_eq!((status, code), expected, "{what}");
                     let missing = call("CASE-2099-0001").await;
                     assert_eq!(
                         (status, &answer),

@@ -206,6 +206,7 @@ async fn two_nodes(backend: Backend) {
     let metrics = a
         .client()
         .get(a.url("/metrics"))
+        .bearer_auth(&admin)
         .send()
         .await
         .unwrap()

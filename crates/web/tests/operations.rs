@@ -16,11 +16,13 @@ both_backends! {
             reqwest::get(srv.url("/healthz")).await.unwrap();
         }
         reqwest::get(srv.url("/api/v1/none")).await.unwrap();
-        let text = reqwest::get(srv.url("/metrics")).await.unwrap().text().await.unwrap();
+        // The monitoring scrapes with a token that has the metrics scope.
+        let scrape = srv.token(&srv.user(Role::Coordinator).await).await;
+        let text = reqwest::Client::new().get(srv.url("/metrics")).bearer_auth(&scrape).send().await.unwrap().text().await.unwrap();
         assert!(text.contains("renkei_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 3"), "{text}");
         assert!(text.contains("route=\"unmatched\",status=\"404\"} 1"), "{text}");
         assert!(text.contains("# TYPE renkei_http_request_duration_seconds histogram"));
-        assert!(text.contains("renkei_users 0"));
+        assert!(text.contains("renkei_users 1"));
     }
 
     async fn pages_speak_japanese_to_whoever_chose_japanese(srv) {
