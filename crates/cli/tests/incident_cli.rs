@@ -87,5 +87,14 @@ both_backends! {
         assert_eq!(code, 75);
         let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports").fetch_one(srv.store.pool()).await.unwrap();
         assert_eq!(before, after);
+
+        // NUL bytes in a mail (on PostgreSQL, whose text cannot hold them) are no
+        // reason for the MTA to retry for ever: the mail is taken and read.
+        let nul = b"From: reporter@example.jp\r\nSubject: scan\0\r\nMessage-ID: <m2@example.jp>\r\n\r\nScans from 198.51.100.45\0 on port 445.\r\n";
+        let (code, out, err) = mailgate(&srv.base, &token, nul);
+        assert_eq!(code, 0, "{err}");
+        let outcome: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let report = renkei_incident::incidents::report(&srv.store, outcome["report"].as_i64().unwrap()).await.unwrap();
+        assert_eq!(report.status, "processed", "{outcome}");
     }
 }

@@ -198,5 +198,18 @@ both_backends! {
         let errors: Vec<&str> = got[1]["errors"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
         assert!(errors.contains(&"document.csaf_version: required field missing"), "{errors:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("bad.json: document.title: required field missing"));
+
+        // A document whose title carries a NUL is refused naming the field, on
+        // PostgreSQL too (whose text cannot hold one), and nothing is half-written.
+        let cases_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases").fetch_one(srv.store.pool()).await.unwrap();
+        let text = std::fs::read_to_string(&good).unwrap();
+        let title = serde_json::from_str::<serde_json::Value>(&text).unwrap()["document"]["title"].as_str().unwrap().to_string();
+        let nul = dir.path().join("nul.json");
+        std::fs::write(&nul, text.replace(&format!("\"{title}\""), &format!("\"{title}\\u0000\""))).unwrap();
+        let out = renkei().args(["vuln", "import", "--format", "csaf", "--database-url", &db]).arg(&nul).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("title"), "{}", String::from_utf8_lossy(&out.stderr));
+        let cases_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases").fetch_one(srv.store.pool()).await.unwrap();
+        assert_eq!(cases_after, cases_before);
     }
 }

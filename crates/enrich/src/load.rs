@@ -144,7 +144,9 @@ impl Loaded {
             return *i;
         }
         let i = self.as_names.len() as u32;
-        self.as_names.push(name.to_string());
+        // Names end up in incidents and mail: text every store takes.
+        self.as_names
+            .push(renkei_formats::lossy_text(name.as_bytes()));
         names.insert(name.to_string(), i);
         i
     }
@@ -710,7 +712,8 @@ fn rpsl_objects(data: &[u8]) -> Vec<Object> {
             continue;
         };
         // Trailing comments (`# ...`) are not part of the value.
-        let value = value.split('#').next().unwrap_or("").trim().to_string();
+        let value =
+            renkei_formats::lossy_text(value.split('#').next().unwrap_or("").trim().as_bytes());
         current
             .get_or_insert_with(|| Object {
                 line,

@@ -29,4 +29,15 @@ mod xarf_schemas;
 pub mod xml;
 
 pub use error::FormatError;
+
+/// Bytes from outside read as text that every store takes: invalid UTF-8 and NUL
+/// (which PostgreSQL's text cannot hold) both become U+FFFD.
+pub fn lossy_text(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text.into_owned()
+    }
+}
 pub use report::{Format, ParsedReport};

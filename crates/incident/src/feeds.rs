@@ -125,7 +125,7 @@ pub fn aggregate(
                 continue;
             }
         };
-        let seen_at = field(cols.time).map(|t| String::from_utf8_lossy(t).into_owned());
+        let seen_at = field(cols.time).map(|t| renkei_formats::lossy_text(t));
         let day = match &seen_at {
             Some(t) if t.len() >= 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-' => {
                 t[..10].to_string()
@@ -137,8 +137,7 @@ pub fn aggregate(
             Some(t) => *t,
             None => {
                 let t = out.event_types.len() as u32;
-                out.event_types
-                    .push(String::from_utf8_lossy(type_bytes).into_owned());
+                out.event_types.push(renkei_formats::lossy_text(type_bytes));
                 types.insert(type_bytes.to_vec(), t);
                 t
             }
@@ -175,7 +174,8 @@ pub fn aggregate(
             port: field(cols.port)
                 .and_then(|p| std::str::from_utf8(p).ok())
                 .and_then(|p| p.parse().ok()),
-            protocol: field(cols.protocol).map(|p| String::from_utf8_lossy(p).to_ascii_lowercase()),
+            protocol: field(cols.protocol)
+                .map(|p| renkei_formats::lossy_text(p).to_ascii_lowercase()),
             event_type,
             asn: hit.asn,
             country: hit.country,
@@ -529,7 +529,7 @@ pub async fn process_chunk(
                 first_seen: e.seen_at.clone().unwrap_or_else(|| e.day.clone()),
                 asn: e.asn,
                 as_name: None,
-                country: e.country.map(|c| String::from_utf8_lossy(&c).into_owned()),
+                country: e.country.map(|c| renkei_formats::lossy_text(&c)),
                 ports: e.port.into_iter().collect(),
             });
         *counts
@@ -586,7 +586,7 @@ pub async fn process_chunk(
                 .bind(day.to_string())
                 .bind(import.mapping.category.clone())
                 .bind(agg.event_types[*ty as usize].clone())
-                .bind(country.map(|c| String::from_utf8_lossy(&c).into_owned()))
+                .bind(country.map(|c| renkei_formats::lossy_text(&c)))
                 .bind(*n);
         }
         q.execute(tx.conn()).await?;

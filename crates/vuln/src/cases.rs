@@ -232,6 +232,26 @@ struct Checked {
 }
 
 fn check(new: &NewCase, default_series: Series) -> Result<Checked> {
+    // What the web refuses at its door, an imported document may still carry.
+    let optional = |v: &Option<String>| v.clone().unwrap_or_default();
+    for (field, text) in [
+        ("title", new.title.clone()),
+        ("description", new.description.clone()),
+        ("affected", new.affected.clone()),
+        ("credit", new.credit.clone()),
+        ("reporter_name", new.reporter_name.clone()),
+        ("reporter_email", new.reporter_email.clone()),
+        ("cvss_vector", optional(&new.cvss_vector)),
+        ("cwe", optional(&new.cwe)),
+        ("cve", optional(&new.cve)),
+    ] {
+        if text.contains('\0') {
+            return Err(VulnError::invalid(
+                field,
+                "contains a NUL character, which no text field accepts",
+            ));
+        }
+    }
     if new.title.trim().is_empty() || new.title.len() > 300 {
         return Err(VulnError::invalid(
             "title",
