@@ -46,3 +46,18 @@ CREATE TABLE login_challenges (
     expires_at  TEXT NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0
 );
+
+-- How a session was opened: a password, a password and a second factor, or the
+-- organization's OpenID Connect provider.
+ALTER TABLE sessions ADD COLUMN method TEXT NOT NULL DEFAULT 'password';
+
+-- A sign-in through the OpenID Connect provider between leaving and coming back:
+-- the state the browser carries, and what only the server may know (the PKCE
+-- verifier, the nonce).
+CREATE TABLE sso_logins (
+    state_hash  TEXT PRIMARY KEY,
+    verifier    TEXT NOT NULL,
+    nonce       TEXT NOT NULL,
+    next        TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);

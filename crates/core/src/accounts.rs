@@ -112,7 +112,9 @@ pub struct SessionInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionLookup {
-    Valid(UserInfo),
+    /// The account, and how the session was opened (`password`, `second_factor`,
+    /// `sso`).
+    Valid(UserInfo, String),
     /// The cookie names a session that has run out; the person should sign in again.
     Expired,
     Unknown,
@@ -403,6 +405,120 @@ pub async fn set_disabled(
     get_user(store, user_id).await
 }
 
+/// What the server keeps of a sign-in through the OpenID Connect provider while the
+/// browser is away: found again by the state the browser brings back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoLogin {
+    pub verifier: String,
+    pub nonce: String,
+    pub next: String,
+}
+
+/// Keeps `login` under `state` (stored as a digest) for `minutes`.
+pub async fn sso_login_begin(
+    store: &Store,
+    state: &str,
+    login: &SsoLogin,
+    minutes: i64,
+) -> Result<()> {
+    let now = time::now();
+    let mut tx = store.begin().await?;
+    sqlx::query("DELETE FROM sso_logins WHERE expires_at < $1")
+        .bind(time::format(now))
+        .execute(tx.conn())
+        .await?;
+    sqlx::query(
+        "INSERT INTO sso_logins (state_hash, verifier, nonce, next, expires_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(secrets::digest(state))
+    .bind(&login.verifier)
+    .bind(&login.nonce)
+    .bind(&login.next)
+    .bind(time::format(now + Duration::minutes(minutes)))
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await
+}
+
+/// Takes the sign-in kept under `state`, once: `None` if unknown, used or run out.
+pub async fn sso_login_take(store: &Store, state: &str) -> Result<Option<SsoLogin>> {
+    let hash = secrets::digest(state);
+    let mut tx = store.begin().await?;
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
+        "SELECT verifier, nonce, next, expires_at FROM sso_logins WHERE state_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(tx.conn())
+    .await?;
+    sqlx::query("DELETE FROM sso_logins WHERE state_hash = $1")
+        .bind(&hash)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(row
+        .filter(|(_, _, _, until)| time::parse(until).is_some_and(|t| t > time::now()))
+        .map(|(verifier, nonce, next, _)| SsoLogin {
+            verifier,
+            nonce,
+            next,
+        }))
+}
+
+/// Gives an account another role (and organization), as the organization's sign-in
+/// provider says; its tokens wider than the new role allows are revoked.
+pub async fn set_role(
+    store: &Store,
+    actor: &Actor,
+    user_id: i64,
+    role: Role,
+    org_id: Option<i64>,
+) -> Result<User> {
+    let before = get_user(store, user_id).await?;
+    let org_id = if role.needs_org() { org_id } else { None };
+    if role.needs_org() && org_id.is_none() {
+        return Err(CoreError::invalid(
+            "org_id",
+            format!("a {} account belongs to an organization", role.as_str()),
+        ));
+    }
+    let allowed = Scopes::of(Scope::allowed_for(role));
+    let mut tx = store.begin().await?;
+    sqlx::query("UPDATE users SET role = $1, org_id = $2 WHERE id = $3")
+        .bind(role.as_str())
+        .bind(org_id)
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
+    let tokens: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, scopes FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_all(tx.conn())
+    .await?;
+    for (id, scopes) in tokens {
+        if !Scopes::parse(&scopes).is_ok_and(|s| s.is_within(&allowed)) {
+            sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
+                .bind(time::now_str())
+                .bind(id)
+                .execute(tx.conn())
+                .await?;
+        }
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "user.role_changed",
+            object_type: "user",
+            object_id: user_id.to_string(),
+            changes: json!({"role": [before.role.as_str(), role.as_str()], "org_id": [before.org_id, org_id]}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    get_user(store, user_id).await
+}
+
 pub async fn set_lang(store: &Store, actor: &Actor, user_id: i64, lang: Lang) -> Result<()> {
     let before = get_user(store, user_id).await?;
     if before.lang == lang {
@@ -541,6 +657,8 @@ pub async fn login_throttled(store: &Store, email: &str, from: &str) -> Result<(
 pub struct SessionOrigin<'a> {
     pub client: &'a str,
     pub user_agent: &'a str,
+    /// How the person signed in: `password` (the default), `second_factor`, `sso`.
+    pub method: &'a str,
 }
 
 /// Opens a session and returns the secret to put in the cookie.
@@ -556,7 +674,7 @@ pub async fn create_session(
     let user_agent: String = origin.user_agent.chars().take(200).collect();
     let mut tx = store.begin().await?;
     sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at, client, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, last_seen_at, client, user_agent, method) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(secrets::digest(&token))
     .bind(user_id)
@@ -565,6 +683,11 @@ pub async fn create_session(
     .bind(time::format(now))
     .bind(origin.client)
     .bind(user_agent)
+    .bind(if origin.method.is_empty() {
+        "password"
+    } else {
+        origin.method
+    })
     .execute(tx.conn())
     .await?;
     // Housekeeping: sessions that ran out long ago are of no further use.
@@ -582,11 +705,12 @@ pub async fn session(store: &Store, token: &str, ttl_minutes: u64) -> Result<Ses
         return Ok(SessionLookup::Unknown);
     }
     let hash = secrets::digest(token);
-    let row =
-        sqlx::query("SELECT user_id, expires_at, last_seen_at FROM sessions WHERE token_hash = $1")
-            .bind(&hash)
-            .fetch_optional(store.pool())
-            .await?;
+    let row = sqlx::query(
+        "SELECT user_id, expires_at, last_seen_at, method FROM sessions WHERE token_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(store.pool())
+    .await?;
     let Some(row) = row else {
         return Ok(SessionLookup::Unknown);
     };
@@ -611,7 +735,7 @@ pub async fn session(store: &Store, token: &str, ttl_minutes: u64) -> Result<Ses
             .await?;
         tx.commit().await?;
     }
-    Ok(SessionLookup::Valid(user.info()))
+    Ok(SessionLookup::Valid(user.info(), row.try_get("method")?))
 }
 
 /// The account's sessions that have not run out, newest first. `current` is the

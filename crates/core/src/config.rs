@@ -25,6 +25,47 @@ pub struct Config {
     pub publish: PublishConfig,
     pub bus: BusConfig,
     pub audit: AuditConfig,
+    pub sso: SsoConfig,
+}
+
+/// Sign-in through the organization's OpenID Connect provider (authorization code
+/// with PKCE). Off while `issuer_url` is empty.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsoConfig {
+    /// The provider's issuer, e.g. https://login.csirt.example/realms/staff.
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// What the sign-in page's button says.
+    pub label: String,
+    /// The claim (from the ID token or the UserInfo answer) that says who the person
+    /// is in the team: a string or a list of strings, such as groups.
+    pub role_claim: String,
+    /// Claim values to roles, first match wins: "csirt-admins=admin, csirt=coordinator".
+    pub role_map: String,
+    /// The role of a person none of whose claim values is mapped; empty: refused.
+    pub default_role: String,
+    /// The claim naming the organization (vendors, constituents) by its name here.
+    pub org_claim: String,
+    /// Create an account at first sign-in; false: only existing accounts sign in.
+    pub create_accounts: bool,
+}
+
+impl Default for SsoConfig {
+    fn default() -> Self {
+        SsoConfig {
+            issuer_url: String::new(),
+            client_id: String::new(),
+            client_secret: String::new(),
+            label: "SSO".into(),
+            role_claim: "groups".into(),
+            role_map: String::new(),
+            default_role: String::new(),
+            org_claim: "organization".into(),
+            create_accounts: true,
+        }
+    }
 }
 
 /// Signed checkpoints of the audit log's head, kept outside the database.
@@ -428,6 +469,15 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ),
     ("bus.nats_url", &["RENKEI_BUS__NATS_URL"]),
     ("audit.checkpoint_file", &["RENKEI_AUDIT__CHECKPOINT_FILE"]),
+    ("sso.issuer_url", &["RENKEI_SSO__ISSUER_URL"]),
+    ("sso.client_id", &["RENKEI_SSO__CLIENT_ID"]),
+    ("sso.client_secret", &["RENKEI_SSO__CLIENT_SECRET"]),
+    ("sso.label", &["RENKEI_SSO__LABEL"]),
+    ("sso.role_claim", &["RENKEI_SSO__ROLE_CLAIM"]),
+    ("sso.role_map", &["RENKEI_SSO__ROLE_MAP"]),
+    ("sso.default_role", &["RENKEI_SSO__DEFAULT_ROLE"]),
+    ("sso.org_claim", &["RENKEI_SSO__ORG_CLAIM"]),
+    ("sso.create_accounts", &["RENKEI_SSO__CREATE_ACCOUNTS"]),
     ("audit.checkpoint_mail", &["RENKEI_AUDIT__CHECKPOINT_MAIL"]),
     (
         "audit.checkpoint_interval_secs",
@@ -642,6 +692,15 @@ impl Config {
             }
             "database.url" => self.database.url = value.to_string(),
             "audit.checkpoint_file" => self.audit.checkpoint_file = value.trim().to_string(),
+            "sso.issuer_url" => self.sso.issuer_url = value.trim().to_string(),
+            "sso.client_id" => self.sso.client_id = value.trim().to_string(),
+            "sso.client_secret" => self.sso.client_secret = value.to_string(),
+            "sso.label" => self.sso.label = value.trim().to_string(),
+            "sso.role_claim" => self.sso.role_claim = value.trim().to_string(),
+            "sso.role_map" => self.sso.role_map = value.to_string(),
+            "sso.default_role" => self.sso.default_role = value.trim().to_string(),
+            "sso.org_claim" => self.sso.org_claim = value.trim().to_string(),
+            "sso.create_accounts" => self.sso.create_accounts = boolean(value)?,
             "audit.checkpoint_mail" => self.audit.checkpoint_mail = value.trim().to_string(),
             "audit.checkpoint_interval_secs" => self.audit.checkpoint_interval_secs = num(value)?,
             "database.max_connections" => self.database.max_connections = num(value)?,
@@ -777,6 +836,31 @@ impl Config {
                     .into(),
             );
         }
+        if !self.sso.issuer_url.is_empty() {
+            if !(self.sso.issuer_url.starts_with("https://")
+                || self.sso.issuer_url.starts_with("http://127.")
+                || self.sso.issuer_url.starts_with("http://localhost"))
+            {
+                return bad(format!(
+                    "sso.issuer_url: {:?} must be https:// (plain http only on this machine)",
+                    self.sso.issuer_url
+                ));
+            }
+            if self.sso.client_id.is_empty() {
+                return bad("sso.client_id: required with sso.issuer_url".into());
+            }
+            if let Err(e) = self.sso_role_map() {
+                return bad(format!("sso.role_map: {e}"));
+            }
+            if !self.sso.default_role.is_empty()
+                && crate::access::Role::parse(&self.sso.default_role).is_err()
+            {
+                return bad(format!(
+                    "sso.default_role: {:?} is not a role",
+                    self.sso.default_role
+                ));
+            }
+        }
         if self.audit.checkpoint_interval_secs == 0 {
             return bad("audit.checkpoint_interval_secs: at least 1".into());
         }
@@ -892,6 +976,23 @@ impl Config {
     }
 
     /// The base of links the server hands out.
+    /// `sso.role_map` read: claim value and role, in order.
+    pub fn sso_role_map(&self) -> std::result::Result<Vec<(String, crate::access::Role)>, String> {
+        self.sso
+            .role_map
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|pair| {
+                let (value, role) = pair
+                    .rsplit_once('=')
+                    .ok_or_else(|| format!("{pair:?} is not claim-value=role"))?;
+                let role = crate::access::Role::parse(role).map_err(|e| e.to_string())?;
+                Ok((value.trim().to_string(), role))
+            })
+            .collect()
+    }
+
     pub fn public_url(&self) -> String {
         match &self.server.public_url {
             Some(url) => url.trim_end_matches('/').to_string(),
@@ -1009,6 +1110,10 @@ mod tests {
                 "server.metrics_listen" => "127.0.0.1:9090",
                 "audit.checkpoint_file" => "/var/lib/renkei/audit-checkpoints.jsonl",
                 "audit.checkpoint_mail" => "audit@csirt.example",
+                "sso.issuer_url" => "https://login.csirt.example",
+                "sso.role_map" => "csirt-admins=admin, csirt=coordinator",
+                "sso.default_role" => "constituent",
+                "sso.create_accounts" => "false",
                 "intake.smtp.listen" => "127.0.0.1:2525",
                 "mail.from" => "CSIRT <csirt@example.org>",
                 "mail.relay" => "smtp://127.0.0.1:25",

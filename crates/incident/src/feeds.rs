@@ -125,7 +125,7 @@ pub fn aggregate(
                 continue;
             }
         };
-        let seen_at = field(cols.time).map(|t| renkei_formats::lossy_text(t));
+        let seen_at = field(cols.time).map(renkei_formats::lossy_text);
         let day = match &seen_at {
             Some(t) if t.len() >= 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-' => {
                 t[..10].to_string()

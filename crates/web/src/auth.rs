@@ -56,6 +56,8 @@ pub struct Auth {
     pub session_expired: bool,
     pub client: String,
     pub user_agent: String,
+    /// How the session was opened (`password`, `second_factor`, `sso`).
+    pub session_method: String,
 }
 
 impl Auth {
@@ -64,6 +66,7 @@ impl Auth {
         accounts::SessionOrigin {
             client: &self.client,
             user_agent: &self.user_agent,
+            method: "password",
         }
     }
 
@@ -231,6 +234,7 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         session_token: None,
         session_expired: false,
         client,
+        session_method: String::new(),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -273,8 +277,9 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
     } else if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         let ttl = state.config.security.session_ttl_minutes;
         match accounts::session(&state.store, &token, ttl).await {
-            Ok(SessionLookup::Valid(u)) => {
+            Ok(SessionLookup::Valid(u, method)) => {
                 auth.principal = Principal::User(u);
+                auth.session_method = method;
                 auth.via = Via::Session;
                 auth.session_token = Some(token);
             }
@@ -400,11 +405,13 @@ async fn check_and_run(
         }
     }
     // Staff who must use a second factor and have none set up reach only what it
-    // takes to set one up (a token is a credential of its own and passes).
+    // takes to set one up (a token is a credential of its own and passes, and so does
+    // a sign-in through the organization's provider, which asks for its own).
     if auth.via == Via::Session
         && state.config.security.require_second_factor_for_staff
         && auth.principal.role().is_some_and(|r| r.is_staff())
         && !SETUP_PATHS.contains(&spec.path)
+        && auth.session_method != "sso"
         && let Some(user) = auth.principal.user()
         && !renkei_core::second_factor::is_enrolled(&state.store, user.id).await?
     {

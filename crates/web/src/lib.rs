@@ -28,6 +28,7 @@ pub mod pages_report;
 pub mod pages_vuln;
 pub mod routes;
 pub mod serve;
+pub mod sso;
 pub mod state;
 pub mod text_input;
 

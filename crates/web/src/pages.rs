@@ -283,6 +283,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError
 #[template(path = "login.html")]
 struct LoginPage<'a> {
     shell: Shell<'a>,
+    /// The SSO button's address, when a provider is configured.
+    sso: Option<String>,
+    sso_label: String,
     next: String,
     email: String,
     error: Option<&'static str>,
@@ -295,15 +298,29 @@ pub struct LoginQuery {
     expired: Option<String>,
 }
 
-pub async fn login_form(page: Page, Query(q): Query<LoginQuery>) -> Result<Response, AppError> {
+/// The address of the "sign in with the organization's provider" button, if one is
+/// configured.
+fn sso_href(state: &AppState, next: &str) -> Option<String> {
+    (!state.config.sso.issuer_url.is_empty())
+        .then(|| format!("/login/sso?next={}", auth::urlencode(next)))
+}
+
+pub async fn login_form(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, AppError> {
     if page.auth.principal.user().is_some() {
         return Ok(see_other(&auth::safe_next(q.next.as_deref())));
     }
     let shell = page.shell("login");
     let notice =
         (q.expired.is_some() || page.auth.session_expired).then(|| shell.t("login.expired"));
+    let next = auth::safe_next(q.next.as_deref());
     html(&LoginPage {
-        next: auth::safe_next(q.next.as_deref()),
+        sso: sso_href(&state, &next),
+        sso_label: state.config.sso.label.clone(),
+        next,
         email: String::new(),
         error: None,
         notice,
@@ -332,6 +349,8 @@ pub async fn login(
         return html_status(
             StatusCode::TOO_MANY_REQUESTS,
             &LoginPage {
+                sso: sso_href(&state, &next),
+                sso_label: state.config.sso.label.clone(),
                 shell,
                 next,
                 email: form.email,
@@ -354,13 +373,15 @@ pub async fn login(
                 );
                 return Ok(response);
             }
-            open_session(&state, &page, user.id, &next).await
+            open_session(&state, &page, user.id, &next, "password").await
         }
         LoginOutcome::Failed => {
             let error = Some(shell.t("login.failed"));
             html_status(
                 StatusCode::UNAUTHORIZED,
                 &LoginPage {
+                    sso: sso_href(&state, &next),
+                    sso_label: state.config.sso.label.clone(),
                     shell,
                     next,
                     email: form.email,
@@ -389,14 +410,19 @@ fn challenge_cookie(state: &AppState, value: &str, max_age: i64) -> axum::http::
 
 /// Signs `user_id` in: a new session, and a CSRF token bound to it (one planted
 /// before sign-in is worthless), then on to `next`.
-async fn open_session(
+pub(crate) async fn open_session(
     state: &AppState,
     page: &Page,
     user_id: i64,
     next: &str,
+    method: &str,
 ) -> Result<Response, AppError> {
     let ttl = state.config.security.session_ttl_minutes;
-    let token = accounts::create_session(&state.store, user_id, ttl, page.auth.origin()).await?;
+    let origin = accounts::SessionOrigin {
+        method,
+        ..page.auth.origin()
+    };
+    let token = accounts::create_session(&state.store, user_id, ttl, origin).await?;
     let mut response = see_other(next);
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, auth::session_cookie(state, &token));
@@ -444,7 +470,7 @@ pub async fn login_code(
         .await?
     {
         second_factor::Answer::Passed(user_id) => {
-            let mut response = open_session(&state, &page, user_id, &next).await?;
+            let mut response = open_session(&state, &page, user_id, &next, "second_factor").await?;
             response
                 .headers_mut()
                 .append(header::SET_COOKIE, challenge_cookie(&state, "", 0));
@@ -464,6 +490,8 @@ pub async fn login_code(
             html_status(
                 StatusCode::UNAUTHORIZED,
                 &LoginPage {
+                    sso: sso_href(&state, &next),
+                    sso_label: state.config.sso.label.clone(),
                     shell,
                     next,
                     email: String::new(),

@@ -16,7 +16,7 @@ use crate::state::AppState;
 use crate::{
     api, api_feeds, api_incidents, api_notify, api_observe, api_publish, api_vuln, auth,
     feeds_vuln, ops, pages, pages_incidents, pages_notify, pages_observe, pages_publish,
-    pages_report, pages_vuln,
+    pages_report, pages_vuln, sso,
 };
 
 const PERIOD_Q: (&str, &str, &str) = (
@@ -187,6 +187,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(GET, "/login", Public, pages::login_form)
         .page(POST, "/login", Public, pages::login)
         .page(GET, "/login/code", Public, pages::login_code_form)
+        .page(GET, "/login/sso", Public, sso::start)
+        .page(GET, "/login/sso/callback", Public, sso::callback)
         .page(POST, "/login/code", Public, pages::login_code)
         .page(POST, "/logout", Authenticated, pages::logout)
         .page(POST, "/lang", Public, pages::set_lang)

@@ -115,7 +115,11 @@ async fn a_feed_is_counted_once_and_each_recipient_gets_one_mail_per_day(backend
 
     // A NUL inside a cell (the feed's own text) is read as U+FFFD, on PostgreSQL too.
     let mut data = data;
-    let at = data.windows(4).position(|w| w == b",\"\",").expect("an empty hostname cell") + 2;
+    let at = data
+        .windows(4)
+        .position(|w| w == b",\"\",")
+        .expect("an empty hostname cell")
+        + 2;
     data.insert(at, 0);
     let (code, v) = upload(&srv, &token, "shadowserver-scan", &data).await;
     assert_eq!(code, 201, "{v}");
