@@ -264,6 +264,14 @@ fn normalize_recovery(code: &str) -> String {
         .collect()
 }
 
+/// Checks and spends a code (TOTP or recovery) for `user_id`, on its own.
+pub async fn spend_code(store: &Store, user_id: i64, code: &str) -> Result<bool> {
+    let mut tx = store.begin().await?;
+    let ok = check_code(&mut tx, user_id, code).await?;
+    tx.commit().await?;
+    Ok(ok)
+}
+
 /// A TOTP code (not used before) or an unused recovery code, checked and spent in
 /// `tx`.
 async fn check_code(tx: &mut crate::store::Tx, user_id: i64, code: &str) -> Result<bool> {

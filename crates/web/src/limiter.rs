@@ -92,6 +92,19 @@ impl LoginLimiter {
         }
     }
 
+    /// The slower path for a source held back on an account: one try per window
+    /// with the password and a second factor together, so that someone behind the
+    /// same address as an attacker still gets in. True when this try may go ahead.
+    pub async fn slow_attempt(&self, client: &str, email: &str) -> bool {
+        let key = format!("login-slow:{}|{client}", email.trim().to_lowercase());
+        or_pass(
+            rate_take(&self.store, &[(&key, 1)], self.window)
+                .await
+                .map(|t| t.is_some()),
+            false,
+        )
+    }
+
     /// Failed attempts on the account from every source in the window, for the
     /// slower path (a second factor asked of an account under attack).
     pub async fn account_failures(&self, email: &str) -> i64 {

@@ -283,6 +283,8 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError
 #[template(path = "login.html")]
 struct LoginPage<'a> {
     shell: Shell<'a>,
+    /// Held back: the form also asks for a code (the slower path).
+    ask_code: bool,
     /// The SSO button's address, when a provider is configured.
     sso: Option<String>,
     sso_label: String,
@@ -318,6 +320,7 @@ pub async fn login_form(
         (q.expired.is_some() || page.auth.session_expired).then(|| shell.t("login.expired"));
     let next = auth::safe_next(q.next.as_deref());
     html(&LoginPage {
+        ask_code: false,
         sso: sso_href(&state, &next),
         sso_label: state.config.sso.label.clone(),
         next,
@@ -333,6 +336,8 @@ pub struct LoginForm {
     email: String,
     password: String,
     next: Option<String>,
+    /// A code from the authenticator app, on the slower path of a held-back source.
+    code: Option<String>,
 }
 
 pub async fn login(
@@ -344,11 +349,22 @@ pub async fn login(
     let next = auth::safe_next(form.next.as_deref());
     let shell = page.shell("login");
     let Some(ticket) = state.limiter.attempt(&client, &form.email).await else {
+        // The slower path: once per window, the right password together with a code
+        // from the account's second factor still signs in from a held-back address.
+        if let Some(code) = form.code.as_deref().filter(|c| !c.trim().is_empty())
+            && state.limiter.slow_attempt(&client, &form.email).await
+            && let LoginOutcome::Success(user) =
+                accounts::login(&state.store, &form.email, &form.password, &client).await?
+            && second_factor::spend_code(&state.store, user.id, code).await?
+        {
+            return open_session(&state, &page, user.id, &next, "second_factor").await;
+        }
         accounts::login_throttled(&state.store, &form.email, &client).await?;
         let error = Some(shell.t("login.throttled"));
         return html_status(
             StatusCode::TOO_MANY_REQUESTS,
             &LoginPage {
+                ask_code: true,
                 sso: sso_href(&state, &next),
                 sso_label: state.config.sso.label.clone(),
                 shell,
@@ -380,6 +396,7 @@ pub async fn login(
             html_status(
                 StatusCode::UNAUTHORIZED,
                 &LoginPage {
+                    ask_code: false,
                     sso: sso_href(&state, &next),
                     sso_label: state.config.sso.label.clone(),
                     shell,
@@ -490,6 +507,7 @@ pub async fn login_code(
             html_status(
                 StatusCode::UNAUTHORIZED,
                 &LoginPage {
+                    ask_code: false,
                     sso: sso_href(&state, &next),
                     sso_label: state.config.sso.label.clone(),
                     shell,

@@ -253,6 +253,60 @@ async fn nobody_without_the_password_can_lock_the_rightful_user_out() {
         );
         // …and the rightful user, elsewhere, signs in at once.
         assert_eq!(login("203.0.113.10", PASSWORD).await, 303);
+
+        // Behind the attacker's own address (one NAT), the slower path: with two-step
+        // sign-in on, the password and a code together get in, once per window.
+        use renkei_core::second_factor;
+        let secret = second_factor::begin(&srv.store, user.id).await.unwrap();
+        second_factor::confirm(
+            &srv.store,
+            &renkei_core::audit::Actor::system("test"),
+            user.id,
+            &code(&secret, 0),
+        )
+        .await
+        .unwrap();
+        let with_code = |password: &'static str, code: String| {
+            let (srv, email) = (&srv, user.email.clone());
+            async move {
+                let client = srv.client();
+                let csrf = login_csrf(srv, &client).await;
+                client
+                    .post(srv.url("/login"))
+                    .header("x-forwarded-for", "198.51.100.66")
+                    .form(&[
+                        ("email", email.as_str()),
+                        ("password", password),
+                        ("code", code.as_str()),
+                        ("_csrf", csrf.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+        let r = with_code("guess", code(&secret, 1)).await;
+        assert_eq!(r.status(), 429, "a wrong password spends the slow try");
+        assert!(
+            r.text().await.unwrap().contains("id=\"slow-path\""),
+            "the held-back form offers the slower path"
+        );
+        // The window has one slow try, spent above: a fresh window would admit the
+        // right pair. Wind the slow key's clock back instead of waiting.
+        sqlx::query("DELETE FROM rate_events WHERE key LIKE 'login-slow:%'")
+            .execute(srv.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            with_code(PASSWORD, code(&secret, 1)).await.status(),
+            303,
+            "password and code together get in"
+        );
+        assert_eq!(
+            with_code(PASSWORD, code(&secret, -1)).await.status(),
+            429,
+            "once per window"
+        );
     }
 }
 
