@@ -519,7 +519,7 @@ async fn check_public(
     let key = item.reference.trim();
     let public = match item.kind {
         _ if key.is_empty() => true,
-        ItemKind::Alert => alerts::get(store, key, Viewer::Public, time::now())
+        ItemKind::Alert => alerts::get(store, key, Viewer::Public, now)
             .await?
             .is_some(),
         ItemKind::Note => renkei_vuln::notes::get(store, key, now, false)
