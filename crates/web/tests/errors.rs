@@ -74,7 +74,18 @@ both_backends! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_configured_limit_is_refused_with_413_and_nothing_is_written() {
-    let srv = TestServer::start_with(Backend::Sqlite, |c| c.server.body_limit_bytes = 4096).await;
+    body_over_the_limit(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_configured_limit_is_refused_with_413_on_postgres_too() {
+    if renkei_testkit::postgres_configured() {
+        body_over_the_limit(Backend::Postgres).await;
+    }
+}
+
+async fn body_over_the_limit(backend: Backend) {
+    let srv = TestServer::start_with(backend, |c| c.server.body_limit_bytes = 4096).await;
     let user = srv.user(Role::Coordinator).await;
     let token = srv.token(&user).await;
     let before = orgs_and_audit(&srv).await;
