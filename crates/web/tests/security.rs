@@ -735,3 +735,27 @@ async fn staff_required_to_use_a_second_factor_reach_only_its_set_up_until_they_
         );
     }
 }
+
+mod refusals {
+    use super::*;
+
+    both_backends! {
+        async fn a_refused_upload_is_answered_after_its_body_so_the_client_reads_the_status(srv) {
+            // 8 MB to the sensor route from a coordinator, and from nobody: the server
+            // reads the body (up to the route's limit) before it answers, so the
+            // client sees 403 and 401, never a broken pipe.
+            let coordinator = srv.token(&srv.user(Role::Coordinator).await).await;
+            let body = vec![0u8; 8 << 20];
+            for round in 0..3 {
+                let r = reqwest::Client::new().post(srv.url("/api/v1/sensors/batches")).bearer_auth(&coordinator)
+                    .header("content-type", "application/octet-stream").body(body.clone()).send().await
+                    .unwrap_or_else(|e| panic!("round {round}: the client saw {e} instead of the answer"));
+                assert_eq!(r.status(), 403, "round {round}");
+                let r = reqwest::Client::new().post(srv.url("/api/v1/sensors/batches"))
+                    .header("content-type", "application/octet-stream").body(body.clone()).send().await
+                    .unwrap_or_else(|e| panic!("round {round}: the client saw {e} instead of the answer"));
+                assert_eq!(r.status(), 401, "round {round}");
+            }
+        }
+    }
+}
