@@ -19,35 +19,6 @@ pub fn new_node_id() -> String {
     format!("{host}:{}:{suffix}", std::process::id())
 }
 
-/// Events of one key in the last `window`.
-pub async fn rate_count(store: &Store, key: &str, window: Duration) -> Result<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT COUNT(*) FROM rate_events WHERE key = $1 AND at > $2")
-            .bind(key)
-            .bind(time::format(time::now() - window))
-            .fetch_one(store.pool())
-            .await?,
-    )
-}
-
-/// Counts one event for `key`, forgetting the key's events older than `window`.
-pub async fn rate_record(store: &Store, key: &str, window: Duration) -> Result<()> {
-    let now = time::now();
-    let mut tx = store.begin().await?;
-    sqlx::query("DELETE FROM rate_events WHERE key = $1 AND at <= $2")
-        .bind(key)
-        .bind(time::format(now - window))
-        .execute(tx.conn())
-        .await?;
-    sqlx::query("INSERT INTO rate_events (key, at) VALUES ($1, $2)")
-        .bind(key)
-        .bind(time::format(now))
-        .execute(tx.conn())
-        .await?;
-    tx.commit().await?;
-    Ok(())
-}
-
 /// Takes one event for every key of `limits` at once, if each is under its
 /// allowance (`(key, max)`), and returns the moment recorded; `None` when any is
 /// over, and then nothing is recorded. Check and record are one transaction, held

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use renkei_core::Store;
-use renkei_core::nodes::{rate_clear, rate_count, rate_give_back, rate_take};
+use renkei_core::nodes::{rate_clear, rate_give_back, rate_take};
 
 fn window(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1))
@@ -43,15 +43,13 @@ impl LoginLimiter {
     }
 
     /// The keys an attempt counts under: the account from this source (the one that
-    /// throttles), the source over every account (a host guessing many accounts,
-    /// allowed four times as many), and the account from everywhere (never
-    /// throttles: counted so that an account under attack from many hosts is seen).
-    fn keys(&self, client: &str, email: &str) -> [(String, i64); 3] {
+    /// throttles), and the source over every account (a host guessing many accounts,
+    /// allowed four times as many).
+    fn keys(&self, client: &str, email: &str) -> [(String, i64); 2] {
         let account = email.trim().to_lowercase();
         [
             (format!("login:{account}|{client}"), self.max),
             (format!("login-ip:{client}"), self.max.saturating_mul(4)),
-            (format!("login-account:{account}"), i64::MAX),
         ]
     }
 
@@ -103,13 +101,6 @@ impl LoginLimiter {
                 .map(|t| t.is_some()),
             false,
         )
-    }
-
-    /// Failed attempts on the account from every source in the window, for the
-    /// slower path (a second factor asked of an account under attack).
-    pub async fn account_failures(&self, email: &str) -> i64 {
-        let key = format!("login-account:{}", email.trim().to_lowercase());
-        or_pass(rate_count(&self.store, &key, self.window).await, 0)
     }
 }
 
