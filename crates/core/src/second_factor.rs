@@ -1,12 +1,16 @@
 //! The second factor: time-based one-time passwords (TOTP, RFC 6238, the codes an
-//! authenticator app shows) with single-use recovery codes, and the short-lived
-//! challenge that sits between a right password and a session.
+//! authenticator app shows) and security keys or passkeys (WebAuthn), with
+//! single-use recovery codes, and the short-lived challenge that sits between a
+//! right password and a session.
 //!
 //! # Layout
 //! - [`totp`]: the RFC 6238 arithmetic (HMAC-SHA1, 30-second steps, six digits).
+//! - [`passkey`]: WebAuthn registration and assertion.
 //! - Enrolment: [`begin`] stores a fresh secret, [`confirm`] makes it count once the
-//!   person typed a code from it, and hands out the recovery codes; [`remove`].
-//! - Sign-in: [`open_challenge`] after the password, [`answer_challenge`] with a code.
+//!   person typed a code from it, and hands out the recovery codes (the first
+//!   factor of either kind does); [`remove`].
+//! - Sign-in: [`open_challenge`] after the password, [`answer_challenge`] with a
+//!   code or a key's answer ([`Proof`]).
 //!
 //! A code is accepted once: the step it belongs to is remembered, so a code read
 //! over someone's shoulder cannot be replayed within its 30 seconds. Recovery codes
@@ -27,6 +31,8 @@ pub const RECOVERY_CODES: usize = 10;
 const CHALLENGE_PREFIX: &str = "rc_";
 /// How long a person has to type the code after the password.
 const CHALLENGE_MINUTES: i64 = 5;
+
+pub mod passkey;
 
 /// RFC 6238 TOTP over RFC 4226 HOTP, as authenticator apps compute it.
 pub mod totp {
@@ -101,6 +107,8 @@ pub struct Status {
     /// Set up but not yet confirmed with a code.
     pub pending: bool,
     pub recovery_codes_left: i64,
+    /// Security keys and passkeys.
+    pub passkeys: Vec<passkey::Passkey>,
 }
 
 pub async fn status(store: &Store, user_id: i64) -> Result<Status> {
@@ -119,13 +127,35 @@ pub async fn status(store: &Store, user_id: i64) -> Result<Status> {
         enrolled: row.as_ref().is_some_and(|r| r.0.is_some()),
         pending: row.as_ref().is_some_and(|r| r.0.is_none()),
         recovery_codes_left: left,
+        passkeys: passkey::list(store, user_id).await?,
     })
 }
 
-/// Whether the account signs in with a second factor.
+/// An app or a key: two indexed look-ups in one statement.
+const ENROLLED: &str = "SELECT user_id FROM second_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL \
+     UNION ALL SELECT user_id FROM passkeys WHERE user_id = $1 LIMIT 1";
+
+/// Whether the account signs in with a second factor (an app or a key).
 ///
-/// One indexed look-up: the staff policy asks it on every request of a session.
+/// Indexed look-ups only: the staff policy asks it on every request of a session.
 pub async fn is_enrolled(store: &Store, user_id: i64) -> Result<bool> {
+    let one: Option<i64> = sqlx::query_scalar(ENROLLED)
+        .bind(user_id)
+        .fetch_optional(store.pool())
+        .await?;
+    Ok(one.is_some())
+}
+
+async fn is_enrolled_in(tx: &mut crate::store::Tx, user_id: i64) -> Result<bool> {
+    let one: Option<i64> = sqlx::query_scalar(ENROLLED)
+        .bind(user_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(one.is_some())
+}
+
+/// Whether the account has a confirmed authenticator app.
+async fn has_app(store: &Store, user_id: i64) -> Result<bool> {
     let confirmed: Option<i64> = sqlx::query_scalar(
         "SELECT user_id FROM second_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL",
     )
@@ -138,9 +168,9 @@ pub async fn is_enrolled(store: &Store, user_id: i64) -> Result<bool> {
 /// Starts setting up an authenticator app: a fresh secret (replacing one not yet
 /// confirmed), returned for the person to scan. A confirmed one stays until removed.
 pub async fn begin(store: &Store, user_id: i64) -> Result<Vec<u8>> {
-    if is_enrolled(store, user_id).await? {
+    if has_app(store, user_id).await? {
         return Err(CoreError::Conflict(
-            "a second factor is set up already; remove it first".into(),
+            "an authenticator app is set up already; remove it first".into(),
         ));
     }
     let secret = secrets::random_bytes::<20>().to_vec();
@@ -188,7 +218,6 @@ pub async fn confirm(
             "that code does not match; check the phone's clock and type the code shown now",
         ));
     };
-    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
     let mut tx = store.begin().await?;
     sqlx::query(
         "UPDATE second_factors SET confirmed_at = $1, last_step = $2 WHERE user_id = $3 AND confirmed_at IS NULL",
@@ -198,17 +227,7 @@ pub async fn confirm(
     .bind(user_id)
     .execute(tx.conn())
     .await?;
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-        .bind(user_id)
-        .execute(tx.conn())
-        .await?;
-    for c in &codes {
-        sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
-            .bind(user_id)
-            .bind(secrets::digest(&normalize_recovery(c)))
-            .execute(tx.conn())
-            .await?;
-    }
+    let codes = replace_recovery_codes(&mut tx, user_id).await?;
     audit::record(
         &mut tx,
         actor,
@@ -224,9 +243,27 @@ pub async fn confirm(
     Ok(codes)
 }
 
-/// Removes the second factor (after the person proved it with a code).
+/// A fresh set of recovery codes in place of any before; returned to be shown once.
+async fn replace_recovery_codes(tx: &mut crate::store::Tx, user_id: i64) -> Result<Vec<String>> {
+    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
+    for c in &codes {
+        sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(secrets::digest(&normalize_recovery(c)))
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(codes)
+}
+
+/// Removes the authenticator app (after the person proved a second factor with a
+/// code). The recovery codes stay while a security key does.
 pub async fn remove(store: &Store, actor: &Actor, user_id: i64, code: &str) -> Result<()> {
-    if !is_enrolled(store, user_id).await? {
+    if !has_app(store, user_id).await? {
         return Err(CoreError::NotFound("second factor"));
     }
     let mut tx = store.begin().await?;
@@ -237,10 +274,12 @@ pub async fn remove(store: &Store, actor: &Actor, user_id: i64, code: &str) -> R
         .bind(user_id)
         .execute(tx.conn())
         .await?;
-    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-        .bind(user_id)
-        .execute(tx.conn())
-        .await?;
+    if !is_enrolled_in(&mut tx, user_id).await? {
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user_id)
+            .execute(tx.conn())
+            .await?;
+    }
     audit::record(
         &mut tx,
         actor,
@@ -248,7 +287,7 @@ pub async fn remove(store: &Store, actor: &Actor, user_id: i64, code: &str) -> R
             action: "second_factor.removed",
             object_type: "user",
             object_id: user_id.to_string(),
-            changes: json!({}),
+            changes: json!({"kind": "totp"}),
         },
     )
     .await?;
@@ -293,21 +332,21 @@ async fn check_code(tx: &mut crate::store::Tx, user_id: i64, code: &str) -> Resu
     .bind(user_id)
     .fetch_optional(tx.conn())
     .await?;
-    let Some((secret, last_step)) = row else {
-        return Ok(false);
-    };
-    let secret =
-        hex::decode(secret).map_err(|e| CoreError::Internal(format!("totp secret: {e}")))?;
-    if let Some(step) = totp::matching_step(&secret, code, time::now().timestamp()) {
-        if step <= last_step {
-            return Ok(false);
+    // An account with only security keys has no app, but has recovery codes.
+    if let Some((secret, last_step)) = row {
+        let secret =
+            hex::decode(secret).map_err(|e| CoreError::Internal(format!("totp secret: {e}")))?;
+        if let Some(step) = totp::matching_step(&secret, code, time::now().timestamp()) {
+            if step <= last_step {
+                return Ok(false);
+            }
+            sqlx::query("UPDATE second_factors SET last_step = $1 WHERE user_id = $2")
+                .bind(step)
+                .bind(user_id)
+                .execute(tx.conn())
+                .await?;
+            return Ok(true);
         }
-        sqlx::query("UPDATE second_factors SET last_step = $1 WHERE user_id = $2")
-            .bind(step)
-            .bind(user_id)
-            .execute(tx.conn())
-            .await?;
-        return Ok(true);
     }
     let spent = sqlx::query(
         "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
@@ -358,11 +397,38 @@ pub enum Answer {
 /// Tries allowed per challenge before the password must be given again.
 const CHALLENGE_TRIES: i64 = 5;
 
-/// Checks `code` against the challenge; a right code ends the challenge.
+/// What the person brings to a challenge.
+pub enum Proof<'a> {
+    /// A code from the app, or a recovery code.
+    Code(&'a str),
+    /// A security key's answer (`PublicKeyCredential.toJSON()`) to the request
+    /// [`passkey::request_options`] made for this challenge.
+    Passkey(&'a passkey::RelyingParty, &'a str),
+}
+
+/// The account a live challenge (not run out, tries left) was opened for.
+pub async fn challenge_user(store: &Store, token: &str) -> Result<Option<i64>> {
+    if !token.starts_with(CHALLENGE_PREFIX) {
+        return Ok(None);
+    }
+    let row: Option<(i64, String, i64)> = sqlx::query_as(
+        "SELECT user_id, expires_at, CAST(attempts AS BIGINT) FROM login_challenges WHERE token_hash = $1",
+    )
+    .bind(secrets::digest(token))
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(row
+        .filter(|(_, expires_at, attempts)| {
+            time::parse(expires_at).is_some_and(|t| t > time::now()) && *attempts < CHALLENGE_TRIES
+        })
+        .map(|(user_id, _, _)| user_id))
+}
+
+/// Checks the proof against the challenge; a right one ends the challenge.
 pub async fn answer_challenge(
     store: &Store,
     token: &str,
-    code: &str,
+    proof: Proof<'_>,
     from: &str,
 ) -> Result<Answer> {
     if !token.starts_with(CHALLENGE_PREFIX) {
@@ -370,13 +436,13 @@ pub async fn answer_challenge(
     }
     let hash = secrets::digest(token);
     let mut tx = store.begin().await?;
-    let row: Option<(i64, String, i64)> = sqlx::query_as(
-        "SELECT user_id, expires_at, CAST(attempts AS BIGINT) FROM login_challenges WHERE token_hash = $1",
+    let row: Option<(i64, String, i64, Option<String>)> = sqlx::query_as(
+        "SELECT user_id, expires_at, CAST(attempts AS BIGINT), passkey_state FROM login_challenges WHERE token_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(tx.conn())
     .await?;
-    let Some((user_id, expires_at, attempts)) = row else {
+    let Some((user_id, expires_at, attempts, passkey_state)) = row else {
         return Ok(Answer::Gone);
     };
     if time::parse(&expires_at).is_none_or(|t| t <= time::now()) || attempts >= CHALLENGE_TRIES {
@@ -387,7 +453,14 @@ pub async fn answer_challenge(
         tx.commit().await?;
         return Ok(Answer::Gone);
     }
-    let passed = check_code(&mut tx, user_id, code).await?;
+    let (passed, kind) = match proof {
+        Proof::Code(code) => (check_code(&mut tx, user_id, code).await?, "code"),
+        Proof::Passkey(rp, answer) => (
+            passkey::check_assertion(&mut tx, rp, user_id, passkey_state.as_deref(), answer)
+                .await?,
+            "passkey",
+        ),
+    };
     let actor = Actor::user(user_id, &format!("user {user_id}"));
     if passed {
         sqlx::query("DELETE FROM login_challenges WHERE token_hash = $1")
@@ -395,10 +468,13 @@ pub async fn answer_challenge(
             .execute(tx.conn())
             .await?;
     } else {
-        sqlx::query("UPDATE login_challenges SET attempts = attempts + 1 WHERE token_hash = $1")
-            .bind(&hash)
-            .execute(tx.conn())
-            .await?;
+        // A request is answered once: a wrong answer needs a fresh one.
+        sqlx::query(
+            "UPDATE login_challenges SET attempts = attempts + 1, passkey_state = NULL WHERE token_hash = $1",
+        )
+        .bind(&hash)
+        .execute(tx.conn())
+        .await?;
     }
     audit::record(
         &mut tx,
@@ -411,7 +487,7 @@ pub async fn answer_challenge(
             },
             object_type: "user",
             object_id: user_id.to_string(),
-            changes: json!({"from": from}),
+            changes: json!({"from": from, "with": kind}),
         },
     )
     .await?;

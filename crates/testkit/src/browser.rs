@@ -119,6 +119,52 @@ impl Browser {
         v["value"].clone()
     }
 
+    /// Adds a virtual security key to the browser (the WebDriver WebAuthn
+    /// extension): CTAP2 over USB, which consents to every request, as a person
+    /// touching the key would. Returns its ID.
+    pub async fn add_security_key(&self) -> String {
+        let v = self
+            .call(
+                reqwest::Method::POST,
+                "/webauthn/authenticator",
+                Some(json!({
+                    "protocol": "ctap2",
+                    "transport": "usb",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserConsenting": true,
+                    "isUserVerified": true
+                })),
+            )
+            .await;
+        v.as_str()
+            .unwrap_or_else(|| panic!("no authenticator ID: {v}"))
+            .to_string()
+    }
+
+    /// The credentials a virtual security key holds (`credentialId`, `rpId`,
+    /// `signCount`, …).
+    pub async fn security_key_credentials(&self, key: &str) -> Vec<Value> {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/webauthn/authenticator/{key}/credentials"),
+                None,
+            )
+            .await;
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Takes a virtual security key out of the browser.
+    pub async fn remove_security_key(&self, key: &str) {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/webauthn/authenticator/{key}"),
+            None,
+        )
+        .await;
+    }
+
     pub async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
             .await;

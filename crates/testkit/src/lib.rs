@@ -194,7 +194,18 @@ impl TestServer {
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let database = FreshDatabase::create(backend).await;
         let url = database.url.clone();
-        Self::start_on(backend, database, &url, tweak).await
+        Self::start_on(backend, database, &url, "127.0.0.1", tweak).await
+    }
+
+    /// Starts with `http://localhost:{port}` as its public address: a host name, as
+    /// security keys need (browsers refuse WebAuthn on a bare IP address).
+    pub async fn start_at_localhost(
+        backend: Backend,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let database = FreshDatabase::create(backend).await;
+        let url = database.url.clone();
+        Self::start_on(backend, database, &url, "localhost", tweak).await
     }
 
     /// Another node on this server's database, as a second `renkei serve` behind the
@@ -207,13 +218,14 @@ impl TestServer {
             postgres: None,
         };
         let url = shared.url.clone();
-        Self::start_on(self.backend, shared, &url, tweak).await
+        Self::start_on(self.backend, shared, &url, "127.0.0.1", tweak).await
     }
 
     async fn start_on(
         backend: Backend,
         database: FreshDatabase,
         url: &str,
+        host: &str,
         tweak: impl FnOnce(&mut Config),
     ) -> TestServer {
         let mut config = Config::default();
@@ -226,7 +238,8 @@ impl TestServer {
             .await
             .expect("bind");
         let address = listener.local_addr().expect("address");
-        config.server.public_url = Some(format!("http://{address}"));
+        let base = format!("http://{host}:{}", address.port());
+        config.server.public_url = Some(base.clone());
         let server = renkei_web::build(config).await.expect("server builds");
         let store = server.store().clone();
         let routes = server.routes().to_vec();
@@ -260,7 +273,7 @@ impl TestServer {
                 .expect("server runs");
         });
         TestServer {
-            base: format!("http://{address}"),
+            base,
             store,
             backend,
             routes,

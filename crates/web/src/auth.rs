@@ -331,10 +331,13 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
 }
 
 /// What staff without a second factor may still reach, when policy requires one.
-const SETUP_PATHS: [&str; 6] = [
+const SETUP_PATHS: [&str; 9] = [
     "/account",
+    "/static/passkey.js",
     "/account/second-factor/begin",
     "/account/second-factor/confirm",
+    "/account/passkeys/begin",
+    "/account/passkeys/finish",
     "/logout",
     "/lang",
     "/account/lang",

@@ -23,6 +23,7 @@ pub mod pages;
 pub mod pages_incidents;
 pub mod pages_notify;
 pub mod pages_observe;
+pub mod pages_passkey;
 pub mod pages_publish;
 pub mod pages_report;
 pub mod pages_vuln;
@@ -262,7 +263,11 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
             Some(Arc::new(b))
         }
     };
+    let relying_party =
+        renkei_core::second_factor::passkey::RelyingParty::from_public_url(&config.public_url())
+            .map(Arc::new);
     let state = AppState {
+        relying_party,
         bus,
         vuln,
         lists,

@@ -70,7 +70,7 @@ impl Page {
         }
     }
 
-    fn user(&self) -> Result<&UserInfo, AppError> {
+    pub(crate) fn user(&self) -> Result<&UserInfo, AppError> {
         self.auth
             .principal
             .user()
@@ -450,21 +450,44 @@ pub(crate) async fn open_session(
 
 #[derive(Template)]
 #[template(path = "login_code.html")]
-struct LoginCodePage<'a> {
-    shell: Shell<'a>,
+pub(crate) struct LoginCodePage<'a> {
+    pub(crate) shell: Shell<'a>,
+    pub(crate) next: String,
+    pub(crate) error: Option<&'static str>,
+    /// WebAuthn request options (JSON) when the account has a security key.
+    pub(crate) passkey: Option<String>,
+}
+
+/// The code page for the challenge in the browser's cookie, offering the account's
+/// security key when it has one.
+pub(crate) async fn login_code_page<'a>(
+    state: &AppState,
+    page: &'a Page,
+    headers: &axum::http::HeaderMap,
     next: String,
     error: Option<&'static str>,
+) -> Result<LoginCodePage<'a>, AppError> {
+    let challenge = auth::cookie(headers, CHALLENGE_COOKIE).unwrap_or_default();
+    let passkey = match &state.relying_party {
+        Some(rp) => second_factor::passkey::request_options(&state.store, rp, &challenge).await?,
+        None => None,
+    };
+    Ok(LoginCodePage {
+        next,
+        error,
+        passkey,
+        shell: page.shell("login"),
+    })
 }
 
 pub async fn login_code_form(
+    State(state): State<AppState>,
     page: Page,
+    headers: axum::http::HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, AppError> {
-    html(&LoginCodePage {
-        next: auth::safe_next(q.next.as_deref()),
-        error: None,
-        shell: page.shell("login"),
-    })
+    let next = auth::safe_next(q.next.as_deref());
+    html(&login_code_page(&state, &page, &headers, next, None).await?)
 }
 
 #[derive(Deserialize)]
@@ -481,24 +504,37 @@ pub async fn login_code(
     headers: axum::http::HeaderMap,
     Form(form): Form<LoginCodeForm>,
 ) -> Result<Response, AppError> {
-    let next = auth::safe_next(form.next.as_deref());
-    let challenge = auth::cookie(&headers, CHALLENGE_COOKIE).unwrap_or_default();
-    match second_factor::answer_challenge(&state.store, &challenge, &form.code, &page.auth.client)
+    let proof = second_factor::Proof::Code(&form.code);
+    answer_login_challenge(&state, &page, &headers, proof, form.next.as_deref()).await
+}
+
+/// The challenge's answer, a code or a security key's: a session, the code page
+/// again, or the sign-in form when the challenge is gone.
+pub(crate) async fn answer_login_challenge(
+    state: &AppState,
+    page: &Page,
+    headers: &axum::http::HeaderMap,
+    proof: second_factor::Proof<'_>,
+    next: Option<&str>,
+) -> Result<Response, AppError> {
+    let state = state.clone();
+    let next = auth::safe_next(next);
+    let challenge = auth::cookie(headers, CHALLENGE_COOKIE).unwrap_or_default();
+    match second_factor::answer_challenge(&state.store, &challenge, proof, &page.auth.client)
         .await?
     {
         second_factor::Answer::Passed(user_id) => {
-            let mut response = open_session(&state, &page, user_id, &next, "second_factor").await?;
+            let mut response = open_session(&state, page, user_id, &next, "second_factor").await?;
             response
                 .headers_mut()
                 .append(header::SET_COOKIE, challenge_cookie(&state, "", 0));
             Ok(response)
         }
         second_factor::Answer::Wrong => {
-            let shell = page.shell("login");
-            let error = Some(shell.t("second_factor.wrong"));
+            let error = Some(page.shell("login").t("second_factor.wrong"));
             html_status(
                 StatusCode::UNAUTHORIZED,
-                &LoginCodePage { shell, next, error },
+                &login_code_page(&state, page, headers, next, error).await?,
             )
         }
         second_factor::Answer::Gone => {
@@ -523,12 +559,12 @@ pub async fn login_code(
 
 #[derive(Template)]
 #[template(path = "second_factor.html")]
-struct SecondFactorPage<'a> {
-    shell: Shell<'a>,
-    secret: String,
-    uri: String,
-    recovery_codes: Vec<String>,
-    error: Option<String>,
+pub(crate) struct SecondFactorPage<'a> {
+    pub(crate) shell: Shell<'a>,
+    pub(crate) secret: String,
+    pub(crate) uri: String,
+    pub(crate) recovery_codes: Vec<String>,
+    pub(crate) error: Option<String>,
 }
 
 async fn second_factor_setup(
@@ -825,13 +861,15 @@ impl DashboardPage<'_> {
 
 #[derive(Template)]
 #[template(path = "account.html")]
-struct AccountPage<'a> {
+pub(crate) struct AccountPage<'a> {
     shell: Shell<'a>,
     tokens: Vec<ApiToken>,
     sessions: Vec<accounts::SessionInfo>,
     scopes: &'static [Scope],
     second_factor: second_factor::Status,
     second_factor_required: bool,
+    /// Whether security keys can be registered here (a host name in `public_url`).
+    passkeys_available: bool,
     message: Option<String>,
 }
 
@@ -858,7 +896,7 @@ impl AccountPage<'_> {
 }
 
 /// The account page: settings, password, API tokens and signed-in sessions.
-async fn account_page<'a>(
+pub(crate) async fn account_page<'a>(
     state: &AppState,
     page: &'a Page,
     message: Option<String>,
@@ -876,6 +914,7 @@ async fn account_page<'a>(
         second_factor: second_factor::status(&state.store, user.id).await?,
         second_factor_required: state.config.security.require_second_factor_for_staff
             && user.role.is_staff(),
+        passkeys_available: state.relying_party.is_some(),
         message,
         shell: page.shell("account"),
     })

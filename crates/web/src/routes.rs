@@ -15,8 +15,8 @@ use serde::Serialize;
 use crate::state::AppState;
 use crate::{
     api, api_feeds, api_incidents, api_notify, api_observe, api_publish, api_vuln, auth,
-    feeds_vuln, ops, pages, pages_incidents, pages_notify, pages_observe, pages_publish,
-    pages_report, pages_vuln, sso,
+    feeds_vuln, ops, pages, pages_incidents, pages_notify, pages_observe, pages_passkey,
+    pages_publish, pages_report, pages_vuln, sso,
 };
 
 const PERIOD_Q: (&str, &str, &str) = (
@@ -190,6 +190,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(GET, "/login/sso", Public, sso::start)
         .page(GET, "/login/sso/callback", Public, sso::callback)
         .page(POST, "/login/code", Public, pages::login_code)
+        .page(POST, "/login/passkey", Public, pages_passkey::login_passkey)
+        .page(GET, "/static/passkey.js", Public, pages_passkey::passkey_script)
         .page(POST, "/logout", Authenticated, pages::logout)
         .page(POST, "/lang", Public, pages::set_lang)
         .page(GET, "/setup/{token}", Public, pages::setup_form)
@@ -207,6 +209,9 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/account/second-factor/begin", Person, pages::second_factor_begin)
         .page(POST, "/account/second-factor/confirm", Person, pages::second_factor_confirm)
         .page(POST, "/account/second-factor/remove", Person, pages::second_factor_remove)
+        .page(POST, "/account/passkeys/begin", Person, pages_passkey::passkey_begin)
+        .page(POST, "/account/passkeys/finish", Person, pages_passkey::passkey_finish)
+        .page(POST, "/account/passkeys/{id}/remove", Person, pages_passkey::passkey_remove)
         .page(GET, "/orgs", Staff, pages::orgs)
         .page(POST, "/orgs", Staff, pages::org_create)
         .page(GET, "/orgs/{id}", Staff, pages::org)

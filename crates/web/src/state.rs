@@ -33,6 +33,9 @@ pub struct AppState {
     pub node_id: Arc<String>,
     /// Sensor batches and feed chunks through NATS JetStream, when `[bus] nats_url` is set.
     pub bus: Option<Arc<crate::WorkBus>>,
+    /// Renkei to browsers for security keys, when `server.public_url` names a host
+    /// (WebAuthn refuses bare IP addresses).
+    pub relying_party: Option<Arc<renkei_core::second_factor::passkey::RelyingParty>>,
 }
 
 impl AppState {
