@@ -78,6 +78,12 @@ pub enum RecipientKind {
 }
 
 impl RecipientKind {
+    pub const ALL: [RecipientKind; 3] = [
+        RecipientKind::Abuse,
+        RecipientKind::Csirt,
+        RecipientKind::Manual,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RecipientKind::Abuse => "abuse",

@@ -70,6 +70,12 @@ pub enum AlertStatus {
 }
 
 impl AlertStatus {
+    pub const ALL: [AlertStatus; 3] = [
+        AlertStatus::Draft,
+        AlertStatus::Review,
+        AlertStatus::Published,
+    ];
+
     fn parse(s: &str) -> AlertStatus {
         match s {
             "review" => AlertStatus::Review,

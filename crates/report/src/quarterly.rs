@@ -742,12 +742,16 @@ pub async fn build(
     })
 }
 
+/// A port trend as the report says it. The kinds are those the trend detector stores
+/// (`renkei_observe::trends`); one it does not know is said as "a change", never as
+/// its stored word.
 fn trend_words(kind: &str, day: &str, ja: bool) -> String {
     let (j, e) = match kind {
-        "new" => ("新たに観測", "first seen"),
+        "first_seen" | "new" => ("新たに観測", "first seen"),
+        "back" => ("再び観測", "seen again after a quiet spell"),
         "surge" => ("急増", "surging"),
         "calmed" => ("沈静化", "calmed down"),
-        other => (other, other),
+        _ => ("変化", "a change"),
     };
     format!("{day}: {}", if ja { j } else { e })
 }
@@ -852,5 +856,29 @@ impl QuarterlyReport {
             body: self.html_body()?,
         }
         .render()?)
+    }
+}
+
+#[cfg(test)]
+mod trend_word_tests {
+    #[test]
+    fn every_trend_kind_the_detector_stores_reads_as_words_in_both_languages() {
+        for kind in ["first_seen", "back", "surge", "calmed", "unheard_of"] {
+            let ja = super::trend_words(kind, "2026-10-01", true);
+            assert!(
+                !ja.chars().any(|c| c.is_ascii_alphabetic()),
+                "{kind} in Japanese: {ja}"
+            );
+            let en = super::trend_words(kind, "2026-10-01", false);
+            assert!(!en.ends_with(&format!(": {kind}")), "{kind} said raw: {en}");
+        }
+        assert_eq!(
+            super::trend_words("first_seen", "2026-10-01", true),
+            "2026-10-01: 新たに観測"
+        );
+        assert_eq!(
+            super::trend_words("back", "2026-10-01", false),
+            "2026-10-01: seen again after a quiet spell"
+        );
     }
 }

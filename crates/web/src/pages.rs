@@ -93,6 +93,11 @@ impl Shell<'_> {
         self.catalog.get(key)
     }
 
+    /// A stored word (`group.id` in the catalogs) as people read it.
+    pub fn name<'a>(&self, group: &str, id: &'a str) -> &'a str {
+        self.catalog.name(group, id)
+    }
+
     pub fn is_staff(&self) -> bool {
         self.user.is_some_and(|u| u.role.is_staff())
     }

@@ -303,13 +303,13 @@ both_backends! {
         browser.type_into("#alert-form input[name=title_en]", "Ransomware hitting VPN appliances").await;
         browser.type_into("#alert-form textarea[name=body_en]", "## What to do\n\nPatch the **VPN** now.").await;
         browser.click("#save-alert").await;
-        browser.wait_text("#alert-status", "draft").await;
+        browser.wait_text("#alert-status", "Draft").await;
         let url = browser.current_url().await;
         let number = url.rsplit('/').next().unwrap().to_string();
         assert!(number.starts_with("AT-"), "{url}");
         assert!(browser.text("#pending-title").await.contains("Ransomware hitting VPN appliances"));
         browser.click("#submit-alert").await;
-        browser.wait_text("#alert-status", "review").await;
+        browser.wait_text("#alert-status", "In review").await;
         // The author is not offered a way around the second pair of eyes.
         browser.click("#publish-alert").await;
         browser.wait_text("#error", "second coordinator").await;
@@ -325,7 +325,7 @@ both_backends! {
         login(&reviewer).await;
         browser.goto(&srv.url(&format!("/alerts/{number}"))).await;
         browser.click("#publish-alert").await;
-        browser.wait_text("#alert-status", "published").await;
+        browser.wait_text("#alert-status", "Published").await;
         assert_eq!(browser.text("#alert-body h2").await, "What to do");
         assert!(browser.text("#alert-history").await.contains(&chrono::Utc::now().format("%Y-%m-%d").to_string()));
         browser.quit().await;

@@ -53,7 +53,7 @@ async fn sign_in_and_see_the_dashboard(srv: &TestServer) {
     browser
         .goto(&srv.url(&format!("/reports/{}", out.report)))
         .await;
-    browser.wait_text("#proposed-category", "scan").await;
+    browser.wait_text("#proposed-category", "Scan").await;
     assert!(
         browser
             .text("#raw-message")
