@@ -35,6 +35,16 @@ impl Catalog {
             .unwrap_or(id)
     }
 
+    /// A message with its `{name}` places filled: the words stay in the catalog, in
+    /// each language's own order, and only the numbers come from the code.
+    pub fn fill(&self, key: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+        let mut text = self.get(key).to_string();
+        for (name, value) in args {
+            text = text.replace(&format!("{{{name}}}"), &value.to_string());
+        }
+        text
+    }
+
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.messages.keys().map(String::as_str)
     }
@@ -159,6 +169,53 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "words without a name: {missing:?}");
+    }
+
+    #[test]
+    fn a_filled_message_keeps_each_language_s_order() {
+        let en = catalog(Lang::En).fill(
+            "observe.chart_top",
+            &[
+                ("ranks", &"1-5"),
+                ("from", &"2026-10-01"),
+                ("to", &"2026-12-31"),
+            ],
+        );
+        assert_eq!(en, "Destination ports, top 1-5 (2026-10-01 – 2026-12-31)");
+        let ja = catalog(Lang::Ja).fill(
+            "observe.chart_top",
+            &[
+                ("ranks", &"1-5"),
+                ("from", &"2026-10-01"),
+                ("to", &"2026-12-31"),
+            ],
+        );
+        assert!(
+            ja.starts_with("宛先ポート") && ja.contains("1-5") && !ja.contains('{'),
+            "{ja}"
+        );
+    }
+
+    /// Every `{name}` place a message has in one language it has in the other.
+    #[test]
+    fn both_languages_fill_the_same_places() {
+        let places = |text: &str| -> BTreeSet<String> {
+            text.split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|(name, _)| name.to_string()))
+                .filter(|name| {
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                })
+                .collect()
+        };
+        let mut differ = Vec::new();
+        for key in catalog(Lang::En).keys() {
+            let (en, ja) = (catalog(Lang::En).get(key), catalog(Lang::Ja).get(key));
+            if places(en) != places(ja) {
+                differ.push(key.to_string());
+            }
+        }
+        assert!(differ.is_empty(), "placeholders differ: {differ:?}");
     }
 
     #[test]

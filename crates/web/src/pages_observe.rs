@@ -16,9 +16,11 @@ use renkei_publish::charts::Marker;
 
 use crate::api_observe::{ViewQuery, chart_svg, icmp_view, parse_port, svg, top_view};
 use crate::error::AppError;
+use crate::i18n::{self, Catalog};
 use crate::pages::{Page, Shell, html, html_status, see_other};
 use crate::pages_vuln::{field, fields};
 use crate::state::AppState;
+use renkei_core::lang::Lang;
 
 /// A trend note as a line a reader understands, with its evidence.
 pub struct TrendLine {
@@ -30,40 +32,57 @@ pub struct TrendLine {
     pub evidence: String,
 }
 
-fn trend_lines(list: Vec<Trend>) -> Vec<TrendLine> {
+/// A trend's evidence in the reader's language, from the numbers the detector kept.
+fn trend_evidence(words: &Catalog, t: &Trend) -> String {
+    let ev = &t.evidence;
+    let score = format!("{:.1}", t.score);
+    match t.kind.as_str() {
+        "surge" => words.fill(
+            "observe.evidence_surge",
+            &[
+                ("sources", &ev["sources"]),
+                ("mean", &ev["baseline_mean"]),
+                ("sd", &ev["baseline_sd"]),
+                ("days", &ev["baseline_days"]),
+                ("score", &score),
+                ("sensors", &ev["sensors"]),
+            ],
+        ),
+        "calmed" => words.fill(
+            "observe.evidence_calmed",
+            &[
+                ("day", &ev["surge_day"].as_str().unwrap_or("?")),
+                ("sources", &ev["surge_sources"]),
+                ("recent", &ev["last_days_sources"]),
+                ("ceiling", &ev["ceiling"]),
+            ],
+        ),
+        _ => {
+            let quiet = words.fill(
+                "observe.evidence_new",
+                &[
+                    ("packets", &ev["packets"]),
+                    ("sources", &ev["sources"]),
+                    ("sensors", &ev["sensors"]),
+                    ("days", &ev["silent_days"]),
+                ],
+            );
+            match ev["last_seen_before"].as_str() {
+                Some(d) => format!(
+                    "{quiet}{}",
+                    words.fill("observe.evidence_last_seen", &[("day", &d)])
+                ),
+                None => quiet,
+            }
+        }
+    }
+}
+
+fn trend_lines(words: &Catalog, list: Vec<Trend>) -> Vec<TrendLine> {
     list.into_iter()
         .map(|t| {
             let p = Proto::parse(t.proto).unwrap_or(Proto::Tcp);
-            let ev = &t.evidence;
-            let evidence = match t.kind.as_str() {
-                "surge" => format!(
-                    "{} sources (baseline {} ± {} over {} days, score {:.1}), {} sensors",
-                    ev["sources"],
-                    ev["baseline_mean"],
-                    ev["baseline_sd"],
-                    ev["baseline_days"],
-                    t.score,
-                    ev["sensors"]
-                ),
-                "calmed" => format!(
-                    "surge on {} ({} sources); last days {} ≤ {}",
-                    ev["surge_day"].as_str().unwrap_or("?"),
-                    ev["surge_sources"],
-                    ev["last_days_sources"],
-                    ev["ceiling"]
-                ),
-                _ => format!(
-                    "{} packets from {} sources on {} sensors; silent {} days before{}",
-                    ev["packets"],
-                    ev["sources"],
-                    ev["sensors"],
-                    ev["silent_days"],
-                    ev["last_seen_before"]
-                        .as_str()
-                        .map(|d| format!(" (last seen {d})"))
-                        .unwrap_or_default()
-                ),
-            };
+            let evidence = trend_evidence(words, &t);
             TrendLine {
                 day: t.day,
                 proto: t.proto,
@@ -119,7 +138,10 @@ pub async fn overview(
     html(&OverviewPage {
         shell: page.shell("observation"),
         q: query_of(&period),
-        trends: trend_lines(trends::list(&state.store, &period, None).await?),
+        trends: trend_lines(
+            i18n::catalog(page.lang),
+            trends::list(&state.store, &period, None).await?,
+        ),
         period,
         top,
         next,
@@ -169,7 +191,10 @@ async fn port_page<'a>(
         label: stats::label(p, n),
         total_packets: s.map(|s| s.packets.iter().sum()).unwrap_or(0),
         peak_sources: s.and_then(|s| s.sources.iter().max().copied()).unwrap_or(0),
-        trends: trend_lines(trends::list(&state.store, &period, Some((p, n))).await?),
+        trends: trend_lines(
+            i18n::catalog(page.lang),
+            trends::list(&state.store, &period, Some((p, n))).await?,
+        ),
         annotations: stats::annotations(
             &state.store,
             Some((p, n)),
@@ -243,52 +268,76 @@ pub async fn port_annotate(
     }
 }
 
+/// The language a chart is drawn in: the page's, or `lang=` when a chart is linked
+/// on its own.
+fn chart_lang(page: &Page, q: &ViewQuery) -> Lang {
+    q.lang
+        .as_deref()
+        .and_then(|l| Lang::parse(l).ok())
+        .unwrap_or(page.lang)
+}
+
+fn chart_words(page: &Page, q: &ViewQuery) -> &'static Catalog {
+    i18n::catalog(chart_lang(page, q))
+}
+
 pub async fn top_chart(
     State(state): State<AppState>,
+    page: Page,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, AppError> {
     let (period, _, chart) = top_view(&state, &q).await?;
-    let class = q.class()?;
-    let title = format!(
-        "{} {} ({} – {})",
-        if class == Class::Backscatter {
-            "Backscatter, top"
-        } else {
-            "Destination ports, top"
-        },
-        q.ranks.as_deref().unwrap_or("1-5"),
-        period.from,
-        period.to
+    let words = chart_words(&page, &q);
+    let key = if q.class()? == Class::Backscatter {
+        "observe.chart_backscatter"
+    } else {
+        "observe.chart_top"
+    };
+    let title = words.fill(
+        key,
+        &[
+            ("ranks", &q.ranks.as_deref().unwrap_or("1-5")),
+            ("from", &period.from),
+            ("to", &period.to),
+        ],
     );
     Ok(svg(chart_svg(
         &title,
         &chart,
         "per_sensor",
         Vec::new(),
-        "packets per sensor",
+        words.get("observe.axis_per_sensor"),
     )?))
 }
 
 pub async fn icmp_chart(
     State(state): State<AppState>,
+    page: Page,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, AppError> {
     let chart = icmp_view(&state, &q).await?;
-    let title = format!("ICMP ({} – {})", chart.period.from, chart.period.to);
+    let words = chart_words(&page, &q);
+    let title = words.fill(
+        "observe.chart_icmp",
+        &[("from", &chart.period.from), ("to", &chart.period.to)],
+    );
     Ok(svg(chart_svg(
         &title,
         &chart,
         "per_sensor",
         Vec::new(),
-        "packets per sensor",
+        words.get("observe.axis_per_sensor"),
     )?))
 }
 
 pub async fn port_chart(
     State(state): State<AppState>,
+    page: Page,
     Path((proto, port)): Path<(String, String)>,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, AppError> {
+    let lang = chart_lang(&page, &q);
+    let words = i18n::catalog(lang);
     let (p, n) = parse_port(&proto, &port)?;
     let period = q.period(&state)?;
     let chart = stats::chart(&state.store, &period, q.class()?, &[(p, n)]).await?;
@@ -303,7 +352,7 @@ pub async fn port_chart(
     .filter_map(|a| {
         let index = chart.days.iter().position(|d| *d == a.day)?;
         let label = a.note_id.or(a.cve).unwrap_or_else(|| {
-            if q.lang.as_deref() == Some("ja") {
+            if lang == Lang::Ja {
                 a.text_ja
             } else {
                 a.text_en
@@ -316,17 +365,25 @@ pub async fn port_chart(
     })
     .collect();
     let metric = q.metric.as_deref().unwrap_or("per_sensor");
-    let (what, y) = match metric {
-        "sources" => ("distinct sources", "sources"),
-        _ => ("per sensor", "packets per sensor"),
+    let (key, y) = match metric {
+        "sources" => ("observe.chart_port_sources", "observe.axis_sources"),
+        _ => ("observe.chart_port", "observe.axis_per_sensor"),
     };
-    let title = format!(
-        "{} {what} ({} – {})",
-        stats::label(p, n),
-        period.from,
-        period.to
+    let title = words.fill(
+        key,
+        &[
+            ("port", &stats::label(p, n)),
+            ("from", &period.from),
+            ("to", &period.to),
+        ],
     );
-    Ok(svg(chart_svg(&title, &chart, metric, markers, y)?))
+    Ok(svg(chart_svg(
+        &title,
+        &chart,
+        metric,
+        markers,
+        words.get(y),
+    )?))
 }
 
 #[derive(Template)]
@@ -410,5 +467,53 @@ pub async fn sensors_action(
             )
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn trend(kind: &str, evidence: serde_json::Value) -> Trend {
+        Trend {
+            day: "2007-11-01".into(),
+            proto: "tcp",
+            port: 445,
+            kind: kind.into(),
+            score: 4.25,
+            evidence,
+        }
+    }
+
+    #[test]
+    fn trend_evidence_reads_in_japanese_with_the_detector_s_numbers() {
+        let ja = i18n::catalog(Lang::Ja);
+        let surge = trend(
+            "surge",
+            json!({"sources": 120, "baseline_mean": 20.5, "baseline_sd": 3.1, "baseline_days": 28, "sensors": 3}),
+        );
+        assert_eq!(
+            trend_evidence(ja, &surge),
+            "送信元 120（基準 20.5 ± 3.1、28 日間、スコア 4.2）、センサー 3 台"
+        );
+        let back = trend(
+            "back",
+            json!({"packets": 40, "sources": 5, "sensors": 2, "silent_days": 30, "last_seen_before": "2007-09-01"}),
+        );
+        let said = trend_evidence(ja, &back);
+        assert!(
+            said.contains("30 日間観測なし") && said.contains("前回の観測 2007-09-01"),
+            "{said}"
+        );
+        let calmed = trend(
+            "calmed",
+            json!({"surge_day": "2007-10-20", "surge_sources": 120, "last_days_sources": [21, 19, 20], "ceiling": 26.7}),
+        );
+        let said = trend_evidence(i18n::catalog(Lang::En), &calmed);
+        assert_eq!(
+            said,
+            "surge on 2007-10-20 (120 sources); last days [21,19,20] ≤ 26.7"
+        );
     }
 }

@@ -100,6 +100,9 @@ both_backends! {
             let raw = raw_identifiers_in(&page);
             assert!(raw.is_empty(), "{path} shows stored words raw: {raw:?}");
         }
+        // Charts are drawn in the reader's language too.
+        let chart = s.client.get(srv.url("/observation/charts/top.svg")).send().await.unwrap().text().await.unwrap();
+        assert!(chart.contains("宛先ポート") && !chart.contains("Destination ports"), "{chart}");
         let queue = s.client.get(srv.url("/incidents")).send().await.unwrap().text().await.unwrap();
         assert!(queue.contains("返信待ち") && queue.contains("スキャン"), "the states and categories are named");
     }
