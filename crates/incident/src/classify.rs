@@ -73,12 +73,61 @@ impl Category {
     }
 }
 
+/// Why a category was proposed: what counted, as a message key (`reason.{key}` in
+/// the web catalogs, said in the reader's language) and the facts it cites. Stored
+/// with the report as `{"reason": "ssh_failures", "count": "3"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub reason: String,
+    #[serde(flatten)]
+    pub facts: BTreeMap<String, String>,
+}
+
+impl Reason {
+    /// Every reason the classifier gives.
+    pub const KEYS: [&'static str; 8] = [
+        "document_type",
+        "document_type_undecided",
+        "words",
+        "ssh_failures",
+        "filter_lines",
+        "web_lines",
+        "question",
+        "no_evidence",
+    ];
+    /// What a document's own type may say it is (`reason_what.{id}`).
+    pub const WHAT: [&'static str; 12] = [
+        "scan",
+        "login_attack",
+        "attack_attempt",
+        "ddos",
+        "malware",
+        "compromise",
+        "phishing",
+        "spam",
+        "reconnaissance",
+        "denial_of_service",
+        "social_engineering",
+        "file_modification",
+    ];
+
+    fn new(reason: &str, facts: &[(&str, String)]) -> Reason {
+        Reason {
+            reason: reason.to_string(),
+            facts: facts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Classification {
     pub category: Category,
     /// RSIT class and type, e.g. ("information-gathering", "scanner").
     pub rsit: (String, String),
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Reason>,
     pub scanned_ports: Vec<u16>,
     /// One source probing many ports: counted apart in the port statistics.
     pub comprehensive_scan: bool,
@@ -192,9 +241,9 @@ fn from_hint(hint: &str) -> Option<(Signal, &'static str)> {
         ("connection", "port_scan" | "reconnaissance" | "vulnerability_scan" | "scraping") => {
             (Signal::Scan, "scan")
         }
-        ("connection", "login_attack") => (Signal::BruteForce, "login attack"),
-        ("connection", "sql_injection") => (Signal::Scan, "attack attempt"),
-        ("connection", "ddos") => (Signal::Dos, "DDoS"),
+        ("connection", "login_attack") => (Signal::BruteForce, "login_attack"),
+        ("connection", "sql_injection") => (Signal::Scan, "attack_attempt"),
+        ("connection", "ddos") => (Signal::Dos, "ddos"),
         ("connection", "infected_host") | ("infrastructure", "botnet") | ("content", "malware") => {
             (Signal::Malware, "malware")
         }
@@ -206,10 +255,10 @@ fn from_hint(hint: &str) -> Option<(Signal, &'static str)> {
         }
         ("messaging", "spam" | "bulk_messaging") => (Signal::Spam, "spam"),
         ("iodef", "recon") => (Signal::Scan, "reconnaissance"),
-        ("iodef", "dos") => (Signal::Dos, "denial of service"),
+        ("iodef", "dos") => (Signal::Dos, "denial_of_service"),
         ("iodef", "admin" | "user" | "ext-compromise") => (Signal::Intrusion, "compromise"),
-        ("iodef", "social-engineering") => (Signal::Phishing, "social engineering"),
-        ("iodef", "file") => (Signal::Defacement, "file modification"),
+        ("iodef", "social-engineering") => (Signal::Phishing, "social_engineering"),
+        ("iodef", "file") => (Signal::Defacement, "file_modification"),
         _ => return None,
     })
 }
@@ -232,10 +281,14 @@ pub fn classify(
         match from_hint(h) {
             Some((signal, what)) => {
                 add(signal, 10);
-                reasons.push(format!("the document says it is {what} ({h})"));
+                reasons.push(Reason::new(
+                    "document_type",
+                    &[("what", what.to_string()), ("type", h.to_string())],
+                ));
             }
-            None => reasons.push(format!(
-                "the document's own type {h} does not decide the category"
+            None => reasons.push(Reason::new(
+                "document_type_undecided",
+                &[("type", h.to_string())],
             )),
         }
     }
@@ -249,7 +302,7 @@ pub fn classify(
     }
     if !seen.is_empty() {
         let shown: Vec<String> = seen.iter().take(6).map(|w| format!("\"{w}\"")).collect();
-        reasons.push(format!("words: {}", shown.join(", ")));
+        reasons.push(Reason::new("words", &[("words", shown.join(", "))]));
     }
 
     let count = |k: LogKind| found.events.iter().filter(|e| e.kind == k).count();
@@ -261,15 +314,18 @@ pub fn classify(
     );
     if sshd > 0 {
         add(Signal::BruteForce, 3 + sshd.min(10) as u32);
-        reasons.push(format!("{sshd} failed SSH logins in the logs"));
+        reasons.push(Reason::new("ssh_failures", &[("count", sshd.to_string())]));
     }
     if firewall + windows > 0 {
         add(Signal::Scan, 3 + (firewall + windows).min(10) as u32);
-        reasons.push(format!("{} packet-filter log lines", firewall + windows));
+        reasons.push(Reason::new(
+            "filter_lines",
+            &[("count", (firewall + windows).to_string())],
+        ));
     }
     if web > 0 {
         add(Signal::Scan, 1 + web.min(5) as u32);
-        reasons.push(format!("{web} web access log lines"));
+        reasons.push(Reason::new("web_lines", &[("count", web.to_string())]));
     }
 
     // Ports: what the logs and the document say was targeted.
@@ -297,11 +353,10 @@ pub fn classify(
 
     let (category, rsit): (Category, (&str, &str)) = match strongest {
         None if asks || !has_evidence => {
-            reasons.push(if asks {
-                "a question with no incident evidence".into()
-            } else {
-                "no incident evidence found".into()
-            });
+            reasons.push(Reason::new(
+                if asks { "question" } else { "no_evidence" },
+                &[],
+            ));
             (
                 if asks {
                     Category::Inquiry
@@ -391,7 +446,9 @@ mod tests {
         );
         assert_eq!(c.category, Category::Phishing);
         assert!(
-            c.reasons.iter().any(|r| r.contains("フィッシング")),
+            c.reasons
+                .iter()
+                .any(|r| r.reason == "words" && r.facts["words"].contains("フィッシング")),
             "{:?}",
             c.reasons
         );

@@ -88,7 +88,7 @@ both_backends! {
         assert_eq!(report.scanned_ports, serde_json::json!([22]));
         assert_eq!(report.rsit.as_deref(), Some("intrusion-attempts/brute-force"));
         assert_eq!(report.tlp, "TLP:AMBER", "TLP:AMBER unless the reporter chose");
-        assert!(report.proposed_reasons.to_string().contains("failed SSH logins"));
+        assert!(report.proposed_reasons.to_string().contains("\"reason\":\"ssh_failures\""), "{}", report.proposed_reasons);
     }
 
     async fn the_raw_report_is_kept_byte_for_byte_even_when_it_cannot_be_read(srv) {

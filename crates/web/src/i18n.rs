@@ -156,6 +156,16 @@ mod tests {
                 .iter()
                 .map(|k| ("recipient_kind", k.as_str())),
         );
+        words.extend(
+            renkei_incident::classify::Reason::KEYS
+                .iter()
+                .map(|k| ("reason", *k)),
+        );
+        words.extend(
+            renkei_incident::classify::Reason::WHAT
+                .iter()
+                .map(|k| ("reason_what", *k)),
+        );
         let mut missing = Vec::new();
         for lang in [Lang::Ja, Lang::En] {
             for (group, id) in &words {

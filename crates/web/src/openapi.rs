@@ -306,7 +306,7 @@ fn incident_schemas() -> Value {
                 "category": {"type": ["string", "null"]}, "problem": nullable_string, "thread_of": nullable_int
             }
         },
-        "Report": {"type": "object", "required": ["id", "received_at", "status", "tlp", "raw_sha256"], "description": "A report as read, with indicators, proposed category and reasons"},
+        "Report": {"type": "object", "required": ["id", "received_at", "status", "tlp", "raw_sha256"], "description": "A report as read, with indicators, proposed category and reasons (each {\"reason\": key, ...facts}; older reports keep English sentences)"},
         "CategoryChoice": {"type": "object", "required": ["category"], "additionalProperties": false,
             "properties": {"category": {"type": "string", "enum": ["scan", "forged", "intrusion", "phishing", "other", "inquiry"]}}},
         "Message": {"type": "object", "required": ["id", "direction", "author", "body", "created_at"],

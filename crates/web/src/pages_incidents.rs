@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use renkei_core::tlp::Tlp;
+use renkei_incident::classify::Reason;
 use renkei_incident::incidents::{self, Incident, Message, Report, State as IncidentState};
 use renkei_incident::reports::{self, Channel, FormReport};
 use renkei_incident::{Category, IncidentError, stats};
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 use crate::api_incidents::{ListQuery, Period};
 use crate::error::AppError;
+use crate::i18n::{self, Catalog};
 use crate::pages::{Page, Shell, html, html_status, see_other};
 use crate::state::AppState;
 
@@ -312,6 +314,38 @@ struct ReportPage<'a> {
     warnings: Vec<String>,
 }
 
+/// The classifier's reasons in the reader's language. Reports classified before
+/// reasons were stored as keys keep their English sentences.
+fn reasons(words: &'static Catalog, v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| match serde_json::from_value::<Reason>(x.clone()) {
+                    Ok(r) => {
+                        let what = r
+                            .facts
+                            .get("what")
+                            .map(|w| words.name("reason_what", w).to_string())
+                            .unwrap_or_default();
+                        let mut args: Vec<(&str, &dyn std::fmt::Display)> = r
+                            .facts
+                            .iter()
+                            .filter(|(k, _)| k.as_str() != "what")
+                            .map(|(k, v)| (k.as_str(), v as &dyn std::fmt::Display))
+                            .collect();
+                        args.push(("what", &what));
+                        words.fill(&format!("reason.{}", r.reason), &args)
+                    }
+                    Err(_) => x
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| x.to_string()),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn strings(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
@@ -371,7 +405,7 @@ pub async fn report(
         .unwrap_or_default();
     html(&ReportPage {
         shell: page.shell("incidents"),
-        reasons: strings(&report.proposed_reasons),
+        reasons: reasons(i18n::catalog(page.lang), &report.proposed_reasons),
         histories,
         mails,
         attachments: incidents::attachments(&state.store, id).await?,

@@ -100,6 +100,9 @@ both_backends! {
             let raw = raw_identifiers_in(&page);
             assert!(raw.is_empty(), "{path} shows stored words raw: {raw:?}");
         }
+        // The classifier's reasons too.
+        let report = s.client.get(srv.url(&format!("/reports/{tracking}"))).send().await.unwrap().text().await.unwrap();
+        assert!(report.contains("ログに SSH ログイン失敗が 1 件"), "the reasons are in Japanese");
         // Charts are drawn in the reader's language too.
         let chart = s.client.get(srv.url("/observation/charts/top.svg")).send().await.unwrap().text().await.unwrap();
         assert!(chart.contains("宛先ポート") && !chart.contains("Destination ports"), "{chart}");
