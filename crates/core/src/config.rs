@@ -441,168 +441,70 @@ impl Default for SecurityConfig {
     }
 }
 
-/// Every settable key, with the environment variable that sets it. The long form
-/// `RENKEI_<SECTION>__<KEY>` works for each; the short aliases are the ones
-/// DESIGN.md promises to scripts.
-pub const KEYS: &[(&str, &[&str])] = &[
-    ("server.listen", &["RENKEI_SERVER__LISTEN", "RENKEI_LISTEN"]),
-    (
-        "server.public_url",
-        &["RENKEI_SERVER__PUBLIC_URL", "RENKEI_PUBLIC_URL"],
-    ),
-    (
-        "server.body_limit_bytes",
-        &["RENKEI_SERVER__BODY_LIMIT_BYTES"],
-    ),
-    ("server.secure_cookies", &["RENKEI_SERVER__SECURE_COOKIES"]),
-    (
-        "server.shutdown_grace_secs",
-        &["RENKEI_SERVER__SHUTDOWN_GRACE_SECS"],
-    ),
-    (
-        "database.url",
-        &["RENKEI_DATABASE__URL", "RENKEI_DATABASE_URL"],
-    ),
-    (
-        "database.max_connections",
-        &["RENKEI_DATABASE__MAX_CONNECTIONS"],
-    ),
-    ("bus.nats_url", &["RENKEI_BUS__NATS_URL"]),
-    ("audit.checkpoint_file", &["RENKEI_AUDIT__CHECKPOINT_FILE"]),
-    ("sso.issuer_url", &["RENKEI_SSO__ISSUER_URL"]),
-    ("sso.client_id", &["RENKEI_SSO__CLIENT_ID"]),
-    ("sso.client_secret", &["RENKEI_SSO__CLIENT_SECRET"]),
-    ("sso.label", &["RENKEI_SSO__LABEL"]),
-    ("sso.role_claim", &["RENKEI_SSO__ROLE_CLAIM"]),
-    ("sso.role_map", &["RENKEI_SSO__ROLE_MAP"]),
-    ("sso.default_role", &["RENKEI_SSO__DEFAULT_ROLE"]),
-    ("sso.org_claim", &["RENKEI_SSO__ORG_CLAIM"]),
-    ("sso.create_accounts", &["RENKEI_SSO__CREATE_ACCOUNTS"]),
-    ("audit.checkpoint_mail", &["RENKEI_AUDIT__CHECKPOINT_MAIL"]),
-    (
-        "audit.checkpoint_interval_secs",
-        &["RENKEI_AUDIT__CHECKPOINT_INTERVAL_SECS"],
-    ),
-    ("bus.prefix", &["RENKEI_BUS__PREFIX"]),
-    ("bus.ack_wait_secs", &["RENKEI_BUS__ACK_WAIT_SECS"]),
-    ("publish.holidays", &["RENKEI_PUBLISH__HOLIDAYS"]),
-    ("publish.weekly_day", &["RENKEI_PUBLISH__WEEKLY_DAY"]),
-    (
-        "publish.list_connections",
-        &["RENKEI_PUBLISH__LIST_CONNECTIONS"],
-    ),
-    (
-        "publish.list_lease_secs",
-        &["RENKEI_PUBLISH__LIST_LEASE_SECS"],
-    ),
-    ("log.format", &["RENKEI_LOG__FORMAT"]),
-    ("log.level", &["RENKEI_LOG__LEVEL", "RENKEI_LOG"]),
-    (
-        "security.session_ttl_minutes",
-        &["RENKEI_SECURITY__SESSION_TTL_MINUTES"],
-    ),
-    (
-        "security.login_max_attempts",
-        &["RENKEI_SECURITY__LOGIN_MAX_ATTEMPTS"],
-    ),
-    (
-        "security.login_window_secs",
-        &["RENKEI_SECURITY__LOGIN_WINDOW_SECS"],
-    ),
-    (
-        "security.setup_link_ttl_hours",
-        &["RENKEI_SECURITY__SETUP_LINK_TTL_HOURS"],
-    ),
-    (
-        "security.require_second_factor_for_staff",
-        &["RENKEI_SECURITY__REQUIRE_SECOND_FACTOR_FOR_STAFF"],
-    ),
-    (
-        "server.trust_forwarded_for",
-        &["RENKEI_SERVER__TRUST_FORWARDED_FOR"],
-    ),
-    ("server.metrics_listen", &["RENKEI_SERVER__METRICS_LISTEN"]),
-    (
-        "server.header_timeout_secs",
-        &["RENKEI_SERVER__HEADER_TIMEOUT_SECS"],
-    ),
-    (
-        "server.body_timeout_secs",
-        &["RENKEI_SERVER__BODY_TIMEOUT_SECS"],
-    ),
-    (
-        "server.max_connections_per_address",
-        &["RENKEI_SERVER__MAX_CONNECTIONS_PER_ADDRESS"],
-    ),
-    (
-        "intake.attachment_limit_bytes",
-        &["RENKEI_INTAKE__ATTACHMENT_LIMIT_BYTES"],
-    ),
-    (
-        "intake.link_window_days",
-        &["RENKEI_INTAKE__LINK_WINDOW_DAYS"],
-    ),
-    (
-        "intake.form_reports_per_hour",
-        &["RENKEI_INTAKE__FORM_REPORTS_PER_HOUR"],
-    ),
-    ("intake.max_feed_bytes", &["RENKEI_INTAKE__MAX_FEED_BYTES"]),
-    ("intake.smtp.listen", &["RENKEI_INTAKE__SMTP__LISTEN"]),
-    ("intake.smtp.addresses", &["RENKEI_INTAKE__SMTP__ADDRESSES"]),
-    (
-        "intake.smtp.max_message_bytes",
-        &["RENKEI_INTAKE__SMTP__MAX_MESSAGE_BYTES"],
-    ),
-    ("mail.from", &["RENKEI_MAIL__FROM"]),
-    ("mail.relay", &["RENKEI_MAIL__RELAY"]),
-    ("mail.poll_secs", &["RENKEI_MAIL__POLL_SECS"]),
-    ("mail.send_lease_secs", &["RENKEI_MAIL__SEND_LEASE_SECS"]),
-    ("mail.confirm_reports", &["RENKEI_MAIL__CONFIRM_REPORTS"]),
-    ("mail.archive", &["RENKEI_MAIL__ARCHIVE"]),
-    ("mail.signing_key_file", &["RENKEI_MAIL__SIGNING_KEY_FILE"]),
-    (
-        "mail.signing_key_passphrase",
-        &["RENKEI_MAIL__SIGNING_KEY_PASSPHRASE"],
-    ),
-    ("enrich.home_country", &["RENKEI_ENRICH__HOME_COUNTRY"]),
-    ("enrich.refresh_secs", &["RENKEI_ENRICH__REFRESH_SECS"]),
-    ("vuln.publisher_name", &["RENKEI_VULN__PUBLISHER_NAME"]),
-    (
-        "vuln.publisher_namespace",
-        &["RENKEI_VULN__PUBLISHER_NAMESPACE"],
-    ),
-    ("vuln.series_domestic", &["RENKEI_VULN__SERIES_DOMESTIC"]),
-    ("vuln.series_overseas", &["RENKEI_VULN__SERIES_OVERSEAS"]),
-    ("vuln.series_technical", &["RENKEI_VULN__SERIES_TECHNICAL"]),
-    ("vuln.note_digits", &["RENKEI_VULN__NOTE_DIGITS"]),
-    ("vuln.ack_days", &["RENKEI_VULN__ACK_DAYS"]),
-    ("vuln.silence_days", &["RENKEI_VULN__SILENCE_DAYS"]),
-    ("vuln.cna_org_id", &["RENKEI_VULN__CNA_ORG_ID"]),
-    ("vuln.cna_short_name", &["RENKEI_VULN__CNA_SHORT_NAME"]),
-    ("observe.utc_offset", &["RENKEI_OBSERVE__UTC_OFFSET"]),
-    (
-        "observe.first_seen_days",
-        &["RENKEI_OBSERVE__FIRST_SEEN_DAYS"],
-    ),
-    ("observe.baseline_days", &["RENKEI_OBSERVE__BASELINE_DAYS"]),
-    (
-        "observe.surge_threshold",
-        &["RENKEI_OBSERVE__SURGE_THRESHOLD"],
-    ),
-    (
-        "observe.surge_min_sources",
-        &["RENKEI_OBSERVE__SURGE_MIN_SOURCES"],
-    ),
-    (
-        "observe.surge_min_sensors",
-        &["RENKEI_OBSERVE__SURGE_MIN_SENSORS"],
-    ),
-    ("observe.calm_days", &["RENKEI_OBSERVE__CALM_DAYS"]),
-    (
-        "observe.max_batch_bytes",
-        &["RENKEI_OBSERVE__MAX_BATCH_BYTES"],
-    ),
+/// Short environment variables DESIGN.md promises to scripts, beside the long form
+/// `RENKEI_<SECTION>__<KEY>` every key has.
+const ALIASES: &[(&str, &str)] = &[
+    ("server.listen", "RENKEI_LISTEN"),
+    ("server.public_url", "RENKEI_PUBLIC_URL"),
+    ("database.url", "RENKEI_DATABASE_URL"),
+    ("log.level", "RENKEI_LOG"),
 ];
+
+/// Keys whose text from the environment or a flag is kept as given (secrets may
+/// begin or end with a space).
+const VERBATIM: &[&str] = &["sso.client_secret", "mail.signing_key_passphrase"];
+/// Keys whose text is a lower-case word (names, calendars, days, addresses).
+const LOWER: &[&str] = &[
+    "log.format",
+    "bus.prefix",
+    "publish.holidays",
+    "publish.weekly_day",
+    "intake.smtp.addresses",
+];
+/// Keys whose text is an upper-case code (a country).
+const UPPER: &[&str] = &["enrich.home_country"];
+
+/// Every settable key (`section.key`, from the configuration's own structure) with
+/// the environment variables that set it, the long form first.
+pub fn keys() -> Vec<(String, Vec<String>)> {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&path, v, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+    let mut paths = Vec::new();
+    walk(
+        "",
+        &serde_json::to_value(Config::default()).unwrap_or_default(),
+        &mut paths,
+    );
+    paths
+        .into_iter()
+        .map(|key| {
+            let mut vars = vec![format!(
+                "RENKEI_{}",
+                key.to_ascii_uppercase().replace('.', "__")
+            )];
+            vars.extend(
+                ALIASES
+                    .iter()
+                    .filter(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string()),
+            );
+            (key, vars)
+        })
+        .collect()
+}
 
 /// Seconds east of UTC for an offset written "+09:00", "-05:30" or "Z".
 pub fn utc_offset_seconds(s: &str) -> Option<i64> {
@@ -644,11 +546,11 @@ impl Config {
             }
             None => Config::default(),
         };
-        for (key, vars) in KEYS {
+        for (key, vars) in keys() {
             // The long form wins over an alias when both are set.
-            if let Some((var, value)) = vars.iter().find_map(|v| env(v).map(|val| (*v, val))) {
+            if let Some((var, value)) = vars.iter().find_map(|v| env(v).map(|val| (v, val))) {
                 config
-                    .set(key, &value)
+                    .set(&key, &value)
                     .map_err(|e| CoreError::Config(format!("{var}: {e}")))?;
             }
         }
@@ -661,115 +563,67 @@ impl Config {
         Ok(config)
     }
 
-    /// Sets one key from text, as the environment and flags give it.
+    /// Sets one key from text, as the environment and flags give it. The key's type
+    /// is the configuration's own: text becomes a number, a yes/no, a list (comma
+    /// separated) or text as the key's current value is, and a key the
+    /// configuration does not have is refused.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
-            v.trim()
-                .parse()
-                .map_err(|_| format!("expected a whole number, got {v:?}"))
+        let text = if VERBATIM.contains(&key) {
+            value.to_string()
+        } else if LOWER.contains(&key) {
+            value.trim().to_ascii_lowercase()
+        } else if UPPER.contains(&key) {
+            value.trim().to_ascii_uppercase()
+        } else {
+            value.trim().to_string()
+        };
+        let unknown = || format!("unknown configuration key {key:?}");
+        let mut tree = serde_json::to_value(&*self).map_err(|e| e.to_string())?;
+        let mut slot = &mut tree;
+        for part in key.split('.') {
+            slot = slot
+                .as_object_mut()
+                .and_then(|o| o.get_mut(part))
+                .ok_or_else(unknown)?;
         }
-        fn boolean(v: &str) -> Result<bool, String> {
-            match v.trim().to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(format!("expected true or false, got {v:?}")),
+        // An optional key (none by default) is made none again by empty text.
+        let optional = serde_json::to_value(Config::default())
+            .ok()
+            .and_then(|d| d.pointer(&format!("/{}", key.replace('.', "/"))).cloned())
+            .is_some_and(|v| v.is_null());
+        *slot = match &*slot {
+            serde_json::Value::Object(_) => return Err(unknown()),
+            _ if optional && text.is_empty() => serde_json::Value::Null,
+            serde_json::Value::Bool(_) => {
+                serde_json::Value::Bool(match text.to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => true,
+                    "0" | "false" | "no" | "off" => false,
+                    _ => return Err(format!("expected true or false, got {value:?}")),
+                })
             }
-        }
-        match key {
-            "server.listen" => self.server.listen = value.to_string(),
-            "server.public_url" => {
-                self.server.public_url = Some(value.to_string()).filter(|v| !v.is_empty())
-            }
-            "server.body_limit_bytes" => self.server.body_limit_bytes = num(value)?,
-            "server.secure_cookies" => self.server.secure_cookies = boolean(value)?,
-            "server.shutdown_grace_secs" => self.server.shutdown_grace_secs = num(value)?,
-            "server.trust_forwarded_for" => self.server.trust_forwarded_for = boolean(value)?,
-            "server.metrics_listen" => self.server.metrics_listen = value.trim().to_string(),
-            "server.header_timeout_secs" => self.server.header_timeout_secs = num(value)?,
-            "server.body_timeout_secs" => self.server.body_timeout_secs = num(value)?,
-            "server.max_connections_per_address" => {
-                self.server.max_connections_per_address = num(value)?
-            }
-            "database.url" => self.database.url = value.to_string(),
-            "audit.checkpoint_file" => self.audit.checkpoint_file = value.trim().to_string(),
-            "sso.issuer_url" => self.sso.issuer_url = value.trim().to_string(),
-            "sso.client_id" => self.sso.client_id = value.trim().to_string(),
-            "sso.client_secret" => self.sso.client_secret = value.to_string(),
-            "sso.label" => self.sso.label = value.trim().to_string(),
-            "sso.role_claim" => self.sso.role_claim = value.trim().to_string(),
-            "sso.role_map" => self.sso.role_map = value.to_string(),
-            "sso.default_role" => self.sso.default_role = value.trim().to_string(),
-            "sso.org_claim" => self.sso.org_claim = value.trim().to_string(),
-            "sso.create_accounts" => self.sso.create_accounts = boolean(value)?,
-            "audit.checkpoint_mail" => self.audit.checkpoint_mail = value.trim().to_string(),
-            "audit.checkpoint_interval_secs" => self.audit.checkpoint_interval_secs = num(value)?,
-            "database.max_connections" => self.database.max_connections = num(value)?,
-            "log.format" => {
-                self.log.format = match value.trim().to_ascii_lowercase().as_str() {
-                    "auto" => LogFormat::Auto,
-                    "json" => LogFormat::Json,
-                    "text" => LogFormat::Text,
-                    _ => return Err(format!("expected auto, json or text, got {value:?}")),
-                }
-            }
-            "log.level" => self.log.level = value.to_string(),
-            "bus.nats_url" => self.bus.nats_url = value.trim().to_string(),
-            "bus.prefix" => self.bus.prefix = value.trim().to_ascii_lowercase(),
-            "bus.ack_wait_secs" => self.bus.ack_wait_secs = num(value)?,
-            "publish.holidays" => self.publish.holidays = value.trim().to_ascii_lowercase(),
-            "publish.weekly_day" => self.publish.weekly_day = value.trim().to_ascii_lowercase(),
-            "publish.list_connections" => self.publish.list_connections = num(value)?,
-            "publish.list_lease_secs" => self.publish.list_lease_secs = num(value)?,
-            "security.session_ttl_minutes" => self.security.session_ttl_minutes = num(value)?,
-            "security.login_max_attempts" => self.security.login_max_attempts = num(value)?,
-            "security.login_window_secs" => self.security.login_window_secs = num(value)?,
-            "security.setup_link_ttl_hours" => self.security.setup_link_ttl_hours = num(value)?,
-            "security.require_second_factor_for_staff" => {
-                self.security.require_second_factor_for_staff = boolean(value)?
-            }
-            "intake.attachment_limit_bytes" => self.intake.attachment_limit_bytes = num(value)?,
-            "intake.link_window_days" => self.intake.link_window_days = num(value)?,
-            "intake.form_reports_per_hour" => self.intake.form_reports_per_hour = num(value)?,
-            "intake.max_feed_bytes" => self.intake.max_feed_bytes = num(value)?,
-            "intake.smtp.listen" => self.intake.smtp.listen = value.trim().to_string(),
-            "intake.smtp.addresses" => {
-                self.intake.smtp.addresses = value
-                    .split(',')
-                    .map(|a| a.trim().to_lowercase())
+            serde_json::Value::Number(n) if n.is_f64() => text
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(serde_json::Value::Number)
+                .ok_or_else(|| format!("expected a number, got {value:?}"))?,
+            serde_json::Value::Number(_) => text
+                .parse::<u64>()
+                .map(serde_json::Value::from)
+                .or_else(|_| text.parse::<i64>().map(serde_json::Value::from))
+                .map_err(|_| format!("expected a whole number, got {value:?}"))?,
+            serde_json::Value::Array(_) => serde_json::Value::Array(
+                text.split(',')
+                    .map(str::trim)
                     .filter(|a| !a.is_empty())
-                    .collect()
+                    .map(|a| serde_json::Value::String(a.to_string()))
+                    .collect(),
+            ),
+            serde_json::Value::Null | serde_json::Value::String(_) => {
+                serde_json::Value::String(text)
             }
-            "intake.smtp.max_message_bytes" => self.intake.smtp.max_message_bytes = num(value)?,
-            "mail.from" => self.mail.from = value.trim().to_string(),
-            "mail.relay" => self.mail.relay = value.trim().to_string(),
-            "mail.poll_secs" => self.mail.poll_secs = num(value)?,
-            "mail.send_lease_secs" => self.mail.send_lease_secs = num(value)?,
-            "mail.confirm_reports" => self.mail.confirm_reports = boolean(value)?,
-            "mail.archive" => self.mail.archive = value.trim().to_string(),
-            "mail.signing_key_file" => self.mail.signing_key_file = value.trim().to_string(),
-            "mail.signing_key_passphrase" => self.mail.signing_key_passphrase = value.to_string(),
-            "enrich.home_country" => self.enrich.home_country = value.trim().to_ascii_uppercase(),
-            "enrich.refresh_secs" => self.enrich.refresh_secs = num(value)?,
-            "vuln.publisher_name" => self.vuln.publisher_name = value.trim().to_string(),
-            "vuln.publisher_namespace" => self.vuln.publisher_namespace = value.trim().to_string(),
-            "vuln.series_domestic" => self.vuln.series_domestic = value.trim().to_string(),
-            "vuln.series_overseas" => self.vuln.series_overseas = value.trim().to_string(),
-            "vuln.series_technical" => self.vuln.series_technical = value.trim().to_string(),
-            "vuln.note_digits" => self.vuln.note_digits = num(value)?,
-            "vuln.ack_days" => self.vuln.ack_days = num(value)?,
-            "vuln.silence_days" => self.vuln.silence_days = num(value)?,
-            "vuln.cna_org_id" => self.vuln.cna_org_id = value.trim().to_string(),
-            "vuln.cna_short_name" => self.vuln.cna_short_name = value.trim().to_string(),
-            "observe.utc_offset" => self.observe.utc_offset = value.trim().to_string(),
-            "observe.first_seen_days" => self.observe.first_seen_days = num(value)?,
-            "observe.baseline_days" => self.observe.baseline_days = num(value)?,
-            "observe.surge_threshold" => self.observe.surge_threshold = num(value)?,
-            "observe.surge_min_sources" => self.observe.surge_min_sources = num(value)?,
-            "observe.surge_min_sensors" => self.observe.surge_min_sensors = num(value)?,
-            "observe.calm_days" => self.observe.calm_days = num(value)?,
-            "observe.max_batch_bytes" => self.observe.max_batch_bytes = num(value)?,
-            other => return Err(format!("unknown configuration key {other:?}")),
-        }
+        };
+        *self = serde_json::from_value(tree).map_err(|e| e.to_string())?;
         Ok(())
     }
 
@@ -1087,21 +941,34 @@ mod tests {
         let value = toml::Value::try_from(&c).unwrap();
         let mut paths = Vec::new();
         leaf_paths("", &value, &mut paths);
-        let mut listed: Vec<String> = KEYS.iter().map(|(k, _)| k.to_string()).collect();
+        let mut listed: Vec<String> = keys().into_iter().map(|(k, _)| k).collect();
         paths.sort();
         listed.sort();
         assert_eq!(paths, listed);
-        for (key, vars) in KEYS {
+        for (key, vars) in keys() {
             let long = format!("RENKEI_{}", key.to_ascii_uppercase().replace('.', "__"));
-            assert!(vars.contains(&long.as_str()), "{key} lacks {long}");
+            assert!(vars.contains(&long), "{key} lacks {long}");
         }
+        let aliases: Vec<String> = keys()
+            .into_iter()
+            .flat_map(|(_, v)| v.into_iter().skip(1))
+            .collect();
+        assert_eq!(
+            aliases,
+            [
+                "RENKEI_DATABASE_URL",
+                "RENKEI_LOG",
+                "RENKEI_LISTEN",
+                "RENKEI_PUBLIC_URL"
+            ]
+        );
     }
 
     #[test]
     fn every_key_is_settable_and_unknown_ones_are_refused() {
         let mut c = Config::default();
-        for (key, _) in KEYS {
-            let sample = match *key {
+        for (key, _) in keys() {
+            let sample = match key.as_str() {
                 "server.listen" => "127.0.0.1:9",
                 "server.public_url" => "https://csirt.example",
                 "server.secure_cookies"
@@ -1133,9 +1000,33 @@ mod tests {
                 "observe.surge_threshold" => "3.5",
                 _ => "4096",
             };
-            c.set(key, sample).unwrap_or_else(|e| panic!("{key}: {e}"));
+            c.set(&key, sample).unwrap_or_else(|e| panic!("{key}: {e}"));
         }
         c.validate().unwrap();
         assert!(c.set("server.nope", "1").is_err());
+        assert!(c.set("server", "1").is_err(), "a section is no key");
+        assert!(c.set("server.listen.port", "1").is_err());
+        assert_eq!(
+            c.set("server.body_limit_bytes", "lots").unwrap_err(),
+            "expected a whole number, got \"lots\""
+        );
+        assert!(c.set("log.format", "xml").is_err());
+        c.set("log.format", " JSON ").unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        c.set(
+            "intake.smtp.addresses",
+            "Incident@CSIRT.example, , b@x.example",
+        )
+        .unwrap();
+        assert_eq!(
+            c.intake.smtp.addresses,
+            ["incident@csirt.example", "b@x.example"]
+        );
+        c.set("server.public_url", "").unwrap();
+        assert_eq!(c.server.public_url, None);
+        c.set("enrich.home_country", " jp").unwrap();
+        assert_eq!(c.enrich.home_country, "JP");
+        c.set("sso.client_secret", " s3cret ").unwrap();
+        assert_eq!(c.sso.client_secret, " s3cret ");
     }
 }
