@@ -5,8 +5,8 @@
 # in each setting. Every node is a release build on 127.0.0.1; with 2 cores, more
 # nodes share the same cores, so expect the figures to level off, not to triple.
 #
-#   bench/scale-out.sh            # needs PostgreSQL on 127.0.0.1:5432, nats-server -js
-#                                 # on 127.0.0.1:4222 and python3 -m pip install aiosmtpd
+#   bench/scale-out.sh            # needs PostgreSQL on 127.0.0.1:5432, nats-server
+#                                 # (started by the run itself) and aiosmtpd (pip)
 #   SCALE_BATCHES=300 SCALE_ROWS=500000 bench/scale-out.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -23,20 +23,12 @@ use renkei_core::lang::Lang;
 use renkei_enrich::{Format, Kind, sources};
 use renkei_observe::sensor::{Collector, Input, SensorConfig, Spool, spool_files};
 use renkei_observe::synth::Synth;
+use renkei_testkit::nats::Nats;
 use renkei_testkit::relay::Relay;
 use renkei_testkit::{Backend, FreshDatabase};
 use serde_json::{Value, json};
 
-const NATS: &str = "nats://127.0.0.1:4222";
 const FROM: &str = "Renkei CSIRT <csirt@csirt.example>";
-
-fn nats_up() -> bool {
-    std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:4222".parse().unwrap(),
-        Duration::from_millis(300),
-    )
-    .is_ok()
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -49,7 +41,8 @@ struct Cluster {
     db: String,
     prefix: String,
     relay: String,
-    bus: bool,
+    /// The NATS the nodes share, when they use the bus.
+    nats: Option<String>,
     ports: Vec<u16>,
     children: Vec<Option<Child>>,
 }
@@ -73,15 +66,15 @@ impl Cluster {
         .env("RENKEI_LOG__LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-        if self.bus {
-            cmd.env("RENKEI_BUS__NATS_URL", NATS)
+        if let Some(nats) = &self.nats {
+            cmd.env("RENKEI_BUS__NATS_URL", nats)
                 .env("RENKEI_BUS__PREFIX", &self.prefix)
                 .env("RENKEI_BUS__ACK_WAIT_SECS", "3");
         }
         cmd.spawn().unwrap()
     }
 
-    async fn start(db: String, relay: String, nodes: usize, bus: bool) -> Cluster {
+    async fn start(db: String, relay: String, nodes: usize, nats: Option<String>) -> Cluster {
         // Streams and consumers of this run's own.
         let token = renkei_core::secrets::random_token("")
             .to_ascii_lowercase()
@@ -91,7 +84,7 @@ impl Cluster {
             db,
             prefix,
             relay,
-            bus,
+            nats,
             ports: (0..nodes).map(|_| free_port()).collect(),
             children: Vec::new(),
         };
@@ -364,18 +357,17 @@ async fn three_nodes_count_everything_once_while_one_is_killed_and_restarted() {
         eprintln!("RENKEI_TEST_POSTGRES_URL is not set: skipped");
         return;
     }
-    if !nats_up() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI runs nats-server -js on 127.0.0.1:4222"
-        );
-        eprintln!("no NATS on 127.0.0.1:4222: skipped");
-        return;
-    }
+    let Some(nats) = Nats::start() else { return };
     let Some(relay) = Relay::start() else { return };
     let database = FreshDatabase::create(Backend::Postgres).await;
     let load = prepare(&database.url).await;
-    let mut cluster = Cluster::start(database.url.clone(), relay.url(), 3, true).await;
+    let mut cluster = Cluster::start(
+        database.url.clone(),
+        relay.url(),
+        3,
+        Some(nats.url().to_string()),
+    )
+    .await;
     let urls: Vec<String> = (0..3).map(|i| cluster.url(i)).collect();
     let dir = tempfile::tempdir().unwrap();
     let (sensor_token, spool, batches, packets) =
@@ -566,10 +558,17 @@ async fn three_nodes_count_everything_once_while_one_is_killed_and_restarted() {
 
 /// Throughput of sensor batches and feed rows with `nodes` nodes; the latency of a
 /// report submission. Run by `bench/scale-out.sh`.
-async fn throughput(nodes: usize, bus: bool, relay: &Relay) -> String {
+async fn throughput(nodes: usize, nats: Option<&Nats>, relay: &Relay) -> String {
+    let bus = nats.is_some();
     let database = FreshDatabase::create(Backend::Postgres).await;
     let load = prepare(&database.url).await;
-    let cluster = Cluster::start(database.url.clone(), relay.url(), nodes, bus).await;
+    let cluster = Cluster::start(
+        database.url.clone(),
+        relay.url(),
+        nodes,
+        nats.map(|n| n.url().to_string()),
+    )
+    .await;
     let urls: Vec<String> = (0..nodes).map(|i| cluster.url(i)).collect();
     let dir = tempfile::tempdir().unwrap();
     let batches_wanted: usize = std::env::var("SCALE_BATCHES")
@@ -646,10 +645,11 @@ async fn throughput(nodes: usize, bus: bool, relay: &Relay) -> String {
 #[ignore = "a benchmark: bench/scale-out.sh"]
 async fn throughput_with_one_two_and_three_nodes() {
     let Some(relay) = Relay::start() else { return };
+    let Some(nats) = Nats::start() else { return };
     let mut lines = Vec::new();
-    lines.push(throughput(1, false, &relay).await);
+    lines.push(throughput(1, None, &relay).await);
     for nodes in 1..=3 {
-        lines.push(throughput(nodes, true, &relay).await);
+        lines.push(throughput(nodes, Some(&nats), &relay).await);
     }
     for l in lines {
         println!("{l}");

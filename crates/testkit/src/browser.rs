@@ -41,30 +41,45 @@ impl Browser {
             );
             return None;
         }
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-            l.local_addr().expect("port").port()
-        };
-        let child = Command::new(&driver_bin)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
-        let driver = format!("http://127.0.0.1:{port}");
+        // A free port is only free until someone else takes it: a chromedriver that
+        // cannot listen never answers, and another port is tried.
         let http = reqwest::Client::new();
-        let mut ready = false;
-        for _ in 0..100 {
-            if let Ok(r) = http.get(format!("{driver}/status")).send().await
-                && let Ok(v) = r.json::<Value>().await
-                && v["value"]["ready"] == json!(true)
-            {
-                ready = true;
+        let mut started = None;
+        for _ in 0..3 {
+            let port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+                l.local_addr().expect("port").port()
+            };
+            let mut child = Command::new(&driver_bin)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts");
+            let driver = format!("http://127.0.0.1:{port}");
+            let mut ready = false;
+            for _ in 0..100 {
+                if let Ok(r) = http.get(format!("{driver}/status")).send().await
+                    && let Ok(v) = r.json::<Value>().await
+                    && v["value"]["ready"] == json!(true)
+                {
+                    ready = true;
+                    break;
+                }
+                if child.try_wait().is_ok_and(|s| s.is_some()) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if ready {
+                started = Some((driver, child));
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        assert!(ready, "chromedriver did not become ready on port {port}");
+        let (driver, child) =
+            started.expect("chromedriver did not become ready on any of three ports");
         let profile = tempfile::tempdir().expect("profile dir");
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",

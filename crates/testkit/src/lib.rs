@@ -6,6 +6,7 @@
 //! [`both_backends!`] writes each test once and runs it on both.
 
 pub mod browser;
+pub mod nats;
 pub mod oidc;
 pub mod relay;
 pub mod validators;

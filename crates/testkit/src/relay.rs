@@ -38,25 +38,36 @@ impl Relay {
             eprintln!("skipped: aiosmtpd is not installed (pip install aiosmtpd)");
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let dir = tempfile::tempdir().expect("relay directory");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("relay.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(port.to_string())
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the relay");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("relay stdout"))
-            .read_line(&mut line)
-            .expect("relay output");
-        assert_eq!(line.trim(), "ready", "the relay did not start");
+        // A free port is only free until someone else takes it: a relay that cannot
+        // listen says nothing and exits, and another port is tried.
+        let mut started = None;
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let mut child = Command::new("python3")
+                .arg(&script)
+                .arg(port.to_string())
+                .arg(dir.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .expect("start the relay");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().expect("relay stdout"))
+                .read_line(&mut line)
+                .expect("relay output");
+            if line.trim() == "ready" {
+                started = Some((port, child));
+                break;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let (port, child) = started.expect("the relay did not start on any of five ports");
         Some(Relay {
             addr: format!("127.0.0.1:{port}"),
             dir,

@@ -8,18 +8,9 @@ use std::time::Duration;
 use renkei_core::access::Role;
 use renkei_core::audit::Actor;
 use renkei_enrich::{Format, Kind, sources};
+use renkei_testkit::nats::Nats;
 use renkei_testkit::{Backend, TestServer};
 use serde_json::{Value, json};
-
-const NATS: &str = "nats://127.0.0.1:4222";
-
-fn nats_up() -> bool {
-    std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:4222".parse().unwrap(),
-        Duration::from_millis(300),
-    )
-    .is_ok()
-}
 
 /// 192.0.2.0/24 belongs to ISP A, 198.51.100.0/24 to ISP B; 203.0.113.0/24 to nobody.
 async fn contacts(srv: &TestServer) {
@@ -221,21 +212,14 @@ async fn a_feed_sent_by_api_is_counted_once_on_postgres_too() {
 }
 
 async fn feed_chunks_through_the_bus(backend: Backend) {
-    if !nats_up() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI runs nats-server -js on 127.0.0.1:4222"
-        );
-        eprintln!("no NATS on 127.0.0.1:4222: skipped");
-        return;
-    }
+    let Some(nats) = Nats::start() else { return };
     let prefix = format!(
         "t{}",
         hex::encode(renkei_core::secrets::random_bytes::<5>())
     );
     let tweak = |c: &mut renkei_core::config::Config| {
         team(c);
-        c.bus.nats_url = NATS.into();
+        c.bus.nats_url = nats.url().to_string();
         c.bus.prefix = prefix.clone();
         c.bus.ack_wait_secs = 2;
     };
@@ -278,7 +262,7 @@ async fn feed_chunks_through_the_bus(backend: Backend) {
     );
     // A chunk published again by hand (a node that published, died and was retried)
     // changes nothing either.
-    let bus = renkei_bus::Bus::connect(NATS).await.unwrap();
+    let bus = renkei_bus::Bus::connect(nats.url()).await.unwrap();
     let chunks = renkei_incident::feeds::split(
         &renkei_formats::feed::Mapping::builtin("shadowserver-scan").unwrap(),
         &data,
