@@ -19,7 +19,13 @@ pub async fn write(
     out: &Path,
 ) -> anyhow::Result<serde_json::Value> {
     let settings = renkei_vuln::Settings::from_config(config, None);
-    let report = quarterly::build(store, &settings, quarter, ja, renkei_core::time::now()).await?;
+    let lang = if ja {
+        renkei_core::lang::Lang::Ja
+    } else {
+        renkei_core::lang::Lang::En
+    };
+    let report =
+        quarterly::build(store, &settings, quarter, lang, renkei_core::time::now()).await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let put = |name: &str, data: &[u8]| {
         std::fs::write(out.join(name), data)

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod config;
 pub mod counts;
 pub mod error;
+pub mod i18n;
 pub mod lang;
 pub mod nodes;
 pub mod orgs;

@@ -181,7 +181,7 @@ impl Doc {
 
 /// The report as typst markup.
 pub fn markup(r: &QuarterlyReport) -> String {
-    let w = Words { ja: r.ja };
+    let w = Words { lang: r.lang };
     let mut d = Doc { out: String::new() };
     d.line(&format!(
         "#set document(title: {})",
@@ -190,7 +190,7 @@ pub fn markup(r: &QuarterlyReport) -> String {
     d.line("#set page(paper: \"a4\", margin: (x: 2cm, y: 2.2cm), numbering: \"1 / 1\")");
     d.line(&format!(
         "#set text(font: \"IPAexGothic\", size: 9.5pt, lang: \"{}\")",
-        if r.ja { "ja" } else { "en" }
+        r.lang.as_str()
     ));
     d.line("#set par(justify: true, leading: 0.75em)");
     d.line("#show heading.where(level: 1): it => block(below: 1em, text(size: 16pt, it))");
@@ -207,9 +207,9 @@ pub fn markup(r: &QuarterlyReport) -> String {
         for (i, t) in r.topics.iter().enumerate() {
             d.heading(
                 3,
-                &format!("【{} {}】{}", w.t("topic"), i + 1, t.title(r.ja)),
+                &format!("【{} {}】{}", w.t("topic"), i + 1, t.title(r.ja())),
             );
-            for p in renkei_publish::markdown::to_text(t.body(r.ja)).split("\n\n") {
+            for p in renkei_publish::markdown::to_text(t.body(r.ja())).split("\n\n") {
                 if !p.trim().is_empty() {
                     d.para(p.trim());
                 }
@@ -228,7 +228,7 @@ pub fn markup(r: &QuarterlyReport) -> String {
                 "{} {} {} ({})",
                 a.published_at.get(..10).unwrap_or(""),
                 a.number,
-                a.title(r.ja),
+                a.title(r.ja()),
                 if a.is_update() {
                     w.t("update")
                 } else {

@@ -6,6 +6,8 @@ use askama::Template;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use renkei_core::access::UserInfo;
 use renkei_core::audit::{self, Actor, Event};
+use renkei_core::i18n::catalog;
+use renkei_core::lang::Lang;
 use renkei_core::{Store, time};
 use renkei_incident::notify::NotificationStatistics;
 use renkei_incident::stats::Statistics as IncidentStatistics;
@@ -182,7 +184,7 @@ pub struct SeriesLine {
 #[derive(Debug, Clone, Serialize)]
 pub struct QuarterlyReport {
     pub quarter: Quarter,
-    pub ja: bool,
+    pub lang: Lang,
     pub team: String,
     pub span: String,
     pub generated_at: String,
@@ -216,7 +218,12 @@ impl QuarterlyReport {
 
     /// The category's name as the report prints it (the incident taxonomy's words).
     pub fn category_name(&self, key: &str) -> String {
-        category_name(key, self.ja)
+        category_name(key, self.lang)
+    }
+
+    /// Whether the report is in Japanese (texts written in both languages pick theirs).
+    pub fn ja(&self) -> bool {
+        self.lang == Lang::Ja
     }
 
     pub fn notes_published(&self) -> i64 {
@@ -245,114 +252,30 @@ impl QuarterlyReport {
     }
 }
 
-fn category_name(key: &str, ja: bool) -> String {
-    let (j, e) = match key {
-        "scan" => (
-            "プローブ、スキャン、その他不審なアクセス",
-            "Probes, scans and other suspicious access",
-        ),
-        "forged" => (
-            "送信ヘッダを詐称した電子メールの配送",
-            "Mail with forged headers",
-        ),
-        "intrusion" => ("システムへの侵入", "Intrusion"),
-        "phishing" => ("フィッシング", "Phishing"),
-        "dos" => ("サービス運用妨害 (DoS)", "Denial of service"),
-        "malware" => ("マルウェア", "Malware"),
-        "other" => ("その他", "Other"),
-        _ => (key, key),
-    };
-    if ja { j } else { e }.to_string()
+/// The category's name as the report prints it (the incident taxonomy's words).
+fn category_name(key: &str, lang: Lang) -> String {
+    catalog(lang)
+        .lookup(&format!("quarterly.cat_{key}"))
+        .unwrap_or(key)
+        .to_string()
 }
 
-/// The labels of the report, in its language.
+/// The labels of the report, in its language: the `quarterly.*` messages of the
+/// catalogs every part of Renkei reads.
 pub struct Words {
-    pub ja: bool,
+    pub lang: Lang,
 }
 
 impl Words {
     pub fn t(&self, key: &str) -> &'static str {
-        let (ja, en) = match key {
-            "title" => ("活動概要", "Activity report"),
-            "issued" => ("発行", "Issued"),
-            "topics" => ("活動概要トピックス", "Topics"),
-            "topic" => ("トピック", "Topic"),
-            "s1" => ("§ 1. 情報提供活動", "§ 1. Information published"),
-            "alerts" => ("I. 注意喚起", "I. Alerts"),
-            "alerts_count" => ("発行件数", "Published"),
-            "first" => ("公開", "published"),
-            "update" => ("更新", "updated"),
-            "weekly" => ("II. 週報", "II. Weekly report"),
-            "weekly_count" => ("発行件数", "Issues"),
-            "weekly_items" => ("掲載した項目数", "Items"),
-            "weekly_memos" => ("ひとくちメモ", "One-point memos"),
-            "subscribers" => ("メーリングリスト登録者数", "Mailing list readers"),
-            "s2" => ("§ 2. インシデント報告", "§ 2. Incident reports"),
-            "reports" => ("インシデントに関する報告", "Incident reports received"),
-            "incidents" => (
-                "IP アドレス別のインシデント件数",
-                "Incidents, counted by IP address",
-            ),
-            "tld" => (
-                "I. 報告の送信元 (トップレベルドメイン別)",
-                "I. Reporters by top-level domain",
-            ),
-            "notifications" => ("II. 通知連絡", "II. Notifications"),
-            "notifications_text" => (
-                "国内外の関連するサイトに通知連絡した件数",
-                "Notifications sent to the sites involved",
-            ),
-            "categories" => ("III. インシデントのタイプ別分類", "III. Incidents by type"),
-            "ports" => ("スキャン先ポート", "Scanned ports"),
-            "comprehensive" => (
-                "総合的なプローブ、スキャン",
-                "Comprehensive probes and scans",
-            ),
-            "inquiries" => ("IV. インシデント報告以外のメール", "IV. Other mail"),
-            "inquiries_text" => (
-                "インシデント対応等に関する質問など",
-                "Questions and other mail needing an answer",
-            ),
-            "s3" => ("§ 3. インターネット定点観測", "§ 3. Internet observation"),
-            "top_quarter" => (
-                "I. アクセス先ポート別の推移 (四半期)",
-                "I. Destination ports (the quarter)",
-            ),
-            "top_year" => (
-                "アクセス先ポート別の推移 (年初から)",
-                "Destination ports (the year so far)",
-            ),
-            "per_sensor" => (
-                "センサーあたりの平均パケット数",
-                "average packets per sensor",
-            ),
-            "notable" => ("II. おもな観測状況", "II. Notable observations"),
-            "icmp" => ("ICMP パケット受信", "ICMP packets received"),
-            "no_notes" => ("特記事項はありません。", "Nothing notable."),
-            "s4" => ("§ 4. 脆弱性情報流通", "§ 4. Vulnerability coordination"),
-            "notes" => ("I. 公開した脆弱性情報", "I. Vulnerability notes published"),
-            "series" => ("シリーズ", "Series"),
-            "quarter" => ("四半期", "Quarter"),
-            "total" => ("累計", "Total"),
-            "vendors" => ("II. 製品開発者の登録", "II. Product developers registered"),
-            "vendors_text" => (
-                "登録製品開発者数 (累計)",
-                "Registered product developers (total)",
-            ),
-            "median" => (
-                "受付から公開までの日数 (中央値)",
-                "Median days from receipt to publication",
-            ),
-            "count" => ("件数", "Count"),
-            "rank" => ("順位", "Rank"),
-            "port" => ("ポート", "Port"),
-            "domain" => ("ドメイン", "Domain"),
-            "none" => ("ありません。", "None."),
-            "figure" => ("図", "Figure"),
-            "month" => ("月", "Month"),
-            _ => ("", ""),
-        };
-        if self.ja { ja } else { en }
+        catalog(self.lang)
+            .lookup(&format!("quarterly.{key}"))
+            .unwrap_or("")
+    }
+
+    /// A message with its `{name}` places filled.
+    pub fn fill(&self, key: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
+        catalog(self.lang).fill(&format!("quarterly.{key}"), args)
     }
 }
 
@@ -390,10 +313,11 @@ pub async fn build(
     store: &Store,
     vuln_settings: &renkei_vuln::Settings,
     quarter: Quarter,
-    ja: bool,
+    lang: Lang,
     now: DateTime<Utc>,
 ) -> Result<QuarterlyReport> {
-    let w = Words { ja };
+    let ja = lang == Lang::Ja;
+    let w = Words { lang };
     let (from, to) = quarter.bounds();
     let mut figures = Figures { list: Vec::new() };
     // The report is a public document: it names a note only once the note is.
@@ -433,16 +357,12 @@ pub async fn build(
         .collect();
     categories.sort();
     let bars = BarChart {
-        title: if ja {
-            "インシデントタイプ別報告件数"
-        } else {
-            "Incident reports by type"
-        },
+        title: w.t("chart_by_type"),
         categories: &months,
         series: categories
             .iter()
             .map(|c| Line {
-                label: category_name(c, ja),
+                label: category_name(c, lang),
                 values: months
                     .iter()
                     .map(|m| {
@@ -456,18 +376,14 @@ pub async fn build(
                     .collect(),
             })
             .collect(),
-        y_label: if ja { "件数" } else { "reports" },
+        y_label: w.t("axis_reports"),
         width: 900,
         height: 380,
     };
     figures.add(
         "1-1",
         "incidents-by-type",
-        if ja {
-            "インシデントタイプ別報告件数 (月別)".into()
-        } else {
-            "Incident reports by type, per month".into()
-        },
+        w.t("chart_by_type_caption").to_string(),
         bar_svg(&bars)?,
     );
 
@@ -495,17 +411,14 @@ pub async fn build(
             label: observe::label(Proto::parse(r.proto).unwrap_or(Proto::Tcp), r.port),
             per_sensor: r.per_sensor,
         }));
-        let caption = format!(
-            "{} top{}-{} ({} – {})",
-            if ja {
-                "アクセス先ポート別グラフ"
-            } else {
-                "Destination ports"
-            },
-            ranks.start(),
-            ranks.end(),
-            p.from,
-            p.to
+        let caption = w.fill(
+            "chart_ports_caption",
+            &[
+                ("first", ranks.start()),
+                ("last", ranks.end()),
+                ("from", &p.from),
+                ("to", &p.to),
+            ],
         );
         let svg = observation_svg(&caption, &chart, Metric::PerSensor, vec![], y)?;
         figures.add(&format!("2-{}", n + 1), slug, caption, svg);
@@ -551,7 +464,7 @@ pub async fn build(
         kinds.sort();
         kinds.dedup_by(|a, b| a.0 == b.0);
         for (kind, day) in kinds {
-            notes.push(trend_words(&kind, &day, ja));
+            notes.push(trend_words(&kind, &day, lang));
         }
         let chart = observe::chart(store, &long, Class::Scan, &[(proto, port)]).await?;
         let markers = observe::annotations(store, Some((proto, port)), Some(&long), &disclosure)
@@ -659,11 +572,7 @@ pub async fn build(
             .collect()
     };
     let notes_chart = BarChart {
-        title: if ja {
-            "累計公表件数"
-        } else {
-            "Notes published, cumulative"
-        },
+        title: w.t("chart_notes"),
         categories: &labels,
         series: vuln
             .cumulative
@@ -673,7 +582,7 @@ pub async fn build(
                 values: cumulative(Some(c.series)),
             })
             .collect(),
-        y_label: if ja { "件数" } else { "notes" },
+        y_label: w.t("axis_notes"),
         width: 900,
         height: 360,
     };
@@ -695,17 +604,13 @@ pub async fn build(
         })
         .collect();
     let vendors_chart = BarChart {
-        title: if ja {
-            "累計製品開発者登録数"
-        } else {
-            "Registered product developers, cumulative"
-        },
+        title: w.t("chart_vendors"),
         categories: &labels,
         series: vec![Line {
             label: w.t("vendors_text").into(),
             values: vendors,
         }],
-        y_label: if ja { "社" } else { "developers" },
+        y_label: w.t("axis_vendors"),
         width: 900,
         height: 360,
     };
@@ -718,7 +623,7 @@ pub async fn build(
 
     Ok(QuarterlyReport {
         quarter,
-        ja,
+        lang,
         team: vuln_settings.vuln.publisher_name.clone(),
         span: quarter.span(ja),
         generated_at: time::format(now),
@@ -745,15 +650,14 @@ pub async fn build(
 /// A port trend as the report says it. The kinds are those the trend detector stores
 /// (`renkei_observe::trends`); one it does not know is said as "a change", never as
 /// its stored word.
-fn trend_words(kind: &str, day: &str, ja: bool) -> String {
-    let (j, e) = match kind {
-        "first_seen" | "new" => ("新たに観測", "first seen"),
-        "back" => ("再び観測", "seen again after a quiet spell"),
-        "surge" => ("急増", "surging"),
-        "calmed" => ("沈静化", "calmed down"),
-        _ => ("変化", "a change"),
+fn trend_words(kind: &str, day: &str, lang: Lang) -> String {
+    let key = match kind {
+        "first_seen" | "new" => "first_seen",
+        "back" | "surge" | "calmed" => kind,
+        _ => "other",
     };
-    format!("{day}: {}", if ja { j } else { e })
+    let words = Words { lang };
+    format!("{day}: {}", words.t(&format!("trend_{key}")))
 }
 
 /// The report as a self-contained HTML document: styles inline, charts inline.
@@ -775,7 +679,7 @@ struct Body<'a> {
 
 impl Body<'_> {
     fn topic_html(&self, t: &Topic) -> String {
-        markdown::to_html(t.body(self.r.ja))
+        markdown::to_html(t.body(self.r.ja()))
     }
 
     fn fmt(&self, v: &f64) -> String {
@@ -783,11 +687,11 @@ impl Body<'_> {
     }
 
     fn topic_title<'b>(&self, t: &'b Topic) -> &'b str {
-        t.title(self.r.ja)
+        t.title(self.r.ja())
     }
 
     fn alert_title<'b>(&self, a: &'b Publication) -> &'b str {
-        a.title(self.r.ja)
+        a.title(self.r.ja())
     }
 
     fn date<'b>(&self, s: &'b str) -> &'b str {
@@ -843,7 +747,7 @@ impl QuarterlyReport {
     pub fn html_body(&self) -> Result<String> {
         Ok(Body {
             r: self,
-            w: Words { ja: self.ja },
+            w: Words { lang: self.lang },
         }
         .render()?)
     }
@@ -852,7 +756,7 @@ impl QuarterlyReport {
     pub fn html(&self) -> Result<String> {
         Ok(Document {
             r: self,
-            w: Words { ja: self.ja },
+            w: Words { lang: self.lang },
             body: self.html_body()?,
         }
         .render()?)
@@ -861,23 +765,25 @@ impl QuarterlyReport {
 
 #[cfg(test)]
 mod trend_word_tests {
+    use renkei_core::lang::Lang;
+
     #[test]
     fn every_trend_kind_the_detector_stores_reads_as_words_in_both_languages() {
         for kind in ["first_seen", "back", "surge", "calmed", "unheard_of"] {
-            let ja = super::trend_words(kind, "2026-10-01", true);
+            let ja = super::trend_words(kind, "2026-10-01", Lang::Ja);
             assert!(
                 !ja.chars().any(|c| c.is_ascii_alphabetic()),
                 "{kind} in Japanese: {ja}"
             );
-            let en = super::trend_words(kind, "2026-10-01", false);
+            let en = super::trend_words(kind, "2026-10-01", Lang::En);
             assert!(!en.ends_with(&format!(": {kind}")), "{kind} said raw: {en}");
         }
         assert_eq!(
-            super::trend_words("first_seen", "2026-10-01", true),
+            super::trend_words("first_seen", "2026-10-01", Lang::Ja),
             "2026-10-01: 新たに観測"
         );
         assert_eq!(
-            super::trend_words("back", "2026-10-01", false),
+            super::trend_words("back", "2026-10-01", Lang::En),
             "2026-10-01: seen again after a quiet spell"
         );
     }

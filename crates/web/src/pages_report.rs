@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use renkei_core::lang::Lang;
 use renkei_report::Quarter;
 use renkei_report::quarterly::{self, QuarterlyReport, Topic};
 use serde::Deserialize;
@@ -32,7 +33,8 @@ fn reads_ja(q: &LangQuery, fallback: &str) -> bool {
 
 async fn build(state: &AppState, quarter: &str, ja: bool) -> Result<QuarterlyReport, AppError> {
     let quarter = Quarter::parse(quarter)?;
-    Ok(quarterly::build(&state.store, &state.vuln, quarter, ja, state.clock.now()).await?)
+    let lang = if ja { Lang::Ja } else { Lang::En };
+    Ok(quarterly::build(&state.store, &state.vuln, quarter, lang, state.clock.now()).await?)
 }
 
 #[derive(Template)]
