@@ -237,6 +237,13 @@ async fn forged_and_foreign_answers_are_refused(backend: Backend) {
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("was not accepted"));
     assert!(passkey_rows(&srv, alice.id).await.is_empty());
+    let under_way: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM passkey_registrations WHERE user_id = $1")
+            .bind(alice.id)
+            .fetch_one(srv.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(under_way, 0, "a refused answer ends the registration");
     // A second try without a registration under way is refused the same way.
     let r = http
         .post(srv.url("/account/passkeys/finish"))

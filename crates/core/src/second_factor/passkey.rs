@@ -248,16 +248,27 @@ pub async fn finish_registration(
     let server = RegistrationServerState::<64>::decode(state.as_slice())
         .map_err(|e| internal("registration state", e))?;
     // `PublicKeyCredential.toJSON()` (RegistrationResponseJSON), keys a browser adds
-    // beyond the standard ignored.
-    let RegistrationRelaxed(registration) = serde_json::from_str(answer).map_err(refused)?;
+    // beyond the standard ignored. The options are answered once, right or wrong: a
+    // refused answer still ends the registration.
+    let registration = match serde_json::from_str::<RegistrationRelaxed>(answer) {
+        Ok(RegistrationRelaxed(r)) => r,
+        Err(e) => {
+            tx.commit().await?;
+            return Err(refused(e));
+        }
+    };
     let origins = [rp.origin.as_str()];
     let options = RegistrationVerificationOptions::<&str, &str> {
         allowed_origins: &origins,
         ..RegistrationVerificationOptions::default()
     };
-    let credential = server
-        .verify(&rp.rp_id, &registration, &options)
-        .map_err(refused)?;
+    let credential = match server.verify(&rp.rp_id, &registration, &options) {
+        Ok(c) => c,
+        Err(e) => {
+            tx.commit().await?;
+            return Err(refused(e));
+        }
+    };
     let (id, transports, handle, static_state, dynamic_state, _metadata) = credential.into_parts();
     let credential_id = hex::encode(id.encode().map_err(|e| internal("credential id", e))?);
     let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM passkeys WHERE credential_id = $1")
