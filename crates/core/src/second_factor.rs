@@ -154,6 +154,18 @@ async fn is_enrolled_in(tx: &mut crate::store::Tx, user_id: i64) -> Result<bool>
     Ok(one.is_some())
 }
 
+/// Recovery codes stand in for a second factor: once the last one (app or key) is
+/// gone, so are they.
+async fn drop_recovery_codes_if_unenrolled(tx: &mut crate::store::Tx, user_id: i64) -> Result<()> {
+    if !is_enrolled_in(tx, user_id).await? {
+        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+            .bind(user_id)
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(())
+}
+
 /// Whether the account has a confirmed authenticator app.
 async fn has_app(store: &Store, user_id: i64) -> Result<bool> {
     let confirmed: Option<i64> = sqlx::query_scalar(
@@ -274,12 +286,7 @@ pub async fn remove(store: &Store, actor: &Actor, user_id: i64, code: &str) -> R
         .bind(user_id)
         .execute(tx.conn())
         .await?;
-    if !is_enrolled_in(&mut tx, user_id).await? {
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-            .bind(user_id)
-            .execute(tx.conn())
-            .await?;
-    }
+    drop_recovery_codes_if_unenrolled(&mut tx, user_id).await?;
     audit::record(
         &mut tx,
         actor,

@@ -128,15 +128,18 @@ async fn user_handle(store: &Store, user_id: i64) -> Result<UserHandle64> {
             .fetch_optional(store.pool())
             .await?;
     match existing {
-        Some(h) => {
-            let bytes: [u8; 64] = hex::decode(&h)
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(|| internal("user handle", "not 64 bytes"))?;
-            UserHandle64::decode(bytes).map_err(|e| internal("user handle", e))
-        }
+        Some(h) => decode_handle(&h),
         None => Ok(UserHandle64::new()),
     }
+}
+
+/// A user handle as stored (hex of its 64 bytes).
+fn decode_handle(stored: &str) -> Result<UserHandle64> {
+    let bytes: [u8; 64] = hex::decode(stored)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| internal("user handle", "not 64 bytes"))?;
+    UserHandle64::decode(bytes).map_err(|e| internal("user handle", e))
 }
 
 async fn descriptors(
@@ -362,12 +365,7 @@ pub async fn remove(
         .bind(user_id)
         .execute(tx.conn())
         .await?;
-    if !super::is_enrolled_in(&mut tx, user_id).await? {
-        sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-            .bind(user_id)
-            .execute(tx.conn())
-            .await?;
-    }
+    super::drop_recovery_codes_if_unenrolled(&mut tx, user_id).await?;
     audit::record(
         &mut tx,
         actor,
@@ -380,15 +378,6 @@ pub async fn remove(
     )
     .await?;
     tx.commit().await
-}
-
-/// Whether the account has a key (to offer it at sign-in).
-pub async fn has_any(store: &Store, user_id: i64) -> Result<bool> {
-    let one: Option<i64> = sqlx::query_scalar("SELECT id FROM passkeys WHERE user_id = $1 LIMIT 1")
-        .bind(user_id)
-        .fetch_optional(store.pool())
-        .await?;
-    Ok(one.is_some())
 }
 
 /// Options for `navigator.credentials.get` on the sign-in challenge `token` (the
@@ -456,11 +445,7 @@ pub(super) async fn check_assertion(
     let Some((passkey_id, handle, static_state, dynamic_state)) = row else {
         return Ok(false);
     };
-    let handle: [u8; 64] = hex::decode(handle)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| internal("user handle", "not 64 bytes"))?;
-    let handle = UserHandle64::decode(handle).map_err(|e| internal("user handle", e))?;
+    let handle = decode_handle(&handle)?;
     let static_state = hex::decode(static_state).map_err(|e| internal("static state", e))?;
     let static_state =
         StaticState::<CompressedPubKey<[u8; 32], [u8; 32], [u8; 48], Vec<u8>>>::decode(
