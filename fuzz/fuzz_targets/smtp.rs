@@ -28,6 +28,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             addresses: vec!["incident@csirt.example".into(), "Report@CSIRT.example".into()],
             max_message_bytes: 2048,
             idle_timeout: Duration::from_millis(200),
+            grace: Duration::from_millis(200),
         },
         Arc::new(move |_envelope, message| {
             Box::pin(async move {

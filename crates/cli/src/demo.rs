@@ -4,8 +4,9 @@
 //! form as reporters, coordinators, vendors and sensors would. It sends mail reports
 //! in Japanese and English, web-form reports, notifications, sensor batches signed
 //! by the sensors' own code, vendor registrations, cases up to published notes,
-//! alerts with an update, weekly reports and an early warning. The process clock is
-//! moved through the quarter as it goes, so every record carries a date in it.
+//! alerts with an update, weekly reports and an early warning. The server and the
+//! sensors share one clock (the store's), moved through the quarter as the demo goes,
+//! so every record carries a date in it.
 
 use std::collections::BTreeMap;
 
@@ -346,38 +347,38 @@ pub async fn seed(
 ) -> anyhow::Result<Seeded> {
     let first = quarter.first_day();
     let days = (quarter.end() - first).num_days();
-    // 09:00 in Japan on the quarter's first day.
-    time::set_process_time(midnight(first));
+    // 09:00 in Japan on the quarter's first day. The server and the sensors below
+    // read this clock, so every record is stamped inside the quarter.
+    let clock = time::Clock::system();
+    clock.set(midnight(first));
     config.intake.form_reports_per_hour = 1_000_000;
     if config.mail.from.is_empty() {
         config.mail.from = "Renkei demo CSIRT <csirt@demo.renkei.example>".into();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let server = renkei_web::build(config)
-        .await
-        .context("building the server")?;
-    let store = server.store().clone();
-    let used: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COUNT(*) FROM reports) + (SELECT COUNT(*) FROM alerts) + (SELECT COUNT(*) FROM cases) + (SELECT COUNT(*) FROM sensors)",
-    )
-    .fetch_one(store.pool())
-    .await?;
-    if used > 0 {
+    // The demo's own server, on a free loopback port beside any that is running;
+    // links it writes name the team's real address.
+    config.server.public_url = Some(config.public_url());
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.metrics_listen.clear();
+    config.intake.smtp.listen.clear();
+    config.validate()?;
+    let listeners = renkei_web::Listeners::bind(&config).await?;
+    let base = format!("http://{}", listeners.http_address()?);
+    let store = renkei_core::Store::open(&config.database.url, config.database.max_connections)
+        .await?
+        .with_clock(clock.clone());
+    if renkei_core::counts::holds_records(&store).await? {
         bail!(
             "the database already holds reports, alerts, cases or sensors: demo seed fills an empty one"
         );
     }
+    let server = renkei_web::build_with_store(config, store)
+        .await
+        .context("building the server")?;
+    let store = server.store().clone();
     let observe = server.observe_settings().clone();
     let enricher = server.enricher().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        server
-            .run(listener, async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let running = server.start(listeners)?;
     let api = Client {
         http: reqwest::Client::builder().cookie_store(true).build()?,
         base,
@@ -453,7 +454,7 @@ pub async fn seed(
         ("osaka-1", "Osaka"),
         ("fukuoka-1", "Fukuoka"),
     ] {
-        let spool = Spool::open(&spool_dir.path().join(name))?;
+        let spool = Spool::open(&spool_dir.path().join(name))?.with_clock(clock.clone());
         let v = api.post(&c1, "/api/v1/sensors", json!({
             "name": name, "location": location, "address_range": "192.0.2.128/25", "public_key": spool.key()?.public(),
         })).await?;
@@ -553,7 +554,7 @@ pub async fn seed(
 
     for d in 0..days {
         let day = first + Duration::days(d);
-        time::set_process_time(midnight(day) + Duration::hours(1));
+        clock.set(midnight(day) + Duration::hours(1));
 
         // Vendors apply through the year's first weeks.
         if d % 6 == 0 && vendors.len() < companies.len() {
@@ -645,7 +646,7 @@ pub async fn seed(
             let who = REPORTERS[weighted(&mut rng, &weights)];
             reporter_index += 1;
             let ja = who.2 || rng.below(10) == 0;
-            let when = time::now() - Duration::hours(rng.below(20) as i64);
+            let when = store.now() - Duration::hours(rng.below(20) as i64);
             let (subject, body, _) = report_text(&mut rng, ja, when);
             let out = if reporter_index.is_multiple_of(3) {
                 // The public web form, as a reporter's browser sends it.
@@ -674,9 +675,14 @@ pub async fn seed(
                     bail!("the report form answered {}", r.status());
                 }
                 seeded.by_form += 1;
-                let id: i64 = sqlx::query_scalar("SELECT MAX(id) FROM reports")
-                    .fetch_one(store.pool())
-                    .await?;
+                // The number the reporter is given on the thank-you page.
+                let page = r.text().await?;
+                let id: i64 = page
+                    .split("id=\"tracking-number\">#")
+                    .nth(1)
+                    .and_then(|t| t.split('<').next())
+                    .and_then(|n| n.parse().ok())
+                    .context("the thank-you page names no tracking number")?;
                 let v = api.get(&c1, &format!("/api/v1/reports/{id}")).await?;
                 json!({"category": v["category"].as_str().or(v["proposed_category"].as_str()), "incidents": v["incidents"]})
             } else {
@@ -720,7 +726,7 @@ pub async fn seed(
 
         // Each Friday the coordinators notify the sites behind the week's incidents.
         if day.weekday() == Weekday::Fri && !pending_incidents.is_empty() {
-            time::set_process_time(midnight(day) + Duration::hours(8));
+            clock.set(midnight(day) + Duration::hours(8));
             pending_incidents.sort();
             pending_incidents.dedup();
             let v = api
@@ -737,7 +743,7 @@ pub async fn seed(
         // Alerts: written by one coordinator, published by the other.
         for (at, ja, en, update) in alert_plan {
             if at == d {
-                time::set_process_time(midnight(day) + Duration::hours(3));
+                clock.set(midnight(day) + Duration::hours(3));
                 let a = api.post(&c1, "/api/v1/alerts", json!({
                     "category": "vulnerability", "tlp": "TLP:CLEAR", "title_ja": ja, "title_en": en,
                     "body_ja": format!("## 概要\n\n{ja}。\n\n## 対策\n\n修正プログラムを**直ちに**適用してください。"),
@@ -755,7 +761,7 @@ pub async fn seed(
             }
         }
         if let Some(n) = alert_numbers.get(&d) {
-            time::set_process_time(midnight(day) + Duration::hours(4));
+            clock.set(midnight(day) + Duration::hours(4));
             api.put(&c1, &format!("/api/v1/alerts/{n}"), json!({
                 "title_ja": "QuickTime の未修正の脆弱性に関する注意喚起", "title_en": "Alert on an unpatched QuickTime vulnerability",
                 "body_ja": "## 概要\n\n修正版が公開されました。\n\n## 対策\n\n最新版へ更新してください。", "body_en": "## Summary\n\nA fixed version is out.\n\n## What to do\n\nUpdate to it.",
@@ -771,7 +777,7 @@ pub async fn seed(
 
         // Early warning to a named operator, once.
         if d == 50 {
-            time::set_process_time(midnight(day) + Duration::hours(5));
+            clock.set(midnight(day) + Duration::hours(5));
             let org = api
                 .post(
                     &c1,
@@ -802,7 +808,7 @@ pub async fn seed(
         // The weekly report on its day: the week's alerts and notes, plus news.
         let today = day.to_string();
         if issue_days.contains(&today) {
-            time::set_process_time(midnight(day) + Duration::hours(6));
+            clock.set(midnight(day) + Duration::hours(6));
             let w = api
                 .post(&c1, "/api/v1/weekly", json!({"issue_date": today}))
                 .await?;
@@ -839,7 +845,7 @@ pub async fn seed(
             })).await?;
         }
     }
-    time::set_process_time(midnight(quarter.end()) - Duration::hours(1));
+    clock.set(midnight(quarter.end()) - Duration::hours(1));
     // The quarter's topics, as a coordinator writes them before generating the report.
     let topics = json!({"topics": [
         {"title_ja": "国際会議でのワークショップ", "title_en": "A workshop at an international conference",
@@ -857,11 +863,12 @@ pub async fn seed(
     renkei_observe::trends::run_due(&store, &observe, &quarter.last_day().to_string()).await?;
     seeded.vendors_registered = vendors.len() as i64;
     seeded.notes_published = cases.iter().filter(|(_, at)| *at < quarter.end()).count() as i64;
-    seeded.incidents = sqlx::query_scalar("SELECT COUNT(*) FROM incidents")
-        .fetch_one(store.pool())
-        .await?;
-    let _ = stop.send(());
-    let _ = task.await;
+    let quarter_end = time::format(midnight(quarter.end()));
+    seeded.incidents =
+        renkei_incident::stats::statistics(&store, &time::format(midnight(first)), &quarter_end)
+            .await?
+            .incidents;
+    running.stop().await;
     Ok(seeded)
 }
 
@@ -871,20 +878,16 @@ async fn vendor_user(
     vendor: i64,
     company: &str,
 ) -> anyhow::Result<String> {
-    let org: i64 = sqlx::query_scalar("SELECT org_id FROM vendors WHERE id = $1")
-        .bind(vendor)
-        .fetch_one(store.pool())
-        .await?;
+    let org = renkei_vuln::vendors::get(store, vendor)
+        .await?
+        .vendor
+        .org_id;
     let email = format!(
         "psirt-user@{}.example",
         company.to_lowercase().replace(' ', "")
     );
-    let id: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(&email)
-        .fetch_optional(store.pool())
-        .await?;
-    let id = match id {
-        Some(id) => id,
+    let id = match accounts::find_user_by_email(store, &email).await? {
+        Some(user) => user.id,
         None => {
             accounts::create_user(
                 store,

@@ -399,7 +399,7 @@ fn main() -> ExitCode {
 }
 
 async fn vuln(config: &Config, store: &Store, cmd: VulnCommand) -> anyhow::Result<ExitCode> {
-    let now = renkei_core::time::now();
+    let now = store.now();
     let settings = renkei_vuln::Settings::from_config(config, None);
     match cmd {
         VulnCommand::List { json: _ } => {
@@ -444,14 +444,8 @@ async fn vuln(config: &Config, store: &Store, cmd: VulnCommand) -> anyhow::Resul
                         continue;
                     }
                 };
-                match renkei_vuln::cases::import(
-                    store,
-                    &actor,
-                    &format,
-                    &bytes,
-                    &renkei_core::time::now_str(),
-                )
-                .await
+                match renkei_vuln::cases::import(store, &actor, &format, &bytes, &store.now_str())
+                    .await
                 {
                     Ok(key) => out!("{}", serde_json::json!({"file": shown, "case": key})),
                     Err(renkei_vuln::VulnError::Document { problems, .. }) => {
@@ -592,7 +586,7 @@ async fn publish(config: &Config, store: &Store, cmd: PublishCommand) -> anyhow:
         PublishCommand::Schedule { from, weeks } => {
             let from = match from {
                 Some(d) => weekly::parse_date(&d)?,
-                None => chrono::Utc::now().date_naive(),
+                None => store.now().date_naive(),
             };
             let schedule = weekly::Schedule::load(store, &config.publish).await?;
             for day in schedule.upcoming(from, weeks.clamp(1, 520)) {
@@ -604,14 +598,7 @@ async fn publish(config: &Config, store: &Store, cmd: PublishCommand) -> anyhow:
 }
 
 fn list_settings(config: &Config) -> renkei_publish::lists::Settings {
-    renkei_publish::lists::Settings {
-        public_url: renkei_vuln::Settings::from_config(config, None).public_url,
-        from: config.mail.from.clone(),
-        relay: config.mail.relay.clone(),
-        team_key: None,
-        connections: config.publish.list_connections,
-        lease_secs: config.publish.list_lease_secs as i64,
-    }
+    renkei_publish::lists::Settings::from_config(config, None)
 }
 
 /// Prints a send's progress (every second with `wait`, until it is done).
@@ -701,7 +688,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             out!(
                 "{}",
-                renkei_incident::notify::iodef_of(&settings, &[incident], tlp).trim_end()
+                renkei_incident::notify::iodef_of(&settings, &[incident], tlp, &store.now_str())
+                    .trim_end()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -754,7 +742,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli.global, None)?;
             let quarter = match quarter {
                 Some(q) => renkei_report::Quarter::parse(&q)?,
-                None => renkei_report::Quarter::last_complete(chrono::Utc::now().date_naive()),
+                None => renkei_report::Quarter::last_complete(
+                    renkei_core::time::Clock::system().now().date_naive(),
+                ),
             };
             let seeded = demo::seed(config, quarter, reports, subscribers).await?;
             out!("{}", serde_json::to_string(&seeded)?);
@@ -871,12 +861,9 @@ fn team_key(config: &Config) -> anyhow::Result<renkei_mail::TeamKey> {
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
-    let listen = config.server.listen.clone();
     let db = redact(&config.database.url);
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let address = listener.local_addr()?;
+    let listeners = renkei_web::Listeners::bind(&config).await?;
+    let address = listeners.http_address()?;
     // Links printed or mailed must name the port actually bound (listen may say :0).
     config.server.listen = address.to_string();
     let ttl_hours = config.security.setup_link_ttl_hours;
@@ -889,57 +876,16 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
             "renkei: no accounts yet. Create the first administrator within {ttl_hours} hours at:\n\n    {url}\n"
         );
     }
-    // One shutdown signal for every listener.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let smtp = match server.smtp_intake() {
-        Some(smtp) => {
-            let addr = server.config().intake.smtp.listen.clone();
-            let smtp_listener = tokio::net::TcpListener::bind(&addr)
-                .await
-                .with_context(|| format!("cannot listen for SMTP on {addr}"))?;
-            let bound = smtp_listener.local_addr()?;
-            tracing::info!(address = %bound, "SMTP intake listening");
-            say!("renkei: SMTP intake on {bound}");
-            Some(tokio::spawn(
-                smtp.run(smtp_listener, stopped(stop_rx.clone())),
-            ))
-        }
-        None => None,
-    };
-    if !server.config().server.metrics_listen.is_empty() {
-        let addr = server.config().server.metrics_listen.clone();
-        let metrics_listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("cannot listen for metrics on {addr}"))?;
-        say!(
-            "renkei: /metrics on http://{}",
-            metrics_listener.local_addr()?
-        );
-        tokio::spawn(server.serve_metrics(metrics_listener, stopped(stop_rx.clone())));
+    let running = server.start(listeners)?;
+    let bound = running.addresses();
+    if let Some(smtp) = bound.smtp {
+        tracing::info!(address = %smtp, "SMTP intake listening");
+        say!("renkei: SMTP intake on {smtp}");
     }
-    let outbox = tokio::spawn(server.outbox_worker().run(stopped(stop_rx.clone())));
-    let lists = tokio::spawn(server.list_sender().run(stopped(stop_rx.clone())));
-    tokio::spawn(server.intake_retry(stopped(stop_rx.clone())));
-    tokio::spawn(server.audit_checkpointer(stopped(stop_rx.clone())));
-    tokio::spawn(server.enrich_refresher(stopped(stop_rx.clone())));
-    tokio::spawn(server.trend_worker(stopped(stop_rx.clone())));
-    tokio::spawn(server.heartbeat(stopped(stop_rx.clone())));
-    tokio::spawn(server.batch_consumer(stopped(stop_rx.clone())));
-    tokio::spawn(server.feed_consumer(stopped(stop_rx.clone())));
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
-    server.run(listener, stopped(stop_rx)).await?;
-    if let Some(task) = smtp {
-        let _ = task.await;
+    if let Some(metrics) = bound.metrics {
+        say!("renkei: /metrics on http://{metrics}");
     }
-    let _ = outbox.await;
-    let _ = lists.await;
-    tracing::info!("renkei stopped");
+    running.run_until(shutdown_signal()).await;
     Ok(())
 }
 

@@ -173,7 +173,7 @@ pub async fn observe(
                 }
             }
             if !log.is_empty() {
-                let now = chrono::Utc::now();
+                let now = renkei_core::time::Clock::system().now();
                 for f in &log {
                     let read = std::fs::File::open(f).and_then(|file| {
                         renkei_observe::aggregate::read_log(

@@ -24,8 +24,7 @@ pub async fn write(
     } else {
         renkei_core::lang::Lang::En
     };
-    let report =
-        quarterly::build(store, &settings, quarter, lang, renkei_core::time::now()).await?;
+    let report = quarterly::build(store, &settings, quarter, lang, store.now()).await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let put = |name: &str, data: &[u8]| {
         std::fs::write(out.join(name), data)

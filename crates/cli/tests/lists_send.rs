@@ -100,6 +100,7 @@ async fn setup(readers: usize) -> Setup {
         team_key: None,
         connections: 8,
         lease_secs: 5,
+        idle_secs: 1,
     };
     let send = lists::start_send(
         &store,

@@ -33,7 +33,7 @@ async fn principal(srv: &TestServer, role: Role) -> Principal {
 async fn scheduled_case(srv: &TestServer) -> String {
     let settings =
         renkei_vuln::Settings::from_config(&renkei_core::config::Config::default(), None);
-    let now = renkei_core::time::now();
+    let now = srv.store.now();
     let now_s = renkei_core::time::format(now);
     let coordinator = principal(srv, Role::Coordinator).await;
     let actor = renkei_core::audit::Actor::system("test");

@@ -322,7 +322,7 @@ pub async fn create_user(store: &Store, actor: &Actor, new: NewUser) -> Result<U
             Some(_) => {}
         }
     }
-    let now = time::now_str();
+    let now = store.now_str();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO users (email, display_name, role, org_id, password_hash, lang, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -376,7 +376,7 @@ pub async fn set_disabled(
     }
     let mut tx = store.begin().await?;
     sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
-        .bind(disabled.then(time::now_str))
+        .bind(disabled.then(|| store.now_str()))
         .bind(user_id)
         .execute(tx.conn())
         .await?;
@@ -421,7 +421,7 @@ pub async fn sso_login_begin(
     login: &SsoLogin,
     minutes: i64,
 ) -> Result<()> {
-    let now = time::now();
+    let now = store.now();
     let mut tx = store.begin().await?;
     sqlx::query("DELETE FROM sso_logins WHERE expires_at < $1")
         .bind(time::format(now))
@@ -456,7 +456,7 @@ pub async fn sso_login_take(store: &Store, state: &str) -> Result<Option<SsoLogi
         .await?;
     tx.commit().await?;
     Ok(row
-        .filter(|(_, _, _, until)| time::parse(until).is_some_and(|t| t > time::now()))
+        .filter(|(_, _, _, until)| time::parse(until).is_some_and(|t| t > store.now()))
         .map(|(verifier, nonce, next, _)| SsoLogin {
             verifier,
             nonce,
@@ -498,7 +498,7 @@ pub async fn set_role(
     for (id, scopes) in tokens {
         if !Scopes::parse(&scopes).is_ok_and(|s| s.is_within(&allowed)) {
             sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2")
-                .bind(time::now_str())
+                .bind(store.now_str())
                 .bind(id)
                 .execute(tx.conn())
                 .await?;
@@ -669,7 +669,7 @@ pub async fn create_session(
     origin: SessionOrigin<'_>,
 ) -> Result<String> {
     let token = secrets::random_token(SESSION_PREFIX);
-    let now = time::now();
+    let now = store.now();
     let expires = now + Duration::minutes(ttl_minutes as i64);
     let user_agent: String = origin.user_agent.chars().take(200).collect();
     let mut tx = store.begin().await?;
@@ -714,7 +714,7 @@ pub async fn session(store: &Store, token: &str, ttl_minutes: u64) -> Result<Ses
     let Some(row) = row else {
         return Ok(SessionLookup::Unknown);
     };
-    let now = time::now();
+    let now = store.now();
     let expires = time::parse(&row.try_get::<String, _>("expires_at")?).unwrap_or(now);
     if expires <= now {
         return Ok(SessionLookup::Expired);
@@ -750,7 +750,7 @@ pub async fn list_sessions(
         "SELECT token_hash, created_at, last_seen_at, expires_at, client, user_agent FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC",
     )
     .bind(user_id)
-    .bind(time::now_str())
+    .bind(store.now_str())
     .fetch_all(store.pool())
     .await?;
     rows.iter()
@@ -939,7 +939,7 @@ pub async fn issue_token(
             "from 1 to 3650 days, or none",
         ));
     }
-    let now = time::now();
+    let now = store.now();
     let expires_at = new
         .expires_in_days
         .map(|d| time::format(now + Duration::days(i64::from(d))));
@@ -993,7 +993,7 @@ pub async fn revoke_token(store: &Store, actor: &Actor, owner: i64, token_id: i6
     let changed = sqlx::query(
         "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
     )
-    .bind(time::now_str())
+    .bind(store.now_str())
     .bind(token_id)
     .bind(owner)
     .execute(tx.conn())
@@ -1027,7 +1027,7 @@ pub async fn token_user(store: &Store, secret: &str) -> Result<Option<TokenHolde
         .fetch_optional(store.pool())
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let now = time::now();
+    let now = store.now();
     let expired = row
         .try_get::<Option<String>, _>("expires_at")?
         .is_some_and(|t| time::parse(&t).is_none_or(|t| t <= now));
@@ -1064,7 +1064,7 @@ pub async fn first_admin_setup_token(store: &Store, ttl_hours: u64) -> Result<Op
         return Ok(None);
     }
     let token = secrets::random_token("");
-    let now = time::now();
+    let now = store.now();
     let mut tx = store.begin().await?;
     sqlx::query("DELETE FROM setup_tokens WHERE used_at IS NULL")
         .execute(tx.conn())
@@ -1086,7 +1086,7 @@ pub async fn setup_token_is_valid(store: &Store, token: &str) -> Result<bool> {
         "SELECT COUNT(*) FROM setup_tokens WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
     )
     .bind(secrets::digest(token))
-    .bind(time::now_str())
+    .bind(store.now_str())
     .fetch_one(store.pool())
     .await?;
     Ok(n > 0 && user_count(store).await? == 0)
@@ -1119,7 +1119,7 @@ pub async fn complete_setup(
     .await?;
     let mut tx = store.begin().await?;
     sqlx::query("UPDATE setup_tokens SET used_at = $1 WHERE token_hash = $2")
-        .bind(time::now_str())
+        .bind(store.now_str())
         .bind(secrets::digest(token))
         .execute(tx.conn())
         .await?;

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::store::{Dialect, Tx};
-use crate::{Result, Store, time};
+use crate::{Result, Store};
 
 /// Who acted: a user, or the system itself (a command, a scheduler).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,7 +131,7 @@ pub async fn record_many(tx: &mut Tx, actor: &Actor, events: Vec<Event<'_>>) -> 
     if events.is_empty() {
         return Ok(seq);
     }
-    let at = time::now_str();
+    let at = tx.now_str();
     // (seq, changes, prev_hash, hash) per event; the rest is shared or borrowed.
     let mut rows: Vec<(i64, String, String, String)> = Vec::with_capacity(events.len());
     for event in &events {
@@ -304,7 +304,7 @@ pub async fn head(store: &Store) -> Result<Checkpoint> {
     Ok(Checkpoint {
         seq: row.try_get("seq")?,
         hash: row.try_get("hash")?,
-        at: time::now_str(),
+        at: store.now_str(),
         signature: None,
     })
 }

@@ -128,6 +128,8 @@ pub struct PublishConfig {
     /// How long a list delivery handed to the relay waits for its mark before
     /// another sender (or this one, restarted) sends it again.
     pub list_lease_secs: u64,
+    /// How often an idle mailing-list sender looks for new deliveries, in seconds.
+    pub list_poll_secs: u64,
 }
 
 impl Default for PublishConfig {
@@ -137,6 +139,7 @@ impl Default for PublishConfig {
             weekly_day: "wed".into(),
             list_connections: 8,
             list_lease_secs: 60,
+            list_poll_secs: 1,
         }
     }
 }

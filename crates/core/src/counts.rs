@@ -26,6 +26,17 @@ pub async fn counts(store: &Store) -> Result<Counts> {
     })
 }
 
+/// True when the database holds any report, alert, case or sensor: work a demo
+/// seed must not mix with.
+pub async fn holds_records(store: &Store) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM reports) + (SELECT COUNT(*) FROM alerts) + (SELECT COUNT(*) FROM cases) + (SELECT COUNT(*) FROM sensors)",
+    )
+    .fetch_one(store.pool())
+    .await?;
+    Ok(n > 0)
+}
+
 /// True when the database answers.
 pub async fn ping(store: &Store) -> Result<()> {
     sqlx::query_scalar::<_, i64>("SELECT 1")

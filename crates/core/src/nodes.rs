@@ -29,7 +29,7 @@ pub async fn rate_take(
     limits: &[(&str, i64)],
     window: Duration,
 ) -> Result<Option<String>> {
-    let now = time::now();
+    let now = store.now();
     let since = time::format(now - window);
     let at = time::format(now);
     let mut tx = store.begin().await?;
@@ -73,18 +73,19 @@ pub async fn rate_take(
 /// Gives back an event [`rate_take`] recorded at `at` (an attempt that turned out
 /// to be no failure).
 pub async fn rate_give_back(store: &Store, key: &str, at: &str) -> Result<()> {
-    sqlx::query("DELETE FROM rate_events WHERE key = $1 AND at = $2")
-        .bind(key)
-        .bind(at)
-        .execute(store.pool())
+    store
+        .write(
+            sqlx::query("DELETE FROM rate_events WHERE key = $1 AND at = $2")
+                .bind(key)
+                .bind(at),
+        )
         .await?;
     Ok(())
 }
 
 pub async fn rate_clear(store: &Store, key: &str) -> Result<()> {
-    sqlx::query("DELETE FROM rate_events WHERE key = $1")
-        .bind(key)
-        .execute(store.pool())
+    store
+        .write(sqlx::query("DELETE FROM rate_events WHERE key = $1").bind(key))
         .await?;
     Ok(())
 }
@@ -92,8 +93,8 @@ pub async fn rate_clear(store: &Store, key: &str) -> Result<()> {
 /// Takes the lease on `job` for `ttl` if nobody holds it (or its holder let it run
 /// out, having died); renews it if `holder` has it. True when `holder` has it now.
 pub async fn lease(store: &Store, job: &str, holder: &str, ttl: Duration) -> Result<bool> {
-    let now = time::now();
-    let taken = sqlx::query(
+    let now = store.now();
+    let lease = sqlx::query(
         "INSERT INTO job_leases (job, holder, started_at, until) VALUES ($1, $2, $3, $4)
          ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, started_at = excluded.started_at, until = excluded.until
          WHERE job_leases.until < $3 OR job_leases.holder = $2",
@@ -101,20 +102,20 @@ pub async fn lease(store: &Store, job: &str, holder: &str, ttl: Duration) -> Res
     .bind(job)
     .bind(holder)
     .bind(time::format(now))
-    .bind(time::format(now + ttl))
-    .execute(store.pool())
-    .await?
-    .rows_affected();
+    .bind(time::format(now + ttl));
+    let taken = store.write(lease).await?.rows_affected();
     Ok(taken > 0)
 }
 
 /// Gives the lease back at once, so the next node need not wait for it to run out.
 pub async fn release(store: &Store, job: &str, holder: &str) -> Result<()> {
-    sqlx::query("UPDATE job_leases SET until = $1 WHERE job = $2 AND holder = $3")
-        .bind(time::format(time::now() - Duration::seconds(1)))
-        .bind(job)
-        .bind(holder)
-        .execute(store.pool())
+    store
+        .write(
+            sqlx::query("UPDATE job_leases SET until = $1 WHERE job = $2 AND holder = $3")
+                .bind(time::format(store.now() - Duration::seconds(1)))
+                .bind(job)
+                .bind(holder),
+        )
         .await?;
     Ok(())
 }
@@ -130,7 +131,7 @@ pub struct Lease {
 }
 
 pub async fn leases(store: &Store) -> Result<Vec<Lease>> {
-    let now = time::now_str();
+    let now = store.now_str();
     let rows = sqlx::query("SELECT job, holder, started_at, until FROM job_leases ORDER BY job")
         .fetch_all(store.pool())
         .await?;
@@ -150,21 +151,22 @@ pub async fn leases(store: &Store) -> Result<Vec<Lease>> {
 
 /// Says this node is alive (every few seconds).
 pub async fn heartbeat(store: &Store, id: &str, address: &str) -> Result<()> {
-    let now = time::now_str();
-    sqlx::query(
+    let now = store.now_str();
+    let beat = sqlx::query(
         "INSERT INTO nodes (id, address, version, started_at, seen_at) VALUES ($1, $2, $3, $4, $4)
          ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, address = excluded.address",
     )
     .bind(id)
     .bind(address)
     .bind(env!("CARGO_PKG_VERSION"))
-    .bind(&now)
-    .execute(store.pool())
-    .await?;
+    .bind(&now);
+    store.write(beat).await?;
     // Nodes gone for a day are forgotten.
-    sqlx::query("DELETE FROM nodes WHERE seen_at < $1")
-        .bind(time::format(time::now() - Duration::days(1)))
-        .execute(store.pool())
+    store
+        .write(
+            sqlx::query("DELETE FROM nodes WHERE seen_at < $1")
+                .bind(time::format(store.now() - Duration::days(1))),
+        )
         .await?;
     Ok(())
 }
@@ -181,7 +183,7 @@ pub struct Node {
 }
 
 pub async fn nodes(store: &Store) -> Result<Vec<Node>> {
-    let recent = time::format(time::now() - Duration::seconds(30));
+    let recent = time::format(store.now() - Duration::seconds(30));
     let rows = sqlx::query(
         "SELECT id, address, version, started_at, seen_at FROM nodes ORDER BY started_at",
     )

@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::audit::{self, Actor, Event};
 use crate::lang::Lang;
-use crate::{CoreError, Result, Store, time};
+use crate::{CoreError, Result, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -230,7 +230,7 @@ pub async fn update(
         .bind(&c.country)
         .bind(&c.domain)
         .bind(&c.notes)
-        .bind(time::now_str())
+        .bind(store.now_str())
         .bind(id)
         .execute(tx.conn())
         .await
@@ -258,7 +258,7 @@ pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Resul
         domain,
         notes,
     } = check(new)?;
-    let now = time::now_str();
+    let now = store.now_str();
     let mut tx = store.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO organizations (name, kind, country, domain, notes, created_at, updated_at)
@@ -357,11 +357,11 @@ pub async fn add_contact(
     .bind(&pgp_key)
     .bind(new.lang.as_str())
     .bind(&role)
-    .bind(time::now_str())
+    .bind(store.now_str())
     .fetch_one(tx.conn())
     .await?;
     sqlx::query("UPDATE organizations SET updated_at = $1 WHERE id = $2")
-        .bind(time::now_str())
+        .bind(store.now_str())
         .bind(org_id)
         .execute(tx.conn())
         .await?;

@@ -196,7 +196,7 @@ pub async fn begin(store: &Store, user_id: i64) -> Result<Vec<u8>> {
     )
     .bind(user_id)
     .bind(hex::encode(&secret))
-    .bind(time::now_str())
+    .bind(store.now_str())
     .execute(tx.conn())
     .await?;
     tx.commit().await?;
@@ -224,7 +224,7 @@ pub async fn confirm(
     let Some(secret) = pending_secret(store, user_id).await? else {
         return Err(CoreError::invalid("code", "set up the app first"));
     };
-    let Some(step) = totp::matching_step(&secret, code, time::now().timestamp()) else {
+    let Some(step) = totp::matching_step(&secret, code, store.now().timestamp()) else {
         return Err(CoreError::invalid(
             "code",
             "that code does not match; check the phone's clock and type the code shown now",
@@ -234,7 +234,7 @@ pub async fn confirm(
     sqlx::query(
         "UPDATE second_factors SET confirmed_at = $1, last_step = $2 WHERE user_id = $3 AND confirmed_at IS NULL",
     )
-    .bind(time::now_str())
+    .bind(store.now_str())
     .bind(step)
     .bind(user_id)
     .execute(tx.conn())
@@ -343,7 +343,7 @@ async fn check_code(tx: &mut crate::store::Tx, user_id: i64, code: &str) -> Resu
     if let Some((secret, last_step)) = row {
         let secret =
             hex::decode(secret).map_err(|e| CoreError::Internal(format!("totp secret: {e}")))?;
-        if let Some(step) = totp::matching_step(&secret, code, time::now().timestamp()) {
+        if let Some(step) = totp::matching_step(&secret, code, tx.now().timestamp()) {
             if step <= last_step {
                 return Ok(false);
             }
@@ -358,7 +358,7 @@ async fn check_code(tx: &mut crate::store::Tx, user_id: i64, code: &str) -> Resu
     let spent = sqlx::query(
         "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
     )
-    .bind(time::now_str())
+    .bind(tx.now_str())
     .bind(user_id)
     .bind(secrets::digest(&normalize_recovery(code)))
     .execute(tx.conn())
@@ -371,7 +371,7 @@ async fn check_code(tx: &mut crate::store::Tx, user_id: i64, code: &str) -> Resu
 /// browser holds (in a cookie) until it brings the code. Returns its secret.
 pub async fn open_challenge(store: &Store, user_id: i64) -> Result<String> {
     let token = secrets::random_token(CHALLENGE_PREFIX);
-    let now = time::now();
+    let now = store.now();
     let mut tx = store.begin().await?;
     sqlx::query("DELETE FROM login_challenges WHERE expires_at < $1")
         .bind(time::format(now))
@@ -426,7 +426,7 @@ pub async fn challenge_user(store: &Store, token: &str) -> Result<Option<i64>> {
     .await?;
     Ok(row
         .filter(|(_, expires_at, attempts)| {
-            time::parse(expires_at).is_some_and(|t| t > time::now()) && *attempts < CHALLENGE_TRIES
+            time::parse(expires_at).is_some_and(|t| t > store.now()) && *attempts < CHALLENGE_TRIES
         })
         .map(|(user_id, _, _)| user_id))
 }
@@ -452,7 +452,7 @@ pub async fn answer_challenge(
     let Some((user_id, expires_at, attempts, passkey_state)) = row else {
         return Ok(Answer::Gone);
     };
-    if time::parse(&expires_at).is_none_or(|t| t <= time::now()) || attempts >= CHALLENGE_TRIES {
+    if time::parse(&expires_at).is_none_or(|t| t <= store.now()) || attempts >= CHALLENGE_TRIES {
         sqlx::query("DELETE FROM login_challenges WHERE token_hash = $1")
             .bind(&hash)
             .execute(tx.conn())

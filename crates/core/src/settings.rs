@@ -21,10 +21,14 @@ pub async fn secret(store: &Store, key: &str) -> Result<Vec<u8>> {
             .map_err(|e| crate::CoreError::Internal(format!("setting {key}: {e}")));
     }
     let fresh = hex::encode(secrets::random_bytes::<32>());
-    sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-        .bind(key)
-        .bind(&fresh)
-        .execute(store.pool())
+    store
+        .write(
+            sqlx::query(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(&fresh),
+        )
         .await?;
     let stored = get(store, key).await?.unwrap_or(fresh);
     hex::decode(stored).map_err(|e| crate::CoreError::Internal(format!("setting {key}: {e}")))

@@ -15,6 +15,9 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use chrono::{DateTime, Utc};
+
+use crate::time::Clock;
 use crate::{CoreError, Result};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -31,12 +34,14 @@ pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
     write_lock: Arc<Mutex<()>>,
+    clock: Clock,
 }
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls back.
 pub struct Tx {
     tx: Transaction<'static, Any>,
     dialect: Dialect,
+    clock: Clock,
     _guard: Option<OwnedMutexGuard<()>>,
 }
 
@@ -47,6 +52,19 @@ impl Tx {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// The store's clock: what this transaction stamps its rows with.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn now_str(&self) -> String {
+        self.clock.now_str()
     }
 
     pub async fn commit(self) -> Result<()> {
@@ -103,7 +121,29 @@ impl Store {
             pool,
             dialect,
             write_lock: Arc::new(Mutex::new(())),
+            clock: Clock::system(),
         })
+    }
+
+    /// The same store read and stamped with `clock` (the demo's quarter, a test's
+    /// clock moved past an embargo). Every copy of the returned store shares it.
+    pub fn with_clock(mut self, clock: Clock) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    /// The one clock every record is stamped with and every rule that depends on
+    /// time (sessions, embargoes, deadlines, leases held by this node) reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn now_str(&self) -> String {
+        self.clock.now_str()
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -125,8 +165,22 @@ impl Store {
         Ok(Tx {
             tx,
             dialect: self.dialect,
+            clock: self.clock.clone(),
             _guard: guard,
         })
+    }
+
+    /// Runs one statement that writes, under the same writer lock as [`Store::begin`]:
+    /// on SQLite a write that skipped the lock would make a transaction that read
+    /// before writing fail with "database is locked".
+    pub async fn write<'q>(
+        &self,
+        statement: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
+    ) -> Result<sqlx::any::AnyQueryResult> {
+        let mut tx = self.begin().await?;
+        let done = statement.execute(tx.conn()).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// The number of migrations each dialect embeds; they are kept in step.

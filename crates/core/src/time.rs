@@ -3,30 +3,15 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-/// How far this process's "now" is from the system clock, in microseconds.
-static SHIFT_MICROS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-
-/// The time every record is stamped with: the system clock, unless this process was
-/// moved with [`set_process_time`].
-pub fn now() -> DateTime<Utc> {
-    let shift = SHIFT_MICROS.load(std::sync::atomic::Ordering::Relaxed);
-    Utc::now() + chrono::Duration::microseconds(shift)
-}
-
-/// Moves this whole process's "now" to `at` (the clock keeps running from there).
-/// Only `renkei demo seed` does this: it writes a past quarter through the very
-/// code paths people use, so that every record carries a date in that quarter.
-pub fn set_process_time(at: DateTime<Utc>) {
-    let shift = (at - Utc::now()).num_microseconds().unwrap_or(0);
-    SHIFT_MICROS.store(shift, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// The time as rules that depend on it see it: embargoes, deadlines, scheduled
-/// publication. It is the system clock shifted by an offset, so that tests can move
-/// every node's idea of "now" forward without waiting.
+/// The time as Renkei sees it: what records are stamped with and what rules that
+/// depend on time (sessions, embargoes, deadlines, scheduled publication) read. It is
+/// the system clock shifted by an offset, shared by every copy, so that a test can
+/// move a whole server past an embargo without waiting and `renkei demo seed` can
+/// write a past quarter through the very code paths people use. The store carries
+/// one ([`crate::Store::clock`]); nothing else reads the system time.
 #[derive(Debug, Clone, Default)]
 pub struct Clock {
-    offset_secs: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    offset_micros: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Clock {
@@ -35,8 +20,10 @@ impl Clock {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        let offset = self.offset_secs.load(std::sync::atomic::Ordering::Relaxed);
-        now() + chrono::Duration::seconds(offset)
+        let offset = self
+            .offset_micros
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Utc::now() + chrono::Duration::microseconds(offset)
     }
 
     pub fn now_str(&self) -> String {
@@ -45,17 +32,20 @@ impl Clock {
 
     /// Moves this clock (and every copy of it) forward by `secs`.
     pub fn advance(&self, secs: i64) {
-        self.offset_secs
-            .fetch_add(secs, std::sync::atomic::Ordering::Relaxed);
+        self.offset_micros
+            .fetch_add(secs * 1_000_000, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Sets this clock (and every copy of it) to `at`; it keeps running from there.
+    pub fn set(&self, at: DateTime<Utc>) {
+        let offset = (at - Utc::now()).num_microseconds().unwrap_or(0);
+        self.offset_micros
+            .store(offset, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
 pub fn format(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-pub fn now_str() -> String {
-    format(now())
 }
 
 pub fn parse(s: &str) -> Option<DateTime<Utc>> {
@@ -75,5 +65,26 @@ mod tests {
         let c = format(parse("2007-12-31T23:59:59+09:00").unwrap());
         assert!(a < b && b < c, "{a} {b} {c}");
         assert_eq!(a.len(), c.len());
+    }
+
+    #[test]
+    fn a_clock_set_or_advanced_moves_every_copy_and_keeps_running() {
+        let clock = Clock::system();
+        let copy = clock.clone();
+        let at = parse("2007-10-01T00:00:00Z").unwrap();
+        clock.set(at);
+        let seen = copy.now();
+        assert!(
+            seen >= at && seen - at < chrono::Duration::seconds(5),
+            "{seen}"
+        );
+        copy.advance(86_400);
+        let later = clock.now();
+        assert!(later - at >= chrono::Duration::days(1), "{later}");
+        assert!(later - at < chrono::Duration::days(1) + chrono::Duration::seconds(5));
+        assert!(
+            Clock::system().now() - later > chrono::Duration::days(365),
+            "others keep the system time"
+        );
     }
 }

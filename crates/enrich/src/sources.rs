@@ -4,8 +4,8 @@
 
 use std::io::{Read, Write};
 
+use renkei_core::Store;
 use renkei_core::audit::{self, Actor, Event};
-use renkei_core::{Store, time};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -56,7 +56,7 @@ pub async fn load(
             kind.as_str()
         )));
     }
-    let now = time::now_str();
+    let now = store.now_str();
     let mut tx = store.begin().await?;
     if kind == Kind::Contacts {
         sqlx::query("DELETE FROM enrich_sources WHERE kind = $1 AND format = $2")
@@ -240,7 +240,7 @@ pub async fn mark_failing(
     diagnostic: Option<&str>,
 ) -> Result<()> {
     let email = email.trim().to_ascii_lowercase();
-    let now = time::now_str();
+    let now = tx.now_str();
     let updated = sqlx::query(
         "UPDATE contact_status SET failing = 1, failures = failures + 1, last_failed_at = $1, last_status = $2, last_diagnostic = $3 WHERE email = $4",
     )

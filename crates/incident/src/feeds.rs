@@ -12,9 +12,9 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
+use renkei_core::Store;
 use renkei_core::audit::{self, Actor, Event};
 use renkei_core::tlp::Tlp;
-use renkei_core::{Store, time};
 use renkei_enrich::Tables;
 use renkei_formats::feed::{Columns, Mapping};
 use serde::{Deserialize, Serialize};
@@ -322,7 +322,7 @@ pub async fn receive(
     {
         return Ok(again);
     }
-    let now = time::now_str();
+    let now = store.now_str();
     let split = split(mapping, data, rows_per_chunk);
     let mut tx = store.begin().await?;
     let report: i64 = sqlx::query_scalar(
@@ -562,7 +562,7 @@ pub async fn process_chunk(
     .bind(agg.unresolved as i64)
     .bind(problems)
     .bind(node)
-    .bind(time::now_str())
+    .bind(store.now_str())
     .execute(tx.conn())
     .await?
     .rows_affected();
@@ -700,7 +700,7 @@ async fn finish(
         }
     }
     sqlx::query("UPDATE feed_imports SET finished_at = $1 WHERE report_id = $2")
-        .bind(time::now_str())
+        .bind(store.now_str())
         .bind(import.report)
         .execute(tx.conn())
         .await?;

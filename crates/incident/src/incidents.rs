@@ -1,10 +1,10 @@
 //! Incidents through their life: states, owner, TLP, merging, the report's thread and
 //! notes, and the coordinator's queue. Every change is audited with old and new values.
 
+use renkei_core::Store;
 use renkei_core::access::Role;
 use renkei_core::audit::{self, Actor, Event};
 use renkei_core::tlp::Tlp;
-use renkei_core::{Store, time};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::any::AnyRow;
@@ -218,7 +218,7 @@ async fn change(
     let sql = format!("UPDATE incidents SET {set} = $1, updated_at = $2 WHERE id = $3");
     sqlx::query(AssertSqlSafe(sql))
         .bind(value.clone())
-        .bind(time::now_str())
+        .bind(store.now_str())
         .bind(id)
         .execute(tx.conn())
         .await?;
@@ -281,7 +281,7 @@ pub async fn assign(store: &Store, actor: &Actor, id: i64, owner: Option<i64>) -
     let mut tx = store.begin().await?;
     sqlx::query("UPDATE incidents SET owner_id = $1, updated_at = $2 WHERE id = $3")
         .bind(owner)
-        .bind(time::now_str())
+        .bind(store.now_str())
         .bind(id)
         .execute(tx.conn())
         .await?;
@@ -328,7 +328,7 @@ pub async fn enrich(
 ) -> Result<Vec<Incident>> {
     let mut tx = store.begin().await?;
     let mut events = Vec::new();
-    let now = time::now_str();
+    let now = store.now_str();
     for id in ids {
         let row = sqlx::query("SELECT source_ip, enrichment FROM incidents WHERE id = $1")
             .bind(id)
@@ -390,13 +390,13 @@ pub async fn set_category(
     )
     .bind(category.as_str())
     .bind(actor_id)
-    .bind(time::now_str())
+    .bind(store.now_str())
     .bind(report_id)
     .execute(tx.conn())
     .await?;
     sqlx::query("UPDATE incidents SET category = $1, updated_at = $2 WHERE report_id = $3")
         .bind(category.as_str())
-        .bind(time::now_str())
+        .bind(store.now_str())
         .bind(report_id)
         .execute(tx.conn())
         .await?;
@@ -422,7 +422,7 @@ pub async fn merge(store: &Store, actor: &Actor, keep: i64, others: &[i64]) -> R
         let current = get(store, other).await?;
         let mut tx = store.begin().await?;
         sqlx::query("UPDATE incidents SET state = 'duplicate', updated_at = $1 WHERE id = $2")
-            .bind(time::now_str())
+            .bind(store.now_str())
             .bind(other)
             .execute(tx.conn())
             .await?;
@@ -496,7 +496,7 @@ pub async fn add_message(
     .bind(&actor.label)
     .bind(subject)
     .bind(body)
-    .bind(time::now_str())
+    .bind(store.now_str())
     .fetch_one(tx.conn())
     .await?;
     audit::record(

@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use renkei_core::Store;
 use renkei_core::audit::{self, Actor, Event};
 use renkei_core::tlp::Tlp;
-use renkei_core::{Store, time};
 use renkei_enrich::Enrichment;
 use renkei_mail::{Attachment, TeamKey};
 use serde::{Deserialize, Serialize};
@@ -256,7 +256,7 @@ pub async fn set_template(
     );
     render(subject, &sample).map_err(|e| IncidentError::invalid("subject", e))?;
     render(body, &sample).map_err(|e| IncidentError::invalid("body", e))?;
-    let now = time::now_str();
+    let now = store.now_str();
     let mut tx = store.begin().await?;
     let before =
         sqlx::query("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
@@ -536,7 +536,7 @@ async fn draft(
             attachments.push(Attachment {
                 filename: format!("renkei-notification-{number}.iodef.xml"),
                 content_type: "application/xml".into(),
-                data: iodef_of(settings, &incidents, tlp).into_bytes(),
+                data: iodef_of(settings, &incidents, tlp, &store.now_str()).into_bytes(),
             });
         }
         drafts.push(Draft {
@@ -652,8 +652,9 @@ pub fn items_of_csv(data: &[u8]) -> Vec<Item> {
         .collect()
 }
 
-/// The IODEF 2.0 document for incidents (also `renkei incident export`).
-pub fn iodef_of(settings: &Settings, incidents: &[Incident], tlp: Tlp) -> String {
+/// The IODEF 2.0 document for incidents (also `renkei incident export`), generated
+/// at `generated`.
+pub fn iodef_of(settings: &Settings, incidents: &[Incident], tlp: Tlp, generated: &str) -> String {
     let id_name = settings
         .team_email()
         .rsplit_once('@')
@@ -673,7 +674,7 @@ pub fn iodef_of(settings: &Settings, incidents: &[Incident], tlp: Tlp) -> String
                 id_name: id_name.clone(),
                 id: i.id.to_string(),
                 restriction: restriction.into(),
-                generation_time: time::now_str(),
+                generation_time: generated.to_string(),
                 detect_time: Some(i.created_at.clone()),
                 description: i
                     .subject
@@ -742,7 +743,7 @@ pub async fn send(
             "set the team's sender address (mail.from) before sending notifications",
         ));
     }
-    let now = time::now_str();
+    let now = store.now_str();
     // Rows are numbered first so that the subject and attachments can name them.
     let mut reserved: Vec<i64> = Vec::new();
     let (drafts, unresolved) = {
@@ -912,7 +913,7 @@ pub async fn queue_feed(
     if exists.is_some() {
         return Ok(None);
     }
-    let now = time::now_str();
+    let now = store.now_str();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO notifications (created_at, created_by, recipient, recipient_name, recipient_kind, country, lang, category, tlp, subject, addresses, signed, encrypted, feed, feed_day)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12, $13, $14) RETURNING id",

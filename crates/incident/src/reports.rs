@@ -297,7 +297,7 @@ pub async fn receive_many(
     docs: &[(&[u8], Tlp)],
     submitted_by: Option<i64>,
 ) -> Result<Vec<i64>> {
-    let now = time::now_str();
+    let now = store.now_str();
     let mut tx = store.begin().await?;
     let mut ids = Vec::with_capacity(docs.len());
     let mut events = Vec::with_capacity(docs.len());
@@ -368,7 +368,7 @@ pub async fn ingest_many(
         .map(|(raw, _)| read_document(format, raw, settings))
         .collect();
     let ips: BTreeSet<String> = reads.iter().flat_map(candidate_ips).collect();
-    let window_start = time::format(time::now() - Duration::days(settings.link_window_days));
+    let window_start = time::format(store.now() - Duration::days(settings.link_window_days));
     let mut recent = load_recent(&mut tx, &ips, &window_start).await?;
     let mut events = Vec::new();
     let mut outcomes = Vec::with_capacity(ids.len());
@@ -491,7 +491,7 @@ pub async fn retry_stuck(
     age: Duration,
     limit: i64,
 ) -> Result<usize> {
-    let before = time::format(time::now() - age);
+    let before = time::format(store.now() - age);
     let ids: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM reports WHERE status = $1 AND received_at <= $2 ORDER BY id LIMIT $3",
     )
@@ -549,7 +549,7 @@ pub async fn ingest_once(
     if let Some(id) = by_key(store, key).await? {
         return Ok((process_or_keep(store, settings, actor, id).await?, true));
     }
-    let now = time::now_str();
+    let now = store.now_str();
     let sha = hex::encode(Sha256::digest(raw));
     let mut tx = store.begin().await?;
     let id: Option<i64> = sqlx::query_scalar(
@@ -912,7 +912,7 @@ async fn process_in(
             .bind(&parsed.subject)
             .bind(truncate(&parsed.text, 1 << 20))
             .bind(raw.clone())
-            .bind(time::now_str())
+            .bind(tx.now_str())
             .execute(tx.conn())
             .await?;
             sqlx::query("UPDATE reports SET status = 'threaded', thread_of = $1, subject = $2, reporter_email = $3, message_id = $4 WHERE id = $5")
@@ -1024,7 +1024,7 @@ async fn process_in(
     }
 
     if class.category != Category::Inquiry {
-        let now = time::now();
+        let now = tx.now();
         let window_start = time::format(now - Duration::days(settings.link_window_days));
         let tables = settings.enricher.as_ref().map(|e| e.tables());
         for source in sources(&parsed, &found) {
@@ -1156,7 +1156,7 @@ async fn answer_to_our_mail(
             return Ok(Some((Status::Archived, None)));
         }
     }
-    let now = time::now_str();
+    let now = tx.now_str();
     // A delivery status notification: the recipients that failed are marked.
     if let Some(dsn) = renkei_formats::dsn::parse(raw) {
         let notification = match &dsn.original_message_id {

@@ -87,7 +87,7 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
     mail.to
         .parse::<Mailbox>()
         .map_err(|e| MailError::Address(format!("recipient {:?}: {e}", mail.to)))?;
-    let now = time::now_str();
+    let now = tx.now_str();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO outbox (created_at, kind, object_type, object_id, message_id, mail_from, rcpt_to, subject, body, in_reply_to, auto_reply, status, attempts, next_attempt_at)
          VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, 'queued', 0, $1) RETURNING id",
@@ -138,7 +138,7 @@ pub async fn archive_copy_seen(tx: &mut Tx, message_id: &str) -> Result<bool, Ma
                 sent_at = COALESCE(sent_at, $1)
          WHERE message_id = $2",
     )
-    .bind(time::now_str())
+    .bind(tx.now_str())
     .bind(bare)
     .execute(tx.conn())
     .await?
@@ -247,7 +247,7 @@ impl OutboxWorker {
 
     /// One pass: sends every message that is due; returns how many went out.
     pub async fn send_due(&self) -> Result<usize, MailError> {
-        let now = time::now();
+        let now = self.store.now();
         // A message claimed by a worker that died mid-send may or may not have reached
         // the relay. With an archive, its blind copy arriving says it did (and
         // `archive_copy_seen` marks it sent); only a message whose copy has not come
@@ -294,7 +294,7 @@ impl OutboxWorker {
             // Claim it, so that two nodes never send the same message.
             let mut tx = self.store.begin().await?;
             let claimed = sqlx::query("UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2 AND status = 'queued'")
-                .bind(time::now_str())
+                .bind(tx.now_str())
                 .bind(id)
                 .execute(tx.conn())
                 .await?
@@ -332,7 +332,7 @@ impl OutboxWorker {
             match result {
                 Ok(()) => {
                     sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL WHERE id = $2")
-                        .bind(time::now_str())
+                        .bind(self.store.now_str())
                         .bind(id)
                         .execute(tx.conn())
                         .await?;
@@ -344,7 +344,7 @@ impl OutboxWorker {
                     sqlx::query("UPDATE outbox SET status = $1, last_error = $2, next_attempt_at = $3 WHERE id = $4")
                         .bind(if give_up { "failed" } else { "queued" })
                         .bind(&error)
-                        .bind(time::format(time::now() + backoff(attempts)))
+                        .bind(time::format(self.store.now() + backoff(attempts)))
                         .bind(id)
                         .execute(tx.conn())
                         .await?;

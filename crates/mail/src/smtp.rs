@@ -24,6 +24,8 @@ pub struct SmtpConfig {
     pub max_message_bytes: usize,
     /// How long a client may stay silent.
     pub idle_timeout: Duration,
+    /// How long conversations in progress may go on once the server stops.
+    pub grace: Duration,
 }
 
 /// The SMTP envelope of one message.
@@ -67,17 +69,27 @@ impl SmtpServer {
         }
     }
 
-    /// Accepts connections until `shutdown` resolves; sessions in progress finish on
-    /// their own.
+    /// Accepts connections until `shutdown` resolves, then lets the conversations in
+    /// progress finish for up to `grace` and cuts the rest (their messages were not
+    /// accepted, so their clients send them again).
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send,
     ) -> std::io::Result<()> {
         tokio::pin!(shutdown);
+        let mut sessions = tokio::task::JoinSet::new();
         loop {
             tokio::select! {
-                _ = &mut shutdown => return Ok(()),
+                _ = &mut shutdown => {
+                    drop(listener);
+                    let finished = async { while sessions.join_next().await.is_some() {} };
+                    if tokio::time::timeout(self.config.grace, finished).await.is_err() {
+                        sessions.abort_all();
+                    }
+                    return Ok(());
+                }
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
                 accepted = listener.accept() => {
                     let (stream, peer) = match accepted {
                         Ok(a) => a,
@@ -87,7 +99,7 @@ impl SmtpServer {
                         }
                     };
                     let conversation = self.converse(stream, peer.to_string());
-                    tokio::spawn(async move {
+                    sessions.spawn(async move {
                         if let Err(e) = conversation.await {
                             tracing::debug!(%peer, error = %e, "smtp session ended");
                         }

@@ -30,6 +30,7 @@ async fn start(max: usize, fail: bool) -> (String, Received, tokio::sync::onesho
             addresses: vec!["Incident@CSIRT.example".into()],
             max_message_bytes: max,
             idle_timeout: Duration::from_secs(5),
+            grace: std::time::Duration::from_secs(1),
         },
         sink,
     );

@@ -119,7 +119,7 @@ pub async fn register(store: &Store, actor: &Actor, new: NewSensor) -> Result<(S
         },
     )
     .await?;
-    let now = time::now_str();
+    let now = store.now_str();
     let mut tx = store.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO sensors (name, location, address_range, public_key, user_id, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -325,7 +325,7 @@ pub async fn store_checked(
     let b = Batch::parse(body)?;
     let decoded = decode(&b)?;
     let receipt = Receipt::of(&sensor.name, &b, &decoded);
-    let now = time::now_str();
+    let now = store.now_str();
     let mut tx = store.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO sensor_batches (sensor_id, seq, received_at, sha256, packets, first_bucket, last_bucket, body, rolled_up) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)",
@@ -478,7 +478,7 @@ pub async fn roll_up(store: &Store, settings: &Settings) -> Result<RollUp> {
         for (sensor_id, per_day) in per_sensor {
             merge_days(&mut tx, sensor_id, per_day).await?;
         }
-        let marked = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        let marked = tx.now().timestamp_nanos_opt().unwrap_or_default();
         for day in &days {
             sqlx::query("INSERT INTO observe_dirty_days (day, marked) VALUES ($1, $2) ON CONFLICT (day) DO UPDATE SET marked = excluded.marked")
                 .bind(day)

@@ -26,6 +26,7 @@ const BATCH_BYTES: usize = 8 << 20;
 /// yet acknowledged.
 pub struct Spool {
     dir: PathBuf,
+    clock: renkei_core::time::Clock,
 }
 
 fn spool_err(what: &str, path: &Path, e: std::io::Error) -> ObserveError {
@@ -43,6 +44,17 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 impl Spool {
+    /// The same spool stamping its batches and closing its buckets by `clock` (the
+    /// demo's sensors live in a past quarter).
+    pub fn with_clock(mut self, clock: renkei_core::time::Clock) -> Spool {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &renkei_core::time::Clock {
+        &self.clock
+    }
+
     /// Opens (creating) the spool; a new spool gets a new key pair.
     pub fn open(dir: &Path) -> Result<Spool> {
         for sub in ["outbox", "rejected"] {
@@ -51,6 +63,7 @@ impl Spool {
         }
         let spool = Spool {
             dir: dir.to_path_buf(),
+            clock: renkei_core::time::Clock::system(),
         };
         let key = dir.join("sensor.key");
         if !key.exists() {
@@ -119,7 +132,7 @@ impl Spool {
         let batch = Batch {
             sensor: sensor.to_string(),
             seq,
-            created: renkei_core::time::now_str(),
+            created: self.clock.now_str(),
             buckets,
         };
         let body = serde_json::to_vec(&batch).map_err(|e| ObserveError::Spool(e.to_string()))?;
@@ -305,7 +318,7 @@ pub fn spool_files(config: &SensorConfig, spool: &Spool) -> Result<(Vec<i64>, u6
             }
         }
         Input::Log(files) => {
-            let now = chrono::Utc::now();
+            let now = spool.clock.now();
             for f in files {
                 let file = std::fs::File::open(f)
                     .map_err(|e| ObserveError::invalid("log", format!("{}: {e}", f.display())))?;
@@ -415,7 +428,7 @@ pub async fn run_live(
             _ = tick.tick() => {}
             _ = shutdown.changed() => break,
         }
-        let now = chrono::Utc::now().timestamp();
+        let now = spool.clock.now().timestamp();
         let closed = match agg.lock() {
             Ok(mut a) => {
                 a.touch(now);

@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
+use renkei_core::Store;
 use renkei_core::access::Principal;
 use renkei_core::audit::{self, Actor, Event};
-use renkei_core::{Store, time};
 use renkei_formats::packet::{Class, Proto};
 use serde::Serialize;
 use serde_json::json;
@@ -443,7 +443,7 @@ pub async fn annotate(
     .bind(&note_id)
     .bind(&cve)
     .bind(user.id)
-    .bind(time::now_str())
+    .bind(store.now_str())
     .fetch_one(tx.conn())
     .await?;
     audit::record(

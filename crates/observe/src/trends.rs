@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use renkei_core::{Store, time};
+use renkei_core::Store;
 use renkei_formats::packet::Proto;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -229,7 +229,7 @@ pub async fn compute_day(store: &Store, settings: &Settings, day: &str) -> Resul
         .bind(day)
         .execute(tx.conn())
         .await?;
-    let now = time::now_str();
+    let now = store.now_str();
     for n in &notes {
         sqlx::query(
             "INSERT INTO port_trends (day, proto, port, kind, score, evidence, computed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -281,10 +281,12 @@ pub async fn run_due(store: &Store, settings: &Settings, today: &str) -> Result<
         compute_day(store, settings, &day_string(*n)).await?;
     }
     for r in dirty {
-        sqlx::query("DELETE FROM observe_dirty_days WHERE day = $1 AND marked = $2")
-            .bind(r.try_get::<String, _>("day")?)
-            .bind(r.try_get::<i64, _>("marked")?)
-            .execute(store.pool())
+        store
+            .write(
+                sqlx::query("DELETE FROM observe_dirty_days WHERE day = $1 AND marked = $2")
+                    .bind(r.try_get::<String, _>("day")?)
+                    .bind(r.try_get::<i64, _>("marked")?),
+            )
             .await?;
     }
     Ok(days.len())

@@ -346,7 +346,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    get(store, &number, Viewer::Staff, time::now())
+    get(store, &number, Viewer::Staff, store.now())
         .await?
         .ok_or(PublishError::NotFound("alert"))
 }
@@ -453,7 +453,7 @@ pub async fn write(
 ) -> Result<Alert> {
     let actor = staff(user)?;
     let c = check_text(text)?;
-    let at = time::now_str();
+    let at = store.now_str();
     let mut tx = store.begin().await?;
     let h = head(&mut tx, number).await?;
     let revision = match pending_revision(&mut tx, &h).await? {
@@ -533,7 +533,7 @@ pub async fn write(
     )
     .await?;
     tx.commit().await?;
-    get(store, number.as_str(), Viewer::Staff, time::now())
+    get(store, number.as_str(), Viewer::Staff, store.now())
         .await?
         .ok_or(PublishError::NotFound("alert"))
 }
@@ -585,7 +585,7 @@ pub async fn submit(store: &Store, user: &UserInfo, number: &AlertNumber) -> Res
     )
     .await?;
     tx.commit().await?;
-    get(store, number.as_str(), Viewer::Staff, time::now())
+    get(store, number.as_str(), Viewer::Staff, store.now())
         .await?
         .ok_or(PublishError::NotFound("alert"))
 }
@@ -657,7 +657,7 @@ pub async fn publish(
     )
     .await?;
     tx.commit().await?;
-    get(store, number.as_str(), Viewer::Staff, time::now())
+    get(store, number.as_str(), Viewer::Staff, store.now())
         .await?
         .ok_or(PublishError::NotFound("alert"))
 }

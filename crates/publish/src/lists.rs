@@ -41,6 +41,25 @@ pub struct Settings {
     pub connections: u32,
     /// How long a claimed delivery is held before it may go again.
     pub lease_secs: i64,
+    /// How long an idle sender waits before it looks for new deliveries.
+    pub idle_secs: u64,
+}
+
+impl Settings {
+    pub fn from_config(
+        config: &renkei_core::config::Config,
+        team_key: Option<TeamKey>,
+    ) -> Settings {
+        Settings {
+            public_url: config.public_url(),
+            from: config.mail.from.clone(),
+            relay: config.mail.relay.clone(),
+            team_key,
+            connections: config.publish.list_connections,
+            lease_secs: config.publish.list_lease_secs as i64,
+            idle_secs: config.publish.list_poll_secs.max(1),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -136,7 +155,7 @@ pub async fn subscribe(
         ));
     }
     let key = email.to_ascii_lowercase();
-    let now = time::now_str();
+    let now = store.now_str();
     let mut tx = store.begin().await?;
     sqlx::query(
         "INSERT INTO subscribers (list_id, email, email_key, lang, status, token, created_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6) ON CONFLICT (list_id, email_key) DO NOTHING",
@@ -247,7 +266,7 @@ pub async fn confirm(store: &Store, token: &str) -> Result<()> {
     }
     let mut tx = store.begin().await?;
     sqlx::query("UPDATE subscribers SET status = 'active', confirmed_at = $1 WHERE token = $2 AND status = 'pending'")
-        .bind(time::now_str())
+        .bind(store.now_str())
         .bind(token.trim())
         .execute(tx.conn())
         .await?;
@@ -274,7 +293,7 @@ pub async fn unsubscribe(store: &Store, token: &str) -> Result<()> {
     }
     let mut tx = store.begin().await?;
     sqlx::query("UPDATE subscribers SET status = 'left', left_at = $1 WHERE token = $2")
-        .bind(time::now_str())
+        .bind(store.now_str())
         .bind(token.trim())
         .execute(tx.conn())
         .await?;
@@ -309,7 +328,7 @@ pub async fn import(
     rows: &[(String, Lang)],
 ) -> Result<usize> {
     let list = list_id(store, slug).await?;
-    let now = time::now_str();
+    let now = store.now_str();
     let mut added = 0;
     let mut tx = store.begin().await?;
     for (email, lang) in rows {
@@ -382,7 +401,7 @@ pub async fn start_send(
     let list = list_id(store, slug).await?;
     let (object_type, object_id, revision, subjects, bodies) = match what {
         Publication::Alert(number) => {
-            let a = alerts::get(store, number, Viewer::Staff, time::now())
+            let a = alerts::get(store, number, Viewer::Staff, store.now())
                 .await?
                 .ok_or(PublishError::NotFound("alert"))?;
             if a.tlp != Tlp::Clear {
@@ -476,7 +495,7 @@ pub async fn start_send(
             )
         }
     };
-    let now = time::now_str();
+    let now = store.now_str();
     let mut tx = store.begin().await?;
     let exists: Option<i64> = sqlx::query_scalar(
         "SELECT id FROM list_sends WHERE list_id = $1 AND object_type = $2 AND object_id = $3 AND revision = $4",
@@ -652,7 +671,7 @@ impl ListSender {
         tokio::pin!(shutdown);
         loop {
             let pause = match self.pass(&relay).await {
-                Ok(0) => StdDuration::from_secs(1),
+                Ok(0) => StdDuration::from_secs(self.settings.idle_secs.max(1)),
                 Ok(_) => StdDuration::ZERO,
                 Err(e) => {
                     tracing::warn!(error = %e, "list delivery pass failed; will retry");
@@ -669,7 +688,7 @@ impl ListSender {
     /// One batch: claims up to [`BATCH`] deliveries and sends them; returns how many
     /// were claimed.
     pub async fn pass(&self, relay: &RelayClient) -> Result<usize> {
-        let now = time::now();
+        let now = self.store.now();
         let claimed = self.claim(now).await?;
         if claimed.is_empty() {
             self.finish(now).await?;
@@ -859,11 +878,12 @@ impl ListSender {
     }
 
     async fn finish(&self, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
+        self.store.write(
+sqlx::query(
             "UPDATE list_sends SET finished_at = $1 WHERE finished_at IS NULL AND NOT EXISTS (SELECT 1 FROM list_deliveries d WHERE d.send_id = list_sends.id AND d.status IN ('queued', 'sending'))",
         )
         .bind(time::format(now))
-        .execute(self.store.pool())
+        )
         .await?;
         Ok(())
     }
@@ -879,11 +899,12 @@ async fn mark(
 ) -> Result<()> {
     match result {
         Ok(()) => {
-            sqlx::query("UPDATE list_deliveries SET status = 'sent', sent_at = $1, last_error = NULL WHERE send_id = $2 AND subscriber_id = $3")
-                .bind(time::now_str())
+            store.write(
+sqlx::query("UPDATE list_deliveries SET status = 'sent', sent_at = $1, last_error = NULL WHERE send_id = $2 AND subscriber_id = $3")
+                .bind(store.now_str())
                 .bind(send)
                 .bind(subscriber)
-                .execute(store.pool())
+                )
                 .await?;
         }
         Err(error) => {
@@ -896,13 +917,14 @@ async fn mark(
             .fetch_one(store.pool())
             .await?;
             let give_up = permanent || attempts >= 5;
-            sqlx::query("UPDATE list_deliveries SET status = $1, last_error = $2, lease_until = $3 WHERE send_id = $4 AND subscriber_id = $5")
+            store.write(
+sqlx::query("UPDATE list_deliveries SET status = $1, last_error = $2, lease_until = $3 WHERE send_id = $4 AND subscriber_id = $5")
                 .bind(if give_up { "failed" } else { "queued" })
                 .bind(&error)
-                .bind(time::format(time::now() + Duration::seconds(30 << attempts.clamp(0, 6))))
+                .bind(time::format(store.now() + Duration::seconds(30 << attempts.clamp(0, 6))))
                 .bind(send)
                 .bind(subscriber)
-                .execute(store.pool())
+                )
                 .await?;
             if permanent {
                 let mut tx = store.begin().await?;

@@ -12,13 +12,13 @@
 //! TLP:RED and every other restricted label never reach a mailing list or a feed:
 //! those carry TLP:CLEAR alone (see `lists` and `alerts::feed`).
 
+use renkei_core::Store;
 use renkei_core::access::{Reader, UserInfo};
 use renkei_core::audit::{self, Actor, Event};
 use renkei_core::lang::Lang;
 use renkei_core::secrets::{digest, random_token};
 use renkei_core::store::Tx;
 use renkei_core::tlp::Tlp;
-use renkei_core::{Store, time};
 use renkei_mail::{MailError, NewMail, TeamKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -217,7 +217,7 @@ pub(crate) async fn queue(
         settings.public_url,
         alerts::page_path(number.as_str())
     );
-    let now = time::now_str();
+    let now = tx.now_str();
     let mut queued = 0;
     for c in contacts_for(tx, org).await? {
         let token = random_token("ew_");
@@ -446,7 +446,7 @@ pub async fn add(
     .bind(h.id)
     .bind(org)
     .bind(user.id)
-    .bind(time::now_str())
+    .bind(store.now_str())
     .execute(tx.conn())
     .await?
     .rows_affected();
@@ -540,7 +540,7 @@ async fn insert_receipt(
     .bind(kind)
     .bind(via)
     .bind(who)
-    .bind(time::now_str())
+    .bind(tx.now_str())
     .execute(tx.conn())
     .await?
     .rows_affected()

@@ -137,7 +137,7 @@ pub async fn load_holidays(
     actor: &Actor,
     days: &[(NaiveDate, String)],
 ) -> Result<usize> {
-    let now = time::now_str();
+    let now = store.now_str();
     let mut tx = store.begin().await?;
     for (day, name) in days {
         sqlx::query(
@@ -487,7 +487,7 @@ pub async fn write(
     .bind(text.memo_title_en.as_deref().map(str::trim))
     .bind(text.memo_ja.as_deref().map(str::trim_end))
     .bind(text.memo_en.as_deref().map(str::trim_end))
-    .bind(time::now_str())
+    .bind(store.now_str())
     .bind(id)
     .execute(tx.conn())
     .await?;

@@ -104,7 +104,7 @@ pub async fn set_topics(
         .bind(quarter.to_string())
         .execute(tx.conn())
         .await?;
-    let now = time::now_str();
+    let now = store.now_str();
     for (i, t) in topics.iter().enumerate() {
         sqlx::query(
             "INSERT INTO report_topics (quarter, position, title_ja, title_en, body_ja, body_en, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

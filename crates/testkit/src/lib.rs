@@ -19,7 +19,6 @@ use renkei_core::config::Config;
 use renkei_core::lang::Lang;
 use renkei_core::orgs::{self, NewOrganization, OrgKind};
 use sqlx::Connection;
-use tokio::sync::oneshot;
 
 pub use renkei_web::RouteSpec;
 
@@ -180,8 +179,7 @@ pub struct TestServer {
     pub clock: renkei_core::time::Clock,
     observe: std::sync::Arc<renkei_observe::Settings>,
     lists: std::sync::Arc<renkei_publish::lists::Settings>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    running: Option<renkei_web::Running>,
     // Last, so the database outlives the server that uses it.
     pub database: FreshDatabase,
 }
@@ -234,11 +232,17 @@ impl TestServer {
         config.database.max_connections = 4;
         config.server.listen = "127.0.0.1:0".into();
         config.server.shutdown_grace_secs = 2;
+        // The outbox and list senders run as in production, but look for work once
+        // an hour after their first pass: tests drive the passes themselves
+        // (`OutboxWorker::send_due`, `deliver_lists`) so that their counts are exact.
+        // A test of delivery in the background sets a short poll.
+        config.mail.poll_secs = 3600;
+        config.publish.list_poll_secs = 3600;
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let address = listener.local_addr().expect("address");
+        // The same wiring as `renkei serve`: every listener the configuration names,
+        // every background part.
+        let listeners = renkei_web::Listeners::bind(&config).await.expect("bind");
+        let address = listeners.http_address().expect("address");
         let base = format!("http://{host}:{}", address.port());
         config.server.public_url = Some(base.clone());
         let server = renkei_web::build(config).await.expect("server builds");
@@ -249,30 +253,8 @@ impl TestServer {
         let clock = server.clock().clone();
         let observe = server.observe_settings().clone();
         let lists = server.list_settings().clone();
-        // With a bus, this node pulls sensor batches from it, as `renkei serve` does.
-        tokio::spawn(server.batch_consumer(std::future::pending::<()>()));
-        tokio::spawn(server.feed_consumer(std::future::pending::<()>()));
-        tokio::spawn(server.intake_retry(std::future::pending::<()>()));
-        let (tx, rx) = oneshot::channel::<()>();
-        let mut smtp = None;
-        if let Some(intake) = server.smtp_intake() {
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind smtp");
-            smtp = Some(l.local_addr().expect("smtp address").to_string());
-            // The SMTP listener lives as long as the test's runtime.
-            tokio::spawn(async move {
-                let _ = intake.run(l, std::future::pending::<()>()).await;
-            });
-        }
-        let task = tokio::spawn(async move {
-            server
-                .run(listener, async {
-                    let _ = rx.await;
-                })
-                .await
-                .expect("server runs");
-        });
+        let running = server.start(listeners).expect("server starts");
+        let smtp = running.addresses().smtp.map(|a| a.to_string());
         TestServer {
             base,
             store,
@@ -284,8 +266,7 @@ impl TestServer {
             clock,
             observe,
             lists,
-            shutdown: Some(tx),
-            task: Some(task),
+            running: Some(running),
             database,
         }
     }
@@ -319,13 +300,11 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
-    /// Stops the server the way SIGTERM does and waits for it to finish.
+    /// Stops the server the way SIGTERM does and waits for every part of it to
+    /// finish.
     pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task");
+        if let Some(running) = self.running.take() {
+            running.stop().await;
         }
     }
 
@@ -395,8 +374,10 @@ impl TestServer {
         let key = renkei_core::settings::secret(&self.store, "csrf_key")
             .await
             .expect("csrf key");
-        let csrf =
-            renkei_web::auth::issue_csrf(&key, &renkei_web::auth::csrf_binding(Some(&session)));
+        let csrf = renkei_web::http::auth::issue_csrf(
+            &key,
+            &renkei_web::http::auth::csrf_binding(Some(&session)),
+        );
         (session, csrf)
     }
 
@@ -465,14 +446,6 @@ impl TestServer {
             .rev()
             .map(|e| e.action)
             .collect()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -316,7 +316,7 @@ pub async fn get(store: &Store, id: i64) -> Result<VendorDetail> {
     .await?
     .ok_or(VulnError::NotFound("vendor"))?;
     let vendor = vendor_from(&row)?;
-    let now = time::now();
+    let now = store.now();
     let contacts = sqlx::query(
         "SELECT id, name, email, pgp_key, key_fingerprint, key_expires_at FROM vendor_contacts \
          WHERE vendor_id = $1 ORDER BY id",

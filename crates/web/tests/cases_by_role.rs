@@ -7,7 +7,7 @@ mod common;
 use common::{Api, registered_vendor};
 use renkei_core::access::Role;
 use renkei_testkit::{TestServer, both_backends};
-use renkei_web::routes::Method;
+use renkei_web::http::routes::Method;
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -9,7 +9,7 @@ use renkei_core::audit::Actor;
 use renkei_core::lang::Lang;
 use renkei_core::orgs::{self, NewContact, OrgKind};
 use renkei_testkit::{TestServer, TestUser, both_backends};
-use renkei_web::routes::Method;
+use renkei_web::http::routes::Method;
 
 const CALLERS: [Option<Role>; 6] = [
     None,

@@ -536,13 +536,12 @@ async fn metrics_on_their_own_listener_need_no_token() {
     let database = renkei_testkit::FreshDatabase::create(Backend::Sqlite).await;
     let mut config = renkei_core::config::Config::default();
     config.database.url = database.url.clone();
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.metrics_listen = "127.0.0.1:0".into();
+    let listeners = renkei_web::Listeners::bind(&config).await.unwrap();
     let server = renkei_web::build(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.serve_metrics(listener, async {
-        let _ = rx.await;
-    }));
+    let running = server.start(listeners).unwrap();
+    let address = running.addresses().metrics.expect("a metrics listener");
     let r = reqwest::get(format!("http://{address}/metrics"))
         .await
         .unwrap();
@@ -552,7 +551,7 @@ async fn metrics_on_their_own_listener_need_no_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "nothing else is served there");
-    let _ = tx.send(());
+    running.stop().await;
 }
 
 /// The key shown on the set-up page, decoded.

@@ -194,7 +194,7 @@ pub async fn begin_registration(
     let state = server
         .encode()
         .map_err(|e| internal("registration state", e))?;
-    let expires = time::format(time::now() + chrono::Duration::minutes(CEREMONY_MINUTES));
+    let expires = time::format(store.now() + chrono::Duration::minutes(CEREMONY_MINUTES));
     let mut tx = store.begin().await?;
     sqlx::query("DELETE FROM passkey_registrations WHERE user_id = $1")
         .bind(user_id)
@@ -240,7 +240,7 @@ pub async fn finish_registration(
         .bind(user_id)
         .execute(tx.conn())
         .await?;
-    if time::parse(&expires_at).is_none_or(|t| t <= time::now()) {
+    if time::parse(&expires_at).is_none_or(|t| t <= store.now()) {
         tx.commit().await?;
         return Err(CoreError::invalid(
             "credential",
@@ -295,7 +295,7 @@ pub async fn finish_registration(
     .bind(hex::encode(static_state.encode().map_err(|e| internal("static state", e))?))
     .bind(hex::encode(dynamic_state.encode().map_err(|e| internal("dynamic state", e))?))
     .bind(i64::from(transports.encode().map_err(|e| internal("transports", e))?))
-    .bind(time::now_str())
+    .bind(store.now_str())
     .execute(tx.conn())
     .await?;
     let codes = if first {
@@ -406,10 +406,12 @@ pub async fn request_options(
             .map_err(|e| internal("request options", e))?;
     let options = serde_json::to_string(&client).map_err(|e| internal("request options", e))?;
     let state = server.encode().map_err(|e| internal("request state", e))?;
-    sqlx::query("UPDATE login_challenges SET passkey_state = $1 WHERE token_hash = $2")
-        .bind(hex::encode(state))
-        .bind(crate::secrets::digest(token))
-        .execute(store.pool())
+    store
+        .write(
+            sqlx::query("UPDATE login_challenges SET passkey_state = $1 WHERE token_hash = $2")
+                .bind(hex::encode(state))
+                .bind(crate::secrets::digest(token)),
+        )
         .await?;
     Ok(Some(options))
 }
@@ -479,7 +481,7 @@ pub(super) async fn check_assertion(
         .map_err(|e| internal("dynamic state", e))?;
     sqlx::query("UPDATE passkeys SET dynamic_state = $1, last_used_at = $2 WHERE id = $3")
         .bind(hex::encode(dynamic))
-        .bind(time::now_str())
+        .bind(tx.now_str())
         .bind(passkey_id)
         .execute(tx.conn())
         .await?;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use renkei_core::Store;
 use renkei_core::config::Config;
 
-use crate::limiter::{LoginLimiter, RateLimiter};
-use crate::metrics::Metrics;
+use crate::http::limiter::{LoginLimiter, RateLimiter};
+use crate::http::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -25,6 +25,9 @@ pub struct AppState {
     pub observe: Arc<renkei_observe::Settings>,
     /// One roll-up of sensor batches at a time in this process.
     pub roll_up: Arc<tokio::sync::Mutex<()>>,
+    /// Work a request leaves running after its answer (a roll-up after a sensor
+    /// batch); the runtime waits for it before closing the database.
+    pub background: tokio_util::task::TaskTracker,
     /// Sensor batches accepted by this process, so that a burst is rolled up once
     /// it is over rather than batch by batch.
     pub batches_seen: Arc<std::sync::atomic::AtomicU64>,
@@ -42,13 +45,13 @@ impl AppState {
     /// Which note IDs and CVEs a public answer may name, now.
     pub async fn disclosure(
         &self,
-    ) -> Result<renkei_vuln::notes::Disclosure, crate::error::AppError> {
+    ) -> Result<renkei_vuln::notes::Disclosure, crate::http::error::AppError> {
         Ok(renkei_vuln::notes::Disclosure::at(&self.store, self.clock.now()).await?)
     }
 
     /// Public submissions (a finder's report, a vendor's application) without an
     /// account are limited per client address; signed-in callers are not.
-    pub async fn anonymous_submission_throttled(&self, auth: &crate::auth::Auth) -> bool {
+    pub async fn anonymous_submission_throttled(&self, auth: &crate::http::auth::Auth) -> bool {
         auth.principal.user().is_none() && !self.form_limiter.allow(&auth.client).await
     }
 }

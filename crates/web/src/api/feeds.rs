@@ -13,12 +13,12 @@ use renkei_formats::feed::Mapping;
 use renkei_incident::feeds::{self, Chunk};
 use serde::Deserialize;
 
-use crate::auth::Auth;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::http::auth::Auth;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 
 /// Whether a request path is a feed upload (it has its own body limit).
-pub fn is_upload(path: &str) -> bool {
+pub(crate) fn is_upload(path: &str) -> bool {
     path.starts_with("/api/v1/feeds/") && path.ends_with("/imports")
 }
 
@@ -33,7 +33,7 @@ pub struct UploadQuery {
 
 /// The feed file as the body (CSV, gzip allowed). 201 when it was counted here, 202
 /// when its chunks went to the bus, 200 when the file had been sent before.
-pub async fn upload(
+pub(crate) async fn upload(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(feed): Path<String>,
@@ -145,7 +145,7 @@ async fn publish(b: &crate::WorkBus, report: i64, chunk: &Chunk) -> Result<(), A
 }
 
 /// An import's progress and figures.
-pub async fn import_status(
+pub(crate) async fn import_status(
     State(state): State<AppState>,
     Path(report): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -154,7 +154,10 @@ pub async fn import_status(
 
 /// Counts one chunk pulled from the bus. A chunk already counted (a redelivery after
 /// a node died between its commit and its ack) is done, not counted again.
-pub async fn chunk_from_bus(state: &AppState, d: renkei_bus::Delivery) -> renkei_bus::Handled {
+pub(crate) async fn chunk_from_bus(
+    state: &AppState,
+    d: renkei_bus::Delivery,
+) -> renkei_bus::Handled {
     use renkei_bus::Handled;
     let number = |name: &str| d.header(name).and_then(|v| v.parse::<u64>().ok());
     let (Some(report), Some(first_row), Some(line_offset)) = (

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use renkei_core::CoreError;
 use renkei_core::lang::Lang;
 
-use crate::i18n;
+use crate::http::i18n;
 
 /// Responses that already are complete pages (a login form showing "wrong password")
 /// carry this so that the boundary leaves them as they are.

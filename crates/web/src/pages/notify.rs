@@ -11,9 +11,9 @@ use axum::response::Response;
 use renkei_incident::{incidents, notify};
 use serde::Deserialize;
 
-use crate::error::AppError;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 use crate::pages::{Page, Shell, html, see_other};
-use crate::state::AppState;
 
 fn pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, AppError> {
     serde_urlencoded::from_bytes(bytes)
@@ -57,7 +57,7 @@ async fn show_plan(
     })
 }
 
-pub async fn preview(
+pub(crate) async fn preview(
     State(state): State<AppState>,
     page: Page,
     RawQuery(q): RawQuery,
@@ -66,7 +66,7 @@ pub async fn preview(
     show_plan(&state, &page, ids, &HashMap::new()).await
 }
 
-pub async fn send(
+pub(crate) async fn send(
     State(state): State<AppState>,
     page: Page,
     body: Bytes,
@@ -108,7 +108,7 @@ pub struct ListQuery {
     status: Option<String>,
 }
 
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     page: Page,
     Query(q): Query<ListQuery>,
@@ -128,7 +128,10 @@ struct TemplatesPage<'a> {
     templates: Vec<notify::Template>,
 }
 
-pub async fn templates(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn templates(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
     let mut templates = Vec::new();
     for lang in notify::TEMPLATE_LANGS {
         templates.push(notify::template(&state.store, lang).await?);
@@ -139,7 +142,7 @@ pub async fn templates(State(state): State<AppState>, page: Page) -> Result<Resp
     })
 }
 
-pub async fn template_save(
+pub(crate) async fn template_save(
     State(state): State<AppState>,
     page: Page,
     body: Bytes,
@@ -163,7 +166,7 @@ pub async fn template_save(
     Ok(see_other("/admin/templates"))
 }
 
-pub async fn enrich(
+pub(crate) async fn enrich(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -183,7 +186,7 @@ struct AboutPage<'a> {
     sources: Vec<renkei_enrich::sources::SourceInfo>,
 }
 
-pub async fn about(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn about(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
     html(&AboutPage {
         shell: page.shell("about"),
         sources: renkei_enrich::sources::list(&state.store).await?,

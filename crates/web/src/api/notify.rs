@@ -12,10 +12,10 @@ use renkei_incident::{incidents, notify};
 use serde::Deserialize;
 
 use crate::api::ApiJson;
-use crate::api_incidents::Period;
-use crate::auth::Auth;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::api::incidents::Period;
+use crate::http::auth::Auth;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 
 impl From<renkei_enrich::EnrichError> for AppError {
     fn from(err: renkei_enrich::EnrichError) -> Self {
@@ -36,14 +36,14 @@ pub struct LookupQuery {
     ip: String,
 }
 
-pub async fn lookup(
+pub(crate) async fn lookup(
     State(state): State<AppState>,
     Query(q): Query<LookupQuery>,
 ) -> Result<Response, AppError> {
     Ok(Json(state.enricher.lookup(&q.ip)).into_response())
 }
 
-pub async fn sources(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn sources(State(state): State<AppState>) -> Result<Response, AppError> {
     let tables = state.enricher.tables();
     Ok(Json(serde_json::json!({
         "sources": renkei_enrich::sources::list(&state.store).await?,
@@ -53,7 +53,7 @@ pub async fn sources(State(state): State<AppState>) -> Result<Response, AppError
     .into_response())
 }
 
-pub async fn enrich_incident(
+pub(crate) async fn enrich_incident(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -96,7 +96,7 @@ impl NotifyBody {
     }
 }
 
-pub async fn preview(
+pub(crate) async fn preview(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<NotifyBody>,
 ) -> Result<Response, AppError> {
@@ -107,7 +107,7 @@ pub async fn preview(
     )
 }
 
-pub async fn send(
+pub(crate) async fn send(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(body): ApiJson<NotifyBody>,
@@ -134,7 +134,7 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, AppError> {
@@ -142,7 +142,7 @@ pub async fn list(
     Ok(Json(notify::list(&state.store, q.status.as_deref(), limit).await?).into_response())
 }
 
-pub async fn for_incident(
+pub(crate) async fn for_incident(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -150,7 +150,7 @@ pub async fn for_incident(
     Ok(Json(notify::for_incident(&state.store, id).await?).into_response())
 }
 
-pub async fn template(
+pub(crate) async fn template(
     State(state): State<AppState>,
     Path(lang): Path<String>,
 ) -> Result<Response, AppError> {
@@ -164,7 +164,7 @@ pub struct TemplateBody {
     body: String,
 }
 
-pub async fn template_set(
+pub(crate) async fn template_set(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(lang): Path<String>,
@@ -176,10 +176,10 @@ pub async fn template_set(
     )
 }
 
-pub async fn statistics(
+pub(crate) async fn statistics(
     State(state): State<AppState>,
     Query(p): Query<Period>,
 ) -> Result<Response, AppError> {
-    let (from, to) = p.resolve()?;
+    let (from, to) = p.resolve(state.clock.now().date_naive())?;
     Ok(Json(notify::statistics(&state.store, &from, &to).await?).into_response())
 }

@@ -15,11 +15,11 @@ use renkei_incident::reports::{self, Channel, FormReport};
 use renkei_incident::{Category, IncidentError, stats};
 use serde::Deserialize;
 
-use crate::api_incidents::{ListQuery, Period};
-use crate::error::AppError;
-use crate::i18n::{self, Catalog};
+use crate::api::incidents::{ListQuery, Period};
+use crate::http::error::AppError;
+use crate::http::i18n::{self, Catalog};
+use crate::http::state::AppState;
 use crate::pages::{Page, Shell, html, html_status, see_other};
-use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "report_form.html")]
@@ -89,7 +89,7 @@ impl ReportFormFields {
     }
 }
 
-pub async fn form(page: Page) -> Result<Response, AppError> {
+pub(crate) async fn form(page: Page) -> Result<Response, AppError> {
     html(&ReportFormPage {
         shell: page.shell("report"),
         form: ReportFormFields::default(),
@@ -105,7 +105,7 @@ struct ThanksPage<'a> {
     tracking: i64,
 }
 
-pub async fn submit(
+pub(crate) async fn submit(
     State(state): State<AppState>,
     page: Page,
     Form(fields): Form<ReportFormFields>,
@@ -193,7 +193,7 @@ impl QueuePage<'_> {
     }
 }
 
-pub async fn queue(
+pub(crate) async fn queue(
     State(state): State<AppState>,
     page: Page,
     Query(q): Query<ListQuery>,
@@ -212,7 +212,7 @@ pub async fn queue(
 }
 
 /// Bulk actions from the queue: the checked incidents, one action.
-pub async fn bulk(
+pub(crate) async fn bulk(
     State(state): State<AppState>,
     page: Page,
     body: Bytes,
@@ -360,7 +360,7 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub async fn report(
+pub(crate) async fn report(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -453,7 +453,7 @@ pub struct CategoryForm {
     category: String,
 }
 
-pub async fn report_category(
+pub(crate) async fn report_category(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -474,7 +474,7 @@ pub struct NoteForm {
     body: String,
 }
 
-pub async fn report_note(
+pub(crate) async fn report_note(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -491,7 +491,7 @@ pub struct IncidentForm {
     tlp: Option<String>,
 }
 
-pub async fn incident_update(
+pub(crate) async fn incident_update(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -515,7 +515,7 @@ pub async fn incident_update(
     )))
 }
 
-pub async fn incident(
+pub(crate) async fn incident(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -535,12 +535,12 @@ struct StatsPage<'a> {
     to: String,
 }
 
-pub async fn statistics(
+pub(crate) async fn statistics(
     State(state): State<AppState>,
     page: Page,
     Query(p): Query<Period>,
 ) -> Result<Response, AppError> {
-    let (from, to) = p.resolve()?;
+    let (from, to) = p.resolve(state.clock.now().date_naive())?;
     let s = stats::statistics(&state.store, &from, &to).await?;
     html(&StatsPage {
         shell: page.shell("statistics"),

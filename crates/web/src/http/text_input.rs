@@ -14,8 +14,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
 
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 
 fn has_nul(s: &str) -> bool {
     s.contains('\0')

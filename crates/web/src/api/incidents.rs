@@ -13,9 +13,9 @@ use renkei_incident::{Category, stats};
 use serde::Deserialize;
 
 use crate::api::ApiJson;
-use crate::auth::Auth;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::http::auth::Auth;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 
 /// The client's `Idempotency-Key`, scoped to the account that sent it: a retry after
 /// a timeout or a node that died is then the same report, never a second one.
@@ -53,7 +53,7 @@ fn taken(out: reports::Outcome, repeated: bool) -> Response {
     (code, Json(out)).into_response()
 }
 
-pub async fn submit(
+pub(crate) async fn submit(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     headers: HeaderMap,
@@ -86,7 +86,7 @@ pub struct ImportQuery {
 
 /// A raw document (RFC 5322 mail, IODEF, X-ARF) as the body. It is stored before it
 /// is read; a document that cannot be read is still kept, marked for review.
-pub async fn import(
+pub(crate) async fn import(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Query(q): Query<ImportQuery>,
@@ -126,19 +126,19 @@ pub async fn import(
     )
     .await?;
     if format == InputFormat::Mail && !repeated {
-        crate::api_publish::list_bounce(&state.store, &body).await;
+        crate::api::publish::list_bounce(&state.store, &body).await;
     }
     Ok(taken(out, repeated))
 }
 
-pub async fn report(
+pub(crate) async fn report(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     Ok(Json(incidents::report(&state.store, id).await?).into_response())
 }
 
-pub async fn report_raw(
+pub(crate) async fn report_raw(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -163,7 +163,7 @@ pub struct CategoryBody {
     category: String,
 }
 
-pub async fn report_category(
+pub(crate) async fn report_category(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -179,7 +179,7 @@ pub async fn report_category(
     Ok(Json(incidents::report(&state.store, id).await?).into_response())
 }
 
-pub async fn messages(
+pub(crate) async fn messages(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -202,7 +202,7 @@ fn note() -> String {
     "note".into()
 }
 
-pub async fn message_add(
+pub(crate) async fn message_add(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -288,14 +288,17 @@ impl ListQuery {
     }
 }
 
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, AppError> {
     Ok(Json(incidents::list(&state.store, &q.filter()?).await?).into_response())
 }
 
-pub async fn get(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, AppError> {
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
     Ok(Json(incidents::get(&state.store, id).await?).into_response())
 }
 
@@ -311,7 +314,7 @@ pub struct IncidentPatch {
     tlp: Option<String>,
 }
 
-pub async fn patch(
+pub(crate) async fn patch(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -341,7 +344,7 @@ pub struct MergeBody {
     others: Vec<i64>,
 }
 
-pub async fn merge(
+pub(crate) async fn merge(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(m): ApiJson<MergeBody>,
@@ -357,10 +360,10 @@ pub struct Period {
 }
 
 impl Period {
-    /// Defaults to the current quarter.
-    pub fn resolve(&self) -> Result<(String, String), AppError> {
+    /// Defaults to the quarter `today` is in.
+    pub fn resolve(&self, today: chrono::NaiveDate) -> Result<(String, String), AppError> {
         use chrono::Datelike;
-        let now = chrono::Utc::now().date_naive();
+        let now = today;
         let q_start = chrono::NaiveDate::from_ymd_opt(now.year(), (now.month0() / 3) * 3 + 1, 1)
             .unwrap_or(now);
         let q_end = q_start
@@ -385,10 +388,10 @@ impl Period {
     }
 }
 
-pub async fn statistics(
+pub(crate) async fn statistics(
     State(state): State<AppState>,
     Query(p): Query<Period>,
 ) -> Result<Response, AppError> {
-    let (from, to) = p.resolve()?;
+    let (from, to) = p.resolve(state.clock.now().date_naive())?;
     Ok(Json(stats::statistics(&state.store, &from, &to).await?).into_response())
 }

@@ -13,7 +13,9 @@ pub const LANG_COOKIE: &str = "renkei_lang";
 /// browser's Accept-Language, else English.
 pub fn request_lang(headers: &HeaderMap, user_lang: Option<Lang>) -> Lang {
     user_lang
-        .or_else(|| crate::auth::cookie(headers, LANG_COOKIE).and_then(|v| Lang::parse(&v).ok()))
+        .or_else(|| {
+            crate::http::auth::cookie(headers, LANG_COOKIE).and_then(|v| Lang::parse(&v).ok())
+        })
         .or_else(|| {
             headers
                 .get(axum::http::header::ACCEPT_LANGUAGE)

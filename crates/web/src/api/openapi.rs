@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use renkei_core::access::Access;
 
-use crate::routes::{Method, RouteSpec};
+use crate::http::routes::{Method, RouteSpec};
 
 fn schema_ref(name: &str) -> Value {
     match name.strip_suffix("[]") {
@@ -31,7 +31,7 @@ fn access_text(access: Access) -> &'static str {
     }
 }
 
-pub fn document(specs: &[&RouteSpec], server_url: &str) -> Value {
+pub(crate) fn document(specs: &[&RouteSpec], server_url: &str) -> Value {
     let mut paths = Map::new();
     for spec in specs {
         let Some(doc) = spec.api else { continue };

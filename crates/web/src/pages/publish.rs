@@ -17,11 +17,11 @@ use renkei_publish::markdown;
 use renkei_publish::warnings::{self, Receipt, ReceiptLink, Recipient, Warning};
 use serde::Deserialize;
 
-use crate::api_publish::viewer;
-use crate::error::AppError;
+use crate::api::publish::viewer;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
+use crate::pages::vuln::{field, fields};
 use crate::pages::{Page, Shell, html, html_status, see_other};
-use crate::pages_vuln::{field, fields};
-use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
 pub struct AlertQuery {
@@ -57,7 +57,7 @@ impl AlertsPage<'_> {
     }
 }
 
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     page: Page,
     Query(q): Query<AlertQuery>,
@@ -182,7 +182,7 @@ async fn alert_page<'a>(
                 .collect();
         }
         (Viewer::Org(_), Some(_)) if alert.tlp != Tlp::Clear => {
-            crate::api_publish::read_by(state, &page.auth, &alert).await?;
+            crate::api::publish::read_by(state, &page.auth, &alert).await?;
             acknowledged_at = warnings::acknowledged_by(&state.store, reader, &n).await?;
         }
         _ => {}
@@ -203,7 +203,7 @@ async fn alert_page<'a>(
 }
 
 /// Addresses an early warning to an organization, or takes one off (staff).
-pub async fn recipients_change(
+pub(crate) async fn recipients_change(
     State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
@@ -211,7 +211,7 @@ pub async fn recipients_change(
 ) -> Result<Response, AppError> {
     let f = fields(&body)?;
     let n = AlertNumber::parse(&number)?;
-    let user = crate::api_publish::signed_in(&page.auth)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
     let org: i64 = field(&f, "org_id")
         .parse()
         .map_err(|_| AppError::bad_request("invalid_input", "org_id: choose an organization"))?;
@@ -233,13 +233,13 @@ pub async fn recipients_change(
 }
 
 /// A recipient organization's member confirms receipt in the portal.
-pub async fn acknowledge(
+pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
     let n = AlertNumber::parse(&number)?;
-    let user = crate::api_publish::signed_in(&page.auth)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
     warnings::acknowledge(&state.store, user, &n).await?;
     Ok(see_other(&alerts::page_path(n.as_str())))
 }
@@ -259,7 +259,7 @@ impl WarningsPage<'_> {
 }
 
 /// The early-warning inbox: an organization's own, or (staff) all with receipts.
-pub async fn warnings_page(
+pub(crate) async fn warnings_page(
     State(state): State<AppState>,
     page: Page,
 ) -> Result<Response, AppError> {
@@ -282,7 +282,7 @@ struct ReceiptPage<'a> {
 
 /// The receipt link shows a button: a link scanner that follows it acknowledges
 /// nothing.
-pub async fn receipt_page(
+pub(crate) async fn receipt_page(
     State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
@@ -291,7 +291,7 @@ pub async fn receipt_page(
     receipt_view(&page, token, link)
 }
 
-pub async fn receipt(
+pub(crate) async fn receipt(
     State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
@@ -308,7 +308,7 @@ fn receipt_view(page: &Page, token: String, link: ReceiptLink) -> Result<Respons
     })
 }
 
-pub async fn page(
+pub(crate) async fn page(
     State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
@@ -319,7 +319,7 @@ pub async fn page(
 }
 
 /// Submit for review, or publish (the reviewer).
-pub async fn action(
+pub(crate) async fn action(
     State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
@@ -327,7 +327,7 @@ pub async fn action(
 ) -> Result<Response, AppError> {
     let f = fields(&body)?;
     let n = AlertNumber::parse(&number)?;
-    let user = crate::api_publish::signed_in(&page.auth)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
     let result = match field(&f, "action").as_str() {
         "submit" => alerts::submit(&state.store, user, &n).await,
         "publish" => {
@@ -388,7 +388,7 @@ fn text_of(f: &HashMap<String, String>, with_meta: bool) -> AlertText {
     }
 }
 
-pub async fn new_form(page: Page) -> Result<Response, AppError> {
+pub(crate) async fn new_form(page: Page) -> Result<Response, AppError> {
     let form = HashMap::from([("tlp".to_string(), "TLP:CLEAR".to_string())]);
     html(&AlertForm {
         shell: page.shell("alerts"),
@@ -398,13 +398,13 @@ pub async fn new_form(page: Page) -> Result<Response, AppError> {
     })
 }
 
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     page: Page,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let f = fields(&body)?;
-    let user = crate::api_publish::signed_in(&page.auth)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
     match alerts::create(&state.store, user, &text_of(&f, true), state.clock.now()).await {
         Ok(a) => Ok(see_other(&alerts::page_path(&a.number))),
         Err(e @ PublishError::Invalid { .. }) => html_status(
@@ -420,7 +420,7 @@ pub async fn create(
     }
 }
 
-pub async fn edit_form(
+pub(crate) async fn edit_form(
     State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
@@ -462,7 +462,7 @@ pub async fn edit_form(
     })
 }
 
-pub async fn save(
+pub(crate) async fn save(
     State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
@@ -470,7 +470,7 @@ pub async fn save(
 ) -> Result<Response, AppError> {
     let f = fields(&body)?;
     let n = AlertNumber::parse(&number)?;
-    let user = crate::api_publish::signed_in(&page.auth)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
     match alerts::write(&state.store, user, &n, &text_of(&f, true)).await {
         Ok(_) => Ok(see_other(&alerts::page_path(n.as_str()))),
         Err(e @ (PublishError::Invalid { .. } | PublishError::Conflict(_))) => html_status(
@@ -493,7 +493,7 @@ pub struct FeedQuery {
 
 fn feed_response(content_type: &'static str, body: String) -> Response {
     let mut r = ([(header::CONTENT_TYPE, content_type)], body).into_response();
-    crate::api_vuln::public_cache(&mut r);
+    crate::api::vuln::public_cache(&mut r);
     r
 }
 
@@ -532,14 +532,14 @@ async fn alert_feed(state: &AppState, q: &FeedQuery, path: &str) -> Result<Respo
     Ok(feed_as(&feed, path))
 }
 
-pub async fn atom(
+pub(crate) async fn atom(
     State(state): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
     alert_feed(&state, &q, "/feeds/alerts.atom").await
 }
 
-pub async fn rss(
+pub(crate) async fn rss(
     State(state): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
@@ -563,14 +563,14 @@ impl WeeklyListPage<'_> {
     }
 }
 
-pub async fn weekly_list(
+pub(crate) async fn weekly_list(
     State(state): State<AppState>,
     page: Page,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
     let reports = weekly::list(&state.store, viewer(&page.auth.principal), 200).await?;
     let ja = reads_ja(&page, q.lang.as_deref());
-    let next = crate::api_publish::schedule(&state)
+    let next = crate::api::publish::schedule(&state)
         .await?
         .next_issue(state.clock.now().date_naive())
         .to_string();
@@ -603,7 +603,7 @@ impl WeeklyPage<'_> {
     }
 }
 
-pub async fn weekly_page(
+pub(crate) async fn weekly_page(
     State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
@@ -629,14 +629,14 @@ async fn weekly_feed(state: &AppState, q: &FeedQuery, path: &str) -> Result<Resp
     Ok(feed_as(&feed, path))
 }
 
-pub async fn weekly_atom(
+pub(crate) async fn weekly_atom(
     State(state): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
     weekly_feed(&state, &q, "/feeds/weekly.atom").await
 }
 
-pub async fn weekly_rss(
+pub(crate) async fn weekly_rss(
     State(state): State<AppState>,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
@@ -676,12 +676,15 @@ async fn lists_page<'a>(
     })
 }
 
-pub async fn lists_index(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn lists_index(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
     let view = lists_page(&state, &page, None, None).await?;
     html(&view)
 }
 
-pub async fn subscribe(
+pub(crate) async fn subscribe(
     State(state): State<AppState>,
     page: Page,
     Path(slug): Path<String>,
@@ -695,7 +698,7 @@ pub async fn subscribe(
             "too many requests from this address; try again later",
         ));
     }
-    let lang = crate::api_publish::subscriber_lang(Some(&field(&f, "lang")), page.lang)?;
+    let lang = crate::api::publish::subscriber_lang(Some(&field(&f, "lang")), page.lang)?;
     match lists::subscribe(&state.store, &state.lists, &slug, &field(&f, "email"), lang).await {
         Ok(()) => {
             let view = lists_page(
@@ -745,7 +748,7 @@ async fn link_page(
 
 /// The link in the confirmation mail shows a button: a link scanner that follows
 /// it subscribes nobody.
-pub async fn confirm_page(
+pub(crate) async fn confirm_page(
     State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
@@ -753,7 +756,7 @@ pub async fn confirm_page(
     link_page(&state, &page, "confirm", token, false).await
 }
 
-pub async fn confirm(
+pub(crate) async fn confirm(
     State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
@@ -762,7 +765,7 @@ pub async fn confirm(
     link_page(&state, &page, "confirm", token, true).await
 }
 
-pub async fn unsubscribe_page(
+pub(crate) async fn unsubscribe_page(
     State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
@@ -771,7 +774,7 @@ pub async fn unsubscribe_page(
 }
 
 /// The one-click POST (RFC 8058) and the page's button both land here.
-pub async fn unsubscribe(
+pub(crate) async fn unsubscribe(
     State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
@@ -802,7 +805,7 @@ impl SendsPage<'_> {
     }
 }
 
-pub async fn sends(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn sends(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
     html(&SendsPage {
         shell: page.shell("lists"),
         sends: lists::sends(&state.store, 50).await?,
@@ -811,15 +814,15 @@ pub async fn sends(State(state): State<AppState>, page: Page) -> Result<Response
     })
 }
 
-pub async fn send_start(
+pub(crate) async fn send_start(
     State(state): State<AppState>,
     page: Page,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let f = fields(&body)?;
-    let user = crate::api_publish::signed_in(&page.auth)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
     let opt = |k: &str| Some(field(&f, k)).filter(|v| !v.is_empty());
-    let what = crate::api_publish::publication(opt("alert"), opt("weekly"));
+    let what = crate::api::publish::publication(opt("alert"), opt("weekly"));
     let result = match what {
         Ok(what) => lists::start_send(&state.store, &state.lists, user, &field(&f, "list"), &what)
             .await

@@ -16,11 +16,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::ApiJson;
-use crate::auth::Auth;
-use crate::error::AppError;
+use crate::http::auth::Auth;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
+use crate::pages::vuln::fields;
 use crate::pages::{Page, Shell, html, see_other};
-use crate::pages_vuln::fields;
-use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
 pub struct LangQuery {
@@ -49,12 +49,12 @@ struct ActivityPage<'a> {
 }
 
 /// The report of the last complete quarter.
-pub async fn index(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn index(State(state): State<AppState>) -> Result<Response, AppError> {
     let q = Quarter::last_complete(state.clock.now().date_naive());
     Ok(see_other(&format!("/activity/{q}")))
 }
 
-pub async fn page(
+pub(crate) async fn page(
     State(state): State<AppState>,
     page: Page,
     Path(quarter): Path<String>,
@@ -78,14 +78,14 @@ pub async fn page(
 }
 
 /// The topics form: every topic's four fields, and one empty topic to add.
-pub async fn topics_save(
+pub(crate) async fn topics_save(
     State(state): State<AppState>,
     page: Page,
     Path(quarter): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let q = Quarter::parse(&quarter)?;
-    let user = crate::api_publish::signed_in(&page.auth)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
     let f = fields(&body)?;
     let mut topics = Vec::new();
     for i in 0..31 {
@@ -117,7 +117,7 @@ fn download(content_type: &'static str, name: String, body: Vec<u8>) -> Response
     r
 }
 
-pub async fn pdf(
+pub(crate) async fn pdf(
     State(state): State<AppState>,
     page: Page,
     Path(quarter): Path<String>,
@@ -132,7 +132,7 @@ pub async fn pdf(
     Ok(download("application/pdf", name, bytes))
 }
 
-pub async fn html_file(
+pub(crate) async fn html_file(
     State(state): State<AppState>,
     page: Page,
     Path(quarter): Path<String>,
@@ -148,7 +148,7 @@ pub async fn html_file(
 }
 
 /// The report's content as JSON (`?lang=en`).
-pub async fn api_get(
+pub(crate) async fn api_get(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(quarter): Path<String>,
@@ -163,7 +163,7 @@ pub async fn api_get(
     Ok(Json(report).into_response())
 }
 
-pub async fn api_topics(
+pub(crate) async fn api_topics(
     State(state): State<AppState>,
     Path(quarter): Path<String>,
 ) -> Result<Response, AppError> {
@@ -182,14 +182,14 @@ pub struct TopicsBody {
     topics: Vec<Topic>,
 }
 
-pub async fn api_topics_put(
+pub(crate) async fn api_topics_put(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(quarter): Path<String>,
     ApiJson(body): ApiJson<TopicsBody>,
 ) -> Result<Response, AppError> {
     let q = Quarter::parse(&quarter)?;
-    let user = crate::api_publish::signed_in(&auth)?;
+    let user = crate::api::publish::signed_in(&auth)?;
     let topics = quarterly::set_topics(&state.store, user, q, &body.topics).await?;
     Ok(Json(json!({"quarter": q.to_string(), "topics": topics})).into_response())
 }

@@ -15,9 +15,9 @@ use renkei_vuln::vendors::{self, Suggestion, Vendor, VendorDetail};
 use renkei_vuln::{ProductStatus, Stage, VulnError};
 use serde::Deserialize;
 
-use crate::error::AppError;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 use crate::pages::{Page, Shell, html, html_status, see_other};
-use crate::state::AppState;
 
 pub(crate) fn fields(body: &[u8]) -> Result<HashMap<String, String>, AppError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
@@ -47,7 +47,10 @@ impl NotesPage<'_> {
     }
 }
 
-pub async fn notes_list(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn notes_list(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
     let notes = notes::list_published(&state.store, state.clock.now(), 500).await?;
     let ja = page.lang.as_str() == "ja";
     html(&NotesPage {
@@ -81,7 +84,7 @@ pub struct LangQuery {
 }
 
 /// A published note; before its moment it does not exist.
-pub async fn note_page(
+pub(crate) async fn note_page(
     State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
@@ -102,7 +105,7 @@ pub async fn note_page(
         ja,
         encoded,
     })?;
-    crate::api_vuln::public_cache(&mut r);
+    crate::api::vuln::public_cache(&mut r);
     Ok(r)
 }
 
@@ -121,7 +124,7 @@ impl ReportPage<'_> {
     }
 }
 
-pub async fn report_form(page: Page) -> Result<Response, AppError> {
+pub(crate) async fn report_form(page: Page) -> Result<Response, AppError> {
     html(&ReportPage {
         shell: page.shell("vuln_report"),
         form: HashMap::new(),
@@ -130,7 +133,7 @@ pub async fn report_form(page: Page) -> Result<Response, AppError> {
     })
 }
 
-pub async fn report_submit(
+pub(crate) async fn report_submit(
     State(state): State<AppState>,
     page: Page,
     body: Bytes,
@@ -201,7 +204,7 @@ impl ApplyPage<'_> {
     }
 }
 
-pub async fn apply_form(page: Page) -> Result<Response, AppError> {
+pub(crate) async fn apply_form(page: Page) -> Result<Response, AppError> {
     html(&ApplyPage {
         shell: page.shell("vendor_apply"),
         form: HashMap::new(),
@@ -210,7 +213,7 @@ pub async fn apply_form(page: Page) -> Result<Response, AppError> {
     })
 }
 
-pub async fn apply_submit(
+pub(crate) async fn apply_submit(
     State(state): State<AppState>,
     page: Page,
     body: Bytes,
@@ -272,7 +275,10 @@ struct CasesPage<'a> {
     cases: Vec<CaseSummary>,
 }
 
-pub async fn cases_list(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn cases_list(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
     let cases = cases::list(&state.store, &page.auth.principal, state.clock.now()).await?;
     html(&CasesPage {
         shell: page.shell("cases"),
@@ -360,7 +366,7 @@ async fn show_case(
     }
 }
 
-pub async fn case_page(
+pub(crate) async fn case_page(
     State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
@@ -370,7 +376,7 @@ pub async fn case_page(
 
 /// Every form on the case page posts here with an `action`; each goes through the
 /// same functions (and the same gate) as the API.
-pub async fn case_action(
+pub(crate) async fn case_action(
     State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
@@ -530,7 +536,10 @@ struct VendorsPage<'a> {
     vendors: Vec<Vendor>,
 }
 
-pub async fn vendors_list(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn vendors_list(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
     html(&VendorsPage {
         shell: page.shell("vendors"),
         vendors: vendors::list(&state.store).await?,
@@ -546,7 +555,7 @@ struct VendorPage<'a> {
     error: Option<String>,
 }
 
-pub async fn vendor_page(
+pub(crate) async fn vendor_page(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -560,7 +569,7 @@ pub async fn vendor_page(
     })
 }
 
-pub async fn vendor_action(
+pub(crate) async fn vendor_action(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,

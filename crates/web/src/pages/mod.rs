@@ -1,6 +1,17 @@
 //! The server-rendered pages. Every flow works without JavaScript: plain forms,
 //! POST-redirect-GET, and a CSRF field in each form.
 
+pub mod feeds;
+pub mod incidents;
+pub mod notify;
+pub mod observe;
+pub mod ops;
+pub mod passkey;
+pub mod publish;
+pub mod report;
+pub mod sso;
+pub mod vuln;
+
 use askama::Template;
 use axum::Form;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -15,10 +26,10 @@ use renkei_core::orgs::{self, Contact, NewContact, NewOrganization, OrgKind, Org
 use renkei_core::{CoreError, second_factor, secrets};
 use serde::Deserialize;
 
-use crate::auth::{self, Auth, CookieSpec, CsrfToken};
-use crate::error::{AppError, Rendered};
-use crate::i18n::{self, Catalog, LANG_COOKIE};
-use crate::state::AppState;
+use crate::http::auth::{self, Auth, CookieSpec, CsrfToken};
+use crate::http::error::{AppError, Rendered};
+use crate::http::i18n::{self, Catalog, LANG_COOKIE};
+use crate::http::state::AppState;
 
 /// What every page needs: the caller, the CSRF token for its forms, the language.
 pub struct Page {
@@ -170,13 +181,13 @@ struct HomePage<'a> {
     shell: Shell<'a>,
 }
 
-pub async fn home(page: Page) -> Result<Response, AppError> {
+pub(crate) async fn home(page: Page) -> Result<Response, AppError> {
     html(&HomePage {
         shell: page.shell("home"),
     })
 }
 
-pub async fn healthz(State(state): State<AppState>) -> Response {
+pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
     match renkei_core::counts::ping(&state.store).await {
         Ok(_) => axum::Json(serde_json::json!({"status": "ok", "database": "ok"})).into_response(),
         Err(e) => {
@@ -192,9 +203,9 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {
     let c = renkei_core::counts::counts(&state.store).await?;
-    let q = crate::ops::queues(&state).await?;
+    let q = crate::pages::ops::queues(&state).await?;
     let nodes = renkei_core::nodes::nodes(&state.store).await?;
     let leases = renkei_core::nodes::leases(&state.store).await?;
     let mut gauges = vec![
@@ -312,7 +323,7 @@ fn sso_href(state: &AppState, next: &str) -> Option<String> {
         .then(|| format!("/login/sso?next={}", auth::urlencode(next)))
 }
 
-pub async fn login_form(
+pub(crate) async fn login_form(
     State(state): State<AppState>,
     page: Page,
     Query(q): Query<LoginQuery>,
@@ -345,7 +356,7 @@ pub struct LoginForm {
     code: Option<String>,
 }
 
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<LoginForm>,
@@ -485,7 +496,7 @@ pub(crate) async fn login_code_page<'a>(
     })
 }
 
-pub async fn login_code_form(
+pub(crate) async fn login_code_form(
     State(state): State<AppState>,
     page: Page,
     headers: axum::http::HeaderMap,
@@ -503,7 +514,7 @@ pub struct LoginCodeForm {
 
 /// The second step: the code from the app (or a recovery code) for the challenge
 /// the password opened.
-pub async fn login_code(
+pub(crate) async fn login_code(
     State(state): State<AppState>,
     page: Page,
     headers: axum::http::HeaderMap,
@@ -597,7 +608,7 @@ async fn second_factor_setup(
 }
 
 /// Starts setting up an authenticator app: shows the key to scan.
-pub async fn second_factor_begin(
+pub(crate) async fn second_factor_begin(
     State(state): State<AppState>,
     page: Page,
 ) -> Result<Response, AppError> {
@@ -611,7 +622,7 @@ pub struct CodeForm {
 }
 
 /// Turns the app on with a code it shows; shows the recovery codes once.
-pub async fn second_factor_confirm(
+pub(crate) async fn second_factor_confirm(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<CodeForm>,
@@ -634,7 +645,7 @@ pub async fn second_factor_confirm(
 }
 
 /// Turns the second factor off, with a code from it (or a recovery code).
-pub async fn second_factor_remove(
+pub(crate) async fn second_factor_remove(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<CodeForm>,
@@ -653,7 +664,10 @@ pub async fn second_factor_remove(
     }
 }
 
-pub async fn logout(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
     if let Some(token) = &page.auth.session_token {
         accounts::end_session(&state.store, &page.auth.actor(), token).await?;
     }
@@ -671,7 +685,7 @@ pub struct LangForm {
 }
 
 /// Switches the language: for the account if signed in, else in a cookie.
-pub async fn set_lang(
+pub(crate) async fn set_lang(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<LangForm>,
@@ -712,7 +726,7 @@ struct SetupPage<'a> {
     error: Option<String>,
 }
 
-pub async fn setup_form(
+pub(crate) async fn setup_form(
     State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
@@ -741,7 +755,7 @@ pub struct SetupForm {
     password_again: String,
 }
 
-pub async fn setup(
+pub(crate) async fn setup(
     State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
@@ -810,7 +824,10 @@ struct DashboardPage<'a> {
     counts: Option<(i64, i64, i64)>,
 }
 
-pub async fn dashboard(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn dashboard(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
     let user = page.user()?.clone();
     let org = match user.org_id {
         Some(id) => Some(orgs::get(&state.store, id).await?),
@@ -925,12 +942,15 @@ pub(crate) async fn account_page<'a>(
     })
 }
 
-pub async fn account(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn account(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
     html(&account_page(&state, &page, None).await?)
 }
 
 /// Ends one of the account's sessions (the one in use too: that signs out).
-pub async fn account_session_revoke(
+pub(crate) async fn account_session_revoke(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<String>,
@@ -944,7 +964,7 @@ pub struct AccountLangForm {
     lang: String,
 }
 
-pub async fn account_lang(
+pub(crate) async fn account_lang(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<AccountLangForm>,
@@ -961,7 +981,7 @@ pub struct PasswordForm {
     password_again: String,
 }
 
-pub async fn account_password(
+pub(crate) async fn account_password(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<PasswordForm>,
@@ -1015,7 +1035,7 @@ pub struct TokenForm {
     scopes: std::collections::HashMap<String, String>,
 }
 
-pub async fn account_token_create(
+pub(crate) async fn account_token_create(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<TokenForm>,
@@ -1060,7 +1080,7 @@ pub async fn account_token_create(
     })
 }
 
-pub async fn account_token_revoke(
+pub(crate) async fn account_token_revoke(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -1089,7 +1109,7 @@ impl OrgsPage<'_> {
     }
 }
 
-pub async fn orgs(
+pub(crate) async fn orgs(
     State(state): State<AppState>,
     page: Page,
     Query(q): Query<OrgsQuery>,
@@ -1128,7 +1148,7 @@ impl OrgForm {
     }
 }
 
-pub async fn org_create(
+pub(crate) async fn org_create(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<OrgForm>,
@@ -1146,7 +1166,7 @@ struct OrgPage<'a> {
     history: Vec<AuditEntry>,
 }
 
-pub async fn org(
+pub(crate) async fn org(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -1162,7 +1182,7 @@ pub async fn org(
     })
 }
 
-pub async fn org_update(
+pub(crate) async fn org_update(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -1182,7 +1202,7 @@ pub struct ContactForm {
     role: Option<String>,
 }
 
-pub async fn contact_create(
+pub(crate) async fn contact_create(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -1205,7 +1225,7 @@ pub async fn contact_create(
     Ok(see_other(&format!("/orgs/{id}")))
 }
 
-pub async fn contact_delete(
+pub(crate) async fn contact_delete(
     State(state): State<AppState>,
     page: Page,
     Path((id, contact_id)): Path<(i64, i64)>,
@@ -1231,7 +1251,7 @@ impl UsersPage<'_> {
     }
 }
 
-pub async fn users(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn users(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
     let users = accounts::list_users(&state.store).await?;
     let orgs = orgs::list(&state.store, None).await?;
     html(&UsersPage {
@@ -1251,7 +1271,7 @@ pub struct UserForm {
     lang: String,
 }
 
-pub async fn user_create(
+pub(crate) async fn user_create(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<UserForm>,
@@ -1300,7 +1320,7 @@ pub async fn user_create(
     }
 }
 
-pub async fn user_disable(
+pub(crate) async fn user_disable(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -1309,7 +1329,7 @@ pub async fn user_disable(
     Ok(see_other("/admin/users"))
 }
 
-pub async fn user_enable(
+pub(crate) async fn user_enable(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -1332,7 +1352,7 @@ pub struct AuditQuery {
     before: Option<i64>,
 }
 
-pub async fn audit(
+pub(crate) async fn audit(
     State(state): State<AppState>,
     page: Page,
     Query(q): Query<AuditQuery>,

@@ -10,9 +10,9 @@ use renkei_vuln::notes;
 use serde::Deserialize;
 use sha2::{Digest, Sha256, Sha512};
 
-use crate::api_vuln::public_cache;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::api::vuln::public_cache;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 
 #[derive(Deserialize)]
 pub struct LangQuery {
@@ -25,7 +25,7 @@ fn typed(content_type: &'static str, body: String) -> Response {
     r
 }
 
-pub async fn atom(
+pub(crate) async fn atom(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
@@ -42,7 +42,7 @@ pub async fn atom(
     ))
 }
 
-pub async fn provider_metadata(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn provider_metadata(State(state): State<AppState>) -> Result<Response, AppError> {
     let now = state.clock.now();
     let list = notes::list_published(&state.store, now, 100_000).await?;
     let last = list
@@ -56,7 +56,7 @@ pub async fn provider_metadata(State(state): State<AppState>) -> Result<Response
     ))
 }
 
-pub async fn index_txt(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn index_txt(State(state): State<AppState>) -> Result<Response, AppError> {
     let list = notes::list_published(&state.store, state.clock.now(), 100_000).await?;
     Ok(typed(
         "text/plain; charset=utf-8",
@@ -64,14 +64,14 @@ pub async fn index_txt(State(state): State<AppState>) -> Result<Response, AppErr
     ))
 }
 
-pub async fn changes_csv(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn changes_csv(State(state): State<AppState>) -> Result<Response, AppError> {
     let list = notes::list_published(&state.store, state.clock.now(), 100_000).await?;
     Ok(typed("text/csv; charset=utf-8", notes::csaf_index(&list).1))
 }
 
 /// `/.well-known/csaf/white/<year>/<file>.json`, with `.sha256` and `.sha512`
 /// beside it.
-pub async fn advisory(
+pub(crate) async fn advisory(
     State(state): State<AppState>,
     Path((year, file)): Path<(String, String)>,
 ) -> Result<Response, AppError> {

@@ -12,18 +12,18 @@ use renkei_core::CoreError;
 use renkei_core::second_factor::{self, passkey};
 use serde::Deserialize;
 
-use crate::error::AppError;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 use crate::pages::{
     Page, SecondFactorPage, Shell, account_page, answer_login_challenge, html, html_status,
     see_other,
 };
-use crate::state::AppState;
 
 /// The script that runs the browser's side of both ceremonies. Served from this
 /// origin: the content policy allows no inline script.
-const SCRIPT: &str = include_str!("../static/passkey.js");
+const SCRIPT: &str = include_str!("../../static/passkey.js");
 
-pub async fn passkey_script() -> Response {
+pub(crate) async fn passkey_script() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
@@ -61,7 +61,7 @@ async fn account_with(
 }
 
 /// Starts registering a key: the page whose button asks the browser for it.
-pub async fn passkey_begin(
+pub(crate) async fn passkey_begin(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<PasskeyNameForm>,
@@ -102,7 +102,7 @@ pub struct CredentialForm {
 
 /// Keeps the key the browser made; the first second factor of the account also
 /// brings its recovery codes, shown once.
-pub async fn passkey_finish(
+pub(crate) async fn passkey_finish(
     State(state): State<AppState>,
     page: Page,
     Form(form): Form<CredentialForm>,
@@ -144,7 +144,7 @@ pub struct RemoveForm {
 }
 
 /// Removes one of the account's keys, with a code from the app or a recovery code.
-pub async fn passkey_remove(
+pub(crate) async fn passkey_remove(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
@@ -162,7 +162,7 @@ pub async fn passkey_remove(
 }
 
 /// The sign-in challenge answered with a security key.
-pub async fn login_passkey(
+pub(crate) async fn login_passkey(
     State(state): State<AppState>,
     page: Page,
     headers: axum::http::HeaderMap,

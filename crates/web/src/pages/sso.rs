@@ -24,10 +24,10 @@ use renkei_core::orgs;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::{self, CookieSpec};
-use crate::error::AppError;
+use crate::http::auth::{self, CookieSpec};
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 use crate::pages::{Page, open_session, see_other};
-use crate::state::AppState;
 
 const STATE_COOKIE: &str = "renkei_sso";
 const MINUTES: i64 = 10;
@@ -92,7 +92,7 @@ pub struct StartQuery {
 }
 
 /// Sends the browser to the provider.
-pub async fn start(
+pub(crate) async fn start(
     State(state): State<AppState>,
     Query(q): Query<StartQuery>,
 ) -> Result<Response, AppError> {
@@ -138,7 +138,7 @@ pub struct CallbackQuery {
 }
 
 /// The provider sent the browser back: check, trade, verify, map, sign in.
-pub async fn callback(
+pub(crate) async fn callback(
     State(state): State<AppState>,
     page: Page,
     headers: axum::http::HeaderMap,

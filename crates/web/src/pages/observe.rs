@@ -14,12 +14,12 @@ use renkei_observe::trends::{self, Trend};
 use renkei_observe::{Class, ObserveError, Proto};
 use renkei_publish::charts::Marker;
 
-use crate::api_observe::{ViewQuery, chart_svg, icmp_view, parse_port, svg, top_view};
-use crate::error::AppError;
-use crate::i18n::{self, Catalog};
+use crate::api::observe::{ViewQuery, chart_svg, icmp_view, parse_port, svg, top_view};
+use crate::http::error::AppError;
+use crate::http::i18n::{self, Catalog};
+use crate::http::state::AppState;
+use crate::pages::vuln::{field, fields};
 use crate::pages::{Page, Shell, html, html_status, see_other};
-use crate::pages_vuln::{field, fields};
-use crate::state::AppState;
 use renkei_core::lang::Lang;
 
 /// A trend note as a line a reader understands, with its evidence.
@@ -118,7 +118,7 @@ impl OverviewPage<'_> {
     }
 }
 
-pub async fn overview(
+pub(crate) async fn overview(
     State(state): State<AppState>,
     page: Page,
     Query(q): Query<ViewQuery>,
@@ -213,7 +213,7 @@ async fn port_page<'a>(
     })
 }
 
-pub async fn port(
+pub(crate) async fn port(
     State(state): State<AppState>,
     page: Page,
     Path((proto, port)): Path<(String, String)>,
@@ -224,7 +224,7 @@ pub async fn port(
 }
 
 /// A coordinator annotates the port.
-pub async fn port_annotate(
+pub(crate) async fn port_annotate(
     State(state): State<AppState>,
     page: Page,
     Path((proto, port)): Path<(String, String)>,
@@ -281,7 +281,7 @@ fn chart_words(page: &Page, q: &ViewQuery) -> &'static Catalog {
     i18n::catalog(chart_lang(page, q))
 }
 
-pub async fn top_chart(
+pub(crate) async fn top_chart(
     State(state): State<AppState>,
     page: Page,
     Query(q): Query<ViewQuery>,
@@ -310,7 +310,7 @@ pub async fn top_chart(
     )?))
 }
 
-pub async fn icmp_chart(
+pub(crate) async fn icmp_chart(
     State(state): State<AppState>,
     page: Page,
     Query(q): Query<ViewQuery>,
@@ -330,7 +330,7 @@ pub async fn icmp_chart(
     )?))
 }
 
-pub async fn port_chart(
+pub(crate) async fn port_chart(
     State(state): State<AppState>,
     page: Page,
     Path((proto, port)): Path<(String, String)>,
@@ -401,7 +401,10 @@ impl SensorsPage<'_> {
     }
 }
 
-pub async fn sensors(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn sensors(
+    State(state): State<AppState>,
+    page: Page,
+) -> Result<Response, AppError> {
     html(&SensorsPage {
         shell: page.shell("sensors"),
         sensors: collector::health(&state.store, state.clock.now()).await?,
@@ -410,7 +413,7 @@ pub async fn sensors(State(state): State<AppState>, page: Page) -> Result<Respon
     })
 }
 
-pub async fn sensors_action(
+pub(crate) async fn sensors_action(
     State(state): State<AppState>,
     page: Page,
     body: Bytes,

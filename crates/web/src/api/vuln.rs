@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::ApiJson;
-use crate::api_incidents::Period;
-use crate::auth::Auth;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::api::incidents::Period;
+use crate::http::auth::Auth;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 
 async fn throttle(state: &AppState, auth: &Auth) -> Result<(), AppError> {
     if state.anonymous_submission_throttled(auth).await {
@@ -29,7 +29,7 @@ async fn throttle(state: &AppState, auth: &Auth) -> Result<(), AppError> {
     Ok(())
 }
 
-pub async fn apply(
+pub(crate) async fn apply(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(app): ApiJson<vendors::Application>,
@@ -39,25 +39,25 @@ pub async fn apply(
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
-pub async fn vendor_list(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn vendor_list(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(Json(vendors::list(&state.store).await?).into_response())
 }
 
-pub async fn vendor_get(
+pub(crate) async fn vendor_get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     Ok(Json(vendors::get(&state.store, id).await?).into_response())
 }
 
-pub async fn vendor_me(
+pub(crate) async fn vendor_me(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
 ) -> Result<Response, AppError> {
     Ok(Json(vendors::own(&state.store, &auth.principal).await?).into_response())
 }
 
-pub async fn vendor_state(
+pub(crate) async fn vendor_state(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -74,7 +74,7 @@ pub async fn vendor_state(
     Ok(Json(v).into_response())
 }
 
-pub async fn vendor_contact(
+pub(crate) async fn vendor_contact(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -85,7 +85,7 @@ pub async fn vendor_contact(
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
-pub async fn vendor_product(
+pub(crate) async fn vendor_product(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -96,7 +96,7 @@ pub async fn vendor_product(
     Ok((StatusCode::CREATED, Json(p)).into_response())
 }
 
-pub async fn terms(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn terms(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(Json(vendors::terms(&state.store).await?).into_response())
 }
 
@@ -107,7 +107,7 @@ pub struct NewTerms {
     body: String,
 }
 
-pub async fn terms_add(
+pub(crate) async fn terms_add(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(t): ApiJson<NewTerms>,
@@ -124,7 +124,7 @@ pub async fn terms_add(
 }
 
 /// A finder's report (public) or a coordinator's new case (staff): both open a draft.
-pub async fn case_submit(
+pub(crate) async fn case_submit(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(new): ApiJson<cases::NewCase>,
@@ -144,7 +144,7 @@ pub struct ImportQuery {
     format: String,
 }
 
-pub async fn case_import(
+pub(crate) async fn case_import(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Query(q): Query<ImportQuery>,
@@ -172,14 +172,14 @@ pub async fn case_import(
         .into_response())
 }
 
-pub async fn case_list(
+pub(crate) async fn case_list(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
 ) -> Result<Response, AppError> {
     Ok(Json(cases::list(&state.store, &auth.principal, state.clock.now()).await?).into_response())
 }
 
-pub async fn case_get(
+pub(crate) async fn case_get(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -195,7 +195,7 @@ pub async fn case_get(
     Ok(Json(d).into_response())
 }
 
-pub async fn case_patch(
+pub(crate) async fn case_patch(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -213,7 +213,7 @@ pub async fn case_patch(
     Ok(Json(d).into_response())
 }
 
-pub async fn case_suggestions(
+pub(crate) async fn case_suggestions(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -229,7 +229,7 @@ pub async fn case_suggestions(
     Ok(Json(s).into_response())
 }
 
-pub async fn case_add_vendor(
+pub(crate) async fn case_add_vendor(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -247,7 +247,7 @@ pub async fn case_add_vendor(
     Ok((StatusCode::CREATED, Json(d)).into_response())
 }
 
-pub async fn case_vendor_status(
+pub(crate) async fn case_vendor_status(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -265,7 +265,7 @@ pub async fn case_vendor_status(
     Ok(Json(d).into_response())
 }
 
-pub async fn case_propose_date(
+pub(crate) async fn case_propose_date(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -283,7 +283,7 @@ pub async fn case_propose_date(
     Ok(Json(d).into_response())
 }
 
-pub async fn case_answer_date(
+pub(crate) async fn case_answer_date(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -301,7 +301,7 @@ pub async fn case_answer_date(
     Ok(Json(d).into_response())
 }
 
-pub async fn case_schedule(
+pub(crate) async fn case_schedule(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -325,7 +325,7 @@ pub struct Revise {
     summary: String,
 }
 
-pub async fn case_revise(
+pub(crate) async fn case_revise(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -343,7 +343,7 @@ pub async fn case_revise(
     Ok((StatusCode::CREATED, Json(n)).into_response())
 }
 
-pub async fn case_messages(
+pub(crate) async fn case_messages(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -359,7 +359,7 @@ pub async fn case_messages(
     Ok(Json(m).into_response())
 }
 
-pub async fn case_message_add(
+pub(crate) async fn case_message_add(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -384,7 +384,7 @@ pub struct ExportQuery {
 }
 
 /// A case's note in a machine-readable format, for coordinators, published or not.
-pub async fn case_export(
+pub(crate) async fn case_export(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -426,7 +426,7 @@ fn render_note(
     })
 }
 
-pub async fn note_list(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn note_list(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(Json(notes::list_published(&state.store, state.clock.now(), 1000).await?).into_response())
 }
 
@@ -438,7 +438,7 @@ pub struct NoteQuery {
 
 /// A published note (JSON by default; `?format=csaf|cve5|jvnrss`). A note whose
 /// moment has not come does not exist for the public.
-pub async fn note_get(
+pub(crate) async fn note_get(
     State(state): State<AppState>,
     Path(key): Path<String>,
     Query(q): Query<NoteQuery>,
@@ -457,18 +457,18 @@ pub async fn note_get(
 }
 
 /// Public documents may be cached briefly; confidential answers keep `no-store`.
-pub fn public_cache(response: &mut Response) {
+pub(crate) fn public_cache(response: &mut Response) {
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("public, max-age=60"),
     );
 }
 
-pub async fn statistics(
+pub(crate) async fn statistics(
     State(state): State<AppState>,
     Query(p): Query<Period>,
 ) -> Result<Response, AppError> {
-    let (from, to) = p.resolve()?;
+    let (from, to) = p.resolve(state.clock.now().date_naive())?;
     let parse = |t: &str| {
         renkei_core::time::parse(t).ok_or_else(|| {
             AppError::new(

@@ -1,6 +1,14 @@
 //! The JSON API under /api/v1. Handlers are thin: they call the core and map its
 //! answers; errors become `{"error":{"code","message"}}` at the boundary.
 
+pub mod feeds;
+pub mod incidents;
+pub mod notify;
+pub mod observe;
+pub mod openapi;
+pub mod publish;
+pub mod vuln;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::StatusCode;
@@ -16,9 +24,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::auth::Auth;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::http::auth::Auth;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 
 /// A JSON body whose rejections are API errors with codes, not axum's plain text.
 pub struct ApiJson<T>(pub T);
@@ -70,18 +78,18 @@ fn created<T: serde::Serialize>(value: T) -> Response {
     (StatusCode::CREATED, Json(value)).into_response()
 }
 
-pub async fn openapi(
+pub(crate) async fn openapi(
     State(state): State<AppState>,
     Extension(specs): Extension<crate::Specs>,
 ) -> Response {
-    Json(crate::openapi::document(
+    Json(crate::api::openapi::document(
         &specs.0,
         &state.config.public_url(),
     ))
     .into_response()
 }
 
-pub async fn me(
+pub(crate) async fn me(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
 ) -> Result<Response, AppError> {
@@ -98,7 +106,7 @@ pub struct OrgsQuery {
     kind: Option<String>,
 }
 
-pub async fn orgs(
+pub(crate) async fn orgs(
     State(state): State<AppState>,
     Query(q): Query<OrgsQuery>,
 ) -> Result<Response, AppError> {
@@ -106,7 +114,7 @@ pub async fn orgs(
     Ok(Json(orgs::list(&state.store, kind).await?).into_response())
 }
 
-pub async fn org_create(
+pub(crate) async fn org_create(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(new): ApiJson<NewOrganization>,
@@ -116,7 +124,7 @@ pub async fn org_create(
     ))
 }
 
-pub async fn org_update(
+pub(crate) async fn org_update(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -125,7 +133,10 @@ pub async fn org_update(
     Ok(Json(orgs::update(&state.store, &auth.actor(), id, changed).await?).into_response())
 }
 
-pub async fn org(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Response, AppError> {
+pub(crate) async fn org(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
     let org = orgs::get(&state.store, id).await?;
     let contacts = orgs::contacts(&state.store, id).await?;
     let mut value = serde_json::to_value(org).map_err(AppError::internal)?;
@@ -133,7 +144,7 @@ pub async fn org(State(state): State<AppState>, Path(id): Path<i64>) -> Result<R
     Ok(Json(value).into_response())
 }
 
-pub async fn contacts(
+pub(crate) async fn contacts(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
@@ -141,7 +152,7 @@ pub async fn contacts(
     Ok(Json(orgs::contacts(&state.store, id).await?).into_response())
 }
 
-pub async fn contact_create(
+pub(crate) async fn contact_create(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -152,7 +163,7 @@ pub async fn contact_create(
     ))
 }
 
-pub async fn contact_delete(
+pub(crate) async fn contact_delete(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path((id, contact_id)): Path<(i64, i64)>,
@@ -161,7 +172,7 @@ pub async fn contact_delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn users(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn users(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(Json(accounts::list_users(&state.store).await?).into_response())
 }
 
@@ -180,7 +191,7 @@ pub struct NewUserBody {
     lang: Option<String>,
 }
 
-pub async fn user_create(
+pub(crate) async fn user_create(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(body): ApiJson<NewUserBody>,
@@ -210,7 +221,7 @@ pub struct UserPatch {
     disabled: Option<bool>,
 }
 
-pub async fn user_patch(
+pub(crate) async fn user_patch(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -223,7 +234,7 @@ pub async fn user_patch(
     Ok(Json(user).into_response())
 }
 
-pub async fn tokens(
+pub(crate) async fn tokens(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
 ) -> Result<Response, AppError> {
@@ -245,7 +256,7 @@ pub struct NewTokenBody {
     expires_in_days: Option<u32>,
 }
 
-pub async fn token_create(
+pub(crate) async fn token_create(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(body): ApiJson<NewTokenBody>,
@@ -270,7 +281,7 @@ pub async fn token_create(
     Ok(created(json!({"token": token, "secret": secret})))
 }
 
-pub async fn token_revoke(
+pub(crate) async fn token_revoke(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -285,21 +296,21 @@ pub struct AuditQuery {
     limit: Option<i64>,
 }
 
-pub async fn audit(
+pub(crate) async fn audit(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, AppError> {
     Ok(Json(audit::list(&state.store, q.before, q.limit.unwrap_or(100)).await?).into_response())
 }
 
-pub async fn audit_verify(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn audit_verify(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(Json(audit::verify(&state.store).await?).into_response())
 }
 
 /// A large upload's bytes (a sensor batch, a feed file), with its own limit: the
 /// default body limit is for forms. `Content-Encoding: gzip` is undone, and the
 /// limit holds for what it unpacks to. `setting` names the limit in the error.
-pub async fn large_body(
+pub(crate) async fn large_body(
     body: axum::body::Body,
     headers: &axum::http::HeaderMap,
     max: usize,

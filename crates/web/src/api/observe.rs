@@ -13,10 +13,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::ApiJson;
-use crate::api_vuln::public_cache;
-use crate::auth::Auth;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::api::vuln::public_cache;
+use crate::http::auth::Auth;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 
 #[derive(Deserialize, Default)]
 pub struct ViewQuery {
@@ -69,7 +69,7 @@ impl ViewQuery {
     }
 }
 
-pub fn parse_port(proto: &str, port: &str) -> Result<(Proto, u16), AppError> {
+pub(crate) fn parse_port(proto: &str, port: &str) -> Result<(Proto, u16), AppError> {
     let p = Proto::parse(proto).ok_or_else(AppError::not_found)?;
     let n: u16 = port
         .trim_end_matches(".svg")
@@ -94,7 +94,7 @@ fn csv(name: &str, body: String) -> Response {
     r
 }
 
-pub fn svg(body: String) -> Response {
+pub(crate) fn svg(body: String) -> Response {
     let mut r = (
         [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")],
         body,
@@ -111,7 +111,7 @@ fn public_json(v: serde_json::Value) -> Response {
 }
 
 /// The ranked ports and their series for a period.
-pub async fn top_view(
+pub(crate) async fn top_view(
     state: &AppState,
     q: &ViewQuery,
 ) -> Result<(Period, Vec<stats::PortRank>, stats::Chart), AppError> {
@@ -121,12 +121,12 @@ pub async fn top_view(
 }
 
 /// The five most frequent ICMP types for a period, per day.
-pub async fn icmp_view(state: &AppState, q: &ViewQuery) -> Result<stats::Chart, AppError> {
+pub(crate) async fn icmp_view(state: &AppState, q: &ViewQuery) -> Result<stats::Chart, AppError> {
     let period = q.period(state)?;
     Ok(stats::icmp_chart(&state.store, &period).await?)
 }
 
-pub fn chart_svg(
+pub(crate) fn chart_svg(
     title: &str,
     chart: &stats::Chart,
     metric: &str,
@@ -143,7 +143,7 @@ pub fn chart_svg(
     .map_err(AppError::internal)
 }
 
-pub async fn top(
+pub(crate) async fn top(
     State(state): State<AppState>,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, AppError> {
@@ -159,7 +159,7 @@ pub async fn top(
     ))
 }
 
-pub async fn icmp(
+pub(crate) async fn icmp(
     State(state): State<AppState>,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, AppError> {
@@ -173,7 +173,7 @@ pub async fn icmp(
     Ok(public_json(json!({"period": chart.period, "chart": chart})))
 }
 
-pub async fn port(
+pub(crate) async fn port(
     State(state): State<AppState>,
     Path((proto, port)): Path<(String, String)>,
     Query(q): Query<ViewQuery>,
@@ -200,7 +200,7 @@ pub async fn port(
     ))
 }
 
-pub async fn trend_list(
+pub(crate) async fn trend_list(
     State(state): State<AppState>,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, AppError> {
@@ -210,7 +210,7 @@ pub async fn trend_list(
     ))
 }
 
-pub async fn annotation_list(
+pub(crate) async fn annotation_list(
     State(state): State<AppState>,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, AppError> {
@@ -234,7 +234,7 @@ pub struct NewAnnotation {
     pub cve: Option<String>,
 }
 
-pub async fn annotation_add(
+pub(crate) async fn annotation_add(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(a): ApiJson<NewAnnotation>,
@@ -259,7 +259,7 @@ pub async fn annotation_add(
 }
 
 /// Who sent what on a port that day, per sensor, with the heaviest sources.
-pub async fn port_sensors(
+pub(crate) async fn port_sensors(
     State(state): State<AppState>,
     Path((proto, port)): Path<(String, String)>,
     Query(q): Query<ViewQuery>,
@@ -282,7 +282,7 @@ pub struct NewSensor {
     pub public_key: String,
 }
 
-pub async fn sensor_register(
+pub(crate) async fn sensor_register(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(s): ApiJson<NewSensor>,
@@ -305,7 +305,7 @@ pub async fn sensor_register(
         .into_response())
 }
 
-pub async fn sensor_list(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn sensor_list(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(Json(collector::health(&state.store, state.clock.now()).await?).into_response())
 }
 
@@ -315,7 +315,7 @@ pub struct SensorState {
     pub disabled: bool,
 }
 
-pub async fn sensor_state(
+pub(crate) async fn sensor_state(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<i64>,
@@ -334,7 +334,7 @@ const ROLL_UP_QUIET_MS: u64 = 1_000;
 
 pub const BATCH_PATH: &str = "/api/v1/sensors/batches";
 
-pub async fn batch(
+pub(crate) async fn batch(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     headers: HeaderMap,
@@ -410,7 +410,7 @@ fn roll_up_soon(state: &AppState) {
     let n = state.batches_seen.fetch_add(1, Ordering::SeqCst) + 1;
     let seen = state.batches_seen.clone();
     let rolled = crate::roll_up(state);
-    tokio::spawn(async move {
+    state.background.spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(ROLL_UP_QUIET_MS)).await;
         if seen.load(Ordering::SeqCst) != n {
             return;
@@ -426,7 +426,10 @@ const SENSOR_HEADER: &str = "Renkei-Sensor-Id";
 
 /// Stores one batch pulled from the bus. A batch already stored (a redelivery after a
 /// node died between its commit and its ack) is done, not counted again.
-pub async fn store_from_bus(state: &AppState, d: renkei_bus::Delivery) -> renkei_bus::Handled {
+pub(crate) async fn store_from_bus(
+    state: &AppState,
+    d: renkei_bus::Delivery,
+) -> renkei_bus::Handled {
     use renkei_bus::Handled;
     let Some(sensor) = d.header(SENSOR_HEADER).and_then(|v| v.parse::<i64>().ok()) else {
         return Handled::Reject("a batch without its sensor".into());

@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use renkei_core::nodes::{self, Lease, Node};
 use serde::Serialize;
 
-use crate::error::AppError;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 use crate::pages::{Page, Shell, html};
-use crate::state::AppState;
 
 /// How much work waits, queue by queue.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -32,7 +32,7 @@ pub struct Queues {
     pub bus_feeds_unacked: Option<u64>,
 }
 
-pub async fn queues(state: &AppState) -> Result<Queues, AppError> {
+pub(crate) async fn queues(state: &AppState) -> Result<Queues, AppError> {
     let store = &state.store;
     let lag = |lane| async move {
         let b = state.bus.as_ref()?;
@@ -85,7 +85,7 @@ async fn operations(state: &AppState) -> Result<Operations, AppError> {
     })
 }
 
-pub async fn api(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn api(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(Json(operations(&state).await?).into_response())
 }
 
@@ -96,7 +96,7 @@ struct OperationsPage<'a> {
     ops: Operations,
 }
 
-pub async fn page(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn page(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
     let ops = operations(&state).await?;
     html(&OperationsPage {
         shell: page.shell("operations"),

@@ -27,9 +27,9 @@ use renkei_core::audit::Actor;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::error::{AppError, is_api_path};
-use crate::routes::RouteSpec;
-use crate::state::AppState;
+use crate::http::error::{AppError, is_api_path};
+use crate::http::routes::RouteSpec;
+use crate::http::state::AppState;
 
 pub const SESSION_COOKIE: &str = "renkei_session";
 pub const CSRF_COOKIE: &str = "renkei_csrf";
@@ -359,7 +359,7 @@ pub async fn authorize(
     };
     response
         .extensions_mut()
-        .insert(crate::metrics::RouteLabel(spec.path));
+        .insert(crate::http::metrics::RouteLabel(spec.path));
     response
 }
 
@@ -474,7 +474,7 @@ async fn check_and_run(
     // CSRF guards the credentials a browser sends by itself. An API call that carries
     // none (a finder's report, a vendor's application) has nothing to forge.
     let anonymous_api =
-        auth.principal.user().is_none() && crate::error::is_api_path(request.uri().path());
+        auth.principal.user().is_none() && crate::http::error::is_api_path(request.uri().path());
     // A confirmation, unsubscribe or receipt link carries its own secret, which a
     // forging site cannot know; and mail providers post the one-click unsubscribe
     // (RFC 8058) without any cookie.

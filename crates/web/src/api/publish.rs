@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::ApiJson;
-use crate::auth::Auth;
-use crate::error::AppError;
-use crate::state::AppState;
+use crate::http::auth::Auth;
+use crate::http::error::AppError;
+use crate::http::state::AppState;
 
 pub(crate) fn viewer(p: &Principal) -> Viewer {
     Viewer::of(p)
@@ -32,7 +32,7 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Query(q): Query<ListQuery>,
@@ -47,7 +47,7 @@ pub async fn list(
     Ok(Json(json!({"alerts": list})).into_response())
 }
 
-pub async fn get(
+pub(crate) async fn get(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(number): Path<String>,
@@ -78,7 +78,7 @@ pub(crate) async fn read_by(
     Ok(())
 }
 
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(text): ApiJson<AlertText>,
@@ -87,7 +87,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(alert)).into_response())
 }
 
-pub async fn write(
+pub(crate) async fn write(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(number): Path<String>,
@@ -97,7 +97,7 @@ pub async fn write(
     Ok(Json(alerts::write(&state.store, signed_in(&auth)?, &number, &text).await?).into_response())
 }
 
-pub async fn submit(
+pub(crate) async fn submit(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(number): Path<String>,
@@ -106,7 +106,7 @@ pub async fn submit(
     Ok(Json(alerts::submit(&state.store, signed_in(&auth)?, &number).await?).into_response())
 }
 
-pub async fn publish(
+pub(crate) async fn publish(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(number): Path<String>,
@@ -127,7 +127,7 @@ use renkei_publish::warnings::{self, NewRecipient};
 
 /// Early warnings: those addressed to the caller's organization, or (staff) every
 /// restricted alert with how many organizations acknowledged it.
-pub async fn warnings_inbox(
+pub(crate) async fn warnings_inbox(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
 ) -> Result<Response, AppError> {
@@ -135,7 +135,7 @@ pub async fn warnings_inbox(
     Ok(Json(json!({"warnings": list})).into_response())
 }
 
-pub async fn recipients(
+pub(crate) async fn recipients(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(number): Path<String>,
@@ -145,7 +145,7 @@ pub async fn recipients(
     Ok(Json(json!({"recipients": list})).into_response())
 }
 
-pub async fn recipient_add(
+pub(crate) async fn recipient_add(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(number): Path<String>,
@@ -157,7 +157,7 @@ pub async fn recipient_add(
     Ok((StatusCode::CREATED, Json(json!({"recipients": list}))).into_response())
 }
 
-pub async fn recipient_remove(
+pub(crate) async fn recipient_remove(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path((number, org)): Path<(String, i64)>,
@@ -168,7 +168,7 @@ pub async fn recipient_remove(
 }
 
 /// A recipient organization's member confirms receipt.
-pub async fn acknowledge(
+pub(crate) async fn acknowledge(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(number): Path<String>,
@@ -180,7 +180,7 @@ pub async fn acknowledge(
 }
 
 /// The receipt link of an early-warning message, posted by a script or a button.
-pub async fn receipt_link(
+pub(crate) async fn receipt_link(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
@@ -200,7 +200,7 @@ pub struct ScheduleQuery {
 }
 
 /// The issue days ahead, with the weeks holidays skip.
-pub async fn weekly_schedule(
+pub(crate) async fn weekly_schedule(
     State(state): State<AppState>,
     Query(q): Query<ScheduleQuery>,
 ) -> Result<Response, AppError> {
@@ -216,7 +216,7 @@ pub async fn weekly_schedule(
     .into_response())
 }
 
-pub async fn weekly_list(
+pub(crate) async fn weekly_list(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
 ) -> Result<Response, AppError> {
@@ -224,7 +224,7 @@ pub async fn weekly_list(
     Ok(Json(json!({"reports": list})).into_response())
 }
 
-pub async fn weekly_get(
+pub(crate) async fn weekly_get(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -241,7 +241,7 @@ pub struct NewWeekly {
     issue_date: Option<String>,
 }
 
-pub async fn weekly_create(
+pub(crate) async fn weekly_create(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ApiJson(n): ApiJson<NewWeekly>,
@@ -256,7 +256,7 @@ pub async fn weekly_create(
     Ok((StatusCode::CREATED, Json(w)).into_response())
 }
 
-pub async fn weekly_write(
+pub(crate) async fn weekly_write(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -266,7 +266,7 @@ pub async fn weekly_write(
     Ok(Json(weekly::write(&state.store, signed_in(&auth)?, date, &text).await?).into_response())
 }
 
-pub async fn weekly_publish(
+pub(crate) async fn weekly_publish(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
@@ -301,7 +301,7 @@ pub(crate) fn subscriber_lang(lang: Option<&str>, fallback: Lang) -> Result<Lang
     }
 }
 
-pub async fn lists_index(
+pub(crate) async fn lists_index(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
 ) -> Result<Response, AppError> {
@@ -321,7 +321,7 @@ pub async fn lists_index(
 }
 
 /// Double opt-in: the answer is the same whether the address was subscribed or not.
-pub async fn subscribe(
+pub(crate) async fn subscribe(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(slug): Path<String>,
@@ -368,7 +368,7 @@ pub(crate) fn publication(
     }
 }
 
-pub async fn send_start(
+pub(crate) async fn send_start(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(slug): Path<String>,
@@ -379,11 +379,11 @@ pub async fn send_start(
     Ok((StatusCode::ACCEPTED, Json(p)).into_response())
 }
 
-pub async fn sends(State(state): State<AppState>) -> Result<Response, AppError> {
+pub(crate) async fn sends(State(state): State<AppState>) -> Result<Response, AppError> {
     Ok(Json(json!({"sends": lists::sends(&state.store, 100).await?})).into_response())
 }
 
-pub async fn send_progress(
+pub(crate) async fn send_progress(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
@@ -393,7 +393,7 @@ pub async fn send_progress(
 
 /// RFC 8058 one-click unsubscribe: a mail provider POSTs
 /// `List-Unsubscribe=One-Click` to the address in the message's header.
-pub async fn unsubscribe_one_click(
+pub(crate) async fn unsubscribe_one_click(
     State(state): State<AppState>,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {

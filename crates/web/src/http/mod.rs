@@ -1,0 +1,14 @@
+//! What every request goes through: the route registry with each route's access,
+//! sign-in and CSRF ([`auth`]), the one error boundary ([`error`]), rate limits, the
+//! connection-level server, request metrics, the shared state and the request's
+//! language.
+
+pub mod auth;
+pub mod error;
+pub mod i18n;
+pub mod limiter;
+pub mod metrics;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod text_input;

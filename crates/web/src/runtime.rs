@@ -1,0 +1,502 @@
+//! The one runtime of a Renkei node: the web server and every background part
+//! (SMTP intake, metrics listener, outbox and mailing-list senders, report retries,
+//! audit checkpoints, enrichment refresh, observation roll-up and trends, the node's
+//! heartbeat, bus consumers), started together by [`Server::start`] and stopped
+//! together by [`Running::stop`].
+//!
+//! `renkei serve`, `renkei demo seed` and the integration tests all go through
+//! [`Listeners::bind`] and [`Server::start`], so the tests run the production wiring.
+//!
+//! # Layout
+//! - [`Listeners`]: the sockets a node serves on, bound before the server is built
+//!   (links must name the port actually bound).
+//! - [`Server::start`] / [`Running`]: start everything; stop in order — the listeners
+//!   first, then the workers, then work handlers left running, the pool last.
+//! - The workers, one function each, below.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use renkei_core::Store;
+use renkei_core::config::Config;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::http::serve;
+use crate::http::state::AppState;
+use crate::{Lane, Server, WebError, WorkBus, pages, roll_up};
+
+/// The lease that lets one node at a time compute observation trend notes.
+pub const TREND_JOB: &str = "observe.trends";
+
+/// The sockets a node serves on.
+pub struct Listeners {
+    pub http: TcpListener,
+    /// `[intake.smtp] listen`, when set.
+    pub smtp: Option<TcpListener>,
+    /// `server.metrics_listen`, when set.
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds every address `config` names (`:0` picks a free port).
+    pub async fn bind(config: &Config) -> Result<Listeners, WebError> {
+        let bind = |what: &'static str, addr: String| async move {
+            TcpListener::bind(&addr)
+                .await
+                .map_err(|e| WebError::Listen(format!("cannot listen{what} on {addr}: {e}")))
+        };
+        let optional = |addr: &str| (!addr.is_empty()).then(|| addr.to_string());
+        let http = bind("", config.server.listen.clone()).await?;
+        let smtp = match optional(&config.intake.smtp.listen) {
+            Some(addr) => Some(bind(" for SMTP", addr).await?),
+            None => None,
+        };
+        let metrics = match optional(&config.server.metrics_listen) {
+            Some(addr) => Some(bind(" for metrics", addr).await?),
+            None => None,
+        };
+        Ok(Listeners {
+            http,
+            smtp,
+            metrics,
+        })
+    }
+
+    pub fn http_address(&self) -> std::io::Result<SocketAddr> {
+        self.http.local_addr()
+    }
+}
+
+/// Where a running node listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Addresses {
+    pub http: SocketAddr,
+    pub smtp: Option<SocketAddr>,
+    pub metrics: Option<SocketAddr>,
+}
+
+/// A started node. Dropping it stops every part without waiting; [`Running::stop`]
+/// waits for each to finish and closes the database last.
+pub struct Running {
+    stop: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+    workers: Vec<(&'static str, JoinHandle<()>)>,
+    state: AppState,
+    addresses: Addresses,
+}
+
+impl Server {
+    /// Starts the web server on `listeners.http` and every background part this
+    /// configuration asks for.
+    pub fn start(self, listeners: Listeners) -> Result<Running, WebError> {
+        let addresses = Addresses {
+            http: listeners.http.local_addr()?,
+            smtp: listeners
+                .smtp
+                .as_ref()
+                .map(|l| l.local_addr())
+                .transpose()?,
+            metrics: listeners
+                .metrics
+                .as_ref()
+                .map(|l| l.local_addr())
+                .transpose()?,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let signal = move || {
+            let mut rx = stopped.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let state = self.state.clone();
+        let mut workers: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
+        let mut spawn = |name, task| workers.push((name, tokio::spawn(task)));
+        if let (Some(listener), Some(smtp)) = (listeners.smtp, smtp_intake(&state)) {
+            let shutdown = signal();
+            spawn(
+                "smtp intake",
+                Box::pin(async move {
+                    if let Err(e) = smtp.run(listener, shutdown).await {
+                        tracing::error!(error = %e, "SMTP intake stopped");
+                    }
+                }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+            );
+        }
+        if let Some(listener) = listeners.metrics {
+            spawn(
+                "metrics",
+                Box::pin(serve_metrics(&state, listener, signal())),
+            );
+        }
+        let outbox = renkei_mail::OutboxWorker::build(state.store.clone(), &state.config.mail);
+        spawn("outbox", Box::pin(outbox.run(signal())));
+        let lists =
+            renkei_publish::lists::ListSender::build(state.store.clone(), (*state.lists).clone());
+        spawn("mailing lists", Box::pin(lists.run(signal())));
+        spawn("intake retry", Box::pin(intake_retry(&state, signal())));
+        spawn(
+            "audit checkpoints",
+            Box::pin(audit_checkpointer(&state, signal())),
+        );
+        spawn(
+            "enrichment refresh",
+            Box::pin(enrich_refresher(&state, signal())),
+        );
+        spawn(
+            "observation trends",
+            Box::pin(trend_worker(&state, signal())),
+        );
+        spawn("heartbeat", Box::pin(heartbeat(&state, signal())));
+        spawn(
+            "bus: sensor batches",
+            Box::pin(consumer(
+                &state,
+                |b| &b.batches,
+                |state, d| async move { crate::api::observe::store_from_bus(&state, d).await },
+                signal(),
+            )),
+        );
+        spawn(
+            "bus: feed chunks",
+            Box::pin(consumer(
+                &state,
+                |b| &b.feeds,
+                |state, d| async move { crate::api::feeds::chunk_from_bus(&state, d).await },
+                signal(),
+            )),
+        );
+        let limits = serve::Limits {
+            header_timeout: Duration::from_secs(state.config.server.header_timeout_secs),
+            per_address: state.config.server.max_connections_per_address,
+            grace: Duration::from_secs(state.config.server.shutdown_grace_secs),
+        };
+        let server = tokio::spawn(serve::serve(listeners.http, self.router, limits, signal()));
+        Ok(Running {
+            stop,
+            server: Some(server),
+            workers,
+            state,
+            addresses,
+        })
+    }
+}
+
+impl Running {
+    pub fn addresses(&self) -> Addresses {
+        self.addresses
+    }
+
+    /// Tells every part to stop, without waiting (what dropping does).
+    pub fn signal_stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Runs until `shutdown` resolves (or the web server ends), then stops.
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) {
+        let server = self.server.take();
+        match server {
+            Some(mut server) => {
+                tokio::select! {
+                    _ = shutdown => {}
+                    _ = &mut server => {}
+                }
+                self.server = Some(server);
+            }
+            None => shutdown.await,
+        }
+        self.stop().await
+    }
+
+    /// Stops every part in order: the web server lets requests in flight finish
+    /// (`server.shutdown_grace_secs`), each worker finishes the step it is in, work
+    /// started by requests (a roll-up after a sensor batch) completes, and only then
+    /// is the database pool closed.
+    pub async fn stop(mut self) {
+        self.signal_stop();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        for (name, task) in std::mem::take(&mut self.workers) {
+            if let Err(e) = task.await {
+                tracing::error!(worker = name, error = %e, "a background part failed");
+            }
+        }
+        self.state.background.close();
+        self.state.background.wait().await;
+        self.state.store.close().await;
+        tracing::info!("renkei stopped");
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
+}
+
+/// Runs `job` every `period` (the first time at once) until `shutdown`: the shape of
+/// every periodic worker here.
+async fn every<F, Fut>(period: Duration, shutdown: impl Future<Output = ()>, mut job: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = &mut shutdown => return,
+        }
+        job().await;
+    }
+}
+
+/// The built-in SMTP intake, when `[intake.smtp] listen` is set: each accepted
+/// message becomes a report (or joins a thread), stored before it is read.
+fn smtp_intake(state: &AppState) -> Option<renkei_mail::SmtpServer> {
+    let cfg = &state.config.intake.smtp;
+    if cfg.listen.is_empty() {
+        return None;
+    }
+    let store = state.store.clone();
+    let settings = state.intake.clone();
+    let sink: renkei_mail::Sink = Arc::new(move |envelope, data| {
+        let store = store.clone();
+        let settings = settings.clone();
+        Box::pin(async move {
+            use renkei_incident::reports::{self, Channel, InputFormat};
+            let actor = renkei_core::audit::Actor {
+                user_id: None,
+                label: format!("smtp:{}", envelope.peer),
+            };
+            let tlp = renkei_core::tlp::Tlp::Amber;
+            let result = reports::ingest(
+                &store,
+                &settings,
+                &actor,
+                Channel::Mail,
+                InputFormat::Mail,
+                &data,
+                tlp,
+                None,
+            )
+            .await;
+            if result.is_ok() {
+                crate::api::publish::list_bounce(&store, &data).await;
+            }
+            match result {
+                Ok(out) => Ok(match out.thread_of {
+                    Some(t) => format!("report #{} (joined #{t})", out.report),
+                    None => format!("report #{}", out.report),
+                }),
+                Err(e) => Err(renkei_mail::Rejected(e.to_string())),
+            }
+        })
+    });
+    let hostname = state
+        .config
+        .public_url()
+        .split("://")
+        .nth(1)
+        .and_then(|h| h.split([':', '/']).next())
+        .unwrap_or("renkei")
+        .to_string();
+    Some(renkei_mail::SmtpServer::build(
+        renkei_mail::SmtpConfig {
+            hostname,
+            addresses: cfg.addresses.clone(),
+            max_message_bytes: cfg.max_message_bytes,
+            idle_timeout: Duration::from_secs(300),
+            grace: Duration::from_secs(state.config.server.shutdown_grace_secs),
+        },
+        sink,
+    ))
+}
+
+/// Serves `/metrics` alone, to whoever reaches `listener` (`server.metrics_listen`).
+fn serve_metrics(
+    state: &AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let router = Router::new()
+        .route("/metrics", axum::routing::get(pages::metrics))
+        .with_state(state.clone());
+    let limits = serve::Limits {
+        header_timeout: Duration::from_secs(state.config.server.header_timeout_secs),
+        per_address: 0,
+        grace: Duration::from_secs(1),
+    };
+    serve::serve(listener, router, limits, shutdown)
+}
+
+/// Keeps this node's enrichment tables in step with the database (loads made on any
+/// node, or with `renkei enrich load`).
+fn enrich_refresher(
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let enricher = state.enricher.clone();
+    let store = state.store.clone();
+    let every = Duration::from_secs(state.config.enrich.refresh_secs.max(1));
+    async move { enricher.run(store, every, shutdown).await }
+}
+
+/// Every minute: rolls up the sensor batches not yet counted, and recomputes the
+/// observation trend notes for the days they touched (one node at a time).
+fn trend_worker(
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let state = state.clone();
+    let period = Duration::from_secs(60);
+    async move {
+        every(period, shutdown, || async {
+            if let Err(e) = roll_up(&state).await {
+                tracing::warn!(error = %e, "sensor batches not rolled up; will retry");
+            }
+            // One node computes the notes at a time; if it dies, its lease runs out
+            // and the next node's tick takes the job.
+            let (store, me) = (&state.store, state.node_id.as_str());
+            match renkei_core::nodes::lease(store, TREND_JOB, me, chrono::Duration::minutes(10))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "trend lease not read; will retry");
+                    return;
+                }
+            }
+            let today = state.observe.day_of(state.clock.now().timestamp());
+            match renkei_observe::trends::run_due(store, &state.observe, &today).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(days = n, "observation trend notes recomputed"),
+                Err(e) => tracing::warn!(error = %e, "trend notes not recomputed; will retry"),
+            }
+            if let Err(e) = renkei_core::nodes::release(store, TREND_JOB, me).await {
+                tracing::warn!(error = %e, "trend lease not released; it runs out by itself");
+            }
+        })
+        .await
+    }
+}
+
+/// With a bus: pulls work from one lane and handles each message once, acknowledging
+/// only after the commit. Without one: nothing.
+fn consumer<H, F>(
+    state: &AppState,
+    lane: fn(&WorkBus) -> &Lane,
+    handle: H,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    H: Fn(AppState, renkei_bus::Delivery) -> F + Send + Sync + 'static,
+    F: Future<Output = renkei_bus::Handled> + Send,
+{
+    let state = state.clone();
+    async move {
+        let Some(b) = state.bus.clone() else {
+            return;
+        };
+        let lane = lane(&b);
+        let run = |d| handle(state.clone(), d);
+        if let Err(e) = b
+            .bus
+            .consume(&lane.stream, &lane.durable, b.ack_wait, run, shutdown)
+            .await
+        {
+            tracing::error!(error = %e, stream = %lane.stream, "a bus consumer stopped");
+        }
+    }
+}
+
+/// Every minute, tries again the reports still waiting two minutes after they came in
+/// (processing failed, or a node died on the way); one that fails again is set aside
+/// for review with the reason.
+fn intake_retry(
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let store = state.store.clone();
+    let settings = state.intake.clone();
+    every(Duration::from_secs(60), shutdown, move || {
+        let (store, settings) = (store.clone(), settings.clone());
+        async move {
+            let age = chrono::Duration::minutes(2);
+            match renkei_incident::reports::retry_stuck(&store, &settings, age, 100).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(reports = n, "waiting reports tried again"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "waiting reports not tried again; will retry")
+                }
+            }
+        }
+    })
+}
+
+/// With `audit.checkpoint_file` set: every `audit.checkpoint_interval_secs`, when the
+/// audit log has grown, signs its head with the team key and sends it out of the
+/// database's reach (the file, the log, `audit.checkpoint_mail`).
+fn audit_checkpointer(
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let store = state.store.clone();
+    let key = state.notify.team_key.clone();
+    let audit = state.config.audit.clone();
+    let from = state.config.mail.from.clone();
+    let last = Arc::new(std::sync::atomic::AtomicI64::new(-1));
+    async move {
+        let Some(key) = key.filter(|_| !audit.checkpoint_file.is_empty()) else {
+            return;
+        };
+        let period = Duration::from_secs(audit.checkpoint_interval_secs);
+        every(period, shutdown, || async {
+            use std::sync::atomic::Ordering;
+            match renkei_core::audit::head(&store).await {
+                Ok(h) if h.seq == last.load(Ordering::Relaxed) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "audit head not read; will retry");
+                    return;
+                }
+            }
+            let to = renkei_mail::checkpoint::Destinations {
+                file: Some(std::path::Path::new(&audit.checkpoint_file)),
+                mail: (!audit.checkpoint_mail.is_empty() && !from.is_empty())
+                    .then_some((from.as_str(), audit.checkpoint_mail.as_str())),
+            };
+            match renkei_mail::checkpoint::take(&store, &key, to).await {
+                Ok(c) => last.store(c.seq, Ordering::Relaxed),
+                Err(e) => tracing::error!(error = %e, "audit checkpoint not taken; will retry"),
+            }
+        })
+        .await
+    }
+}
+
+/// Says every ten seconds that this node is alive, for the operations page.
+fn heartbeat(
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let store: Store = state.store.clone();
+    let address = state.config.public_url();
+    let me = state.node_id.clone();
+    every(Duration::from_secs(10), shutdown, move || {
+        let (store, me, address) = (store.clone(), me.clone(), address.clone());
+        async move {
+            if let Err(e) = renkei_core::nodes::heartbeat(&store, &me, &address).await {
+                tracing::warn!(error = %e, "heartbeat not written");
+            }
+        }
+    })
+}
