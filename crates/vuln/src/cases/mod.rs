@@ -1,0 +1,244 @@
+//! Confidential cases: intake from finders (form, API) and partner coordinators
+//! (CSAF 2.0, CVE JSON 5), the vendors added to a case with their progress and
+//! per-product status, the threads, and the one publication date.
+//!
+//! Every function that reads or changes a case takes the caller's [`Principal`] and
+//! goes through [`authorize`], which asks [`CaseView::of`]: a caller who may not see
+//! the case is told it does not exist, whatever the route.
+//!
+//! # Layout
+//! - this file: the case's types and how a row becomes a [`Case`];
+//! - [`access`]: the gate ([`authorize`]) and reading (`read`, `list`, details);
+//! - [`intake`]: new cases from finders, coordinators and partners, checked first;
+//! - [`edit`], [`participants`], [`dates`], [`threads`]: what happens on a case.
+
+use chrono::{DateTime, Datelike, Utc};
+use renkei_core::access::{CaseView, Principal};
+use renkei_core::audit::{self, Actor, Event};
+use renkei_core::store::Tx;
+use renkei_core::tlp::Tlp;
+use renkei_core::{Store, accounts, time};
+use renkei_formats::cvss::Cvss31;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::model::VendorState;
+use crate::model::{CaseId, ProductStatus, Series, Stage};
+use crate::vendors;
+use crate::{Result, Settings, VulnError, notes};
+
+mod access;
+mod dates;
+mod edit;
+mod intake;
+mod participants;
+mod threads;
+
+pub use access::*;
+pub use dates::*;
+pub use edit::*;
+pub use intake::*;
+pub use participants::*;
+pub use threads::*;
+
+/// A report of a vulnerability, from a finder or a coordinator.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCase {
+    pub title: String,
+    pub description: String,
+    /// The products and versions the reporter believes affected, in their words.
+    #[serde(default)]
+    pub affected: String,
+    #[serde(default)]
+    pub cvss_vector: Option<String>,
+    #[serde(default)]
+    pub cwe: Option<String>,
+    #[serde(default)]
+    pub cve: Option<String>,
+    /// How the reporter wants to be credited; empty: not named.
+    #[serde(default)]
+    pub credit: String,
+    #[serde(default)]
+    pub reporter_name: String,
+    #[serde(default)]
+    pub reporter_email: String,
+    /// domestic (default), overseas or technical.
+    #[serde(default)]
+    pub series: Option<String>,
+    #[serde(default)]
+    pub tlp: Option<String>,
+}
+
+/// A note's text in one language; empty fields fall back to the case's own text.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoteLang {
+    pub title: String,
+    pub overview: String,
+    pub solution: String,
+    pub workaround: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NoteText {
+    pub ja: NoteLang,
+    pub en: NoteLang,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CaseCvss {
+    pub vector: String,
+    pub score: f64,
+    pub severity: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NoteRef {
+    pub key: String,
+    pub publish_at: String,
+    pub published: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Case {
+    pub key: String,
+    pub state: String,
+    pub series: Series,
+    pub source: String,
+    pub tlp: String,
+    pub title: String,
+    pub description: String,
+    pub affected: String,
+    pub cvss: Option<CaseCvss>,
+    pub cwe: Option<String>,
+    pub cwe_name: Option<&'static str>,
+    pub cve: Option<String>,
+    pub credit: String,
+    /// Shown to coordinators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reporter: Option<Value>,
+    pub note_text: NoteText,
+    pub references: Vec<String>,
+    pub proposed_publish_at: Option<String>,
+    pub proposed_tz: Option<String>,
+    pub received_at: String,
+    pub updated_at: String,
+    pub note: Option<NoteRef>,
+    #[serde(skip)]
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CaseProduct {
+    pub id: i64,
+    pub name: String,
+    pub cpe: Option<String>,
+    pub purl: Option<String>,
+    pub status: ProductStatus,
+    pub fixed_in: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CaseVendor {
+    pub id: i64,
+    pub vendor_id: i64,
+    pub name: String,
+    /// `published` once the note is public, whatever was recorded before.
+    pub stage: Stage,
+    pub unreachable: bool,
+    /// `""` (not answered), `accepted` or `requested`.
+    pub date_answer: String,
+    pub requested_date: Option<String>,
+    pub statement_ja: String,
+    pub statement_en: String,
+    pub notified_at: String,
+    pub last_activity_at: Option<String>,
+    /// `no_ack` (not acknowledged in time), `silent` (nothing said for too long),
+    /// `unreachable`.
+    pub flags: Vec<&'static str>,
+    pub products: Vec<CaseProduct>,
+    #[serde(skip)]
+    pub org_id: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CaseDetail {
+    pub case: Case,
+    /// Every vendor for coordinators; the caller's own vendor only for a vendor.
+    pub vendors: Vec<CaseVendor>,
+    /// `coordinator` or `vendor`.
+    pub view: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CaseSummary {
+    pub key: String,
+    pub title: String,
+    pub state: String,
+    pub series: Series,
+    pub vendors: i64,
+    pub note: Option<String>,
+    pub published: bool,
+    pub publish_at: Option<String>,
+    pub received_at: String,
+}
+
+const CASE_COLUMNS: &str = "c.id, c.case_key, c.state, c.series, c.source, c.tlp, c.title, c.description, \
+     c.affected, c.cvss_vector, c.cvss_score, c.cwe, c.cve, c.credit, c.reporter_name, c.reporter_email, \
+     c.note_text, c.refs, c.proposed_at, c.proposed_tz, c.received_at, c.updated_at, \
+     n.note_key, n.publish_at";
+
+fn case_from(row: &AnyRow, now: DateTime<Utc>) -> Result<Case> {
+    let vector: Option<String> = row.try_get("cvss_vector")?;
+    let cvss = match vector {
+        Some(v) => Cvss31::parse(&v).ok().map(|c| CaseCvss {
+            vector: c.vector,
+            score: c.score,
+            severity: c.severity.as_str().to_string(),
+        }),
+        None => None,
+    };
+    let cwe: Option<String> = row.try_get("cwe")?;
+    let note_key: Option<String> = row.try_get("note_key")?;
+    let publish_at: Option<String> = row.try_get("publish_at")?;
+    let note = match (note_key, publish_at) {
+        (Some(key), Some(at)) => Some(NoteRef {
+            published: time::parse(&at).is_some_and(|t| t <= now),
+            key,
+            publish_at: at,
+        }),
+        _ => None,
+    };
+    Ok(Case {
+        id: row.try_get("id")?,
+        key: row.try_get("case_key")?,
+        state: row.try_get("state")?,
+        series: Series::parse(&row.try_get::<String, _>("series")?)?,
+        source: row.try_get("source")?,
+        tlp: row.try_get("tlp")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        affected: row.try_get("affected")?,
+        cvss,
+        cwe_name: cwe.as_deref().and_then(renkei_formats::cwe::name),
+        cwe,
+        cve: row.try_get("cve")?,
+        credit: row.try_get("credit")?,
+        reporter: Some(json!({
+            "name": row.try_get::<String, _>("reporter_name")?,
+            "email": row.try_get::<String, _>("reporter_email")?,
+        })),
+        note_text: serde_json::from_str(&row.try_get::<String, _>("note_text")?)
+            .unwrap_or_default(),
+        references: serde_json::from_str(&row.try_get::<String, _>("refs")?).unwrap_or_default(),
+        proposed_publish_at: row.try_get("proposed_at")?,
+        proposed_tz: row.try_get("proposed_tz")?,
+        received_at: row.try_get("received_at")?,
+        updated_at: row.try_get("updated_at")?,
+        note,
+    })
+}
