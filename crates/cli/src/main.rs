@@ -12,7 +12,7 @@ use renkei_core::accounts::{self, NewUser};
 use renkei_core::audit::{self, Actor, Verdict};
 use renkei_core::config::{Config, LogFormat};
 use renkei_core::lang::Lang;
-use renkei_core::{CoreError, Store, orgs, secrets};
+use renkei_core::{Classify, CoreError, Kind, Store, orgs, secrets};
 
 /// Writes one line to stderr, ignoring a closed stream: a server whose log pipe went
 /// away must keep serving, not panic.
@@ -374,24 +374,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             // Bad input (a config typo, an unknown role) is exit 2, the rest exit 1.
-            let user_error = err
-                .downcast_ref::<CoreError>()
-                .is_some_and(|e| e.is_user_error() || matches!(e, CoreError::Config(_)))
-                || err
-                    .downcast_ref::<renkei_incident::IncidentError>()
-                    .is_some_and(|e| e.is_user_error())
-                || err
-                    .downcast_ref::<renkei_enrich::EnrichError>()
-                    .is_some_and(|e| e.is_user_error())
-                || err
-                    .downcast_ref::<renkei_vuln::VulnError>()
-                    .is_some_and(|e| e.is_user_error())
-                || err
-                    .downcast_ref::<renkei_observe::ObserveError>()
-                    .is_some_and(|e| e.is_user_error())
-                || err
-                    .downcast_ref::<renkei_web::WebError>()
-                    .is_some_and(|e| matches!(e, renkei_web::WebError::Core(CoreError::Config(_))));
+            let user_error = kind_of(&err).is_some_and(|k| k.is_user_error() || k == Kind::Config);
             say!("renkei: {err:#}");
             ExitCode::from(if user_error { 2 } else { 1 })
         }
@@ -455,7 +438,7 @@ async fn vuln(config: &Config, store: &Store, cmd: VulnCommand) -> anyhow::Resul
                         }
                         out!("{}", serde_json::json!({"file": shown, "errors": problems}));
                     }
-                    Err(e) if e.is_user_error() => {
+                    Err(e) if e.kind().is_user_error() => {
                         refused = true;
                         say!("{shown}: {e}");
                         out!(
@@ -469,6 +452,27 @@ async fn vuln(config: &Config, store: &Store, cmd: VulnCommand) -> anyhow::Resul
             Ok(ExitCode::from(if refused { 2 } else { 0 }))
         }
     }
+}
+
+/// The kind of a library crate's error carried by `err`, if it is one.
+fn kind_of(err: &anyhow::Error) -> Option<Kind> {
+    fn kind<E: Classify>(err: &anyhow::Error) -> Option<Kind> {
+        err.downcast_ref::<E>().map(Classify::kind)
+    }
+    kind::<CoreError>(err)
+        .or_else(|| kind::<renkei_incident::IncidentError>(err))
+        .or_else(|| kind::<renkei_enrich::EnrichError>(err))
+        .or_else(|| kind::<renkei_vuln::VulnError>(err))
+        .or_else(|| kind::<renkei_observe::ObserveError>(err))
+        .or_else(|| kind::<renkei_publish::PublishError>(err))
+        .or_else(|| kind::<renkei_report::ReportError>(err))
+        .or_else(|| {
+            err.downcast_ref::<renkei_web::WebError>()
+                .and_then(|e| match e {
+                    renkei_web::WebError::Core(c) => Some(c.kind()),
+                    _ => None,
+                })
+        })
 }
 
 fn load_config(global: &Global, listen: Option<&String>) -> anyhow::Result<Config> {

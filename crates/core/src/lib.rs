@@ -22,5 +22,5 @@ pub mod store;
 pub mod time;
 pub mod tlp;
 
-pub use error::{CoreError, Result};
+pub use error::{Classify, CoreError, Kind, Result};
 pub use store::Store;

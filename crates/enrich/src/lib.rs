@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
+use renkei_core::Classify;
 use serde::Serialize;
 
 pub use load::{Contact, Csirt, Problem};
@@ -30,12 +31,6 @@ pub enum EnrichError {
     Database(#[from] sqlx::Error),
     #[error("stored table data is damaged: {0}")]
     Damaged(String),
-}
-
-impl EnrichError {
-    pub fn is_user_error(&self) -> bool {
-        matches!(self, EnrichError::Invalid(_))
-    }
 }
 
 pub type Result<T, E = EnrichError> = std::result::Result<T, E>;
@@ -511,5 +506,16 @@ impl Enricher {
 
     pub fn lookup(&self, ip: &str) -> Enrichment {
         self.tables().lookup_str(ip)
+    }
+}
+
+impl Classify for EnrichError {
+    fn kind(&self) -> renkei_core::Kind {
+        match self {
+            EnrichError::Invalid(_) => renkei_core::Kind::Invalid,
+            EnrichError::Core(_) | EnrichError::Database(_) | EnrichError::Damaged(_) => {
+                renkei_core::Kind::Internal
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod reports;
 pub mod stats;
 
 use renkei_core::CoreError;
+use renkei_core::{Classify, Kind};
 use thiserror::Error;
 
 pub use classify::{Category, Classification, classify};
@@ -60,14 +61,24 @@ impl IncidentError {
             message: message.into(),
         }
     }
-
-    pub fn is_user_error(&self) -> bool {
-        match self {
-            IncidentError::Invalid { .. } | IncidentError::NotFound(_) => true,
-            IncidentError::Core(e) => e.is_user_error(),
-            IncidentError::Database(_) => false,
-        }
-    }
 }
 
 pub type Result<T, E = IncidentError> = std::result::Result<T, E>;
+
+impl Classify for IncidentError {
+    fn kind(&self) -> Kind {
+        match self {
+            IncidentError::Invalid { .. } => Kind::Invalid,
+            IncidentError::NotFound(_) => Kind::NotFound,
+            IncidentError::Core(e) => e.kind(),
+            IncidentError::Database(_) => Kind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            IncidentError::Core(e) => e.code(),
+            _ => self.kind().code(),
+        }
+    }
+}

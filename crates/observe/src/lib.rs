@@ -21,6 +21,7 @@ pub mod trends;
 
 use renkei_core::CoreError;
 use renkei_core::config::{Config, ObserveConfig, utc_offset_seconds};
+use renkei_core::{Classify, Kind};
 use thiserror::Error;
 
 pub use renkei_formats::packet::{Class, Probe, Proto};
@@ -58,20 +59,6 @@ impl ObserveError {
         ObserveError::Invalid {
             field,
             message: message.into(),
-        }
-    }
-
-    pub fn is_user_error(&self) -> bool {
-        match self {
-            ObserveError::Invalid { .. }
-            | ObserveError::NotFound(_)
-            | ObserveError::Duplicate { .. }
-            | ObserveError::BadSignature
-            | ObserveError::Conflict(_) => true,
-            ObserveError::Core(e) => e.is_user_error(),
-            ObserveError::Unreachable(_) | ObserveError::Spool(_) | ObserveError::Database(_) => {
-                false
-            }
         }
     }
 
@@ -120,6 +107,30 @@ pub fn day_string(days: i64) -> String {
 pub fn day_number(day: &str) -> Option<i64> {
     let d = chrono::NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d").ok()?;
     Some(i64::from(chrono::Datelike::num_days_from_ce(&d)) - 719_163)
+}
+
+impl Classify for ObserveError {
+    fn kind(&self) -> Kind {
+        match self {
+            ObserveError::Invalid { .. } => Kind::Invalid,
+            ObserveError::NotFound(_) => Kind::NotFound,
+            ObserveError::Duplicate { .. } | ObserveError::Conflict(_) => Kind::Conflict,
+            ObserveError::BadSignature => Kind::Forbidden,
+            ObserveError::Core(e) => e.kind(),
+            ObserveError::Unreachable(_) | ObserveError::Spool(_) | ObserveError::Database(_) => {
+                Kind::Internal
+            }
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ObserveError::Duplicate { .. } => "duplicate_batch",
+            ObserveError::BadSignature => "bad_signature",
+            ObserveError::Core(e) => e.code(),
+            _ => self.kind().code(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod warnings;
 pub mod weekly;
 
 use renkei_core::CoreError;
+use renkei_core::{Classify, Kind};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -81,4 +82,40 @@ pub(crate) fn staff(
         )));
     }
     Ok(renkei_core::audit::Actor::user(user.id, &user.email))
+}
+
+impl Classify for PublishError {
+    fn kind(&self) -> Kind {
+        match self {
+            PublishError::Invalid { .. } => Kind::Invalid,
+            PublishError::NotFound(_) => Kind::NotFound,
+            PublishError::Conflict(_) => Kind::Conflict,
+            PublishError::Forbidden(_) => Kind::Forbidden,
+            PublishError::Core(e) => e.kind(),
+            PublishError::Vuln(e) => e.kind(),
+            PublishError::Chart(_) | PublishError::Database(_) => Kind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            PublishError::Core(e) => e.code(),
+            PublishError::Vuln(e) => e.code(),
+            _ => self.kind().code(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            PublishError::Vuln(e) => e.message(),
+            _ => self.to_string(),
+        }
+    }
+
+    fn details(&self) -> Vec<String> {
+        match self {
+            PublishError::Vuln(e) => e.details(),
+            _ => Vec::new(),
+        }
+    }
 }

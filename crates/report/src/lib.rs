@@ -10,6 +10,7 @@ pub mod pdf;
 pub mod quarterly;
 
 use chrono::{Datelike, NaiveDate};
+use renkei_core::{Classify, Kind};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -171,6 +172,50 @@ impl Quarter {
 impl std::fmt::Display for Quarter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}Q{}", self.year, self.quarter)
+    }
+}
+
+impl Classify for ReportError {
+    fn kind(&self) -> Kind {
+        match self {
+            ReportError::Invalid { .. } => Kind::Invalid,
+            ReportError::Forbidden(_) => Kind::Forbidden,
+            ReportError::Core(e) => e.kind(),
+            ReportError::Incident(e) => e.kind(),
+            ReportError::Vuln(e) => e.kind(),
+            ReportError::Observe(e) => e.kind(),
+            ReportError::Publish(e) => e.kind(),
+            ReportError::Typeset(_) | ReportError::Template(_) | ReportError::Database(_) => {
+                Kind::Internal
+            }
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ReportError::Core(e) => e.code(),
+            ReportError::Incident(e) => e.code(),
+            ReportError::Vuln(e) => e.code(),
+            ReportError::Observe(e) => e.code(),
+            ReportError::Publish(e) => e.code(),
+            _ => self.kind().code(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ReportError::Vuln(e) => e.message(),
+            ReportError::Publish(e) => e.message(),
+            _ => self.to_string(),
+        }
+    }
+
+    fn details(&self) -> Vec<String> {
+        match self {
+            ReportError::Vuln(e) => e.details(),
+            ReportError::Publish(e) => e.details(),
+            _ => Vec::new(),
+        }
     }
 }
 

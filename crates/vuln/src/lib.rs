@@ -13,6 +13,7 @@ pub mod vendors;
 
 use renkei_core::CoreError;
 use renkei_core::config::Config;
+use renkei_core::{Classify, Kind};
 use renkei_mail::TeamKey;
 use thiserror::Error;
 
@@ -69,17 +70,6 @@ impl VulnError {
         VulnError::Invalid {
             field,
             message: message.into(),
-        }
-    }
-
-    pub fn is_user_error(&self) -> bool {
-        match self {
-            VulnError::Invalid { .. }
-            | VulnError::Document { .. }
-            | VulnError::NotFound(_)
-            | VulnError::Conflict(_) => true,
-            VulnError::Core(e) => e.is_user_error(),
-            VulnError::Database(_) => false,
         }
     }
 
@@ -140,4 +130,41 @@ impl Settings {
 /// Note keys carry `#`, which must be escaped in a URL path.
 pub fn encode_key(key: &str) -> String {
     key.replace('%', "%25").replace('#', "%23")
+}
+
+impl Classify for VulnError {
+    fn kind(&self) -> Kind {
+        match self {
+            VulnError::Invalid { .. } | VulnError::Document { .. } => Kind::Invalid,
+            VulnError::NotFound(_) => Kind::NotFound,
+            VulnError::Conflict(_) => Kind::Conflict,
+            VulnError::Core(e) => e.kind(),
+            VulnError::Database(_) => Kind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            VulnError::Document { .. } => "invalid_document",
+            VulnError::Core(e) => e.code(),
+            _ => self.kind().code(),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            VulnError::Document { format, problems } => format!(
+                "the {format} document does not validate ({} problems)",
+                problems.len()
+            ),
+            _ => self.to_string(),
+        }
+    }
+
+    fn details(&self) -> Vec<String> {
+        match self {
+            VulnError::Document { problems, .. } => problems.clone(),
+            _ => Vec::new(),
+        }
+    }
 }

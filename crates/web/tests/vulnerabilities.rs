@@ -770,10 +770,9 @@ async fn pages_flow(srv: &TestServer) {
     assert!(page.contains("★ Acme"), "Acme is suggested: {page}");
     let r = coord
         .client
-        .post(srv.url(&format!("/cases/{key}")))
+        .post(srv.url(&format!("/cases/{key}/vendors")))
         .form(&[
             ("_csrf", coord.csrf.as_str()),
-            ("action", "add_vendor"),
             ("vendor_id", &acme.to_string()),
         ])
         .send()
@@ -782,10 +781,9 @@ async fn pages_flow(srv: &TestServer) {
     assert_eq!(r.status(), 303);
     let r = coord
         .client
-        .post(srv.url(&format!("/cases/{key}")))
+        .post(srv.url(&format!("/cases/{key}/date")))
         .form(&[
             ("_csrf", coord.csrf.as_str()),
-            ("action", "propose"),
             ("publish_at", "2001-01-01T00:00:00+09:00"),
         ])
         .send()
@@ -819,10 +817,9 @@ async fn pages_flow(srv: &TestServer) {
         .to_string();
     let r = acme_web
         .client
-        .post(srv.url(&format!("/cases/{key}")))
+        .post(srv.url(&format!("/cases/{key}/status")))
         .form(&[
             ("_csrf", acme_web.csrf.as_str()),
-            ("action", "status"),
             ("stage", "fix_ready"),
             (&format!("status_{product_id}"), "vulnerable"),
             (&format!("fixed_{product_id}"), "2.1"),
@@ -840,12 +837,8 @@ async fn pages_flow(srv: &TestServer) {
     }
     let r = gamma_web
         .client
-        .post(srv.url(&format!("/cases/{key}")))
-        .form(&[
-            ("_csrf", gamma_web.csrf.as_str()),
-            ("action", "message"),
-            ("body", "hi"),
-        ])
+        .post(srv.url(&format!("/cases/{key}/messages")))
+        .form(&[("_csrf", gamma_web.csrf.as_str()), ("body", "hi")])
         .send()
         .await
         .unwrap();
@@ -855,31 +848,23 @@ async fn pages_flow(srv: &TestServer) {
     let at = (srv.clock.now() + chrono::Duration::days(3)).to_rfc3339();
     coord
         .client
-        .post(srv.url(&format!("/cases/{key}")))
-        .form(&[
-            ("_csrf", coord.csrf.as_str()),
-            ("action", "propose"),
-            ("publish_at", at.as_str()),
-        ])
+        .post(srv.url(&format!("/cases/{key}/date")))
+        .form(&[("_csrf", coord.csrf.as_str()), ("publish_at", at.as_str())])
         .send()
         .await
         .unwrap();
     let r = acme_web
         .client
-        .post(srv.url(&format!("/cases/{key}")))
-        .form(&[
-            ("_csrf", acme_web.csrf.as_str()),
-            ("action", "answer"),
-            ("accept", "yes"),
-        ])
+        .post(srv.url(&format!("/cases/{key}/date/answer")))
+        .form(&[("_csrf", acme_web.csrf.as_str()), ("accept", "yes")])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
     let r = coord
         .client
-        .post(srv.url(&format!("/cases/{key}")))
-        .form(&[("_csrf", coord.csrf.as_str()), ("action", "schedule")])
+        .post(srv.url(&format!("/cases/{key}/schedule")))
+        .form(&[("_csrf", coord.csrf.as_str())])
         .send()
         .await
         .unwrap();

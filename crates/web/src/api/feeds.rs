@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use renkei_core::Classify;
 use renkei_core::tlp::Tlp;
 use renkei_formats::feed::Mapping;
 use renkei_incident::feeds::{self, Chunk};
@@ -186,7 +187,7 @@ pub(crate) async fn chunk_from_bus(
     .await
     {
         Ok(_) => Handled::Done,
-        Err(e) if e.is_user_error() => Handled::Reject(e.to_string()),
+        Err(e) if e.kind().is_user_error() => Handled::Reject(e.to_string()),
         Err(e) => Handled::Retry(e.to_string()),
     }
 }

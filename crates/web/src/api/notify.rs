@@ -17,20 +17,6 @@ use crate::http::auth::Auth;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
 
-impl From<renkei_enrich::EnrichError> for AppError {
-    fn from(err: renkei_enrich::EnrichError) -> Self {
-        if err.is_user_error() {
-            AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                err.to_string(),
-            )
-        } else {
-            AppError::internal(&err)
-        }
-    }
-}
-
 #[derive(Deserialize)]
 pub struct LookupQuery {
     ip: String,

@@ -11,8 +11,8 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use renkei_core::CoreError;
 use renkei_core::lang::Lang;
+use renkei_core::{Classify, CoreError, Kind};
 
 use crate::http::i18n;
 
@@ -60,128 +60,45 @@ impl AppError {
     }
 }
 
-impl From<CoreError> for AppError {
-    fn from(err: CoreError) -> Self {
-        let status = match &err {
-            CoreError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-            CoreError::Conflict(_) => StatusCode::CONFLICT,
-            CoreError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            CoreError::Forbidden => StatusCode::FORBIDDEN,
-            _ => return AppError::internal(&err),
+impl AppError {
+    /// The answer for an error of any library crate: its kind gives the status, its
+    /// code and message go to the caller; internal ones are logged and hidden.
+    pub fn classified(err: &dyn Classify) -> Self {
+        let status = match err.kind() {
+            Kind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::Config | Kind::Internal => return AppError::internal(err),
         };
-        AppError::new(status, err.code(), err.to_string())
-    }
-}
-
-impl From<renkei_incident::IncidentError> for AppError {
-    fn from(err: renkei_incident::IncidentError) -> Self {
-        use renkei_incident::IncidentError as E;
-        match err {
-            E::Invalid { .. } => AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                err.to_string(),
-            ),
-            E::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
-            E::Core(core) => core.into(),
-            E::Database(_) => AppError::internal(&err),
+        AppError {
+            details: err.details(),
+            ..AppError::new(status, err.code(), err.message())
         }
     }
 }
 
-impl From<renkei_vuln::VulnError> for AppError {
-    fn from(err: renkei_vuln::VulnError) -> Self {
-        use renkei_vuln::VulnError as E;
-        match err {
-            E::Invalid { .. } => AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                err.to_string(),
-            ),
-            E::Document {
-                format,
-                ref problems,
-            } => AppError {
-                details: problems.clone(),
-                ..AppError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_document",
-                    format!(
-                        "the {format} document does not validate ({} problems)",
-                        problems.len()
-                    ),
-                )
-            },
-            E::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
-            E::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
-            E::Core(core) => core.into(),
-            E::Database(_) => AppError::internal(&err),
-        }
-    }
-}
-
-impl From<renkei_observe::ObserveError> for AppError {
-    fn from(err: renkei_observe::ObserveError) -> Self {
-        use renkei_observe::ObserveError as E;
-        match err {
-            E::Invalid { .. } => AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                err.to_string(),
-            ),
-            E::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
-            E::Duplicate { .. } => {
-                AppError::new(StatusCode::CONFLICT, "duplicate_batch", err.to_string())
+/// `?` on any library crate's error in a handler.
+macro_rules! from_classified {
+    ($($error:ty),* $(,)?) => {
+        $(impl From<$error> for AppError {
+            fn from(err: $error) -> Self {
+                AppError::classified(&err)
             }
-            E::BadSignature => {
-                AppError::new(StatusCode::FORBIDDEN, "bad_signature", err.to_string())
-            }
-            E::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
-            E::Core(core) => core.into(),
-            E::Unreachable(_) | E::Spool(_) | E::Database(_) => AppError::internal(&err),
-        }
-    }
+        })*
+    };
 }
 
-impl From<renkei_report::ReportError> for AppError {
-    fn from(err: renkei_report::ReportError) -> Self {
-        use renkei_report::ReportError as E;
-        match err {
-            E::Invalid { .. } => AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                err.to_string(),
-            ),
-            E::Forbidden(_) => AppError::new(StatusCode::FORBIDDEN, "forbidden", err.to_string()),
-            E::Core(e) => e.into(),
-            E::Incident(e) => e.into(),
-            E::Vuln(e) => e.into(),
-            E::Observe(e) => e.into(),
-            E::Publish(e) => e.into(),
-            E::Typeset(_) | E::Template(_) | E::Database(_) => AppError::internal(&err),
-        }
-    }
-}
-
-impl From<renkei_publish::PublishError> for AppError {
-    fn from(err: renkei_publish::PublishError) -> Self {
-        use renkei_publish::PublishError as E;
-        match err {
-            E::Invalid { .. } => AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                err.to_string(),
-            ),
-            E::NotFound(_) => AppError::new(StatusCode::NOT_FOUND, "not_found", err.to_string()),
-            E::Conflict(_) => AppError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
-            E::Forbidden(_) => AppError::new(StatusCode::FORBIDDEN, "forbidden", err.to_string()),
-            E::Core(core) => core.into(),
-            E::Vuln(v) => v.into(),
-            E::Chart(_) | E::Database(_) => AppError::internal(&err),
-        }
-    }
-}
+from_classified!(
+    CoreError,
+    renkei_incident::IncidentError,
+    renkei_vuln::VulnError,
+    renkei_observe::ObserveError,
+    renkei_report::ReportError,
+    renkei_publish::PublishError,
+    renkei_enrich::EnrichError,
+);
 
 impl From<askama::Error> for AppError {
     fn from(err: askama::Error) -> Self {

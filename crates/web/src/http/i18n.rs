@@ -117,11 +117,23 @@ mod tests {
 
     #[test]
     fn every_key_a_template_or_handler_uses_is_in_the_catalogs() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut missing = Vec::new();
-        for sub in ["templates", "src"] {
-            for entry in std::fs::read_dir(format!("{dir}{sub}")).unwrap() {
+        let mut files = Vec::new();
+        let mut folders = vec![dir.join("templates"), dir.join("src")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(folder).unwrap() {
                 let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else {
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() > 50, "the sources were found: {}", files.len());
+        {
+            for path in files {
                 let text = std::fs::read_to_string(&path).unwrap();
                 for piece in text.split("t(\"").skip(1) {
                     let key = piece.split('"').next().unwrap();

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod form;
 pub mod i18n;
 pub mod limiter;
 pub mod metrics;

@@ -2,8 +2,8 @@
 //! bulk actions, the report page (raw message beside what was read from it), and
 //! statistics.
 
+use crate::http::form::Form;
 use askama::Template;
-use axum::Form;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;

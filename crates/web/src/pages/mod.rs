@@ -12,12 +12,13 @@ pub mod report;
 pub mod sso;
 pub mod vuln;
 
+use crate::http::form::Form;
 use askama::Template;
-use axum::Form;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use renkei_core::Classify;
 use renkei_core::access::{Role, Scope, Scopes, UserInfo};
 use renkei_core::accounts::{self, ApiToken, LoginOutcome, NewUser, User};
 use renkei_core::audit::{self, AuditEntry, Verdict};
@@ -1005,7 +1006,7 @@ pub(crate) async fn account_password(
     if let Err(e) =
         accounts::set_password(&state.store, &page.auth.actor(), user.id, form.password).await
     {
-        if e.is_user_error() {
+        if e.kind().is_user_error() {
             return html_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &account_page(&state, &page, Some(e.to_string())).await?,

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use renkei_core::Classify;
 use renkei_observe::collector::{self, Health};
 use renkei_observe::stats::{self, Annotation, Family, Period, PortRank};
 use renkei_observe::trends::{self, Trend};
@@ -250,7 +251,7 @@ pub(crate) async fn port_annotate(
     match result {
         Ok(_) => Ok(see_other(&format!("/observation/ports/{}/{n}", p.as_str()))),
         Err(e)
-            if e.is_user_error()
+            if e.kind().is_user_error()
                 && !matches!(e, ObserveError::NotFound(_) | ObserveError::Core(_)) =>
         {
             let view = port_page(
@@ -456,7 +457,7 @@ pub(crate) async fn sensors_action(
             error: None,
         }),
         Err(e)
-            if e.is_user_error()
+            if e.kind().is_user_error()
                 && !matches!(e, ObserveError::NotFound(_) | ObserveError::Core(_)) =>
         {
             html_status(

@@ -3,8 +3,8 @@
 //! `renkei_core::second_factor::passkey`'s; here are the forms around them and the
 //! small script that hands the options to `navigator.credentials`.
 
+use crate::http::form::Form;
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use renkei_core::Classify;
 use renkei_vuln::cases::{self, CaseDetail, CaseSummary, Message};
 use renkei_vuln::notes::{self, Note, NoteSummary};
 use renkei_vuln::vendors::{self, Suggestion, Vendor, VendorDetail};
@@ -16,6 +17,7 @@ use renkei_vuln::{ProductStatus, Stage, VulnError};
 use serde::Deserialize;
 
 use crate::http::error::AppError;
+use crate::http::form::{Form, blank};
 use crate::http::state::AppState;
 use crate::pages::{Page, Shell, html, html_status, see_other};
 
@@ -184,7 +186,9 @@ pub(crate) async fn report_submit(
             error: None,
             done: Some(key.to_string()),
         }),
-        Err(e) if e.is_user_error() => again(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY, form),
+        Err(e) if e.kind().is_user_error() => {
+            again(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY, form)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -263,7 +267,9 @@ pub(crate) async fn apply_submit(
             error: None,
             done: true,
         }),
-        Err(e) if e.is_user_error() => again(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY, form),
+        Err(e) if e.kind().is_user_error() => {
+            again(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY, form)
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -374,159 +380,230 @@ pub(crate) async fn case_page(
     show_case(&state, &page, &key, None, StatusCode::OK).await
 }
 
-/// Every form on the case page posts here with an `action`; each goes through the
-/// same functions (and the same gate) as the API.
-pub(crate) async fn case_action(
-    State(state): State<AppState>,
-    page: Page,
-    Path(key): Path<String>,
-    body: Bytes,
+/// What a case-page form led to: back to the case, or the case again with the
+/// refusal (a bad date, a missing agreement); "not found" stays a plain 404 so that
+/// the page reveals nothing.
+async fn after_case_form(
+    state: &AppState,
+    page: &Page,
+    key: &str,
+    result: Result<(), VulnError>,
 ) -> Result<Response, AppError> {
-    let f = fields(&body)?;
-    let p = &page.auth.principal;
-    let (store, s, now) = (&state.store, &state.vuln, state.clock.now());
-    let vendor_id = field(&f, "vendor_id").parse::<i64>().ok();
-    let result: Result<(), VulnError> = match field(&f, "action").as_str() {
-        "message" => cases::post_message(
-            store,
-            s,
-            p,
-            &key,
-            cases::NewMessage {
-                body: field(&f, "body"),
-                vendor_id,
-            },
-            now,
-        )
-        .await
-        .map(|_| ()),
-        "add_vendor" => match vendor_id {
-            Some(id) => cases::add_vendor(
-                store,
-                s,
-                p,
-                &key,
-                cases::AddVendor {
-                    vendor_id: id,
-                    products: None,
-                },
-                now,
-            )
-            .await
-            .map(|_| ()),
-            None => Err(VulnError::invalid("vendor_id", "choose a vendor")),
-        },
-        "status" => {
-            let (d, _) = cases::authorize(store, s, p, &key, now).await?;
-            let own = match vendor_id {
-                Some(id) => d.vendors.iter().find(|v| v.vendor_id == id),
-                None => d.vendors.first(),
-            };
-            let products = own
-                .map(|v| {
-                    v.products
-                        .iter()
-                        .filter_map(|pr| {
-                            let status = opt(&f, &format!("status_{}", pr.id))?;
-                            Some(cases::ProductUpdate {
-                                name: pr.name.clone(),
-                                status,
-                                fixed_in: opt(&f, &format!("fixed_{}", pr.id)),
-                            })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            cases::update_vendor(
-                store,
-                s,
-                p,
-                &key,
-                cases::VendorUpdate {
-                    vendor_id: if d.view == "coordinator" {
-                        vendor_id
-                    } else {
-                        None
-                    },
-                    stage: opt(&f, "stage"),
-                    statement_ja: f.get("statement_ja").cloned(),
-                    statement_en: f.get("statement_en").cloned(),
-                    products,
-                    unreachable: if d.view == "coordinator" {
-                        Some(f.contains_key("unreachable"))
-                    } else {
-                        None
-                    },
-                },
-                now,
-            )
-            .await
-            .map(|_| ())
-        }
-        "propose" => cases::propose_date(
-            store,
-            s,
-            p,
-            &key,
-            cases::DateProposal {
-                publish_at: field(&f, "publish_at"),
-                tz: opt(&f, "tz"),
-            },
-            now,
-        )
-        .await
-        .map(|_| ()),
-        "answer" => cases::answer_date(
-            store,
-            s,
-            p,
-            &key,
-            cases::DateAnswer {
-                accept: field(&f, "accept") == "yes",
-                requested_date: opt(&f, "requested_date"),
-                reason: opt(&f, "reason"),
-                vendor_id,
-            },
-            now,
-        )
-        .await
-        .map(|_| ()),
-        "schedule" => notes::schedule(
-            store,
-            s,
-            p,
-            &key,
-            notes::Schedule {
-                override_reason: opt(&f, "override_reason"),
-            },
-            now,
-        )
-        .await
-        .map(|_| ()),
-        "revise" => notes::revise(store, s, p, &key, &field(&f, "summary"), now)
-            .await
-            .map(|_| ()),
-        other => Err(VulnError::invalid(
-            "action",
-            format!("unknown action {other:?}"),
-        )),
-    };
     match result {
         Ok(()) => Ok(see_other(&format!("/cases/{key}"))),
-        // A refusal (bad date, missing agreement) is shown on the page; "not found"
-        // stays a plain 404 so that the page reveals nothing.
         Err(VulnError::NotFound(_)) => Err(AppError::not_found()),
         Err(e @ VulnError::Core(renkei_core::CoreError::Forbidden)) => Err(e.into()),
-        Err(e) if e.is_user_error() => {
+        Err(e) if e.kind().is_user_error() => {
             let status = if matches!(e, VulnError::Conflict(_)) {
                 StatusCode::CONFLICT
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
-            show_case(&state, &page, &key, Some(e.to_string()), status).await
+            show_case(state, page, key, Some(e.to_string()), status).await
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MessageForm {
+    #[serde(default)]
+    body: String,
+    /// Coordinators: the vendor's thread; none for an internal note.
+    #[serde(default, deserialize_with = "blank")]
+    vendor_id: Option<i64>,
+}
+
+pub(crate) async fn case_message(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<MessageForm>,
+) -> Result<Response, AppError> {
+    let message = cases::NewMessage {
+        body: f.body.trim().to_string(),
+        vendor_id: f.vendor_id,
+    };
+    let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
+    let result = cases::post_message(store, s, p, &key, message, state.clock.now()).await;
+    after_case_form(&state, &page, &key, result.map(drop)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AddVendorForm {
+    #[serde(default, deserialize_with = "blank")]
+    vendor_id: Option<i64>,
+}
+
+pub(crate) async fn case_add_vendor(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<AddVendorForm>,
+) -> Result<Response, AppError> {
+    let result = match f.vendor_id {
+        Some(vendor_id) => {
+            let add = cases::AddVendor {
+                vendor_id,
+                products: None,
+            };
+            let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
+            cases::add_vendor(store, s, p, &key, add, state.clock.now())
+                .await
+                .map(drop)
+        }
+        None => Err(VulnError::invalid("vendor_id", "choose a vendor")),
+    };
+    after_case_form(&state, &page, &key, result).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct StatusForm {
+    #[serde(default, deserialize_with = "blank")]
+    vendor_id: Option<i64>,
+    #[serde(default, deserialize_with = "blank")]
+    stage: Option<String>,
+    statement_ja: Option<String>,
+    statement_en: Option<String>,
+    /// A checkbox: present when ticked.
+    unreachable: Option<String>,
+    /// `status_{product}` and `fixed_{product}` for each of the vendor's products.
+    #[serde(flatten)]
+    products: HashMap<String, String>,
+}
+
+pub(crate) async fn case_status(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<StatusForm>,
+) -> Result<Response, AppError> {
+    let (store, s, p, now) = (
+        &state.store,
+        &state.vuln,
+        &page.auth.principal,
+        state.clock.now(),
+    );
+    let (d, _) = cases::authorize(store, s, p, &key, now).await?;
+    let coordinator = d.view == "coordinator";
+    let own = match f.vendor_id {
+        Some(id) => d.vendors.iter().find(|v| v.vendor_id == id),
+        None => d.vendors.first(),
+    };
+    let products = own
+        .map(|v| {
+            v.products
+                .iter()
+                .filter_map(|pr| {
+                    let status = opt(&f.products, &format!("status_{}", pr.id))?;
+                    Some(cases::ProductUpdate {
+                        name: pr.name.clone(),
+                        status,
+                        fixed_in: opt(&f.products, &format!("fixed_{}", pr.id)),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let update = cases::VendorUpdate {
+        vendor_id: f.vendor_id.filter(|_| coordinator),
+        stage: f.stage,
+        statement_ja: f.statement_ja,
+        statement_en: f.statement_en,
+        products,
+        unreachable: coordinator.then_some(f.unreachable.is_some()),
+    };
+    let result = cases::update_vendor(store, s, p, &key, update, now).await;
+    after_case_form(&state, &page, &key, result.map(drop)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ProposeForm {
+    #[serde(default)]
+    publish_at: String,
+    #[serde(default, deserialize_with = "blank")]
+    tz: Option<String>,
+}
+
+pub(crate) async fn case_propose_date(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<ProposeForm>,
+) -> Result<Response, AppError> {
+    let proposal = cases::DateProposal {
+        publish_at: f.publish_at.trim().to_string(),
+        tz: f.tz,
+    };
+    let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
+    let result = cases::propose_date(store, s, p, &key, proposal, state.clock.now()).await;
+    after_case_form(&state, &page, &key, result.map(drop)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AnswerForm {
+    #[serde(default)]
+    accept: String,
+    #[serde(default, deserialize_with = "blank")]
+    requested_date: Option<String>,
+    #[serde(default, deserialize_with = "blank")]
+    reason: Option<String>,
+    #[serde(default, deserialize_with = "blank")]
+    vendor_id: Option<i64>,
+}
+
+pub(crate) async fn case_answer_date(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<AnswerForm>,
+) -> Result<Response, AppError> {
+    let answer = cases::DateAnswer {
+        accept: f.accept.trim() == "yes",
+        requested_date: f.requested_date,
+        reason: f.reason,
+        vendor_id: f.vendor_id,
+    };
+    let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
+    let result = cases::answer_date(store, s, p, &key, answer, state.clock.now()).await;
+    after_case_form(&state, &page, &key, result.map(drop)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ScheduleForm {
+    #[serde(default, deserialize_with = "blank")]
+    override_reason: Option<String>,
+}
+
+pub(crate) async fn case_schedule(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<ScheduleForm>,
+) -> Result<Response, AppError> {
+    let schedule = notes::Schedule {
+        override_reason: f.override_reason,
+    };
+    let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
+    let result = notes::schedule(store, s, p, &key, schedule, state.clock.now()).await;
+    after_case_form(&state, &page, &key, result.map(drop)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ReviseForm {
+    #[serde(default)]
+    summary: String,
+}
+
+pub(crate) async fn case_revise(
+    State(state): State<AppState>,
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<ReviseForm>,
+) -> Result<Response, AppError> {
+    let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
+    let result = notes::revise(store, s, p, &key, f.summary.trim(), state.clock.now()).await;
+    after_case_form(&state, &page, &key, result.map(drop)).await
 }
 
 #[derive(Template)]
@@ -624,7 +701,7 @@ pub(crate) async fn vendor_action(
     };
     match result {
         Ok(()) => Ok(see_other(&format!("/vendors/{id}"))),
-        Err(e) if e.is_user_error() && !matches!(e, VulnError::NotFound(_)) => {
+        Err(e) if e.kind().is_user_error() && !matches!(e, VulnError::NotFound(_)) => {
             let v = vendors::get(&state.store, id).await?;
             html_status(
                 StatusCode::UNPROCESSABLE_ENTITY,

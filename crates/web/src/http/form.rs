@@ -1,0 +1,90 @@
+//! HTML forms, read one way: [`Form<T>`] parses an `application/x-www-form-urlencoded`
+//! body into a typed struct, and a form that does not parse is a 400 in the error
+//! boundary's format. Fields a browser sends empty (an unchosen select, a blank
+//! input) read as absent through [`blank`].
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use crate::http::error::AppError;
+
+/// A form body as `T` (fields it does not name, such as `_csrf`, are ignored).
+pub struct Form<T>(pub T);
+
+impl<S, T> FromRequest<S> for Form<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|e| AppError::bad_request("bad_request", e.body_text()))?;
+        serde_urlencoded::from_bytes(&body)
+            .map(Form)
+            .map_err(|e| AppError::bad_request("bad_request", format!("the form: {e}")))
+    }
+}
+
+/// For `#[serde(default, deserialize_with = "blank")]`: a value trimmed, and none when
+/// the field is empty; a value that does not parse is an error naming it.
+pub fn blank<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = Option::<String>::deserialize(d)?.unwrap_or_default();
+    match text.trim() {
+        "" => Ok(None),
+        t => t.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Sample {
+        #[serde(default, deserialize_with = "blank")]
+        vendor_id: Option<i64>,
+        #[serde(default, deserialize_with = "blank")]
+        reason: Option<String>,
+        #[serde(default)]
+        body: String,
+    }
+
+    fn parse(body: &str) -> Result<Sample, serde_urlencoded::de::Error> {
+        serde_urlencoded::from_str(body)
+    }
+
+    #[test]
+    fn blank_fields_read_as_absent_and_others_are_trimmed() {
+        assert_eq!(
+            parse("_csrf=x&vendor_id=&reason=+&body=hi").unwrap(),
+            Sample {
+                vendor_id: None,
+                reason: None,
+                body: "hi".into()
+            }
+        );
+        assert_eq!(
+            parse("vendor_id=+7+&reason=+late+").unwrap(),
+            Sample {
+                vendor_id: Some(7),
+                reason: Some("late".into()),
+                body: String::new()
+            }
+        );
+    }
+
+    #[test]
+    fn a_value_that_does_not_parse_is_refused() {
+        assert!(parse("vendor_id=seven").is_err());
+    }
+}
