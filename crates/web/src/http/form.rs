@@ -1,10 +1,12 @@
 //! HTML forms, read one way: [`Form<T>`] parses an `application/x-www-form-urlencoded`
-//! body into a typed struct, and a form that does not parse is a 400 in the error
-//! boundary's format. Fields a browser sends empty (an unchosen select, a blank
-//! input) read as absent through [`blank`].
+//! body into a typed struct (a map, or a list of pairs where a field repeats), and a
+//! form that does not parse is refused in the error boundary's format (422 naming
+//! the field). Fields a browser sends empty (an unchosen select, a blank input) read
+//! as absent through [`blank`].
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
@@ -24,9 +26,13 @@ where
         let body = Bytes::from_request(request, state)
             .await
             .map_err(|e| AppError::bad_request("bad_request", e.body_text()))?;
-        serde_urlencoded::from_bytes(&body)
-            .map(Form)
-            .map_err(|e| AppError::bad_request("bad_request", format!("the form: {e}")))
+        serde_urlencoded::from_bytes(&body).map(Form).map_err(|e| {
+            AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                format!("the form: {e}"),
+            )
+        })
     }
 }
 

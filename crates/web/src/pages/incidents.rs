@@ -4,7 +4,6 @@
 
 use crate::http::form::Form;
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -215,10 +214,9 @@ pub(crate) async fn queue(
 pub(crate) async fn bulk(
     State(state): State<AppState>,
     page: Page,
-    body: Bytes,
+    // The checked incidents come as one `ids` field each.
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-        .map_err(|e| AppError::bad_request("bad_request", e.to_string()))?;
     let get = |k: &str| {
         pairs
             .iter()

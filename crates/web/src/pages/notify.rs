@@ -5,20 +5,15 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::body::Bytes;
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use renkei_incident::{incidents, notify};
 use serde::Deserialize;
 
 use crate::http::error::AppError;
+use crate::http::form::Form;
 use crate::http::state::AppState;
 use crate::pages::{Page, Shell, html, see_other};
-
-fn pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, AppError> {
-    serde_urlencoded::from_bytes(bytes)
-        .map_err(|e| AppError::bad_request("bad_request", e.to_string()))
-}
 
 fn ids_of(pairs: &[(String, String)]) -> Vec<i64> {
     let mut ids: Vec<i64> = pairs
@@ -60,18 +55,17 @@ async fn show_plan(
 pub(crate) async fn preview(
     State(state): State<AppState>,
     page: Page,
-    RawQuery(q): RawQuery,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let ids = ids_of(&pairs(q.unwrap_or_default().as_bytes())?);
+    let ids = ids_of(&pairs);
     show_plan(&state, &page, ids, &HashMap::new()).await
 }
 
 pub(crate) async fn send(
     State(state): State<AppState>,
     page: Page,
-    body: Bytes,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let pairs = pairs(&body)?;
     let ids = ids_of(&pairs);
     let overrides: HashMap<i64, String> = pairs
         .iter()
@@ -145,9 +139,8 @@ pub(crate) async fn templates(
 pub(crate) async fn template_save(
     State(state): State<AppState>,
     page: Page,
-    body: Bytes,
+    Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
-    let pairs = pairs(&body)?;
     let get = |k: &str| {
         pairs
             .iter()

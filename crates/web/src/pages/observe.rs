@@ -4,7 +4,6 @@
 //! sensor-health page where sensors are registered.
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -17,11 +16,12 @@ use renkei_publish::charts::Marker;
 
 use crate::api::observe::{ViewQuery, chart_svg, icmp_view, parse_port, svg, top_view};
 use crate::http::error::AppError;
+use crate::http::form::{Form, blank};
 use crate::http::i18n::{self, Catalog};
 use crate::http::state::AppState;
-use crate::pages::vuln::{field, fields};
 use crate::pages::{Page, Shell, html, html_status, see_other};
 use renkei_core::lang::Lang;
+use serde::Deserialize;
 
 /// A trend note as a line a reader understands, with its evidence.
 pub struct TrendLine {
@@ -225,26 +225,38 @@ pub(crate) async fn port(
 }
 
 /// A coordinator annotates the port.
+#[derive(Deserialize)]
+pub(crate) struct AnnotationForm {
+    #[serde(default)]
+    day: String,
+    #[serde(default)]
+    text_ja: String,
+    #[serde(default)]
+    text_en: String,
+    #[serde(default, deserialize_with = "blank")]
+    note_id: Option<String>,
+    #[serde(default, deserialize_with = "blank")]
+    cve: Option<String>,
+}
+
 pub(crate) async fn port_annotate(
     State(state): State<AppState>,
     page: Page,
     Path((proto, port)): Path<(String, String)>,
-    body: Bytes,
+    Form(f): Form<AnnotationForm>,
 ) -> Result<Response, AppError> {
     let (p, n) = parse_port(&proto, &port)?;
-    let f = fields(&body)?;
-    let opt = |k: &str| Some(field(&f, k)).filter(|v| !v.is_empty());
     let result = stats::annotate(
         &state.store,
         &page.auth.principal,
         stats::NewAnnotation {
             proto: p,
             port: n,
-            day: field(&f, "day"),
-            text_ja: field(&f, "text_ja"),
-            text_en: field(&f, "text_en"),
-            note_id: opt("note_id"),
-            cve: opt("cve"),
+            day: f.day.trim().to_string(),
+            text_ja: f.text_ja.trim().to_string(),
+            text_en: f.text_en.trim().to_string(),
+            note_id: f.note_id,
+            cve: f.cve,
         },
     )
     .await;
@@ -414,61 +426,79 @@ pub(crate) async fn sensors(
     })
 }
 
-pub(crate) async fn sensors_action(
+#[derive(Deserialize)]
+pub(crate) struct NewSensorForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    address_range: String,
+    #[serde(default)]
+    public_key: String,
+}
+
+/// Registers a sensor; its token is shown once, on this page, never again.
+pub(crate) async fn sensor_register(
     State(state): State<AppState>,
     page: Page,
-    body: Bytes,
+    Form(f): Form<NewSensorForm>,
 ) -> Result<Response, AppError> {
-    let f = fields(&body)?;
-    let actor = page.auth.actor();
-    let result = match field(&f, "action").as_str() {
-        "register" => collector::register(
-            &state.store,
-            &actor,
-            collector::NewSensor {
-                name: field(&f, "name"),
-                location: field(&f, "location"),
-                address_range: field(&f, "address_range"),
-                public_key: field(&f, "public_key"),
-            },
-        )
-        .await
-        .map(|(s, token)| Some((s.name, token))),
-        "disable" | "enable" => {
-            let id: i64 = field(&f, "id")
-                .parse()
-                .map_err(|_| AppError::bad_request("invalid_input", "id"))?;
-            collector::set_disabled(&state.store, &actor, id, field(&f, "action") == "disable")
-                .await
-                .map(|_| None)
-        }
-        other => Err(ObserveError::invalid(
-            "action",
-            format!("unknown action {other:?}"),
-        )),
+    let new = collector::NewSensor {
+        name: f.name.trim().to_string(),
+        location: f.location.trim().to_string(),
+        address_range: f.address_range.trim().to_string(),
+        public_key: f.public_key.trim().to_string(),
     };
-    match result {
-        Ok(None) => Ok(see_other("/observation/sensors")),
-        // The token is shown once, on this page, never again.
-        Ok(issued @ Some(_)) => html(&SensorsPage {
+    let result = collector::register(&state.store, &page.auth.actor(), new).await;
+    after_sensor_form(
+        &state,
+        &page,
+        result.map(|(s, token)| Some((s.name, token))),
+    )
+    .await
+}
+
+pub(crate) async fn sensor_disable(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let result = collector::set_disabled(&state.store, &page.auth.actor(), id, true).await;
+    after_sensor_form(&state, &page, result.map(|_| None)).await
+}
+
+pub(crate) async fn sensor_enable(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let result = collector::set_disabled(&state.store, &page.auth.actor(), id, false).await;
+    after_sensor_form(&state, &page, result.map(|_| None)).await
+}
+
+async fn after_sensor_form(
+    state: &AppState,
+    page: &Page,
+    result: Result<Option<(String, String)>, ObserveError>,
+) -> Result<Response, AppError> {
+    let shown = |issued, error| async move {
+        Ok::<_, AppError>(SensorsPage {
             shell: page.shell("sensors"),
             sensors: collector::health(&state.store, state.clock.now()).await?,
             issued,
-            error: None,
-        }),
+            error,
+        })
+    };
+    match result {
+        Ok(None) => Ok(see_other("/observation/sensors")),
+        Ok(issued @ Some(_)) => html(&shown(issued, None).await?),
         Err(e)
             if e.kind().is_user_error()
                 && !matches!(e, ObserveError::NotFound(_) | ObserveError::Core(_)) =>
         {
-            html_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &SensorsPage {
-                    shell: page.shell("sensors"),
-                    sensors: collector::health(&state.store, state.clock.now()).await?,
-                    issued: None,
-                    error: Some(e.to_string()),
-                },
-            )
+            let view = shown(None, Some(e.to_string())).await?;
+            html_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
         }
         Err(e) => Err(e.into()),
     }

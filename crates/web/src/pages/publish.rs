@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,8 +18,9 @@ use serde::Deserialize;
 
 use crate::api::publish::viewer;
 use crate::http::error::AppError;
+use crate::http::form::{Form, blank};
 use crate::http::state::AppState;
-use crate::pages::vuln::{field, fields};
+use crate::pages::vuln::field;
 use crate::pages::{Page, Shell, html, html_status, see_other};
 
 #[derive(Deserialize, Default)]
@@ -202,30 +202,58 @@ async fn alert_page<'a>(
     })
 }
 
-/// Addresses an early warning to an organization, or takes one off (staff).
-pub(crate) async fn recipients_change(
+#[derive(Deserialize)]
+pub(crate) struct RecipientForm {
+    #[serde(default, deserialize_with = "blank")]
+    org_id: Option<i64>,
+}
+
+/// Addresses an early warning to an organization (staff).
+pub(crate) async fn recipient_add(
     State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
-    body: Bytes,
+    Form(f): Form<RecipientForm>,
 ) -> Result<Response, AppError> {
-    let f = fields(&body)?;
-    let n = AlertNumber::parse(&number)?;
+    let (n, org) = recipient_of(&number, &f)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
-    let org: i64 = field(&f, "org_id")
-        .parse()
-        .map_err(|_| AppError::bad_request("invalid_input", "org_id: choose an organization"))?;
-    let result = match field(&f, "action").as_str() {
-        "remove" => warnings::remove(&state.store, user, &n, org).await,
-        _ => warnings::add(&state.store, &state.warnings, user, &n, org).await,
-    };
+    let result = warnings::add(&state.store, &state.warnings, user, &n, org).await;
+    after_recipient_form(&state, &page, &number, result.map(drop)).await
+}
+
+/// Takes an organization off an early warning (staff).
+pub(crate) async fn recipient_remove(
+    State(state): State<AppState>,
+    page: Page,
+    Path(number): Path<String>,
+    Form(f): Form<RecipientForm>,
+) -> Result<Response, AppError> {
+    let (n, org) = recipient_of(&number, &f)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
+    let result = warnings::remove(&state.store, user, &n, org).await;
+    after_recipient_form(&state, &page, &number, result.map(drop)).await
+}
+
+fn recipient_of(number: &str, f: &RecipientForm) -> Result<(AlertNumber, i64), AppError> {
+    let org = f
+        .org_id
+        .ok_or_else(|| AppError::bad_request("invalid_input", "org_id: choose an organization"))?;
+    Ok((AlertNumber::parse(number)?, org))
+}
+
+async fn after_recipient_form(
+    state: &AppState,
+    page: &Page,
+    number: &str,
+    result: Result<(), PublishError>,
+) -> Result<Response, AppError> {
     match result {
-        Ok(_) => Ok(see_other(&format!(
+        Ok(()) => Ok(see_other(&format!(
             "{}#recipients",
-            alerts::page_path(n.as_str())
+            alerts::page_path(number)
         ))),
         Err(e @ (PublishError::Conflict(_) | PublishError::Invalid { .. })) => {
-            let view = alert_page(&state, &page, &number, None, Some(e.to_string())).await?;
+            let view = alert_page(state, page, number, None, Some(e.to_string())).await?;
             html_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
         }
         Err(e) => Err(e.into()),
@@ -318,36 +346,45 @@ pub(crate) async fn page(
     html(&view)
 }
 
-/// Submit for review, or publish (the reviewer).
-pub(crate) async fn action(
+/// The author submits the alert for review.
+pub(crate) async fn alert_submit(
     State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
-    body: Bytes,
 ) -> Result<Response, AppError> {
-    let f = fields(&body)?;
     let n = AlertNumber::parse(&number)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
-    let result = match field(&f, "action").as_str() {
-        "submit" => alerts::submit(&state.store, user, &n).await,
-        "publish" => {
-            alerts::publish(&state.store, user, &n, state.clock.now(), &state.warnings).await
-        }
-        _ => {
-            return Err(AppError::bad_request(
-                "invalid_input",
-                "action: submit or publish",
-            ));
-        }
-    };
+    let result = alerts::submit(&state.store, user, &n).await;
+    after_alert_step(&state, &page, &number, result.map(drop)).await
+}
+
+/// The reviewer publishes it (four eyes: never its author).
+pub(crate) async fn alert_publish(
+    State(state): State<AppState>,
+    page: Page,
+    Path(number): Path<String>,
+) -> Result<Response, AppError> {
+    let n = AlertNumber::parse(&number)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
+    let now = state.clock.now();
+    let result = alerts::publish(&state.store, user, &n, now, &state.warnings).await;
+    after_alert_step(&state, &page, &number, result.map(drop)).await
+}
+
+async fn after_alert_step(
+    state: &AppState,
+    page: &Page,
+    number: &str,
+    result: Result<(), PublishError>,
+) -> Result<Response, AppError> {
     match result {
-        Ok(_) => Ok(see_other(&alerts::page_path(n.as_str()))),
+        Ok(()) => Ok(see_other(&alerts::page_path(number))),
         Err(
             e @ (PublishError::Conflict(_)
             | PublishError::Forbidden(_)
             | PublishError::Invalid { .. }),
         ) => {
-            let view = alert_page(&state, &page, &number, None, Some(e.to_string())).await?;
+            let view = alert_page(state, page, number, None, Some(e.to_string())).await?;
             html_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
         }
         Err(e) => Err(e.into()),
@@ -401,9 +438,8 @@ pub(crate) async fn new_form(page: Page) -> Result<Response, AppError> {
 pub(crate) async fn create(
     State(state): State<AppState>,
     page: Page,
-    body: Bytes,
+    Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let f = fields(&body)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
     match alerts::create(&state.store, user, &text_of(&f, true), state.clock.now()).await {
         Ok(a) => Ok(see_other(&alerts::page_path(&a.number))),
@@ -466,9 +502,8 @@ pub(crate) async fn save(
     State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
-    body: Bytes,
+    Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let f = fields(&body)?;
     let n = AlertNumber::parse(&number)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
     match alerts::write(&state.store, user, &n, &text_of(&f, true)).await {
@@ -688,9 +723,8 @@ pub(crate) async fn subscribe(
     State(state): State<AppState>,
     page: Page,
     Path(slug): Path<String>,
-    body: Bytes,
+    Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let f = fields(&body)?;
     if state.anonymous_submission_throttled(&page.auth).await {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -817,9 +851,8 @@ pub(crate) async fn sends(State(state): State<AppState>, page: Page) -> Result<R
 pub(crate) async fn send_start(
     State(state): State<AppState>,
     page: Page,
-    body: Bytes,
+    Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let f = fields(&body)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
     let opt = |k: &str| Some(field(&f, k)).filter(|v| !v.is_empty());
     let what = crate::api::publish::publication(opt("alert"), opt("weekly"));

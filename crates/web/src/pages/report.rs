@@ -2,10 +2,11 @@
 //! writes, viewed in the site's frame, with the topics the coordinators write before
 //! they generate it, and the PDF, HTML and JSON to download.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Extension;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -18,8 +19,8 @@ use serde_json::json;
 use crate::api::ApiJson;
 use crate::http::auth::Auth;
 use crate::http::error::AppError;
+use crate::http::form::Form;
 use crate::http::state::AppState;
-use crate::pages::vuln::fields;
 use crate::pages::{Page, Shell, html, see_other};
 
 #[derive(Deserialize, Default)]
@@ -82,11 +83,10 @@ pub(crate) async fn topics_save(
     State(state): State<AppState>,
     page: Page,
     Path(quarter): Path<String>,
-    body: Bytes,
+    Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let q = Quarter::parse(&quarter)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
-    let f = fields(&body)?;
     let mut topics = Vec::new();
     for i in 0..31 {
         let get = |k: &str| f.get(&format!("{k}_{i}")).cloned().unwrap_or_default();

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -20,12 +19,6 @@ use crate::http::error::AppError;
 use crate::http::form::{Form, blank};
 use crate::http::state::AppState;
 use crate::pages::{Page, Shell, html, html_status, see_other};
-
-pub(crate) fn fields(body: &[u8]) -> Result<HashMap<String, String>, AppError> {
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-        .map_err(|e| AppError::bad_request("bad_request", e.to_string()))?;
-    Ok(pairs.into_iter().collect())
-}
 
 pub(crate) fn field(f: &HashMap<String, String>, k: &str) -> String {
     f.get(k).map(|v| v.trim().to_string()).unwrap_or_default()
@@ -138,9 +131,8 @@ pub(crate) async fn report_form(page: Page) -> Result<Response, AppError> {
 pub(crate) async fn report_submit(
     State(state): State<AppState>,
     page: Page,
-    body: Bytes,
+    Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let form = fields(&body)?;
     let again = |error: String, status: StatusCode, form: HashMap<String, String>| {
         html_status(
             status,
@@ -220,9 +212,8 @@ pub(crate) async fn apply_form(page: Page) -> Result<Response, AppError> {
 pub(crate) async fn apply_submit(
     State(state): State<AppState>,
     page: Page,
-    body: Bytes,
+    Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let form = fields(&body)?;
     let again = |error: String, status: StatusCode, form: HashMap<String, String>| {
         html_status(
             status,
@@ -646,59 +637,88 @@ pub(crate) async fn vendor_page(
     })
 }
 
-pub(crate) async fn vendor_action(
+#[derive(Deserialize)]
+pub(crate) struct VendorStateForm {
+    #[serde(default)]
+    state: String,
+    #[serde(default, deserialize_with = "blank")]
+    terms_version: Option<String>,
+}
+
+/// Moves a vendor through the registration steps.
+pub(crate) async fn vendor_state(
     State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
-    body: Bytes,
+    Form(f): Form<VendorStateForm>,
 ) -> Result<Response, AppError> {
-    let f = fields(&body)?;
-    let actor = page.auth.actor();
-    let now = state.clock.now_str();
-    let result = match field(&f, "action").as_str() {
-        "state" => vendors::set_state(
-            &state.store,
-            &actor,
-            id,
-            vendors::StateChange {
-                state: field(&f, "state"),
-                terms_version: opt(&f, "terms_version"),
-            },
-            &now,
-        )
-        .await
-        .map(|_| ()),
-        "contact" => vendors::add_contact(
-            &state.store,
-            &actor,
-            id,
-            vendors::NewContact {
-                name: field(&f, "name"),
-                email: field(&f, "email"),
-                pgp_key: opt(&f, "pgp_key"),
-            },
-            &now,
-        )
-        .await
-        .map(|_| ()),
-        "product" => vendors::add_product(
-            &state.store,
-            &actor,
-            id,
-            vendors::NewProduct {
-                name: field(&f, "name"),
-                cpe: opt(&f, "cpe"),
-                purl: opt(&f, "purl"),
-            },
-            &now,
-        )
-        .await
-        .map(|_| ()),
-        other => Err(VulnError::invalid(
-            "action",
-            format!("unknown action {other:?}"),
-        )),
+    let change = vendors::StateChange {
+        state: f.state.trim().to_string(),
+        terms_version: f.terms_version,
     };
+    let now = state.clock.now_str();
+    let result = vendors::set_state(&state.store, &page.auth.actor(), id, change, &now).await;
+    after_vendor_form(&state, &page, id, result.map(drop)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VendorContactForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default, deserialize_with = "blank")]
+    pgp_key: Option<String>,
+}
+
+pub(crate) async fn vendor_contact(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(f): Form<VendorContactForm>,
+) -> Result<Response, AppError> {
+    let contact = vendors::NewContact {
+        name: f.name.trim().to_string(),
+        email: f.email.trim().to_string(),
+        pgp_key: f.pgp_key,
+    };
+    let now = state.clock.now_str();
+    let result = vendors::add_contact(&state.store, &page.auth.actor(), id, contact, &now).await;
+    after_vendor_form(&state, &page, id, result.map(drop)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VendorProductForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default, deserialize_with = "blank")]
+    cpe: Option<String>,
+    #[serde(default, deserialize_with = "blank")]
+    purl: Option<String>,
+}
+
+pub(crate) async fn vendor_product(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(f): Form<VendorProductForm>,
+) -> Result<Response, AppError> {
+    let product = vendors::NewProduct {
+        name: f.name.trim().to_string(),
+        cpe: f.cpe,
+        purl: f.purl,
+    };
+    let now = state.clock.now_str();
+    let result = vendors::add_product(&state.store, &page.auth.actor(), id, product, &now).await;
+    after_vendor_form(&state, &page, id, result.map(drop)).await
+}
+
+async fn after_vendor_form(
+    state: &AppState,
+    page: &Page,
+    id: i64,
+    result: Result<(), VulnError>,
+) -> Result<Response, AppError> {
     match result {
         Ok(()) => Ok(see_other(&format!("/vendors/{id}"))),
         Err(e) if e.kind().is_user_error() && !matches!(e, VulnError::NotFound(_)) => {
