@@ -30,13 +30,6 @@ use serde_json::{Value, json};
 
 const FROM: &str = "Renkei CSIRT <csirt@csirt.example>";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
-}
-
 struct Cluster {
     db: String,
     prefix: String,
@@ -48,12 +41,14 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn spawn(&self, port: u16) -> Child {
+    /// Starts a node on a port it picks itself (no port is chosen here and released
+    /// for another process to take), and returns it with the port it says it bound.
+    fn spawn(&self) -> (Child, u16) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_renkei"));
         cmd.args([
             "serve",
             "--listen",
-            &format!("127.0.0.1:{port}"),
+            "127.0.0.1:0",
             "--database-url",
             &self.db,
         ])
@@ -65,13 +60,35 @@ impl Cluster {
         .env("RENKEI_DATABASE__MAX_CONNECTIONS", "8")
         .env("RENKEI_LOG__LEVEL", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(Stdio::piped());
         if let Some(nats) = &self.nats {
             cmd.env("RENKEI_BUS__NATS_URL", nats)
                 .env("RENKEI_BUS__PREFIX", &self.prefix)
                 .env("RENKEI_BUS__ACK_WAIT_SECS", "3");
         }
-        cmd.spawn().unwrap()
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the line that names the address, then keeps the pipe drained.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let port = line
+                    .split("serving on http://127.0.0.1:")
+                    .nth(1)
+                    .and_then(|rest| rest.split(' ').next())
+                    .and_then(|p| p.parse::<u16>().ok());
+                if let (Some(port), Some(tx)) = (port, tx.take()) {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the node says where it serves");
+        (child, port)
     }
 
     async fn start(db: String, relay: String, nodes: usize, nats: Option<String>) -> Cluster {
@@ -85,12 +102,13 @@ impl Cluster {
             prefix,
             relay,
             nats,
-            ports: (0..nodes).map(|_| free_port()).collect(),
+            ports: Vec::new(),
             children: Vec::new(),
         };
-        for i in 0..nodes {
-            let child = c.spawn(c.ports[i]);
+        for _ in 0..nodes {
+            let (child, port) = c.spawn();
             c.children.push(Some(child));
+            c.ports.push(port);
         }
         for i in 0..nodes {
             c.wait_ready(i).await;
@@ -124,8 +142,9 @@ impl Cluster {
     }
 
     async fn restart(&mut self, node: usize) {
-        let child = self.spawn(self.ports[node]);
+        let (child, port) = self.spawn();
         self.children[node] = Some(child);
+        self.ports[node] = port;
         self.wait_ready(node).await;
     }
 }

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use renkei_core::Classify;
@@ -14,7 +14,7 @@ use renkei_formats::feed::Mapping;
 use renkei_incident::feeds::{self, Chunk};
 use serde::Deserialize;
 
-use crate::http::auth::Auth;
+use crate::http::context::Ctx;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
 
@@ -35,8 +35,7 @@ pub struct UploadQuery {
 /// The feed file as the body (CSV, gzip allowed). 201 when it was counted here, 202
 /// when its chunks went to the bus, 200 when the file had been sent before.
 pub(crate) async fn upload(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(feed): Path<String>,
     Query(q): Query<UploadQuery>,
     headers: HeaderMap,
@@ -55,7 +54,7 @@ pub(crate) async fn upload(
     let data = crate::api::large_body(
         body,
         &headers,
-        state.config.intake.max_feed_bytes,
+        c.state.config.intake.max_feed_bytes,
         "intake.max_feed_bytes",
     )
     .await?;
@@ -66,9 +65,9 @@ pub(crate) async fn upload(
         Some(t) => Tlp::parse(t)?,
         None => Tlp::Amber,
     };
-    let actor = auth.actor();
+    let actor = c.auth.actor();
     let received = feeds::receive(
-        &state.store,
+        c.store(),
         &actor,
         &feed,
         &mapping,
@@ -78,7 +77,7 @@ pub(crate) async fn upload(
     )
     .await?;
     let report = received.report;
-    let code = match &state.bus {
+    let code = match &c.state.bus {
         Some(b) if !received.chunks.is_empty() => {
             for chunk in &received.chunks {
                 publish(b, report, chunk).await?;
@@ -86,16 +85,16 @@ pub(crate) async fn upload(
             StatusCode::ACCEPTED
         }
         _ => {
-            let tables = state.enricher.tables();
+            let tables = c.state.enricher.tables();
             for chunk in &received.chunks {
                 feeds::process_chunk(
-                    &state.store,
+                    c.store(),
                     &tables,
-                    &state.notify,
+                    &c.state.notify,
                     &actor,
                     report,
                     chunk,
-                    &state.node_id,
+                    &c.state.node_id,
                 )
                 .await?;
             }
@@ -106,7 +105,7 @@ pub(crate) async fn upload(
             }
         }
     };
-    let mut status = feeds::status(&state.store, report).await?;
+    let mut status = feeds::status(c.store(), report).await?;
     status.duplicate = received.duplicate;
     let mut response = (code, Json(status)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/feeds/imports/{report}")) {

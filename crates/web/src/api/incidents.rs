@@ -1,11 +1,11 @@
 //! The incident pillar's JSON API: intake (form fields or raw documents), reports,
 //! incidents, the queue's filters, statistics.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use renkei_core::tlp::Tlp;
 use renkei_incident::incidents::{self, Filter, State as IncidentState};
 use renkei_incident::reports::{self, Channel, FormReport, InputFormat};
@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::api::ApiJson;
 use crate::http::auth::Auth;
+use crate::http::context::Ctx;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
 
@@ -54,19 +55,18 @@ fn taken(out: reports::Outcome, repeated: bool) -> Response {
 }
 
 pub(crate) async fn submit(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     headers: HeaderMap,
     ApiJson(form): ApiJson<FormReport>,
 ) -> Result<Response, AppError> {
-    let by = auth.principal.user().map(|u| u.id);
-    let key = idempotency_key(&auth, &headers)?;
+    let by = c.auth.principal.user().map(|u| u.id);
+    let key = idempotency_key(&c.auth, &headers)?;
     let tlp = form.validate()?;
     let raw = serde_json::to_vec(&form).map_err(AppError::internal)?;
     let (out, repeated) = reports::ingest_once(
-        &state.store,
-        &state.intake,
-        &auth.actor(),
+        c.store(),
+        &c.state.intake,
+        &c.auth.actor(),
         Channel::Api,
         InputFormat::Form,
         &raw,
@@ -87,8 +87,7 @@ pub struct ImportQuery {
 /// A raw document (RFC 5322 mail, IODEF, X-ARF) as the body. It is stored before it
 /// is read; a document that cannot be read is still kept, marked for review.
 pub(crate) async fn import(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Query(q): Query<ImportQuery>,
     headers: HeaderMap,
     body: Bytes,
@@ -112,21 +111,21 @@ pub(crate) async fn import(
     } else {
         Channel::Api
     };
-    let by = auth.principal.user().map(|u| u.id);
+    let by = c.auth.principal.user().map(|u| u.id);
     let (out, repeated) = reports::ingest_once(
-        &state.store,
-        &state.intake,
-        &auth.actor(),
+        c.store(),
+        &c.state.intake,
+        &c.auth.actor(),
         channel,
         format,
         &body,
         tlp,
         by,
-        idempotency_key(&auth, &headers)?.as_deref(),
+        idempotency_key(&c.auth, &headers)?.as_deref(),
     )
     .await?;
     if format == InputFormat::Mail && !repeated {
-        crate::api::publish::list_bounce(&state.store, &body).await;
+        crate::api::publish::list_bounce(c.store(), &body).await;
     }
     Ok(taken(out, repeated))
 }
@@ -164,19 +163,18 @@ pub struct CategoryBody {
 }
 
 pub(crate) async fn report_category(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<CategoryBody>,
 ) -> Result<Response, AppError> {
     incidents::set_category(
-        &state.store,
-        &auth.actor(),
+        c.store(),
+        &c.auth.actor(),
         id,
         Category::parse(&body.category)?,
     )
     .await?;
-    Ok(Json(incidents::report(&state.store, id).await?).into_response())
+    Ok(Json(incidents::report(c.store(), id).await?).into_response())
 }
 
 pub(crate) async fn messages(
@@ -203,14 +201,13 @@ fn note() -> String {
 }
 
 pub(crate) async fn message_add(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(id): Path<i64>,
     ApiJson(m): ApiJson<MessageBody>,
 ) -> Result<Response, AppError> {
     let mid = incidents::add_message(
-        &state.store,
-        &auth.actor(),
+        c.store(),
+        &c.auth.actor(),
         id,
         &m.direction,
         m.subject.as_deref(),
@@ -315,26 +312,25 @@ pub struct IncidentPatch {
 }
 
 pub(crate) async fn patch(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(id): Path<i64>,
     ApiJson(p): ApiJson<IncidentPatch>,
 ) -> Result<Response, AppError> {
-    let actor = auth.actor();
+    let actor = c.auth.actor();
     // Check everything before changing anything.
     let to_state = p.state.as_deref().map(IncidentState::parse).transpose()?;
     let tlp = p.tlp.as_deref().map(Tlp::parse).transpose()?;
-    incidents::get(&state.store, id).await?;
+    incidents::get(c.store(), id).await?;
     if let Some(o) = p.owner_id {
-        incidents::assign(&state.store, &actor, id, (o != 0).then_some(o)).await?;
+        incidents::assign(c.store(), &actor, id, (o != 0).then_some(o)).await?;
     }
     if let Some(s) = to_state {
-        incidents::set_state(&state.store, &actor, id, s).await?;
+        incidents::set_state(c.store(), &actor, id, s).await?;
     }
     if let Some(t) = tlp {
-        incidents::set_tlp(&state.store, &actor, id, t).await?;
+        incidents::set_tlp(c.store(), &actor, id, t).await?;
     }
-    Ok(Json(incidents::get(&state.store, id).await?).into_response())
+    Ok(Json(incidents::get(c.store(), id).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -344,13 +340,9 @@ pub struct MergeBody {
     others: Vec<i64>,
 }
 
-pub(crate) async fn merge(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    ApiJson(m): ApiJson<MergeBody>,
-) -> Result<Response, AppError> {
-    incidents::merge(&state.store, &auth.actor(), m.keep, &m.others).await?;
-    Ok(Json(incidents::get(&state.store, m.keep).await?).into_response())
+pub(crate) async fn merge(c: Ctx, ApiJson(m): ApiJson<MergeBody>) -> Result<Response, AppError> {
+    incidents::merge(c.store(), &c.auth.actor(), m.keep, &m.others).await?;
+    Ok(Json(incidents::get(c.store(), m.keep).await?).into_response())
 }
 
 #[derive(Deserialize)]

@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::http::auth::Auth;
+use crate::http::context::Ctx;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
 
@@ -89,13 +90,10 @@ pub(crate) async fn openapi(
     .into_response()
 }
 
-pub(crate) async fn me(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-) -> Result<Response, AppError> {
-    let user = user_of(&auth)?;
+pub(crate) async fn me(c: Ctx) -> Result<Response, AppError> {
+    let user = user_of(&c.auth)?;
     let org = match user.org_id {
-        Some(id) => Some(orgs::get(&state.store, id).await?),
+        Some(id) => Some(orgs::get(c.store(), id).await?),
         None => None,
     };
     Ok(Json(json!({"user": user, "organization": org})).into_response())
@@ -115,22 +113,20 @@ pub(crate) async fn orgs(
 }
 
 pub(crate) async fn org_create(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     ApiJson(new): ApiJson<NewOrganization>,
 ) -> Result<Response, AppError> {
     Ok(created(
-        orgs::create(&state.store, &auth.actor(), new).await?,
+        orgs::create(c.store(), &c.auth.actor(), new).await?,
     ))
 }
 
 pub(crate) async fn org_update(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(id): Path<i64>,
     ApiJson(changed): ApiJson<NewOrganization>,
 ) -> Result<Response, AppError> {
-    Ok(Json(orgs::update(&state.store, &auth.actor(), id, changed).await?).into_response())
+    Ok(Json(orgs::update(c.store(), &c.auth.actor(), id, changed).await?).into_response())
 }
 
 pub(crate) async fn org(
@@ -153,22 +149,20 @@ pub(crate) async fn contacts(
 }
 
 pub(crate) async fn contact_create(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(id): Path<i64>,
     ApiJson(new): ApiJson<NewContact>,
 ) -> Result<Response, AppError> {
     Ok(created(
-        orgs::add_contact(&state.store, &auth.actor(), id, new).await?,
+        orgs::add_contact(c.store(), &c.auth.actor(), id, new).await?,
     ))
 }
 
 pub(crate) async fn contact_delete(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path((id, contact_id)): Path<(i64, i64)>,
 ) -> Result<Response, AppError> {
-    orgs::remove_contact(&state.store, &auth.actor(), id, contact_id).await?;
+    orgs::remove_contact(c.store(), &c.auth.actor(), id, contact_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -192,8 +186,7 @@ pub struct NewUserBody {
 }
 
 pub(crate) async fn user_create(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     ApiJson(body): ApiJson<NewUserBody>,
 ) -> Result<Response, AppError> {
     let new = NewUser {
@@ -210,7 +203,7 @@ pub(crate) async fn user_create(
             .unwrap_or_default(),
     };
     Ok(created(
-        accounts::create_user(&state.store, &auth.actor(), new).await?,
+        accounts::create_user(c.store(), &c.auth.actor(), new).await?,
     ))
 }
 
@@ -222,23 +215,19 @@ pub struct UserPatch {
 }
 
 pub(crate) async fn user_patch(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(id): Path<i64>,
     ApiJson(patch): ApiJson<UserPatch>,
 ) -> Result<Response, AppError> {
     let user = match patch.disabled {
-        Some(d) => accounts::set_disabled(&state.store, &auth.actor(), id, d).await?,
-        None => accounts::get_user(&state.store, id).await?,
+        Some(d) => accounts::set_disabled(c.store(), &c.auth.actor(), id, d).await?,
+        None => accounts::get_user(c.store(), id).await?,
     };
     Ok(Json(user).into_response())
 }
 
-pub(crate) async fn tokens(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-) -> Result<Response, AppError> {
-    Ok(Json(accounts::list_tokens(&state.store, user_of(&auth)?.id).await?).into_response())
+pub(crate) async fn tokens(c: Ctx) -> Result<Response, AppError> {
+    Ok(Json(accounts::list_tokens(c.store(), user_of(&c.auth)?.id).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -257,12 +246,11 @@ pub struct NewTokenBody {
 }
 
 pub(crate) async fn token_create(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     ApiJson(body): ApiJson<NewTokenBody>,
 ) -> Result<Response, AppError> {
-    let caller = user_of(&auth)?;
-    let issuer = match &auth.scopes {
+    let caller = user_of(&c.auth)?;
+    let issuer = match &c.auth.scopes {
         Some(scopes) => accounts::Issuer::Token(caller.clone(), scopes.clone()),
         None => accounts::Issuer::Session(caller.clone()),
     };
@@ -277,16 +265,12 @@ pub(crate) async fn token_create(
     };
     let owner = body.user_id.unwrap_or(caller.id);
     let (token, secret) =
-        accounts::issue_token(&state.store, &auth.actor(), &issuer, owner, new).await?;
+        accounts::issue_token(c.store(), &c.auth.actor(), &issuer, owner, new).await?;
     Ok(created(json!({"token": token, "secret": secret})))
 }
 
-pub(crate) async fn token_revoke(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    accounts::revoke_token(&state.store, &auth.actor(), user_of(&auth)?.id, id).await?;
+pub(crate) async fn token_revoke(c: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {
+    accounts::revoke_token(c.store(), &c.auth.actor(), user_of(&c.auth)?.id, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

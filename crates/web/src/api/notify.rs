@@ -4,16 +4,16 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use renkei_incident::{incidents, notify};
 use serde::Deserialize;
 
 use crate::api::ApiJson;
 use crate::api::incidents::Period;
-use crate::http::auth::Auth;
+use crate::http::context::Ctx;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
 
@@ -39,13 +39,9 @@ pub(crate) async fn sources(State(state): State<AppState>) -> Result<Response, A
     .into_response())
 }
 
-pub(crate) async fn enrich_incident(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    let tables = state.enricher.tables();
-    let mut out = incidents::enrich(&state.store, &auth.actor(), &tables, &[id]).await?;
+pub(crate) async fn enrich_incident(c: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let tables = c.state.enricher.tables();
+    let mut out = incidents::enrich(c.store(), &c.auth.actor(), &tables, &[id]).await?;
     Ok(Json(out.remove(0)).into_response())
 }
 
@@ -93,16 +89,12 @@ pub(crate) async fn preview(
     )
 }
 
-pub(crate) async fn send(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    ApiJson(body): ApiJson<NotifyBody>,
-) -> Result<Response, AppError> {
+pub(crate) async fn send(c: Ctx, ApiJson(body): ApiJson<NotifyBody>) -> Result<Response, AppError> {
     let overrides = body.overrides()?;
     let (sent, unresolved) = notify::send(
-        &state.store,
-        &state.notify,
-        &auth.actor(),
+        c.store(),
+        &c.state.notify,
+        &c.auth.actor(),
         &body.incidents,
         &overrides,
     )
@@ -151,13 +143,12 @@ pub struct TemplateBody {
 }
 
 pub(crate) async fn template_set(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(lang): Path<String>,
     ApiJson(t): ApiJson<TemplateBody>,
 ) -> Result<Response, AppError> {
     Ok(
-        Json(notify::set_template(&state.store, &auth.actor(), &lang, &t.subject, &t.body).await?)
+        Json(notify::set_template(c.store(), &c.auth.actor(), &lang, &t.subject, &t.body).await?)
             .into_response(),
     )
 }

@@ -2,10 +2,10 @@
 //! register sensors and annotate ports; anyone reads the rankings, per-port series,
 //! ICMP, trend notes and charts (JSON, CSV or SVG) for any period.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use renkei_observe::stats::{self, Period};
 use renkei_observe::{Class, Proto, collector, trends};
 use renkei_publish::charts::Marker;
@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::api::ApiJson;
 use crate::api::vuln::public_cache;
-use crate::http::auth::Auth;
+use crate::http::context::Ctx;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
 
@@ -235,15 +235,14 @@ pub struct NewAnnotation {
 }
 
 pub(crate) async fn annotation_add(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     ApiJson(a): ApiJson<NewAnnotation>,
 ) -> Result<Response, AppError> {
     let proto = Proto::parse(&a.proto)
         .ok_or_else(|| AppError::bad_request("invalid_input", "proto: tcp, udp, icmp or icmpv6"))?;
     let created = stats::annotate(
-        &state.store,
-        &auth.principal,
+        c.store(),
+        c.caller(),
         stats::NewAnnotation {
             proto,
             port: a.port,
@@ -283,13 +282,12 @@ pub struct NewSensor {
 }
 
 pub(crate) async fn sensor_register(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     ApiJson(s): ApiJson<NewSensor>,
 ) -> Result<Response, AppError> {
     let (sensor, token) = collector::register(
-        &state.store,
-        &auth.actor(),
+        c.store(),
+        &c.auth.actor(),
         collector::NewSensor {
             name: s.name,
             location: s.location,
@@ -316,13 +314,12 @@ pub struct SensorState {
 }
 
 pub(crate) async fn sensor_state(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(id): Path<i64>,
     ApiJson(s): ApiJson<SensorState>,
 ) -> Result<Response, AppError> {
     Ok(
-        Json(collector::set_disabled(&state.store, &auth.actor(), id, s.disabled).await?)
+        Json(collector::set_disabled(c.store(), &c.auth.actor(), id, s.disabled).await?)
             .into_response(),
     )
 }
@@ -335,31 +332,24 @@ const ROLL_UP_QUIET_MS: u64 = 1_000;
 pub const BATCH_PATH: &str = "/api/v1/sensors/batches";
 
 pub(crate) async fn batch(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, AppError> {
     let body = crate::api::large_body(
         body,
         &headers,
-        state.observe.observe.max_batch_bytes,
+        c.state.observe.observe.max_batch_bytes,
         "observe.max_batch_bytes",
     )
     .await?;
     let signature = headers
         .get(renkei_observe::batch::SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
-    if let Some(b) = state.bus.clone() {
+    if let Some(b) = c.state.bus.clone() {
         // Checked here, stored by whichever node pulls it from the stream.
-        let checked = collector::check(
-            &state.store,
-            &state.observe,
-            &auth.principal,
-            signature,
-            &body,
-        )
-        .await?;
+        let checked =
+            collector::check(c.store(), &c.state.observe, c.caller(), signature, &body).await?;
         let id = crate::WorkBus::batch_id(checked.sensor_id, checked.receipt.seq);
         let sensor = checked.sensor_id.to_string();
         let published = b
@@ -388,15 +378,9 @@ pub(crate) async fn batch(
         }
         return Ok((StatusCode::ACCEPTED, Json(checked.receipt)).into_response());
     }
-    let receipt = collector::ingest(
-        &state.store,
-        &state.observe,
-        &auth.principal,
-        signature,
-        &body,
-    )
-    .await?;
-    roll_up_soon(&state);
+    let receipt =
+        collector::ingest(c.store(), &c.state.observe, c.caller(), signature, &body).await?;
+    roll_up_soon(&c.state);
     Ok((StatusCode::CREATED, Json(receipt)).into_response())
 }
 

@@ -1,7 +1,6 @@
 //! The JSON API of dissemination: alerts, written and reviewed by staff, read by
 //! anyone once published.
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -13,6 +12,7 @@ use serde_json::json;
 
 use crate::api::ApiJson;
 use crate::http::auth::Auth;
+use crate::http::context::Ctx;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
 
@@ -32,14 +32,10 @@ pub struct ListQuery {
     limit: Option<i64>,
 }
 
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, AppError> {
+pub(crate) async fn list(c: Ctx, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
     let list = alerts::list(
-        &state.store,
-        viewer(&auth.principal),
+        c.store(),
+        viewer(c.caller()),
         q.category.as_deref(),
         q.limit.unwrap_or(100),
     )
@@ -47,20 +43,11 @@ pub(crate) async fn list(
     Ok(Json(json!({"alerts": list})).into_response())
 }
 
-pub(crate) async fn get(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(number): Path<String>,
-) -> Result<Response, AppError> {
-    let alert = alerts::get(
-        &state.store,
-        &number,
-        viewer(&auth.principal),
-        state.clock.now(),
-    )
-    .await?
-    .ok_or_else(AppError::not_found)?;
-    read_by(&state, &auth, &alert).await?;
+pub(crate) async fn get(c: Ctx, Path(number): Path<String>) -> Result<Response, AppError> {
+    let alert = alerts::get(c.store(), &number, viewer(c.caller()), c.now)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    read_by(&c.state, &c.auth, &alert).await?;
     Ok(Json(alert).into_response())
 }
 
@@ -79,45 +66,35 @@ pub(crate) async fn read_by(
 }
 
 pub(crate) async fn create(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     ApiJson(text): ApiJson<AlertText>,
 ) -> Result<Response, AppError> {
-    let alert = alerts::create(&state.store, signed_in(&auth)?, &text, state.clock.now()).await?;
+    let alert = alerts::create(c.store(), signed_in(&c.auth)?, &text, c.now).await?;
     Ok((StatusCode::CREATED, Json(alert)).into_response())
 }
 
 pub(crate) async fn write(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(number): Path<String>,
     ApiJson(text): ApiJson<AlertText>,
 ) -> Result<Response, AppError> {
     let number = AlertNumber::parse(&number)?;
-    Ok(Json(alerts::write(&state.store, signed_in(&auth)?, &number, &text).await?).into_response())
+    Ok(Json(alerts::write(c.store(), signed_in(&c.auth)?, &number, &text).await?).into_response())
 }
 
-pub(crate) async fn submit(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(number): Path<String>,
-) -> Result<Response, AppError> {
+pub(crate) async fn submit(c: Ctx, Path(number): Path<String>) -> Result<Response, AppError> {
     let number = AlertNumber::parse(&number)?;
-    Ok(Json(alerts::submit(&state.store, signed_in(&auth)?, &number).await?).into_response())
+    Ok(Json(alerts::submit(c.store(), signed_in(&c.auth)?, &number).await?).into_response())
 }
 
-pub(crate) async fn publish(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(number): Path<String>,
-) -> Result<Response, AppError> {
+pub(crate) async fn publish(c: Ctx, Path(number): Path<String>) -> Result<Response, AppError> {
     let number = AlertNumber::parse(&number)?;
     let alert = alerts::publish(
-        &state.store,
-        signed_in(&auth)?,
+        c.store(),
+        signed_in(&c.auth)?,
         &number,
-        state.clock.now(),
-        &state.warnings,
+        c.now,
+        &c.state.warnings,
     )
     .await?;
     Ok(Json(alert).into_response())
@@ -127,55 +104,42 @@ use renkei_publish::warnings::{self, NewRecipient};
 
 /// Early warnings: those addressed to the caller's organization, or (staff) every
 /// restricted alert with how many organizations acknowledged it.
-pub(crate) async fn warnings_inbox(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-) -> Result<Response, AppError> {
-    let list = warnings::inbox(&state.store, viewer(&auth.principal)).await?;
+pub(crate) async fn warnings_inbox(c: Ctx) -> Result<Response, AppError> {
+    let list = warnings::inbox(c.store(), viewer(c.caller())).await?;
     Ok(Json(json!({"warnings": list})).into_response())
 }
 
-pub(crate) async fn recipients(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(number): Path<String>,
-) -> Result<Response, AppError> {
+pub(crate) async fn recipients(c: Ctx, Path(number): Path<String>) -> Result<Response, AppError> {
     let number = AlertNumber::parse(&number)?;
-    let list = warnings::recipients(&state.store, signed_in(&auth)?, &number).await?;
+    let list = warnings::recipients(c.store(), signed_in(&c.auth)?, &number).await?;
     Ok(Json(json!({"recipients": list})).into_response())
 }
 
 pub(crate) async fn recipient_add(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(number): Path<String>,
     ApiJson(new): ApiJson<NewRecipient>,
 ) -> Result<Response, AppError> {
     let number = AlertNumber::parse(&number)?;
-    let user = signed_in(&auth)?;
-    let list = warnings::add(&state.store, &state.warnings, user, &number, new.org_id).await?;
+    let user = signed_in(&c.auth)?;
+    let list = warnings::add(c.store(), &c.state.warnings, user, &number, new.org_id).await?;
     Ok((StatusCode::CREATED, Json(json!({"recipients": list}))).into_response())
 }
 
 pub(crate) async fn recipient_remove(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path((number, org)): Path<(String, i64)>,
 ) -> Result<Response, AppError> {
     let number = AlertNumber::parse(&number)?;
-    let list = warnings::remove(&state.store, signed_in(&auth)?, &number, org).await?;
+    let list = warnings::remove(c.store(), signed_in(&c.auth)?, &number, org).await?;
     Ok(Json(json!({"recipients": list})).into_response())
 }
 
 /// A recipient organization's member confirms receipt.
-pub(crate) async fn acknowledge(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(number): Path<String>,
-) -> Result<Response, AppError> {
+pub(crate) async fn acknowledge(c: Ctx, Path(number): Path<String>) -> Result<Response, AppError> {
     let number = AlertNumber::parse(&number)?;
-    warnings::acknowledge(&state.store, signed_in(&auth)?, &number).await?;
-    let at = warnings::acknowledged_by(&state.store, viewer(&auth.principal), &number).await?;
+    warnings::acknowledge(c.store(), signed_in(&c.auth)?, &number).await?;
+    let at = warnings::acknowledged_by(c.store(), viewer(c.caller()), &number).await?;
     Ok(Json(json!({"number": number.as_str(), "acknowledged_at": at})).into_response())
 }
 
@@ -216,20 +180,13 @@ pub(crate) async fn weekly_schedule(
     .into_response())
 }
 
-pub(crate) async fn weekly_list(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-) -> Result<Response, AppError> {
-    let list = weekly::list(&state.store, viewer(&auth.principal), 100).await?;
+pub(crate) async fn weekly_list(c: Ctx) -> Result<Response, AppError> {
+    let list = weekly::list(c.store(), viewer(c.caller()), 100).await?;
     Ok(Json(json!({"reports": list})).into_response())
 }
 
-pub(crate) async fn weekly_get(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(key): Path<String>,
-) -> Result<Response, AppError> {
-    let w = weekly::get(&state.store, &key, viewer(&auth.principal))
+pub(crate) async fn weekly_get(c: Ctx, Path(key): Path<String>) -> Result<Response, AppError> {
+    let w = weekly::get(c.store(), &key, viewer(c.caller()))
         .await?
         .ok_or_else(AppError::not_found)?;
     Ok(Json(w).into_response())
@@ -242,8 +199,7 @@ pub struct NewWeekly {
 }
 
 pub(crate) async fn weekly_create(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     ApiJson(n): ApiJson<NewWeekly>,
 ) -> Result<Response, AppError> {
     let date = n
@@ -251,31 +207,23 @@ pub(crate) async fn weekly_create(
         .as_deref()
         .map(weekly::parse_date)
         .transpose()?;
-    let s = schedule(&state).await?;
-    let w = weekly::create(&state.store, &s, signed_in(&auth)?, date, state.clock.now()).await?;
+    let s = schedule(&c.state).await?;
+    let w = weekly::create(c.store(), &s, signed_in(&c.auth)?, date, c.now).await?;
     Ok((StatusCode::CREATED, Json(w)).into_response())
 }
 
 pub(crate) async fn weekly_write(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
     ApiJson(text): ApiJson<WeeklyText>,
 ) -> Result<Response, AppError> {
     let date = weekly::parse_date(&key)?;
-    Ok(Json(weekly::write(&state.store, signed_in(&auth)?, date, &text).await?).into_response())
+    Ok(Json(weekly::write(c.store(), signed_in(&c.auth)?, date, &text).await?).into_response())
 }
 
-pub(crate) async fn weekly_publish(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(key): Path<String>,
-) -> Result<Response, AppError> {
+pub(crate) async fn weekly_publish(c: Ctx, Path(key): Path<String>) -> Result<Response, AppError> {
     let date = weekly::parse_date(&key)?;
-    Ok(
-        Json(weekly::publish(&state.store, signed_in(&auth)?, date, state.clock.now()).await?)
-            .into_response(),
-    )
+    Ok(Json(weekly::publish(c.store(), signed_in(&c.auth)?, date, c.now).await?).into_response())
 }
 
 use renkei_core::lang::Lang;
@@ -301,12 +249,9 @@ pub(crate) fn subscriber_lang(lang: Option<&str>, fallback: Lang) -> Result<Lang
     }
 }
 
-pub(crate) async fn lists_index(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-) -> Result<Response, AppError> {
-    let staff = viewer(&auth.principal) == Viewer::Staff;
-    let all: Vec<serde_json::Value> = lists::lists(&state.store)
+pub(crate) async fn lists_index(c: Ctx) -> Result<Response, AppError> {
+    let staff = viewer(c.caller()) == Viewer::Staff;
+    let all: Vec<serde_json::Value> = lists::lists(c.store())
         .await?
         .into_iter()
         .map(|l| {
@@ -322,12 +267,11 @@ pub(crate) async fn lists_index(
 
 /// Double opt-in: the answer is the same whether the address was subscribed or not.
 pub(crate) async fn subscribe(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(slug): Path<String>,
     ApiJson(s): ApiJson<Subscription>,
 ) -> Result<Response, AppError> {
-    if state.anonymous_submission_throttled(&auth).await {
+    if c.state.anonymous_submission_throttled(&c.auth).await {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -335,7 +279,7 @@ pub(crate) async fn subscribe(
         ));
     }
     let lang = subscriber_lang(s.lang.as_deref(), Lang::Ja)?;
-    lists::subscribe(&state.store, &state.lists, &slug, &s.email, lang).await?;
+    lists::subscribe(c.store(), &c.state.lists, &slug, &s.email, lang).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"status": "confirmation_sent", "message": "if the address can receive mail, a confirmation link is on its way"})),
@@ -369,13 +313,12 @@ pub(crate) fn publication(
 }
 
 pub(crate) async fn send_start(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(slug): Path<String>,
     ApiJson(n): ApiJson<NewSend>,
 ) -> Result<Response, AppError> {
     let what = publication(n.alert, n.weekly)?;
-    let p = lists::start_send(&state.store, &state.lists, signed_in(&auth)?, &slug, &what).await?;
+    let p = lists::start_send(c.store(), &c.state.lists, signed_in(&c.auth)?, &slug, &what).await?;
     Ok((StatusCode::ACCEPTED, Json(p)).into_response())
 }
 

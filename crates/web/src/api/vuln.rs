@@ -3,11 +3,11 @@
 //! Every case handler hands the caller's principal to `renkei_vuln::cases`, whose
 //! one gate answers "not found" to anyone who may not see the case.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use renkei_vuln::{cases, notes, stats, vendors};
 use serde::Deserialize;
 use serde_json::json;
@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::api::ApiJson;
 use crate::api::incidents::Period;
 use crate::http::auth::Auth;
+use crate::http::context::Ctx;
 use crate::http::error::AppError;
 use crate::http::state::AppState;
 
@@ -30,12 +31,11 @@ async fn throttle(state: &AppState, auth: &Auth) -> Result<(), AppError> {
 }
 
 pub(crate) async fn apply(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     ApiJson(app): ApiJson<vendors::Application>,
 ) -> Result<Response, AppError> {
-    throttle(&state, &auth).await?;
-    let v = vendors::apply(&state.store, &auth.client, app, &state.clock.now_str()).await?;
+    throttle(&c.state, &c.auth).await?;
+    let v = vendors::apply(c.store(), &c.auth.client, app, &c.state.clock.now_str()).await?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
@@ -50,49 +50,55 @@ pub(crate) async fn vendor_get(
     Ok(Json(vendors::get(&state.store, id).await?).into_response())
 }
 
-pub(crate) async fn vendor_me(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-) -> Result<Response, AppError> {
-    Ok(Json(vendors::own(&state.store, &auth.principal).await?).into_response())
+pub(crate) async fn vendor_me(c: Ctx) -> Result<Response, AppError> {
+    Ok(Json(vendors::own(c.store(), c.caller()).await?).into_response())
 }
 
 pub(crate) async fn vendor_state(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(id): Path<i64>,
     ApiJson(change): ApiJson<vendors::StateChange>,
 ) -> Result<Response, AppError> {
     let v = vendors::set_state(
-        &state.store,
-        &auth.actor(),
+        c.store(),
+        &c.auth.actor(),
         id,
         change,
-        &state.clock.now_str(),
+        &c.state.clock.now_str(),
     )
     .await?;
     Ok(Json(v).into_response())
 }
 
 pub(crate) async fn vendor_contact(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(id): Path<i64>,
     ApiJson(new): ApiJson<vendors::NewContact>,
 ) -> Result<Response, AppError> {
-    let c =
-        vendors::add_contact(&state.store, &auth.actor(), id, new, &state.clock.now_str()).await?;
+    let c = vendors::add_contact(
+        c.store(),
+        &c.auth.actor(),
+        id,
+        new,
+        &c.state.clock.now_str(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
 pub(crate) async fn vendor_product(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(id): Path<i64>,
     ApiJson(new): ApiJson<vendors::NewProduct>,
 ) -> Result<Response, AppError> {
-    let p =
-        vendors::add_product(&state.store, &auth.actor(), id, new, &state.clock.now_str()).await?;
+    let p = vendors::add_product(
+        c.store(),
+        &c.auth.actor(),
+        id,
+        new,
+        &c.state.clock.now_str(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(p)).into_response())
 }
 
@@ -107,17 +113,13 @@ pub struct NewTerms {
     body: String,
 }
 
-pub(crate) async fn terms_add(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    ApiJson(t): ApiJson<NewTerms>,
-) -> Result<Response, AppError> {
+pub(crate) async fn terms_add(c: Ctx, ApiJson(t): ApiJson<NewTerms>) -> Result<Response, AppError> {
     let t = vendors::set_terms(
-        &state.store,
-        &auth.actor(),
+        c.store(),
+        &c.auth.actor(),
         &t.version,
         &t.body,
-        &state.clock.now_str(),
+        &c.state.clock.now_str(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(t)).into_response())
@@ -125,16 +127,15 @@ pub(crate) async fn terms_add(
 
 /// A finder's report (public) or a coordinator's new case (staff): both open a draft.
 pub(crate) async fn case_submit(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     ApiJson(new): ApiJson<cases::NewCase>,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now_str();
-    let key = if auth.principal.role().is_some_and(|r| r.is_staff()) {
-        cases::create(&state.store, &auth.actor(), new, &now).await?
+    let now = c.state.clock.now_str();
+    let key = if c.auth.principal.role().is_some_and(|r| r.is_staff()) {
+        cases::create(c.store(), &c.auth.actor(), new, &now).await?
     } else {
-        throttle(&state, &auth).await?;
-        cases::submit(&state.store, &auth.actor(), new, &now).await?
+        throttle(&c.state, &c.auth).await?;
+        cases::submit(c.store(), &c.auth.actor(), new, &now).await?
     };
     Ok((StatusCode::CREATED, Json(json!({"case": key}))).into_response())
 }
@@ -145,26 +146,24 @@ pub struct ImportQuery {
 }
 
 pub(crate) async fn case_import(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Query(q): Query<ImportQuery>,
     body: Bytes,
 ) -> Result<Response, AppError> {
     let key = cases::import(
-        &state.store,
-        &auth.actor(),
+        c.store(),
+        &c.auth.actor(),
         &q.format,
         &body,
-        &state.clock.now_str(),
+        &c.state.clock.now_str(),
     )
     .await?;
-    let detail =
-        cases::detail_for_team(&state.store, &state.vuln, key.as_str(), state.clock.now()).await?;
+    let detail = cases::detail_for_team(c.store(), &c.state.vuln, key.as_str(), c.now).await?;
     let text = format!(
         "{}\n{}\n{}",
         detail.case.title, detail.case.description, detail.case.affected
     );
-    let suggestions = vendors::suggest(&state.store, &text).await?;
+    let suggestions = vendors::suggest(c.store(), &text).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"case": key, "suggested_vendors": suggestions})),
@@ -172,150 +171,82 @@ pub(crate) async fn case_import(
         .into_response())
 }
 
-pub(crate) async fn case_list(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-) -> Result<Response, AppError> {
-    Ok(Json(cases::list(&state.store, &auth.principal, state.clock.now()).await?).into_response())
+pub(crate) async fn case_list(c: Ctx) -> Result<Response, AppError> {
+    Ok(Json(cases::list(c.store(), c.caller(), c.now).await?).into_response())
 }
 
-pub(crate) async fn case_get(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(key): Path<String>,
-) -> Result<Response, AppError> {
-    let d = cases::read(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        state.clock.now(),
-    )
-    .await?;
+pub(crate) async fn case_get(c: Ctx, Path(key): Path<String>) -> Result<Response, AppError> {
+    let (store, settings, caller) = c.vuln();
+    let d = cases::read(store, settings, caller, &key, c.now).await?;
     Ok(Json(d).into_response())
 }
 
 pub(crate) async fn case_patch(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
     ApiJson(patch): ApiJson<cases::CasePatch>,
 ) -> Result<Response, AppError> {
-    let d = cases::update(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        patch,
-        state.clock.now(),
-    )
-    .await?;
+    let (store, settings, caller) = c.vuln();
+    let d = cases::update(store, settings, caller, &key, patch, c.now).await?;
     Ok(Json(d).into_response())
 }
 
 pub(crate) async fn case_suggestions(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
 ) -> Result<Response, AppError> {
-    let s = cases::suggestions(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        state.clock.now(),
-    )
-    .await?;
+    let (store, settings, caller) = c.vuln();
+    let s = cases::suggestions(store, settings, caller, &key, c.now).await?;
     Ok(Json(s).into_response())
 }
 
 pub(crate) async fn case_add_vendor(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
     ApiJson(add): ApiJson<cases::AddVendor>,
 ) -> Result<Response, AppError> {
-    let d = cases::add_vendor(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        add,
-        state.clock.now(),
-    )
-    .await?;
+    let (store, settings, caller) = c.vuln();
+    let d = cases::add_vendor(store, settings, caller, &key, add, c.now).await?;
     Ok((StatusCode::CREATED, Json(d)).into_response())
 }
 
 pub(crate) async fn case_vendor_status(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
     ApiJson(upd): ApiJson<cases::VendorUpdate>,
 ) -> Result<Response, AppError> {
-    let d = cases::update_vendor(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        upd,
-        state.clock.now(),
-    )
-    .await?;
+    let (store, settings, caller) = c.vuln();
+    let d = cases::update_vendor(store, settings, caller, &key, upd, c.now).await?;
     Ok(Json(d).into_response())
 }
 
 pub(crate) async fn case_propose_date(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
     ApiJson(p): ApiJson<cases::DateProposal>,
 ) -> Result<Response, AppError> {
-    let d = cases::propose_date(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        p,
-        state.clock.now(),
-    )
-    .await?;
+    let (store, settings, caller) = c.vuln();
+    let d = cases::propose_date(store, settings, caller, &key, p, c.now).await?;
     Ok(Json(d).into_response())
 }
 
 pub(crate) async fn case_answer_date(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
     ApiJson(a): ApiJson<cases::DateAnswer>,
 ) -> Result<Response, AppError> {
-    let d = cases::answer_date(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        a,
-        state.clock.now(),
-    )
-    .await?;
+    let (store, settings, caller) = c.vuln();
+    let d = cases::answer_date(store, settings, caller, &key, a, c.now).await?;
     Ok(Json(d).into_response())
 }
 
 pub(crate) async fn case_schedule(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
     ApiJson(s): ApiJson<notes::Schedule>,
 ) -> Result<Response, AppError> {
-    let d = notes::schedule(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        s,
-        state.clock.now(),
-    )
-    .await?;
+    let (store, settings, caller) = c.vuln();
+    let d = notes::schedule(store, settings, caller, &key, s, c.now).await?;
     Ok(Json(d).into_response())
 }
 
@@ -326,54 +257,28 @@ pub struct Revise {
 }
 
 pub(crate) async fn case_revise(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
     ApiJson(r): ApiJson<Revise>,
 ) -> Result<Response, AppError> {
-    let n = notes::revise(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        &r.summary,
-        state.clock.now(),
-    )
-    .await?;
+    let (store, settings, caller) = c.vuln();
+    let n = notes::revise(store, settings, caller, &key, &r.summary, c.now).await?;
     Ok((StatusCode::CREATED, Json(n)).into_response())
 }
 
-pub(crate) async fn case_messages(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
-    Path(key): Path<String>,
-) -> Result<Response, AppError> {
-    let m = cases::messages(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        state.clock.now(),
-    )
-    .await?;
+pub(crate) async fn case_messages(c: Ctx, Path(key): Path<String>) -> Result<Response, AppError> {
+    let (store, settings, caller) = c.vuln();
+    let m = cases::messages(store, settings, caller, &key, c.now).await?;
     Ok(Json(m).into_response())
 }
 
 pub(crate) async fn case_message_add(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
     ApiJson(m): ApiJson<cases::NewMessage>,
 ) -> Result<Response, AppError> {
-    let m = cases::post_message(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        m,
-        state.clock.now(),
-    )
-    .await?;
+    let (store, settings, caller) = c.vuln();
+    let m = cases::post_message(store, settings, caller, &key, m, c.now).await?;
     Ok((StatusCode::CREATED, Json(m)).into_response())
 }
 
@@ -385,20 +290,18 @@ pub struct ExportQuery {
 
 /// A case's note in a machine-readable format, for coordinators, published or not.
 pub(crate) async fn case_export(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(key): Path<String>,
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, AppError> {
-    let note = cases::note_for_export(
-        &state.store,
-        &state.vuln,
-        &auth.principal,
-        &key,
-        state.clock.now(),
+    let (store, settings, caller) = c.vuln();
+    let note = cases::note_for_export(store, settings, caller, &key, c.now).await?;
+    render_note(
+        &c.state,
+        &note,
+        &q.format,
+        q.lang.as_deref().unwrap_or("en"),
     )
-    .await?;
-    render_note(&state, &note, &q.format, q.lang.as_deref().unwrap_or("en"))
 }
 
 fn render_note(

@@ -1,9 +1,10 @@
 //! What every request goes through: the route registry with each route's access,
-//! sign-in and CSRF ([`auth`]), the one error boundary ([`error`]), rate limits, the
+//! sign-in and CSRF ([`auth`]), the request context extractor ([`context::Ctx`]), the one error boundary ([`error`]), rate limits, the
 //! connection-level server, request metrics, the shared state and the request's
 //! language.
 
 pub mod auth;
+pub mod context;
 pub mod error;
 pub mod form;
 pub mod i18n;
