@@ -54,11 +54,6 @@ impl Tx {
         self.dialect
     }
 
-    /// The store's clock: what this transaction stamps its rows with.
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

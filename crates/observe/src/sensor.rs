@@ -51,10 +51,6 @@ impl Spool {
         self
     }
 
-    pub fn clock(&self) -> &renkei_core::time::Clock {
-        &self.clock
-    }
-
     /// Opens (creating) the spool; a new spool gets a new key pair.
     pub fn open(dir: &Path) -> Result<Spool> {
         for sub in ["outbox", "rejected"] {

@@ -239,7 +239,6 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
         roll_up: Arc::new(tokio::sync::Mutex::new(())),
         background: tokio_util::task::TaskTracker::new(),
         batches_seen: Arc::default(),
-        clock: store.clock().clone(),
         node_id: Arc::new(renkei_core::nodes::new_node_id()),
         limiter: Arc::new(http::limiter::LoginLimiter::new(
             store.clone(),
@@ -323,7 +322,7 @@ impl Server {
 
     /// The clock embargoes and deadlines are judged by; tests move it forward.
     pub fn clock(&self) -> &renkei_core::time::Clock {
-        &self.state.clock
+        self.state.store.clock()
     }
 
     pub fn list_settings(&self) -> &Arc<renkei_publish::lists::Settings> {

@@ -193,7 +193,7 @@ impl Running {
     }
 
     /// Tells every part to stop, without waiting (what dropping does).
-    pub fn signal_stop(&self) {
+    fn signal_stop(&self) {
         let _ = self.stop.send(true);
     }
 
@@ -375,7 +375,7 @@ fn trend_worker(
                     return;
                 }
             }
-            let today = state.observe.day_of(state.clock.now().timestamp());
+            let today = state.observe.day_of(state.store.now().timestamp());
             match renkei_observe::trends::run_due(store, &state.observe, &today).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(days = n, "observation trend notes recomputed"),

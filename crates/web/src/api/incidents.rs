@@ -384,6 +384,6 @@ pub(crate) async fn statistics(
     State(state): State<AppState>,
     Query(p): Query<Period>,
 ) -> Result<Response, AppError> {
-    let (from, to) = p.resolve(state.clock.now().date_naive())?;
+    let (from, to) = p.resolve(state.store.now().date_naive())?;
     Ok(Json(stats::statistics(&state.store, &from, &to).await?).into_response())
 }

@@ -39,7 +39,7 @@ impl ViewQuery {
             (Some(p), _, _) if !p.trim().is_empty() => Period::parse(p)?,
             (_, Some(f), Some(t)) if !f.is_empty() && !t.is_empty() => Period::between(f, t)?,
             _ => {
-                let today = state.observe.day_of(state.clock.now().timestamp());
+                let today = state.observe.day_of(state.store.now().timestamp());
                 let d = chrono::NaiveDate::parse_from_str(&today, "%Y-%m-%d").unwrap_or_default();
                 Period::quarter_of(d)
             }
@@ -267,7 +267,7 @@ pub(crate) async fn port_sensors(
     let day = q
         .day
         .clone()
-        .unwrap_or_else(|| state.observe.day_of(state.clock.now().timestamp()));
+        .unwrap_or_else(|| state.observe.day_of(state.store.now().timestamp()));
     Ok(Json(json!({"day": day, "sensors": stats::port_day_by_sensor(&state.store, p, n, q.class()?, &day).await?})).into_response())
 }
 
@@ -304,7 +304,7 @@ pub(crate) async fn sensor_register(
 }
 
 pub(crate) async fn sensor_list(State(state): State<AppState>) -> Result<Response, AppError> {
-    Ok(Json(collector::health(&state.store, state.clock.now()).await?).into_response())
+    Ok(Json(collector::health(&state.store, state.store.now()).await?).into_response())
 }
 
 #[derive(Deserialize)]

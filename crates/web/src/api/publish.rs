@@ -170,7 +170,7 @@ pub(crate) async fn weekly_schedule(
 ) -> Result<Response, AppError> {
     let from = match q.from.as_deref() {
         Some(d) => weekly::parse_date(d)?,
-        None => state.clock.now().date_naive(),
+        None => state.store.now().date_naive(),
     };
     let s = schedule(&state).await?;
     let days = s.upcoming(from, q.weeks.unwrap_or(12).clamp(1, 104));

@@ -35,7 +35,7 @@ pub(crate) async fn apply(
     ApiJson(app): ApiJson<vendors::Application>,
 ) -> Result<Response, AppError> {
     throttle(&c.state, &c.auth).await?;
-    let v = vendors::apply(c.store(), &c.auth.client, app, &c.state.clock.now_str()).await?;
+    let v = vendors::apply(c.store(), &c.auth.client, app, &c.state.store.now_str()).await?;
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
@@ -64,7 +64,7 @@ pub(crate) async fn vendor_state(
         &c.auth.actor(),
         id,
         change,
-        &c.state.clock.now_str(),
+        &c.state.store.now_str(),
     )
     .await?;
     Ok(Json(v).into_response())
@@ -80,7 +80,7 @@ pub(crate) async fn vendor_contact(
         &c.auth.actor(),
         id,
         new,
-        &c.state.clock.now_str(),
+        &c.state.store.now_str(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
@@ -96,7 +96,7 @@ pub(crate) async fn vendor_product(
         &c.auth.actor(),
         id,
         new,
-        &c.state.clock.now_str(),
+        &c.state.store.now_str(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(p)).into_response())
@@ -119,7 +119,7 @@ pub(crate) async fn terms_add(c: Ctx, ApiJson(t): ApiJson<NewTerms>) -> Result<R
         &c.auth.actor(),
         &t.version,
         &t.body,
-        &c.state.clock.now_str(),
+        &c.state.store.now_str(),
     )
     .await?;
     Ok((StatusCode::CREATED, Json(t)).into_response())
@@ -130,7 +130,7 @@ pub(crate) async fn case_submit(
     c: Ctx,
     ApiJson(new): ApiJson<cases::NewCase>,
 ) -> Result<Response, AppError> {
-    let now = c.state.clock.now_str();
+    let now = c.state.store.now_str();
     let key = if c.auth.principal.role().is_some_and(|r| r.is_staff()) {
         cases::create(c.store(), &c.auth.actor(), new, &now).await?
     } else {
@@ -155,7 +155,7 @@ pub(crate) async fn case_import(
         &c.auth.actor(),
         &q.format,
         &body,
-        &c.state.clock.now_str(),
+        &c.state.store.now_str(),
     )
     .await?;
     let detail = cases::detail_for_team(c.store(), &c.state.vuln, key.as_str(), c.now).await?;
@@ -330,7 +330,7 @@ fn render_note(
 }
 
 pub(crate) async fn note_list(State(state): State<AppState>) -> Result<Response, AppError> {
-    Ok(Json(notes::list_published(&state.store, state.clock.now(), 1000).await?).into_response())
+    Ok(Json(notes::list_published(&state.store, state.store.now(), 1000).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -346,7 +346,7 @@ pub(crate) async fn note_get(
     Path(key): Path<String>,
     Query(q): Query<NoteQuery>,
 ) -> Result<Response, AppError> {
-    let note = notes::get(&state.store, &key, state.clock.now(), false)
+    let note = notes::get(&state.store, &key, state.store.now(), false)
         .await?
         .ok_or_else(AppError::not_found)?;
     let mut response = render_note(
@@ -371,7 +371,7 @@ pub(crate) async fn statistics(
     State(state): State<AppState>,
     Query(p): Query<Period>,
 ) -> Result<Response, AppError> {
-    let (from, to) = p.resolve(state.clock.now().date_naive())?;
+    let (from, to) = p.resolve(state.store.now().date_naive())?;
     let parse = |t: &str| {
         renkei_core::time::parse(t).ok_or_else(|| {
             AppError::new(
@@ -383,7 +383,7 @@ pub(crate) async fn statistics(
     };
     let (from, to) = (parse(&from)?, parse(&to)?);
     Ok(
-        Json(stats::statistics(&state.store, &state.vuln, from, to, state.clock.now()).await?)
+        Json(stats::statistics(&state.store, &state.vuln, from, to, state.store.now()).await?)
             .into_response(),
     )
 }

@@ -31,7 +31,7 @@ impl FromRequestParts<AppState> for Ctx {
         Ok(Ctx {
             state: state.clone(),
             auth,
-            now: state.clock.now(),
+            now: state.store.now(),
         })
     }
 }

@@ -31,7 +31,6 @@ pub struct AppState {
     /// Sensor batches accepted by this process, so that a burst is rolled up once
     /// it is over rather than batch by batch.
     pub batches_seen: Arc<std::sync::atomic::AtomicU64>,
-    pub clock: renkei_core::time::Clock,
     /// This server's name among the nodes sharing the database.
     pub node_id: Arc<String>,
     /// Sensor batches and feed chunks through NATS JetStream, when `[bus] nats_url` is set.
@@ -46,7 +45,7 @@ impl AppState {
     pub async fn disclosure(
         &self,
     ) -> Result<renkei_vuln::notes::Disclosure, crate::http::error::AppError> {
-        Ok(renkei_vuln::notes::Disclosure::at(&self.store, self.clock.now()).await?)
+        Ok(renkei_vuln::notes::Disclosure::at(&self.store, self.store.now()).await?)
     }
 
     /// Public submissions (a finder's report, a vendor's application) without an

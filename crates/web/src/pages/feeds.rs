@@ -29,7 +29,7 @@ pub(crate) async fn atom(
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now();
+    let now = state.store.now();
     let list = notes::list_published(&state.store, now, 100).await?;
     let lang = if q.lang.as_deref() == Some("en") {
         "en"
@@ -43,7 +43,7 @@ pub(crate) async fn atom(
 }
 
 pub(crate) async fn provider_metadata(State(state): State<AppState>) -> Result<Response, AppError> {
-    let now = state.clock.now();
+    let now = state.store.now();
     let list = notes::list_published(&state.store, now, 100_000).await?;
     let last = list
         .iter()
@@ -57,7 +57,7 @@ pub(crate) async fn provider_metadata(State(state): State<AppState>) -> Result<R
 }
 
 pub(crate) async fn index_txt(State(state): State<AppState>) -> Result<Response, AppError> {
-    let list = notes::list_published(&state.store, state.clock.now(), 100_000).await?;
+    let list = notes::list_published(&state.store, state.store.now(), 100_000).await?;
     Ok(typed(
         "text/plain; charset=utf-8",
         notes::csaf_index(&list).0,
@@ -65,7 +65,7 @@ pub(crate) async fn index_txt(State(state): State<AppState>) -> Result<Response,
 }
 
 pub(crate) async fn changes_csv(State(state): State<AppState>) -> Result<Response, AppError> {
-    let list = notes::list_published(&state.store, state.clock.now(), 100_000).await?;
+    let list = notes::list_published(&state.store, state.store.now(), 100_000).await?;
     Ok(typed("text/csv; charset=utf-8", notes::csaf_index(&list).1))
 }
 
@@ -75,7 +75,7 @@ pub(crate) async fn advisory(
     State(state): State<AppState>,
     Path((year, file)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now();
+    let now = state.store.now();
     let (json_name, hash) = match file.rsplit_once('.') {
         Some((base, "sha256")) => (base.to_string(), Some("sha256")),
         Some((base, "sha512")) => (base.to_string(), Some("sha512")),

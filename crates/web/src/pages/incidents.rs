@@ -538,7 +538,7 @@ pub(crate) async fn statistics(
     page: Page,
     Query(p): Query<Period>,
 ) -> Result<Response, AppError> {
-    let (from, to) = p.resolve(state.clock.now().date_naive())?;
+    let (from, to) = p.resolve(state.store.now().date_naive())?;
     let s = stats::statistics(&state.store, &from, &to).await?;
     html(&StatsPage {
         shell: page.shell("statistics"),

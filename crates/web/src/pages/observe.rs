@@ -183,7 +183,7 @@ async fn port_page<'a>(
     let day = q
         .day
         .clone()
-        .unwrap_or_else(|| state.observe.day_of(state.clock.now().timestamp()));
+        .unwrap_or_else(|| state.observe.day_of(state.store.now().timestamp()));
     Ok(PortPage {
         shell: page.shell("observation"),
         q: query_of(&period),
@@ -420,7 +420,7 @@ pub(crate) async fn sensors(
 ) -> Result<Response, AppError> {
     html(&SensorsPage {
         shell: page.shell("sensors"),
-        sensors: collector::health(&state.store, state.clock.now()).await?,
+        sensors: collector::health(&state.store, state.store.now()).await?,
         issued: None,
         error: None,
     })
@@ -485,7 +485,7 @@ async fn after_sensor_form(
     let shown = |issued, error| async move {
         Ok::<_, AppError>(SensorsPage {
             shell: page.shell("sensors"),
-            sensors: collector::health(&state.store, state.clock.now()).await?,
+            sensors: collector::health(&state.store, state.store.now()).await?,
             issued,
             error,
         })

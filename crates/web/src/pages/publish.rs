@@ -145,7 +145,7 @@ async fn alert_page<'a>(
         &state.store,
         number,
         viewer(&page.auth.principal),
-        state.clock.now(),
+        state.store.now(),
     )
     .await?
     .ok_or_else(AppError::not_found)?;
@@ -165,7 +165,7 @@ async fn alert_page<'a>(
         .as_ref()
         .map(|r| r.notes.clone())
         .unwrap_or_default();
-    let notes = alerts::public_notes(&state.store, &linked, state.clock.now()).await?;
+    let notes = alerts::public_notes(&state.store, &linked, state.store.now()).await?;
     let reader = viewer(&page.auth.principal);
     let n = AlertNumber::parse(&alert.number)?;
     let (mut recipients, mut orgs, mut acknowledged_at) = (Vec::new(), Vec::new(), None);
@@ -366,7 +366,7 @@ pub(crate) async fn alert_publish(
 ) -> Result<Response, AppError> {
     let n = AlertNumber::parse(&number)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
-    let now = state.clock.now();
+    let now = state.store.now();
     let result = alerts::publish(&state.store, user, &n, now, &state.warnings).await;
     after_alert_step(&state, &page, &number, result.map(drop)).await
 }
@@ -441,7 +441,7 @@ pub(crate) async fn create(
     Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let user = crate::api::publish::signed_in(&page.auth)?;
-    match alerts::create(&state.store, user, &text_of(&f, true), state.clock.now()).await {
+    match alerts::create(&state.store, user, &text_of(&f, true), state.store.now()).await {
         Ok(a) => Ok(see_other(&alerts::page_path(&a.number))),
         Err(e @ PublishError::Invalid { .. }) => html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -465,7 +465,7 @@ pub(crate) async fn edit_form(
         &state.store,
         &number,
         viewer(&page.auth.principal),
-        state.clock.now(),
+        state.store.now(),
     )
     .await?
     .ok_or_else(AppError::not_found)?;
@@ -563,7 +563,7 @@ fn feed_as(feed: &syndication::Feed, path: &str) -> Response {
 async fn alert_feed(state: &AppState, q: &FeedQuery, path: &str) -> Result<Response, AppError> {
     let list = alerts::list(&state.store, alerts::Viewer::Public, None, 100).await?;
     let (ja, self_path) = feed_lang(q, path);
-    let feed = alerts::feed(&state.vuln, &list, ja, state.clock.now(), &self_path);
+    let feed = alerts::feed(&state.vuln, &list, ja, state.store.now(), &self_path);
     Ok(feed_as(&feed, path))
 }
 
@@ -607,7 +607,7 @@ pub(crate) async fn weekly_list(
     let ja = reads_ja(&page, q.lang.as_deref());
     let next = crate::api::publish::schedule(&state)
         .await?
-        .next_issue(state.clock.now().date_naive())
+        .next_issue(state.store.now().date_naive())
         .to_string();
     html(&WeeklyListPage {
         shell: page.shell("weekly"),
@@ -660,7 +660,7 @@ pub(crate) async fn weekly_page(
 async fn weekly_feed(state: &AppState, q: &FeedQuery, path: &str) -> Result<Response, AppError> {
     let list = weekly::list(&state.store, alerts::Viewer::Public, 100).await?;
     let (ja, self_path) = feed_lang(q, path);
-    let feed = weekly::feed(&state.vuln, &list, ja, state.clock.now(), &self_path);
+    let feed = weekly::feed(&state.vuln, &list, ja, state.store.now(), &self_path);
     Ok(feed_as(&feed, path))
 }
 

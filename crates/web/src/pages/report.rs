@@ -35,7 +35,7 @@ fn reads_ja(q: &LangQuery, fallback: &str) -> bool {
 async fn build(state: &AppState, quarter: &str, ja: bool) -> Result<QuarterlyReport, AppError> {
     let quarter = Quarter::parse(quarter)?;
     let lang = if ja { Lang::Ja } else { Lang::En };
-    Ok(quarterly::build(&state.store, &state.vuln, quarter, lang, state.clock.now()).await?)
+    Ok(quarterly::build(&state.store, &state.vuln, quarter, lang, state.store.now()).await?)
 }
 
 #[derive(Template)]
@@ -51,7 +51,7 @@ struct ActivityPage<'a> {
 
 /// The report of the last complete quarter.
 pub(crate) async fn index(State(state): State<AppState>) -> Result<Response, AppError> {
-    let q = Quarter::last_complete(state.clock.now().date_naive());
+    let q = Quarter::last_complete(state.store.now().date_naive());
     Ok(see_other(&format!("/activity/{q}")))
 }
 
@@ -63,7 +63,7 @@ pub(crate) async fn page(
 ) -> Result<Response, AppError> {
     let ja = reads_ja(&q, page.lang.as_str());
     let report = build(&state, &quarter, ja).await?;
-    let mut quarters = vec![Quarter::last_complete(state.clock.now().date_naive())];
+    let mut quarters = vec![Quarter::last_complete(state.store.now().date_naive())];
     while quarters.len() < 8 {
         let p = quarters[quarters.len() - 1].previous();
         quarters.push(p);

@@ -46,7 +46,7 @@ pub(crate) async fn notes_list(
     State(state): State<AppState>,
     page: Page,
 ) -> Result<Response, AppError> {
-    let notes = notes::list_published(&state.store, state.clock.now(), 500).await?;
+    let notes = notes::list_published(&state.store, state.store.now(), 500).await?;
     let ja = page.lang.as_str() == "ja";
     html(&NotesPage {
         shell: page.shell("notes"),
@@ -85,7 +85,7 @@ pub(crate) async fn note_page(
     Path(key): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
-    let note = notes::get(&state.store, &key, state.clock.now(), false)
+    let note = notes::get(&state.store, &key, state.store.now(), false)
         .await?
         .ok_or_else(AppError::not_found)?;
     let ja = q
@@ -168,7 +168,7 @@ pub(crate) async fn report_submit(
         &state.store,
         &page.auth.actor(),
         new,
-        &state.clock.now_str(),
+        &state.store.now_str(),
     )
     .await
     {
@@ -251,7 +251,7 @@ pub(crate) async fn apply_submit(
         country: None,
         by_mail: form.contains_key("by_mail"),
     };
-    match vendors::apply(&state.store, &page.auth.client, app, &state.clock.now_str()).await {
+    match vendors::apply(&state.store, &page.auth.client, app, &state.store.now_str()).await {
         Ok(_) => html(&ApplyPage {
             shell: page.shell("vendor_apply"),
             form: HashMap::new(),
@@ -276,7 +276,7 @@ pub(crate) async fn cases_list(
     State(state): State<AppState>,
     page: Page,
 ) -> Result<Response, AppError> {
-    let cases = cases::list(&state.store, &page.auth.principal, state.clock.now()).await?;
+    let cases = cases::list(&state.store, &page.auth.principal, state.store.now()).await?;
     html(&CasesPage {
         shell: page.shell("cases"),
         cases,
@@ -324,7 +324,7 @@ async fn show_case(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, AppError> {
-    let now = state.clock.now();
+    let now = state.store.now();
     let d = cases::read(&state.store, &state.vuln, &page.auth.principal, key, now).await?;
     let messages =
         cases::messages(&state.store, &state.vuln, &page.auth.principal, key, now).await?;
@@ -416,7 +416,7 @@ pub(crate) async fn case_message(
         vendor_id: f.vendor_id,
     };
     let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-    let result = cases::post_message(store, s, p, &key, message, state.clock.now()).await;
+    let result = cases::post_message(store, s, p, &key, message, state.store.now()).await;
     after_case_form(&state, &page, &key, result.map(drop)).await
 }
 
@@ -439,7 +439,7 @@ pub(crate) async fn case_add_vendor(
                 products: None,
             };
             let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-            cases::add_vendor(store, s, p, &key, add, state.clock.now())
+            cases::add_vendor(store, s, p, &key, add, state.store.now())
                 .await
                 .map(drop)
         }
@@ -473,7 +473,7 @@ pub(crate) async fn case_status(
         &state.store,
         &state.vuln,
         &page.auth.principal,
-        state.clock.now(),
+        state.store.now(),
     );
     let (d, _) = cases::authorize(store, s, p, &key, now).await?;
     let coordinator = d.view == "coordinator";
@@ -527,7 +527,7 @@ pub(crate) async fn case_propose_date(
         tz: f.tz,
     };
     let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-    let result = cases::propose_date(store, s, p, &key, proposal, state.clock.now()).await;
+    let result = cases::propose_date(store, s, p, &key, proposal, state.store.now()).await;
     after_case_form(&state, &page, &key, result.map(drop)).await
 }
 
@@ -556,7 +556,7 @@ pub(crate) async fn case_answer_date(
         vendor_id: f.vendor_id,
     };
     let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-    let result = cases::answer_date(store, s, p, &key, answer, state.clock.now()).await;
+    let result = cases::answer_date(store, s, p, &key, answer, state.store.now()).await;
     after_case_form(&state, &page, &key, result.map(drop)).await
 }
 
@@ -576,7 +576,7 @@ pub(crate) async fn case_schedule(
         override_reason: f.override_reason,
     };
     let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-    let result = notes::schedule(store, s, p, &key, schedule, state.clock.now()).await;
+    let result = notes::schedule(store, s, p, &key, schedule, state.store.now()).await;
     after_case_form(&state, &page, &key, result.map(drop)).await
 }
 
@@ -593,7 +593,7 @@ pub(crate) async fn case_revise(
     Form(f): Form<ReviseForm>,
 ) -> Result<Response, AppError> {
     let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-    let result = notes::revise(store, s, p, &key, f.summary.trim(), state.clock.now()).await;
+    let result = notes::revise(store, s, p, &key, f.summary.trim(), state.store.now()).await;
     after_case_form(&state, &page, &key, result.map(drop)).await
 }
 
@@ -656,7 +656,7 @@ pub(crate) async fn vendor_state(
         state: f.state.trim().to_string(),
         terms_version: f.terms_version,
     };
-    let now = state.clock.now_str();
+    let now = state.store.now_str();
     let result = vendors::set_state(&state.store, &page.auth.actor(), id, change, &now).await;
     after_vendor_form(&state, &page, id, result.map(drop)).await
 }
@@ -682,7 +682,7 @@ pub(crate) async fn vendor_contact(
         email: f.email.trim().to_string(),
         pgp_key: f.pgp_key,
     };
-    let now = state.clock.now_str();
+    let now = state.store.now_str();
     let result = vendors::add_contact(&state.store, &page.auth.actor(), id, contact, &now).await;
     after_vendor_form(&state, &page, id, result.map(drop)).await
 }
@@ -708,7 +708,7 @@ pub(crate) async fn vendor_product(
         cpe: f.cpe,
         purl: f.purl,
     };
-    let now = state.clock.now_str();
+    let now = state.store.now_str();
     let result = vendors::add_product(&state.store, &page.auth.actor(), id, product, &now).await;
     after_vendor_form(&state, &page, id, result.map(drop)).await
 }
