@@ -2,8 +2,7 @@
 //! registers sensors, the sensors' own code (spool, signature, gzip) sends batches
 //! to the real server, and the public views, charts and trend notes read them back.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use std::path::Path;
 

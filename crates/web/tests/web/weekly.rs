@@ -3,8 +3,7 @@
 //! the coordinator adds news and the one-point memo, and numbered issues reach the
 //! public pages and the RSS and Atom feeds.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use chrono::{Duration, Utc};
 use common::Api;

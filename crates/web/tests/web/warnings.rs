@@ -6,8 +6,7 @@
 //! reaches a list, a feed, a weekly report or the public, even while a lower TLP
 //! waits in an unpublished revision.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::Api;
 use renkei_core::access::Role;

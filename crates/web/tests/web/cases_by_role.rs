@@ -2,7 +2,7 @@
 //! in, who is refused, and that whoever may not see the case — signed in or not — gets
 //! exactly what a missing case gives: a 404 that reveals nothing, and nothing written.
 
-mod common;
+use crate::common;
 
 use common::{Api, registered_vendor};
 use renkei_core::access::Role;

@@ -2,8 +2,7 @@
 //! PostgreSQL: the staff read the quarter's numbers, write its topics (by the API and
 //! by the page's form), and download the PDF with the topics typeset in it.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::Api;
 use renkei_core::access::Role;

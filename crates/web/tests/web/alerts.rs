@@ -3,8 +3,7 @@
 //! and the public reads the pages, the revision history and the feeds. Restricted
 //! alerts never reach the public.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::Api;
 use quick_xml::events::Event;

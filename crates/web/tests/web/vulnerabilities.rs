@@ -3,7 +3,7 @@
 //! the note goes public — with every vendor's status at once — when the clock reaches
 //! that moment, not before. The exports are checked by the validators the world uses.
 
-mod common;
+use crate::common;
 
 use common::{Api, registered_vendor};
 use renkei_core::access::Role;
@@ -529,7 +529,7 @@ both_backends! {
         let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases").fetch_one(srv.store.pool()).await.unwrap();
         assert_eq!(cases, 0, "nothing is created from an invalid document");
 
-        let sample = include_str!("../../formats/tests/data/csaf/bsi-2022-0001.json");
+        let sample = include_str!("../../../formats/tests/data/csaf/bsi-2022-0001.json");
         let r = api.http.post(srv.url("/api/v1/cases/import?format=csaf")).bearer_auth(&coordinator).body(sample).send().await.unwrap();
         let status = r.status().as_u16();
         let out: Value = r.json().await.unwrap();

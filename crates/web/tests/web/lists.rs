@@ -3,8 +3,7 @@
 //! every reader in the reader's language, RFC 8058 one-click unsubscribe, and the
 //! TLP rule that keeps restricted alerts off lists.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use common::Api;
 use renkei_core::access::Role;

@@ -84,7 +84,7 @@ both_backends! {
         assert_eq!(r.status(), 201);
         let out: Value = r.json().await.unwrap();
         assert_eq!(out["category"], "phishing");
-        let xarf = include_bytes!("../../formats/tests/data/xarf/connection-port-scan.json");
+        let xarf = include_bytes!("../../../formats/tests/data/xarf/connection-port-scan.json");
         let r = http.post(srv.url("/api/v1/reports/import?format=xarf")).bearer_auth(&token).body(xarf.to_vec()).send().await.unwrap();
         assert_eq!(r.status(), 201);
         let out: Value = r.json().await.unwrap();

@@ -2,8 +2,7 @@
 //! bytes, open redirects, embargoed identifiers in public answers, login
 //! throttling, token scopes, slow clients, `/metrics`, and sessions.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,8 +5,7 @@
 //! acknowledging it loses nothing, since the batch comes again to the other node
 //! after `ack_wait`, and it is counted once.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,8 +5,7 @@
 //! passes on when it runs out; two outbox workers send each message once; and the
 //! operations view shows both nodes and every queue.
 
-#[allow(dead_code)]
-mod common;
+use crate::common;
 
 use chrono::Duration;
 use common::Api;
