@@ -25,6 +25,15 @@ pub enum Role {
     Sensor,
 }
 
+impl TryFrom<String> for Role {
+    type Error = CoreError;
+    fn try_from(s: String) -> Result<Role, CoreError> {
+        Role::parse(&s)
+    }
+}
+
+crate::text_column!(Role);
+
 impl Role {
     pub const ALL: [Role; 5] = [
         Role::Admin,
@@ -244,6 +253,15 @@ impl From<Scopes> for Vec<&'static str> {
         s.0.iter().map(|x| x.as_str()).collect()
     }
 }
+
+impl TryFrom<String> for Scopes {
+    type Error = CoreError;
+    fn try_from(s: String) -> Result<Scopes, CoreError> {
+        Scopes::parse(&s)
+    }
+}
+
+crate::text_column!(Scopes);
 
 impl Scopes {
     pub fn of(list: &[Scope]) -> Scopes {

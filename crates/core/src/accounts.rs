@@ -10,19 +10,19 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use chrono::Duration;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
 use crate::access::{Role, Scope, Scopes, UserInfo};
 use crate::audit::{self, Actor, Event};
 use crate::lang::Lang;
+use crate::row::Bit;
 use crate::{CoreError, Result, Store, secrets, time};
 
 pub const MIN_PASSWORD_LEN: usize = 10;
 const TOKEN_PREFIX: &str = "rk_";
 const SESSION_PREFIX: &str = "rs_";
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: i64,
     pub email: String,
@@ -31,6 +31,7 @@ pub struct User {
     pub org_id: Option<i64>,
     pub lang: Lang,
     pub created_at: String,
+    #[sqlx(try_from = "Bit")]
     pub disabled: bool,
 }
 
@@ -58,7 +59,7 @@ pub struct NewUser {
     pub lang: Lang,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiToken {
     pub id: i64,
     pub user_id: i64,
@@ -97,9 +98,10 @@ pub struct TokenHolder {
 }
 
 /// One of an account's signed-in sessions, as its owner sees it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionInfo {
     /// A handle for ending it (not the secret, nor enough to find it).
+    #[sqlx(skip)]
     pub id: String,
     pub created_at: String,
     pub last_seen_at: String,
@@ -107,6 +109,7 @@ pub struct SessionInfo {
     pub client: String,
     pub user_agent: String,
     /// The session this request came with.
+    #[sqlx(skip)]
     pub current: bool,
 }
 
@@ -204,20 +207,7 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-const USER_COLUMNS: &str = "id, email, display_name, role, org_id, lang, created_at, disabled_at";
-
-fn user_from_row(row: &AnyRow) -> Result<User> {
-    Ok(User {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        display_name: row.try_get("display_name")?,
-        role: Role::parse(&row.try_get::<String, _>("role")?)?,
-        org_id: row.try_get("org_id")?,
-        lang: Lang::parse(&row.try_get::<String, _>("lang")?)?,
-        created_at: row.try_get("created_at")?,
-        disabled: row.try_get::<Option<String>, _>("disabled_at")?.is_some(),
-    })
-}
+const USER_COLUMNS: &str = "id, email, display_name, role, org_id, lang, created_at, CASE WHEN disabled_at IS NULL THEN 0 ELSE 1 END AS disabled";
 
 pub async fn user_count(store: &Store) -> Result<i64> {
     Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
@@ -226,33 +216,30 @@ pub async fn user_count(store: &Store) -> Result<i64> {
 }
 
 pub async fn list_users(store: &Store) -> Result<Vec<User>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users ORDER BY id"
     )))
     .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(user_from_row).collect()
+    .await?)
 }
 
 pub async fn get_user(store: &Store, id: i64) -> Result<User> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users WHERE id = $1"
     )))
     .bind(id)
     .fetch_optional(store.pool())
     .await?
-    .ok_or(CoreError::NotFound("user"))?;
-    user_from_row(&row)
+    .ok_or(CoreError::NotFound("user"))
 }
 
 pub async fn find_user_by_email(store: &Store, email: &str) -> Result<Option<User>> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users WHERE email = $1"
     )))
     .bind(email.trim().to_lowercase())
     .fetch_optional(store.pool())
-    .await?;
-    row.as_ref().map(user_from_row).transpose()
+    .await?)
 }
 
 pub async fn create_user(store: &Store, actor: &Actor, new: NewUser) -> Result<User> {
@@ -588,17 +575,20 @@ pub async fn set_password(
 /// address, kept in the audit row.
 pub async fn login(store: &Store, email: &str, password: &str, from: &str) -> Result<LoginOutcome> {
     let email_norm = email.trim().to_lowercase();
-    let row = sqlx::query(AssertSqlSafe(format!(
+    #[derive(sqlx::FromRow)]
+    struct WithHash {
+        #[sqlx(flatten)]
+        user: User,
+        password_hash: Option<String>,
+    }
+    let row: Option<WithHash> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = $1"
     )))
     .bind(&email_norm)
     .fetch_optional(store.pool())
     .await?;
-    let (user, stored) = match &row {
-        Some(r) => (
-            Some(user_from_row(r)?),
-            r.try_get::<Option<String>, _>("password_hash")?,
-        ),
+    let (user, stored) = match row {
+        Some(r) => (Some(r.user), r.password_hash),
         None => (None, None),
     };
     let matches = password_matches(password.to_string(), stored.clone()).await;
@@ -705,25 +695,25 @@ pub async fn session(store: &Store, token: &str, ttl_minutes: u64) -> Result<Ses
         return Ok(SessionLookup::Unknown);
     }
     let hash = secrets::digest(token);
-    let row = sqlx::query(
+    let row: Option<(i64, String, String, String)> = sqlx::query_as(
         "SELECT user_id, expires_at, last_seen_at, method FROM sessions WHERE token_hash = $1",
     )
     .bind(&hash)
     .fetch_optional(store.pool())
     .await?;
-    let Some(row) = row else {
+    let Some((user_id, expires_at, last_seen_at, method)) = row else {
         return Ok(SessionLookup::Unknown);
     };
     let now = store.now();
-    let expires = time::parse(&row.try_get::<String, _>("expires_at")?).unwrap_or(now);
+    let expires = time::parse(&expires_at).unwrap_or(now);
     if expires <= now {
         return Ok(SessionLookup::Expired);
     }
-    let user = get_user(store, row.try_get("user_id")?).await?;
+    let user = get_user(store, user_id).await?;
     if user.disabled {
         return Ok(SessionLookup::Unknown);
     }
-    let last_seen = time::parse(&row.try_get::<String, _>("last_seen_at")?).unwrap_or(now);
+    let last_seen = time::parse(&last_seen_at).unwrap_or(now);
     // Extending on every request would turn each page view into a write.
     if now - last_seen > Duration::seconds(60) {
         let mut tx = store.begin().await?;
@@ -735,7 +725,7 @@ pub async fn session(store: &Store, token: &str, ttl_minutes: u64) -> Result<Ses
             .await?;
         tx.commit().await?;
     }
-    Ok(SessionLookup::Valid(user.info(), row.try_get("method")?))
+    Ok(SessionLookup::Valid(user.info(), method))
 }
 
 /// The account's sessions that have not run out, newest first. `current` is the
@@ -746,27 +736,27 @@ pub async fn list_sessions(
     current: Option<&str>,
 ) -> Result<Vec<SessionInfo>> {
     let current = current.map(secrets::digest);
-    let rows = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct Stored {
+        token_hash: String,
+        #[sqlx(flatten)]
+        session: SessionInfo,
+    }
+    let rows: Vec<Stored> = sqlx::query_as(
         "SELECT token_hash, created_at, last_seen_at, expires_at, client, user_agent FROM sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC",
     )
     .bind(user_id)
     .bind(store.now_str())
     .fetch_all(store.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            let hash: String = r.try_get("token_hash")?;
-            Ok(SessionInfo {
-                id: session_handle(&hash),
-                created_at: r.try_get("created_at")?,
-                last_seen_at: r.try_get("last_seen_at")?,
-                expires_at: r.try_get("expires_at")?,
-                client: r.try_get("client")?,
-                user_agent: r.try_get("user_agent")?,
-                current: current.as_deref() == Some(hash.as_str()),
-            })
+    Ok(rows
+        .into_iter()
+        .map(|r| SessionInfo {
+            id: session_handle(&r.token_hash),
+            current: current.as_deref() == Some(r.token_hash.as_str()),
+            ..r.session
         })
-        .collect()
+        .collect())
 }
 
 /// A session's handle: the first 16 hex digits of its hash, which is itself the
@@ -840,19 +830,6 @@ pub async fn end_session(store: &Store, actor: &Actor, token: &str) -> Result<()
 
 const TOKEN_COLUMNS: &str =
     "id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked_at";
-
-fn token_from_row(row: &AnyRow) -> Result<ApiToken> {
-    Ok(ApiToken {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        scopes: Scopes::parse(&row.try_get::<String, _>("scopes")?)?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
 
 /// Issues a token for `user_id` with every scope its role may hold, as the
 /// installation itself (the command line, sensor registration).
@@ -968,23 +945,22 @@ pub async fn issue_token(
     )
     .await?;
     tx.commit().await?;
-    let token = sqlx::query(AssertSqlSafe(format!(
+    let token = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = $1"
     )))
     .bind(id)
     .fetch_one(store.pool())
     .await?;
-    Ok((token_from_row(&token)?, secret))
+    Ok((token, secret))
 }
 
 pub async fn list_tokens(store: &Store, user_id: i64) -> Result<Vec<ApiToken>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_id = $1 ORDER BY id"
     )))
     .bind(user_id)
     .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(token_from_row).collect()
+    .await?)
 }
 
 /// Revokes one of `owner`'s tokens; a token of somebody else is "not found".
@@ -1022,38 +998,37 @@ pub async fn token_user(store: &Store, secret: &str) -> Result<Option<TokenHolde
     if !secret.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    let row = sqlx::query("SELECT id, user_id, scopes, expires_at, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+    let row: Option<(i64, i64, Scopes, Option<String>, Option<String>)> = sqlx::query_as("SELECT id, user_id, scopes, expires_at, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
         .bind(secrets::digest(secret))
         .fetch_optional(store.pool())
         .await?;
-    let Some(row) = row else { return Ok(None) };
+    let Some((id, user_id, scopes, expires_at, last_used_at)) = row else {
+        return Ok(None);
+    };
     let now = store.now();
-    let expired = row
-        .try_get::<Option<String>, _>("expires_at")?
-        .is_some_and(|t| time::parse(&t).is_none_or(|t| t <= now));
+    let expired = expires_at.is_some_and(|t| time::parse(&t).is_none_or(|t| t <= now));
     if expired {
         return Ok(None);
     }
-    let user = get_user(store, row.try_get("user_id")?).await?;
+    let user = get_user(store, user_id).await?;
     if user.disabled {
         return Ok(None);
     }
-    let stale = row
-        .try_get::<Option<String>, _>("last_used_at")?
+    let stale = last_used_at
         .and_then(|t| time::parse(&t))
         .is_none_or(|t| now - t > Duration::seconds(60));
     if stale {
         let mut tx = store.begin().await?;
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(time::format(now))
-            .bind(row.try_get::<i64, _>("id")?)
+            .bind(id)
             .execute(tx.conn())
             .await?;
         tx.commit().await?;
     }
     Ok(Some(TokenHolder {
         user: user.info(),
-        scopes: Scopes::parse(&row.try_get::<String, _>("scopes")?)?,
+        scopes,
     }))
 }
 

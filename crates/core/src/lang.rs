@@ -12,6 +12,15 @@ pub enum Lang {
     En,
 }
 
+impl TryFrom<String> for Lang {
+    type Error = CoreError;
+    fn try_from(s: String) -> Result<Lang, CoreError> {
+        Lang::parse(&s)
+    }
+}
+
+crate::text_column!(Lang);
+
 impl Lang {
     pub const ALL: [Lang; 2] = [Lang::Ja, Lang::En];
 

@@ -15,6 +15,7 @@ pub mod i18n;
 pub mod lang;
 pub mod nodes;
 pub mod orgs;
+pub mod row;
 pub mod second_factor;
 pub mod secrets;
 pub mod settings;

@@ -21,6 +21,15 @@ pub enum Tlp {
     Red,
 }
 
+impl TryFrom<String> for Tlp {
+    type Error = CoreError;
+    fn try_from(s: String) -> Result<Tlp, CoreError> {
+        Tlp::parse(&s)
+    }
+}
+
+crate::text_column!(Tlp);
+
 impl Tlp {
     pub const ALL: [Tlp; 5] = [
         Tlp::Clear,

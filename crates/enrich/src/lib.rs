@@ -236,7 +236,7 @@ pub struct Hit<'a> {
 
 /// What is known about one address, as stored with an incident and printed by
 /// `renkei enrich lookup`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Enrichment {
     pub ip: String,
     pub prefix: Option<String>,
@@ -246,6 +246,9 @@ pub struct Enrichment {
     pub abuse: Vec<Contact>,
     pub csirt: Option<Csirt>,
 }
+
+// Stored with each incident; what no longer parses reads as nothing known.
+renkei_core::json_column!(Enrichment);
 
 impl Enrichment {
     /// Nothing known: what an unknown or unparsable address gets.

@@ -7,8 +7,8 @@ use renkei_core::audit::{self, Actor, Event};
 use renkei_core::tlp::Tlp;
 use serde::Serialize;
 use serde_json::json;
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+use renkei_core::row::{Bit, JsonText};
+use sqlx::AssertSqlSafe;
 
 use crate::classify::Category;
 use crate::{IncidentError, Result};
@@ -64,7 +64,16 @@ impl State {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+impl TryFrom<String> for State {
+    type Error = IncidentError;
+    fn try_from(s: String) -> Result<State> {
+        State::parse(&s)
+    }
+}
+
+renkei_core::text_column!(State);
+
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Incident {
     pub id: i64,
     pub report_id: i64,
@@ -78,6 +87,7 @@ pub struct Incident {
     pub updated_at: String,
     pub subject: Option<String>,
     pub reporter_email: Option<String>,
+    #[sqlx(skip)]
     pub linked: Vec<i64>,
     /// What the tables said about the address when it was last enriched.
     pub enrichment: Option<renkei_enrich::Enrichment>,
@@ -86,37 +96,14 @@ pub struct Incident {
 
 const COLUMNS: &str = "i.id, i.report_id, i.source_ip, i.source_host, i.state, i.owner_id, i.tlp, i.category, i.created_at, i.updated_at, r.subject, r.reporter_email, i.enrichment, i.enriched_at";
 
-fn from_row(row: &AnyRow) -> Result<Incident> {
-    Ok(Incident {
-        id: row.try_get("id")?,
-        report_id: row.try_get("report_id")?,
-        source_ip: row.try_get("source_ip")?,
-        source_host: row.try_get("source_host")?,
-        state: State::parse(&row.try_get::<String, _>("state")?)?,
-        owner_id: row.try_get("owner_id")?,
-        tlp: row.try_get("tlp")?,
-        category: row.try_get("category")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        subject: row.try_get("subject")?,
-        reporter_email: row.try_get("reporter_email")?,
-        linked: Vec::new(),
-        enrichment: row
-            .try_get::<Option<String>, _>("enrichment")?
-            .and_then(|j| serde_json::from_str(&j).ok()),
-        enriched_at: row.try_get("enriched_at")?,
-    })
-}
-
 pub async fn get(store: &Store, id: i64) -> Result<Incident> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    let mut incident = sqlx::query_as::<_, Incident>(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM incidents i JOIN reports r ON r.id = i.report_id WHERE i.id = $1"
     )))
     .bind(id)
     .fetch_optional(store.pool())
     .await?
     .ok_or(IncidentError::NotFound("incident"))?;
-    let mut incident = from_row(&row)?;
     incident.linked = sqlx::query_scalar(
         "SELECT linked_id FROM incident_links WHERE incident_id = $1 ORDER BY linked_id",
     )
@@ -194,15 +181,14 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
         f.limit.clamp(1, 1000),
         f.offset.max(0)
     ));
-    let mut q = sqlx::query(AssertSqlSafe(sql));
+    let mut q = sqlx::query_as::<_, Incident>(AssertSqlSafe(sql));
     for b in &binds {
         q = q.bind(b.clone());
     }
     if let Some(o) = f.owner {
         q = q.bind(o);
     }
-    let rows = q.fetch_all(store.pool()).await?;
-    rows.iter().map(from_row).collect()
+    Ok(q.fetch_all(store.pool()).await?)
 }
 
 async fn change(
@@ -330,15 +316,15 @@ pub async fn enrich(
     let mut events = Vec::new();
     let now = store.now_str();
     for id in ids {
-        let row = sqlx::query("SELECT source_ip, enrichment FROM incidents WHERE id = $1")
-            .bind(id)
-            .fetch_optional(tx.conn())
-            .await?
-            .ok_or(IncidentError::NotFound("incident"))?;
-        let Some(ip) = row.try_get::<Option<String>, _>("source_ip")? else {
+        let (ip, before): (Option<String>, JsonText) =
+            sqlx::query_as("SELECT source_ip, enrichment FROM incidents WHERE id = $1")
+                .bind(id)
+                .fetch_optional(tx.conn())
+                .await?
+                .ok_or(IncidentError::NotFound("incident"))?;
+        let Some(ip) = ip else {
             continue;
         };
-        let before: Option<String> = row.try_get("enrichment")?;
         let e = tables.lookup_str(&ip);
         let after = serde_json::to_string(&e).unwrap_or_default();
         sqlx::query("UPDATE incidents SET enrichment = $1, asn = $2, country = $3, enriched_at = $4, updated_at = $4 WHERE id = $5")
@@ -354,7 +340,7 @@ pub async fn enrich(
             object_type: "incident",
             object_id: id.to_string(),
             changes: json!({
-                "before": before.and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok()),
+                "before": before.read_opt::<serde_json::Value>(),
                 "after": e,
             }),
         });
@@ -376,13 +362,12 @@ pub async fn set_category(
     report_id: i64,
     category: Category,
 ) -> Result<()> {
-    let row = sqlx::query("SELECT proposed_category, category FROM reports WHERE id = $1")
-        .bind(report_id)
-        .fetch_optional(store.pool())
-        .await?
-        .ok_or(IncidentError::NotFound("report"))?;
-    let proposed: Option<String> = row.try_get("proposed_category")?;
-    let before: Option<String> = row.try_get("category")?;
+    let (proposed, before): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT proposed_category, category FROM reports WHERE id = $1")
+            .bind(report_id)
+            .fetch_optional(store.pool())
+            .await?
+            .ok_or(IncidentError::NotFound("report"))?;
     let actor_id = actor.user_id;
     let mut tx = store.begin().await?;
     sqlx::query(
@@ -454,7 +439,7 @@ pub async fn merge(store: &Store, actor: &Actor, keep: i64, others: &[i64]) -> R
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Message {
     pub id: i64,
     pub direction: String,
@@ -515,26 +500,14 @@ pub async fn add_message(
 }
 
 pub async fn thread(store: &Store, report_id: i64) -> Result<Vec<Message>> {
-    let rows = sqlx::query("SELECT id, direction, author, subject, body, created_at FROM report_messages WHERE report_id = $1 ORDER BY id")
+    Ok(sqlx::query_as("SELECT id, direction, author, subject, body, created_at FROM report_messages WHERE report_id = $1 ORDER BY id")
         .bind(report_id)
         .fetch_all(store.pool())
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Message {
-                id: r.try_get("id")?,
-                direction: r.try_get("direction")?,
-                author: r.try_get("author")?,
-                subject: r.try_get("subject")?,
-                body: r.try_get("body")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+        .await?)
 }
 
 /// A report as the coordinator reads it: the parsed fields, the raw message beside.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Report {
     pub id: i64,
     pub received_at: String,
@@ -554,71 +527,40 @@ pub struct Report {
     pub body: String,
     pub occurred_at: Option<String>,
     pub proposed_category: Option<String>,
+    #[sqlx(try_from = "JsonText")]
     pub proposed_reasons: serde_json::Value,
     pub category: Option<String>,
+    /// The RSIT class and type, "class/type".
     pub rsit: Option<String>,
+    #[sqlx(try_from = "JsonText")]
     pub scanned_ports: serde_json::Value,
+    #[sqlx(try_from = "Bit")]
     pub comprehensive_scan: bool,
+    #[sqlx(try_from = "JsonText")]
     pub indicators: serde_json::Value,
+    #[sqlx(try_from = "JsonText")]
     pub warnings: serde_json::Value,
     pub thread_of: Option<i64>,
+    #[sqlx(skip)]
     pub incidents: Vec<i64>,
 }
 
 pub async fn report(store: &Store, id: i64) -> Result<Report> {
-    let r = sqlx::query(
+    let mut report = sqlx::query_as::<_, Report>(
         "SELECT id, received_at, channel, format, raw_sha256, raw_size, status, problem, tlp, reporter_name, reporter_email,
                 reporter_phone, site_org, site_url, subject, body, occurred_at, proposed_category, proposed_reasons, category,
-                rsit_class, rsit_type, scanned_ports, comprehensive_scan, indicators, warnings, thread_of
+                rsit_class || '/' || rsit_type AS rsit, scanned_ports, comprehensive_scan, indicators, warnings, thread_of
          FROM reports WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(store.pool())
     .await?
     .ok_or(IncidentError::NotFound("report"))?;
-    let json = |name: &str| -> Result<serde_json::Value> {
-        Ok(serde_json::from_str(&r.try_get::<String, _>(name)?).unwrap_or(serde_json::Value::Null))
-    };
-    let rsit = match (
-        r.try_get::<Option<String>, _>("rsit_class")?,
-        r.try_get::<Option<String>, _>("rsit_type")?,
-    ) {
-        (Some(c), Some(t)) => Some(format!("{c}/{t}")),
-        _ => None,
-    };
-    let incidents = sqlx::query_scalar("SELECT id FROM incidents WHERE report_id = $1 ORDER BY id")
+    report.incidents = sqlx::query_scalar("SELECT id FROM incidents WHERE report_id = $1 ORDER BY id")
         .bind(id)
         .fetch_all(store.pool())
         .await?;
-    Ok(Report {
-        id: r.try_get("id")?,
-        received_at: r.try_get("received_at")?,
-        channel: r.try_get("channel")?,
-        format: r.try_get("format")?,
-        raw_sha256: r.try_get("raw_sha256")?,
-        raw_size: r.try_get("raw_size")?,
-        status: r.try_get("status")?,
-        problem: r.try_get("problem")?,
-        tlp: r.try_get("tlp")?,
-        reporter_name: r.try_get("reporter_name")?,
-        reporter_email: r.try_get("reporter_email")?,
-        reporter_phone: r.try_get("reporter_phone")?,
-        site_org: r.try_get("site_org")?,
-        site_url: r.try_get("site_url")?,
-        subject: r.try_get("subject")?,
-        body: r.try_get("body")?,
-        occurred_at: r.try_get("occurred_at")?,
-        proposed_category: r.try_get("proposed_category")?,
-        proposed_reasons: json("proposed_reasons")?,
-        category: r.try_get("category")?,
-        rsit,
-        scanned_ports: json("scanned_ports")?,
-        comprehensive_scan: r.try_get::<i64, _>("comprehensive_scan")? != 0,
-        indicators: json("indicators")?,
-        warnings: json("warnings")?,
-        thread_of: r.try_get("thread_of")?,
-        incidents,
-    })
+    Ok(report)
 }
 
 /// The bytes exactly as received.
@@ -640,32 +582,21 @@ pub async fn coordinators(store: &Store) -> Result<Vec<(i64, String)>> {
         .collect())
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Attachment {
     pub id: i64,
     pub filename: Option<String>,
     pub content_type: String,
     /// The size as received; `truncated` when only the configured limit was kept.
     pub size: i64,
+    #[sqlx(try_from = "Bit")]
     pub truncated: bool,
     pub sha256: String,
 }
 
 pub async fn attachments(store: &Store, report_id: i64) -> Result<Vec<Attachment>> {
-    let rows = sqlx::query("SELECT id, filename, content_type, size, truncated, sha256 FROM report_attachments WHERE report_id = $1 ORDER BY id")
+    Ok(sqlx::query_as("SELECT id, filename, content_type, size, truncated, sha256 FROM report_attachments WHERE report_id = $1 ORDER BY id")
         .bind(report_id)
         .fetch_all(store.pool())
-        .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Attachment {
-                id: r.try_get("id")?,
-                filename: r.try_get("filename")?,
-                content_type: r.try_get("content_type")?,
-                size: r.try_get("size")?,
-                truncated: r.try_get::<i64, _>("truncated")? != 0,
-                sha256: r.try_get("sha256")?,
-            })
-        })
-        .collect()
+        .await?)
 }

@@ -15,8 +15,6 @@ use renkei_core::tlp::Tlp;
 use renkei_core::{Store, time};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use renkei_formats::syndication;
 
@@ -93,6 +91,39 @@ impl AlertStatus {
     }
 }
 
+impl TryFrom<String> for AlertStatus {
+    type Error = std::convert::Infallible;
+    fn try_from(s: String) -> std::result::Result<AlertStatus, Self::Error> {
+        Ok(AlertStatus::parse(&s))
+    }
+}
+
+renkei_core::text_column!(AlertStatus);
+
+/// The note IDs a revision links to, one per line as stored.
+struct NoteLines(String);
+
+impl TryFrom<String> for NoteLines {
+    type Error = std::convert::Infallible;
+    fn try_from(s: String) -> std::result::Result<NoteLines, Self::Error> {
+        Ok(NoteLines(s))
+    }
+}
+
+renkei_core::text_column!(NoteLines);
+
+impl TryFrom<NoteLines> for Vec<String> {
+    type Error = std::convert::Infallible;
+    fn try_from(lines: NoteLines) -> std::result::Result<Vec<String>, Self::Error> {
+        Ok(lines
+            .0
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect())
+    }
+}
+
 /// The text a coordinator writes: a new alert, or the next revision of one.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,7 +148,7 @@ pub struct AlertText {
     pub notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Revision {
     pub revision: i64,
     pub title_ja: String,
@@ -126,6 +157,7 @@ pub struct Revision {
     pub body_en: String,
     pub change_ja: String,
     pub change_en: String,
+    #[sqlx(try_from = "NoteLines")]
     pub notes: Vec<String>,
     /// Who wrote and who published the revision: the team's own business, so only
     /// staff see them.
@@ -153,7 +185,7 @@ impl Revision {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Alert {
     pub number: String,
     pub category: String,
@@ -167,16 +199,19 @@ pub struct Alert {
     /// When the text the public sees was published.
     pub published_at: Option<String>,
     /// The published text, if any.
+    #[sqlx(skip)]
     pub published: Option<Revision>,
     /// A revision being written or reviewed (staff only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[sqlx(skip)]
     pub pending: Option<Revision>,
     /// Every published revision, oldest first (the text of the last is `published`).
+    #[sqlx(skip)]
     pub history: Vec<Revision>,
 }
 
 /// A line of a list of alerts.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct AlertSummary {
     pub number: String,
     pub category: String,
@@ -379,6 +414,7 @@ async fn insert_revision(
     Ok(())
 }
 
+#[derive(sqlx::FromRow)]
 pub(crate) struct Head {
     pub(crate) id: i64,
     pub(crate) status: AlertStatus,
@@ -398,48 +434,30 @@ const HEAD: &str =
     "SELECT id, status, tlp, next_tlp, published_revision FROM alerts WHERE number = $1";
 
 pub(crate) async fn head(tx: &mut Tx, number: &AlertNumber) -> Result<Head> {
-    let row = sqlx::query(HEAD)
+    sqlx::query_as(HEAD)
         .bind(number.as_str())
         .fetch_optional(tx.conn())
-        .await?;
-    head_of(row)
+        .await?
+        .ok_or(PublishError::NotFound("alert"))
 }
 
 /// The same, for reading only: no write transaction (SQLite's writers queue).
 pub(crate) async fn head_read(store: &Store, number: &AlertNumber) -> Result<Head> {
-    let row = sqlx::query(HEAD)
+    sqlx::query_as(HEAD)
         .bind(number.as_str())
         .fetch_optional(store.pool())
-        .await?;
-    head_of(row)
-}
-
-fn head_of(row: Option<AnyRow>) -> Result<Head> {
-    let row = row.ok_or(PublishError::NotFound("alert"))?;
-    Ok(Head {
-        id: row.try_get("id")?,
-        status: AlertStatus::parse(&row.try_get::<String, _>("status")?),
-        tlp: Tlp::parse(&row.try_get::<String, _>("tlp")?)?,
-        next_tlp: row
-            .try_get::<Option<String>, _>("next_tlp")?
-            .map(|t| Tlp::parse(&t))
-            .transpose()?,
-        published_revision: row.try_get("published_revision")?,
-    })
+        .await?
+        .ok_or(PublishError::NotFound("alert"))
 }
 
 /// The revision being written or reviewed, if there is one.
 async fn pending_revision(tx: &mut Tx, h: &Head) -> Result<Option<(i64, i64)>> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT revision, author_id FROM alert_revisions WHERE alert_id = $1 AND published_at IS NULL ORDER BY revision DESC LIMIT 1",
     )
     .bind(h.id)
     .fetch_optional(tx.conn())
-    .await?;
-    Ok(match row {
-        Some(r) => Some((r.try_get("revision")?, r.try_get("author_id")?)),
-        None => None,
-    })
+    .await?)
 }
 
 /// Changes the pending text (a draft, or one in review, which goes back to draft:
@@ -662,27 +680,13 @@ pub async fn publish(
         .ok_or(PublishError::NotFound("alert"))
 }
 
-fn revision_of(r: &AnyRow) -> Result<Revision> {
-    let notes: String = r.try_get("notes")?;
-    Ok(Revision {
-        revision: r.try_get("revision")?,
-        title_ja: r.try_get("title_ja")?,
-        title_en: r.try_get("title_en")?,
-        body_ja: r.try_get("body_ja")?,
-        body_en: r.try_get("body_en")?,
-        change_ja: r.try_get("change_ja")?,
-        change_en: r.try_get("change_en")?,
-        notes: notes
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect(),
-        author_id: Some(r.try_get("author_id")?),
-        reviewer_id: r.try_get("reviewer_id")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-        published_at: r.try_get("published_at")?,
-    })
+/// An alert's row with what deciding who may read it takes.
+#[derive(sqlx::FromRow)]
+struct Stored {
+    id: i64,
+    published_revision: Option<i64>,
+    #[sqlx(flatten)]
+    alert: Alert,
 }
 
 /// One alert as `viewer` may see it; `None` when it does not exist for them.
@@ -695,7 +699,11 @@ pub async fn get(
     viewer: Viewer,
     now: DateTime<Utc>,
 ) -> Result<Option<Alert>> {
-    let Some(row) = sqlx::query(
+    let Some(Stored {
+        id,
+        published_revision,
+        mut alert,
+    }) = sqlx::query_as(
         "SELECT id, number, category, tlp, next_tlp, status, created_at, first_published_at, published_at, published_revision FROM alerts WHERE number = $1",
     )
     .bind(number.trim())
@@ -704,9 +712,7 @@ pub async fn get(
     else {
         return Ok(None);
     };
-    let tlp = Tlp::parse(&row.try_get::<String, _>("tlp")?)?;
-    let published_revision: Option<i64> = row.try_get("published_revision")?;
-    let id: i64 = row.try_get("id")?;
+    let tlp = alert.tlp;
     let recipients = match viewer {
         Viewer::Org(_) if tlp != Tlp::Clear => warnings::recipients_of(store, id).await?,
         _ => Vec::new(),
@@ -715,14 +721,11 @@ pub async fn get(
         return Ok(None);
     }
     let staff = viewer == Viewer::Staff;
-    let mut revisions =
-        sqlx::query("SELECT * FROM alert_revisions WHERE alert_id = $1 ORDER BY revision")
+    let mut revisions: Vec<Revision> =
+        sqlx::query_as("SELECT * FROM alert_revisions WHERE alert_id = $1 ORDER BY revision")
             .bind(id)
             .fetch_all(store.pool())
-            .await?
-            .iter()
-            .map(revision_of)
-            .collect::<Result<Vec<_>>>()?;
+            .await?;
     if !staff {
         let disclosure = renkei_vuln::notes::Disclosure::at(store, now).await?;
         for r in &mut revisions {
@@ -734,31 +737,17 @@ pub async fn get(
     let (history, pending): (Vec<Revision>, Vec<Revision>) = revisions
         .into_iter()
         .partition(|r| r.published_at.is_some());
-    Ok(Some(Alert {
-        number: row.try_get("number")?,
-        category: row.try_get("category")?,
-        tlp,
-        next_tlp: match staff {
-            true => row
-                .try_get::<Option<String>, _>("next_tlp")?
-                .map(|t| Tlp::parse(&t))
-                .transpose()?,
-            false => None,
-        },
-        status: match staff {
-            false => AlertStatus::Published,
-            true => AlertStatus::parse(&row.try_get::<String, _>("status")?),
-        },
-        created_at: row.try_get("created_at")?,
-        first_published_at: row.try_get("first_published_at")?,
-        published_at: row.try_get("published_at")?,
-        published: history.last().cloned(),
-        pending: match staff {
-            false => None,
-            true => pending.into_iter().last(),
-        },
-        history,
-    }))
+    if !staff {
+        alert.next_tlp = None;
+        alert.status = AlertStatus::Published;
+    }
+    alert.published = history.last().cloned();
+    alert.pending = match staff {
+        false => None,
+        true => pending.into_iter().last(),
+    };
+    alert.history = history;
+    Ok(Some(alert))
 }
 
 /// Alerts newest first: the public sees published TLP:CLEAR ones, with the text
@@ -793,7 +782,15 @@ pub async fn list(
             -1,
         ),
     };
-    let rows = sqlx::query(sql)
+    /// A line with what deciding who may read it takes.
+    #[derive(sqlx::FromRow)]
+    struct Listed {
+        published_revision: Option<i64>,
+        addressed: i64,
+        #[sqlx(flatten)]
+        summary: AlertSummary,
+    }
+    let rows: Vec<Listed> = sqlx::query_as(sql)
         .bind(category.unwrap_or("").trim())
         .bind(limit.clamp(1, 1000))
         .bind(org)
@@ -801,41 +798,26 @@ pub async fn list(
         .await?;
     let staff = viewer == Viewer::Staff;
     let mut out = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let tlp = Tlp::parse(&r.try_get::<String, _>("tlp")?)?;
-        let published = r.try_get::<Option<i64>, _>("published_revision")?.is_some();
-        let addressed = r.try_get::<i64, _>("addressed")? > 0;
-        let recipients: &[i64] = if addressed { &[org] } else { &[] };
-        if !viewer.may_read_alert(tlp, published, recipients) {
+    for Listed {
+        published_revision,
+        addressed,
+        mut summary,
+    } in rows
+    {
+        let recipients: &[i64] = if addressed > 0 { &[org] } else { &[] };
+        if !viewer.may_read_alert(summary.tlp, published_revision.is_some(), recipients) {
             continue;
         }
-        out.push(summary_of(r, tlp, staff)?);
+        if !staff {
+            summary.status = AlertStatus::Published;
+        }
+        out.push(summary);
     }
     Ok(out)
 }
 
-fn summary_of(r: &AnyRow, tlp: Tlp, staff: bool) -> Result<AlertSummary> {
-    Ok(AlertSummary {
-        number: r.try_get("number")?,
-        category: r.try_get("category")?,
-        tlp,
-        status: match staff {
-            false => AlertStatus::Published,
-            true => AlertStatus::parse(&r.try_get::<String, _>("status")?),
-        },
-        title_ja: r.try_get("title_ja")?,
-        title_en: r.try_get("title_en")?,
-        body_ja: r.try_get("body_ja")?,
-        body_en: r.try_get("body_en")?,
-        revision: r.try_get("revision")?,
-        first_published_at: r.try_get("first_published_at")?,
-        published_at: r.try_get("published_at")?,
-        created_at: r.try_get("created_at")?,
-    })
-}
-
 /// A publication of a public alert: its first text or an update.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Publication {
     pub number: String,
     pub revision: i64,
@@ -857,7 +839,13 @@ impl Publication {
 /// Every text of a public (TLP:CLEAR) alert published in `[from, to)`, first
 /// publications and updates alike, oldest first: the activity report's list.
 pub async fn published_between(store: &Store, from: &str, to: &str) -> Result<Vec<Publication>> {
-    let rows = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct Published {
+        tlp: Tlp,
+        #[sqlx(flatten)]
+        publication: Publication,
+    }
+    let rows: Vec<Published> = sqlx::query_as(
         "SELECT a.number, a.tlp, r.revision, r.published_at, r.title_ja, r.title_en
          FROM alert_revisions r JOIN alerts a ON a.id = r.alert_id
          WHERE r.published_at >= $1 AND r.published_at < $2 AND a.tlp = 'TLP:CLEAR'
@@ -867,21 +855,11 @@ pub async fn published_between(store: &Store, from: &str, to: &str) -> Result<Ve
     .bind(to)
     .fetch_all(store.pool())
     .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        let tlp = Tlp::parse(&r.try_get::<String, _>("tlp")?)?;
-        if !Viewer::Public.may_read_alert(tlp, true, &[]) {
-            continue;
-        }
-        out.push(Publication {
-            number: r.try_get("number")?,
-            revision: r.try_get("revision")?,
-            published_at: r.try_get("published_at")?,
-            title_ja: r.try_get("title_ja")?,
-            title_en: r.try_get("title_en")?,
-        });
-    }
-    Ok(out)
+    Ok(rows
+        .into_iter()
+        .filter(|r| Viewer::Public.may_read_alert(r.tlp, true, &[]))
+        .map(|r| r.publication)
+        .collect())
 }
 
 /// The vulnerability notes an alert links to that the public may see, with their

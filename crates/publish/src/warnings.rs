@@ -22,7 +22,7 @@ use renkei_core::tlp::Tlp;
 use renkei_mail::{MailError, NewMail, TeamKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row;
+use renkei_core::row::Bit;
 
 use crate::alerts::{self, AlertNumber};
 use crate::{PublishError, Result, in_language};
@@ -54,6 +54,7 @@ pub(crate) async fn recipients_of(store: &Store, alert: i64) -> Result<Vec<i64>>
         .await?)
 }
 
+#[derive(sqlx::FromRow)]
 struct Contact {
     email: String,
     name: String,
@@ -64,26 +65,25 @@ struct Contact {
 /// The contacts that receive an organization's early warnings: those whose role is
 /// `early-warning` if there are any, else its `security` contacts, else all of them.
 async fn contacts_for(tx: &mut Tx, org: i64) -> Result<Vec<Contact>> {
-    let rows = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct Listed {
+        role: String,
+        #[sqlx(flatten)]
+        contact: Contact,
+    }
+    let rows: Vec<Listed> = sqlx::query_as(
         "SELECT email, name, pgp_key, lang, role FROM contacts WHERE org_id = $1 ORDER BY id",
     )
     .bind(org)
     .fetch_all(tx.conn())
     .await?;
     let mut all = Vec::new();
-    for r in &rows {
-        all.push((
-            r.try_get::<String, _>("role")?,
-            Contact {
-                email: r.try_get("email")?,
-                name: r.try_get("name")?,
-                pgp_key: r.try_get::<Option<String>, _>("pgp_key")?.filter(|k| {
-                    // A key that does not parse gets the notice, not the text in clear.
-                    renkei_mail::pgp::parse_public_key(k).is_ok()
-                }),
-                lang: Lang::parse(&r.try_get::<String, _>("lang")?)?,
-            },
-        ));
+    for Listed { role, mut contact } in rows {
+        // A key that does not parse gets the notice, not the text in clear.
+        contact.pgp_key = contact
+            .pgp_key
+            .filter(|k| renkei_mail::pgp::parse_public_key(k).is_ok());
+        all.push((role, contact));
     }
     for role in ["early-warning", "security"] {
         if all.iter().any(|(r, _)| r == role) {
@@ -197,7 +197,7 @@ pub(crate) async fn queue(
     if settings.from.is_empty() {
         return Ok(0);
     }
-    let row = sqlx::query(
+    let (title_ja, title_en, body_ja, body_en, change_ja, change_en): (String, String, String, String, String, String) = sqlx::query_as(
         "SELECT title_ja, title_en, body_ja, body_en, change_ja, change_en FROM alert_revisions WHERE alert_id = $1 AND revision = $2",
     )
     .bind(alert)
@@ -205,11 +205,10 @@ pub(crate) async fn queue(
     .fetch_one(tx.conn())
     .await?;
     let text = |ja: bool| -> Result<Text> {
-        let get = |k: &str| row.try_get::<String, _>(k);
         Ok(Text {
-            title: in_language(ja, &get("title_ja")?, &get("title_en")?).to_string(),
-            body: in_language(ja, &get("body_ja")?, &get("body_en")?).to_string(),
-            change: in_language(ja, &get("change_ja")?, &get("change_en")?).to_string(),
+            title: in_language(ja, &title_ja, &title_en).to_string(),
+            body: in_language(ja, &body_ja, &body_en).to_string(),
+            change: in_language(ja, &change_ja, &change_en).to_string(),
         })
     };
     let portal = format!(
@@ -285,12 +284,13 @@ pub(crate) async fn queue(
 }
 
 /// One message of an early warning, as the staff follow it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Delivery {
     pub revision: i64,
     pub email: String,
     pub lang: String,
     /// Whether the text went encrypted (else only a notice pointing to the portal).
+    #[sqlx(try_from = "Bit")]
     pub encrypted: bool,
     /// The outbox's word: queued, sending, sent or failed.
     pub mail_status: Option<String>,
@@ -298,7 +298,7 @@ pub struct Delivery {
 }
 
 /// A reading or an acknowledgement.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Receipt {
     pub revision: i64,
     /// read or acknowledged
@@ -310,13 +310,15 @@ pub struct Receipt {
 }
 
 /// An organization an early warning is addressed to, with what it received.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Recipient {
     pub org_id: i64,
     pub org_name: String,
     pub org_kind: String,
     pub added_at: String,
+    #[sqlx(skip)]
     pub deliveries: Vec<Delivery>,
+    #[sqlx(skip)]
     pub receipts: Vec<Receipt>,
 }
 
@@ -341,62 +343,37 @@ pub async fn recipients(
 ) -> Result<Vec<Recipient>> {
     staff(user)?;
     let h = alerts::head_read(store, number).await?;
-    let orgs = sqlx::query(
-        "SELECT r.org_id, o.name, o.kind, r.added_at FROM alert_recipients r JOIN organizations o ON o.id = r.org_id WHERE r.alert_id = $1 ORDER BY o.name",
+    let mut orgs: Vec<Recipient> = sqlx::query_as(
+        "SELECT r.org_id, o.name AS org_name, o.kind AS org_kind, r.added_at FROM alert_recipients r JOIN organizations o ON o.id = r.org_id WHERE r.alert_id = $1 ORDER BY o.name",
     )
     .bind(h.id)
     .fetch_all(store.pool())
     .await?;
-    let deliveries = sqlx::query(
+    /// A row that belongs to one of the organizations.
+    #[derive(sqlx::FromRow)]
+    struct Of<T> {
+        org_id: i64,
+        #[sqlx(flatten)]
+        row: T,
+    }
+    let deliveries: Vec<Of<Delivery>> = sqlx::query_as(
         "SELECT d.org_id, d.revision, d.email, d.lang, d.encrypted, o.status AS mail_status, o.sent_at
          FROM alert_deliveries d LEFT JOIN outbox o ON o.id = d.outbox_id WHERE d.alert_id = $1 ORDER BY d.revision, d.id",
     )
     .bind(h.id)
     .fetch_all(store.pool())
     .await?;
-    let receipts = sqlx::query(
+    let receipts: Vec<Of<Receipt>> = sqlx::query_as(
         "SELECT org_id, revision, kind, via, who, at FROM alert_receipts WHERE alert_id = $1 ORDER BY at, id",
     )
     .bind(h.id)
     .fetch_all(store.pool())
     .await?;
-    let mut out = Vec::new();
-    for o in &orgs {
-        let org: i64 = o.try_get("org_id")?;
-        let mut r = Recipient {
-            org_id: org,
-            org_name: o.try_get("name")?,
-            org_kind: o.try_get("kind")?,
-            added_at: o.try_get("added_at")?,
-            deliveries: Vec::new(),
-            receipts: Vec::new(),
-        };
-        for d in deliveries.iter() {
-            if d.try_get::<i64, _>("org_id")? == org {
-                r.deliveries.push(Delivery {
-                    revision: d.try_get("revision")?,
-                    email: d.try_get("email")?,
-                    lang: d.try_get("lang")?,
-                    encrypted: d.try_get::<i64, _>("encrypted")? != 0,
-                    mail_status: d.try_get("mail_status")?,
-                    sent_at: d.try_get("sent_at")?,
-                });
-            }
-        }
-        for x in receipts.iter() {
-            if x.try_get::<i64, _>("org_id")? == org {
-                r.receipts.push(Receipt {
-                    revision: x.try_get("revision")?,
-                    kind: x.try_get("kind")?,
-                    via: x.try_get("via")?,
-                    who: x.try_get("who")?,
-                    at: x.try_get("at")?,
-                });
-            }
-        }
-        out.push(r);
+    for r in &mut orgs {
+        r.deliveries = deliveries.iter().filter(|d| d.org_id == r.org_id).map(|d| d.row.clone()).collect();
+        r.receipts = receipts.iter().filter(|x| x.org_id == r.org_id).map(|x| x.row.clone()).collect();
     }
-    Ok(out)
+    Ok(orgs)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -422,13 +399,13 @@ pub async fn add(
             "a TLP:CLEAR alert is for everyone (send it to a mailing list); early warning is for restricted alerts".into(),
         ));
     }
-    let row = sqlx::query("SELECT name, kind FROM organizations WHERE id = $1")
-        .bind(org)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or_else(|| PublishError::invalid("org_id", format!("no organization {org}")))?;
-    let name: String = row.try_get("name")?;
-    if row.try_get::<String, _>("kind")? == "team" {
+    let (name, kind): (String, String) =
+        sqlx::query_as("SELECT name, kind FROM organizations WHERE id = $1")
+            .bind(org)
+            .fetch_optional(tx.conn())
+            .await?
+            .ok_or_else(|| PublishError::invalid("org_id", format!("no organization {org}")))?;
+    if kind == "team" {
         return Err(PublishError::invalid(
             "org_id",
             "the team itself reads every alert already",
@@ -583,7 +560,7 @@ pub async fn acknowledge(store: &Store, user: &UserInfo, number: &AlertNumber) -
 }
 
 /// What a receipt link in a message stands for.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct ReceiptLink {
     pub number: String,
     pub revision: i64,
@@ -591,14 +568,19 @@ pub struct ReceiptLink {
     pub acknowledged_at: Option<String>,
 }
 
+#[derive(sqlx::FromRow)]
 struct Linked {
+    #[sqlx(flatten)]
     link: ReceiptLink,
+    #[sqlx(rename = "alert_id")]
     alert: i64,
+    #[sqlx(rename = "org_id")]
     org: i64,
+    still: i64,
 }
 
 async fn by_token(store: &Store, token: &str) -> Result<Linked> {
-    let row = sqlx::query(
+    let linked: Linked = sqlx::query_as(
         "SELECT d.alert_id, d.revision, d.org_id, d.email, a.number,
                 (SELECT MIN(at) FROM alert_receipts x WHERE x.alert_id = d.alert_id AND x.revision = d.revision AND x.org_id = d.org_id AND x.kind = 'acknowledged' AND x.who = d.email) AS acknowledged_at,
                 (SELECT COUNT(*) FROM alert_recipients r WHERE r.alert_id = d.alert_id AND r.org_id = d.org_id) AS still
@@ -609,19 +591,10 @@ async fn by_token(store: &Store, token: &str) -> Result<Linked> {
     .await?
     .ok_or(PublishError::NotFound("receipt link"))?;
     // An organization taken off the alert has nothing left to acknowledge.
-    if row.try_get::<i64, _>("still")? == 0 {
+    if linked.still == 0 {
         return Err(PublishError::NotFound("receipt link"));
     }
-    Ok(Linked {
-        link: ReceiptLink {
-            number: row.try_get("number")?,
-            revision: row.try_get("revision")?,
-            email: row.try_get("email")?,
-            acknowledged_at: row.try_get("acknowledged_at")?,
-        },
-        alert: row.try_get("alert_id")?,
-        org: row.try_get("org_id")?,
-    })
+    Ok(linked)
 }
 
 /// The receipt link's page: what it acknowledges. It names the alert's number only,
@@ -656,12 +629,13 @@ pub async fn acknowledge_link(store: &Store, token: &str) -> Result<ReceiptLink>
 }
 
 /// A line of the early-warning inbox.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Warning {
     pub number: String,
     pub tlp: Tlp,
     pub title_ja: String,
     pub title_en: String,
+    #[sqlx(rename = "published_revision")]
     pub revision: Option<i64>,
     pub published_at: Option<String>,
     /// Organizations addressed (staff only; an organization never sees the others).
@@ -691,7 +665,13 @@ pub async fn inbox(store: &Store, reader: Reader) -> Result<Vec<Warning>> {
         Reader::Staff => -1,
     };
     let staff = reader == Reader::Staff;
-    let rows = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct Listed {
+        mine: i64,
+        #[sqlx(flatten)]
+        warning: Warning,
+    }
+    let rows: Vec<Listed> = sqlx::query_as(
         "SELECT a.id, a.number, a.tlp, a.published_revision, a.published_at, r.title_ja, r.title_en,
                 (SELECT COUNT(*) FROM alert_recipients x WHERE x.alert_id = a.id) AS organizations,
                 (SELECT COUNT(*) FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $1) AS mine,
@@ -708,32 +688,20 @@ pub async fn inbox(store: &Store, reader: Reader) -> Result<Vec<Warning>> {
     .fetch_all(store.pool())
     .await?;
     let mut out = Vec::new();
-    for r in &rows {
-        let tlp = Tlp::parse(&r.try_get::<String, _>("tlp")?)?;
-        let revision: Option<i64> = r.try_get("published_revision")?;
-        let recipients: &[i64] = if r.try_get::<i64, _>("mine")? > 0 {
-            &[org]
-        } else {
-            &[]
-        };
-        if !reader.may_read_alert(tlp, revision.is_some(), recipients) {
+    for Listed { mine, mut warning } in rows {
+        let recipients: &[i64] = if mine > 0 { &[org] } else { &[] };
+        if !reader.may_read_alert(warning.tlp, warning.revision.is_some(), recipients) {
             continue;
         }
-        out.push(Warning {
-            number: r.try_get("number")?,
-            tlp,
-            title_ja: r.try_get("title_ja")?,
-            title_en: r.try_get("title_en")?,
-            revision,
-            published_at: r.try_get("published_at")?,
-            organizations: staff.then(|| r.try_get("organizations")).transpose()?,
-            acknowledged: staff.then(|| r.try_get("acknowledged")).transpose()?,
-            acknowledged_at: if staff {
-                None
-            } else {
-                r.try_get("acknowledged_at")?
-            },
-        });
+        // Staff see how many were addressed and acknowledged; an organization sees
+        // only when it acknowledged.
+        if staff {
+            warning.acknowledged_at = None;
+        } else {
+            warning.organizations = None;
+            warning.acknowledged = None;
+        }
+        out.push(warning);
     }
     Ok(out)
 }
