@@ -725,16 +725,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let config = load_config(&cli.global, None)?;
             let quarter = renkei_report::Quarter::new(year, quarter)?;
-            let ja = match lang.as_str() {
-                "ja" => true,
-                "en" => false,
+            let lang = match lang.as_str() {
+                "ja" => Lang::Ja,
+                "en" => Lang::En,
                 other => {
                     say!("renkei: --lang {other:?}: use ja or en");
                     return Ok(ExitCode::from(2));
                 }
             };
             let store = open_store(&config).await?;
-            let summary = report::write(&config, &store, quarter, ja, &out).await?;
+            let summary = report::write(&config, &store, quarter, lang, &out).await?;
             out!("{}", serde_json::to_string(&summary)?);
             Ok(ExitCode::SUCCESS)
         }

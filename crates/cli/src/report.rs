@@ -15,15 +15,10 @@ pub async fn write(
     config: &Config,
     store: &Store,
     quarter: Quarter,
-    ja: bool,
+    lang: renkei_core::lang::Lang,
     out: &Path,
 ) -> anyhow::Result<serde_json::Value> {
     let settings = renkei_vuln::Settings::from_config(config, None);
-    let lang = if ja {
-        renkei_core::lang::Lang::Ja
-    } else {
-        renkei_core::lang::Lang::En
-    };
     let report = quarterly::build(store, &settings, quarter, lang, store.now()).await?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let put = |name: &str, data: &[u8]| {

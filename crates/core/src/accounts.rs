@@ -998,7 +998,9 @@ pub async fn token_user(store: &Store, secret: &str) -> Result<Option<TokenHolde
     if !secret.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    let row: Option<(i64, i64, Scopes, Option<String>, Option<String>)> = sqlx::query_as("SELECT id, user_id, scopes, expires_at, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+    /// The token's id, account, scopes, expiry and last use.
+    type Found = (i64, i64, Scopes, Option<String>, Option<String>);
+    let row: Option<Found> = sqlx::query_as("SELECT id, user_id, scopes, expires_at, last_used_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
         .bind(secrets::digest(secret))
         .fetch_optional(store.pool())
         .await?;

@@ -15,7 +15,6 @@
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::store::{Dialect, Tx};
 use crate::{Result, Store};
@@ -59,7 +58,7 @@ pub struct Event<'a> {
     pub changes: Value,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct AuditEntry {
     pub seq: i64,
     pub at: String,
@@ -68,8 +67,27 @@ pub struct AuditEntry {
     pub action: String,
     pub object_type: String,
     pub object_id: String,
+    #[sqlx(try_from = "Changes")]
     pub changes: Value,
     pub hash: String,
+}
+
+/// A row's changes as stored: JSON, or (from before they were JSON) plain text,
+/// which reads as a JSON string.
+struct Changes(String);
+
+impl From<String> for Changes {
+    fn from(s: String) -> Changes {
+        Changes(s)
+    }
+}
+
+crate::text_column!(Changes);
+
+impl From<Changes> for Value {
+    fn from(c: Changes) -> Value {
+        serde_json::from_str(&c.0).unwrap_or(Value::String(c.0))
+    }
 }
 
 /// Serializes appenders across nodes on PostgreSQL; any constant works as long as
@@ -123,11 +141,10 @@ pub async fn record_many(tx: &mut Tx, actor: &Actor, events: Vec<Event<'_>>) -> 
             .execute(tx.conn())
             .await?;
     }
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(tx.conn())
-        .await?;
-    let mut seq: i64 = head.try_get("seq")?;
-    let mut prev_hash: String = head.try_get("hash")?;
+    let (mut seq, mut prev_hash): (i64, String) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(tx.conn())
+            .await?;
     if events.is_empty() {
         return Ok(seq);
     }
@@ -207,7 +224,21 @@ pub enum Verdict {
 pub async fn verify(store: &Store) -> Result<Verdict> {
     use futures_util::TryStreamExt as _;
 
-    let mut rows = sqlx::query(
+    /// A row as stored, to be hashed again.
+    #[derive(sqlx::FromRow)]
+    struct Stored {
+        seq: i64,
+        at: String,
+        actor_user_id: Option<i64>,
+        actor: String,
+        action: String,
+        object_type: String,
+        object_id: String,
+        changes: String,
+        prev_hash: String,
+        hash: String,
+    }
+    let mut rows = sqlx::query_as::<_, Stored>(
         "SELECT seq, at, actor_user_id, actor, action, object_type, object_id, changes, prev_hash, hash
          FROM audit_log ORDER BY seq",
     )
@@ -215,29 +246,27 @@ pub async fn verify(store: &Store) -> Result<Verdict> {
     let mut expected_seq = 1i64;
     let mut prev_hash = String::new();
     while let Some(row) = rows.try_next().await? {
-        let seq: i64 = row.try_get("seq")?;
+        let seq = row.seq;
         if seq != expected_seq {
             return Ok(Verdict::Broken {
                 first_bad_seq: expected_seq,
                 reason: format!("row {expected_seq} is missing (next row is {seq})"),
             });
         }
-        let stored_prev: String = row.try_get("prev_hash")?;
-        let stored_hash: String = row.try_get("hash")?;
-        let text = |name: &str| row.try_get::<String, _>(name);
         let computed = Chained {
             prev_hash: &prev_hash,
             seq,
-            at: &text("at")?,
-            actor_user_id: row.try_get("actor_user_id")?,
-            actor: &text("actor")?,
-            action: &text("action")?,
-            object_type: &text("object_type")?,
-            object_id: &text("object_id")?,
-            changes: &text("changes")?,
+            at: &row.at,
+            actor_user_id: row.actor_user_id,
+            actor: &row.actor,
+            action: &row.action,
+            object_type: &row.object_type,
+            object_id: &row.object_id,
+            changes: &row.changes,
         }
         .hash();
-        if stored_prev != prev_hash || computed != stored_hash {
+        let stored_hash = row.hash;
+        if row.prev_hash != prev_hash || computed != stored_hash {
             return Ok(Verdict::Broken {
                 first_bad_seq: seq,
                 reason: format!("row {seq} does not match its hash: it was altered"),
@@ -247,11 +276,10 @@ pub async fn verify(store: &Store) -> Result<Verdict> {
         expected_seq += 1;
     }
     drop(rows);
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(store.pool())
-        .await?;
-    let head_seq: i64 = head.try_get("seq")?;
-    let head_hash: String = head.try_get("hash")?;
+    let (head_seq, head_hash): (i64, String) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(store.pool())
+            .await?;
     let last = expected_seq - 1;
     if head_seq != last || head_hash != prev_hash {
         return Ok(Verdict::Broken {
@@ -298,12 +326,13 @@ impl Checkpoint {
 
 /// The head now: the last row and its hash (row 0 and "" for an empty log).
 pub async fn head(store: &Store) -> Result<Checkpoint> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-        .fetch_one(store.pool())
-        .await?;
+    let (seq, hash): (i64, String) =
+        sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(store.pool())
+            .await?;
     Ok(Checkpoint {
-        seq: row.try_get("seq")?,
-        hash: row.try_get("hash")?,
+        seq,
+        hash,
         at: store.now_str(),
         signature: None,
     })
@@ -355,7 +384,7 @@ pub async fn check_against(store: &Store, checkpoints: &[Checkpoint]) -> Result<
 
 /// The newest entries first, optionally only those before `before_seq`.
 pub async fn list(store: &Store, before_seq: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as(
         "SELECT seq, at, actor_user_id, actor, action, object_type, object_id, changes, hash
          FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2",
     )
@@ -363,7 +392,7 @@ pub async fn list(store: &Store, before_seq: Option<i64>, limit: i64) -> Result<
     .bind(limit.clamp(1, 1000))
     .fetch_all(store.pool())
     .await?;
-    rows.iter().map(entry_from_row).collect()
+    Ok(rows)
 }
 
 /// The history of one object, oldest first.
@@ -372,7 +401,7 @@ pub async fn for_object(
     object_type: &str,
     object_id: &str,
 ) -> Result<Vec<AuditEntry>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query_as(
         "SELECT seq, at, actor_user_id, actor, action, object_type, object_id, changes, hash
          FROM audit_log WHERE object_type = $1 AND object_id = $2 ORDER BY seq",
     )
@@ -380,20 +409,5 @@ pub async fn for_object(
     .bind(object_id)
     .fetch_all(store.pool())
     .await?;
-    rows.iter().map(entry_from_row).collect()
-}
-
-fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry> {
-    let changes: String = row.try_get("changes")?;
-    Ok(AuditEntry {
-        seq: row.try_get("seq")?,
-        at: row.try_get("at")?,
-        actor_user_id: row.try_get("actor_user_id")?,
-        actor: row.try_get("actor")?,
-        action: row.try_get("action")?,
-        object_type: row.try_get("object_type")?,
-        object_id: row.try_get("object_id")?,
-        changes: serde_json::from_str(&changes).unwrap_or(Value::String(changes)),
-        hash: row.try_get("hash")?,
-    })
+    Ok(rows)
 }

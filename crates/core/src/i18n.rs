@@ -41,11 +41,31 @@ impl Catalog {
 
     /// A message with its `{name}` places filled: the words stay in the catalog, in
     /// each language's own order, and only the numbers come from the code.
+    /// The places are filled in one pass, so a value that itself holds `{name}`
+    /// (a title someone wrote) stays as written.
     pub fn fill(&self, key: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
-        let mut text = self.get(key).to_string();
-        for (name, value) in args {
-            text = text.replace(&format!("{{{name}}}"), &value.to_string());
+        let template = self.get(key);
+        let mut text = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            text.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let place = after
+                .find('}')
+                .map(|close| &after[..close])
+                .and_then(|name| args.iter().find(|(n, _)| *n == name));
+            match place {
+                Some((name, value)) => {
+                    text.push_str(&value.to_string());
+                    rest = &after[name.len() + 1..];
+                }
+                None => {
+                    text.push('{');
+                    rest = after;
+                }
+            }
         }
+        text.push_str(rest);
         text
     }
 
@@ -101,6 +121,19 @@ pub fn catalog(lang: Lang) -> &'static Catalog {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    #[test]
+    fn a_filled_place_is_not_filled_again() {
+        let ew = catalog(Lang::En).fill(
+            "publish.ew_subject",
+            &[
+                ("tlp", &"TLP:RED"),
+                ("number", &"{update}"),
+                ("update", &" (update)"),
+            ],
+        );
+        assert_eq!(ew, "[TLP:RED] Early warning {update} (update)");
+    }
 
     #[test]
     fn both_catalogs_have_the_same_keys() {

@@ -42,6 +42,19 @@ impl Lang {
         }
     }
 
+    /// The text in this language, or the other one when this one is missing: a
+    /// reader always gets what there is.
+    pub fn pick<'a>(self, text_ja: &'a str, text_en: &'a str) -> &'a str {
+        match (self, text_ja.is_empty(), text_en.is_empty()) {
+            (Lang::Ja, false, _) | (Lang::En, _, true) => text_ja,
+            _ => text_en,
+        }
+    }
+
+    pub fn is_ja(self) -> bool {
+        self == Lang::Ja
+    }
+
     /// Picks the first supported language in an Accept-Language header.
     pub fn from_accept_language(header: &str) -> Option<Lang> {
         header
@@ -55,6 +68,14 @@ impl Lang {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reader_gets_the_other_language_when_theirs_is_missing() {
+        assert_eq!(Lang::Ja.pick("日本語", "English"), "日本語");
+        assert_eq!(Lang::En.pick("日本語", "English"), "English");
+        assert_eq!(Lang::Ja.pick("", "English"), "English");
+        assert_eq!(Lang::En.pick("日本語", ""), "日本語");
+    }
 
     #[test]
     fn accept_language_picks_the_first_supported_language() {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod counts;
 pub mod error;
 pub mod i18n;
+pub mod jobs;
 pub mod lang;
 pub mod nodes;
 pub mod orgs;

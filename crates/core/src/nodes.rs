@@ -1,7 +1,6 @@
 //! What several `renkei serve` nodes on one database share instead of keeping in
-//! memory: rate limits counted in the database, leases that let exactly one node run
-//! a job at a time (and hand it to another when the holder dies), and each node's
-//! heartbeat, which the operations page and /metrics show.
+//! memory: rate limits counted in the database and each node's heartbeat, which the
+//! operations page and /metrics show. Leases on shared work are in [`crate::jobs`].
 
 use chrono::Duration;
 use serde::Serialize;
@@ -88,65 +87,6 @@ pub async fn rate_clear(store: &Store, key: &str) -> Result<()> {
         .write(sqlx::query("DELETE FROM rate_events WHERE key = $1").bind(key))
         .await?;
     Ok(())
-}
-
-/// Takes the lease on `job` for `ttl` if nobody holds it (or its holder let it run
-/// out, having died); renews it if `holder` has it. True when `holder` has it now.
-pub async fn lease(store: &Store, job: &str, holder: &str, ttl: Duration) -> Result<bool> {
-    let now = store.now();
-    let lease = sqlx::query(
-        "INSERT INTO job_leases (job, holder, started_at, until) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, started_at = excluded.started_at, until = excluded.until
-         WHERE job_leases.until < $3 OR job_leases.holder = $2",
-    )
-    .bind(job)
-    .bind(holder)
-    .bind(time::format(now))
-    .bind(time::format(now + ttl));
-    let taken = store.write(lease).await?.rows_affected();
-    Ok(taken > 0)
-}
-
-/// Gives the lease back at once, so the next node need not wait for it to run out.
-pub async fn release(store: &Store, job: &str, holder: &str) -> Result<()> {
-    store
-        .write(
-            sqlx::query("UPDATE job_leases SET until = $1 WHERE job = $2 AND holder = $3")
-                .bind(time::format(store.now() - Duration::seconds(1)))
-                .bind(job)
-                .bind(holder),
-        )
-        .await?;
-    Ok(())
-}
-
-/// A lease as the operations page shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Lease {
-    pub job: String,
-    pub holder: String,
-    pub started_at: String,
-    pub until: String,
-    pub held: bool,
-}
-
-pub async fn leases(store: &Store) -> Result<Vec<Lease>> {
-    let now = store.now_str();
-    let rows = sqlx::query("SELECT job, holder, started_at, until FROM job_leases ORDER BY job")
-        .fetch_all(store.pool())
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let until: String = r.try_get("until")?;
-            Ok(Lease {
-                job: r.try_get("job")?,
-                holder: r.try_get("holder")?,
-                started_at: r.try_get("started_at")?,
-                held: until > now,
-                until,
-            })
-        })
-        .collect()
 }
 
 /// Says this node is alive (every few seconds).

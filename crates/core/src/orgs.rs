@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
+
+use sqlx::AssertSqlSafe;
 
 use crate::audit::{self, Actor, Event};
 use crate::lang::Lang;
@@ -23,6 +23,15 @@ pub enum OrgKind {
     /// An ISP or other network owner that receives notifications.
     Isp,
 }
+
+impl TryFrom<String> for OrgKind {
+    type Error = CoreError;
+    fn try_from(s: String) -> Result<OrgKind> {
+        OrgKind::parse(&s)
+    }
+}
+
+crate::text_column!(OrgKind);
 
 impl OrgKind {
     pub const ALL: [OrgKind; 5] = [
@@ -60,7 +69,7 @@ impl OrgKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Organization {
     pub id: i64,
     pub name: String,
@@ -86,7 +95,7 @@ pub struct NewOrganization {
     pub notes: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Contact {
     pub id: i64,
     pub org_id: i64,
@@ -118,33 +127,6 @@ pub struct NewContact {
 
 fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
-}
-
-fn org_from_row(row: &AnyRow) -> Result<Organization> {
-    Ok(Organization {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        kind: OrgKind::parse(&row.try_get::<String, _>("kind")?)?,
-        country: row.try_get("country")?,
-        domain: row.try_get("domain")?,
-        notes: row.try_get("notes")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-fn contact_from_row(row: &AnyRow) -> Result<Contact> {
-    Ok(Contact {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        name: row.try_get("name")?,
-        email: row.try_get("email")?,
-        phone: row.try_get("phone")?,
-        pgp_key: row.try_get("pgp_key")?,
-        lang: Lang::parse(&row.try_get::<String, _>("lang")?)?,
-        role: row.try_get("role")?,
-        created_at: row.try_get("created_at")?,
-    })
 }
 
 const ORG_COLUMNS: &str = "id, name, kind, country, domain, notes, created_at, updated_at";
@@ -289,20 +271,19 @@ pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Resul
 }
 
 pub async fn get(store: &Store, id: i64) -> Result<Organization> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1"
     )))
     .bind(id)
     .fetch_optional(store.pool())
     .await?
-    .ok_or(CoreError::NotFound("organization"))?;
-    org_from_row(&row)
+    .ok_or(CoreError::NotFound("organization"))
 }
 
 pub async fn list(store: &Store, kind: Option<OrgKind>) -> Result<Vec<Organization>> {
-    let rows = match kind {
+    Ok(match kind {
         Some(k) => {
-            sqlx::query(AssertSqlSafe(format!(
+            sqlx::query_as(AssertSqlSafe(format!(
                 "SELECT {ORG_COLUMNS} FROM organizations WHERE kind = $1 ORDER BY name"
             )))
             .bind(k.as_str())
@@ -310,14 +291,13 @@ pub async fn list(store: &Store, kind: Option<OrgKind>) -> Result<Vec<Organizati
             .await?
         }
         None => {
-            sqlx::query(AssertSqlSafe(format!(
+            sqlx::query_as(AssertSqlSafe(format!(
                 "SELECT {ORG_COLUMNS} FROM organizations ORDER BY name"
             )))
             .fetch_all(store.pool())
             .await?
         }
-    };
-    rows.iter().map(org_from_row).collect()
+    })
 }
 
 pub async fn add_contact(
@@ -378,23 +358,21 @@ pub async fn add_contact(
     )
     .await?;
     tx.commit().await?;
-    let row = sqlx::query(AssertSqlSafe(format!(
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = $1"
     )))
     .bind(id)
     .fetch_one(store.pool())
-    .await?;
-    contact_from_row(&row)
+    .await?)
 }
 
 pub async fn contacts(store: &Store, org_id: i64) -> Result<Vec<Contact>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {CONTACT_COLUMNS} FROM contacts WHERE org_id = $1 ORDER BY id"
     )))
     .bind(org_id)
     .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(contact_from_row).collect()
+    .await?)
 }
 
 pub async fn remove_contact(
@@ -404,13 +382,13 @@ pub async fn remove_contact(
     contact_id: i64,
 ) -> Result<()> {
     let mut tx = store.begin().await?;
-    let row = sqlx::query("SELECT name, email FROM contacts WHERE id = $1 AND org_id = $2")
-        .bind(contact_id)
-        .bind(org_id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(CoreError::NotFound("contact"))?;
-    let (name, email): (String, String) = (row.try_get("name")?, row.try_get("email")?);
+    let (name, email): (String, String) =
+        sqlx::query_as("SELECT name, email FROM contacts WHERE id = $1 AND org_id = $2")
+            .bind(contact_id)
+            .bind(org_id)
+            .fetch_optional(tx.conn())
+            .await?
+            .ok_or(CoreError::NotFound("contact"))?;
     sqlx::query("DELETE FROM contacts WHERE id = $1")
         .bind(contact_id)
         .execute(tx.conn())

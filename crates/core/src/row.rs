@@ -14,43 +14,50 @@
 //! A type marked with a macro also reads as an optional field, from a nullable
 //! column, with no attribute.
 
-use std::convert::Infallible;
-
 use serde::de::DeserializeOwned;
+use sqlx::Database;
 use sqlx::decode::Decode;
 use sqlx::error::BoxDynError;
 use sqlx::types::Type;
-use sqlx::Database;
+
+/// A column read as `$stored` (of type `$kind` in the database) and kept in the
+/// wrapper `$column`.
+macro_rules! column {
+    ($column:ident, kind $kind:ty, read $stored:ty) => {
+        impl<DB: Database> Type<DB> for $column
+        where
+            $kind: Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <$kind as Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <$kind as Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: Database> Decode<'r, DB> for $column
+        where
+            $stored: Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                Ok($column(<$stored as Decode<'r, DB>>::decode(value)?))
+            }
+        }
+    };
+}
+
+column!(Bit, kind i64, read i64);
+column!(JsonText, kind String, read Option<String>);
+column!(Commas, kind String, read String);
 
 /// An integer column read as yes (not zero) or no (zero).
 #[derive(Debug, Clone, Copy)]
 pub struct Bit(pub i64);
 
-impl<DB: Database> Type<DB> for Bit
-where
-    i64: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <i64 as Type<DB>>::type_info()
-    }
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <i64 as Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'r, DB: Database> Decode<'r, DB> for Bit
-where
-    i64: Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(Bit(<i64 as Decode<'r, DB>>::decode(value)?))
-    }
-}
-
-impl TryFrom<Bit> for bool {
-    type Error = Infallible;
-    fn try_from(bit: Bit) -> Result<bool, Infallible> {
-        Ok(bit.0 != 0)
+impl From<Bit> for bool {
+    fn from(bit: Bit) -> bool {
+        bit.0 != 0
     }
 }
 
@@ -69,27 +76,6 @@ impl JsonText {
     /// The value, or none when the column is null or not `T`.
     pub fn read_opt<T: DeserializeOwned>(&self) -> Option<T> {
         self.0.as_deref().and_then(|t| serde_json::from_str(t).ok())
-    }
-}
-
-impl<DB: Database> Type<DB> for JsonText
-where
-    String: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <String as Type<DB>>::type_info()
-    }
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <String as Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'r, DB: Database> Decode<'r, DB> for JsonText
-where
-    Option<String>: Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(JsonText(<Option<String> as Decode<'r, DB>>::decode(value)?))
     }
 }
 
@@ -159,17 +145,31 @@ macro_rules! json_column {
 }
 
 /// `null` when the column is null or not JSON.
-impl TryFrom<JsonText> for serde_json::Value {
-    type Error = Infallible;
-    fn try_from(text: JsonText) -> Result<serde_json::Value, Infallible> {
-        Ok(text.read())
+impl From<JsonText> for serde_json::Value {
+    fn from(text: JsonText) -> serde_json::Value {
+        text.read()
     }
 }
 
-impl TryFrom<JsonText> for Vec<String> {
-    type Error = Infallible;
-    fn try_from(text: JsonText) -> Result<Vec<String>, Infallible> {
-        Ok(text.read())
+impl From<JsonText> for Vec<String> {
+    fn from(text: JsonText) -> Vec<String> {
+        text.read()
+    }
+}
+
+/// A text column holding a comma-separated list (languages, tags), read as the
+/// list of its non-empty items: `#[sqlx(try_from = "Commas")]`.
+#[derive(Debug, Clone, Default)]
+pub struct Commas(pub String);
+
+impl From<Commas> for Vec<String> {
+    fn from(list: Commas) -> Vec<String> {
+        list.0
+            .split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -180,15 +180,27 @@ mod tests {
     #[test]
     fn json_text_reads_null_and_garbage_as_the_empty_value() {
         assert_eq!(JsonText(None).read::<Vec<String>>(), Vec::<String>::new());
-        assert_eq!(JsonText(Some("{".into())).read::<serde_json::Value>(), serde_json::Value::Null);
-        assert_eq!(JsonText(Some("[\"a\"]".into())).read::<Vec<String>>(), vec!["a".to_string()]);
+        assert_eq!(
+            JsonText(Some("{".into())).read::<serde_json::Value>(),
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            JsonText(Some("[\"a\"]".into())).read::<Vec<String>>(),
+            vec!["a".to_string()]
+        );
         assert_eq!(JsonText(Some("3".into())).read_opt::<Vec<String>>(), None);
     }
 
     #[test]
+    fn commas_read_as_the_non_empty_items() {
+        let list = Vec::<String>::from(Commas("ja,, en ,".into()));
+        assert_eq!(list, vec!["ja".to_string(), "en".to_string()]);
+    }
+
+    #[test]
     fn a_bit_is_yes_when_not_zero() {
-        assert!(bool::try_from(Bit(1)).unwrap_or(false));
-        assert!(bool::try_from(Bit(-1)).unwrap_or(false));
-        assert!(!bool::try_from(Bit(0)).unwrap_or(true));
+        assert!(bool::from(Bit(1)));
+        assert!(bool::from(Bit(-1)));
+        assert!(!bool::from(Bit(0)));
     }
 }

@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use renkei_core::Store;
-use sqlx::Connection as _;
+mod common;
+use common::FreshPostgres;
 
 /// Table → column → type family; and the index names.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -147,34 +148,13 @@ fn type_families_read_alike_in_both_dialects() {
 
 #[tokio::test]
 async fn both_dialects_migrate_to_the_same_tables_columns_types_and_indexes() {
-    let Ok(admin) = std::env::var("RENKEI_TEST_POSTGRES_URL") else {
-        eprintln!("RENKEI_TEST_POSTGRES_URL is not set: schema comparison skipped");
+    let Some(db) = FreshPostgres::create("renkei_schema").await else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
     let sqlite = sqlite_schema(&format!("sqlite://{}", dir.path().join("s.db").display())).await;
-
-    let name = format!("renkei_schema_{}", std::process::id());
-    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let base = admin.split('?').next().unwrap();
-    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-    let postgres = postgres_schema(&url).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    let postgres = postgres_schema(&db.url).await;
+    db.drop().await;
 
     assert!(sqlite.columns.len() > 30, "{} tables", sqlite.columns.len());
     eprintln!(

@@ -4,7 +4,7 @@
 //! make a request's transaction fail with "database is locked".
 
 use renkei_core::Store;
-use renkei_core::nodes;
+use renkei_core::{jobs, nodes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_writes_never_make_a_transaction_that_read_first_fail() {
@@ -20,7 +20,7 @@ async fn background_writes_never_make_a_transaction_that_read_first_fail() {
                 nodes::heartbeat(&store, &format!("node-{}", i % 3), "http://127.0.0.1")
                     .await
                     .unwrap();
-                nodes::lease(&store, "job", "node-0", chrono::Duration::seconds(30))
+                jobs::lease(&store, "job", "node-0", chrono::Duration::seconds(30))
                     .await
                     .unwrap();
                 nodes::rate_clear(&store, "nobody").await.unwrap();

@@ -9,7 +9,6 @@ use renkei_core::audit::{self, Actor, Event};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::{EnrichError, Enricher, Format, Kind, Problem, Result, Tables};
 
@@ -107,7 +106,7 @@ pub async fn load(
 }
 
 /// One stored file, for the status page.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct SourceInfo {
     pub kind: String,
     pub format: String,
@@ -119,49 +118,33 @@ pub struct SourceInfo {
 }
 
 pub async fn list(store: &Store) -> Result<Vec<SourceInfo>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT kind, format, file_name, size, sha256, loaded_at, loaded_by FROM enrich_sources ORDER BY kind, format, id",
     )
     .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(SourceInfo {
-                kind: r.try_get("kind")?,
-                format: r.try_get("format")?,
-                file_name: r.try_get("file_name")?,
-                size: r.try_get("size")?,
-                sha256: r.try_get("sha256")?,
-                loaded_at: r.try_get("loaded_at")?,
-                loaded_by: r.try_get("loaded_by")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 async fn generation(store: &Store) -> Result<(i64, i64)> {
-    let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS last, COUNT(*) AS n FROM enrich_sources")
-        .fetch_one(store.pool())
-        .await?;
-    Ok((row.try_get("last")?, row.try_get("n")?))
+    Ok(
+        sqlx::query_as("SELECT COALESCE(MAX(id), 0) AS last, COUNT(*) AS n FROM enrich_sources")
+            .fetch_one(store.pool())
+            .await?,
+    )
 }
 
 /// Builds the tables from what the database holds.
 pub async fn build_tables(store: &Store) -> Result<Tables> {
-    let rows = sqlx::query("SELECT kind, format, file_name, data FROM enrich_sources ORDER BY id")
-        .fetch_all(store.pool())
-        .await?;
+    let rows: Vec<(String, String, String, Vec<u8>)> =
+        sqlx::query_as("SELECT kind, format, file_name, data FROM enrich_sources ORDER BY id")
+            .fetch_all(store.pool())
+            .await?;
     let mut files = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let kind = Kind::parse(&r.try_get::<String, _>("kind")?)
-            .map_err(|e| EnrichError::Damaged(e.to_string()))?;
-        let format = Format::parse(&r.try_get::<String, _>("format")?)
-            .map_err(|e| EnrichError::Damaged(e.to_string()))?;
-        let name: String = r.try_get("file_name")?;
-        let packed: Vec<u8> = r.try_get("data")?;
+    for (kind, format, name, packed) in rows {
+        let kind = Kind::parse(&kind).map_err(|e| EnrichError::Damaged(e.to_string()))?;
+        let format = Format::parse(&format).map_err(|e| EnrichError::Damaged(e.to_string()))?;
         files.push((kind, format, name, packed));
     }
-    drop(rows);
     // Each file is unpacked only when it is read, and dropped after.
     let mut damaged = None;
     let unpacked = files.into_iter().map(|(kind, format, name, packed)| {
@@ -223,7 +206,7 @@ impl Enricher {
 }
 
 /// A contact whose mail bounced.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Failing {
     pub email: String,
     pub failures: i64,
@@ -286,30 +269,18 @@ pub async fn failing(store: &Store, emails: &[String]) -> Result<Vec<Failing>> {
         "SELECT email, failures, last_failed_at, last_status, last_diagnostic FROM contact_status WHERE failing = 1 AND email IN ({})",
         renkei_core::store::placeholders(1, emails.len())
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql));
     for e in emails {
         q = q.bind(e.trim().to_ascii_lowercase());
     }
-    let rows = q.fetch_all(store.pool()).await?;
-    rows.iter().map(failing_row).collect()
-}
-
-fn failing_row(r: &sqlx::any::AnyRow) -> Result<Failing> {
-    Ok(Failing {
-        email: r.try_get("email")?,
-        failures: r.try_get("failures")?,
-        last_failed_at: r.try_get("last_failed_at")?,
-        last_status: r.try_get("last_status")?,
-        last_diagnostic: r.try_get("last_diagnostic")?,
-    })
+    Ok(q.fetch_all(store.pool()).await?)
 }
 
 /// Every failing address, most recent first.
 pub async fn all_failing(store: &Store) -> Result<Vec<Failing>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT email, failures, last_failed_at, last_status, last_diagnostic FROM contact_status WHERE failing = 1 ORDER BY last_failed_at DESC",
     )
     .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(failing_row).collect()
+    .await?)
 }

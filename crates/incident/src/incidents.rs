@@ -4,10 +4,10 @@
 use renkei_core::Store;
 use renkei_core::access::Role;
 use renkei_core::audit::{self, Actor, Event};
+use renkei_core::row::{Bit, JsonText};
 use renkei_core::tlp::Tlp;
 use serde::Serialize;
 use serde_json::json;
-use renkei_core::row::{Bit, JsonText};
 use sqlx::AssertSqlSafe;
 
 use crate::classify::Category;
@@ -556,10 +556,11 @@ pub async fn report(store: &Store, id: i64) -> Result<Report> {
     .fetch_optional(store.pool())
     .await?
     .ok_or(IncidentError::NotFound("report"))?;
-    report.incidents = sqlx::query_scalar("SELECT id FROM incidents WHERE report_id = $1 ORDER BY id")
-        .bind(id)
-        .fetch_all(store.pool())
-        .await?;
+    report.incidents =
+        sqlx::query_scalar("SELECT id FROM incidents WHERE report_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(store.pool())
+            .await?;
     Ok(report)
 }
 

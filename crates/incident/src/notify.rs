@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use renkei_core::Store;
 use renkei_core::audit::{self, Actor, Event};
+use renkei_core::row::Bit;
 use renkei_core::tlp::Tlp;
 use renkei_enrich::Enrichment;
 use renkei_mail::{Attachment, TeamKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row;
 
 use crate::incidents::{self, Incident};
 use crate::{IncidentError, Result};
@@ -197,17 +197,18 @@ pub async fn template(store: &Store, lang: &str) -> Result<Template> {
     } else {
         "en"
     };
-    let row = sqlx::query("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
-        .bind(TEMPLATE)
-        .bind(lang)
-        .fetch_optional(store.pool())
-        .await?;
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
+            .bind(TEMPLATE)
+            .bind(lang)
+            .fetch_optional(store.pool())
+            .await?;
     Ok(match row {
-        Some(r) => Template {
+        Some((subject, body)) => Template {
             name: TEMPLATE.into(),
             lang: lang.into(),
-            subject: r.try_get("subject")?,
-            body: r.try_get("body")?,
+            subject,
+            body,
             customized: true,
         },
         None => {
@@ -258,16 +259,12 @@ pub async fn set_template(
     render(body, &sample).map_err(|e| IncidentError::invalid("body", e))?;
     let now = store.now_str();
     let mut tx = store.begin().await?;
-    let before =
-        sqlx::query("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
+    let before: Option<(String, String)> =
+        sqlx::query_as("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
             .bind(TEMPLATE)
             .bind(lang)
             .fetch_optional(tx.conn())
-            .await?
-            .map(|r| -> Result<(String, String)> {
-                Ok((r.try_get("subject")?, r.try_get("body")?))
-            })
-            .transpose()?;
+            .await?;
     sqlx::query("DELETE FROM mail_templates WHERE name = $1 AND lang = $2")
         .bind(TEMPLATE)
         .bind(lang)
@@ -1022,7 +1019,7 @@ async fn queue_mail(
 }
 
 /// A notification as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Notification {
     pub id: i64,
     pub created_at: String,
@@ -1034,7 +1031,9 @@ pub struct Notification {
     pub tlp: String,
     pub subject: String,
     pub addresses: i64,
+    #[sqlx(try_from = "Bit")]
     pub signed: bool,
+    #[sqlx(try_from = "Bit")]
     pub encrypted: bool,
     /// The outbox's word: queued, sending, sent or failed.
     pub mail_status: Option<String>,
@@ -1044,49 +1043,27 @@ pub struct Notification {
 
 const NOTIFICATION_COLUMNS: &str = "n.id, n.created_at, n.created_by, n.recipient, n.recipient_kind, n.country, n.lang, n.tlp, n.subject, n.addresses, n.signed, n.encrypted, o.status AS mail_status, o.last_error AS mail_error, o.message_id AS message_id";
 
-fn notification_row(r: &sqlx::any::AnyRow) -> Result<Notification> {
-    Ok(Notification {
-        id: r.try_get("id")?,
-        created_at: r.try_get("created_at")?,
-        created_by: r.try_get("created_by")?,
-        recipient: r.try_get("recipient")?,
-        recipient_kind: r.try_get("recipient_kind")?,
-        country: r.try_get("country")?,
-        lang: r.try_get("lang")?,
-        tlp: r.try_get("tlp")?,
-        subject: r.try_get("subject")?,
-        addresses: r.try_get("addresses")?,
-        signed: r.try_get::<i64, _>("signed")? != 0,
-        encrypted: r.try_get::<i64, _>("encrypted")? != 0,
-        mail_status: r.try_get("mail_status")?,
-        mail_error: r.try_get("mail_error")?,
-        message_id: r.try_get("message_id")?,
-    })
-}
-
 /// The notifications about one incident, newest first.
 pub async fn for_incident(store: &Store, incident: i64) -> Result<Vec<Notification>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {NOTIFICATION_COLUMNS} FROM notifications n JOIN notification_incidents ni ON ni.notification_id = n.id
          LEFT JOIN outbox o ON o.id = n.outbox_id WHERE ni.incident_id = $1 ORDER BY n.id DESC"
     )))
     .bind(incident)
     .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(notification_row).collect()
+    .await?)
 }
 
 /// Recent notifications, newest first; `status` filters on the mail's state.
 pub async fn list(store: &Store, status: Option<&str>, limit: i64) -> Result<Vec<Notification>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {NOTIFICATION_COLUMNS} FROM notifications n LEFT JOIN outbox o ON o.id = n.outbox_id
          WHERE ($1 = '' OR o.status = $1) ORDER BY n.id DESC LIMIT $2"
     )))
     .bind(status.unwrap_or(""))
     .bind(limit)
     .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(notification_row).collect()
+    .await?)
 }
 
 /// The incidents a notification covered.
@@ -1160,16 +1137,15 @@ pub struct NotificationStatistics {
 
 pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<NotificationStatistics> {
     let pairs = |sql: &'static str| async move {
-        let rows = sqlx::query(sql)
-            .bind(from)
-            .bind(to)
-            .fetch_all(store.pool())
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get::<String, _>("k")?, r.try_get::<i64, _>("n")?)))
-            .collect::<Result<Vec<(String, i64)>>>()
+        Ok::<Vec<(String, i64)>, IncidentError>(
+            sqlx::query_as(sql)
+                .bind(from)
+                .bind(to)
+                .fetch_all(store.pool())
+                .await?,
+        )
     };
-    let totals = sqlx::query(
+    let (notifications, addresses, sent, failed): (i64, i64, i64, i64) = sqlx::query_as(
         // PostgreSQL sums BIGINT as NUMERIC, which the Any driver cannot read: cast back.
         "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(n.addresses), 0) AS BIGINT) AS a,
                 CAST(COALESCE(SUM(CASE WHEN o.status = 'sent' THEN 1 ELSE 0 END), 0) AS BIGINT) AS s,
@@ -1183,10 +1159,10 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Notificat
     Ok(NotificationStatistics {
         from: from.into(),
         to: to.into(),
-        notifications: totals.try_get("n")?,
-        addresses: totals.try_get("a")?,
-        sent: totals.try_get("s")?,
-        failed: totals.try_get("f")?,
+        notifications,
+        addresses,
+        sent,
+        failed,
         by_month: pairs("SELECT SUBSTR(created_at, 1, 7) AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY SUBSTR(created_at, 1, 7) ORDER BY k").await?,
         by_country: pairs("SELECT COALESCE(country, '??') AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY COALESCE(country, '??') ORDER BY n DESC, k").await?,
         by_category: pairs("SELECT COALESCE(category, 'other') AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY COALESCE(category, 'other') ORDER BY n DESC, k").await?,

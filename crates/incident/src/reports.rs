@@ -17,9 +17,8 @@ use renkei_formats::{iodef, mime, xarf};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
-use crate::classify::{Category, classify};
+use crate::classify::{Category, Classification, classify};
 use crate::{IncidentError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -773,16 +772,17 @@ struct Stored {
 }
 
 async fn load(tx: &mut Tx, id: i64) -> Result<Stored> {
-    let row = sqlx::query("SELECT format, raw, tlp, channel FROM reports WHERE id = $1")
-        .bind(id)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(IncidentError::NotFound("report"))?;
+    let (format, raw, tlp, channel): (String, Vec<u8>, String, String) =
+        sqlx::query_as("SELECT format, raw, tlp, channel FROM reports WHERE id = $1")
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?
+            .ok_or(IncidentError::NotFound("report"))?;
     Ok(Stored {
-        format: InputFormat::parse(&row.try_get::<String, _>("format")?)?,
-        raw: row.try_get("raw")?,
-        tlp: row.try_get("tlp")?,
-        channel: row.try_get("channel")?,
+        format: InputFormat::parse(&format)?,
+        raw,
+        tlp,
+        channel,
     })
 }
 
@@ -822,22 +822,26 @@ async fn load_recent(tx: &mut Tx, ips: &BTreeSet<String>, window_start: &str) ->
             "SELECT id, report_id, source_ip FROM incidents WHERE created_at >= $1 AND source_ip IN ({}) ORDER BY id DESC",
             renkei_core::store::placeholders(2, chunk.len())
         );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(window_start.to_string());
+        let mut q = sqlx::query_as::<_, (i64, i64, String)>(sqlx::AssertSqlSafe(sql))
+            .bind(window_start.to_string());
         for ip in chunk {
             q = q.bind((*ip).clone());
         }
-        for row in q.fetch_all(tx.conn()).await? {
-            let entry = recent
-                .entry(row.try_get::<String, _>("source_ip")?)
-                .or_default();
+        for (incident, report, ip) in q.fetch_all(tx.conn()).await? {
+            let entry = recent.entry(ip).or_default();
             if entry.len() < 20 {
-                entry.push((row.try_get("id")?, row.try_get("report_id")?));
+                entry.push((incident, report));
             }
         }
     }
     Ok(recent)
 }
 
+/// Processes one stored report inside `tx`: reads it (or takes the reading done
+/// for its batch), then either files it with mail Renkei sent, joins it to the
+/// ticket it names, or classifies it and opens its incidents. The audit events go
+/// into `events`, to be written with the batch.
+#[allow(clippy::too_many_arguments)]
 async fn process_in(
     tx: &mut Tx,
     settings: &Settings,
@@ -845,7 +849,7 @@ async fn process_in(
     stored: Stored,
     read: Option<Read>,
     events: &mut Vec<Event<'static>>,
-    mut recent: Option<&mut Recent>,
+    recent: Option<&mut Recent>,
 ) -> Result<Outcome> {
     let Stored {
         format,
@@ -887,54 +891,100 @@ async fn process_in(
         outcome.thread_of = done.1;
         return Ok(outcome);
     }
-
-    // A mail that names a ticket joins its thread instead of opening a report.
     if format == InputFormat::Mail
-        && let Some(ticket) = parsed.subject.as_deref().and_then(ticket_in_subject)
+        && let Some(ticket) = join_ticket(tx, id, &parsed, &raw, events).await?
     {
-        let exists: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM reports WHERE id = $1 AND id <> $2")
-                .bind(ticket)
-                .bind(id)
-                .fetch_optional(tx.conn())
-                .await?;
-        if exists.is_some() {
-            let author = parsed
-                .reporter
-                .email
-                .clone()
-                .unwrap_or_else(|| "unknown sender".into());
-            sqlx::query(
-                "INSERT INTO report_messages (report_id, direction, author, subject, body, raw, created_at) VALUES ($1, 'in', $2, $3, $4, $5, $6)",
-            )
-            .bind(ticket)
-            .bind(&author)
-            .bind(&parsed.subject)
-            .bind(truncate(&parsed.text, 1 << 20))
-            .bind(raw.clone())
-            .bind(tx.now_str())
-            .execute(tx.conn())
-            .await?;
-            sqlx::query("UPDATE reports SET status = 'threaded', thread_of = $1, subject = $2, reporter_email = $3, message_id = $4 WHERE id = $5")
-                .bind(ticket)
-                .bind(&parsed.subject)
-                .bind(&parsed.reporter.email)
-                .bind(&parsed.message_id)
-                .bind(id)
-                .execute(tx.conn())
-                .await?;
-            events.push(Event {
-                action: "report.threaded",
-                object_type: "report",
-                object_id: ticket.to_string(),
-                changes: json!({"mail": id, "from": author}),
-            });
-            outcome.status = Status::Threaded;
-            outcome.thread_of = Some(ticket);
-            return Ok(outcome);
-        }
+        outcome.status = Status::Threaded;
+        outcome.thread_of = Some(ticket);
+        return Ok(outcome);
     }
 
+    let class = file_report(tx, id, format, &raw, &parsed, &found).await?;
+    if class.category != Category::Inquiry {
+        outcome.incidents =
+            open_incidents(tx, settings, id, &tlp, &class, &parsed, &found, recent).await?;
+    }
+    if matches!(channel.as_str(), "web" | "mail") {
+        confirm_to_reporter(tx, settings, id, &parsed).await;
+    }
+    events.push(Event {
+        action: "report.processed",
+        object_type: "report",
+        object_id: id.to_string(),
+        changes: json!({
+            "proposed_category": class.category.as_str(),
+            "rsit": format!("{}/{}", class.rsit.0, class.rsit.1),
+            "incidents": outcome.incidents,
+        }),
+    });
+    outcome.category = Some(class.category);
+    Ok(outcome)
+}
+
+/// A mail that names a ticket (`[RENKEI#123]` in its subject) joins that report's
+/// thread instead of opening a report; returns the ticket it joined.
+async fn join_ticket(
+    tx: &mut Tx,
+    id: i64,
+    parsed: &ParsedReport,
+    raw: &[u8],
+    events: &mut Vec<Event<'static>>,
+) -> Result<Option<i64>> {
+    let Some(ticket) = parsed.subject.as_deref().and_then(ticket_in_subject) else {
+        return Ok(None);
+    };
+    let exists: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM reports WHERE id = $1 AND id <> $2")
+            .bind(ticket)
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let author = parsed
+        .reporter
+        .email
+        .clone()
+        .unwrap_or_else(|| "unknown sender".into());
+    sqlx::query(
+        "INSERT INTO report_messages (report_id, direction, author, subject, body, raw, created_at) VALUES ($1, 'in', $2, $3, $4, $5, $6)",
+    )
+    .bind(ticket)
+    .bind(&author)
+    .bind(&parsed.subject)
+    .bind(truncate(&parsed.text, 1 << 20))
+    .bind(raw.to_vec())
+    .bind(tx.now_str())
+    .execute(tx.conn())
+    .await?;
+    sqlx::query("UPDATE reports SET status = 'threaded', thread_of = $1, subject = $2, reporter_email = $3, message_id = $4 WHERE id = $5")
+        .bind(ticket)
+        .bind(&parsed.subject)
+        .bind(&parsed.reporter.email)
+        .bind(&parsed.message_id)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    events.push(Event {
+        action: "report.threaded",
+        object_type: "report",
+        object_id: ticket.to_string(),
+        changes: json!({"mail": id, "from": author}),
+    });
+    Ok(Some(ticket))
+}
+
+/// Classifies a read report and keeps what was read with it: the reporter, the
+/// text, the proposed category and its reasons, the indicators and attachments.
+async fn file_report(
+    tx: &mut Tx,
+    id: i64,
+    format: InputFormat,
+    raw: &[u8],
+    parsed: &ParsedReport,
+    found: &Indicators,
+) -> Result<Classification> {
     // Ports the document says were targeted; IODEF reports often put the probed
     // ports under the scanning system's service instead.
     let mut declared_ports: Vec<u16> = parsed
@@ -945,12 +995,7 @@ async fn process_in(
     if format == InputFormat::Iodef {
         declared_ports.extend(parsed.sources.iter().flat_map(|h| h.ports.iter().copied()));
     }
-    let class = classify(
-        &parsed.text,
-        parsed.hint.as_deref(),
-        &found,
-        &declared_ports,
-    );
+    let class = classify(&parsed.text, parsed.hint.as_deref(), found, &declared_ports);
     let reporter_tld = parsed
         .reporter
         .email
@@ -963,7 +1008,7 @@ async fn process_in(
         .or_else(|| found.times.first().map(extract::utc));
     let (site_org, site_url, phone) = match format {
         InputFormat::Form => {
-            let f: FormReport = serde_json::from_slice(&raw).unwrap_or_default();
+            let f: FormReport = serde_json::from_slice(raw).unwrap_or_default();
             (Some(f.site_org), f.site_url, f.reporter_phone)
         }
         _ => (None, None, None),
@@ -1022,77 +1067,94 @@ async fn process_in(
         .execute(tx.conn())
         .await?;
     }
+    Ok(class)
+}
 
-    if class.category != Category::Inquiry {
-        let now = tx.now();
-        let window_start = time::format(now - Duration::days(settings.link_window_days));
-        let tables = settings.enricher.as_ref().map(|e| e.tables());
-        for source in sources(&parsed, &found) {
-            let (ip, host) = match &source {
-                Source::Ip(ip) => (Some(ip.to_string()), None),
-                Source::Host(h) => (None, Some(h.clone())),
-                Source::Unknown => (None, None),
+/// Opens one incident per source the report names, each with what the tables
+/// say about its address, linked to the recent incidents of the same address.
+#[allow(clippy::too_many_arguments)]
+async fn open_incidents(
+    tx: &mut Tx,
+    settings: &Settings,
+    id: i64,
+    tlp: &str,
+    class: &Classification,
+    parsed: &ParsedReport,
+    found: &Indicators,
+    mut recent: Option<&mut Recent>,
+) -> Result<Vec<i64>> {
+    let mut incidents = Vec::new();
+    let now = tx.now();
+    let window_start = time::format(now - Duration::days(settings.link_window_days));
+    let tables = settings.enricher.as_ref().map(|e| e.tables());
+    for source in sources(parsed, found) {
+        let (ip, host) = match &source {
+            Source::Ip(ip) => (Some(ip.to_string()), None),
+            Source::Host(h) => (None, Some(h.clone())),
+            Source::Unknown => (None, None),
+        };
+        // The values used are kept with the incident: reloading tables later must
+        // not rewrite what a notification was based on.
+        let enrichment = match (&tables, &ip) {
+            (Some(t), Some(ip)) => Some(t.lookup_str(ip)),
+            _ => None,
+        };
+        let incident: i64 = sqlx::query_scalar(
+            "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at)
+             VALUES ($1, $2, $3, 'new', $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(id)
+        .bind(&ip)
+        .bind(&host)
+        .bind(tlp)
+        .bind(class.category.as_str())
+        .bind(time::format(now))
+        .bind(enrichment.as_ref().and_then(|e| serde_json::to_string(e).ok()))
+        .bind(enrichment.as_ref().and_then(|e| e.asn).map(i64::from))
+        .bind(enrichment.as_ref().and_then(|e| e.country.clone()))
+        .bind(enrichment.as_ref().map(|_| time::format(now)))
+        .fetch_one(tx.conn())
+        .await?;
+        if let Some(ip) = &ip {
+            // Only the most recent few: a scanner reported a thousand times must not
+            // make each new report link (and write) a thousand rows.
+            let earlier: Vec<i64> = match recent.as_deref_mut() {
+                Some(recent) => {
+                    let known = recent.entry(ip.clone()).or_default();
+                    let earlier = known.iter().filter(|(_, r)| *r != id).map(|(i, _)| *i).take(10).collect();
+                    known.insert(0, (incident, id));
+                    earlier
+                }
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id DESC LIMIT 10",
+                    )
+                    .bind(ip)
+                    .bind(id)
+                    .bind(&window_start)
+                    .fetch_all(tx.conn())
+                    .await?
+                }
             };
-            // The values used are kept with the incident: reloading tables later must
-            // not rewrite what a notification was based on.
-            let enrichment = match (&tables, &ip) {
-                (Some(t), Some(ip)) => Some(t.lookup_str(ip)),
-                _ => None,
-            };
-            let incident: i64 = sqlx::query_scalar(
-                "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at)
-                 VALUES ($1, $2, $3, 'new', $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id",
-            )
-            .bind(id)
-            .bind(&ip)
-            .bind(&host)
-            .bind(&tlp)
-            .bind(class.category.as_str())
-            .bind(time::format(now))
-            .bind(enrichment.as_ref().and_then(|e| serde_json::to_string(e).ok()))
-            .bind(enrichment.as_ref().and_then(|e| e.asn).map(i64::from))
-            .bind(enrichment.as_ref().and_then(|e| e.country.clone()))
-            .bind(enrichment.as_ref().map(|_| time::format(now)))
-            .fetch_one(tx.conn())
-            .await?;
-            if let Some(ip) = &ip {
-                // Only the most recent few: a scanner reported a thousand times must not
-                // make each new report link (and write) a thousand rows.
-                let earlier: Vec<i64> = match recent.as_deref_mut() {
-                    Some(recent) => {
-                        let known = recent.entry(ip.clone()).or_default();
-                        let earlier = known.iter().filter(|(_, r)| *r != id).map(|(i, _)| *i).take(10).collect();
-                        known.insert(0, (incident, id));
-                        earlier
-                    }
-                    None => {
-                        sqlx::query_scalar(
-                            "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id DESC LIMIT 10",
-                        )
-                        .bind(ip)
-                        .bind(id)
-                        .bind(&window_start)
-                        .fetch_all(tx.conn())
-                        .await?
-                    }
-                };
-                for other in earlier {
-                    for (a, b) in [(incident, other), (other, incident)] {
-                        sqlx::query("INSERT INTO incident_links (incident_id, linked_id, reason) VALUES ($1, $2, $3)")
-                            .bind(a)
-                            .bind(b)
-                            .bind(format!("same source {ip} within {} days", settings.link_window_days))
-                            .execute(tx.conn())
-                            .await?;
-                    }
+            for other in earlier {
+                for (a, b) in [(incident, other), (other, incident)] {
+                    sqlx::query("INSERT INTO incident_links (incident_id, linked_id, reason) VALUES ($1, $2, $3)")
+                        .bind(a)
+                        .bind(b)
+                        .bind(format!("same source {ip} within {} days", settings.link_window_days))
+                        .execute(tx.conn())
+                        .await?;
                 }
             }
-            outcome.incidents.push(incident);
         }
+        incidents.push(incident);
     }
-    // Confirm to people who wrote in by form or mail, never to machines.
+    Ok(incidents)
+}
+
+/// Confirms receipt to a person who wrote in (by form or mail), never to a machine.
+async fn confirm_to_reporter(tx: &mut Tx, settings: &Settings, id: i64, parsed: &ParsedReport) {
     if let (Some(from), Some(to)) = (&settings.confirm_from, &parsed.reporter.email)
-        && matches!(channel.as_str(), "web" | "mail")
         && !parsed.auto_submitted
     {
         let (subject, body) = confirmation(id);
@@ -1119,18 +1181,6 @@ async fn process_in(
             tracing::warn!(report = id, error = %e, "no confirmation queued");
         }
     }
-    events.push(Event {
-        action: "report.processed",
-        object_type: "report",
-        object_id: id.to_string(),
-        changes: json!({
-            "proposed_category": class.category.as_str(),
-            "rsit": format!("{}/{}", class.rsit.0, class.rsit.1),
-            "incidents": outcome.incidents,
-        }),
-    });
-    outcome.category = Some(class.category);
-    Ok(outcome)
 }
 
 /// Handles mail that answers mail Renkei sent; returns the report's status and the

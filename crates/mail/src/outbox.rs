@@ -10,11 +10,12 @@ use lettre::address::{Address, Envelope};
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use renkei_core::config::MailConfig;
+use renkei_core::jobs::Queue;
+use renkei_core::row::Bit;
 use renkei_core::store::Tx;
 use renkei_core::{CoreError, Store, time};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::compose::{Attachment, Draft, compose};
 use crate::pgp::TeamKey;
@@ -146,7 +147,7 @@ pub async fn archive_copy_seen(tx: &mut Tx, message_id: &str) -> Result<bool, Ma
     Ok(seen > 0)
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Queued {
     pub id: i64,
     pub kind: String,
@@ -164,40 +165,25 @@ pub async fn for_object(
     object_type: &str,
     object_id: &str,
 ) -> Result<Vec<Queued>, MailError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, kind, rcpt_to, subject, status, attempts, last_error, message_id FROM outbox WHERE object_type = $1 AND object_id = $2 ORDER BY id",
     )
     .bind(object_type)
     .bind(object_id)
     .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Queued {
-                id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
-                rcpt_to: r.try_get("rcpt_to")?,
-                subject: r.try_get("subject")?,
-                status: r.try_get("status")?,
-                attempts: r.try_get("attempts")?,
-                last_error: r.try_get("last_error")?,
-                message_id: r.try_get("message_id")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Messages by state: queued, being sent, given up on.
 pub async fn depth(store: &Store) -> Result<(i64, i64, i64), MailError> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS q,
                 CAST(COALESCE(SUM(CASE WHEN status = 'sending' THEN 1 ELSE 0 END), 0) AS BIGINT) AS s,
                 CAST(COALESCE(SUM(CASE WHEN status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS f
          FROM outbox WHERE status IN ('queued', 'sending', 'failed')",
     )
     .fetch_one(store.pool())
-    .await?;
-    Ok((row.try_get("q")?, row.try_get("s")?, row.try_get("f")?))
+    .await?)
 }
 
 /// Gives up after this many attempts (about a day with the backoff below).
@@ -245,40 +231,23 @@ impl OutboxWorker {
         }
     }
 
-    /// One pass: sends every message that is due; returns how many went out.
+    /// One pass: sends every message that is due (at most a hundred); returns how
+    /// many went out.
     pub async fn send_due(&self) -> Result<usize, MailError> {
-        let now = self.store.now();
-        // A message claimed by a worker that died mid-send may or may not have reached
+        // A message taken by a worker that died mid-send may or may not have reached
         // the relay. With an archive, its blind copy arriving says it did (and
         // `archive_copy_seen` marks it sent); only a message whose copy has not come
-        // within the wait goes back to the queue. Without an archive it is sent again
-        // under the same Message-ID, which receivers use to drop duplicates.
-        let wait = if self.archive.is_some() {
+        // within the lease goes back to the queue. Without an archive it is sent
+        // again under the same Message-ID, which receivers use to drop duplicates.
+        let lease = if self.archive.is_some() {
             self.lease * 3
         } else {
             self.lease
         };
-        let stale = time::format(now - wait);
-        let mut tx = self.store.begin().await?;
-        sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = archive_seen_at WHERE status = 'sending' AND archive_seen_at IS NOT NULL",
-        )
-        .execute(tx.conn())
-        .await?;
-        let requeued = sqlx::query(
-            "UPDATE outbox SET status = 'queued' WHERE status = 'sending' AND archive_seen_at IS NULL AND next_attempt_at < $1",
-        )
-        .bind(&stale)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-        if requeued > 0 {
-            tracing::warn!(requeued, "messages interrupted mid-send go out again");
-        }
-        tx.commit().await?;
-        let due: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE status = 'queued' AND next_attempt_at <= $1 ORDER BY id LIMIT 100")
-            .bind(time::format(now))
-            .fetch_all(self.store.pool())
+        self.store
+            .write(sqlx::query(
+                "UPDATE outbox SET status = 'sent', sent_at = archive_seen_at WHERE status = 'sending' AND archive_seen_at IS NOT NULL",
+            ))
             .await?;
         let transport = match AsyncSmtpTransport::<Tokio1Executor>::from_url(&self.relay) {
             Ok(t) => t.timeout(Some(Duration::from_secs(30))).build(),
@@ -290,33 +259,29 @@ impl OutboxWorker {
             }
         };
         let mut sent = 0;
-        for id in due {
-            // Claim it, so that two nodes never send the same message.
-            let mut tx = self.store.begin().await?;
-            let claimed = sqlx::query("UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2 AND status = 'queued'")
-                .bind(tx.now_str())
-                .bind(id)
-                .execute(tx.conn())
-                .await?
-                .rows_affected();
-            tx.commit().await?;
-            if claimed == 0 {
-                continue;
+        for _ in 0..100 {
+            // One message at a time, so that a lease covers one send, not a batch.
+            let claim = OUTBOX.claim::<(i64,)>(&self.store, 1, lease).await?;
+            if claim.given_back > 0 {
+                tracing::warn!(
+                    requeued = claim.given_back,
+                    "messages interrupted mid-send go out again"
+                );
             }
-            let row = sqlx::query("SELECT message_id, mail_from, rcpt_to, subject, body, in_reply_to, auto_reply, attempts, raw, archive_seen_at FROM outbox WHERE id = $1")
+            let Some(&(id,)) = claim.taken.first() else {
+                break;
+            };
+            let row: Sending = sqlx::query_as("SELECT message_id, mail_from, rcpt_to, subject, body, in_reply_to, auto_reply, attempts, raw, archive_seen_at FROM outbox WHERE id = $1")
                 .bind(id)
                 .fetch_one(self.store.pool())
                 .await?;
-            let attempts: i64 = row.try_get("attempts")?;
-            let result = if row
-                .try_get::<Option<String>, _>("archive_seen_at")?
-                .is_some()
-            {
+            let attempts = row.attempts;
+            let result = if row.archive_seen_at.is_some() {
                 // Checked before any resend: the archive already has it.
                 Ok(())
             } else {
-                let raw = match row.try_get::<Option<Vec<u8>>, _>("raw")? {
-                    Some(raw) => Ok(raw),
+                let raw = match &row.raw {
+                    Some(raw) => Ok(raw.clone()),
                     None => build_message(&row),
                 };
                 match raw.and_then(|raw| Ok((self.envelope(&row)?, raw))) {
@@ -331,7 +296,7 @@ impl OutboxWorker {
             let mut tx = self.store.begin().await?;
             match result {
                 Ok(()) => {
-                    sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL WHERE id = $2")
+                    sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1, last_error = NULL, lease_until = NULL WHERE id = $2")
                         .bind(self.store.now_str())
                         .bind(id)
                         .execute(tx.conn())
@@ -341,7 +306,7 @@ impl OutboxWorker {
                 Err(error) => {
                     let give_up = attempts >= MAX_ATTEMPTS;
                     tracing::warn!(outbox = id, attempts, %error, give_up, "sending failed");
-                    sqlx::query("UPDATE outbox SET status = $1, last_error = $2, next_attempt_at = $3 WHERE id = $4")
+                    sqlx::query("UPDATE outbox SET status = $1, last_error = $2, next_attempt_at = $3, lease_until = NULL WHERE id = $4")
                         .bind(if give_up { "failed" } else { "queued" })
                         .bind(&error)
                         .bind(time::format(self.store.now() + backoff(attempts)))
@@ -356,12 +321,40 @@ impl OutboxWorker {
     }
 }
 
+/// The outbox as shared work: a queued message is taken once its retry is due, and
+/// goes back if its sender stops before saying how it went (unless the archive's
+/// copy says it went).
+const OUTBOX: Queue = Queue {
+    table: "outbox",
+    key: "id",
+    waiting: "status = 'queued'",
+    due: Some("next_attempt_at"),
+    take: "status = 'sending', attempts = attempts + 1",
+    taken: "status = 'sending' AND archive_seen_at IS NULL",
+    give_back: "status = 'queued'",
+};
+
+/// A message as the sender reads it from the outbox.
+#[derive(sqlx::FromRow)]
+struct Sending {
+    message_id: String,
+    mail_from: String,
+    rcpt_to: String,
+    subject: String,
+    body: String,
+    in_reply_to: Option<String>,
+    #[sqlx(try_from = "Bit")]
+    auto_reply: bool,
+    attempts: i64,
+    raw: Option<Vec<u8>>,
+    archive_seen_at: Option<String>,
+}
+
 impl OutboxWorker {
     /// The envelope: the recipient, and the archive as a blind copy.
-    fn envelope(&self, row: &sqlx::any::AnyRow) -> Result<Envelope, String> {
-        let get = |name: &str| row.try_get::<String, _>(name).map_err(|e| e.to_string());
-        let from = bare_address(&get("mail_from")?).ok_or("no sender")?;
-        let to = bare_address(&get("rcpt_to")?).ok_or("no recipient")?;
+    fn envelope(&self, row: &Sending) -> Result<Envelope, String> {
+        let from = bare_address(&row.mail_from).ok_or("no sender")?;
+        let to = bare_address(&row.rcpt_to).ok_or("no recipient")?;
         let mut rcpt = vec![
             to.parse::<Address>()
                 .map_err(|e| format!("recipient: {e}"))?,
@@ -399,19 +392,16 @@ fn bare_address(s: &str) -> Option<String> {
 }
 
 /// A message queued before messages were built at queue time: built now.
-fn build_message(row: &sqlx::any::AnyRow) -> Result<Vec<u8>, String> {
-    let get = |name: &str| row.try_get::<String, _>(name).map_err(|e| e.to_string());
-    let in_reply_to: Option<String> = row.try_get("in_reply_to").map_err(|e| e.to_string())?;
-    let auto_reply: i64 = row.try_get("auto_reply").map_err(|e| e.to_string())?;
+fn build_message(row: &Sending) -> Result<Vec<u8>, String> {
     compose(&Draft {
-        from: &get("mail_from")?,
-        to: &get("rcpt_to")?,
-        subject: &get("subject")?,
-        text: &get("body")?,
+        from: &row.mail_from,
+        to: &row.rcpt_to,
+        subject: &row.subject,
+        text: &row.body,
         attachments: &[],
-        message_id: &get("message_id")?,
-        in_reply_to: in_reply_to.as_deref(),
-        auto_reply: auto_reply != 0,
+        message_id: &row.message_id,
+        in_reply_to: row.in_reply_to.as_deref(),
+        auto_reply: row.auto_reply,
         sign: None,
         encrypt_to: None,
     })

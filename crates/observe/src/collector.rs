@@ -8,20 +8,21 @@ use renkei_core::access::{Principal, Role};
 use renkei_core::accounts::{self, NewUser};
 use renkei_core::audit::{self, Actor, Event};
 use renkei_core::lang::Lang;
+use renkei_core::row::{Bit, JsonText};
 use renkei_core::store::{Dialect, JsonCol, Tx, json_rows, placeholders};
 use renkei_core::{Store, time};
 use renkei_formats::packet::source_key;
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
 use crate::batch::{self, Batch, Row as BatchRow};
 use crate::sketch::Sketch;
 use crate::top::{TopSource, TopSources};
 use crate::{ObserveError, Result, Settings};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Sensor {
     pub id: i64,
     pub name: String,
@@ -32,6 +33,7 @@ pub struct Sensor {
     pub created_at: String,
     pub last_batch_at: Option<String>,
     pub last_seq: Option<i64>,
+    #[sqlx(try_from = "Bit")]
     pub disabled: bool,
 }
 
@@ -43,21 +45,6 @@ pub struct NewSensor {
 }
 
 const SENSOR_COLUMNS: &str = "id, name, location, address_range, public_key, user_id, created_at, last_batch_at, last_seq, disabled";
-
-fn sensor_of(r: &sqlx::any::AnyRow) -> Result<Sensor> {
-    Ok(Sensor {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        location: r.try_get("location")?,
-        address_range: r.try_get("address_range")?,
-        public_key: r.try_get("public_key")?,
-        user_id: r.try_get("user_id")?,
-        created_at: r.try_get("created_at")?,
-        last_batch_at: r.try_get("last_batch_at")?,
-        last_seq: r.try_get("last_seq")?,
-        disabled: r.try_get::<i64, _>("disabled")? != 0,
-    })
-}
 
 fn valid_name(name: &str) -> bool {
     (1..=40).contains(&name.len())
@@ -152,43 +139,39 @@ pub async fn register(store: &Store, actor: &Actor, new: NewSensor) -> Result<(S
 }
 
 pub async fn get(store: &Store, id: i64) -> Result<Sensor> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {SENSOR_COLUMNS} FROM sensors WHERE id = $1"
     )))
     .bind(id)
     .fetch_optional(store.pool())
     .await?
-    .ok_or(ObserveError::NotFound("sensor"))?;
-    sensor_of(&row)
+    .ok_or(ObserveError::NotFound("sensor"))
 }
 
 async fn by_name(store: &Store, name: &str) -> Result<Option<Sensor>> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {SENSOR_COLUMNS} FROM sensors WHERE name = $1"
     )))
     .bind(name)
     .fetch_optional(store.pool())
-    .await?;
-    row.as_ref().map(sensor_of).transpose()
+    .await?)
 }
 
 async fn by_user(store: &Store, user_id: i64) -> Result<Option<Sensor>> {
-    let row = sqlx::query(AssertSqlSafe(format!(
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {SENSOR_COLUMNS} FROM sensors WHERE user_id = $1"
     )))
     .bind(user_id)
     .fetch_optional(store.pool())
-    .await?;
-    row.as_ref().map(sensor_of).transpose()
+    .await?)
 }
 
 pub async fn list(store: &Store) -> Result<Vec<Sensor>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {SENSOR_COLUMNS} FROM sensors ORDER BY name"
     )))
     .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(sensor_of).collect()
+    .await?)
 }
 
 /// Stops (or resumes) accepting a sensor's batches; its past counts stay.
@@ -426,7 +409,7 @@ pub async fn roll_up(store: &Store, settings: &Settings) -> Result<RollUp> {
             Dialect::Sqlite => "",
             Dialect::Postgres => " FOR UPDATE",
         };
-        let pending = sqlx::query(AssertSqlSafe(format!(
+        let pending: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT id, sensor_id, body FROM sensor_batches WHERE rolled_up = 0 ORDER BY id LIMIT {ROLL_UP_BATCHES}{lock}"
         )))
         .fetch_all(tx.conn())
@@ -438,10 +421,8 @@ pub async fn roll_up(store: &Store, settings: &Settings) -> Result<RollUp> {
             BTreeMap::new();
         let mut days = BTreeSet::new();
         let mut ids = Vec::with_capacity(pending.len());
-        for r in &pending {
-            let id: i64 = r.try_get("id")?;
+        for (id, sensor_id, body) in pending {
             ids.push(id);
-            let body: Vec<u8> = r.try_get("body")?;
             // Checked at intake; a batch that no longer reads (a format change)
             // is left counted as nothing rather than blocking the others.
             let decoded = match Batch::parse(&body).and_then(|b| decode(&b)) {
@@ -451,7 +432,7 @@ pub async fn roll_up(store: &Store, settings: &Settings) -> Result<RollUp> {
                     continue;
                 }
             };
-            let per_day = per_sensor.entry(r.try_get("sensor_id")?).or_default();
+            let per_day = per_sensor.entry(sensor_id).or_default();
             for bucket in decoded {
                 let day = settings.day_of(bucket.start);
                 for row in bucket.rows {
@@ -503,18 +484,32 @@ pub async fn roll_up(store: &Store, settings: &Settings) -> Result<RollUp> {
 
 type DayKey = (String, &'static str, u16, &'static str);
 
-fn key_of(r: &sqlx::any::AnyRow) -> Result<Option<DayKey>> {
-    let proto = renkei_formats::packet::Proto::parse(&r.try_get::<String, _>("proto")?);
-    let class = renkei_formats::packet::Class::parse(&r.try_get::<String, _>("class")?);
-    Ok(match (proto, class) {
-        (Some(p), Some(c)) => Some((
-            r.try_get("day")?,
-            p.as_str(),
-            r.try_get::<i64, _>("port")? as u16,
-            c.as_str(),
-        )),
-        _ => None,
-    })
+/// A row of `port_days` or `port_totals` as the roll-up reads it back.
+#[derive(sqlx::FromRow)]
+struct Counted {
+    day: String,
+    proto: String,
+    port: i64,
+    class: String,
+    packets: i64,
+    sources: Vec<u8>,
+    #[sqlx(default)]
+    sensors: i64,
+    #[sqlx(default)]
+    top: JsonText,
+}
+
+impl Counted {
+    fn key(&self) -> Option<DayKey> {
+        let proto = renkei_formats::packet::Proto::parse(&self.proto)?;
+        let class = renkei_formats::packet::Class::parse(&self.class)?;
+        Some((
+            self.day.clone(),
+            proto.as_str(),
+            self.port as u16,
+            class.as_str(),
+        ))
+    }
 }
 
 /// Rows per statement when a batch's rows are read or written as one JSON
@@ -546,7 +541,7 @@ async fn fetch_keyed(
     select: &str,
     sensor_id: Option<i64>,
     keys: &[&DayKey],
-) -> Result<Vec<sqlx::any::AnyRow>> {
+) -> Result<Vec<Counted>> {
     let mut out = Vec::new();
     let dialect = tx.dialect();
     for chunk in keys.chunks(JSON_CHUNK) {
@@ -574,7 +569,7 @@ async fn fetch_keyed(
                 .collect(),
         )
         .to_string();
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sqlx::query_as(AssertSqlSafe(sql));
         if let Some(id) = sensor_id {
             q = q.bind(id);
         }
@@ -643,17 +638,15 @@ async fn merge_days(
     .await?;
     let mut before: HashMap<DayKey, (u64, Sketch, TopSources)> = HashMap::new();
     for r in rows {
-        let Some(key) = key_of(&r)? else { continue };
+        let Some(key) = r.key() else { continue };
         let mut top = TopSources::default();
-        let listed: Vec<TopSource> =
-            serde_json::from_str(&r.try_get::<String, _>("top")?).unwrap_or_default();
-        for TopSource(ip, n) in listed {
+        for TopSource(ip, n) in r.top.read::<Vec<TopSource>>() {
             if let Ok(ip) = ip.parse() {
                 top.add(source_key(ip), n);
             }
         }
-        let sketch = Sketch::from_bytes(&r.try_get::<Vec<u8>, _>("sources")?).unwrap_or_default();
-        before.insert(key, (r.try_get::<i64, _>("packets")? as u64, sketch, top));
+        let sketch = Sketch::from_bytes(&r.sources).unwrap_or_default();
+        before.insert(key, (r.packets as u64, sketch, top));
     }
 
     let mut day_rows = Vec::with_capacity(delta.len());
@@ -703,16 +696,9 @@ async fn merge_days(
     .await?;
     let mut totals: HashMap<DayKey, (u64, i64, Sketch)> = HashMap::new();
     for r in rows {
-        let Some(key) = key_of(&r)? else { continue };
-        let sketch = Sketch::from_bytes(&r.try_get::<Vec<u8>, _>("sources")?).unwrap_or_default();
-        totals.insert(
-            key,
-            (
-                r.try_get::<i64, _>("packets")? as u64,
-                r.try_get("sensors")?,
-                sketch,
-            ),
-        );
+        let Some(key) = r.key() else { continue };
+        let sketch = Sketch::from_bytes(&r.sources).unwrap_or_default();
+        totals.insert(key, (r.packets as u64, r.sensors, sketch));
     }
     let mut total_rows = Vec::with_capacity(delta.len());
     for (key, (packets, sketch, _)) in &delta {
@@ -764,27 +750,24 @@ pub async fn health(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result
     let since = now.timestamp() - 7 * 86_400;
     let mut out = Vec::new();
     for sensor in list(store).await? {
-        let row = sqlx::query(
+        let (covered, packets_7d, last): (i64, i64, Option<i64>) = sqlx::query_as(
             "SELECT CAST(COALESCE(SUM(seconds), 0) AS BIGINT) AS covered, CAST(COALESCE(SUM(packets), 0) AS BIGINT) AS packets, MAX(start) AS last FROM sensor_buckets WHERE sensor_id = $1 AND start >= $2",
         )
         .bind(sensor.id)
         .bind(since)
         .fetch_one(store.pool())
         .await?;
-        let covered: i64 = row.try_get("covered")?;
-        let last: Option<i64> = row.try_get("last")?;
-        let counts = sqlx::query(
+        let (batches, waiting): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*) AS batches, CAST(COALESCE(SUM(1 - rolled_up), 0) AS BIGINT) AS waiting FROM sensor_batches WHERE sensor_id = $1",
         )
         .bind(sensor.id)
         .fetch_one(store.pool())
         .await?;
-        let batches: i64 = counts.try_get("batches")?;
         out.push(Health {
             uptime_7d: (covered as f64 / (7.0 * 86_400.0)).min(1.0),
-            packets_7d: row.try_get("packets")?,
+            packets_7d,
             batches,
-            waiting: counts.try_get("waiting")?,
+            waiting,
             last_bucket: last
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
                 .map(time::format),

@@ -10,10 +10,11 @@ use chrono::{Datelike, NaiveDate};
 use renkei_core::Store;
 use renkei_core::access::Principal;
 use renkei_core::audit::{self, Actor, Event};
+use renkei_core::row::JsonText;
 use renkei_formats::packet::{Class, Proto};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
 use crate::{ObserveError, Result, day_number, day_string};
 
@@ -114,16 +115,14 @@ impl Period {
 
 /// Sensors that reported, per day of the period.
 pub async fn reporting(store: &Store, period: &Period) -> Result<BTreeMap<String, i64>> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT day, COUNT(DISTINCT sensor_id) AS n FROM sensor_buckets WHERE day >= $1 AND day <= $2 GROUP BY day",
     )
     .bind(&period.from)
     .bind(&period.to)
     .fetch_all(store.pool())
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get::<String, _>("day")?, r.try_get::<i64, _>("n")?)))
-        .collect()
+    Ok(rows.into_iter().collect())
 }
 
 /// A port's place in a ranking.
@@ -165,7 +164,7 @@ pub async fn top(
          WHERE t.class = $1 AND t.day >= $2 AND t.day <= $3 AND t.proto IN ({protos}) \
          GROUP BY t.proto, t.port ORDER BY score DESC, t.proto, t.port LIMIT $4"
     );
-    let rows = sqlx::query(AssertSqlSafe(sql))
+    let rows: Vec<(String, i64, f64, i64)> = sqlx::query_as(AssertSqlSafe(sql))
         .bind(class.as_str())
         .bind(&period.from)
         .bind(&period.to)
@@ -173,20 +172,20 @@ pub async fn top(
         .fetch_all(store.pool())
         .await?;
     let mut out = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
+    for (i, (proto, port, per_sensor, packets)) in rows.into_iter().enumerate() {
         let rank = i + 1;
         if !ranks.contains(&rank) {
             continue;
         }
-        let Some(proto) = Proto::parse(&r.try_get::<String, _>("proto")?) else {
+        let Some(proto) = Proto::parse(&proto) else {
             continue;
         };
         out.push(PortRank {
             rank,
             proto: proto.as_str(),
-            port: r.try_get::<i64, _>("port")? as u16,
-            per_sensor: r.try_get("score")?,
-            packets: r.try_get("packets")?,
+            port: port as u16,
+            per_sensor,
+            packets,
         });
     }
     Ok(out)
@@ -257,7 +256,7 @@ pub async fn chart(
             sources: vec![0; days.len()],
             sensors: vec![0; days.len()],
         };
-        let rows = sqlx::query(
+        let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
             "SELECT day, packets, sources_est, sensors FROM port_totals WHERE proto = $1 AND port = $2 AND class = $3 AND day >= $4 AND day <= $5",
         )
         .bind(proto.as_str())
@@ -267,15 +266,13 @@ pub async fn chart(
         .bind(&period.to)
         .fetch_all(store.pool())
         .await?;
-        for r in rows {
-            let day: String = r.try_get("day")?;
+        for (day, packets, sources, sensors) in rows {
             let Some(&i) = index.get(day.as_str()) else {
                 continue;
             };
-            let packets: i64 = r.try_get("packets")?;
             s.packets[i] = packets;
-            s.sources[i] = r.try_get("sources_est")?;
-            s.sensors[i] = r.try_get("sensors")?;
+            s.sources[i] = sources;
+            s.sensors[i] = sensors;
             if reporting[i] > 0 {
                 s.per_sensor[i] = packets as f64 / reporting[i] as f64;
             }
@@ -481,8 +478,21 @@ pub async fn annotations(
     let (from, to) = period
         .map(|p| (p.from.clone(), p.to.clone()))
         .unwrap_or_else(|| ("0000-00-00".into(), "9999-99-99".into()));
-    let rows = match port {
-        Some((proto, port)) => sqlx::query(
+    /// A note as stored: the protocol is checked as it is read.
+    #[derive(sqlx::FromRow)]
+    struct Stored {
+        id: i64,
+        proto: String,
+        port: i64,
+        day: String,
+        text_ja: String,
+        text_en: String,
+        note_id: Option<String>,
+        cve: Option<String>,
+        created_at: String,
+    }
+    let rows: Vec<Stored> = match port {
+        Some((proto, port)) => sqlx::query_as(
             "SELECT id, proto, port, day, text_ja, text_en, note_id, cve, created_at FROM port_annotations WHERE proto = $1 AND port = $2 AND day >= $3 AND day <= $4 ORDER BY day, id",
         )
         .bind(proto.as_str())
@@ -491,7 +501,7 @@ pub async fn annotations(
         .bind(&to)
         .fetch_all(store.pool())
         .await?,
-        None => sqlx::query(
+        None => sqlx::query_as(
             "SELECT id, proto, port, day, text_ja, text_en, note_id, cve, created_at FROM port_annotations WHERE day >= $1 AND day <= $2 ORDER BY day, id",
         )
         .bind(&from)
@@ -501,23 +511,19 @@ pub async fn annotations(
     };
     let mut out = Vec::new();
     for r in rows {
-        let Some(proto) = Proto::parse(&r.try_get::<String, _>("proto")?) else {
+        let Some(proto) = Proto::parse(&r.proto) else {
             continue;
         };
         out.push(Annotation {
-            id: r.try_get("id")?,
+            id: r.id,
             proto: proto.as_str(),
-            port: r.try_get::<i64, _>("port")? as u16,
-            day: r.try_get("day")?,
-            text_ja: r.try_get("text_ja")?,
-            text_en: r.try_get("text_en")?,
-            note_id: r
-                .try_get::<Option<String>, _>("note_id")?
-                .filter(|k| disclosure.note_key(k)),
-            cve: r
-                .try_get::<Option<String>, _>("cve")?
-                .filter(|c| disclosure.cve(c)),
-            created_at: r.try_get("created_at")?,
+            port: r.port as u16,
+            day: r.day,
+            text_ja: r.text_ja,
+            text_en: r.text_en,
+            note_id: r.note_id.filter(|k| disclosure.note_key(k)),
+            cve: r.cve.filter(|c| disclosure.cve(c)),
+            created_at: r.created_at,
         });
     }
     Ok(out)
@@ -540,7 +546,7 @@ pub async fn port_day_by_sensor(
     class: Class,
     day: &str,
 ) -> Result<Vec<SensorPortDay>> {
-    let rows = sqlx::query(
+    let rows: Vec<(String, i64, Vec<u8>, JsonText)> = sqlx::query_as(
         "SELECT s.name AS name, p.packets AS packets, p.sources AS sources, p.top AS top FROM port_days p JOIN sensors s ON s.id = p.sensor_id \
          WHERE p.proto = $1 AND p.port = $2 AND p.class = $3 AND p.day = $4 ORDER BY p.packets DESC, s.name",
     )
@@ -550,18 +556,17 @@ pub async fn port_day_by_sensor(
     .bind(day)
     .fetch_all(store.pool())
     .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        out.push(SensorPortDay {
-            sensor: r.try_get("name")?,
-            packets: r.try_get("packets")?,
-            sources: crate::sketch::Sketch::from_bytes(&r.try_get::<Vec<u8>, _>("sources")?)
+    Ok(rows
+        .into_iter()
+        .map(|(sensor, packets, sources, top)| SensorPortDay {
+            sensor,
+            packets,
+            sources: crate::sketch::Sketch::from_bytes(&sources)
                 .map(|s| s.estimate())
                 .unwrap_or(0),
-            top: serde_json::from_str(&r.try_get::<String, _>("top")?).unwrap_or_default(),
-        });
-    }
-    Ok(out)
+            top: top.read(),
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -14,10 +14,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use renkei_core::Store;
+use renkei_core::row::JsonText;
 use renkei_formats::packet::Proto;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::AssertSqlSafe;
 
 use crate::stats::Period;
 use crate::{Result, Settings, day_number, day_string};
@@ -63,7 +64,7 @@ pub async fn compute_day(store: &Store, settings: &Settings, day: &str) -> Resul
         .map(|f| d - f)
         .unwrap_or(0);
 
-    let rows = sqlx::query(
+    let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
         "SELECT day, proto, port, packets, sources_est, sensors FROM port_totals WHERE class = 'scan' AND day >= $1 AND day <= $2",
     )
     .bind(&window.from)
@@ -71,40 +72,31 @@ pub async fn compute_day(store: &Store, settings: &Settings, day: &str) -> Resul
     .fetch_all(store.pool())
     .await?;
     let mut ports: HashMap<(Proto, u16), BTreeMap<i64, DayCount>> = HashMap::new();
-    for r in rows {
-        let Some(proto) = Proto::parse(&r.try_get::<String, _>("proto")?) else {
+    for (day, proto, port, packets, sources, sensors) in rows {
+        let (Some(proto), Some(n)) = (Proto::parse(&proto), day_number(&day)) else {
             continue;
         };
-        let Some(n) = day_number(&r.try_get::<String, _>("day")?) else {
-            continue;
-        };
-        ports
-            .entry((proto, r.try_get::<i64, _>("port")? as u16))
-            .or_default()
-            .insert(
-                n,
-                DayCount {
-                    packets: r.try_get("packets")?,
-                    sources: r.try_get("sources_est")?,
-                    sensors: r.try_get("sensors")?,
-                },
-            );
+        ports.entry((proto, port as u16)).or_default().insert(
+            n,
+            DayCount {
+                packets,
+                sources,
+                sensors,
+            },
+        );
     }
     let silence_from = d - cfg.first_seen_days;
     let seen_before: HashMap<(Proto, u16), String> = {
-        let rows = sqlx::query(
+        let rows: Vec<(String, i64, String)> = sqlx::query_as(
             "SELECT proto, port, MAX(day) AS last FROM port_totals WHERE class = 'scan' AND day < $1 AND packets > 0 GROUP BY proto, port",
         )
         .bind(day_string(silence_from))
         .fetch_all(store.pool())
         .await?;
         let mut m = HashMap::new();
-        for r in rows {
-            if let Some(p) = Proto::parse(&r.try_get::<String, _>("proto")?) {
-                m.insert(
-                    (p, r.try_get::<i64, _>("port")? as u16),
-                    r.try_get::<String, _>("last")?,
-                );
+        for (proto, port, last) in rows {
+            if let Some(p) = Proto::parse(&proto) {
+                m.insert((p, port as u16), last);
             }
         }
         m
@@ -172,7 +164,7 @@ pub async fn compute_day(store: &Store, settings: &Settings, day: &str) -> Resul
 
     // Calmed: surges in the last 60 days not yet followed by a calm note, whose
     // sources stayed near the pre-surge baseline for the last calm_days days.
-    let surges = sqlx::query(
+    let surges: Vec<(String, String, i64, JsonText)> = sqlx::query_as(
         "SELECT s.day AS day, s.proto AS proto, s.port AS port, s.evidence AS evidence FROM port_trends s WHERE s.kind = 'surge' AND s.day >= $1 AND s.day < $2 \
          AND NOT EXISTS (SELECT 1 FROM port_trends c WHERE c.kind = 'calmed' AND c.proto = s.proto AND c.port = s.port AND c.day > s.day AND c.day < $2) \
          AND NOT EXISTS (SELECT 1 FROM port_trends l WHERE l.kind = 'surge' AND l.proto = s.proto AND l.port = s.port AND l.day > s.day AND l.day < $2) ORDER BY s.day",
@@ -181,20 +173,18 @@ pub async fn compute_day(store: &Store, settings: &Settings, day: &str) -> Resul
     .bind(day)
     .fetch_all(store.pool())
     .await?;
-    for r in surges {
-        let Some(proto) = Proto::parse(&r.try_get::<String, _>("proto")?) else {
+    for (surge_day, proto, port, evidence) in surges {
+        let Some(proto) = Proto::parse(&proto) else {
             continue;
         };
-        let port = r.try_get::<i64, _>("port")? as u16;
-        let surge_day: String = r.try_get("day")?;
+        let port = port as u16;
         let Some(sd_n) = day_number(&surge_day) else {
             continue;
         };
         if d - sd_n < cfg.calm_days {
             continue;
         }
-        let ev: Value =
-            serde_json::from_str(&r.try_get::<String, _>("evidence")?).unwrap_or(Value::Null);
+        let ev: Value = evidence.read();
         let mean = ev["baseline_mean"].as_f64().unwrap_or(0.0);
         let sd = ev["baseline_sd"].as_f64().unwrap_or(0.0);
         let ceiling = mean + 2.0 * sd.max(mean.max(1.0).sqrt());
@@ -262,16 +252,17 @@ fn mean_sd(xs: &[f64]) -> (f64, f64) {
 /// Recomputes the days batches touched since the last run, and the days after them
 /// up to `today` (at most a week on), in order. Returns how many days were computed.
 pub async fn run_due(store: &Store, settings: &Settings, today: &str) -> Result<usize> {
-    let dirty = sqlx::query("SELECT day, marked FROM observe_dirty_days ORDER BY day")
-        .fetch_all(store.pool())
-        .await?;
+    let dirty: Vec<(String, i64)> =
+        sqlx::query_as("SELECT day, marked FROM observe_dirty_days ORDER BY day")
+            .fetch_all(store.pool())
+            .await?;
     if dirty.is_empty() {
         return Ok(0);
     }
     let today_n = day_number(today).unwrap_or(i64::MAX);
     let mut days = std::collections::BTreeSet::new();
-    for r in &dirty {
-        if let Some(n) = day_number(&r.try_get::<String, _>("day")?) {
+    for (day, _) in &dirty {
+        if let Some(n) = day_number(day) {
             for k in n..=(n + 7).min(today_n.max(n)) {
                 days.insert(k);
             }
@@ -280,12 +271,12 @@ pub async fn run_due(store: &Store, settings: &Settings, today: &str) -> Result<
     for n in &days {
         compute_day(store, settings, &day_string(*n)).await?;
     }
-    for r in dirty {
+    for (day, marked) in dirty {
         store
             .write(
                 sqlx::query("DELETE FROM observe_dirty_days WHERE day = $1 AND marked = $2")
-                    .bind(r.try_get::<String, _>("day")?)
-                    .bind(r.try_get::<i64, _>("marked")?),
+                    .bind(day)
+                    .bind(marked),
             )
             .await?;
     }
@@ -305,25 +296,25 @@ pub async fn list(
         sql.push_str(" AND proto = $3 AND port = $4");
     }
     sql.push_str(" ORDER BY day DESC, kind, score DESC, port");
-    let mut q = sqlx::query(AssertSqlSafe(sql))
-        .bind(&period.from)
-        .bind(&period.to);
+    let mut q =
+        sqlx::query_as::<_, (String, String, i64, String, f64, JsonText)>(AssertSqlSafe(sql))
+            .bind(&period.from)
+            .bind(&period.to);
     if let Some((p, n)) = port {
         q = q.bind(p.as_str()).bind(i64::from(n));
     }
     let mut out = Vec::new();
-    for r in q.fetch_all(store.pool()).await? {
-        let Some(proto) = Proto::parse(&r.try_get::<String, _>("proto")?) else {
+    for (day, proto, port, kind, score, evidence) in q.fetch_all(store.pool()).await? {
+        let Some(proto) = Proto::parse(&proto) else {
             continue;
         };
         out.push(Trend {
-            day: r.try_get("day")?,
+            day,
             proto: proto.as_str(),
-            port: r.try_get::<i64, _>("port")? as u16,
-            kind: r.try_get("kind")?,
-            score: r.try_get("score")?,
-            evidence: serde_json::from_str(&r.try_get::<String, _>("evidence")?)
-                .unwrap_or(Value::Null),
+            port: port as u16,
+            kind,
+            score,
+            evidence: evidence.read(),
         });
     }
     Ok(out)

@@ -10,6 +10,8 @@
 use chrono::{DateTime, Datelike, Utc};
 use renkei_core::access::UserInfo;
 use renkei_core::audit::{self, Actor, Event};
+use renkei_core::i18n::catalog;
+use renkei_core::lang::Lang;
 use renkei_core::store::Tx;
 use renkei_core::tlp::Tlp;
 use renkei_core::{Store, time};
@@ -18,7 +20,7 @@ use serde_json::json;
 
 use renkei_formats::syndication;
 
-use crate::{PublishError, Result, clip, in_language, markdown, warnings};
+use crate::{PublishError, Result, clip, markdown, warnings};
 
 /// The number's prefix: `AT-2026-0001`.
 const PREFIX: &str = "AT";
@@ -91,10 +93,9 @@ impl AlertStatus {
     }
 }
 
-impl TryFrom<String> for AlertStatus {
-    type Error = std::convert::Infallible;
-    fn try_from(s: String) -> std::result::Result<AlertStatus, Self::Error> {
-        Ok(AlertStatus::parse(&s))
+impl From<String> for AlertStatus {
+    fn from(s: String) -> AlertStatus {
+        AlertStatus::parse(&s)
     }
 }
 
@@ -103,24 +104,22 @@ renkei_core::text_column!(AlertStatus);
 /// The note IDs a revision links to, one per line as stored.
 struct NoteLines(String);
 
-impl TryFrom<String> for NoteLines {
-    type Error = std::convert::Infallible;
-    fn try_from(s: String) -> std::result::Result<NoteLines, Self::Error> {
-        Ok(NoteLines(s))
+impl From<String> for NoteLines {
+    fn from(s: String) -> NoteLines {
+        NoteLines(s)
     }
 }
 
 renkei_core::text_column!(NoteLines);
 
-impl TryFrom<NoteLines> for Vec<String> {
-    type Error = std::convert::Infallible;
-    fn try_from(lines: NoteLines) -> std::result::Result<Vec<String>, Self::Error> {
-        Ok(lines
+impl From<NoteLines> for Vec<String> {
+    fn from(lines: NoteLines) -> Vec<String> {
+        lines
             .0
             .lines()
             .filter(|l| !l.is_empty())
             .map(String::from)
-            .collect())
+            .collect()
     }
 }
 
@@ -172,16 +171,16 @@ pub struct Revision {
 
 impl Revision {
     /// The title in the reader's language, or the other one if it is missing.
-    pub fn title(&self, ja: bool) -> &str {
-        in_language(ja, &self.title_ja, &self.title_en)
+    pub fn title(&self, lang: Lang) -> &str {
+        lang.pick(&self.title_ja, &self.title_en)
     }
 
-    pub fn body(&self, ja: bool) -> &str {
-        in_language(ja, &self.body_ja, &self.body_en)
+    pub fn body(&self, lang: Lang) -> &str {
+        lang.pick(&self.body_ja, &self.body_en)
     }
 
-    pub fn change(&self, ja: bool) -> &str {
-        in_language(ja, &self.change_ja, &self.change_en)
+    pub fn change(&self, lang: Lang) -> &str {
+        lang.pick(&self.change_ja, &self.change_en)
     }
 }
 
@@ -231,12 +230,12 @@ pub struct AlertSummary {
 }
 
 impl AlertSummary {
-    pub fn title(&self, ja: bool) -> &str {
-        in_language(ja, &self.title_ja, &self.title_en)
+    pub fn title(&self, lang: Lang) -> &str {
+        lang.pick(&self.title_ja, &self.title_en)
     }
 
-    pub fn body(&self, ja: bool) -> &str {
-        in_language(ja, &self.body_ja, &self.body_en)
+    pub fn body(&self, lang: Lang) -> &str {
+        lang.pick(&self.body_ja, &self.body_en)
     }
 }
 
@@ -827,8 +826,8 @@ pub struct Publication {
 }
 
 impl Publication {
-    pub fn title(&self, ja: bool) -> &str {
-        in_language(ja, &self.title_ja, &self.title_en)
+    pub fn title(&self, lang: Lang) -> &str {
+        lang.pick(&self.title_ja, &self.title_en)
     }
 
     pub fn is_update(&self) -> bool {
@@ -889,7 +888,7 @@ pub fn page_path(number: &str) -> String {
 pub fn feed(
     settings: &renkei_vuln::Settings,
     alerts: &[AlertSummary],
-    ja: bool,
+    lang: Lang,
     now: DateTime<Utc>,
     self_path: &str,
 ) -> syndication::Feed {
@@ -898,11 +897,11 @@ pub fn feed(
         title: format!(
             "{} — {}",
             settings.vuln.publisher_name,
-            if ja { "注意喚起" } else { "Alerts" }
+            catalog(lang).get("publish.feed_alerts")
         ),
         self_link: format!("{}{self_path}", settings.public_url),
         link: format!("{}/alerts", settings.public_url),
-        lang: if ja { "ja" } else { "en" }.into(),
+        lang: lang.as_str().into(),
         updated: alerts
             .iter()
             .filter_map(|a| a.published_at.clone())
@@ -912,11 +911,11 @@ pub fn feed(
             .iter()
             .map(|a| {
                 let url = format!("{}{}", settings.public_url, page_path(&a.number));
-                let summary = clip(&markdown::to_text(a.body(ja)), 600);
+                let summary = clip(&markdown::to_text(a.body(lang)), 600);
                 syndication::Entry {
                     // One entry per alert: an update changes the entry, not adds one.
                     id: url.clone(),
-                    title: format!("{}: {}", a.number, a.title(ja)),
+                    title: format!("{}: {}", a.number, a.title(lang)),
                     link: url,
                     published: a.first_published_at.clone().unwrap_or_default(),
                     updated: a.published_at.clone().unwrap_or_default(),
@@ -961,12 +960,5 @@ mod tests {
         };
         assert!(check_text(&t).is_ok());
         assert!(check_text(&AlertText::default()).is_err());
-    }
-
-    #[test]
-    fn the_missing_language_falls_back_to_the_other() {
-        assert_eq!(in_language(true, "", "en"), "en");
-        assert_eq!(in_language(false, "ja", ""), "ja");
-        assert_eq!(in_language(true, "ja", "en"), "ja");
     }
 }

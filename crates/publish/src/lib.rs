@@ -54,14 +54,6 @@ impl PublishError {
 
 pub type Result<T> = std::result::Result<T, PublishError>;
 
-/// The text in the reader's language (`ja`), or the other one if it is missing.
-pub fn in_language<'a>(ja: bool, text_ja: &'a str, text_en: &'a str) -> &'a str {
-    match (ja, text_ja.is_empty(), text_en.is_empty()) {
-        (true, false, _) | (false, _, true) => text_ja,
-        _ => text_en,
-    }
-}
-
 /// At most `n` characters of `s`, with an ellipsis where it was cut.
 pub fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {

@@ -15,17 +15,18 @@
 use renkei_core::Store;
 use renkei_core::access::{Reader, UserInfo};
 use renkei_core::audit::{self, Actor, Event};
+use renkei_core::i18n::catalog;
 use renkei_core::lang::Lang;
+use renkei_core::row::Bit;
 use renkei_core::secrets::{digest, random_token};
 use renkei_core::store::Tx;
 use renkei_core::tlp::Tlp;
 use renkei_mail::{MailError, NewMail, TeamKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use renkei_core::row::Bit;
 
 use crate::alerts::{self, AlertNumber};
-use crate::{PublishError, Result, in_language};
+use crate::{PublishError, Result};
 
 /// What early-warning mail needs to know about the installation.
 #[derive(Clone)]
@@ -98,23 +99,14 @@ async fn contacts_for(tx: &mut Tx, org: i64) -> Result<Vec<Contact>> {
 }
 
 /// What TLP 2.0 lets the reader do, in the reader's language.
-fn tlp_rule(tlp: Tlp, ja: bool) -> &'static str {
-    match (tlp, ja) {
-        (Tlp::Red, true) => "受信者個人限りの情報です。これ以上開示しないでください。",
-        (Tlp::Red, false) => {
-            "For the eyes and ears of the individual recipients only: no further disclosure."
-        }
-        (Tlp::AmberStrict, true) => "受信組織の中でのみ共有できます。",
-        (Tlp::AmberStrict, false) => "Limited disclosure: within your organization only.",
-        (Tlp::Amber, true) => "受信組織とその顧客の中で、知る必要のある人とのみ共有できます。",
-        (Tlp::Amber, false) => {
-            "Limited disclosure: your organization and its clients, on a need-to-know basis."
-        }
-        (Tlp::Green, true) => "コミュニティの中で共有できます。公開はできません。",
-        (Tlp::Green, false) => "Limited disclosure: within your community, not in public.",
-        (Tlp::Clear, true) => "公開情報です。",
-        (Tlp::Clear, false) => "Disclosure is not limited.",
-    }
+fn tlp_rule(tlp: Tlp, lang: Lang) -> &'static str {
+    catalog(lang).get(match tlp {
+        Tlp::Red => "publish.tlp_red",
+        Tlp::AmberStrict => "publish.tlp_amber_strict",
+        Tlp::Amber => "publish.tlp_amber",
+        Tlp::Green => "publish.tlp_green",
+        Tlp::Clear => "publish.tlp_clear",
+    })
 }
 
 /// The text of one revision, as the mail carries it.
@@ -127,7 +119,7 @@ struct Text {
 /// One early-warning message. The subject travels in clear even when the body is
 /// encrypted, so it names only the label and the number.
 fn message(
-    ja: bool,
+    lang: Lang,
     number: &str,
     revision: i64,
     tlp: Tlp,
@@ -135,49 +127,45 @@ fn message(
     portal: &str,
     receipt: &str,
 ) -> (String, String) {
+    let words = catalog(lang);
     let update = if revision > 1 {
-        if ja { " (更新)" } else { " (update)" }
+        words.get("publish.ew_update")
     } else {
         ""
     };
-    let subject = if ja {
-        format!("[{tlp}] 早期警戒情報 {number}{update}")
-    } else {
-        format!("[{tlp}] Early warning {number}{update}")
-    };
-    let rule = tlp_rule(tlp, ja);
-    let body = match (text, ja) {
-        (Some(t), true) => format!(
-            "{tlp}: {rule}\n\n{number} {}\n{}\n{}\n\nポータル: {portal}\n受領確認: {receipt}\n(受け取ったことを、このリンクのボタンでお知らせください。)\n",
-            t.title,
-            if t.change.is_empty() {
+    let subject = words.fill(
+        "publish.ew_subject",
+        &[("tlp", &tlp), ("number", &number), ("update", &update)],
+    );
+    let body = match text {
+        Some(t) => {
+            let change = if t.change.is_empty() {
                 String::new()
             } else {
-                format!("更新: {}\n", t.change)
-            },
-            t.body
-        ),
-        (Some(t), false) => format!(
-            "{tlp}: {rule}\n\n{number} {}\n{}\n{}\n\nPortal: {portal}\nReceipt: {receipt}\n(Please confirm that you received it with the button behind this link.)\n",
-            t.title,
-            if t.change.is_empty() {
-                String::new()
-            } else {
-                format!("Updated: {}\n", t.change)
-            },
-            t.body
-        ),
-        (None, true) => format!(
-            "貴組織宛ての早期警戒情報 {number} ({tlp}) をポータルに掲載しました。\n\
-             暗号化しないメールでは内容をお送りしません。ポータルでお読みください:\n{portal}\n\n\
-             受領確認: {receipt}\n\n\
-             メールで内容を受け取るには、OpenPGP 公開鍵をご登録ください。\n"
-        ),
-        (None, false) => format!(
-            "An early warning for your organization, {number} ({tlp}), is in the portal.\n\
-             We do not send its text in unencrypted mail. Please read it in the portal:\n{portal}\n\n\
-             Receipt: {receipt}\n\n\
-             To receive the text by mail, register an OpenPGP public key with us.\n"
+                words.fill("publish.ew_change", &[("change", &t.change)])
+            };
+            words.fill(
+                "publish.ew_body",
+                &[
+                    ("tlp", &tlp),
+                    ("rule", &tlp_rule(tlp, lang)),
+                    ("number", &number),
+                    ("title", &t.title),
+                    ("change", &change),
+                    ("body", &t.body),
+                    ("portal", &portal),
+                    ("receipt", &receipt),
+                ],
+            )
+        }
+        None => words.fill(
+            "publish.ew_notice",
+            &[
+                ("number", &number),
+                ("tlp", &tlp),
+                ("portal", &portal),
+                ("receipt", &receipt),
+            ],
         ),
     };
     (subject, body)
@@ -204,12 +192,10 @@ pub(crate) async fn queue(
     .bind(revision)
     .fetch_one(tx.conn())
     .await?;
-    let text = |ja: bool| -> Result<Text> {
-        Ok(Text {
-            title: in_language(ja, &title_ja, &title_en).to_string(),
-            body: in_language(ja, &body_ja, &body_en).to_string(),
-            change: in_language(ja, &change_ja, &change_en).to_string(),
-        })
+    let text = |lang: Lang| Text {
+        title: lang.pick(&title_ja, &title_en).to_string(),
+        body: lang.pick(&body_ja, &body_en).to_string(),
+        change: lang.pick(&change_ja, &change_en).to_string(),
     };
     let portal = format!(
         "{}{}",
@@ -235,11 +221,10 @@ pub(crate) async fn queue(
         .fetch_optional(tx.conn())
         .await?;
         let Some(delivery) = inserted else { continue };
-        let ja = c.lang == Lang::Ja;
-        let text = text(ja)?;
+        let text = text(c.lang);
         let receipt = format!("{}/warnings/receipt/{token}", settings.public_url);
         let (subject, body) = message(
-            ja,
+            c.lang,
             number.as_str(),
             revision,
             tlp,
@@ -370,8 +355,16 @@ pub async fn recipients(
     .fetch_all(store.pool())
     .await?;
     for r in &mut orgs {
-        r.deliveries = deliveries.iter().filter(|d| d.org_id == r.org_id).map(|d| d.row.clone()).collect();
-        r.receipts = receipts.iter().filter(|x| x.org_id == r.org_id).map(|x| x.row.clone()).collect();
+        r.deliveries = deliveries
+            .iter()
+            .filter(|d| d.org_id == r.org_id)
+            .map(|d| d.row.clone())
+            .collect();
+        r.receipts = receipts
+            .iter()
+            .filter(|x| x.org_id == r.org_id)
+            .map(|x| x.row.clone())
+            .collect();
     }
     Ok(orgs)
 }
@@ -650,8 +643,8 @@ pub struct Warning {
 }
 
 impl Warning {
-    pub fn title(&self, ja: bool) -> &str {
-        in_language(ja, &self.title_ja, &self.title_en)
+    pub fn title(&self, lang: Lang) -> &str {
+        lang.pick(&self.title_ja, &self.title_en)
     }
 }
 
@@ -736,18 +729,18 @@ mod tests {
             body: "Patch FooVPN 3.2 now.".into(),
             change: String::new(),
         };
-        for ja in [true, false] {
-            let (subject, body) = message(ja, "AT-2026-0003", 1, Tlp::Amber, None, "P", "R");
+        for lang in Lang::ALL {
+            let (subject, body) = message(lang, "AT-2026-0003", 1, Tlp::Amber, None, "P", "R");
             assert!(subject.contains("AT-2026-0003") && subject.contains("TLP:AMBER"));
             for secret in [&t.title, &t.body] {
                 assert!(!body.contains(secret.as_str()) && !subject.contains(secret.as_str()));
             }
             assert!(body.contains('P') && body.contains('R'));
-            let (subject, body) = message(ja, "AT-2026-0003", 2, Tlp::Red, Some(&t), "P", "R");
+            let (subject, body) = message(lang, "AT-2026-0003", 2, Tlp::Red, Some(&t), "P", "R");
             // The subject goes in clear even when the body is encrypted.
             assert!(!subject.contains(&t.title));
             assert!(body.contains(&t.title) && body.contains(&t.body));
-            assert!(body.contains(tlp_rule(Tlp::Red, ja)));
+            assert!(body.contains(tlp_rule(Tlp::Red, lang)));
         }
     }
 }

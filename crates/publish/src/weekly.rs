@@ -9,14 +9,15 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use renkei_core::access::UserInfo;
 use renkei_core::audit::{self, Actor, Event};
 use renkei_core::config::PublishConfig;
+use renkei_core::i18n::catalog;
+use renkei_core::lang::Lang;
 use renkei_core::{Store, time};
 use renkei_formats::syndication;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row;
 
 use crate::alerts::{self, Viewer};
-use crate::{PublishError, Result, calendar, clip, in_language, markdown};
+use crate::{PublishError, Result, calendar, clip, markdown};
 
 /// When issues come out: the weekday, and the days skipped.
 #[derive(Debug, Clone)]
@@ -36,14 +37,13 @@ pub struct ScheduledDay {
 
 impl Schedule {
     pub async fn load(store: &Store, config: &PublishConfig) -> Result<Schedule> {
-        let rows = sqlx::query("SELECT day, name FROM holidays")
+        let rows: Vec<(String, String)> = sqlx::query_as("SELECT day, name FROM holidays")
             .fetch_all(store.pool())
             .await?;
         let mut loaded = HashMap::new();
-        for r in rows {
-            let day: String = r.try_get("day")?;
+        for (day, name) in rows {
             if let Ok(d) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") {
-                loaded.insert(d, r.try_get("name")?);
+                loaded.insert(d, name);
             }
         }
         Ok(Schedule {
@@ -192,12 +192,22 @@ impl ItemKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// A kind this version does not know reads as news: the item still shows.
+impl From<String> for ItemKind {
+    fn from(s: String) -> ItemKind {
+        ItemKind::parse(&s).unwrap_or(ItemKind::News)
+    }
+}
+
+renkei_core::text_column!(ItemKind);
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, sqlx::FromRow)]
 #[serde(deny_unknown_fields)]
 pub struct WeeklyItem {
     pub kind: ItemKind,
     /// The alert number or note ID (empty for news).
     #[serde(default, rename = "ref")]
+    #[sqlx(rename = "ref")]
     pub reference: String,
     #[serde(default)]
     pub title_ja: String,
@@ -213,16 +223,16 @@ pub struct WeeklyItem {
 }
 
 impl WeeklyItem {
-    pub fn title(&self, ja: bool) -> &str {
-        in_language(ja, &self.title_ja, &self.title_en)
+    pub fn title(&self, lang: Lang) -> &str {
+        lang.pick(&self.title_ja, &self.title_en)
     }
 
-    pub fn summary(&self, ja: bool) -> &str {
-        in_language(ja, &self.summary_ja, &self.summary_en)
+    pub fn summary(&self, lang: Lang) -> &str {
+        lang.pick(&self.summary_ja, &self.summary_en)
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct WeeklyReport {
     pub issue_date: String,
     pub number: Option<i64>,
@@ -231,6 +241,7 @@ pub struct WeeklyReport {
     pub memo_title_en: String,
     pub memo_ja: String,
     pub memo_en: String,
+    #[sqlx(skip)]
     pub items: Vec<WeeklyItem>,
     pub created_at: String,
     pub updated_at: String,
@@ -238,12 +249,12 @@ pub struct WeeklyReport {
 }
 
 impl WeeklyReport {
-    pub fn memo_title(&self, ja: bool) -> &str {
-        in_language(ja, &self.memo_title_ja, &self.memo_title_en)
+    pub fn memo_title(&self, lang: Lang) -> &str {
+        lang.pick(&self.memo_title_ja, &self.memo_title_en)
     }
 
-    pub fn memo(&self, ja: bool) -> &str {
-        in_language(ja, &self.memo_ja, &self.memo_en)
+    pub fn memo(&self, lang: Lang) -> &str {
+        lang.pick(&self.memo_ja, &self.memo_en)
     }
 
     pub fn is_published(&self) -> bool {
@@ -441,17 +452,18 @@ pub async fn create(
 }
 
 async fn draft_id(tx: &mut renkei_core::store::Tx, date: NaiveDate) -> Result<i64> {
-    let row = sqlx::query("SELECT id, status FROM weekly_reports WHERE issue_date = $1")
-        .bind(date.to_string())
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or(PublishError::NotFound("weekly report"))?;
-    if row.try_get::<String, _>("status")? != "draft" {
+    let (id, status): (i64, String) =
+        sqlx::query_as("SELECT id, status FROM weekly_reports WHERE issue_date = $1")
+            .bind(date.to_string())
+            .fetch_optional(tx.conn())
+            .await?
+            .ok_or(PublishError::NotFound("weekly report"))?;
+    if status != "draft" {
         return Err(PublishError::Conflict(format!(
             "the issue of {date} is published and stays as it was"
         )));
     }
-    Ok(row.try_get("id")?)
+    Ok(id)
 }
 
 /// Changes a draft's items and memo.
@@ -603,53 +615,36 @@ pub async fn publish(
 /// One issue by its date or its number; drafts for staff only.
 pub async fn get(store: &Store, key: &str, viewer: Viewer) -> Result<Option<WeeklyReport>> {
     let key = key.trim();
-    let row = if let Ok(n) = key.parse::<i64>() {
-        sqlx::query("SELECT * FROM weekly_reports WHERE number = $1")
+    /// An issue with its row id, to read its items by.
+    #[derive(sqlx::FromRow)]
+    struct Stored {
+        id: i64,
+        #[sqlx(flatten)]
+        report: WeeklyReport,
+    }
+    let row: Option<Stored> = if let Ok(n) = key.parse::<i64>() {
+        sqlx::query_as("SELECT * FROM weekly_reports WHERE number = $1")
             .bind(n)
             .fetch_optional(store.pool())
             .await?
     } else {
-        sqlx::query("SELECT * FROM weekly_reports WHERE issue_date = $1")
+        sqlx::query_as("SELECT * FROM weekly_reports WHERE issue_date = $1")
             .bind(key)
             .fetch_optional(store.pool())
             .await?
     };
-    let Some(row) = row else { return Ok(None) };
-    let status: String = row.try_get("status")?;
-    if viewer != Viewer::Staff && status != "published" {
+    let Some(Stored { id, mut report }) = row else {
+        return Ok(None);
+    };
+    if viewer != Viewer::Staff && report.status != "published" {
         return Ok(None);
     }
-    let id: i64 = row.try_get("id")?;
-    let items = sqlx::query("SELECT * FROM weekly_items WHERE report_id = $1 ORDER BY position")
-        .bind(id)
-        .fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(WeeklyItem {
-                kind: ItemKind::parse(&r.try_get::<String, _>("kind")?).unwrap_or(ItemKind::News),
-                reference: r.try_get("ref")?,
-                title_ja: r.try_get("title_ja")?,
-                title_en: r.try_get("title_en")?,
-                summary_ja: r.try_get("summary_ja")?,
-                summary_en: r.try_get("summary_en")?,
-                url: r.try_get("url")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Some(WeeklyReport {
-        issue_date: row.try_get("issue_date")?,
-        number: row.try_get("number")?,
-        status,
-        memo_title_ja: row.try_get("memo_title_ja")?,
-        memo_title_en: row.try_get("memo_title_en")?,
-        memo_ja: row.try_get("memo_ja")?,
-        memo_en: row.try_get("memo_en")?,
-        items,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        published_at: row.try_get("published_at")?,
-    }))
+    report.items =
+        sqlx::query_as("SELECT * FROM weekly_items WHERE report_id = $1 ORDER BY position")
+            .bind(id)
+            .fetch_all(store.pool())
+            .await?;
+    Ok(Some(report))
 }
 
 /// Issues newest first (drafts too, for staff).
@@ -679,23 +674,22 @@ pub fn page_path(issue_date: &str) -> String {
 }
 
 /// The title of an issue: its number and date.
-pub fn title(w: &WeeklyReport, ja: bool) -> String {
+pub fn title(w: &WeeklyReport, lang: Lang) -> String {
     let n = w
         .number
         .map(|n| n.to_string())
         .unwrap_or_else(|| "-".into());
-    if ja {
-        format!("週報 第{n}号 ({})", w.issue_date)
-    } else {
-        format!("Weekly report No. {n} ({})", w.issue_date)
-    }
+    catalog(lang).fill(
+        "publish.weekly_issue",
+        &[("number", &n), ("date", &w.issue_date)],
+    )
 }
 
 /// The weekly feed (Atom or RSS 2.0) in one language.
 pub fn feed(
     settings: &renkei_vuln::Settings,
     reports: &[WeeklyReport],
-    ja: bool,
+    lang: Lang,
     now: DateTime<Utc>,
     self_path: &str,
 ) -> syndication::Feed {
@@ -704,11 +698,11 @@ pub fn feed(
         title: format!(
             "{} — {}",
             settings.vuln.publisher_name,
-            if ja { "週報" } else { "Weekly report" }
+            catalog(lang).get("publish.feed_weekly")
         ),
         self_link: format!("{}{self_path}", settings.public_url),
         link: format!("{}/weekly", settings.public_url),
-        lang: if ja { "ja" } else { "en" }.into(),
+        lang: lang.as_str().into(),
         updated: reports
             .iter()
             .filter_map(|w| w.published_at.clone())
@@ -720,14 +714,14 @@ pub fn feed(
                 let url = format!("{}{}", settings.public_url, page_path(&w.issue_date));
                 syndication::Entry {
                     id: url.clone(),
-                    title: title(w, ja),
+                    title: title(w, lang),
                     link: url,
                     published: w.published_at.clone().unwrap_or_default(),
                     updated: w.published_at.clone().unwrap_or_default(),
                     summary: w
                         .items
                         .iter()
-                        .map(|i| i.title(ja))
+                        .map(|i| i.title(lang))
                         .collect::<Vec<_>>()
                         .join(" / "),
                 }

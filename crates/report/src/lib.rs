@@ -10,6 +10,8 @@ pub mod pdf;
 pub mod quarterly;
 
 use chrono::{Datelike, NaiveDate};
+use renkei_core::i18n::catalog;
+use renkei_core::lang::Lang;
 use renkei_core::{Classify, Kind};
 use serde::Serialize;
 use thiserror::Error;
@@ -151,21 +153,25 @@ impl Quarter {
 
     /// The period in words: `2007 年 10 月 1 日～2007 年 12 月 31 日` (a full-width
     /// wave dash, as Japanese typesetting has it; ASCII `~` sits high in the font).
-    pub fn span(self, ja: bool) -> String {
+    pub fn span(self, lang: Lang) -> String {
         let (a, b) = (self.first_day(), self.last_day());
-        if ja {
-            format!(
-                "{} 年 {} 月 {} 日～{} 年 {} 月 {} 日",
-                a.year(),
-                a.month(),
-                a.day(),
-                b.year(),
-                b.month(),
-                b.day()
-            )
-        } else {
-            format!("{} – {}", a.format("%-d %B %Y"), b.format("%-d %B %Y"))
-        }
+        let words = catalog(lang);
+        let month = |d: NaiveDate| {
+            words
+                .lookup(&format!("month.m{}", d.month()))
+                .unwrap_or_default()
+        };
+        words.fill(
+            "quarterly.span",
+            &[
+                ("from_year", &a.year()),
+                ("from_month", &month(a)),
+                ("from_day", &a.day()),
+                ("to_year", &b.year()),
+                ("to_month", &month(b)),
+                ("to_day", &b.day()),
+            ],
+        )
     }
 }
 
@@ -231,8 +237,8 @@ mod tests {
         assert_eq!(q.first_day().to_string(), "2007-10-01");
         assert_eq!(q.last_day().to_string(), "2007-12-31");
         assert_eq!(q.months(), ["2007-10", "2007-11", "2007-12"]);
-        assert_eq!(q.span(true), "2007 年 10 月 1 日～2007 年 12 月 31 日");
-        assert_eq!(q.span(false), "1 October 2007 – 31 December 2007");
+        assert_eq!(q.span(Lang::Ja), "2007 年 10 月 1 日～2007 年 12 月 31 日");
+        assert_eq!(q.span(Lang::En), "1 October 2007 – 31 December 2007");
         assert_eq!(Quarter::parse("2008Q1").unwrap().previous(), q);
         assert_eq!(
             Quarter::last_complete(NaiveDate::from_ymd_opt(2008, 1, 15).unwrap()),

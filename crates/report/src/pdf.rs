@@ -207,9 +207,9 @@ pub fn markup(r: &QuarterlyReport) -> String {
         for (i, t) in r.topics.iter().enumerate() {
             d.heading(
                 3,
-                &format!("【{} {}】{}", w.t("topic"), i + 1, t.title(r.ja())),
+                &format!("【{} {}】{}", w.t("topic"), i + 1, t.title(r.lang)),
             );
-            for p in renkei_publish::markdown::to_text(t.body(r.ja())).split("\n\n") {
+            for p in renkei_publish::markdown::to_text(t.body(r.lang)).split("\n\n") {
                 if !p.trim().is_empty() {
                     d.para(p.trim());
                 }
@@ -228,7 +228,7 @@ pub fn markup(r: &QuarterlyReport) -> String {
                 "{} {} {} ({})",
                 a.published_at.get(..10).unwrap_or(""),
                 a.number,
-                a.title(r.ja()),
+                a.title(r.lang),
                 if a.is_update() {
                     w.t("update")
                 } else {

@@ -33,6 +33,15 @@ macro_rules! word_enum {
                 match self { $($name::$variant => $text),+ }
             }
         }
+
+        impl TryFrom<String> for $name {
+            type Error = VulnError;
+            fn try_from(s: String) -> Result<$name> {
+                $name::parse(&s)
+            }
+        }
+
+        renkei_core::text_column!($name);
     };
 }
 
@@ -105,20 +114,9 @@ word_enum!(
 );
 
 impl ProductStatus {
-    pub fn label(self, ja: bool) -> &'static str {
-        use ProductStatus::*;
-        match (self, ja) {
-            (Vulnerable, true) => "該当製品あり",
-            (NotVulnerable, true) => "該当製品なし",
-            (Unknown, true) => "未確認",
-            (InvestigatingLikelyVulnerable, true) => "調査中（該当の可能性あり）",
-            (InvestigatingLikelyNotVulnerable, true) => "調査中（該当の可能性低）",
-            (Vulnerable, false) => "Vulnerable",
-            (NotVulnerable, false) => "Not Vulnerable",
-            (Unknown, false) => "Unknown",
-            (InvestigatingLikelyVulnerable, false) => "Investigating (likely vulnerable)",
-            (InvestigatingLikelyNotVulnerable, false) => "Investigating (likely not vulnerable)",
-        }
+    /// The status as a published note names it, from the catalogs.
+    pub fn label(self, lang: renkei_core::lang::Lang) -> &'static str {
+        renkei_core::i18n::catalog(lang).name("product_status", self.as_str())
     }
 
     /// CSAF's product_status buckets; "unknown" is reported as under investigation,

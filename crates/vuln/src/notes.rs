@@ -8,11 +8,12 @@ use chrono::{DateTime, Datelike, Utc};
 use rand::Rng;
 use renkei_core::access::Principal;
 use renkei_core::audit::{self, Event};
+use renkei_core::i18n::catalog;
+use renkei_core::lang::Lang;
 use renkei_core::{Store, time};
 use renkei_formats::{csaf, cve5, cvss::Cvss31, syndication};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::Row;
 
 use crate::cases::{self, CaseCvss, CaseDetail};
 use crate::model::{ProductStatus, Series};
@@ -25,9 +26,9 @@ pub struct Bilingual {
 }
 
 impl Bilingual {
-    pub fn get(&self, ja: bool) -> &str {
-        match (ja, self.ja.is_empty(), self.en.is_empty()) {
-            (true, false, _) | (false, _, true) => &self.ja,
+    pub fn get(&self, lang: Lang) -> &str {
+        match (lang, self.ja.is_empty(), self.en.is_empty()) {
+            (Lang::Ja, false, _) | (Lang::En, _, true) => &self.ja,
             _ => &self.en,
         }
     }
@@ -360,14 +361,13 @@ pub async fn revise(
     let content = serde_json::to_string(&snapshot(&detail)).unwrap_or_default();
     let mut tx = store.begin().await?;
     let (note_id, last): (i64, i64) = {
-        let r = sqlx::query(
+        sqlx::query_as(
             "SELECT n.id, MAX(r.revision) AS last FROM notes n JOIN note_revisions r ON r.note_id = n.id \
              WHERE n.note_key = $1 GROUP BY n.id",
         )
         .bind(&note.key)
         .fetch_one(tx.conn())
-        .await?;
-        (r.try_get("id")?, r.try_get("last")?)
+        .await?
     };
     sqlx::query("INSERT INTO note_revisions (note_id, revision, summary, content, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(note_id)
@@ -403,7 +403,15 @@ pub async fn get(
     now: DateTime<Utc>,
     unpublished: bool,
 ) -> Result<Option<Note>> {
-    let Some(row) = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct Head {
+        id: i64,
+        note_key: String,
+        series: Series,
+        publish_at: String,
+        case_key: String,
+    }
+    let Some(head) = sqlx::query_as::<_, Head>(
         "SELECT n.id, n.note_key, n.series, n.publish_at, c.case_key FROM notes n JOIN cases c ON c.id = n.case_id \
          WHERE n.note_key = $1",
     )
@@ -413,43 +421,29 @@ pub async fn get(
     else {
         return Ok(None);
     };
-    let publish_at: String = row.try_get("publish_at")?;
+    let publish_at = head.publish_at;
     if !unpublished && time::parse(&publish_at).is_none_or(|t| t > now) {
         return Ok(None);
     }
-    let revisions = sqlx::query("SELECT revision, summary, content, created_at FROM note_revisions WHERE note_id = $1 ORDER BY revision")
-        .bind(row.try_get::<i64, _>("id")?)
+    let revisions: Vec<(i64, String, String, String)> = sqlx::query_as("SELECT revision, summary, content, created_at FROM note_revisions WHERE note_id = $1 ORDER BY revision")
+        .bind(head.id)
         .fetch_all(store.pool())
         .await?;
-    let Some(last) = revisions.last() else {
+    let Some((_, _, content, _)) = revisions.last() else {
         return Ok(None);
     };
-    let content: NoteContent = serde_json::from_str(&last.try_get::<String, _>("content")?)
-        .map_err(|e| {
-            VulnError::Core(renkei_core::CoreError::Internal(format!(
-                "note content: {e}"
-            )))
-        })?;
-    let infos = revisions
-        .iter()
-        .map(|r| {
-            let revision: i64 = r.try_get("revision")?;
-            Ok(RevisionInfo {
-                revision,
-                // The first revision is dated by its publication, not by when it was
-                // prepared.
-                date: if revision == 1 {
-                    publish_at.clone()
-                } else {
-                    r.try_get("created_at")?
-                },
-                summary: r.try_get("summary")?,
-            })
+    let content = note_content(content)?;
+    let infos: Vec<RevisionInfo> = revisions
+        .into_iter()
+        .map(|(revision, summary, _, created_at)| RevisionInfo {
+            revision,
+            date: revision_date(revision, &publish_at, created_at),
+            summary,
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect();
     Ok(Some(Note {
-        key: row.try_get("note_key")?,
-        series: Series::parse(&row.try_get::<String, _>("series")?)?,
+        key: head.note_key,
+        series: head.series,
         updated_at: infos
             .last()
             .map(|i| i.date.clone())
@@ -457,8 +451,27 @@ pub async fn get(
         publish_at,
         revisions: infos,
         content,
-        case_key: row.try_get("case_key")?,
+        case_key: head.case_key,
     }))
+}
+
+/// A stored revision's text: written by Renkei, so one that does not parse is a
+/// fault, not something to show half of.
+fn note_content(text: &str) -> Result<NoteContent> {
+    serde_json::from_str(text).map_err(|e| {
+        VulnError::Core(renkei_core::CoreError::Internal(format!(
+            "note content: {e}"
+        )))
+    })
+}
+
+/// The first revision is dated by its publication, not by when it was prepared.
+fn revision_date(revision: i64, publish_at: &str, created_at: String) -> String {
+    if revision == 1 {
+        publish_at.to_string()
+    } else {
+        created_at
+    }
 }
 
 /// Published notes, newest first.
@@ -467,7 +480,16 @@ pub async fn list_published(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<NoteSummary>> {
-    let rows = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct Listed {
+        note_key: String,
+        series: Series,
+        publish_at: String,
+        revision: i64,
+        content: String,
+        created_at: String,
+    }
+    let rows: Vec<Listed> = sqlx::query_as(
         "SELECT n.note_key, n.series, n.publish_at, r.revision, r.content, r.created_at FROM notes n \
          JOIN note_revisions r ON r.note_id = n.id \
          WHERE n.publish_at <= $1 AND r.revision = (SELECT MAX(x.revision) FROM note_revisions x WHERE x.note_id = n.id) \
@@ -477,27 +499,15 @@ pub async fn list_published(
     .bind(limit)
     .fetch_all(store.pool())
     .await?;
-    rows.iter()
+    rows.into_iter()
         .map(|r| {
-            let content: NoteContent = serde_json::from_str(&r.try_get::<String, _>("content")?)
-                .map_err(|e| {
-                    VulnError::Core(renkei_core::CoreError::Internal(format!(
-                        "note content: {e}"
-                    )))
-                })?;
-            let revision: i64 = r.try_get("revision")?;
-            let publish_at: String = r.try_get("publish_at")?;
             Ok(NoteSummary {
-                key: r.try_get("note_key")?,
-                series: Series::parse(&r.try_get::<String, _>("series")?)?,
-                title: content.title,
-                updated_at: if revision == 1 {
-                    publish_at.clone()
-                } else {
-                    r.try_get("created_at")?
-                },
-                publish_at,
-                revision,
+                key: r.note_key,
+                series: r.series,
+                title: note_content(&r.content)?.title,
+                updated_at: revision_date(r.revision, &r.publish_at, r.created_at),
+                publish_at: r.publish_at,
+                revision: r.revision,
             })
         })
         .collect()
@@ -526,21 +536,21 @@ pub async fn for_export(store: &Store, id: &str, now: DateTime<Utc>) -> Result<N
 
 /// The note as a CSAF 2.0 security advisory in `lang` (`en` or `ja`).
 pub fn to_csaf(settings: &Settings, note: &Note, lang: &str) -> Result<Value> {
-    let ja = lang == "ja";
+    let lang = asked(lang);
     let c = &note.content;
     let advisory = csaf::Advisory {
         tracking_id: note.key.clone(),
-        title: c.title.get(ja).to_string(),
-        lang: if ja { "ja" } else { "en" }.into(),
+        title: c.title.get(lang).to_string(),
+        lang: lang.as_str().into(),
         publisher: csaf::Publisher {
             name: settings.vuln.publisher_name.clone(),
             namespace: settings.vuln.publisher_namespace.clone(),
         },
         url: settings.note_url(&note.key),
-        summary: c.title.get(ja).to_string(),
-        description: c.overview.get(ja).to_string(),
-        solution: c.solution.get(ja).to_string(),
-        workaround: c.workaround.get(ja).to_string(),
+        summary: c.title.get(lang).to_string(),
+        description: c.overview.get(lang).to_string(),
+        solution: c.solution.get(lang).to_string(),
+        workaround: c.workaround.get(lang).to_string(),
         cve: c.cve.clone(),
         cwe: c
             .cwe
@@ -552,7 +562,7 @@ pub fn to_csaf(settings: &Settings, note: &Note, lang: &str) -> Result<Value> {
             .iter()
             .map(|v| csaf::Vendor {
                 name: v.name.clone(),
-                statement: Some(v.statement.get(ja).to_string()).filter(|s| !s.is_empty()),
+                statement: Some(v.statement.get(lang).to_string()).filter(|s| !s.is_empty()),
                 products: v
                     .products
                     .iter()
@@ -613,8 +623,8 @@ pub fn to_cve5(settings: &Settings, note: &Note) -> Result<Value> {
         } else {
             settings.vuln.cna_short_name.clone()
         },
-        title: c.title.get(false).to_string(),
-        description: c.overview.get(false).to_string(),
+        title: c.title.get(Lang::En).to_string(),
+        description: c.overview.get(Lang::En).to_string(),
         lang: "en".into(),
         affected: c
             .vendors
@@ -642,13 +652,13 @@ pub fn to_cve5(settings: &Settings, note: &Note) -> Result<Value> {
     Ok(cve5::write(&record)?)
 }
 
-fn jvn_item(settings: &Settings, note: &Note, ja: bool) -> syndication::JvnItem {
+fn jvn_item(settings: &Settings, note: &Note, lang: Lang) -> syndication::JvnItem {
     let c = &note.content;
     syndication::JvnItem {
         identifier: note.key.clone(),
-        title: c.title.get(ja).to_string(),
+        title: c.title.get(lang).to_string(),
         link: settings.note_url(&note.key),
-        description: c.overview.get(ja).to_string(),
+        description: c.overview.get(lang).to_string(),
         references: c
             .cve
             .iter()
@@ -685,33 +695,35 @@ fn jvn_item(settings: &Settings, note: &Note, ja: bool) -> syndication::JvnItem 
 
 /// The note as a JVNRSS document with one item.
 pub fn to_jvnrss(settings: &Settings, note: &Note, lang: &str) -> String {
-    let ja = lang == "ja";
+    let lang = asked(lang);
     syndication::jvnrss(
         &settings.vuln.publisher_name,
         &format!("{}/notes", settings.public_url),
-        if ja { "ja" } else { "en" },
-        &[jvn_item(settings, note, ja)],
+        lang.as_str(),
+        &[jvn_item(settings, note, lang)],
     )
+}
+
+/// The language a document was asked for in: Japanese only when asked for, as
+/// CSAF and JVNRSS readers default to English.
+fn asked(lang: &str) -> Lang {
+    if lang == "ja" { Lang::Ja } else { Lang::En }
 }
 
 /// The Atom feed of published notes.
 pub fn atom(settings: &Settings, notes: &[NoteSummary], lang: &str, now: DateTime<Utc>) -> String {
-    let ja = lang == "ja";
+    let lang = asked(lang);
     let self_link = format!("{}/feeds/vulnerabilities.atom", settings.public_url);
     syndication::atom(&syndication::Feed {
         id: self_link.clone(),
         title: format!(
             "{} — {}",
             settings.vuln.publisher_name,
-            if ja {
-                "脆弱性レポート"
-            } else {
-                "Vulnerability notes"
-            }
+            catalog(lang).get("vuln.notes_title")
         ),
         self_link,
         link: format!("{}/notes", settings.public_url),
-        lang: lang.to_string(),
+        lang: lang.as_str().to_string(),
         updated: notes
             .iter()
             .map(|n| n.updated_at.clone())
@@ -721,11 +733,18 @@ pub fn atom(settings: &Settings, notes: &[NoteSummary], lang: &str, now: DateTim
             .iter()
             .map(|n| syndication::Entry {
                 id: settings.note_url(&n.key),
-                title: format!("{}: {}", n.key, n.title.get(ja)),
+                title: format!("{}: {}", n.key, n.title.get(lang)),
                 link: settings.note_url(&n.key),
                 published: n.publish_at.clone(),
                 updated: n.updated_at.clone(),
-                summary: n.title.get(!ja).to_string(),
+                // The other language's title: a reader of one sees both.
+                summary: n
+                    .title
+                    .get(match lang {
+                        Lang::Ja => Lang::En,
+                        Lang::En => Lang::Ja,
+                    })
+                    .to_string(),
             })
             .collect(),
     })

@@ -6,11 +6,10 @@
 use renkei_core::access::Principal;
 use renkei_core::audit::{self, Actor, Event};
 use renkei_core::orgs::{self, NewOrganization, OrgKind};
+use renkei_core::row::{Bit, Commas};
 use renkei_core::{Store, accounts, time};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::model::VendorState;
 use crate::{Result, VulnError};
@@ -37,13 +36,15 @@ pub struct Application {
     pub by_mail: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Vendor {
     pub id: i64,
     pub org_id: i64,
     pub name: String,
     pub state: VendorState,
+    #[sqlx(try_from = "Commas")]
     pub languages: Vec<String>,
+    #[sqlx(try_from = "Bit")]
     pub by_mail: bool,
     pub terms_version: Option<String>,
     pub applied_at: String,
@@ -51,21 +52,23 @@ pub struct Vendor {
     pub state_changed_at: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct VendorContact {
     pub id: i64,
     pub name: String,
     pub email: String,
+    #[sqlx(skip)]
     pub has_key: bool,
     pub key_fingerprint: Option<String>,
     pub key_expires_at: Option<String>,
     /// `none`, `valid`, `expires_soon` (within 30 days) or `expired`.
+    #[sqlx(skip)]
     pub key_status: &'static str,
     #[serde(skip)]
     pub pgp_key: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct VendorProduct {
     pub id: i64,
     pub name: String,
@@ -109,7 +112,7 @@ pub struct StateChange {
     pub terms_version: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Terms {
     pub version: String,
     pub body: String,
@@ -118,26 +121,6 @@ pub struct Terms {
 
 const VENDOR_COLUMNS: &str = "v.id, v.org_id, o.name, v.state, v.languages, v.by_mail, v.terms_version, \
      v.applied_at, v.registered_at, v.state_changed_at";
-
-fn vendor_from(row: &AnyRow) -> Result<Vendor> {
-    Ok(Vendor {
-        id: row.try_get("id")?,
-        org_id: row.try_get("org_id")?,
-        name: row.try_get("name")?,
-        state: VendorState::parse(&row.try_get::<String, _>("state")?)?,
-        languages: row
-            .try_get::<String, _>("languages")?
-            .split(',')
-            .filter(|l| !l.is_empty())
-            .map(str::to_string)
-            .collect(),
-        by_mail: row.try_get::<i64, _>("by_mail")? != 0,
-        terms_version: row.try_get("terms_version")?,
-        applied_at: row.try_get("applied_at")?,
-        registered_at: row.try_get("registered_at")?,
-        state_changed_at: row.try_get("state_changed_at")?,
-    })
-}
 
 fn languages(given: &[String]) -> Result<String> {
     let mut out: Vec<&str> = Vec::new();
@@ -299,53 +282,41 @@ pub async fn apply(store: &Store, from: &str, app: Application, now: &str) -> Re
 }
 
 pub async fn list(store: &Store) -> Result<Vec<Vendor>> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {VENDOR_COLUMNS} FROM vendors v JOIN organizations o ON o.id = v.org_id ORDER BY o.name"
     )))
     .fetch_all(store.pool())
-    .await?;
-    rows.iter().map(vendor_from).collect()
+    .await?)
 }
 
 pub async fn get(store: &Store, id: i64) -> Result<VendorDetail> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let vendor = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {VENDOR_COLUMNS} FROM vendors v JOIN organizations o ON o.id = v.org_id WHERE v.id = $1"
     )))
     .bind(id)
     .fetch_optional(store.pool())
     .await?
     .ok_or(VulnError::NotFound("vendor"))?;
-    let vendor = vendor_from(&row)?;
     let now = store.now();
-    let contacts = sqlx::query(
+    let mut contacts: Vec<VendorContact> = sqlx::query_as(
         "SELECT id, name, email, pgp_key, key_fingerprint, key_expires_at FROM vendor_contacts \
          WHERE vendor_id = $1 ORDER BY id",
     )
     .bind(id)
     .fetch_all(store.pool())
-    .await?
-    .iter()
-    .map(|r| {
-        let pgp_key: Option<String> = r.try_get("pgp_key")?;
-        let expires: Option<String> = r.try_get("key_expires_at")?;
-        let key_status = match (&pgp_key, expires.as_deref().and_then(time::parse)) {
+    .await?;
+    for c in &mut contacts {
+        c.has_key = c.pgp_key.is_some();
+        c.key_status = match (
+            &c.pgp_key,
+            c.key_expires_at.as_deref().and_then(time::parse),
+        ) {
             (None, _) => "none",
             (Some(_), Some(t)) if t <= now => "expired",
             (Some(_), Some(t)) if t <= now + chrono::Duration::days(30) => "expires_soon",
             _ => "valid",
         };
-        Ok(VendorContact {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            email: r.try_get("email")?,
-            has_key: pgp_key.is_some(),
-            key_fingerprint: r.try_get("key_fingerprint")?,
-            key_expires_at: expires,
-            key_status,
-            pgp_key,
-        })
-    })
-    .collect::<Result<Vec<_>>>()?;
+    }
     let products = products(store, id).await?;
     Ok(VendorDetail {
         vendor,
@@ -355,22 +326,12 @@ pub async fn get(store: &Store, id: i64) -> Result<VendorDetail> {
 }
 
 pub async fn products(store: &Store, vendor_id: i64) -> Result<Vec<VendorProduct>> {
-    sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT id, name, cpe, purl FROM vendor_products WHERE vendor_id = $1 ORDER BY name",
     )
     .bind(vendor_id)
     .fetch_all(store.pool())
-    .await?
-    .iter()
-    .map(|r| {
-        Ok(VendorProduct {
-            id: r.try_get("id")?,
-            name: r.try_get("name")?,
-            cpe: r.try_get("cpe")?,
-            purl: r.try_get("purl")?,
-        })
-    })
-    .collect()
+    .await?)
 }
 
 /// The registry entry of the organization a vendor user belongs to: vendor users see
@@ -631,18 +592,11 @@ pub async fn set_terms(
 }
 
 pub async fn terms(store: &Store) -> Result<Vec<Terms>> {
-    sqlx::query("SELECT version, body, created_at FROM vendor_terms ORDER BY created_at DESC")
-        .fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Terms {
-                version: r.try_get("version")?,
-                body: r.try_get("body")?,
-                created_at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    Ok(sqlx::query_as(
+        "SELECT version, body, created_at FROM vendor_terms ORDER BY created_at DESC",
+    )
+    .fetch_all(store.pool())
+    .await?)
 }
 
 /// A vendor that may be affected, with the products whose names appear in the text.

@@ -365,7 +365,7 @@ fn trend_worker(
             // One node computes the notes at a time; if it dies, its lease runs out
             // and the next node's tick takes the job.
             let (store, me) = (&state.store, state.node_id.as_str());
-            match renkei_core::nodes::lease(store, TREND_JOB, me, chrono::Duration::minutes(10))
+            match renkei_core::jobs::lease(store, TREND_JOB, me, chrono::Duration::minutes(10))
                 .await
             {
                 Ok(true) => {}
@@ -381,7 +381,7 @@ fn trend_worker(
                 Ok(n) => tracing::info!(days = n, "observation trend notes recomputed"),
                 Err(e) => tracing::warn!(error = %e, "trend notes not recomputed; will retry"),
             }
-            if let Err(e) = renkei_core::nodes::release(store, TREND_JOB, me).await {
+            if let Err(e) = renkei_core::jobs::release(store, TREND_JOB, me).await {
                 tracing::warn!(error = %e, "trend lease not released; it runs out by itself");
             }
         })

@@ -6,13 +6,13 @@ async fn load(store: &Store, key: &str, now: DateTime<Utc>) -> Result<Option<Cas
     let Ok(key) = CaseId::parse(key) else {
         return Ok(None);
     };
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let row: Option<CaseRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {CASE_COLUMNS} FROM cases c LEFT JOIN notes n ON n.case_id = c.id WHERE c.case_key = $1"
     )))
     .bind(key.as_str())
     .fetch_optional(store.pool())
     .await?;
-    row.map(|r| case_from(&r, now)).transpose()
+    Ok(row.map(|r| r.into_case(now)))
 }
 
 async fn case_vendors(
@@ -21,7 +21,7 @@ async fn case_vendors(
     case: &Case,
     now: DateTime<Utc>,
 ) -> Result<Vec<CaseVendor>> {
-    let rows = sqlx::query(
+    let mut vendors: Vec<CaseVendor> = sqlx::query_as(
         "SELECT cv.id, cv.vendor_id, v.org_id, o.name, cv.stage, cv.unreachable, cv.date_answer, cv.requested_date, \
          cv.statement_ja, cv.statement_en, cv.notified_at, cv.last_activity_at \
          FROM case_vendors cv JOIN vendors v ON v.id = cv.vendor_id JOIN organizations o ON o.id = v.org_id \
@@ -30,69 +30,42 @@ async fn case_vendors(
     .bind(case.id)
     .fetch_all(store.pool())
     .await?;
-    let products = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct OfVendor {
+        case_vendor_id: i64,
+        #[sqlx(flatten)]
+        product: CaseProduct,
+    }
+    let products: Vec<OfVendor> = sqlx::query_as(
         "SELECT id, case_vendor_id, name, cpe, purl, status, fixed_in FROM case_products WHERE case_id = $1 ORDER BY name, id",
     )
     .bind(case.id)
     .fetch_all(store.pool())
     .await?;
     let published = case.note.as_ref().is_some_and(|n| n.published);
-    let mut out = Vec::new();
-    for r in rows {
-        let id: i64 = r.try_get("id")?;
-        let recorded = Stage::parse(&r.try_get::<String, _>("stage")?)?;
-        let notified_at: String = r.try_get("notified_at")?;
-        let last_activity_at: Option<String> = r.try_get("last_activity_at")?;
-        let unreachable = r.try_get::<i64, _>("unreachable")? != 0;
-        let mut flags = Vec::new();
-        let days_since = |t: &str| time::parse(t).map(|t| (now - t).num_days()).unwrap_or(0);
-        if !published {
-            if recorded == Stage::Notified && days_since(&notified_at) > settings.vuln.ack_days {
-                flags.push("no_ack");
+    let days_since = |t: &str| time::parse(t).map(|t| (now - t).num_days()).unwrap_or(0);
+    for v in &mut vendors {
+        if published {
+            v.stage = Stage::Published;
+        } else {
+            if v.stage == Stage::Notified && days_since(&v.notified_at) > settings.vuln.ack_days {
+                v.flags.push("no_ack");
             }
-            let last = last_activity_at.as_deref().unwrap_or(&notified_at);
-            if recorded != Stage::FixReady && days_since(last) > settings.vuln.silence_days {
-                flags.push("silent");
+            let last = v.last_activity_at.as_deref().unwrap_or(&v.notified_at);
+            if v.stage != Stage::FixReady && days_since(last) > settings.vuln.silence_days {
+                v.flags.push("silent");
             }
         }
-        if unreachable {
-            flags.push("unreachable");
+        if v.unreachable {
+            v.flags.push("unreachable");
         }
-        out.push(CaseVendor {
-            id,
-            vendor_id: r.try_get("vendor_id")?,
-            org_id: r.try_get("org_id")?,
-            name: r.try_get("name")?,
-            stage: if published {
-                Stage::Published
-            } else {
-                recorded
-            },
-            unreachable,
-            date_answer: r.try_get("date_answer")?,
-            requested_date: r.try_get("requested_date")?,
-            statement_ja: r.try_get("statement_ja")?,
-            statement_en: r.try_get("statement_en")?,
-            notified_at,
-            last_activity_at,
-            flags,
-            products: products
-                .iter()
-                .filter(|p| p.try_get::<i64, _>("case_vendor_id").ok() == Some(id))
-                .map(|p| {
-                    Ok(CaseProduct {
-                        id: p.try_get("id")?,
-                        name: p.try_get("name")?,
-                        cpe: p.try_get("cpe")?,
-                        purl: p.try_get("purl")?,
-                        status: ProductStatus::parse(&p.try_get::<String, _>("status")?)?,
-                        fixed_in: p.try_get("fixed_in")?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?,
-        });
+        v.products = products
+            .iter()
+            .filter(|p| p.case_vendor_id == v.id)
+            .map(|p| p.product.clone())
+            .collect();
     }
-    Ok(out)
+    Ok(vendors)
 }
 
 /// The case as the whole team sees it, for notes, exports and the command line.
@@ -222,31 +195,19 @@ async fn summaries(
          (SELECT COUNT(*) FROM case_vendors x WHERE x.case_id = c.id) AS vendor_count \
          FROM cases c LEFT JOIN notes n ON n.case_id = c.id {filter} ORDER BY c.id DESC"
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = sqlx::query_as::<_, CaseSummary>(sqlx::AssertSqlSafe(sql));
     if let Some(org) = org {
         q = q.bind(org);
     }
-    q.fetch_all(store.pool())
-        .await?
-        .iter()
-        .map(|r| {
-            let publish_at: Option<String> = r.try_get("publish_at")?;
-            Ok(CaseSummary {
-                key: r.try_get("case_key")?,
-                title: r.try_get("title")?,
-                state: r.try_get("state")?,
-                series: Series::parse(&r.try_get::<String, _>("series")?)?,
-                vendors: r.try_get("vendor_count")?,
-                note: r.try_get("note_key")?,
-                published: publish_at
-                    .as_deref()
-                    .and_then(time::parse)
-                    .is_some_and(|t| t <= now),
-                publish_at,
-                received_at: r.try_get("received_at")?,
-            })
-        })
-        .collect()
+    let mut summaries = q.fetch_all(store.pool()).await?;
+    for s in &mut summaries {
+        s.published = s
+            .publish_at
+            .as_deref()
+            .and_then(time::parse)
+            .is_some_and(|t| t <= now);
+    }
+    Ok(summaries)
 }
 
 /// The case's note, published or not, for coordinators: it carries every vendor's

@@ -15,14 +15,13 @@
 use chrono::{DateTime, Datelike, Utc};
 use renkei_core::access::{CaseView, Principal};
 use renkei_core::audit::{self, Actor, Event};
+use renkei_core::row::{Bit, JsonText};
 use renkei_core::store::Tx;
 use renkei_core::tlp::Tlp;
 use renkei_core::{Store, accounts, time};
 use renkei_formats::cvss::Cvss31;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use crate::model::VendorState;
 use crate::model::{CaseId, ProductStatus, Series, Stage};
@@ -89,6 +88,9 @@ pub struct NoteText {
     pub en: NoteLang,
 }
 
+// Kept with the case as JSON; what no longer parses reads as no text yet.
+renkei_core::json_column!(NoteText);
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CaseCvss {
     pub vector: String,
@@ -132,7 +134,7 @@ pub struct Case {
     pub id: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct CaseProduct {
     pub id: i64,
     pub name: String,
@@ -142,13 +144,14 @@ pub struct CaseProduct {
     pub fixed_in: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct CaseVendor {
     pub id: i64,
     pub vendor_id: i64,
     pub name: String,
     /// `published` once the note is public, whatever was recorded before.
     pub stage: Stage,
+    #[sqlx(try_from = "Bit")]
     pub unreachable: bool,
     /// `""` (not answered), `accepted` or `requested`.
     pub date_answer: String,
@@ -159,7 +162,9 @@ pub struct CaseVendor {
     pub last_activity_at: Option<String>,
     /// `no_ack` (not acknowledged in time), `silent` (nothing said for too long),
     /// `unreachable`.
+    #[sqlx(skip)]
     pub flags: Vec<&'static str>,
+    #[sqlx(skip)]
     pub products: Vec<CaseProduct>,
     #[serde(skip)]
     pub org_id: i64,
@@ -174,14 +179,18 @@ pub struct CaseDetail {
     pub view: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct CaseSummary {
+    #[sqlx(rename = "case_key")]
     pub key: String,
     pub title: String,
     pub state: String,
     pub series: Series,
+    #[sqlx(rename = "vendor_count")]
     pub vendors: i64,
+    #[sqlx(rename = "note_key")]
     pub note: Option<String>,
+    #[sqlx(skip)]
     pub published: bool,
     pub publish_at: Option<String>,
     pub received_at: String,
@@ -192,53 +201,80 @@ const CASE_COLUMNS: &str = "c.id, c.case_key, c.state, c.series, c.source, c.tlp
      c.note_text, c.refs, c.proposed_at, c.proposed_tz, c.received_at, c.updated_at, \
      n.note_key, n.publish_at";
 
-fn case_from(row: &AnyRow, now: DateTime<Utc>) -> Result<Case> {
-    let vector: Option<String> = row.try_get("cvss_vector")?;
-    let cvss = match vector {
-        Some(v) => Cvss31::parse(&v).ok().map(|c| CaseCvss {
-            vector: c.vector,
-            score: c.score,
-            severity: c.severity.as_str().to_string(),
-        }),
-        None => None,
-    };
-    let cwe: Option<String> = row.try_get("cwe")?;
-    let note_key: Option<String> = row.try_get("note_key")?;
-    let publish_at: Option<String> = row.try_get("publish_at")?;
-    let note = match (note_key, publish_at) {
-        (Some(key), Some(at)) => Some(NoteRef {
-            published: time::parse(&at).is_some_and(|t| t <= now),
-            key,
-            publish_at: at,
-        }),
-        _ => None,
-    };
-    Ok(Case {
-        id: row.try_get("id")?,
-        key: row.try_get("case_key")?,
-        state: row.try_get("state")?,
-        series: Series::parse(&row.try_get::<String, _>("series")?)?,
-        source: row.try_get("source")?,
-        tlp: row.try_get("tlp")?,
-        title: row.try_get("title")?,
-        description: row.try_get("description")?,
-        affected: row.try_get("affected")?,
-        cvss,
-        cwe_name: cwe.as_deref().and_then(renkei_formats::cwe::name),
-        cwe,
-        cve: row.try_get("cve")?,
-        credit: row.try_get("credit")?,
-        reporter: Some(json!({
-            "name": row.try_get::<String, _>("reporter_name")?,
-            "email": row.try_get::<String, _>("reporter_email")?,
-        })),
-        note_text: serde_json::from_str(&row.try_get::<String, _>("note_text")?)
-            .unwrap_or_default(),
-        references: serde_json::from_str(&row.try_get::<String, _>("refs")?).unwrap_or_default(),
-        proposed_publish_at: row.try_get("proposed_at")?,
-        proposed_tz: row.try_get("proposed_tz")?,
-        received_at: row.try_get("received_at")?,
-        updated_at: row.try_get("updated_at")?,
-        note,
-    })
+/// A case's row, read with [`CASE_COLUMNS`].
+#[derive(sqlx::FromRow)]
+struct CaseRow {
+    id: i64,
+    case_key: String,
+    state: String,
+    series: Series,
+    source: String,
+    tlp: String,
+    title: String,
+    description: String,
+    affected: String,
+    cvss_vector: Option<String>,
+    cwe: Option<String>,
+    cve: Option<String>,
+    credit: String,
+    reporter_name: String,
+    reporter_email: String,
+    note_text: NoteText,
+    #[sqlx(try_from = "JsonText")]
+    refs: Vec<String>,
+    proposed_at: Option<String>,
+    proposed_tz: Option<String>,
+    received_at: String,
+    updated_at: String,
+    note_key: Option<String>,
+    publish_at: Option<String>,
+}
+
+impl CaseRow {
+    /// The case as of `now`: whether its note is public yet depends on the time.
+    fn into_case(self, now: DateTime<Utc>) -> Case {
+        let cvss = self
+            .cvss_vector
+            .and_then(|v| Cvss31::parse(&v).ok())
+            .map(|c| CaseCvss {
+                vector: c.vector,
+                score: c.score,
+                severity: c.severity.as_str().to_string(),
+            });
+        let note = match (self.note_key, self.publish_at) {
+            (Some(key), Some(at)) => Some(NoteRef {
+                published: time::parse(&at).is_some_and(|t| t <= now),
+                key,
+                publish_at: at,
+            }),
+            _ => None,
+        };
+        Case {
+            id: self.id,
+            key: self.case_key,
+            state: self.state,
+            series: self.series,
+            source: self.source,
+            tlp: self.tlp,
+            title: self.title,
+            description: self.description,
+            affected: self.affected,
+            cvss,
+            cwe_name: self.cwe.as_deref().and_then(renkei_formats::cwe::name),
+            cwe: self.cwe,
+            cve: self.cve,
+            credit: self.credit,
+            reporter: Some(json!({
+                "name": self.reporter_name,
+                "email": self.reporter_email,
+            })),
+            note_text: self.note_text,
+            references: self.refs,
+            proposed_publish_at: self.proposed_at,
+            proposed_tz: self.proposed_tz,
+            received_at: self.received_at,
+            updated_at: self.updated_at,
+            note,
+        }
+    }
 }

@@ -128,17 +128,16 @@ async fn notify_vendor(
         tracing::warn!(case = %case.key, "mail.from is not set: the vendor was added but not notified by mail");
         return Ok(Vec::new());
     }
-    let ja = vendor.vendor.languages.first().map(String::as_str) == Some("ja");
+    // The vendor's first language; English for anyone who has not said.
+    let lang = vendor
+        .vendor
+        .languages
+        .first()
+        .and_then(|l| renkei_core::lang::Lang::parse(l).ok())
+        .unwrap_or_default();
+    let words = renkei_core::i18n::catalog(lang);
     let portal = format!("{}/cases/{}", settings.public_url, case.key);
-    let subject = format!(
-        "[{}] {}",
-        case.key,
-        if ja {
-            "脆弱性情報の連絡"
-        } else {
-            "Vulnerability report for your products"
-        }
-    );
+    let subject = format!("[{}] {}", case.key, words.get("vuln.mail_notify_subject"));
     let mut ids = Vec::new();
     for contact in &vendor.contacts {
         let encrypt = vendor.vendor.by_mail && contact.key_status != "expired";
@@ -147,11 +146,7 @@ async fn notify_vendor(
                 "\n{}\n\n{}\n\n{}: {}\nCVSS: {}\n",
                 case.title,
                 case.description,
-                if ja {
-                    "影響を受ける製品"
-                } else {
-                    "Affected"
-                },
+                words.get("vuln.mail_affected"),
                 case.affected,
                 case.cvss
                     .as_ref()
@@ -160,21 +155,15 @@ async fn notify_vendor(
             ),
             _ => String::new(),
         };
-        let body = if ja {
-            format!(
-                "{} 様\n\n貴社製品に影響する可能性のある脆弱性情報を受け付けました（{}）。\n\
-                 この情報は公表まで機密として扱ってください。\n{}\n\
-                 詳細の確認と対応状況の登録はポータルから行えます:\n{portal}\n",
-                contact.name, case.key, details
-            )
-        } else {
-            format!(
-                "Dear {},\n\nWe have received a vulnerability report that may affect your products ({}).\n\
-                 Please keep it confidential until publication.\n{}\n\
-                 Read the details and record your status in the portal:\n{portal}\n",
-                contact.name, case.key, details
-            )
-        };
+        let body = words.fill(
+            "vuln.mail_notify_body",
+            &[
+                ("name", &contact.name),
+                ("case", &case.key),
+                ("details", &details),
+                ("portal", &portal),
+            ],
+        );
         let id = renkei_mail::enqueue(
             tx,
             renkei_mail::NewMail {

@@ -2,12 +2,13 @@
 
 use super::*;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Message {
     pub id: i64,
     /// The vendor whose thread this is; `null` for coordinators' internal notes.
     pub vendor_id: Option<i64>,
     pub author: String,
+    #[sqlx(try_from = "Bit")]
     pub from_vendor: bool,
     pub body: String,
     pub created_at: String,
@@ -51,7 +52,13 @@ pub async fn messages(
     now: DateTime<Utc>,
 ) -> Result<Vec<Message>> {
     let (detail, view) = authorize(store, settings, principal, key, now).await?;
-    let rows = sqlx::query(
+    #[derive(sqlx::FromRow)]
+    struct InThread {
+        case_vendor_id: Option<i64>,
+        #[sqlx(flatten)]
+        message: Message,
+    }
+    let rows: Vec<InThread> = sqlx::query_as(
         "SELECT m.id, cv.vendor_id, m.case_vendor_id, m.author, m.from_vendor, m.body, m.created_at \
          FROM case_messages m LEFT JOIN case_vendors cv ON cv.id = m.case_vendor_id \
          WHERE m.case_id = $1 ORDER BY m.id",
@@ -63,21 +70,14 @@ pub async fn messages(
         CaseView::Vendor { .. } => detail.vendors.first().map(|v| v.id),
         _ => None,
     };
-    let mut out = Vec::new();
-    for r in rows {
-        let thread: Option<i64> = r.try_get("case_vendor_id")?;
-        if matches!(view, CaseView::Vendor { .. }) && (thread.is_none() || thread != own) {
-            continue;
-        }
-        out.push(Message {
-            id: r.try_get("id")?,
-            vendor_id: r.try_get("vendor_id")?,
-            author: r.try_get("author")?,
-            from_vendor: r.try_get::<i64, _>("from_vendor")? != 0,
-            body: r.try_get("body")?,
-            created_at: r.try_get("created_at")?,
-        });
-    }
+    let out: Vec<Message> = rows
+        .into_iter()
+        .filter(|r| {
+            let thread = r.case_vendor_id;
+            !(matches!(view, CaseView::Vendor { .. }) && (thread.is_none() || thread != own))
+        })
+        .map(|r| r.message)
+        .collect();
     audit::record_alone(
         store,
         &actor_of(principal),

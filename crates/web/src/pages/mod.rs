@@ -208,7 +208,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     let c = renkei_core::counts::counts(&state.store).await?;
     let q = crate::pages::ops::queues(&state).await?;
     let nodes = renkei_core::nodes::nodes(&state.store).await?;
-    let leases = renkei_core::nodes::leases(&state.store).await?;
+    let leases = renkei_core::jobs::leases(&state.store).await?;
     let mut gauges = vec![
         (
             "renkei_nodes_alive",

@@ -5,7 +5,8 @@ use askama::Template;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use renkei_core::nodes::{self, Lease, Node};
+use renkei_core::jobs::{self, Lease};
+use renkei_core::nodes::{self, Node};
 use serde::Serialize;
 
 use crate::http::error::AppError;
@@ -81,7 +82,7 @@ async fn operations(state: &AppState) -> Result<Operations, AppError> {
         this_node: state.node_id.to_string(),
         nodes: nodes::nodes(&state.store).await?,
         queues: queues(state).await?,
-        leases: nodes::leases(&state.store).await?,
+        leases: jobs::leases(&state.store).await?,
     })
 }
 

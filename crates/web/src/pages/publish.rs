@@ -7,6 +7,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use renkei_core::lang::Lang;
 use renkei_core::tlp::Tlp;
 use renkei_formats::syndication;
 use renkei_publish::PublishError;
@@ -29,9 +30,9 @@ pub struct AlertQuery {
     category: Option<String>,
 }
 
-fn reads_ja(page: &Page, lang: Option<&str>) -> bool {
-    lang.map(|l| l == "ja")
-        .unwrap_or(page.lang.as_str() == "ja")
+/// The language a page is read in: the one asked for (`?lang=`), else the reader's.
+fn reading_lang(page: &Page, lang: Option<&str>) -> Lang {
+    lang.and_then(|l| Lang::parse(l).ok()).unwrap_or(page.lang)
 }
 
 #[derive(Template)]
@@ -40,12 +41,12 @@ struct AlertsPage<'a> {
     shell: Shell<'a>,
     alerts: Vec<AlertSummary>,
     category: String,
-    ja: bool,
+    lang: Lang,
 }
 
 impl AlertsPage<'_> {
     fn title<'b>(&self, a: &'b AlertSummary) -> &'b str {
-        a.title(self.ja)
+        a.title(self.lang)
     }
 
     fn date<'b>(&self, a: &'b AlertSummary) -> &'b str {
@@ -70,12 +71,12 @@ pub(crate) async fn list(
         500,
     )
     .await?;
-    let ja = reads_ja(&page, q.lang.as_deref());
+    let lang = reading_lang(&page, q.lang.as_deref());
     html(&AlertsPage {
         shell: page.shell("alerts"),
         alerts,
         category,
-        ja,
+        lang,
     })
 }
 
@@ -84,7 +85,7 @@ pub(crate) async fn list(
 struct AlertPage<'a> {
     shell: Shell<'a>,
     alert: Alert,
-    ja: bool,
+    lang: Lang,
     /// The published text, as HTML.
     body: String,
     /// A text waiting (staff only), as HTML.
@@ -122,11 +123,11 @@ impl AlertPage<'_> {
     }
 
     fn title<'b>(&self, r: &'b Revision) -> &'b str {
-        r.title(self.ja)
+        r.title(self.lang)
     }
 
     fn change<'b>(&self, r: &'b Revision) -> &'b str {
-        r.change(self.ja)
+        r.change(self.lang)
     }
 
     fn published(&self) -> Option<&Revision> {
@@ -149,16 +150,16 @@ async fn alert_page<'a>(
     )
     .await?
     .ok_or_else(AppError::not_found)?;
-    let ja = reads_ja(page, lang);
+    let lang = reading_lang(page, lang);
     let body = alert
         .published
         .as_ref()
-        .map(|r| markdown::to_html(r.body(ja)))
+        .map(|r| markdown::to_html(r.body(lang)))
         .unwrap_or_default();
     let pending_body = alert
         .pending
         .as_ref()
-        .map(|r| markdown::to_html(r.body(ja)))
+        .map(|r| markdown::to_html(r.body(lang)))
         .unwrap_or_default();
     let linked = alert
         .published
@@ -191,7 +192,7 @@ async fn alert_page<'a>(
         shell: page.shell("alerts"),
         recipient_view: matches!(reader, Viewer::Org(_)) && alert.tlp != Tlp::Clear,
         alert,
-        ja,
+        lang,
         body,
         pending_body,
         notes,
@@ -277,12 +278,12 @@ pub(crate) async fn acknowledge(
 struct WarningsPage<'a> {
     shell: Shell<'a>,
     warnings: Vec<Warning>,
-    ja: bool,
+    lang: Lang,
 }
 
 impl WarningsPage<'_> {
     fn title<'b>(&self, w: &'b Warning) -> &'b str {
-        w.title(self.ja)
+        w.title(self.lang)
     }
 }
 
@@ -292,11 +293,11 @@ pub(crate) async fn warnings_page(
     page: Page,
 ) -> Result<Response, AppError> {
     let warnings = warnings::inbox(&state.store, viewer(&page.auth.principal)).await?;
-    let ja = reads_ja(&page, None);
+    let lang = reading_lang(&page, None);
     html(&WarningsPage {
         shell: page.shell("warnings"),
         warnings,
-        ja,
+        lang,
     })
 }
 
@@ -533,16 +534,11 @@ fn feed_response(content_type: &'static str, body: String) -> Response {
 }
 
 /// The feed's language (Japanese unless `?lang=en`) and its own address.
-fn feed_lang(q: &FeedQuery, path: &str) -> (bool, String) {
-    let ja = q.lang.as_deref() != Some("en");
-    (
-        ja,
-        if ja {
-            path.to_string()
-        } else {
-            format!("{path}?lang=en")
-        },
-    )
+fn feed_lang(q: &FeedQuery, path: &str) -> (Lang, String) {
+    match q.lang.as_deref() {
+        Some("en") => (Lang::En, format!("{path}?lang=en")),
+        _ => (Lang::Ja, path.to_string()),
+    }
 }
 
 /// A feed as Atom or RSS 2.0, by the extension of the address asked for.
@@ -562,8 +558,8 @@ fn feed_as(feed: &syndication::Feed, path: &str) -> Response {
 
 async fn alert_feed(state: &AppState, q: &FeedQuery, path: &str) -> Result<Response, AppError> {
     let list = alerts::list(&state.store, alerts::Viewer::Public, None, 100).await?;
-    let (ja, self_path) = feed_lang(q, path);
-    let feed = alerts::feed(&state.vuln, &list, ja, state.store.now(), &self_path);
+    let (lang, self_path) = feed_lang(q, path);
+    let feed = alerts::feed(&state.vuln, &list, lang, state.store.now(), &self_path);
     Ok(feed_as(&feed, path))
 }
 
@@ -588,13 +584,13 @@ use renkei_publish::weekly::{self, WeeklyItem, WeeklyReport};
 struct WeeklyListPage<'a> {
     shell: Shell<'a>,
     reports: Vec<WeeklyReport>,
-    ja: bool,
+    lang: Lang,
     next: String,
 }
 
 impl WeeklyListPage<'_> {
     fn title(&self, w: &WeeklyReport) -> String {
-        weekly::title(w, self.ja)
+        weekly::title(w, self.lang)
     }
 }
 
@@ -604,7 +600,7 @@ pub(crate) async fn weekly_list(
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
     let reports = weekly::list(&state.store, viewer(&page.auth.principal), 200).await?;
-    let ja = reads_ja(&page, q.lang.as_deref());
+    let lang = reading_lang(&page, q.lang.as_deref());
     let next = crate::api::publish::schedule(&state)
         .await?
         .next_issue(state.store.now().date_naive())
@@ -612,7 +608,7 @@ pub(crate) async fn weekly_list(
     html(&WeeklyListPage {
         shell: page.shell("weekly"),
         reports,
-        ja,
+        lang,
         next,
     })
 }
@@ -622,19 +618,19 @@ pub(crate) async fn weekly_list(
 struct WeeklyPage<'a> {
     shell: Shell<'a>,
     report: WeeklyReport,
-    ja: bool,
+    lang: Lang,
     memo: String,
 }
 
 impl WeeklyPage<'_> {
     fn title(&self) -> String {
-        weekly::title(&self.report, self.ja)
+        weekly::title(&self.report, self.lang)
     }
     fn item_title<'b>(&self, i: &'b WeeklyItem) -> &'b str {
-        i.title(self.ja)
+        i.title(self.lang)
     }
     fn item_summary<'b>(&self, i: &'b WeeklyItem) -> &'b str {
-        i.summary(self.ja)
+        i.summary(self.lang)
     }
 }
 
@@ -647,20 +643,20 @@ pub(crate) async fn weekly_page(
     let report = weekly::get(&state.store, &key, viewer(&page.auth.principal))
         .await?
         .ok_or_else(AppError::not_found)?;
-    let ja = reads_ja(&page, q.lang.as_deref());
-    let memo = markdown::to_html(report.memo(ja));
+    let lang = reading_lang(&page, q.lang.as_deref());
+    let memo = markdown::to_html(report.memo(lang));
     html(&WeeklyPage {
         shell: page.shell("weekly"),
         report,
-        ja,
+        lang,
         memo,
     })
 }
 
 async fn weekly_feed(state: &AppState, q: &FeedQuery, path: &str) -> Result<Response, AppError> {
     let list = weekly::list(&state.store, alerts::Viewer::Public, 100).await?;
-    let (ja, self_path) = feed_lang(q, path);
-    let feed = weekly::feed(&state.vuln, &list, ja, state.store.now(), &self_path);
+    let (lang, self_path) = feed_lang(q, path);
+    let feed = weekly::feed(&state.vuln, &list, lang, state.store.now(), &self_path);
     Ok(feed_as(&feed, path))
 }
 
@@ -685,14 +681,14 @@ use renkei_publish::lists::{self, MailingList, SendProgress};
 struct ListsPage<'a> {
     shell: Shell<'a>,
     lists: Vec<MailingList>,
-    ja: bool,
+    lang: Lang,
     message: Option<String>,
     error: Option<String>,
 }
 
 impl ListsPage<'_> {
     fn name<'b>(&self, l: &'b MailingList) -> &'b str {
-        if self.ja { &l.name_ja } else { &l.name_en }
+        self.lang.pick(&l.name_ja, &l.name_en)
     }
 }
 
@@ -705,7 +701,7 @@ async fn lists_page<'a>(
     Ok(ListsPage {
         shell: page.shell("lists"),
         lists: lists::lists(&state.store).await?,
-        ja: page.lang.as_str() == "ja",
+        lang: page.lang,
         message,
         error,
     })

@@ -28,13 +28,16 @@ pub struct LangQuery {
     lang: Option<String>,
 }
 
-fn reads_ja(q: &LangQuery, fallback: &str) -> bool {
-    q.lang.as_deref().unwrap_or(fallback) == "ja"
+/// The language asked for (`?lang=`), else the reader's.
+fn reading_lang(q: &LangQuery, fallback: Lang) -> Lang {
+    q.lang
+        .as_deref()
+        .and_then(|l| Lang::parse(l).ok())
+        .unwrap_or(fallback)
 }
 
-async fn build(state: &AppState, quarter: &str, ja: bool) -> Result<QuarterlyReport, AppError> {
+async fn build(state: &AppState, quarter: &str, lang: Lang) -> Result<QuarterlyReport, AppError> {
     let quarter = Quarter::parse(quarter)?;
-    let lang = if ja { Lang::Ja } else { Lang::En };
     Ok(quarterly::build(&state.store, &state.vuln, quarter, lang, state.store.now()).await?)
 }
 
@@ -46,7 +49,7 @@ struct ActivityPage<'a> {
     quarters: Vec<String>,
     body: String,
     topics: Vec<Topic>,
-    ja: bool,
+    lang: Lang,
 }
 
 /// The report of the last complete quarter.
@@ -61,8 +64,8 @@ pub(crate) async fn page(
     Path(quarter): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
-    let ja = reads_ja(&q, page.lang.as_str());
-    let report = build(&state, &quarter, ja).await?;
+    let lang = reading_lang(&q, page.lang);
+    let report = build(&state, &quarter, lang).await?;
     let mut quarters = vec![Quarter::last_complete(state.store.now().date_naive())];
     while quarters.len() < 8 {
         let p = quarters[quarters.len() - 1].previous();
@@ -74,7 +77,7 @@ pub(crate) async fn page(
         quarters: quarters.iter().map(|q| q.to_string()).collect(),
         body: report.html_body()?,
         topics: report.topics.clone(),
-        ja,
+        lang,
     })
 }
 
@@ -123,7 +126,7 @@ pub(crate) async fn pdf(
     Path(quarter): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
-    let report = build(&state, &quarter, reads_ja(&q, page.lang.as_str())).await?;
+    let report = build(&state, &quarter, reading_lang(&q, page.lang)).await?;
     let name = format!("activity-{}.pdf", report.quarter);
     // Typesetting takes a moment of CPU: off the async workers.
     let bytes = tokio::task::spawn_blocking(move || report.pdf())
@@ -138,7 +141,7 @@ pub(crate) async fn html_file(
     Path(quarter): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
-    let report = build(&state, &quarter, reads_ja(&q, page.lang.as_str())).await?;
+    let report = build(&state, &quarter, reading_lang(&q, page.lang)).await?;
     let name = format!("activity-{}.html", report.quarter);
     Ok(download(
         "text/html; charset=utf-8",
@@ -154,12 +157,8 @@ pub(crate) async fn api_get(
     Path(quarter): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
-    let fallback = auth
-        .principal
-        .user()
-        .map(|u| u.lang.as_str())
-        .unwrap_or("en");
-    let report = build(&state, &quarter, reads_ja(&q, fallback)).await?;
+    let fallback = auth.principal.user().map(|u| u.lang).unwrap_or(Lang::En);
+    let report = build(&state, &quarter, reading_lang(&q, fallback)).await?;
     Ok(Json(report).into_response())
 }
 

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use renkei_core::Classify;
+use renkei_core::lang::Lang;
 use renkei_vuln::cases::{self, CaseDetail, CaseSummary, Message};
 use renkei_vuln::notes::{self, Note, NoteSummary};
 use renkei_vuln::vendors::{self, Suggestion, Vendor, VendorDetail};
@@ -33,12 +34,12 @@ fn opt(f: &HashMap<String, String>, k: &str) -> Option<String> {
 struct NotesPage<'a> {
     shell: Shell<'a>,
     notes: Vec<NoteSummary>,
-    ja: bool,
+    lang: Lang,
 }
 
 impl NotesPage<'_> {
     fn l<'b>(&self, text: &'b notes::Bilingual) -> &'b str {
-        text.get(self.ja)
+        text.get(self.lang)
     }
 }
 
@@ -47,11 +48,11 @@ pub(crate) async fn notes_list(
     page: Page,
 ) -> Result<Response, AppError> {
     let notes = notes::list_published(&state.store, state.store.now(), 500).await?;
-    let ja = page.lang.as_str() == "ja";
+    let lang = page.lang;
     html(&NotesPage {
         shell: page.shell("notes"),
         notes,
-        ja,
+        lang,
     })
 }
 
@@ -60,16 +61,16 @@ pub(crate) async fn notes_list(
 struct NotePage<'a> {
     shell: Shell<'a>,
     note: Note,
-    ja: bool,
+    lang: Lang,
     encoded: String,
 }
 
 impl NotePage<'_> {
     fn l<'b>(&self, text: &'b notes::Bilingual) -> &'b str {
-        text.get(self.ja)
+        text.get(self.lang)
     }
     fn status(&self, s: &ProductStatus) -> &'static str {
-        s.label(self.ja)
+        s.label(self.lang)
     }
 }
 
@@ -88,16 +89,16 @@ pub(crate) async fn note_page(
     let note = notes::get(&state.store, &key, state.store.now(), false)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let ja = q
+    let lang = q
         .lang
         .as_deref()
-        .map(|l| l == "ja")
-        .unwrap_or(page.lang.as_str() == "ja");
+        .and_then(|l| Lang::parse(l).ok())
+        .unwrap_or(page.lang);
     let encoded = renkei_vuln::encode_key(&note.key);
     let mut r = html(&NotePage {
         shell: page.shell("notes"),
         note,
-        ja,
+        lang,
         encoded,
     })?;
     crate::api::vuln::public_cache(&mut r);
@@ -301,7 +302,7 @@ impl CasePage<'_> {
         self.d.view == "coordinator"
     }
     fn status(&self, s: &ProductStatus) -> &'static str {
-        s.label(self.shell.lang == "ja")
+        s.label(Lang::parse(self.shell.lang).unwrap_or_default())
     }
     fn vendor_name(&self, id: &Option<i64>) -> String {
         match id {

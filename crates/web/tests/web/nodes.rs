@@ -10,7 +10,7 @@ use crate::common;
 use chrono::Duration;
 use common::Api;
 use renkei_core::access::Role;
-use renkei_core::nodes;
+use renkei_core::{jobs, nodes};
 use renkei_testkit::relay::Relay;
 use renkei_testkit::{Backend, PASSWORD, TestServer, csrf_from};
 use serde_json::json;
@@ -139,35 +139,35 @@ async fn two_nodes(backend: Backend) {
     // A job lease: one holder at a time; given back, or run out, it passes on.
     let store = &a.store;
     assert!(
-        nodes::lease(store, "test.job", "node-a", Duration::minutes(5))
+        jobs::lease(store, "test.job", "node-a", Duration::minutes(5))
             .await
             .unwrap()
     );
     assert!(
-        !nodes::lease(store, "test.job", "node-b", Duration::minutes(5))
+        !jobs::lease(store, "test.job", "node-b", Duration::minutes(5))
             .await
             .unwrap()
     );
     assert!(
-        nodes::lease(store, "test.job", "node-a", Duration::minutes(5))
+        jobs::lease(store, "test.job", "node-a", Duration::minutes(5))
             .await
             .unwrap(),
         "the holder renews"
     );
-    nodes::release(store, "test.job", "node-a").await.unwrap();
+    jobs::release(store, "test.job", "node-a").await.unwrap();
     assert!(
-        nodes::lease(&b.store, "test.job", "node-b", Duration::minutes(5))
+        jobs::lease(&b.store, "test.job", "node-b", Duration::minutes(5))
             .await
             .unwrap()
     );
     // A holder that dies keeps its lease only until it runs out.
     assert!(
-        nodes::lease(store, "dead.job", "node-a", Duration::milliseconds(200))
+        jobs::lease(store, "dead.job", "node-a", Duration::milliseconds(200))
             .await
             .unwrap()
     );
     assert!(
-        !nodes::lease(store, "dead.job", "node-b", Duration::minutes(5))
+        !jobs::lease(store, "dead.job", "node-b", Duration::minutes(5))
             .await
             .unwrap()
     );
@@ -175,7 +175,7 @@ async fn two_nodes(backend: Backend) {
     let mut taken = false;
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        taken = nodes::lease(store, "dead.job", "node-b", Duration::minutes(5))
+        taken = jobs::lease(store, "dead.job", "node-b", Duration::minutes(5))
             .await
             .unwrap();
         if taken {

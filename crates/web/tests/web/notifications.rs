@@ -536,7 +536,7 @@ async fn a_message_interrupted_mid_send_is_not_sent_again_once_its_archive_copy_
         "the archive gets a blind copy"
     );
     // Simulate the crash: the relay took it, but the worker died before recording it.
-    sqlx::query("UPDATE outbox SET status = 'sending', sent_at = NULL, next_attempt_at = '2000-01-01T00:00:00.000000Z' WHERE id = $1")
+    sqlx::query("UPDATE outbox SET status = 'sending', sent_at = NULL, lease_until = '2000-01-01T00:00:00.000000Z' WHERE id = $1")
         .bind(outbox).execute(srv.store.pool()).await.unwrap();
     // The archive copy comes back through intake: it proves delivery, it is no report.
     let out = ingest(&srv, &got[0].data).await;

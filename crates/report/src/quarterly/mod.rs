@@ -1,6 +1,12 @@
 //! The quarterly report's content, gathered from the pillars for one quarter and one
 //! language. Every number comes from the same statistics functions that serve the
 //! API, so the report and the pages always agree.
+//!
+//! # Layout
+//! - here: the report's parts ([`QuarterlyReport`]), [`build`] gathering them
+//!   section by section, and the rules that put them in words;
+//! - [`topics`](mod@topics): the topics the coordinators write for a quarter;
+//! - [`render`]: the report as HTML, through templates that escape every text.
 
 use askama::Template;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -19,122 +25,14 @@ use renkei_publish::{lists, markdown, weekly};
 use renkei_vuln::stats::Statistics as VulnStatistics;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sqlx::Row;
 
 use crate::charts::{Metric, observation_svg};
 use crate::{Quarter, ReportError, Result};
 
-/// A topic (トピック) the coordinators write for the quarter.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Topic {
-    #[serde(default)]
-    pub title_ja: String,
-    #[serde(default)]
-    pub title_en: String,
-    /// Markdown.
-    #[serde(default)]
-    pub body_ja: String,
-    #[serde(default)]
-    pub body_en: String,
-}
+mod render;
+mod topics;
 
-impl Topic {
-    pub fn title(&self, ja: bool) -> &str {
-        renkei_publish::in_language(ja, &self.title_ja, &self.title_en)
-    }
-
-    pub fn body(&self, ja: bool) -> &str {
-        renkei_publish::in_language(ja, &self.body_ja, &self.body_en)
-    }
-}
-
-/// The quarter's topics, in order.
-pub async fn topics(store: &Store, quarter: Quarter) -> Result<Vec<Topic>> {
-    let rows = sqlx::query(
-        "SELECT title_ja, title_en, body_ja, body_en FROM report_topics WHERE quarter = $1 ORDER BY position",
-    )
-    .bind(quarter.to_string())
-    .fetch_all(store.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Topic {
-                title_ja: r.try_get("title_ja")?,
-                title_en: r.try_get("title_en")?,
-                body_ja: r.try_get("body_ja")?,
-                body_en: r.try_get("body_en")?,
-            })
-        })
-        .collect()
-}
-
-/// Replaces the quarter's topics (staff).
-pub async fn set_topics(
-    store: &Store,
-    user: &UserInfo,
-    quarter: Quarter,
-    topics: &[Topic],
-) -> Result<Vec<Topic>> {
-    if !user.role.is_staff() {
-        return Err(ReportError::Forbidden(
-            "the report's topics are written by the team's staff".into(),
-        ));
-    }
-    if topics.len() > 30 {
-        return Err(ReportError::invalid("topics", "at most 30 topics"));
-    }
-    for (i, t) in topics.iter().enumerate() {
-        let at = |m: &str| ReportError::invalid("topics", format!("topic {}: {m}", i + 1));
-        if t.title_ja.trim().is_empty() && t.title_en.trim().is_empty() {
-            return Err(at("a title in Japanese or English"));
-        }
-        if [&t.title_ja, &t.title_en]
-            .iter()
-            .any(|x| x.chars().count() > 300 || x.contains('\n'))
-        {
-            return Err(at("a title is one line of at most 300 characters"));
-        }
-        if [&t.body_ja, &t.body_en].iter().any(|x| x.len() > 50_000) {
-            return Err(at("a text is at most 50,000 bytes"));
-        }
-    }
-    let mut tx = store.begin().await?;
-    sqlx::query("DELETE FROM report_topics WHERE quarter = $1")
-        .bind(quarter.to_string())
-        .execute(tx.conn())
-        .await?;
-    let now = store.now_str();
-    for (i, t) in topics.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO report_topics (quarter, position, title_ja, title_en, body_ja, body_en, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(quarter.to_string())
-        .bind(i as i64)
-        .bind(t.title_ja.trim())
-        .bind(t.title_en.trim())
-        .bind(t.body_ja.trim_end())
-        .bind(t.body_en.trim_end())
-        .bind(user.id)
-        .bind(&now)
-        .execute(tx.conn())
-        .await?;
-    }
-    audit::record(
-        &mut tx,
-        &Actor::user(user.id, &user.email),
-        Event {
-            action: "report.topics",
-            object_type: "quarterly_report",
-            object_id: quarter.to_string(),
-            changes: json!({"topics": topics.len()}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    self::topics(store, quarter).await
-}
-
+pub use topics::*;
 /// One chart of the report, drawn once and used by the page, the PDF and the files.
 #[derive(Debug, Clone, Serialize)]
 pub struct Figure {
@@ -219,11 +117,6 @@ impl QuarterlyReport {
     /// The category's name as the report prints it (the incident taxonomy's words).
     pub fn category_name(&self, key: &str) -> String {
         category_name(key, self.lang)
-    }
-
-    /// Whether the report is in Japanese (texts written in both languages pick theirs).
-    pub fn ja(&self) -> bool {
-        self.lang == Lang::Ja
     }
 
     pub fn notes_published(&self) -> i64 {
@@ -316,7 +209,6 @@ pub async fn build(
     lang: Lang,
     now: DateTime<Utc>,
 ) -> Result<QuarterlyReport> {
-    let ja = lang == Lang::Ja;
     let w = Words { lang };
     let (from, to) = quarter.bounds();
     let mut figures = Figures { list: Vec::new() };
@@ -448,13 +340,7 @@ pub async fn build(
         let mut notes: Vec<String> = annotations
             .iter()
             .filter(|a| a.proto == proto.as_str() && a.port == port)
-            .map(|a| {
-                format!(
-                    "{}: {}",
-                    a.day,
-                    renkei_publish::in_language(ja, &a.text_ja, &a.text_en)
-                )
-            })
+            .map(|a| format!("{}: {}", a.day, lang.pick(&a.text_ja, &a.text_en)))
             .collect();
         let mut kinds: Vec<(String, String)> = trends
             .iter()
@@ -625,7 +511,7 @@ pub async fn build(
         quarter,
         lang,
         team: vuln_settings.vuln.publisher_name.clone(),
-        span: quarter.span(ja),
+        span: quarter.span(lang),
         generated_at: time::format(now),
         topics: topics(store, quarter).await?,
         alerts_first: alerts.iter().filter(|a| !a.is_update()).count(),
@@ -658,109 +544,6 @@ fn trend_words(kind: &str, day: &str, lang: Lang) -> String {
     };
     let words = Words { lang };
     format!("{day}: {}", words.t(&format!("trend_{key}")))
-}
-
-/// The report as a self-contained HTML document: styles inline, charts inline.
-#[derive(Template)]
-#[template(path = "quarterly.html")]
-struct Document<'a> {
-    r: &'a QuarterlyReport,
-    w: Words,
-    body: String,
-}
-
-/// The report's body as an HTML fragment, for the web page's own frame.
-#[derive(Template)]
-#[template(path = "quarterly_body.html")]
-struct Body<'a> {
-    r: &'a QuarterlyReport,
-    w: Words,
-}
-
-impl Body<'_> {
-    fn topic_html(&self, t: &Topic) -> String {
-        markdown::to_html(t.body(self.r.ja()))
-    }
-
-    fn fmt(&self, v: &f64) -> String {
-        format!("{v:.1}")
-    }
-
-    fn topic_title<'b>(&self, t: &'b Topic) -> &'b str {
-        t.title(self.r.ja())
-    }
-
-    fn alert_title<'b>(&self, a: &'b Publication) -> &'b str {
-        a.title(self.r.ja())
-    }
-
-    fn date<'b>(&self, s: &'b str) -> &'b str {
-        s.get(..10).unwrap_or(s)
-    }
-
-    /// The ten ports scanned most.
-    fn ports(&self) -> &[renkei_incident::stats::PortCount] {
-        let p = &self.r.incidents.scanned_ports;
-        &p[..p.len().min(10)]
-    }
-
-    fn icmp_figure(&self) -> &str {
-        self.r
-            .figures
-            .iter()
-            .rev()
-            .find(|f| f.file.ends_with("-icmp.svg"))
-            .map(|f| f.number.as_str())
-            .unwrap_or("")
-    }
-
-    /// A chart with its number and caption.
-    fn figure(&self, number: &str) -> String {
-        let Some(f) = self.r.figure(number) else {
-            return String::new();
-        };
-        format!(
-            "<figure id=\"fig-{}\">{}<figcaption>{} {}: {}</figcaption></figure>",
-            f.number,
-            svg_body(&f.svg),
-            self.w.t("figure"),
-            f.number,
-            escape(&f.caption)
-        )
-    }
-}
-
-/// The SVG element alone, without an XML declaration, to sit inside HTML.
-fn svg_body(svg: &str) -> &str {
-    svg.find("<svg").map(|i| &svg[i..]).unwrap_or("")
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-impl QuarterlyReport {
-    /// The body of the report (headings, tables, inline charts).
-    pub fn html_body(&self) -> Result<String> {
-        Ok(Body {
-            r: self,
-            w: Words { lang: self.lang },
-        }
-        .render()?)
-    }
-
-    /// The whole report as one HTML file.
-    pub fn html(&self) -> Result<String> {
-        Ok(Document {
-            r: self,
-            w: Words { lang: self.lang },
-            body: self.html_body()?,
-        }
-        .render()?)
-    }
 }
 
 #[cfg(test)]
