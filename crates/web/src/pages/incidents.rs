@@ -210,80 +210,134 @@ pub(crate) async fn queue(
     })
 }
 
-/// Bulk actions from the queue: the checked incidents, one action.
-pub(crate) async fn bulk(
-    State(state): State<AppState>,
-    page: Page,
-    // The checked incidents come as one `ids` field each.
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Result<Response, AppError> {
-    let get = |k: &str| {
-        pairs
+/// What the queue's bulk bar sends: the checked incidents (one `ids` field each),
+/// the values beside the buttons, and the queue to go back to. Each button posts to
+/// its own route (`formaction`), so no handler dispatches on an action's name.
+struct Bulk {
+    ids: Vec<i64>,
+    fields: Vec<(String, String)>,
+}
+
+impl Bulk {
+    fn read(pairs: Vec<(String, String)>, page: &Page) -> Result<Bulk, AppError> {
+        let ids: Vec<i64> = pairs
             .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.trim().to_string())
-            .unwrap_or_default()
-    };
-    let ids: Vec<i64> = pairs
-        .iter()
-        .filter(|(k, _)| k == "ids")
-        .filter_map(|(_, v)| v.parse().ok())
-        .collect();
-    if ids.is_empty() {
-        return Err(AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_input",
-            page.shell("").t("queue.none_selected"),
-        ));
-    }
-    let actor = page.auth.actor();
-    match get("action").as_str() {
-        "notify" => {
-            let q: Vec<String> = ids.iter().map(|i| format!("ids={i}")).collect();
-            return Ok(see_other(&format!("/notify?{}", q.join("&"))));
-        }
-        "assign" => {
-            let owner = get("owner").parse::<i64>().ok().filter(|o| *o != 0);
-            for id in &ids {
-                incidents::assign(&state.store, &actor, *id, owner).await?;
-            }
-        }
-        "state" => {
-            let to = IncidentState::parse(&get("state"))?;
-            for id in &ids {
-                incidents::set_state(&state.store, &actor, *id, to).await?;
-            }
-        }
-        "classify" => {
-            let category = Category::parse(&get("category"))?;
-            let mut done = std::collections::BTreeSet::new();
-            for id in &ids {
-                let report = incidents::get(&state.store, *id).await?.report_id;
-                if done.insert(report) {
-                    incidents::set_category(&state.store, &actor, report, category).await?;
-                }
-            }
-        }
-        "merge" => incidents::merge(&state.store, &actor, ids[0], &ids[1..]).await?,
-        "close" => {
-            for id in &ids {
-                incidents::set_state(&state.store, &actor, *id, IncidentState::Closed).await?;
-            }
-        }
-        other => {
+            .filter(|(k, _)| k == "ids")
+            .filter_map(|(_, v)| v.trim().parse().ok())
+            .collect();
+        if ids.is_empty() {
             return Err(AppError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_input",
-                format!("unknown action {other:?}"),
+                page.shell("").t("queue.none_selected"),
             ));
         }
+        Ok(Bulk { ids, fields: pairs })
     }
-    let back = get("back");
-    Ok(see_other(if back.starts_with("/incidents") {
-        &back
-    } else {
-        "/incidents"
-    }))
+
+    fn get(&self, name: &str) -> String {
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Back to the queue as it was filtered.
+    fn back(&self) -> Response {
+        let back = self.get("back");
+        see_other(if back.starts_with("/incidents") {
+            &back
+        } else {
+            "/incidents"
+        })
+    }
+}
+
+/// The checked incidents to one owner (or none).
+pub(crate) async fn bulk_assign(
+    State(state): State<AppState>,
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let bulk = Bulk::read(pairs, &page)?;
+    let owner = bulk.get("owner").parse::<i64>().ok().filter(|o| *o != 0);
+    for id in &bulk.ids {
+        incidents::assign(&state.store, &page.auth.actor(), *id, owner).await?;
+    }
+    Ok(bulk.back())
+}
+
+/// The checked incidents to one state.
+pub(crate) async fn bulk_state(
+    State(state): State<AppState>,
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let bulk = Bulk::read(pairs, &page)?;
+    let to = IncidentState::parse(&bulk.get("state"))?;
+    for id in &bulk.ids {
+        incidents::set_state(&state.store, &page.auth.actor(), *id, to).await?;
+    }
+    Ok(bulk.back())
+}
+
+/// The checked incidents closed.
+pub(crate) async fn bulk_close(
+    State(state): State<AppState>,
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let bulk = Bulk::read(pairs, &page)?;
+    for id in &bulk.ids {
+        incidents::set_state(&state.store, &page.auth.actor(), *id, IncidentState::Closed).await?;
+    }
+    Ok(bulk.back())
+}
+
+/// The reports of the checked incidents to one category (each report once).
+pub(crate) async fn bulk_classify(
+    State(state): State<AppState>,
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let bulk = Bulk::read(pairs, &page)?;
+    let category = Category::parse(&bulk.get("category"))?;
+    let mut done = std::collections::BTreeSet::new();
+    for id in &bulk.ids {
+        let report = incidents::get(&state.store, *id).await?.report_id;
+        if done.insert(report) {
+            incidents::set_category(&state.store, &page.auth.actor(), report, category).await?;
+        }
+    }
+    Ok(bulk.back())
+}
+
+/// The checked incidents merged into the first.
+pub(crate) async fn bulk_merge(
+    State(state): State<AppState>,
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let bulk = Bulk::read(pairs, &page)?;
+    incidents::merge(
+        &state.store,
+        &page.auth.actor(),
+        bulk.ids[0],
+        &bulk.ids[1..],
+    )
+    .await?;
+    Ok(bulk.back())
+}
+
+/// The notification form, for the checked incidents.
+pub(crate) async fn bulk_notify(
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let bulk = Bulk::read(pairs, &page)?;
+    let q: Vec<String> = bulk.ids.iter().map(|i| format!("ids={i}")).collect();
+    Ok(see_other(&format!("/notify?{}", q.join("&"))))
 }
 
 #[derive(Template)]

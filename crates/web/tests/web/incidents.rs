@@ -130,16 +130,29 @@ both_backends! {
 
         let s = srv.signed_in(&coordinator).await;
         let ids: Vec<String> = a["incidents"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
-        let mut form: Vec<(&str, &str)> = vec![("_csrf", s.csrf.as_str()), ("action", "state"), ("state", "triaged")];
+        let mut form: Vec<(&str, &str)> = vec![("_csrf", s.csrf.as_str()), ("state", "triaged")];
         for id in &ids {
             form.push(("ids", id));
         }
-        let r = s.client.post(srv.url("/incidents/bulk")).form(&form).send().await.unwrap();
+        let r = s.client.post(srv.url("/incidents/bulk/state")).form(&form).send().await.unwrap();
         assert_eq!(r.status(), 303);
         let triaged: Value = http.get(srv.url("/api/v1/incidents?state=triaged")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         assert_eq!(triaged.as_array().unwrap().len(), 2);
-        let r = s.client.post(srv.url("/incidents/bulk")).form(&[("_csrf", s.csrf.as_str()), ("action", "state"), ("state", "closed")]).send().await.unwrap();
+        let r = s.client.post(srv.url("/incidents/bulk/state")).form(&[("_csrf", s.csrf.as_str()), ("state", "closed")]).send().await.unwrap();
         assert_eq!(r.status(), 422, "nothing selected");
+        // Each button of the bulk bar posts to its own route.
+        let owner = coordinator.id.to_string();
+        let mut form: Vec<(&str, &str)> = vec![("_csrf", s.csrf.as_str()), ("owner", owner.as_str())];
+        for id in &ids {
+            form.push(("ids", id));
+        }
+        let r = s.client.post(srv.url("/incidents/bulk/assign")).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let mine: Value = http.get(srv.url(&format!("/api/v1/incidents?owner={}", coordinator.id))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let owned: Vec<String> = mine.as_array().unwrap().iter().map(|i| i["id"].to_string()).collect();
+        assert!(ids.iter().all(|id| owned.contains(id)), "{ids:?} not all in {mine}");
+        let r = s.client.post(srv.url("/incidents/bulk")).form(&form).send().await.unwrap();
+        assert!(r.status().is_client_error(), "no route dispatches on an action's name: {}", r.status());
         let r = s.client.post(srv.url(&format!("/reports/{}/category", a["report"]))).form(&[("_csrf", s.csrf.as_str()), ("category", "intrusion")]).send().await.unwrap();
         assert_eq!(r.status(), 303);
         let rep: Value = http.get(srv.url(&format!("/api/v1/reports/{}", a["report"]))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
