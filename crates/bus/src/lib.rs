@@ -6,6 +6,11 @@
 //! message's own key, so a redelivery counts nothing twice. JetStream also drops a
 //! second publication with the same `Nats-Msg-Id` within the stream's duplicate
 //! window, which is how a sender that retries learns its first try arrived.
+//!
+//! # Layout
+//! One module: [`Bus`] connects and keeps the streams, `publish` sends with a
+//! message id, and a consumer pulls, hands each message to its handler and acks
+//! only after the handler's effect is committed.
 
 use std::future::Future;
 use std::time::Duration;

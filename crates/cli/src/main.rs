@@ -1,5 +1,11 @@
 //! The `renkei` binary: parses the command line and calls the library crates.
 //! Nothing here decides anything a library could.
+//!
+//! # Layout
+//! - here: the command line (clap) and one arm per command.
+//! - `demo`: `renkei demo seed`, a quarter of data through the pillars' own
+//!   functions; `report`: `renkei report quarterly`, the report's files;
+//!   `observe`: `renkei observe …` and `renkei sensor`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;

@@ -4,6 +4,19 @@
 //! migrations, accounts and roles, organizations and their contacts, the hash-chained
 //! audit log, the one place where access is decided ([`access`]), and the small domain
 //! types (TLP, language, ids) the pillars speak in.
+//!
+//! # Layout
+//! - The store and its time: `store` (pool, dialects, migrations, the writer lock),
+//!   `row` (column types for row derives), `time` (the one clock), `jobs` (work
+//!   shared among nodes, leases on the database's clock), `nodes` (heartbeats and
+//!   rate limits), `settings` (values every node reads from the database).
+//! - People and trust: `accounts`, `second_factor`, `secrets`, `access` (the one
+//!   place access is decided), `orgs` (the address book), `audit` (the hash-chained
+//!   log).
+//! - Words: `tlp`, `lang`, `i18n` (the catalogs every page, mail and report reads).
+//! - `config` (file, environment, flags), `error` (the crate's error and
+//!   [`Classify`], how every crate's errors are answered), `counts` (headline
+//!   numbers).
 
 pub mod access;
 pub mod accounts;

@@ -4,6 +4,14 @@
 //! abroad. Tables are loaded from public formats ([`load`]), stored in the database as
 //! loaded ([`sources`]) so that every node serves the same data, and held in memory as
 //! flat interval arrays ([`table`]).
+//!
+//! # Layout
+//! - `load`: readers for the formats people have (ip-location-db, pyasn, RIR
+//!   delegation statistics, RPSL dumps, contact and CSIRT lists).
+//! - `sources`: the loaded files in the database, and the tables built from them.
+//! - `table`: longest-prefix match over flat, sorted intervals.
+//! - here: [`Tables`] and [`Enrichment`] (what a lookup gives), and the [`Enricher`]
+//!   that keeps every node's tables current.
 
 pub mod load;
 pub mod sources;

@@ -6,6 +6,16 @@
 //! Nothing here touches a database or the network. Every parser takes bytes and
 //! returns a value or a [`FormatError`] saying what is wrong; none panics on any input
 //! (property tests and fuzz targets check it).
+//!
+//! # Layout
+//! - Incident intake: `mime` (mail), `iodef` (on the safe `xml` tree), `xarf` (with
+//!   its `schema` subset), `dsn` (bounces), `feed` (bulk CSV feeds), `fwlog`
+//!   (firewall logs), `extract` (indicators in free text), `report` (what every
+//!   intake format becomes), `taxonomy` (RSIT), `csv_safe`.
+//! - Vulnerability coordination: `cvss`, `cwe`, `csaf`, `cve5`, `syndication`
+//!   (Atom, RSS, JVNRSS).
+//! - Observation: `packet` (pcap and pcapng).
+//! - `error`: the crate's one error type.
 
 pub mod csaf;
 pub mod csv_safe;

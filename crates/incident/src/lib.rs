@@ -2,6 +2,15 @@
 //! IODEF/X-ARF files; each is stored unchanged before it is read; it is classified
 //! with reasons and yields one incident per source address, which coordinators move
 //! through their states. Statistics for any period feed the quarterly report.
+//!
+//! # Layout
+//! - `reports`: intake (stored before it is read), reading, threading and the
+//!   incidents a report opens.
+//! - `classify`: the categories, proposed with reasons.
+//! - `incidents`: states, owner, TLP, merging, the coordinator's queue.
+//! - `notify`: notifications to the owners of addresses, grouped per recipient.
+//! - `feeds`: bulk feeds imported in chunks any node may count.
+//! - `stats`: statistics for any period.
 
 pub mod classify;
 pub mod feeds;

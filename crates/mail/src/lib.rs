@@ -2,6 +2,13 @@
 //! (for sites without an MTA in front; with one, let it pipe into `renkei mailgate`),
 //! the outbox with the worker that sends through the configured relay, and OpenPGP
 //! (PGP/MIME signing and encryption) for what goes out, and signed audit checkpoints.
+//!
+//! # Layout
+//! - `smtp`: the intake listener.
+//! - `compose`: a message built whole, with its OpenPGP layers (`pgp`).
+//! - `outbox`: mail written with the change that caused it, and the worker that
+//!   sends it.
+//! - `checkpoint`: signed audit checkpoints, kept outside the database.
 
 pub mod checkpoint;
 pub mod compose;

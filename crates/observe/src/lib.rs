@@ -8,6 +8,13 @@
 //!
 //! The same [`aggregate::Aggregator`] counts for the sensor and for
 //! `renkei observe aggregate`, so offline analysis and the live system agree.
+//!
+//! # Layout
+//! - The sensor's side: `sensor` (the command), `aggregate` (counting), `batch`
+//!   (what is sent), `sketch` and `top` (distinct and heaviest sources in fixed
+//!   space), `synth` (made-up traffic for tests and demos).
+//! - The collector's side: `collector` (registry, intake, roll-up), `stats` (what
+//!   people read), `trends` (new, surging and calming ports).
 
 pub mod aggregate;
 pub mod batch;

@@ -3,6 +3,13 @@
 //! carry them, the weekly report, mailing lists, early warning to named
 //! organizations, and the charts (SVG, drawn with plotters) that observation pages and
 //! the quarterly report share, so a graph looks the same on the web and on paper.
+//!
+//! # Layout
+//! - `alerts`: alerts with review and revisions, and their feeds.
+//! - `warnings`: early warning to named organizations, with receipts.
+//! - `weekly` (with its `calendar`): the weekly report.
+//! - `lists`: mailing lists, sends and the sender.
+//! - `markdown`, `charts`: what alerts and reports are written and drawn with.
 
 pub mod alerts;
 pub mod calendar;

@@ -4,6 +4,12 @@
 //! vulnerability coordination, plus the topics the coordinators write. The same
 //! report comes out as an HTML page, as a PDF typeset by typst (with a Japanese font
 //! bundled, so it prints the same everywhere), and as one SVG file per chart.
+//!
+//! # Layout
+//! - `quarterly`: the report's content, its topics and its HTML.
+//! - `charts`: the observation charts it shares with the pages.
+//! - `pdf`: the same report typeset with typst.
+//! - here: [`Quarter`] and the crate's error.
 
 pub mod charts;
 pub mod pdf;

@@ -1,9 +1,17 @@
 //! Test support for Renkei's integration tests.
 //!
-//! [`TestServer`] starts the real server (the same `renkei_web::build` and
-//! `Server::run` the binary uses) on 127.0.0.1:0 against a fresh SQLite file, or a
-//! fresh PostgreSQL database created under `RENKEI_TEST_POSTGRES_URL`.
+//! [`TestServer`] starts the real server through the runtime the binary uses
+//! (`renkei_web::Listeners::bind` and `Server::start`) on 127.0.0.1:0, against a
+//! fresh SQLite file or a fresh PostgreSQL database created under
+//! `RENKEI_TEST_POSTGRES_URL`.
 //! [`both_backends!`] writes each test once and runs it on both.
+//!
+//! # Layout
+//! - here: [`TestServer`], its users and tokens, and [`both_backends!`].
+//! - `relay`, `nats`, `oidc`, `browser`: the real components the tests run beside
+//!   the server (an SMTP relay, NATS JetStream, an OpenID Connect provider,
+//!   Chromium).
+//! - `validators`: the validators the world uses, run on what Renkei writes.
 
 pub mod browser;
 pub mod nats;

@@ -4,6 +4,14 @@
 //! per-product status; one publication date agreed across vendors; and the public
 //! vulnerability note, in Japanese and English, with CSAF 2.0, CVE JSON 5, JVNRSS and
 //! Atom renderings. Who may see a case is decided by [`renkei_core::access::CaseView`].
+//!
+//! # Layout
+//! - `model`: the pillar's words as types.
+//! - `vendors`: the product-developer registry.
+//! - `cases`: confidential cases (types, the access gate, intake, edits,
+//!   participants, dates, threads).
+//! - `notes`: vulnerability notes and their CSAF, CVE JSON 5, JVNRSS and Atom forms.
+//! - `stats`: coordination statistics.
 
 pub mod cases;
 pub mod model;
