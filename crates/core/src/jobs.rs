@@ -15,7 +15,8 @@
 //! # Layout
 //! - [`db_now`]: the database's time.
 //! - [`lease`], [`release`], [`leases`]: named jobs, in `job_leases`.
-//! - [`Queue`], [`Queue::claim`]: a queue table's items, each with a `lease_until`.
+//! - [`Queue`], [`Queue::claim`] (or [`Queue::give_back`] then [`Queue::take`]): a
+//!   queue table's items, each with a `lease_until`.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -125,41 +126,77 @@ pub struct Claim<K> {
 
 impl Queue {
     /// Gives back the taken rows whose lease ran out, then takes up to `limit`
-    /// waiting rows for `ttl` (the first by key; returned in no set order), in one
-    /// transaction. On PostgreSQL the
-    /// rows another node is taking at the same moment are skipped, not waited for;
-    /// SQLite has one writer at a time.
+    /// waiting rows for `ttl` (the first by key; returned in no set order).
     pub async fn claim<K>(&self, store: &Store, limit: i64, ttl: Duration) -> Result<Claim<K>>
     where
         K: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
     {
         let now = db_now(store).await?;
-        let (at, until) = (time::format(now), time::format(now + ttl));
-        let skip_locked = match store.dialect() {
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "",
-        };
+        let given_back = self.give_back_at(store, now).await?;
+        let taken = self.take_at(store, now, limit, ttl).await?;
+        Ok(Claim { taken, given_back })
+    }
+
+    /// Gives back the taken rows whose lease ran out; returns how many. A sender
+    /// that takes one row at a time does this once per pass, then [`Queue::take`]s.
+    pub async fn give_back(&self, store: &Store) -> Result<u64> {
+        self.give_back_at(store, db_now(store).await?).await
+    }
+
+    /// Takes up to `limit` waiting rows for `ttl`, without giving any back first.
+    /// On PostgreSQL the rows another node is taking at the same moment are
+    /// skipped, not waited for; SQLite has one writer at a time.
+    pub async fn take<K>(&self, store: &Store, limit: i64, ttl: Duration) -> Result<Vec<K>>
+    where
+        K: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
+        self.take_at(store, db_now(store).await?, limit, ttl).await
+    }
+
+    async fn give_back_at(&self, store: &Store, now: DateTime<Utc>) -> Result<u64> {
+        let Queue {
+            table,
+            taken,
+            give_back,
+            ..
+        } = *self;
+        let done = store
+            .write(
+                sqlx::query(AssertSqlSafe(format!(
+                    "UPDATE {table} SET {give_back}, lease_until = NULL WHERE {taken} AND (lease_until IS NULL OR lease_until < $1)"
+                )))
+                .bind(time::format(now)),
+            )
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn take_at<K>(
+        &self,
+        store: &Store,
+        now: DateTime<Utc>,
+        limit: i64,
+        ttl: Duration,
+    ) -> Result<Vec<K>>
+    where
+        K: for<'r> FromRow<'r, AnyRow> + Send + Unpin,
+    {
         let Queue {
             table,
             key,
             waiting,
             take,
-            taken,
-            give_back,
             ..
         } = *self;
+        let skip_locked = match store.dialect() {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
         let due = self
             .due
             .map(|column| format!(" AND {column} <= $3"))
             .unwrap_or_default();
         let mut tx = store.begin().await?;
-        let given_back = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {table} SET {give_back}, lease_until = NULL WHERE {taken} AND (lease_until IS NULL OR lease_until < $1)"
-        )))
-        .bind(&at)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
         let mut claim = sqlx::query_as::<_, K>(AssertSqlSafe(format!(
             "UPDATE {table} SET {take}, lease_until = $1
              WHERE ({key}) IN (
@@ -169,16 +206,13 @@ impl Queue {
              RETURNING {key}",
             limit = limit.max(1),
         )))
-        .bind(&until)
-        .bind(&at);
+        .bind(time::format(now + ttl))
+        .bind(time::format(now));
         if self.due.is_some() {
             claim = claim.bind(store.now_str());
         }
         let rows = claim.fetch_all(tx.conn()).await?;
         tx.commit().await?;
-        Ok(Claim {
-            taken: rows,
-            given_back,
-        })
+        Ok(rows)
     }
 }

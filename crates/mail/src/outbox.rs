@@ -258,17 +258,15 @@ impl OutboxWorker {
                 )));
             }
         };
+        let requeued = OUTBOX.give_back(&self.store).await?;
+        if requeued > 0 {
+            tracing::warn!(requeued, "messages interrupted mid-send go out again");
+        }
         let mut sent = 0;
         for _ in 0..100 {
             // One message at a time, so that a lease covers one send, not a batch.
-            let claim = OUTBOX.claim::<(i64,)>(&self.store, 1, lease).await?;
-            if claim.given_back > 0 {
-                tracing::warn!(
-                    requeued = claim.given_back,
-                    "messages interrupted mid-send go out again"
-                );
-            }
-            let Some(&(id,)) = claim.taken.first() else {
+            let taken = OUTBOX.take::<(i64,)>(&self.store, 1, lease).await?;
+            let Some(&(id,)) = taken.first() else {
                 break;
             };
             let row: Sending = sqlx::query_as("SELECT message_id, mail_from, rcpt_to, subject, body, in_reply_to, auto_reply, attempts, raw, archive_seen_at FROM outbox WHERE id = $1")
