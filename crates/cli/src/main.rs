@@ -1030,6 +1030,8 @@ async fn import(
         // Imported files come from feeds and archives, not from people waiting for an answer.
         confirm_from: None,
         enricher: Some(renkei_enrich::Enricher::open(store).await?),
+        team_key: None,
+        reply_window_days: config.intake.reply_window_days,
     };
     let actor = Actor::system("import");
     let mut all_fine = true;

@@ -81,13 +81,34 @@ async fn a_sensor_capturing_on_loopback_sends_what_it_saw_to_the_collector() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // libpcap opens the interface well within this.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        sensor.try_wait().unwrap().is_none(),
-        "the sensor stopped: {:?}",
-        sensor.wait_with_output()
-    );
+    // The sensor says when libpcap has the interface open; its log is read on a
+    // thread of its own and kept for the failure messages below.
+    let stderr = sensor.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let log = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = lines_tx.send(line);
+        }
+        all
+    });
+    loop {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains("capturing") => break,
+            Ok(_) => {}
+            Err(_) => panic!(
+                "the sensor did not start capturing: {:?}\n{}",
+                sensor.wait(),
+                log.join().unwrap()
+            ),
+        }
+    }
 
     // Ten sources (all of 127/8 is local on Linux), three datagrams each, and the
     // first ten more: 40 packets to UDP 39999, which nothing listens on.
@@ -99,8 +120,8 @@ async fn a_sensor_capturing_on_loopback_sends_what_it_saw_to_the_collector() {
             s.send_to(b"renkei probe", ("127.0.0.1", PORT)).unwrap();
         }
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    // Interrupted, the sensor counts the open bucket in and sends it.
+    // Interrupted, the sensor takes in what the kernel has captured, counts the
+    // open bucket in and sends it.
     let pid = sensor.id().to_string();
     assert!(
         Command::new("kill")
@@ -113,11 +134,7 @@ async fn a_sensor_capturing_on_loopback_sends_what_it_saw_to_the_collector() {
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", log.join().unwrap());
 
     srv.roll_up().await;
     let today = chrono::Utc::now().date_naive();

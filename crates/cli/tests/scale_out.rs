@@ -362,6 +362,28 @@ async fn scalar(store: &Store, sql: &'static str) -> i64 {
         .unwrap()
 }
 
+/// Whether a node's operations answer shows no work waiting or in flight anywhere:
+/// outbox, list deliveries, sensor batches, feed chunks and both bus lanes.
+async fn settled(url: &str, admin: &str) -> bool {
+    let Ok(r) = reqwest::Client::new()
+        .get(format!("{url}/api/v1/operations"))
+        .bearer_auth(admin)
+        .send()
+        .await
+    else {
+        return false;
+    };
+    let Ok(v) = r.json::<Value>().await else {
+        return false;
+    };
+    let queues = v["queues"].as_object().cloned().unwrap_or_default();
+    !queues.is_empty()
+        && queues
+            .iter()
+            .filter(|(k, _)| *k != "outbox_failed")
+            .all(|(_, n)| n.as_i64().is_none_or(|n| n == 0))
+}
+
 async fn wait_for(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while !done().await {
@@ -448,7 +470,16 @@ async fn three_nodes_count_everything_once_while_one_is_killed_and_restarted() {
     cluster.kill(1);
     let killed_at = reports_sent.load(Ordering::SeqCst);
     assert!(killed_at < REPORTS, "killed mid-load");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Node 1 stays down until the others have taken reports in its place.
+    wait_for(
+        "reports while node 1 is down",
+        Duration::from_secs(120),
+        async || {
+            let sent = reports_sent.load(Ordering::SeqCst);
+            sent >= REPORTS || sent >= killed_at + 10
+        },
+    )
+    .await;
     cluster.restart(1).await;
 
     reports.await.unwrap();
@@ -481,8 +512,14 @@ async fn three_nodes_count_everything_once_while_one_is_killed_and_restarted() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Redeliveries and lease run-outs have had their time.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Nothing is left to come again: every queue is empty and the bus holds no
+    // message handed out and not yet acknowledged (only those are redelivered).
+    wait_for(
+        "every queue settled",
+        Duration::from_secs(120),
+        async || settled(&cluster.url(0), &load.admin).await,
+    )
+    .await;
 
     // Every report once, with its one incident.
     assert_eq!(

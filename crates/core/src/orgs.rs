@@ -375,6 +375,21 @@ pub async fn contacts(store: &Store, org_id: i64) -> Result<Vec<Contact>> {
     .await?)
 }
 
+/// The contacts of any organization with this address (any case), those with a key
+/// first: who someone written to or heard from is.
+pub async fn contacts_by_email(
+    conn: &mut sqlx::AnyConnection,
+    email: &str,
+) -> Result<Vec<Contact>> {
+    Ok(sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE lower(email) = $1
+         ORDER BY CASE WHEN pgp_key IS NULL THEN 1 ELSE 0 END, id"
+    )))
+    .bind(email.trim().to_ascii_lowercase())
+    .fetch_all(conn)
+    .await?)
+}
+
 pub async fn remove_contact(
     store: &Store,
     actor: &Actor,

@@ -230,6 +230,19 @@ pub struct Tables {
     csirts: HashMap<[u8; 2], Csirt>,
     /// Rows per kind, for the status page.
     pub counts: HashMap<&'static str, usize>,
+    /// Who an address is, by its lower-case address: for mail written to it by hand
+    /// (its name, language and key).
+    people: HashMap<String, Person>,
+}
+
+/// What the directories say about an address someone writes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Person {
+    pub email: String,
+    pub name: Option<String>,
+    pub lang: Option<String>,
+    #[serde(skip)]
+    pub pgp_key: Option<String>,
 }
 
 /// What the tables say about one address, borrowed: no allocation, for bulk work.
@@ -317,6 +330,30 @@ impl Tables {
                     })),
             }
         }
+        // The team's directory first: the first entry for an address wins.
+        let people: Vec<Person> = tables
+            .directories
+            .iter()
+            .flat_map(|d| d.sets.iter().flatten())
+            .map(|c| Person {
+                email: c.email.clone(),
+                name: c.name.clone(),
+                lang: c.lang.clone(),
+                pgp_key: c.pgp_key.clone(),
+            })
+            .chain(tables.csirts.values().map(|c| Person {
+                email: c.email.clone(),
+                name: Some(c.name.clone()),
+                lang: c.lang.clone(),
+                pgp_key: c.pgp_key.clone(),
+            }))
+            .collect();
+        for p in people {
+            tables
+                .people
+                .entry(p.email.trim().to_ascii_lowercase())
+                .or_insert(p);
+        }
         tables.as_names = std::mem::take(&mut asn_loaded.as_names);
         tables.asn = Dual::build(asn_loaded.asn);
         tables.country = Dual::build(country_loaded.country);
@@ -391,6 +428,18 @@ impl Tables {
             Ok(addr) => self.lookup(addr),
             Err(_) => Enrichment::empty(ip.trim()),
         }
+    }
+
+    /// What the directories say about an address (any case).
+    pub fn person(&self, email: &str) -> Option<&Person> {
+        self.people.get(&email.trim().to_ascii_lowercase())
+    }
+
+    /// Every national CSIRT on file, by country code.
+    pub fn csirts(&self) -> Vec<&Csirt> {
+        let mut all: Vec<&Csirt> = self.csirts.values().collect();
+        all.sort_by(|a, b| a.country.cmp(&b.country));
+        all
     }
 
     /// The CSIRT of a country, if one is on file.

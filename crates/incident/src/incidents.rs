@@ -10,6 +10,8 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::AssertSqlSafe;
 
+use renkei_mail::conversations::{self, Direction, Incoming, Message, Owner};
+
 use crate::classify::Category;
 use crate::{IncidentError, Result};
 
@@ -92,9 +94,11 @@ pub struct Incident {
     /// What the tables said about the address when it was last enriched.
     pub enrichment: Option<renkei_enrich::Enrichment>,
     pub enriched_at: Option<String>,
+    /// A reply came that nobody has answered yet.
+    pub reply_at: Option<String>,
 }
 
-const COLUMNS: &str = "i.id, i.report_id, i.source_ip, i.source_host, i.state, i.owner_id, i.tlp, i.category, i.created_at, i.updated_at, r.subject, r.reporter_email, i.enrichment, i.enriched_at";
+const COLUMNS: &str = "i.id, i.report_id, i.source_ip, i.source_host, i.state, i.owner_id, i.tlp, i.category, i.created_at, i.updated_at, r.subject, r.reporter_email, i.enrichment, i.enriched_at, i.reply_at";
 
 pub async fn get(store: &Store, id: i64) -> Result<Incident> {
     let mut incident = sqlx::query_as::<_, Incident>(AssertSqlSafe(format!(
@@ -126,6 +130,8 @@ pub struct Filter {
     pub to: Option<String>,
     /// Full text over the report's subject and body, and the source address.
     pub text: Option<String>,
+    /// Only incidents with a reply nobody has answered yet.
+    pub replied: bool,
     pub limit: i64,
     pub offset: i64,
 }
@@ -155,6 +161,9 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
     }
     if let Some(to) = &f.to {
         push(" AND i.created_at < ?", to.clone(), &mut sql);
+    }
+    if f.replied {
+        sql.push_str(" AND i.reply_at IS NOT NULL");
     }
     if let Some(q) = f.text.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let like = format!(
@@ -189,6 +198,15 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
         q = q.bind(o);
     }
     Ok(q.fetch_all(store.pool()).await?)
+}
+
+/// Open incidents with a reply nobody has answered yet.
+pub async fn new_replies(store: &Store) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM incidents WHERE reply_at IS NOT NULL AND state NOT IN ('closed', 'rejected', 'duplicate')",
+    )
+    .fetch_one(store.pool())
+    .await?)
 }
 
 async fn change(
@@ -439,17 +457,8 @@ pub async fn merge(store: &Store, actor: &Actor, keep: i64, others: &[i64]) -> R
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
-pub struct Message {
-    pub id: i64,
-    pub direction: String,
-    pub author: String,
-    pub subject: Option<String>,
-    pub body: String,
-    pub created_at: String,
-}
-
-/// A note or a correspondence entry on a report's thread.
+/// A note or a record of correspondence held outside Renkei (a phone call, a mail
+/// sent from elsewhere) on a report's thread.
 pub async fn add_message(
     store: &Store,
     actor: &Actor,
@@ -458,11 +467,17 @@ pub async fn add_message(
     subject: Option<&str>,
     body: &str,
 ) -> Result<i64> {
-    if !matches!(direction, "in" | "out" | "note") {
-        return Err(IncidentError::invalid("direction", "in, out or note"));
-    }
+    let direction = match direction {
+        "in" => Direction::In,
+        "out" => Direction::Out,
+        "note" => Direction::Note,
+        _ => return Err(IncidentError::invalid("direction", "in, out or note")),
+    };
     if body.trim().is_empty() {
         return Err(IncidentError::invalid("body", "is empty"));
+    }
+    if let Some(s) = subject {
+        conversations::header_field("subject", s)?;
     }
     let mut tx = store.begin().await?;
     let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE id = $1")
@@ -472,17 +487,18 @@ pub async fn add_message(
     if exists.is_none() {
         return Err(IncidentError::NotFound("report"));
     }
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO report_messages (report_id, direction, author_user_id, author, subject, body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    let id = conversations::record(
+        &mut tx,
+        &[Owner::new(crate::replies::REPORT, report_id)],
+        direction,
+        &Incoming {
+            author: &actor.label,
+            author_user_id: actor.user_id,
+            subject,
+            body,
+            ..Default::default()
+        },
     )
-    .bind(report_id)
-    .bind(direction)
-    .bind(actor.user_id)
-    .bind(&actor.label)
-    .bind(subject)
-    .bind(body)
-    .bind(store.now_str())
-    .fetch_one(tx.conn())
     .await?;
     audit::record(
         &mut tx,
@@ -491,7 +507,7 @@ pub async fn add_message(
             action: "report.message_added",
             object_type: "report",
             object_id: report_id.to_string(),
-            changes: json!({"message": id, "direction": direction}),
+            changes: json!({"message": id, "direction": direction.as_str()}),
         },
     )
     .await?;
@@ -499,11 +515,31 @@ pub async fn add_message(
     Ok(id)
 }
 
+/// A report's conversation: its own and its incidents', notifications included,
+/// oldest first.
 pub async fn thread(store: &Store, report_id: i64) -> Result<Vec<Message>> {
-    Ok(sqlx::query_as("SELECT id, direction, author, subject, body, created_at FROM report_messages WHERE report_id = $1 ORDER BY id")
+    let incidents: Vec<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE report_id = $1")
         .bind(report_id)
         .fetch_all(store.pool())
-        .await?)
+        .await?;
+    let owners: Vec<Owner> = std::iter::once(Owner::new(crate::replies::REPORT, report_id))
+        .chain(
+            incidents
+                .into_iter()
+                .map(|i| Owner::new(crate::replies::INCIDENT, i)),
+        )
+        .collect();
+    Ok(conversations::thread(store, &owners).await?)
+}
+
+/// An incident's conversation: its own and its report's, oldest first.
+pub async fn incident_thread(store: &Store, id: i64) -> Result<Vec<Message>> {
+    let i = get(store, id).await?;
+    let owners = [
+        Owner::new(crate::replies::INCIDENT, id),
+        Owner::new(crate::replies::REPORT, i.report_id),
+    ];
+    Ok(conversations::thread(store, &owners).await?)
 }
 
 /// A report as the coordinator reads it: the parsed fields, the raw message beside.
@@ -541,6 +577,10 @@ pub struct Report {
     #[sqlx(try_from = "JsonText")]
     pub warnings: serde_json::Value,
     pub thread_of: Option<i64>,
+    /// Why the report needs a look first (`unknown_sender`).
+    pub flag: Option<String>,
+    /// A reply came that nobody has answered yet.
+    pub reply_at: Option<String>,
     #[sqlx(skip)]
     pub incidents: Vec<i64>,
 }
@@ -549,7 +589,8 @@ pub async fn report(store: &Store, id: i64) -> Result<Report> {
     let mut report = sqlx::query_as::<_, Report>(
         "SELECT id, received_at, channel, format, raw_sha256, raw_size, status, problem, tlp, reporter_name, reporter_email,
                 reporter_phone, site_org, site_url, subject, body, occurred_at, proposed_category, proposed_reasons, category,
-                rsit_class || '/' || rsit_type AS rsit, scanned_ports, comprehensive_scan, indicators, warnings, thread_of
+                rsit_class || '/' || rsit_type AS rsit, scanned_ports, comprehensive_scan, indicators, warnings, thread_of,
+                flag, reply_at
          FROM reports WHERE id = $1",
     )
     .bind(id)

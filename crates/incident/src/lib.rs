@@ -9,13 +9,18 @@
 //! - `classify`: the categories, proposed with reasons.
 //! - `incidents`: states, owner, TLP, merging, the coordinator's queue.
 //! - `notify`: notifications to the owners of addresses, grouped per recipient.
+//! - `correspond`: mail a coordinator writes from a report or incidents, from
+//!   templates, through the conversation engine of `renkei-mail`.
+//! - `replies`: mail that answers a conversation joins it (tag, references, party).
 //! - `feeds`: bulk feeds imported in chunks any node may count.
 //! - `stats`: statistics for any period.
 
 pub mod classify;
+pub mod correspond;
 pub mod feeds;
 pub mod incidents;
 pub mod notify;
+mod replies;
 pub mod reports;
 pub mod stats;
 
@@ -48,6 +53,9 @@ impl From<renkei_mail::MailError> for IncidentError {
         match e {
             renkei_mail::MailError::Database(e) => IncidentError::Database(e),
             renkei_mail::MailError::Core(e) => IncidentError::Core(e),
+            renkei_mail::MailError::Invalid { field, message } => {
+                IncidentError::invalid(field, message)
+            }
             other => IncidentError::invalid("mail", other.to_string()),
         }
     }

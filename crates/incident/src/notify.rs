@@ -11,6 +11,7 @@ use renkei_core::audit::{self, Actor, Event};
 use renkei_core::row::Bit;
 use renkei_core::tlp::Tlp;
 use renkei_enrich::Enrichment;
+use renkei_mail::conversations::{self, Owner, templates};
 use renkei_mail::{Attachment, TeamKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -51,7 +52,7 @@ impl Settings {
         })
     }
 
-    fn team_name(&self) -> String {
+    pub(crate) fn team_name(&self) -> String {
         match self.from.split_once('<') {
             Some((name, _)) if !name.trim().is_empty() => name.trim().trim_matches('"').to_string(),
             _ => self.from.clone(),
@@ -179,49 +180,18 @@ Please keep [RENKEI-N#{{ notification }}] in the subject when you reply.\n\n\
 }
 
 /// A template as it is used now: the operators' version if there is one.
-#[derive(Debug, Clone, Serialize)]
-pub struct Template {
-    pub name: String,
-    pub lang: String,
-    pub subject: String,
-    pub body: String,
-    pub customized: bool,
-}
+pub use renkei_mail::conversations::templates::Template;
 
 pub const TEMPLATE: &str = "notification";
 pub const TEMPLATE_LANGS: [&str; 2] = ["en", "ja"];
 
+fn shipped(lang: &str) -> templates::Default {
+    let (subject, body) = default_template(lang);
+    templates::Default { subject, body }
+}
+
 pub async fn template(store: &Store, lang: &str) -> Result<Template> {
-    let lang = if TEMPLATE_LANGS.contains(&lang) {
-        lang
-    } else {
-        "en"
-    };
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
-            .bind(TEMPLATE)
-            .bind(lang)
-            .fetch_optional(store.pool())
-            .await?;
-    Ok(match row {
-        Some((subject, body)) => Template {
-            name: TEMPLATE.into(),
-            lang: lang.into(),
-            subject,
-            body,
-            customized: true,
-        },
-        None => {
-            let (subject, body) = default_template(lang);
-            Template {
-                name: TEMPLATE.into(),
-                lang: lang.into(),
-                subject: subject.into(),
-                body: body.into(),
-                customized: false,
-            }
-        }
-    })
+    Ok(templates::get(store, TEMPLATE, lang, shipped(lang)).await?)
 }
 
 /// Saves an operator's template after checking that it renders.
@@ -232,12 +202,6 @@ pub async fn set_template(
     subject: &str,
     body: &str,
 ) -> Result<Template> {
-    if !TEMPLATE_LANGS.contains(&lang) {
-        return Err(IncidentError::invalid(
-            "lang",
-            "templates exist for en and ja",
-        ));
-    }
     let sample = context_value(
         "Example CSIRT",
         "abuse@isp.example",
@@ -255,50 +219,12 @@ pub async fn set_template(
             ports: vec![22],
         }],
     );
-    render(subject, &sample).map_err(|e| IncidentError::invalid("subject", e))?;
-    render(body, &sample).map_err(|e| IncidentError::invalid("body", e))?;
-    let now = store.now_str();
-    let mut tx = store.begin().await?;
-    let before: Option<(String, String)> =
-        sqlx::query_as("SELECT subject, body FROM mail_templates WHERE name = $1 AND lang = $2")
-            .bind(TEMPLATE)
-            .bind(lang)
-            .fetch_optional(tx.conn())
-            .await?;
-    sqlx::query("DELETE FROM mail_templates WHERE name = $1 AND lang = $2")
-        .bind(TEMPLATE)
-        .bind(lang)
-        .execute(tx.conn())
-        .await?;
-    sqlx::query("INSERT INTO mail_templates (name, lang, subject, body, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(TEMPLATE)
-        .bind(lang)
-        .bind(subject)
-        .bind(body)
-        .bind(&now)
-        .bind(&actor.label)
-        .execute(tx.conn())
-        .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        Event {
-            action: "template.changed",
-            object_type: "mail_template",
-            object_id: format!("{TEMPLATE}/{lang}"),
-            changes: json!({"before": before.map(|(s, b)| json!({"subject": s, "body": b})), "after": {"subject": subject, "body": body}}),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    templates::save(store, actor, TEMPLATE, lang, subject, body, &sample).await?;
     template(store, lang).await
 }
 
 fn render(template: &str, ctx: &minijinja::Value) -> std::result::Result<String, String> {
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.render_str(template, ctx.clone())
-        .map_err(|e| format!("template: {e}"))
+    templates::render(TEMPLATE, template, ctx).map_err(|e| e.to_string())
 }
 
 fn context_value(
@@ -419,6 +345,44 @@ fn resolve(
     })
 }
 
+/// The abuse contacts of these incidents that bounced before.
+async fn failing_among(
+    store: &Store,
+    incidents: &[Incident],
+) -> Result<std::collections::HashSet<String>> {
+    let emails: Vec<String> = incidents
+        .iter()
+        .filter_map(|i| i.enrichment.as_ref())
+        .flat_map(|e| e.abuse.iter().map(|c| c.email.to_ascii_lowercase()))
+        .collect();
+    Ok(renkei_enrich::sources::failing(store, &emails)
+        .await?
+        .into_iter()
+        .map(|f| f.email)
+        .collect())
+}
+
+/// The sites' contacts for these incidents, resolved as notifications resolve them
+/// (one entry per distinct address).
+pub async fn sites_of(
+    store: &Store,
+    settings: &Settings,
+    incidents: &[Incident],
+) -> Result<Vec<Recipient>> {
+    let failing = failing_among(store, incidents).await?;
+    let mut out: Vec<Recipient> = Vec::new();
+    for i in incidents {
+        let Some(e) = &i.enrichment else { continue };
+        let mut warnings = Vec::new();
+        if let Ok(r) = resolve(e, settings, &failing, &mut warnings)
+            && !out.iter().any(|o| o.email == r.email)
+        {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
 struct Draft {
     planned: Planned,
     attachments: Vec<Attachment>,
@@ -436,17 +400,7 @@ async fn draft(
     for id in ids {
         incidents.push(incidents::get(store, *id).await?);
     }
-    let emails: Vec<String> = incidents
-        .iter()
-        .filter_map(|i| i.enrichment.as_ref())
-        .flat_map(|e| e.abuse.iter().map(|c| c.email.to_ascii_lowercase()))
-        .collect();
-    let failing: std::collections::HashSet<String> =
-        renkei_enrich::sources::failing(store, &emails)
-            .await?
-            .into_iter()
-            .map(|f| f.email)
-            .collect();
+    let failing = failing_among(store, &incidents).await?;
     let mut groups: BTreeMap<String, (Recipient, Vec<Incident>, Vec<String>)> = BTreeMap::new();
     let mut unresolved = Vec::new();
     for incident in incidents {
@@ -833,19 +787,25 @@ pub async fn send(
                 changes: json!({"notification": id, "recipient": p.recipient.email}),
             });
         }
-        for report in &reports {
-            sqlx::query(
-                "INSERT INTO report_messages (report_id, direction, author_user_id, author, subject, body, created_at) VALUES ($1, 'out', $2, $3, $4, $5, $6)",
-            )
-            .bind(report)
-            .bind(actor.user_id)
-            .bind(&settings.from)
-            .bind(format!("{subject} → {}", p.recipient.email))
-            .bind(&body)
-            .bind(&now)
-            .execute(tx.conn())
-            .await?;
-        }
+        // The mail is part of the conversation about each incident and report, and
+        // of the notification's own: the site's answer finds its way to all of them.
+        let owners: Vec<Owner> = std::iter::once(Owner::new("notification", id))
+            .chain(d.incidents.iter().map(|i| Owner::new("incident", i.id)))
+            .chain(reports.iter().map(|r| Owner::new("report", *r)))
+            .collect();
+        conversations::keep_queued(
+            &mut tx,
+            &owners,
+            actor,
+            conversations::Queued {
+                outbox,
+                template: Some(TEMPLATE),
+                signed: p.signed,
+                encrypted: p.encrypted,
+                expects_reply: true,
+            },
+        )
+        .await?;
         events.push(Event {
             action: "notification.queued",
             object_type: "notification",
@@ -957,6 +917,19 @@ pub async fn queue_feed(
         data: csv_of(items),
     }];
     let outbox = queue_mail(tx, settings, id, recipient, &subject, &body, &attachments).await?;
+    conversations::keep_queued(
+        tx,
+        &[Owner::new("notification", id)],
+        actor,
+        conversations::Queued {
+            outbox,
+            template: Some(TEMPLATE),
+            signed: settings.team_key.is_some(),
+            encrypted: recipient.pgp_key.is_some(),
+            expects_reply: false,
+        },
+    )
+    .await?;
     audit::record(
         tx,
         actor,
@@ -999,7 +972,8 @@ async fn queue_mail(
             auto_reply: false,
             attachments,
             sign: settings.team_key.as_ref(),
-            encrypt_to: recipient.pgp_key.as_deref(),
+            cc: "",
+            encrypt_to: recipient.pgp_key.as_deref().as_slice(),
         },
     )
     .await
@@ -1076,27 +1050,9 @@ pub async fn incidents_of(store: &Store, notification: i64) -> Result<Vec<i64>> 
     .await?)
 }
 
-/// The notification a mail subject names: `[RENKEI-N#12]`.
-pub fn notification_in_subject(subject: &str) -> Option<i64> {
-    let at = subject.find("[RENKEI-N#")? + "[RENKEI-N#".len();
-    let rest = &subject[at..];
-    let end = rest.find(']')?;
-    rest[..end].parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_reply_subject_names_its_notification() {
-        assert_eq!(
-            notification_in_subject("Re: [TLP:AMBER] [RENKEI-N#12] x"),
-            Some(12)
-        );
-        assert_eq!(notification_in_subject("[RENKEI#12]"), None);
-        assert_eq!(notification_in_subject("[RENKEI-N#x]"), None);
-    }
 
     #[test]
     fn the_built_in_templates_render_in_both_languages() {

@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use renkei_mail::conversations::{self, Outgoing, Owner};
+
 use crate::classify::{Category, Classification, classify};
+use crate::replies;
 use crate::{IncidentError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -190,6 +193,11 @@ pub struct Settings {
     pub confirm_from: Option<String>,
     /// Tables that enrich each new incident's address; none leaves it for later.
     pub enricher: Option<renkei_enrich::Enricher>,
+    /// Opens replies encrypted to the team.
+    pub team_key: Option<renkei_mail::TeamKey>,
+    /// A mail from an address written to within this many days joins that
+    /// conversation without a tag or a reference (0: never).
+    pub reply_window_days: i64,
 }
 
 impl Default for Settings {
@@ -199,6 +207,8 @@ impl Default for Settings {
             link_window_days: 30,
             confirm_from: None,
             enricher: None,
+            team_key: None,
+            reply_window_days: 30,
         }
     }
 }
@@ -647,14 +657,6 @@ pub async fn submit_form(
     .await
 }
 
-/// The ticket a mail subject names: `[RENKEI#123]`.
-pub fn ticket_in_subject(subject: &str) -> Option<i64> {
-    let at = subject.find("[RENKEI#")? + "[RENKEI#".len();
-    let rest = &subject[at..];
-    let end = rest.find(']')?;
-    rest[..end].trim().parse().ok()
-}
-
 fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
@@ -891,15 +893,36 @@ async fn process_in(
         outcome.thread_of = done.1;
         return Ok(outcome);
     }
-    if format == InputFormat::Mail
-        && let Some(ticket) = join_ticket(tx, id, &parsed, &raw, events).await?
-    {
-        outcome.status = Status::Threaded;
-        outcome.thread_of = Some(ticket);
-        return Ok(outcome);
+    let mut stranger = None;
+    if format == InputFormat::Mail {
+        match replies::route(tx, settings, id, &parsed, &raw, events).await? {
+            replies::Routed::Joined(report) => {
+                outcome.status = Status::Threaded;
+                outcome.thread_of = report;
+                return Ok(outcome);
+            }
+            replies::Routed::Stranger(tag) => stranger = Some(tag),
+            replies::Routed::Nothing => {}
+        }
     }
 
     let class = file_report(tx, id, format, &raw, &parsed, &found).await?;
+    // The reporter takes part in the report's conversation: their replies join it.
+    if let Some(email) = parsed.reporter.email.as_deref() {
+        conversations::join(tx, &Owner::new(replies::REPORT, id), email, "reporter").await?;
+    }
+    if let Some(tag) = stranger {
+        sqlx::query("UPDATE reports SET flag = 'unknown_sender' WHERE id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+        events.push(Event {
+            action: "report.flagged",
+            object_type: "report",
+            object_id: id.to_string(),
+            changes: json!({"flag": "unknown_sender", "tag": tag, "from": parsed.reporter.email}),
+        });
+    }
     if class.category != Category::Inquiry {
         outcome.incidents =
             open_incidents(tx, settings, id, &tlp, &class, &parsed, &found, recent).await?;
@@ -919,60 +942,6 @@ async fn process_in(
     });
     outcome.category = Some(class.category);
     Ok(outcome)
-}
-
-/// A mail that names a ticket (`[RENKEI#123]` in its subject) joins that report's
-/// thread instead of opening a report; returns the ticket it joined.
-async fn join_ticket(
-    tx: &mut Tx,
-    id: i64,
-    parsed: &ParsedReport,
-    raw: &[u8],
-    events: &mut Vec<Event<'static>>,
-) -> Result<Option<i64>> {
-    let Some(ticket) = parsed.subject.as_deref().and_then(ticket_in_subject) else {
-        return Ok(None);
-    };
-    let exists: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM reports WHERE id = $1 AND id <> $2")
-            .bind(ticket)
-            .bind(id)
-            .fetch_optional(tx.conn())
-            .await?;
-    if exists.is_none() {
-        return Ok(None);
-    }
-    let author = parsed
-        .reporter
-        .email
-        .clone()
-        .unwrap_or_else(|| "unknown sender".into());
-    sqlx::query(
-        "INSERT INTO report_messages (report_id, direction, author, subject, body, raw, created_at) VALUES ($1, 'in', $2, $3, $4, $5, $6)",
-    )
-    .bind(ticket)
-    .bind(&author)
-    .bind(&parsed.subject)
-    .bind(truncate(&parsed.text, 1 << 20))
-    .bind(raw.to_vec())
-    .bind(tx.now_str())
-    .execute(tx.conn())
-    .await?;
-    sqlx::query("UPDATE reports SET status = 'threaded', thread_of = $1, subject = $2, reporter_email = $3, message_id = $4 WHERE id = $5")
-        .bind(ticket)
-        .bind(&parsed.subject)
-        .bind(&parsed.reporter.email)
-        .bind(&parsed.message_id)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    events.push(Event {
-        action: "report.threaded",
-        object_type: "report",
-        object_id: ticket.to_string(),
-        changes: json!({"mail": id, "from": author}),
-    });
-    Ok(Some(ticket))
 }
 
 /// Classifies a read report and keeps what was read with it: the reporter, the
@@ -1152,27 +1121,33 @@ async fn open_incidents(
     Ok(incidents)
 }
 
-/// Confirms receipt to a person who wrote in (by form or mail), never to a machine.
+/// Confirms receipt to a person who wrote in (by form or mail), never to a machine;
+/// the confirmation opens the report's conversation.
 async fn confirm_to_reporter(tx: &mut Tx, settings: &Settings, id: i64, parsed: &ParsedReport) {
     if let (Some(from), Some(to)) = (&settings.confirm_from, &parsed.reporter.email)
         && !parsed.auto_submitted
     {
         let (subject, body) = confirmation(id);
-        let queued = renkei_mail::enqueue(
+        let system = Actor::system("intake");
+        let queued = conversations::send(
             tx,
-            renkei_mail::NewMail {
+            &[Owner::new(replies::REPORT, id)],
+            &Outgoing {
                 kind: "report.confirmation",
-                object_type: "report",
-                object_id: id.to_string(),
+                author: &system,
                 from,
-                to,
+                to: std::slice::from_ref(to),
+                cc: &[],
                 subject: &subject,
                 body: &body,
+                template: None,
                 in_reply_to: parsed.message_id.as_deref(),
-                auto_reply: true,
                 attachments: &[],
                 sign: None,
-                encrypt_to: None,
+                encrypt_to: &[],
+                shared: true,
+                expects_reply: false,
+                automatic: true,
             },
         )
         .await;
@@ -1192,12 +1167,6 @@ async fn answer_to_our_mail(
     raw: &[u8],
     events: &mut Vec<Event<'static>>,
 ) -> Result<Option<(Status, Option<i64>)>> {
-    let bare = |m: &str| {
-        m.trim()
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_string()
-    };
     // Our own message, back through the archive copy: the relay took it.
     if let Some(mid) = parsed.message_id.as_deref() {
         let ours = renkei_mail::outbox::archive_copy_seen(tx, mid).await?;
@@ -1206,13 +1175,14 @@ async fn answer_to_our_mail(
             return Ok(Some((Status::Archived, None)));
         }
     }
-    let now = tx.now_str();
-    // A delivery status notification: the recipients that failed are marked.
+    // A delivery status notification: the recipients that failed are marked, and
+    // the thread of the mail that bounced says so.
     if let Some(dsn) = renkei_formats::dsn::parse(raw) {
-        let notification = match &dsn.original_message_id {
-            Some(mid) => notification_by_message_id(tx, &bare(mid)).await?,
-            None => None,
-        };
+        let owners = replies::owners_of(tx, dsn.original_message_id.as_slice()).await?;
+        let notification = owners
+            .iter()
+            .find(|o| o.kind == replies::NOTIFICATION)
+            .map(|o| o.id);
         let mut failed = Vec::new();
         for r in dsn.failed() {
             renkei_enrich::sources::mark_failing(
@@ -1230,99 +1200,11 @@ async fn answer_to_our_mail(
                 changes: json!({"status": r.status, "diagnostic": r.diagnostic, "notification": notification, "report": id}),
             });
         }
-        let thread = match notification {
-            Some(n) => thread_into_notification(tx, id, n, parsed, raw, &now).await?,
-            None => None,
-        };
         mark(tx, id, Status::Bounce, None).await?;
+        let thread = replies::keep_bounce(tx, id, owners, parsed, raw).await?;
         return Ok(Some((Status::Bounce, thread)));
     }
-    // A reply to a notification, by its headers or by the tag in its subject.
-    let mut notification = None;
-    for mid in &parsed.in_reply_to {
-        if let Some(n) = notification_by_message_id(tx, &bare(mid)).await? {
-            notification = Some(n);
-            break;
-        }
-    }
-    if notification.is_none()
-        && let Some(n) = parsed
-            .subject
-            .as_deref()
-            .and_then(crate::notify::notification_in_subject)
-    {
-        notification = sqlx::query_scalar("SELECT id FROM notifications WHERE id = $1")
-            .bind(n)
-            .fetch_optional(tx.conn())
-            .await?;
-    }
-    let Some(n) = notification else {
-        return Ok(None);
-    };
-    let thread = thread_into_notification(tx, id, n, parsed, raw, &now).await?;
-    events.push(Event {
-        action: "notification.answered",
-        object_type: "notification",
-        object_id: n.to_string(),
-        changes: json!({"mail": id, "from": parsed.reporter.email}),
-    });
-    Ok(Some((Status::Threaded, thread)))
-}
-
-async fn notification_by_message_id(tx: &mut Tx, mid: &str) -> Result<Option<i64>> {
-    let object: Option<String> = sqlx::query_scalar(
-        "SELECT object_id FROM outbox WHERE message_id = $1 AND object_type = 'notification'",
-    )
-    .bind(mid)
-    .fetch_optional(tx.conn())
-    .await?;
-    Ok(object.and_then(|o| o.parse().ok()))
-}
-
-/// Puts an incoming mail into the threads of the reports a notification was about;
-/// returns the first of them.
-async fn thread_into_notification(
-    tx: &mut Tx,
-    id: i64,
-    notification: i64,
-    parsed: &renkei_formats::report::ParsedReport,
-    raw: &[u8],
-    now: &str,
-) -> Result<Option<i64>> {
-    let reports: Vec<i64> = sqlx::query_scalar(
-        "SELECT DISTINCT i.report_id FROM notification_incidents ni JOIN incidents i ON i.id = ni.incident_id WHERE ni.notification_id = $1 ORDER BY i.report_id",
-    )
-    .bind(notification)
-    .fetch_all(tx.conn())
-    .await?;
-    let author = parsed
-        .reporter
-        .email
-        .clone()
-        .unwrap_or_else(|| "unknown sender".into());
-    for report in &reports {
-        sqlx::query(
-            "INSERT INTO report_messages (report_id, direction, author, subject, body, raw, created_at) VALUES ($1, 'in', $2, $3, $4, $5, $6)",
-        )
-        .bind(report)
-        .bind(&author)
-        .bind(&parsed.subject)
-        .bind(truncate(&parsed.text, 1 << 20))
-        .bind(raw.to_vec())
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-    }
-    let first = reports.first().copied();
-    sqlx::query("UPDATE reports SET thread_of = $1, subject = $2, reporter_email = $3, message_id = $4 WHERE id = $5")
-        .bind(first)
-        .bind(&parsed.subject)
-        .bind(&parsed.reporter.email)
-        .bind(&parsed.message_id)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    Ok(first)
+    Ok(None)
 }
 
 /// Reads a received report and creates what it yields.
@@ -1381,20 +1263,4 @@ pub async fn process_many(
     audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;
     Ok(outcomes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_ticket_number_is_read_from_the_subject() {
-        assert_eq!(
-            ticket_in_subject("Re: [RENKEI#42] scan from your network"),
-            Some(42)
-        );
-        assert_eq!(ticket_in_subject("Re: [RENKEI#] x"), None);
-        assert_eq!(ticket_in_subject("[RENKEI#abc]"), None);
-        assert_eq!(ticket_in_subject("no ticket"), None);
-    }
 }

@@ -123,7 +123,7 @@ both_backends! {
         let thread = incidents::thread(&srv.store, first.report).await.unwrap();
         assert_eq!(thread.len(), 1);
         assert!(thread[0].body.contains("It happened again"));
-        assert_eq!(thread[0].direction, "in");
+        assert_eq!(thread[0].direction.as_str(), "in");
     }
 
     async fn coordinators_move_incidents_through_their_states_audited(srv) {

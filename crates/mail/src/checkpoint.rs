@@ -63,7 +63,8 @@ pub async fn take(
                 auto_reply: true,
                 attachments: &[],
                 sign: Some(key),
-                encrypt_to: None,
+                cc: "",
+                encrypt_to: &[],
             },
         )
         .await?;

@@ -3,7 +3,7 @@
 
 use lettre::Message;
 use lettre::message::header::{ContentDisposition, ContentType, Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::{Mailbox, Mailboxes, MultiPart, SinglePart};
 
 use crate::MailError;
 use crate::pgp::{self, TeamKey};
@@ -19,7 +19,10 @@ pub struct Attachment {
 /// Everything a message is made of.
 pub struct Draft<'a> {
     pub from: &'a str,
+    /// One address or several, separated by commas.
     pub to: &'a str,
+    /// Copies, separated by commas; empty for none.
+    pub cc: &'a str,
     pub subject: &'a str,
     pub text: &'a str,
     pub attachments: &'a [Attachment],
@@ -27,8 +30,8 @@ pub struct Draft<'a> {
     pub in_reply_to: Option<&'a str>,
     pub auto_reply: bool,
     pub sign: Option<&'a TeamKey>,
-    /// The recipient's armored public key: the message is encrypted to it.
-    pub encrypt_to: Option<&'a str>,
+    /// The recipients' armored public keys: the message is encrypted to all of them.
+    pub encrypt_to: &'a [&'a str],
 }
 
 #[derive(Clone)]
@@ -177,9 +180,17 @@ pub fn compose(d: &Draft<'_>) -> Result<Vec<u8>, MailError> {
         .from
         .parse()
         .map_err(|e| MailError::Address(format!("sender {:?}: {e}", d.from)))?;
-    let to: Mailbox =
+    let to: Mailboxes =
         d.to.parse()
             .map_err(|e| MailError::Address(format!("recipient {:?}: {e}", d.to)))?;
+    let cc: Option<Mailboxes> = if d.cc.trim().is_empty() {
+        None
+    } else {
+        Some(
+            d.cc.parse()
+                .map_err(|e| MailError::Address(format!("copy {:?}: {e}", d.cc)))?,
+        )
+    };
     let text = SinglePart::builder()
         .header(ContentType::TEXT_PLAIN)
         .body(d.text.to_string());
@@ -214,10 +225,14 @@ pub fn compose(d: &Draft<'_>) -> Result<Vec<u8>, MailError> {
     if let Some(key) = d.sign {
         body = signed(body, key)?;
     }
-    if let Some(recipient) = d.encrypt_to {
-        let key = pgp::parse_public_key(recipient)?;
+    if !d.encrypt_to.is_empty() {
+        let keys = d
+            .encrypt_to
+            .iter()
+            .map(|k| pgp::parse_public_key(k))
+            .collect::<Result<Vec<_>, _>>()?;
         let inner = body.formatted();
-        let armored = pgp::encrypt(&key, &inner)?;
+        let armored = pgp::encrypt_to_all(&keys, &inner)?;
         body = Body::Multi(
             MultiPart::encrypted("application/pgp-encrypted".to_string())
                 .singlepart(
@@ -237,7 +252,11 @@ pub fn compose(d: &Draft<'_>) -> Result<Vec<u8>, MailError> {
     }
     let mut builder = Message::builder()
         .from(from)
-        .to(to)
+        .mailbox(lettre::message::header::To::from(to));
+    if let Some(cc) = cc {
+        builder = builder.mailbox(lettre::message::header::Cc::from(cc));
+    }
+    let mut builder = builder
         .subject(d.subject)
         .message_id(Some(format!("<{}>", d.message_id)));
     if let Some(parent) = d.in_reply_to {
@@ -277,6 +296,7 @@ mod long_attachment_tests {
         let raw = compose(&Draft {
             from: "CSIRT <csirt@example.org>",
             to: "abuse@example.net",
+            cc: "",
             subject: "hosts",
             text: "see the attachment",
             attachments: &attachments,
@@ -284,7 +304,7 @@ mod long_attachment_tests {
             in_reply_to: None,
             auto_reply: false,
             sign: None,
-            encrypt_to: None,
+            encrypt_to: &[],
         })
         .unwrap();
         // Lines end in CRLF on the wire: SMTP servers read up to CRLF, and a bare LF

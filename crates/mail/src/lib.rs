@@ -1,9 +1,12 @@
-//! Mail in and out for the coordination center: the built-in SMTP intake listener
+//! Mail in and out for the coordination center: the conversations every pillar holds
+//! with reporters, sites, partners and vendors, the built-in SMTP intake listener
 //! (for sites without an MTA in front; with one, let it pipe into `renkei mailgate`),
 //! the outbox with the worker that sends through the configured relay, and OpenPGP
 //! (PGP/MIME signing and encryption) for what goes out, and signed audit checkpoints.
 //!
 //! # Layout
+//! - `conversations`: threads of messages in and out, owned by a report, an
+//!   incident, a case…; routing of what comes in; templates; PGP/MIME opened.
 //! - `smtp`: the intake listener.
 //! - `compose`: a message built whole, with its OpenPGP layers (`pgp`).
 //! - `outbox`: mail written with the change that caused it, and the worker that
@@ -12,6 +15,7 @@
 
 pub mod checkpoint;
 pub mod compose;
+pub mod conversations;
 pub mod outbox;
 pub mod pgp;
 pub mod smtp;

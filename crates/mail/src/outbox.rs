@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use lettre::address::{Address, Envelope};
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, Mailboxes};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use renkei_core::config::MailConfig;
 use renkei_core::jobs::Queue;
@@ -24,6 +24,19 @@ use crate::pgp::TeamKey;
 pub enum MailError {
     #[error("{0}")]
     Address(String),
+    /// Something the user gave that cannot be sent as it is.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    /// A template that does not render: which one, and where.
+    #[error("template {name}, line {line}: {message}")]
+    Template {
+        name: String,
+        line: usize,
+        message: String,
+    },
     #[error(transparent)]
     Core(#[from] CoreError),
     #[error("database: {0}")]
@@ -34,6 +47,15 @@ pub enum MailError {
     Checkpoint(String),
 }
 
+impl MailError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> MailError {
+        MailError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
 /// One message to queue.
 pub struct NewMail<'a> {
     /// What the mail is, e.g. "report.confirmation".
@@ -41,7 +63,10 @@ pub struct NewMail<'a> {
     pub object_type: &'a str,
     pub object_id: String,
     pub from: &'a str,
+    /// One address, or several separated by commas.
     pub to: &'a str,
+    /// Copies, separated by commas; empty for none.
+    pub cc: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
     pub in_reply_to: Option<&'a str>,
@@ -51,8 +76,9 @@ pub struct NewMail<'a> {
     pub attachments: &'a [Attachment],
     /// Signs the message (PGP/MIME) with the team's key.
     pub sign: Option<&'a TeamKey>,
-    /// Encrypts the message to this armored public key.
-    pub encrypt_to: Option<&'a str>,
+    /// Encrypts the message to these armored public keys (every recipient's);
+    /// empty, it goes unencrypted.
+    pub encrypt_to: &'a [&'a str],
 }
 
 fn domain_of(address: &str) -> String {
@@ -86,12 +112,17 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
         .parse::<Mailbox>()
         .map_err(|e| MailError::Address(format!("sender {:?}: {e}", mail.from)))?;
     mail.to
-        .parse::<Mailbox>()
+        .parse::<Mailboxes>()
         .map_err(|e| MailError::Address(format!("recipient {:?}: {e}", mail.to)))?;
+    if !mail.cc.trim().is_empty() {
+        mail.cc
+            .parse::<Mailboxes>()
+            .map_err(|e| MailError::Address(format!("copy {:?}: {e}", mail.cc)))?;
+    }
     let now = tx.now_str();
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (created_at, kind, object_type, object_id, message_id, mail_from, rcpt_to, subject, body, in_reply_to, auto_reply, status, attempts, next_attempt_at)
-         VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, 'queued', 0, $1) RETURNING id",
+        "INSERT INTO outbox (created_at, kind, object_type, object_id, message_id, mail_from, rcpt_to, mail_cc, subject, body, in_reply_to, auto_reply, status, attempts, next_attempt_at)
+         VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $1) RETURNING id",
     )
     .bind(&now)
     .bind(mail.kind)
@@ -99,6 +130,7 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
     .bind(&mail.object_id)
     .bind(mail.from)
     .bind(mail.to)
+    .bind(mail.cc)
     .bind(mail.subject)
     .bind(mail.body)
     .bind(mail.in_reply_to)
@@ -109,6 +141,7 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
     let raw = compose(&Draft {
         from: mail.from,
         to: mail.to,
+        cc: mail.cc,
         subject: mail.subject,
         text: mail.body,
         attachments: mail.attachments,
@@ -269,7 +302,7 @@ impl OutboxWorker {
             let Some(&(id,)) = taken.first() else {
                 break;
             };
-            let row: Sending = sqlx::query_as("SELECT message_id, mail_from, rcpt_to, subject, body, in_reply_to, auto_reply, attempts, raw, archive_seen_at FROM outbox WHERE id = $1")
+            let row: Sending = sqlx::query_as("SELECT message_id, mail_from, rcpt_to, mail_cc, subject, body, in_reply_to, auto_reply, attempts, raw, archive_seen_at FROM outbox WHERE id = $1")
                 .bind(id)
                 .fetch_one(self.store.pool())
                 .await?;
@@ -338,6 +371,7 @@ struct Sending {
     message_id: String,
     mail_from: String,
     rcpt_to: String,
+    mail_cc: String,
     subject: String,
     body: String,
     in_reply_to: Option<String>,
@@ -349,14 +383,22 @@ struct Sending {
 }
 
 impl OutboxWorker {
-    /// The envelope: the recipient, and the archive as a blind copy.
+    /// The envelope: the recipients and copies, and the archive as a blind copy.
     fn envelope(&self, row: &Sending) -> Result<Envelope, String> {
         let from = bare_address(&row.mail_from).ok_or("no sender")?;
-        let to = bare_address(&row.rcpt_to).ok_or("no recipient")?;
-        let mut rcpt = vec![
-            to.parse::<Address>()
-                .map_err(|e| format!("recipient: {e}"))?,
-        ];
+        let mut rcpt = Vec::new();
+        for list in [&row.rcpt_to, &row.mail_cc] {
+            if list.trim().is_empty() {
+                continue;
+            }
+            let boxes = list
+                .parse::<Mailboxes>()
+                .map_err(|e| format!("recipient: {e}"))?;
+            rcpt.extend(boxes.into_iter().map(|m| m.email));
+        }
+        if rcpt.is_empty() {
+            return Err("no recipient".into());
+        }
         if let Some(archive) = &self.archive
             && let Ok(a) = archive.parse::<Address>()
         {
@@ -394,6 +436,7 @@ fn build_message(row: &Sending) -> Result<Vec<u8>, String> {
     compose(&Draft {
         from: &row.mail_from,
         to: &row.rcpt_to,
+        cc: &row.mail_cc,
         subject: &row.subject,
         text: &row.body,
         attachments: &[],
@@ -401,7 +444,7 @@ fn build_message(row: &Sending) -> Result<Vec<u8>, String> {
         in_reply_to: row.in_reply_to.as_deref(),
         auto_reply: row.auto_reply,
         sign: None,
-        encrypt_to: None,
+        encrypt_to: &[],
     })
     .map_err(|e| e.to_string())
 }

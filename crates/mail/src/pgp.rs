@@ -58,6 +58,11 @@ impl TeamKey {
             .map_err(|e| pgp_err("armoring the public key", e))
     }
 
+    /// Opens a message encrypted to the team (a reply sent to us encrypted).
+    pub fn decrypt(&self, armored: &str) -> Result<Vec<u8>, MailError> {
+        decrypt_with(&self.key, &self.passphrase, armored)
+    }
+
     /// A detached, armored signature over `data` (binary mode: the bytes as given).
     pub fn sign_detached(&self, data: &[u8]) -> Result<String, MailError> {
         let password = Password::from(self.passphrase.as_str());
@@ -147,8 +152,26 @@ pub fn key_facts(armored: &str) -> Result<KeyFacts, MailError> {
 /// Encrypts `data` to the key's encryption subkeys (or its primary key if that can
 /// encrypt); armored.
 pub fn encrypt(key: &SignedPublicKey, data: &[u8]) -> Result<String, MailError> {
+    encrypt_to_all(std::slice::from_ref(key), data)
+}
+
+/// Encrypts `data` once, readable with any of the keys (a mail to several
+/// recipients, each with a key on file); armored.
+pub fn encrypt_to_all(keys: &[SignedPublicKey], data: &[u8]) -> Result<String, MailError> {
     let mut builder = MessageBuilder::from_bytes("", data.to_vec())
         .seipd_v1(rand08::thread_rng(), SymmetricKeyAlgorithm::AES256);
+    for key in keys {
+        add_recipient(&mut builder, key)?;
+    }
+    builder
+        .to_armored_string(rand08::thread_rng(), ArmorOptions::default())
+        .map_err(|e| pgp_err("armoring the encrypted message", e))
+}
+
+fn add_recipient<R: std::io::Read>(
+    builder: &mut MessageBuilder<'_, R, pgp::composed::EncryptionSeipdV1>,
+    key: &SignedPublicKey,
+) -> Result<(), MailError> {
     let mut recipients = 0;
     for sub in &key.public_subkeys {
         let flags_say = sub.signatures.iter().any(|s| {
@@ -172,28 +195,43 @@ pub fn encrypt(key: &SignedPublicKey, data: &[u8]) -> Result<String, MailError> 
             .encrypt_to_key(rand08::thread_rng(), &key.primary_key)
             .map_err(|e| pgp_err("encrypting", e))?;
     }
-    builder
-        .to_armored_string(rand08::thread_rng(), ArmorOptions::default())
-        .map_err(|e| pgp_err("armoring the encrypted message", e))
+    Ok(())
 }
 
-/// Checks an armored detached signature over `data` against an armored public key.
+/// Checks an armored detached signature over `data` against an armored public key
+/// (made by its primary key or any of its subkeys).
 pub fn verify_detached(public: &str, data: &[u8], signature: &str) -> Result<(), MailError> {
     let key = parse_public_key(public)?;
     let (sig, _) = DetachedSignature::from_string(signature)
         .map_err(|e| pgp_err("reading the signature", e))?;
-    sig.verify(&key, data)
-        .map_err(|e| pgp_err("the signature does not verify", e))
+    let first = sig.verify(&key, data);
+    if first.is_ok()
+        || key
+            .public_subkeys
+            .iter()
+            .any(|sub| sig.verify(sub, data).is_ok())
+    {
+        return Ok(());
+    }
+    first.map_err(|e| pgp_err("the signature does not verify", e))
 }
 
 /// Opens an armored encrypted message with an armored secret key.
 pub fn decrypt(secret: &str, passphrase: &str, armored: &str) -> Result<Vec<u8>, MailError> {
     let (key, _) = SignedSecretKey::from_reader_single(secret.as_bytes())
         .map_err(|e| pgp_err("reading the secret key", e))?;
+    decrypt_with(&key, passphrase, armored)
+}
+
+fn decrypt_with(
+    key: &SignedSecretKey,
+    passphrase: &str,
+    armored: &str,
+) -> Result<Vec<u8>, MailError> {
     let (msg, _) = pgp::composed::Message::from_string(armored)
         .map_err(|e| pgp_err("reading the message", e))?;
     let mut opened = msg
-        .decrypt(&Password::from(passphrase), &key)
+        .decrypt(&Password::from(passphrase), key)
         .map_err(|e| pgp_err("decrypting", e))?;
     if opened.is_compressed() {
         opened = opened

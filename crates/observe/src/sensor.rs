@@ -398,9 +398,20 @@ pub async fn run_live(
         })
         .map_err(|e| ObserveError::invalid("interface", format!("{iface}: {e}")))?;
     let link = renkei_formats::packet::linktype::masked(cap.get_datalink().0 as u32);
+    tracing::info!(interface = %iface, "capturing");
     let (agg2, stop2) = (agg.clone(), stop.clone());
     let reader = std::thread::spawn(move || {
-        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+        // Asked to stop, the reader still takes what the kernel has already captured
+        // (until a read times out, for at most two seconds on a busy interface), so
+        // that packets that arrived before the interrupt are counted.
+        let mut stopping: Option<std::time::Instant> = None;
+        loop {
+            if stopping.is_none() && stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                stopping = Some(std::time::Instant::now());
+            }
+            if stopping.is_some_and(|t| t.elapsed() > Duration::from_secs(2)) {
+                break;
+            }
             match cap.next_packet() {
                 Ok(p) => {
                     let probe = renkei_formats::packet::decode(link, p.data);
@@ -410,6 +421,7 @@ pub async fn run_live(
                         a.packet(p.header.ts.tv_sec as i64, probe);
                     }
                 }
+                Err(pcap::Error::TimeoutExpired) if stopping.is_some() => break,
                 Err(pcap::Error::TimeoutExpired) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "capture stopped");

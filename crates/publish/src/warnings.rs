@@ -247,16 +247,15 @@ pub(crate) async fn queue(
                 auto_reply: false,
                 attachments: &[],
                 sign: settings.team_key.as_ref(),
-                encrypt_to: c.pgp_key.as_deref(),
+                cc: "",
+                encrypt_to: c.pgp_key.as_deref().as_slice(),
             },
         )
         .await
         .map_err(|e| match e {
-            MailError::Address(m) | MailError::Pgp(m) | MailError::Checkpoint(m) => {
-                PublishError::invalid("recipients", format!("contact {}: {m}", c.email))
-            }
             MailError::Core(e) => e.into(),
             MailError::Database(e) => e.into(),
+            other => PublishError::invalid("recipients", format!("contact {}: {other}", c.email)),
         })?;
         sqlx::query("UPDATE alert_deliveries SET outbox_id = $1 WHERE id = $2")
             .bind(outbox)

@@ -252,6 +252,8 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
             confirm_from: (config.mail.confirm_reports && !config.mail.from.is_empty())
                 .then(|| config.mail.from.clone()),
             enricher: Some(enricher.clone()),
+            team_key: notify.team_key.clone(),
+            reply_window_days: config.intake.reply_window_days,
         }),
         enricher,
         notify,

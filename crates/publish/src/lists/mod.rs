@@ -222,7 +222,8 @@ pub async fn subscribe(
             auto_reply: false,
             attachments: &[],
             sign: settings.team_key.as_ref(),
-            encrypt_to: None,
+            cc: "",
+            encrypt_to: &[],
         },
     )
     .await

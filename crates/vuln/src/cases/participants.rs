@@ -164,6 +164,7 @@ async fn notify_vendor(
                 ("portal", &portal),
             ],
         );
+        let key = contact.pgp_key.as_deref();
         let id = renkei_mail::enqueue(
             tx,
             renkei_mail::NewMail {
@@ -178,10 +179,11 @@ async fn notify_vendor(
                 auto_reply: false,
                 attachments: &[],
                 sign: settings.team_key.as_ref(),
+                cc: "",
                 encrypt_to: if details.is_empty() {
-                    None
+                    &[]
                 } else {
-                    contact.pgp_key.as_deref()
+                    key.as_slice()
                 },
             },
         )

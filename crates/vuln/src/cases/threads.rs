@@ -163,7 +163,8 @@ pub async fn post_message(
                     auto_reply: false,
                     attachments: &[],
                     sign: settings.team_key.as_ref(),
-                    encrypt_to: None,
+                    cc: "",
+                    encrypt_to: &[],
                 },
             )
             .await?;

@@ -228,6 +228,8 @@ pub struct ListQuery {
     pub to: Option<String>,
     pub q: Option<String>,
     pub all: Option<String>,
+    /// Any value: only incidents with a new reply.
+    pub replied: Option<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
@@ -261,6 +263,7 @@ impl ListQuery {
                 .map(|s| IncidentState::parse(&s))
                 .transpose()?,
             open_only: some(&self.all).is_none(),
+            replied: some(&self.replied).is_some(),
             category: some(&self.category)
                 .map(|c| Category::parse(&c))
                 .transpose()?,

@@ -222,11 +222,18 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/incidents/bulk/merge", Staff, pages::incidents::bulk_merge)
         .page(POST, "/incidents/bulk/close", Staff, pages::incidents::bulk_close)
         .page(POST, "/incidents/bulk/notify", Staff, pages::incidents::bulk_notify)
+        .page(POST, "/incidents/bulk/write", Staff, pages::incidents::bulk_write)
+        .page(GET, "/incidents/write", Staff, pages::mail::incidents_form)
+        .page(POST, "/incidents/write", Staff, pages::mail::incidents_send)
+        .page(POST, "/incidents/write/preview", Staff, pages::mail::incidents_preview)
         .page(GET, "/incidents/{id}", Staff, pages::incidents::incident)
         .page(POST, "/incidents/{id}", Staff, pages::incidents::incident_update)
         .page(GET, "/reports/{id}", Staff, pages::incidents::report)
         .page(POST, "/reports/{id}/category", Staff, pages::incidents::report_category)
         .page(POST, "/reports/{id}/notes", Staff, pages::incidents::report_note)
+        .page(GET, "/reports/{id}/write", Staff, pages::mail::report_form)
+        .page(POST, "/reports/{id}/write", Staff, pages::mail::report_send)
+        .page(POST, "/reports/{id}/write/preview", Staff, pages::mail::report_preview)
         .page(GET, "/statistics", Staff, pages::incidents::statistics)
         .page(GET, "/admin/operations", Admin, pages::ops::page)
         .page(GET, "/activity", Staff, pages::report::index)
@@ -370,6 +377,9 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .api(POST, "/api/v1/reports/{id}/category", Staff, doc("Confirm or change the report's category.", Some("CategoryChoice"), Some("Report"), 200), api::incidents::report_category)
         .api(GET, "/api/v1/reports/{id}/messages", Staff, doc("The report's thread: mail in, mail out, notes.", None, Some("Message[]"), 200), api::incidents::messages)
         .api(POST, "/api/v1/reports/{id}/messages", Staff, doc("Add a note (or a record of mail sent) to the thread.", Some("NewMessage"), Some("Created"), 201), api::incidents::message_add)
+        .api(POST, "/api/v1/reports/{id}/mail", Staff, doc("Write to anyone about the report (the reporter, the site, a partner CSIRT): queued in the outbox, kept in the thread. 202 with the message's number.", Some("Mail"), Some("Mailed"), 202), api::mail::report_send)
+        .api(POST, "/api/v1/reports/{id}/mail/preview", Staff, doc("The mail as it would go out (template rendered, signing and encryption said), nothing queued.", Some("Mail"), Some("MailPreview"), 200), api::mail::report_preview)
+        .api(GET, "/api/v1/reports/{id}/recipients", Staff, doc("Who a mail about the report would usually go to: the reporter, the site's contact, the national CSIRT.", None, Some("Suggestion[]"), 200), api::mail::report_recipients)
         .api(
             GET,
             "/api/v1/incidents",
@@ -384,6 +394,7 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
                     ("to", "string", "created before (YYYY-MM-DD)"),
                     ("q", "string", "full text over the report and the source"),
                     ("all", "string", "any value: include closed, rejected and duplicate"),
+                    ("replied", "string", "any value: only incidents with a reply nobody has answered yet"),
                     ("limit", "integer", "at most this many (default 100)"),
                     ("offset", "integer", "skip this many"),
                 ],
@@ -392,7 +403,13 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
             api::incidents::list,
         )
         .api(POST, "/api/v1/incidents/merge", Staff, doc("Merge incidents: the others become duplicates of the one kept.", Some("Merge"), Some("Incident"), 200), api::incidents::merge)
+        .api(POST, "/api/v1/incidents/mail", Staff, doc("Write about a selection of incidents (`incidents`): one mail, kept in each incident's thread. 202 with the message's number.", Some("Mail"), Some("Mailed"), 202), api::mail::selection_send)
+        .api(POST, "/api/v1/incidents/mail/preview", Staff, doc("The mail about a selection as it would go out, nothing queued.", Some("Mail"), Some("MailPreview"), 200), api::mail::selection_preview)
         .api(GET, "/api/v1/incidents/{id}", Staff, doc("One incident.", None, Some("Incident"), 200), api::incidents::get)
+        .api(POST, "/api/v1/incidents/{id}/mail", Staff, doc("Write to anyone about the incident: queued in the outbox, kept in its thread. 202 with the message's number.", Some("Mail"), Some("Mailed"), 202), api::mail::incident_send)
+        .api(POST, "/api/v1/incidents/{id}/mail/preview", Staff, doc("The mail about the incident as it would go out, nothing queued.", Some("Mail"), Some("MailPreview"), 200), api::mail::incident_preview)
+        .api(GET, "/api/v1/incidents/{id}/messages", Staff, doc("The incident's conversation (its own and its report's): mail in and out with delivery state, notes.", None, Some("Message[]"), 200), api::mail::incident_thread)
+        .api(GET, "/api/v1/incidents/{id}/recipients", Staff, doc("Who a mail about the incident would usually go to.", None, Some("Suggestion[]"), 200), api::mail::incident_recipients)
         .api(POST, "/api/v1/incidents/{id}/enrich", Staff, doc("Enrich the incident's address again with the tables in use now; the old values stay in the audit log.", None, Some("Incident"), 200), api::notify::enrich_incident)
         .api(GET, "/api/v1/incidents/{id}/notifications", Staff, doc("The notifications sent about an incident, with their mail's state.", None, Some("Notification[]"), 200), api::notify::for_incident)
         .api(GET, "/api/v1/enrich/lookup", Staff, doc("What the tables say about an address (?ip=).", None, Some("Enrichment"), 200), api::notify::lookup)

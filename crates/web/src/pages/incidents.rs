@@ -9,9 +9,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use renkei_core::tlp::Tlp;
 use renkei_incident::classify::Reason;
-use renkei_incident::incidents::{self, Incident, Message, Report, State as IncidentState};
+use renkei_incident::incidents::{self, Incident, Report, State as IncidentState};
 use renkei_incident::reports::{self, Channel, FormReport};
 use renkei_incident::{Category, IncidentError, stats};
+use renkei_mail::conversations::Message;
 use serde::Deserialize;
 
 use crate::api::incidents::{ListQuery, Period};
@@ -105,11 +106,10 @@ struct ThanksPage<'a> {
 }
 
 pub(crate) async fn submit(
-    State(state): State<AppState>,
     page: Page,
     Form(fields): Form<ReportFormFields>,
 ) -> Result<Response, AppError> {
-    if !state.form_limiter.allow(&page.auth.client).await {
+    if !page.state.form_limiter.allow(&page.auth.client).await {
         let error = Some(page.shell("report").t("report.throttled").to_string());
         return html_status(
             StatusCode::TOO_MANY_REQUESTS,
@@ -123,8 +123,8 @@ pub(crate) async fn submit(
     }
     let by = page.auth.principal.user().map(|u| u.id);
     match reports::submit_form(
-        &state.store,
-        &state.intake,
+        page.store(),
+        &page.state.intake,
         &page.auth.actor(),
         Channel::Web,
         &fields.report(),
@@ -192,13 +192,9 @@ impl QueuePage<'_> {
     }
 }
 
-pub(crate) async fn queue(
-    State(state): State<AppState>,
-    page: Page,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, AppError> {
-    let list = incidents::list(&state.store, &q.filter()?).await?;
-    let coordinators = incidents::coordinators(&state.store).await?;
+pub(crate) async fn queue(page: Page, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
+    let list = incidents::list(page.store(), &q.filter()?).await?;
+    let coordinators = incidents::coordinators(page.store()).await?;
     html(&QueuePage {
         shell: page.shell("incidents"),
         incidents: list,
@@ -256,48 +252,44 @@ impl Bulk {
 
 /// The checked incidents to one owner (or none).
 pub(crate) async fn bulk_assign(
-    State(state): State<AppState>,
     page: Page,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let bulk = Bulk::read(pairs, &page)?;
     let owner = bulk.get("owner").parse::<i64>().ok().filter(|o| *o != 0);
     for id in &bulk.ids {
-        incidents::assign(&state.store, &page.auth.actor(), *id, owner).await?;
+        incidents::assign(page.store(), &page.auth.actor(), *id, owner).await?;
     }
     Ok(bulk.back())
 }
 
 /// The checked incidents to one state.
 pub(crate) async fn bulk_state(
-    State(state): State<AppState>,
     page: Page,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let bulk = Bulk::read(pairs, &page)?;
     let to = IncidentState::parse(&bulk.get("state"))?;
     for id in &bulk.ids {
-        incidents::set_state(&state.store, &page.auth.actor(), *id, to).await?;
+        incidents::set_state(page.store(), &page.auth.actor(), *id, to).await?;
     }
     Ok(bulk.back())
 }
 
 /// The checked incidents closed.
 pub(crate) async fn bulk_close(
-    State(state): State<AppState>,
     page: Page,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let bulk = Bulk::read(pairs, &page)?;
     for id in &bulk.ids {
-        incidents::set_state(&state.store, &page.auth.actor(), *id, IncidentState::Closed).await?;
+        incidents::set_state(page.store(), &page.auth.actor(), *id, IncidentState::Closed).await?;
     }
     Ok(bulk.back())
 }
 
 /// The reports of the checked incidents to one category (each report once).
 pub(crate) async fn bulk_classify(
-    State(state): State<AppState>,
     page: Page,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
@@ -305,9 +297,9 @@ pub(crate) async fn bulk_classify(
     let category = Category::parse(&bulk.get("category"))?;
     let mut done = std::collections::BTreeSet::new();
     for id in &bulk.ids {
-        let report = incidents::get(&state.store, *id).await?.report_id;
+        let report = incidents::get(page.store(), *id).await?.report_id;
         if done.insert(report) {
-            incidents::set_category(&state.store, &page.auth.actor(), report, category).await?;
+            incidents::set_category(page.store(), &page.auth.actor(), report, category).await?;
         }
     }
     Ok(bulk.back())
@@ -315,13 +307,12 @@ pub(crate) async fn bulk_classify(
 
 /// The checked incidents merged into the first.
 pub(crate) async fn bulk_merge(
-    State(state): State<AppState>,
     page: Page,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let bulk = Bulk::read(pairs, &page)?;
     incidents::merge(
-        &state.store,
+        page.store(),
         &page.auth.actor(),
         bulk.ids[0],
         &bulk.ids[1..],
@@ -340,6 +331,16 @@ pub(crate) async fn bulk_notify(
     Ok(see_other(&format!("/notify?{}", q.join("&"))))
 }
 
+/// The selection goes to the compose page.
+pub(crate) async fn bulk_write(
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let bulk = Bulk::read(pairs, &page)?;
+    let q: Vec<String> = bulk.ids.iter().map(|i| format!("ids={i}")).collect();
+    Ok(see_other(&format!("/incidents/write?{}", q.join("&"))))
+}
+
 #[derive(Template)]
 #[template(path = "report.html")]
 struct ReportPage<'a> {
@@ -355,8 +356,9 @@ struct ReportPage<'a> {
     reasons: Vec<String>,
     /// Each incident's audited history, by incident.
     histories: Vec<(i64, Vec<renkei_core::audit::AuditEntry>)>,
-    /// Mail queued or sent about the report (the confirmation, notifications).
-    mails: Vec<renkei_mail::outbox::Queued>,
+    /// Where the compose page is, for this report.
+    write_base: String,
+    templates: [&'static str; 4],
     attachments: Vec<incidents::Attachment>,
     ips: Vec<(String, String)>,
     urls: Vec<String>,
@@ -412,31 +414,24 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub(crate) async fn report(
-    State(state): State<AppState>,
-    page: Page,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    let report = incidents::report(&state.store, id).await?;
-    let raw_bytes = incidents::raw(&state.store, id).await?;
+pub(crate) async fn report(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let report = incidents::report(page.store(), id).await?;
+    let raw_bytes = incidents::raw(page.store(), id).await?;
     // Show the raw message as text; Japanese mail is decoded from whatever it was sent in.
     let shown = &raw_bytes[..raw_bytes.len().min(512 * 1024)];
     let raw = renkei_formats::mime::decode_japanese(shown).0;
     let mut list = Vec::new();
     for i in &report.incidents {
-        list.push(incidents::get(&state.store, *i).await?);
+        list.push(incidents::get(page.store(), *i).await?);
     }
-    let thread = incidents::thread(&state.store, id).await?;
+    let thread = incidents::thread(page.store(), id).await?;
     let mut histories = Vec::new();
     for i in &report.incidents {
         histories.push((
             *i,
-            renkei_core::audit::for_object(&state.store, "incident", &i.to_string()).await?,
+            renkei_core::audit::for_object(page.store(), "incident", &i.to_string()).await?,
         ));
     }
-    let mails = renkei_mail::outbox::for_object(&state.store, "report", &id.to_string())
-        .await
-        .map_err(AppError::internal)?;
     let ind = &report.indicators;
     let ips = ind["ips"]
         .as_array()
@@ -459,8 +454,9 @@ pub(crate) async fn report(
         shell: page.shell("incidents"),
         reasons: reasons(i18n::catalog(page.lang), &report.proposed_reasons),
         histories,
-        mails,
-        attachments: incidents::attachments(&state.store, id).await?,
+        write_base: format!("/reports/{id}/write"),
+        templates: renkei_incident::correspond::TEMPLATES,
+        attachments: incidents::attachments(page.store(), id).await?,
         urls: strings(&ind["urls"]),
         domains: strings(&ind["domains"]),
         emails: strings(&ind["emails"]),
@@ -474,7 +470,7 @@ pub(crate) async fn report(
         categories: Category::ALL,
         states: IncidentState::ALL,
         tlps: Tlp::ALL,
-        coordinators: incidents::coordinators(&state.store).await?,
+        coordinators: incidents::coordinators(page.store()).await?,
     })
 }
 
@@ -506,13 +502,12 @@ pub struct CategoryForm {
 }
 
 pub(crate) async fn report_category(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
     Form(f): Form<CategoryForm>,
 ) -> Result<Response, AppError> {
     incidents::set_category(
-        &state.store,
+        page.store(),
         &page.auth.actor(),
         id,
         Category::parse(&f.category)?,
@@ -527,12 +522,11 @@ pub struct NoteForm {
 }
 
 pub(crate) async fn report_note(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
     Form(f): Form<NoteForm>,
 ) -> Result<Response, AppError> {
-    incidents::add_message(&state.store, &page.auth.actor(), id, "note", None, &f.body).await?;
+    incidents::add_message(page.store(), &page.auth.actor(), id, "note", None, &f.body).await?;
     Ok(see_other(&format!("/reports/{id}#thread")))
 }
 
@@ -544,22 +538,21 @@ pub struct IncidentForm {
 }
 
 pub(crate) async fn incident_update(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
     Form(f): Form<IncidentForm>,
 ) -> Result<Response, AppError> {
     let actor = page.auth.actor();
-    let current = incidents::get(&state.store, id).await?;
+    let current = incidents::get(page.store(), id).await?;
     if let Some(o) = f.owner.as_deref() {
         let owner = o.trim().parse::<i64>().ok().filter(|o| *o != 0);
-        incidents::assign(&state.store, &actor, id, owner).await?;
+        incidents::assign(page.store(), &actor, id, owner).await?;
     }
     if let Some(s) = f.state.as_deref().filter(|s| !s.is_empty()) {
-        incidents::set_state(&state.store, &actor, id, IncidentState::parse(s)?).await?;
+        incidents::set_state(page.store(), &actor, id, IncidentState::parse(s)?).await?;
     }
     if let Some(t) = f.tlp.as_deref().filter(|s| !s.is_empty()) {
-        incidents::set_tlp(&state.store, &actor, id, Tlp::parse(t)?).await?;
+        incidents::set_tlp(page.store(), &actor, id, Tlp::parse(t)?).await?;
     }
     Ok(see_other(&format!(
         "/reports/{}#incident-{id}",
@@ -587,13 +580,9 @@ struct StatsPage<'a> {
     to: String,
 }
 
-pub(crate) async fn statistics(
-    State(state): State<AppState>,
-    page: Page,
-    Query(p): Query<Period>,
-) -> Result<Response, AppError> {
-    let (from, to) = p.resolve(state.store.now().date_naive())?;
-    let s = stats::statistics(&state.store, &from, &to).await?;
+pub(crate) async fn statistics(page: Page, Query(p): Query<Period>) -> Result<Response, AppError> {
+    let (from, to) = p.resolve(page.now.date_naive())?;
+    let s = stats::statistics(page.store(), &from, &to).await?;
     html(&StatsPage {
         shell: page.shell("statistics"),
         from: from[..10].to_string(),

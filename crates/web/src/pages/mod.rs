@@ -3,6 +3,7 @@
 
 pub mod feeds;
 pub mod incidents;
+pub mod mail;
 pub mod notify;
 pub mod observe;
 pub mod ops;
@@ -18,12 +19,13 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use renkei_core::Classify;
+use chrono::{DateTime, Utc};
 use renkei_core::access::{Role, Scope, Scopes, UserInfo};
 use renkei_core::accounts::{self, ApiToken, LoginOutcome, NewUser, User};
 use renkei_core::audit::{self, AuditEntry, Verdict};
 use renkei_core::lang::Lang;
 use renkei_core::orgs::{self, Contact, NewContact, NewOrganization, OrgKind, Organization};
+use renkei_core::{Classify, Store};
 use renkei_core::{CoreError, second_factor, secrets};
 use serde::Deserialize;
 
@@ -32,19 +34,24 @@ use crate::http::error::{AppError, Rendered};
 use crate::http::i18n::{self, Catalog, LANG_COOKIE};
 use crate::http::state::AppState;
 
-/// What every page needs: the caller, the CSRF token for its forms, the language.
+/// What every page handler needs, taken by one extractor: the node's shared state,
+/// the caller, the CSRF token for its forms, the language, and the clock read once
+/// for the request.
 pub struct Page {
+    pub state: AppState,
     pub auth: Auth,
     pub csrf: String,
     pub lang: Lang,
     /// Where the page is, so the language switch can come back to it.
     pub path: String,
+    /// "Now" for everything this request decides (embargoes, deadlines, periods).
+    pub now: DateTime<Utc>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Page {
+impl FromRequestParts<AppState> for Page {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let auth = parts
             .extensions
             .get::<Auth>()
@@ -62,15 +69,36 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
             .map(|p| p.as_str().to_string())
             .unwrap_or_default();
         Ok(Page {
+            state: state.clone(),
             auth,
             csrf,
             lang,
             path,
+            now: state.store.now(),
         })
     }
 }
 
 impl Page {
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    pub fn caller(&self) -> &renkei_core::access::Principal {
+        &self.auth.principal
+    }
+
+    /// What every call into the vulnerability pillar starts with.
+    pub fn vuln(
+        &self,
+    ) -> (
+        &Store,
+        &renkei_vuln::Settings,
+        &renkei_core::access::Principal,
+    ) {
+        (&self.state.store, &self.state.vuln, &self.auth.principal)
+    }
+
     pub fn shell(&self, active: &'static str) -> Shell<'_> {
         Shell {
             catalog: i18n::catalog(self.lang),
@@ -103,6 +131,13 @@ pub struct Shell<'a> {
 impl Shell<'_> {
     pub fn t(&self, key: &'static str) -> &'static str {
         self.catalog.get(key)
+    }
+
+    /// A stored time as people read it: to the minute, with its zone.
+    pub fn when(&self, stored: &str) -> String {
+        renkei_core::time::parse(stored)
+            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| stored.to_string())
     }
 
     /// A stored word (`group.id` in the catalogs) as people read it.
@@ -257,6 +292,11 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
             "Bulk-feed chunks not yet counted.",
             q.feed_chunks_waiting,
         ),
+        (
+            "renkei_incidents_new_replies",
+            "Open incidents with a reply nobody has answered yet.",
+            renkei_incident::incidents::new_replies(&state.store).await?,
+        ),
     ];
     let lanes = [
         (
@@ -325,7 +365,6 @@ fn sso_href(state: &AppState, next: &str) -> Option<String> {
 }
 
 pub(crate) async fn login_form(
-    State(state): State<AppState>,
     page: Page,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, AppError> {
@@ -338,8 +377,8 @@ pub(crate) async fn login_form(
     let next = auth::safe_next(q.next.as_deref());
     html(&LoginPage {
         ask_code: false,
-        sso: sso_href(&state, &next),
-        sso_label: state.config.sso.label.clone(),
+        sso: sso_href(&page.state, &next),
+        sso_label: page.state.config.sso.label.clone(),
         next,
         email: String::new(),
         error: None,
@@ -357,33 +396,29 @@ pub struct LoginForm {
     code: Option<String>,
 }
 
-pub(crate) async fn login(
-    State(state): State<AppState>,
-    page: Page,
-    Form(form): Form<LoginForm>,
-) -> Result<Response, AppError> {
+pub(crate) async fn login(page: Page, Form(form): Form<LoginForm>) -> Result<Response, AppError> {
     let client = page.auth.client.clone();
     let next = auth::safe_next(form.next.as_deref());
     let shell = page.shell("login");
-    let Some(ticket) = state.limiter.attempt(&client, &form.email).await else {
+    let Some(ticket) = page.state.limiter.attempt(&client, &form.email).await else {
         // The slower path: once per window, the right password together with a code
         // from the account's second factor still signs in from a held-back address.
         if let Some(code) = form.code.as_deref().filter(|c| !c.trim().is_empty())
-            && state.limiter.slow_attempt(&client, &form.email).await
+            && page.state.limiter.slow_attempt(&client, &form.email).await
             && let LoginOutcome::Success(user) =
-                accounts::login(&state.store, &form.email, &form.password, &client).await?
-            && second_factor::spend_code(&state.store, user.id, code).await?
+                accounts::login(page.store(), &form.email, &form.password, &client).await?
+            && second_factor::spend_code(page.store(), user.id, code).await?
         {
-            return open_session(&state, &page, user.id, &next, "second_factor").await;
+            return open_session(&page.state, &page, user.id, &next, "second_factor").await;
         }
-        accounts::login_throttled(&state.store, &form.email, &client).await?;
+        accounts::login_throttled(page.store(), &form.email, &client).await?;
         let error = Some(shell.t("login.throttled"));
         return html_status(
             StatusCode::TOO_MANY_REQUESTS,
             &LoginPage {
                 ask_code: true,
-                sso: sso_href(&state, &next),
-                sso_label: state.config.sso.label.clone(),
+                sso: sso_href(&page.state, &next),
+                sso_label: page.state.config.sso.label.clone(),
                 shell,
                 next,
                 email: form.email,
@@ -392,21 +427,21 @@ pub(crate) async fn login(
             },
         );
     };
-    match accounts::login(&state.store, &form.email, &form.password, &client).await? {
+    match accounts::login(page.store(), &form.email, &form.password, &client).await? {
         LoginOutcome::Success(user) => {
-            state.limiter.succeeded(ticket).await;
-            if second_factor::is_enrolled(&state.store, user.id).await? {
+            page.state.limiter.succeeded(ticket).await;
+            if second_factor::is_enrolled(page.store(), user.id).await? {
                 // The password was right; the session waits for the code.
-                let challenge = second_factor::open_challenge(&state.store, user.id).await?;
+                let challenge = second_factor::open_challenge(page.store(), user.id).await?;
                 let mut response =
                     see_other(&format!("/login/code?next={}", auth::urlencode(&next)));
                 response.headers_mut().append(
                     header::SET_COOKIE,
-                    challenge_cookie(&state, &challenge, 300),
+                    challenge_cookie(&page.state, &challenge, 300),
                 );
                 return Ok(response);
             }
-            open_session(&state, &page, user.id, &next, "password").await
+            open_session(&page.state, &page, user.id, &next, "password").await
         }
         LoginOutcome::Failed => {
             let error = Some(shell.t("login.failed"));
@@ -414,8 +449,8 @@ pub(crate) async fn login(
                 StatusCode::UNAUTHORIZED,
                 &LoginPage {
                     ask_code: false,
-                    sso: sso_href(&state, &next),
-                    sso_label: state.config.sso.label.clone(),
+                    sso: sso_href(&page.state, &next),
+                    sso_label: page.state.config.sso.label.clone(),
                     shell,
                     next,
                     email: form.email,
@@ -498,13 +533,12 @@ pub(crate) async fn login_code_page<'a>(
 }
 
 pub(crate) async fn login_code_form(
-    State(state): State<AppState>,
     page: Page,
     headers: axum::http::HeaderMap,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, AppError> {
     let next = auth::safe_next(q.next.as_deref());
-    html(&login_code_page(&state, &page, &headers, next, None).await?)
+    html(&login_code_page(&page.state, &page, &headers, next, None).await?)
 }
 
 #[derive(Deserialize)]
@@ -516,13 +550,12 @@ pub struct LoginCodeForm {
 /// The second step: the code from the app (or a recovery code) for the challenge
 /// the password opened.
 pub(crate) async fn login_code(
-    State(state): State<AppState>,
     page: Page,
     headers: axum::http::HeaderMap,
     Form(form): Form<LoginCodeForm>,
 ) -> Result<Response, AppError> {
     let proof = second_factor::Proof::Code(&form.code);
-    answer_login_challenge(&state, &page, &headers, proof, form.next.as_deref()).await
+    answer_login_challenge(&page.state, &page, &headers, proof, form.next.as_deref()).await
 }
 
 /// The challenge's answer, a code or a security key's: a session, the code page
@@ -609,12 +642,9 @@ async fn second_factor_setup(
 }
 
 /// Starts setting up an authenticator app: shows the key to scan.
-pub(crate) async fn second_factor_begin(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
-    second_factor::begin(&state.store, page.user()?.id).await?;
-    second_factor_setup(&state, &page, None).await
+pub(crate) async fn second_factor_begin(page: Page) -> Result<Response, AppError> {
+    second_factor::begin(page.store(), page.user()?.id).await?;
+    second_factor_setup(&page.state, &page, None).await
 }
 
 #[derive(Deserialize)]
@@ -624,12 +654,11 @@ pub struct CodeForm {
 
 /// Turns the app on with a code it shows; shows the recovery codes once.
 pub(crate) async fn second_factor_confirm(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, AppError> {
     let user = page.user()?;
-    match second_factor::confirm(&state.store, &page.auth.actor(), user.id, &form.code).await {
+    match second_factor::confirm(page.store(), &page.auth.actor(), user.id, &form.code).await {
         Ok(codes) => html(&SecondFactorPage {
             secret: String::new(),
             uri: String::new(),
@@ -639,7 +668,7 @@ pub(crate) async fn second_factor_confirm(
         }),
         Err(CoreError::Invalid { .. }) => {
             let message = page.shell("account").t("second_factor.wrong").to_string();
-            second_factor_setup(&state, &page, Some(message)).await
+            second_factor_setup(&page.state, &page, Some(message)).await
         }
         Err(e) => Err(e.into()),
     }
@@ -647,35 +676,31 @@ pub(crate) async fn second_factor_confirm(
 
 /// Turns the second factor off, with a code from it (or a recovery code).
 pub(crate) async fn second_factor_remove(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, AppError> {
     let user = page.user()?;
-    match second_factor::remove(&state.store, &page.auth.actor(), user.id, &form.code).await {
+    match second_factor::remove(page.store(), &page.auth.actor(), user.id, &form.code).await {
         Ok(()) => Ok(see_other("/account")),
         Err(CoreError::Invalid { .. }) => {
             let message = page.shell("account").t("second_factor.wrong").to_string();
             html_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &account_page(&state, &page, Some(message)).await?,
+                &account_page(&page.state, &page, Some(message)).await?,
             )
         }
         Err(e) => Err(e.into()),
     }
 }
 
-pub(crate) async fn logout(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
+pub(crate) async fn logout(page: Page) -> Result<Response, AppError> {
     if let Some(token) = &page.auth.session_token {
-        accounts::end_session(&state.store, &page.auth.actor(), token).await?;
+        accounts::end_session(page.store(), &page.auth.actor(), token).await?;
     }
     let mut response = see_other("/");
     response
         .headers_mut()
-        .append(header::SET_COOKIE, auth::clear_session_cookie(&state));
+        .append(header::SET_COOKIE, auth::clear_session_cookie(&page.state));
     Ok(response)
 }
 
@@ -686,14 +711,10 @@ pub struct LangForm {
 }
 
 /// Switches the language: for the account if signed in, else in a cookie.
-pub(crate) async fn set_lang(
-    State(state): State<AppState>,
-    page: Page,
-    Form(form): Form<LangForm>,
-) -> Result<Response, AppError> {
+pub(crate) async fn set_lang(page: Page, Form(form): Form<LangForm>) -> Result<Response, AppError> {
     let lang = Lang::parse(&form.lang)?;
     if let Some(user) = page.auth.principal.user() {
-        accounts::set_lang(&state.store, &page.auth.actor(), user.id, lang).await?;
+        accounts::set_lang(page.store(), &page.auth.actor(), user.id, lang).await?;
     }
     let back = form
         .back
@@ -704,7 +725,7 @@ pub(crate) async fn set_lang(
     response.headers_mut().append(
         header::SET_COOKIE,
         auth::set_cookie(
-            &state,
+            &page.state,
             CookieSpec {
                 name: LANG_COOKIE,
                 value: lang.as_str(),
@@ -728,11 +749,10 @@ struct SetupPage<'a> {
 }
 
 pub(crate) async fn setup_form(
-    State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    if !accounts::setup_token_is_valid(&state.store, &token).await? {
+    if !accounts::setup_token_is_valid(page.store(), &token).await? {
         return Err(AppError::new(
             StatusCode::NOT_FOUND,
             "setup_link_invalid",
@@ -757,12 +777,11 @@ pub struct SetupForm {
 }
 
 pub(crate) async fn setup(
-    State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
     Form(form): Form<SetupForm>,
 ) -> Result<Response, AppError> {
-    if !accounts::setup_token_is_valid(&state.store, &token).await? {
+    if !accounts::setup_token_is_valid(page.store(), &token).await? {
         return Err(AppError::new(
             StatusCode::NOT_FOUND,
             "setup_link_invalid",
@@ -785,7 +804,7 @@ pub(crate) async fn setup(
         return again(page.shell("").t("setup.mismatch").to_string());
     }
     let user = match accounts::complete_setup(
-        &state.store,
+        page.store(),
         &token,
         &form.email,
         &form.display_name,
@@ -800,13 +819,16 @@ pub(crate) async fn setup(
         }
         Err(e) => return Err(e.into()),
     };
-    let ttl = state.config.security.session_ttl_minutes;
-    let session = accounts::create_session(&state.store, user.id, ttl, page.auth.origin()).await?;
+    let ttl = page.state.config.security.session_ttl_minutes;
+    let session = accounts::create_session(page.store(), user.id, ttl, page.auth.origin()).await?;
     let mut response = see_other("/dashboard");
     let headers = response.headers_mut();
-    headers.append(header::SET_COOKIE, auth::session_cookie(&state, &session));
-    let csrf = auth::issue_csrf(&state.csrf_key, &auth::csrf_binding(Some(&session)));
-    headers.append(header::SET_COOKIE, auth::csrf_cookie(&state, &csrf));
+    headers.append(
+        header::SET_COOKIE,
+        auth::session_cookie(&page.state, &session),
+    );
+    let csrf = auth::issue_csrf(&page.state.csrf_key, &auth::csrf_binding(Some(&session)));
+    headers.append(header::SET_COOKIE, auth::csrf_cookie(&page.state, &csrf));
     Ok(response)
 }
 
@@ -823,24 +845,28 @@ struct DashboardPage<'a> {
     pillars: Vec<Pillar>,
     org: Option<Organization>,
     counts: Option<(i64, i64, i64)>,
+    /// For staff: open incidents with a reply nobody has answered.
+    new_replies: Option<i64>,
 }
 
-pub(crate) async fn dashboard(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
+pub(crate) async fn dashboard(page: Page) -> Result<Response, AppError> {
     let user = page.user()?.clone();
     let org = match user.org_id {
-        Some(id) => Some(orgs::get(&state.store, id).await?),
+        Some(id) => Some(orgs::get(page.store(), id).await?),
         None => None,
     };
     let counts = if user.role.is_staff() {
-        let c = renkei_core::counts::counts(&state.store).await?;
+        let c = renkei_core::counts::counts(page.store()).await?;
         Some((c.users, c.organizations, c.audit_entries))
     } else {
         None
     };
     let staff = user.role.is_staff();
+    let new_replies = if staff {
+        Some(renkei_incident::incidents::new_replies(page.store()).await?)
+    } else {
+        None
+    };
     let pillars = ["incidents", "vulns", "observe", "publish", "reports"]
         .into_iter()
         .map(|key| Pillar {
@@ -857,6 +883,7 @@ pub(crate) async fn dashboard(
         pillars,
         org,
         counts,
+        new_replies,
     })
 }
 
@@ -943,20 +970,16 @@ pub(crate) async fn account_page<'a>(
     })
 }
 
-pub(crate) async fn account(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
-    html(&account_page(&state, &page, None).await?)
+pub(crate) async fn account(page: Page) -> Result<Response, AppError> {
+    html(&account_page(&page.state, &page, None).await?)
 }
 
 /// Ends one of the account's sessions (the one in use too: that signs out).
 pub(crate) async fn account_session_revoke(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    accounts::revoke_session(&state.store, &page.auth.actor(), page.user()?.id, &id).await?;
+    accounts::revoke_session(page.store(), &page.auth.actor(), page.user()?.id, &id).await?;
     Ok(see_other("/account"))
 }
 
@@ -966,12 +989,11 @@ pub struct AccountLangForm {
 }
 
 pub(crate) async fn account_lang(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<AccountLangForm>,
 ) -> Result<Response, AppError> {
     let lang = Lang::parse(&form.lang)?;
-    accounts::set_lang(&state.store, &page.auth.actor(), page.user()?.id, lang).await?;
+    accounts::set_lang(page.store(), &page.auth.actor(), page.user()?.id, lang).await?;
     Ok(see_other("/account"))
 }
 
@@ -983,7 +1005,6 @@ pub struct PasswordForm {
 }
 
 pub(crate) async fn account_password(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, AppError> {
@@ -992,7 +1013,7 @@ pub(crate) async fn account_password(
     let problem = if form.password != form.password_again {
         Some(shell.t("setup.mismatch").to_string())
     } else {
-        match accounts::login(&state.store, &user.email, &form.current, &page.auth.client).await? {
+        match accounts::login(page.store(), &user.email, &form.current, &page.auth.client).await? {
             LoginOutcome::Success(_) => None,
             LoginOutcome::Failed => Some(shell.t("account.wrong_current").to_string()),
         }
@@ -1000,16 +1021,16 @@ pub(crate) async fn account_password(
     if let Some(message) = problem {
         return html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &account_page(&state, &page, Some(message)).await?,
+            &account_page(&page.state, &page, Some(message)).await?,
         );
     }
     if let Err(e) =
-        accounts::set_password(&state.store, &page.auth.actor(), user.id, form.password).await
+        accounts::set_password(page.store(), &page.auth.actor(), user.id, form.password).await
     {
         if e.kind().is_user_error() {
             return html_status(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &account_page(&state, &page, Some(e.to_string())).await?,
+                &account_page(&page.state, &page, Some(e.to_string())).await?,
             );
         }
         return Err(e.into());
@@ -1037,7 +1058,6 @@ pub struct TokenForm {
 }
 
 pub(crate) async fn account_token_create(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, AppError> {
@@ -1063,7 +1083,7 @@ pub(crate) async fn account_token_create(
         expires_in_days,
     };
     let (token, secret) = accounts::issue_token(
-        &state.store,
+        page.store(),
         &page.auth.actor(),
         &accounts::Issuer::Session(user.clone()),
         user.id,
@@ -1082,11 +1102,10 @@ pub(crate) async fn account_token_create(
 }
 
 pub(crate) async fn account_token_revoke(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
-    accounts::revoke_token(&state.store, &page.auth.actor(), page.user()?.id, id).await?;
+    accounts::revoke_token(page.store(), &page.auth.actor(), page.user()?.id, id).await?;
     Ok(see_other("/account"))
 }
 
@@ -1110,16 +1129,12 @@ impl OrgsPage<'_> {
     }
 }
 
-pub(crate) async fn orgs(
-    State(state): State<AppState>,
-    page: Page,
-    Query(q): Query<OrgsQuery>,
-) -> Result<Response, AppError> {
+pub(crate) async fn orgs(page: Page, Query(q): Query<OrgsQuery>) -> Result<Response, AppError> {
     let filter = match q.kind.as_deref().filter(|k| !k.is_empty()) {
         Some(k) => Some(OrgKind::parse(k)?),
         None => None,
     };
-    let list = orgs::list(&state.store, filter).await?;
+    let list = orgs::list(page.store(), filter).await?;
     html(&OrgsPage {
         shell: page.shell("orgs"),
         orgs: list,
@@ -1150,11 +1165,10 @@ impl OrgForm {
 }
 
 pub(crate) async fn org_create(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<OrgForm>,
 ) -> Result<Response, AppError> {
-    let org = orgs::create(&state.store, &page.auth.actor(), form.into_new()?).await?;
+    let org = orgs::create(page.store(), &page.auth.actor(), form.into_new()?).await?;
     Ok(see_other(&format!("/orgs/{}", org.id)))
 }
 
@@ -1167,14 +1181,10 @@ struct OrgPage<'a> {
     history: Vec<AuditEntry>,
 }
 
-pub(crate) async fn org(
-    State(state): State<AppState>,
-    page: Page,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    let org = orgs::get(&state.store, id).await?;
-    let contacts = orgs::contacts(&state.store, id).await?;
-    let history = audit::for_object(&state.store, "organization", &id.to_string()).await?;
+pub(crate) async fn org(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let org = orgs::get(page.store(), id).await?;
+    let contacts = orgs::contacts(page.store(), id).await?;
+    let history = audit::for_object(page.store(), "organization", &id.to_string()).await?;
     html(&OrgPage {
         shell: page.shell("orgs"),
         org,
@@ -1184,12 +1194,11 @@ pub(crate) async fn org(
 }
 
 pub(crate) async fn org_update(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
     Form(form): Form<OrgForm>,
 ) -> Result<Response, AppError> {
-    orgs::update(&state.store, &page.auth.actor(), id, form.into_new()?).await?;
+    orgs::update(page.store(), &page.auth.actor(), id, form.into_new()?).await?;
     Ok(see_other(&format!("/orgs/{id}")))
 }
 
@@ -1204,13 +1213,12 @@ pub struct ContactForm {
 }
 
 pub(crate) async fn contact_create(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
     Form(form): Form<ContactForm>,
 ) -> Result<Response, AppError> {
     orgs::add_contact(
-        &state.store,
+        page.store(),
         &page.auth.actor(),
         id,
         NewContact {
@@ -1227,11 +1235,10 @@ pub(crate) async fn contact_create(
 }
 
 pub(crate) async fn contact_delete(
-    State(state): State<AppState>,
     page: Page,
     Path((id, contact_id)): Path<(i64, i64)>,
 ) -> Result<Response, AppError> {
-    orgs::remove_contact(&state.store, &page.auth.actor(), id, contact_id).await?;
+    orgs::remove_contact(page.store(), &page.auth.actor(), id, contact_id).await?;
     Ok(see_other(&format!("/orgs/{id}")))
 }
 
@@ -1252,9 +1259,9 @@ impl UsersPage<'_> {
     }
 }
 
-pub(crate) async fn users(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
-    let users = accounts::list_users(&state.store).await?;
-    let orgs = orgs::list(&state.store, None).await?;
+pub(crate) async fn users(page: Page) -> Result<Response, AppError> {
+    let users = accounts::list_users(page.store()).await?;
+    let orgs = orgs::list(page.store(), None).await?;
     html(&UsersPage {
         shell: page.shell("users"),
         users,
@@ -1273,7 +1280,6 @@ pub struct UserForm {
 }
 
 pub(crate) async fn user_create(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<UserForm>,
 ) -> Result<Response, AppError> {
@@ -1293,7 +1299,7 @@ pub(crate) async fn user_create(
     // People get a one-time password to change at first login; sensors get none.
     let password = role.may_use_password().then(secrets::readable_password);
     let user = accounts::create_user(
-        &state.store,
+        page.store(),
         &page.auth.actor(),
         NewUser {
             email: form.email,
@@ -1321,21 +1327,13 @@ pub(crate) async fn user_create(
     }
 }
 
-pub(crate) async fn user_disable(
-    State(state): State<AppState>,
-    page: Page,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    accounts::set_disabled(&state.store, &page.auth.actor(), id, true).await?;
+pub(crate) async fn user_disable(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
+    accounts::set_disabled(page.store(), &page.auth.actor(), id, true).await?;
     Ok(see_other("/admin/users"))
 }
 
-pub(crate) async fn user_enable(
-    State(state): State<AppState>,
-    page: Page,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    accounts::set_disabled(&state.store, &page.auth.actor(), id, false).await?;
+pub(crate) async fn user_enable(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
+    accounts::set_disabled(page.store(), &page.auth.actor(), id, false).await?;
     Ok(see_other("/admin/users"))
 }
 
@@ -1353,14 +1351,10 @@ pub struct AuditQuery {
     before: Option<i64>,
 }
 
-pub(crate) async fn audit(
-    State(state): State<AppState>,
-    page: Page,
-    Query(q): Query<AuditQuery>,
-) -> Result<Response, AppError> {
+pub(crate) async fn audit(page: Page, Query(q): Query<AuditQuery>) -> Result<Response, AppError> {
     const PAGE: i64 = 100;
-    let entries = audit::list(&state.store, q.before, PAGE).await?;
-    let verdict = audit::verify(&state.store).await?;
+    let entries = audit::list(page.store(), q.before, PAGE).await?;
+    let verdict = audit::verify(page.store()).await?;
     let older = (entries.len() as i64 == PAGE)
         .then(|| entries.last().map(|e| e.seq))
         .flatten();

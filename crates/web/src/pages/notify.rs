@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::Response;
-use renkei_incident::{incidents, notify};
+use renkei_incident::{correspond, incidents, notify};
 use serde::Deserialize;
 
 use crate::http::error::AppError;
@@ -53,16 +53,14 @@ async fn show_plan(
 }
 
 pub(crate) async fn preview(
-    State(state): State<AppState>,
     page: Page,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let ids = ids_of(&pairs);
-    show_plan(&state, &page, ids, &HashMap::new()).await
+    show_plan(&page.state, &page, ids, &HashMap::new()).await
 }
 
 pub(crate) async fn send(
-    State(state): State<AppState>,
     page: Page,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
@@ -77,8 +75,8 @@ pub(crate) async fn send(
         .collect();
     if pairs.iter().any(|(k, v)| k == "do" && v == "send") {
         notify::send(
-            &state.store,
-            &state.notify,
+            page.store(),
+            &page.state.notify,
             &page.auth.actor(),
             &ids,
             &overrides,
@@ -86,7 +84,7 @@ pub(crate) async fn send(
         .await?;
         return Ok(see_other("/notifications"));
     }
-    show_plan(&state, &page, ids, &overrides).await
+    show_plan(&page.state, &page, ids, &overrides).await
 }
 
 #[derive(Template)]
@@ -102,16 +100,12 @@ pub struct ListQuery {
     status: Option<String>,
 }
 
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    page: Page,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, AppError> {
+pub(crate) async fn list(page: Page, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
     let status = q.status.filter(|s| !s.is_empty());
     html(&ListPage {
         shell: page.shell("notifications"),
-        list: notify::list(&state.store, status.as_deref(), 500).await?,
-        relay_set: !state.config.mail.relay.is_empty(),
+        list: notify::list(page.store(), status.as_deref(), 500).await?,
+        relay_set: !page.state.config.mail.relay.is_empty(),
     })
 }
 
@@ -120,24 +114,29 @@ pub(crate) async fn list(
 struct TemplatesPage<'a> {
     shell: Shell<'a>,
     templates: Vec<notify::Template>,
+    /// The templates coordinators write from, each in both languages.
+    letters: Vec<notify::Template>,
 }
 
-pub(crate) async fn templates(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
+pub(crate) async fn templates(page: Page) -> Result<Response, AppError> {
     let mut templates = Vec::new();
     for lang in notify::TEMPLATE_LANGS {
-        templates.push(notify::template(&state.store, lang).await?);
+        templates.push(notify::template(page.store(), lang).await?);
+    }
+    let mut letters = Vec::new();
+    for name in correspond::TEMPLATES {
+        for lang in ["ja", "en"] {
+            letters.push(correspond::template(page.store(), name, lang).await?);
+        }
     }
     html(&TemplatesPage {
         shell: page.shell("notifications"),
         templates,
+        letters,
     })
 }
 
 pub(crate) async fn template_save(
-    State(state): State<AppState>,
     page: Page,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
@@ -148,24 +147,30 @@ pub(crate) async fn template_save(
             .map(|(_, v)| v.replace("\r\n", "\n"))
             .unwrap_or_default()
     };
-    notify::set_template(
-        &state.store,
-        &page.auth.actor(),
-        &get("lang"),
-        &get("subject"),
-        &get("body"),
-    )
-    .await?;
+    let name = get("name");
+    let (lang, subject, body) = (get("lang"), get("subject"), get("body"));
+    match name.as_str() {
+        "" | notify::TEMPLATE => {
+            notify::set_template(page.store(), &page.auth.actor(), &lang, &subject, &body).await?;
+        }
+        letter => {
+            correspond::set_template(
+                page.store(),
+                &page.auth.actor(),
+                letter,
+                &lang,
+                &subject,
+                &body,
+            )
+            .await?;
+        }
+    }
     Ok(see_other("/admin/templates"))
 }
 
-pub(crate) async fn enrich(
-    State(state): State<AppState>,
-    page: Page,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    let tables = state.enricher.tables();
-    let i = incidents::enrich(&state.store, &page.auth.actor(), &tables, &[id]).await?;
+pub(crate) async fn enrich(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let tables = page.state.enricher.tables();
+    let i = incidents::enrich(page.store(), &page.auth.actor(), &tables, &[id]).await?;
     Ok(see_other(&format!(
         "/reports/{}#incident-{id}",
         i[0].report_id
@@ -179,9 +184,9 @@ struct AboutPage<'a> {
     sources: Vec<renkei_enrich::sources::SourceInfo>,
 }
 
-pub(crate) async fn about(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn about(page: Page) -> Result<Response, AppError> {
     html(&AboutPage {
         shell: page.shell("about"),
-        sources: renkei_enrich::sources::list(&state.store).await?,
+        sources: renkei_enrich::sources::list(page.store()).await?,
     })
 }

@@ -4,7 +4,7 @@
 //! sensor-health page where sensors are registered.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use renkei_core::Classify;
@@ -119,29 +119,25 @@ impl OverviewPage<'_> {
     }
 }
 
-pub(crate) async fn overview(
-    State(state): State<AppState>,
-    page: Page,
-    Query(q): Query<ViewQuery>,
-) -> Result<Response, AppError> {
-    let period = q.period(&state)?;
-    let top = stats::top(&state.store, &period, Class::Scan, Family::Ports, 1..=10).await?;
+pub(crate) async fn overview(page: Page, Query(q): Query<ViewQuery>) -> Result<Response, AppError> {
+    let period = q.period(&page.state)?;
+    let top = stats::top(page.store(), &period, Class::Scan, Family::Ports, 1..=10).await?;
     let (top, next): (Vec<PortRank>, Vec<PortRank>) = top.into_iter().partition(|r| r.rank <= 5);
     let backscatter = stats::top(
-        &state.store,
+        page.store(),
         &period,
         Class::Backscatter,
         Family::Ports,
         1..=5,
     )
     .await?;
-    let reporting_days = stats::reporting(&state.store, &period).await?.len();
+    let reporting_days = stats::reporting(page.store(), &period).await?.len();
     html(&OverviewPage {
         shell: page.shell("observation"),
         q: query_of(&period),
         trends: trend_lines(
             i18n::catalog(page.lang),
-            trends::list(&state.store, &period, None).await?,
+            trends::list(page.store(), &period, None).await?,
         ),
         period,
         top,
@@ -215,13 +211,12 @@ async fn port_page<'a>(
 }
 
 pub(crate) async fn port(
-    State(state): State<AppState>,
     page: Page,
     Path((proto, port)): Path<(String, String)>,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, AppError> {
     let (p, n) = parse_port(&proto, &port)?;
-    html(&port_page(&state, &page, &q, p, n, None).await?)
+    html(&port_page(&page.state, &page, &q, p, n, None).await?)
 }
 
 /// A coordinator annotates the port.
@@ -240,15 +235,14 @@ pub(crate) struct AnnotationForm {
 }
 
 pub(crate) async fn port_annotate(
-    State(state): State<AppState>,
     page: Page,
     Path((proto, port)): Path<(String, String)>,
     Form(f): Form<AnnotationForm>,
 ) -> Result<Response, AppError> {
     let (p, n) = parse_port(&proto, &port)?;
     let result = stats::annotate(
-        &state.store,
-        &page.auth.principal,
+        page.store(),
+        page.caller(),
         stats::NewAnnotation {
             proto: p,
             port: n,
@@ -267,7 +261,7 @@ pub(crate) async fn port_annotate(
                 && !matches!(e, ObserveError::NotFound(_) | ObserveError::Core(_)) =>
         {
             let view = port_page(
-                &state,
+                &page.state,
                 &page,
                 &ViewQuery::default(),
                 p,
@@ -295,11 +289,10 @@ fn chart_words(page: &Page, q: &ViewQuery) -> &'static Catalog {
 }
 
 pub(crate) async fn top_chart(
-    State(state): State<AppState>,
     page: Page,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, AppError> {
-    let (period, _, chart) = top_view(&state, &q).await?;
+    let (period, _, chart) = top_view(&page.state, &q).await?;
     let words = chart_words(&page, &q);
     let key = if q.class()? == Class::Backscatter {
         "observe.chart_backscatter"
@@ -324,11 +317,10 @@ pub(crate) async fn top_chart(
 }
 
 pub(crate) async fn icmp_chart(
-    State(state): State<AppState>,
     page: Page,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, AppError> {
-    let chart = icmp_view(&state, &q).await?;
+    let chart = icmp_view(&page.state, &q).await?;
     let words = chart_words(&page, &q);
     let title = words.fill(
         "observe.chart_icmp",
@@ -344,7 +336,6 @@ pub(crate) async fn icmp_chart(
 }
 
 pub(crate) async fn port_chart(
-    State(state): State<AppState>,
     page: Page,
     Path((proto, port)): Path<(String, String)>,
     Query(q): Query<ViewQuery>,
@@ -352,13 +343,13 @@ pub(crate) async fn port_chart(
     let lang = chart_lang(&page, &q);
     let words = i18n::catalog(lang);
     let (p, n) = parse_port(&proto, &port)?;
-    let period = q.period(&state)?;
-    let chart = stats::chart(&state.store, &period, q.class()?, &[(p, n)]).await?;
+    let period = q.period(&page.state)?;
+    let chart = stats::chart(page.store(), &period, q.class()?, &[(p, n)]).await?;
     let markers = stats::annotations(
-        &state.store,
+        page.store(),
         Some((p, n)),
         Some(&period),
-        &state.disclosure().await?,
+        &page.state.disclosure().await?,
     )
     .await?
     .into_iter()
@@ -414,13 +405,10 @@ impl SensorsPage<'_> {
     }
 }
 
-pub(crate) async fn sensors(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
+pub(crate) async fn sensors(page: Page) -> Result<Response, AppError> {
     html(&SensorsPage {
         shell: page.shell("sensors"),
-        sensors: collector::health(&state.store, state.store.now()).await?,
+        sensors: collector::health(page.store(), page.now).await?,
         issued: None,
         error: None,
     })
@@ -440,7 +428,6 @@ pub(crate) struct NewSensorForm {
 
 /// Registers a sensor; its token is shown once, on this page, never again.
 pub(crate) async fn sensor_register(
-    State(state): State<AppState>,
     page: Page,
     Form(f): Form<NewSensorForm>,
 ) -> Result<Response, AppError> {
@@ -450,31 +437,23 @@ pub(crate) async fn sensor_register(
         address_range: f.address_range.trim().to_string(),
         public_key: f.public_key.trim().to_string(),
     };
-    let result = collector::register(&state.store, &page.auth.actor(), new).await;
+    let result = collector::register(page.store(), &page.auth.actor(), new).await;
     after_sensor_form(
-        &state,
+        &page.state,
         &page,
         result.map(|(s, token)| Some((s.name, token))),
     )
     .await
 }
 
-pub(crate) async fn sensor_disable(
-    State(state): State<AppState>,
-    page: Page,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    let result = collector::set_disabled(&state.store, &page.auth.actor(), id, true).await;
-    after_sensor_form(&state, &page, result.map(|_| None)).await
+pub(crate) async fn sensor_disable(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let result = collector::set_disabled(page.store(), &page.auth.actor(), id, true).await;
+    after_sensor_form(&page.state, &page, result.map(|_| None)).await
 }
 
-pub(crate) async fn sensor_enable(
-    State(state): State<AppState>,
-    page: Page,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    let result = collector::set_disabled(&state.store, &page.auth.actor(), id, false).await;
-    after_sensor_form(&state, &page, result.map(|_| None)).await
+pub(crate) async fn sensor_enable(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let result = collector::set_disabled(page.store(), &page.auth.actor(), id, false).await;
+    after_sensor_form(&page.state, &page, result.map(|_| None)).await
 }
 
 async fn after_sensor_form(

@@ -97,8 +97,8 @@ struct OperationsPage<'a> {
     ops: Operations,
 }
 
-pub(crate) async fn page(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
-    let ops = operations(&state).await?;
+pub(crate) async fn page(page: Page) -> Result<Response, AppError> {
+    let ops = operations(&page.state).await?;
     html(&OperationsPage {
         shell: page.shell("operations"),
         ops,

@@ -5,7 +5,7 @@
 
 use crate::http::form::Form;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use renkei_core::CoreError;
@@ -62,17 +62,16 @@ async fn account_with(
 
 /// Starts registering a key: the page whose button asks the browser for it.
 pub(crate) async fn passkey_begin(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<PasskeyNameForm>,
 ) -> Result<Response, AppError> {
     let user = page.user()?;
-    let Some(rp) = &state.relying_party else {
+    let Some(rp) = &page.state.relying_party else {
         let message = page.shell("account").t("passkey.unavailable").to_string();
-        return account_with(&state, &page, message).await;
+        return account_with(&page.state, &page, message).await;
     };
     match passkey::begin_registration(
-        &state.store,
+        page.store(),
         rp,
         user.id,
         &user.email,
@@ -88,7 +87,7 @@ pub(crate) async fn passkey_begin(
         }),
         Err(CoreError::Invalid { .. }) => {
             let message = page.shell("account").t("passkey.name_needed").to_string();
-            account_with(&state, &page, message).await
+            account_with(&page.state, &page, message).await
         }
         Err(e) => Err(e.into()),
     }
@@ -103,17 +102,16 @@ pub struct CredentialForm {
 /// Keeps the key the browser made; the first second factor of the account also
 /// brings its recovery codes, shown once.
 pub(crate) async fn passkey_finish(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<CredentialForm>,
 ) -> Result<Response, AppError> {
     let user = page.user()?;
-    let Some(rp) = &state.relying_party else {
+    let Some(rp) = &page.state.relying_party else {
         let message = page.shell("account").t("passkey.unavailable").to_string();
-        return account_with(&state, &page, message).await;
+        return account_with(&page.state, &page, message).await;
     };
     match passkey::finish_registration(
-        &state.store,
+        page.store(),
         rp,
         &page.auth.actor(),
         user.id,
@@ -132,7 +130,7 @@ pub(crate) async fn passkey_finish(
         Err(e @ (CoreError::Invalid { .. } | CoreError::Conflict(_))) => {
             tracing::info!(error = %e, "a security key's registration was refused");
             let message = page.shell("account").t("passkey.refused").to_string();
-            account_with(&state, &page, message).await
+            account_with(&page.state, &page, message).await
         }
         Err(e) => Err(e.into()),
     }
@@ -145,17 +143,16 @@ pub struct RemoveForm {
 
 /// Removes one of the account's keys, with a code from the app or a recovery code.
 pub(crate) async fn passkey_remove(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
     Form(form): Form<RemoveForm>,
 ) -> Result<Response, AppError> {
     let user = page.user()?;
-    match passkey::remove(&state.store, &page.auth.actor(), user.id, id, &form.code).await {
+    match passkey::remove(page.store(), &page.auth.actor(), user.id, id, &form.code).await {
         Ok(()) => Ok(see_other("/account#passkeys")),
         Err(CoreError::Invalid { .. }) => {
             let message = page.shell("account").t("second_factor.wrong").to_string();
-            account_with(&state, &page, message).await
+            account_with(&page.state, &page, message).await
         }
         Err(e) => Err(e.into()),
     }
@@ -163,14 +160,13 @@ pub(crate) async fn passkey_remove(
 
 /// The sign-in challenge answered with a security key.
 pub(crate) async fn login_passkey(
-    State(state): State<AppState>,
     page: Page,
     headers: axum::http::HeaderMap,
     Form(form): Form<CredentialForm>,
 ) -> Result<Response, AppError> {
-    let Some(rp) = state.relying_party.clone() else {
+    let Some(rp) = page.state.relying_party.clone() else {
         return Err(CoreError::NotFound("security key sign-in").into());
     };
     let proof = second_factor::Proof::Passkey(&rp, &form.credential);
-    answer_login_challenge(&state, &page, &headers, proof, form.next.as_deref()).await
+    answer_login_challenge(&page.state, &page, &headers, proof, form.next.as_deref()).await
 }

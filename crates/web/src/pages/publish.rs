@@ -58,19 +58,9 @@ impl AlertsPage<'_> {
     }
 }
 
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    page: Page,
-    Query(q): Query<AlertQuery>,
-) -> Result<Response, AppError> {
+pub(crate) async fn list(page: Page, Query(q): Query<AlertQuery>) -> Result<Response, AppError> {
     let category = q.category.clone().unwrap_or_default();
-    let alerts = alerts::list(
-        &state.store,
-        viewer(&page.auth.principal),
-        Some(&category),
-        500,
-    )
-    .await?;
+    let alerts = alerts::list(page.store(), viewer(page.caller()), Some(&category), 500).await?;
     let lang = reading_lang(&page, q.lang.as_deref());
     html(&AlertsPage {
         shell: page.shell("alerts"),
@@ -145,7 +135,7 @@ async fn alert_page<'a>(
     let alert = alerts::get(
         &state.store,
         number,
-        viewer(&page.auth.principal),
+        viewer(page.caller()),
         state.store.now(),
     )
     .await?
@@ -167,7 +157,7 @@ async fn alert_page<'a>(
         .map(|r| r.notes.clone())
         .unwrap_or_default();
     let notes = alerts::public_notes(&state.store, &linked, state.store.now()).await?;
-    let reader = viewer(&page.auth.principal);
+    let reader = viewer(page.caller());
     let n = AlertNumber::parse(&alert.number)?;
     let (mut recipients, mut orgs, mut acknowledged_at) = (Vec::new(), Vec::new(), None);
     match (reader, page.auth.principal.user()) {
@@ -211,28 +201,26 @@ pub(crate) struct RecipientForm {
 
 /// Addresses an early warning to an organization (staff).
 pub(crate) async fn recipient_add(
-    State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
     Form(f): Form<RecipientForm>,
 ) -> Result<Response, AppError> {
     let (n, org) = recipient_of(&number, &f)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
-    let result = warnings::add(&state.store, &state.warnings, user, &n, org).await;
-    after_recipient_form(&state, &page, &number, result.map(drop)).await
+    let result = warnings::add(page.store(), &page.state.warnings, user, &n, org).await;
+    after_recipient_form(&page.state, &page, &number, result.map(drop)).await
 }
 
 /// Takes an organization off an early warning (staff).
 pub(crate) async fn recipient_remove(
-    State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
     Form(f): Form<RecipientForm>,
 ) -> Result<Response, AppError> {
     let (n, org) = recipient_of(&number, &f)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
-    let result = warnings::remove(&state.store, user, &n, org).await;
-    after_recipient_form(&state, &page, &number, result.map(drop)).await
+    let result = warnings::remove(page.store(), user, &n, org).await;
+    after_recipient_form(&page.state, &page, &number, result.map(drop)).await
 }
 
 fn recipient_of(number: &str, f: &RecipientForm) -> Result<(AlertNumber, i64), AppError> {
@@ -263,13 +251,12 @@ async fn after_recipient_form(
 
 /// A recipient organization's member confirms receipt in the portal.
 pub(crate) async fn acknowledge(
-    State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
     let n = AlertNumber::parse(&number)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
-    warnings::acknowledge(&state.store, user, &n).await?;
+    warnings::acknowledge(page.store(), user, &n).await?;
     Ok(see_other(&alerts::page_path(n.as_str())))
 }
 
@@ -288,11 +275,8 @@ impl WarningsPage<'_> {
 }
 
 /// The early-warning inbox: an organization's own, or (staff) all with receipts.
-pub(crate) async fn warnings_page(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
-    let warnings = warnings::inbox(&state.store, viewer(&page.auth.principal)).await?;
+pub(crate) async fn warnings_page(page: Page) -> Result<Response, AppError> {
+    let warnings = warnings::inbox(page.store(), viewer(page.caller())).await?;
     let lang = reading_lang(&page, None);
     html(&WarningsPage {
         shell: page.shell("warnings"),
@@ -312,20 +296,15 @@ struct ReceiptPage<'a> {
 /// The receipt link shows a button: a link scanner that follows it acknowledges
 /// nothing.
 pub(crate) async fn receipt_page(
-    State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    let link = warnings::receipt_link(&state.store, &token).await?;
+    let link = warnings::receipt_link(page.store(), &token).await?;
     receipt_view(&page, token, link)
 }
 
-pub(crate) async fn receipt(
-    State(state): State<AppState>,
-    page: Page,
-    Path(token): Path<String>,
-) -> Result<Response, AppError> {
-    let link = warnings::acknowledge_link(&state.store, &token).await?;
+pub(crate) async fn receipt(page: Page, Path(token): Path<String>) -> Result<Response, AppError> {
+    let link = warnings::acknowledge_link(page.store(), &token).await?;
     receipt_view(&page, token, link)
 }
 
@@ -338,38 +317,35 @@ fn receipt_view(page: &Page, token: String, link: ReceiptLink) -> Result<Respons
 }
 
 pub(crate) async fn page(
-    State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
     Query(q): Query<AlertQuery>,
 ) -> Result<Response, AppError> {
-    let view = alert_page(&state, &page, &number, q.lang.as_deref(), None).await?;
+    let view = alert_page(&page.state, &page, &number, q.lang.as_deref(), None).await?;
     html(&view)
 }
 
 /// The author submits the alert for review.
 pub(crate) async fn alert_submit(
-    State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
     let n = AlertNumber::parse(&number)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
-    let result = alerts::submit(&state.store, user, &n).await;
-    after_alert_step(&state, &page, &number, result.map(drop)).await
+    let result = alerts::submit(page.store(), user, &n).await;
+    after_alert_step(&page.state, &page, &number, result.map(drop)).await
 }
 
 /// The reviewer publishes it (four eyes: never its author).
 pub(crate) async fn alert_publish(
-    State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
     let n = AlertNumber::parse(&number)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
-    let now = state.store.now();
-    let result = alerts::publish(&state.store, user, &n, now, &state.warnings).await;
-    after_alert_step(&state, &page, &number, result.map(drop)).await
+    let now = page.now;
+    let result = alerts::publish(page.store(), user, &n, now, &page.state.warnings).await;
+    after_alert_step(&page.state, &page, &number, result.map(drop)).await
 }
 
 async fn after_alert_step(
@@ -437,12 +413,11 @@ pub(crate) async fn new_form(page: Page) -> Result<Response, AppError> {
 }
 
 pub(crate) async fn create(
-    State(state): State<AppState>,
     page: Page,
     Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let user = crate::api::publish::signed_in(&page.auth)?;
-    match alerts::create(&state.store, user, &text_of(&f, true), state.store.now()).await {
+    match alerts::create(page.store(), user, &text_of(&f, true), page.now).await {
         Ok(a) => Ok(see_other(&alerts::page_path(&a.number))),
         Err(e @ PublishError::Invalid { .. }) => html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -458,18 +433,12 @@ pub(crate) async fn create(
 }
 
 pub(crate) async fn edit_form(
-    State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
 ) -> Result<Response, AppError> {
-    let alert = alerts::get(
-        &state.store,
-        &number,
-        viewer(&page.auth.principal),
-        state.store.now(),
-    )
-    .await?
-    .ok_or_else(AppError::not_found)?;
+    let alert = alerts::get(page.store(), &number, viewer(page.caller()), page.now)
+        .await?
+        .ok_or_else(AppError::not_found)?;
     let mut form = HashMap::new();
     // A pending revision is edited as it is; an update starts from the published text.
     if let Some(r) = alert.pending.as_ref().or(alert.published.as_ref()) {
@@ -500,14 +469,13 @@ pub(crate) async fn edit_form(
 }
 
 pub(crate) async fn save(
-    State(state): State<AppState>,
     page: Page,
     Path(number): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let n = AlertNumber::parse(&number)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
-    match alerts::write(&state.store, user, &n, &text_of(&f, true)).await {
+    match alerts::write(page.store(), user, &n, &text_of(&f, true)).await {
         Ok(_) => Ok(see_other(&alerts::page_path(n.as_str()))),
         Err(e @ (PublishError::Invalid { .. } | PublishError::Conflict(_))) => html_status(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -595,15 +563,14 @@ impl WeeklyListPage<'_> {
 }
 
 pub(crate) async fn weekly_list(
-    State(state): State<AppState>,
     page: Page,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
-    let reports = weekly::list(&state.store, viewer(&page.auth.principal), 200).await?;
+    let reports = weekly::list(page.store(), viewer(page.caller()), 200).await?;
     let lang = reading_lang(&page, q.lang.as_deref());
-    let next = crate::api::publish::schedule(&state)
+    let next = crate::api::publish::schedule(&page.state)
         .await?
-        .next_issue(state.store.now().date_naive())
+        .next_issue(page.now.date_naive())
         .to_string();
     html(&WeeklyListPage {
         shell: page.shell("weekly"),
@@ -635,12 +602,11 @@ impl WeeklyPage<'_> {
 }
 
 pub(crate) async fn weekly_page(
-    State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
     Query(q): Query<FeedQuery>,
 ) -> Result<Response, AppError> {
-    let report = weekly::get(&state.store, &key, viewer(&page.auth.principal))
+    let report = weekly::get(page.store(), &key, viewer(page.caller()))
         .await?
         .ok_or_else(AppError::not_found)?;
     let lang = reading_lang(&page, q.lang.as_deref());
@@ -707,21 +673,17 @@ async fn lists_page<'a>(
     })
 }
 
-pub(crate) async fn lists_index(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
-    let view = lists_page(&state, &page, None, None).await?;
+pub(crate) async fn lists_index(page: Page) -> Result<Response, AppError> {
+    let view = lists_page(&page.state, &page, None, None).await?;
     html(&view)
 }
 
 pub(crate) async fn subscribe(
-    State(state): State<AppState>,
     page: Page,
     Path(slug): Path<String>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    if state.anonymous_submission_throttled(&page.auth).await {
+    if page.state.anonymous_submission_throttled(&page.auth).await {
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -729,10 +691,18 @@ pub(crate) async fn subscribe(
         ));
     }
     let lang = crate::api::publish::subscriber_lang(Some(&field(&f, "lang")), page.lang)?;
-    match lists::subscribe(&state.store, &state.lists, &slug, &field(&f, "email"), lang).await {
+    match lists::subscribe(
+        page.store(),
+        &page.state.lists,
+        &slug,
+        &field(&f, "email"),
+        lang,
+    )
+    .await
+    {
         Ok(()) => {
             let view = lists_page(
-                &state,
+                &page.state,
                 &page,
                 Some(page.shell("lists").t("publish.check_mail").to_string()),
                 None,
@@ -741,7 +711,7 @@ pub(crate) async fn subscribe(
             html(&view)
         }
         Err(e @ PublishError::Invalid { .. }) => {
-            let view = lists_page(&state, &page, None, Some(e.to_string())).await?;
+            let view = lists_page(&page.state, &page, None, Some(e.to_string())).await?;
             html_status(StatusCode::UNPROCESSABLE_ENTITY, &view)
         }
         Err(e) => Err(e.into()),
@@ -779,38 +749,31 @@ async fn link_page(
 /// The link in the confirmation mail shows a button: a link scanner that follows
 /// it subscribes nobody.
 pub(crate) async fn confirm_page(
-    State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    link_page(&state, &page, "confirm", token, false).await
+    link_page(&page.state, &page, "confirm", token, false).await
 }
 
-pub(crate) async fn confirm(
-    State(state): State<AppState>,
-    page: Page,
-    Path(token): Path<String>,
-) -> Result<Response, AppError> {
-    lists::confirm(&state.store, &token).await?;
-    link_page(&state, &page, "confirm", token, true).await
+pub(crate) async fn confirm(page: Page, Path(token): Path<String>) -> Result<Response, AppError> {
+    lists::confirm(page.store(), &token).await?;
+    link_page(&page.state, &page, "confirm", token, true).await
 }
 
 pub(crate) async fn unsubscribe_page(
-    State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    link_page(&state, &page, "unsubscribe", token, false).await
+    link_page(&page.state, &page, "unsubscribe", token, false).await
 }
 
 /// The one-click POST (RFC 8058) and the page's button both land here.
 pub(crate) async fn unsubscribe(
-    State(state): State<AppState>,
     page: Page,
     Path(token): Path<String>,
 ) -> Result<Response, AppError> {
-    lists::unsubscribe(&state.store, &token).await?;
-    link_page(&state, &page, "unsubscribe", token, true).await
+    lists::unsubscribe(page.store(), &token).await?;
+    link_page(&page.state, &page, "unsubscribe", token, true).await
 }
 
 #[derive(Template)]
@@ -835,17 +798,16 @@ impl SendsPage<'_> {
     }
 }
 
-pub(crate) async fn sends(State(state): State<AppState>, page: Page) -> Result<Response, AppError> {
+pub(crate) async fn sends(page: Page) -> Result<Response, AppError> {
     html(&SendsPage {
         shell: page.shell("lists"),
-        sends: lists::sends(&state.store, 50).await?,
-        lists: lists::lists(&state.store).await?,
+        sends: lists::sends(page.store(), 50).await?,
+        lists: lists::lists(page.store()).await?,
         error: None,
     })
 }
 
 pub(crate) async fn send_start(
-    State(state): State<AppState>,
     page: Page,
     Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
@@ -853,9 +815,15 @@ pub(crate) async fn send_start(
     let opt = |k: &str| Some(field(&f, k)).filter(|v| !v.is_empty());
     let what = crate::api::publish::publication(opt("alert"), opt("weekly"));
     let result = match what {
-        Ok(what) => lists::start_send(&state.store, &state.lists, user, &field(&f, "list"), &what)
-            .await
-            .map_err(AppError::from),
+        Ok(what) => lists::start_send(
+            page.store(),
+            &page.state.lists,
+            user,
+            &field(&f, "list"),
+            &what,
+        )
+        .await
+        .map_err(AppError::from),
         Err(e) => Err(e),
     };
     match result {
@@ -864,8 +832,8 @@ pub(crate) async fn send_start(
             StatusCode::UNPROCESSABLE_ENTITY,
             &SendsPage {
                 shell: page.shell("lists"),
-                sends: lists::sends(&state.store, 50).await?,
-                lists: lists::lists(&state.store).await?,
+                sends: lists::sends(page.store(), 50).await?,
+                lists: lists::lists(page.store()).await?,
                 error: Some(e.message.clone()),
             },
         ),

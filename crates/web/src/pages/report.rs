@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
@@ -17,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::ApiJson;
-use crate::http::auth::Auth;
+use crate::http::context::Ctx;
 use crate::http::error::AppError;
 use crate::http::form::Form;
 use crate::http::state::AppState;
@@ -59,14 +58,13 @@ pub(crate) async fn index(State(state): State<AppState>) -> Result<Response, App
 }
 
 pub(crate) async fn page(
-    State(state): State<AppState>,
     page: Page,
     Path(quarter): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
     let lang = reading_lang(&q, page.lang);
-    let report = build(&state, &quarter, lang).await?;
-    let mut quarters = vec![Quarter::last_complete(state.store.now().date_naive())];
+    let report = build(&page.state, &quarter, lang).await?;
+    let mut quarters = vec![Quarter::last_complete(page.now.date_naive())];
     while quarters.len() < 8 {
         let p = quarters[quarters.len() - 1].previous();
         quarters.push(p);
@@ -83,7 +81,6 @@ pub(crate) async fn page(
 
 /// The topics form: every topic's four fields, and one empty topic to add.
 pub(crate) async fn topics_save(
-    State(state): State<AppState>,
     page: Page,
     Path(quarter): Path<String>,
     Form(f): Form<HashMap<String, String>>,
@@ -106,7 +103,7 @@ pub(crate) async fn topics_save(
             topics.push(t);
         }
     }
-    quarterly::set_topics(&state.store, user, q, &topics).await?;
+    quarterly::set_topics(page.store(), user, q, &topics).await?;
     Ok(see_other(&format!("/activity/{q}#topics-form")))
 }
 
@@ -121,12 +118,11 @@ fn download(content_type: &'static str, name: String, body: Vec<u8>) -> Response
 }
 
 pub(crate) async fn pdf(
-    State(state): State<AppState>,
     page: Page,
     Path(quarter): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
-    let report = build(&state, &quarter, reading_lang(&q, page.lang)).await?;
+    let report = build(&page.state, &quarter, reading_lang(&q, page.lang)).await?;
     let name = format!("activity-{}.pdf", report.quarter);
     // Typesetting takes a moment of CPU: off the async workers.
     let bytes = tokio::task::spawn_blocking(move || report.pdf())
@@ -136,12 +132,11 @@ pub(crate) async fn pdf(
 }
 
 pub(crate) async fn html_file(
-    State(state): State<AppState>,
     page: Page,
     Path(quarter): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
-    let report = build(&state, &quarter, reading_lang(&q, page.lang)).await?;
+    let report = build(&page.state, &quarter, reading_lang(&q, page.lang)).await?;
     let name = format!("activity-{}.html", report.quarter);
     Ok(download(
         "text/html; charset=utf-8",
@@ -152,13 +147,12 @@ pub(crate) async fn html_file(
 
 /// The report's content as JSON (`?lang=en`).
 pub(crate) async fn api_get(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(quarter): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
-    let fallback = auth.principal.user().map(|u| u.lang).unwrap_or(Lang::En);
-    let report = build(&state, &quarter, reading_lang(&q, fallback)).await?;
+    let fallback = c.caller().user().map(|u| u.lang).unwrap_or(Lang::En);
+    let report = build(&c.state, &quarter, reading_lang(&q, fallback)).await?;
     Ok(Json(report).into_response())
 }
 
@@ -182,13 +176,12 @@ pub struct TopicsBody {
 }
 
 pub(crate) async fn api_topics_put(
-    State(state): State<AppState>,
-    Extension(auth): Extension<Auth>,
+    c: Ctx,
     Path(quarter): Path<String>,
     ApiJson(body): ApiJson<TopicsBody>,
 ) -> Result<Response, AppError> {
     let q = Quarter::parse(&quarter)?;
-    let user = crate::api::publish::signed_in(&auth)?;
-    let topics = quarterly::set_topics(&state.store, user, q, &body.topics).await?;
+    let user = crate::api::publish::signed_in(&c.auth)?;
+    let topics = quarterly::set_topics(c.store(), user, q, &body.topics).await?;
     Ok(Json(json!({"quarter": q.to_string(), "topics": topics})).into_response())
 }

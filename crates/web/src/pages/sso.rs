@@ -139,7 +139,6 @@ pub struct CallbackQuery {
 
 /// The provider sent the browser back: check, trade, verify, map, sign in.
 pub(crate) async fn callback(
-    State(state): State<AppState>,
     page: Page,
     headers: axum::http::HeaderMap,
     Query(q): Query<CallbackQuery>,
@@ -166,7 +165,7 @@ pub(crate) async fn callback(
         ));
     }
     // One use: whatever comes of it, the state is spent.
-    let Some(login) = accounts::sso_login_take(&state.store, &returned).await? else {
+    let Some(login) = accounts::sso_login_take(page.store(), &returned).await? else {
         return Err(refused(
             "this sign-in was used, is unknown or took too long; start again",
         ));
@@ -178,15 +177,15 @@ pub(crate) async fn callback(
     } = login;
 
     let http = http()?;
-    let metadata = discover(&state, &http).await?;
+    let metadata = discover(&page.state, &http).await?;
     let userinfo_url = metadata.userinfo_endpoint().map(|u| u.url().clone());
-    let sso = &state.config.sso;
+    let sso = &page.state.config.sso;
     let client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(sso.client_id.clone()),
         (!sso.client_secret.is_empty()).then(|| ClientSecret::new(sso.client_secret.clone())),
     )
-    .set_redirect_uri(RedirectUrl::new(redirect_url(&state)).map_err(AppError::internal)?);
+    .set_redirect_uri(RedirectUrl::new(redirect_url(&page.state)).map_err(AppError::internal)?);
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(provider_error)?
@@ -229,12 +228,12 @@ pub(crate) async fn callback(
             said.extend(map.clone());
         }
     }
-    let user_id = account_for(&state, &subject, &said, &page.auth.client).await?;
-    open_session(&state, &page, user_id, &next, "sso")
+    let user_id = account_for(&page.state, &subject, &said, &page.auth.client).await?;
+    open_session(&page.state, &page, user_id, &next, "sso")
         .await
         .map(|mut r| {
             r.headers_mut()
-                .append(header::SET_COOKIE, state_cookie(&state, "", 0));
+                .append(header::SET_COOKIE, state_cookie(&page.state, "", 0));
             r
         })
 }

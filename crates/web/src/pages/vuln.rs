@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use renkei_core::Classify;
@@ -43,11 +43,8 @@ impl NotesPage<'_> {
     }
 }
 
-pub(crate) async fn notes_list(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
-    let notes = notes::list_published(&state.store, state.store.now(), 500).await?;
+pub(crate) async fn notes_list(page: Page) -> Result<Response, AppError> {
+    let notes = notes::list_published(page.store(), page.now, 500).await?;
     let lang = page.lang;
     html(&NotesPage {
         shell: page.shell("notes"),
@@ -81,12 +78,11 @@ pub struct LangQuery {
 
 /// A published note; before its moment it does not exist.
 pub(crate) async fn note_page(
-    State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
     Query(q): Query<LangQuery>,
 ) -> Result<Response, AppError> {
-    let note = notes::get(&state.store, &key, state.store.now(), false)
+    let note = notes::get(page.store(), &key, page.now, false)
         .await?
         .ok_or_else(AppError::not_found)?;
     let lang = q
@@ -130,7 +126,6 @@ pub(crate) async fn report_form(page: Page) -> Result<Response, AppError> {
 }
 
 pub(crate) async fn report_submit(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
@@ -145,7 +140,7 @@ pub(crate) async fn report_submit(
             },
         )
     };
-    if state.anonymous_submission_throttled(&page.auth).await {
+    if page.state.anonymous_submission_throttled(&page.auth).await {
         return again(
             page.shell("vuln_report").t("report.throttled").to_string(),
             StatusCode::TOO_MANY_REQUESTS,
@@ -166,10 +161,10 @@ pub(crate) async fn report_submit(
         tlp: None,
     };
     match cases::submit(
-        &state.store,
+        page.store(),
         &page.auth.actor(),
         new,
-        &state.store.now_str(),
+        &page.store().now_str(),
     )
     .await
     {
@@ -211,7 +206,6 @@ pub(crate) async fn apply_form(page: Page) -> Result<Response, AppError> {
 }
 
 pub(crate) async fn apply_submit(
-    State(state): State<AppState>,
     page: Page,
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
@@ -226,7 +220,7 @@ pub(crate) async fn apply_submit(
             },
         )
     };
-    if state.anonymous_submission_throttled(&page.auth).await {
+    if page.state.anonymous_submission_throttled(&page.auth).await {
         return again(
             page.shell("vendor_apply").t("report.throttled").to_string(),
             StatusCode::TOO_MANY_REQUESTS,
@@ -252,7 +246,14 @@ pub(crate) async fn apply_submit(
         country: None,
         by_mail: form.contains_key("by_mail"),
     };
-    match vendors::apply(&state.store, &page.auth.client, app, &state.store.now_str()).await {
+    match vendors::apply(
+        page.store(),
+        &page.auth.client,
+        app,
+        &page.store().now_str(),
+    )
+    .await
+    {
         Ok(_) => html(&ApplyPage {
             shell: page.shell("vendor_apply"),
             form: HashMap::new(),
@@ -273,11 +274,8 @@ struct CasesPage<'a> {
     cases: Vec<CaseSummary>,
 }
 
-pub(crate) async fn cases_list(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
-    let cases = cases::list(&state.store, &page.auth.principal, state.store.now()).await?;
+pub(crate) async fn cases_list(page: Page) -> Result<Response, AppError> {
+    let cases = cases::list(page.store(), page.caller(), page.now).await?;
     html(&CasesPage {
         shell: page.shell("cases"),
         cases,
@@ -326,9 +324,8 @@ async fn show_case(
     status: StatusCode,
 ) -> Result<Response, AppError> {
     let now = state.store.now();
-    let d = cases::read(&state.store, &state.vuln, &page.auth.principal, key, now).await?;
-    let messages =
-        cases::messages(&state.store, &state.vuln, &page.auth.principal, key, now).await?;
+    let d = cases::read(&state.store, &state.vuln, page.caller(), key, now).await?;
+    let messages = cases::messages(&state.store, &state.vuln, page.caller(), key, now).await?;
     let (suggestions, registry) = if d.view == "coordinator" {
         let on: Vec<i64> = d.vendors.iter().map(|v| v.vendor_id).collect();
         (
@@ -364,12 +361,8 @@ async fn show_case(
     }
 }
 
-pub(crate) async fn case_page(
-    State(state): State<AppState>,
-    page: Page,
-    Path(key): Path<String>,
-) -> Result<Response, AppError> {
-    show_case(&state, &page, &key, None, StatusCode::OK).await
+pub(crate) async fn case_page(page: Page, Path(key): Path<String>) -> Result<Response, AppError> {
+    show_case(&page.state, &page, &key, None, StatusCode::OK).await
 }
 
 /// What a case-page form led to: back to the case, or the case again with the
@@ -407,7 +400,6 @@ pub(crate) struct MessageForm {
 }
 
 pub(crate) async fn case_message(
-    State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
     Form(f): Form<MessageForm>,
@@ -416,9 +408,9 @@ pub(crate) async fn case_message(
         body: f.body.trim().to_string(),
         vendor_id: f.vendor_id,
     };
-    let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-    let result = cases::post_message(store, s, p, &key, message, state.store.now()).await;
-    after_case_form(&state, &page, &key, result.map(drop)).await
+    let (store, s, p) = page.vuln();
+    let result = cases::post_message(store, s, p, &key, message, page.now).await;
+    after_case_form(&page.state, &page, &key, result.map(drop)).await
 }
 
 #[derive(Deserialize)]
@@ -428,7 +420,6 @@ pub(crate) struct AddVendorForm {
 }
 
 pub(crate) async fn case_add_vendor(
-    State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
     Form(f): Form<AddVendorForm>,
@@ -439,14 +430,14 @@ pub(crate) async fn case_add_vendor(
                 vendor_id,
                 products: None,
             };
-            let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-            cases::add_vendor(store, s, p, &key, add, state.store.now())
+            let (store, s, p) = page.vuln();
+            cases::add_vendor(store, s, p, &key, add, page.now)
                 .await
                 .map(drop)
         }
         None => Err(VulnError::invalid("vendor_id", "choose a vendor")),
     };
-    after_case_form(&state, &page, &key, result).await
+    after_case_form(&page.state, &page, &key, result).await
 }
 
 #[derive(Deserialize)]
@@ -465,17 +456,11 @@ pub(crate) struct StatusForm {
 }
 
 pub(crate) async fn case_status(
-    State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
     Form(f): Form<StatusForm>,
 ) -> Result<Response, AppError> {
-    let (store, s, p, now) = (
-        &state.store,
-        &state.vuln,
-        &page.auth.principal,
-        state.store.now(),
-    );
+    let (store, s, p, now) = (page.store(), &page.state.vuln, page.caller(), page.now);
     let (d, _) = cases::authorize(store, s, p, &key, now).await?;
     let coordinator = d.view == "coordinator";
     let own = match f.vendor_id {
@@ -506,7 +491,7 @@ pub(crate) async fn case_status(
         unreachable: coordinator.then_some(f.unreachable.is_some()),
     };
     let result = cases::update_vendor(store, s, p, &key, update, now).await;
-    after_case_form(&state, &page, &key, result.map(drop)).await
+    after_case_form(&page.state, &page, &key, result.map(drop)).await
 }
 
 #[derive(Deserialize)]
@@ -518,7 +503,6 @@ pub(crate) struct ProposeForm {
 }
 
 pub(crate) async fn case_propose_date(
-    State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
     Form(f): Form<ProposeForm>,
@@ -527,9 +511,9 @@ pub(crate) async fn case_propose_date(
         publish_at: f.publish_at.trim().to_string(),
         tz: f.tz,
     };
-    let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-    let result = cases::propose_date(store, s, p, &key, proposal, state.store.now()).await;
-    after_case_form(&state, &page, &key, result.map(drop)).await
+    let (store, s, p) = page.vuln();
+    let result = cases::propose_date(store, s, p, &key, proposal, page.now).await;
+    after_case_form(&page.state, &page, &key, result.map(drop)).await
 }
 
 #[derive(Deserialize)]
@@ -545,7 +529,6 @@ pub(crate) struct AnswerForm {
 }
 
 pub(crate) async fn case_answer_date(
-    State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
     Form(f): Form<AnswerForm>,
@@ -556,9 +539,9 @@ pub(crate) async fn case_answer_date(
         reason: f.reason,
         vendor_id: f.vendor_id,
     };
-    let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-    let result = cases::answer_date(store, s, p, &key, answer, state.store.now()).await;
-    after_case_form(&state, &page, &key, result.map(drop)).await
+    let (store, s, p) = page.vuln();
+    let result = cases::answer_date(store, s, p, &key, answer, page.now).await;
+    after_case_form(&page.state, &page, &key, result.map(drop)).await
 }
 
 #[derive(Deserialize)]
@@ -568,7 +551,6 @@ pub(crate) struct ScheduleForm {
 }
 
 pub(crate) async fn case_schedule(
-    State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
     Form(f): Form<ScheduleForm>,
@@ -576,9 +558,9 @@ pub(crate) async fn case_schedule(
     let schedule = notes::Schedule {
         override_reason: f.override_reason,
     };
-    let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-    let result = notes::schedule(store, s, p, &key, schedule, state.store.now()).await;
-    after_case_form(&state, &page, &key, result.map(drop)).await
+    let (store, s, p) = page.vuln();
+    let result = notes::schedule(store, s, p, &key, schedule, page.now).await;
+    after_case_form(&page.state, &page, &key, result.map(drop)).await
 }
 
 #[derive(Deserialize)]
@@ -588,14 +570,13 @@ pub(crate) struct ReviseForm {
 }
 
 pub(crate) async fn case_revise(
-    State(state): State<AppState>,
     page: Page,
     Path(key): Path<String>,
     Form(f): Form<ReviseForm>,
 ) -> Result<Response, AppError> {
-    let (store, s, p) = (&state.store, &state.vuln, &page.auth.principal);
-    let result = notes::revise(store, s, p, &key, f.summary.trim(), state.store.now()).await;
-    after_case_form(&state, &page, &key, result.map(drop)).await
+    let (store, s, p) = page.vuln();
+    let result = notes::revise(store, s, p, &key, f.summary.trim(), page.now).await;
+    after_case_form(&page.state, &page, &key, result.map(drop)).await
 }
 
 #[derive(Template)]
@@ -605,13 +586,10 @@ struct VendorsPage<'a> {
     vendors: Vec<Vendor>,
 }
 
-pub(crate) async fn vendors_list(
-    State(state): State<AppState>,
-    page: Page,
-) -> Result<Response, AppError> {
+pub(crate) async fn vendors_list(page: Page) -> Result<Response, AppError> {
     html(&VendorsPage {
         shell: page.shell("vendors"),
-        vendors: vendors::list(&state.store).await?,
+        vendors: vendors::list(page.store()).await?,
     })
 }
 
@@ -624,12 +602,8 @@ struct VendorPage<'a> {
     error: Option<String>,
 }
 
-pub(crate) async fn vendor_page(
-    State(state): State<AppState>,
-    page: Page,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    let v = vendors::get(&state.store, id).await?;
+pub(crate) async fn vendor_page(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let v = vendors::get(page.store(), id).await?;
     html(&VendorPage {
         shell: page.shell("vendors"),
         v,
@@ -648,7 +622,6 @@ pub(crate) struct VendorStateForm {
 
 /// Moves a vendor through the registration steps.
 pub(crate) async fn vendor_state(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
     Form(f): Form<VendorStateForm>,
@@ -657,9 +630,9 @@ pub(crate) async fn vendor_state(
         state: f.state.trim().to_string(),
         terms_version: f.terms_version,
     };
-    let now = state.store.now_str();
-    let result = vendors::set_state(&state.store, &page.auth.actor(), id, change, &now).await;
-    after_vendor_form(&state, &page, id, result.map(drop)).await
+    let now = page.state.store.now_str();
+    let result = vendors::set_state(page.store(), &page.auth.actor(), id, change, &now).await;
+    after_vendor_form(&page.state, &page, id, result.map(drop)).await
 }
 
 #[derive(Deserialize)]
@@ -673,7 +646,6 @@ pub(crate) struct VendorContactForm {
 }
 
 pub(crate) async fn vendor_contact(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
     Form(f): Form<VendorContactForm>,
@@ -683,9 +655,9 @@ pub(crate) async fn vendor_contact(
         email: f.email.trim().to_string(),
         pgp_key: f.pgp_key,
     };
-    let now = state.store.now_str();
-    let result = vendors::add_contact(&state.store, &page.auth.actor(), id, contact, &now).await;
-    after_vendor_form(&state, &page, id, result.map(drop)).await
+    let now = page.state.store.now_str();
+    let result = vendors::add_contact(page.store(), &page.auth.actor(), id, contact, &now).await;
+    after_vendor_form(&page.state, &page, id, result.map(drop)).await
 }
 
 #[derive(Deserialize)]
@@ -699,7 +671,6 @@ pub(crate) struct VendorProductForm {
 }
 
 pub(crate) async fn vendor_product(
-    State(state): State<AppState>,
     page: Page,
     Path(id): Path<i64>,
     Form(f): Form<VendorProductForm>,
@@ -709,9 +680,9 @@ pub(crate) async fn vendor_product(
         cpe: f.cpe,
         purl: f.purl,
     };
-    let now = state.store.now_str();
-    let result = vendors::add_product(&state.store, &page.auth.actor(), id, product, &now).await;
-    after_vendor_form(&state, &page, id, result.map(drop)).await
+    let now = page.state.store.now_str();
+    let result = vendors::add_product(page.store(), &page.auth.actor(), id, product, &now).await;
+    after_vendor_form(&page.state, &page, id, result.map(drop)).await
 }
 
 async fn after_vendor_form(

@@ -193,3 +193,126 @@ async fn a_coordinator_notifies_the_network_owner_from_the_report_page_in_a_brow
     browser.screenshot(&shots.join("notifications.png")).await;
     browser.quit().await;
 }
+
+/// A coordinator writes to the reporter from the report page, starting from a
+/// template, previews and sends; the reporter's answer comes back marked as new,
+/// and the coordinator answers it with the message quoted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_writes_to_the_reporter_and_answers_the_reply_in_a_browser() {
+    let srv = TestServer::start_with(renkei_testkit::Backend::Sqlite, |c| {
+        c.mail.from = "Example CSIRT <csirt@csirt.example>".into();
+    })
+    .await;
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    let actor = renkei_core::audit::Actor::system("test");
+    let raw = "From: Taro <taro@shop.example.co.jp>\r\nSubject: brute force\r\n\r\nJan 15 07:22:18 web sshd[11]: Failed password for root from 198.51.100.7 port 40001 ssh2\r\n";
+    let ingest = |raw: String| {
+        let srv = &srv;
+        let actor = actor.clone();
+        async move {
+            renkei_incident::reports::ingest(
+                &srv.store,
+                &renkei_incident::Settings::default(),
+                &actor,
+                renkei_incident::Channel::Mail,
+                renkei_incident::InputFormat::Mail,
+                raw.as_bytes(),
+                renkei_core::tlp::Tlp::Amber,
+                None,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let out = ingest(raw.to_string()).await;
+
+    let user = srv.user(Role::Coordinator).await;
+    browser.goto(&srv.url("/login")).await;
+    browser.type_into("#email", &user.email).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+    browser.wait_url("/dashboard").await;
+    browser
+        .goto(&srv.url(&format!("/reports/{}", out.report)))
+        .await;
+    browser
+        .click(&format!(
+            "#write-links a[href^='/reports/{}/write?template=ask_logs']",
+            out.report
+        ))
+        .await;
+    browser.wait_text("#write-title", "Write a mail").await;
+    browser
+        .script("document.querySelector('#mail-lang').value = 'en'")
+        .await;
+    browser.click("#mail-question").await;
+    browser.click("#mail-preview-button").await;
+    let subject = browser
+        .wait_text("#preview-subject", &format!("[RENKEI#{}]", out.report))
+        .await;
+    assert!(subject.contains("Could you send us logs?"), "{subject}");
+    assert!(
+        browser
+            .text("#preview-to")
+            .await
+            .contains("taro@shop.example.co.jp")
+    );
+    browser.click("#mail-send").await;
+    browser
+        .wait_url(&format!("/reports/{}#message-", out.report))
+        .await;
+    browser
+        .wait_text("#timeline", "Could you send us logs?")
+        .await;
+    let incident = out.incidents[0];
+    let state = renkei_incident::incidents::get(&srv.store, incident)
+        .await
+        .unwrap()
+        .state;
+    assert_eq!(state.as_str(), "waiting_for_reply");
+
+    // The reporter answers; the report says there is a new reply.
+    let sent = renkei_incident::incidents::thread(&srv.store, out.report)
+        .await
+        .unwrap()
+        .into_iter()
+        .rfind(|m| m.direction.as_str() == "out")
+        .unwrap();
+    let answer = ingest(format!(
+        "From: taro@shop.example.co.jp\r\nSubject: Re: logs\r\nIn-Reply-To: <{}>\r\n\r\nThe logs are attached to my first mail.\r\n",
+        sent.message_id.unwrap()
+    ))
+    .await;
+    assert_eq!(answer.thread_of, Some(out.report));
+    browser
+        .goto(&srv.url(&format!("/reports/{}", out.report)))
+        .await;
+    browser.wait_text("#report-new-reply", "New reply").await;
+    browser.click("#timeline .message-in .reply-link").await;
+    browser
+        .wait_text("#answering", "The logs are attached")
+        .await;
+    browser.type_into("#mail-subject", "Thank you").await;
+    browser
+        .type_into("#mail-body", "Thank you, we will look at them.")
+        .await;
+    browser.click("#mail-send").await;
+    browser
+        .wait_url(&format!("/reports/{}#message-", out.report))
+        .await;
+    let timeline = browser.wait_text("#timeline", "we will look at them").await;
+    assert!(
+        timeline.contains("> The logs are attached"),
+        "the answer quotes: {timeline}"
+    );
+    assert!(
+        !browser.exists("#report-new-reply").await,
+        "answered, no longer new"
+    );
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    browser.screenshot(&shots.join("conversation.png")).await;
+    browser.quit().await;
+}

@@ -11,6 +11,7 @@ mod alerts;
 mod browser;
 mod bus;
 mod cases_by_role;
+mod conversations;
 mod errors;
 mod feeds;
 mod incidents;

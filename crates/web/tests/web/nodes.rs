@@ -250,7 +250,8 @@ async fn two_nodes(backend: Backend) {
                     auto_reply: false,
                     attachments: &[],
                     sign: None,
-                    encrypt_to: None,
+                    cc: "",
+                    encrypt_to: &[],
                 },
             )
             .await

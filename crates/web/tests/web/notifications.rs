@@ -364,10 +364,10 @@ async fn notify_end_to_end(backend: Backend) {
     assert!(
         thread
             .iter()
-            .any(|m| m.direction == "in" && m.body.contains("cleaned the hosts"))
+            .any(|m| m.direction.as_str() == "in" && m.body.contains("cleaned the hosts"))
     );
     assert!(thread.iter().any(|m| {
-        m.direction == "out"
+        m.direction.as_str() == "out"
             && m.subject
                 .as_deref()
                 .unwrap_or("")

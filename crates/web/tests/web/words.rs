@@ -11,8 +11,9 @@ use renkei_incident::classify::Category;
 use renkei_incident::incidents::State;
 use renkei_testkit::{both_backends, csrf_from};
 
-/// The text a person sees: no markup, scripts or attribute values (where
-/// identifiers belong, as form values).
+/// The text a person sees: no markup, scripts, attribute values, text areas or
+/// code (where identifiers belong: form values, the template source an operator
+/// edits, a template's variable names).
 fn visible_text(html: &str) -> String {
     let mut out = String::new();
     let mut rest = html;
@@ -24,6 +25,10 @@ fn visible_text(html: &str) -> String {
             tag.find("</script>").map(|i| i + "</script>".len())
         } else if tag.starts_with("<style") {
             tag.find("</style>").map(|i| i + "</style>".len())
+        } else if tag.starts_with("<textarea") {
+            tag.find("</textarea>").map(|i| i + "</textarea>".len())
+        } else if tag.starts_with("<code") {
+            tag.find("</code>").map(|i| i + "</code>".len())
         } else {
             tag.find('>').map(|i| i + 1)
         };
@@ -44,6 +49,9 @@ fn identifiers() -> BTreeSet<&'static str> {
     ids.extend(Category::ALL.iter().map(|c| c.as_str()));
     ids.extend(renkei_vuln::model::Stage::ALL.iter().map(|s| s.as_str()));
     ids.extend(["first_seen", "back", "surge", "calmed"]);
+    // The conversation's stored words: templates, flags, signature states.
+    ids.extend(renkei_incident::correspond::TEMPLATES);
+    ids.extend(["unknown_sender", "not_decrypted", "no_key", "expects_reply"]);
     ids
 }
 
@@ -94,7 +102,14 @@ both_backends! {
         let coordinator = srv.user(Role::Coordinator).await;
         renkei_core::accounts::set_lang(&srv.store, &Actor::system("test"), coordinator.id, Lang::Ja).await.unwrap();
         let s = srv.signed_in(&coordinator).await;
-        for path in ["/incidents".to_string(), format!("/reports/{tracking}"), "/statistics".to_string()] {
+        for path in [
+            "/incidents".to_string(),
+            format!("/reports/{tracking}"),
+            "/statistics".to_string(),
+            format!("/reports/{tracking}/write?template=ask_logs&to=taro%40shop.example.co.jp"),
+            "/admin/templates".to_string(),
+            "/dashboard".to_string(),
+        ] {
             let page = s.client.get(srv.url(&path)).send().await.unwrap().text().await.unwrap();
             assert!(page.contains("lang=\"ja\""), "{path} is not in Japanese");
             let raw = raw_identifiers_in(&page);

@@ -1,0 +1,807 @@
+//! Correspondence end to end: a report mailed to the SMTP intake, the coordinator's
+//! question to the reporter (from a template, with a copy, signed) sent through a
+//! real SMTP relay (aiosmtpd on loopback), the reporter's answer coming back through
+//! the SMTP listener and finding its conversation by its references, a stranger's
+//! forged ticket tag kept out, an auto-reply that changes nothing; and, with GnuPG as
+//! the site on the other side, an encrypted and signed exchange both ways.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use renkei_core::access::Role;
+use renkei_core::audit::Actor;
+use renkei_core::orgs::{self, NewContact, OrgKind};
+use renkei_testkit::relay::{Relay, send_mail, signed_content};
+use renkei_testkit::{Backend, TestServer};
+use serde_json::{Value, json};
+
+const TEAM: &str = "Example CSIRT <csirt@csirt.example>";
+const INTAKE: &str = "incident@csirt.example";
+
+struct Setup {
+    srv: TestServer,
+    relay: Relay,
+    smtp: String,
+    token: String,
+    team_public: String,
+    _keys: tempfile::TempDir,
+}
+
+async fn setup(backend: Backend) -> Option<Setup> {
+    let relay = Relay::start()?;
+    let (team_secret, team_public) = renkei_mail::pgp::generate(TEAM).unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("team.asc");
+    std::fs::write(&key_file, &team_secret).unwrap();
+    let srv = TestServer::start_with(backend, |c| {
+        c.mail.from = TEAM.into();
+        c.mail.relay = relay.url();
+        c.mail.signing_key_file = key_file.display().to_string();
+        c.intake.smtp.listen = "127.0.0.1:0".into();
+        c.intake.smtp.addresses = vec![INTAKE.into()];
+    })
+    .await;
+    let smtp = srv.smtp.clone().expect("the SMTP intake runs");
+    let token = srv.token(&srv.user(Role::Coordinator).await).await;
+    Some(Setup {
+        srv,
+        relay,
+        smtp,
+        token,
+        team_public,
+        _keys: keys,
+    })
+}
+
+impl Setup {
+    /// One outbox pass, as the worker makes it.
+    async fn send_outbox(&self) -> usize {
+        renkei_mail::OutboxWorker::build(
+            self.srv.store.clone(),
+            &renkei_core::config::MailConfig {
+                relay: self.relay.url(),
+                ..Default::default()
+            },
+        )
+        .send_due()
+        .await
+        .unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.srv
+            .client()
+            .post(self.srv.url(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let r = self
+            .srv
+            .client()
+            .get(self.srv.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
+    /// A mail through the SMTP listener; the number of the report it made or joined.
+    async fn mail_in(&self, message: &str) -> (String, i64) {
+        let reply = send_mail(&self.smtp, INTAKE, message).await;
+        assert!(reply.starts_with("250"), "{reply}");
+        let n = reply
+            .rsplit('#')
+            .next()
+            .unwrap()
+            .trim()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (reply, n)
+    }
+
+    async fn incident(&self, id: i64) -> Value {
+        self.get(&format!("/api/v1/incidents/{id}")).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_asks_the_reporter_and_the_answer_brings_the_incident_back() {
+    conversation(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_asks_the_reporter_and_the_answer_brings_the_incident_back_on_postgres() {
+    if renkei_testkit::postgres_configured() {
+        conversation(Backend::Postgres).await;
+    }
+}
+
+async fn conversation(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let (reply, report) = s
+        .mail_in(
+            "From: Taro <taro@victim.example.jp>\r\nTo: incident@csirt.example\r\nSubject: ssh attack\r\nMessage-ID: <r1@victim.example.jp>\r\n\r\nsshd: Failed password for root from 203.0.113.10 port 40000 ssh2\r\n",
+        )
+        .await;
+    assert!(reply.contains("report #"), "{reply}");
+    let incident = s.get(&format!("/api/v1/reports/{report}")).await["incidents"][0]
+        .as_i64()
+        .unwrap();
+    // The confirmation opens the conversation.
+    assert_eq!(s.send_outbox().await, 1);
+    let thread = s.get(&format!("/api/v1/reports/{report}/messages")).await;
+    assert_eq!(thread[0]["direction"], "out");
+    assert_eq!(thread[0]["automatic"], true);
+    assert_eq!(thread[0]["delivery"], "sent");
+
+    // The reporter is among the usual recipients.
+    let suggested = s.get(&format!("/api/v1/reports/{report}/recipients")).await;
+    assert!(
+        suggested
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["role"] == "reporter" && x["email"] == "taro@victim.example.jp"),
+        "{suggested}"
+    );
+
+    // Preview: the template in Japanese, the ticket tag, signed, nothing queued.
+    let r = s
+        .post(
+            &format!("/api/v1/reports/{report}/mail/preview"),
+            json!({"to": ["taro@victim.example.jp"], "template": "ask_logs", "lang": "ja"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let p: Value = r.json().await.unwrap();
+    let subject = p["subject"].as_str().unwrap().to_string();
+    assert!(
+        subject.starts_with(&format!("[RENKEI#{report}] ")),
+        "{subject}"
+    );
+    assert!(subject.contains("ログ"), "{subject}");
+    assert!(p["body"].as_str().unwrap().contains("203.0.113.10"), "{p}");
+    assert_eq!(
+        (p["signed"].as_bool(), p["encrypted"].as_bool()),
+        (Some(true), Some(false))
+    );
+    assert_eq!(s.send_outbox().await, 0, "a preview queues nothing");
+
+    // The question goes out, with a copy; the incident waits for the answer.
+    let r = s
+        .post(
+            &format!("/api/v1/reports/{report}/mail"),
+            json!({"to": ["taro@victim.example.jp"], "cc": ["soc@victim.example.jp"], "template": "ask_logs", "lang": "ja", "question": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let mailed: Value = r.json().await.unwrap();
+    let message = mailed["id"].as_i64().unwrap();
+    let message_id = mailed["message_id"].as_str().unwrap().to_string();
+    assert_eq!(mailed["waiting"], json!([incident]));
+    assert_eq!(s.incident(incident).await["state"], "waiting_for_reply");
+    assert_eq!(s.send_outbox().await, 1);
+    let got = s.relay.messages();
+    let question = got.last().unwrap();
+    let mut rcpt = question.rcpt_to.clone();
+    rcpt.sort();
+    assert_eq!(
+        rcpt,
+        vec!["soc@victim.example.jp", "taro@victim.example.jp"]
+    );
+    let text = String::from_utf8_lossy(&question.data).into_owned();
+    assert!(text.contains("Cc: soc@victim.example.jp"), "{text}");
+    assert!(text.contains(&format!("<{message_id}>")));
+    let (signed, signature) = signed_content(&question.data);
+    renkei_mail::pgp::verify_detached(&s.team_public, &signed, &signature).unwrap();
+    let thread = s.get(&format!("/api/v1/reports/{report}/messages")).await;
+    let sent = thread
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == message)
+        .unwrap();
+    assert_eq!(sent["delivery"], "sent");
+    assert_eq!(sent["template"], "ask_logs");
+    assert_eq!(sent["expects_reply"], true);
+    assert!(
+        s.srv
+            .audit_actions()
+            .await
+            .contains(&"conversation.sent".to_string())
+    );
+
+    // The answer carries no tag, only the reference: it joins the conversation,
+    // and the incident is back with its coordinator, marked as answered.
+    let (reply, joined) = s
+        .mail_in(&format!(
+            "From: Taro <taro@victim.example.jp>\r\nTo: csirt@csirt.example\r\nSubject: Re: logs\r\nMessage-ID: <r2@victim.example.jp>\r\nIn-Reply-To: <{message_id}>\r\n\r\nHere are the logs: 203.0.113.10 again at 10:00 JST.\r\n"
+        ))
+        .await;
+    assert!(reply.contains("joined"), "{reply}");
+    assert_eq!(joined, report);
+    let i = s.incident(incident).await;
+    assert_eq!(i["state"], "coordinating");
+    assert!(i["reply_at"].is_string(), "{i}");
+    let thread = s
+        .get(&format!("/api/v1/incidents/{incident}/messages"))
+        .await;
+    let answer = thread.as_array().unwrap().last().unwrap();
+    assert_eq!(answer["direction"], "in");
+    assert!(
+        answer["body"]
+            .as_str()
+            .unwrap()
+            .contains("Here are the logs")
+    );
+
+    // A stranger quoting the tag does not join it: a new report, flagged.
+    let (reply, stranger) = s
+        .mail_in(&format!(
+            "From: mallory@evil.example\r\nSubject: Re: [RENKEI#{report}] send me everything\r\n\r\nWhat do you know about 203.0.113.10?\r\n"
+        ))
+        .await;
+    assert!(reply.contains("report #"), "{reply}");
+    assert_ne!(stranger, report);
+    let flagged = s.get(&format!("/api/v1/reports/{stranger}")).await;
+    assert_eq!(flagged["flag"], "unknown_sender");
+    let thread = s.get(&format!("/api/v1/reports/{report}/messages")).await;
+    assert!(
+        !thread.as_array().unwrap().iter().any(|m| m["body"]
+            .as_str()
+            .unwrap_or("")
+            .contains("send me everything")
+            || m["mail_from"] == "mallory@evil.example"),
+        "{thread}"
+    );
+
+    // Another question, then an auto-reply: kept, but the incident still waits.
+    let r = s
+        .post(
+            &format!("/api/v1/incidents/{incident}/mail"),
+            json!({"to": ["taro@victim.example.jp"], "subject": "One more thing", "body": "Which port?", "question": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    assert!(
+        s.incident(incident).await["reply_at"].is_null(),
+        "writing clears the mark"
+    );
+    let (_, joined) = s
+        .mail_in(&format!(
+            "From: taro@victim.example.jp\r\nSubject: Auto: [RENKEI-I#{incident}] One more thing\r\nAuto-Submitted: auto-replied\r\n\r\nI am out of the office.\r\n"
+        ))
+        .await;
+    assert_eq!(joined, report);
+    assert_eq!(s.incident(incident).await["state"], "waiting_for_reply");
+
+    // Bad input: a line break in a header, no recipient, an unknown template, a
+    // message of another conversation answered.
+    for (body, field) in [
+        (
+            json!({"to": ["taro@victim.example.jp"], "subject": "x\r\nBcc: all@example.org", "body": "x"}),
+            "subject",
+        ),
+        (
+            json!({"to": ["taro@victim.example.jp\r\nBcc: all@example.org"], "subject": "x", "body": "x"}),
+            "to",
+        ),
+        (json!({"to": [], "subject": "x", "body": "x"}), "to"),
+        (
+            json!({"to": ["taro@victim.example.jp"], "template": "no_such"}),
+            "template",
+        ),
+    ] {
+        let r = s
+            .post(&format!("/api/v1/reports/{report}/mail"), body.clone())
+            .await;
+        assert_eq!(r.status(), 422, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "invalid_input", "{e}");
+        assert!(
+            e["error"]["message"].as_str().unwrap().contains(field),
+            "{e}"
+        );
+    }
+    let r = s
+        .post(
+            &format!("/api/v1/reports/{stranger}/mail"),
+            json!({"to": ["x@example.org"], "body": "x", "subject": "x", "reply_to": message}),
+        )
+        .await;
+    assert_eq!(r.status(), 404, "a message of another conversation");
+    // The second question, and the stranger's confirmation of their own report.
+    assert_eq!(s.send_outbox().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_that_does_not_render_is_refused_with_its_name_and_line() {
+    let srv = TestServer::start(Backend::Sqlite).await;
+    let e = renkei_incident::correspond::set_template(
+        &srv.store,
+        &Actor::system("test"),
+        "ask_logs",
+        "ja",
+        "ログ",
+        "{{ team }}\n{% for i in incidents %}{{ i.ip }\n",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("ask_logs/ja") && e.contains("line 2"), "{e}");
+    // The shipped one is still in use.
+    let t = renkei_incident::correspond::template(&srv.store, "ask_logs", "ja")
+        .await
+        .unwrap();
+    assert!(!t.customized);
+    // An edited one is used from then on.
+    renkei_incident::correspond::set_template(
+        &srv.store,
+        &Actor::system("test"),
+        "ask_logs",
+        "ja",
+        "ログをお願いします",
+        "{{ team }} です。\n",
+    )
+    .await
+    .unwrap();
+    let t = renkei_incident::correspond::template(&srv.store, "ask_logs", "ja")
+        .await
+        .unwrap();
+    assert!(t.customized && t.subject == "ログをお願いします");
+}
+
+/// GnuPG with a keyring of its own.
+struct Gpg {
+    home: tempfile::TempDir,
+}
+
+impl Gpg {
+    fn start() -> Option<Gpg> {
+        let have = Command::new("gpg")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !have {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+            assert!(
+                !ci,
+                "CI is set but gpg is missing: .ci/run should install gnupg"
+            );
+            eprintln!("skipped: gpg is not installed");
+            return None;
+        }
+        Some(Gpg {
+            home: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    fn run(&self, args: &[&str], input: &[u8]) -> Vec<u8> {
+        let mut child = Command::new("gpg")
+            .arg("--homedir")
+            .arg(self.home.path())
+            .args([
+                "--batch",
+                "--yes",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+            ])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+}
+
+fn armored_part(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let start = text
+        .find("-----BEGIN PGP MESSAGE-----")
+        .expect("an encrypted part");
+    let end = text.find("-----END PGP MESSAGE-----").unwrap() + "-----END PGP MESSAGE-----".len();
+    text[start..end].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_gnupg_on_the_other_side_mail_goes_out_encrypted_and_a_signed_encrypted_answer_is_read()
+ {
+    let Some(gpg) = Gpg::start() else { return };
+    let Some(s) = setup(Backend::Sqlite).await else {
+        return;
+    };
+    // The site's key, made by GnuPG, is on file for its contact.
+    gpg.run(
+        &[
+            "--quick-gen-key",
+            "Site Abuse <abuse@site.example>",
+            "default",
+            "default",
+            "never",
+        ],
+        b"",
+    );
+    let site_public =
+        String::from_utf8(gpg.run(&["--armor", "--export", "abuse@site.example"], b"")).unwrap();
+    gpg.run(&["--import"], s.team_public.as_bytes());
+    let org = s.srv.org("Site KK", OrgKind::Constituent).await;
+    orgs::add_contact(
+        &s.srv.store,
+        &Actor::system("test"),
+        org,
+        NewContact {
+            name: "Site Abuse".into(),
+            email: "abuse@site.example".into(),
+            phone: None,
+            pgp_key: Some(site_public),
+            lang: renkei_core::lang::Lang::En,
+            role: Some("abuse".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let (_, report) = s
+        .mail_in("From: reporter@victim.example.jp\r\nSubject: phishing\r\n\r\nphishing page at 198.51.100.20\r\n")
+        .await;
+
+    // With a recipient who has no key, the preview says so and nothing is encrypted.
+    let p: Value = s
+        .post(
+            &format!("/api/v1/reports/{report}/mail/preview"),
+            json!({"to": ["abuse@site.example"], "cc": ["nokey@site.example"], "subject": "Phishing", "body": "Please take it down."}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["encrypted"], false);
+    assert_eq!(p["without_key"], json!(["nokey@site.example"]));
+
+    let r = s
+        .post(
+            &format!("/api/v1/reports/{report}/mail"),
+            json!({"to": ["abuse@site.example"], "template": "advice", "question": true}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let mailed: Value = r.json().await.unwrap();
+    assert_eq!(
+        (mailed["encrypted"].as_bool(), mailed["signed"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let message_id = mailed["message_id"].as_str().unwrap().to_string();
+    s.send_outbox().await;
+    let out = s.relay.messages();
+    let to_site = out
+        .iter()
+        .find(|m| m.rcpt_to.contains(&"abuse@site.example".to_string()))
+        .unwrap();
+    // GnuPG opens it, and the team's signature inside verifies.
+    let inner = gpg.run(&["--decrypt"], armored_part(&to_site.data).as_bytes());
+    let (signed, signature) = signed_content(&inner);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("signed"), &signed).unwrap();
+    std::fs::write(dir.path().join("signed.asc"), &signature).unwrap();
+    gpg.run(
+        &[
+            "--verify",
+            dir.path().join("signed.asc").to_str().unwrap(),
+            dir.path().join("signed").to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(
+        String::from_utf8_lossy(&signed).contains("What you can do")
+            || String::from_utf8_lossy(&signed).contains("consider")
+    );
+
+    // The site answers signed with its key and encrypted to the team's (PGP/MIME,
+    // RFC 3156), as a mail program using GnuPG would.
+    let part = "Content-Type: text/plain; charset=utf-8\r\n\r\nThe page is down since 10:00.\r\n";
+    let sig = String::from_utf8(gpg.run(
+        &[
+            "--armor",
+            "--detach-sign",
+            "--local-user",
+            "abuse@site.example",
+        ],
+        part.as_bytes(),
+    ))
+    .unwrap();
+    let signed_entity = format!(
+        "Content-Type: multipart/signed; micalg=pgp-sha256; protocol=\"application/pgp-signature\"; boundary=\"s1\"\r\n\r\n--s1\r\n{part}\r\n--s1\r\nContent-Type: application/pgp-signature\r\n\r\n{sig}\r\n--s1--\r\n"
+    );
+    let encrypted = String::from_utf8(gpg.run(
+        &[
+            "--armor",
+            "--encrypt",
+            "--trust-model",
+            "always",
+            "--recipient",
+            "csirt@csirt.example",
+        ],
+        signed_entity.as_bytes(),
+    ))
+    .unwrap();
+    let answer = format!(
+        "From: abuse@site.example\r\nTo: csirt@csirt.example\r\nSubject: Re: advice\r\nIn-Reply-To: <{message_id}>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"e1\"\r\n\r\n--e1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n--e1\r\nContent-Type: application/octet-stream\r\n\r\n{}\r\n--e1--\r\n",
+        encrypted.replace('\n', "\r\n").replace("\r\r\n", "\r\n")
+    );
+    let (reply, joined) = s.mail_in(&answer).await;
+    assert!(reply.contains("joined"), "{reply}");
+    assert_eq!(joined, report);
+    let thread = s.get(&format!("/api/v1/reports/{report}/messages")).await;
+    let last = thread.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["encrypted"], true, "{last}");
+    assert_eq!(last["signed"], true);
+    assert_eq!(last["signature"], "valid", "{last}");
+    assert!(
+        last["body"]
+            .as_str()
+            .unwrap()
+            .contains("The page is down since 10:00."),
+        "{last}"
+    );
+}
+
+fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// `bench/conversations.sh` runs this in release mode: a report's page with a
+/// thread of 1,000 messages (notes, mail out, mail in) timed over HTTP, then 10,000
+/// notifications to 10,000 addresses and their 10,000 replies handed to the SMTP
+/// listener (eight at a time, as a mail server delivers), timed until the last is
+/// in its conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bench/conversations.sh runs it in release mode"]
+async fn bench_a_long_thread_and_ten_thousand_replies() {
+    use std::time::Instant;
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.mail.from = TEAM.into();
+        c.mail.confirm_reports = false;
+        c.intake.smtp.listen = "127.0.0.1:0".into();
+        c.intake.smtp.addresses = vec![INTAKE.into()];
+        c.database.max_connections = 8;
+    })
+    .await;
+    let smtp = srv.smtp.clone().unwrap();
+    let actor = Actor::system("bench");
+    let settings = renkei_incident::Settings::default();
+    let ingest = |raw: String| {
+        let (srv, settings, actor) = (&srv, &settings, &actor);
+        async move {
+            renkei_incident::reports::ingest(
+                &srv.store,
+                settings,
+                actor,
+                renkei_incident::Channel::Mail,
+                renkei_incident::InputFormat::Mail,
+                raw.as_bytes(),
+                renkei_core::tlp::Tlp::Amber,
+                None,
+            )
+            .await
+            .unwrap()
+        }
+    };
+
+    // 1. A thread of 1,000 messages.
+    let first = ingest(
+        "From: taro@victim.example.jp\r\nSubject: scan\r\n\r\nscan from 203.0.113.5\r\n".into(),
+    )
+    .await;
+    let notify_settings = renkei_incident::notify::Settings {
+        from: TEAM.into(),
+        ..Default::default()
+    };
+    let mut last_out = String::new();
+    for n in 0..1000 {
+        match n % 3 {
+            0 => {
+                renkei_incident::incidents::add_message(
+                    &srv.store,
+                    &actor,
+                    first.report,
+                    "note",
+                    None,
+                    &format!("note {n}: checked the logs again\nnothing new"),
+                )
+                .await
+                .unwrap();
+            }
+            1 => {
+                let m = renkei_incident::correspond::send(
+                    &srv.store,
+                    &notify_settings,
+                    None,
+                    &actor,
+                    &renkei_incident::correspond::About::Report(first.report),
+                    &renkei_incident::correspond::Letter {
+                        to: vec!["taro@victim.example.jp".into()],
+                        subject: format!("question {n}"),
+                        body: format!("Could you tell us more about {n}?\nThank you."),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+                last_out = m.message_id;
+            }
+            _ => {
+                ingest(format!(
+                    "From: taro@victim.example.jp\r\nSubject: Re: question\r\nIn-Reply-To: <{last_out}>\r\n\r\nanswer {n}: it was port 22.\r\n"
+                ))
+                .await;
+            }
+        }
+    }
+    let thread = renkei_incident::incidents::thread(&srv.store, first.report)
+        .await
+        .unwrap();
+    assert_eq!(thread.len(), 1000);
+    let coordinator = srv.user(Role::Coordinator).await;
+    let s = srv.signed_in(&coordinator).await;
+    let token = srv.token(&coordinator).await;
+    let mut page = Vec::new();
+    let mut api = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        let r = s
+            .client
+            .get(srv.url(&format!("/reports/{}", first.report)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body = r.text().await.unwrap();
+        page.push(t.elapsed());
+        assert!(body.contains("answer 998"));
+        let t = Instant::now();
+        let r = srv
+            .client()
+            .get(srv.url(&format!("/api/v1/reports/{}/messages", first.report)))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let _ = r.bytes().await.unwrap();
+        api.push(t.elapsed());
+    }
+    page.sort();
+    api.sort();
+    println!(
+        "thread of 1,000 messages: report page p50 {:.1} ms, p99 {:.1} ms; GET /api/v1/reports/{{id}}/messages p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&page, 0.5).as_secs_f64() * 1e3,
+        percentile(&page, 0.99).as_secs_f64() * 1e3,
+        percentile(&api, 0.5).as_secs_f64() * 1e3,
+        percentile(&api, 0.99).as_secs_f64() * 1e3,
+    );
+
+    // 2. 10,000 notifications, one per address, each to its own abuse desk.
+    const SITES: usize = 10_000;
+    let mut directory = String::from("network,email,lang\n");
+    for n in 0..SITES {
+        directory.push_str(&format!(
+            "10.{}.{}.{}/32,abuse-{n}@site-{n}.example,en\n",
+            n / 65536,
+            (n / 256) % 256,
+            n % 256
+        ));
+    }
+    renkei_enrich::sources::load(
+        &srv.store,
+        &actor,
+        renkei_enrich::Kind::Contacts,
+        renkei_enrich::Format::Csv,
+        &[("sites.csv".into(), directory.into_bytes())],
+    )
+    .await
+    .unwrap();
+    srv.enricher.refresh(&srv.store).await.unwrap();
+    let with_tables = renkei_incident::Settings {
+        enricher: Some(srv.enricher.clone()),
+        ..Default::default()
+    };
+    let mut ids = Vec::new();
+    for chunk in 0..(SITES / 1000) {
+        let mut mail =
+            String::from("From: sensor@victim.example.jp\r\nSubject: ssh brute force\r\n\r\n");
+        for n in chunk * 1000..(chunk + 1) * 1000 {
+            mail.push_str(&format!(
+                "sshd[1]: Failed password for root from 10.{}.{}.{} port 22 ssh2\r\n",
+                n / 65536,
+                (n / 256) % 256,
+                n % 256
+            ));
+        }
+        let out = renkei_incident::reports::ingest(
+            &srv.store,
+            &with_tables,
+            &actor,
+            renkei_incident::Channel::Mail,
+            renkei_incident::InputFormat::Mail,
+            mail.as_bytes(),
+            renkei_core::tlp::Tlp::Amber,
+            None,
+        )
+        .await
+        .unwrap();
+        ids.extend(out.incidents);
+    }
+    assert_eq!(ids.len(), SITES);
+    let (sent, unresolved) = renkei_incident::notify::send(
+        &srv.store,
+        &notify_settings,
+        &actor,
+        &ids,
+        &std::collections::HashMap::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((sent.len(), unresolved.len()), (SITES, 0));
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT rcpt_to, message_id FROM outbox WHERE object_type = 'notification'")
+            .fetch_all(srv.store.pool())
+            .await
+            .unwrap();
+    let mails: Vec<String> = rows
+        .iter()
+        .map(|(to, mid)| format!("From: {to}\r\nTo: csirt@csirt.example\r\nSubject: Re: Suspicious activity from your network\r\nIn-Reply-To: <{mid}>\r\n\r\nWe have cleaned the host.\r\n"))
+        .collect();
+    let started = Instant::now();
+    let mut senders = Vec::new();
+    for part in mails.chunks(SITES.div_ceil(8)) {
+        let (part, smtp) = (part.to_vec(), smtp.clone());
+        senders.push(tokio::spawn(async move {
+            for m in part {
+                let reply = send_mail(&smtp, INTAKE, &m).await;
+                assert!(reply.contains("joined"), "{reply}");
+            }
+        }));
+    }
+    for t in senders {
+        t.await.unwrap();
+    }
+    let took = started.elapsed();
+    let waiting: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM incidents WHERE state = 'waiting_for_reply'")
+            .fetch_one(srv.store.pool())
+            .await
+            .unwrap();
+    let answered: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM incidents WHERE reply_at IS NOT NULL AND state = 'coordinating'",
+    )
+    .fetch_one(srv.store.pool())
+    .await
+    .unwrap();
+    println!(
+        "10,000 replies to 10,000 notifications through the SMTP listener: {:.2} s ({:.0} mails/s); incidents answered {answered}, still waiting {waiting}",
+        took.as_secs_f64(),
+        SITES as f64 / took.as_secs_f64()
+    );
+    assert_eq!(answered as usize, SITES);
+}
