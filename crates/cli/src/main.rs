@@ -1032,6 +1032,8 @@ async fn import(
         enricher: Some(renkei_enrich::Enricher::open(store).await?),
         team_key: None,
         reply_window_days: config.intake.reply_window_days,
+        public_url: config.public_url(),
+        status_link_days: 0,
     };
     let actor = Actor::system("import");
     let mut all_fine = true;

@@ -295,6 +295,9 @@ pub struct IntakeConfig {
     /// A mail from an address written to within this many days (a notified site's
     /// contact) joins that conversation even without a ticket tag or a reference.
     pub reply_window_days: i64,
+    /// The secret link to a report's status page, sent with the confirmation, works
+    /// for this many days (0: no link is sent).
+    pub status_link_days: i64,
     /// Public web-form reports accepted per client address per hour.
     pub form_reports_per_hour: u32,
     /// The largest bulk feed file taken by the API (a day of a national feed is tens
@@ -319,6 +322,7 @@ impl Default for IntakeConfig {
             attachment_limit_bytes: 5 * 1024 * 1024,
             link_window_days: 30,
             reply_window_days: 30,
+            status_link_days: 90,
             form_reports_per_hour: 20,
             max_feed_bytes: 256 << 20,
             smtp: SmtpIntakeConfig::default(),
@@ -832,6 +836,9 @@ impl Config {
         }
         if self.intake.reply_window_days < 0 {
             return bad("intake.reply_window_days: must not be negative".into());
+        }
+        if self.intake.status_link_days < 0 {
+            return bad("intake.status_link_days: must not be negative".into());
         }
         if self.security.session_ttl_minutes == 0 {
             return bad("security.session_ttl_minutes: must be positive".into());

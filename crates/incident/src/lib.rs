@@ -12,6 +12,7 @@
 //! - `correspond`: mail a coordinator writes from a report or incidents, from
 //!   templates, through the conversation engine of `renkei-mail`.
 //! - `replies`: mail that answers a conversation joins it (tag, references, party).
+//! - `status`: the reporter's status page behind the secret link.
 //! - `feeds`: bulk feeds imported in chunks any node may count.
 //! - `stats`: statistics for any period.
 
@@ -23,6 +24,7 @@ pub mod notify;
 mod replies;
 pub mod reports;
 pub mod stats;
+pub mod status;
 
 use renkei_core::CoreError;
 use renkei_core::{Classify, Kind};

@@ -198,6 +198,10 @@ pub struct Settings {
     /// A mail from an address written to within this many days joins that
     /// conversation without a tag or a reference (0: never).
     pub reply_window_days: i64,
+    /// Where the server is reached, for the link to the status page.
+    pub public_url: String,
+    /// The status page's link works this many days (0: none is sent).
+    pub status_link_days: i64,
 }
 
 impl Default for Settings {
@@ -209,6 +213,8 @@ impl Default for Settings {
             enricher: None,
             team_key: None,
             reply_window_days: 30,
+            public_url: String::new(),
+            status_link_days: 0,
         }
     }
 }
@@ -226,6 +232,16 @@ pub fn confirmation(id: i64) -> (String, String) {
              Please keep [RENKEI#{id}] in the subject of any mail about it.\n\n\
              -- \nThis message was sent automatically. / このメールは自動送信です。\n"
         ),
+    )
+}
+
+/// The lines of a mail that give the reporter the status page.
+pub fn status_link_text(public_url: &str, secret: &str) -> String {
+    format!(
+        "\n対応状況の確認と情報の追加はこちらから（このリンクは他の人に教えないでください）:\n\
+         You can follow the report and add information here (keep this link to yourself):\n\
+         {}/status/{secret}\n",
+        public_url.trim_end_matches('/')
     )
 }
 
@@ -1127,7 +1143,15 @@ async fn confirm_to_reporter(tx: &mut Tx, settings: &Settings, id: i64, parsed: 
     if let (Some(from), Some(to)) = (&settings.confirm_from, &parsed.reporter.email)
         && !parsed.auto_submitted
     {
-        let (subject, body) = confirmation(id);
+        let (subject, mut body) = confirmation(id);
+        if settings.status_link_days > 0 && !settings.public_url.is_empty() {
+            let owner = Owner::new(replies::REPORT, id);
+            let until = time::format(tx.now() + Duration::days(settings.status_link_days));
+            match conversations::links::issue(tx, &owner, &until).await {
+                Ok(secret) => body.push_str(&status_link_text(&settings.public_url, &secret)),
+                Err(e) => tracing::warn!(report = id, error = %e, "no status link"),
+            }
+        }
         let system = Actor::system("intake");
         let queued = conversations::send(
             tx,

@@ -254,6 +254,8 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
             enricher: Some(enricher.clone()),
             team_key: notify.team_key.clone(),
             reply_window_days: config.intake.reply_window_days,
+            public_url: config.public_url(),
+            status_link_days: config.intake.status_link_days,
         }),
         enricher,
         notify,

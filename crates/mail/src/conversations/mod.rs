@@ -12,7 +12,9 @@
 //! - `templates`: the starting texts coordinators write from (ja/en), edited at run
 //!   time, rendered by minijinja.
 //! - `opened`: a PGP/MIME mail that came in, decrypted and its signature checked.
+//! - `links`: secret links that let someone outside follow one thread.
 
+pub mod links;
 pub mod opened;
 pub mod templates;
 

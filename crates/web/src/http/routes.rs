@@ -195,6 +195,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/setup/{token}", Public, pages::setup)
         .page(GET, "/report", Public, pages::incidents::form)
         .page(POST, "/report", Public, pages::incidents::submit)
+        .page(GET, "/status/{secret}", Public, pages::status::show)
+        .page(POST, "/status/{secret}", Public, pages::status::add)
         // Signed-in pages.
         .page(GET, "/dashboard", Person, pages::dashboard)
         .page(GET, "/account", Person, pages::account)
@@ -232,6 +234,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/reports/{id}/category", Staff, pages::incidents::report_category)
         .page(POST, "/reports/{id}/notes", Staff, pages::incidents::report_note)
         .page(GET, "/reports/{id}/write", Staff, pages::mail::report_form)
+        .page(POST, "/reports/{id}/status-link", Staff, pages::status::send_new)
+        .page(POST, "/reports/{id}/status-link/revoke", Staff, pages::status::revoke)
         .page(POST, "/reports/{id}/write", Staff, pages::mail::report_send)
         .page(POST, "/reports/{id}/write/preview", Staff, pages::mail::report_preview)
         .page(GET, "/statistics", Staff, pages::incidents::statistics)

@@ -358,6 +358,8 @@ struct ReportPage<'a> {
     histories: Vec<(i64, Vec<renkei_core::audit::AuditEntry>)>,
     /// Where the compose page is, for this report.
     write_base: String,
+    /// Whether the reporter's status page has a live link.
+    status_link: bool,
     templates: [&'static str; 4],
     attachments: Vec<incidents::Attachment>,
     ips: Vec<(String, String)>,
@@ -455,6 +457,12 @@ pub(crate) async fn report(page: Page, Path(id): Path<i64>) -> Result<Response, 
         reasons: reasons(i18n::catalog(page.lang), &report.proposed_reasons),
         histories,
         write_base: format!("/reports/{id}/write"),
+        status_link: renkei_mail::conversations::links::live(
+            page.store(),
+            &renkei_mail::conversations::Owner::new("report", id),
+        )
+        .await
+        .map_err(AppError::internal)?,
         templates: renkei_incident::correspond::TEMPLATES,
         attachments: incidents::attachments(page.store(), id).await?,
         urls: strings(&ind["urls"]),

@@ -11,6 +11,7 @@ pub mod passkey;
 pub mod publish;
 pub mod report;
 pub mod sso;
+pub mod status;
 pub mod vuln;
 
 use crate::http::form::Form;

@@ -314,5 +314,35 @@ async fn a_coordinator_writes_to_the_reporter_and_answers_the_reply_in_a_browser
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     browser.screenshot(&shots.join("conversation.png")).await;
+
+    // The coordinator sends the reporter a link to the status page; the reporter
+    // opens it, reads the shared messages and adds information.
+    browser.click("#status-link-send").await;
+    browser.wait_text("#status-link", "A link is live.").await;
+    let body: String = sqlx::query_scalar(
+        "SELECT body FROM outbox WHERE kind = 'report.status_link' ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_one(srv.store.pool())
+    .await
+    .unwrap();
+    let at = body.find("/status/").unwrap();
+    let link: String = body[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    browser.goto(&srv.url(&link)).await;
+    browser.wait_text("#status-standing", "Being handled").await;
+    browser
+        .type_into("#status-text", "It started again at 03:00 JST.")
+        .await;
+    browser.click("#status-send").await;
+    browser.wait_text("#status-added", "Thank you").await;
+    assert!(
+        browser
+            .text("#status-messages")
+            .await
+            .contains("It started again at 03:00 JST.")
+    );
+    browser.screenshot(&shots.join("status-page.png")).await;
     browser.quit().await;
 }

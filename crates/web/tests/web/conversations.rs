@@ -805,3 +805,208 @@ async fn bench_a_long_thread_and_ten_thousand_replies() {
     );
     assert_eq!(answered as usize, SITES);
 }
+
+/// The text of the last mail of a kind to an address, as queued.
+async fn mail_body(s: &Setup, kind: &str, to: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT body FROM outbox WHERE kind = $1 AND rcpt_to = $2 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(kind)
+    .bind(to)
+    .fetch_one(s.srv.store.pool())
+    .await
+    .unwrap()
+}
+
+fn secret_in(text: &str) -> String {
+    let at = text.find("/status/").expect("a status link") + "/status/".len();
+    text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reporter_follows_the_report_by_its_secret_link_and_adds_information() {
+    status_page(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reporter_follows_the_report_by_its_secret_link_on_postgres_too() {
+    if renkei_testkit::postgres_configured() {
+        status_page(Backend::Postgres).await;
+    }
+}
+
+async fn status_page(backend: Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let (_, report) = s
+        .mail_in("From: taro@victim.example.jp\r\nSubject: scan\r\n\r\nscan from 203.0.113.77 to port 22\r\n")
+        .await;
+    let (_, other) = s
+        .mail_in("From: hanako@elsewhere.example.jp\r\nSubject: phishing\r\n\r\nphishing at 198.51.100.9\r\n")
+        .await;
+    assert_eq!(s.send_outbox().await, 2);
+    let secret = secret_in(&mail_body(&s, "report.confirmation", "taro@victim.example.jp").await);
+    assert!(secret.len() > 40, "{secret}");
+    let incident = s.get(&format!("/api/v1/reports/{report}")).await["incidents"][0]
+        .as_i64()
+        .unwrap();
+
+    // A shared mail shows on the page; an unshared one and a note do not.
+    for (body, share) in [
+        ("Shared: we are on it.", true),
+        ("Not for the reporter.", false),
+    ] {
+        let r = s
+            .post(
+                &format!("/api/v1/reports/{report}/mail"),
+                json!({"to": ["taro@victim.example.jp"], "subject": "news", "body": body, "share": share}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    s.post(
+        &format!("/api/v1/reports/{report}/messages"),
+        json!({"body": "internal: looks like Mirai"}),
+    )
+    .await;
+    s.post(
+        &format!("/api/v1/incidents/{incident}/mail"),
+        json!({"to": ["abuse@isp.example"], "subject": "scan", "body": "Please look.", "question": true}),
+    )
+    .await;
+    let reporter = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = reporter
+        .get(s.srv.url(&format!("/status/{secret}")))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains(&format!("#{report}")));
+    assert!(
+        page.contains("In contact with those involved"),
+        "the incident waits for the site"
+    );
+    assert!(page.contains("Shared: we are on it."));
+    assert!(page.contains("received"), "the confirmation is shared");
+    for hidden in [
+        "Not for the reporter.",
+        "looks like Mirai",
+        "Please look.",
+        "phishing",
+        "hanako",
+    ] {
+        assert!(!page.contains(hidden), "{hidden} shows on the status page");
+    }
+
+    // The reporter adds information: it joins the conversation as an answer.
+    let csrf = renkei_testkit::csrf_from(&page).unwrap();
+    let r = reporter
+        .post(s.srv.url(&format!("/status/{secret}")))
+        .form(&[
+            ("_csrf", csrf.as_str()),
+            ("text", "It started again at 03:00 JST."),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let i = s.incident(incident).await;
+    assert_eq!(i["state"], "coordinating");
+    assert!(i["reply_at"].is_string());
+    let thread = s.get(&format!("/api/v1/reports/{report}/messages")).await;
+    let added = thread.as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (added["direction"].as_str(), added["flag"].as_str()),
+        (Some("in"), Some("status_page"))
+    );
+    let page = reporter
+        .get(s.srv.url(&format!("/status/{secret}?added=1")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("It started again at 03:00 JST."));
+    let r = reporter
+        .post(s.srv.url(&format!("/status/{secret}")))
+        .form(&[("_csrf", csrf.as_str()), ("text", "   ")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "nothing to add");
+
+    // Wrong, revoked and expired links are the same nothing.
+    let wrong = reporter
+        .get(s.srv.url("/status/s-not-a-link"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 404);
+    let wrong_body = wrong.text().await.unwrap();
+    let coordinator = s.srv.user(Role::Coordinator).await;
+    let staff = s.srv.signed_in(&coordinator).await;
+    let r = staff
+        .client
+        .post(s.srv.url(&format!("/reports/{report}/status-link/revoke")))
+        .form(&[("_csrf", staff.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let revoked = reporter
+        .get(s.srv.url(&format!("/status/{secret}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 404);
+    assert_eq!(
+        revoked.text().await.unwrap(),
+        wrong_body,
+        "a revoked link says no more than a wrong one"
+    );
+    let r = reporter
+        .post(s.srv.url(&format!("/status/{secret}")))
+        .form(&[("_csrf", csrf.as_str()), ("text", "more")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // A new link comes by mail; it expires with its days.
+    let r = staff
+        .client
+        .post(s.srv.url(&format!("/reports/{report}/status-link")))
+        .form(&[("_csrf", staff.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    // The earlier mails of this conversation and the new link.
+    assert_eq!(s.send_outbox().await, 4);
+    let fresh = secret_in(&mail_body(&s, "report.status_link", "taro@victim.example.jp").await);
+    assert_ne!(fresh, secret);
+    let ok = reporter
+        .get(s.srv.url(&format!("/status/{fresh}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    s.srv.clock.advance(91 * 24 * 3600);
+    let expired = reporter
+        .get(s.srv.url(&format!("/status/{fresh}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 404);
+    let _ = other;
+}
