@@ -48,6 +48,7 @@ macro_rules! column {
 }
 
 column!(Bit, kind i64, read i64);
+column!(MaybeBit, kind i64, read Option<i64>);
 column!(JsonText, kind String, read Option<String>);
 column!(Commas, kind String, read String);
 
@@ -58,6 +59,16 @@ pub struct Bit(pub i64);
 impl From<Bit> for bool {
     fn from(bit: Bit) -> bool {
         bit.0 != 0
+    }
+}
+
+/// An integer column that may be null: yes, no, or not asked.
+#[derive(Debug, Clone, Copy)]
+pub struct MaybeBit(pub Option<i64>);
+
+impl From<MaybeBit> for Option<bool> {
+    fn from(bit: MaybeBit) -> Option<bool> {
+        bit.0.map(|b| b != 0)
     }
 }
 

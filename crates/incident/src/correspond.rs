@@ -214,6 +214,7 @@ fn sample() -> minijinja::Value {
         coordinator => "coordinator@csirt.example",
         quoted => "",
         report => minijinja::context! { id => 1, subject => "scan", received_at => "2026-01-01T00:00:00Z" },
+        reporter => minijinja::context! { name => "Reporter", email => "reporter@example.org" },
         incidents => vec![minijinja::context! { id => 1, ip => "192.0.2.1", category => "scan", first_seen => "2026-01-01T00:00:00Z" }],
     }
 }
@@ -445,8 +446,27 @@ async fn build(
         ),
         None => None,
     };
+    // The reporter's identity goes to no one else without their consent.
+    let reporter = report
+        .as_ref()
+        .and_then(|r| r.reporter_email.as_deref())
+        .map(conversations::bare);
+    let only_to_reporter = reporter
+        .as_ref()
+        .is_some_and(|r| to.iter().chain(&cc).all(|a| conversations::bare(a) == *r));
+    let may_name = only_to_reporter
+        || report
+            .as_ref()
+            .is_some_and(|r| r.consent_named == Some(true));
     let quoted = match (&answered, letter.quote) {
-        (Some(m), true) => conversations::quote(m),
+        (Some(m), true) => {
+            let from_reporter = m
+                .mail_from
+                .as_deref()
+                .map(conversations::bare)
+                .is_some_and(|f| Some(&f) == reporter.as_ref());
+            conversations::quote(m, may_name || !from_reporter)
+        }
         _ => String::new(),
     };
     let tag = tag_of(about);
@@ -468,6 +488,10 @@ async fn build(
             quoted => &quoted,
             report => report.as_ref().map(|r| minijinja::context! {
                 id => r.id, subject => r.subject.clone(), received_at => r.received_at.clone(),
+            }),
+            // Only when the reporter agreed to be named, or is the one written to.
+            reporter => report.as_ref().filter(|_| may_name).map(|r| minijinja::context! {
+                name => r.reporter_name.clone(), email => r.reporter_email.clone(),
             }),
             incidents => incidents.iter().map(|i| minijinja::context! {
                 id => i.id,

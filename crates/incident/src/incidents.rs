@@ -4,7 +4,7 @@
 use renkei_core::Store;
 use renkei_core::access::Role;
 use renkei_core::audit::{self, Actor, Event};
-use renkei_core::row::{Bit, JsonText};
+use renkei_core::row::{Bit, JsonText, MaybeBit};
 use renkei_core::tlp::Tlp;
 use serde::Serialize;
 use serde_json::json;
@@ -581,6 +581,14 @@ pub struct Report {
     pub flag: Option<String>,
     /// A reply came that nobody has answered yet.
     pub reply_at: Option<String>,
+    /// The intake address a mail reached.
+    pub intake_address: Option<String>,
+    /// The reporter agrees that the site is contacted (none: not asked).
+    #[sqlx(try_from = "MaybeBit")]
+    pub consent_mediation: Option<bool>,
+    /// The reporter agrees to be named to the site (none: not asked).
+    #[sqlx(try_from = "MaybeBit")]
+    pub consent_named: Option<bool>,
     #[sqlx(skip)]
     pub incidents: Vec<i64>,
 }
@@ -590,7 +598,7 @@ pub async fn report(store: &Store, id: i64) -> Result<Report> {
         "SELECT id, received_at, channel, format, raw_sha256, raw_size, status, problem, tlp, reporter_name, reporter_email,
                 reporter_phone, site_org, site_url, subject, body, occurred_at, proposed_category, proposed_reasons, category,
                 rsit_class || '/' || rsit_type AS rsit, scanned_ports, comprehensive_scan, indicators, warnings, thread_of,
-                flag, reply_at
+                flag, reply_at, intake_address, consent_mediation, consent_named
          FROM reports WHERE id = $1",
     )
     .bind(id)

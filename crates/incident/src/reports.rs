@@ -31,6 +31,10 @@ pub enum Channel {
     Api,
     Mail,
     Import,
+    /// Taken by a coordinator on the telephone.
+    Phone,
+    /// Received by fax and typed in by a coordinator.
+    Fax,
 }
 
 impl Channel {
@@ -40,6 +44,22 @@ impl Channel {
             Channel::Api => "api",
             Channel::Mail => "mail",
             Channel::Import => "import",
+            Channel::Phone => "phone",
+            Channel::Fax => "fax",
+        }
+    }
+
+    /// The channels a coordinator enters a report for: by the form, or as taken on
+    /// the telephone or from a fax.
+    pub fn entered_by_staff(s: &str) -> Result<Channel> {
+        match s.trim() {
+            "" | "web" => Ok(Channel::Web),
+            "phone" => Ok(Channel::Phone),
+            "fax" => Ok(Channel::Fax),
+            other => Err(IncidentError::invalid(
+                "received_by",
+                format!("{other:?}: web, phone or fax"),
+            )),
         }
     }
 }
@@ -103,6 +123,15 @@ pub struct FormReport {
     /// TLP chosen by the reporter; TLP:AMBER when not given.
     #[serde(default)]
     pub tlp: Option<String>,
+    /// The reporter agrees that the team contacts the site about it.
+    #[serde(default)]
+    pub consent_mediation: Option<bool>,
+    /// The reporter agrees to be named to the site.
+    #[serde(default)]
+    pub consent_named: Option<bool>,
+    /// For a coordinator entering a report taken by telephone or fax: `phone`, `fax`.
+    #[serde(default)]
+    pub received_by: Option<String>,
 }
 
 impl FormReport {
@@ -660,7 +689,7 @@ pub async fn submit_form(
     let tlp = form.validate()?;
     let raw =
         serde_json::to_vec(form).map_err(|e| IncidentError::invalid("form", e.to_string()))?;
-    ingest(
+    let out = ingest(
         store,
         settings,
         actor,
@@ -670,7 +699,38 @@ pub async fn submit_form(
         tlp,
         submitted_by,
     )
-    .await
+    .await?;
+    note_consent(store, out.report, form).await?;
+    Ok(out)
+}
+
+/// Keeps the reporter's consent given on the form with the report.
+pub async fn note_consent(store: &Store, report: i64, form: &FormReport) -> Result<()> {
+    if form.consent_mediation.is_some() || form.consent_named.is_some() {
+        store
+            .write(
+                sqlx::query(
+                    "UPDATE reports SET consent_mediation = $1, consent_named = $2 WHERE id = $3",
+                )
+                .bind(form.consent_mediation.map(i64::from))
+                .bind(form.consent_named.map(i64::from))
+                .bind(report),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Notes the intake address a mail reached (the SMTP listener knows it).
+pub async fn set_intake_address(store: &Store, report: i64, address: &str) -> Result<()> {
+    store
+        .write(
+            sqlx::query("UPDATE reports SET intake_address = $1 WHERE id = $2")
+                .bind(address.trim().to_ascii_lowercase())
+                .bind(report),
+        )
+        .await?;
+    Ok(())
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -49,11 +49,16 @@ pub struct Statistics {
     pub comprehensive_scans: i64,
     /// Reports that could not be read and wait for a person.
     pub needs_review: i64,
+    /// Reports (inquiries included) by how they came: web, mail, phone, fax, API…
+    pub by_channel: Vec<Count>,
+    /// Mail reports by the intake address they reached.
+    pub by_intake_address: Vec<Count>,
 }
 
 pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistics> {
     let rows = sqlx::query(
-        "SELECT received_at, status, COALESCE(category, proposed_category) AS category, reporter_tld, scanned_ports, comprehensive_scan
+        "SELECT received_at, status, COALESCE(category, proposed_category) AS category, reporter_tld, scanned_ports, comprehensive_scan,
+                channel, intake_address
          FROM reports WHERE received_at >= $1 AND received_at < $2",
     )
     .bind(from)
@@ -64,6 +69,8 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistic
     let mut by_month: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut tlds: BTreeMap<String, i64> = BTreeMap::new();
     let mut ports: BTreeMap<u16, i64> = BTreeMap::new();
+    let mut channels: BTreeMap<String, i64> = BTreeMap::new();
+    let mut intake: BTreeMap<String, i64> = BTreeMap::new();
     let (mut reports, mut inquiries, mut comprehensive, mut needs_review) = (0, 0, 0, 0);
     for r in &rows {
         let status: String = r.try_get("status")?;
@@ -78,6 +85,10 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistic
         let category: String = r
             .try_get::<Option<String>, _>("category")?
             .unwrap_or_else(|| "other".into());
+        *channels.entry(r.try_get("channel")?).or_default() += 1;
+        if let Some(a) = r.try_get::<Option<String>, _>("intake_address")? {
+            *intake.entry(a).or_default() += 1;
+        }
         if category == "inquiry" {
             inquiries += 1;
             continue;
@@ -147,5 +158,7 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistic
         scanned_ports: scanned,
         comprehensive_scans: comprehensive,
         needs_review,
+        by_channel: sorted(channels),
+        by_intake_address: sorted(intake),
     })
 }

@@ -20,6 +20,7 @@ fn form(description: &str, logs: &str) -> FormReport {
         description: description.into(),
         logs: logs.into(),
         tlp: None,
+        ..FormReport::default()
     }
 }
 

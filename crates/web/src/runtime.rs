@@ -267,9 +267,11 @@ fn smtp_intake(state: &AppState) -> Option<renkei_mail::SmtpServer> {
     }
     let store = state.store.clone();
     let settings = state.intake.clone();
+    let addresses = Arc::new(cfg.addresses.clone());
     let sink: renkei_mail::Sink = Arc::new(move |envelope, data| {
         let store = store.clone();
         let settings = settings.clone();
+        let addresses = addresses.clone();
         Box::pin(async move {
             use renkei_incident::reports::{self, Channel, InputFormat};
             let actor = renkei_core::audit::Actor {
@@ -288,8 +290,19 @@ fn smtp_intake(state: &AppState) -> Option<renkei_mail::SmtpServer> {
                 None,
             )
             .await;
-            if result.is_ok() {
+            if let Ok(out) = &result {
                 crate::api::publish::list_bounce(&store, &data).await;
+                // Which intake address it reached (a team may run several).
+                let reached = envelope
+                    .rcpt_to
+                    .iter()
+                    .find(|r| addresses.iter().any(|a| a.eq_ignore_ascii_case(r)))
+                    .or(envelope.rcpt_to.first());
+                if let Some(address) = reached
+                    && let Err(e) = reports::set_intake_address(&store, out.report, address).await
+                {
+                    tracing::warn!(report = out.report, error = %e, "intake address not kept");
+                }
             }
             match result {
                 Ok(out) => Ok(match out.thread_of {

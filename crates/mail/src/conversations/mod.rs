@@ -619,9 +619,15 @@ pub async fn share(tx: &mut Tx, id: i64, shared: bool) -> Result<(), MailError> 
     Ok(())
 }
 
-/// Quotes a message for a reply: `> ` before each line, under who wrote it when.
-pub fn quote(m: &Message) -> String {
-    let who = m.mail_from.as_deref().unwrap_or(&m.author);
+/// Quotes a message for a reply: `> ` before each line, under when it was written
+/// and, when `name_sender`, who wrote it (a reporter who did not agree to be named
+/// to a site is quoted without their address).
+pub fn quote(m: &Message, name_sender: bool) -> String {
+    let who = if name_sender {
+        m.mail_from.as_deref().unwrap_or(&m.author)
+    } else {
+        "—"
+    };
     let when = time::parse(&m.created_at)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| m.created_at.clone());
@@ -737,8 +743,9 @@ mod tests {
             delivery_error: None,
             delivered_at: None,
         };
-        let q = quote(&m);
+        let q = quote(&m, true);
         assert!(q.ends_with("> line one\n>\n> line three\n"), "{q}");
         assert!(q.contains("r@example.org"));
+        assert!(!quote(&m, false).contains("r@example.org"));
     }
 }

@@ -62,12 +62,22 @@ pub(crate) async fn submit(
     let by = c.auth.principal.user().map(|u| u.id);
     let key = idempotency_key(&c.auth, &headers)?;
     let tlp = form.validate()?;
+    // Only a coordinator enters a report taken by telephone or fax.
+    let channel = match form.received_by.as_deref() {
+        None => Channel::Api,
+        Some(by) => {
+            if !c.auth.principal.user().is_some_and(|u| u.role.is_staff()) {
+                return Err(AppError::from(renkei_core::CoreError::Forbidden));
+            }
+            Channel::entered_by_staff(by)?
+        }
+    };
     let raw = serde_json::to_vec(&form).map_err(AppError::internal)?;
     let (out, repeated) = reports::ingest_once(
         c.store(),
         &c.state.intake,
         &c.auth.actor(),
-        Channel::Api,
+        channel,
         InputFormat::Form,
         &raw,
         tlp,
@@ -75,6 +85,9 @@ pub(crate) async fn submit(
         key.as_deref(),
     )
     .await?;
+    if !repeated {
+        reports::note_consent(c.store(), out.report, &form).await?;
+    }
     Ok(taken(out, repeated))
 }
 

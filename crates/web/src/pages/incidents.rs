@@ -3,6 +3,7 @@
 //! statistics.
 
 use crate::http::form::Form;
+use crate::pages::timeline::{self, TimelineQuery};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -12,7 +13,6 @@ use renkei_incident::classify::Reason;
 use renkei_incident::incidents::{self, Incident, Report, State as IncidentState};
 use renkei_incident::reports::{self, Channel, FormReport};
 use renkei_incident::{Category, IncidentError, stats};
-use renkei_mail::conversations::Message;
 use serde::Deserialize;
 
 use crate::api::incidents::{ListQuery, Period};
@@ -63,6 +63,13 @@ pub struct ReportFormFields {
     logs: String,
     #[serde(default)]
     tlp: Option<String>,
+    #[serde(default)]
+    consent_mediation: Option<String>,
+    #[serde(default)]
+    consent_named: Option<String>,
+    /// A coordinator's: `phone` or `fax` for a report taken that way.
+    #[serde(default)]
+    received_by: String,
 }
 
 impl ReportFormFields {
@@ -85,6 +92,10 @@ impl ReportFormFields {
             description: self.description.clone(),
             logs: self.logs.clone(),
             tlp: self.tlp.clone(),
+            // The form asks both questions: unticked is a no.
+            consent_mediation: Some(self.consent_mediation.is_some()),
+            consent_named: Some(self.consent_named.is_some()),
+            received_by: opt(&self.received_by),
         }
     }
 }
@@ -122,16 +133,35 @@ pub(crate) async fn submit(
         );
     }
     let by = page.auth.principal.user().map(|u| u.id);
-    match reports::submit_form(
-        page.store(),
-        &page.state.intake,
-        &page.auth.actor(),
-        Channel::Web,
-        &fields.report(),
-        by,
-    )
-    .await
-    {
+    let staff = page
+        .auth
+        .principal
+        .user()
+        .is_some_and(|u| u.role.is_staff());
+    let channel = match fields.received_by.trim() {
+        "" => Ok(Channel::Web),
+        // Only a coordinator enters a report taken by telephone or fax.
+        other if staff => Channel::entered_by_staff(other),
+        _ => Err(IncidentError::invalid(
+            "received_by",
+            "for coordinators only",
+        )),
+    };
+    let result = match channel {
+        Ok(channel) => {
+            reports::submit_form(
+                page.store(),
+                &page.state.intake,
+                &page.auth.actor(),
+                channel,
+                &fields.report(),
+                by,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(out) => html(&ThanksPage {
             shell: page.shell("report"),
             tracking: out.report,
@@ -348,7 +378,10 @@ struct ReportPage<'a> {
     report: Report,
     raw: String,
     incidents: Vec<Incident>,
-    thread: Vec<Message>,
+    timeline: Vec<crate::pages::timeline::Entry>,
+    shows: [&'static str; 4],
+    show: &'static str,
+    focus: Option<i64>,
     categories: [Category; 6],
     states: [IncidentState; 8],
     tlps: [Tlp; 5],
@@ -416,7 +449,11 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub(crate) async fn report(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
+pub(crate) async fn report(
+    page: Page,
+    Path(id): Path<i64>,
+    Query(q): Query<TimelineQuery>,
+) -> Result<Response, AppError> {
     let report = incidents::report(page.store(), id).await?;
     let raw_bytes = incidents::raw(page.store(), id).await?;
     // Show the raw message as text; Japanese mail is decoded from whatever it was sent in.
@@ -426,7 +463,20 @@ pub(crate) async fn report(page: Page, Path(id): Path<i64>) -> Result<Response, 
     for i in &report.incidents {
         list.push(incidents::get(page.store(), *i).await?);
     }
-    let thread = incidents::thread(page.store(), id).await?;
+    let timeline = timeline::build(
+        page.store(),
+        i18n::catalog(page.lang),
+        id,
+        &report.incidents,
+        &q,
+    )
+    .await?;
+    let show = match q.show() {
+        "mail" => "mail",
+        "notes" => "notes",
+        "events" => "events",
+        _ => "all",
+    };
     let mut histories = Vec::new();
     for i in &report.incidents {
         histories.push((
@@ -474,7 +524,10 @@ pub(crate) async fn report(page: Page, Path(id): Path<i64>) -> Result<Response, 
         report,
         raw,
         incidents: list,
-        thread,
+        timeline,
+        shows: timeline::SHOWS,
+        show,
+        focus: q.incident,
         categories: Category::ALL,
         states: IncidentState::ALL,
         tlps: Tlp::ALL,
@@ -489,6 +542,14 @@ impl ReportPage<'_> {
             .find(|(i, _)| i == id)
             .map(|(_, h)| h.as_slice())
             .unwrap_or(&[])
+    }
+
+    fn consent(&self, given: &Option<bool>) -> &'static str {
+        match given {
+            Some(true) => self.shell.name("consent", "yes"),
+            Some(false) => self.shell.name("consent", "no"),
+            None => self.shell.name("consent", "unasked"),
+        }
     }
 
     fn is_owner(&self, owner: &Option<i64>, id: &i64) -> bool {

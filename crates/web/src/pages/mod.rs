@@ -12,6 +12,7 @@ pub mod publish;
 pub mod report;
 pub mod sso;
 pub mod status;
+pub mod timeline;
 pub mod vuln;
 
 use crate::http::form::Form;

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 
 const TEAM: &str = "Example CSIRT <csirt@csirt.example>";
 const INTAKE: &str = "incident@csirt.example";
+/// A second intake address: a partner's secretariat forwards here.
+const SECRETARIAT: &str = "secretariat@partner.example";
 
 struct Setup {
     srv: TestServer,
@@ -38,7 +40,7 @@ async fn setup(backend: Backend) -> Option<Setup> {
         c.mail.relay = relay.url();
         c.mail.signing_key_file = key_file.display().to_string();
         c.intake.smtp.listen = "127.0.0.1:0".into();
-        c.intake.smtp.addresses = vec![INTAKE.into()];
+        c.intake.smtp.addresses = vec![INTAKE.into(), SECRETARIAT.into()];
     })
     .await;
     let smtp = srv.smtp.clone().expect("the SMTP intake runs");
@@ -324,6 +326,30 @@ async fn conversation(backend: Backend) {
     assert_eq!(r.status(), 404, "a message of another conversation");
     // The second question, and the stranger's confirmation of their own report.
     assert_eq!(s.send_outbox().await, 2);
+
+    // One timeline: mail, notes and what happened, filtered.
+    let coordinator = s.srv.user(Role::Coordinator).await;
+    let staff = s.srv.signed_in(&coordinator).await;
+    let page = |q: String| {
+        let (client, url) = (
+            staff.client.clone(),
+            s.srv.url(&format!("/reports/{report}{q}")),
+        );
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let all = page(String::new()).await;
+    let state_line = format!("#{incident}: Waiting for reply → Coordinating");
+    assert!(
+        all.contains(&state_line),
+        "state changes are on the timeline"
+    );
+    assert!(all.contains("Here are the logs"));
+    let events = page("?show=events".into()).await;
+    assert!(events.contains(&state_line) && !events.contains("Here are the logs"));
+    let mail = page("?show=mail".into()).await;
+    assert!(!mail.contains(&state_line) && mail.contains("Here are the logs"));
+    let focused = page(format!("?incident={incident}")).await;
+    assert!(focused.contains(&state_line) && focused.contains("Which port?"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1009,4 +1035,118 @@ async fn status_page(backend: Backend) {
         .unwrap();
     assert_eq!(expired.status(), 404);
     let _ = other;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_reports_intake_addresses_and_the_reporters_consent_are_kept_and_honoured() {
+    let Some(s) = setup(Backend::Sqlite).await else {
+        return;
+    };
+    // A mail to the second intake address: the address is kept and counted.
+    let reply = send_mail(
+        &s.smtp,
+        SECRETARIAT,
+        "From: member@partner.example\r\nSubject: scan\r\n\r\nscan from 203.0.113.99\r\n",
+    )
+    .await;
+    let by_mail: i64 = reply.rsplit('#').next().unwrap().trim().parse().unwrap();
+    assert_eq!(
+        s.get(&format!("/api/v1/reports/{by_mail}")).await["intake_address"],
+        SECRETARIAT
+    );
+
+    // A coordinator enters a report taken on the telephone, with the reporter's
+    // answers to the consent questions.
+    let phone = json!({"site_org": "Shop KK", "reporter_name": "Yamada", "reporter_email": "yamada@shop.example.jp",
+        "description": "SSH attacks from 198.51.100.44", "received_by": "phone",
+        "consent_mediation": true, "consent_named": false});
+    let r = s.post("/api/v1/reports", phone.clone()).await;
+    assert_eq!(r.status(), 201);
+    let report = r.json::<Value>().await.unwrap()["report"].as_i64().unwrap();
+    let got = s.get(&format!("/api/v1/reports/{report}")).await;
+    assert_eq!(
+        (
+            got["channel"].as_str(),
+            got["consent_mediation"].as_bool(),
+            got["consent_named"].as_bool()
+        ),
+        (Some("phone"), Some(true), Some(false))
+    );
+    // Only staff say a report came by telephone.
+    let constituent = s.srv.token(&s.srv.user(Role::Constituent).await).await;
+    let r = s
+        .srv
+        .client()
+        .post(s.srv.url("/api/v1/reports"))
+        .bearer_auth(&constituent)
+        .json(&phone)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let stats = s.get("/api/v1/statistics/incidents").await;
+    let count = |list: &str, key: &str| {
+        stats[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == key)
+            .map(|c| c["count"].as_i64().unwrap())
+    };
+    assert_eq!(count("by_channel", "phone"), Some(1), "{stats}");
+    assert_eq!(count("by_intake_address", SECRETARIAT), Some(1), "{stats}");
+
+    // A template that names the reporter names them only to themselves.
+    renkei_incident::correspond::set_template(
+        &s.srv.store,
+        &Actor::system("test"),
+        "advice",
+        "en",
+        "Advice",
+        "{% if reporter %}Reported by {{ reporter.email }}.{% endif %}\nPlease look.\n{{ quoted }}",
+    )
+    .await
+    .unwrap();
+    let preview = |to: &'static str, reply_to: Option<i64>| {
+        let s = &s;
+        async move {
+            let r = s.post(&format!("/api/v1/reports/{report}/mail/preview"),
+                json!({"to": [to], "template": "advice", "lang": "en", "reply_to": reply_to, "quote": reply_to.is_some()})).await;
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()["body"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert!(
+        preview("yamada@shop.example.jp", None)
+            .await
+            .contains("Reported by yamada@shop.example.jp")
+    );
+    assert!(!preview("abuse@isp.example", None).await.contains("yamada"));
+    // Quoting the reporter to the site leaves out who wrote.
+    let r = s
+        .post(
+            &format!("/api/v1/reports/{report}/messages"),
+            json!({"direction": "out", "subject": "call", "body": "called back"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let (_, joined) = s.mail_in(&format!("From: yamada@shop.example.jp\r\nSubject: Re: [RENKEI#{report}] more\r\n\r\nIt is still going on.\r\n")).await;
+    assert_eq!(joined, report);
+    let thread = s.get(&format!("/api/v1/reports/{report}/messages")).await;
+    let answer = thread.as_array().unwrap().last().unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let to_site = preview("abuse@isp.example", Some(answer)).await;
+    assert!(
+        to_site.contains("> It is still going on.") && !to_site.contains("yamada"),
+        "{to_site}"
+    );
+    let to_reporter = preview("yamada@shop.example.jp", Some(answer)).await;
+    assert!(
+        to_reporter.contains("yamada@shop.example.jp:"),
+        "{to_reporter}"
+    );
 }
