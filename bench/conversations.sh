@@ -6,9 +6,10 @@
 #   (eight connections at a time, as a mail server delivers), timed until the last
 #   is in its conversation and its incident is back with the coordinator.
 #
-#   bench/conversations.sh
+#   bench/conversations.sh                 # SQLite
+#   RENKEI_BENCH_BACKEND=postgres RENKEI_TEST_POSTGRES_URL=postgres://… bench/conversations.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --release --locked -p renkei-web --test web -- --ignored --exact \
   conversations::bench_a_long_thread_and_ten_thousand_replies --nocapture 2>&1 \
-  | grep -E "^thread of|^10,000 replies|panicked|test result"
+  | grep -E "^backend|^thread of|^10,000 replies|panicked|test result"

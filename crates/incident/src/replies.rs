@@ -252,7 +252,15 @@ async fn join(
     owners: &[Owner],
     events: &mut Vec<Event<'static>>,
 ) -> Result<Routed> {
-    let key = if sender.is_empty() {
+    // The key on file is looked up only for mail with OpenPGP layers.
+    let layered = raw
+        .windows(10)
+        .any(|w| w.eq_ignore_ascii_case(b"multipart/"))
+        && ["multipart/signed", "multipart/encrypted"].iter().any(|k| {
+            raw.windows(k.len())
+                .any(|w| w.eq_ignore_ascii_case(k.as_bytes()))
+        });
+    let key = if sender.is_empty() || !layered {
         None
     } else {
         crate::correspond::key_on_file(tx.conn(), settings.enricher.as_ref(), sender).await?
@@ -321,36 +329,50 @@ async fn join(
     let mut resumed = Vec::new();
     // An auto-reply ("I am out of office") is kept but changes nothing.
     if !parsed.auto_submitted {
-        for i in &incidents {
-            let state: Option<String> =
-                sqlx::query_scalar("SELECT state FROM incidents WHERE id = $1")
-                    .bind(i)
-                    .fetch_optional(tx.conn())
-                    .await?;
-            let waiting = state.as_deref() == Some("waiting_for_reply");
-            sqlx::query(
-                "UPDATE incidents SET reply_at = $1, updated_at = $1, state = CASE WHEN state = 'waiting_for_reply' THEN 'coordinating' ELSE state END WHERE id = $2",
-            )
-            .bind(&now)
-            .bind(i)
-            .execute(tx.conn())
-            .await?;
-            if waiting {
-                resumed.push(*i);
-                events.push(Event {
-                    action: "incident.state_changed",
-                    object_type: "incident",
-                    object_id: i.to_string(),
-                    changes: json!({"state": {"old": "waiting_for_reply", "new": "coordinating"}, "because": {"message": message}}),
-                });
+        // Few statements whatever the number of incidents: on SQLite each is a
+        // round trip to the database's thread.
+        for chunk in incidents.chunks(200) {
+            let list = renkei_core::store::placeholders(2, chunk.len());
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM incidents WHERE state = 'waiting_for_reply' AND id IN ({})",
+                renkei_core::store::placeholders(1, chunk.len())
+            )));
+            for i in chunk {
+                q = q.bind(i);
             }
+            resumed.extend(q.fetch_all(tx.conn()).await?);
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE incidents SET reply_at = $1, updated_at = $1, state = CASE WHEN state = 'waiting_for_reply' THEN 'coordinating' ELSE state END WHERE id IN ({list})"
+            )))
+            .bind(&now);
+            for i in chunk {
+                q = q.bind(i);
+            }
+            q.execute(tx.conn()).await?;
         }
-        for o in owners.iter().filter(|o| o.kind == REPORT) {
-            sqlx::query("UPDATE reports SET reply_at = $1 WHERE id = $2")
-                .bind(&now)
-                .bind(o.id)
-                .execute(tx.conn())
-                .await?;
+        for i in &resumed {
+            events.push(Event {
+                action: "incident.state_changed",
+                object_type: "incident",
+                object_id: i.to_string(),
+                changes: json!({"state": {"old": "waiting_for_reply", "new": "coordinating"}, "because": {"message": message}}),
+            });
+        }
+        let reports: Vec<i64> = owners
+            .iter()
+            .filter(|o| o.kind == REPORT)
+            .map(|o| o.id)
+            .collect();
+        for chunk in reports.chunks(200) {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE reports SET reply_at = $1 WHERE id IN ({})",
+                renkei_core::store::placeholders(2, chunk.len())
+            )))
+            .bind(&now);
+            for r in chunk {
+                q = q.bind(r);
+            }
+            q.execute(tx.conn()).await?;
         }
     }
     events.push(Event {

@@ -279,9 +279,7 @@ pub async fn record(
     // A stranger's mail does not make them a party: only the coordinator's answer to
     // them does.
     if let (Some(from), None) = (m.mail_from, m.flag) {
-        for o in owners {
-            join(tx, o, from, "sender").await?;
-        }
+        join_all(tx, owners, from, "sender").await?;
     }
     Ok(id)
 }
@@ -356,13 +354,11 @@ pub async fn send(tx: &mut Tx, owners: &[Owner], out: &Outgoing<'_>) -> Result<S
     .fetch_one(tx.conn())
     .await?;
     link(tx, id, owners).await?;
-    for o in owners {
-        for a in out.to {
-            join(tx, o, a, "to").await?;
-        }
-        for a in out.cc {
-            join(tx, o, a, "cc").await?;
-        }
+    for a in out.to {
+        join_all(tx, owners, a, "to").await?;
+    }
+    for a in out.cc {
+        join_all(tx, owners, a, "cc").await?;
     }
     Ok(Sent {
         message: id,
@@ -432,30 +428,62 @@ pub async fn keep_queued(
     .fetch_one(tx.conn())
     .await?;
     link(tx, id, owners).await?;
-    for o in owners {
-        for a in address_list(&row.rcpt_to) {
-            join(tx, o, &a, "to").await?;
-        }
-        for a in address_list(&row.mail_cc) {
-            join(tx, o, &a, "cc").await?;
-        }
+    for a in address_list(&row.rcpt_to) {
+        join_all(tx, owners, &a, "to").await?;
+    }
+    for a in address_list(&row.mail_cc) {
+        join_all(tx, owners, &a, "cc").await?;
     }
     Ok(id)
 }
 
 async fn link(tx: &mut Tx, message: i64, owners: &[Owner]) -> Result<(), MailError> {
-    let mut seen = std::collections::BTreeSet::new();
-    for o in owners {
-        if seen.insert(o) {
-            sqlx::query(
-                "INSERT INTO message_threads (message_id, owner_kind, owner_id) VALUES ($1, $2, $3)",
-            )
-            .bind(message)
-            .bind(&o.kind)
-            .bind(o.id)
-            .execute(tx.conn())
-            .await?;
+    let owners: std::collections::BTreeSet<&Owner> = owners.iter().collect();
+    // One statement for all the threads: on SQLite each statement is a round trip
+    // to the database's thread.
+    for chunk in owners.into_iter().collect::<Vec<_>>().chunks(100) {
+        let sql = format!(
+            "INSERT INTO message_threads (message_id, owner_kind, owner_id) VALUES {}",
+            renkei_core::store::value_rows(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for o in chunk {
+            q = q.bind(message).bind(&o.kind).bind(o.id);
         }
+        q.execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
+/// Adds someone to several threads at once (see [`join`]).
+pub async fn join_all(
+    tx: &mut Tx,
+    owners: &[Owner],
+    address: &str,
+    role: &str,
+) -> Result<(), MailError> {
+    let address = bare(address);
+    if address.is_empty() || owners.is_empty() {
+        return Ok(());
+    }
+    let now = tx.now_str();
+    let owners: std::collections::BTreeSet<&Owner> = owners.iter().collect();
+    for chunk in owners.into_iter().collect::<Vec<_>>().chunks(100) {
+        let sql = format!(
+            "INSERT INTO thread_parties (owner_kind, owner_id, address, role, last_at) VALUES {}
+             ON CONFLICT (owner_kind, owner_id, address) DO UPDATE SET last_at = excluded.last_at",
+            renkei_core::store::value_rows(chunk.len(), 5)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for o in chunk {
+            q = q
+                .bind(&o.kind)
+                .bind(o.id)
+                .bind(&address)
+                .bind(role)
+                .bind(&now);
+        }
+        q.execute(tx.conn()).await?;
     }
     Ok(())
 }
@@ -463,34 +491,7 @@ async fn link(tx: &mut Tx, message: i64, owners: &[Owner]) -> Result<(), MailErr
 /// Adds someone to a thread (the reporter when the report comes in, say), or notes
 /// that they took part again.
 pub async fn join(tx: &mut Tx, owner: &Owner, address: &str, role: &str) -> Result<(), MailError> {
-    let address = bare(address);
-    if address.is_empty() {
-        return Ok(());
-    }
-    let now = tx.now_str();
-    let updated = sqlx::query(
-        "UPDATE thread_parties SET last_at = $1 WHERE owner_kind = $2 AND owner_id = $3 AND address = $4",
-    )
-    .bind(&now)
-    .bind(&owner.kind)
-    .bind(owner.id)
-    .bind(&address)
-    .execute(tx.conn())
-    .await?
-    .rows_affected();
-    if updated == 0 {
-        sqlx::query(
-            "INSERT INTO thread_parties (owner_kind, owner_id, address, role, last_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&owner.kind)
-        .bind(owner.id)
-        .bind(&address)
-        .bind(role)
-        .bind(&now)
-        .execute(tx.conn())
-        .await?;
-    }
-    Ok(())
+    join_all(tx, std::slice::from_ref(owner), address, role).await
 }
 
 /// Whether an address takes part in a thread.

@@ -606,7 +606,13 @@ fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
 #[ignore = "a benchmark: bench/conversations.sh runs it in release mode"]
 async fn bench_a_long_thread_and_ten_thousand_replies() {
     use std::time::Instant;
-    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+    // SQLite unless RENKEI_BENCH_BACKEND=postgres (with RENKEI_TEST_POSTGRES_URL).
+    let backend = match std::env::var("RENKEI_BENCH_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    println!("backend: {backend:?}");
+    let srv = TestServer::start_with(backend, |c| {
         c.mail.from = TEAM.into();
         c.mail.confirm_reports = false;
         c.intake.smtp.listen = "127.0.0.1:0".into();
