@@ -26,6 +26,45 @@ pub struct Config {
     pub bus: BusConfig,
     pub audit: AuditConfig,
     pub sso: SsoConfig,
+    pub clocks: ClocksConfig,
+}
+
+/// How long an incident may wait for each thing a coordinator owes it. 0 turns a
+/// clock off.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClocksConfig {
+    /// From the incident's creation to the first mail a coordinator sends about it
+    /// (to the reporter, the site or a partner; a notification counts).
+    pub first_response_hours: u64,
+    /// A question unanswered this long reminds the incident's owner.
+    pub reply_wait_hours: u64,
+    /// After the reminder, still unanswered this long: the incident goes to
+    /// `escalate_to` as well.
+    pub escalate_after_hours: u64,
+    /// From creation to closing (resolved, closed).
+    pub close_days: u64,
+    /// Who gets escalations (a second coordinator, the shift lead): addresses,
+    /// comma separated; empty: the team's administrators.
+    pub escalate_to: Vec<String>,
+    /// Other limits for some categories and TLPs, first match wins:
+    /// "phishing/*: first=4h close=7d; */red: first=2h reply=24h". Each names
+    /// `category/tlp` (`*` for any) and any of first, reply, escalate, close with a
+    /// unit (h or d); what a rule leaves out comes from the limits above.
+    pub rules: String,
+}
+
+impl Default for ClocksConfig {
+    fn default() -> Self {
+        ClocksConfig {
+            first_response_hours: 24,
+            reply_wait_hours: 72,
+            escalate_after_hours: 48,
+            close_days: 30,
+            escalate_to: Vec::new(),
+            rules: String::new(),
+        }
+    }
 }
 
 /// Sign-in through the organization's OpenID Connect provider (authorization code
@@ -471,6 +510,8 @@ const LOWER: &[&str] = &[
     "publish.holidays",
     "publish.weekly_day",
     "intake.smtp.addresses",
+    "clocks.escalate_to",
+    "clocks.rules",
 ];
 /// Keys whose text is an upper-case code (a country).
 const UPPER: &[&str] = &["enrich.home_country"];
@@ -1015,6 +1056,8 @@ mod tests {
                 "vuln.publisher_namespace" => "https://csirt.example",
                 "observe.utc_offset" => "+09:00",
                 "observe.surge_threshold" => "3.5",
+                "clocks.escalate_to" => "lead@csirt.example",
+                "clocks.rules" => "phishing/*: first=4h close=7d; */red: first=2h",
                 _ => "4096",
             };
             c.set(&key, sample).unwrap_or_else(|e| panic!("{key}: {e}"));

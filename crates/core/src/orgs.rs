@@ -22,6 +22,9 @@ pub enum OrgKind {
     Csirt,
     /// An ISP or other network owner that receives notifications.
     Isp,
+    /// Where the team points people for what it does not do itself: the police,
+    /// consumer affairs centres, lawyers' associations (with topics and a region).
+    Referral,
 }
 
 impl TryFrom<String> for OrgKind {
@@ -34,12 +37,13 @@ impl TryFrom<String> for OrgKind {
 crate::text_column!(OrgKind);
 
 impl OrgKind {
-    pub const ALL: [OrgKind; 5] = [
+    pub const ALL: [OrgKind; 6] = [
         OrgKind::Team,
         OrgKind::Constituent,
         OrgKind::Vendor,
         OrgKind::Csirt,
         OrgKind::Isp,
+        OrgKind::Referral,
     ];
 
     pub fn parse(s: &str) -> Result<OrgKind> {
@@ -49,10 +53,11 @@ impl OrgKind {
             "vendor" | "product-developer" => Ok(OrgKind::Vendor),
             "csirt" => Ok(OrgKind::Csirt),
             "isp" | "network-owner" => Ok(OrgKind::Isp),
+            "referral" => Ok(OrgKind::Referral),
             other => Err(CoreError::invalid(
                 "kind",
                 format!(
-                    "unknown organization kind {other:?}; use team, constituent, vendor, csirt or isp"
+                    "unknown organization kind {other:?}; use team, constituent, vendor, csirt, isp or referral"
                 ),
             )),
         }
@@ -65,6 +70,7 @@ impl OrgKind {
             OrgKind::Vendor => "vendor",
             OrgKind::Csirt => "csirt",
             OrgKind::Isp => "isp",
+            OrgKind::Referral => "referral",
         }
     }
 }
@@ -80,6 +86,22 @@ pub struct Organization {
     pub notes: String,
     pub created_at: String,
     pub updated_at: String,
+    /// What a referral organization takes (police, consumer, legal, …), comma
+    /// separated lower-case words; empty for other kinds.
+    pub topics: String,
+    /// Where it serves: a country (JP) or a subdivision (JP-13); empty: everywhere.
+    pub region: String,
+}
+
+impl Organization {
+    /// The topics, one word each.
+    pub fn topic_list(&self) -> Vec<&str> {
+        self.topics
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +115,12 @@ pub struct NewOrganization {
     pub domain: Option<String>,
     #[serde(default)]
     pub notes: String,
+    /// For referral organizations: what they take, comma separated.
+    #[serde(default)]
+    pub topics: String,
+    /// For referral organizations: where they serve (JP, JP-13); empty: everywhere.
+    #[serde(default)]
+    pub region: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
@@ -129,7 +157,8 @@ fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
-const ORG_COLUMNS: &str = "id, name, kind, country, domain, notes, created_at, updated_at";
+const ORG_COLUMNS: &str =
+    "id, name, kind, country, domain, notes, created_at, updated_at, topics, region";
 const CONTACT_COLUMNS: &str = "id, org_id, name, email, phone, pgp_key, lang, role, created_at";
 
 /// The organization's fields, trimmed and checked.
@@ -138,6 +167,8 @@ struct Checked {
     country: Option<String>,
     domain: Option<String>,
     notes: String,
+    topics: String,
+    region: String,
 }
 
 fn check(new: NewOrganization) -> Result<Checked> {
@@ -166,11 +197,42 @@ fn check(new: NewOrganization) -> Result<Checked> {
             format!("{d:?} is not a domain name"),
         ));
     }
+    let mut topics: Vec<String> = new
+        .topics
+        .split(',')
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    topics.sort();
+    topics.dedup();
+    if topics.iter().any(|t| t.chars().count() > 40) || topics.len() > 20 {
+        return Err(CoreError::invalid(
+            "topics",
+            "at most 20 topics of 40 characters each, comma separated",
+        ));
+    }
+    let region = new.region.trim().to_ascii_uppercase();
+    let valid_region = region.is_empty()
+        || (region.len() >= 2
+            && region.len() <= 6
+            && region[..2].chars().all(|c| c.is_ascii_uppercase())
+            && (region.len() == 2
+                || (region.as_bytes()[2] == b'-'
+                    && region[3..].chars().all(|c| c.is_ascii_alphanumeric())
+                    && region.len() > 3)));
+    if !valid_region {
+        return Err(CoreError::invalid(
+            "region",
+            format!("{region:?} is not a country (JP) or a subdivision (JP-13)"),
+        ));
+    }
     Ok(Checked {
         name,
         country,
         domain,
         notes: new.notes.trim().to_string(),
+        topics: topics.join(","),
+        region,
     })
 }
 
@@ -203,17 +265,25 @@ pub async fn update(
     if c.notes != before.notes {
         diff.insert("notes".into(), json!([before.notes, c.notes]));
     }
+    if c.topics != before.topics {
+        diff.insert("topics".into(), json!([before.topics, c.topics]));
+    }
+    if c.region != before.region {
+        diff.insert("region".into(), json!([before.region, c.region]));
+    }
     if diff.is_empty() {
         return Ok(before);
     }
     let mut tx = store.begin().await?;
-    sqlx::query("UPDATE organizations SET name = $1, country = $2, domain = $3, notes = $4, updated_at = $5 WHERE id = $6")
+    sqlx::query("UPDATE organizations SET name = $1, country = $2, domain = $3, notes = $4, updated_at = $5, topics = $7, region = $8 WHERE id = $6")
         .bind(&c.name)
         .bind(&c.country)
         .bind(&c.domain)
         .bind(&c.notes)
         .bind(store.now_str())
         .bind(id)
+        .bind(&c.topics)
+        .bind(&c.region)
         .execute(tx.conn())
         .await
         .map_err(|e| CoreError::from_insert(e, "an organization with this name"))?;
@@ -239,12 +309,14 @@ pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Resul
         country,
         domain,
         notes,
+        topics,
+        region,
     } = check(new)?;
     let now = store.now_str();
     let mut tx = store.begin().await?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO organizations (name, kind, country, domain, notes, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        "INSERT INTO organizations (name, kind, country, domain, notes, created_at, updated_at, topics, region)
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) RETURNING id",
     )
     .bind(&name)
     .bind(kind.as_str())
@@ -252,6 +324,8 @@ pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Resul
     .bind(&domain)
     .bind(&notes)
     .bind(&now)
+    .bind(&topics)
+    .bind(&region)
     .fetch_one(tx.conn())
     .await
     .map_err(|e| CoreError::from_insert(e, "an organization with this name"))?;
@@ -262,7 +336,7 @@ pub async fn create(store: &Store, actor: &Actor, new: NewOrganization) -> Resul
             action: "org.created",
             object_type: "organization",
             object_id: id.to_string(),
-            changes: json!({"name": name, "kind": kind.as_str(), "country": country, "domain": domain}),
+            changes: json!({"name": name, "kind": kind.as_str(), "country": country, "domain": domain, "topics": topics, "region": region}),
         },
     )
     .await?;

@@ -66,6 +66,53 @@ impl Tx {
         self.tx.commit().await?;
         Ok(())
     }
+
+    /// Runs `sql` for many rows in few statements: `{ids}` in it becomes an `IN`
+    /// list of up to 200 of `ids` at a time, after the `leading` text values
+    /// (`$1`, …). On SQLite each statement is a round trip to the database's
+    /// thread, so this beats one statement per row. Returns the rows changed.
+    pub async fn execute_for_ids(
+        &mut self,
+        sql: &str,
+        leading: &[&str],
+        ids: &[i64],
+    ) -> Result<u64> {
+        let mut changed = 0;
+        for chunk in ids.chunks(200) {
+            let text = sql.replace("{ids}", &placeholders(leading.len() + 1, chunk.len()));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
+            for l in leading {
+                q = q.bind(*l);
+            }
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            changed += q.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(changed)
+    }
+
+    /// The ids among `ids` that `sql` selects, `{ids}` as in [`Tx::execute_for_ids`].
+    pub async fn ids_among(
+        &mut self,
+        sql: &str,
+        leading: &[&str],
+        ids: &[i64],
+    ) -> Result<Vec<i64>> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(200) {
+            let text = sql.replace("{ids}", &placeholders(leading.len() + 1, chunk.len()));
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(text));
+            for l in leading {
+                q = q.bind(*l);
+            }
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            found.extend(q.fetch_all(&mut *self.tx).await?);
+        }
+        Ok(found)
+    }
 }
 
 impl Store {
@@ -307,6 +354,73 @@ mod tests {
                 .collect()
         };
         assert_eq!(names(&SQLITE_MIGRATIONS), names(&POSTGRES_MIGRATIONS));
+    }
+
+    /// The referral kind rebuilds SQLite's organizations table (a CHECK cannot be
+    /// changed in place): what was in the address book, and everything that points
+    /// at it, comes through.
+    #[tokio::test]
+    async fn rebuilding_the_organizations_table_keeps_every_row_and_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        // Opening a store installs the drivers, once for the whole process.
+        Store::open(
+            &format!("sqlite://{}", dir.path().join("first.db").display()),
+            1,
+        )
+        .await
+        .unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let options = AnyConnectOptions::from_str(&prepare_sqlite_url(&url).unwrap()).unwrap();
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .unwrap();
+        SQLITE_MIGRATIONS.run_to(24, &pool).await.unwrap();
+        for sql in [
+            "INSERT INTO organizations (id, name, kind, created_at, updated_at) VALUES (7, 'Vendor KK', 'vendor', 't', 't')",
+            "INSERT INTO contacts (org_id, name, email, lang, role, created_at) VALUES (7, 'PSIRT', 'psirt@vendor.example', 'ja', 'security', 't')",
+            "INSERT INTO users (email, display_name, role, org_id, lang, created_at) VALUES ('v@vendor.example', 'V', 'vendor', 7, 'ja', 't')",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        SQLITE_MIGRATIONS.run(&pool).await.unwrap();
+        let kept: (String, String, String) =
+            sqlx::query_as("SELECT o.name, c.email, u.email FROM organizations o JOIN contacts c ON c.org_id = o.id JOIN users u ON u.org_id = o.id WHERE o.id = 7")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            kept,
+            (
+                "Vendor KK".into(),
+                "psirt@vendor.example".into(),
+                "v@vendor.example".into()
+            )
+        );
+        let broken: Vec<(String,)> =
+            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert!(broken.is_empty(), "{broken:?}");
+        // The new kind goes in, and new rows follow the old numbers.
+        let id: i64 = sqlx::query_scalar("INSERT INTO organizations (name, kind, created_at, updated_at, topics, region) VALUES ('Police', 'referral', 't', 't', 'police', 'JP-13') RETURNING id")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(id, 8);
+        // Foreign keys are enforced again on the connection that migrated.
+        let orphan = sqlx::query("INSERT INTO contacts (org_id, name, email, lang, role, created_at) VALUES (999, 'x', 'x@x', 'ja', 'r', 't')")
+            .execute(&pool)
+            .await;
+        assert!(orphan.is_err());
     }
 
     #[tokio::test]

@@ -57,6 +57,12 @@ pub fn parse(bytes: &[u8], attachment_limit: usize) -> Result<ParsedReport, Form
             .header_raw(name)
             .map(|v| v.trim().to_ascii_lowercase())
     };
+    // The topmost one is the final delivery's.
+    report.delivered_to = ["Delivered-To", "X-Original-To"]
+        .iter()
+        .find_map(|name| first_field(bytes, name))
+        .map(|v| v.trim_start_matches('<').trim_end_matches('>').to_string())
+        .filter(|v| v.contains('@') && v.len() <= 254 && !v.contains(char::is_whitespace));
     let sender = report.reporter.email.clone().unwrap_or_default();
     report.auto_submitted = header("Auto-Submitted").is_some_and(|v| v != "no")
         || header("Precedence").is_some_and(|v| matches!(v.as_str(), "bulk" | "junk" | "list"))
@@ -304,4 +310,24 @@ fn strip_tags(html: &str) -> String {
         }
     }
     out
+}
+
+/// The first (topmost) field of a name in the header, lower-cased: the parser keeps
+/// the last of repeated fields, and MTAs add theirs on top.
+fn first_field(bytes: &[u8], name: &str) -> Option<String> {
+    for line in bytes.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return None;
+        }
+        if line.len() > name.len()
+            && line[name.len()] == b':'
+            && line[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+        {
+            return std::str::from_utf8(&line[name.len() + 1..])
+                .ok()
+                .map(|v| v.trim().to_ascii_lowercase());
+        }
+    }
+    None
 }

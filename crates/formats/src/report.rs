@@ -84,6 +84,10 @@ pub struct ParsedReport {
     pub message_id: Option<String>,
     /// Message-IDs this mail answers, for threading.
     pub in_reply_to: Vec<String>,
+    /// The address the mail was delivered to, as the last MTA wrote it
+    /// (`Delivered-To`, else `X-Original-To`): a team may run several intake
+    /// addresses.
+    pub delivered_to: Option<String>,
     /// The mail was sent by a machine (Auto-Submitted, Precedence: bulk/junk/list, or
     /// a mailer-daemon): it must never get an automatic answer.
     pub auto_submitted: bool,
@@ -107,6 +111,7 @@ impl ParsedReport {
             attachments: Vec::new(),
             message_id: None,
             in_reply_to: Vec::new(),
+            delivered_to: None,
             auto_submitted: false,
             warnings: Vec::new(),
         }

@@ -315,3 +315,37 @@ fn undeclared_utf8_is_read_without_a_warning_and_undeclared_shift_jis_is_repaire
     assert!(r.text.contains("総当たり攻撃"), "{}", r.text);
     assert_eq!(r.warnings.len(), 1);
 }
+
+#[test]
+fn the_address_a_mail_was_delivered_to_is_read_from_the_mta_s_field() {
+    // Postfix writes Delivered-To (and X-Original-To) on top; the topmost is the
+    // final delivery's.
+    let m = mail(
+        "Delivered-To: secretariat@partner.example\nDelivered-To: relay@isp.example\nX-Original-To: incident@csirt.example\nFrom: a@example.jp\nSubject: scan\n",
+        b"scan from 192.0.2.1\r\n",
+    );
+    let r = mime::parse(&m, 1 << 20).unwrap();
+    assert_eq!(
+        r.delivered_to.as_deref(),
+        Some("secretariat@partner.example")
+    );
+    let m = mail(
+        "X-Original-To: <Incident@CSIRT.example>\nFrom: a@example.jp\nSubject: scan\n",
+        b"x\r\n",
+    );
+    assert_eq!(
+        mime::parse(&m, 1 << 20).unwrap().delivered_to.as_deref(),
+        Some("incident@csirt.example")
+    );
+    for junk in ["not an address", "a b@c.example", ""] {
+        let m = mail(
+            &format!("Delivered-To: {junk}\nFrom: a@example.jp\nSubject: s\n"),
+            b"x\r\n",
+        );
+        assert_eq!(
+            mime::parse(&m, 1 << 20).unwrap().delivered_to,
+            None,
+            "{junk:?}"
+        );
+    }
+}

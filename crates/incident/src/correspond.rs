@@ -49,6 +49,11 @@ pub struct Letter {
     pub share: bool,
     /// A question: the incidents wait for the answer.
     pub question: bool,
+    /// Referral organizations to point to, by number; none: the `referral`
+    /// template picks them by topic and region.
+    pub referrals: Vec<i64>,
+    /// What the referral is about (police, consumer, legal…), for the choice.
+    pub referral_topic: Option<String>,
 }
 
 /// The mail as it will go out.
@@ -92,7 +97,7 @@ pub struct Suggestion {
 }
 
 /// The templates a coordinator starts from, in the order offered.
-pub const TEMPLATES: [&str; 4] = ["ask_logs", "advice", "notified_site", "closing"];
+pub const TEMPLATES: [&str; 5] = ["ask_logs", "advice", "referral", "notified_site", "closing"];
 
 /// The shipped text of a template.
 pub fn shipped(name: &str, lang: &str) -> Option<templates::Default> {
@@ -159,6 +164,28 @@ you reported.\n\
 We will let you know how it goes.\n\n\
 -- \n{{ team }}\n",
         ),
+        ("referral", true) => (
+            "ご相談先のご案内",
+            "{{ recipient_name or recipient }} 様\n\n\
+{{ team }} です。ご連絡いただいた件は、次の窓口でご相談いただくのが適切と考えます。\n\n\
+{% for r in referrals %}- {{ r.name }}{% if r.region %}（{{ r.region }}）{% endif %}\n\
+{% if r.email %}  メール: {{ r.email }}\n{% endif %}{% if r.phone %}  電話: {{ r.phone }}\n{% endif %}{% if r.url %}  {{ r.url }}\n{% endif %}{% if r.notes %}  {{ r.notes }}\n{% endif %}\
+{% else %}- （該当する窓口が登録されていません）\n{% endfor %}\n\
+当チームでの対応が必要な点があれば、件名の {{ tag }} を残してご返信ください。\n\
+{% if quoted %}\n{{ quoted }}{% endif %}\n\
+-- \n{{ team }}\n",
+        ),
+        ("referral", false) => (
+            "Where to turn to",
+            "Dear {{ recipient_name or recipient }},\n\n\
+This is {{ team }}. For the matter you wrote to us about, the following can help you best:\n\n\
+{% for r in referrals %}- {{ r.name }}{% if r.region %} ({{ r.region }}){% endif %}\n\
+{% if r.email %}  Mail: {{ r.email }}\n{% endif %}{% if r.phone %}  Phone: {{ r.phone }}\n{% endif %}{% if r.url %}  {{ r.url }}\n{% endif %}{% if r.notes %}  {{ r.notes }}\n{% endif %}\
+{% else %}- (no such organization is on file)\n{% endfor %}\n\
+If there is anything we should do ourselves, reply and keep {{ tag }} in the subject.\n\
+{% if quoted %}\n{{ quoted }}{% endif %}\n\
+-- \n{{ team }}\n",
+        ),
         ("closing", true) => (
             "本件の対応を終了します",
             "{{ recipient_name or recipient }} 様\n\n\
@@ -216,7 +243,77 @@ fn sample() -> minijinja::Value {
         report => minijinja::context! { id => 1, subject => "scan", received_at => "2026-01-01T00:00:00Z" },
         reporter => minijinja::context! { name => "Reporter", email => "reporter@example.org" },
         incidents => vec![minijinja::context! { id => 1, ip => "192.0.2.1", category => "scan", first_seen => "2026-01-01T00:00:00Z" }],
+        referrals => vec![minijinja::context! { name => "Example Consumer Centre", topics => "consumer", region => "JP-13", email => "soudan@consumer.example", phone => "188", url => "https://consumer.example", notes => "" }],
     }
+}
+
+/// A referral organization as a template shows it.
+#[derive(Debug, Clone)]
+struct Referral {
+    id: i64,
+    name: String,
+    topics: String,
+    region: String,
+    email: Option<String>,
+    phone: Option<String>,
+    url: Option<String>,
+    notes: String,
+}
+
+/// The referral organizations a mail points to: those chosen, or those of the
+/// topic (any, when none is given) serving the reporter's country, the ones of a
+/// region before the nationwide ones.
+async fn referrals_for(
+    store: &Store,
+    chosen: &[i64],
+    topic: Option<&str>,
+    reporter: Option<&str>,
+) -> Result<Vec<Referral>> {
+    use renkei_core::orgs::{self, OrgKind};
+    let all = orgs::list(store, Some(OrgKind::Referral)).await?;
+    let country = reporter
+        .and_then(|e| e.rsplit('.').next())
+        .filter(|tld| tld.len() == 2)
+        .map(str::to_ascii_uppercase);
+    let mut picked: Vec<&orgs::Organization> = if chosen.is_empty() {
+        let topic = topic
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty());
+        all.iter()
+            .filter(|o| topic.as_deref().is_none_or(|t| o.topic_list().contains(&t)))
+            .filter(|o| {
+                o.region.is_empty() || country.as_deref().is_none_or(|c| o.region.starts_with(c))
+            })
+            .collect()
+    } else {
+        let mut v = Vec::new();
+        for id in chosen {
+            v.push(all.iter().find(|o| o.id == *id).ok_or_else(|| {
+                IncidentError::invalid("referrals", format!("#{id} is no referral organization"))
+            })?);
+        }
+        v
+    };
+    if chosen.is_empty() {
+        picked.sort_by_key(|o| (o.region.is_empty(), o.name.clone()));
+        picked.truncate(5);
+    }
+    let mut out = Vec::new();
+    for o in picked {
+        let contacts = orgs::contacts(store, o.id).await?;
+        let first = contacts.first();
+        out.push(Referral {
+            id: o.id,
+            name: o.name.clone(),
+            topics: o.topics.clone(),
+            region: o.region.clone(),
+            email: first.map(|c| c.email.clone()),
+            phone: first.and_then(|c| c.phone.clone()),
+            url: o.domain.as_ref().map(|d| format!("https://{d}/")),
+            notes: o.notes.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// Who a mail about `about` would usually go to: the reporter, the site's contact
@@ -394,6 +491,8 @@ struct Built {
     attachments: Vec<Attachment>,
     keys: Vec<String>,
     in_reply_to: Option<String>,
+    /// The referral organizations the mail points to.
+    referred: Vec<i64>,
 }
 
 async fn build(
@@ -471,6 +570,18 @@ async fn build(
     };
     let tag = tag_of(about);
     let (mut subject, mut body) = (letter.subject.trim().to_string(), letter.body.clone());
+    let referring = !letter.referrals.is_empty() || letter.template.as_deref() == Some("referral");
+    let referrals = if referring {
+        referrals_for(
+            store,
+            &letter.referrals,
+            letter.referral_topic.as_deref(),
+            report.as_ref().and_then(|r| r.reporter_email.as_deref()),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
     if let Some(name) = letter.template.as_deref().filter(|n| !n.is_empty()) {
         let t = template(store, name, lang.as_str()).await?;
         let names = |i: &Incident| {
@@ -498,6 +609,10 @@ async fn build(
                 ip => names(i),
                 category => i.category.clone(),
                 first_seen => i.created_at.clone(),
+            }).collect::<Vec<_>>(),
+            referrals => referrals.iter().map(|r| minijinja::context! {
+                name => &r.name, topics => &r.topics, region => &r.region, email => &r.email,
+                phone => &r.phone, url => &r.url, notes => &r.notes,
             }).collect::<Vec<_>>(),
         };
         if subject.is_empty() {
@@ -601,6 +716,7 @@ async fn build(
         attachments,
         keys: if encrypted { keys } else { Vec::new() },
         in_reply_to,
+        referred: referrals.iter().map(|r| r.id).collect(),
     })
 }
 
@@ -692,6 +808,17 @@ pub async fn send(
     .await
     .map_err(refused)?;
     let waiting = after_sending(&mut tx, &b, letter.question).await?;
+    let now = tx.now_str();
+    for org in &b.referred {
+        sqlx::query(
+            "INSERT INTO message_referrals (message_id, org_id, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(sent.message)
+        .bind(org)
+        .bind(&now)
+        .execute(tx.conn())
+        .await?;
+    }
     let mut events = vec![Event {
         action: "conversation.sent",
         object_type: "message",
@@ -707,6 +834,7 @@ pub async fn send(
             "question": letter.question,
             "shared": letter.share,
             "outbox": sent.outbox,
+            "referrals": b.referred,
         }),
     }];
     for i in &waiting {
@@ -739,38 +867,46 @@ fn refused(e: MailError) -> IncidentError {
 /// incidents wait for the answer. Returns the incidents that now wait.
 async fn after_sending(tx: &mut Tx, b: &Built, question: bool) -> Result<Vec<i64>> {
     let now = tx.now_str();
-    let mut waiting = Vec::new();
-    for i in &b.incidents {
-        sqlx::query("UPDATE incidents SET reply_at = NULL WHERE id = $1")
-            .bind(i.id)
-            .execute(tx.conn())
-            .await?;
-        if question
-            && matches!(
-                i.state,
-                incidents::State::New | incidents::State::Triaged | incidents::State::Coordinating
-            )
-        {
-            sqlx::query(
-                "UPDATE incidents SET state = 'waiting_for_reply', updated_at = $1 WHERE id = $2",
-            )
-            .bind(&now)
-            .bind(i.id)
-            .execute(tx.conn())
-            .await?;
-            waiting.push(i.id);
-        }
-    }
+    let all: Vec<i64> = b.incidents.iter().map(|i| i.id).collect();
+    // A mail from a coordinator is the first response, if none came before.
+    tx.execute_for_ids(
+        "UPDATE incidents SET reply_at = NULL, first_response_at = COALESCE(first_response_at, $1) WHERE id IN ({ids})",
+        &[&now],
+        &all,
+    )
+    .await?;
+    let waiting: Vec<i64> = if question {
+        b.incidents
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i.state,
+                    incidents::State::New
+                        | incidents::State::Triaged
+                        | incidents::State::Coordinating
+                )
+            })
+            .map(|i| i.id)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    tx.execute_for_ids(
+        "UPDATE incidents SET state = 'waiting_for_reply', updated_at = $1 WHERE id IN ({ids})",
+        &[&now],
+        &waiting,
+    )
+    .await?;
     let mut reports: Vec<i64> = b.incidents.iter().map(|i| i.report_id).collect();
     reports.extend(b.owners.iter().filter(|o| o.kind == REPORT).map(|o| o.id));
     reports.sort_unstable();
     reports.dedup();
-    for r in reports {
-        sqlx::query("UPDATE reports SET reply_at = NULL WHERE id = $1")
-            .bind(r)
-            .execute(tx.conn())
-            .await?;
-    }
+    tx.execute_for_ids(
+        "UPDATE reports SET reply_at = NULL WHERE id IN ({ids})",
+        &[],
+        &reports,
+    )
+    .await?;
     Ok(waiting)
 }
 

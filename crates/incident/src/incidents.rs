@@ -96,9 +96,15 @@ pub struct Incident {
     pub enriched_at: Option<String>,
     /// A reply came that nobody has answered yet.
     pub reply_at: Option<String>,
+    /// What falls due next on the incident's clocks (first_response, reply, close),
+    /// and when.
+    pub due_kind: Option<String>,
+    pub due_at: Option<String>,
+    pub first_response_at: Option<String>,
+    pub closed_at: Option<String>,
 }
 
-const COLUMNS: &str = "i.id, i.report_id, i.source_ip, i.source_host, i.state, i.owner_id, i.tlp, i.category, i.created_at, i.updated_at, r.subject, r.reporter_email, i.enrichment, i.enriched_at, i.reply_at";
+const COLUMNS: &str = "i.id, i.report_id, i.source_ip, i.source_host, i.state, i.owner_id, i.tlp, i.category, i.created_at, i.updated_at, r.subject, r.reporter_email, i.enrichment, i.enriched_at, i.reply_at, i.due_kind, i.due_at, i.first_response_at, i.closed_at";
 
 pub async fn get(store: &Store, id: i64) -> Result<Incident> {
     let mut incident = sqlx::query_as::<_, Incident>(AssertSqlSafe(format!(
@@ -132,6 +138,12 @@ pub struct Filter {
     pub text: Option<String>,
     /// Only incidents with a reply nobody has answered yet.
     pub replied: bool,
+    /// Only incidents whose next clock is this one.
+    pub due: Option<crate::clocks::Due>,
+    /// Only incidents due at or before this time (now: the overdue ones).
+    pub due_by: Option<String>,
+    /// Soonest due first, instead of newest first.
+    pub by_due: bool,
     pub limit: i64,
     pub offset: i64,
 }
@@ -165,6 +177,12 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
     if f.replied {
         sql.push_str(" AND i.reply_at IS NOT NULL");
     }
+    if let Some(d) = f.due {
+        push(" AND i.due_kind = ?", d.as_str().to_string(), &mut sql);
+    }
+    if let Some(by) = &f.due_by {
+        push(" AND i.due_at <= ?", by.clone(), &mut sql);
+    }
     if let Some(q) = f.text.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let like = format!(
             "%{}%",
@@ -186,7 +204,12 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
         sql.push_str(c);
     }
     sql.push_str(&format!(
-        " ORDER BY i.id DESC LIMIT {} OFFSET {}",
+        " ORDER BY {} LIMIT {} OFFSET {}",
+        if f.by_due {
+            "i.due_at IS NULL, i.due_at, i.id"
+        } else {
+            "i.id DESC"
+        },
         f.limit.clamp(1, 1000),
         f.offset.max(0)
     ));
@@ -642,11 +665,81 @@ pub struct Attachment {
     #[sqlx(try_from = "Bit")]
     pub truncated: bool,
     pub sha256: String,
+    /// Who added the file after the report came (a coordinator, the reporter on
+    /// the status page); none: it came with the report.
+    pub added_by: Option<String>,
 }
 
 pub async fn attachments(store: &Store, report_id: i64) -> Result<Vec<Attachment>> {
-    Ok(sqlx::query_as("SELECT id, filename, content_type, size, truncated, sha256 FROM report_attachments WHERE report_id = $1 ORDER BY id")
+    Ok(sqlx::query_as("SELECT id, filename, content_type, size, truncated, sha256, added_by FROM report_attachments WHERE report_id = $1 ORDER BY id")
         .bind(report_id)
         .fetch_all(store.pool())
         .await?)
+}
+
+/// A file someone adds through a form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    pub filename: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
+}
+
+/// The most a file added through a form may weigh.
+pub const UPLOAD_LIMIT: usize = 10 << 20;
+
+/// Adds files to a report in the caller's transaction; returns their numbers and
+/// names as kept. A
+/// name keeps only its last path part and no control characters (it goes into
+/// mail headers); empty files are refused, as are files over [`UPLOAD_LIMIT`].
+pub async fn add_files(
+    tx: &mut renkei_core::store::Tx,
+    report: i64,
+    files: &[Upload],
+    added_by: &str,
+) -> Result<Vec<(i64, String)>> {
+    use sha2::Digest;
+    let mut ids = Vec::with_capacity(files.len());
+    for f in files {
+        let name: String = f
+            .filename
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        let name = match name.trim() {
+            "" => "file".to_string(),
+            n => n.to_string(),
+        };
+        if f.data.is_empty() {
+            return Err(IncidentError::invalid("file", format!("{name} is empty")));
+        }
+        if f.data.len() > UPLOAD_LIMIT {
+            return Err(IncidentError::invalid(
+                "file",
+                format!("{name} is larger than {} MB", UPLOAD_LIMIT >> 20),
+            ));
+        }
+        let content_type = match f.content_type.trim() {
+            t if !t.is_empty() && t.len() < 200 && !t.chars().any(|c| c.is_control()) => t,
+            _ => "application/octet-stream",
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO report_attachments (report_id, filename, content_type, size, truncated, sha256, data, added_by) VALUES ($1, $2, $3, $4, 0, $5, $6, $7) RETURNING id",
+        )
+        .bind(report)
+        .bind(&name)
+        .bind(content_type)
+        .bind(f.data.len() as i64)
+        .bind(hex::encode(sha2::Sha256::digest(&f.data)))
+        .bind(f.data.clone())
+        .bind(added_by)
+        .fetch_one(tx.conn())
+        .await?;
+        ids.push((id, name));
+    }
+    Ok(ids)
 }

@@ -13,10 +13,13 @@
 //!   templates, through the conversation engine of `renkei-mail`.
 //! - `replies`: mail that answers a conversation joins it (tag, references, party).
 //! - `status`: the reporter's status page behind the secret link.
+//! - `clocks`: what each incident is owed and by when; reminders, escalation.
+//! - `takedowns`: sites asked to be taken down, requested → down → verified.
 //! - `feeds`: bulk feeds imported in chunks any node may count.
 //! - `stats`: statistics for any period.
 
 pub mod classify;
+pub mod clocks;
 pub mod correspond;
 pub mod feeds;
 pub mod incidents;
@@ -25,6 +28,7 @@ mod replies;
 pub mod reports;
 pub mod stats;
 pub mod status;
+pub mod takedowns;
 
 use renkei_core::CoreError;
 use renkei_core::{Classify, Kind};

@@ -772,7 +772,10 @@ pub async fn send(
             .execute(tx.conn())
             .await?;
             // Waiting for the site's answer, unless the incident is further along.
-            sqlx::query("UPDATE incidents SET state = 'waiting_for_reply', updated_at = $1 WHERE id = $2 AND state IN ('new', 'triaged', 'coordinating')")
+            // The notification is the incident's first response, if none came before.
+            sqlx::query("UPDATE incidents SET first_response_at = COALESCE(first_response_at, $1), updated_at = $1,
+                    state = CASE WHEN state IN ('new', 'triaged', 'coordinating') THEN 'waiting_for_reply' ELSE state END
+                 WHERE id = $2")
                 .bind(&now)
                 .bind(i.id)
                 .execute(tx.conn())

@@ -308,7 +308,6 @@ async fn join(
         .bind(id)
         .execute(tx.conn())
         .await?;
-    let now = tx.now_str();
     // The incidents the answer is about: those named, else (an answer in a report's
     // conversation) the report's.
     let mut incidents: Vec<i64> = owners
@@ -329,51 +328,12 @@ async fn join(
     let mut resumed = Vec::new();
     // An auto-reply ("I am out of office") is kept but changes nothing.
     if !parsed.auto_submitted {
-        // Few statements whatever the number of incidents: on SQLite each is a
-        // round trip to the database's thread.
-        for chunk in incidents.chunks(200) {
-            let list = renkei_core::store::placeholders(2, chunk.len());
-            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
-                "SELECT id FROM incidents WHERE state = 'waiting_for_reply' AND id IN ({})",
-                renkei_core::store::placeholders(1, chunk.len())
-            )));
-            for i in chunk {
-                q = q.bind(i);
-            }
-            resumed.extend(q.fetch_all(tx.conn()).await?);
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE incidents SET reply_at = $1, updated_at = $1, state = CASE WHEN state = 'waiting_for_reply' THEN 'coordinating' ELSE state END WHERE id IN ({list})"
-            )))
-            .bind(&now);
-            for i in chunk {
-                q = q.bind(i);
-            }
-            q.execute(tx.conn()).await?;
-        }
-        for i in &resumed {
-            events.push(Event {
-                action: "incident.state_changed",
-                object_type: "incident",
-                object_id: i.to_string(),
-                changes: json!({"state": {"old": "waiting_for_reply", "new": "coordinating"}, "because": {"message": message}}),
-            });
-        }
         let reports: Vec<i64> = owners
             .iter()
             .filter(|o| o.kind == REPORT)
             .map(|o| o.id)
             .collect();
-        for chunk in reports.chunks(200) {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE reports SET reply_at = $1 WHERE id IN ({})",
-                renkei_core::store::placeholders(2, chunk.len())
-            )))
-            .bind(&now);
-            for r in chunk {
-                q = q.bind(r);
-            }
-            q.execute(tx.conn()).await?;
-        }
+        resumed = answered(tx, &incidents, &reports, message, events).await?;
     }
     events.push(Event {
         action: "conversation.reply",
@@ -390,6 +350,47 @@ async fn join(
         }),
     });
     Ok(Routed::Joined(first_report))
+}
+
+/// What an answer does, however it came (mail or status page): the incidents
+/// waiting for it come back to coordinating, and they and the reports are marked
+/// as having a new reply. Returns the incidents that came back.
+pub(crate) async fn answered(
+    tx: &mut Tx,
+    incidents: &[i64],
+    reports: &[i64],
+    message: i64,
+    events: &mut Vec<Event<'static>>,
+) -> Result<Vec<i64>> {
+    let now = tx.now_str();
+    let resumed = tx
+        .ids_among(
+            "SELECT id FROM incidents WHERE state = 'waiting_for_reply' AND id IN ({ids})",
+            &[],
+            incidents,
+        )
+        .await?;
+    tx.execute_for_ids(
+        "UPDATE incidents SET reply_at = $1, updated_at = $1, state = CASE WHEN state = 'waiting_for_reply' THEN 'coordinating' ELSE state END WHERE id IN ({ids})",
+        &[&now],
+        incidents,
+    )
+    .await?;
+    tx.execute_for_ids(
+        "UPDATE reports SET reply_at = $1 WHERE id IN ({ids})",
+        &[&now],
+        reports,
+    )
+    .await?;
+    for i in &resumed {
+        events.push(Event {
+            action: "incident.state_changed",
+            object_type: "incident",
+            object_id: i.to_string(),
+            changes: json!({"state": {"old": "waiting_for_reply", "new": "coordinating"}, "because": {"message": message}}),
+        });
+    }
+    Ok(resumed)
 }
 
 fn truncate(s: &str, max: usize) -> String {

@@ -351,23 +351,44 @@ pub async fn receive_many(
     docs: &[(&[u8], Tlp)],
     submitted_by: Option<i64>,
 ) -> Result<Vec<i64>> {
+    insert(store, actor, channel, format, docs, submitted_by, &[]).await
+}
+
+async fn insert(
+    store: &Store,
+    actor: &Actor,
+    channel: Channel,
+    format: InputFormat,
+    docs: &[(&[u8], Tlp)],
+    submitted_by: Option<i64>,
+    intake: &[Option<&str>],
+) -> Result<Vec<i64>> {
+    let intake: Vec<Option<String>> = (0..docs.len())
+        .map(|i| {
+            intake
+                .get(i)
+                .copied()
+                .flatten()
+                .map(|a| a.trim().to_ascii_lowercase())
+        })
+        .collect();
     let now = store.now_str();
     let mut tx = store.begin().await?;
     let mut ids = Vec::with_capacity(docs.len());
     let mut events = Vec::with_capacity(docs.len());
     // Multi-row inserts, 20 reports each. Both dialects hand out ids in row order
     // within one statement, so the sorted ids returned map back to the rows.
-    for chunk in docs.chunks(20) {
+    for (n, chunk) in docs.chunks(20).enumerate() {
         let shas: Vec<String> = chunk
             .iter()
             .map(|(raw, _)| hex::encode(Sha256::digest(raw)))
             .collect();
         let sql = format!(
-            "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, submitted_by) VALUES {} RETURNING id",
-            renkei_core::store::value_rows(chunk.len(), 9)
+            "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, submitted_by, intake_address) VALUES {} RETURNING id",
+            renkei_core::store::value_rows(chunk.len(), 10)
         );
         let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
-        for ((raw, tlp), sha) in chunk.iter().zip(&shas) {
+        for (((raw, tlp), sha), reached) in chunk.iter().zip(&shas).zip(&intake[n * 20..]) {
             q = q
                 .bind(now.clone())
                 .bind(channel.as_str())
@@ -377,7 +398,8 @@ pub async fn receive_many(
                 .bind(raw.len() as i64)
                 .bind(Status::Received.as_str())
                 .bind(tlp.as_str())
-                .bind(submitted_by);
+                .bind(submitted_by)
+                .bind(reached.clone());
         }
         let mut chunk_ids = q.fetch_all(tx.conn()).await?;
         chunk_ids.sort_unstable();
@@ -413,7 +435,20 @@ pub async fn ingest_many(
     submitted_by: Option<i64>,
 ) -> Result<Vec<Outcome>> {
     let ids = receive_many(store, actor, channel, format, docs, submitted_by).await?;
-    // The bytes are in hand: process them without reading them back.
+    process_read(store, settings, actor, channel, format, &ids, docs).await
+}
+
+/// Processes documents just received, without reading them back: one transaction,
+/// the earlier incidents of every address looked up at once.
+async fn process_read(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    channel: Channel,
+    format: InputFormat,
+    ids: &[i64],
+    docs: &[(&[u8], Tlp)],
+) -> Result<Vec<Outcome>> {
     let mut tx = store.begin().await?;
     // Earlier incidents for every address in the batch, in one look.
     // Each document is read once: for the addresses here and for processing below.
@@ -468,6 +503,90 @@ pub async fn ingest(
 ) -> Result<Outcome> {
     let id = receive(store, actor, channel, format, raw, tlp, submitted_by).await?;
     process_or_keep(store, settings, actor, id).await
+}
+
+/// A mail as the SMTP listener took it.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub raw: &'a [u8],
+    /// Which of the team's intake addresses it reached (the envelope knows; the
+    /// header may not).
+    pub reached: Option<&'a str>,
+}
+
+/// Receives mails that arrived together (all committed before any is read), then
+/// processes them in one transaction; should that fail, each on its own, so that
+/// one bad mail never holds up the others. One commit for many mails is what lets a
+/// busy listener keep up: each commit is a round trip to the disk.
+pub async fn ingest_mails(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    deliveries: &[Delivery<'_>],
+    tlp: Tlp,
+) -> Result<Vec<Outcome>> {
+    let docs: Vec<(&[u8], Tlp)> = deliveries.iter().map(|d| (d.raw, tlp)).collect();
+    let reached: Vec<Option<&str>> = deliveries.iter().map(|d| d.reached).collect();
+    let ids = insert(
+        store,
+        actor,
+        Channel::Mail,
+        InputFormat::Mail,
+        &docs,
+        None,
+        &reached,
+    )
+    .await?;
+    match process_read(
+        store,
+        settings,
+        actor,
+        Channel::Mail,
+        InputFormat::Mail,
+        &ids,
+        &docs,
+    )
+    .await
+    {
+        Ok(outcomes) => Ok(outcomes),
+        Err(e) => {
+            tracing::warn!(mails = ids.len(), error = %e, "a batch of mail failed together; each is tried on its own");
+            let mut outcomes = Vec::with_capacity(ids.len());
+            for id in ids {
+                outcomes.push(process_or_keep(store, settings, actor, id).await?);
+            }
+            Ok(outcomes)
+        }
+    }
+}
+
+/// Adds files to a report (a coordinator's, to send with a mail), audited; returns
+/// their numbers.
+pub async fn add_files(
+    store: &Store,
+    actor: &Actor,
+    report: i64,
+    files: &[crate::incidents::Upload],
+) -> Result<Vec<i64>> {
+    crate::incidents::report(store, report).await?;
+    if files.len() > 10 {
+        return Err(IncidentError::invalid("file", "at most 10 files at once"));
+    }
+    let mut tx = store.begin().await?;
+    let added = crate::incidents::add_files(&mut tx, report, files, &actor.label).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "report.files_added",
+            object_type: "report",
+            object_id: report.to_string(),
+            changes: json!({"files": added.iter().map(|(id, name)| json!({"id": id, "name": name})).collect::<Vec<_>>()}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(added.into_iter().map(|(id, _)| id).collect())
 }
 
 /// How many times processing is tried before a report is set aside for review.
@@ -718,18 +837,6 @@ pub async fn note_consent(store: &Store, report: i64, form: &FormReport) -> Resu
             )
             .await?;
     }
-    Ok(())
-}
-
-/// Notes the intake address a mail reached (the SMTP listener knows it).
-pub async fn set_intake_address(store: &Store, report: i64, address: &str) -> Result<()> {
-    store
-        .write(
-            sqlx::query("UPDATE reports SET intake_address = $1 WHERE id = $2")
-                .bind(address.trim().to_ascii_lowercase())
-                .bind(report),
-        )
-        .await?;
     Ok(())
 }
 
@@ -1072,7 +1179,8 @@ async fn file_report(
         "UPDATE reports SET status = 'processed', problem = NULL, reporter_name = $1, reporter_email = $2, reporter_phone = $3,
             reporter_org = $4, reporter_tld = $5, site_org = $6, site_url = $7, subject = $8, body = $9, occurred_at = $10,
             external_id = $11, message_id = $12, proposed_category = $13, proposed_reasons = $14, rsit_class = $15,
-            rsit_type = $16, scanned_ports = $17, comprehensive_scan = $18, indicators = $19, warnings = $20
+            rsit_type = $16, scanned_ports = $17, comprehensive_scan = $18, indicators = $19, warnings = $20,
+            intake_address = COALESCE(intake_address, $22)
          WHERE id = $21",
     )
     .bind(&parsed.reporter.name)
@@ -1096,6 +1204,7 @@ async fn file_report(
     .bind(serde_json::to_string(&capped).unwrap_or_default())
     .bind(serde_json::to_string(&parsed.warnings).unwrap_or_default())
     .bind(id)
+    .bind(parsed.delivered_to.as_deref().map(str::to_ascii_lowercase))
     .execute(tx.conn())
     .await?;
     for a in &parsed.attachments {

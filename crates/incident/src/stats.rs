@@ -53,6 +53,38 @@ pub struct Statistics {
     pub by_channel: Vec<Count>,
     /// Mail reports by the intake address they reached.
     pub by_intake_address: Vec<Count>,
+    /// How soon incidents created in the period were first answered, and closed.
+    pub time_to_first_response: Spread,
+    pub time_to_close: Spread,
+    /// Sites asked to be taken down, found down (closed), and come back.
+    pub takedowns: crate::takedowns::Counts,
+    /// People pointed to referral organizations (police, consumer centres…), by
+    /// organization.
+    pub referrals: Vec<Count>,
+}
+
+/// How long something took across many incidents, in seconds.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Spread {
+    /// Incidents it happened to (the others are still waiting).
+    pub count: i64,
+    pub median_secs: Option<i64>,
+    pub p90_secs: Option<i64>,
+}
+
+impl Spread {
+    /// Seconds as hours with one decimal, as the statistics print them.
+    pub fn hours(secs: Option<i64>) -> Option<String> {
+        secs.map(|s| format!("{:.1}", s as f64 / 3600.0))
+    }
+
+    fn of(sorted: &[i64]) -> Spread {
+        Spread {
+            count: sorted.len() as i64,
+            median_secs: crate::clocks::percentile(sorted, 50.0),
+            p90_secs: crate::clocks::percentile(sorted, 90.0),
+        }
+    }
 }
 
 pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistics> {
@@ -139,6 +171,7 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistic
         .map(|(port, count)| PortCount { port, count })
         .collect();
     scanned.sort_by(|a, b| b.count.cmp(&a.count).then(a.port.cmp(&b.port)));
+    let times = crate::clocks::durations(store, from, to).await?;
     Ok(Statistics {
         from: from.to_string(),
         to: to.to_string(),
@@ -160,5 +193,20 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistic
         needs_review,
         by_channel: sorted(channels),
         by_intake_address: sorted(intake),
+        time_to_first_response: Spread::of(&times.first_response),
+        time_to_close: Spread::of(&times.close),
+        takedowns: crate::takedowns::counts(store, from, to).await?,
+        referrals: sorted(
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT o.name, COUNT(*) FROM message_referrals m JOIN organizations o ON o.id = m.org_id
+                 WHERE m.created_at >= $1 AND m.created_at < $2 GROUP BY o.name",
+            )
+            .bind(from)
+            .bind(to)
+            .fetch_all(store.pool())
+            .await?
+            .into_iter()
+            .collect(),
+        ),
     })
 }

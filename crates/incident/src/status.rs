@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::incidents::{self, State};
-use crate::replies::{INCIDENT, REPORT};
+use crate::replies::REPORT;
 use crate::{IncidentError, Result};
 
 /// Where a report stands, as a reporter reads it.
@@ -107,10 +107,18 @@ pub async fn view(store: &Store, secret: &str) -> Result<Option<StatusView>> {
 /// Adds the reporter's text to the conversation; `None` when the secret opens
 /// nothing. It counts as an answer: waiting incidents come back to their
 /// coordinator, marked.
-pub async fn add(store: &Store, secret: &str, text: &str) -> Result<Option<i64>> {
+pub async fn add(
+    store: &Store,
+    secret: &str,
+    text: &str,
+    files: &[incidents::Upload],
+) -> Result<Option<i64>> {
     let text = text.trim();
-    if text.is_empty() {
+    if text.is_empty() && files.is_empty() {
         return Err(IncidentError::invalid("text", "write what you want to add"));
+    }
+    if files.len() > 10 {
+        return Err(IncidentError::invalid("file", "at most 10 files at once"));
     }
     if text.chars().count() > 20_000 {
         return Err(IncidentError::invalid("text", "at most 20,000 characters"));
@@ -125,13 +133,19 @@ pub async fn add(store: &Store, secret: &str, text: &str) -> Result<Option<i64>>
         .unwrap_or_else(|| "reporter".into());
     let mut tx = store.begin().await?;
     let owner = Owner::new(REPORT, id);
+    // The files become files of the report; the message names them.
+    let added = incidents::add_files(&mut tx, id, files, "reporter (status page)").await?;
+    let mut body = text.to_string();
+    for ((_, name), f) in added.iter().zip(files) {
+        body.push_str(&format!("\n[{name} ({} B)]", f.data.len()));
+    }
     let message = conversations::record(
         &mut tx,
         std::slice::from_ref(&owner),
         Direction::In,
         &Incoming {
             author: &author,
-            body: text,
+            body: body.trim(),
             flag: Some("status_page"),
             ..Default::default()
         },
@@ -139,43 +153,18 @@ pub async fn add(store: &Store, secret: &str, text: &str) -> Result<Option<i64>>
     .await?;
     // Shown back to the reporter with the rest.
     conversations::share(&mut tx, message, true).await?;
-    let now = tx.now_str();
-    let mut resumed = Vec::new();
-    for i in &report.incidents {
-        let state: String = sqlx::query_scalar("SELECT state FROM incidents WHERE id = $1")
-            .bind(i)
-            .fetch_one(tx.conn())
-            .await?;
-        sqlx::query(
-            "UPDATE incidents SET reply_at = $1, state = CASE WHEN state = 'waiting_for_reply' THEN 'coordinating' ELSE state END WHERE id = $2",
-        )
-        .bind(&now)
-        .bind(i)
-        .execute(tx.conn())
-        .await?;
-        if state == "waiting_for_reply" {
-            resumed.push(*i);
-        }
-    }
-    sqlx::query("UPDATE reports SET reply_at = $1 WHERE id = $2")
-        .bind(&now)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    let mut events = vec![Event {
-        action: "conversation.reply",
-        object_type: "message",
-        object_id: message.to_string(),
-        changes: json!({"threads": [format!("{REPORT}/{id}")], "via": "status_page", "resumed": resumed}),
-    }];
-    for i in &resumed {
-        events.push(Event {
-            action: "incident.state_changed",
-            object_type: INCIDENT,
-            object_id: i.to_string(),
-            changes: json!({"state": {"old": "waiting_for_reply", "new": "coordinating"}, "because": {"message": message}}),
-        });
-    }
+    let mut events = Vec::new();
+    let resumed =
+        crate::replies::answered(&mut tx, &report.incidents, &[id], message, &mut events).await?;
+    events.insert(
+        0,
+        Event {
+            action: "conversation.reply",
+            object_type: "message",
+            object_id: message.to_string(),
+            changes: json!({"threads": [format!("{REPORT}/{id}")], "via": "status_page", "resumed": resumed}),
+        },
+    );
     audit::record_many(&mut tx, &Actor::system("status page"), events).await?;
     tx.commit().await?;
     Ok(Some(message))

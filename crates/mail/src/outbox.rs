@@ -251,15 +251,19 @@ impl OutboxWorker {
             tracing::warn!("mail.relay is not set: outgoing mail stays queued in the outbox");
         }
         tokio::pin!(shutdown);
+        // Each pass after a poll interval, the first too: a pass that raced the
+        // node's first requests would take mail the caller means to send itself
+        // (tests drive passes with `send_due`); what waited through a restart
+        // waits one interval more.
         loop {
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(self.poll) => {}
+            }
             if !self.relay.is_empty()
                 && let Err(e) = self.send_due().await
             {
                 tracing::warn!(error = %e, "outbox pass failed");
-            }
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(self.poll) => {}
             }
         }
     }

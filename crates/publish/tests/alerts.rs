@@ -80,6 +80,8 @@ async fn organization(t: &Team, name: &str) -> i64 {
             country: Some("JP".into()),
             domain: None,
             notes: String::new(),
+            topics: String::new(),
+            region: String::new(),
         },
     )
     .await

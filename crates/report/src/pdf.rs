@@ -303,6 +303,55 @@ pub fn markup(r: &QuarterlyReport) -> String {
         w.t("inquiries_text"),
         r.incidents.inquiries
     ));
+    d.heading(3, w.t("referrals"));
+    d.para(&format!(
+        "{}: {}",
+        w.t("referrals_text"),
+        r.incidents.referrals.iter().map(|c| c.count).sum::<i64>()
+    ));
+    if !r.incidents.referrals.is_empty() {
+        let rows: Vec<Vec<String>> = r
+            .incidents
+            .referrals
+            .iter()
+            .map(|c| vec![c.key.clone(), c.count.to_string()])
+            .collect();
+        d.table(&["", w.t("count")], &rows);
+    }
+    d.heading(3, w.t("takedowns"));
+    let t = &r.incidents.takedowns;
+    d.para(&format!(
+        "{}: {} {} · {} {} · {} {}",
+        w.t("takedowns_text"),
+        w.t("takedowns_requested"),
+        t.requested,
+        w.t("takedowns_down"),
+        t.down,
+        w.t("takedowns_returned"),
+        t.returned
+    ));
+    d.heading(3, w.t("handling"));
+    d.para(w.t("handling_text"));
+    let spread = |label: &str, s: &renkei_incident::stats::Spread| {
+        vec![
+            label.to_string(),
+            s.count.to_string(),
+            w.hours(s.median_secs),
+            w.hours(s.p90_secs),
+        ]
+    };
+    d.table(
+        &[
+            "",
+            w.t("handled"),
+            w.t("handling_median"),
+            w.t("handling_p90"),
+        ],
+        &[
+            spread(w.t("first_response"), &r.incidents.time_to_first_response),
+            spread(w.t("to_close"), &r.incidents.time_to_close),
+        ],
+    );
 
     d.heading(2, w.t("s3"));
     let rank_rows = |list: &[crate::quarterly::Ranked]| -> Vec<Vec<String>> {

@@ -241,7 +241,7 @@ impl TestServer {
         config.server.listen = "127.0.0.1:0".into();
         config.server.shutdown_grace_secs = 2;
         // The outbox and list senders run as in production, but look for work once
-        // an hour after their first pass: tests drive the passes themselves
+        // an hour (the outbox's first pass too): tests drive the passes themselves
         // (`OutboxWorker::send_due`, `deliver_lists`) so that their counts are exact.
         // A test of delivery in the background sets a short poll.
         config.mail.poll_secs = 3600;
@@ -326,6 +326,8 @@ impl TestServer {
                 country: Some("JP".into()),
                 domain: None,
                 notes: String::new(),
+                topics: String::new(),
+                region: String::new(),
             },
         )
         .await

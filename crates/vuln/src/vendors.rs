@@ -217,6 +217,8 @@ pub async fn apply(store: &Store, from: &str, app: Application, now: &str) -> Re
             country: app.country.clone().filter(|c| !c.trim().is_empty()),
             domain: email.rsplit_once('@').map(|(_, d)| d.to_string()),
             notes: String::new(),
+            topics: String::new(),
+            region: String::new(),
         },
     )
     .await

@@ -120,6 +120,8 @@ async fn a_case_is_seen_by_the_team_and_its_vendors_and_is_not_there_for_anyone_
             country: None,
             domain: None,
             notes: String::new(),
+            topics: String::new(),
+            region: String::new(),
         },
     )
     .await

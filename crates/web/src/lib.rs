@@ -50,6 +50,9 @@ pub enum WebError {
     Bus(#[from] renkei_bus::BusError),
     #[error("{0}")]
     Listen(String),
+    /// A setting the configuration's own checks cannot judge (a clock rule).
+    #[error("configuration: {0}")]
+    Setting(String),
 }
 
 /// The route list, handed to the handlers that describe the API.
@@ -229,7 +232,12 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
     let relying_party =
         renkei_core::second_factor::passkey::RelyingParty::from_public_url(&config.public_url())
             .map(Arc::new);
+    let clocks = Arc::new(
+        renkei_incident::clocks::Clocks::from_config(&config.clocks)
+            .map_err(|e| WebError::Setting(e.to_string()))?,
+    );
     let state = AppState {
+        clocks,
         relying_party,
         bus,
         vuln,

@@ -32,6 +32,8 @@ use crate::{Lane, Server, WebError, WorkBus, pages, roll_up};
 
 /// The lease that lets one node at a time compute observation trend notes.
 pub const TREND_JOB: &str = "observe.trends";
+/// The lease that lets one node at a time send clock reminders.
+pub const CLOCK_JOB: &str = "incident.clocks";
 
 /// The sockets a node serves on.
 pub struct Listeners {
@@ -117,7 +119,11 @@ impl Server {
         let state = self.state.clone();
         let mut workers: Vec<(&'static str, JoinHandle<()>)> = Vec::new();
         let mut spawn = |name, task| workers.push((name, tokio::spawn(task)));
-        if let (Some(listener), Some(smtp)) = (listeners.smtp, smtp_intake(&state)) {
+        if let (Some(listener), Some((smtp, batcher))) = (listeners.smtp, smtp_intake(&state)) {
+            spawn(
+                "smtp batches",
+                Box::pin(batcher) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+            );
             let shutdown = signal();
             spawn(
                 "smtp intake",
@@ -153,6 +159,7 @@ impl Server {
             Box::pin(trend_worker(&state, signal())),
         );
         spawn("heartbeat", Box::pin(heartbeat(&state, signal())));
+        spawn("clocks", Box::pin(clock_worker(&state, signal())));
         spawn(
             "bus: sensor batches",
             Box::pin(consumer(
@@ -260,57 +267,39 @@ where
 
 /// The built-in SMTP intake, when `[intake.smtp] listen` is set: each accepted
 /// message becomes a report (or joins a thread), stored before it is read.
-fn smtp_intake(state: &AppState) -> Option<renkei_mail::SmtpServer> {
+fn smtp_intake(
+    state: &AppState,
+) -> Option<(
+    renkei_mail::SmtpServer,
+    impl Future<Output = ()> + Send + 'static,
+)> {
     let cfg = &state.config.intake.smtp;
     if cfg.listen.is_empty() {
         return None;
     }
-    let store = state.store.clone();
-    let settings = state.intake.clone();
     let addresses = Arc::new(cfg.addresses.clone());
+    let (to_batcher, batches) = tokio::sync::mpsc::channel::<Taken>(1024);
     let sink: renkei_mail::Sink = Arc::new(move |envelope, data| {
-        let store = store.clone();
-        let settings = settings.clone();
+        let to_batcher = to_batcher.clone();
         let addresses = addresses.clone();
         Box::pin(async move {
-            use renkei_incident::reports::{self, Channel, InputFormat};
-            let actor = renkei_core::audit::Actor {
-                user_id: None,
-                label: format!("smtp:{}", envelope.peer),
+            // Which intake address it reached (a team may run several).
+            let reached = envelope
+                .rcpt_to
+                .iter()
+                .find(|r| addresses.iter().any(|a| a.eq_ignore_ascii_case(r)))
+                .or(envelope.rcpt_to.first())
+                .cloned();
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            let taken = Taken {
+                peer: envelope.peer,
+                reached,
+                data,
+                answer,
             };
-            let tlp = renkei_core::tlp::Tlp::Amber;
-            let result = reports::ingest(
-                &store,
-                &settings,
-                &actor,
-                Channel::Mail,
-                InputFormat::Mail,
-                &data,
-                tlp,
-                None,
-            )
-            .await;
-            if let Ok(out) = &result {
-                crate::api::publish::list_bounce(&store, &data).await;
-                // Which intake address it reached (a team may run several).
-                let reached = envelope
-                    .rcpt_to
-                    .iter()
-                    .find(|r| addresses.iter().any(|a| a.eq_ignore_ascii_case(r)))
-                    .or(envelope.rcpt_to.first());
-                if let Some(address) = reached
-                    && let Err(e) = reports::set_intake_address(&store, out.report, address).await
-                {
-                    tracing::warn!(report = out.report, error = %e, "intake address not kept");
-                }
-            }
-            match result {
-                Ok(out) => Ok(match out.thread_of {
-                    Some(t) => format!("report #{} (joined #{t})", out.report),
-                    None => format!("report #{}", out.report),
-                }),
-                Err(e) => Err(renkei_mail::Rejected(e.to_string())),
-            }
+            let gone = || renkei_mail::Rejected("the server is stopping".into());
+            to_batcher.send(taken).await.map_err(|_| gone())?;
+            answered.await.map_err(|_| gone())?
         })
     });
     let hostname = state
@@ -321,7 +310,7 @@ fn smtp_intake(state: &AppState) -> Option<renkei_mail::SmtpServer> {
         .and_then(|h| h.split([':', '/']).next())
         .unwrap_or("renkei")
         .to_string();
-    Some(renkei_mail::SmtpServer::build(
+    let server = renkei_mail::SmtpServer::build(
         renkei_mail::SmtpConfig {
             hostname,
             addresses: cfg.addresses.clone(),
@@ -330,7 +319,71 @@ fn smtp_intake(state: &AppState) -> Option<renkei_mail::SmtpServer> {
             grace: Duration::from_secs(state.config.server.shutdown_grace_secs),
         },
         sink,
-    ))
+    );
+    Some((server, batcher(state, batches)))
+}
+
+/// A mail the listener took, waiting for its batch; the session answers the
+/// client with what became of it, only once it is committed.
+struct Taken {
+    peer: String,
+    reached: Option<String>,
+    data: Vec<u8>,
+    answer: tokio::sync::oneshot::Sender<Result<String, renkei_mail::Rejected>>,
+}
+
+/// Takes the mails waiting when it is free, up to 64, and receives and processes
+/// them together: under load, many mails share a commit instead of paying one
+/// each; when quiet, a mail goes alone at once. Ends when the listener has gone.
+fn batcher(
+    state: &AppState,
+    mut batches: tokio::sync::mpsc::Receiver<Taken>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let store = state.store.clone();
+    let settings = state.intake.clone();
+    async move {
+        use renkei_incident::reports::{self, Delivery};
+        let mut waiting = Vec::with_capacity(64);
+        while batches.recv_many(&mut waiting, 64).await > 0 {
+            // One actor per peer, as the audit log names who handed the mail over.
+            let mut by_peer: std::collections::BTreeMap<String, Vec<Taken>> = Default::default();
+            for t in waiting.drain(..) {
+                by_peer.entry(t.peer.clone()).or_default().push(t);
+            }
+            for (peer, group) in by_peer {
+                let actor = renkei_core::audit::Actor {
+                    user_id: None,
+                    label: format!("smtp:{peer}"),
+                };
+                let deliveries: Vec<Delivery> = group
+                    .iter()
+                    .map(|t| Delivery {
+                        raw: &t.data,
+                        reached: t.reached.as_deref(),
+                    })
+                    .collect();
+                let tlp = renkei_core::tlp::Tlp::Amber;
+                let result =
+                    reports::ingest_mails(&store, &settings, &actor, &deliveries, tlp).await;
+                match result {
+                    Ok(outcomes) => {
+                        for (t, out) in group.into_iter().zip(outcomes) {
+                            crate::api::publish::list_bounce(&store, &t.data).await;
+                            let _ = t.answer.send(Ok(match out.thread_of {
+                                Some(j) => format!("report #{} (joined #{j})", out.report),
+                                None => format!("report #{}", out.report),
+                            }));
+                        }
+                    }
+                    Err(e) => {
+                        for t in group {
+                            let _ = t.answer.send(Err(renkei_mail::Rejected(e.to_string())));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Serves `/metrics` alone, to whoever reaches `listener` (`server.metrics_listen`).
@@ -396,6 +449,47 @@ fn trend_worker(
             }
             if let Err(e) = renkei_core::jobs::release(store, TREND_JOB, me).await {
                 tracing::warn!(error = %e, "trend lease not released; it runs out by itself");
+            }
+        })
+        .await
+    }
+}
+
+/// Every minute: brings the incidents' due times up to date, reminds owners of
+/// questions left unanswered and escalates those still unanswered after that (one
+/// node at a time, so that nobody gets the same reminder twice).
+fn clock_worker(
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    let state = state.clone();
+    async move {
+        every(Duration::from_secs(60), shutdown, || async {
+            let (store, me) = (&state.store, state.node_id.as_str());
+            match renkei_core::jobs::lease(store, CLOCK_JOB, me, chrono::Duration::minutes(5)).await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "clock lease not read; will retry");
+                    return;
+                }
+            }
+            let public_url = state.config.public_url();
+            match renkei_incident::clocks::remind(store, &state.clocks, &state.notify, &public_url)
+                .await
+            {
+                Ok(r) if r.mails == 0 => {}
+                Ok(r) => tracing::info!(
+                    reminded = r.reminded.len(),
+                    escalated = r.escalated.len(),
+                    mails = r.mails,
+                    "clock reminders sent"
+                ),
+                Err(e) => tracing::warn!(error = %e, "clock reminders not sent; will retry"),
+            }
+            if let Err(e) = renkei_core::jobs::release(store, CLOCK_JOB, me).await {
+                tracing::warn!(error = %e, "clock lease not released; it runs out by itself");
             }
         })
         .await

@@ -170,6 +170,14 @@ impl Words {
     pub fn fill(&self, key: &str, args: &[(&str, &dyn std::fmt::Display)]) -> String {
         catalog(self.lang).fill(&format!("quarterly.{key}"), args)
     }
+
+    /// Seconds as hours, one decimal; a dash when nothing was measured.
+    pub fn hours(&self, secs: Option<i64>) -> String {
+        match renkei_incident::stats::Spread::hours(secs) {
+            Some(h) => self.fill("hours", &[("n", &h)]),
+            None => "—".into(),
+        }
+    }
 }
 
 async fn ranked(

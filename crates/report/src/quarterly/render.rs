@@ -36,6 +36,14 @@ impl Body<'_> {
         a.title(self.r.lang)
     }
 
+    fn referrals(&self) -> i64 {
+        self.r.incidents.referrals.iter().map(|c| c.count).sum()
+    }
+
+    fn hours(&self, secs: &Option<i64>) -> String {
+        self.w.hours(*secs)
+    }
+
     fn date<'b>(&self, s: &'b str) -> &'b str {
         s.get(..10).unwrap_or(s)
     }

@@ -243,6 +243,12 @@ pub struct ListQuery {
     pub all: Option<String>,
     /// Any value: only incidents with a new reply.
     pub replied: Option<String>,
+    /// Only incidents whose next clock is this one: first_response, reply, close.
+    pub due: Option<String>,
+    /// Any value: only incidents past their clock.
+    pub overdue: Option<String>,
+    /// `due`: soonest due first; otherwise newest first.
+    pub sort: Option<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
 }
@@ -264,7 +270,8 @@ fn day(field: &'static str, v: &str) -> Result<String, AppError> {
 }
 
 impl ListQuery {
-    pub fn filter(&self) -> Result<Filter, AppError> {
+    /// The filter this query asks for; "overdue" is judged at `now`.
+    pub fn filter(&self, now: &str) -> Result<Filter, AppError> {
         let some = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)
@@ -295,24 +302,34 @@ impl ListQuery {
             from: some(&self.from).map(|v| day("from", &v)).transpose()?,
             to: some(&self.to).map(|v| day("to", &v)).transpose()?,
             text: some(&self.q),
+            due: some(&self.due)
+                .map(|d| renkei_incident::clocks::Due::parse(&d))
+                .transpose()?,
+            due_by: some(&self.overdue).map(|_| now.to_string()),
+            by_due: match some(&self.sort).as_deref() {
+                None | Some("newest") => false,
+                Some("due") => true,
+                Some(other) => {
+                    return Err(AppError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_input",
+                        format!("sort: {other:?}; use due or newest"),
+                    ));
+                }
+            },
             limit: self.limit.unwrap_or(100),
             offset: self.offset.unwrap_or(0),
         })
     }
 }
 
-pub(crate) async fn list(
-    State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, AppError> {
-    Ok(Json(incidents::list(&state.store, &q.filter()?).await?).into_response())
+pub(crate) async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
+    let filter = q.filter(&renkei_core::time::format(ctx.now))?;
+    Ok(Json(incidents::list(ctx.settled().await?, &filter).await?).into_response())
 }
 
-pub(crate) async fn get(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> Result<Response, AppError> {
-    Ok(Json(incidents::get(&state.store, id).await?).into_response())
+pub(crate) async fn get(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {
+    Ok(Json(incidents::get(ctx.settled().await?, id).await?).into_response())
 }
 
 #[derive(Deserialize)]

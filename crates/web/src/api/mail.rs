@@ -63,6 +63,12 @@ pub struct MailBody {
     /// For a selection: the incidents the mail is about.
     #[serde(default)]
     incidents: Vec<i64>,
+    /// Referral organizations to point to (by number).
+    #[serde(default)]
+    referrals: Vec<i64>,
+    /// What the referral is about, for the `referral` template's choice.
+    #[serde(default)]
+    referral_topic: Option<String>,
 }
 
 impl MailBody {
@@ -104,6 +110,8 @@ impl MailBody {
                 attachments,
                 share: self.share,
                 question: self.question,
+                referrals: self.referrals,
+                referral_topic: self.referral_topic,
             },
             self.incidents,
         ))

@@ -8,6 +8,7 @@ pub mod notify;
 pub mod observe;
 pub mod openapi;
 pub mod publish;
+pub mod takedowns;
 pub mod vuln;
 
 use axum::extract::rejection::JsonRejection;

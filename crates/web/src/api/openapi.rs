@@ -129,6 +129,7 @@ fn schemas() -> Value {
     let mut all = core_schemas();
     for more in [
         incident_schemas(),
+        takedown_schemas(),
         vuln_schemas(),
         observe_schemas(),
         publish_schemas(),
@@ -138,6 +139,28 @@ fn schemas() -> Value {
         }
     }
     all
+}
+
+/// Takedowns, apart from the rest of the incident schemas (one `json!` has a
+/// recursion limit).
+fn takedown_schemas() -> Value {
+    let nullable_string = json!({"type": ["string", "null"]});
+    json!({
+        "Takedown": {"type": "object", "required": ["id", "incident_id", "url", "stage", "requested_at", "requested_by", "returns", "checks"],
+            "properties": {"id": {"type": "integer"}, "incident_id": {"type": "integer"}, "url": {"type": "string"},
+                "stage": {"type": "string", "enum": ["requested", "down", "verified"]},
+                "requested_at": {"type": "string"}, "requested_by": {"type": "string"},
+                "down_at": nullable_string, "verified_at": nullable_string,
+                "returns": {"type": "integer", "description": "times the site came back after it was down"},
+                "checks": {"type": "array", "items": {"type": "object", "required": ["id", "checked_at", "checked_by", "result", "note"],
+                    "properties": {"id": {"type": "integer"}, "checked_at": {"type": "string"}, "checked_by": {"type": "string"},
+                        "result": {"type": "string", "enum": ["up", "down"]}, "note": {"type": "string"}}}}}},
+        "TakedownRequest": {"type": "object", "required": ["url"], "additionalProperties": false,
+            "properties": {"url": {"type": "string", "description": "the site, http:// or https://"}}},
+        "TakedownCheck": {"type": "object", "required": ["result"], "additionalProperties": false,
+            "properties": {"result": {"type": "string", "enum": ["up", "down"], "description": "what the check found"},
+                "note": {"type": "string"}}}
+    })
 }
 
 fn observe_schemas() -> Value {
@@ -326,7 +349,9 @@ fn incident_schemas() -> Value {
                 "cc": {"type": "array", "items": {"type": "string"}},
                 "subject": {"type": "string", "description": "empty: the template's; the ticket tag is added"},
                 "body": {"type": "string", "description": "empty: the template's"},
-                "template": {"type": "string", "enum": ["ask_logs", "advice", "notified_site", "closing"]},
+                "template": {"type": "string", "enum": ["ask_logs", "advice", "referral", "notified_site", "closing"]},
+                "referrals": {"type": "array", "items": {"type": "integer"}, "description": "referral organizations to point to; none: the referral template picks by topic and the reporter's country"},
+                "referral_topic": {"type": "string", "description": "what the referral is about (police, consumer, legal…)"},
                 "lang": {"type": "string", "enum": ["ja", "en"], "description": "the template's language; by default the first recipient's"},
                 "reply_to": {"type": "integer", "description": "the message of the thread answered"},
                 "quote": {"type": "boolean"},
@@ -360,7 +385,9 @@ fn incident_schemas() -> Value {
                 "id": {"type": "integer"}, "report_id": {"type": "integer"}, "source_ip": nullable_string, "source_host": nullable_string,
                 "state": {"type": "string"}, "owner_id": nullable_int, "tlp": {"type": "string"}, "category": nullable_string,
                 "created_at": {"type": "string"}, "updated_at": {"type": "string"}, "subject": nullable_string,
-                "reporter_email": nullable_string, "linked": {"type": "array", "items": {"type": "integer"}}
+                "reporter_email": nullable_string, "linked": {"type": "array", "items": {"type": "integer"}},
+                "due_kind": {"type": ["string", "null"], "enum": ["first_response", "reply", "close", null], "description": "the clock that falls due next"},
+                "due_at": nullable_string, "first_response_at": nullable_string, "closed_at": nullable_string
             }
         },
         "IncidentPatch": {"type": "object", "additionalProperties": false,
@@ -397,14 +424,16 @@ fn core_schemas() -> Value {
     let nullable_int = json!({"type": ["integer", "null"]});
     let role = json!({"type": "string", "enum": ["admin", "coordinator", "vendor", "constituent", "sensor"]});
     let lang = json!({"type": "string", "enum": ["ja", "en"]});
-    let kind = json!({"type": "string", "enum": ["team", "constituent", "vendor", "csirt", "isp"]});
+    let kind = json!({"type": "string", "enum": ["team", "constituent", "vendor", "csirt", "isp", "referral"]});
     let organization = json!({
         "type": "object",
         "required": ["id", "name", "kind", "notes", "created_at", "updated_at"],
         "properties": {
             "id": {"type": "integer"}, "name": {"type": "string"}, "kind": kind,
             "country": nullable_string, "domain": nullable_string, "notes": {"type": "string"},
-            "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"}
+            "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+            "topics": {"type": "string", "description": "referrals: what they take, comma separated"},
+            "region": {"type": "string", "description": "referrals: where they serve (JP, JP-13); empty: everywhere"}
         }
     });
     let contact = json!({
@@ -470,7 +499,8 @@ fn core_schemas() -> Value {
         "NewOrganization": {
             "type": "object", "required": ["name", "kind"], "additionalProperties": false,
             "properties": {"name": {"type": "string"}, "kind": kind, "country": nullable_string,
-                           "domain": nullable_string, "notes": {"type": "string"}}
+                           "domain": nullable_string, "notes": {"type": "string"},
+                           "topics": {"type": "string"}, "region": {"type": "string"}}
         },
         "Contact": contact,
         "NewContact": {

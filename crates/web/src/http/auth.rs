@@ -505,11 +505,14 @@ async fn check_csrf(
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let is_form = request
+    let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        .unwrap_or("")
+        .to_string();
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded")
+        || content_type.starts_with("multipart/form-data");
     let (request, submitted) = match from_header {
         Some(t) => (request, Some(t)),
         None if is_form => {
@@ -523,7 +526,11 @@ async fn check_csrf(
                         "the request body is larger than this server accepts",
                     )
                 })?;
-            let token = form_urlencoded_field(&bytes, CSRF_FIELD);
+            let token = if content_type.starts_with("multipart/form-data") {
+                multipart_field(&parts.headers, bytes.clone(), CSRF_FIELD).await
+            } else {
+                form_urlencoded_field(&bytes, CSRF_FIELD)
+            };
             (Request::from_parts(parts, Body::from(bytes)), token)
         }
         None => (request, None),
@@ -541,6 +548,27 @@ async fn check_csrf(
         ));
     }
     Ok(next.run(request).await)
+}
+
+/// A text field of a `multipart/form-data` body (the body is read from a copy; the
+/// handler gets it whole).
+async fn multipart_field(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Bytes,
+    name: &str,
+) -> Option<String> {
+    use axum::extract::FromRequest;
+    let mut request = Request::new(Body::from(body));
+    *request.headers_mut() = headers.clone();
+    let mut form = axum::extract::Multipart::from_request(request, &())
+        .await
+        .ok()?;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some(name) && field.file_name().is_none() {
+            return field.text().await.ok();
+        }
+    }
+    None
 }
 
 fn form_urlencoded_field(body: &[u8], name: &str) -> Option<String> {

@@ -45,6 +45,13 @@ impl Ctx {
         &self.auth.principal
     }
 
+    /// The store, with the incidents' due times brought up to date first: what a
+    /// reader of incidents starts with (cheap when nothing changed).
+    pub async fn settled(&self) -> Result<&Store, AppError> {
+        renkei_incident::clocks::settle(&self.state.store, &self.state.clocks).await?;
+        Ok(&self.state.store)
+    }
+
     /// What every call into the vulnerability pillar starts with.
     pub fn vuln(&self) -> (&Store, &renkei_vuln::Settings, &Principal) {
         (&self.state.store, &self.state.vuln, &self.auth.principal)

@@ -2,7 +2,8 @@
 //! body into a typed struct (a map, or a list of pairs where a field repeats), and a
 //! form that does not parse is refused in the error boundary's format (422 naming
 //! the field). Fields a browser sends empty (an unchosen select, a blank input) read
-//! as absent through [`blank`].
+//! as absent through [`blank`]. A form that carries files (`multipart/form-data`)
+//! is read by [`WithFiles`]: its fields as pairs, and its files.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -33,6 +34,83 @@ where
                 format!("the form: {e}"),
             )
         })
+    }
+}
+
+/// A form's fields as pairs (a field may repeat) and the files it carries. A file
+/// input left empty sends nothing.
+pub struct WithFiles {
+    pub pairs: Vec<(String, String)>,
+    pub files: Vec<renkei_incident::incidents::Upload>,
+}
+
+impl WithFiles {
+    /// The first value of a field, or empty text.
+    pub fn get(&self, name: &str) -> String {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+}
+
+fn unreadable(e: impl std::fmt::Display) -> AppError {
+    AppError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+        format!("the form: {e}"),
+    )
+}
+
+impl<S> FromRequest<S> for WithFiles
+where
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        let multipart = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if !multipart {
+            let Form(pairs) = Form::<Vec<(String, String)>>::from_request(request, state).await?;
+            return Ok(WithFiles {
+                pairs,
+                files: Vec::new(),
+            });
+        }
+        let mut form = axum::extract::Multipart::from_request(request, state)
+            .await
+            .map_err(|e| AppError::bad_request("bad_request", e.body_text()))?;
+        let mut out = WithFiles {
+            pairs: Vec::new(),
+            files: Vec::new(),
+        };
+        while let Some(field) = form.next_field().await.map_err(unreadable)? {
+            let name = field.name().unwrap_or("").to_string();
+            match field.file_name().map(str::to_string) {
+                Some(filename) => {
+                    let content_type = field.content_type().unwrap_or("").to_string();
+                    let data = field.bytes().await.map_err(unreadable)?.to_vec();
+                    if filename.is_empty() && data.is_empty() {
+                        continue;
+                    }
+                    out.files.push(renkei_incident::incidents::Upload {
+                        filename,
+                        content_type,
+                        data,
+                    });
+                }
+                None => {
+                    let value = field.text().await.map_err(unreadable)?;
+                    out.pairs.push((name, value));
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

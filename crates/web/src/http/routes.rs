@@ -251,6 +251,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(GET, "/admin/templates", Staff, pages::notify::templates)
         .page(POST, "/admin/templates", Staff, pages::notify::template_save)
         .page(POST, "/incidents/{id}/enrich", Staff, pages::notify::enrich)
+        .page(POST, "/incidents/{id}/takedowns", Staff, pages::takedowns::request)
+        .page(POST, "/takedowns/{id}/checks", Staff, pages::takedowns::check)
         .page(GET, "/about", Public, pages::notify::about)
         .page(GET, "/notes", Public, pages::vuln::notes_list)
         .page(GET, "/notes/{id}", Public, pages::vuln::note_page)
@@ -399,6 +401,9 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
                     ("q", "string", "full text over the report and the source"),
                     ("all", "string", "any value: include closed, rejected and duplicate"),
                     ("replied", "string", "any value: only incidents with a reply nobody has answered yet"),
+                    ("due", "string", "only incidents whose next clock is this: first_response, reply, close"),
+                    ("overdue", "string", "any value: only incidents past their clock"),
+                    ("sort", "string", "due: soonest due first; newest (default): newest first"),
                     ("limit", "integer", "at most this many (default 100)"),
                     ("offset", "integer", "skip this many"),
                 ],
@@ -415,6 +420,10 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .api(GET, "/api/v1/incidents/{id}/messages", Staff, doc("The incident's conversation (its own and its report's): mail in and out with delivery state, notes.", None, Some("Message[]"), 200), api::mail::incident_thread)
         .api(GET, "/api/v1/incidents/{id}/recipients", Staff, doc("Who a mail about the incident would usually go to.", None, Some("Suggestion[]"), 200), api::mail::incident_recipients)
         .api(POST, "/api/v1/incidents/{id}/enrich", Staff, doc("Enrich the incident's address again with the tables in use now; the old values stay in the audit log.", None, Some("Incident"), 200), api::notify::enrich_incident)
+        .api(GET, "/api/v1/incidents/{id}/takedowns", Staff, doc("The sites asked to be taken down for the incident, with every check.", None, Some("Takedown[]"), 200), api::takedowns::of_incident)
+        .api(POST, "/api/v1/incidents/{id}/takedowns", Staff, doc("Track a site the team asked to have taken down (phishing, malware): requested → down → verified.", Some("TakedownRequest"), Some("Takedown"), 201), api::takedowns::request)
+        .api(GET, "/api/v1/takedowns/{id}", Staff, doc("One takedown, with every check.", None, Some("Takedown"), 200), api::takedowns::get)
+        .api(POST, "/api/v1/takedowns/{id}/checks", Staff, doc("Record a check of the site: down moves the takedown on (down, then verified); up after it was down is a return, which requests it again and reopens a resolved or closed incident.", Some("TakedownCheck"), Some("Takedown"), 200), api::takedowns::check)
         .api(GET, "/api/v1/incidents/{id}/notifications", Staff, doc("The notifications sent about an incident, with their mail's state.", None, Some("Notification[]"), 200), api::notify::for_incident)
         .api(GET, "/api/v1/enrich/lookup", Staff, doc("What the tables say about an address (?ip=).", None, Some("Enrichment"), 200), api::notify::lookup)
         .api(GET, "/api/v1/enrich/sources", Staff, doc("The tables loaded, their sizes, and contacts that bounce.", None, Some("EnrichSources"), 200), api::notify::sources)

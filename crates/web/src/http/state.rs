@@ -19,6 +19,8 @@ pub struct AppState {
     pub form_limiter: Arc<RateLimiter>,
     pub enricher: renkei_enrich::Enricher,
     pub notify: Arc<renkei_incident::notify::Settings>,
+    /// What each incident is owed and by when (`[clocks]`).
+    pub clocks: Arc<renkei_incident::clocks::Clocks>,
     pub vuln: Arc<renkei_vuln::Settings>,
     pub lists: Arc<renkei_publish::lists::Settings>,
     pub warnings: Arc<renkei_publish::warnings::Settings>,

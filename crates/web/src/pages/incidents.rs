@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use renkei_core::tlp::Tlp;
 use renkei_incident::classify::Reason;
+use renkei_incident::clocks::Due;
 use renkei_incident::incidents::{self, Incident, Report, State as IncidentState};
 use renkei_incident::reports::{self, Channel, FormReport};
 use renkei_incident::{Category, IncidentError, stats};
@@ -204,9 +205,15 @@ struct QueuePage<'a> {
     categories: [Category; 6],
     tlps: [Tlp; 5],
     coordinators: Vec<(i64, String)>,
+    dues: [Due; 3],
+    now: String,
 }
 
 impl QueuePage<'_> {
+    fn overdue(&self, at: &str) -> bool {
+        at <= self.now.as_str()
+    }
+
     fn is(&self, v: &Option<String>, x: &str) -> bool {
         v.as_deref() == Some(x)
     }
@@ -223,7 +230,8 @@ impl QueuePage<'_> {
 }
 
 pub(crate) async fn queue(page: Page, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
-    let list = incidents::list(page.store(), &q.filter()?).await?;
+    let filter = q.filter(&renkei_core::time::format(page.now))?;
+    let list = incidents::list(page.settled().await?, &filter).await?;
     let coordinators = incidents::coordinators(page.store()).await?;
     html(&QueuePage {
         shell: page.shell("incidents"),
@@ -233,6 +241,8 @@ pub(crate) async fn queue(page: Page, Query(q): Query<ListQuery>) -> Result<Resp
         categories: Category::ALL,
         tlps: Tlp::ALL,
         coordinators,
+        dues: Due::ALL,
+        now: renkei_core::time::format(page.now),
     })
 }
 
@@ -393,7 +403,7 @@ struct ReportPage<'a> {
     write_base: String,
     /// Whether the reporter's status page has a live link.
     status_link: bool,
-    templates: [&'static str; 4],
+    templates: [&'static str; 5],
     attachments: Vec<incidents::Attachment>,
     ips: Vec<(String, String)>,
     urls: Vec<String>,
@@ -401,6 +411,9 @@ struct ReportPage<'a> {
     emails: Vec<String>,
     ports: Vec<String>,
     warnings: Vec<String>,
+    /// The sites asked to be taken down, for all the report's incidents.
+    takedowns: Vec<renkei_incident::takedowns::Takedown>,
+    now: String,
 }
 
 /// The classifier's reasons in the reader's language. Reports classified before
@@ -460,8 +473,9 @@ pub(crate) async fn report(
     let shown = &raw_bytes[..raw_bytes.len().min(512 * 1024)];
     let raw = renkei_formats::mime::decode_japanese(shown).0;
     let mut list = Vec::new();
+    let store = page.settled().await?;
     for i in &report.incidents {
-        list.push(incidents::get(page.store(), *i).await?);
+        list.push(incidents::get(store, *i).await?);
     }
     let timeline = timeline::build(
         page.store(),
@@ -519,6 +533,9 @@ pub(crate) async fn report(
         domains: strings(&ind["domains"]),
         emails: strings(&ind["emails"]),
         warnings: strings(&report.warnings),
+        takedowns: renkei_incident::takedowns::of_incidents(page.store(), &report.incidents)
+            .await?,
+        now: renkei_core::time::format(page.now),
         ips,
         ports,
         report,
@@ -536,6 +553,17 @@ pub(crate) async fn report(
 }
 
 impl ReportPage<'_> {
+    fn takedowns_of(&self, id: &i64) -> Vec<&renkei_incident::takedowns::Takedown> {
+        self.takedowns
+            .iter()
+            .filter(|t| t.incident_id == *id)
+            .collect()
+    }
+
+    fn overdue(&self, at: &str) -> bool {
+        at <= self.now.as_str()
+    }
+
     fn history(&self, id: &i64) -> &[renkei_core::audit::AuditEntry] {
         self.histories
             .iter()
@@ -647,6 +675,16 @@ struct StatsPage<'a> {
     s: stats::Statistics,
     from: String,
     to: String,
+}
+
+impl StatsPage<'_> {
+    /// Seconds as hours, one decimal; a dash when nothing was measured.
+    fn hours(&self, secs: &Option<i64>) -> String {
+        match stats::Spread::hours(*secs) {
+            Some(h) => self.shell.catalog.fill("stats.hours", &[("n", &h)]),
+            None => "—".into(),
+        }
+    }
 }
 
 pub(crate) async fn statistics(page: Page, Query(p): Query<Period>) -> Result<Response, AppError> {

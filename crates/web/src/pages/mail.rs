@@ -13,7 +13,7 @@ use renkei_incident::incidents;
 use renkei_mail::conversations::Message;
 
 use crate::http::error::AppError;
-use crate::http::form::Form;
+use crate::http::form::WithFiles;
 use crate::pages::{Page, Shell, html, html_status, see_other};
 
 /// The form as filled in (or about to be).
@@ -31,6 +31,8 @@ struct Filled {
     share: bool,
     files: Vec<i64>,
     ids: Vec<i64>,
+    referrals: Vec<i64>,
+    referral_topic: String,
 }
 
 impl Filled {
@@ -69,6 +71,8 @@ impl Filled {
             share: !get("share").is_empty(),
             files: numbers("file"),
             ids: numbers("ids"),
+            referrals: numbers("referral"),
+            referral_topic: get("referral_topic"),
         }
     }
 
@@ -86,6 +90,8 @@ impl Filled {
             attachments: Vec::new(),
             share: self.share,
             question: self.question,
+            referrals: self.referrals.clone(),
+            referral_topic: Some(self.referral_topic.clone()).filter(|t| !t.trim().is_empty()),
         }
     }
 }
@@ -100,8 +106,10 @@ struct WritePage<'a> {
     back: String,
     report: Option<i64>,
     suggestions: Vec<Suggestion>,
-    templates: [&'static str; 4],
+    templates: [&'static str; 5],
     files: Vec<incidents::Attachment>,
+    /// The referral directory, to point someone to.
+    referral_orgs: Vec<renkei_core::orgs::Organization>,
     answering: Option<Message>,
     form: Filled,
     preview: Option<Preview>,
@@ -111,6 +119,10 @@ struct WritePage<'a> {
 impl WritePage<'_> {
     fn file_checked(&self, id: &i64) -> bool {
         self.form.files.contains(id)
+    }
+
+    fn referral_checked(&self, id: &i64) -> bool {
+        self.form.referrals.contains(id)
     }
 }
 
@@ -190,6 +202,11 @@ async fn show(
         suggestions,
         templates: correspond::TEMPLATES,
         files,
+        referral_orgs: renkei_core::orgs::list(
+            page.store(),
+            Some(renkei_core::orgs::OrgKind::Referral),
+        )
+        .await?,
         answering,
         form,
         preview,
@@ -231,25 +248,84 @@ fn start(pairs: &[(String, String)]) -> Filled {
     form
 }
 
-async fn previewed(
+enum Done {
+    Previewed(Preview),
+    Sent(correspond::Mailed),
+}
+
+/// Previews the mail, or sends it. Either way a mail that cannot go as written is
+/// shown again with its problem; anything else is the error page's.
+async fn act(
     page: &Page,
     report: Option<i64>,
-    pairs: Vec<(String, String)>,
+    sent: WithFiles,
+    sending: bool,
 ) -> Result<Response, AppError> {
-    let mut form = Filled::read(&pairs);
+    let mut form = Filled::read(&sent.pairs);
     let target = target_of(page, report, &form.ids).await?;
+    // Files added here become files of the report, ticked to go with the mail.
+    if !sent.files.is_empty() {
+        let report = match &target.about {
+            About::Report(r) => Some(*r),
+            About::Incidents(ids) => {
+                let mut reports = Vec::new();
+                for i in ids {
+                    reports.push(incidents::get(page.store(), *i).await?.report_id);
+                }
+                reports.sort_unstable();
+                reports.dedup();
+                (reports.len() == 1).then(|| reports[0])
+            }
+        };
+        let added = match report {
+            Some(r) => {
+                let actor = page.auth.actor();
+                renkei_incident::reports::add_files(page.store(), &actor, r, &sent.files)
+                    .await
+                    .map_err(AppError::from)
+            }
+            None => Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                page.shell("").t("mail.upload_one_report"),
+            )),
+        };
+        match added {
+            Ok(ids) => form.files.extend(ids),
+            Err(e) if e.status == StatusCode::UNPROCESSABLE_ENTITY => {
+                return show(page, target, form, None, Some(e.message)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let tables = page.state.enricher.tables();
-    match correspond::preview(
-        page.store(),
-        &page.state.notify,
-        Some(&tables),
-        &page.auth.actor(),
-        &target.about,
-        &form.letter(),
-    )
-    .await
-    {
-        Ok(p) => {
+    let (store, settings, actor) = (page.store(), &page.state.notify, page.auth.actor());
+    let letter = form.letter();
+    let result = if sending {
+        correspond::send(
+            store,
+            settings,
+            Some(&tables),
+            &actor,
+            &target.about,
+            &letter,
+        )
+        .await
+        .map(Done::Sent)
+    } else {
+        correspond::preview(
+            store,
+            settings,
+            Some(&tables),
+            &actor,
+            &target.about,
+            &letter,
+        )
+        .await
+        .map(Done::Previewed)
+    };
+    match result {
+        Ok(Done::Previewed(p)) => {
             // What was previewed is what will be sent: the template's text goes into
             // the fields, to be edited or sent as it is.
             form.subject = p.subject.clone();
@@ -260,45 +336,13 @@ async fn previewed(
             form.lang = p.lang.as_str().to_string();
             show(page, target, form, Some(p), None).await
         }
-        Err(e) => {
-            let e = AppError::from(e);
-            // A mail that cannot go as written is shown again with its problem;
-            // anything else is the error page's.
-            if e.status != StatusCode::UNPROCESSABLE_ENTITY {
-                return Err(e);
-            }
-            show(page, target, form, None, Some(e.message)).await
-        }
-    }
-}
-
-async fn sent(
-    page: &Page,
-    report: Option<i64>,
-    pairs: Vec<(String, String)>,
-) -> Result<Response, AppError> {
-    let form = Filled::read(&pairs);
-    let target = target_of(page, report, &form.ids).await?;
-    let tables = page.state.enricher.tables();
-    match correspond::send(
-        page.store(),
-        &page.state.notify,
-        Some(&tables),
-        &page.auth.actor(),
-        &target.about,
-        &form.letter(),
-    )
-    .await
-    {
-        Ok(m) => Ok(see_other(&format!(
+        Ok(Done::Sent(m)) => Ok(see_other(&format!(
             "{}#message-{}",
             target.back.trim_end_matches("#thread"),
             m.message
         ))),
         Err(e) => {
             let e = AppError::from(e);
-            // A mail that cannot go as written is shown again with its problem;
-            // anything else is the error page's.
             if e.status != StatusCode::UNPROCESSABLE_ENTITY {
                 return Err(e);
             }
@@ -310,29 +354,23 @@ async fn sent(
 pub(crate) async fn report_preview(
     page: Page,
     Path(id): Path<i64>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    pairs: WithFiles,
 ) -> Result<Response, AppError> {
-    previewed(&page, Some(id), pairs).await
+    act(&page, Some(id), pairs, false).await
 }
 
 pub(crate) async fn report_send(
     page: Page,
     Path(id): Path<i64>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    pairs: WithFiles,
 ) -> Result<Response, AppError> {
-    sent(&page, Some(id), pairs).await
+    act(&page, Some(id), pairs, true).await
 }
 
-pub(crate) async fn incidents_preview(
-    page: Page,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Result<Response, AppError> {
-    previewed(&page, None, pairs).await
+pub(crate) async fn incidents_preview(page: Page, pairs: WithFiles) -> Result<Response, AppError> {
+    act(&page, None, pairs, false).await
 }
 
-pub(crate) async fn incidents_send(
-    page: Page,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Result<Response, AppError> {
-    sent(&page, None, pairs).await
+pub(crate) async fn incidents_send(page: Page, pairs: WithFiles) -> Result<Response, AppError> {
+    act(&page, None, pairs, true).await
 }

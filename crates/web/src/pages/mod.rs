@@ -12,6 +12,7 @@ pub mod publish;
 pub mod report;
 pub mod sso;
 pub mod status;
+pub mod takedowns;
 pub mod timeline;
 pub mod vuln;
 
@@ -21,17 +22,17 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use chrono::{DateTime, Utc};
+use renkei_core::Classify;
 use renkei_core::access::{Role, Scope, Scopes, UserInfo};
 use renkei_core::accounts::{self, ApiToken, LoginOutcome, NewUser, User};
 use renkei_core::audit::{self, AuditEntry, Verdict};
 use renkei_core::lang::Lang;
 use renkei_core::orgs::{self, Contact, NewContact, NewOrganization, OrgKind, Organization};
-use renkei_core::{Classify, Store};
 use renkei_core::{CoreError, second_factor, secrets};
 use serde::Deserialize;
 
-use crate::http::auth::{self, Auth, CookieSpec, CsrfToken};
+use crate::http::auth::{self, CookieSpec, CsrfToken};
+use crate::http::context::Ctx;
 use crate::http::error::{AppError, Rendered};
 use crate::http::i18n::{self, Catalog, LANG_COOKIE};
 use crate::http::state::AppState;
@@ -40,67 +41,49 @@ use crate::http::state::AppState;
 /// the caller, the CSRF token for its forms, the language, and the clock read once
 /// for the request.
 pub struct Page {
-    pub state: AppState,
-    pub auth: Auth,
+    /// The node's state, the caller and the request's clock, as API handlers get
+    /// them; `page.state`, `page.store()` and the like reach through.
+    pub ctx: Ctx,
     pub csrf: String,
     pub lang: Lang,
     /// Where the page is, so the language switch can come back to it.
     pub path: String,
-    /// "Now" for everything this request decides (embargoes, deadlines, periods).
-    pub now: DateTime<Utc>,
 }
 
 impl FromRequestParts<AppState> for Page {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let auth = parts
-            .extensions
-            .get::<Auth>()
-            .cloned()
-            .ok_or_else(|| AppError::internal("page without auth"))?;
+        let ctx = Ctx::from_request_parts(parts, state).await?;
         let csrf = parts
             .extensions
             .get::<CsrfToken>()
             .map(|c| c.0.clone())
             .unwrap_or_default();
-        let lang = i18n::request_lang(&parts.headers, auth.principal.user().map(|u| u.lang));
+        let lang = i18n::request_lang(&parts.headers, ctx.auth.principal.user().map(|u| u.lang));
         let path = parts
             .uri
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_default();
         Ok(Page {
-            state: state.clone(),
-            auth,
+            ctx,
             csrf,
             lang,
             path,
-            now: state.store.now(),
         })
     }
 }
 
+impl std::ops::Deref for Page {
+    type Target = Ctx;
+
+    fn deref(&self) -> &Ctx {
+        &self.ctx
+    }
+}
+
 impl Page {
-    pub fn store(&self) -> &Store {
-        &self.state.store
-    }
-
-    pub fn caller(&self) -> &renkei_core::access::Principal {
-        &self.auth.principal
-    }
-
-    /// What every call into the vulnerability pillar starts with.
-    pub fn vuln(
-        &self,
-    ) -> (
-        &Store,
-        &renkei_vuln::Settings,
-        &renkei_core::access::Principal,
-    ) {
-        (&self.state.store, &self.state.vuln, &self.auth.principal)
-    }
-
     pub fn shell(&self, active: &'static str) -> Shell<'_> {
         Shell {
             catalog: i18n::catalog(self.lang),
@@ -178,6 +161,7 @@ impl Shell<'_> {
             OrgKind::Vendor => self.t("kind.vendor"),
             OrgKind::Csirt => self.t("kind.csirt"),
             OrgKind::Isp => self.t("kind.isp"),
+            OrgKind::Referral => self.t("kind.referral"),
         }
     }
 }
@@ -246,6 +230,7 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
     let q = crate::pages::ops::queues(&state).await?;
     let nodes = renkei_core::nodes::nodes(&state.store).await?;
     let leases = renkei_core::jobs::leases(&state.store).await?;
+    let overdue = renkei_incident::clocks::overdue(&state.store, &state.clocks).await?;
     let mut gauges = vec![
         (
             "renkei_nodes_alive",
@@ -298,6 +283,21 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, A
             "renkei_incidents_new_replies",
             "Open incidents with a reply nobody has answered yet.",
             renkei_incident::incidents::new_replies(&state.store).await?,
+        ),
+        (
+            "renkei_incidents_overdue_first_response",
+            "Open incidents nobody has written about within the first-response limit.",
+            overdue.first_response,
+        ),
+        (
+            "renkei_incidents_overdue_reply",
+            "Incidents whose question has waited for an answer past the limit.",
+            overdue.reply,
+        ),
+        (
+            "renkei_incidents_overdue_close",
+            "Open incidents past the time to close.",
+            overdue.close,
         ),
     ];
     let lanes = [
@@ -849,6 +849,9 @@ struct DashboardPage<'a> {
     counts: Option<(i64, i64, i64)>,
     /// For staff: open incidents with a reply nobody has answered.
     new_replies: Option<i64>,
+    /// For staff: open incidents past each clock.
+    overdue: Option<renkei_incident::clocks::Overdue>,
+    dues: [renkei_incident::clocks::Due; 3],
 }
 
 pub(crate) async fn dashboard(page: Page) -> Result<Response, AppError> {
@@ -864,10 +867,13 @@ pub(crate) async fn dashboard(page: Page) -> Result<Response, AppError> {
         None
     };
     let staff = user.role.is_staff();
-    let new_replies = if staff {
-        Some(renkei_incident::incidents::new_replies(page.store()).await?)
+    let (new_replies, overdue) = if staff {
+        (
+            Some(renkei_incident::incidents::new_replies(page.store()).await?),
+            Some(renkei_incident::clocks::overdue(page.store(), &page.state.clocks).await?),
+        )
     } else {
-        None
+        (None, None)
     };
     let pillars = ["incidents", "vulns", "observe", "publish", "reports"]
         .into_iter()
@@ -886,6 +892,8 @@ pub(crate) async fn dashboard(page: Page) -> Result<Response, AppError> {
         org,
         counts,
         new_replies,
+        overdue,
+        dues: renkei_incident::clocks::Due::ALL,
     })
 }
 
@@ -1116,7 +1124,7 @@ pub(crate) async fn account_token_revoke(
 struct OrgsPage<'a> {
     shell: Shell<'a>,
     orgs: Vec<Organization>,
-    kinds: [OrgKind; 5],
+    kinds: [OrgKind; 6],
     filter: Option<OrgKind>,
 }
 
@@ -1152,6 +1160,8 @@ pub struct OrgForm {
     country: Option<String>,
     domain: Option<String>,
     notes: Option<String>,
+    topics: Option<String>,
+    region: Option<String>,
 }
 
 impl OrgForm {
@@ -1162,6 +1172,8 @@ impl OrgForm {
             country: self.country,
             domain: self.domain,
             notes: self.notes.unwrap_or_default(),
+            topics: self.topics.unwrap_or_default(),
+            region: self.region.unwrap_or_default(),
         })
     }
 }

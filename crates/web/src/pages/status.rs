@@ -2,14 +2,14 @@
 //! coordinator's controls for that link (revoke it, send a new one).
 
 use askama::Template;
-use axum::extract::Path;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use renkei_incident::status::{self, StatusView};
 use serde::Deserialize;
 
 use crate::http::error::AppError;
-use crate::http::form::Form;
+use crate::http::form::WithFiles;
 use crate::pages::{Page, Shell, html, html_status, see_other};
 
 #[derive(Template)]
@@ -28,11 +28,21 @@ fn nothing() -> AppError {
     AppError::not_found()
 }
 
-pub(crate) async fn show(page: Page, Path(secret): Path<String>) -> Result<Response, AppError> {
+#[derive(Deserialize)]
+pub struct Shown {
+    #[serde(default)]
+    added: Option<String>,
+}
+
+pub(crate) async fn show(
+    page: Page,
+    Path(secret): Path<String>,
+    Query(shown): Query<Shown>,
+) -> Result<Response, AppError> {
     let view = status::view(page.store(), &secret)
         .await?
         .ok_or_else(nothing)?;
-    let added = page.path.ends_with("?added=1");
+    let added = shown.added.is_some();
     html(&StatusPage {
         shell: page.shell("report"),
         view,
@@ -43,16 +53,12 @@ pub(crate) async fn show(page: Page, Path(secret): Path<String>) -> Result<Respo
     })
 }
 
-#[derive(Deserialize)]
-pub struct AddForm {
-    text: String,
-}
-
 pub(crate) async fn add(
     page: Page,
     Path(secret): Path<String>,
-    Form(f): Form<AddForm>,
+    form: WithFiles,
 ) -> Result<Response, AppError> {
+    let text = form.get("text");
     let view = status::view(page.store(), &secret)
         .await?
         .ok_or_else(nothing)?;
@@ -63,7 +69,7 @@ pub(crate) async fn add(
                 shell: page.shell("report"),
                 view,
                 secret: secret.clone(),
-                text: f.text.clone(),
+                text: text.clone(),
                 error: Some(error),
                 added: false,
             },
@@ -73,7 +79,7 @@ pub(crate) async fn add(
         let words = page.shell("report").t("report.throttled").to_string();
         return refuse(StatusCode::TOO_MANY_REQUESTS, words, view);
     }
-    match status::add(page.store(), &secret, &f.text).await {
+    match status::add(page.store(), &secret, &text, &form.files).await {
         Ok(Some(_)) => Ok(see_other(&format!("/status/{secret}?added=1"))),
         Ok(None) => Err(nothing()),
         Err(e) => {

@@ -132,6 +132,27 @@ fn event_words(words: &'static Catalog, incident: i64, e: &AuditEntry) -> Option
         }
         "incident.enriched" => words.fill("timeline.enriched", &[("incident", n)]),
         "incident.merged" => words.fill("timeline.merged", &[("incident", n)]),
+        "incident.takedown_requested" => {
+            let url = e.changes["url"].as_str().unwrap_or("—");
+            words.fill(
+                "timeline.takedown_requested",
+                &[("incident", n), ("url", &url)],
+            )
+        }
+        "incident.takedown_checked" | "incident.takedown_back" => {
+            let url = e.changes["url"].as_str().unwrap_or("—");
+            let result = words.name(
+                "takedown_result",
+                e.changes["result"].as_str().unwrap_or(""),
+            );
+            let key = match e.action.as_str() {
+                "incident.takedown_back" => "timeline.takedown_back",
+                _ => "timeline.takedown_checked",
+            };
+            words.fill(key, &[("incident", n), ("url", &url), ("result", &result)])
+        }
+        "incident.reminded" => words.fill("timeline.reminded", &[("incident", n)]),
+        "incident.escalated" => words.fill("timeline.escalated", &[("incident", n)]),
         _ => return None,
     })
 }

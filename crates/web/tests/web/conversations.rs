@@ -838,6 +838,33 @@ async fn bench_a_long_thread_and_ten_thousand_replies() {
     assert_eq!(answered as usize, SITES);
 }
 
+/// A `multipart/form-data` body as a browser builds it: text fields, then files.
+pub(crate) fn multipart(
+    fields: &[(&str, &str)],
+    files: &[(&str, &str, &[u8])],
+) -> (String, Vec<u8>) {
+    let boundary = "----renkei-test-boundary-7d9f";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    for (name, filename, data) in files {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: text/plain\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 /// The text of the last mail of a kind to an address, as queued.
 async fn mail_body(s: &Setup, kind: &str, to: &str) -> String {
     sqlx::query_scalar(
@@ -977,6 +1004,59 @@ async fn status_page(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 422, "nothing to add");
+
+    // Files, as a browser sends them (multipart): they become files of the report,
+    // named in the message, for coordinators only.
+    let (content_type, body) = multipart(
+        &[("_csrf", csrf.as_str()), ("text", "The log, as asked.")],
+        &[(
+            "file",
+            "../auth.log",
+            b"sshd: Failed password for root from 203.0.113.77\n",
+        )],
+    );
+    let r = reporter
+        .post(s.srv.url(&format!("/status/{secret}")))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let files: Vec<renkei_incident::incidents::Attachment> =
+        renkei_incident::incidents::attachments(&s.srv.store, report)
+            .await
+            .unwrap();
+    assert_eq!(
+        files
+            .iter()
+            .map(|f| (f.filename.clone(), f.added_by.clone()))
+            .collect::<Vec<_>>(),
+        vec![(
+            Some("auth.log".to_string()),
+            Some("reporter (status page)".to_string())
+        )],
+        "the path is dropped from the name"
+    );
+    let thread = s.get(&format!("/api/v1/reports/{report}/messages")).await;
+    let last = thread.as_array().unwrap().last().unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        last.contains("The log, as asked.") && last.contains("[auth.log (49 B)]"),
+        "{last}"
+    );
+    // Without the form's token a multipart post is refused like any other.
+    let (content_type, body) = multipart(&[("text", "no token")], &[]);
+    let r = reporter
+        .post(s.srv.url(&format!("/status/{secret}")))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 
     // Wrong, revoked and expired links are the same nothing.
     let wrong = reporter

@@ -11,6 +11,7 @@ mod alerts;
 mod browser;
 mod bus;
 mod cases_by_role;
+mod clocks;
 mod conversations;
 mod errors;
 mod feeds;
