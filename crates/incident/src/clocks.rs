@@ -17,7 +17,8 @@
 //! # Layout
 //! - [`Clocks`]: the limits, read from `[clocks]` ([`Clocks::from_config`]).
 //! - [`Due`], [`Clocks::due_of`]: what falls due next for one incident (pure).
-//! - [`settle`]: `due_at` brought up to date for the marked incidents.
+//! - [`settle`], [`settle_some`]: `due_at` brought up to date for the marked
+//!   incidents (all of them, or what a reader can wait for).
 //! - [`remind`]: owners reminded of unanswered questions, then escalation.
 //! - [`overdue`]: counts for the dashboard and `/metrics`.
 //! - [`durations`]: times to first response and to close, for the quarterly report.
@@ -260,15 +261,26 @@ struct Marked {
     due_stale: i64,
 }
 
-/// Brings `due_at` up to date for the incidents whose terms changed since it was
-/// last worked out. Cheap when nothing changed (one look at an index). Returns how
-/// many were settled.
+/// Brings `due_at` up to date for every incident whose terms changed since it was
+/// last worked out (what the clock worker does). Returns how many were settled.
 pub async fn settle(store: &Store, clocks: &Clocks) -> Result<u64> {
+    settle_rounds(store, clocks, usize::MAX).await
+}
+
+/// What a reader does before it reads: settles up to 10,000 incidents, enough for
+/// what people change by hand; after a bulk import the clock worker settles the
+/// rest within the minute, and the page does not wait for it. Cheap when nothing
+/// changed (one look at an index).
+pub async fn settle_some(store: &Store, clocks: &Clocks) -> Result<u64> {
+    settle_rounds(store, clocks, 5).await
+}
+
+async fn settle_rounds(store: &Store, clocks: &Clocks, rounds: usize) -> Result<u64> {
     let mut settled = 0;
     // Each round takes what is marked now; what is marked meanwhile waits for the
     // next round (or the next call), never lost: the update only clears the mark
     // it read.
-    for _ in 0..1000 {
+    for _ in 0..rounds {
         let marked: Vec<Marked> = sqlx::query_as(
             "SELECT id, state, category, tlp, created_at, first_response_at, waiting_since, due_stale
              FROM incidents WHERE due_stale > 0 ORDER BY id LIMIT 2000",
@@ -350,7 +362,7 @@ impl Overdue {
 
 /// The open incidents past their clocks now.
 pub async fn overdue(store: &Store, clocks: &Clocks) -> Result<Overdue> {
-    settle(store, clocks).await?;
+    settle_some(store, clocks).await?;
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT due_kind, COUNT(*) FROM incidents WHERE due_at IS NOT NULL AND due_at <= $1 GROUP BY due_kind",
     )

@@ -48,7 +48,7 @@ impl Ctx {
     /// The store, with the incidents' due times brought up to date first: what a
     /// reader of incidents starts with (cheap when nothing changed).
     pub async fn settled(&self) -> Result<&Store, AppError> {
-        renkei_incident::clocks::settle(&self.state.store, &self.state.clocks).await?;
+        renkei_incident::clocks::settle_some(&self.state.store, &self.state.clocks).await?;
         Ok(&self.state.store)
     }
 
