@@ -47,21 +47,11 @@ async fn desk(backend: Backend) -> Option<Desk> {
 
 impl Desk {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut r = self
-            .srv
-            .client()
-            .request(method, self.srv.url(path))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            r = r.json(&b);
-        }
-        let r = r.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let api = crate::common::Api {
+            srv: &self.srv,
+            http: self.srv.client(),
+        };
+        api.call(method, Some(&self.token), path, body).await
     }
 
     async fn get(&self, path: &str) -> Value {
