@@ -687,6 +687,8 @@ pub struct Upload {
 
 /// The most a file added through a form may weigh.
 pub const UPLOAD_LIMIT: usize = 10 << 20;
+/// The most files added at once.
+pub const UPLOADS_AT_ONCE: usize = 10;
 
 /// Adds files to a report in the caller's transaction; returns their numbers and
 /// names as kept. A
@@ -699,6 +701,12 @@ pub async fn add_files(
     added_by: &str,
 ) -> Result<Vec<(i64, String)>> {
     use sha2::Digest;
+    if files.len() > UPLOADS_AT_ONCE {
+        return Err(IncidentError::invalid(
+            "file",
+            format!("at most {UPLOADS_AT_ONCE} files at once"),
+        ));
+    }
     let mut ids = Vec::with_capacity(files.len());
     for f in files {
         let name: String = f

@@ -569,9 +569,6 @@ pub async fn add_files(
     files: &[crate::incidents::Upload],
 ) -> Result<Vec<i64>> {
     crate::incidents::report(store, report).await?;
-    if files.len() > 10 {
-        return Err(IncidentError::invalid("file", "at most 10 files at once"));
-    }
     let mut tx = store.begin().await?;
     let added = crate::incidents::add_files(&mut tx, report, files, &actor.label).await?;
     audit::record(

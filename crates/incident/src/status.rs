@@ -117,9 +117,6 @@ pub async fn add(
     if text.is_empty() && files.is_empty() {
         return Err(IncidentError::invalid("text", "write what you want to add"));
     }
-    if files.len() > 10 {
-        return Err(IncidentError::invalid("file", "at most 10 files at once"));
-    }
     if text.chars().count() > 20_000 {
         return Err(IncidentError::invalid("text", "at most 20,000 characters"));
     }

@@ -69,6 +69,8 @@ renkei_core::text_column!(Stage);
 #[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
 pub struct Check {
     pub id: i64,
+    #[serde(skip)]
+    pub takedown_id: i64,
     pub checked_at: String,
     pub checked_by: String,
     /// "up" or "down".
@@ -113,20 +115,14 @@ fn site(url: &str) -> Result<String> {
 }
 
 pub async fn get(store: &Store, id: i64) -> Result<Takedown> {
-    let mut t: Takedown = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let t: Takedown = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM takedowns WHERE id = $1"
     )))
     .bind(id)
     .fetch_optional(store.pool())
     .await?
     .ok_or(IncidentError::NotFound("takedown"))?;
-    t.checks = sqlx::query_as(
-        "SELECT id, checked_at, checked_by, result, note FROM takedown_checks WHERE takedown_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(store.pool())
-    .await?;
-    Ok(t)
+    Ok(with_checks(store, vec![t]).await?.remove(0))
 }
 
 /// The takedowns of some incidents, with their checks, oldest first.
@@ -142,16 +138,28 @@ pub async fn of_incidents(store: &Store, incidents: &[i64]) -> Result<Vec<Takedo
         }
         out.extend(q.fetch_all(store.pool()).await?);
     }
-    for t in &mut out {
-        t.checks = sqlx::query_as(
-            "SELECT id, checked_at, checked_by, result, note FROM takedown_checks WHERE takedown_id = $1 ORDER BY id",
-        )
-        .bind(t.id)
-        .fetch_all(store.pool())
-        .await?;
-    }
     out.sort_by_key(|t| t.id);
-    Ok(out)
+    with_checks(store, out).await
+}
+
+/// Fills in the checks of takedowns, read together rather than one query each.
+async fn with_checks(store: &Store, mut takedowns: Vec<Takedown>) -> Result<Vec<Takedown>> {
+    let ids: Vec<i64> = takedowns.iter().map(|t| t.id).collect();
+    for chunk in ids.chunks(200) {
+        let mut q = sqlx::query_as::<_, Check>(sqlx::AssertSqlSafe(format!(
+            "SELECT id, takedown_id, checked_at, checked_by, result, note FROM takedown_checks WHERE takedown_id IN ({}) ORDER BY id",
+            renkei_core::store::placeholders(1, chunk.len())
+        )));
+        for i in chunk {
+            q = q.bind(i);
+        }
+        for c in q.fetch_all(store.pool()).await? {
+            if let Some(t) = takedowns.iter_mut().find(|t| t.id == c.takedown_id) {
+                t.checks.push(c);
+            }
+        }
+    }
+    Ok(takedowns)
 }
 
 /// Records that the team asked for a site to be taken down.
