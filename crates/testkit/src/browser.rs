@@ -257,6 +257,41 @@ impl Browser {
         .await;
     }
 
+    /// Clicks the element if the page has it when asked; a page that navigates away
+    /// meanwhile (a form that submits itself, a redirect) is no failure. Returns
+    /// whether it clicked.
+    pub async fn click_if_present(&self, css: &str) -> bool {
+        let find = format!("{}/session/{}/element", self.driver, self.session);
+        let found: Value = self
+            .http
+            .post(find)
+            .json(&json!({"using": "css selector", "value": css}))
+            .send()
+            .await
+            .expect("find element")
+            .json()
+            .await
+            .expect("json");
+        let Some(id) = found["value"][ELEMENT_KEY].as_str() else {
+            return false;
+        };
+        let click = format!(
+            "{}/session/{}/element/{id}/click",
+            self.driver, self.session
+        );
+        let clicked: Value = self
+            .http
+            .post(click)
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("click")
+            .json()
+            .await
+            .expect("json");
+        clicked["value"].get("error").is_none()
+    }
+
     pub async fn click(&self, css: &str) {
         let id = self.element(css).await;
         self.call(

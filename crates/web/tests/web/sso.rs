@@ -223,9 +223,8 @@ async fn a_coordinator_signs_in_through_the_provider_in_a_browser() {
         if browser.current_url().await.starts_with(&srv.base) {
             break;
         }
-        if browser.exists("button[type=submit]").await {
-            browser.click("button[type=submit]").await;
-        }
+        // The page may move on between looking and clicking.
+        browser.click_if_present("button[type=submit]").await;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     browser.wait_url("/incidents").await;
