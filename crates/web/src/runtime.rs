@@ -345,10 +345,16 @@ fn batcher(
         use renkei_incident::reports::{self, Delivery};
         let mut waiting = Vec::with_capacity(64);
         while batches.recv_many(&mut waiting, 64).await > 0 {
-            // One actor per peer, as the audit log names who handed the mail over.
+            // One actor per peer host, as the audit log names who handed the mail
+            // over; not per connection, or a busy relay's mails would each go alone.
             let mut by_peer: std::collections::BTreeMap<String, Vec<Taken>> = Default::default();
             for t in waiting.drain(..) {
-                by_peer.entry(t.peer.clone()).or_default().push(t);
+                let host = t
+                    .peer
+                    .parse::<std::net::SocketAddr>()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_else(|_| t.peer.clone());
+                by_peer.entry(host).or_default().push(t);
             }
             for (peer, group) in by_peer {
                 let actor = renkei_core::audit::Actor {
