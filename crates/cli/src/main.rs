@@ -184,7 +184,9 @@ enum IncidentCommand {
     /// rest is imported. The same file for the same feed again is the same import: an
     /// unfinished one resumes, a finished one changes nothing ("duplicate": true).
     Import {
-        #[arg(long, value_parser = ["iodef", "xarf", "mail", "csv"])]
+        /// mbox: each file holds many messages (`From ` lines between them);
+        /// maildir: each FILE is a maildir, its `cur/` and `new/` messages read.
+        #[arg(long, value_parser = ["iodef", "xarf", "mail", "mbox", "maildir", "csv"])]
         format: String,
         /// The feed's name (csv): shadowserver-scan, shadowserver-infection and
         /// shadowserver-honeypot-scan have built-in column mappings; any other name
@@ -200,6 +202,14 @@ enum IncidentCommand {
         tlp: String,
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
+    },
+    /// The Shadowserver report types recognized in feed files and mailed reports,
+    /// one per line. With --refresh FILE, first replace the table with the types of
+    /// a schema file in Shadowserver's published layout (a JSON object keyed by
+    /// report type); prints {"types", "added", "removed"}.
+    FeedTypes {
+        #[arg(long, value_name = "FILE")]
+        refresh: Option<PathBuf>,
     },
     /// Write an incident as an IODEF 2.0 document (RFC 7970) on standard output, for
     /// exchange with partner CSIRTs.
@@ -722,6 +732,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             import(&store, &config, &format, &tlp, &files).await
         }
+        Command::Incident(IncidentCommand::FeedTypes { refresh }) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            let before = {
+                let mut tx = store.begin().await?;
+                let t = renkei_incident::feeds::shadowserver_types_in(&mut tx).await?;
+                tx.commit().await?;
+                t
+            };
+            match refresh {
+                Some(file) => {
+                    let bytes = std::fs::read(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    let types = match renkei_incident::feeds::refresh_shadowserver_types(
+                        &store,
+                        &Actor::system("feed types"),
+                        &bytes,
+                    )
+                    .await
+                    {
+                        Ok(t) => t,
+                        Err(e) if e.kind().is_user_error() => {
+                            say!("renkei: {}: {e}", file.display());
+                            return Ok(ExitCode::from(2));
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    let added = types.iter().filter(|t| !before.contains(t)).count();
+                    let removed = before.iter().filter(|t| !types.contains(t)).count();
+                    out!(
+                        "{}",
+                        serde_json::json!({"types": types.len(), "added": added, "removed": removed})
+                    );
+                }
+                None => {
+                    for t in before {
+                        out!("{t}");
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Mailgate { url, token } => mailgate(&url, token.as_deref()).await,
         Command::Report(ReportCommand::Quarterly {
             year,
@@ -1014,6 +1066,76 @@ async fn admin(store: &Store, cmd: AdminCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// One document to import, named as the user will find it again: the file, or
+/// `FILE#n` for the n-th message of an mbox file.
+struct Document {
+    shown: String,
+    raw: Vec<u8>,
+}
+
+/// The documents the files hold: a file each, or an mbox file's messages, or a
+/// maildir's (`cur/` and `new/`). What cannot be read is named on stderr.
+fn documents(format: &str, files: &[PathBuf], lines: &mut Vec<serde_json::Value>) -> Vec<Document> {
+    let mut docs = Vec::new();
+    let unreadable = |shown: String,
+                      e: &dyn std::fmt::Display,
+                      lines: &mut Vec<serde_json::Value>| {
+        say!("renkei: {shown}: cannot read: {e}");
+        lines.push(serde_json::json!({"file": shown, "report": null, "incidents": [], "category": null, "status": "unreadable", "problem": e.to_string()}));
+    };
+    for file in files {
+        let shown = file.display().to_string();
+        match format {
+            "maildir" => {
+                let mut paths = Vec::new();
+                for sub in ["cur", "new"] {
+                    match std::fs::read_dir(file.join(sub)) {
+                        Ok(entries) => paths.extend(
+                            entries
+                                .filter_map(|e| e.ok().map(|e| e.path()))
+                                .filter(|p| p.is_file()),
+                        ),
+                        Err(e) => unreadable(format!("{shown}/{sub}"), &e, lines),
+                    }
+                }
+                paths.sort();
+                for path in paths {
+                    match std::fs::read(&path) {
+                        Ok(raw) => docs.push(Document {
+                            shown: path.display().to_string(),
+                            raw,
+                        }),
+                        Err(e) => unreadable(path.display().to_string(), &e, lines),
+                    }
+                }
+            }
+            "mbox" => match std::fs::read(file) {
+                Ok(raw) => {
+                    if !renkei_formats::mbox::is_mbox(&raw) {
+                        say!(
+                            "renkei: {shown}: not an mbox file (it does not begin with a \"From sender date\" line)"
+                        );
+                        lines.push(serde_json::json!({"file": shown, "report": null, "incidents": [], "category": null, "status": "unreadable", "problem": "not an mbox file"}));
+                        continue;
+                    }
+                    for (n, message) in renkei_formats::mbox::split(&raw).into_iter().enumerate() {
+                        docs.push(Document {
+                            shown: format!("{shown}#{}", n + 1),
+                            raw: message,
+                        });
+                    }
+                }
+                Err(e) => unreadable(shown, &e, lines),
+            },
+            _ => match std::fs::read(file) {
+                Ok(raw) => docs.push(Document { shown, raw }),
+                Err(e) => unreadable(shown, &e, lines),
+            },
+        }
+    }
+    docs
+}
+
 async fn import(
     store: &Store,
     config: &Config,
@@ -1021,8 +1143,11 @@ async fn import(
     tlp: &str,
     files: &[PathBuf],
 ) -> anyhow::Result<ExitCode> {
-    use renkei_incident::reports::{self, Channel, InputFormat, Settings, Status};
-    let format = InputFormat::parse(format)?;
+    use renkei_incident::reports::{self, InputFormat, Settings, Status};
+    let input = match format {
+        "mbox" | "maildir" => InputFormat::Mail,
+        other => InputFormat::parse(other)?,
+    };
     let tlp = renkei_core::tlp::Tlp::parse(tlp)?;
     let settings = Settings {
         attachment_limit: config.intake.attachment_limit_bytes,
@@ -1034,69 +1159,86 @@ async fn import(
         reply_window_days: config.intake.reply_window_days,
         public_url: config.public_url(),
         status_link_days: 0,
+        unpack: renkei_web::unpack_limits(config),
+        feed_notify: Some(renkei_incident::notify::Settings::from_config(config)?),
     };
     let actor = Actor::system("import");
-    let mut all_fine = true;
+    let mut problems = Vec::new();
+    let docs = documents(format, files, &mut problems);
+    let mut all_fine = problems.is_empty();
+    for line in problems {
+        out!("{line}");
+    }
+    let bar = (std::io::stderr().is_terminal() && docs.len() > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(docs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message("importing");
+        bar
+    });
     // Batches keep the round trips per document low; each batch's raw files are
-    // committed before any of them is read.
-    for chunk in files.chunks(200) {
-        let mut readable: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut lines: Vec<Option<serde_json::Value>> = Vec::new();
-        for file in chunk {
-            let shown = file.display().to_string();
-            match std::fs::read(file) {
-                Ok(raw) => {
-                    readable.push((shown, raw));
-                    lines.push(None);
+    // committed before any of them is read. A batch the database refuses for a
+    // while (`renkei serve` writing the same SQLite file) is tried again.
+    for chunk in docs.chunks(200) {
+        let batch: Vec<(&[u8], renkei_core::tlp::Tlp)> =
+            chunk.iter().map(|d| (d.raw.as_slice(), tlp)).collect();
+        let mut tries = 0;
+        let imported = loop {
+            match reports::import_many(store, &settings, &actor, input, &batch).await {
+                Ok(done) => break done,
+                Err(e) if tries < 5 && e.is_busy() => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(200 << tries)).await;
                 }
-                Err(e) => {
-                    say!("renkei: {shown}: cannot read: {e}");
-                    all_fine = false;
-                    lines.push(Some(serde_json::json!({"file": shown, "report": null, "incidents": [], "category": null, "status": "unreadable", "problem": e.to_string()})));
-                }
+                Err(e) => return Err(e.into()),
             }
-        }
-        let docs: Vec<(&[u8], renkei_core::tlp::Tlp)> = readable
-            .iter()
-            .map(|(_, raw)| (raw.as_slice(), tlp))
-            .collect();
-        let outcomes = reports::ingest_many(
-            store,
-            &settings,
-            &actor,
-            Channel::Import,
-            format,
-            &docs,
-            None,
-        )
-        .await?;
-        let mut results = readable.iter().zip(outcomes);
-        for line in lines {
-            let value = match line {
-                Some(v) => v,
-                None => {
-                    let ((shown, _), outcome) =
-                        results.next().expect("one outcome per readable file");
-                    if outcome.status == Status::NeedsReview {
-                        all_fine = false;
+        };
+        for (doc, imported) in chunk.iter().zip(imported) {
+            let outcome = imported.outcome;
+            if outcome.status == Status::NeedsReview {
+                all_fine = false;
+                if let Some(bar) = &bar {
+                    bar.suspend(|| {
                         say!(
-                            "renkei: {shown}: kept as report {} for review: {}",
+                            "renkei: {}: kept as report {} for review: {}",
+                            doc.shown,
                             outcome.report,
                             outcome.problem.as_deref().unwrap_or("")
-                        );
-                    }
-                    serde_json::json!({
-                        "file": shown,
-                        "report": outcome.report,
-                        "incidents": outcome.incidents,
-                        "category": outcome.category,
-                        "status": outcome.status,
-                        "problem": outcome.problem,
-                    })
+                        )
+                    });
+                } else {
+                    say!(
+                        "renkei: {}: kept as report {} for review: {}",
+                        doc.shown,
+                        outcome.report,
+                        outcome.problem.as_deref().unwrap_or("")
+                    );
                 }
-            };
-            out!("{value}");
+            }
+            let line = serde_json::json!({
+                "file": doc.shown,
+                "report": outcome.report,
+                "incidents": outcome.incidents,
+                "category": outcome.category,
+                "status": outcome.status,
+                "problem": outcome.problem,
+                "duplicate": imported.again,
+            });
+            match &bar {
+                Some(bar) => bar.suspend(|| out!("{line}")),
+                None => out!("{line}"),
+            }
         }
+        if let Some(bar) = &bar {
+            bar.inc(chunk.len() as u64);
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
     }
     Ok(if all_fine {
         ExitCode::SUCCESS

@@ -148,6 +148,7 @@ pub async fn observe(
             let seconds = bucket_seconds(&bucket)?;
             let mut agg = Aggregator::new(seconds);
             let mut bad = false;
+            let mut unknown_links = std::collections::BTreeMap::new();
             for f in &pcap {
                 let file = match std::fs::File::open(f) {
                     Ok(file) => file,
@@ -160,6 +161,7 @@ pub async fn observe(
                 match renkei_observe::aggregate::read_capture(
                     &mut agg, // The reader buffers by itself.
                     file,
+                    &mut unknown_links,
                 ) {
                     Ok(Some(damage)) => say!(
                         "renkei: {}: {damage} (what came before is counted)",
@@ -190,7 +192,10 @@ pub async fn observe(
             }
             let buckets = agg.finish();
             let mut stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-            Summary::write_json(&buckets, seconds, &mut stdout)?;
+            for (link, n) in &unknown_links {
+                say!("renkei: {n} records of link type {link} are not read (counted as unparsed)");
+            }
+            Summary::write_json(&buckets, seconds, &unknown_links, &mut stdout)?;
             writeln!(stdout)?;
             stdout.flush()?;
             // Hundreds of thousands of small source lists would be freed one by one

@@ -342,6 +342,12 @@ pub struct IntakeConfig {
     /// The largest bulk feed file taken by the API (a day of a national feed is tens
     /// of megabytes; the CLI reads files of any size).
     pub max_feed_bytes: usize,
+    /// A zipped or gzipped attachment (a mailed Shadowserver report) may unpack to
+    /// at most this many bytes, this many times its own size, and this many files;
+    /// past any of them it is refused and the report kept for review ("ZIP bomb").
+    pub unpack_max_bytes: u64,
+    pub unpack_max_ratio: u64,
+    pub unpack_max_files: usize,
     pub smtp: SmtpIntakeConfig,
 }
 
@@ -364,6 +370,9 @@ impl Default for IntakeConfig {
             status_link_days: 90,
             form_reports_per_hour: 20,
             max_feed_bytes: 256 << 20,
+            unpack_max_bytes: 256 << 20,
+            unpack_max_ratio: 200,
+            unpack_max_files: 100,
             smtp: SmtpIntakeConfig::default(),
         }
     }

@@ -201,6 +201,16 @@ const TARGET_WORDS: &[&str] = &[
     "被害",
     "接続先",
     "to",
+    // The reporter's own machines, named as such.
+    "our server",
+    "our web server",
+    "our mail server",
+    "our host",
+    "honeypot",
+    "sensor",
+    "弊社サーバ",
+    "弊社のサーバ",
+    "当社サーバ",
 ];
 
 fn role_from_context(before: &str) -> Role {

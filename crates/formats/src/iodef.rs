@@ -163,6 +163,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedReport, FormatError> {
 
     let mut report = ParsedReport::new(version);
     let mut text = String::new();
+    let mut indicated: Vec<Host> = Vec::new();
     for inc in incidents {
         if report.external_id.is_none() {
             let id = inc.child("IncidentID");
@@ -236,6 +237,43 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedReport, FormatError> {
         for record in inc.descendants("RecordItem") {
             record.all_text(&mut text);
         }
+        // RFC 7970 §3.29: indicators of the attack (its infrastructure) are
+        // evidence; an address observed directly is a source when no flow names one.
+        for indicator in inc.descendants("Indicator") {
+            for d in indicator.children_named("Description") {
+                if let Some(t) = d.text_trimmed() {
+                    text.push_str(t);
+                    text.push('\n');
+                }
+            }
+            for observable in indicator.descendants("Observable") {
+                for a in observable.children_named("Address") {
+                    let Some(value) = a.text_trimmed() else {
+                        continue;
+                    };
+                    text.push_str(&format!("indicator {value}\n"));
+                    if let Ok(ip) = value.parse() {
+                        indicated.push(Host {
+                            ip: Some(ip),
+                            ..Host::default()
+                        });
+                    }
+                }
+                for name in observable.descendants("Name") {
+                    if let Some(n) = name.text_trimmed() {
+                        text.push_str(&format!("indicator {n}\n"));
+                    }
+                }
+                for url in observable.descendants("URL") {
+                    if let Some(u) = url.text_trimmed() {
+                        text.push_str(&format!("indicator {u}\n"));
+                    }
+                }
+            }
+        }
+    }
+    if report.sources.is_empty() {
+        report.sources = indicated;
     }
     report.text = text;
     Ok(report)

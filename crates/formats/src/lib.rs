@@ -1,6 +1,6 @@
 //! Pure parsers and writers for what a coordination center receives and sends:
-//! e-mail (MIME), IODEF 1.0 and 2.0, X-ARF v4, and indicator extraction from free
-//! text and logs; the Reference Security Incident Taxonomy; CVSS v3.1, CSAF 2.0,
+//! e-mail (MIME, mbox), IODEF 1.0 and 2.0, ARF, X-ARF of every version, ACNS,
+//! Shadowserver's reports, and indicator extraction from free text and logs; the Reference Security Incident Taxonomy; CVSS v3.1, CSAF 2.0,
 //! CVE JSON 5, Atom and JVNRSS for vulnerability coordination.
 //!
 //! Nothing here touches a database or the network. Every parser takes bytes and
@@ -8,15 +8,22 @@
 //! (property tests and fuzz targets check it).
 //!
 //! # Layout
-//! - Incident intake: `mime` (mail), `iodef` (on the safe `xml` tree), `xarf` (with
-//!   its `schema` subset), `dsn` (bounces), `feed` (bulk CSV feeds), `fwlog`
-//!   (firewall logs), `extract` (indicators in free text), `report` (what every
-//!   intake format becomes), `taxonomy` (RSIT), `csv_safe`.
+//! - Incident intake: `mime` (mail), `mbox` (mail as stored and piped), `iodef`
+//!   (on the safe `xml` tree), `xarf` (v4, with its `schema` subset) and
+//!   `xarf_legacy` (0.1, 0.2 and the JSON versions 1–3), `arf` (RFC 5965 feedback
+//!   reports), `acns` (copyright notices), `machine` (finding those inside a mail),
+//!   `archive` (zipped and gzipped attachments, bounded), `dsn` (bounces), `feed`
+//!   (bulk CSV feeds) and `shadowserver` (its report types), `fwlog` (firewall
+//!   logs), `extract` (indicators in free text), `report` (what every intake
+//!   format becomes), `taxonomy` (RSIT), `csv_safe`.
 //! - Vulnerability coordination: `cvss`, `cwe`, `csaf`, `cve5`, `syndication`
 //!   (Atom, RSS, JVNRSS).
 //! - Observation: `packet` (pcap and pcapng).
 //! - `error`: the crate's one error type.
 
+pub mod acns;
+pub mod archive;
+pub mod arf;
 pub mod csaf;
 pub mod csv_safe;
 pub mod cve5;
@@ -28,13 +35,17 @@ pub mod extract;
 pub mod feed;
 pub mod fwlog;
 pub mod iodef;
+mod machine;
+pub mod mbox;
 pub mod mime;
 pub mod packet;
 pub mod report;
 mod schema;
+pub mod shadowserver;
 pub mod syndication;
 pub mod taxonomy;
 pub mod xarf;
+pub mod xarf_legacy;
 mod xarf_schemas;
 pub mod xml;
 

@@ -13,6 +13,7 @@ use encoding_rs::{EUC_JP, Encoding, ISO_2022_JP, SHIFT_JIS, UTF_8};
 use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
 
 use crate::error::FormatError;
+use crate::machine;
 use crate::report::{Attachment, Format, ParsedReport, Party};
 
 const NAME: &str = "mail";
@@ -20,6 +21,8 @@ const NAME: &str = "mail";
 /// Parses one message; attachments larger than `attachment_limit` bytes are kept
 /// truncated and flagged.
 pub fn parse(bytes: &[u8], attachment_limit: usize) -> Result<ParsedReport, FormatError> {
+    // A delivery agent may put mbox's `From sender date` line in front.
+    let bytes = crate::mbox::strip_from_line(bytes);
     let looks_like_mail = bytes
         .iter()
         .take(4096)
@@ -88,6 +91,7 @@ pub fn parse(bytes: &[u8], attachment_limit: usize) -> Result<ParsedReport, Form
     report.in_reply_to = replies;
 
     let mut texts = Vec::new();
+    let mut evidence = Vec::new();
     for (i, part) in message.text_bodies().enumerate() {
         let declared = charset(part);
         let text = match repaired(bytes, part, declared.as_deref()) {
@@ -106,6 +110,7 @@ pub fn parse(bytes: &[u8], attachment_limit: usize) -> Result<ParsedReport, Form
                 .map(Cow::into_owned)
                 .unwrap_or_default(),
         };
+        evidence.push(machine::evidence_of(&text));
         texts.push(text);
     }
     for part in message.attachments() {
@@ -137,15 +142,27 @@ pub fn parse(bytes: &[u8], attachment_limit: usize) -> Result<ParsedReport, Form
                 attachment.filename.as_deref().unwrap_or("(unnamed)")
             ));
         }
-        if attachment.is_text() || attachment.content_type == "message/rfc822" {
+        if attachment.content_type == "message/rfc822" {
             texts.push(decode_japanese(&attachment.data).0);
+            let body = machine::body_of_message(&attachment.data);
+            evidence.push(machine::evidence_of(&decode_japanese(body).0));
+        } else if attachment.is_text() {
+            let text = decode_japanese(&attachment.data).0;
+            evidence.push(machine::evidence_of(&text));
+            texts.push(text);
         }
         report.attachments.push(attachment);
     }
     if let Some(s) = &report.subject {
         texts.insert(0, s.clone());
+        evidence.insert(0, s.clone());
     }
     report.text = texts.join("\n");
+    let evidence = evidence.join("\n");
+    if evidence != report.text {
+        report.evidence = Some(evidence);
+    }
+    machine::read(&message, &mut report);
     Ok(report)
 }
 

@@ -146,14 +146,44 @@ pub fn source_ip(key: u128) -> IpAddr {
 pub mod linktype {
     pub const NULL: u32 = 0;
     pub const ETHERNET: u32 = 1;
+    pub const PPP: u32 = 9;
     pub const RAW_BSD: u32 = 12;
     pub const RAW_OPENBSD: u32 = 14;
+    pub const PPP_HDLC: u32 = 50;
     pub const RAW: u32 = 101;
+    pub const C_HDLC: u32 = 104;
     pub const LOOP: u32 = 108;
     pub const LINUX_SLL: u32 = 113;
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
+    /// Linux netfilter's `log group` (iptables NFLOG, nftables `log group N`).
+    pub const NFLOG: u32 = 239;
+    /// Apple's PKTAP: a header naming the inner frame's own link type.
+    pub const PKTAP: u32 = 258;
     pub const LINUX_SLL2: u32 = 276;
+
+    /// Every link type [`super::decode`] reads.
+    pub const SUPPORTED: [u32; 15] = [
+        NULL,
+        ETHERNET,
+        PPP,
+        RAW_BSD,
+        RAW_OPENBSD,
+        PPP_HDLC,
+        RAW,
+        C_HDLC,
+        LOOP,
+        LINUX_SLL,
+        IPV4,
+        IPV6,
+        NFLOG,
+        PKTAP,
+        LINUX_SLL2,
+    ];
+
+    pub fn supported(link: u32) -> bool {
+        SUPPORTED.contains(&link)
+    }
 
     /// The upper bits of a pcap header's link type say whether frames carry an
     /// FCS and how long it is (pcap-savefile(5), libpcap's LT_LINKTYPE); only the
@@ -254,9 +284,61 @@ pub fn decode_sliced(link: u32, frame: &[u8]) -> Option<Probe> {
             frame.get(..4)?;
             LaxSlicedPacket::from_ip(&frame[4..]).ok()?
         }
+        linktype::PPP | linktype::PPP_HDLC => {
+            // RFC 1661/1662: address 0xFF and control 0x03 (often left out), then
+            // the protocol: 0x0021 IPv4, 0x0057 IPv6.
+            let rest = match frame {
+                [0xFF, 0x03, rest @ ..] => rest,
+                rest => rest,
+            };
+            match rest {
+                [0x00, 0x21, ip @ ..] | [0x00, 0x57, ip @ ..] | [0x21, ip @ ..] => {
+                    LaxSlicedPacket::from_ip(ip).ok()?
+                }
+                _ => return None,
+            }
+        }
+        linktype::C_HDLC => {
+            // Cisco HDLC: address, control, then an EtherType.
+            let proto = u16::from_be_bytes([*frame.get(2)?, *frame.get(3)?]);
+            LaxSlicedPacket::from_ether_type(EtherType(proto), frame.get(4..)?)
+        }
+        linktype::NFLOG => {
+            return nflog_payload(frame).and_then(|ip| decode_sliced(linktype::RAW, ip));
+        }
+        linktype::PKTAP => {
+            // The header's length and the inner link type, in the capturing host's
+            // (little-endian) byte order.
+            let len = u32::from_le_bytes(frame.get(..4)?.try_into().ok()?) as usize;
+            let inner = u32::from_le_bytes(frame.get(8..12)?.try_into().ok()?);
+            if len < 12 || inner == linktype::PKTAP {
+                return None;
+            }
+            return decode(linktype::masked(inner), frame.get(len..)?);
+        }
         _ => return None,
     };
     probe_of(&sliced)
+}
+
+/// The packet inside an NFLOG record: a 4-byte header (family, version, group),
+/// then TLVs of (length, type) in host (little-endian) order, each padded to four
+/// bytes; type 9 (NFULA_PAYLOAD) holds the IP packet.
+fn nflog_payload(frame: &[u8]) -> Option<&[u8]> {
+    let mut at = 4;
+    frame.get(..4)?;
+    while at + 4 <= frame.len() {
+        let len = usize::from(u16::from_le_bytes([frame[at], frame[at + 1]]));
+        let kind = u16::from_le_bytes([frame[at + 2], frame[at + 3]]) & 0x7FFF;
+        if len < 4 {
+            return None;
+        }
+        if kind == 9 {
+            return frame.get(at + 4..at + len);
+        }
+        at += len.div_ceil(4) * 4;
+    }
+    None
 }
 
 fn probe_of(p: &LaxSlicedPacket<'_>) -> Option<Probe> {
@@ -307,6 +389,18 @@ pub struct CaptureEnd {
     /// Set when the file stopped early: cut short, or a damaged record after which
     /// nothing can be read. What came before was still counted.
     pub damage: Option<String>,
+    /// Records of link types this decoder does not read, per link type: counted,
+    /// not silently left unparsed.
+    pub unknown_links: std::collections::BTreeMap<u32, u64>,
+}
+
+impl CaptureEnd {
+    fn count(&mut self, link: u32) {
+        self.records += 1;
+        if !linktype::supported(link) {
+            *self.unknown_links.entry(link).or_default() += 1;
+        }
+    }
 }
 
 const FORMAT: &str = "pcap";
@@ -364,7 +458,7 @@ pub fn read_capture<R: Read + Send>(
                         legacy_link = linktype::masked(h.network.0 as u32);
                     }
                     PcapBlockOwned::Legacy(b) => {
-                        end.records += 1;
+                        end.count(legacy_link);
                         packet(i64::from(b.ts_sec), decode(legacy_link, b.data));
                     }
                     PcapBlockOwned::NG(Block::SectionHeader(_)) => interfaces.clear(),
@@ -377,20 +471,20 @@ pub fn read_capture<R: Read + Send>(
                         ));
                     }
                     PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                        end.records += 1;
                         let (link, units, offset) = interfaces
                             .get(epb.if_id as usize)
                             .copied()
                             .unwrap_or((u32::MAX, 1_000_000, 0));
+                        end.count(link);
                         let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                         let secs = (ticks / units) as i64 + offset;
                         // An unknown interface is damage in this record only.
                         packet(secs, decode(link, epb.data));
                     }
                     PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                        end.records += 1;
                         // Simple packets carry no time; they belong to interface 0.
                         let link = interfaces.first().map(|i| i.0).unwrap_or(u32::MAX);
+                        end.count(link);
                         packet(0, decode(link, spb.data));
                     }
                     PcapBlockOwned::NG(_) => {}
@@ -464,7 +558,7 @@ fn read_legacy<R: Read>(
         loop {
             match parse(&buf[start..filled]) {
                 Ok((rest, b)) => {
-                    end.records += 1;
+                    end.count(link);
                     packet(i64::from(b.ts_sec), decode(link, b.data));
                     start = filled - rest.len();
                 }
@@ -549,6 +643,80 @@ mod tests {
             None,
             "cut in the TCP header"
         );
+    }
+
+    #[test]
+    fn probes_are_read_from_every_supported_link_type() {
+        let mut tcp = [0u8; 20];
+        tcp[2..4].copy_from_slice(&23u16.to_be_bytes());
+        tcp[12] = 0x50;
+        tcp[13] = 0x02;
+        let eth = frame(6, 40, 0, &tcp);
+        let ip = eth[14..].to_vec();
+        let with = |head: &[u8], body: &[u8]| [head, body].concat();
+        let mut nflog = vec![2, 0, 0, 1];
+        nflog.extend_from_slice(&8u16.to_le_bytes());
+        nflog.extend_from_slice(&1u16.to_le_bytes());
+        nflog.extend_from_slice(&[0x08, 0x00, 3, 0]);
+        nflog.extend_from_slice(&((4 + ip.len()) as u16).to_le_bytes());
+        nflog.extend_from_slice(&9u16.to_le_bytes());
+        nflog.extend_from_slice(&ip);
+        let mut pktap = 12u32.to_le_bytes().to_vec();
+        pktap.extend_from_slice(&1u32.to_le_bytes());
+        pktap.extend_from_slice(&linktype::ETHERNET.to_le_bytes());
+        pktap.extend_from_slice(&eth);
+        let mut sll2 = vec![0x08, 0x00];
+        sll2.extend_from_slice(&[0u8; 18]);
+        sll2.extend_from_slice(&ip);
+        for (link, f) in [
+            (linktype::PPP, with(&[0xFF, 0x03, 0x00, 0x21], &ip)),
+            (linktype::PPP, with(&[0x00, 0x21], &ip)),
+            (linktype::PPP_HDLC, with(&[0xFF, 0x03, 0x00, 0x21], &ip)),
+            (linktype::C_HDLC, with(&[0x0F, 0x00, 0x08, 0x00], &ip)),
+            (linktype::NFLOG, nflog.clone()),
+            (linktype::PKTAP, pktap.clone()),
+            (linktype::LINUX_SLL2, sll2.clone()),
+            (linktype::NULL, with(&2u32.to_le_bytes(), &ip)),
+            (linktype::LOOP, with(&2u32.to_be_bytes(), &ip)),
+            (linktype::RAW, ip.clone()),
+        ] {
+            let p = decode(link, &f).unwrap_or_else(|| panic!("link type {link}"));
+            assert_eq!(
+                (p.proto, p.port, p.source().to_string()),
+                (Proto::Tcp, 23, "198.51.100.7".to_string()),
+                "link type {link}"
+            );
+        }
+        assert_eq!(
+            decode(linktype::NFLOG, &nflog[..12]),
+            None,
+            "no payload TLV"
+        );
+    }
+
+    #[test]
+    fn records_of_unknown_link_types_are_counted_per_link_type() {
+        let mut file = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+        file.extend_from_slice(&2u16.to_le_bytes());
+        file.extend_from_slice(&4u16.to_le_bytes());
+        file.extend_from_slice(&[0; 8]);
+        file.extend_from_slice(&65535u32.to_le_bytes());
+        file.extend_from_slice(&147u32.to_le_bytes()); // LINKTYPE_USER0
+        for _ in 0..3 {
+            file.extend_from_slice(&1u32.to_le_bytes());
+            file.extend_from_slice(&0u32.to_le_bytes());
+            file.extend_from_slice(&4u32.to_le_bytes());
+            file.extend_from_slice(&4u32.to_le_bytes());
+            file.extend_from_slice(&[1, 2, 3, 4]);
+        }
+        let mut seen = 0;
+        let end = read_capture(file.as_slice(), |_, p| {
+            assert!(p.is_none());
+            seen += 1;
+        })
+        .unwrap();
+        assert_eq!((end.records, seen), (3, 3));
+        assert_eq!(end.unknown_links.get(&147), Some(&3));
     }
 
     #[test]

@@ -94,6 +94,15 @@ pub struct ParsedReport {
     /// Things a coordinator should know about how the input was read (a repaired
     /// charset, a truncated attachment).
     pub warnings: Vec<String>,
+    /// The machine-readable reports found inside (a mail's ARF or X-ARF part, an
+    /// attached IODEF document or ACNS notice), by name, e.g. "X-ARF 0.2". When
+    /// there are any, `sources` is what they declare, and nothing else is taken
+    /// for a source.
+    pub read_as: Vec<String>,
+    /// The text indicators are read from when it is less than `text`: a mail's
+    /// own words without quoted replies, signatures and the headers of attached
+    /// messages (`text` keeps everything, for search).
+    pub evidence: Option<String>,
 }
 
 impl ParsedReport {
@@ -114,7 +123,14 @@ impl ParsedReport {
             delivered_to: None,
             auto_submitted: false,
             warnings: Vec::new(),
+            read_as: Vec::new(),
+            evidence: None,
         }
+    }
+
+    /// The text indicators are read from.
+    pub fn evidence_text(&self) -> &str {
+        self.evidence.as_deref().unwrap_or(&self.text)
     }
 
     /// The report with every NUL character in its text replaced by U+FFFD.
@@ -141,6 +157,8 @@ impl ParsedReport {
         fix_opt(&mut self.reporter.org, &mut fix);
         fix_opt(&mut self.subject, &mut fix);
         fix(&mut self.text);
+        fix_opt(&mut self.evidence, &mut fix);
+        self.read_as.iter_mut().for_each(&mut fix);
         for h in self.sources.iter_mut().chain(self.targets.iter_mut()) {
             fix_opt(&mut h.name, &mut fix);
         }

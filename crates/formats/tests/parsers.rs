@@ -139,6 +139,19 @@ fn iodef_2_gives_every_source_host_and_the_nested_email() {
 }
 
 #[test]
+fn iodef_indicators_become_sources_and_evidence() {
+    let r = iodef::parse(include_bytes!("data/iodef/rfc7970-indicators.xml")).unwrap();
+    let ips: Vec<_> = r.sources.iter().filter_map(|h| h.ip).collect();
+    assert_eq!(
+        ips,
+        vec![ip("192.0.2.99").unwrap(), ip("198.51.100.99").unwrap()]
+    );
+    assert!(r.text.contains("indicator c2.bot.example"), "{}", r.text);
+    assert!(r.text.contains("C2 server of the botnet"));
+    assert_eq!(r.hint.as_deref(), Some("iodef/takeover-system"));
+}
+
+#[test]
 fn iodef_documents_missing_required_elements_are_refused_by_name() {
     let doc = String::from_utf8(include_bytes!("data/iodef/rfc5070-recon.xml").to_vec()).unwrap();
     let broken = doc.replace("<ReportTime>2006-08-02T05:54:02-05:00</ReportTime>", "");

@@ -88,3 +88,87 @@ proptest! {
         let _ = renkei_formats::cvss::Cvss31::parse(&String::from_utf8_lossy(&bytes));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    /// Messages written into an mbox file (quoted as mboxrd writers quote) come
+    /// back out the same, however many `From ` lines their bodies hold.
+    #[test]
+    fn an_mbox_file_gives_back_the_messages_written_into_it(
+        bodies in proptest::collection::vec(proptest::collection::vec("(>{0,2}From [a-z ]{0,10}|[a-z0-9 ]{0,20}|)", 0..6), 1..5)
+    ) {
+        let messages: Vec<String> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, lines)| format!("From: m{i}@example.jp\nSubject: {i}\n\n{}", lines.iter().map(|l| format!("{l}\n")).collect::<String>()))
+            .collect();
+        let mut file = String::new();
+        for m in &messages {
+            file.push_str("From sender@example.jp Fri Mar  8 12:00:00 2024\n");
+            for line in m.lines() {
+                let quotes = line.chars().take_while(|c| *c == '>').count();
+                if line[quotes..].starts_with("From ") {
+                    file.push('>');
+                }
+                file.push_str(line);
+                file.push('\n');
+            }
+            file.push('\n');
+        }
+        let read: Vec<String> = renkei_formats::mbox::split(file.as_bytes())
+            .into_iter()
+            .map(|m| String::from_utf8(m).unwrap())
+            .collect();
+        prop_assert_eq!(read, messages);
+    }
+
+    #[test]
+    fn machine_report_readers_never_panic_on_any_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..800)) {
+        let _ = renkei_formats::arf::parse(&bytes);
+        let _ = renkei_formats::xarf_legacy::parse_yaml(&bytes, None);
+        let _ = renkei_formats::acns::parse(&bytes);
+        let _ = renkei_formats::mbox::split(&bytes);
+        let _ = renkei_formats::mbox::strip_from_line(&bytes);
+        let limits = renkei_formats::archive::Limits { max_bytes: 1 << 16, max_ratio: 50, max_files: 5 };
+        let _ = renkei_formats::archive::unpack("x.zip", &bytes, &limits);
+        let mut gz = vec![0x1f, 0x8b];
+        gz.extend_from_slice(&bytes);
+        let _ = renkei_formats::archive::unpack("x.gz", &gz, &limits);
+        let mut zip = b"PK\x03\x04".to_vec();
+        zip.extend_from_slice(&bytes);
+        let _ = renkei_formats::archive::unpack("x.zip", &zip, &limits);
+        let name = String::from_utf8_lossy(&bytes);
+        let _ = renkei_formats::shadowserver::type_from_name(&name);
+    }
+
+    /// Mail shaped like the reports machines send, with the parts shuffled and
+    /// broken: reading never panics, and a declared source is always a source.
+    #[test]
+    fn machine_mail_of_any_shape_is_read_without_panic(
+        parts in proptest::collection::vec(prop_oneof![
+            Just("Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nSource-IP: 192.0.2.9\r\n".to_string()),
+            Just("Content-Type: message/feedback-report\r\n\r\nSource-IP: x\r\n".to_string()),
+            Just("Content-Type: text/plain\r\n\r\nReported-From: a@b.example\r\nReport-Type: login-attack\r\nSource: 192.0.2.9\r\nSource-Type: ipv4\r\n".to_string()),
+            Just("Content-Type: application/json\r\n\r\n{\"Version\":\"3\",\"ReporterInfo\":{},\"Report\":{}}\r\n".to_string()),
+            Just("Content-Type: text/plain\r\n\r\n<?xml version=\"1.0\"?><Infringement><Source><IP_Address>192.0.2.9</IP_Address></Source></Infringement>\r\n".to_string()),
+            "Content-Type: [a-z]{1,8}/[a-z-]{1,12}\r\n\r\n\\PC{0,80}\r\n",
+        ], 0..5),
+        x_arf in any::<bool>(),
+    ) {
+        let mut mail = String::from("From: r@example.net\r\nSubject: report\r\nMIME-Version: 1.0\r\n");
+        if x_arf {
+            mail.push_str("X-ARF: YES\r\n");
+        }
+        mail.push_str("Content-Type: multipart/report; boundary=\"zz\"\r\n\r\n");
+        for p in &parts {
+            mail.push_str("--zz\r\n");
+            mail.push_str(p);
+        }
+        mail.push_str("--zz--\r\n");
+        let parsed = mime::parse(mail.as_bytes(), 1 << 20).unwrap();
+        if !parsed.read_as.is_empty() {
+            prop_assert!(parsed.sources.iter().all(|h| h.ip.is_some() || h.name.is_some()));
+        }
+    }
+}

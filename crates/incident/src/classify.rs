@@ -96,7 +96,7 @@ impl Reason {
         "no_evidence",
     ];
     /// What a document's own type may say it is (`reason_what.{id}`).
-    pub const WHAT: [&'static str; 12] = [
+    pub const WHAT: [&'static str; 14] = [
         "scan",
         "login_attack",
         "attack_attempt",
@@ -109,6 +109,8 @@ impl Reason {
         "denial_of_service",
         "social_engineering",
         "file_modification",
+        "copyright",
+        "forged",
     ];
 
     fn new(reason: &str, facts: &[(&str, String)]) -> Reason {
@@ -147,6 +149,7 @@ enum Signal {
     Dos,
     Malware,
     Spam,
+    Copyright,
     Question,
 }
 
@@ -256,9 +259,26 @@ fn from_hint(hint: &str) -> Option<(Signal, &'static str)> {
         ("messaging", "spam" | "bulk_messaging") => (Signal::Spam, "spam"),
         ("iodef", "recon") => (Signal::Scan, "reconnaissance"),
         ("iodef", "dos") => (Signal::Dos, "denial_of_service"),
-        ("iodef", "admin" | "user" | "ext-compromise") => (Signal::Intrusion, "compromise"),
+        ("iodef", "admin" | "user" | "ext-compromise")
+        | ("iodef", "takeover-account" | "takeover-service" | "takeover-system") => {
+            (Signal::Intrusion, "compromise")
+        }
         ("iodef", "social-engineering") => (Signal::Phishing, "social_engineering"),
         ("iodef", "file") => (Signal::Defacement, "file_modification"),
+        // ARF feedback types (RFC 5965 §7.3).
+        ("arf", "abuse") => (Signal::Spam, "spam"),
+        ("arf", "fraud") => (Signal::Phishing, "phishing"),
+        ("arf", "virus") => (Signal::Malware, "malware"),
+        ("arf", "auth-failure" | "dmarc") => (Signal::Forged, "forged"),
+        // Legacy X-ARF types, normalized (`login-attack` is `loginattack`).
+        ("xarf", "loginattack" | "bruteforce") => (Signal::BruteForce, "login_attack"),
+        ("xarf", "portscan" | "scan" | "probe") => (Signal::Scan, "scan"),
+        ("xarf", "ddos" | "dos") => (Signal::Dos, "ddos"),
+        ("xarf", "spam" | "rpz") => (Signal::Spam, "spam"),
+        ("xarf", "phishing" | "fraud") => (Signal::Phishing, "phishing"),
+        ("xarf", "malware" | "botnet" | "infectedhost") => (Signal::Malware, "malware"),
+        ("xarf", "copyright" | "trademark") | ("acns", _) => (Signal::Copyright, "copyright"),
+        ("xarf", "compromised" | "hacked") => (Signal::Intrusion, "compromise"),
         _ => return None,
     })
 }
@@ -382,6 +402,7 @@ pub fn classify(
         Some(Signal::Phishing) => (Category::Phishing, ("fraud", "phishing")),
         Some(Signal::Dos) => (Category::Other, ("availability", "ddos")),
         Some(Signal::Malware) => (Category::Other, ("malicious-code", "infected-system")),
+        Some(Signal::Copyright) => (Category::Other, ("fraud", "copyright")),
         Some(Signal::Spam) => {
             // Spam whose sender was forged is the "forged" category.
             if weight.contains_key(&Signal::Forged) {

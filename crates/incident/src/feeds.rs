@@ -821,6 +821,61 @@ pub async fn chunks_waiting(store: &Store) -> Result<i64> {
     .await?)
 }
 
+/// Where a refreshed table of Shadowserver report types is kept (a JSON array),
+/// for every node; without it the embedded table is used.
+const SHADOWSERVER_TYPES: &str = "feeds.shadowserver_types";
+
+/// The Shadowserver report types known here: a refreshed table, else the embedded.
+pub async fn shadowserver_types_in(tx: &mut renkei_core::store::Tx) -> Result<Vec<String>> {
+    let stored: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(SHADOWSERVER_TYPES)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(stored
+        .and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok())
+        .unwrap_or_else(|| {
+            renkei_formats::shadowserver::TYPES
+                .iter()
+                .map(|t| t.to_string())
+                .collect()
+        }))
+}
+
+/// Replaces the table of Shadowserver report types with those of a schema file in
+/// Shadowserver's published layout; returns the types, audited.
+pub async fn refresh_shadowserver_types(
+    store: &Store,
+    actor: &Actor,
+    schema: &[u8],
+) -> Result<Vec<String>> {
+    let types = renkei_formats::shadowserver::types_of_schema(schema)
+        .map_err(|e| IncidentError::invalid("schema", e.to_string()))?;
+    let mut tx = store.begin().await?;
+    let before = shadowserver_types_in(&mut tx).await?;
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(SHADOWSERVER_TYPES)
+    .bind(serde_json::to_string(&types).unwrap_or_default())
+    .execute(tx.conn())
+    .await?;
+    let added: Vec<&String> = types.iter().filter(|t| !before.contains(t)).collect();
+    let removed: Vec<&String> = before.iter().filter(|t| !types.contains(t)).collect();
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "feeds.shadowserver_types_refreshed",
+            object_type: "settings",
+            object_id: SHADOWSERVER_TYPES.to_string(),
+            changes: json!({"types": types.len(), "added": added, "removed": removed}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(types)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,24 @@ impl From<renkei_enrich::EnrichError> for IncidentError {
 }
 
 impl IncidentError {
+    /// The database was busy or locked by another writer (`renkei serve` on the
+    /// same SQLite file, past the busy timeout): trying again later may work.
+    pub fn is_busy(&self) -> bool {
+        let busy = |e: &sqlx::Error| match e {
+            sqlx::Error::Database(d) => {
+                let m = d.message().to_ascii_lowercase();
+                m.contains("database is locked") || m.contains("database is busy")
+            }
+            sqlx::Error::PoolTimedOut => true,
+            _ => false,
+        };
+        match self {
+            IncidentError::Database(e) => busy(e),
+            IncidentError::Core(CoreError::Database(e)) => busy(e),
+            _ => false,
+        }
+    }
+
     pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
         IncidentError::Invalid {
             field,

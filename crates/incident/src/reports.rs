@@ -3,7 +3,7 @@
 //! parses, extracts, classifies and creates the incidents, or marks the report for
 //! review with the reason.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use chrono::Duration;
@@ -231,6 +231,12 @@ pub struct Settings {
     pub public_url: String,
     /// The status page's link works this many days (0: none is sent).
     pub status_link_days: i64,
+    /// How far a zipped or gzipped attachment may unpack.
+    pub unpack: renkei_formats::archive::Limits,
+    /// Feed files that arrive attached to mail are counted and their notifications
+    /// queued with these; without them a file is stored and split, and its chunks
+    /// wait (sending the same file again resumes it).
+    pub feed_notify: Option<crate::notify::Settings>,
 }
 
 impl Default for Settings {
@@ -244,6 +250,8 @@ impl Default for Settings {
             reply_window_days: 30,
             public_url: String::new(),
             status_link_days: 0,
+            unpack: renkei_formats::archive::Limits::default(),
+            feed_notify: None,
         }
     }
 }
@@ -324,6 +332,27 @@ pub struct Outcome {
     pub problem: Option<String>,
     /// The report whose thread this mail joined.
     pub thread_of: Option<i64>,
+    /// Feed files the mail carried (a mailed Shadowserver report), by the report
+    /// that holds each import.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub feeds: Vec<i64>,
+    /// The carried files themselves, until they are imported after the mail is kept.
+    #[serde(skip)]
+    pub carried: Vec<CarriedFeed>,
+}
+
+/// A bulk feed file that came attached to a mail, waiting to be imported once the
+/// mail is committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CarriedFeed {
+    pub file: String,
+    pub report_type: String,
+    /// The type is in the table of Shadowserver types; an unknown one is read with
+    /// the same column vocabulary and flagged.
+    pub known: bool,
+    pub mapping: renkei_formats::feed::Mapping,
+    pub data: Vec<u8>,
+    pub tlp: String,
 }
 
 /// Stores a report exactly as received and returns its number (the tracking number
@@ -438,6 +467,95 @@ pub async fn ingest_many(
     process_read(store, settings, actor, channel, format, &ids, docs).await
 }
 
+/// A file imported: what became of it, and whether it had been imported before.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub outcome: Outcome,
+    /// The same bytes were imported before: this is that report, not a new one.
+    pub again: bool,
+}
+
+/// Imports documents so that importing them again is safe: each is keyed by the
+/// SHA-256 of its bytes, and bytes imported before are that same report (finished
+/// if it was left `received` by an interrupted run), never a second one.
+pub async fn import_many(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    format: InputFormat,
+    docs: &[(&[u8], Tlp)],
+) -> Result<Vec<Imported>> {
+    let shas: Vec<String> = docs
+        .iter()
+        .map(|(raw, _)| hex::encode(Sha256::digest(raw)))
+        .collect();
+    let mut earlier: HashMap<String, i64> = HashMap::new();
+    let distinct: Vec<&String> = shas.iter().collect::<BTreeSet<_>>().into_iter().collect();
+    for chunk in distinct.chunks(100) {
+        let sql = format!(
+            "SELECT raw_sha256, MIN(id) FROM reports WHERE channel = $1 AND format = $2 AND raw_sha256 IN ({}) GROUP BY raw_sha256",
+            renkei_core::store::placeholders(3, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
+            .bind(Channel::Import.as_str())
+            .bind(format.as_str());
+        for sha in chunk {
+            q = q.bind((*sha).clone());
+        }
+        earlier.extend(q.fetch_all(store.pool()).await?);
+    }
+    // The first of equal documents in this batch is imported; the rest are it.
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    let mut fresh: Vec<usize> = Vec::new();
+    for (i, sha) in shas.iter().enumerate() {
+        if !earlier.contains_key(sha) && !first_of.contains_key(sha.as_str()) {
+            first_of.insert(sha, i);
+            fresh.push(i);
+        }
+    }
+    let again_ids: Vec<i64> = distinct
+        .iter()
+        .filter_map(|sha| earlier.get(*sha).copied())
+        .collect();
+    let mut by_sha: HashMap<String, Outcome> = HashMap::new();
+    if !again_ids.is_empty() {
+        for out in process_many(store, settings, actor, &again_ids).await? {
+            if let Some((sha, _)) = earlier.iter().find(|(_, id)| **id == out.report) {
+                by_sha.insert(sha.clone(), out);
+            }
+        }
+    }
+    let fresh_docs: Vec<(&[u8], Tlp)> = fresh.iter().map(|i| docs[*i]).collect();
+    let made = if fresh_docs.is_empty() {
+        Vec::new()
+    } else {
+        ingest_many(
+            store,
+            settings,
+            actor,
+            Channel::Import,
+            format,
+            &fresh_docs,
+            None,
+        )
+        .await?
+    };
+    for (i, out) in fresh.iter().zip(made) {
+        by_sha.insert(shas[*i].clone(), out);
+    }
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    Ok(shas
+        .iter()
+        .map(|sha| {
+            let first_time = !earlier.contains_key(sha) && seen.insert(sha.as_str());
+            Imported {
+                outcome: by_sha[sha].clone(),
+                again: !first_time,
+            }
+        })
+        .collect())
+}
+
 /// Processes documents just received, without reading them back: one transaction,
 /// the earlier incidents of every address looked up at once.
 async fn process_read(
@@ -483,6 +601,7 @@ async fn process_read(
     }
     audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;
+    carry(store, settings, actor, &mut outcomes).await;
     Ok(outcomes)
 }
 
@@ -609,6 +728,8 @@ async fn process_or_keep(
                 category: None,
                 problem: Some("the report is kept; processing it failed and is tried again".into()),
                 thread_of: None,
+                feeds: Vec::new(),
+                carried: Vec::new(),
             })
         }
     }
@@ -790,6 +911,8 @@ async fn outcome_of(tx: &mut Tx, id: i64, status: Status) -> Result<Outcome> {
         category: category.as_deref().and_then(|c| Category::parse(c).ok()),
         problem,
         thread_of,
+        feeds: Vec::new(),
+        carried: Vec::new(),
     })
 }
 
@@ -858,6 +981,23 @@ enum Source {
 
 fn sources(parsed: &ParsedReport, found: &Indicators) -> Vec<Source> {
     let mut ips: BTreeSet<IpAddr> = parsed.sources.iter().filter_map(|h| h.ip).collect();
+    // A machine-readable report inside says which sources it reports; the
+    // addresses around it (relays, the sender's own hosts) are not sources.
+    let declared = !parsed.read_as.is_empty() && !parsed.sources.is_empty();
+    if declared {
+        return if ips.is_empty() {
+            parsed
+                .sources
+                .iter()
+                .filter_map(|h| h.name.clone())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .map(Source::Host)
+                .collect()
+        } else {
+            ips.into_iter().map(Source::Ip).collect()
+        };
+    }
     ips.extend(found.sources());
     if ips.is_empty() {
         // Nobody said which address attacked: take every address named that is not
@@ -976,7 +1116,25 @@ type Read = std::result::Result<(ParsedReport, Indicators), String>;
 
 fn read_document(format: InputFormat, raw: &[u8], settings: &Settings) -> Read {
     parse_raw(format, raw, settings).map(|parsed| {
-        let found = extract::extract(&parsed.text);
+        let mut found = extract::extract(parsed.evidence_text());
+        // A report service's own links (its web interface, its policy page) name
+        // the sender, not what it reports.
+        if let Some(domain) = parsed
+            .reporter
+            .email
+            .as_deref()
+            .and_then(|e| e.rsplit_once('@'))
+            .map(|(_, d)| d.to_ascii_lowercase())
+        {
+            let ours = |host: &str| host == domain || host.ends_with(&format!(".{domain}"));
+            found.urls.retain(|u| {
+                u.split("://")
+                    .nth(1)
+                    .and_then(|r| r.split(['/', ':', '?', '#']).next())
+                    .is_none_or(|h| !ours(&h.to_ascii_lowercase()))
+            });
+            found.domains.retain(|d| !ours(&d.to_ascii_lowercase()));
+        }
         (parsed, found)
     })
 }
@@ -1046,22 +1204,13 @@ async fn process_in(
         category: None,
         problem: None,
         thread_of: None,
+        feeds: Vec::new(),
+        carried: Vec::new(),
     };
 
     let (parsed, found) = match read.unwrap_or_else(|| read_document(format, &raw, settings)) {
         Ok(read) => read,
-        Err(problem) => {
-            mark(tx, id, Status::NeedsReview, Some(&problem)).await?;
-            events.push(Event {
-                action: "report.needs_review",
-                object_type: "report",
-                object_id: id.to_string(),
-                changes: json!({"problem": problem}),
-            });
-            outcome.status = Status::NeedsReview;
-            outcome.problem = Some(problem);
-            return Ok(outcome);
-        }
+        Err(problem) => return set_aside(tx, id, problem, events, outcome).await,
     };
 
     // Mail about mail we sent: our own archive copy, a bounce, or a reply to a
@@ -1086,6 +1235,30 @@ async fn process_in(
         }
     }
 
+    // A mail that carries a bulk feed (Shadowserver's reports, zipped or not) is
+    // read by the feed path: its rows are events, not one incident each.
+    if format == InputFormat::Mail && !parsed.attachments.is_empty() {
+        match carried_feeds(tx, &parsed, &settings.unpack, &tlp).await? {
+            Err(reason) => return set_aside(tx, id, reason, events, outcome).await,
+            Ok(carried) if !carried.is_empty() => {
+                let class = file_report(tx, id, format, &raw, &parsed, &found).await?;
+                events.push(Event {
+                    action: "report.processed",
+                    object_type: "report",
+                    object_id: id.to_string(),
+                    changes: json!({
+                        "proposed_category": class.category.as_str(),
+                        "read_as": parsed.read_as,
+                        "feeds": carried.iter().map(|c| json!({"file": c.file, "type": c.report_type, "known": c.known})).collect::<Vec<_>>(),
+                    }),
+                });
+                outcome.category = Some(class.category);
+                outcome.carried = carried;
+                return Ok(outcome);
+            }
+            Ok(_) => {}
+        }
+    }
     let class = file_report(tx, id, format, &raw, &parsed, &found).await?;
     // The reporter takes part in the report's conversation: their replies join it.
     if let Some(email) = parsed.reporter.email.as_deref() {
@@ -1118,6 +1291,7 @@ async fn process_in(
             "proposed_category": class.category.as_str(),
             "rsit": format!("{}/{}", class.rsit.0, class.rsit.1),
             "incidents": outcome.incidents,
+            "read_as": parsed.read_as,
         }),
     });
     outcome.category = Some(class.category);
@@ -1234,71 +1408,121 @@ async fn open_incidents(
     found: &Indicators,
     mut recent: Option<&mut Recent>,
 ) -> Result<Vec<i64>> {
-    let mut incidents = Vec::new();
     let now = tx.now();
+    let now_text = time::format(now);
     let window_start = time::format(now - Duration::days(settings.link_window_days));
     let tables = settings.enricher.as_ref().map(|e| e.tables());
-    for source in sources(parsed, found) {
-        let (ip, host) = match &source {
-            Source::Ip(ip) => (Some(ip.to_string()), None),
-            Source::Host(h) => (None, Some(h.clone())),
-            Source::Unknown => (None, None),
-        };
-        // The values used are kept with the incident: reloading tables later must
-        // not rewrite what a notification was based on.
-        let enrichment = match (&tables, &ip) {
-            (Some(t), Some(ip)) => Some(t.lookup_str(ip)),
-            _ => None,
-        };
-        let incident: i64 = sqlx::query_scalar(
-            "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at)
-             VALUES ($1, $2, $3, 'new', $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id",
-        )
-        .bind(id)
-        .bind(&ip)
-        .bind(&host)
-        .bind(tlp)
-        .bind(class.category.as_str())
-        .bind(time::format(now))
-        .bind(enrichment.as_ref().and_then(|e| serde_json::to_string(e).ok()))
-        .bind(enrichment.as_ref().and_then(|e| e.asn).map(i64::from))
-        .bind(enrichment.as_ref().and_then(|e| e.country.clone()))
-        .bind(enrichment.as_ref().map(|_| time::format(now)))
-        .fetch_one(tx.conn())
-        .await?;
-        if let Some(ip) = &ip {
-            // Only the most recent few: a scanner reported a thousand times must not
-            // make each new report link (and write) a thousand rows.
-            let earlier: Vec<i64> = match recent.as_deref_mut() {
-                Some(recent) => {
-                    let known = recent.entry(ip.clone()).or_default();
-                    let earlier = known.iter().filter(|(_, r)| *r != id).map(|(i, _)| *i).take(10).collect();
-                    known.insert(0, (incident, id));
-                    earlier
-                }
-                None => {
-                    sqlx::query_scalar(
-                        "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id DESC LIMIT 10",
-                    )
-                    .bind(ip)
-                    .bind(id)
-                    .bind(&window_start)
-                    .fetch_all(tx.conn())
-                    .await?
-                }
+    // One row per source; written 50 at a time, as each statement is a round trip
+    // (to SQLite's thread, or over the network to PostgreSQL).
+    struct Row {
+        ip: Option<String>,
+        host: Option<String>,
+        enrichment: Option<String>,
+        asn: Option<i64>,
+        country: Option<String>,
+        enriched_at: Option<String>,
+    }
+    let rows: Vec<Row> = sources(parsed, found)
+        .into_iter()
+        .map(|source| {
+            let (ip, host) = match source {
+                Source::Ip(ip) => (Some(ip.to_string()), None),
+                Source::Host(h) => (None, Some(h)),
+                Source::Unknown => (None, None),
             };
-            for other in earlier {
-                for (a, b) in [(incident, other), (other, incident)] {
-                    sqlx::query("INSERT INTO incident_links (incident_id, linked_id, reason) VALUES ($1, $2, $3)")
-                        .bind(a)
-                        .bind(b)
-                        .bind(format!("same source {ip} within {} days", settings.link_window_days))
-                        .execute(tx.conn())
-                        .await?;
-                }
+            // The values used are kept with the incident: reloading tables later
+            // must not rewrite what a notification was based on.
+            let enrichment = match (&tables, &ip) {
+                (Some(t), Some(ip)) => Some(t.lookup_str(ip)),
+                _ => None,
+            };
+            Row {
+                ip,
+                host,
+                enriched_at: enrichment.as_ref().map(|_| now_text.clone()),
+                asn: enrichment.as_ref().and_then(|e| e.asn).map(i64::from),
+                country: enrichment.as_ref().and_then(|e| e.country.clone()),
+                enrichment: enrichment.and_then(|e| serde_json::to_string(&e).ok()),
             }
+        })
+        .collect();
+    let mut incidents = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(50) {
+        let sql = format!(
+            "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at) VALUES {} RETURNING id",
+            renkei_core::store::value_rows(chunk.len(), 12)
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(id)
+                .bind(r.ip.clone())
+                .bind(r.host.clone())
+                .bind("new")
+                .bind(tlp.to_string())
+                .bind(class.category.as_str())
+                .bind(now_text.clone())
+                .bind(now_text.clone())
+                .bind(r.enrichment.clone())
+                .bind(r.asn)
+                .bind(r.country.clone())
+                .bind(r.enriched_at.clone());
         }
-        incidents.push(incident);
+        let mut ids = q.fetch_all(tx.conn()).await?;
+        // Both dialects hand out ids in row order within one statement.
+        ids.sort_unstable();
+        if ids.len() != chunk.len() {
+            return Err(IncidentError::invalid(
+                "incidents",
+                "the database returned fewer ids than rows inserted",
+            ));
+        }
+        incidents.extend(ids);
+    }
+    let mut links: Vec<(i64, i64, String)> = Vec::new();
+    for (row, incident) in rows.iter().zip(&incidents) {
+        let Some(ip) = &row.ip else { continue };
+        // Only the most recent few: a scanner reported a thousand times must not
+        // make each new report link (and write) a thousand rows.
+        let earlier: Vec<i64> = match recent.as_deref_mut() {
+            Some(recent) => {
+                let known = recent.entry(ip.clone()).or_default();
+                let earlier = known
+                    .iter()
+                    .filter(|(_, r)| *r != id)
+                    .map(|(i, _)| *i)
+                    .take(10)
+                    .collect();
+                known.insert(0, (*incident, id));
+                earlier
+            }
+            None => {
+                sqlx::query_scalar(
+                    "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id DESC LIMIT 10",
+                )
+                .bind(ip)
+                .bind(id)
+                .bind(&window_start)
+                .fetch_all(tx.conn())
+                .await?
+            }
+        };
+        let reason = format!("same source {ip} within {} days", settings.link_window_days);
+        for other in earlier {
+            links.push((*incident, other, reason.clone()));
+            links.push((other, *incident, reason.clone()));
+        }
+    }
+    for chunk in links.chunks(100) {
+        let sql = format!(
+            "INSERT INTO incident_links (incident_id, linked_id, reason) VALUES {}",
+            renkei_core::store::value_rows(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (a, b, reason) in chunk {
+            q = q.bind(*a).bind(*b).bind(reason.clone());
+        }
+        q.execute(tx.conn()).await?;
     }
     Ok(incidents)
 }
@@ -1397,6 +1621,162 @@ async fn answer_to_our_mail(
     Ok(None)
 }
 
+/// Sets a report aside for review with the reason, audited.
+async fn set_aside(
+    tx: &mut Tx,
+    id: i64,
+    problem: String,
+    events: &mut Vec<Event<'static>>,
+    mut outcome: Outcome,
+) -> Result<Outcome> {
+    mark(tx, id, Status::NeedsReview, Some(&problem)).await?;
+    events.push(Event {
+        action: "report.needs_review",
+        object_type: "report",
+        object_id: id.to_string(),
+        changes: json!({"problem": problem}),
+    });
+    outcome.status = Status::NeedsReview;
+    outcome.problem = Some(problem);
+    Ok(outcome)
+}
+
+/// The bulk feed files among a mail's attachments, unpacked: CSV files whose name
+/// or header says they are Shadowserver reports. An attachment that unpacks past
+/// the limits refuses the whole mail (the reason is returned), so that it is kept
+/// for review instead of half read.
+async fn carried_feeds(
+    tx: &mut Tx,
+    parsed: &ParsedReport,
+    limits: &renkei_formats::archive::Limits,
+    tlp: &str,
+) -> Result<std::result::Result<Vec<CarriedFeed>, String>> {
+    use renkei_formats::{archive, shadowserver};
+    let mut files = Vec::new();
+    for a in &parsed.attachments {
+        let name = a.filename.clone().unwrap_or_default();
+        let packed = archive::packing(&a.data).is_some();
+        let csv_like = |n: &str| {
+            let n = n.to_ascii_lowercase();
+            n.ends_with(".csv") || n.ends_with(".csv.gz") || n.ends_with(".zip")
+        };
+        if !(packed || csv_like(&name) || a.content_type == "text/csv") {
+            continue;
+        }
+        if a.truncated {
+            return Ok(Err(format!(
+                "attachment {name} is {} bytes, more than intake.attachment_limit_bytes; a feed cannot be read in part",
+                a.size
+            )));
+        }
+        match archive::unpack(&name, &a.data, limits) {
+            Ok(Some(inner)) => files.extend(inner.into_iter().map(|u| (u.name, u.data))),
+            Ok(None) => files.push((name, a.data.clone())),
+            Err(e) => return Ok(Err(e.to_string())),
+        }
+    }
+    if files.is_empty() {
+        return Ok(Ok(Vec::new()));
+    }
+    let types = crate::feeds::shadowserver_types_in(tx).await?;
+    let mut carried = Vec::new();
+    for (file, data) in files {
+        let header: Vec<String> = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(data.as_slice())
+            .records()
+            .next()
+            .and_then(|r| r.ok())
+            .map(|r| r.iter().map(|h| h.trim().to_ascii_lowercase()).collect())
+            .unwrap_or_default();
+        if let Some(d) = shadowserver::detect(&file, &header, &types) {
+            carried.push(CarriedFeed {
+                file,
+                report_type: d.report_type,
+                known: d.known,
+                mapping: d.mapping,
+                data,
+                tlp: tlp.to_string(),
+            });
+        }
+    }
+    Ok(Ok(carried))
+}
+
+/// Imports the feed files that mails carried, once the mails are kept: each is a
+/// feed import of its own (`shadowserver-<type>`), found again by its hash if the
+/// mail comes twice. A failure leaves the mail kept and the import resumable.
+async fn carry(store: &Store, settings: &Settings, actor: &Actor, outcomes: &mut [Outcome]) {
+    for out in outcomes.iter_mut() {
+        for c in std::mem::take(&mut out.carried) {
+            match carry_one(store, settings, actor, out.report, &c).await {
+                Ok(feed_report) => out.feeds.push(feed_report),
+                Err(e) => {
+                    tracing::warn!(report = out.report, file = %c.file, error = %e, "a feed file a mail carried was not imported");
+                    out.problem = Some(format!("{}: not imported: {e}", c.file));
+                }
+            }
+        }
+    }
+}
+
+async fn carry_one(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    mail: i64,
+    c: &CarriedFeed,
+) -> Result<i64> {
+    let feed = format!("shadowserver-{}", c.report_type);
+    let tlp = Tlp::parse(&c.tlp).unwrap_or(Tlp::Amber);
+    let received = crate::feeds::receive(
+        store,
+        actor,
+        &feed,
+        &c.mapping,
+        &c.data,
+        tlp,
+        crate::feeds::CHUNK_ROWS,
+    )
+    .await?;
+    let mut tx = store.begin().await?;
+    sqlx::query("UPDATE reports SET subject = $1, flag = $2 WHERE id = $3")
+        .bind(format!("{} (mail report #{mail})", c.file))
+        .bind((!c.known).then_some("unknown_report_type"))
+        .bind(received.report)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Event {
+            action: "report.feed_carried",
+            object_type: "report",
+            object_id: mail.to_string(),
+            changes: json!({"file": c.file, "feed": feed, "import": received.report, "known_type": c.known}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    if let (Some(notify), Some(enricher)) = (&settings.feed_notify, &settings.enricher) {
+        let tables = enricher.tables();
+        for chunk in &received.chunks {
+            crate::feeds::process_chunk(
+                store,
+                &tables,
+                notify,
+                actor,
+                received.report,
+                chunk,
+                "local",
+            )
+            .await?;
+        }
+    }
+    Ok(received.report)
+}
+
 /// Reads a received report and creates what it yields.
 pub async fn process(
     store: &Store,
@@ -1452,5 +1832,6 @@ pub async fn process_many(
     }
     audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;
+    carry(store, settings, actor, &mut outcomes).await;
     Ok(outcomes)
 }

@@ -31,7 +31,8 @@ fn aggregation(c: &mut Criterion) {
     g.bench_function("scan_pcap_2M_packets_1h_buckets", |b| {
         b.iter(|| {
             let mut agg = Aggregator::new(3600);
-            read_capture(&mut agg, black_box(&pcap[..])).expect("a capture");
+            read_capture(&mut agg, black_box(&pcap[..]), &mut Default::default())
+                .expect("a capture");
             black_box(agg.finish().len())
         })
     });

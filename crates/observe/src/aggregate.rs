@@ -422,16 +422,21 @@ pub fn read_log(
 }
 
 /// Reads one capture stream into `agg`; damage part way is counted as one unparsed
-/// record and returned.
+/// record and returned. Records of link types the decoder does not read are
+/// counted per link type into `unknown_links` (they are unparsed in `agg` too).
 pub fn read_capture<R: Read + Send>(
     agg: &mut Aggregator,
     input: R,
+    unknown_links: &mut BTreeMap<u32, u64>,
 ) -> Result<Option<String>, renkei_formats::FormatError> {
     let mut last_ts = 0;
     let end = packet::read_capture(input, |ts, probe| {
         last_ts = ts;
         agg.packet(ts, probe);
     })?;
+    for (link, n) in &end.unknown_links {
+        *unknown_links.entry(*link).or_default() += n;
+    }
     if end.damage.is_some() {
         agg.packet(last_ts, None);
     }
@@ -448,6 +453,9 @@ pub struct Summary {
     pub bucket_seconds: i64,
     pub buckets: Vec<BucketSummary>,
     pub by_port: Vec<PortSummary>,
+    /// Records of link types not read, per link type number (as text, a JSON key).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unparsed_link_types: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -639,6 +647,7 @@ impl Summary {
             bucket_seconds,
             buckets: buckets.iter().map(BucketSummary::of).collect(),
             by_port: summarize_rows(buckets.iter().flat_map(|b| b.rows.iter())),
+            unparsed_link_types: BTreeMap::new(),
         }
     }
 
@@ -647,6 +656,7 @@ impl Summary {
     pub fn write_json(
         buckets: &[Bucket],
         bucket_seconds: i64,
+        unknown_links: &BTreeMap<u32, u64>,
         out: impl std::io::Write,
     ) -> serde_json::Result<()> {
         #[derive(Serialize)]
@@ -680,6 +690,8 @@ impl Summary {
             bucket_seconds: i64,
             buckets: Lazy<'a>,
             by_port: AllPorts<'a>,
+            #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+            unparsed_link_types: BTreeMap<String, u64>,
         }
         serde_json::to_writer(
             out,
@@ -689,6 +701,10 @@ impl Summary {
                 bucket_seconds,
                 buckets: Lazy(buckets),
                 by_port: AllPorts(buckets),
+                unparsed_link_types: unknown_links
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect(),
             },
         )
     }
@@ -782,7 +798,7 @@ mod tests {
         }
         let b = a.finish();
         let mut streamed = Vec::new();
-        Summary::write_json(&b, 60, &mut streamed).unwrap();
+        Summary::write_json(&b, 60, &BTreeMap::new(), &mut streamed).unwrap();
         assert_eq!(
             String::from_utf8(streamed).unwrap(),
             serde_json::to_string(&Summary::of(&b, 60)).unwrap()

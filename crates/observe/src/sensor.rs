@@ -311,6 +311,9 @@ pub fn spool_files(config: &SensorConfig, spool: &Spool) -> Result<(Vec<i64>, u6
                 if let Some(d) = end.damage {
                     tracing::warn!(file = %f.display(), damage = %d, "capture ended early");
                 }
+                for (link, n) in &end.unknown_links {
+                    tracing::warn!(file = %f.display(), link_type = link, records = n, "records of a link type this sensor does not read");
+                }
             }
         }
         Input::Log(files) => {

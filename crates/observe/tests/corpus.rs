@@ -37,9 +37,14 @@ fn the_tcpdump_test_captures_read_without_a_panic_and_every_record_is_counted() 
     let (mut read, mut refused, mut damaged) = (0, 0, 0);
     let (mut packets, mut unparsed) = (0u64, 0u64);
     let mut protos: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut unknown_links: BTreeMap<u32, u64> = BTreeMap::new();
     for f in &files {
         let mut agg = Aggregator::new(3600);
-        match read_capture(&mut agg, std::fs::File::open(f).unwrap()) {
+        match read_capture(
+            &mut agg,
+            std::fs::File::open(f).unwrap(),
+            &mut unknown_links,
+        ) {
             Ok(d) => {
                 read += 1;
                 damaged += usize::from(d.is_some());
@@ -63,10 +68,21 @@ fn the_tcpdump_test_captures_read_without_a_panic_and_every_record_is_counted() 
             *protos.entry(p.proto).or_default() += p.packets;
         }
     }
+    let not_read: u64 = unknown_links.values().sum();
     eprintln!(
-        "{} captures: {read} read ({damaged} ended early), {refused} refused; {packets} packets, {unparsed} unparsed; {protos:?}",
+        "{} captures: {read} read ({damaged} ended early), {refused} refused; {packets} packets, {unparsed} unparsed ({not_read} of link types not read: {unknown_links:?}); {protos:?}",
         files.len()
     );
+    assert!(
+        not_read <= unparsed,
+        "records of unread link types are unparsed"
+    );
+    for link in renkei_formats::packet::linktype::SUPPORTED {
+        assert!(
+            !unknown_links.contains_key(&link),
+            "link type {link} is read"
+        );
+    }
     assert!(read > files.len() * 9 / 10);
     assert!(
         protos.len() == 4,

@@ -264,6 +264,8 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
             reply_window_days: config.intake.reply_window_days,
             public_url: config.public_url(),
             status_link_days: config.intake.status_link_days,
+            unpack: unpack_limits(&config),
+            feed_notify: Some((*notify).clone()),
         }),
         enricher,
         notify,
@@ -363,5 +365,14 @@ impl Server {
 
     pub fn router(&self) -> Router {
         self.router.clone()
+    }
+}
+
+/// How far a packed attachment may unpack, from `[intake]`.
+pub fn unpack_limits(config: &Config) -> renkei_formats::archive::Limits {
+    renkei_formats::archive::Limits {
+        max_bytes: config.intake.unpack_max_bytes,
+        max_ratio: config.intake.unpack_max_ratio,
+        max_files: config.intake.unpack_max_files,
     }
 }

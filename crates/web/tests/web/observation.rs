@@ -85,7 +85,7 @@ both_backends! {
 
         // What the offline aggregation says of the same capture.
         let mut agg = Aggregator::new(3600);
-        read_capture(&mut agg, std::fs::File::open(&pcap).unwrap()).unwrap();
+        read_capture(&mut agg, std::fs::File::open(&pcap).unwrap(), &mut Default::default()).unwrap();
         let summary = Summary::of(&agg.finish(), 3600);
         let p445 = summary.by_port.iter().find(|p| p.proto == "tcp" && p.port == 445).unwrap();
 
@@ -173,7 +173,7 @@ both_backends! {
         let (_, top) = api.get(None, "/api/v1/observation/top?period=2007-10-01..2007-10-01&ranks=1-10").await;
         let counted: i64 = top["ports"].as_array().unwrap().iter().map(|p| p["packets"].as_i64().unwrap()).sum();
         let mut agg = Aggregator::new(3600);
-        read_capture(&mut agg, std::fs::File::open(dir.path().join("scan.pcap")).unwrap()).unwrap();
+        read_capture(&mut agg, std::fs::File::open(dir.path().join("scan.pcap")).unwrap(), &mut Default::default()).unwrap();
         let summary = Summary::of(&agg.finish(), 3600);
         let mut expected: Vec<u64> = summary.by_port.iter().filter(|p| p.proto == "tcp" || p.proto == "udp").map(|p| p.scan).collect();
         expected.sort_unstable_by(|a, b| b.cmp(a));
