@@ -1157,6 +1157,33 @@ fn candidate_ips(read: &Read) -> Vec<String> {
 async fn load_recent(tx: &mut Tx, ips: &BTreeSet<String>, window_start: &str) -> Result<Recent> {
     let mut recent = Recent::new();
     let ips: Vec<&String> = ips.iter().collect();
+    if tx.dialect() == renkei_core::store::Dialect::Postgres {
+        // One list parameter: with a hundred separate ones PostgreSQL's generic
+        // plan for the prepared statement scans the table (45 ms a look at 20,000
+        // incidents, growing with it) instead of using the index.
+        for chunk in ips.chunks(1000) {
+            // Addresses hold no comma; the store's driver binds no arrays.
+            let list = chunk
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<&str>>()
+                .join(",");
+            let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+                "SELECT id, report_id, source_ip FROM incidents WHERE source_ip = ANY(string_to_array($2, ',')) AND created_at >= $1 ORDER BY id DESC",
+            )
+            .bind(window_start)
+            .bind(list)
+            .fetch_all(tx.conn())
+            .await?;
+            for (incident, report, ip) in rows {
+                let entry = recent.entry(ip).or_default();
+                if entry.len() < 20 {
+                    entry.push((incident, report));
+                }
+            }
+        }
+        return Ok(recent);
+    }
     for chunk in ips.chunks(100) {
         let sql = format!(
             "SELECT id, report_id, source_ip FROM incidents WHERE created_at >= $1 AND source_ip IN ({}) ORDER BY id DESC",
