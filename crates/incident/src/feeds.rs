@@ -28,6 +28,9 @@ use crate::{IncidentError, Result};
 #[derive(Debug, Clone)]
 pub struct FeedEvent {
     pub ip: IpAddr,
+    /// The row named a range (a blocklist's CIDR), `ip` being its first address:
+    /// the event is about the prefix, routed to the prefix's contact.
+    pub prefix: Option<u8>,
     pub day: String,
     pub seen_at: Option<String>,
     pub port: Option<u16>,
@@ -106,11 +109,11 @@ pub fn aggregate(
                 .map(<[u8]>::trim_ascii)
                 .filter(|f| !f.is_empty())
         };
-        let ip = match field(Some(cols.ip))
+        let (ip, prefix) = match field(Some(cols.ip))
             .and_then(|f| std::str::from_utf8(f).ok())
-            .and_then(|s| s.parse::<IpAddr>().ok())
+            .and_then(address_or_prefix)
         {
-            Some(ip) => ip,
+            Some(found) => found,
             None => {
                 out.bad_rows += 1;
                 if out.problems.len() < MAX_PROBLEMS {
@@ -169,6 +172,7 @@ pub fn aggregate(
         }
         out.events.push(FeedEvent {
             ip,
+            prefix,
             day,
             seen_at,
             port: field(cols.port)
@@ -183,6 +187,32 @@ pub fn aggregate(
         });
     }
     Ok(out)
+}
+
+/// An address, or a CIDR range as its first address and length (`192.0.2.0/24`;
+/// host bits set are cleared). A full-length prefix is the address itself.
+fn address_or_prefix(text: &str) -> Option<(IpAddr, Option<u8>)> {
+    let Some((addr, len)) = text.split_once('/') else {
+        return text.parse().ok().map(|ip| (ip, None));
+    };
+    let len: u8 = len.parse().ok()?;
+    match addr.parse::<IpAddr>().ok()? {
+        IpAddr::V4(a) if len <= 32 => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            let net = IpAddr::V4((u32::from(a) & mask).into());
+            Some((net, (len < 32).then_some(len)))
+        }
+        IpAddr::V6(a) if len <= 128 => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            let net = IpAddr::V6((u128::from(a) & mask).into());
+            Some((net, (len < 128).then_some(len)))
+        }
+        _ => None,
+    }
 }
 
 /// Rows per chunk: small enough that a node killed mid-chunk loses seconds of work,
@@ -524,7 +554,10 @@ pub async fn process_chunk(
             .or_default()
             .push(Item {
                 incident: 0,
-                ip: e.ip.to_string(),
+                ip: match e.prefix {
+                    Some(len) => format!("{}/{len}", e.ip),
+                    None => e.ip.to_string(),
+                },
                 category: agg.event_types[e.event_type as usize].clone(),
                 first_seen: e.seen_at.clone().unwrap_or_else(|| e.day.clone()),
                 asn: e.asn,
@@ -879,6 +912,28 @@ pub async fn refresh_shadowserver_types(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blocklist_row_may_name_a_range() {
+        assert_eq!(
+            address_or_prefix("192.0.2.7"),
+            Some(("192.0.2.7".parse().unwrap(), None))
+        );
+        assert_eq!(
+            address_or_prefix("192.0.2.77/24"),
+            Some(("192.0.2.0".parse().unwrap(), Some(24)))
+        );
+        assert_eq!(
+            address_or_prefix("192.0.2.7/32"),
+            Some(("192.0.2.7".parse().unwrap(), None))
+        );
+        assert_eq!(
+            address_or_prefix("2001:db8::1/32"),
+            Some(("2001:db8::".parse().unwrap(), Some(32)))
+        );
+        assert_eq!(address_or_prefix("192.0.2.0/33"), None);
+        assert_eq!(address_or_prefix("example/8"), None);
+    }
     use proptest::prelude::*;
 
     /// A feed in the Shadowserver scan layout; some rows have a quoted host name with

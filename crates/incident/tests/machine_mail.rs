@@ -123,4 +123,41 @@ both_backends! {
             .unwrap();
         assert_eq!(reports_in_all, 2);
     }
+
+    async fn a_mailed_blocklist_s_ranges_become_prefix_events_for_the_prefix_s_contact(srv) {
+        use renkei_enrich::{Format, Kind, sources};
+        sources::load(
+            &srv.store,
+            &Actor::system("test"),
+            Kind::Contacts,
+            Format::Csv,
+            &[("contacts.csv".to_string(), b"network,email\n192.0.2.0/24,abuse@isp-a.example\n".to_vec())],
+        )
+        .await
+        .unwrap();
+        srv.enricher.refresh(&srv.store).await.unwrap();
+        let settings = Settings {
+            enricher: Some(srv.enricher.clone()),
+            feed_notify: Some(renkei_incident::notify::Settings {
+                from: "csirt@csirt.example".into(),
+                ..Default::default()
+            }),
+            ..Settings::default()
+        };
+        let csv = b"\"timestamp\",\"ip\",\"hostname\",\"tag\",\"asn\",\"geo\",\"severity\"\n\"2030-01-01 00:00:01\",\"192.0.2.128/25\",\"\",\"spamhaus\",64500,\"JP\",\"low\"\n\"2030-01-01 00:00:02\",\"192.0.2.9\",\"\",\"spamhaus\",64500,\"JP\",\"low\"\n";
+        let raw = with_attachment("2030-01-01-blocklist-example-asn.csv", "text/csv", csv);
+        let out = reports::ingest(&srv.store, &settings, &Actor::system("test"), Channel::Mail, InputFormat::Mail, &raw, Tlp::Amber, None)
+            .await
+            .unwrap();
+        assert_eq!(out.feeds.len(), 1, "{out:?}");
+        let status = feeds::status(&srv.store, out.feeds[0]).await.unwrap();
+        assert!(status.finished, "{status:?}");
+        assert_eq!((status.events, status.bad_rows, status.unresolved), (2, 0, 0), "{status:?}");
+        let (recipient, events): (Option<String>, i64) = sqlx::query_as("SELECT recipient, events FROM feed_batches WHERE report_id = $1")
+            .bind(out.feeds[0])
+            .fetch_one(srv.store.pool())
+            .await
+            .unwrap();
+        assert_eq!((recipient.as_deref(), events), (Some("abuse@isp-a.example"), 2));
+    }
 }
