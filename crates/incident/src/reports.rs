@@ -1117,6 +1117,11 @@ type Read = std::result::Result<(ParsedReport, Indicators), String>;
 fn read_document(format: InputFormat, raw: &[u8], settings: &Settings) -> Read {
     parse_raw(format, raw, settings).map(|parsed| {
         let mut found = extract::extract(parsed.evidence_text());
+        // A report forwarded with its text quoted has its addresses only there:
+        // with none in the sender's own words, the quoted text is the report.
+        if found.ips.is_empty() && parsed.evidence.is_some() {
+            found = extract::extract(&parsed.text);
+        }
         // A report service's own links (its web interface, its policy page) name
         // the sender, not what it reports.
         if let Some(domain) = parsed
