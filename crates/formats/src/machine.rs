@@ -234,7 +234,8 @@ pub(crate) fn content_type(part: &MessagePart<'_>) -> String {
         .unwrap_or_default()
 }
 
-fn body<'a>(part: &'a MessagePart<'a>) -> &'a [u8] {
+/// A part's bytes, decoded from its transfer encoding.
+pub(crate) fn body<'a>(part: &'a MessagePart<'a>) -> &'a [u8] {
     match &part.body {
         PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
         PartType::Binary(b) | PartType::InlineBinary(b) => b.as_ref(),

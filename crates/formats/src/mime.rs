@@ -114,20 +114,16 @@ pub fn parse(bytes: &[u8], attachment_limit: usize) -> Result<ParsedReport, Form
         texts.push(text);
     }
     for part in message.attachments() {
-        let data = attachment_bytes(part);
+        let data = machine::body(part);
         let size = data.len();
         let truncated = size > attachment_limit;
         let kept = if truncated {
             data[..attachment_limit].to_vec()
         } else {
-            data.into_owned()
+            data.to_vec()
         };
-        let content_type = part
-            .content_type()
-            .map(|c| match c.subtype() {
-                Some(sub) => format!("{}/{}", c.ctype(), sub).to_lowercase(),
-                None => c.ctype().to_lowercase(),
-            })
+        let content_type = Some(machine::content_type(part))
+            .filter(|c| !c.is_empty())
             .unwrap_or_else(|| "application/octet-stream".into());
         let attachment = Attachment {
             filename: part.attachment_name().map(str::to_string),
@@ -170,15 +166,6 @@ fn charset(part: &MessagePart<'_>) -> Option<String> {
     part.content_type()
         .and_then(|c| c.attribute("charset"))
         .map(|c| c.to_ascii_lowercase())
-}
-
-fn attachment_bytes<'a>(part: &'a MessagePart<'a>) -> Cow<'a, [u8]> {
-    match &part.body {
-        PartType::Text(t) | PartType::Html(t) => Cow::Borrowed(t.as_bytes()),
-        PartType::Binary(b) | PartType::InlineBinary(b) => Cow::Borrowed(b.as_ref()),
-        PartType::Message(m) => Cow::Borrowed(m.raw_message()),
-        PartType::Multipart(_) => Cow::Borrowed(&[]),
-    }
 }
 
 /// The part's body bytes as they were before transfer encoding was applied.

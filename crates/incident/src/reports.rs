@@ -430,14 +430,7 @@ async fn insert(
                 .bind(submitted_by)
                 .bind(reached.clone());
         }
-        let mut chunk_ids = q.fetch_all(tx.conn()).await?;
-        chunk_ids.sort_unstable();
-        if chunk_ids.len() != chunk.len() {
-            return Err(IncidentError::invalid(
-                "reports",
-                "the database returned fewer ids than rows inserted",
-            ));
-        }
+        let chunk_ids = ids_in_row_order(q.fetch_all(tx.conn()).await?, chunk.len(), "reports")?;
         for ((id, (raw, _)), sha) in chunk_ids.iter().zip(chunk).zip(shas) {
             events.push(Event {
                 action: "report.received",
@@ -505,24 +498,21 @@ pub async fn import_many(
         earlier.extend(q.fetch_all(store.pool()).await?);
     }
     // The first of equal documents in this batch is imported; the rest are it.
-    let mut first_of: HashMap<&str, usize> = HashMap::new();
-    let mut fresh: Vec<usize> = Vec::new();
-    for (i, sha) in shas.iter().enumerate() {
-        if !earlier.contains_key(sha) && !first_of.contains_key(sha.as_str()) {
-            first_of.insert(sha, i);
-            fresh.push(i);
-        }
-    }
-    let again_ids: Vec<i64> = distinct
+    let mut taken: BTreeSet<&str> = BTreeSet::new();
+    let fresh: Vec<usize> = (0..shas.len())
+        .filter(|i| !earlier.contains_key(&shas[*i]) && taken.insert(shas[*i].as_str()))
+        .collect();
+    let again: Vec<(&String, i64)> = distinct
         .iter()
-        .filter_map(|sha| earlier.get(*sha).copied())
+        .filter_map(|sha| earlier.get(*sha).map(|id| (*sha, *id)))
         .collect();
     let mut by_sha: HashMap<String, Outcome> = HashMap::new();
-    if !again_ids.is_empty() {
-        for out in process_many(store, settings, actor, &again_ids).await? {
-            if let Some((sha, _)) = earlier.iter().find(|(_, id)| **id == out.report) {
-                by_sha.insert(sha.clone(), out);
-            }
+    if !again.is_empty() {
+        let ids: Vec<i64> = again.iter().map(|(_, id)| *id).collect();
+        // process_many answers in the order it was asked.
+        let outcomes = process_many(store, settings, actor, &ids).await?;
+        for ((sha, _), out) in again.into_iter().zip(outcomes) {
+            by_sha.insert(sha.clone(), out);
         }
     }
     let fresh_docs: Vec<(&[u8], Tlp)> = fresh.iter().map(|i| docs[*i]).collect();
@@ -1500,16 +1490,11 @@ async fn open_incidents(
                 .bind(r.country.clone())
                 .bind(r.enriched_at.clone());
         }
-        let mut ids = q.fetch_all(tx.conn()).await?;
-        // Both dialects hand out ids in row order within one statement.
-        ids.sort_unstable();
-        if ids.len() != chunk.len() {
-            return Err(IncidentError::invalid(
-                "incidents",
-                "the database returned fewer ids than rows inserted",
-            ));
-        }
-        incidents.extend(ids);
+        incidents.extend(ids_in_row_order(
+            q.fetch_all(tx.conn()).await?,
+            chunk.len(),
+            "incidents",
+        )?);
     }
     let mut links: Vec<(i64, i64, String)> = Vec::new();
     for (row, incident) in rows.iter().zip(&incidents) {
@@ -1651,6 +1636,20 @@ async fn answer_to_our_mail(
         return Ok(Some((Status::Bounce, thread)));
     }
     Ok(None)
+}
+
+/// The ids a multi-row `INSERT … RETURNING id` gave, in the order of its rows:
+/// both dialects hand them out in row order within one statement, though not
+/// necessarily return them so.
+fn ids_in_row_order(mut ids: Vec<i64>, rows: usize, table: &'static str) -> Result<Vec<i64>> {
+    ids.sort_unstable();
+    if ids.len() != rows {
+        return Err(IncidentError::invalid(
+            table,
+            "the database returned fewer ids than rows inserted",
+        ));
+    }
+    Ok(ids)
 }
 
 /// Sets a report aside for review with the reason, audited.
