@@ -923,6 +923,10 @@ fn team_key(config: &Config) -> anyhow::Result<renkei_mail::TeamKey> {
 }
 
 async fn serve(mut config: Config) -> anyhow::Result<()> {
+    // Signals are caught from before the first connection is accepted: a
+    // supervisor's SIGTERM that arrives while startup finishes must still mean
+    // a graceful stop, not death by the default action.
+    let shutdown = shutdown_signal()?;
     let db = redact(&config.database.url);
     let listeners = renkei_web::Listeners::bind(&config).await?;
     let address = listeners.http_address()?;
@@ -947,30 +951,34 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     if let Some(metrics) = bound.metrics {
         say!("renkei: /metrics on http://{metrics}");
     }
-    running.run_until(shutdown_signal()).await;
+    running.run_until(shutdown).await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGINT and SIGTERM handlers now and returns the future that
+/// resolves on the first of them. Installing inside the future would leave a
+/// window, until it is first polled, in which a signal kills the process.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+            tracing::info!("shutting down");
+        })
     }
-    tracing::info!("shutting down");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        })
+    }
 }
 
 async fn find_org(store: &Store, which: &str) -> anyhow::Result<i64> {

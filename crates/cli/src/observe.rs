@@ -322,8 +322,10 @@ pub async fn sensor(args: SensorArgs) -> anyhow::Result<ExitCode> {
         input,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // SIGTERM from systemd stops a sensor as Ctrl-C does: the spool is flushed.
+    let stop = crate::shutdown_signal()?;
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        stop.await;
         let _ = stop_tx.send(true);
     });
     if let Input::Interface(_) = &config.input {
