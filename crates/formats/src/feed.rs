@@ -26,6 +26,11 @@ pub struct Mapping {
     pub type_column: Option<String>,
     #[serde(default)]
     pub event_type: Option<String>,
+    /// Keep the columns not mapped above on each event, as its details (a
+    /// Shadowserver row's `hostname`, `tag`, `version`…): the site notified sees what
+    /// the feed said, not only the address.
+    #[serde(default)]
+    pub details: bool,
 }
 
 impl Mapping {
@@ -46,6 +51,7 @@ impl Mapping {
                     category: category.into(),
                     type_column: ty.map(str::to_string),
                     event_type: None,
+                    details: true,
                 }
             };
         Some(match name {
@@ -88,13 +94,15 @@ impl Mapping {
 }
 
 /// The column positions of a mapping in one file.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Columns {
     pub ip: usize,
     pub time: Option<usize>,
     pub port: Option<usize>,
     pub protocol: Option<usize>,
     pub event_type: Option<usize>,
+    /// The other columns, by position and name, when the mapping keeps details.
+    pub details: Vec<(usize, String)>,
 }
 
 impl Columns {
@@ -110,20 +118,38 @@ impl Columns {
                 format!("the header has no column {:?} for the address", mapping.ip),
             )
         })?;
-        Ok(Columns {
+        let mut columns = Columns {
             ip,
             time: mapping.time.as_deref().and_then(pos),
             port: mapping.port.as_deref().and_then(pos),
             protocol: mapping.protocol.as_deref().and_then(pos),
             event_type: mapping.type_column.as_deref().and_then(pos),
-        })
+            details: Vec::new(),
+        };
+        if mapping.details {
+            let mapped = [
+                Some(columns.ip),
+                columns.time,
+                columns.port,
+                columns.protocol,
+                columns.event_type,
+            ];
+            columns.details = header
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !mapped.contains(&Some(*i)))
+                .map(|(i, h)| (i, crate::lossy_text(h.trim_ascii())))
+                .filter(|(_, h)| !h.is_empty())
+                .collect();
+        }
+        Ok(columns)
     }
 }
 
 /// A tiny reader for the mapping file: `key = "value"` lines, `#` comments, and an
 /// optional `[feed]` header. The mapping is flat, so this is all TOML it needs.
 fn toml_lite(text: &str) -> Result<Mapping, FormatError> {
-    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut fields: Vec<(String, serde_json::Value)> = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("").trim();
         if line.is_empty() || line == "[feed]" {
@@ -136,18 +162,22 @@ fn toml_lite(text: &str) -> Result<Mapping, FormatError> {
             ));
         };
         let v = v.trim();
+        if let Ok(flag) = v.parse::<bool>() {
+            fields.push((k.trim().to_string(), serde_json::Value::Bool(flag)));
+            continue;
+        }
         let v = v
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .ok_or_else(|| {
                 FormatError::malformed("feed mapping", format!("line {}: quote the value", n + 1))
             })?;
-        fields.push((k.trim().to_string(), v.to_string()));
+        fields.push((
+            k.trim().to_string(),
+            serde_json::Value::String(v.to_string()),
+        ));
     }
-    let json: serde_json::Map<String, serde_json::Value> = fields
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::Value::String(v)))
-        .collect();
+    let json: serde_json::Map<String, serde_json::Value> = fields.into_iter().collect();
     serde_json::from_value(serde_json::Value::Object(json))
         .map_err(|e| FormatError::malformed("feed mapping", e.to_string()))
 }
@@ -159,9 +189,10 @@ mod tests {
     #[test]
     fn a_mapping_file_names_the_columns_and_rejects_unknown_keys() {
         let m = Mapping::from_toml(
-            "[feed]\nip = \"src\"  # the host\ncategory = \"scan\"\nevent_type = \"ssh-scan\"\n",
+            "[feed]\nip = \"src\"  # the host\ncategory = \"scan\"\nevent_type = \"ssh-scan\"\ndetails = true\n",
         )
         .unwrap();
+        assert!(m.details);
         assert_eq!(m.ip, "src");
         assert_eq!(m.event_type.as_deref(), Some("ssh-scan"));
         assert!(

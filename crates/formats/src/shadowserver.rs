@@ -276,6 +276,7 @@ pub fn mapping(report_type: &str, header: &[String]) -> Mapping {
         category: category.to_string(),
         type_column: pick(&["infection", "family", "tag", "type"]),
         event_type: Some(report_type.to_string()),
+        details: true,
     }
 }
 

@@ -40,6 +40,39 @@ pub struct FeedEvent {
     pub country: Option<[u8; 2]>,
     /// Index into [`Aggregated::recipients`].
     pub recipient: Option<u32>,
+    /// What else the row said, when the mapping keeps details:
+    /// `hostname=host.example; tag=ssh`.
+    pub details: Option<String>,
+}
+
+/// The longest details kept for one event; a row is a sighting, not a document.
+const MAX_DETAILS: usize = 1000;
+
+/// `name=value; name=value` of a row's non-empty detail columns, `;` and `\` in
+/// values escaped with `\`, cut at [`MAX_DETAILS`] on a field's end.
+fn details_of(record: &csv::ByteRecord, columns: &[(usize, String)]) -> Option<String> {
+    let mut out = String::new();
+    for (i, name) in columns {
+        let Some(value) = record
+            .get(*i)
+            .map(<[u8]>::trim_ascii)
+            .filter(|v| !v.is_empty())
+        else {
+            continue;
+        };
+        let value = renkei_formats::lossy_text(value);
+        let escaped = value.replace('\\', "\\\\").replace(';', "\\;");
+        if out.len() + name.len() + escaped.len() + 3 > MAX_DETAILS {
+            break;
+        }
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(name);
+        out.push('=');
+        out.push_str(&escaped);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 /// A bad row.
@@ -184,6 +217,7 @@ pub fn aggregate(
             asn: hit.asn,
             country: hit.country,
             recipient,
+            details: details_of(&record, &cols.details),
         });
     }
     Ok(out)
@@ -564,6 +598,7 @@ pub async fn process_chunk(
                 as_name: None,
                 country: e.country.map(|c| renkei_formats::lossy_text(&c)),
                 ports: e.port.into_iter().collect(),
+                details: e.details.clone(),
             });
         *counts
             .entry((e.day.as_str(), e.event_type, e.country))
@@ -971,6 +1006,63 @@ mod tests {
         .unwrap()
     }
 
+    #[test]
+    fn a_shadowserver_row_keeps_what_else_it_said_as_details() {
+        let data = b"\"timestamp\",\"ip\",\"protocol\",\"port\",\"hostname\",\"tag\",\"asn\",\"version\",\"naics\"\n\
+            2026-11-21 01:00:00,192.0.2.7,tcp,23,gw.example.jp,telnet,64500,\"Busy;Box 1.2\",\n";
+        let mapping = renkei_formats::shadowserver::mapping(
+            "scan_telnet",
+            &[
+                "timestamp",
+                "ip",
+                "protocol",
+                "port",
+                "hostname",
+                "tag",
+                "asn",
+                "version",
+                "naics",
+            ]
+            .map(String::from),
+        );
+        let agg = aggregate(
+            &Tables::default(),
+            &mapping,
+            data,
+            None,
+            &HashSet::new(),
+            "2026-11-22",
+            0,
+        )
+        .unwrap();
+        let e = &agg.events[0];
+        assert_eq!(
+            (e.port, agg.event_types[e.event_type as usize].as_str()),
+            (Some(23), "telnet")
+        );
+        // Mapped columns are not repeated; an empty one is left out.
+        assert_eq!(
+            e.details.as_deref(),
+            Some("hostname=gw.example.jp; asn=64500; version=Busy\\;Box 1.2")
+        );
+        // A mapping written by hand keeps only what it names.
+        let plain = Mapping {
+            details: false,
+            ..mapping
+        };
+        let agg = aggregate(
+            &Tables::default(),
+            &plain,
+            data,
+            None,
+            &HashSet::new(),
+            "2026-11-22",
+            0,
+        )
+        .unwrap();
+        assert_eq!(agg.events[0].details, None);
+    }
+
     proptest! {
         #[test]
         fn chunks_hold_every_row_once_and_keep_its_line(
@@ -1025,6 +1117,7 @@ mod tests {
             as_name: None,
             country: Some("JP".into()),
             ports: vec![22, 2222],
+            details: Some("hostname=h.example; banner=a\\;b, \"c\" =d".into()),
         }];
         assert_eq!(notify::items_of_csv(&notify::csv_of(&items)), items);
     }

@@ -117,6 +117,8 @@ pub struct Item {
     pub as_name: Option<String>,
     pub country: Option<String>,
     pub ports: Vec<u16>,
+    /// What a feed's row said beyond the address (`hostname=…; tag=…`).
+    pub details: Option<String>,
 }
 
 /// One mail as it will go out.
@@ -217,6 +219,7 @@ pub async fn set_template(
             as_name: Some("EXAMPLE-AS".into()),
             country: Some("JP".into()),
             ports: vec![22],
+            details: None,
         }],
     );
     templates::save(store, actor, TEMPLATE, lang, subject, body, &sample).await?;
@@ -529,6 +532,7 @@ fn item(i: &Incident) -> Item {
         as_name: e.and_then(|e| e.as_name.clone()),
         country: e.and_then(|e| e.country.clone()),
         ports: Vec::new(),
+        details: None,
     }
 }
 
@@ -546,6 +550,7 @@ pub fn csv_of(items: &[Item]) -> Vec<u8> {
         "first_seen",
         "incident",
         "ports",
+        "details",
     ]);
     for i in items {
         let ports: Vec<String> = i.ports.iter().map(u16::to_string).collect();
@@ -562,6 +567,7 @@ pub fn csv_of(items: &[Item]) -> Vec<u8> {
                 &i.first_seen,
                 &incident,
                 &ports,
+                i.details.as_deref().unwrap_or_default(),
             ]
             .map(neutralize)
             .iter()
@@ -599,6 +605,7 @@ pub fn items_of_csv(data: &[u8]) -> Vec<Item> {
                 .split_ascii_whitespace()
                 .filter_map(|p| p.parse().ok())
                 .collect(),
+            details: some(text(&r, 8)),
         })
         .collect()
 }
