@@ -566,7 +566,20 @@ async fn process_read(
         .collect();
     let ips: BTreeSet<String> = reads.iter().flat_map(candidate_ips).collect();
     let window_start = time::format(store.now() - Duration::days(settings.link_window_days));
-    let mut recent = load_recent(&mut tx, &ips, &window_start).await?;
+    let mails: Vec<&ParsedReport> = match format {
+        InputFormat::Mail => reads
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(|(p, _)| p))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut batch = Batch {
+        recent: load_recent(&mut tx, &ips, &window_start).await?,
+        lookups: replies::Lookups::load(&mut tx, settings, &mails).await?,
+        replies: Vec::new(),
+        reporters: Vec::new(),
+    };
+    drop(mails);
     let mut events = Vec::new();
     let mut outcomes = Vec::with_capacity(ids.len());
     for ((id, (raw, tlp)), read) in ids.iter().zip(docs).zip(reads) {
@@ -584,10 +597,23 @@ async fn process_read(
                 stored,
                 Some(read),
                 &mut events,
-                Some(&mut recent),
+                Some(&mut batch),
             )
             .await?,
         );
+    }
+    let reporters: Vec<(&Owner, &str)> = batch
+        .reporters
+        .iter()
+        .map(|(o, a)| (o, a.as_str()))
+        .collect();
+    conversations::join_each(&mut tx, &reporters, "reporter").await?;
+    let mails: Vec<i64> = batch.replies.iter().map(|r| r.mail).collect();
+    let threads = replies::keep(&mut tx, batch.replies, &mut events).await?;
+    for (mail, thread) in mails.into_iter().zip(threads) {
+        if let Some(o) = outcomes.iter_mut().find(|o| o.report == mail) {
+            o.thread_of = thread;
+        }
     }
     audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;
@@ -1204,6 +1230,17 @@ async fn load_recent(tx: &mut Tx, ips: &BTreeSet<String>, window_start: &str) ->
 /// ticket it names, or classifies it and opens its incidents. The audit events go
 /// into `events`, to be written with the batch.
 #[allow(clippy::too_many_arguments)]
+/// What the documents processed together share: the earlier incidents of their
+/// addresses, what routing their mail needs, and the replies among them, kept
+/// together once all are read.
+struct Batch {
+    recent: Recent,
+    lookups: replies::Lookups,
+    replies: Vec<replies::Reply>,
+    /// Reports whose reporter is to join its conversation.
+    reporters: Vec<(Owner, String)>,
+}
+
 async fn process_in(
     tx: &mut Tx,
     settings: &Settings,
@@ -1211,7 +1248,7 @@ async fn process_in(
     stored: Stored,
     read: Option<Read>,
     events: &mut Vec<Event<'static>>,
-    recent: Option<&mut Recent>,
+    mut batch: Option<&mut Batch>,
 ) -> Result<Outcome> {
     let Stored {
         format,
@@ -1235,21 +1272,33 @@ async fn process_in(
         Err(problem) => return set_aside(tx, id, problem, events, outcome).await,
     };
 
-    // Mail about mail we sent: our own archive copy, a bounce, or a reply to a
-    // notification. None of them is a new report.
-    if format == InputFormat::Mail
-        && let Some(done) = answer_to_our_mail(tx, id, &parsed, &raw, events).await?
-    {
-        outcome.status = done.0;
-        outcome.thread_of = done.1;
-        return Ok(outcome);
-    }
     let mut stranger = None;
     if format == InputFormat::Mail {
-        match replies::route(tx, settings, id, &parsed, &raw, events).await? {
-            replies::Routed::Joined(report) => {
+        let alone;
+        let lookups = match batch.as_deref() {
+            Some(b) => &b.lookups,
+            None => {
+                alone = replies::Lookups::load(tx, settings, &[&parsed]).await?;
+                &alone
+            }
+        };
+        // Mail about mail we sent: our own archive copy, a bounce, or a reply to a
+        // notification. None of them is a new report.
+        if let Some(done) = answer_to_our_mail(tx, id, &parsed, &raw, events, lookups).await? {
+            outcome.status = done.0;
+            outcome.thread_of = done.1;
+            return Ok(outcome);
+        }
+        match replies::route(tx, id, &parsed, lookups).await? {
+            replies::Routed::Joined(owners) => {
+                let reply = replies::Reply::open(tx, settings, id, &parsed, raw, owners).await?;
                 outcome.status = Status::Threaded;
-                outcome.thread_of = report;
+                // In a batch the replies are kept together at its end, which
+                // fills in the thread.
+                match batch.as_deref_mut() {
+                    Some(b) => b.replies.push(reply),
+                    None => outcome.thread_of = replies::keep(tx, vec![reply], events).await?[0],
+                }
                 return Ok(outcome);
             }
             replies::Routed::Stranger(tag) => stranger = Some(tag),
@@ -1283,8 +1332,16 @@ async fn process_in(
     }
     let class = file_report(tx, id, format, &raw, &parsed, &found).await?;
     // The reporter takes part in the report's conversation: their replies join it.
+    // With no confirmation to send (which would make them a party as its
+    // recipient first), a batch adds its reporters together at its end.
     if let Some(email) = parsed.reporter.email.as_deref() {
-        conversations::join(tx, &Owner::new(replies::REPORT, id), email, "reporter").await?;
+        let owner = Owner::new(replies::REPORT, id);
+        match batch.as_deref_mut() {
+            Some(b) if settings.confirm_from.is_none() => {
+                b.reporters.push((owner, email.to_string()))
+            }
+            _ => conversations::join(tx, &owner, email, "reporter").await?,
+        }
     }
     if let Some(tag) = stranger {
         sqlx::query("UPDATE reports SET flag = 'unknown_sender' WHERE id = $1")
@@ -1299,8 +1356,17 @@ async fn process_in(
         });
     }
     if class.category != Category::Inquiry {
-        outcome.incidents =
-            open_incidents(tx, settings, id, &tlp, &class, &parsed, &found, recent).await?;
+        outcome.incidents = open_incidents(
+            tx,
+            settings,
+            id,
+            &tlp,
+            &class,
+            &parsed,
+            &found,
+            batch.map(|b| &mut b.recent),
+        )
+        .await?;
     }
     if matches!(channel.as_str(), "web" | "mail") {
         confirm_to_reporter(tx, settings, id, &parsed).await;
@@ -1597,9 +1663,12 @@ async fn answer_to_our_mail(
     parsed: &renkei_formats::report::ParsedReport,
     raw: &[u8],
     events: &mut Vec<Event<'static>>,
+    lookups: &replies::Lookups,
 ) -> Result<Option<(Status, Option<i64>)>> {
     // Our own message, back through the archive copy: the relay took it.
-    if let Some(mid) = parsed.message_id.as_deref() {
+    if let Some(mid) = parsed.message_id.as_deref()
+        && lookups.is_ours(mid)
+    {
         let ours = renkei_mail::outbox::archive_copy_seen(tx, mid).await?;
         if ours {
             mark(tx, id, Status::Archived, None).await?;

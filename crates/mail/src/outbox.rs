@@ -180,6 +180,31 @@ pub async fn archive_copy_seen(tx: &mut Tx, message_id: &str) -> Result<bool, Ma
     Ok(seen > 0)
 }
 
+/// Which of these Message-IDs (bare) name mail in the outbox, with the object each
+/// was about (`notification`, `12`): a batch of incoming mail checked at once for
+/// our own archive copies and for replies to notifications sent before
+/// conversations were kept.
+pub async fn mails_among(
+    tx: &mut Tx,
+    message_ids: &[String],
+) -> Result<std::collections::HashMap<String, (String, String)>, MailError> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in message_ids.chunks(100) {
+        let sql = format!(
+            "SELECT message_id, object_type, object_id FROM outbox WHERE message_id IN ({})",
+            renkei_core::store::placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for (mid, kind, object) in q.fetch_all(tx.conn()).await? {
+            found.entry(mid).or_insert((kind, object));
+        }
+    }
+    Ok(found)
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, sqlx::FromRow)]
 pub struct Queued {
     pub id: i64,

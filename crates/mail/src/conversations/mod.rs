@@ -251,37 +251,83 @@ pub async fn record(
     direction: Direction,
     m: &Incoming<'_>,
 ) -> Result<i64, MailError> {
+    let ids = record_many(tx, direction, &[(owners, m)]).await?;
+    Ok(ids[0])
+}
+
+/// Keeps several messages at once (see [`record`]), each in its own threads, in a
+/// few statements whatever their number: a busy listener's replies arrive together.
+/// Returns their numbers in the order given.
+pub async fn record_many(
+    tx: &mut Tx,
+    direction: Direction,
+    items: &[(&[Owner], &Incoming<'_>)],
+) -> Result<Vec<i64>, MailError> {
+    const COLUMNS: usize = 17;
     let now = tx.now_str();
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO messages (direction, author_user_id, author, mail_from, mail_to, mail_cc, subject, body, message_id, in_reply_to, signed, encrypted, signature, flag, automatic, raw, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
-    )
-    .bind(direction.as_str())
-    .bind(m.author_user_id)
-    .bind(m.author)
-    .bind(m.mail_from)
-    .bind(m.mail_to.join(", "))
-    .bind(m.mail_cc.join(", "))
-    .bind(m.subject)
-    .bind(m.body)
-    .bind(m.message_id.map(strip_angles))
-    .bind(m.in_reply_to.map(strip_angles))
-    .bind(m.signed as i64)
-    .bind(m.encrypted as i64)
-    .bind(m.signature)
-    .bind(m.flag)
-    .bind(m.automatic as i64)
-    .bind(m.raw.map(<[u8]>::to_vec))
-    .bind(&now)
-    .fetch_one(tx.conn())
-    .await?;
-    link(tx, id, owners).await?;
+    let mut ids = Vec::with_capacity(items.len());
+    // 15 rows (255 values) a statement: SQLite finds each `$N` by a linear search.
+    for chunk in items.chunks(15) {
+        let sql = format!(
+            "INSERT INTO messages (direction, author_user_id, author, mail_from, mail_to, mail_cc, subject, body, message_id, in_reply_to, signed, encrypted, signature, flag, automatic, raw, created_at)
+             VALUES {} RETURNING id",
+            renkei_core::store::value_rows(chunk.len(), COLUMNS)
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+        for (_, m) in chunk {
+            q = q
+                .bind(direction.as_str())
+                .bind(m.author_user_id)
+                .bind(m.author)
+                .bind(m.mail_from)
+                .bind(m.mail_to.join(", "))
+                .bind(m.mail_cc.join(", "))
+                .bind(m.subject)
+                .bind(m.body)
+                .bind(m.message_id.map(strip_angles))
+                .bind(m.in_reply_to.map(strip_angles))
+                .bind(m.signed as i64)
+                .bind(m.encrypted as i64)
+                .bind(m.signature)
+                .bind(m.flag)
+                .bind(m.automatic as i64)
+                .bind(m.raw.map(<[u8]>::to_vec))
+                .bind(&now);
+        }
+        // Both dialects hand out ids in row order within one statement, though
+        // they need not return them so.
+        let mut got = q.fetch_all(tx.conn()).await?;
+        got.sort_unstable();
+        if got.len() != chunk.len() {
+            return Err(MailError::invalid(
+                "messages",
+                "the database returned fewer ids than rows inserted",
+            ));
+        }
+        ids.extend(got);
+    }
+    let links: Vec<(i64, &Owner)> = ids
+        .iter()
+        .zip(items)
+        .flat_map(|(id, (owners, _))| {
+            owners
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .map(move |o| (*id, o))
+        })
+        .collect();
+    link_rows(tx, &links).await?;
     // A stranger's mail does not make them a party: only the coordinator's answer to
     // them does.
-    if let (Some(from), None) = (m.mail_from, m.flag) {
-        join_all(tx, owners, from, "sender").await?;
-    }
-    Ok(id)
+    let parties: Vec<(&Owner, String, &str)> = items
+        .iter()
+        .filter(|(_, m)| m.flag.is_none())
+        .filter_map(|(owners, m)| m.mail_from.map(|from| (*owners, bare(from))))
+        .flat_map(|(owners, from)| owners.iter().map(move |o| (o, from.clone(), "sender")))
+        .collect();
+    join_rows(tx, &parties).await?;
+    Ok(ids)
 }
 
 /// Sends a mail from the owners' threads through the outbox (in the caller's
@@ -439,16 +485,21 @@ pub async fn keep_queued(
 
 async fn link(tx: &mut Tx, message: i64, owners: &[Owner]) -> Result<(), MailError> {
     let owners: std::collections::BTreeSet<&Owner> = owners.iter().collect();
-    // One statement for all the threads: on SQLite each statement is a round trip
-    // to the database's thread.
-    for chunk in owners.into_iter().collect::<Vec<_>>().chunks(100) {
+    let rows: Vec<(i64, &Owner)> = owners.into_iter().map(|o| (message, o)).collect();
+    link_rows(tx, &rows).await
+}
+
+/// Puts messages in threads, 100 rows a statement: on SQLite each statement is a
+/// round trip to the database's thread.
+async fn link_rows(tx: &mut Tx, rows: &[(i64, &Owner)]) -> Result<(), MailError> {
+    for chunk in rows.chunks(100) {
         let sql = format!(
             "INSERT INTO message_threads (message_id, owner_kind, owner_id) VALUES {}",
             renkei_core::store::value_rows(chunk.len(), 3)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for o in chunk {
-            q = q.bind(message).bind(&o.kind).bind(o.id);
+        for (message, o) in chunk {
+            q = q.bind(*message).bind(&o.kind).bind(o.id);
         }
         q.execute(tx.conn()).await?;
     }
@@ -463,24 +514,50 @@ pub async fn join_all(
     role: &str,
 ) -> Result<(), MailError> {
     let address = bare(address);
-    if address.is_empty() || owners.is_empty() {
+    let rows: Vec<(&Owner, String, &str)> =
+        owners.iter().map(|o| (o, address.clone(), role)).collect();
+    join_rows(tx, &rows).await
+}
+
+/// Adds each address to its thread, all in one role: the reporters of a batch of
+/// reports, say.
+pub async fn join_each(
+    tx: &mut Tx,
+    parties: &[(&Owner, &str)],
+    role: &str,
+) -> Result<(), MailError> {
+    let rows: Vec<(&Owner, String, &str)> =
+        parties.iter().map(|(o, a)| (*o, bare(a), role)).collect();
+    join_rows(tx, &rows).await
+}
+
+/// Adds parties to threads: (thread, bare address, role), 100 a statement. An
+/// address already in a thread keeps its role and is marked as seen now.
+async fn join_rows(tx: &mut Tx, rows: &[(&Owner, String, &str)]) -> Result<(), MailError> {
+    // PostgreSQL refuses a statement that would update one row twice; the first
+    // role given for a party in a thread is the one kept.
+    let mut seen = std::collections::BTreeSet::new();
+    let rows: Vec<&(&Owner, String, &str)> = rows
+        .iter()
+        .filter(|(o, a, _)| !a.is_empty() && seen.insert((*o, a)))
+        .collect();
+    if rows.is_empty() {
         return Ok(());
     }
     let now = tx.now_str();
-    let owners: std::collections::BTreeSet<&Owner> = owners.iter().collect();
-    for chunk in owners.into_iter().collect::<Vec<_>>().chunks(100) {
+    for chunk in rows.chunks(100) {
         let sql = format!(
             "INSERT INTO thread_parties (owner_kind, owner_id, address, role, last_at) VALUES {}
              ON CONFLICT (owner_kind, owner_id, address) DO UPDATE SET last_at = excluded.last_at",
             renkei_core::store::value_rows(chunk.len(), 5)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for o in chunk {
+        for (o, address, role) in chunk {
             q = q
                 .bind(&o.kind)
                 .bind(o.id)
-                .bind(&address)
-                .bind(role)
+                .bind(address)
+                .bind(*role)
                 .bind(&now);
         }
         q.execute(tx.conn()).await?;
@@ -549,6 +626,61 @@ pub async fn threads_of_message_ids(
         q = q.bind(id);
     }
     Ok(q.fetch_all(tx.conn()).await?)
+}
+
+/// The threads of the mails of ours with these Message-IDs (bare, as
+/// [`strip_angles`] leaves them), by Message-ID: a batch of replies looked up at once.
+pub async fn threads_of_each_message_id(
+    tx: &mut Tx,
+    message_ids: &[String],
+) -> Result<std::collections::HashMap<String, Vec<Owner>>, MailError> {
+    let mut found: std::collections::HashMap<String, Vec<Owner>> = Default::default();
+    for chunk in message_ids.chunks(100) {
+        let sql = format!(
+            "SELECT DISTINCT m.message_id, t.owner_kind, t.owner_id FROM messages m JOIN message_threads t ON t.message_id = m.id
+             WHERE m.direction = 'out' AND m.message_id IN ({}) ORDER BY t.owner_kind, t.owner_id",
+            placeholders(1, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for (mid, kind, id) in q.fetch_all(tx.conn()).await? {
+            found.entry(mid).or_default().push(Owner { kind, id });
+        }
+    }
+    Ok(found)
+}
+
+/// For each address, the latest thread of one kind it took part in since `since`
+/// (as [`threads_of_party`]'s first), looked up for many addresses at once.
+pub async fn latest_thread_of_parties(
+    tx: &mut Tx,
+    kind: &str,
+    addresses: &[String],
+    since: &str,
+) -> Result<std::collections::HashMap<String, Owner>, MailError> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in addresses.chunks(100) {
+        let sql = format!(
+            "SELECT address, owner_kind, owner_id FROM (
+                SELECT address, owner_kind, owner_id,
+                       ROW_NUMBER() OVER (PARTITION BY address ORDER BY last_at DESC, owner_id DESC) AS n
+                FROM thread_parties WHERE owner_kind = $1 AND last_at >= $2 AND address IN ({})
+             ) AS latest WHERE n = 1",
+            placeholders(3, chunk.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(AssertSqlSafe(sql))
+            .bind(kind)
+            .bind(since);
+        for a in chunk {
+            q = q.bind(bare(a));
+        }
+        for (address, kind, id) in q.fetch_all(tx.conn()).await? {
+            found.insert(address, Owner { kind, id });
+        }
+    }
+    Ok(found)
 }
 
 /// The threads a message of ours belongs to, by its number (`[RENKEI-M#n]`).
@@ -644,7 +776,8 @@ pub fn quote(m: &Message, name_sender: bool) -> String {
     out
 }
 
-fn strip_angles(m: &str) -> String {
+/// A Message-ID as kept: without its angle brackets.
+pub fn strip_angles(m: &str) -> String {
     m.trim()
         .trim_start_matches('<')
         .trim_end_matches('>')
