@@ -50,31 +50,56 @@ pub(crate) struct Lookups {
 }
 
 impl Lookups {
-    /// Looks up, in three statements, what routing `mails` needs.
+    /// Looks up, in at most three statements, what routing `mails` needs: the
+    /// mails of ours they refer to; the outbox, for their own Message-IDs (our
+    /// archive copies) and for references to notifications older than
+    /// conversations; and, for those that refer to nothing of ours, the
+    /// notifications their senders were sent lately.
     pub(crate) async fn load(
         tx: &mut Tx,
         settings: &Settings,
         mails: &[&ParsedReport],
     ) -> Result<Lookups> {
-        let mut ids: BTreeSet<String> = BTreeSet::new();
-        let mut senders: BTreeSet<String> = BTreeSet::new();
-        for p in mails {
-            ids.extend(p.message_id.as_deref().map(conversations::strip_angles));
-            ids.extend(reference_ids(&p.in_reply_to));
-            senders.extend(sender_of(p));
-        }
-        ids.remove("");
-        let ids: Vec<String> = ids.into_iter().collect();
+        let references: BTreeSet<String> = mails
+            .iter()
+            .flat_map(|p| reference_ids(&p.in_reply_to))
+            .collect();
         let mut found = Lookups {
-            outbox: renkei_mail::outbox::mails_among(tx, &ids).await?,
-            referenced: conversations::threads_of_each_message_id(tx, &ids).await?,
-            notified: HashMap::new(),
+            referenced: conversations::threads_of_each_message_id(
+                tx,
+                &references.into_iter().collect::<Vec<_>>(),
+            )
+            .await?,
+            ..Default::default()
         };
-        if settings.reply_window_days > 0 && !senders.is_empty() {
-            let since = time::format(tx.now() - Duration::days(settings.reply_window_days));
-            let senders: Vec<String> = senders.into_iter().collect();
-            found.notified =
-                conversations::latest_thread_of_parties(tx, NOTIFICATION, &senders, &since).await?;
+        let mut in_outbox: BTreeSet<String> = BTreeSet::new();
+        for p in mails {
+            in_outbox.extend(p.message_id.as_deref().map(conversations::strip_angles));
+            let refs = reference_ids(&p.in_reply_to);
+            if !refs.iter().any(|m| found.referenced.contains_key(m)) {
+                in_outbox.extend(refs.into_iter().take(20));
+            }
+        }
+        in_outbox.remove("");
+        found.outbox =
+            renkei_mail::outbox::mails_among(tx, &in_outbox.into_iter().collect::<Vec<_>>())
+                .await?;
+        if settings.reply_window_days > 0 {
+            let senders: BTreeSet<String> = mails
+                .iter()
+                .filter(|p| found.owners_of(&p.in_reply_to).is_empty())
+                .filter_map(|p| sender_of(p))
+                .collect();
+            if !senders.is_empty() {
+                let since = time::format(tx.now() - Duration::days(settings.reply_window_days));
+                found.notified = conversations::latest_thread_of_parties(
+                    tx,
+                    NOTIFICATION,
+                    &senders.into_iter().collect::<Vec<_>>(),
+                    &since,
+                )
+                .await?;
+            }
         }
         Ok(found)
     }
@@ -143,6 +168,18 @@ pub(crate) async fn route(
     let by_reference = lookups.owners_of(&parsed.in_reply_to);
 
     for (kind, n) in conversations::tags(subject) {
+        // A tag naming a conversation the mail also answers by reference needs
+        // no look: it exists, and whoever quotes our mail had it.
+        let named = match kind {
+            'N' => Some(Owner::new(NOTIFICATION, n)),
+            'I' => Some(Owner::new(INCIDENT, n)),
+            'R' if n != id => Some(Owner::new(REPORT, n)),
+            _ => None,
+        };
+        if let Some(o) = named.filter(|o| by_reference.contains(o)) {
+            owners.push(o);
+            continue;
+        }
         let tagged = tagged_owners(tx, kind, n, id).await?;
         if tagged.is_empty() {
             continue;

@@ -401,10 +401,35 @@ async fn insert(
                 .map(|a| a.trim().to_ascii_lowercase())
         })
         .collect();
-    let now = store.now_str();
     let mut tx = store.begin().await?;
-    let mut ids = Vec::with_capacity(docs.len());
     let mut events = Vec::with_capacity(docs.len());
+    let ids = insert_in(
+        &mut tx,
+        channel,
+        format,
+        docs,
+        submitted_by,
+        &intake,
+        &mut events,
+    )
+    .await?;
+    audit::record_many(&mut tx, actor, events).await?;
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Stores documents as received, in the caller's transaction.
+async fn insert_in(
+    tx: &mut Tx,
+    channel: Channel,
+    format: InputFormat,
+    docs: &[(&[u8], Tlp)],
+    submitted_by: Option<i64>,
+    intake: &[Option<String>],
+    events: &mut Vec<Event<'static>>,
+) -> Result<Vec<i64>> {
+    let now = tx.now_str();
+    let mut ids = Vec::with_capacity(docs.len());
     // Multi-row inserts, 20 reports each. Both dialects hand out ids in row order
     // within one statement, so the sorted ids returned map back to the rows.
     for (n, chunk) in docs.chunks(20).enumerate() {
@@ -441,8 +466,6 @@ async fn insert(
         }
         ids.extend(chunk_ids);
     }
-    audit::record_many(&mut tx, actor, events).await?;
-    tx.commit().await?;
     Ok(ids)
 }
 
@@ -558,6 +581,26 @@ async fn process_read(
     docs: &[(&[u8], Tlp)],
 ) -> Result<Vec<Outcome>> {
     let mut tx = store.begin().await?;
+    let mut events = Vec::new();
+    let mut outcomes =
+        process_read_in(&mut tx, settings, channel, format, ids, docs, &mut events).await?;
+    audit::record_many(&mut tx, actor, events).await?;
+    tx.commit().await?;
+    carry(store, settings, actor, &mut outcomes).await;
+    Ok(outcomes)
+}
+
+/// [`process_read`] in the caller's transaction; the feeds mail carried are left
+/// for [`carry`] once it is committed.
+async fn process_read_in(
+    tx: &mut Tx,
+    settings: &Settings,
+    channel: Channel,
+    format: InputFormat,
+    ids: &[i64],
+    docs: &[(&[u8], Tlp)],
+    events: &mut Vec<Event<'static>>,
+) -> Result<Vec<Outcome>> {
     // Earlier incidents for every address in the batch, in one look.
     // Each document is read once: for the addresses here and for processing below.
     let reads: Vec<Read> = docs
@@ -565,7 +608,7 @@ async fn process_read(
         .map(|(raw, _)| read_document(format, raw, settings))
         .collect();
     let ips: BTreeSet<String> = reads.iter().flat_map(candidate_ips).collect();
-    let window_start = time::format(store.now() - Duration::days(settings.link_window_days));
+    let window_start = time::format(tx.now() - Duration::days(settings.link_window_days));
     let mails: Vec<&ParsedReport> = match format {
         InputFormat::Mail => reads
             .iter()
@@ -574,13 +617,12 @@ async fn process_read(
         _ => Vec::new(),
     };
     let mut batch = Batch {
-        recent: load_recent(&mut tx, &ips, &window_start).await?,
-        lookups: replies::Lookups::load(&mut tx, settings, &mails).await?,
+        recent: load_recent(tx, &ips, &window_start).await?,
+        lookups: replies::Lookups::load(tx, settings, &mails).await?,
         replies: Vec::new(),
         reporters: Vec::new(),
     };
     drop(mails);
-    let mut events = Vec::new();
     let mut outcomes = Vec::with_capacity(ids.len());
     for ((id, (raw, tlp)), read) in ids.iter().zip(docs).zip(reads) {
         let stored = Stored {
@@ -591,12 +633,12 @@ async fn process_read(
         };
         outcomes.push(
             process_in(
-                &mut tx,
+                tx,
                 settings,
                 *id,
                 stored,
                 Some(read),
-                &mut events,
+                events,
                 Some(&mut batch),
             )
             .await?,
@@ -607,17 +649,14 @@ async fn process_read(
         .iter()
         .map(|(o, a)| (o, a.as_str()))
         .collect();
-    conversations::join_each(&mut tx, &reporters, "reporter").await?;
+    conversations::join_each(tx, &reporters, "reporter").await?;
     let mails: Vec<i64> = batch.replies.iter().map(|r| r.mail).collect();
-    let threads = replies::keep(&mut tx, batch.replies, &mut events).await?;
+    let threads = replies::keep(tx, batch.replies, events).await?;
     for (mail, thread) in mails.into_iter().zip(threads) {
         if let Some(o) = outcomes.iter_mut().find(|o| o.report == mail) {
             o.thread_of = thread;
         }
     }
-    audit::record_many(&mut tx, actor, events).await?;
-    tx.commit().await?;
-    carry(store, settings, actor, &mut outcomes).await;
     Ok(outcomes)
 }
 
@@ -649,10 +688,12 @@ pub struct Delivery<'a> {
     pub reached: Option<&'a str>,
 }
 
-/// Receives mails that arrived together (all committed before any is read), then
-/// processes them in one transaction; should that fail, each on its own, so that
-/// one bad mail never holds up the others. One commit for many mails is what lets a
-/// busy listener keep up: each commit is a round trip to the disk.
+/// Receives and processes mails that arrived together, in one transaction: one
+/// commit for many mails is what lets a busy listener keep up. Nothing is lost by
+/// not committing the raw mails first: the sender is answered only after the
+/// commit, and resends what it was not told was taken. Should processing fail
+/// (or a reader panic), the mails are stored first and each is processed on its
+/// own, so that one bad mail never holds up the others.
 pub async fn ingest_mails(
     store: &Store,
     settings: &Settings,
@@ -660,7 +701,48 @@ pub async fn ingest_mails(
     deliveries: &[Delivery<'_>],
     tlp: Tlp,
 ) -> Result<Vec<Outcome>> {
+    use futures_util::FutureExt;
     let docs: Vec<(&[u8], Tlp)> = deliveries.iter().map(|d| (d.raw, tlp)).collect();
+    let reached: Vec<Option<String>> = deliveries
+        .iter()
+        .map(|d| d.reached.map(|a| a.trim().to_ascii_lowercase()))
+        .collect();
+    let together = async {
+        let mut tx = store.begin().await?;
+        let mut events = Vec::with_capacity(docs.len() * 2);
+        let ids = insert_in(
+            &mut tx,
+            Channel::Mail,
+            InputFormat::Mail,
+            &docs,
+            None,
+            &reached,
+            &mut events,
+        )
+        .await?;
+        let outcomes = process_read_in(
+            &mut tx,
+            settings,
+            Channel::Mail,
+            InputFormat::Mail,
+            &ids,
+            &docs,
+            &mut events,
+        )
+        .await?;
+        audit::record_many(&mut tx, actor, events).await?;
+        tx.commit().await?;
+        Ok::<_, IncidentError>(outcomes)
+    };
+    let failure = match std::panic::AssertUnwindSafe(together).catch_unwind().await {
+        Ok(Ok(mut outcomes)) => {
+            carry(store, settings, actor, &mut outcomes).await;
+            return Ok(outcomes);
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "reading it failed unexpectedly (a defect in Renkei)".to_string(),
+    };
+    tracing::warn!(mails = docs.len(), error = %failure, "a batch of mail failed together; each is stored and tried on its own");
     let reached: Vec<Option<&str>> = deliveries.iter().map(|d| d.reached).collect();
     let ids = insert(
         store,
@@ -672,27 +754,38 @@ pub async fn ingest_mails(
         &reached,
     )
     .await?;
-    match process_read(
-        store,
-        settings,
-        actor,
-        Channel::Mail,
-        InputFormat::Mail,
-        &ids,
-        &docs,
-    )
-    .await
-    {
-        Ok(outcomes) => Ok(outcomes),
-        Err(e) => {
-            tracing::warn!(mails = ids.len(), error = %e, "a batch of mail failed together; each is tried on its own");
-            let mut outcomes = Vec::with_capacity(ids.len());
-            for id in ids {
-                outcomes.push(process_or_keep(store, settings, actor, id).await?);
-            }
-            Ok(outcomes)
-        }
+    let mut outcomes = Vec::with_capacity(ids.len());
+    for id in ids {
+        let alone = std::panic::AssertUnwindSafe(process_or_keep(store, settings, actor, id))
+            .catch_unwind()
+            .await;
+        outcomes.push(match alone {
+            Ok(outcome) => outcome?,
+            Err(_) => set_aside_unread(store, actor, id, &failure).await?,
+        });
     }
+    Ok(outcomes)
+}
+
+/// Sets a stored report aside for review without reading it again: reading it
+/// panicked, and would again.
+async fn set_aside_unread(store: &Store, actor: &Actor, id: i64, reason: &str) -> Result<Outcome> {
+    let mut tx = store.begin().await?;
+    let mut events = Vec::new();
+    let outcome = Outcome {
+        report: id,
+        status: Status::Processed,
+        incidents: Vec::new(),
+        category: None,
+        problem: None,
+        thread_of: None,
+        feeds: Vec::new(),
+        carried: Vec::new(),
+    };
+    let outcome = set_aside(&mut tx, id, reason.to_string(), &mut events, outcome).await?;
+    audit::record_many(&mut tx, actor, events).await?;
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 /// Adds files to a report (a coordinator's, to send with a mail), audited; returns

@@ -266,7 +266,8 @@ where
 }
 
 /// The built-in SMTP intake, when `[intake.smtp] listen` is set: each accepted
-/// message becomes a report (or joins a thread), stored before it is read.
+/// message becomes a report (or joins a thread), stored before it is read and
+/// answered only once committed.
 fn smtp_intake(
     state: &AppState,
 ) -> Option<(
