@@ -621,6 +621,7 @@ async fn process_read_in(
         lookups: replies::Lookups::load(tx, settings, &mails).await?,
         replies: Vec::new(),
         reporters: Vec::new(),
+        filed: Vec::new(),
     };
     drop(mails);
     let mut outcomes = Vec::with_capacity(ids.len());
@@ -650,6 +651,7 @@ async fn process_read_in(
         .map(|(o, a)| (o, a.as_str()))
         .collect();
     conversations::join_each(tx, &reporters, "reporter").await?;
+    write_filed(tx, std::mem::take(&mut batch.filed)).await?;
     let mails: Vec<i64> = batch.replies.iter().map(|r| r.mail).collect();
     let threads = replies::keep(tx, batch.replies, events).await?;
     for (mail, thread) in mails.into_iter().zip(threads) {
@@ -1332,6 +1334,8 @@ struct Batch {
     replies: Vec<replies::Reply>,
     /// Reports whose reporter is to join its conversation.
     reporters: Vec<(Owner, String)>,
+    /// What reading the reports found, written together (see [`write_filed`]).
+    filed: Vec<serde_json::Value>,
 }
 
 async fn process_in(
@@ -1405,7 +1409,8 @@ async fn process_in(
         match carried_feeds(tx, &parsed, &settings.unpack, &tlp).await? {
             Err(reason) => return set_aside(tx, id, reason, events, outcome).await,
             Ok(carried) if !carried.is_empty() => {
-                let class = file_report(tx, id, format, &raw, &parsed, &found).await?;
+                let filed = batch.as_deref_mut().map(|b| &mut b.filed);
+                let class = file_report(tx, id, format, &raw, &parsed, &found, filed).await?;
                 events.push(Event {
                     action: "report.processed",
                     object_type: "report",
@@ -1423,7 +1428,8 @@ async fn process_in(
             Ok(_) => {}
         }
     }
-    let class = file_report(tx, id, format, &raw, &parsed, &found).await?;
+    let filed = batch.as_deref_mut().map(|b| &mut b.filed);
+    let class = file_report(tx, id, format, &raw, &parsed, &found, filed).await?;
     // The reporter takes part in the report's conversation: their replies join it.
     // With no confirmation to send (which would make them a party as its
     // recipient first), a batch adds its reporters together at its end.
@@ -1488,6 +1494,7 @@ async fn file_report(
     raw: &[u8],
     parsed: &ParsedReport,
     found: &Indicators,
+    filed: Option<&mut Vec<serde_json::Value>>,
 ) -> Result<Classification> {
     // Ports the document says were targeted; IODEF reports often put the probed
     // ports under the scanning system's service instead.
@@ -1527,38 +1534,34 @@ async fn file_report(
         events: found.events.iter().take(1000).cloned().collect(),
     };
 
-    sqlx::query(
-        "UPDATE reports SET status = 'processed', problem = NULL, reporter_name = $1, reporter_email = $2, reporter_phone = $3,
-            reporter_org = $4, reporter_tld = $5, site_org = $6, site_url = $7, subject = $8, body = $9, occurred_at = $10,
-            external_id = $11, message_id = $12, proposed_category = $13, proposed_reasons = $14, rsit_class = $15,
-            rsit_type = $16, scanned_ports = $17, comprehensive_scan = $18, indicators = $19, warnings = $20,
-            intake_address = COALESCE(intake_address, $22)
-         WHERE id = $21",
-    )
-    .bind(&parsed.reporter.name)
-    .bind(&parsed.reporter.email)
-    .bind(&phone)
-    .bind(&parsed.reporter.org)
-    .bind(&reporter_tld)
-    .bind(&site_org)
-    .bind(&site_url)
-    .bind(&parsed.subject)
-    .bind(truncate(&parsed.text, 1 << 20))
-    .bind(occurred.map(time::format))
-    .bind(&parsed.external_id)
-    .bind(&parsed.message_id)
-    .bind(class.category.as_str())
-    .bind(serde_json::to_string(&class.reasons).unwrap_or_default())
-    .bind(&class.rsit.0)
-    .bind(&class.rsit.1)
-    .bind(serde_json::to_string(&class.scanned_ports).unwrap_or_default())
-    .bind(class.comprehensive_scan as i64)
-    .bind(serde_json::to_string(&capped).unwrap_or_default())
-    .bind(serde_json::to_string(&parsed.warnings).unwrap_or_default())
-    .bind(id)
-    .bind(parsed.delivered_to.as_deref().map(str::to_ascii_lowercase))
-    .execute(tx.conn())
-    .await?;
+    let row = json!({
+        "id": id,
+        "reporter_name": parsed.reporter.name,
+        "reporter_email": parsed.reporter.email,
+        "reporter_phone": phone,
+        "reporter_org": parsed.reporter.org,
+        "reporter_tld": reporter_tld,
+        "site_org": site_org,
+        "site_url": site_url,
+        "subject": parsed.subject,
+        "body": truncate(&parsed.text, 1 << 20),
+        "occurred_at": occurred.map(time::format),
+        "external_id": parsed.external_id,
+        "message_id": parsed.message_id,
+        "proposed_category": class.category.as_str(),
+        "proposed_reasons": serde_json::to_string(&class.reasons).unwrap_or_default(),
+        "rsit_class": class.rsit.0,
+        "rsit_type": class.rsit.1,
+        "scanned_ports": serde_json::to_string(&class.scanned_ports).unwrap_or_default(),
+        "comprehensive_scan": class.comprehensive_scan as i64,
+        "indicators": serde_json::to_string(&capped).unwrap_or_default(),
+        "warnings": serde_json::to_string(&parsed.warnings).unwrap_or_default(),
+        "intake_address": parsed.delivered_to.as_deref().map(str::to_ascii_lowercase),
+    });
+    match filed {
+        Some(rows) => rows.push(row),
+        None => write_filed(tx, vec![row]).await?,
+    }
     for a in &parsed.attachments {
         sqlx::query(
             "INSERT INTO report_attachments (report_id, filename, content_type, size, truncated, sha256, data) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -1574,6 +1577,54 @@ async fn file_report(
         .await?;
     }
     Ok(class)
+}
+
+/// Writes what reading reports found (rows as [`file_report`] makes them) and marks
+/// them processed, 500 reports a statement: a batch's reports are filed together.
+async fn write_filed(tx: &mut Tx, rows: Vec<serde_json::Value>) -> Result<()> {
+    use renkei_core::store::JsonCol::{Int, Text};
+    const COLUMNS: [(&str, renkei_core::store::JsonCol); 22] = [
+        ("id", Int),
+        ("reporter_name", Text),
+        ("reporter_email", Text),
+        ("reporter_phone", Text),
+        ("reporter_org", Text),
+        ("reporter_tld", Text),
+        ("site_org", Text),
+        ("site_url", Text),
+        ("subject", Text),
+        ("body", Text),
+        ("occurred_at", Text),
+        ("external_id", Text),
+        ("message_id", Text),
+        ("proposed_category", Text),
+        ("proposed_reasons", Text),
+        ("rsit_class", Text),
+        ("rsit_type", Text),
+        ("scanned_ports", Text),
+        ("comprehensive_scan", Int),
+        ("indicators", Text),
+        ("warnings", Text),
+        ("intake_address", Text),
+    ];
+    let sql = format!(
+        "UPDATE reports SET status = 'processed', problem = NULL, reporter_name = j.reporter_name, reporter_email = j.reporter_email,
+            reporter_phone = j.reporter_phone, reporter_org = j.reporter_org, reporter_tld = j.reporter_tld, site_org = j.site_org,
+            site_url = j.site_url, subject = j.subject, body = j.body, occurred_at = j.occurred_at, external_id = j.external_id,
+            message_id = j.message_id, proposed_category = j.proposed_category, proposed_reasons = j.proposed_reasons,
+            rsit_class = j.rsit_class, rsit_type = j.rsit_type, scanned_ports = j.scanned_ports,
+            comprehensive_scan = j.comprehensive_scan, indicators = j.indicators, warnings = j.warnings,
+            intake_address = COALESCE(reports.intake_address, j.intake_address)
+         FROM {} WHERE reports.id = j.id",
+        renkei_core::store::json_rows(tx.dialect(), 1, &COLUMNS)
+    );
+    for chunk in rows.chunks(500) {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(serde_json::Value::Array(chunk.to_vec()).to_string())
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(())
 }
 
 /// Opens one incident per source the report names, each with what the tables
