@@ -341,6 +341,22 @@ pub struct Outcome {
     pub carried: Vec<CarriedFeed>,
 }
 
+impl Outcome {
+    /// A report processed, nothing yet made of it.
+    fn processed(report: i64) -> Outcome {
+        Outcome {
+            report,
+            status: Status::Processed,
+            incidents: Vec::new(),
+            category: None,
+            problem: None,
+            thread_of: None,
+            feeds: Vec::new(),
+            carried: Vec::new(),
+        }
+    }
+}
+
 /// A bulk feed file that came attached to a mail, waiting to be imported once the
 /// mail is committed.
 #[derive(Debug, Clone, PartialEq)]
@@ -774,16 +790,7 @@ pub async fn ingest_mails(
 async fn set_aside_unread(store: &Store, actor: &Actor, id: i64, reason: &str) -> Result<Outcome> {
     let mut tx = store.begin().await?;
     let mut events = Vec::new();
-    let outcome = Outcome {
-        report: id,
-        status: Status::Processed,
-        incidents: Vec::new(),
-        category: None,
-        problem: None,
-        thread_of: None,
-        feeds: Vec::new(),
-        carried: Vec::new(),
-    };
+    let outcome = Outcome::processed(id);
     let outcome = set_aside(&mut tx, id, reason.to_string(), &mut events, outcome).await?;
     audit::record_many(&mut tx, actor, events).await?;
     tx.commit().await?;
@@ -1353,16 +1360,7 @@ async fn process_in(
         tlp,
         channel,
     } = stored;
-    let mut outcome = Outcome {
-        report: id,
-        status: Status::Processed,
-        incidents: Vec::new(),
-        category: None,
-        problem: None,
-        thread_of: None,
-        feeds: Vec::new(),
-        carried: Vec::new(),
-    };
+    let mut outcome = Outcome::processed(id);
 
     let (parsed, found) = match read.unwrap_or_else(|| read_document(format, &raw, settings)) {
         Ok(read) => read,
