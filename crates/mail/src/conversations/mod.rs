@@ -584,50 +584,6 @@ pub async fn is_party(tx: &mut Tx, owner: &Owner, address: &str) -> Result<bool,
     Ok(found.is_some())
 }
 
-/// The threads of one kind an address took part in since `since`, latest first.
-pub async fn threads_of_party(
-    tx: &mut Tx,
-    kind: &str,
-    address: &str,
-    since: &str,
-) -> Result<Vec<Owner>, MailError> {
-    Ok(sqlx::query_as(
-        "SELECT owner_kind, owner_id FROM thread_parties WHERE address = $1 AND owner_kind = $2 AND last_at >= $3 ORDER BY last_at DESC, owner_id DESC LIMIT 20",
-    )
-    .bind(bare(address))
-    .bind(kind)
-    .bind(since)
-    .fetch_all(tx.conn())
-    .await?)
-}
-
-/// The threads of the mails of ours that these Message-IDs name (a reply's
-/// `In-Reply-To` and `References`).
-pub async fn threads_of_message_ids(
-    tx: &mut Tx,
-    message_ids: &[String],
-) -> Result<Vec<Owner>, MailError> {
-    let ids: Vec<String> = message_ids
-        .iter()
-        .map(|m| strip_angles(m))
-        .filter(|m| !m.is_empty())
-        .take(50)
-        .collect();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT DISTINCT t.owner_kind, t.owner_id FROM messages m JOIN message_threads t ON t.message_id = m.id
-         WHERE m.direction = 'out' AND m.message_id IN ({}) ORDER BY t.owner_kind, t.owner_id",
-        placeholders(1, ids.len())
-    );
-    let mut q = sqlx::query_as(AssertSqlSafe(sql));
-    for id in &ids {
-        q = q.bind(id);
-    }
-    Ok(q.fetch_all(tx.conn()).await?)
-}
-
 /// The threads of the mails of ours with these Message-IDs (bare, as
 /// [`strip_angles`] leaves them), by Message-ID: a batch of replies looked up at once.
 pub async fn threads_of_each_message_id(
@@ -653,7 +609,7 @@ pub async fn threads_of_each_message_id(
 }
 
 /// For each address, the latest thread of one kind it took part in since `since`
-/// (as [`threads_of_party`]'s first), looked up for many addresses at once.
+/// (by its last message, then the thread's number), for many addresses at once.
 pub async fn latest_thread_of_parties(
     tx: &mut Tx,
     kind: &str,
