@@ -173,28 +173,42 @@ pub async fn record_many(tx: &mut Tx, actor: &Actor, events: Vec<Event<'_>>) -> 
             hash,
         ));
     }
-    // Chunks of 25 rows (250 values): SQLite finds each `$N` by a linear search of
-    // the statement's parameter names, so very wide statements cost quadratic time.
-    for (chunk_events, chunk_rows) in events.chunks(25).zip(rows.chunks(25)) {
-        let sql = format!(
-            "INSERT INTO audit_log (seq, at, actor_user_id, actor, action, object_type, object_id, changes, prev_hash, hash) VALUES {}",
-            crate::store::value_rows(chunk_rows.len(), 10)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (event, (seq, changes, prev, hash)) in chunk_events.iter().zip(chunk_rows) {
-            q = q
-                .bind(*seq)
-                .bind(&at)
-                .bind(actor.user_id)
-                .bind(&actor.label)
-                .bind(event.action)
-                .bind(event.object_type)
-                .bind(&event.object_id)
-                .bind(changes)
-                .bind(prev)
-                .bind(hash);
-        }
-        q.execute(tx.conn()).await?;
+    // One JSON parameter a thousand rows, not ten values a row: SQLite finds each
+    // `$N` by a linear search of the statement's parameter names, so wide
+    // statements cost quadratic time, and narrow ones a round trip each.
+    use crate::store::JsonCol::{Int, Text};
+    const COLUMNS: [(&str, crate::store::JsonCol); 7] = [
+        ("seq", Int),
+        ("action", Text),
+        ("object_type", Text),
+        ("object_id", Text),
+        ("changes", Text),
+        ("prev_hash", Text),
+        ("hash", Text),
+    ];
+    let sql = format!(
+        "INSERT INTO audit_log (seq, at, actor_user_id, actor, action, object_type, object_id, changes, prev_hash, hash)
+         SELECT j.seq, $2, CAST($3 AS BIGINT), $4, j.action, j.object_type, j.object_id, j.changes, j.prev_hash, j.hash FROM {}",
+        crate::store::json_rows(tx.dialect(), 1, &COLUMNS)
+    );
+    for (chunk_events, chunk_rows) in events.chunks(1000).zip(rows.chunks(1000)) {
+        let json: Vec<serde_json::Value> = chunk_events
+            .iter()
+            .zip(chunk_rows)
+            .map(|(event, (seq, changes, prev, hash))| {
+                serde_json::json!({
+                    "seq": seq, "action": event.action, "object_type": event.object_type,
+                    "object_id": event.object_id, "changes": changes, "prev_hash": prev, "hash": hash,
+                })
+            })
+            .collect();
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(serde_json::Value::Array(json).to_string())
+            .bind(&at)
+            .bind(actor.user_id)
+            .bind(&actor.label)
+            .execute(tx.conn())
+            .await?;
     }
     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(seq)

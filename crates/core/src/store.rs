@@ -301,7 +301,9 @@ pub fn json_rows(dialect: Dialect, param: usize, cols: &[(&str, JsonCol)]) -> St
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            format!("(SELECT {list} FROM json_each(${param})) AS j")
+            // jsonb_each parses the array once; json_each would hand each element
+            // out as text, parsed again for every column read from it.
+            format!("(SELECT {list} FROM jsonb_each(${param})) AS j")
         }
         Dialect::Postgres => {
             let list = cols
