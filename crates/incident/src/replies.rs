@@ -307,7 +307,7 @@ async fn tagged_owners(tx: &mut Tx, kind: char, n: i64, this_report: i64) -> Res
 
 /// A notification stands for the incidents it covered, an incident for its report
 /// too: a reply shows wherever the coordinator looks. Each list of owners is
-/// expanded, all in two statements.
+/// expanded, all in at most two statements.
 async fn expand_all(tx: &mut Tx, lists: Vec<Vec<Owner>>) -> Result<Vec<Vec<Owner>>> {
     let ids = |kind: &str| -> Vec<i64> {
         lists
@@ -333,8 +333,14 @@ async fn expand_all(tx: &mut Tx, lists: Vec<Vec<Owner>>) -> Result<Vec<Vec<Owner
             covered.entry(n).or_default().push((i, r));
         }
     }
-    let mut report_of: HashMap<i64, i64> = HashMap::new();
-    for chunk in ids(INCIDENT).chunks(200) {
+    // An incident a notification covered is known already: a notification's
+    // thread names them both.
+    let mut report_of: HashMap<i64, i64> = covered.values().flatten().copied().collect();
+    let unknown: Vec<i64> = ids(INCIDENT)
+        .into_iter()
+        .filter(|i| !report_of.contains_key(i))
+        .collect();
+    for chunk in unknown.chunks(200) {
         let sql = format!(
             "SELECT id, report_id FROM incidents WHERE id IN ({})",
             renkei_core::store::placeholders(1, chunk.len())

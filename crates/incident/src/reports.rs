@@ -638,6 +638,7 @@ async fn process_read_in(
         replies: Vec::new(),
         reporters: Vec::new(),
         filed: Vec::new(),
+        openings: Vec::new(),
     };
     drop(mails);
     let mut outcomes = Vec::with_capacity(ids.len());
@@ -668,6 +669,20 @@ async fn process_read_in(
         .collect();
     conversations::join_each(tx, &reporters, "reporter").await?;
     write_filed(tx, std::mem::take(&mut batch.filed)).await?;
+    let (openings, at): (Vec<Opening>, Vec<usize>) =
+        std::mem::take(&mut batch.openings).into_iter().unzip();
+    let opened = open_all(tx, settings, &openings, Some(&mut batch.recent)).await?;
+    let index: HashMap<i64, usize> = outcomes
+        .iter()
+        .enumerate()
+        .map(|(n, out)| (out.report, n))
+        .collect();
+    for ((o, at), incidents) in openings.iter().zip(at).zip(opened) {
+        events[at].changes["incidents"] = json!(incidents);
+        if let Some(n) = index.get(&o.report) {
+            outcomes[*n].incidents = incidents;
+        }
+    }
     let mails: Vec<i64> = batch.replies.iter().map(|r| r.mail).collect();
     let threads = replies::keep(tx, batch.replies, events).await?;
     for (mail, thread) in mails.into_iter().zip(threads) {
@@ -1343,6 +1358,9 @@ struct Batch {
     reporters: Vec<(Owner, String)>,
     /// What reading the reports found, written together (see [`write_filed`]).
     filed: Vec<serde_json::Value>,
+    /// The incidents to open, opened together (see [`open_all`]), with where each
+    /// report's `report.processed` event is, to name them in it.
+    openings: Vec<(Opening, usize)>,
 }
 
 async fn process_in(
@@ -1452,21 +1470,25 @@ async fn process_in(
             changes: json!({"flag": "unknown_sender", "tag": tag, "from": parsed.reporter.email}),
         });
     }
+    // In a batch the incidents are opened together at its end, which names them
+    // in the outcome and in the event below.
+    let mut later = None;
     if class.category != Category::Inquiry {
-        outcome.incidents = open_incidents(
-            tx,
-            settings,
-            id,
-            &tlp,
-            &class,
-            &parsed,
-            &found,
-            batch.map(|b| &mut b.recent),
-        )
-        .await?;
+        let o = opening(settings, id, &tlp, &class, &parsed, &found);
+        match batch {
+            Some(b) => later = Some(&mut b.openings).zip(Some(o)),
+            None => {
+                outcome.incidents = open_all(tx, settings, std::slice::from_ref(&o), None)
+                    .await?
+                    .remove(0)
+            }
+        }
     }
     if matches!(channel.as_str(), "web" | "mail") {
         confirm_to_reporter(tx, settings, id, &parsed).await;
+    }
+    if let Some((openings, o)) = later {
+        openings.push((o, events.len()));
     }
     events.push(Event {
         action: "report.processed",
@@ -1625,34 +1647,26 @@ async fn write_filed(tx: &mut Tx, rows: Vec<serde_json::Value>) -> Result<()> {
     Ok(())
 }
 
-/// Opens one incident per source the report names, each with what the tables
-/// say about its address, linked to the recent incidents of the same address.
-#[allow(clippy::too_many_arguments)]
-async fn open_incidents(
-    tx: &mut Tx,
+/// A report's sources as incidents to open: one row each, with what the tables
+/// say about its address.
+struct Opening {
+    report: i64,
+    tlp: String,
+    category: Category,
+    sources: Vec<serde_json::Value>,
+}
+
+/// What [`open_all`] will open for a report: one incident per source it names.
+fn opening(
     settings: &Settings,
     id: i64,
     tlp: &str,
     class: &Classification,
     parsed: &ParsedReport,
     found: &Indicators,
-    mut recent: Option<&mut Recent>,
-) -> Result<Vec<i64>> {
-    let now = tx.now();
-    let now_text = time::format(now);
-    let window_start = time::format(now - Duration::days(settings.link_window_days));
+) -> Opening {
     let tables = settings.enricher.as_ref().map(|e| e.tables());
-    // One row per source; written 50 at a time, as each statement is a round trip
-    // (to SQLite's thread, or over the network to PostgreSQL).
-    struct Row {
-        ip: Option<String>,
-        host: Option<String>,
-        enrichment: Option<String>,
-        asn: Option<i64>,
-        country: Option<String>,
-        enriched_at: Option<String>,
-    }
-    let rows: Vec<Row> = sources(parsed, found)
+    let sources = sources(parsed, found)
         .into_iter()
         .map(|source| {
             let (ip, host) = match source {
@@ -1666,77 +1680,123 @@ async fn open_incidents(
                 (Some(t), Some(ip)) => Some(t.lookup_str(ip)),
                 _ => None,
             };
-            Row {
-                ip,
-                host,
-                enriched_at: enrichment.as_ref().map(|_| now_text.clone()),
-                asn: enrichment.as_ref().and_then(|e| e.asn).map(i64::from),
-                country: enrichment.as_ref().and_then(|e| e.country.clone()),
-                enrichment: enrichment.and_then(|e| serde_json::to_string(&e).ok()),
-            }
+            json!({
+                "source_ip": ip,
+                "source_host": host,
+                "asn": enrichment.as_ref().and_then(|e| e.asn).map(i64::from),
+                "country": enrichment.as_ref().and_then(|e| e.country.clone()),
+                "enrichment": enrichment.and_then(|e| serde_json::to_string(&e).ok()),
+            })
         })
         .collect();
-    let mut incidents = Vec::with_capacity(rows.len());
-    for chunk in rows.chunks(50) {
-        let sql = format!(
-            "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at) VALUES {} RETURNING id",
-            renkei_core::store::value_rows(chunk.len(), 12)
-        );
-        let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(id)
-                .bind(r.ip.clone())
-                .bind(r.host.clone())
-                .bind("new")
-                .bind(tlp.to_string())
-                .bind(class.category.as_str())
-                .bind(now_text.clone())
-                .bind(now_text.clone())
-                .bind(r.enrichment.clone())
-                .bind(r.asn)
-                .bind(r.country.clone())
-                .bind(r.enriched_at.clone());
-        }
-        incidents.extend(ids_in_row_order(
-            q.fetch_all(tx.conn()).await?,
-            chunk.len(),
-            "incidents",
-        )?);
+    Opening {
+        report: id,
+        tlp: tlp.to_string(),
+        category: class.category,
+        sources,
     }
+}
+
+/// Opens the incidents of reports (see [`opening`]), a thousand a statement, and
+/// links each to the recent incidents of the same address: from `recent` in a
+/// batch (kept up to date as it goes), else looked up. Returns each report's
+/// incidents, in the order given.
+async fn open_all(
+    tx: &mut Tx,
+    settings: &Settings,
+    openings: &[Opening],
+    mut recent: Option<&mut Recent>,
+) -> Result<Vec<Vec<i64>>> {
+    use renkei_core::store::JsonCol::{Int, Text};
+    const COLUMNS: [(&str, renkei_core::store::JsonCol); 9] = [
+        ("n", Int),
+        ("report_id", Int),
+        ("source_ip", Text),
+        ("source_host", Text),
+        ("tlp", Text),
+        ("category", Text),
+        ("enrichment", Text),
+        ("asn", Int),
+        ("country", Text),
+    ];
+    let now = tx.now_str();
+    let window_start = time::format(tx.now() - Duration::days(settings.link_window_days));
+    let rows: Vec<serde_json::Value> = openings
+        .iter()
+        .flat_map(|o| {
+            o.sources.iter().map(|s| {
+                let mut row = s.clone();
+                row["report_id"] = json!(o.report);
+                row["tlp"] = json!(o.tlp);
+                row["category"] = json!(o.category.as_str());
+                row
+            })
+        })
+        .enumerate()
+        .map(|(n, mut row)| {
+            row["n"] = json!(n);
+            row
+        })
+        .collect();
+    // One JSON parameter, not twelve values a row: SQLite finds each `$N` by a
+    // linear search, and a statement a report was a round trip each.
+    let sql = format!(
+        "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at)
+         SELECT j.report_id, j.source_ip, j.source_host, 'new', j.tlp, j.category, $2, $2, j.enrichment, j.asn, j.country,
+                CASE WHEN j.enrichment IS NULL THEN NULL ELSE $2 END
+         FROM {} ORDER BY j.n RETURNING id",
+        renkei_core::store::json_rows(tx.dialect(), 1, &COLUMNS)
+    );
+    let mut ids = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(1000) {
+        let got = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(serde_json::Value::Array(chunk.to_vec()).to_string())
+            .bind(&now)
+            .fetch_all(tx.conn())
+            .await?;
+        ids.extend(ids_in_row_order(got, chunk.len(), "incidents")?);
+    }
+    let mut opened = Vec::with_capacity(openings.len());
+    let mut ids = ids.into_iter();
     let mut links: Vec<(i64, i64, String)> = Vec::new();
-    for (row, incident) in rows.iter().zip(&incidents) {
-        let Some(ip) = &row.ip else { continue };
-        // Only the most recent few: a scanner reported a thousand times must not
-        // make each new report link (and write) a thousand rows.
-        let earlier: Vec<i64> = match recent.as_deref_mut() {
-            Some(recent) => {
-                let known = recent.entry(ip.clone()).or_default();
-                let earlier = known
-                    .iter()
-                    .filter(|(_, r)| *r != id)
-                    .map(|(i, _)| *i)
-                    .take(10)
-                    .collect();
-                known.insert(0, (*incident, id));
-                earlier
+    for o in openings {
+        let mine: Vec<i64> = ids.by_ref().take(o.sources.len()).collect();
+        for (source, incident) in o.sources.iter().zip(&mine) {
+            let Some(ip) = source["source_ip"].as_str() else {
+                continue;
+            };
+            // Only the most recent few: a scanner reported a thousand times must
+            // not make each new report link (and write) a thousand rows.
+            let earlier: Vec<i64> = match recent.as_deref_mut() {
+                Some(recent) => {
+                    let known = recent.entry(ip.to_string()).or_default();
+                    let earlier = known
+                        .iter()
+                        .filter(|(_, r)| *r != o.report)
+                        .map(|(i, _)| *i)
+                        .take(10)
+                        .collect();
+                    known.insert(0, (*incident, o.report));
+                    earlier
+                }
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id DESC LIMIT 10",
+                    )
+                    .bind(ip)
+                    .bind(o.report)
+                    .bind(&window_start)
+                    .fetch_all(tx.conn())
+                    .await?
+                }
+            };
+            let reason = format!("same source {ip} within {} days", settings.link_window_days);
+            for other in earlier {
+                links.push((*incident, other, reason.clone()));
+                links.push((other, *incident, reason.clone()));
             }
-            None => {
-                sqlx::query_scalar(
-                    "SELECT id FROM incidents WHERE source_ip = $1 AND report_id <> $2 AND created_at >= $3 ORDER BY id DESC LIMIT 10",
-                )
-                .bind(ip)
-                .bind(id)
-                .bind(&window_start)
-                .fetch_all(tx.conn())
-                .await?
-            }
-        };
-        let reason = format!("same source {ip} within {} days", settings.link_window_days);
-        for other in earlier {
-            links.push((*incident, other, reason.clone()));
-            links.push((other, *incident, reason.clone()));
         }
+        opened.push(mine);
     }
     for chunk in links.chunks(100) {
         let sql = format!(
@@ -1749,7 +1809,7 @@ async fn open_incidents(
         }
         q.execute(tx.conn()).await?;
     }
-    Ok(incidents)
+    Ok(opened)
 }
 
 /// Confirms receipt to a person who wrote in (by form or mail), never to a machine;
