@@ -3,7 +3,7 @@
 //! recipient failed, how (the status code and the remote server's words), and which of
 //! its own messages it was about.
 
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{MimeHeaders, PartType};
 
 /// One recipient's fate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ impl Dsn {
 
 /// Reads a message as a DSN; `None` if it is not one.
 pub fn parse(bytes: &[u8]) -> Option<Dsn> {
-    let message = MessageParser::default().parse(bytes)?;
+    let message = crate::mime::message(bytes)?;
     let ct = message.content_type()?;
     let is_report = ct.ctype().eq_ignore_ascii_case("multipart")
         && ct

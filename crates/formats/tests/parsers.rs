@@ -362,3 +362,16 @@ fn the_address_a_mail_was_delivered_to_is_read_from_the_mta_s_field() {
         );
     }
 }
+
+#[test]
+fn a_message_that_trips_mail_parser_s_debug_assertion_is_read_or_refused_never_a_panic() {
+    // Found by `cargo fuzz run -s none machine_mail`: a spam complaint whose
+    // nested message/rfc822 parts reach a `debug_assert!` in mail-parser 0.11.9.
+    let raw = include_bytes!("data/mime/fuzz-invalid-part-id.eml");
+    let read = std::panic::catch_unwind(|| mime::parse(raw, 1 << 20));
+    let read = read.expect("reading a malformed message never panics");
+    if let Err(e) = read {
+        assert!(e.to_string().contains("RFC 5322"), "{e}");
+    }
+    assert!(std::panic::catch_unwind(|| renkei_formats::dsn::parse(raw)).is_ok());
+}
