@@ -1472,23 +1472,18 @@ async fn process_in(
     }
     // In a batch the incidents are opened together at its end, which names them
     // in the outcome and in the event below.
-    let mut later = None;
-    if class.category != Category::Inquiry {
-        let o = opening(settings, id, &tlp, &class, &parsed, &found);
-        match batch {
-            Some(b) => later = Some(&mut b.openings).zip(Some(o)),
-            None => {
-                outcome.incidents = open_all(tx, settings, std::slice::from_ref(&o), None)
-                    .await?
-                    .remove(0)
-            }
-        }
+    let opening = (class.category != Category::Inquiry)
+        .then(|| opening(settings, id, &tlp, &class, &parsed, &found));
+    if let (Some(o), None) = (&opening, &batch) {
+        outcome.incidents = open_all(tx, settings, std::slice::from_ref(o), None)
+            .await?
+            .remove(0);
     }
     if matches!(channel.as_str(), "web" | "mail") {
         confirm_to_reporter(tx, settings, id, &parsed).await;
     }
-    if let Some((openings, o)) = later {
-        openings.push((o, events.len()));
+    if let (Some(o), Some(b)) = (opening, batch) {
+        b.openings.push((o, events.len()));
     }
     events.push(Event {
         action: "report.processed",
@@ -1640,7 +1635,7 @@ async fn write_filed(tx: &mut Tx, rows: Vec<serde_json::Value>) -> Result<()> {
     );
     for chunk in rows.chunks(500) {
         sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(serde_json::Value::Array(chunk.to_vec()).to_string())
+            .bind(serde_json::to_string(chunk).unwrap_or_default())
             .execute(tx.conn())
             .await?;
     }
@@ -1651,8 +1646,7 @@ async fn write_filed(tx: &mut Tx, rows: Vec<serde_json::Value>) -> Result<()> {
 /// say about its address.
 struct Opening {
     report: i64,
-    tlp: String,
-    category: Category,
+    /// The rows as [`open_all`] writes them, all but their place in the batch.
     sources: Vec<serde_json::Value>,
 }
 
@@ -1686,13 +1680,14 @@ fn opening(
                 "asn": enrichment.as_ref().and_then(|e| e.asn).map(i64::from),
                 "country": enrichment.as_ref().and_then(|e| e.country.clone()),
                 "enrichment": enrichment.and_then(|e| serde_json::to_string(&e).ok()),
+                "report_id": id,
+                "tlp": tlp,
+                "category": class.category.as_str(),
             })
         })
         .collect();
     Opening {
         report: id,
-        tlp: tlp.to_string(),
-        category: class.category,
         sources,
     }
 }
@@ -1723,17 +1718,10 @@ async fn open_all(
     let window_start = time::format(tx.now() - Duration::days(settings.link_window_days));
     let rows: Vec<serde_json::Value> = openings
         .iter()
-        .flat_map(|o| {
-            o.sources.iter().map(|s| {
-                let mut row = s.clone();
-                row["report_id"] = json!(o.report);
-                row["tlp"] = json!(o.tlp);
-                row["category"] = json!(o.category.as_str());
-                row
-            })
-        })
+        .flat_map(|o| &o.sources)
         .enumerate()
-        .map(|(n, mut row)| {
+        .map(|(n, source)| {
+            let mut row = source.clone();
             row["n"] = json!(n);
             row
         })
@@ -1750,7 +1738,7 @@ async fn open_all(
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(1000) {
         let got = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(serde_json::Value::Array(chunk.to_vec()).to_string())
+            .bind(serde_json::to_string(chunk).unwrap_or_default())
             .bind(&now)
             .fetch_all(tx.conn())
             .await?;
