@@ -617,6 +617,13 @@ pub async fn seed(
                               "en": {"title": format!("{product} vulnerable to {}", cwe.2), "solution": "Update to the latest version."}},
             }))).await?;
             let vendor_token = vendor_user(&store, vid, &company).await?;
+            // The vendor reads the summary and acknowledges before the details open.
+            api.post(
+                &vendor_token,
+                &format!("/api/v1/cases/{key}/acknowledge"),
+                json!({}),
+            )
+            .await?;
             api.post(&vendor_token, &format!("/api/v1/cases/{key}/status"), json!({
                 "stage": "fix_ready", "statement_en": "Fixed in the latest version.", "statement_ja": "最新版で修正しました。",
                 "products": [{"name": product, "status": "vulnerable", "fixed_in": "3.0"}],

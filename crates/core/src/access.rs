@@ -320,12 +320,17 @@ pub enum CaseView {
     Vendor {
         org_id: i64,
     },
+    /// A member of this partner coordinator (a CSIRT), which takes part in the case.
+    Partner {
+        org_id: i64,
+    },
     None,
 }
 
 impl CaseView {
-    /// `vendor_orgs` are the organizations of the vendors added to the case.
-    pub fn of(principal: &Principal, vendor_orgs: &[i64]) -> CaseView {
+    /// `vendor_orgs` are the organizations of the vendors added to the case,
+    /// `partner_orgs` those of the partner coordinators taking part in it.
+    pub fn of(principal: &Principal, vendor_orgs: &[i64], partner_orgs: &[i64]) -> CaseView {
         match principal.user() {
             Some(u) if u.role.is_staff() => CaseView::Coordinator,
             Some(UserInfo {
@@ -333,7 +338,25 @@ impl CaseView {
                 org_id: Some(org),
                 ..
             }) if vendor_orgs.contains(org) => CaseView::Vendor { org_id: *org },
+            Some(UserInfo {
+                role: Role::Constituent,
+                org_id: Some(org),
+                ..
+            }) if partner_orgs.contains(org) => CaseView::Partner { org_id: *org },
             _ => CaseView::None,
+        }
+    }
+
+    /// The organization a constituent user acts for: a partner coordinator reads
+    /// the cases it takes part in.
+    pub fn own_partner_org(principal: &Principal) -> Option<i64> {
+        match principal.user() {
+            Some(UserInfo {
+                role: Role::Constituent,
+                org_id,
+                ..
+            }) => *org_id,
+            _ => None,
         }
     }
 
@@ -441,22 +464,48 @@ mod tests {
             })
         };
         assert_eq!(
-            CaseView::of(&as_role(Role::Coordinator), &[]),
+            CaseView::of(&as_role(Role::Coordinator), &[], &[]),
             CaseView::Coordinator
         );
         assert_eq!(
-            CaseView::of(&as_role(Role::Admin), &[]),
+            CaseView::of(&as_role(Role::Admin), &[], &[]),
             CaseView::Coordinator
         );
         assert_eq!(
-            CaseView::of(&vendor(7), &[7, 8]),
+            CaseView::of(&vendor(7), &[7, 8], &[]),
             CaseView::Vendor { org_id: 7 }
         );
-        assert_eq!(CaseView::of(&vendor(9), &[7, 8]), CaseView::None);
+        assert_eq!(CaseView::of(&vendor(9), &[7, 8], &[]), CaseView::None);
+        // A vendor's people are never a partner's, even if the ids were mixed up.
+        assert_eq!(CaseView::of(&vendor(9), &[7, 8], &[9]), CaseView::None);
         for role in [Role::Constituent, Role::Sensor] {
-            assert_eq!(CaseView::of(&as_role(role), &[1]), CaseView::None);
+            assert_eq!(CaseView::of(&as_role(role), &[1], &[]), CaseView::None);
         }
-        assert_eq!(CaseView::of(&Principal::Anonymous, &[1]), CaseView::None);
+        assert_eq!(
+            CaseView::of(&Principal::Anonymous, &[1], &[1]),
+            CaseView::None
+        );
+    }
+
+    #[test]
+    fn a_partner_coordinators_people_see_the_cases_it_takes_part_in() {
+        let member = |org| {
+            Principal::User(UserInfo {
+                org_id: Some(org),
+                ..match as_role(Role::Constituent) {
+                    Principal::User(u) => u,
+                    Principal::Anonymous => unreachable!(),
+                }
+            })
+        };
+        assert_eq!(
+            CaseView::of(&member(5), &[7], &[5]),
+            CaseView::Partner { org_id: 5 }
+        );
+        assert_eq!(CaseView::of(&member(6), &[7], &[5]), CaseView::None);
+        // A constituent whose organization happens to be a vendor on the case is
+        // not let in as the vendor.
+        assert_eq!(CaseView::of(&member(7), &[7], &[5]), CaseView::None);
     }
 
     #[test]

@@ -199,8 +199,15 @@ pub struct VulnConfig {
     /// How many digits follow the prefix.
     pub note_digits: u32,
     /// A vendor that has not acknowledged a case this many days after being notified
-    /// is flagged.
+    /// is flagged, and its contacts are reminded once.
     pub ack_days: i64,
+    /// Still no acknowledgement this many days after the reminder: the coordinators
+    /// are told (escalation), once.
+    pub escalate_days: i64,
+    /// Who hears of escalations; empty: every coordinator and administrator.
+    pub escalate_to: Vec<String>,
+    /// How long a finder's status link stays valid.
+    pub finder_link_days: i64,
     /// A vendor silent on a case for this many days is flagged.
     pub silence_days: i64,
     /// The CNA's organization UUID for CVE JSON 5 records; empty: not a CNA.
@@ -218,6 +225,9 @@ impl Default for VulnConfig {
             series_technical: "JVNTA#".into(),
             note_digits: 8,
             ack_days: 7,
+            escalate_days: 7,
+            escalate_to: Vec::new(),
+            finder_link_days: 730,
             silence_days: 30,
             cna_org_id: String::new(),
             cna_short_name: String::new(),

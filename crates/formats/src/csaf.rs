@@ -91,6 +91,22 @@ pub struct Advisory {
     /// Oldest first; at least one.
     pub revisions: Vec<Revision>,
     pub generator_version: String,
+    /// `final` for a published advisory; `draft` for one exchanged before
+    /// publication.
+    pub status: String,
+    /// CSAF 2.0's TLP label: `WHITE` (TLP:CLEAR), `GREEN`, `AMBER` or `RED`.
+    pub tlp: String,
+}
+
+/// CSAF 2.0 knows TLP 1.0's labels: CLEAR is written WHITE, and AMBER+STRICT is
+/// AMBER (the strictest it can say).
+pub fn tlp_label(tlp: &str) -> &'static str {
+    match tlp.trim().to_ascii_uppercase().trim_start_matches("TLP:") {
+        "CLEAR" | "WHITE" => "WHITE",
+        "GREEN" => "GREEN",
+        "RED" => "RED",
+        _ => "AMBER",
+    }
 }
 
 /// The file name CSAF section 5.1 prescribes for a tracking ID.
@@ -276,7 +292,7 @@ pub fn write(a: &Advisory) -> Result<Value, FormatError> {
     let mut document = json!({
         "category": "csaf_security_advisory",
         "csaf_version": "2.0",
-        "distribution": {"tlp": {"label": "WHITE", "url": "https://www.first.org/tlp/"}},
+        "distribution": {"tlp": {"label": a.tlp, "url": "https://www.first.org/tlp/"}},
         "lang": a.lang,
         "publisher": {"category": "coordinator", "name": a.publisher.name, "namespace": a.publisher.namespace},
         "title": a.title,
@@ -284,7 +300,7 @@ pub fn write(a: &Advisory) -> Result<Value, FormatError> {
         "references": [{"category": "self", "summary": "Vulnerability note", "url": a.url}],
         "tracking": {
             "id": a.tracking_id,
-            "status": "final",
+            "status": a.status,
             "version": last.number.to_string(),
             "initial_release_date": first.date,
             "current_release_date": last.date,
@@ -520,6 +536,8 @@ mod tests {
             credits: vec!["Hanako Yamada".into()],
             revisions: vec![Revision { number: 1, date: "2026-11-01T00:00:00.000000Z".into(), summary: "Initial release".into() }],
             generator_version: "0.1.0".into(),
+            status: "final".into(),
+            tlp: "WHITE".into(),
         }
     }
 

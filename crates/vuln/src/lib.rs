@@ -9,7 +9,7 @@
 //! - `model`: the pillar's words as types.
 //! - `vendors`: the product-developer registry.
 //! - `cases`: confidential cases (types, the access gate, intake, edits,
-//!   participants, dates, threads).
+//!   participants, acknowledgement, dates, threads, files, the finder's page).
 //! - `notes`: vulnerability notes and their CSAF, CVE JSON 5, JVNRSS and Atom forms.
 //! - `stats`: coordination statistics.
 
@@ -44,6 +44,9 @@ pub enum VulnError {
     /// never revealed.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A vendor on the case that has not acknowledged it reads the summary only.
+    #[error("acknowledge the case first: its details open once you have")]
+    NotAcknowledged,
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
@@ -145,6 +148,7 @@ impl Classify for VulnError {
         match self {
             VulnError::Invalid { .. } | VulnError::Document { .. } => Kind::Invalid,
             VulnError::NotFound(_) => Kind::NotFound,
+            VulnError::NotAcknowledged => Kind::Forbidden,
             VulnError::Conflict(_) => Kind::Conflict,
             VulnError::Core(e) => e.kind(),
             VulnError::Database(_) => Kind::Internal,
@@ -154,6 +158,7 @@ impl Classify for VulnError {
     fn code(&self) -> &'static str {
         match self {
             VulnError::Document { .. } => "invalid_document",
+            VulnError::NotAcknowledged => "acknowledgement_required",
             VulnError::Core(e) => e.code(),
             _ => self.kind().code(),
         }

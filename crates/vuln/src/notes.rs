@@ -86,6 +86,12 @@ pub struct Note {
     pub content: NoteContent,
     #[serde(skip)]
     pub case_key: String,
+    /// Whether the note is public now; an export of one that is not is a draft.
+    #[serde(skip)]
+    pub published: bool,
+    /// The case's TLP, which a draft export carries.
+    #[serde(skip)]
+    pub tlp: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -136,11 +142,7 @@ pub fn snapshot(d: &CaseDetail) -> NoteContent {
         cwe: c.cwe.clone(),
         cve: c.cve.clone(),
         references: c.references.clone(),
-        credits: if c.credit.trim().is_empty() {
-            Vec::new()
-        } else {
-            vec![c.credit.trim().to_string()]
-        },
+        credits: c.credited().into_iter().collect(),
         vendors: d
             .vendors
             .iter()
@@ -410,9 +412,10 @@ pub async fn get(
         series: Series,
         publish_at: String,
         case_key: String,
+        tlp: String,
     }
     let Some(head) = sqlx::query_as::<_, Head>(
-        "SELECT n.id, n.note_key, n.series, n.publish_at, c.case_key FROM notes n JOIN cases c ON c.id = n.case_id \
+        "SELECT n.id, n.note_key, n.series, n.publish_at, c.case_key, c.tlp FROM notes n JOIN cases c ON c.id = n.case_id \
          WHERE n.note_key = $1",
     )
     .bind(note_key)
@@ -422,7 +425,8 @@ pub async fn get(
         return Ok(None);
     };
     let publish_at = head.publish_at;
-    if !unpublished && time::parse(&publish_at).is_none_or(|t| t > now) {
+    let published = time::parse(&publish_at).is_some_and(|t| t <= now);
+    if !unpublished && !published {
         return Ok(None);
     }
     let revisions: Vec<(i64, String, String, String)> = sqlx::query_as("SELECT revision, summary, content, created_at FROM note_revisions WHERE note_id = $1 ORDER BY revision")
@@ -452,6 +456,8 @@ pub async fn get(
         revisions: infos,
         content,
         case_key: head.case_key,
+        published,
+        tlp: head.tlp,
     }))
 }
 
@@ -511,6 +517,31 @@ pub async fn list_published(
             })
         })
         .collect()
+}
+
+/// A case that has no note yet, as a draft to exchange with partner coordinators:
+/// the note the case would give now, named by the case's key, marked with its TLP.
+pub fn draft(d: &CaseDetail, now: DateTime<Utc>) -> Note {
+    let at = time::format(now);
+    Note {
+        key: d.case.key.clone(),
+        series: d.case.series,
+        publish_at: d
+            .case
+            .proposed_publish_at
+            .clone()
+            .unwrap_or_else(|| at.clone()),
+        updated_at: at.clone(),
+        revisions: vec![RevisionInfo {
+            revision: 1,
+            date: at,
+            summary: "Draft for coordination".into(),
+        }],
+        content: snapshot(d),
+        case_key: d.case.key.clone(),
+        published: false,
+        tlp: d.case.tlp.clone(),
+    }
 }
 
 /// A note by case key or note key, published or not: for the team's exports.
@@ -596,6 +627,13 @@ pub fn to_csaf(settings: &Settings, note: &Note, lang: &str) -> Result<Value> {
             })
             .collect(),
         generator_version: env!("CARGO_PKG_VERSION").into(),
+        // A note not yet public is a draft for partners, marked with the case's TLP.
+        status: if note.published { "final" } else { "draft" }.into(),
+        tlp: if note.published {
+            "WHITE".into()
+        } else {
+            csaf::tlp_label(&note.tlp).into()
+        },
     };
     Ok(csaf::write(&advisory)?)
 }
@@ -750,16 +788,49 @@ pub fn atom(settings: &Settings, notes: &[NoteSummary], lang: &str, now: DateTim
     })
 }
 
-/// CSAF's provider-metadata.json (section 7.2.1) for this installation.
+/// Where the team's public OpenPGP key is served, named by its fingerprint.
+pub fn openpgp_key_url(settings: &Settings, fingerprint: &str) -> String {
+    format!(
+        "{}/.well-known/csaf/openpgp/{fingerprint}.asc",
+        settings.public_url
+    )
+}
+
+/// The ROLIE feed of the TLP:WHITE advisories (CSAF section 7.1.20).
+pub fn rolie_feed_url(settings: &Settings) -> String {
+    format!(
+        "{}/.well-known/csaf/white/feed-tlp-white.json",
+        settings.public_url
+    )
+}
+
+/// CSAF's provider-metadata.json (section 7.2.1) for this installation: the
+/// TLP:WHITE directory and its ROLIE feed, and the team's key that signs each
+/// advisory (`.asc`), when one is configured.
 pub fn provider_metadata(settings: &Settings, last_updated: &str) -> Value {
+    let keys: Vec<Value> = settings
+        .team_key
+        .iter()
+        .map(|k| {
+            let fingerprint = k.fingerprint().to_ascii_uppercase();
+            json!({"fingerprint": fingerprint, "url": openpgp_key_url(settings, &fingerprint)})
+        })
+        .collect();
     json!({
         "canonical_url": format!("{}/.well-known/csaf/provider-metadata.json", settings.public_url),
-        "distributions": [{"directory_url": format!("{}/.well-known/csaf/white/", settings.public_url)}],
+        "distributions": [{
+            "directory_url": format!("{}/.well-known/csaf/white/", settings.public_url),
+            "rolie": {"feeds": [{
+                "summary": "TLP:WHITE advisories",
+                "tlp_label": "WHITE",
+                "url": rolie_feed_url(settings),
+            }]},
+        }],
         "last_updated": last_updated,
         "list_on_CSAF_aggregators": true,
         "metadata_version": "2.0",
         "mirror_on_CSAF_aggregators": true,
-        "public_openpgp_keys": [],
+        "public_openpgp_keys": keys,
         "publisher": {
             "category": "coordinator",
             "name": settings.vuln.publisher_name,
@@ -767,6 +838,83 @@ pub fn provider_metadata(settings: &Settings, last_updated: &str) -> Value {
         },
         "role": "csaf_provider",
     })
+}
+
+/// The ROLIE feed (RFC 8322, as CSAF section 7.1.20 profiles it) of the published
+/// advisories, newest first, each with its hashes and — when the team signs — its
+/// signature.
+pub fn rolie_feed(settings: &Settings, notes: &[NoteSummary], now: DateTime<Utc>) -> Value {
+    let base = format!("{}/.well-known/csaf/white", settings.public_url);
+    let updated = notes
+        .iter()
+        .map(|n| n.updated_at.clone())
+        .max()
+        .unwrap_or_else(|| time::format(now));
+    let entries: Vec<Value> = notes
+        .iter()
+        .map(|n| {
+            let url = format!("{base}/{}", csaf_path(n));
+            let mut links = vec![
+                json!({"rel": "self", "href": url}),
+                json!({"rel": "hash", "href": format!("{url}.sha256")}),
+                json!({"rel": "hash", "href": format!("{url}.sha512")}),
+            ];
+            if settings.team_key.is_some() {
+                links.push(json!({"rel": "signature", "href": format!("{url}.asc")}));
+            }
+            json!({
+                "id": n.key,
+                "title": n.title.get(Lang::En),
+                "link": links,
+                "published": n.publish_at,
+                "updated": n.updated_at,
+                "content": {"type": "application/json", "src": url},
+                "format": {"schema": "https://docs.oasis-open.org/csaf/csaf/v2.0/csaf_json_schema.json", "version": "2.0"},
+            })
+        })
+        .collect();
+    json!({"feed": {
+        "id": "renkei-csaf-feed-tlp-white",
+        "title": format!("{} CSAF advisories (TLP:WHITE)", settings.vuln.publisher_name),
+        "link": [{"rel": "self", "href": rolie_feed_url(settings)}],
+        "category": [{"scheme": "urn:ietf:params:rolie:category:information-type", "term": "csaf"}],
+        "updated": updated,
+        "entry": entries,
+    }})
+}
+
+/// The team's `/.well-known/security.txt` (RFC 9116): how to report, in which
+/// languages, with which key, and where the CSAF provider metadata is. `contact` is
+/// the team's mail address, if it has one.
+pub fn security_txt(settings: &Settings, contact: Option<&str>, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    if let Some(mail) = contact.filter(|m| !m.is_empty()) {
+        out.push_str(&format!("Contact: mailto:{mail}\n"));
+    }
+    out.push_str(&format!(
+        "Contact: {}/vulnerabilities/report\n",
+        settings.public_url
+    ));
+    // Renewed as it is read: a fixed date would go stale in a running installation.
+    let expires = (now + chrono::Duration::days(180)).format("%Y-%m-%dT%H:%M:%SZ");
+    out.push_str(&format!("Expires: {expires}\n"));
+    if let Some(k) = &settings.team_key {
+        out.push_str(&format!(
+            "Encryption: {}\n",
+            openpgp_key_url(settings, &k.fingerprint().to_ascii_uppercase())
+        ));
+    }
+    out.push_str("Preferred-Languages: ja, en\n");
+    out.push_str(&format!(
+        "Canonical: {}/.well-known/security.txt\n",
+        settings.public_url
+    ));
+    out.push_str(&format!("Policy: {}/about\n", settings.public_url));
+    out.push_str(&format!(
+        "CSAF: {}/.well-known/csaf/provider-metadata.json\n",
+        settings.public_url
+    ));
+    out
 }
 
 /// Where an advisory lives under the CSAF directory: `<year>/<file name>`.

@@ -1,6 +1,7 @@
 //! Coordination statistics as the quarterly report prints them: notes published per
-//! series per quarter and in total, product developers registered over time, and how
-//! long cases take from receipt to publication.
+//! series per quarter and in total, product developers registered over time, how
+//! long cases take from receipt to publication, the weaknesses the notes concern
+//! (the seeds remark on how many are XSS), and those about control systems.
 
 use std::collections::BTreeMap;
 
@@ -44,6 +45,27 @@ pub struct Statistics {
     pub median_days_to_publication: Option<f64>,
     /// Share of those published within 45 days of receipt (0 to 1).
     pub within_45_days: Option<f64>,
+    /// Notes published in the period per CWE, most frequent first (`None`: no CWE).
+    pub cwe: Vec<CweCount>,
+    /// Notes published in the period about industrial control systems.
+    pub control_systems: i64,
+    /// Notes published in the period per partner coordinator they were coordinated
+    /// with (`partner: null`: with none, reported to the team directly); a note
+    /// coordinated with two partners counts for each.
+    pub per_partner: Vec<PartnerCount>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PartnerCount {
+    pub partner: Option<String>,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CweCount {
+    pub cwe: Option<String>,
+    pub name: Option<&'static str>,
+    pub count: i64,
 }
 
 fn quarter_of(t: DateTime<Utc>) -> String {
@@ -60,7 +82,7 @@ pub async fn statistics(
     now: DateTime<Utc>,
 ) -> Result<Statistics> {
     let rows = sqlx::query(
-        "SELECT n.series, n.publish_at, c.received_at FROM notes n JOIN cases c ON c.id = n.case_id",
+        "SELECT n.series, n.publish_at, c.received_at, c.cwe, c.control_systems FROM notes n JOIN cases c ON c.id = n.case_id",
     )
     .fetch_all(store.pool())
     .await?;
@@ -69,6 +91,8 @@ pub async fn statistics(
     let mut cumulative: BTreeMap<&str, i64> = BTreeMap::new();
     let mut per_quarter: BTreeMap<(String, &str), i64> = BTreeMap::new();
     let mut days = Vec::new();
+    let mut cwe: BTreeMap<Option<String>, i64> = BTreeMap::new();
+    let mut control_systems = 0;
     for r in &rows {
         let series = Series::parse(&r.try_get::<String, _>("series")?)?;
         let Some(at) = time::parse(&r.try_get::<String, _>("publish_at")?) else {
@@ -83,6 +107,11 @@ pub async fn statistics(
             .or_default() += 1;
         if at >= from {
             *published.entry(series.as_str()).or_default() += 1;
+            *cwe.entry(r.try_get::<Option<String>, _>("cwe")?)
+                .or_default() += 1;
+            if r.try_get::<i64, _>("control_systems")? != 0 {
+                control_systems += 1;
+            }
             if let Some(received) = time::parse(&r.try_get::<String, _>("received_at")?) {
                 days.push((at - received).num_seconds() as f64 / 86_400.0);
             }
@@ -106,6 +135,22 @@ pub async fn statistics(
     };
     let within = (!days.is_empty())
         .then(|| days.iter().filter(|d| **d <= 45.0).count() as f64 / days.len() as f64);
+
+    let mut per_partner: BTreeMap<Option<String>, i64> = BTreeMap::new();
+    for r in sqlx::query(
+        "SELECT n.publish_at, o.name FROM notes n LEFT JOIN case_partners cp ON cp.case_id = n.case_id \
+         LEFT JOIN organizations o ON o.id = cp.org_id",
+    )
+    .fetch_all(store.pool())
+    .await?
+    {
+        let at = time::parse(&r.try_get::<String, _>("publish_at")?);
+        if at.is_some_and(|at| at >= from && at <= cutoff && at < to) {
+            *per_partner
+                .entry(r.try_get::<Option<String>, _>("name")?)
+                .or_default() += 1;
+        }
+    }
 
     let registered: Vec<DateTime<Utc>> = sqlx::query(
         "SELECT registered_at FROM vendors WHERE registered_at IS NOT NULL AND state <> 'withdrawn'",
@@ -163,5 +208,22 @@ pub async fn statistics(
         vendors_registered,
         median_days_to_publication: median,
         within_45_days: within,
+        cwe: {
+            let mut counts: Vec<CweCount> = cwe
+                .into_iter()
+                .map(|(cwe, count)| CweCount {
+                    name: cwe.as_deref().and_then(renkei_formats::cwe::name),
+                    cwe,
+                    count,
+                })
+                .collect();
+            counts.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.cwe.cmp(&b.cwe)));
+            counts
+        },
+        control_systems,
+        per_partner: per_partner
+            .into_iter()
+            .map(|(partner, count)| PartnerCount { partner, count })
+            .collect(),
     })
 }

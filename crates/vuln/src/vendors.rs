@@ -601,37 +601,122 @@ pub async fn terms(store: &Store) -> Result<Vec<Terms>> {
     .await?)
 }
 
-/// A vendor that may be affected, with the products whose names appear in the text.
+/// A vendor that may be affected, with the products the text names and why.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Suggestion {
     pub vendor_id: i64,
     pub name: String,
     pub state: VendorState,
     pub products: Vec<String>,
+    /// Why it is proposed, each as `kind: what matched` — `product: Router X`,
+    /// `cpe: cpe:2.3:h:acme:router_x`, `purl: pkg:npm/acme/widget`, `vendor: Acme`.
+    pub reasons: Vec<String>,
 }
 
-/// Vendors whose name or product names appear in `text` (case-insensitive), registered
-/// ones first; withdrawn vendors are left out.
+/// A CPE 2.3 (or 2.2 URI) name reduced to what names a product: part, vendor and
+/// product, lowercased; the version and the rest are left out.
+fn cpe_product(cpe: &str) -> Option<String> {
+    let t = cpe.trim().to_ascii_lowercase();
+    let parts: Vec<&str> = if let Some(rest) = t.strip_prefix("cpe:2.3:") {
+        rest.split(':').take(3).collect()
+    } else if let Some(rest) = t.strip_prefix("cpe:/") {
+        rest.split(':').take(3).collect()
+    } else {
+        return None;
+    };
+    (parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && *p != "*")).then(|| parts.join(":"))
+}
+
+/// A package URL reduced to type, namespace and name, lowercased (version,
+/// qualifiers and subpath left out).
+fn purl_package(purl: &str) -> Option<String> {
+    let t = purl.trim().to_ascii_lowercase();
+    let rest = t.strip_prefix("pkg:")?;
+    let rest = rest.split(['?', '#']).next()?;
+    let rest = rest.split('@').next()?.trim_end_matches('/');
+    (rest.contains('/') && !rest.starts_with('/')).then(|| rest.to_string())
+}
+
+/// The CPE and package URL identifiers written in a text, reduced as above.
+fn identifiers(text: &str) -> (Vec<String>, Vec<String>) {
+    let mut cpes = Vec::new();
+    let mut purls = Vec::new();
+    for token in text.split(|c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                ',' | ';' | '"' | '\'' | '(' | ')' | '<' | '>' | '[' | ']'
+            )
+    }) {
+        if let Some(c) = cpe_product(token) {
+            cpes.push(c);
+        } else if let Some(p) = purl_package(token) {
+            purls.push(p);
+        }
+    }
+    (cpes, purls)
+}
+
+/// Vendors whose products the text names — by name, by CPE or by package URL — or
+/// whose own name it contains (case-insensitive), registered ones first; withdrawn
+/// vendors are left out. Each suggestion says why.
 pub async fn suggest(store: &Store, text: &str) -> Result<Vec<Suggestion>> {
     let haystack = text.to_lowercase();
+    let (cpes, purls) = identifiers(text);
     let vendors = list(store).await?;
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        vendor_id: i64,
+        name: String,
+        cpe: Option<String>,
+        purl: Option<String>,
+    }
+    let all: Vec<Row> =
+        sqlx::query_as("SELECT vendor_id, name, cpe, purl FROM vendor_products ORDER BY name, id")
+            .fetch_all(store.pool())
+            .await?;
     let mut out = Vec::new();
     for v in vendors
         .into_iter()
         .filter(|v| v.state != VendorState::Withdrawn)
     {
-        let matched: Vec<String> = products(store, v.id)
-            .await?
-            .into_iter()
-            .filter(|p| contains_word(&haystack, &p.name.to_lowercase()))
-            .map(|p| p.name)
-            .collect();
-        if !matched.is_empty() || contains_word(&haystack, &v.name.to_lowercase()) {
+        let mut matched = Vec::new();
+        let mut reasons = Vec::new();
+        for p in all.iter().filter(|p| p.vendor_id == v.id) {
+            let by_cpe = p
+                .cpe
+                .as_deref()
+                .and_then(cpe_product)
+                .filter(|c| cpes.contains(c));
+            let by_purl = p
+                .purl
+                .as_deref()
+                .and_then(purl_package)
+                .filter(|c| purls.contains(c));
+            let by_name = contains_word(&haystack, &p.name.to_lowercase());
+            if let Some(c) = &by_cpe {
+                reasons.push(format!("cpe: {c}"));
+            }
+            if let Some(c) = &by_purl {
+                reasons.push(format!("purl: pkg:{c}"));
+            }
+            if by_name {
+                reasons.push(format!("product: {}", p.name));
+            }
+            if by_cpe.is_some() || by_purl.is_some() || by_name {
+                matched.push(p.name.clone());
+            }
+        }
+        if contains_word(&haystack, &v.name.to_lowercase()) {
+            reasons.push(format!("vendor: {}", v.name));
+        }
+        if !reasons.is_empty() {
             out.push(Suggestion {
                 vendor_id: v.id,
                 name: v.name,
                 state: v.state,
                 products: matched,
+                reasons,
             });
         }
     }
@@ -665,6 +750,34 @@ mod tests {
         assert!(contains_word("a flaw in acme router x 2.1", "router x"));
         assert!(!contains_word("a flaw in acme routerxyz", "router"));
         assert!(contains_word("製品routerに脆弱性", "router"));
+    }
+
+    #[test]
+    fn product_identifiers_are_compared_without_their_versions() {
+        use super::{cpe_product, identifiers, purl_package};
+        assert_eq!(
+            cpe_product("cpe:2.3:h:Acme:router_x:2.1:*:*:*:*:*:*:*").as_deref(),
+            Some("h:acme:router_x")
+        );
+        assert_eq!(
+            cpe_product("cpe:/a:acme:widget:1.0").as_deref(),
+            Some("a:acme:widget")
+        );
+        assert_eq!(cpe_product("cpe:2.3:a:*:widget"), None);
+        assert_eq!(
+            purl_package("pkg:npm/%40acme/widget@1.2.3?arch=x86#lib").as_deref(),
+            Some("npm/%40acme/widget")
+        );
+        assert_eq!(
+            purl_package("pkg:pypi/requests").as_deref(),
+            Some("pypi/requests")
+        );
+        assert_eq!(purl_package("pkg:/x"), None);
+        let (cpes, purls) = identifiers(
+            "Affected: cpe:2.3:h:acme:router_x:2.0:*:*:*:*:*:*:*, (pkg:npm/acme-widget@1.0) and more",
+        );
+        assert_eq!(cpes, ["h:acme:router_x"]);
+        assert_eq!(purls, ["npm/acme-widget"]);
     }
 
     #[test]

@@ -102,6 +102,22 @@ async fn case_with(t: &Team, vendor_ids: &[i64]) -> String {
     key
 }
 
+/// Each vendor user acknowledges the case, opening its details.
+async fn acknowledge(t: &Team, key: &str, users: &[&Principal]) {
+    for u in users {
+        cases::acknowledge(
+            &t.store,
+            &t.settings,
+            u,
+            key,
+            cases::Acknowledge::default(),
+            t.store.now(),
+        )
+        .await
+        .unwrap();
+    }
+}
+
 fn is_not_found<T: std::fmt::Debug>(r: Result<T, VulnError>) -> bool {
     matches!(r, Err(VulnError::NotFound(_)))
 }
@@ -141,6 +157,11 @@ async fn a_case_is_seen_by_the_team_and_its_vendors_and_is_not_there_for_anyone_
         .await
         .unwrap();
     assert_eq!(seen.case.key, key);
+    assert_eq!(seen.view, "vendor_summary");
+    acknowledge(&t, &key, &[&acme_user]).await;
+    let seen = cases::read(&t.store, &t.settings, &acme_user, &key, now)
+        .await
+        .unwrap();
     assert_eq!(seen.view, "vendor");
     for outsider in [&other_user, &member, &Principal::Anonymous] {
         assert!(
@@ -176,6 +197,7 @@ async fn each_vendor_reads_its_own_thread_and_never_another_vendors_or_the_teams
     let (acme, acme_user) = vendor(&t, "Acme").await;
     let (beta, beta_user) = vendor(&t, "Beta").await;
     let key = case_with(&t, &[acme, beta]).await;
+    acknowledge(&t, &key, &[&acme_user, &beta_user]).await;
     let now = t.store.now();
     let post = |who: Principal, body: &'static str, vendor_id: Option<i64>| {
         let (t, key) = (&t, &key);
@@ -188,6 +210,7 @@ async fn each_vendor_reads_its_own_thread_and_never_another_vendors_or_the_teams
                 cases::NewMessage {
                     body: body.into(),
                     vendor_id,
+                    partner_org_id: None,
                 },
                 now,
             )
@@ -245,6 +268,7 @@ async fn the_date_is_agreed_only_when_every_vendor_on_the_case_has_accepted_it()
     let (acme, acme_user) = vendor(&t, "Acme").await;
     let (beta, beta_user) = vendor(&t, "Beta").await;
     let key = case_with(&t, &[acme, beta]).await;
+    acknowledge(&t, &key, &[&acme_user, &beta_user]).await;
     let now = t.store.now();
     let at = (now + chrono::Duration::days(45)).to_rfc3339();
     cases::propose_date(
@@ -308,4 +332,886 @@ async fn the_date_is_agreed_only_when_every_vendor_on_the_case_has_accepted_it()
         scheduled.case.note.is_some_and(|n| !n.published),
         "scheduled, not yet out"
     );
+}
+
+/// The team's settings with a sender, so that mails are queued.
+fn with_sender(t: &mut Team) {
+    t.settings.from = "csirt@csirt.example".into();
+    t.settings.public_url = "https://renkei.example".into();
+}
+
+async fn outbox(t: &Team, kind: &str) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT rcpt_to, body FROM outbox WHERE kind = $1 ORDER BY id")
+        .bind(kind)
+        .fetch_all(t.store.pool())
+        .await
+        .unwrap()
+}
+
+fn refused_for_no_ack<T: std::fmt::Debug>(r: Result<T, VulnError>) -> bool {
+    matches!(r, Err(VulnError::NotAcknowledged))
+}
+
+#[tokio::test]
+async fn a_vendor_reads_the_summary_until_it_acknowledges_and_no_other_door_opens_before() {
+    let mut t = team().await;
+    with_sender(&mut t);
+    let (acme, acme_user) = vendor(&t, "Acme").await;
+    let key = case_with(&t, &[acme]).await;
+    let now = t.store.now();
+    cases::update(
+        &t.store,
+        &t.settings,
+        &t.coordinator,
+        &key,
+        cases::CasePatch {
+            cvss_vector: Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N".into()),
+            cwe: Some("CWE-79".into()),
+            ..Default::default()
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let file = cases::add_file(
+        &t.store,
+        &t.settings,
+        &t.coordinator,
+        &key,
+        "poc.html",
+        "text/html",
+        "vendors",
+        b"<script>alert(1)</script>",
+        now,
+    )
+    .await
+    .unwrap();
+
+    let summary = cases::read(&t.store, &t.settings, &acme_user, &key, now)
+        .await
+        .unwrap();
+    assert_eq!(summary.view, "vendor_summary");
+    assert_eq!(summary.case.title, "Stored XSS in the admin console");
+    assert!(summary.case.description.is_empty(), "no details before");
+    assert!(summary.files.is_empty(), "no files before");
+    assert_eq!(summary.vendors[0].products.len(), 1, "its products");
+    assert!(
+        summary.case.cvss.is_some() && summary.case.cwe.is_some(),
+        "the impact"
+    );
+    assert!(cases::impact(&summary.case, Lang::En).contains("CWE-79"));
+    // The notification mail points to the portal and carries no detail.
+    let mails = outbox(&t, "case.vendor_notification").await;
+    assert_eq!(mails.len(), 1);
+    assert!(
+        !mails[0].1.contains("crafted device name"),
+        "{}",
+        mails[0].1
+    );
+
+    let p = &acme_user;
+    assert!(refused_for_no_ack(
+        cases::messages(&t.store, &t.settings, p, &key, now).await
+    ));
+    assert!(refused_for_no_ack(
+        cases::post_message(
+            &t.store,
+            &t.settings,
+            p,
+            &key,
+            cases::NewMessage {
+                body: "hello".into(),
+                vendor_id: None,
+                partner_org_id: None
+            },
+            now
+        )
+        .await
+    ));
+    assert!(refused_for_no_ack(
+        cases::update_vendor(
+            &t.store,
+            &t.settings,
+            p,
+            &key,
+            cases::VendorUpdate {
+                statement_en: Some("x".into()),
+                ..Default::default()
+            },
+            now
+        )
+        .await
+    ));
+    assert!(refused_for_no_ack(
+        cases::fetch(&t.store, &t.settings, p, &key, file.id, now).await
+    ));
+    assert!(refused_for_no_ack(
+        cases::note_for_export(&t.store, &t.settings, p, &key, now).await
+    ));
+
+    let opened = cases::acknowledge(
+        &t.store,
+        &t.settings,
+        p,
+        &key,
+        cases::Acknowledge::default(),
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(opened.view, "vendor");
+    assert!(opened.case.description.contains("crafted device name"));
+    assert_eq!(opened.files.len(), 1);
+    assert_eq!(opened.vendors[0].stage, renkei_vuln::Stage::Acknowledged);
+    assert!(
+        opened.vendors[0]
+            .acknowledged_by
+            .contains("user@acme.example")
+    );
+    let (_, bytes) = cases::fetch(&t.store, &t.settings, p, &key, file.id, now)
+        .await
+        .unwrap();
+    assert_eq!(bytes, b"<script>alert(1)</script>");
+    // A second acknowledgement changes nothing and is not logged again.
+    cases::acknowledge(&t.store, &t.settings, p, &key, Default::default(), now)
+        .await
+        .unwrap();
+    let logged: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'case.vendor_acknowledge' AND object_id = $1",
+    )
+    .bind(&key)
+    .fetch_one(t.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(logged, 1);
+}
+
+#[tokio::test]
+async fn a_team_file_stays_with_the_team_even_for_a_vendor_that_acknowledged() {
+    let t = team().await;
+    let (acme, acme_user) = vendor(&t, "Acme").await;
+    let key = case_with(&t, &[acme]).await;
+    acknowledge(&t, &key, &[&acme_user]).await;
+    let now = t.store.now();
+    let file = cases::add_file(
+        &t.store,
+        &t.settings,
+        &t.coordinator,
+        &key,
+        "finder-notes.txt",
+        "text/plain",
+        "team",
+        b"who the finder is",
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(is_not_found(
+        cases::fetch(&t.store, &t.settings, &acme_user, &key, file.id, now).await
+    ));
+    let read = cases::read(&t.store, &t.settings, &acme_user, &key, now)
+        .await
+        .unwrap();
+    assert!(read.files.is_empty());
+    let (meta, bytes) = cases::fetch(&t.store, &t.settings, &t.coordinator, &key, file.id, now)
+        .await
+        .unwrap();
+    assert_eq!(bytes, b"who the finder is");
+    // The digest is SHA-256 of the bytes, as `sha256sum` gives it.
+    assert_eq!(
+        meta.sha256,
+        "07463bb2d3ee5eb8c16a179e0b6ddeec490d3126571866196504895ecfb62ebc"
+    );
+}
+
+#[tokio::test]
+async fn vendors_that_do_not_acknowledge_are_reminded_once_then_escalated_once() {
+    let mut t = team().await;
+    with_sender(&mut t);
+    let (acme, _) = vendor(&t, "Acme").await;
+    let (beta, beta_user) = vendor(&t, "Beta").await;
+    let key = case_with(&t, &[acme, beta]).await;
+    acknowledge(&t, &key, &[&beta_user]).await;
+    let start = t.store.now();
+    let at = |days: i64| start + chrono::Duration::days(days);
+
+    let early = cases::remind(&t.store, &t.settings, at(3)).await.unwrap();
+    assert!(early.reminded.is_empty() && early.escalated.is_empty());
+
+    let first = cases::remind(&t.store, &t.settings, at(8)).await.unwrap();
+    assert_eq!(
+        first.reminded,
+        [(key.clone(), acme)],
+        "Acme only: Beta acknowledged"
+    );
+    assert!(first.escalated.is_empty());
+    let again = cases::remind(&t.store, &t.settings, at(9)).await.unwrap();
+    assert!(again.reminded.is_empty(), "reminded once");
+    let reminders = outbox(&t, "case.vendor_reminder").await;
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(reminders[0].0, "psirt@acme.example");
+    assert!(reminders[0].1.contains(&key));
+
+    let escalated = cases::remind(&t.store, &t.settings, at(16)).await.unwrap();
+    assert_eq!(escalated.escalated, [(key.clone(), acme)]);
+    let escalations = outbox(&t, "case.vendor_escalation").await;
+    assert_eq!(escalations.len(), 1);
+    assert_eq!(escalations[0].0, "coordinator@csirt.example");
+    assert!(escalations[0].1.contains("Acme"));
+    assert!(
+        cases::remind(&t.store, &t.settings, at(30))
+            .await
+            .unwrap()
+            .escalated
+            .is_empty(),
+        "escalated once"
+    );
+    // The team sees it on the case: an internal note, and the vendor flagged.
+    let notes = cases::messages(&t.store, &t.settings, &t.coordinator, &key, at(16))
+        .await
+        .unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|m| m.vendor_id.is_none() && m.body.contains("Acme"))
+    );
+    let d = cases::read(&t.store, &t.settings, &t.coordinator, &key, at(16))
+        .await
+        .unwrap();
+    let acme_row = d.vendors.iter().find(|v| v.vendor_id == acme).unwrap();
+    assert!(acme_row.flags.contains(&"no_ack") && acme_row.flags.contains(&"escalated"));
+}
+
+#[tokio::test]
+async fn a_coordinator_records_an_acknowledgement_made_by_phone() {
+    let t = team().await;
+    let (acme, acme_user) = vendor(&t, "Acme").await;
+    let key = case_with(&t, &[acme]).await;
+    let d = cases::acknowledge(
+        &t.store,
+        &t.settings,
+        &t.coordinator,
+        &key,
+        cases::Acknowledge {
+            vendor_id: Some(acme),
+            via: Some("phone call with the PSIRT lead".into()),
+        },
+        t.store.now(),
+    )
+    .await
+    .unwrap();
+    let row = &d.vendors[0];
+    assert!(row.acknowledged_at.is_some());
+    assert!(
+        row.acknowledged_by.contains("phone call")
+            && row.acknowledged_by.contains("coordinator@csirt.example")
+    );
+    let seen = cases::read(&t.store, &t.settings, &acme_user, &key, t.store.now())
+        .await
+        .unwrap();
+    assert_eq!(seen.view, "vendor");
+}
+
+async fn finder_view(
+    t: &Team,
+    secret: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> cases::finder::FinderView {
+    cases::finder::view(&t.store, &t.settings, secret, at)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn credits(t: &Team, key: &str) -> Vec<String> {
+    let d = cases::detail_for_team(&t.store, &t.settings, key, t.store.now())
+        .await
+        .unwrap();
+    notes::snapshot(&d).credits
+}
+
+#[tokio::test]
+async fn a_finder_follows_the_case_by_link_chooses_the_credit_and_hears_of_publication() {
+    use cases::finder::{self, Standing};
+    let mut t = team().await;
+    with_sender(&mut t);
+    let submitted = cases::submit(
+        &t.store,
+        &t.settings,
+        &Actor::anonymous("198.51.100.7"),
+        cases::NewCase {
+            title: "Stored XSS in Acme Router admin console".into(),
+            description: "A crafted device name runs script.".into(),
+            affected: "Acme Router 2.1".into(),
+            reporter_name: "Hanako Yamada".into(),
+            reporter_email: "hanako@finder.example".into(),
+            credit: "Hanako Yamada".into(),
+            ..Default::default()
+        },
+        Lang::Ja,
+        &t.store.now_str(),
+    )
+    .await
+    .unwrap();
+    let key = submitted.case.to_string();
+    let secret = submitted.secret.expect("a status link");
+    let receipts = outbox(&t, "case.finder_receipt").await;
+    assert_eq!(receipts.len(), 1);
+    assert_eq!(receipts[0].0, "hanako@finder.example");
+    assert!(receipts[0].1.contains(&finder::link(&t.settings, &secret)));
+    assert!(
+        receipts[0].1.contains("受付番号"),
+        "in the finder's language"
+    );
+
+    let now = t.store.now();
+    let v = finder_view(&t, &secret, now).await;
+    assert_eq!(
+        (v.case.as_str(), v.standing),
+        (key.as_str(), Standing::Received)
+    );
+    assert!(
+        finder::view(&t.store, &t.settings, "s-not-the-secret", now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The finder adds a proof of concept; the team keeps it, no vendor sees it.
+    finder::add(
+        &t.store,
+        &secret,
+        "Here is the proof of concept.",
+        &[finder::Upload {
+            filename: "../poc.html".into(),
+            content_type: "text/html".into(),
+            data: b"<svg onload=alert(1)>".to_vec(),
+        }],
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let (acme, acme_user) = vendor(&t, "Acme").await;
+    cases::add_vendor(
+        &t.store,
+        &t.settings,
+        &t.coordinator,
+        &key,
+        cases::AddVendor {
+            vendor_id: acme,
+            products: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    acknowledge(&t, &key, &[&acme_user]).await;
+    let team_view = cases::read(&t.store, &t.settings, &t.coordinator, &key, now)
+        .await
+        .unwrap();
+    assert_eq!(team_view.files.len(), 1);
+    assert_eq!(team_view.files[0].filename, "poc.html");
+    assert!(
+        cases::read(&t.store, &t.settings, &acme_user, &key, now)
+            .await
+            .unwrap()
+            .files
+            .is_empty(),
+        "the finder's files stay with the team"
+    );
+    assert_eq!(
+        finder_view(&t, &secret, now).await.standing,
+        Standing::Coordinating
+    );
+
+    // The coordinator answers; the finder reads it on the page.
+    finder::reply(
+        &t.store,
+        &t.settings,
+        &t.coordinator,
+        &key,
+        "Thank you; we have contacted the vendor.",
+        now,
+    )
+    .await
+    .unwrap();
+    let v = finder_view(&t, &secret, now).await;
+    let bodies: Vec<&str> = v.messages.iter().map(|m| m.body.as_str()).collect();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.starts_with("Here is the proof of concept."))
+    );
+    assert!(bodies.contains(&"Thank you; we have contacted the vendor."));
+    // A vendor cannot reach the finder's thread.
+    assert!(matches!(
+        finder::thread(&t.store, &t.settings, &acme_user, &key, now).await,
+        Err(VulnError::Core(_))
+    ));
+
+    // Credit: a handle, then anonymous; the note follows.
+    assert_eq!(credits(&t, &key).await, ["Hanako Yamada"]);
+    finder::set_credit(&t.store, &t.settings, &secret, "handle", "@hanako", now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(credits(&t, &key).await, ["@hanako"]);
+    finder::set_credit(&t.store, &t.settings, &secret, "anonymous", "", now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(credits(&t, &key).await.is_empty());
+    assert!(matches!(
+        finder::set_credit(&t.store, &t.settings, &secret, "handle", "", now).await,
+        Err(VulnError::Invalid { .. })
+    ));
+
+    // The date is agreed, publication scheduled, then the note comes out.
+    let at = now + chrono::Duration::days(30);
+    cases::propose_date(
+        &t.store,
+        &t.settings,
+        &t.coordinator,
+        &key,
+        cases::DateProposal {
+            publish_at: at.to_rfc3339(),
+            tz: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    cases::answer_date(
+        &t.store,
+        &t.settings,
+        &acme_user,
+        &key,
+        cases::DateAnswer {
+            accept: true,
+            requested_date: None,
+            reason: None,
+            vendor_id: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let v = finder_view(&t, &secret, now).await;
+    assert_eq!(v.standing, Standing::DateAgreed);
+    assert!(v.publish_at.is_some());
+    notes::schedule(
+        &t.store,
+        &t.settings,
+        &t.coordinator,
+        &key,
+        notes::Schedule {
+            override_reason: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    assert!(
+        finder::tell_published(&t.store, &t.settings, now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before the moment"
+    );
+    let after = at + chrono::Duration::minutes(1);
+    assert_eq!(
+        finder::tell_published(&t.store, &t.settings, after)
+            .await
+            .unwrap(),
+        std::slice::from_ref(&key)
+    );
+    assert!(
+        finder::tell_published(&t.store, &t.settings, after)
+            .await
+            .unwrap()
+            .is_empty(),
+        "told once"
+    );
+    let told = outbox(&t, "case.finder_published").await;
+    assert_eq!(told.len(), 1);
+    assert!(told[0].1.contains("https://renkei.example/notes/"));
+    let v = finder_view(&t, &secret, after).await;
+    assert_eq!(v.standing, Standing::Published);
+    assert!(v.note_url.is_some());
+    assert!(
+        matches!(
+            finder::set_credit(&t.store, &t.settings, &secret, "name", "", after).await,
+            Err(VulnError::Conflict(_))
+        ),
+        "the published note's credits change only through the coordinators"
+    );
+}
+
+#[tokio::test]
+async fn vendors_are_proposed_from_the_cpe_or_package_url_a_report_names_with_the_reason() {
+    let t = team().await;
+    let (acme, _) = vendor(&t, "Acme").await;
+    let (npm, _) = vendor(&t, "Widgets").await;
+    for (id, product) in [
+        (
+            acme,
+            vendors::NewProduct {
+                name: "RX-9000".into(),
+                cpe: Some("cpe:2.3:h:acme:rx-9000:*:*:*:*:*:*:*:*".into()),
+                purl: None,
+            },
+        ),
+        (
+            npm,
+            vendors::NewProduct {
+                name: "widget-parser".into(),
+                cpe: None,
+                purl: Some("pkg:npm/widgets/widget-parser".into()),
+            },
+        ),
+    ] {
+        vendors::add_product(
+            &t.store,
+            &Actor::system("test"),
+            id,
+            product,
+            &t.store.now_str(),
+        )
+        .await
+        .unwrap();
+    }
+    let key = cases::create(
+        &t.store,
+        &Actor::system("test"),
+        cases::NewCase {
+            title: "Heap overflow in an HTTP parser".into(),
+            description: "A long header overflows a buffer.".into(),
+            affected:
+                "cpe:2.3:h:acme:rx-9000:1.2:*:*:*:*:*:*:*\npkg:npm/widgets/widget-parser@3.1.0"
+                    .into(),
+            ..Default::default()
+        },
+        &t.store.now_str(),
+    )
+    .await
+    .unwrap()
+    .to_string();
+    let s = cases::suggestions(&t.store, &t.settings, &t.coordinator, &key, t.store.now())
+        .await
+        .unwrap();
+    let of = |id: i64| s.iter().find(|x| x.vendor_id == id).expect("proposed");
+    assert_eq!(of(acme).products, ["RX-9000"]);
+    assert_eq!(
+        of(acme).reasons[0],
+        "cpe: h:acme:rx-9000",
+        "{:?}",
+        of(acme).reasons
+    );
+    assert_eq!(of(npm).products, ["widget-parser"]);
+    assert!(
+        of(npm)
+            .reasons
+            .contains(&"purl: pkg:npm/widgets/widget-parser".to_string()),
+        "{:?}",
+        of(npm).reasons
+    );
+}
+
+async fn org(t: &Team, name: &str, kind: renkei_core::orgs::OrgKind, country: &str) -> i64 {
+    renkei_core::orgs::create(
+        &t.store,
+        &Actor::system("test"),
+        renkei_core::orgs::NewOrganization {
+            name: name.into(),
+            kind,
+            country: Some(country.into()),
+            domain: None,
+            notes: String::new(),
+            topics: String::new(),
+            region: String::new(),
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+fn is_forbidden<T: std::fmt::Debug>(r: Result<T, VulnError>) -> bool {
+    matches!(r, Err(VulnError::Core(renkei_core::CoreError::Forbidden)))
+}
+
+#[tokio::test]
+async fn a_partner_coordinator_reads_the_case_and_vendor_table_but_never_a_vendors_thread_or_statement()
+ {
+    use renkei_core::orgs::OrgKind;
+    let t = team().await;
+    org(&t, "Renkei CSIRT", OrgKind::Team, "JP").await;
+    let certcc = org(&t, "CERT/CC", OrgKind::Csirt, "US").await;
+    let other_csirt = org(&t, "Another CSIRT", OrgKind::Csirt, "DE").await;
+    let partner = user(
+        &t.store,
+        "analyst@cert.example",
+        Role::Constituent,
+        Some(certcc),
+    )
+    .await;
+    let stranger = user(
+        &t.store,
+        "someone@other.example",
+        Role::Constituent,
+        Some(other_csirt),
+    )
+    .await;
+    let (acme, acme_user) = vendor(&t, "Acme").await;
+    let (beta, _) = vendor(&t, "Beta").await;
+    let key = case_with(&t, &[acme]).await;
+    acknowledge(&t, &key, &[&acme_user]).await;
+    let now = t.store.now();
+    cases::update_vendor(
+        &t.store,
+        &t.settings,
+        &acme_user,
+        &key,
+        cases::VendorUpdate {
+            statement_en: Some("Acme's private statement".into()),
+            ..Default::default()
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let say = |who: Principal,
+               body: &'static str,
+               vendor_id: Option<i64>,
+               partner_org_id: Option<i64>| {
+        let (t, key) = (&t, &key);
+        async move {
+            cases::post_message(
+                &t.store,
+                &t.settings,
+                &who,
+                key,
+                cases::NewMessage {
+                    body: body.into(),
+                    vendor_id,
+                    partner_org_id,
+                },
+                now,
+            )
+            .await
+        }
+    };
+    say(acme_user.clone(), "Acme to the team", None, None)
+        .await
+        .unwrap();
+
+    assert!(is_not_found(
+        cases::read(&t.store, &t.settings, &partner, &key, now).await
+    ));
+    let d = cases::add_partner(
+        &t.store,
+        &t.settings,
+        &t.coordinator,
+        &key,
+        cases::AddPartner {
+            org_id: certcc,
+            tracking_id: "VU#123456".into(),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        d.case.series,
+        renkei_vuln::Series::Overseas,
+        "coordinated abroad: JVNVU#"
+    );
+    assert!(matches!(
+        cases::add_partner(
+            &t.store,
+            &t.settings,
+            &t.coordinator,
+            &key,
+            cases::AddPartner {
+                org_id: certcc,
+                tracking_id: String::new()
+            },
+            now,
+        )
+        .await,
+        Err(VulnError::Conflict(_))
+    ));
+
+    let seen = cases::read(&t.store, &t.settings, &partner, &key, now)
+        .await
+        .unwrap();
+    assert_eq!(seen.view, "partner");
+    assert!(seen.case.description.contains("crafted device name"));
+    assert!(seen.case.reporter.is_none());
+    assert_eq!(seen.partners[0].tracking_id, "VU#123456");
+    assert_eq!(seen.vendors.len(), 1);
+    assert!(
+        seen.vendors[0].statement_en.is_empty(),
+        "no vendor's statement"
+    );
+    assert!(is_not_found(
+        cases::read(&t.store, &t.settings, &stranger, &key, now).await
+    ));
+    assert_eq!(cases::list(&t.store, &partner, now).await.unwrap().len(), 1);
+    assert!(
+        cases::list(&t.store, &stranger, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The vendor does not see who else coordinates.
+    let acme_view = cases::read(&t.store, &t.settings, &acme_user, &key, now)
+        .await
+        .unwrap();
+    assert!(acme_view.partners.is_empty());
+
+    // Threads: the partner's own with the team; never a vendor's.
+    say(
+        partner.clone(),
+        "CERT/CC: we track this as VU#123456",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    say(t.coordinator.clone(), "Team to CERT/CC", None, Some(certcc))
+        .await
+        .unwrap();
+    let bodies = |who: Principal| {
+        let (t, key) = (&t, &key);
+        async move {
+            cases::messages(&t.store, &t.settings, &who, key, now)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.body)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        bodies(partner.clone()).await,
+        ["CERT/CC: we track this as VU#123456", "Team to CERT/CC"]
+    );
+    assert_eq!(bodies(acme_user.clone()).await, ["Acme to the team"]);
+    // Naming a vendor's thread does not take a partner into it.
+    assert!(
+        say(partner.clone(), "into Acme's thread?", Some(acme), None)
+            .await
+            .is_ok()
+    );
+    assert!(
+        !bodies(acme_user.clone())
+            .await
+            .iter()
+            .any(|b| b.contains("Acme's thread?"))
+    );
+
+    // What a partner may do: add the vendors of its constituency, propose dates,
+    // keep its tracking ID; what it may not: the team's and the vendors' own steps.
+    let d = cases::add_vendor(
+        &t.store,
+        &t.settings,
+        &partner,
+        &key,
+        cases::AddVendor {
+            vendor_id: beta,
+            products: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!((d.view, d.vendors.len()), ("partner", 2));
+    cases::propose_date(
+        &t.store,
+        &t.settings,
+        &partner,
+        &key,
+        cases::DateProposal {
+            publish_at: (now + chrono::Duration::days(30)).to_rfc3339(),
+            tz: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let d = cases::set_tracking(
+        &t.store,
+        &t.settings,
+        &partner,
+        &key,
+        cases::TrackingUpdate {
+            org_id: None,
+            tracking_id: "VU#654321".into(),
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(d.partners[0].tracking_id, "VU#654321");
+    assert!(is_forbidden(
+        cases::update_vendor(
+            &t.store,
+            &t.settings,
+            &partner,
+            &key,
+            cases::VendorUpdate {
+                vendor_id: Some(acme),
+                stage: Some("fix_ready".into()),
+                ..Default::default()
+            },
+            now
+        )
+        .await
+    ));
+    assert!(is_forbidden(
+        cases::update(
+            &t.store,
+            &t.settings,
+            &partner,
+            &key,
+            cases::CasePatch::default(),
+            now
+        )
+        .await
+    ));
+    assert!(is_forbidden(
+        cases::note_for_export(&t.store, &t.settings, &partner, &key, now).await
+    ));
+    assert!(is_forbidden(
+        cases::finder::thread(&t.store, &t.settings, &partner, &key, now).await
+    ));
+    assert!(is_forbidden(
+        cases::acknowledge(
+            &t.store,
+            &t.settings,
+            &partner,
+            &key,
+            Default::default(),
+            now
+        )
+        .await
+    ));
+    // A constituent organization that is not a CSIRT cannot be made a partner.
+    let member = org(&t, "A member", OrgKind::Constituent, "JP").await;
+    assert!(matches!(
+        cases::add_partner(
+            &t.store,
+            &t.settings,
+            &t.coordinator,
+            &key,
+            cases::AddPartner {
+                org_id: member,
+                tracking_id: String::new()
+            },
+            now
+        )
+        .await,
+        Err(VulnError::Invalid { .. })
+    ));
 }

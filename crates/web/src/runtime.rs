@@ -463,8 +463,10 @@ fn trend_worker(
 }
 
 /// Every minute: brings the incidents' due times up to date, reminds owners of
-/// questions left unanswered and escalates those still unanswered after that (one
-/// node at a time, so that nobody gets the same reminder twice).
+/// questions left unanswered and escalates those still unanswered after that;
+/// reminds vendors that have not acknowledged a case, then escalates; tells finders
+/// whose notes came out (one node at a time, so that nobody gets the same mail
+/// twice).
 fn clock_worker(
     state: &AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -494,6 +496,22 @@ fn clock_worker(
                     "clock reminders sent"
                 ),
                 Err(e) => tracing::warn!(error = %e, "clock reminders not sent; will retry"),
+            }
+            let now = store.now();
+            match renkei_vuln::cases::remind(store, &state.vuln, now).await {
+                Ok(r) if r.mails == 0 && r.escalated.is_empty() => {}
+                Ok(r) => tracing::info!(
+                    reminded = r.reminded.len(),
+                    escalated = r.escalated.len(),
+                    mails = r.mails,
+                    "vendors reminded to acknowledge"
+                ),
+                Err(e) => tracing::warn!(error = %e, "vendor reminders not sent; will retry"),
+            }
+            match renkei_vuln::cases::finder::tell_published(store, &state.vuln, now).await {
+                Ok(told) if told.is_empty() => {}
+                Ok(told) => tracing::info!(cases = ?told, "finders told their notes are out"),
+                Err(e) => tracing::warn!(error = %e, "finders not told of publication; will retry"),
             }
             if let Err(e) = renkei_core::jobs::release(store, CLOCK_JOB, me).await {
                 tracing::warn!(error = %e, "clock lease not released; it runs out by itself");

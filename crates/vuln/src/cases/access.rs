@@ -23,7 +23,8 @@ async fn case_vendors(
 ) -> Result<Vec<CaseVendor>> {
     let mut vendors: Vec<CaseVendor> = sqlx::query_as(
         "SELECT cv.id, cv.vendor_id, v.org_id, o.name, cv.stage, cv.unreachable, cv.date_answer, cv.requested_date, \
-         cv.statement_ja, cv.statement_en, cv.notified_at, cv.last_activity_at \
+         cv.statement_ja, cv.statement_en, cv.notified_at, cv.last_activity_at, cv.acknowledged_at, cv.acknowledged_by, \
+         cv.reminded_at, cv.escalated_at \
          FROM case_vendors cv JOIN vendors v ON v.id = cv.vendor_id JOIN organizations o ON o.id = v.org_id \
          WHERE cv.case_id = $1 ORDER BY o.name",
     )
@@ -48,8 +49,11 @@ async fn case_vendors(
         if published {
             v.stage = Stage::Published;
         } else {
-            if v.stage == Stage::Notified && days_since(&v.notified_at) > settings.vuln.ack_days {
+            if v.acknowledged_at.is_none() && days_since(&v.notified_at) > settings.vuln.ack_days {
                 v.flags.push("no_ack");
+            }
+            if v.acknowledged_at.is_none() && v.escalated_at.is_some() {
+                v.flags.push("escalated");
             }
             let last = v.last_activity_at.as_deref().unwrap_or(&v.notified_at);
             if v.stage != Stage::FixReady && days_since(last) > settings.vuln.silence_days {
@@ -79,16 +83,39 @@ pub async fn detail_for_team(
         .await?
         .ok_or(VulnError::NotFound("case"))?;
     let vendors = case_vendors(store, settings, &case, now).await?;
+    let files = files::list_files(store, case.id, None).await?;
+    let partners = partners_of(store, case.id).await?;
     Ok(CaseDetail {
         case,
         vendors,
         view: "coordinator",
+        files,
+        partners,
     })
 }
 
 /// The one gate to a case: the case and the caller's view of it, or "not found" for
-/// anyone who may not see it (so that guessing keys reveals nothing).
+/// anyone who may not see it (so that guessing keys reveals nothing). A vendor that
+/// has not acknowledged the case is refused here too: only [`read`] and
+/// [`acknowledge`] let it in, through [`authorize_summary`], with the summary.
 pub async fn authorize(
+    store: &Store,
+    settings: &Settings,
+    principal: &Principal,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(CaseDetail, CaseView)> {
+    let (detail, view) = authorize_summary(store, settings, principal, key, now).await?;
+    if detail.view == "vendor_summary" {
+        return Err(VulnError::NotAcknowledged);
+    }
+    Ok((detail, view))
+}
+
+/// The gate for the two things a vendor may do before acknowledging — read the
+/// summary and acknowledge: the case with its details left out for such a vendor
+/// (`view` is `vendor_summary`), as [`authorize`] for everyone else.
+pub(crate) async fn authorize_summary(
     store: &Store,
     settings: &Settings,
     principal: &Principal,
@@ -100,25 +127,47 @@ pub async fn authorize(
     };
     let mut vendors = case_vendors(store, settings, &case, now).await?;
     let orgs: Vec<i64> = vendors.iter().map(|v| v.org_id).collect();
-    let view = CaseView::of(principal, &orgs);
-    match view {
+    let mut partners = partners_of(store, case.id).await?;
+    let partner_orgs: Vec<i64> = partners.iter().map(|p| p.org_id).collect();
+    let view = CaseView::of(principal, &orgs, &partner_orgs);
+    let view_name = match view {
         CaseView::None => return Err(VulnError::NotFound("case")),
         CaseView::Vendor { org_id } => {
             vendors.retain(|v| v.org_id == org_id);
             case.reporter = None;
+            if vendors.iter().any(|v| v.acknowledged_at.is_some()) {
+                "vendor"
+            } else {
+                case.keep_summary_only();
+                "vendor_summary"
+            }
         }
-        CaseView::Coordinator => {}
+        CaseView::Partner { .. } => {
+            // The vendor table, never what a vendor said to the team alone.
+            case.reporter = None;
+            for v in &mut vendors {
+                v.statement_ja.clear();
+                v.statement_en.clear();
+            }
+            "partner"
+        }
+        CaseView::Coordinator => "coordinator",
+    };
+    if matches!(view, CaseView::Vendor { .. }) {
+        partners.clear();
     }
-    let view_name = if view == CaseView::Coordinator {
-        "coordinator"
-    } else {
-        "vendor"
+    let files = match view_name {
+        "coordinator" => files::list_files(store, case.id, None).await?,
+        "vendor" | "partner" => files::list_files(store, case.id, Some("vendors")).await?,
+        _ => Vec::new(),
     };
     Ok((
         CaseDetail {
             case,
             vendors,
             view: view_name,
+            files,
+            partners,
         },
         view,
     ))
@@ -131,6 +180,15 @@ pub(crate) fn actor_of(principal: &Principal) -> Actor {
     }
 }
 
+/// What partner coordinators may do as well as the team: add vendors, propose the
+/// date.
+pub(crate) fn coordinator_or_partner(view: CaseView) -> Result<()> {
+    match view {
+        CaseView::Coordinator | CaseView::Partner { .. } => Ok(()),
+        _ => Err(VulnError::Core(renkei_core::CoreError::Forbidden)),
+    }
+}
+
 pub(crate) fn coordinator_only(view: CaseView) -> Result<()> {
     match view {
         CaseView::Coordinator => Ok(()),
@@ -139,7 +197,8 @@ pub(crate) fn coordinator_only(view: CaseView) -> Result<()> {
     }
 }
 
-/// Reads a case, and logs the read.
+/// Reads a case — a vendor that has not acknowledged it reads the summary — and
+/// logs the read.
 pub async fn read(
     store: &Store,
     settings: &Settings,
@@ -147,7 +206,7 @@ pub async fn read(
     key: &str,
     now: DateTime<Utc>,
 ) -> Result<CaseDetail> {
-    let (detail, view) = authorize(store, settings, principal, key, now).await?;
+    let (detail, view) = authorize_summary(store, settings, principal, key, now).await?;
     audit::record_alone(
         store,
         &actor_of(principal),
@@ -155,7 +214,7 @@ pub async fn read(
             action: "case.read",
             object_type: "case",
             object_id: detail.case.key.clone(),
-            changes: json!({"view": detail.view, "org": match view { CaseView::Vendor { org_id } => Some(org_id), _ => None }}),
+            changes: json!({"view": detail.view, "org": match view { CaseView::Vendor { org_id } | CaseView::Partner { org_id } => Some(org_id), _ => None }}),
         },
     )
     .await?;
@@ -170,25 +229,37 @@ pub async fn list(
     now: DateTime<Utc>,
 ) -> Result<Vec<CaseSummary>> {
     if principal.role().is_some_and(|r| r.is_staff()) {
-        return summaries(store, None, now).await;
+        return summaries(store, Among::All, now).await;
     }
-    match CaseView::own_vendor_org(principal) {
-        Some(org) => summaries(store, Some(org), now).await,
+    if let Some(org) = CaseView::own_vendor_org(principal) {
+        return summaries(store, Among::Vendor(org), now).await;
+    }
+    match CaseView::own_partner_org(principal) {
+        Some(org) => summaries(store, Among::Partner(org), now).await,
         None => Ok(Vec::new()),
     }
 }
 
-/// Every case, or (with `org`) the cases that vendor organization is on.
-async fn summaries(
-    store: &Store,
-    org: Option<i64>,
-    now: DateTime<Utc>,
-) -> Result<Vec<CaseSummary>> {
-    let staff = org.is_none();
-    let filter = if staff {
-        ""
-    } else {
-        "WHERE c.id IN (SELECT cv.case_id FROM case_vendors cv JOIN vendors v ON v.id = cv.vendor_id WHERE v.org_id = $1)"
+/// Which cases a list holds.
+enum Among {
+    All,
+    /// Those this vendor organization is on.
+    Vendor(i64),
+    /// Those this partner organization takes part in.
+    Partner(i64),
+}
+
+async fn summaries(store: &Store, among: Among, now: DateTime<Utc>) -> Result<Vec<CaseSummary>> {
+    let (filter, org) = match among {
+        Among::All => ("", None),
+        Among::Vendor(org) => (
+            "WHERE c.id IN (SELECT cv.case_id FROM case_vendors cv JOIN vendors v ON v.id = cv.vendor_id WHERE v.org_id = $1)",
+            Some(org),
+        ),
+        Among::Partner(org) => (
+            "WHERE c.id IN (SELECT cp.case_id FROM case_partners cp WHERE cp.org_id = $1)",
+            Some(org),
+        ),
     };
     let sql = format!(
         "SELECT c.case_key, c.title, c.state, c.series, c.received_at, n.note_key, n.publish_at, \
@@ -211,7 +282,8 @@ async fn summaries(
 }
 
 /// The case's note, published or not, for coordinators: it carries every vendor's
-/// status, which a vendor must not see before publication.
+/// status, which a vendor must not see before publication. A case with no note yet
+/// gives a draft (to send to a partner coordinator), marked with the case's TLP.
 pub async fn note_for_export(
     store: &Store,
     settings: &Settings,
@@ -221,10 +293,13 @@ pub async fn note_for_export(
 ) -> Result<notes::Note> {
     let (d, view) = authorize(store, settings, principal, key, now).await?;
     coordinator_only(view)?;
+    if d.case.note.is_none() {
+        return Ok(notes::draft(&d, now));
+    }
     notes::for_export(store, &d.case.key, now).await
 }
 
 /// Every case with its note, for `renkei vuln list`.
 pub async fn list_all(store: &Store, now: DateTime<Utc>) -> Result<Vec<CaseSummary>> {
-    summaries(store, None, now).await
+    summaries(store, Among::All, now).await
 }

@@ -23,7 +23,7 @@ pub async fn propose_date(
     now: DateTime<Utc>,
 ) -> Result<CaseDetail> {
     let (detail, view) = authorize(store, settings, principal, key, now).await?;
-    coordinator_only(view)?;
+    coordinator_or_partner(view)?;
     if detail.case.note.as_ref().is_some_and(|n| n.published) {
         return Err(VulnError::Conflict("the note is already published".into()));
     }
@@ -82,7 +82,8 @@ pub async fn propose_date(
     )
     .await?;
     tx.commit().await?;
-    detail_for_team(store, settings, key, now).await
+    // A partner reads the answer as its own view shows the case.
+    Ok(authorize(store, settings, principal, key, now).await?.0)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +164,7 @@ pub async fn answer_date(
         &mut tx,
         detail.case.id,
         Some(cv.id),
+        None,
         principal,
         matches!(view, CaseView::Vendor { .. }),
         &text,

@@ -19,6 +19,10 @@ pub struct CasePatch {
     pub references: Option<Vec<String>>,
     /// `open` or `closed` (a case closed without publication).
     pub state: Option<String>,
+    /// What a vendor reads before acknowledging.
+    pub summary: Option<String>,
+    /// The case concerns industrial control systems.
+    pub control_systems: Option<bool>,
 }
 
 pub async fn update(
@@ -100,11 +104,19 @@ pub async fn update(
         .note_text
         .clone()
         .unwrap_or_else(|| c.note_text.clone());
+    let summary = patch
+        .summary
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or(c.summary.as_str());
+    if summary.chars().count() > 2000 || summary.contains('\0') {
+        return Err(VulnError::invalid("summary", "at most 2,000 characters"));
+    }
     let mut tx = store.begin().await?;
     sqlx::query(
         "UPDATE cases SET title = $1, description = $2, affected = $3, cvss_vector = $4, cvss_score = $5, cwe = $6, \
-         cve = $7, credit = $8, series = $9, tlp = $10, note_text = $11, refs = $12, state = $13, updated_at = $14 \
-         WHERE id = $15",
+         cve = $7, credit = $8, series = $9, tlp = $10, note_text = $11, refs = $12, state = $13, updated_at = $14, \
+         summary = $16, control_systems = $17 WHERE id = $15",
     )
     .bind(merged.title.trim())
     .bind(merged.description.trim())
@@ -121,6 +133,8 @@ pub async fn update(
     .bind(&state)
     .bind(time::format(now))
     .bind(c.id)
+    .bind(summary)
+    .bind(i64::from(patch.control_systems.unwrap_or(c.control_systems)))
     .execute(tx.conn())
     .await?;
     audit::record(
@@ -132,7 +146,7 @@ pub async fn update(
             object_id: c.key.clone(),
             changes: json!({
                 "title": patch.title, "cvss_vector": patch.cvss_vector, "cwe": patch.cwe, "cve": patch.cve,
-                "series": patch.series, "tlp": patch.tlp, "state": patch.state,
+                "series": patch.series, "tlp": patch.tlp, "state": patch.state, "summary": patch.summary, "control_systems": patch.control_systems,
                 "text_changed": patch.description.is_some() || patch.note_text.is_some() || patch.affected.is_some(),
             }),
         },

@@ -93,6 +93,16 @@ pub(super) fn check(new: &NewCase, default_series: Series) -> Result<Checked> {
     })
 }
 
+/// A case as kept, and for a finder's report the secret of their status page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Submitted {
+    pub case: CaseId,
+    /// Shown once to whoever submitted, and mailed to the finder; never stored.
+    #[serde(skip)]
+    pub secret: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn insert(
     store: &Store,
     actor: &Actor,
@@ -101,7 +111,8 @@ async fn insert(
     default_series: Series,
     raw: &str,
     now: &str,
-) -> Result<CaseId> {
+    finder: Option<(&Settings, renkei_core::lang::Lang)>,
+) -> Result<Submitted> {
     let checked = check(new, default_series)?;
     let year = time::parse(now).map(|t| t.year()).unwrap_or(2000);
     for _ in 0..5 {
@@ -142,6 +153,21 @@ async fn insert(
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => continue,
             Err(e) => return Err(e.into()),
         };
+        let secret = match finder {
+            Some((settings, lang)) => Some(
+                finder::start(
+                    &mut tx,
+                    settings,
+                    id,
+                    &key,
+                    new.title.trim(),
+                    new.reporter_email.trim(),
+                    lang,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         audit::record(
             &mut tx,
             actor,
@@ -149,12 +175,12 @@ async fn insert(
                 action: "case.create",
                 object_type: "case",
                 object_id: key.to_string(),
-                changes: json!({"id": id, "source": source, "title": new.title.trim(), "series": checked.series}),
+                changes: json!({"id": id, "source": source, "title": new.title.trim(), "series": checked.series, "finder_link": secret.is_some()}),
             },
         )
         .await?;
         tx.commit().await?;
-        return Ok(key);
+        return Ok(Submitted { case: key, secret });
     }
     Err(VulnError::Conflict(
         "could not number the case; try again".into(),
@@ -162,8 +188,16 @@ async fn insert(
 }
 
 /// A finder's report through the public form or the API: a draft case for the
-/// coordinators. The submission is kept as sent.
-pub async fn submit(store: &Store, actor: &Actor, new: NewCase, now: &str) -> Result<CaseId> {
+/// coordinators. The submission is kept as sent; the finder gets a status page,
+/// whose link is mailed to them (in `lang`) and returned.
+pub async fn submit(
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    new: NewCase,
+    lang: renkei_core::lang::Lang,
+    now: &str,
+) -> Result<Submitted> {
     accounts::validate_email(&new.reporter_email).map_err(|_| {
         VulnError::invalid(
             "reporter_email",
@@ -171,7 +205,17 @@ pub async fn submit(store: &Store, actor: &Actor, new: NewCase, now: &str) -> Re
         )
     })?;
     let raw = serde_json::to_string(&new).unwrap_or_default();
-    insert(store, actor, &new, "finder", Series::Domestic, &raw, now).await
+    insert(
+        store,
+        actor,
+        &new,
+        "finder",
+        Series::Domestic,
+        &raw,
+        now,
+        Some((settings, lang)),
+    )
+    .await
 }
 
 /// A case a coordinator opens.
@@ -185,8 +229,10 @@ pub async fn create(store: &Store, actor: &Actor, new: NewCase, now: &str) -> Re
         Series::Domestic,
         &raw,
         now,
+        None,
     )
     .await
+    .map(|s| s.case)
 }
 
 /// A partner coordinator's CSAF 2.0 advisory or CVE JSON 5 record as a draft case
@@ -275,7 +321,18 @@ pub async fn import(
             ));
         }
     };
-    insert(store, actor, &new, source, Series::Overseas, text, now).await
+    insert(
+        store,
+        actor,
+        &new,
+        source,
+        Series::Overseas,
+        text,
+        now,
+        None,
+    )
+    .await
+    .map(|s| s.case)
 }
 
 #[cfg(test)]

@@ -10,7 +10,14 @@
 //! - this file: the case's types and how a row becomes a [`Case`];
 //! - [`access`]: the gate ([`authorize`]) and reading (`read`, `list`, details);
 //! - [`intake`]: new cases from finders, coordinators and partners, checked first;
-//! - [`edit`], [`participants`], [`dates`], [`threads`]: what happens on a case.
+//! - [`edit`], [`participants`], [`dates`], [`threads`], [`files`]: what happens on
+//!   a case;
+//! - [`partners`]: partner coordinators (other CSIRTs) taking part, with their own
+//!   tracking IDs and threads;
+//! - [`acknowledge`]: a vendor reads the summary first and the details once it has
+//!   acknowledged; reminders, then escalation, when it does not;
+//! - [`finder`]: the finder's status page behind a secret link, their thread with
+//!   the coordinators, their credit, and word when the note is out.
 
 use chrono::{DateTime, Datelike, Utc};
 use renkei_core::access::{CaseView, Principal};
@@ -29,17 +36,24 @@ use crate::vendors;
 use crate::{Result, Settings, VulnError, notes};
 
 mod access;
+mod acknowledge;
 mod dates;
 mod edit;
+mod files;
+pub mod finder;
 mod intake;
 mod participants;
+mod partners;
 mod threads;
 
 pub use access::*;
+pub use acknowledge::*;
 pub use dates::*;
 pub use edit::*;
+pub use files::*;
 pub use intake::*;
 pub use participants::*;
+pub use partners::*;
 pub use threads::*;
 
 /// A report of a vulnerability, from a finder or a coordinator.
@@ -120,6 +134,12 @@ pub struct Case {
     pub cwe_name: Option<&'static str>,
     pub cve: Option<String>,
     pub credit: String,
+    /// `name`, `handle` or `anonymous`: how the finder chose to be credited.
+    pub credit_as: String,
+    /// What a vendor reads before acknowledging; empty: said from CWE and CVSS.
+    pub summary: String,
+    /// The case concerns industrial control systems (counted apart).
+    pub control_systems: bool,
     /// Shown to coordinators only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reporter: Option<Value>,
@@ -160,6 +180,13 @@ pub struct CaseVendor {
     pub statement_en: String,
     pub notified_at: String,
     pub last_activity_at: Option<String>,
+    /// When one of the vendor's people acknowledged, opening the details; `None`:
+    /// the vendor has read the summary only.
+    pub acknowledged_at: Option<String>,
+    /// Who acknowledged (and how, when a coordinator recorded it for them).
+    pub acknowledged_by: String,
+    pub reminded_at: Option<String>,
+    pub escalated_at: Option<String>,
     /// `no_ack` (not acknowledged in time), `silent` (nothing said for too long),
     /// `unreachable`.
     #[sqlx(skip)]
@@ -175,8 +202,14 @@ pub struct CaseDetail {
     pub case: Case,
     /// Every vendor for coordinators; the caller's own vendor only for a vendor.
     pub vendors: Vec<CaseVendor>,
-    /// `coordinator` or `vendor`.
+    /// `coordinator`, `vendor`, `vendor_summary` for a vendor that has not
+    /// acknowledged yet (the details are left out), or `partner` for a partner
+    /// coordinator (every vendor, without their statements).
     pub view: &'static str,
+    /// The case's files the caller may fetch.
+    pub files: Vec<CaseFile>,
+    /// The partner coordinators and their tracking IDs (coordinators and partners).
+    pub partners: Vec<CasePartner>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
@@ -198,7 +231,7 @@ pub struct CaseSummary {
 
 const CASE_COLUMNS: &str = "c.id, c.case_key, c.state, c.series, c.source, c.tlp, c.title, c.description, \
      c.affected, c.cvss_vector, c.cvss_score, c.cwe, c.cve, c.credit, c.reporter_name, c.reporter_email, \
-     c.note_text, c.refs, c.proposed_at, c.proposed_tz, c.received_at, c.updated_at, \
+     c.note_text, c.refs, c.proposed_at, c.proposed_tz, c.received_at, c.updated_at, c.credit_as, c.summary, c.control_systems, \
      n.note_key, n.publish_at";
 
 /// A case's row, read with [`CASE_COLUMNS`].
@@ -217,6 +250,10 @@ struct CaseRow {
     cwe: Option<String>,
     cve: Option<String>,
     credit: String,
+    credit_as: String,
+    summary: String,
+    #[sqlx(try_from = "Bit")]
+    control_systems: bool,
     reporter_name: String,
     reporter_email: String,
     note_text: NoteText,
@@ -264,6 +301,9 @@ impl CaseRow {
             cwe: self.cwe,
             cve: self.cve,
             credit: self.credit,
+            credit_as: self.credit_as,
+            summary: self.summary,
+            control_systems: self.control_systems,
             reporter: Some(json!({
                 "name": self.reporter_name,
                 "email": self.reporter_email,
@@ -276,5 +316,72 @@ impl CaseRow {
             updated_at: self.updated_at,
             note,
         }
+    }
+}
+
+/// A mail about a case through the outbox, in the caller's transaction, signed with
+/// the team's key when it has one and encrypted to `encrypt_to` when given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn queue_mail(
+    tx: &mut Tx,
+    settings: &Settings,
+    kind: &str,
+    case_key: &str,
+    to: &str,
+    subject: &str,
+    body: &str,
+    encrypt_to: Option<&str>,
+) -> Result<i64> {
+    Ok(renkei_mail::enqueue(
+        tx,
+        renkei_mail::NewMail {
+            kind,
+            object_type: "case",
+            object_id: case_key.to_string(),
+            from: &settings.from,
+            to,
+            subject,
+            body,
+            in_reply_to: None,
+            auto_reply: false,
+            attachments: &[],
+            sign: settings.team_key.as_ref(),
+            cc: "",
+            encrypt_to: encrypt_to.as_slice(),
+        },
+    )
+    .await?)
+}
+
+impl Case {
+    /// The credit as it goes into the note, CSAF `acknowledgments` and CVE
+    /// `credits`: what the finder gave, unless they chose to stay anonymous. An
+    /// empty credit names nobody: a name is never published that was not given
+    /// for it.
+    pub fn credited(&self) -> Option<String> {
+        let given = self.credit.trim();
+        (self.credit_as != "anonymous" && !given.is_empty()).then(|| given.to_string())
+    }
+
+    /// The finder's `name` or `email` as they gave it; empty when not shown to the
+    /// caller or not given.
+    pub fn reporter_field(&self, field: &str) -> &str {
+        self.reporter
+            .as_ref()
+            .and_then(|r| r[field].as_str())
+            .unwrap_or("")
+            .trim()
+    }
+
+    /// Leaves only what a vendor may read before acknowledging: the title, the
+    /// summary, the scoring and weakness (the impact), TLP and the proposed date.
+    pub(crate) fn keep_summary_only(&mut self) {
+        self.description.clear();
+        self.affected.clear();
+        self.cve = None;
+        self.credit.clear();
+        self.reporter = None;
+        self.note_text = NoteText::default();
+        self.references.clear();
     }
 }

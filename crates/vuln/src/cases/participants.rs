@@ -25,7 +25,7 @@ pub async fn add_vendor(
     now: DateTime<Utc>,
 ) -> Result<CaseDetail> {
     let (detail, view) = authorize(store, settings, principal, key, now).await?;
-    coordinator_only(view)?;
+    coordinator_or_partner(view)?;
     let c = &detail.case;
     if c.note.as_ref().is_some_and(|n| n.published) {
         return Err(VulnError::Conflict(
@@ -101,7 +101,7 @@ pub async fn add_vendor(
             .execute(tx.conn())
             .await?;
     }
-    let mails = notify_vendor(&mut tx, settings, c, &vendor).await?;
+    let mails = notify_vendor(&mut tx, settings, c, &vendor, &products).await?;
     audit::record(
         &mut tx,
         &actor_of(principal),
@@ -109,88 +109,147 @@ pub async fn add_vendor(
             action: "case.vendor_add",
             object_type: "case",
             object_id: c.key.clone(),
-            changes: json!({"vendor": add.vendor_id, "name": vendor.vendor.name, "products": products, "mails": mails}),
+            changes: json!({"vendor": add.vendor_id, "name": vendor.vendor.name, "products": products, "mails": mails,
+                "by_partner": match view { CaseView::Partner { org_id } => Some(org_id), _ => None }}),
         },
     )
     .await?;
     tx.commit().await?;
     notes::refresh_pending(store, settings, &c.key, now).await?;
-    detail_for_team(store, settings, key, now).await
+    Ok(authorize(store, settings, principal, key, now).await?.0)
 }
 
+/// Tells a vendor's contacts that a case concerns them. The mail carries the summary
+/// (encrypted, to contacts with a key) or only a pointer to the portal; the details
+/// open when one of the vendor's people acknowledges.
 async fn notify_vendor(
     tx: &mut Tx,
     settings: &Settings,
     case: &Case,
     vendor: &vendors::VendorDetail,
+    products: &[String],
 ) -> Result<Vec<i64>> {
     if settings.from.is_empty() {
         tracing::warn!(case = %case.key, "mail.from is not set: the vendor was added but not notified by mail");
         return Ok(Vec::new());
     }
-    // The vendor's first language; English for anyone who has not said.
-    let lang = vendor
-        .vendor
-        .languages
-        .first()
-        .and_then(|l| renkei_core::lang::Lang::parse(l).ok())
-        .unwrap_or_default();
+    let lang = vendor_lang(vendor);
     let words = renkei_core::i18n::catalog(lang);
     let portal = format!("{}/cases/{}", settings.public_url, case.key);
     let subject = format!("[{}] {}", case.key, words.get("vuln.mail_notify_subject"));
     let mut ids = Vec::new();
     for contact in &vendor.contacts {
-        let encrypt = vendor.vendor.by_mail && contact.key_status != "expired";
-        let details = match (&contact.pgp_key, encrypt) {
-            (Some(_), true) => format!(
-                "\n{}\n\n{}\n\n{}: {}\nCVSS: {}\n",
-                case.title,
-                case.description,
-                words.get("vuln.mail_affected"),
-                case.affected,
-                case.cvss
-                    .as_ref()
-                    .map(|c| format!("{} ({})", c.score, c.vector))
-                    .unwrap_or_else(|| "-".into())
-            ),
-            _ => String::new(),
+        let key = usable_key(contact);
+        let summary = match key {
+            Some(_) => summary_text(case, products, lang),
+            None => String::new(),
         };
         let body = words.fill(
             "vuln.mail_notify_body",
             &[
                 ("name", &contact.name),
                 ("case", &case.key),
-                ("details", &details),
+                ("details", &summary),
                 ("portal", &portal),
             ],
         );
-        let key = contact.pgp_key.as_deref();
-        let id = renkei_mail::enqueue(
+        let id = queue_mail(
             tx,
-            renkei_mail::NewMail {
-                kind: "case.vendor_notification",
-                object_type: "case",
-                object_id: case.key.clone(),
-                from: &settings.from,
-                to: &contact.email,
-                subject: &subject,
-                body: &body,
-                in_reply_to: None,
-                auto_reply: false,
-                attachments: &[],
-                sign: settings.team_key.as_ref(),
-                cc: "",
-                encrypt_to: if details.is_empty() {
-                    &[]
-                } else {
-                    key.as_slice()
-                },
-            },
+            settings,
+            "case.vendor_notification",
+            &case.key,
+            &contact.email,
+            &subject,
+            &body,
+            key,
         )
         .await?;
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// The vendor's first language; English for anyone who has not said.
+pub(super) fn vendor_lang(vendor: &vendors::VendorDetail) -> renkei_core::lang::Lang {
+    vendor
+        .vendor
+        .languages
+        .first()
+        .and_then(|l| renkei_core::lang::Lang::parse(l).ok())
+        .unwrap_or_default()
+}
+
+/// A contact's key, if it can still be encrypted to.
+pub(super) fn usable_key(contact: &vendors::VendorContact) -> Option<&str> {
+    contact
+        .pgp_key
+        .as_deref()
+        .filter(|_| contact.key_status != "expired")
+}
+
+/// The impact in a line: what the coordinators wrote, or else the weakness and the
+/// score.
+pub fn impact(case: &Case, lang: renkei_core::lang::Lang) -> String {
+    if !case.summary.trim().is_empty() {
+        return case.summary.trim().to_string();
+    }
+    let mut parts = Vec::new();
+    if let Some(cwe) = &case.cwe {
+        parts.push(match case.cwe_name {
+            Some(n) => format!("{cwe} {n}"),
+            None => cwe.clone(),
+        });
+    }
+    if let Some(c) = &case.cvss {
+        parts.push(format!("CVSS v3.1 {} ({})", c.score, c.severity));
+    }
+    if parts.is_empty() {
+        renkei_core::i18n::catalog(lang)
+            .get("vuln.impact_unstated")
+            .to_string()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// The proposed publication moment as people read it: in the zone it was proposed
+/// in when that is an offset (`2026-12-15 10:00 +09:00`), else in UTC with the zone
+/// named.
+pub fn proposed_moment(case: &Case) -> Option<String> {
+    let at = time::parse(case.proposed_publish_at.as_deref()?)?;
+    let tz = case.proposed_tz.as_deref().unwrap_or("").trim();
+    Some(
+        match renkei_core::config::utc_offset_seconds(tz)
+            .and_then(|s| chrono::FixedOffset::east_opt(s as i32))
+        {
+            Some(offset) => at
+                .with_timezone(&offset)
+                .format("%Y-%m-%d %H:%M %:z")
+                .to_string(),
+            None if tz.is_empty() => at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            None => format!("{} ({tz})", at.format("%Y-%m-%d %H:%M UTC")),
+        },
+    )
+}
+
+/// The summary a vendor reads before acknowledging, as mail text.
+pub(super) fn summary_text(
+    case: &Case,
+    products: &[String],
+    lang: renkei_core::lang::Lang,
+) -> String {
+    let words = renkei_core::i18n::catalog(lang);
+    let date =
+        proposed_moment(case).unwrap_or_else(|| words.get("vuln.date_not_proposed").to_string());
+    words.fill(
+        "vuln.mail_summary",
+        &[
+            ("title", &case.title),
+            ("products", &products.join(", ")),
+            ("impact", &impact(case, lang)),
+            ("date", &date),
+        ],
+    )
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,6 +297,8 @@ pub(super) fn target(
             "vendor_id",
             "name the vendor this is for",
         )),
+        // Partners take part in the coordination, not in a vendor's own record.
+        (CaseView::Partner { .. }, _) => Err(VulnError::Core(renkei_core::CoreError::Forbidden)),
         (CaseView::None, _) => Err(VulnError::NotFound("case")),
     }
 }

@@ -234,7 +234,7 @@ fn vuln_schemas() -> Value {
     let s = json!({"type": "string"});
     let ns = json!({"type": ["string", "null"]});
     let strings = json!({"type": "array", "items": {"type": "string"}});
-    json!({
+    let mut first = json!({
         "VendorApplication": {"type": "object", "required": ["company", "name", "email"], "additionalProperties": false,
             "properties": {"company": s, "name": s, "email": {"type": "string", "format": "email"}, "pgp_key": ns,
                 "products": strings, "languages": strings, "country": ns, "by_mail": {"type": "boolean"}}},
@@ -251,7 +251,7 @@ fn vuln_schemas() -> Value {
                 "key_status": {"type": "string", "enum": ["none", "valid", "expires_soon", "expired"]}}},
         "VendorProductNew": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {"name": s, "cpe": ns, "purl": ns}},
         "VendorProduct": {"type": "object", "required": ["id", "name"], "properties": {"id": {"type": "integer"}, "name": s, "cpe": ns, "purl": ns}},
-        "VendorSuggestion": {"type": "object", "required": ["vendor_id", "name", "state", "products"]},
+        "VendorSuggestion": {"type": "object", "required": ["vendor_id", "name", "state", "products", "reasons"], "properties": {"reasons": {"type": "array", "items": {"type": "string"}, "description": "Why: product: …, cpe: …, purl: …, vendor: …"}}},
         "Terms": {"type": "object", "required": ["version", "body", "created_at"]},
         "TermsNew": {"type": "object", "required": ["version", "body"], "additionalProperties": false, "properties": {"version": s, "body": s}},
         "NewCase": {"type": "object", "required": ["title", "description"], "additionalProperties": false,
@@ -259,15 +259,34 @@ fn vuln_schemas() -> Value {
                 "cwe": ns, "cve": ns, "credit": {"type": "string", "description": "How to credit the reporter; empty: not named"},
                 "reporter_name": s, "reporter_email": {"type": "string", "format": "email", "description": "Required from finders"},
                 "series": {"type": ["string", "null"], "enum": ["domestic", "overseas", "technical", null]}, "tlp": ns}},
-        "CaseCreated": {"type": "object", "required": ["case"], "properties": {"case": {"type": "string", "description": "CASE-YYYY-NNNN"}}},
+        "CaseCreated": {"type": "object", "required": ["case"], "properties": {"case": {"type": "string", "description": "CASE-YYYY-NNNN"},
+            "status_url": {"type": ["string", "null"], "description": "A finder's report: their status page (secret; shown once, and mailed to them)"}}},
         "CaseImported": {"type": "object", "required": ["case", "suggested_vendors"]},
         "CaseSummary": {"type": "object", "required": ["key", "title", "state", "series", "published"]},
         "CaseDetail": {"type": "object", "required": ["case", "vendors", "view"],
-            "properties": {"case": {"type": "object"}, "vendors": {"type": "array", "items": {"type": "object"}}, "view": {"type": "string", "enum": ["coordinator", "vendor"]}}},
+            "properties": {"case": {"type": "object"}, "vendors": {"type": "array", "items": {"type": "object"}}, "view": {"type": "string", "enum": ["coordinator", "vendor", "vendor_summary", "partner"], "description": "vendor_summary: a vendor that has not acknowledged; the details are left out. partner: a partner coordinator; vendors' statements are left out"},
+                "partners": {"type": "array", "items": {"type": "object", "required": ["org_id", "name", "tracking_id"]}},
+                "files": {"type": "array", "items": {"$ref": "#/components/schemas/CaseFile"}}}},
+    });
+    // Two objects: one would exceed the json! macro's recursion limit.
+    let more = json!({
+        "AddPartner": {"type": "object", "required": ["org_id"], "additionalProperties": false,
+            "properties": {"org_id": {"type": "integer", "description": "An organization of kind csirt"}, "tracking_id": s}},
+        "TrackingUpdate": {"type": "object", "required": ["tracking_id"], "additionalProperties": false,
+            "properties": {"org_id": {"type": "integer", "description": "Coordinators: the partner"}, "tracking_id": s}},
+        "Acknowledge": {"type": "object", "additionalProperties": false,
+            "properties": {"vendor_id": {"type": "integer", "description": "Coordinators: the vendor that acknowledged"}, "via": ns}},
+        "CaseFile": {"type": "object", "required": ["id", "filename", "size", "sha256", "shared_with"],
+            "properties": {"id": {"type": "integer"}, "filename": s, "content_type": s, "size": {"type": "integer"}, "sha256": s,
+                "shared_with": {"type": "string", "enum": ["team", "vendors"]}, "added_by": s, "added_at": s}},
+        "FinderMessage": {"type": "object", "required": ["body"], "additionalProperties": false, "properties": {"body": s}},
+        "MessageCreated": {"type": "object", "required": ["message"], "properties": {"message": {"type": "integer"}}},
+        "ThreadMessage": {"type": "object", "required": ["id", "direction", "body", "created_at"]},
         "CasePatch": {"type": "object", "additionalProperties": false,
             "properties": {"title": s, "description": s, "affected": s, "cvss_vector": s, "cwe": s, "cve": s, "credit": s, "series": s, "tlp": s,
                 "note_text": {"type": "object", "description": "{ja: {title, overview, solution, workaround}, en: {…}}"}, "references": strings,
-                "state": {"type": "string", "enum": ["open", "closed"]}}},
+                "state": {"type": "string", "enum": ["open", "closed"]}, "summary": s,
+                "control_systems": {"type": "boolean", "description": "The case concerns industrial control systems"}}},
         "AddVendor": {"type": "object", "required": ["vendor_id"], "additionalProperties": false,
             "properties": {"vendor_id": {"type": "integer"}, "products": strings}},
         "VendorUpdate": {"type": "object", "additionalProperties": false,
@@ -284,12 +303,16 @@ fn vuln_schemas() -> Value {
         "Schedule": {"type": "object", "additionalProperties": false, "properties": {"override_reason": ns}},
         "Revise": {"type": "object", "required": ["summary"], "additionalProperties": false, "properties": {"summary": s}},
         "CaseMessage": {"type": "object", "required": ["id", "author", "body", "created_at"]},
-        "CaseMessageNew": {"type": "object", "required": ["body"], "additionalProperties": false, "properties": {"body": s, "vendor_id": {"type": "integer"}}},
+        "CaseMessageNew": {"type": "object", "required": ["body"], "additionalProperties": false, "properties": {"body": s, "vendor_id": {"type": "integer"}, "partner_org_id": {"type": "integer", "description": "Coordinators: a partner's thread"}}},
         "Document": {"description": "CSAF 2.0 or CVE JSON 5 (JSON), or JVNRSS (RDF/XML)"},
         "Note": {"type": "object", "required": ["key", "series", "publish_at", "revisions", "content"]},
         "NoteSummary": {"type": "object", "required": ["key", "series", "title", "publish_at", "updated_at", "revision"]},
-        "VulnStatistics": {"type": "object", "required": ["published", "cumulative", "per_quarter", "vendors_registered", "vendors_registered_total"]},
-    })
+        "VulnStatistics": {"type": "object", "required": ["published", "cumulative", "per_quarter", "vendors_registered", "vendors_registered_total", "cwe", "control_systems", "per_partner"]},
+    });
+    if let (Value::Object(a), Value::Object(b)) = (&mut first, more) {
+        a.extend(b);
+    }
+    first
 }
 
 fn incident_schemas() -> Value {

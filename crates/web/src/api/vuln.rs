@@ -131,13 +131,165 @@ pub(crate) async fn case_submit(
     ApiJson(new): ApiJson<cases::NewCase>,
 ) -> Result<Response, AppError> {
     let now = c.state.store.now_str();
-    let key = if c.auth.principal.role().is_some_and(|r| r.is_staff()) {
-        cases::create(c.store(), &c.auth.actor(), new, &now).await?
-    } else {
-        throttle(&c.state, &c.auth).await?;
-        cases::submit(c.store(), &c.auth.actor(), new, &now).await?
-    };
-    Ok((StatusCode::CREATED, Json(json!({"case": key}))).into_response())
+    if c.auth.principal.role().is_some_and(|r| r.is_staff()) {
+        let key = cases::create(c.store(), &c.auth.actor(), new, &now).await?;
+        return Ok((StatusCode::CREATED, Json(json!({"case": key}))).into_response());
+    }
+    throttle(&c.state, &c.auth).await?;
+    // Japanese first, unless the finder's account says otherwise.
+    let lang = c
+        .auth
+        .principal
+        .user()
+        .map(|u| u.lang)
+        .unwrap_or(renkei_core::lang::Lang::Ja);
+    let submitted =
+        cases::submit(c.store(), &c.state.vuln, &c.auth.actor(), new, lang, &now).await?;
+    let status_url = submitted
+        .secret
+        .map(|s| cases::finder::link(&c.state.vuln, &s));
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"case": submitted.case, "status_url": status_url})),
+    )
+        .into_response())
+}
+
+pub(crate) async fn case_add_partner(
+    c: Ctx,
+    Path(key): Path<String>,
+    ApiJson(add): ApiJson<cases::AddPartner>,
+) -> Result<Response, AppError> {
+    let (store, settings, caller) = c.vuln();
+    let d = cases::add_partner(store, settings, caller, &key, add, c.now).await?;
+    Ok((StatusCode::CREATED, Json(d)).into_response())
+}
+
+pub(crate) async fn case_partner_tracking(
+    c: Ctx,
+    Path(key): Path<String>,
+    ApiJson(upd): ApiJson<cases::TrackingUpdate>,
+) -> Result<Response, AppError> {
+    let (store, settings, caller) = c.vuln();
+    let d = cases::set_tracking(store, settings, caller, &key, upd, c.now).await?;
+    Ok(Json(d).into_response())
+}
+
+pub(crate) async fn case_acknowledge(
+    c: Ctx,
+    Path(key): Path<String>,
+    ApiJson(ack): ApiJson<cases::Acknowledge>,
+) -> Result<Response, AppError> {
+    let (store, settings, caller) = c.vuln();
+    let d = cases::acknowledge(store, settings, caller, &key, ack, c.now).await?;
+    Ok(Json(d).into_response())
+}
+
+/// A case file as a download: always an attachment of no particular type, so that
+/// nothing in it is rendered on this site.
+pub(crate) fn file_response(meta: &cases::CaseFile, data: Vec<u8>) -> Response {
+    let name: String = meta
+        .filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{name}\"");
+    let mut r = ([(header::CONTENT_TYPE, "application/octet-stream")], data).into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&disposition) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = header::HeaderValue::from_str(&meta.sha256) {
+        r.headers_mut()
+            .insert(header::HeaderName::from_static("x-content-sha256"), v);
+    }
+    r
+}
+
+pub(crate) async fn case_file(
+    c: Ctx,
+    Path((key, file)): Path<(String, i64)>,
+) -> Result<Response, AppError> {
+    let (store, settings, caller) = c.vuln();
+    let (meta, data) = cases::fetch(store, settings, caller, &key, file, c.now).await?;
+    Ok(file_response(&meta, data))
+}
+
+#[derive(Deserialize)]
+pub struct FileQuery {
+    /// Optional here so that the case's gate answers first, whoever asks.
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    shared_with: Option<String>,
+}
+
+/// A coordinator adds a file (the request body) to the case.
+pub(crate) async fn case_file_add(
+    c: Ctx,
+    Path(key): Path<String>,
+    Query(q): Query<FileQuery>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let (store, settings, caller) = c.vuln();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    let f = cases::add_file(
+        store,
+        settings,
+        caller,
+        &key,
+        &q.name,
+        content_type,
+        q.shared_with.as_deref().unwrap_or("team"),
+        &body,
+        c.now,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(f)).into_response())
+}
+
+pub(crate) async fn case_finder_thread(
+    c: Ctx,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let (store, settings, caller) = c.vuln();
+    let m = cases::finder::thread(store, settings, caller, &key, c.now).await?;
+    Ok(Json(m).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinderMessage {
+    body: String,
+}
+
+pub(crate) async fn case_finder_reply(
+    c: Ctx,
+    Path(key): Path<String>,
+    ApiJson(m): ApiJson<FinderMessage>,
+) -> Result<Response, AppError> {
+    let (store, settings, caller) = c.vuln();
+    let id = cases::finder::reply(store, settings, caller, &key, &m.body, c.now).await?;
+    Ok((StatusCode::CREATED, Json(json!({"message": id}))).into_response())
+}
+
+pub(crate) async fn case_finder_link(
+    c: Ctx,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let (store, settings, caller) = c.vuln();
+    let lang = caller.user().map(|u| u.lang).unwrap_or_default();
+    let id = cases::finder::send_new_link(store, settings, caller, &key, lang, c.now).await?;
+    Ok((StatusCode::CREATED, Json(json!({"message": id}))).into_response())
 }
 
 #[derive(Deserialize)]

@@ -257,12 +257,22 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(GET, "/notes", Public, pages::vuln::notes_list)
         .page(GET, "/notes/{id}", Public, pages::vuln::note_page)
         .page(GET, "/vulnerabilities/report", Public, pages::vuln::report_form)
+        .page(GET, "/vulnerabilities/status/{secret}", Public, pages::finder::show)
+        .page(POST, "/vulnerabilities/status/{secret}", Public, pages::finder::add)
+        .page(POST, "/vulnerabilities/status/{secret}/credit", Public, pages::finder::credit)
         .page(POST, "/vulnerabilities/report", Public, pages::vuln::report_submit)
         .page(GET, "/vendors/apply", Public, pages::vuln::apply_form)
         .page(POST, "/vendors/apply", Public, pages::vuln::apply_submit)
         .page(GET, "/cases", Person, pages::vuln::cases_list)
         .page(GET, "/cases/{id}", Person, pages::vuln::case_page)
         .page(POST, "/cases/{id}/messages", Person, pages::vuln::case_message)
+        .page(POST, "/cases/{id}/acknowledge", Person, pages::vuln::case_acknowledge)
+        .page(POST, "/cases/{id}/partners", Person, pages::vuln::case_add_partner)
+        .page(POST, "/cases/{id}/partners/tracking", Person, pages::vuln::case_partner_tracking)
+        .page(POST, "/cases/{id}/files", Person, pages::vuln::case_file_add)
+        .page(GET, "/cases/{id}/files/{file}", Person, pages::vuln::case_file)
+        .page(POST, "/cases/{id}/finder", Person, pages::vuln::case_finder_reply)
+        .page(POST, "/cases/{id}/finder/link", Person, pages::vuln::case_finder_link)
         .page(POST, "/cases/{id}/vendors", Person, pages::vuln::case_add_vendor)
         .page(POST, "/cases/{id}/status", Person, pages::vuln::case_status)
         .page(POST, "/cases/{id}/date", Person, pages::vuln::case_propose_date)
@@ -315,6 +325,9 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(GET, "/feeds/vulnerabilities.atom", Public, pages::feeds::atom)
         .page(GET, "/.well-known/csaf/provider-metadata.json", Public, pages::feeds::provider_metadata)
         .page(GET, "/.well-known/csaf/white/index.txt", Public, pages::feeds::index_txt)
+        .page(GET, "/.well-known/csaf/white/feed-tlp-white.json", Public, pages::feeds::rolie)
+        .page(GET, "/.well-known/csaf/openpgp/{file}", Public, pages::feeds::openpgp_key)
+        .page(GET, "/.well-known/security.txt", Public, pages::feeds::security_txt)
         .page(GET, "/.well-known/csaf/white/changes.csv", Public, pages::feeds::changes_csv)
         .page(GET, "/.well-known/csaf/white/{year}/{file}", Public, pages::feeds::advisory)
         .page(GET, "/admin/users", Admin, pages::users)
@@ -472,6 +485,23 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .api(GET, "/api/v1/cases/{id}", Public, doc("A case as the caller may see it (each read is logged).", None, Some("CaseDetail"), 200), api::vuln::case_get)
         .api(PATCH, "/api/v1/cases/{id}", Public, doc("Change a case's text, scoring, series or TLP (coordinators).", Some("CasePatch"), Some("CaseDetail"), 200), api::vuln::case_patch)
         .api(GET, "/api/v1/cases/{id}/suggestions", Public, doc("Vendors whose products the case names (coordinators).", None, Some("VendorSuggestion[]"), 200), api::vuln::case_suggestions)
+        .api(POST, "/api/v1/cases/{id}/partners", Public, doc("Add a partner coordinator (an organization of kind csirt) to the case, with its tracking ID (coordinators).", Some("AddPartner"), Some("CaseDetail"), 201), api::vuln::case_add_partner)
+        .api(POST, "/api/v1/cases/{id}/partners/tracking", Public, doc("A partner records its own tracking ID for the case (coordinators name the partner).", Some("TrackingUpdate"), Some("CaseDetail"), 200), api::vuln::case_partner_tracking)
+        .api(POST, "/api/v1/cases/{id}/acknowledge", Public, doc("A vendor acknowledges the case and its details open (before that it reads the summary); coordinators record one for a vendor.", Some("Acknowledge"), Some("CaseDetail"), 200), api::vuln::case_acknowledge)
+        .api(
+            POST,
+            "/api/v1/cases/{id}/files",
+            Public,
+            ApiDoc {
+                query: &[("name", "string", "the file's name"), ("shared_with", "string", "team (default) or vendors")],
+                ..doc("Add a file to the case, the body being its bytes (coordinators).", Some("RawDocument"), Some("CaseFile"), 201)
+            },
+            api::vuln::case_file_add,
+        )
+        .api(GET, "/api/v1/cases/{id}/files/{file}", Public, doc("A file of the case, as an attachment (coordinators; vendors that acknowledged, files shared with vendors).", None, Some("RawDocument"), 200), api::vuln::case_file)
+        .api(GET, "/api/v1/cases/{id}/finder", Public, doc("The thread with the finder (coordinators).", None, Some("ThreadMessage[]"), 200), api::vuln::case_finder_thread)
+        .api(POST, "/api/v1/cases/{id}/finder/messages", Public, doc("Write to the finder by mail; it shows on their status page too (coordinators).", Some("FinderMessage"), Some("MessageCreated"), 201), api::vuln::case_finder_reply)
+        .api(POST, "/api/v1/cases/{id}/finder/link", Public, doc("End the finder's status links and mail a new one (coordinators).", None, Some("MessageCreated"), 201), api::vuln::case_finder_link)
         .api(POST, "/api/v1/cases/{id}/vendors", Public, doc("Add a vendor to the case and notify it (coordinators).", Some("AddVendor"), Some("CaseDetail"), 201), api::vuln::case_add_vendor)
         .api(POST, "/api/v1/cases/{id}/status", Public, doc("Record a vendor's progress, product statuses and statement.", Some("VendorUpdate"), Some("CaseDetail"), 200), api::vuln::case_vendor_status)
         .api(POST, "/api/v1/cases/{id}/date", Public, doc("Propose the publication date and time (coordinators).", Some("DateProposal"), Some("CaseDetail"), 200), api::vuln::case_propose_date)

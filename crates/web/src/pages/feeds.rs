@@ -1,7 +1,8 @@
 //! Public machine-readable publication of vulnerability notes: the Atom feed and the
 //! CSAF provider layout under /.well-known/csaf/ (provider-metadata.json, a TLP:WHITE
-//! directory with index.txt, changes.csv, and each advisory with its SHA-256 and
-//! SHA-512 files) that CSAF aggregators fetch.
+//! directory with index.txt, changes.csv, its ROLIE feed, and each advisory with its
+//! SHA-256 and SHA-512 files and, when the team has a key, its OpenPGP signature;
+//! the public key itself) that CSAF aggregators fetch; and the team's security.txt.
 
 use axum::extract::{Path, Query, State};
 use axum::http::header;
@@ -79,6 +80,7 @@ pub(crate) async fn advisory(
     let (json_name, hash) = match file.rsplit_once('.') {
         Some((base, "sha256")) => (base.to_string(), Some("sha256")),
         Some((base, "sha512")) => (base.to_string(), Some("sha512")),
+        Some((base, "asc")) => (base.to_string(), Some("asc")),
         _ => (file.clone(), None),
     };
     let list = notes::list_published(&state.store, now, 100_000).await?;
@@ -91,6 +93,17 @@ pub(crate) async fn advisory(
         .map_err(AppError::internal)?;
     Ok(match hash {
         None => typed("application/json", doc),
+        Some("asc") => {
+            let key = state
+                .vuln
+                .team_key
+                .as_ref()
+                .ok_or_else(AppError::not_found)?;
+            let signature = key
+                .sign_detached(doc.as_bytes())
+                .map_err(AppError::internal)?;
+            typed("application/pgp-signature", signature)
+        }
         Some("sha256") => typed(
             "text/plain; charset=utf-8",
             format!(
@@ -106,4 +119,43 @@ pub(crate) async fn advisory(
             ),
         ),
     })
+}
+
+/// The ROLIE feed of the TLP:WHITE advisories.
+pub(crate) async fn rolie(State(state): State<AppState>) -> Result<Response, AppError> {
+    let now = state.store.now();
+    let list = notes::list_published(&state.store, now, 100_000).await?;
+    Ok(typed(
+        "application/json",
+        notes::rolie_feed(&state.vuln, &list, now).to_string(),
+    ))
+}
+
+/// The team's public OpenPGP key, at the address provider-metadata.json names.
+pub(crate) async fn openpgp_key(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, AppError> {
+    let key = state
+        .vuln
+        .team_key
+        .as_ref()
+        .ok_or_else(AppError::not_found)?;
+    let wanted = format!("{}.asc", key.fingerprint().to_ascii_uppercase());
+    if !file.eq_ignore_ascii_case(&wanted) {
+        return Err(AppError::not_found());
+    }
+    Ok(typed(
+        "application/pgp-keys",
+        key.public_armored().map_err(AppError::internal)?,
+    ))
+}
+
+/// RFC 9116's security.txt.
+pub(crate) async fn security_txt(State(state): State<AppState>) -> Result<Response, AppError> {
+    let mail = renkei_mail::conversations::bare(&state.vuln.from);
+    Ok(typed(
+        "text/plain; charset=utf-8",
+        notes::security_txt(&state.vuln, Some(mail.as_str()), state.store.now()),
+    ))
 }

@@ -2,6 +2,7 @@
 //! POST-redirect-GET, and a CSRF field in each form.
 
 pub mod feeds;
+pub mod finder;
 pub mod incidents;
 pub mod mail;
 pub mod notify;

@@ -108,6 +108,8 @@ struct ReportPage<'a> {
     form: HashMap<String, String>,
     error: Option<String>,
     done: Option<String>,
+    /// The finder's status page, shown once after the form.
+    status_url: Option<String>,
 }
 
 impl ReportPage<'_> {
@@ -122,6 +124,7 @@ pub(crate) async fn report_form(page: Page) -> Result<Response, AppError> {
         form: HashMap::new(),
         error: None,
         done: None,
+        status_url: None,
     })
 }
 
@@ -137,6 +140,7 @@ pub(crate) async fn report_submit(
                 form,
                 error: Some(error),
                 done: None,
+                status_url: None,
             },
         )
     };
@@ -162,17 +166,22 @@ pub(crate) async fn report_submit(
     };
     match cases::submit(
         page.store(),
+        &page.state.vuln,
         &page.auth.actor(),
         new,
+        page.lang,
         &page.store().now_str(),
     )
     .await
     {
-        Ok(key) => html(&ReportPage {
+        Ok(submitted) => html(&ReportPage {
             shell: page.shell("vuln_report"),
             form: HashMap::new(),
             error: None,
-            done: Some(key.to_string()),
+            done: Some(submitted.case.to_string()),
+            status_url: submitted
+                .secret
+                .map(|s| cases::finder::link(&page.state.vuln, &s)),
         }),
         Err(e) if e.kind().is_user_error() => {
             again(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY, form)
@@ -287,7 +296,13 @@ pub(crate) async fn cases_list(page: Page) -> Result<Response, AppError> {
 struct CasePage<'a> {
     shell: Shell<'a>,
     d: CaseDetail,
+    /// Coordinators: the CSIRTs in the address book that could take part.
+    csirts: Vec<renkei_core::orgs::Organization>,
     messages: Vec<Message>,
+    /// Coordinators: the finder's thread.
+    finder: Vec<renkei_mail::conversations::Message>,
+    /// A vendor that has not acknowledged: its summary.
+    summary: String,
     suggestions: Vec<Suggestion>,
     registry: Vec<Vendor>,
     statuses: &'static [ProductStatus],
@@ -299,8 +314,44 @@ impl CasePage<'_> {
     fn coordinator(&self) -> bool {
         self.d.view == "coordinator"
     }
+    fn summary_only(&self) -> bool {
+        self.d.view == "vendor_summary"
+    }
+    fn any_unacknowledged(&self) -> bool {
+        self.d.vendors.iter().any(|v| v.acknowledged_at.is_none())
+    }
+    /// The finder's name or address, as they gave it (coordinators only).
+    fn reporter(&self, field: &str) -> &str {
+        self.d.case.reporter_field(field)
+    }
+    fn impact(&self) -> String {
+        cases::impact(
+            &self.d.case,
+            Lang::parse(self.shell.lang).unwrap_or_default(),
+        )
+    }
     fn status(&self, s: &ProductStatus) -> &'static str {
         s.label(Lang::parse(self.shell.lang).unwrap_or_default())
+    }
+    /// Vendors and coordinators record a vendor's status; partners do not.
+    fn records_status(&self) -> bool {
+        matches!(self.d.view, "coordinator" | "vendor")
+    }
+    fn partner(&self) -> bool {
+        self.d.view == "partner"
+    }
+    /// Whose thread a message is in: a vendor's, a partner's, or the team's notes.
+    fn thread_name(&self, m: &Message) -> String {
+        if let Some(org) = m.partner_org_id {
+            return self
+                .d
+                .partners
+                .iter()
+                .find(|p| p.org_id == org)
+                .map(|p| format!("{} ({})", p.name, self.shell.t("vuln.partner")))
+                .unwrap_or_default();
+        }
+        self.vendor_name(&m.vendor_id)
     }
     fn vendor_name(&self, id: &Option<i64>) -> String {
         match id {
@@ -325,24 +376,58 @@ async fn show_case(
 ) -> Result<Response, AppError> {
     let now = state.store.now();
     let d = cases::read(&state.store, &state.vuln, page.caller(), key, now).await?;
-    let messages = cases::messages(&state.store, &state.vuln, page.caller(), key, now).await?;
-    let (suggestions, registry) = if d.view == "coordinator" {
-        let on: Vec<i64> = d.vendors.iter().map(|v| v.vendor_id).collect();
+    let (messages, summary) = if d.view == "vendor_summary" {
+        let summary = d
+            .vendors
+            .first()
+            .map(|v| cases::summary_for(&d.case, v, page.lang))
+            .unwrap_or_default();
+        (Vec::new(), summary)
+    } else {
         (
-            cases::suggestions_for(&state.store, &d).await?,
+            cases::messages(&state.store, &state.vuln, page.caller(), key, now).await?,
+            String::new(),
+        )
+    };
+    let finder = if d.view == "coordinator" {
+        cases::finder::thread(&state.store, &state.vuln, page.caller(), key, now).await?
+    } else {
+        Vec::new()
+    };
+    let on: Vec<i64> = d.vendors.iter().map(|v| v.vendor_id).collect();
+    let registered = || async {
+        Ok::<Vec<Vendor>, AppError>(
             vendors::list(&state.store)
                 .await?
                 .into_iter()
                 .filter(|v| !on.contains(&v.id) && v.state == renkei_vuln::VendorState::Registered)
                 .collect(),
         )
-    } else {
-        (Vec::new(), Vec::new())
+    };
+    let (suggestions, registry, csirts) = match d.view {
+        "coordinator" => {
+            let taking_part: Vec<i64> = d.partners.iter().map(|p| p.org_id).collect();
+            (
+                cases::suggestions_for(&state.store, &d).await?,
+                registered().await?,
+                renkei_core::orgs::list(&state.store, Some(renkei_core::orgs::OrgKind::Csirt))
+                    .await?
+                    .into_iter()
+                    .filter(|o| !taking_part.contains(&o.id))
+                    .collect(),
+            )
+        }
+        // A partner adds the vendors of its constituency from the registry.
+        "partner" => (Vec::new(), registered().await?, Vec::new()),
+        _ => (Vec::new(), Vec::new(), Vec::new()),
     };
     let p = CasePage {
         shell: page.shell("cases"),
         d,
+        csirts,
         messages,
+        finder,
+        summary,
         suggestions,
         registry,
         statuses: ProductStatus::ALL,
@@ -378,6 +463,7 @@ async fn after_case_form(
         Ok(()) => Ok(see_other(&format!("/cases/{key}"))),
         Err(VulnError::NotFound(_)) => Err(AppError::not_found()),
         Err(e @ VulnError::Core(renkei_core::CoreError::Forbidden)) => Err(e.into()),
+        Err(e @ VulnError::NotAcknowledged) => Err(e.into()),
         Err(e) if e.kind().is_user_error() => {
             let status = if matches!(e, VulnError::Conflict(_)) {
                 StatusCode::CONFLICT
@@ -397,6 +483,10 @@ pub(crate) struct MessageForm {
     /// Coordinators: the vendor's thread; none for an internal note.
     #[serde(default, deserialize_with = "blank")]
     vendor_id: Option<i64>,
+    /// Coordinators: `v:<vendor>` or `p:<partner organization>`; empty for an
+    /// internal note.
+    #[serde(default)]
+    thread: String,
 }
 
 pub(crate) async fn case_message(
@@ -404,9 +494,15 @@ pub(crate) async fn case_message(
     Path(key): Path<String>,
     Form(f): Form<MessageForm>,
 ) -> Result<Response, AppError> {
+    let pick = |prefix: &str| {
+        f.thread
+            .strip_prefix(prefix)
+            .and_then(|id| id.trim().parse::<i64>().ok())
+    };
     let message = cases::NewMessage {
         body: f.body.trim().to_string(),
-        vendor_id: f.vendor_id,
+        vendor_id: f.vendor_id.or_else(|| pick("v:")),
+        partner_org_id: pick("p:"),
     };
     let (store, s, p) = page.vuln();
     let result = cases::post_message(store, s, p, &key, message, page.now).await;
@@ -707,4 +803,154 @@ async fn after_vendor_form(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AcknowledgeForm {
+    #[serde(default, deserialize_with = "blank")]
+    vendor_id: Option<i64>,
+    #[serde(default)]
+    via: String,
+}
+
+/// A vendor acknowledges (the details open), or a coordinator records that it did.
+pub(crate) async fn case_acknowledge(
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<AcknowledgeForm>,
+) -> Result<Response, AppError> {
+    let ack = cases::Acknowledge {
+        vendor_id: f.vendor_id,
+        via: Some(f.via).filter(|v| !v.trim().is_empty()),
+    };
+    let (store, s, p) = page.vuln();
+    let result = cases::acknowledge(store, s, p, &key, ack, page.now).await;
+    after_case_form(&page.state, &page, &key, result.map(drop)).await
+}
+
+/// A file of the case, as an attachment whatever its type, so that nothing in it is
+/// ever rendered on this site.
+pub(crate) async fn case_file(
+    page: Page,
+    Path((key, file)): Path<(String, i64)>,
+) -> Result<Response, AppError> {
+    let (store, s, p) = page.vuln();
+    let (meta, data) = cases::fetch(store, s, p, &key, file, page.now).await?;
+    Ok(crate::api::vuln::file_response(&meta, data))
+}
+
+/// A coordinator adds files to the case, for the team or for the vendors.
+pub(crate) async fn case_file_add(
+    page: Page,
+    Path(key): Path<String>,
+    form: crate::http::form::WithFiles,
+) -> Result<Response, AppError> {
+    let shared_with = form.get("shared_with");
+    let (store, s, p) = page.vuln();
+    let mut result = Ok(());
+    if form.files.is_empty() {
+        result = Err(VulnError::invalid("file", "choose a file"));
+    }
+    for f in &form.files {
+        if let Err(e) = cases::add_file(
+            store,
+            s,
+            p,
+            &key,
+            &f.filename,
+            &f.content_type,
+            &shared_with,
+            &f.data,
+            page.now,
+        )
+        .await
+        {
+            result = Err(e);
+            break;
+        }
+    }
+    after_case_form(&page.state, &page, &key, result).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct FinderForm {
+    #[serde(default)]
+    body: String,
+}
+
+/// A coordinator writes to the finder.
+pub(crate) async fn case_finder_reply(
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<FinderForm>,
+) -> Result<Response, AppError> {
+    let (store, s, p) = page.vuln();
+    let result = cases::finder::reply(store, s, p, &key, &f.body, page.now).await;
+    after_case_form(&page.state, &page, &key, result.map(drop)).await
+}
+
+/// A coordinator ends the finder's links and mails a new one.
+pub(crate) async fn case_finder_link(
+    page: Page,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let (store, s, p) = page.vuln();
+    let result = cases::finder::send_new_link(store, s, p, &key, page.lang, page.now).await;
+    after_case_form(&page.state, &page, &key, result.map(drop)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PartnerForm {
+    #[serde(default, deserialize_with = "blank")]
+    org_id: Option<i64>,
+    #[serde(default)]
+    tracking_id: String,
+}
+
+/// A coordinator adds a partner coordinator to the case.
+pub(crate) async fn case_add_partner(
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<PartnerForm>,
+) -> Result<Response, AppError> {
+    let (store, s, p) = page.vuln();
+    let result = match f.org_id {
+        Some(org_id) => cases::add_partner(
+            store,
+            s,
+            p,
+            &key,
+            cases::AddPartner {
+                org_id,
+                tracking_id: f.tracking_id,
+            },
+            page.now,
+        )
+        .await
+        .map(drop),
+        None => Err(VulnError::invalid("org_id", "choose the partner")),
+    };
+    after_case_form(&page.state, &page, &key, result).await
+}
+
+/// A partner records its tracking ID for the case (or a coordinator for it).
+pub(crate) async fn case_partner_tracking(
+    page: Page,
+    Path(key): Path<String>,
+    Form(f): Form<PartnerForm>,
+) -> Result<Response, AppError> {
+    let (store, s, p) = page.vuln();
+    let result = cases::set_tracking(
+        store,
+        s,
+        p,
+        &key,
+        cases::TrackingUpdate {
+            org_id: f.org_id,
+            tracking_id: f.tracking_id,
+        },
+        page.now,
+    )
+    .await;
+    after_case_form(&page.state, &page, &key, result.map(drop)).await
 }

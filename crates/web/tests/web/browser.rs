@@ -346,3 +346,105 @@ async fn a_coordinator_writes_to_the_reporter_and_answers_the_reply_in_a_browser
     browser.screenshot(&shots.join("status-page.png")).await;
     browser.quit().await;
 }
+
+/// A finder reports a vulnerability in the browser, opens their status page from
+/// the link, chooses to be credited by a handle and writes to the coordinators; a
+/// vendor added to the case reads the summary and acknowledges to open the details.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finder_follows_their_report_and_a_vendor_acknowledges_before_reading_in_a_browser() {
+    use crate::common::{Api, registered_vendor};
+    let srv = TestServer::start_with(renkei_testkit::Backend::Sqlite, |c| {
+        c.mail.from = "Example CSIRT <csirt@csirt.example>".into();
+    })
+    .await;
+    let Some(browser) = Browser::launch().await else {
+        return;
+    };
+    browser.goto(&srv.url("/vulnerabilities/report")).await;
+    browser
+        .type_into("#title", "Stored XSS in Router X admin page")
+        .await;
+    browser
+        .type_into(
+            "#description",
+            "The device name is echoed without escaping.",
+        )
+        .await;
+    browser.type_into("#reporter_name", "Hanako Yamada").await;
+    browser
+        .type_into("#reporter_email", "hanako@finder.example")
+        .await;
+    browser.click("#vuln-report-submit").await;
+    let key = browser.wait_text("#case-key", "CASE-").await;
+    browser.click("#finder-link").await;
+    browser.wait_url("/vulnerabilities/status/").await;
+    browser.wait_text("#finder-case", &key).await;
+    browser.wait_text("#finder-standing", "Received").await;
+
+    browser.click("#credit-as-handle").await;
+    browser
+        .script("document.querySelector('#finder-credit-text').value = ''")
+        .await;
+    browser.type_into("#finder-credit-text", "@hanako").await;
+    browser.click("#finder-credit-save").await;
+    browser.wait_text("#finder-credited", "@hanako").await;
+    browser
+        .type_into("#finder-text", "Router X 2.0 is affected too.")
+        .await;
+    browser.click("#finder-send").await;
+    browser.wait_text("#finder-done", "Sent").await;
+    browser
+        .wait_text("#finder-messages", "Router X 2.0 is affected too.")
+        .await;
+    let finder_url = browser.current_url().await;
+
+    // A coordinator adds a vendor and answers the finder.
+    let api = Api {
+        srv: &srv,
+        http: reqwest::Client::new(),
+    };
+    let coordinator = srv.token(&srv.user(Role::Coordinator).await).await;
+    let (acme, acme_user, _) = registered_vendor(&api, &coordinator, "Acme", &["Router X"]).await;
+    let (s, _) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/vendors"),
+            serde_json::json!({"vendor_id": acme}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, r) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/finder/messages"),
+            serde_json::json!({"body": "Thank you. We have contacted the vendor."}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    browser.goto(&finder_url).await;
+    browser
+        .wait_text("#finder-standing", "Coordinating with the vendors")
+        .await;
+    browser
+        .wait_text("#finder-messages", "We have contacted the vendor.")
+        .await;
+
+    // The vendor signs in: the summary first, then the details after acknowledging.
+    browser.goto(&srv.url("/login")).await;
+    browser.type_into("#email", &acme_user.email).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("#login-submit").await;
+    browser.wait_url("/dashboard").await;
+    browser.goto(&srv.url(&format!("/cases/{key}"))).await;
+    browser.wait_text("#summary-only", "summary").await;
+    assert!(!browser.exists("#case-description").await);
+    assert!(
+        browser.text("#case-summary").await.contains("Router X"),
+        "its products are in the summary"
+    );
+    browser.click("#acknowledge").await;
+    browser
+        .wait_text("#case-description", "echoed without escaping")
+        .await;
+    browser.quit().await;
+}

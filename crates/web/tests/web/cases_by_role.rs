@@ -1,11 +1,21 @@
-//! Every case route × every role × (the vendor on the case, another vendor): who gets
-//! in, who is refused, and that whoever may not see the case — signed in or not — gets
-//! exactly what a missing case gives: a 404 that reveals nothing, and nothing written.
+//! Every case route × every role × (the vendor on the case that acknowledged it, one
+//! that has not yet, another vendor): who gets in, who is refused, and that whoever
+//! may not see the case — signed in or not — gets exactly what a missing case gives:
+//! a 404 that reveals nothing, and nothing written. A vendor that has not
+//! acknowledged reads the summary and may acknowledge; every other door, the files
+//! and the exports included, answers 403 `acknowledgement_required`. A partner
+//! coordinator (a CSIRT taking part) reads the case, its own thread and the shared
+//! files, adds vendors, proposes dates and keeps its tracking ID; every other route
+//! answers it 403.
 
 use crate::common;
 
 use common::{Api, registered_vendor};
 use renkei_core::access::Role;
+use renkei_core::accounts::{self, NewUser};
+use renkei_core::audit::Actor;
+use renkei_core::lang::Lang;
+use renkei_core::orgs::OrgKind;
 use renkei_testkit::{TestServer, both_backends};
 use renkei_web::http::routes::Method;
 use serde_json::{Value, json};
@@ -17,11 +27,13 @@ enum Caller {
     Constituent,
     OtherVendor,
     CaseVendor,
+    UnacknowledgedVendor,
+    Partner,
     Admin,
     Coordinator,
 }
 
-/// Routes only coordinators may use, even on a case the vendor is on.
+/// Routes a vendor on the case may not use (coordinators', and partners' below).
 const COORDINATOR_ONLY: &[(&str, &str)] = &[
     ("PATCH", "/api/v1/cases/{id}"),
     ("GET", "/api/v1/cases/{id}/suggestions"),
@@ -30,9 +42,33 @@ const COORDINATOR_ONLY: &[(&str, &str)] = &[
     ("POST", "/api/v1/cases/{id}/publication"),
     ("POST", "/api/v1/cases/{id}/revisions"),
     ("GET", "/api/v1/cases/{id}/export"),
+    ("POST", "/api/v1/cases/{id}/files"),
+    ("GET", "/api/v1/cases/{id}/finder"),
+    ("POST", "/api/v1/cases/{id}/finder/messages"),
+    ("POST", "/api/v1/cases/{id}/finder/link"),
+    ("POST", "/api/v1/cases/{id}/partners"),
+    // Coordinators and the partner itself.
+    ("POST", "/api/v1/cases/{id}/partners/tracking"),
 ];
 
-fn body_for(method: &str, path: &str, third_vendor: i64) -> Option<Value> {
+/// What a partner coordinator may do.
+const PARTNER_MAY: &[(&str, &str)] = &[
+    ("GET", "/api/v1/cases/{id}"),
+    ("GET", "/api/v1/cases/{id}/messages"),
+    ("POST", "/api/v1/cases/{id}/messages"),
+    ("POST", "/api/v1/cases/{id}/vendors"),
+    ("POST", "/api/v1/cases/{id}/date"),
+    ("GET", "/api/v1/cases/{id}/files/{file}"),
+    ("POST", "/api/v1/cases/{id}/partners/tracking"),
+];
+
+/// What a vendor that has not acknowledged may do.
+const BEFORE_ACKNOWLEDGEMENT: &[(&str, &str)] = &[
+    ("GET", "/api/v1/cases/{id}"),
+    ("POST", "/api/v1/cases/{id}/acknowledge"),
+];
+
+fn body_for(method: &str, path: &str, third_vendor: i64, partner_org: i64) -> Option<Value> {
     Some(match (method, path) {
         ("PATCH", _) => json!({"title": "Stored XSS in Router X (updated)"}),
         ("POST", p) if p.ends_with("/vendors") => json!({"vendor_id": third_vendor}),
@@ -42,6 +78,10 @@ fn body_for(method: &str, path: &str, third_vendor: i64) -> Option<Value> {
         ("POST", p) if p.ends_with("/publication") => json!({}),
         ("POST", p) if p.ends_with("/revisions") => json!({"summary": "typo"}),
         ("POST", p) if p.ends_with("/messages") => json!({"body": "hello"}),
+        ("POST", p) if p.ends_with("/acknowledge") => json!({}),
+        ("POST", p) if p.ends_with("/partners") => json!({"org_id": partner_org}),
+        ("POST", p) if p.ends_with("/tracking") => json!({"tracking_id": "VU#123456"}),
+        ("POST", p) if p.ends_with("/files") => json!({"a file": "as JSON"}),
         _ => return None,
     })
 }
@@ -66,6 +106,31 @@ async fn table(srv: &TestServer) {
     let (_, _, other_token) =
         registered_vendor(&api, &coordinator, "Other Corp", &["Other Box"]).await;
     let (third, _, _) = registered_vendor(&api, &coordinator, "Third", &["Third Thing"]).await;
+    let (late, _, late_token) =
+        registered_vendor(&api, &coordinator, "Late Corp", &["Late Box"]).await;
+    let certcc = srv.org("CERT/CC", OrgKind::Csirt).await;
+    let partner_user = accounts::create_user(
+        &srv.store,
+        &Actor::system("test"),
+        NewUser {
+            email: "analyst@cert.example".into(),
+            display_name: "CERT/CC analyst".into(),
+            role: Role::Constituent,
+            org_id: Some(certcc),
+            password: None,
+            lang: Lang::En,
+        },
+    )
+    .await
+    .unwrap();
+    let partner_token = srv
+        .token(&renkei_testkit::TestUser {
+            id: partner_user.id,
+            email: partner_user.email.clone(),
+            role: Role::Constituent,
+            org_id: Some(certcc),
+        })
+        .await;
     let (_, created) = api
         .post(
             Some(&coordinator),
@@ -74,14 +139,45 @@ async fn table(srv: &TestServer) {
         )
         .await;
     let key = created["case"].as_str().unwrap().to_string();
+    for v in [acme, late] {
+        let (s, _) = api
+            .post(
+                Some(&coordinator),
+                &format!("/api/v1/cases/{key}/vendors"),
+                json!({"vendor_id": v}),
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
     let (s, _) = api
         .post(
-            Some(&coordinator),
-            &format!("/api/v1/cases/{key}/vendors"),
-            json!({"vendor_id": acme}),
+            Some(&acme_token),
+            &format!("/api/v1/cases/{key}/acknowledge"),
+            json!({}),
         )
         .await;
-    assert_eq!(s, 201);
+    assert_eq!(s, 200);
+    let (s, r) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/partners"),
+            json!({"org_id": certcc, "tracking_id": "VU#000001"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let file = api
+        .http
+        .post(srv.url(&format!(
+            "/api/v1/cases/{key}/files?name=poc.txt&shared_with=vendors"
+        )))
+        .bearer_auth(&coordinator)
+        .body("proof of concept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), 201);
+    let file: Value = file.json().await.unwrap();
+    let file_id = file["id"].as_i64().unwrap().to_string();
 
     let callers = [
         (Caller::Anonymous, None),
@@ -89,6 +185,8 @@ async fn table(srv: &TestServer) {
         (Caller::Constituent, Some(constituent)),
         (Caller::OtherVendor, Some(other_token)),
         (Caller::CaseVendor, Some(acme_token)),
+        (Caller::UnacknowledgedVendor, Some(late_token)),
+        (Caller::Partner, Some(partner_token)),
         (Caller::Admin, Some(admin)),
         (Caller::Coordinator, Some(coordinator)),
     ];
@@ -97,14 +195,15 @@ async fn table(srv: &TestServer) {
         .iter()
         .filter(|r| r.api.is_some() && r.path.starts_with("/api/v1/cases/{id}"))
         .collect();
-    assert!(case_routes.len() >= 12, "{}", case_routes.len());
+    assert!(case_routes.len() >= 18, "{}", case_routes.len());
     let mut checked = 0;
     for route in &case_routes {
         let method = route.method.as_str();
         let coordinator_only = COORDINATOR_ONLY.contains(&(method, route.path));
+        let before_ack = BEFORE_ACKNOWLEDGEMENT.contains(&(method, route.path));
         for (caller, token) in &callers {
             let call = |key: &str| {
-                let mut path = route.path.replace("{id}", key);
+                let mut path = route.path.replace("{id}", key).replace("{file}", &file_id);
                 if path.ends_with("/export") {
                     path.push_str("?format=csaf");
                 }
@@ -115,7 +214,7 @@ async fn table(srv: &TestServer) {
                     Method::PUT => reqwest::Method::PUT,
                     Method::DELETE => reqwest::Method::DELETE,
                 };
-                let body = body_for(method, route.path, third);
+                let body = body_for(method, route.path, third, certcc);
                 let api = &api;
                 let token = token.clone();
                 async move { api.call(m, token.as_deref(), &path, body).await }
@@ -144,6 +243,38 @@ async fn table(srv: &TestServer) {
                 Caller::CaseVendor if coordinator_only => {
                     assert_eq!((status, code), (403, "forbidden"), "{what}")
                 }
+                Caller::UnacknowledgedVendor if before_ack => {
+                    assert_eq!(status, 200, "{what}");
+                    if method == "GET" {
+                        assert_eq!(answer["view"], "vendor_summary", "{what}");
+                        assert_eq!(answer["case"]["description"], "", "{what}");
+                        assert_eq!(answer["files"], json!([]), "{what}");
+                    }
+                }
+                Caller::Partner if PARTNER_MAY.contains(&(method, route.path)) => {
+                    assert!(
+                        ![401, 403, 404].contains(&status),
+                        "should be let in: {what}"
+                    );
+                    if method == "GET" && route.path == "/api/v1/cases/{id}" {
+                        assert_eq!(answer["view"], "partner", "{what}");
+                        assert_eq!(
+                            answer["partners"][0]["tracking_id"]
+                                .as_str()
+                                .map(|t| t.starts_with("VU#")),
+                            Some(true),
+                            "{what}"
+                        );
+                    }
+                }
+                Caller::Partner => assert_eq!((status, code), (403, "forbidden"), "{what}"),
+                Caller::UnacknowledgedVendor => {
+                    assert_eq!(status, 403, "{what}");
+                    assert!(
+                        ["acknowledgement_required", "forbidden"].contains(&code),
+                        "{what}"
+                    );
+                }
                 Caller::CaseVendor | Caller::Admin | Caller::Coordinator => {
                     assert!(
                         ![401, 403, 404].contains(&status),
@@ -155,12 +286,22 @@ async fn table(srv: &TestServer) {
                 caller,
                 Caller::Anonymous | Caller::Sensor | Caller::Constituent | Caller::OtherVendor
             ) || (*caller == Caller::CaseVendor && coordinator_only)
+                || (*caller == Caller::UnacknowledgedVendor && !before_ack)
+                || (*caller == Caller::Partner && !PARTNER_MAY.contains(&(method, route.path)))
             {
                 assert_eq!(
                     audit_rows(srv).await,
                     before,
                     "a refused request wrote to the audit log: {what}"
                 );
+            }
+            if *caller == Caller::UnacknowledgedVendor {
+                // It stays unacknowledged for the next route.
+                sqlx::query("UPDATE case_vendors SET acknowledged_at = NULL WHERE vendor_id = $1")
+                    .bind(late)
+                    .execute(srv.store.pool())
+                    .await
+                    .unwrap();
             }
             checked += 1;
         }

@@ -390,12 +390,12 @@ async fn a_template_that_does_not_render_is_refused_with_its_name_and_line() {
 }
 
 /// GnuPG with a keyring of its own.
-struct Gpg {
+pub(crate) struct Gpg {
     home: tempfile::TempDir,
 }
 
 impl Gpg {
-    fn start() -> Option<Gpg> {
+    pub(crate) fn start() -> Option<Gpg> {
         let have = Command::new("gpg")
             .arg("--version")
             .output()
@@ -414,7 +414,7 @@ impl Gpg {
         })
     }
 
-    fn run(&self, args: &[&str], input: &[u8]) -> Vec<u8> {
+    pub(crate) fn run(&self, args: &[&str], input: &[u8]) -> Vec<u8> {
         let mut child = Command::new("gpg")
             .arg("--homedir")
             .arg(self.home.path())

@@ -76,6 +76,12 @@ async fn coordination_end_to_end(srv: &TestServer) {
     assert_eq!(s, 201, "{created}");
     let key = created["case"].as_str().unwrap().to_string();
     assert!(key.starts_with("CASE-"), "{key}");
+    assert!(
+        created["status_url"]
+            .as_str()
+            .is_some_and(|u| u.contains("/vulnerabilities/status/s-")),
+        "the finder gets a status page: {created}"
+    );
 
     // Vendors whose products the case names are suggested; the coordinator adds them.
     let (_, suggested) = api
@@ -116,9 +122,84 @@ async fn coordination_end_to_end(srv: &TestServer) {
             "note_text": {"ja": {"title": "Router X における格納型クロスサイトスクリプティングの脆弱性", "solution": "最新版へアップデートしてください"},
                           "en": {"solution": "Update to the latest version."}},
             "references": ["https://acme.example/security/2026-01"],
+            "control_systems": true,
         })))
         .await;
     assert_eq!(s, 200, "{patch}");
+    // CERT/CC takes part, with its own tracking ID.
+    let certcc = srv.org("CERT/CC", renkei_core::orgs::OrgKind::Csirt).await;
+    let (s, d) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/partners"),
+            json!({"org_id": certcc, "tracking_id": "VU#123456"}),
+        )
+        .await;
+    assert_eq!(
+        (s, d["partners"][0]["tracking_id"].as_str()),
+        (201, Some("VU#123456")),
+        "{d}"
+    );
+    // Before any note, the case goes to a partner as a CSAF draft marked with its
+    // TLP; a partner's draft comes back in through the import.
+    let (s, draft) = api
+        .get(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/export?format=csaf"),
+        )
+        .await;
+    assert_eq!(s, 200, "{draft}");
+    assert_eq!(draft["document"]["tracking"]["status"], "draft", "{draft}");
+    assert_eq!(draft["document"]["tracking"]["id"], key.as_str());
+    assert_eq!(draft["document"]["distribution"]["tlp"]["label"], "AMBER");
+    assert_eq!(renkei_formats::csaf::validate(&draft), Vec::<String>::new());
+    if let Some(result) = validators::csaf(&draft) {
+        result.unwrap_or_else(|report| {
+            panic!("the BSI validator rejects the draft:\n{report}\n{draft:#}")
+        });
+    }
+    let r = api
+        .http
+        .post(srv.url("/api/v1/cases/import?format=csaf"))
+        .bearer_auth(&coordinator)
+        .body(draft.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "a partner's draft is read as a case");
+
+    // Before acknowledging, a vendor reads the summary and nothing else opens.
+    let (s, summary) = api
+        .get(Some(&acme_token), &format!("/api/v1/cases/{key}"))
+        .await;
+    assert_eq!(
+        (s, summary["view"].as_str()),
+        (200, Some("vendor_summary")),
+        "{summary}"
+    );
+    assert_eq!(summary["case"]["description"], "", "{summary}");
+    assert_eq!(
+        summary["case"]["title"],
+        "Stored XSS in Router X admin page"
+    );
+    let (s, e) = api
+        .get(Some(&acme_token), &format!("/api/v1/cases/{key}/messages"))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (403, Some("acknowledgement_required")),
+        "{e}"
+    );
+    for t in [&acme_token, &beta_token] {
+        let (s, d) = api
+            .post(
+                Some(t),
+                &format!("/api/v1/cases/{key}/acknowledge"),
+                json!({}),
+            )
+            .await;
+        assert_eq!((s, d["view"].as_str()), (200, Some("vendor")), "{d}");
+    }
 
     // Each vendor sees the shared text and its own entry only; nobody else sees a thing.
     let (s, seen) = api
@@ -307,6 +388,7 @@ async fn coordination_end_to_end(srv: &TestServer) {
         "/feeds/vulnerabilities.atom",
         "/.well-known/csaf/white/index.txt",
         "/.well-known/csaf/white/changes.csv",
+        "/.well-known/csaf/white/feed-tlp-white.json",
     ] {
         let (_, body) = api.get(None, p).await;
         assert!(
@@ -485,6 +567,17 @@ async fn coordination_end_to_end(srv: &TestServer) {
     assert_eq!(st["published"][0]["count"], 1, "{st}");
     assert_eq!(st["vendors_registered_total"], 3);
     assert_eq!(st["within_45_days"], 1.0);
+    assert_eq!(st["control_systems"], 1, "{st}");
+    assert_eq!(
+        st["per_partner"],
+        json!([{"partner": "CERT/CC", "count": 1}]),
+        "{st}"
+    );
+    assert_eq!(
+        (st["cwe"][0]["cwe"].as_str(), st["cwe"][0]["count"].as_i64()),
+        (Some("CWE-79"), Some(1)),
+        "{st}"
+    );
 }
 
 mod mail {
@@ -632,9 +725,10 @@ async fn mail_and_deadlines(srv: &TestServer) {
         &format!("-----BEGIN PGP MESSAGE-----{armored}-----END PGP MESSAGE-----"),
     )
     .unwrap();
+    let plain = String::from_utf8_lossy(&plain).to_string();
     assert!(
-        String::from_utf8_lossy(&plain).contains("The confidential details of the flaw."),
-        "the vendor that works by mail gets the details"
+        plain.contains("Secret flaw in Router X") && !plain.contains("confidential details"),
+        "the vendor that works by mail gets the summary first, encrypted: {plain}"
     );
     let beta_text = mail_parser::MessageParser::default()
         .parse(rows[1].1.as_slice())
@@ -643,19 +737,47 @@ async fn mail_and_deadlines(srv: &TestServer) {
         .unwrap()
         .to_string();
     assert!(
-        !beta_text.contains("confidential details") && beta_text.contains(&format!("/cases/{key}")),
-        "{beta_text}"
+        !beta_text.contains("confidential details")
+            && !beta_text.contains("Secret flaw")
+            && beta_text.contains(&format!("/cases/{key}")),
+        "no key, no summary in the mail: only the portal's address: {beta_text}"
     );
 
-    // Beta never answers; Acme acknowledges.
-    let (s, _) = api
+    // Beta never answers; Acme acknowledges by phone, which the coordinator records,
+    // and Acme, working by mail, then receives the details, encrypted.
+    let (s, r) = api
         .post(
             Some(&coordinator),
-            &format!("/api/v1/cases/{key}/status"),
-            json!({"vendor_id": acme, "stage": "acknowledged"}),
+            &format!("/api/v1/cases/{key}/acknowledge"),
+            json!({"vendor_id": acme, "via": "phone"}),
         )
         .await;
-    assert_eq!(s, 200);
+    assert_eq!(s, 200, "{r}");
+    let details: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT raw FROM outbox WHERE kind = 'case.vendor_details'")
+            .fetch_all(srv.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(details.len(), 1);
+    let text = String::from_utf8_lossy(&details[0]).to_string();
+    assert!(!text.contains("confidential details"), "{text}");
+    let armored = text
+        .split("-----BEGIN PGP MESSAGE-----")
+        .nth(1)
+        .unwrap()
+        .split("-----END PGP MESSAGE-----")
+        .next()
+        .unwrap();
+    let plain = renkei_mail::pgp::decrypt(
+        &secret,
+        "",
+        &format!("-----BEGIN PGP MESSAGE-----{armored}-----END PGP MESSAGE-----"),
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8_lossy(&plain).contains("The confidential details of the flaw."),
+        "the details follow the acknowledgement"
+    );
     let flags = |d: &Value, id: i64| -> Vec<String> {
         d["vendors"]
             .as_array()
@@ -755,6 +877,26 @@ async fn pages_flow(srv: &TestServer) {
         .next()
         .unwrap()
         .to_string();
+    // The finder's status page, linked once on the thanks page.
+    let link = page
+        .split("id=\"finder-link\" href=\"")
+        .nth(1)
+        .expect("the status link is shown")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let path = &link[link.find("/vulnerabilities/status/").unwrap()..];
+    let finder_page = anon.get(srv.url(path)).send().await.unwrap();
+    assert_eq!(finder_page.status(), 200);
+    let finder_page = finder_page.text().await.unwrap();
+    assert!(finder_page.contains(&key) && finder_page.contains("finder-standing"));
+    let wrong = anon
+        .get(srv.url("/vulnerabilities/status/s-wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 404);
 
     // The coordinator adds Acme from the case page.
     let coord = srv.signed_in(&coordinator_user).await;
@@ -792,8 +934,30 @@ async fn pages_flow(srv: &TestServer) {
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("must be in the future"));
 
-    // Acme's user sees the case page and records its status; Gamma's gets a 404.
+    // Acme's user reads the summary, acknowledges, and records its status; Gamma's
+    // gets a 404.
     let acme_web = srv.signed_in(&acme_user).await;
+    let summary = acme_web
+        .client
+        .get(srv.url(&format!("/cases/{key}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        summary.contains("id=\"summary-only\"") && !summary.contains("Echoed name."),
+        "{summary}"
+    );
+    let r = acme_web
+        .client
+        .post(srv.url(&format!("/cases/{key}/acknowledge")))
+        .form(&[("_csrf", acme_web.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
     let page = acme_web
         .client
         .get(srv.url(&format!("/cases/{key}")))
@@ -804,7 +968,9 @@ async fn pages_flow(srv: &TestServer) {
         .await
         .unwrap();
     assert!(
-        page.contains("Router X") && !page.contains("add-vendor-form"),
+        page.contains("Router X")
+            && page.contains("Echoed name.")
+            && !page.contains("add-vendor-form"),
         "{page}"
     );
     let product_id = page
@@ -927,5 +1093,346 @@ async fn pages_flow(srv: &TestServer) {
     assert!(
         list.contains("rel=\"alternate\" type=\"application/atom+xml\"") && list.contains(&note),
         "{list}"
+    );
+}
+
+/// A case with 150 vendors (VINCE's users report 10 s pages at 121), built through
+/// the public API paths: each vendor applies and is registered, is added, reads the
+/// summary, acknowledges, records two products' status and a statement, and writes
+/// in its thread. Then the coordinator's case page and API read, and one vendor's
+/// page, each requested 200 times: p50 and p99.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bench/case-page.sh runs it in release mode"]
+async fn bench_a_case_with_150_vendors() {
+    use renkei_testkit::Backend;
+    use std::time::{Duration, Instant};
+    let backend = match std::env::var("RENKEI_BENCH_BACKEND").as_deref() {
+        Ok("postgres") => Backend::Postgres,
+        _ => Backend::Sqlite,
+    };
+    println!("backend: {backend:?}");
+    let srv = TestServer::start_with(backend, |c| {
+        c.mail.from = "Example CSIRT <csirt@csirt.example>".into();
+    })
+    .await;
+    let api = Api {
+        srv: &srv,
+        http: reqwest::Client::new(),
+    };
+    let coordinator_user = srv.user(Role::Coordinator).await;
+    let coordinator = srv.token(&coordinator_user).await;
+    let (_, created) = api
+        .post(
+            Some(&coordinator),
+            "/api/v1/cases",
+            json!({
+            "title": "Memory corruption in a widely used TCP/IP stack",
+            "description": "A crafted packet corrupts memory in the stack many products embed.",
+            "cvss_vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "cwe": "CWE-787"}),
+        )
+        .await;
+    let key = created["case"].as_str().unwrap().to_string();
+    let built = Instant::now();
+    let mut first_vendor = None;
+    for n in 0..150 {
+        let company = format!("Vendor {n:03}");
+        let products = [format!("Gateway {n:03}"), format!("Camera {n:03}")];
+        let (id, user, token) = registered_vendor(
+            &api,
+            &coordinator,
+            &company,
+            &[products[0].as_str(), products[1].as_str()],
+        )
+        .await;
+        let (s, r) = api
+            .post(
+                Some(&coordinator),
+                &format!("/api/v1/cases/{key}/vendors"),
+                json!({"vendor_id": id}),
+            )
+            .await;
+        assert_eq!(s, 201, "{r}");
+        let (s, _) = api.get(Some(&token), &format!("/api/v1/cases/{key}")).await;
+        assert_eq!(s, 200);
+        let (s, _) = api
+            .post(
+                Some(&token),
+                &format!("/api/v1/cases/{key}/acknowledge"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, r) = api
+            .post(
+                Some(&token),
+                &format!("/api/v1/cases/{key}/status"),
+                json!({
+                "stage": "investigating", "statement_en": format!("{company} is investigating."),
+                "products": [{"name": products[0], "status": "vulnerable", "fixed_in": "2.1"},
+                             {"name": products[1], "status": "not_vulnerable"}]}),
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+        let (s, _) = api
+            .post(
+                Some(&token),
+                &format!("/api/v1/cases/{key}/messages"),
+                json!({"body": format!("{company}: we are looking into it.")}),
+            )
+            .await;
+        assert_eq!(s, 201);
+        if first_vendor.is_none() {
+            first_vendor = Some(user);
+        }
+    }
+    println!(
+        "built 150 vendors in {:.1} s",
+        built.elapsed().as_secs_f64()
+    );
+    let coord = srv.signed_in(&coordinator_user).await;
+    let vendor = srv.signed_in(&first_vendor.unwrap()).await;
+    let time = |label: &'static str,
+                client: reqwest::Client,
+                url: String,
+                token: Option<String>| async move {
+        let mut times = Vec::with_capacity(200);
+        for i in 0..220 {
+            let mut req = client.get(&url);
+            if let Some(t) = &token {
+                req = req.bearer_auth(t);
+            }
+            let start = Instant::now();
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200, "{label}");
+            let body = r.bytes().await.unwrap();
+            let took = start.elapsed();
+            assert!(!body.is_empty());
+            if i >= 20 {
+                times.push(took);
+            }
+        }
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "{label}: p50 {:.1} ms, p99 {:.1} ms over {} requests",
+            ms(times[times.len() / 2]),
+            ms(times[times.len() * 99 / 100]),
+            times.len()
+        );
+    };
+    time("healthz", reqwest::Client::new(), srv.url("/healthz"), None).await;
+    time(
+        "case page (coordinator, 150 vendors)",
+        coord.client.clone(),
+        srv.url(&format!("/cases/{key}")),
+        None,
+    )
+    .await;
+    time(
+        "case API (coordinator, 150 vendors)",
+        reqwest::Client::new(),
+        srv.url(&format!("/api/v1/cases/{key}")),
+        Some(coordinator.clone()),
+    )
+    .await;
+    time(
+        "case page (one vendor)",
+        vendor.client.clone(),
+        srv.url(&format!("/cases/{key}")),
+        None,
+    )
+    .await;
+}
+
+/// Renkei as a CSAF trusted provider: each advisory is signed with the team's key
+/// (GnuPG verifies the `.asc`), the key is listed in provider-metadata.json and
+/// served where it says, the ROLIE feed lists every advisory with its hashes and
+/// signature, and security.txt (RFC 9116) says how to reach the team.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_team_signs_its_csaf_advisories_lists_its_key_in_a_rolie_feed_and_in_security_txt() {
+    let Some(gpg) = crate::conversations::Gpg::start() else {
+        return;
+    };
+    let (team_secret, team_public) =
+        renkei_mail::pgp::generate("Example CSIRT <csirt@csirt.example>").unwrap();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("team.asc");
+    std::fs::write(&key_file, &team_secret).unwrap();
+    let srv = TestServer::start_with(renkei_testkit::Backend::Sqlite, |c| {
+        c.mail.from = "Example CSIRT <csirt@csirt.example>".into();
+        c.mail.signing_key_file = key_file.display().to_string();
+    })
+    .await;
+    let api = Api {
+        srv: &srv,
+        http: reqwest::Client::new(),
+    };
+    let coordinator = srv.token(&srv.user(Role::Coordinator).await).await;
+    let (acme, _, acme_token) = registered_vendor(&api, &coordinator, "Acme", &["Router X"]).await;
+    let (_, created) = api
+        .post(
+            Some(&coordinator),
+            "/api/v1/cases",
+            json!({"title": "XSS in Router X", "description": "Echoed name."}),
+        )
+        .await;
+    let key = created["case"].as_str().unwrap().to_string();
+    api.post(
+        Some(&coordinator),
+        &format!("/api/v1/cases/{key}/vendors"),
+        json!({"vendor_id": acme}),
+    )
+    .await;
+    api.post(
+        Some(&acme_token),
+        &format!("/api/v1/cases/{key}/acknowledge"),
+        json!({}),
+    )
+    .await;
+    let at = (srv.clock.now() + chrono::Duration::days(2)).to_rfc3339();
+    api.post(
+        Some(&coordinator),
+        &format!("/api/v1/cases/{key}/date"),
+        json!({"publish_at": at}),
+    )
+    .await;
+    api.post(
+        Some(&acme_token),
+        &format!("/api/v1/cases/{key}/date/answer"),
+        json!({"accept": true}),
+    )
+    .await;
+    let (s, r) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/publication"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    srv.clock.advance(2 * 86_400 + 60);
+
+    let (_, meta) = api
+        .get(None, "/.well-known/csaf/provider-metadata.json")
+        .await;
+    assert_eq!(
+        renkei_formats::csaf::validate_provider_metadata(&meta),
+        Vec::<String>::new(),
+        "{meta}"
+    );
+    let fingerprint = meta["public_openpgp_keys"][0]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(fingerprint.len(), 40);
+    let key_url = meta["public_openpgp_keys"][0]["url"].as_str().unwrap();
+    let key_path = &key_url[key_url.find("/.well-known/").unwrap()..];
+    let served_key = api
+        .http
+        .get(srv.url(key_path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(served_key.contains("BEGIN PGP PUBLIC KEY BLOCK"));
+    assert_eq!(
+        renkei_mail::pgp::key_facts(&served_key)
+            .unwrap()
+            .fingerprint
+            .to_ascii_uppercase(),
+        renkei_mail::pgp::key_facts(&team_public)
+            .unwrap()
+            .fingerprint
+            .to_ascii_uppercase()
+    );
+
+    let feed_url = meta["distributions"][0]["rolie"]["feeds"][0]["url"]
+        .as_str()
+        .unwrap();
+    let (s, feed) = api
+        .get(None, &feed_url[feed_url.find("/.well-known/").unwrap()..])
+        .await;
+    assert_eq!(s, 200, "{feed}");
+    let entry = &feed["feed"]["entry"][0];
+    let links: Vec<(&str, &str)> = entry["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["rel"].as_str().unwrap(), l["href"].as_str().unwrap()))
+        .collect();
+    let href = |rel: &str| links.iter().find(|(r, _)| *r == rel).unwrap().1.to_string();
+    let doc_url = href("self");
+    assert!(doc_url.ends_with(".json"), "{links:?}");
+    assert_eq!(href("signature"), format!("{doc_url}.asc"));
+    assert_eq!(links.iter().filter(|(r, _)| *r == "hash").count(), 2);
+    let path = |u: &str| u[u.find("/.well-known/").unwrap()..].to_string();
+    let doc = api
+        .http
+        .get(srv.url(&path(&doc_url)))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let advisory: Value = serde_json::from_slice(&doc).unwrap();
+    assert_eq!(advisory["document"]["tracking"]["status"], "final");
+    if let Some(result) = validators::csaf(&advisory) {
+        result.unwrap_or_else(|report| panic!("the BSI validator rejects it:\n{report}"));
+    }
+    let signature = api
+        .http
+        .get(srv.url(&path(&href("signature"))))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(signature.contains("BEGIN PGP SIGNATURE"), "{signature}");
+    // GnuPG, with only the key provider-metadata.json points to, verifies it.
+    gpg.run(&["--import"], served_key.as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.json"), &doc).unwrap();
+    std::fs::write(dir.path().join("a.json.asc"), &signature).unwrap();
+    gpg.run(
+        &[
+            "--verify",
+            &dir.path().join("a.json.asc").display().to_string(),
+            &dir.path().join("a.json").display().to_string(),
+        ],
+        b"",
+    );
+
+    let txt = api
+        .http
+        .get(srv.url("/.well-known/security.txt"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for field in [
+        "Contact: mailto:csirt@csirt.example",
+        "Expires: ",
+        "Encryption: ",
+        "Preferred-Languages: ja, en",
+        "Canonical: ",
+        "CSAF: ",
+    ] {
+        assert!(txt.contains(field), "{field} missing:\n{txt}");
+    }
+    let expires = txt
+        .lines()
+        .find_map(|l| l.strip_prefix("Expires: "))
+        .unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(expires).unwrap();
+    let now = srv.clock.now();
+    assert!(
+        expires > now && expires < now + chrono::Duration::days(366),
+        "RFC 9116: less than a year ahead"
     );
 }
