@@ -339,13 +339,19 @@ pub async fn products(store: &Store, vendor_id: i64) -> Result<Vec<VendorProduct
 /// The registry entry of the organization a vendor user belongs to: vendor users see
 /// their own organization and nothing else.
 pub async fn own(store: &Store, principal: &Principal) -> Result<VendorDetail> {
+    get(store, own_id(store, principal).await?).await
+}
+
+/// The registry id of the vendor user's own organization; "not found" for anyone
+/// else.
+pub async fn own_id(store: &Store, principal: &Principal) -> Result<i64> {
     let org = renkei_core::access::CaseView::own_vendor_org(principal)
         .ok_or(VulnError::NotFound("vendor"))?;
     let id: Option<i64> = sqlx::query_scalar("SELECT id FROM vendors WHERE org_id = $1")
         .bind(org)
         .fetch_optional(store.pool())
         .await?;
-    get(store, id.ok_or(VulnError::NotFound("vendor"))?).await
+    id.ok_or(VulnError::NotFound("vendor"))
 }
 
 pub async fn set_state(

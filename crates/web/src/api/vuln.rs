@@ -54,6 +54,41 @@ pub(crate) async fn vendor_me(c: Ctx) -> Result<Response, AppError> {
     Ok(Json(vendors::own(c.store(), c.caller()).await?).into_response())
 }
 
+/// A vendor keeps its own points of contact and keys up to date (audited as its
+/// user).
+pub(crate) async fn own_contact(
+    c: Ctx,
+    ApiJson(new): ApiJson<vendors::NewContact>,
+) -> Result<Response, AppError> {
+    let id = vendors::own_id(c.store(), c.caller()).await?;
+    let contact = vendors::add_contact(
+        c.store(),
+        &c.auth.actor(),
+        id,
+        new,
+        &c.state.store.now_str(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(contact)).into_response())
+}
+
+/// A vendor keeps its own product list up to date (CPE 2.3 and PURL), audited.
+pub(crate) async fn own_product(
+    c: Ctx,
+    ApiJson(new): ApiJson<vendors::NewProduct>,
+) -> Result<Response, AppError> {
+    let id = vendors::own_id(c.store(), c.caller()).await?;
+    let product = vendors::add_product(
+        c.store(),
+        &c.auth.actor(),
+        id,
+        new,
+        &c.state.store.now_str(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(product)).into_response())
+}
+
 pub(crate) async fn vendor_state(
     c: Ctx,
     Path(id): Path<i64>,

@@ -464,6 +464,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .api(POST, "/api/v1/vendors/apply", Public, doc("Apply to join the product-developer registry (public form).", Some("VendorApplication"), Some("Vendor"), 201), api::vuln::apply)
         .api(GET, "/api/v1/vendors", Staff, doc("The product-developer registry.", None, Some("Vendor[]"), 200), api::vuln::vendor_list)
         .api(GET, "/api/v1/vendors/me", Person, doc("The calling vendor user's own registry entry (404 for anyone else).", None, Some("VendorDetail"), 200), api::vuln::vendor_me)
+        .api(POST, "/api/v1/vendors/me/contacts", Person, doc("A vendor user adds a point of contact (with its OpenPGP key) to its own registry entry.", Some("VendorContactNew"), Some("VendorContact"), 201), api::vuln::own_contact)
+        .api(POST, "/api/v1/vendors/me/products", Person, doc("A vendor user adds a product (CPE 2.3 or PURL optional) to its own registry entry.", Some("VendorProductNew"), Some("VendorProduct"), 201), api::vuln::own_product)
         .api(GET, "/api/v1/vendors/{id}", Staff, doc("One vendor with its contacts (key expiry) and products.", None, Some("VendorDetail"), 200), api::vuln::vendor_get)
         .api(POST, "/api/v1/vendors/{id}/state", Staff, doc("Move a vendor through the registration steps (terms_version when terms are agreed).", Some("VendorStateChange"), Some("Vendor"), 200), api::vuln::vendor_state)
         .api(POST, "/api/v1/vendors/{id}/contacts", Staff, doc("Add a point of contact, with its OpenPGP key.", Some("VendorContactNew"), Some("VendorContact"), 201), api::vuln::vendor_contact)

@@ -45,6 +45,50 @@ async fn coordination_end_to_end(srv: &TestServer) {
         403,
         "vendors read only their own entry"
     );
+    // A vendor keeps its own entry up to date; each change is logged as its user's.
+    let (s, p) = api
+        .post(
+            Some(&acme_token),
+            "/api/v1/vendors/me/products",
+            json!({
+            "name": "Router X Pro", "cpe": "cpe:2.3:h:acme:router_x_pro:*:*:*:*:*:*:*:*"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    let (s, c) = api
+        .post(
+            Some(&acme_token),
+            "/api/v1/vendors/me/contacts",
+            json!({
+            "name": "PSIRT night desk", "email": "night@acme.example"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{c}");
+    let (_, me) = api.get(Some(&acme_token), "/api/v1/vendors/me").await;
+    assert!(
+        me["products"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "Router X Pro"),
+        "{me}"
+    );
+    let by_vendor: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action IN ('vendor.product_add', 'vendor.contact_add') AND object_id = $1 AND actor LIKE 'user-%'",
+    )
+    .bind(acme.to_string())
+    .fetch_one(srv.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(by_vendor, 2);
+    let (s, _) = api
+        .post(
+            Some(&constituent),
+            "/api/v1/vendors/me/products",
+            json!({"name": "Not mine"}),
+        )
+        .await;
+    assert_eq!(s, 404, "only a vendor's own entry");
 
     // A finder reports; a bad vector is refused with a message naming the field.
     let report = json!({
