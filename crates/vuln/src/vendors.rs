@@ -748,6 +748,111 @@ fn contains_word(haystack: &str, needle: &str) -> bool {
     })
 }
 
+/// Warns each vendor contact whose OpenPGP key expires within 30 days, once, by a
+/// mail (encrypted to that key while it still works) asking for a renewed key, with
+/// the coordinators (`vuln.escalate_to`, when set) in copy. Returns the contacts
+/// warned.
+pub async fn warn_expiring_keys(
+    store: &Store,
+    settings: &crate::Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<i64>> {
+    if settings.from.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let now_s = time::format(now);
+    let soon = time::format(now + chrono::Duration::days(30));
+    #[derive(sqlx::FromRow)]
+    struct Expiring {
+        id: i64,
+        vendor_id: i64,
+        name: String,
+        email: String,
+        pgp_key: String,
+        key_fingerprint: Option<String>,
+        key_expires_at: String,
+        company: String,
+    }
+    let due: Vec<Expiring> = sqlx::query_as(
+        "SELECT c.id, c.vendor_id, c.name, c.email, c.pgp_key, c.key_fingerprint, c.key_expires_at, o.name AS company \
+         FROM vendor_contacts c JOIN vendors v ON v.id = c.vendor_id JOIN organizations o ON o.id = v.org_id \
+         WHERE c.pgp_key IS NOT NULL AND c.key_expires_at IS NOT NULL AND c.key_expires_at <= $1 \
+           AND c.key_expires_at > $2 AND c.key_warned_at IS NULL AND v.state <> 'withdrawn' ORDER BY c.id LIMIT 500",
+    )
+    .bind(&soon)
+    .bind(&now_s)
+    .fetch_all(store.pool())
+    .await?;
+    let mut warned = Vec::new();
+    for c in due {
+        let mut tx = store.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE vendor_contacts SET key_warned_at = $1 WHERE id = $2 AND key_warned_at IS NULL",
+        )
+        .bind(&now_s)
+        .bind(c.id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            continue;
+        }
+        let lang = get(store, c.vendor_id)
+            .await?
+            .vendor
+            .languages
+            .first()
+            .and_then(|l| renkei_core::lang::Lang::parse(l).ok())
+            .unwrap_or_default();
+        let words = renkei_core::i18n::catalog(lang);
+        let fingerprint = c.key_fingerprint.clone().unwrap_or_default();
+        let expires = &c.key_expires_at[..10.min(c.key_expires_at.len())];
+        let body = words.fill(
+            "vuln.mail_key_expiry_body",
+            &[
+                ("name", &c.name),
+                ("company", &c.company),
+                ("fingerprint", &fingerprint),
+                ("expires", &expires),
+            ],
+        );
+        let cc = settings.vuln.escalate_to.join(", ");
+        let mail = renkei_mail::enqueue(
+            &mut tx,
+            renkei_mail::NewMail {
+                kind: "vendor.key_expiry",
+                object_type: "vendor",
+                object_id: c.vendor_id.to_string(),
+                from: &settings.from,
+                to: &c.email,
+                subject: words.get("vuln.mail_key_expiry_subject"),
+                body: &body,
+                in_reply_to: None,
+                auto_reply: true,
+                attachments: &[],
+                sign: settings.team_key.as_ref(),
+                cc: &cc,
+                encrypt_to: &[c.pgp_key.as_str()],
+            },
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            &Actor::system("key expiry"),
+            Event {
+                action: "vendor.key_expiry_warned",
+                object_type: "vendor",
+                object_id: c.vendor_id.to_string(),
+                changes: json!({"contact": c.id, "fingerprint": fingerprint, "expires_at": c.key_expires_at, "mail": mail}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        warned.push(c.id);
+    }
+    Ok(warned)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1215,3 +1215,79 @@ async fn a_partner_coordinator_reads_the_case_and_vendor_table_but_never_a_vendo
         Err(VulnError::Invalid { .. })
     ));
 }
+
+/// A public key made by GnuPG that expires in `days`, or `None` without GnuPG (only
+/// outside CI).
+fn expiring_key(uid: &str, days: u32) -> Option<String> {
+    use std::process::Command;
+    if Command::new("gpg").arg("--version").output().is_err() {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+        assert!(!ci, "CI is set but gpg is missing: .ci/run installs gnupg");
+        return None;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let gpg = |args: &[&str]| {
+        let out = Command::new("gpg")
+            .arg("--homedir")
+            .arg(home.path())
+            .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    gpg(&[
+        "--quick-gen-key",
+        uid,
+        "future-default",
+        "default",
+        &format!("{days}d"),
+    ]);
+    Some(String::from_utf8(gpg(&["--armor", "--export", uid])).unwrap())
+}
+
+#[tokio::test]
+async fn a_contact_whose_key_expires_within_30_days_is_warned_once_encrypted_to_that_key() {
+    let Some(key) = expiring_key("Acme PSIRT <psirt-keys@acme.example>", 20) else {
+        return;
+    };
+    let mut t = team().await;
+    with_sender(&mut t);
+    let (acme, _) = vendor(&t, "Acme").await;
+    let contact = vendors::add_contact(
+        &t.store,
+        &Actor::system("test"),
+        acme,
+        vendors::NewContact {
+            name: "PSIRT keys".into(),
+            email: "psirt-keys@acme.example".into(),
+            pgp_key: Some(key),
+        },
+        &t.store.now_str(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(contact.key_status, "expires_soon");
+    let now = t.store.now();
+    assert_eq!(
+        vendors::warn_expiring_keys(&t.store, &t.settings, now)
+            .await
+            .unwrap(),
+        [contact.id]
+    );
+    assert!(
+        vendors::warn_expiring_keys(&t.store, &t.settings, now + chrono::Duration::days(1))
+            .await
+            .unwrap()
+            .is_empty(),
+        "warned once"
+    );
+    let mails = outbox(&t, "vendor.key_expiry").await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].0, "psirt-keys@acme.example");
+}

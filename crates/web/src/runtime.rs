@@ -464,7 +464,8 @@ fn trend_worker(
 
 /// Every minute: brings the incidents' due times up to date, reminds owners of
 /// questions left unanswered and escalates those still unanswered after that;
-/// reminds vendors that have not acknowledged a case, then escalates; tells finders
+/// reminds vendors that have not acknowledged a case, then escalates; warns vendor
+/// contacts whose keys expire within 30 days; tells finders
 /// whose notes came out (one node at a time, so that nobody gets the same mail
 /// twice).
 fn clock_worker(
@@ -507,6 +508,11 @@ fn clock_worker(
                     "vendors reminded to acknowledge"
                 ),
                 Err(e) => tracing::warn!(error = %e, "vendor reminders not sent; will retry"),
+            }
+            match renkei_vuln::vendors::warn_expiring_keys(store, &state.vuln, now).await {
+                Ok(warned) if warned.is_empty() => {}
+                Ok(warned) => tracing::info!(contacts = warned.len(), "vendor key expiry warned"),
+                Err(e) => tracing::warn!(error = %e, "key expiry not warned; will retry"),
             }
             match renkei_vuln::cases::finder::tell_published(store, &state.vuln, now).await {
                 Ok(told) if told.is_empty() => {}
