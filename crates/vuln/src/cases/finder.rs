@@ -435,6 +435,15 @@ pub async fn thread(
 ) -> Result<Vec<Message>> {
     let (d, view) = authorize(store, settings, principal, key, now).await?;
     coordinator_only(view)?;
+    thread_for(store, &d).await
+}
+
+/// The same for a case already read through [`authorize`] with the coordinator's
+/// view (the case page), without passing the gate again.
+pub async fn thread_for(store: &Store, d: &CaseDetail) -> Result<Vec<Message>> {
+    if d.view != "coordinator" {
+        return Err(VulnError::Core(renkei_core::CoreError::Forbidden));
+    }
     Ok(conversations::thread(store, &[owner(d.case.id)]).await?)
 }
 

@@ -390,7 +390,7 @@ async fn show_case(
         )
     };
     let finder = if d.view == "coordinator" {
-        cases::finder::thread(&state.store, &state.vuln, page.caller(), key, now).await?
+        cases::finder::thread_for(&state.store, &d).await?
     } else {
         Vec::new()
     };
