@@ -111,6 +111,25 @@ impl Client {
             .await
     }
 
+    /// Posts bytes as they are (a document).
+    async fn bytes(&self, token: &str, path: &str, body: Vec<u8>) -> anyhow::Result<Value> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/pdf")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = r.status();
+        let text = r.text().await?;
+        if !status.is_success() {
+            bail!("POST {path}: {status}: {text}");
+        }
+        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
     async fn put(&self, token: &str, path: &str, body: Value) -> anyhow::Result<Value> {
         self.call(reqwest::Method::PUT, Some(token), path, Some(body))
             .await
@@ -572,6 +591,26 @@ pub async fn seed(
                 "terms_agreed",
                 "registered",
             ] {
+                // Each step with its record: the documents each way, the meeting.
+                match state {
+                    "documents_sent" | "documents_returned" => {
+                        let direction = state.trim_start_matches("documents_");
+                        api.bytes(
+                            &c1,
+                            &format!("/api/v1/vendors/{id}/documents?direction={direction}&name={direction}.pdf"),
+                            format!("%PDF {company} registration, {direction}").into_bytes(),
+                        )
+                        .await?;
+                    }
+                    "meeting_held" => {
+                        api.post(&c1, &format!("/api/v1/vendors/{id}/meetings"), json!({
+                            "held_on": day.to_string(), "attendees": format!("{company} PSIRT, coordinators"),
+                            "minutes": "Points of contact, the key exchange and the terms agreed.",
+                        }))
+                        .await?;
+                    }
+                    _ => {}
+                }
                 api.post(
                     &c1,
                     &format!("/api/v1/vendors/{id}/state"),

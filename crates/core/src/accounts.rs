@@ -1,4 +1,5 @@
-//! User accounts, passwords, login sessions, API tokens and the first-admin setup link.
+//! User accounts, passwords, login sessions, API tokens, the first-admin setup link
+//! and the welcome links with which a person given an account sets its password.
 //!
 //! Passwords are hashed with Argon2id. Session cookies, API tokens and setup links are
 //! random 256-bit secrets stored only as SHA-256 digests, so a copy of the database
@@ -16,6 +17,7 @@ use crate::access::{Role, Scope, Scopes, UserInfo};
 use crate::audit::{self, Actor, Event};
 use crate::lang::Lang;
 use crate::row::Bit;
+use crate::store::Tx;
 use crate::{CoreError, Result, Store, secrets, time};
 
 pub const MIN_PASSWORD_LEN: usize = 10;
@@ -569,6 +571,95 @@ pub async fn set_password(
     )
     .await?;
     tx.commit().await
+}
+
+/// Makes a one-time welcome link for an account made on someone's behalf (a vendor's
+/// contacts when it completes registration): with it the person sets the password.
+/// Issued in the caller's transaction, beside the mail that carries it; earlier unused
+/// links of the account stop working. Only the secret's digest is kept.
+pub async fn issue_welcome_link(
+    tx: &mut Tx,
+    user_id: i64,
+    ttl_hours: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String> {
+    let token = secrets::random_token("");
+    sqlx::query("DELETE FROM account_links WHERE user_id = $1 AND used_at IS NULL")
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query(
+        "INSERT INTO account_links (token_hash, user_id, purpose, created_at, expires_at) \
+         VALUES ($1, $2, 'welcome', $3, $4)",
+    )
+    .bind(secrets::digest(&token))
+    .bind(user_id)
+    .bind(time::format(now))
+    .bind(time::format(now + Duration::hours(ttl_hours as i64)))
+    .execute(tx.conn())
+    .await?;
+    Ok(token)
+}
+
+/// The account a welcome link is for, while the link is unused and unexpired and
+/// the account enabled; `None` otherwise, whatever the reason (a guess learns
+/// nothing).
+pub async fn welcome_link_user(store: &Store, token: &str) -> Result<Option<User>> {
+    let user_id: Option<i64> = sqlx::query_scalar(
+        "SELECT l.user_id FROM account_links l JOIN users u ON u.id = l.user_id \
+         WHERE l.token_hash = $1 AND l.used_at IS NULL AND l.expires_at > $2 AND u.disabled_at IS NULL",
+    )
+    .bind(secrets::digest(token))
+    .bind(store.now_str())
+    .fetch_optional(store.pool())
+    .await?;
+    match user_id {
+        Some(id) => Ok(Some(get_user(store, id).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Sets the password through a welcome link, which is then used up.
+pub async fn use_welcome_link(store: &Store, token: &str, password: String) -> Result<User> {
+    let user = welcome_link_user(store, token)
+        .await?
+        .ok_or(CoreError::NotFound("welcome link"))?;
+    validate_password(&password)?;
+    let hash = hash_password(password).await?;
+    let mut tx = store.begin().await?;
+    let claimed = sqlx::query(
+        "UPDATE account_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+    )
+    .bind(store.now_str())
+    .bind(secrets::digest(token))
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    if claimed == 0 {
+        return Err(CoreError::NotFound("welcome link"));
+    }
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(&hash)
+        .bind(user.id)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user.id)
+        .execute(tx.conn())
+        .await?;
+    audit::record(
+        &mut tx,
+        &Actor::user(user.id, &user.email),
+        Event {
+            action: "user.welcome_link_used",
+            object_type: "user",
+            object_id: user.id.to_string(),
+            changes: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
 }
 
 /// Checks a password and audits the attempt, successful or not. `from` is the client

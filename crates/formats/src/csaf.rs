@@ -344,6 +344,18 @@ fn schema() -> &'static (Value, Vec<(&'static str, Value)>) {
     })
 }
 
+/// The bundled JSON schema of a CVSS version as CSAF 2.0 refers to it (`2.0`, `3.0`,
+/// `3.1`).
+pub(crate) fn cvss_schema(version: &str) -> Option<&'static Value> {
+    let name = match version {
+        "2.0" => "cvss-v2.0.json",
+        "3.0" => "cvss-v3.0.json",
+        "3.1" => "cvss-v3.1.json",
+        _ => return None,
+    };
+    schema().1.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+}
+
 /// Checks a document against the CSAF 2.0 JSON schema; each problem names its JSON
 /// path (`document.tracking.id: required field missing`).
 pub fn validate(doc: &Value) -> Vec<String> {
@@ -376,6 +388,55 @@ pub fn validate_provider_metadata(doc: &Value) -> Vec<String> {
     errors
 }
 
+/// Checks a ROLIE feed against CSAF 2.0's ROLIE feed schema (section 7.1.20):
+/// among others, every document link is https and ends in `.json`.
+pub fn validate_rolie_feed(doc: &Value) -> Vec<String> {
+    static ROLIE: OnceLock<Value> = OnceLock::new();
+    let rolie = ROLIE.get_or_init(|| {
+        serde_json::from_str(include_str!("../data/csaf-2.0/ROLIE_feed_json_schema.json"))
+            .expect("bundled schema is JSON")
+    });
+    let schemas = Schemas {
+        core: rolie,
+        externals: &[],
+    };
+    let mut errors = Vec::new();
+    schemas.validate(rolie, doc, "", &mut errors);
+    errors
+}
+
+/// One score of a vulnerability as the document gives it: every CVSS version is
+/// kept (v2, v3.0, v3.1, and v4.0 from documents that carry it), none dropped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct Score {
+    /// `2.0`, `3.0`, `3.1` or `4.0`.
+    pub version: String,
+    pub vector: String,
+    pub base_score: Option<f64>,
+    /// The products the score is for.
+    pub products: Vec<String>,
+}
+
+/// One vulnerability of an imported document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ImportedVulnerability {
+    pub title: String,
+    pub description: String,
+    pub cve: Option<String>,
+    pub cwe: Option<String>,
+    pub scores: Vec<Score>,
+}
+
+impl ImportedVulnerability {
+    /// The CVSS v3.1 vector a case records, when the document gives one.
+    pub fn cvss31(&self) -> Option<&str> {
+        self.scores
+            .iter()
+            .find(|s| s.version == "3.1")
+            .map(|s| s.vector.as_str())
+    }
+}
+
 /// What a partner's advisory tells a coordinator opening a draft case.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Imported {
@@ -383,21 +444,37 @@ pub struct Imported {
     pub publisher: String,
     pub title: String,
     pub description: String,
+    /// The first vulnerability's identifiers, which the case itself records.
     pub cve: Option<String>,
     pub cwe: Option<String>,
     pub cvss_vector: Option<String>,
+    /// Every vulnerability of the document, in its order.
+    pub vulnerabilities: Vec<ImportedVulnerability>,
     /// (vendor, product) pairs from the product tree.
     pub products: Vec<(String, String)>,
     pub references: Vec<String>,
     pub credits: Vec<String>,
 }
 
-/// Reads a CSAF 2.0 document. Invalid documents are refused with every schema
-/// problem listed by JSON path.
+/// Checks a document as an importer must: the JSON schema, then the standard's
+/// mandatory tests (section 6.1). Each problem names its place; a test failure
+/// also its number (`6.1.1 /vulnerabilities/0/…: …`).
+pub fn problems(doc: &Value) -> Vec<String> {
+    let mut problems = validate(doc);
+    problems.extend(
+        crate::csaf_mandatory::check(doc)
+            .iter()
+            .map(ToString::to_string),
+    );
+    problems
+}
+
+/// Reads a CSAF 2.0 document. A document that breaks the schema or a mandatory
+/// test is refused with every problem listed.
 pub fn read(bytes: &[u8]) -> Result<Imported, FormatError> {
     let doc: Value = serde_json::from_slice(bytes)
         .map_err(|e| FormatError::malformed(FORMAT, format!("not JSON: {e}")))?;
-    let problems = validate(&doc);
+    let problems = problems(&doc);
     if !problems.is_empty() {
         return Err(FormatError::Invalid {
             format: FORMAT,
@@ -406,11 +483,6 @@ pub fn read(bytes: &[u8]) -> Result<Imported, FormatError> {
     }
     let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let document = &doc["document"];
-    let vuln = doc["vulnerabilities"]
-        .as_array()
-        .and_then(|v| v.first())
-        .cloned()
-        .unwrap_or(Value::Null);
     let note_text = |notes: &Value, categories: &[&str]| -> Option<String> {
         notes.as_array()?.iter().find_map(|n| {
             categories
@@ -418,14 +490,51 @@ pub fn read(bytes: &[u8]) -> Result<Imported, FormatError> {
                 .then(|| s(&n["text"]))
         })
     };
-    let description = note_text(&vuln["notes"], &["description", "summary", "details"])
-        .or_else(|| {
-            note_text(
-                &document["notes"],
-                &["summary", "description", "details", "general"],
-            )
+    let document_text = note_text(
+        &document["notes"],
+        &["summary", "description", "details", "general"],
+    );
+    let vulnerabilities: Vec<ImportedVulnerability> = doc["vulnerabilities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|vuln| {
+            let mut scores = Vec::new();
+            for sc in vuln["scores"].as_array().into_iter().flatten() {
+                let products: Vec<String> = sc["products"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect();
+                for key in ["cvss_v2", "cvss_v3", "cvss_v4"] {
+                    let c = &sc[key];
+                    if let Some(vector) = c["vectorString"].as_str() {
+                        scores.push(Score {
+                            version: c["version"]
+                                .as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| key.trim_start_matches("cvss_v").into()),
+                            vector: vector.to_string(),
+                            base_score: c["baseScore"].as_f64(),
+                            products: products.clone(),
+                        });
+                    }
+                }
+            }
+            ImportedVulnerability {
+                title: s(&vuln["title"]),
+                description: note_text(&vuln["notes"], &["description", "summary", "details"])
+                    .or_else(|| document_text.clone())
+                    .unwrap_or_default(),
+                cve: vuln["cve"].as_str().map(str::to_string),
+                cwe: vuln["cwe"]["id"].as_str().map(str::to_string),
+                scores,
+            }
         })
-        .unwrap_or_default();
+        .collect();
+    let first = vulnerabilities.first().cloned().unwrap_or_default();
     let mut products = Vec::new();
     collect_products(&doc["product_tree"]["branches"], None, None, &mut products);
     if let Some(names) = doc["product_tree"]["full_product_names"].as_array() {
@@ -434,13 +543,13 @@ pub fn read(bytes: &[u8]) -> Result<Imported, FormatError> {
         }
     }
     products.dedup();
-    let cvss_vector = vuln["scores"].as_array().and_then(|scores| {
-        scores
-            .iter()
-            .find_map(|sc| sc["cvss_v3"]["vectorString"].as_str().map(str::to_string))
-    });
     let mut credits = Vec::new();
-    for list in [&document["acknowledgments"], &vuln["acknowledgments"]] {
+    let vuln_acks = doc["vulnerabilities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| &v["acknowledgments"]);
+    for list in std::iter::once(&document["acknowledgments"]).chain(vuln_acks) {
         for ack in list.as_array().into_iter().flatten() {
             for n in ack["names"].as_array().into_iter().flatten() {
                 credits.push(s(n));
@@ -450,23 +559,39 @@ pub fn read(bytes: &[u8]) -> Result<Imported, FormatError> {
             }
         }
     }
+    credits.dedup();
     let mut references = Vec::new();
-    for list in [&document["references"], &vuln["references"]] {
+    let vuln_refs = doc["vulnerabilities"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| &v["references"]);
+    for list in std::iter::once(&document["references"]).chain(vuln_refs) {
         for r in list.as_array().into_iter().flatten() {
-            references.push(s(&r["url"]));
+            let url = s(&r["url"]);
+            if !references.contains(&url) {
+                references.push(url);
+            }
         }
     }
+    let title = if vulnerabilities.len() == 1 && !first.title.is_empty() {
+        first.title.clone()
+    } else {
+        s(&document["title"])
+    };
     Ok(Imported {
         tracking_id: s(&document["tracking"]["id"]),
         publisher: s(&document["publisher"]["name"]),
-        title: vuln["title"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| s(&document["title"])),
-        description,
-        cve: vuln["cve"].as_str().map(str::to_string),
-        cwe: vuln["cwe"]["id"].as_str().map(str::to_string),
-        cvss_vector,
+        title,
+        description: if first.description.is_empty() {
+            document_text.unwrap_or_default()
+        } else {
+            first.description.clone()
+        },
+        cve: first.cve.clone(),
+        cwe: first.cwe.clone(),
+        cvss_vector: first.cvss31().map(str::to_string),
+        vulnerabilities,
         products,
         references,
         credits,
@@ -578,12 +703,99 @@ mod tests {
     }
 
     #[test]
+    fn every_vulnerability_and_every_cvss_version_of_a_document_is_kept() {
+        let mut doc = write(&sample()).unwrap();
+        let product = doc["vulnerabilities"][0]["scores"][0]["products"][0].clone();
+        let mut second = doc["vulnerabilities"][0].clone();
+        second["cve"] = json!("CVE-2026-0002");
+        second["title"] = json!("Second flaw");
+        second["scores"] = json!([{
+            "products": [product],
+            "cvss_v2": {"version": "2.0", "vectorString": "AV:N/AC:L/Au:N/C:P/I:P/A:P", "baseScore": 7.5},
+            "cvss_v3": {"version": "3.0", "vectorString": "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "baseScore": 9.8, "baseSeverity": "CRITICAL"},
+        }]);
+        doc["vulnerabilities"].as_array_mut().unwrap().push(second);
+        assert_eq!(problems(&doc), Vec::<String>::new());
+        let back = read(doc.to_string().as_bytes()).unwrap();
+        assert_eq!(back.vulnerabilities.len(), 2);
+        assert_eq!(
+            back.cve.as_deref(),
+            Some("CVE-2026-0001"),
+            "the case records the first"
+        );
+        assert_eq!(
+            back.title, "Stored XSS in Example Router",
+            "several: the document's title"
+        );
+        let v2 = &back.vulnerabilities[1];
+        assert_eq!(v2.cve.as_deref(), Some("CVE-2026-0002"));
+        let versions: Vec<(&str, Option<f64>)> = v2
+            .scores
+            .iter()
+            .map(|s| (s.version.as_str(), s.base_score))
+            .collect();
+        assert_eq!(versions, [("2.0", Some(7.5)), ("3.0", Some(9.8))]);
+        assert_eq!(v2.cvss31(), None);
+        assert_eq!(
+            back.vulnerabilities[0].cvss31(),
+            Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N")
+        );
+    }
+
+    #[test]
+    fn a_document_breaking_a_mandatory_test_is_refused_with_the_test_and_its_place() {
+        let mut doc = write(&sample()).unwrap();
+        doc["vulnerabilities"][0]["scores"][0]["products"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CSAFPID-NOWHERE"));
+        doc["vulnerabilities"][0]["scores"][0]["cvss_v3"]["baseScore"] = json!(9.9);
+        let err = read(doc.to_string().as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.contains("6.1.1 /vulnerabilities/0/scores/0/products/1: product ID CSAFPID-NOWHERE is not defined"),
+            "{err}"
+        );
+        assert!(
+            err.contains("6.1.9 /vulnerabilities/0/scores/0/cvss_v3/baseScore: the vector computes to 6.1, not 9.9"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_rolie_feed_is_checked_against_its_schema() {
+        let doc = "https://csirt.example/.well-known/csaf/white/2026/jvnvu_1.json";
+        let feed = json!({"feed": {
+            "id": "csirt-feed-tlp-white", "title": "Advisories",
+            "link": [{"rel": "self", "href": "https://csirt.example/.well-known/csaf/white/feed-tlp-white.json"}],
+            "category": [{"scheme": "urn:ietf:params:rolie:category:information-type", "term": "csaf"}],
+            "updated": "2026-01-01T00:00:00Z",
+            "entry": [{"id": "JVNVU#1", "title": "A", "link": [{"rel": "self", "href": doc}, {"rel": "hash", "href": format!("{doc}.sha256")}],
+                "published": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:00Z",
+                "content": {"type": "application/json", "src": doc},
+                "format": {"schema": "https://docs.oasis-open.org/csaf/csaf/v2.0/csaf_json_schema.json", "version": "2.0"}}],
+        }});
+        assert_eq!(validate_rolie_feed(&feed), Vec::<String>::new());
+        let mut plain = feed.clone();
+        plain["feed"]["entry"][0]["content"]["src"] = json!("http://csirt.example/a.json");
+        assert!(
+            !validate_rolie_feed(&plain).is_empty(),
+            "documents are served over https"
+        );
+        let mut first = feed;
+        first["feed"]["link"][0]["rel"] = json!("alternate");
+        assert!(
+            !validate_rolie_feed(&first).is_empty(),
+            "the first link is self"
+        );
+    }
+
+    #[test]
     fn the_published_samples_read() {
         for name in ["bsi-2022-0001.json", "2022-evd-uc-01-a-001.json"] {
             let path = format!("{}/tests/data/csaf/{name}", env!("CARGO_MANIFEST_DIR"));
             let bytes = std::fs::read(&path).unwrap();
             let doc: Value = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(validate(&doc), Vec::<String>::new(), "{name}");
+            assert_eq!(problems(&doc), Vec::<String>::new(), "{name}");
             read(&bytes).unwrap();
         }
     }

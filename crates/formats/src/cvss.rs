@@ -149,6 +149,67 @@ impl Cvss31 {
     }
 }
 
+/// The base score of a CVSS v3.0 or v3.1 vector as the specification computes it,
+/// temporal and environmental metrics ignored; `None` when the vector is not one
+/// (a metric missing, twice, or with a value it does not take). Both versions share
+/// the base equations; v3.1 only made the rounding exact, which [`roundup`] is.
+pub fn v3_base_score(vector: &str) -> Option<f64> {
+    let rest = vector
+        .strip_prefix("CVSS:3.1/")
+        .or_else(|| vector.strip_prefix("CVSS:3.0/"))?;
+    let mut values = [u8::MAX; 8];
+    for part in rest.split('/') {
+        let (key, value) = part.split_once(':')?;
+        if let Some(slot) = METRICS.iter().position(|(k, _)| *k == key) {
+            let v = METRICS[slot].1.iter().position(|a| *a == value)?;
+            if values[slot] != u8::MAX {
+                return None;
+            }
+            values[slot] = v as u8;
+        }
+    }
+    values
+        .iter()
+        .all(|v| *v != u8::MAX)
+        .then(|| base_score(&values))
+}
+
+/// The base score of a CVSS v2 vector (`AV:N/AC:L/Au:N/C:P/I:P/A:P`), as its
+/// specification computes it; `None` when it is not one.
+pub fn v2_base_score(vector: &str) -> Option<f64> {
+    const V2: [(&str, &[(&str, f64)]); 6] = [
+        ("AV", &[("L", 0.395), ("A", 0.646), ("N", 1.0)]),
+        ("AC", &[("H", 0.35), ("M", 0.61), ("L", 0.71)]),
+        ("Au", &[("M", 0.45), ("S", 0.56), ("N", 0.704)]),
+        ("C", &[("N", 0.0), ("P", 0.275), ("C", 0.660)]),
+        ("I", &[("N", 0.0), ("P", 0.275), ("C", 0.660)]),
+        ("A", &[("N", 0.0), ("P", 0.275), ("C", 0.660)]),
+    ];
+    let mut got = [f64::NAN; 6];
+    for part in vector
+        .trim_start_matches('(')
+        .trim_end_matches(')')
+        .split('/')
+    {
+        let (key, value) = part.split_once(':')?;
+        if let Some(slot) = V2.iter().position(|(k, _)| *k == key) {
+            let (_, weight) = V2[slot].1.iter().find(|(v, _)| *v == value)?;
+            if !got[slot].is_nan() {
+                return None;
+            }
+            got[slot] = *weight;
+        }
+    }
+    if got.iter().any(|g| g.is_nan()) {
+        return None;
+    }
+    let impact = 10.41 * (1.0 - (1.0 - got[3]) * (1.0 - got[4]) * (1.0 - got[5]));
+    let exploitability = 20.0 * got[0] * got[1] * got[2];
+    let f = if impact == 0.0 { 0.0 } else { 1.176 };
+    let score = ((0.6 * impact) + (0.4 * exploitability) - 1.5) * f;
+    Some((score * 10.0).round() / 10.0)
+}
+
 fn base_score(v: &[u8; 8]) -> f64 {
     let changed = v[4] == 1;
     let av = [0.85, 0.62, 0.55, 0.2][v[0] as usize];

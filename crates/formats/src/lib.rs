@@ -16,8 +16,9 @@
 //!   (bulk CSV feeds) and `shadowserver` (its report types), `fwlog` (firewall
 //!   logs), `extract` (indicators in free text), `report` (what every intake
 //!   format becomes), `taxonomy` (RSIT), `csv_safe`.
-//! - Vulnerability coordination: `cvss`, `cwe`, `csaf`, `cve5`, `syndication`
-//!   (Atom, RSS, JVNRSS).
+//! - Vulnerability coordination: `cvss`, `cwe`, `csaf` (with `csaf_mandatory`,
+//!   the standard's section 6.1 tests), `cve5`, `purl`, `syndication` (Atom, RSS,
+//!   JVNRSS).
 //! - Observation: `packet` (pcap and pcapng).
 //! - `error`: the crate's one error type.
 
@@ -25,6 +26,7 @@ pub mod acns;
 pub mod archive;
 pub mod arf;
 pub mod csaf;
+pub mod csaf_mandatory;
 pub mod csv_safe;
 pub mod cve5;
 pub mod cvss;
@@ -39,6 +41,7 @@ mod machine;
 pub mod mbox;
 pub mod mime;
 pub mod packet;
+pub mod purl;
 pub mod report;
 mod schema;
 pub mod shadowserver;

@@ -1,7 +1,7 @@
 //! The subset of JSON Schema (2020-12) that the X-ARF v4 schemas use: type, enum,
 //! const, required, properties, additionalProperties: false, items, minimum, maximum,
-//! minLength, maxLength, minItems, maxItems, uniqueItems, minProperties, pattern, format,
-//! anyOf, oneOf, allOf,
+//! minLength, maxLength, minItems, maxItems, uniqueItems, prefixItems, minProperties,
+//! pattern, format, anyOf, oneOf, allOf,
 //! local `$ref`s and `$ref`s to documents handed in by URL (CSAF's CVSS schemas).
 //! Enough to tell a reporter exactly which field is wrong, without a general engine.
 
@@ -131,8 +131,15 @@ impl Schemas<'_> {
                 {
                     errors.push(format!("{path}[{i}]: repeats an earlier item"));
                 }
+                // 2020-12: `prefixItems` judges the first items one by one, `items`
+                // the rest.
+                let prefix = s.get("prefixItems").and_then(Value::as_array);
+                for (i, (sub, v)) in prefix.into_iter().flatten().zip(items).enumerate() {
+                    self.validate(sub, v, &format!("{path}[{i}]"), errors);
+                }
                 if let Some(item) = s.get("items") {
-                    for (i, v) in items.iter().enumerate() {
+                    let skip = prefix.map_or(0, Vec::len);
+                    for (i, v) in items.iter().enumerate().skip(skip) {
                         self.validate(item, v, &format!("{path}[{i}]"), errors);
                     }
                 }

@@ -81,6 +81,46 @@ proptest! {
         prop_assert_eq!(again.score, c.score);
     }
 
+    /// The mandatory tests take any JSON shaped like an advisory — ids that loop,
+    /// versions of any form, scores with any vector — without panicking, and name
+    /// a test and a JSON pointer for every failure.
+    #[test]
+    fn the_csaf_mandatory_tests_never_panic_on_advisory_shaped_json(
+        ids in proptest::collection::vec("P[0-3]", 0..6),
+        numbers in proptest::collection::vec("(0|1|2|10|0\\.9\\.5|1\\.0\\.0(-rc)?(\\+b1)?|x|)", 0..4),
+        version in "(0|1|2|1\\.0\\.0-alpha|2\\.0\\.0\\+ab|)",
+        status in "(draft|final|interim|other)",
+        vector in "(CVSS:3\\.[01]/AV:[NALP]/AC:[LH]/PR:[NLH]/UI:[NR]/S:[UC]/C:[HLN]/I:[HLN]/A:[HLN]|AV:[LAN]/AC:[HML]/Au:[MSN]/C:[NPC]/I:[NPC]/A:[NPC]|[A-Z:/0-9.]{0,20})",
+        score in 0.0f64..10.5,
+        category in "(csaf_vex|csaf_security_advisory|csaf_informational_advisory|csaf_security_incident_response|vex|[a-z_]{0,12})",
+        purl in "(pkg:[a-z]{0,4}/[a-z@%/]{0,8}|[a-z:/]{0,8})",
+    ) {
+        use serde_json::json;
+        let rels: Vec<_> = ids.windows(2).map(|w| json!({"category": "installed_on",
+            "full_product_name": {"name": "x", "product_id": w[0]}, "product_reference": w[1], "relates_to_product_reference": w[0]})).collect();
+        let doc = json!({
+            "document": {"category": category, "lang": "ja", "source_lang": "ja",
+                "tracking": {"status": status, "version": version,
+                    "revision_history": numbers.iter().enumerate().map(|(i, n)| json!({"date": format!("2026-0{}-01T00:00:00Z", i + 1), "number": n})).collect::<Vec<_>>()}},
+            "product_tree": {
+                "full_product_names": ids.iter().map(|i| json!({"product_id": i, "name": i, "product_identification_helper": {"purl": purl}})).collect::<Vec<_>>(),
+                "product_groups": [{"group_id": "G1", "product_ids": ids}],
+                "relationships": rels,
+                "branches": [{"category": "product_version", "name": vector, "product": {"product_id": "P9", "name": "v"}}]},
+            "vulnerabilities": [{"cve": "CVE-2026-0001", "product_status": {"known_affected": ids, "fixed": ids},
+                "scores": [{"products": ids, "cvss_v3": {"version": "3.1", "vectorString": vector, "baseScore": score, "baseSeverity": "HIGH"},
+                    "cvss_v2": {"version": "2.0", "vectorString": vector, "baseScore": score}}],
+                "flags": [{"label": "component_not_present", "group_ids": ["G1", "G2"]}, {"label": "x", "product_ids": ids}],
+                "remediations": [{"category": "vendor_fix"}]}],
+        });
+        for f in renkei_formats::csaf_mandatory::check(&doc) {
+            prop_assert!(f.test.starts_with("6.1.") && f.path.starts_with('/'), "{f}");
+        }
+        let _ = renkei_formats::purl::problem(&purl);
+        let _ = renkei_formats::cvss::v3_base_score(&vector);
+        let _ = renkei_formats::cvss::v2_base_score(&vector);
+    }
+
     #[test]
     fn advisories_and_records_of_any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         let _ = renkei_formats::csaf::read(&bytes);

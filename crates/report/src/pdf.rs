@@ -423,6 +423,39 @@ pub fn markup(r: &QuarterlyReport) -> String {
         .collect();
     d.table(&[w.t("series"), w.t("quarter"), w.t("total")], &series);
     d.figure(r, &w, "3-1");
+    let partners: Vec<Vec<String>> = r
+        .vuln
+        .per_partner
+        .iter()
+        .map(|p| {
+            vec![
+                p.partner
+                    .clone()
+                    .unwrap_or_else(|| w.t("direct").to_string()),
+                p.count.to_string(),
+            ]
+        })
+        .collect();
+    d.table(&[w.t("partner"), w.t("quarter")], &partners);
+    d.para(&format!(
+        "{}: {}",
+        w.t("control_systems"),
+        r.vuln.control_systems
+    ));
+    if !r.vuln.cwe.is_empty() {
+        let cwe: Vec<Vec<String>> = r
+            .vuln
+            .cwe
+            .iter()
+            .map(|c| {
+                vec![
+                    c.cwe.clone().unwrap_or_else(|| w.t("no_cwe").to_string()),
+                    c.count.to_string(),
+                ]
+            })
+            .collect();
+        d.table(&[w.t("weakness"), w.t("quarter")], &cwe);
+    }
     d.heading(3, w.t("vendors"));
     d.para(&format!(
         "{}: {}",

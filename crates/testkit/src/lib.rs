@@ -252,7 +252,11 @@ impl TestServer {
         let listeners = renkei_web::Listeners::bind(&config).await.expect("bind");
         let address = listeners.http_address().expect("address");
         let base = format!("http://{host}:{}", address.port());
-        config.server.public_url = Some(base.clone());
+        // A test may name the public address a reverse proxy would give (https);
+        // otherwise people reach the server where it listens.
+        if config.server.public_url.is_none() {
+            config.server.public_url = Some(base.clone());
+        }
         let server = renkei_web::build(config).await.expect("server builds");
         let store = server.store().clone();
         let routes = server.routes().to_vec();

@@ -8,6 +8,8 @@
 //! # Layout
 //! - `model`: the pillar's words as types.
 //! - `vendors`: the product-developer registry.
+//! - `registration`: what each registration step keeps and needs; accounts and
+//!   welcome mail for a registered vendor's contacts.
 //! - `cases`: confidential cases (types, the access gate, intake, edits,
 //!   participants, acknowledgement, dates, threads, files, the finder's page).
 //! - `notes`: vulnerability notes and their CSAF, CVE JSON 5, JVNRSS and Atom forms.
@@ -16,6 +18,7 @@
 pub mod cases;
 pub mod model;
 pub mod notes;
+pub mod registration;
 pub mod stats;
 pub mod vendors;
 

@@ -1,7 +1,8 @@
 //! The product-developer registry: a public application opens a vendor in
 //! `applied`; coordinators move it through the registration steps to `registered`
 //! (recording the version of the terms it agreed to); each vendor has contacts with
-//! OpenPGP keys, a product list and the languages it works in.
+//! OpenPGP keys, a product list and the languages it works in. What each step
+//! leaves behind, and what it needs, is in [`crate::registration`].
 
 use renkei_core::access::Principal;
 use renkei_core::audit::{self, Actor, Event};
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::model::VendorState;
-use crate::{Result, VulnError};
+use crate::{Result, VulnError, registration};
 
 /// A public application to join the registry.
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +67,12 @@ pub struct VendorContact {
     pub key_status: &'static str,
     #[serde(skip)]
     pub pgp_key: Option<String>,
+    /// When the key's fingerprint was confirmed with the contact by another channel.
+    pub key_confirmed_at: Option<String>,
+    pub key_confirmed_by: String,
+    /// The contact's address has an account of the vendor's organization.
+    #[sqlx(try_from = "Bit")]
+    pub has_account: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
@@ -82,6 +89,22 @@ pub struct VendorDetail {
     pub vendor: Vendor,
     pub contacts: Vec<VendorContact>,
     pub products: Vec<VendorProduct>,
+    /// The application as it came in (the first registration step's record).
+    pub application: serde_json::Value,
+    /// The documents exchanged during registration, with their digests.
+    pub documents: Vec<crate::registration::VendorDocument>,
+    /// The registration meeting's record (the team's; not shown to the vendor).
+    pub meetings: Vec<crate::registration::VendorMeeting>,
+}
+
+/// A registration step taken, and, when it completed registration, the accounts made
+/// for the vendor's contacts.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StateOutcome {
+    #[serde(flatten)]
+    pub vendor: Vendor,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub welcomed: Option<crate::registration::Welcomed>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -292,7 +315,7 @@ pub async fn list(store: &Store) -> Result<Vec<Vendor>> {
 }
 
 pub async fn get(store: &Store, id: i64) -> Result<VendorDetail> {
-    let vendor = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let vendor: Vendor = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {VENDOR_COLUMNS} FROM vendors v JOIN organizations o ON o.id = v.org_id WHERE v.id = $1"
     )))
     .bind(id)
@@ -301,10 +324,13 @@ pub async fn get(store: &Store, id: i64) -> Result<VendorDetail> {
     .ok_or(VulnError::NotFound("vendor"))?;
     let now = store.now();
     let mut contacts: Vec<VendorContact> = sqlx::query_as(
-        "SELECT id, name, email, pgp_key, key_fingerprint, key_expires_at FROM vendor_contacts \
-         WHERE vendor_id = $1 ORDER BY id",
+        "SELECT c.id, c.name, c.email, c.pgp_key, c.key_fingerprint, c.key_expires_at, c.key_confirmed_at, \
+                c.key_confirmed_by, CASE WHEN EXISTS (SELECT 1 FROM users u WHERE u.email = c.email AND u.org_id = $2) \
+                THEN 1 ELSE 0 END AS has_account \
+         FROM vendor_contacts c WHERE c.vendor_id = $1 ORDER BY c.id",
     )
     .bind(id)
+    .bind(vendor.org_id)
     .fetch_all(store.pool())
     .await?;
     for c in &mut contacts {
@@ -320,10 +346,17 @@ pub async fn get(store: &Store, id: i64) -> Result<VendorDetail> {
         };
     }
     let products = products(store, id).await?;
+    let application: String = sqlx::query_scalar("SELECT application FROM vendors WHERE id = $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await?;
     Ok(VendorDetail {
         vendor,
         contacts,
         products,
+        application: serde_json::from_str(&application).unwrap_or_default(),
+        documents: crate::registration::documents(store, id).await?,
+        meetings: crate::registration::meetings(store, id).await?,
     })
 }
 
@@ -339,7 +372,14 @@ pub async fn products(store: &Store, vendor_id: i64) -> Result<Vec<VendorProduct
 /// The registry entry of the organization a vendor user belongs to: vendor users see
 /// their own organization and nothing else.
 pub async fn own(store: &Store, principal: &Principal) -> Result<VendorDetail> {
-    get(store, own_id(store, principal).await?).await
+    let mut detail = get(store, own_id(store, principal).await?).await?;
+    // The meeting record is the team's notes; the application keeps the address it
+    // came from.
+    detail.meetings.clear();
+    if let Some(app) = detail.application.as_object_mut() {
+        app.remove("from");
+    }
+    Ok(detail)
 }
 
 /// The registry id of the vendor user's own organization; "not found" for anyone
@@ -354,20 +394,33 @@ pub async fn own_id(store: &Store, principal: &Principal) -> Result<i64> {
     id.ok_or(VulnError::NotFound("vendor"))
 }
 
+/// Takes a registration step (or suspends, reinstates, withdraws). A step is taken
+/// only when what it stands for is on record (see [`registration::missing_for`]);
+/// completing registration makes the contacts' accounts and sends their welcome.
 pub async fn set_state(
     store: &Store,
+    settings: &crate::Settings,
     actor: &Actor,
     id: i64,
     change: StateChange,
     now: &str,
-) -> Result<Vendor> {
+) -> Result<StateOutcome> {
     let to = VendorState::parse(&change.state)?;
-    let current = get(store, id).await?.vendor;
+    let detail = get(store, id).await?;
+    let current = detail.vendor.clone();
     if !current.state.may_become(to) {
         return Err(VulnError::Conflict(format!(
             "a vendor in {} cannot become {}",
             current.state.as_str(),
             to.as_str()
+        )));
+    }
+    let missing = registration::missing_for(store, &detail, to).await?;
+    if !missing.is_empty() {
+        return Err(VulnError::Conflict(format!(
+            "before the vendor is {}: {}",
+            to.as_str(),
+            missing.join("; ")
         )));
     }
     let mut tx = store.begin().await?;
@@ -420,17 +473,28 @@ pub async fn set_state(
     )
     .await?;
     tx.commit().await?;
-    Ok(get(store, id).await?.vendor)
+    let welcomed = if to == VendorState::Registered && current.registered_at.is_none() {
+        Some(registration::welcome_contacts(store, settings, actor, id, None).await?)
+    } else {
+        None
+    };
+    Ok(StateOutcome {
+        vendor: get(store, id).await?.vendor,
+        welcomed,
+    })
 }
 
+/// Adds a point of contact. At a registered vendor the contact gets its account and
+/// welcome mail at once.
 pub async fn add_contact(
     store: &Store,
+    settings: &crate::Settings,
     actor: &Actor,
     vendor_id: i64,
     new: NewContact,
     now: &str,
 ) -> Result<VendorContact> {
-    get(store, vendor_id).await?;
+    let registered = get(store, vendor_id).await?.vendor.state == VendorState::Registered;
     let email = accounts::validate_email(&new.email)?;
     let (key, facts) = key_facts(new.pgp_key.as_deref())?;
     let mut tx = store.begin().await?;
@@ -460,6 +524,9 @@ pub async fn add_contact(
     )
     .await?;
     tx.commit().await?;
+    if registered {
+        registration::welcome_contacts(store, settings, actor, vendor_id, Some(id)).await?;
+    }
     get(store, vendor_id)
         .await?
         .contacts

@@ -6,7 +6,7 @@ use renkei_core::access::{Principal, Role};
 use renkei_core::accounts::{self, NewUser};
 use renkei_core::audit::Actor;
 use renkei_core::lang::Lang;
-use renkei_vuln::{Settings, VulnError, cases, notes, vendors};
+use renkei_vuln::{Settings, VulnError, cases, notes, registration, vendors};
 
 struct Team {
     store: Store,
@@ -1113,6 +1113,48 @@ async fn a_partner_coordinator_reads_the_case_and_vendor_table_but_never_a_vendo
 
     // What a partner may do: add the vendors of its constituency, propose dates,
     // keep its tracking ID; what it may not: the team's and the vendors' own steps.
+    let set = |id: i64, region: &'static str, country: Option<&'static str>| {
+        let store = t.store.clone();
+        async move {
+            let o = renkei_core::orgs::get(&store, id).await.unwrap();
+            renkei_core::orgs::update(
+                &store,
+                &Actor::system("test"),
+                id,
+                renkei_core::orgs::NewOrganization {
+                    name: o.name,
+                    kind: o.kind,
+                    country: country.map(String::from),
+                    domain: o.domain,
+                    notes: o.notes,
+                    topics: o.topics,
+                    region: region.into(),
+                },
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let beta_org = vendors::get(&t.store, beta).await.unwrap().vendor.org_id;
+    set(certcc, "US", Some("US")).await;
+    set(beta_org, "", Some("JP")).await;
+    let outside = cases::add_vendor(
+        &t.store,
+        &t.settings,
+        &partner,
+        &key,
+        cases::AddVendor {
+            vendor_id: beta,
+            products: None,
+        },
+        now,
+    )
+    .await;
+    assert!(
+        matches!(&outside, Err(VulnError::Invalid { field: "vendor_id", message }) if message.contains("constituency")),
+        "{outside:?}"
+    );
+    set(beta_org, "", Some("US")).await;
     let d = cases::add_vendor(
         &t.store,
         &t.settings,
@@ -1261,6 +1303,7 @@ async fn a_contact_whose_key_expires_within_30_days_is_warned_once_encrypted_to_
     let (acme, _) = vendor(&t, "Acme").await;
     let contact = vendors::add_contact(
         &t.store,
+        &t.settings,
         &Actor::system("test"),
         acme,
         vendors::NewContact {
@@ -1290,4 +1333,435 @@ async fn a_contact_whose_key_expires_within_30_days_is_warned_once_encrypted_to_
     let mails = outbox(&t, "vendor.key_expiry").await;
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].0, "psirt-keys@acme.example");
+}
+
+async fn step(t: &Team, vendor: i64, state: &str) -> Result<vendors::StateOutcome, VulnError> {
+    vendors::set_state(
+        &t.store,
+        &t.settings,
+        &Actor::system("test"),
+        vendor,
+        vendors::StateChange {
+            state: state.into(),
+            terms_version: Some("2026-04".into()),
+        },
+        &t.store.now_str(),
+    )
+    .await
+}
+
+fn refused_for_missing<T: std::fmt::Debug>(r: Result<T, VulnError>, says: &str) -> bool {
+    matches!(&r, Err(VulnError::Conflict(m)) if m.contains(says))
+}
+
+#[tokio::test]
+async fn each_registration_step_needs_its_record_and_registering_gives_the_contacts_accounts_and_a_welcome()
+ {
+    let mut t = team().await;
+    with_sender(&mut t);
+    let key = expiring_key("Acme PSIRT <psirt@acme.example>", 365);
+    let coordinator = Actor::system("test");
+    let now = t.store.now_str();
+    let v = vendors::apply(
+        &t.store,
+        "192.0.2.7",
+        vendors::Application {
+            company: "Acme".into(),
+            name: "PSIRT".into(),
+            email: "psirt@acme.example".into(),
+            pgp_key: key.clone(),
+            products: vec!["Acme Router".into()],
+            languages: vec!["ja".into(), "en".into()],
+            country: None,
+            by_mail: key.is_some(),
+        },
+        &now,
+    )
+    .await
+    .unwrap();
+    // The application is the first step's record.
+    let d = vendors::get(&t.store, v.id).await.unwrap();
+    assert_eq!(d.application["company"], "Acme");
+    assert_eq!(d.application["from"], "192.0.2.7");
+
+    // Documents first, sent, then returned: each step refused until it is on record.
+    assert!(refused_for_missing(
+        step(&t, v.id, "documents_sent").await,
+        "documents sent"
+    ));
+    assert!(matches!(
+        registration::add_document(
+            &t.store,
+            &coordinator,
+            v.id,
+            "lost",
+            "x.pdf",
+            "",
+            b"x",
+            &now
+        )
+        .await,
+        Err(VulnError::Invalid {
+            field: "direction",
+            ..
+        })
+    ));
+    let form = b"%PDF-1.4 registration form";
+    let sent = registration::add_document(
+        &t.store,
+        &coordinator,
+        v.id,
+        "sent",
+        "../../Registration form.pdf",
+        "application/pdf",
+        form,
+        &now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(sent.filename, "Registration form.pdf");
+    assert_eq!(sent.sha256, sha256_hex(form));
+    step(&t, v.id, "documents_sent").await.unwrap();
+    assert!(refused_for_missing(
+        step(&t, v.id, "documents_returned").await,
+        "returned"
+    ));
+    registration::add_document(
+        &t.store,
+        &coordinator,
+        v.id,
+        "returned",
+        "signed.pdf",
+        "application/pdf",
+        b"%PDF signed",
+        &now,
+    )
+    .await
+    .unwrap();
+    step(&t, v.id, "documents_returned").await.unwrap();
+    let (kept, bytes) = registration::document(&t.store, v.id, sent.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (kept.sha256.as_str(), bytes.as_slice()),
+        (sent.sha256.as_str(), &form[..])
+    );
+
+    // The meeting, with its record.
+    assert!(refused_for_missing(
+        step(&t, v.id, "meeting_held").await,
+        "record the meeting"
+    ));
+    assert!(matches!(
+        registration::record_meeting(
+            &t.store,
+            &coordinator,
+            v.id,
+            registration::NewMeeting {
+                held_on: "next Tuesday".into(),
+                attendees: "A".into(),
+                minutes: "B".into(),
+            },
+            &now
+        )
+        .await,
+        Err(VulnError::Invalid {
+            field: "held_on",
+            ..
+        })
+    ));
+    registration::record_meeting(
+        &t.store,
+        &coordinator,
+        v.id,
+        registration::NewMeeting {
+            held_on: "2026-04-10".into(),
+            attendees: "Acme PSIRT (2), coordinators (2)".into(),
+            minutes: "Contacts, key exchange and the terms 2026-04 agreed.".into(),
+        },
+        &now,
+    )
+    .await
+    .unwrap();
+    step(&t, v.id, "meeting_held").await.unwrap();
+    vendors::set_terms(
+        &t.store,
+        &coordinator,
+        "2026-04",
+        "Keep unpublished information confidential.",
+        &now,
+    )
+    .await
+    .unwrap();
+    step(&t, v.id, "terms_agreed").await.unwrap();
+
+    // A second contact without a key, whose welcome can be read.
+    vendors::add_contact(
+        &t.store,
+        &t.settings,
+        &coordinator,
+        v.id,
+        vendors::NewContact {
+            name: "Hanako".into(),
+            email: "hanako@acme.example".into(),
+            pgp_key: None,
+        },
+        &now,
+    )
+    .await
+    .unwrap();
+    assert!(
+        outbox(&t, "vendor.welcome").await.is_empty(),
+        "no account before registration"
+    );
+
+    if key.is_some() {
+        // The key is confirmed only by its own fingerprint, read out elsewhere.
+        assert!(refused_for_missing(
+            step(&t, v.id, "registered").await,
+            "confirm the OpenPGP key of psirt@acme.example"
+        ));
+        let d = vendors::get(&t.store, v.id).await.unwrap();
+        let psirt = d
+            .contacts
+            .iter()
+            .find(|c| c.email == "psirt@acme.example")
+            .unwrap();
+        let fpr = psirt.key_fingerprint.clone().unwrap();
+        let mut wrong = fpr.clone();
+        wrong.replace_range(0..1, if fpr.starts_with('A') { "B" } else { "A" });
+        assert!(matches!(
+            registration::confirm_key(
+                &t.store,
+                &coordinator,
+                v.id,
+                psirt.id,
+                &registration::KeyConfirmation { fingerprint: wrong },
+                &now
+            )
+            .await,
+            Err(VulnError::Invalid {
+                field: "fingerprint",
+                ..
+            })
+        ));
+        let read_out: String = fpr
+            .to_lowercase()
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(4)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let c = registration::confirm_key(
+            &t.store,
+            &coordinator,
+            v.id,
+            psirt.id,
+            &registration::KeyConfirmation {
+                fingerprint: read_out,
+            },
+            &now,
+        )
+        .await
+        .unwrap();
+        assert!(c.key_confirmed_at.is_some());
+        assert_eq!(c.key_confirmed_by, "system:test");
+    }
+
+    // Registered: every contact gets an account of the vendor and a welcome.
+    let done = step(&t, v.id, "registered").await.unwrap();
+    let welcomed = done.welcomed.unwrap();
+    assert_eq!(
+        welcomed.created,
+        ["psirt@acme.example", "hanako@acme.example"]
+    );
+    assert!(welcomed.skipped.is_empty());
+    let hanako = accounts::find_user_by_email(&t.store, "hanako@acme.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((hanako.role, hanako.org_id), (Role::Vendor, Some(v.org_id)));
+    let mails = outbox(&t, "vendor.welcome").await;
+    assert_eq!(mails.len(), 2);
+    if key.is_some() {
+        let raw: Vec<u8> = sqlx::query_scalar("SELECT raw FROM outbox WHERE kind = 'vendor.welcome' AND rcpt_to = 'psirt@acme.example'")
+            .fetch_one(t.store.pool())
+            .await
+            .unwrap();
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(
+            raw.contains("BEGIN PGP MESSAGE") && !raw.contains("/account/welcome/"),
+            "the link travels encrypted to the contact's key"
+        );
+    }
+    let body = &mails
+        .iter()
+        .find(|m| m.0 == "hanako@acme.example")
+        .unwrap()
+        .1;
+    assert!(
+        body.contains("Acme") && body.contains("アカウント"),
+        "in the vendor's first language: {body}"
+    );
+    let token = body
+        .split("https://renkei.example/account/welcome/")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+
+    // The link sets the password once; a short password is refused and keeps it.
+    assert!(
+        accounts::use_welcome_link(&t.store, &token, "short".into())
+            .await
+            .is_err()
+    );
+    accounts::use_welcome_link(&t.store, &token, "correct horse battery".into())
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts::login(
+            &t.store,
+            "hanako@acme.example",
+            "correct horse battery",
+            "127.0.0.1"
+        )
+        .await
+        .unwrap(),
+        accounts::LoginOutcome::Success(_)
+    ));
+    assert!(
+        accounts::welcome_link_user(&t.store, &token)
+            .await
+            .unwrap()
+            .is_none(),
+        "used up"
+    );
+    assert!(
+        accounts::use_welcome_link(&t.store, &token, "another good one".into())
+            .await
+            .is_err()
+    );
+
+    // A contact added later, at a registered vendor, is welcomed at once.
+    vendors::add_contact(
+        &t.store,
+        &t.settings,
+        &coordinator,
+        v.id,
+        vendors::NewContact {
+            name: "Taro".into(),
+            email: "taro@acme.example".into(),
+            pgp_key: None,
+        },
+        &now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outbox(&t, "vendor.welcome").await.len(), 3);
+    let d = vendors::get(&t.store, v.id).await.unwrap();
+    assert!(d.contacts.iter().all(|c| c.has_account));
+    assert_eq!(d.documents.len(), 2);
+    assert_eq!(d.meetings.len(), 1);
+
+    // The vendor's own view leaves out the team's meeting record.
+    let own = vendors::own(&t.store, &Principal::User(hanako.info()))
+        .await
+        .unwrap();
+    assert!(own.meetings.is_empty());
+    assert_eq!(own.documents.len(), 2);
+    assert!(own.application.get("from").is_none());
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+#[tokio::test]
+async fn a_finder_signed_in_finds_their_reports_in_their_account_and_no_one_else_does() {
+    use cases::finder::{self, Standing};
+    let t = team().await;
+    let lab = org(
+        &t,
+        "Research Lab",
+        renkei_core::orgs::OrgKind::Constituent,
+        "JP",
+    )
+    .await;
+    let researcher = user(
+        &t.store,
+        "hanako@finder.example",
+        Role::Constituent,
+        Some(lab),
+    )
+    .await;
+    let Principal::User(info) = &researcher else {
+        unreachable!()
+    };
+    let report = |actor: Actor| {
+        let t = &t;
+        async move {
+            cases::submit(
+                &t.store,
+                &t.settings,
+                &actor,
+                cases::NewCase {
+                    title: "SQL injection in Acme Shop search".into(),
+                    description: "The search box reaches the query unescaped.".into(),
+                    reporter_name: "Hanako".into(),
+                    reporter_email: "hanako@finder.example".into(),
+                    ..Default::default()
+                },
+                Lang::En,
+                &t.store.now_str(),
+            )
+            .await
+            .unwrap()
+            .case
+            .to_string()
+        }
+    };
+    let mine = report(Actor::user(info.id, &info.email)).await;
+    let anonymous = report(Actor::anonymous("198.51.100.7")).await;
+    let now = t.store.now();
+    let own = finder::own_reports(&t.store, &t.settings, info.id, now)
+        .await
+        .unwrap();
+    assert_eq!(own.len(), 1, "the anonymous report is not theirs");
+    assert_eq!(
+        (own[0].case.as_str(), own[0].standing),
+        (mine.as_str(), Standing::Received)
+    );
+    // The page opens for them, with a fresh link; for no other account, and not for
+    // a case they did not report.
+    let secret = finder::open_own(&t.store, &t.settings, info.id, &mine)
+        .await
+        .unwrap();
+    assert_eq!(finder_view(&t, &secret, now).await.case, mine);
+    let other = user(
+        &t.store,
+        "someone@else.example",
+        Role::Constituent,
+        Some(lab),
+    )
+    .await;
+    let Principal::User(other) = other else {
+        unreachable!()
+    };
+    assert!(is_not_found(
+        finder::open_own(&t.store, &t.settings, other.id, &mine).await
+    ));
+    assert!(is_not_found(
+        finder::open_own(&t.store, &t.settings, info.id, &anonymous).await
+    ));
+    assert!(
+        finder::own_reports(&t.store, &t.settings, other.id, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -85,12 +85,14 @@ pub async fn detail_for_team(
     let vendors = case_vendors(store, settings, &case, now).await?;
     let files = files::list_files(store, case.id, None).await?;
     let partners = partners_of(store, case.id).await?;
+    let vulnerabilities = vulnerabilities_of(store, case.id).await?;
     Ok(CaseDetail {
         case,
         vendors,
         view: "coordinator",
         files,
         partners,
+        vulnerabilities,
     })
 }
 
@@ -161,6 +163,11 @@ pub(crate) async fn authorize_summary(
         "vendor" | "partner" => files::list_files(store, case.id, Some("vendors")).await?,
         _ => Vec::new(),
     };
+    let vulnerabilities = if view_name == "vendor_summary" {
+        Vec::new()
+    } else {
+        vulnerabilities_of(store, case.id).await?
+    };
     Ok((
         CaseDetail {
             case,
@@ -168,6 +175,7 @@ pub(crate) async fn authorize_summary(
             view: view_name,
             files,
             partners,
+            vulnerabilities,
         },
         view,
     ))

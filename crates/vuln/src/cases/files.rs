@@ -41,7 +41,7 @@ pub(crate) async fn list_files(
 
 /// A name safe to show and to offer for download: the last path segment, without
 /// control characters or quotes, at most 200 characters.
-fn clean_name(name: &str) -> String {
+pub(crate) fn clean_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = last
         .chars()

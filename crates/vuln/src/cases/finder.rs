@@ -282,6 +282,87 @@ pub async fn view(
     }))
 }
 
+/// One report of a finder who reported while signed in, as their account lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnReport {
+    pub case: String,
+    pub title: String,
+    pub received_at: String,
+    pub standing: Standing,
+    pub publish_at: Option<String>,
+    pub note_url: Option<String>,
+}
+
+/// The reports a signed-in finder made, newest first.
+pub async fn own_reports(
+    store: &Store,
+    settings: &Settings,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<OwnReport>> {
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT case_key FROM cases WHERE finder_user_id = $1 ORDER BY received_at DESC, id DESC LIMIT 200",
+    )
+    .bind(user_id)
+    .fetch_all(store.pool())
+    .await?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let d = detail_for_team(store, settings, &key, now).await?;
+        let (standing, publish_at) = standing(&d);
+        let c = d.case;
+        out.push(OwnReport {
+            note_url: c
+                .note
+                .as_ref()
+                .filter(|n| n.published)
+                .map(|n| settings.note_url(&n.key)),
+            case: c.key,
+            title: c.title,
+            received_at: c.received_at,
+            standing,
+            publish_at,
+        });
+    }
+    Ok(out)
+}
+
+/// Opens a finder's status page from their account: a fresh link to it, for the
+/// account that made the report and no one else ("not found" otherwise). Signed in,
+/// the finder needs no mailed link: one the coordinators ended (a leaked one) does
+/// not lock them out. Each opening is audited.
+pub async fn open_own(
+    store: &Store,
+    settings: &Settings,
+    user_id: i64,
+    key: &str,
+) -> Result<String> {
+    let id: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM cases WHERE case_key = $1 AND finder_user_id = $2")
+            .bind(key)
+            .bind(user_id)
+            .fetch_optional(store.pool())
+            .await?;
+    let id = id.ok_or(VulnError::NotFound("case"))?;
+    let user = accounts::get_user(store, user_id).await?;
+    let mut tx = store.begin().await?;
+    let until = time::format(tx.now() + Duration::days(settings.vuln.finder_link_days.max(1)));
+    let secret = links::issue(&mut tx, &owner(id), &until).await?;
+    audit::record(
+        &mut tx,
+        &Actor::user(user.id, &user.email),
+        Event {
+            action: "case.finder_opened_from_account",
+            object_type: "case",
+            object_id: key.to_string(),
+            changes: json!({"user": user_id}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(secret)
+}
+
 /// Adds the finder's text (and files, kept as the team's files of the case) to
 /// their thread; `None` when the secret opens nothing.
 pub async fn add(store: &Store, secret: &str, text: &str, files: &[Upload]) -> Result<Option<i64>> {

@@ -112,6 +112,7 @@ async fn insert(
     raw: &str,
     now: &str,
     finder: Option<(&Settings, renkei_core::lang::Lang)>,
+    vulnerabilities: &[renkei_formats::csaf::ImportedVulnerability],
 ) -> Result<Submitted> {
     let checked = check(new, default_series)?;
     let year = time::parse(now).map(|t| t.year()).unwrap_or(2000);
@@ -153,6 +154,15 @@ async fn insert(
             Err(sqlx::Error::Database(db)) if db.is_unique_violation() => continue,
             Err(e) => return Err(e.into()),
         };
+        if finder.is_some()
+            && let Some(user) = actor.user_id
+        {
+            sqlx::query("UPDATE cases SET finder_user_id = $1 WHERE id = $2")
+                .bind(user)
+                .bind(id)
+                .execute(tx.conn())
+                .await?;
+        }
         let secret = match finder {
             Some((settings, lang)) => Some(
                 finder::start(
@@ -168,6 +178,21 @@ async fn insert(
             ),
             None => None,
         };
+        for (position, v) in vulnerabilities.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO case_vulnerabilities (case_id, position, title, cve, cwe, description, scores) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(id)
+            .bind(position as i64 + 1)
+            .bind(&v.title)
+            .bind(&v.cve)
+            .bind(&v.cwe)
+            .bind(&v.description)
+            .bind(serde_json::to_string(&v.scores).unwrap_or_else(|_| "[]".into()))
+            .execute(tx.conn())
+            .await?;
+        }
         audit::record(
             &mut tx,
             actor,
@@ -175,7 +200,7 @@ async fn insert(
                 action: "case.create",
                 object_type: "case",
                 object_id: key.to_string(),
-                changes: json!({"id": id, "source": source, "title": new.title.trim(), "series": checked.series, "finder_link": secret.is_some()}),
+                changes: json!({"id": id, "source": source, "title": new.title.trim(), "series": checked.series, "finder_link": secret.is_some(), "vulnerabilities": vulnerabilities.len()}),
             },
         )
         .await?;
@@ -188,7 +213,8 @@ async fn insert(
 }
 
 /// A finder's report through the public form or the API: a draft case for the
-/// coordinators. The submission is kept as sent; the finder gets a status page,
+/// coordinators. The submission is kept as sent; a finder signed in (`actor` is
+/// their account) also finds it in their account. The finder gets a status page,
 /// whose link is mailed to them (in `lang`) and returned.
 pub async fn submit(
     store: &Store,
@@ -214,6 +240,7 @@ pub async fn submit(
         &raw,
         now,
         Some((settings, lang)),
+        &[],
     )
     .await
 }
@@ -230,14 +257,17 @@ pub async fn create(store: &Store, actor: &Actor, new: NewCase, now: &str) -> Re
         &raw,
         now,
         None,
+        &[],
     )
     .await
     .map(|s| s.case)
 }
 
 /// A partner coordinator's CSAF 2.0 advisory or CVE JSON 5 record as a draft case
-/// in the overseas series. A document that does not validate is refused with every
-/// problem listed by JSON path, and nothing is created.
+/// in the overseas series. A document that does not validate (CSAF: its schema and
+/// the mandatory tests of section 6.1) is refused with every problem listed by
+/// test and JSON path, and nothing is created. A CSAF document with several
+/// vulnerabilities becomes one case that keeps each, with all its scores.
 pub async fn import(
     store: &Store,
     actor: &Actor,
@@ -247,9 +277,13 @@ pub async fn import(
 ) -> Result<CaseId> {
     let text =
         std::str::from_utf8(bytes).map_err(|_| VulnError::invalid("document", "not UTF-8 text"))?;
+    let mut vulnerabilities = Vec::new();
     let (new, source) = match format {
         "csaf" => {
             let d = renkei_formats::csaf::read(bytes)?;
+            // Each vulnerability is kept whole, with every score: the case's own
+            // fields hold only the first one's CVE, CWE and CVSS v3.1.
+            vulnerabilities = d.vulnerabilities.clone();
             let affected = d
                 .products
                 .iter()
@@ -330,6 +364,7 @@ pub async fn import(
         text,
         now,
         None,
+        &vulnerabilities,
     )
     .await
     .map(|s| s.case)

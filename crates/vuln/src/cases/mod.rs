@@ -210,6 +210,54 @@ pub struct CaseDetail {
     pub files: Vec<CaseFile>,
     /// The partner coordinators and their tracking IDs (coordinators and partners).
     pub partners: Vec<CasePartner>,
+    /// Each vulnerability of an imported CSAF document, with all its scores; empty
+    /// for a case opened here and for a vendor's summary.
+    pub vulnerabilities: Vec<CaseVulnerability>,
+}
+
+/// One vulnerability of a case imported from a CSAF document.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CaseVulnerability {
+    pub position: i64,
+    pub title: String,
+    pub cve: Option<String>,
+    pub cwe: Option<String>,
+    pub description: String,
+    /// Every CVSS score the document gave (v2, v3.0, v3.1, v4.0).
+    pub scores: Vec<renkei_formats::csaf::Score>,
+}
+
+pub(crate) async fn vulnerabilities_of(
+    store: &Store,
+    case_id: i64,
+) -> Result<Vec<CaseVulnerability>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        position: i64,
+        title: String,
+        cve: Option<String>,
+        cwe: Option<String>,
+        description: String,
+        scores: String,
+    }
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT position, title, cve, cwe, description, scores FROM case_vulnerabilities \
+         WHERE case_id = $1 ORDER BY position",
+    )
+    .bind(case_id)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CaseVulnerability {
+            position: r.position,
+            title: r.title,
+            cve: r.cve,
+            cwe: r.cwe,
+            description: r.description,
+            scores: serde_json::from_str(&r.scores).unwrap_or_default(),
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]

@@ -43,6 +43,19 @@ pub async fn add_vendor(
             vendor.vendor.state.as_str()
         )));
     }
+    if let CaseView::Partner { org_id } = view {
+        let partner = renkei_core::orgs::get(store, org_id).await?;
+        let vendor_org = renkei_core::orgs::get(store, vendor.vendor.org_id).await?;
+        if !serves(&partner.region, vendor_org.country.as_deref()) {
+            return Err(VulnError::invalid(
+                "vendor_id",
+                format!(
+                    "{} is not in {}'s constituency ({}); ask the coordinators to add it",
+                    vendor.vendor.name, partner.name, partner.region
+                ),
+            ));
+        }
+    }
     let products: Vec<String> = match add.products {
         Some(list) => list
             .into_iter()
@@ -445,4 +458,29 @@ pub async fn suggestions_for(store: &Store, d: &CaseDetail) -> Result<Vec<vendor
         .into_iter()
         .filter(|s| !on_case.contains(&s.vendor_id))
         .collect())
+}
+
+/// Whether a partner serving `region` (a country, `JP`, or a subdivision, `JP-13`;
+/// empty: everywhere) speaks for a vendor based in `country`. A vendor whose country
+/// is not known is the team's to add.
+fn serves(region: &str, country: Option<&str>) -> bool {
+    let region = region.trim();
+    if region.is_empty() {
+        return true;
+    }
+    let served = region.split('-').next().unwrap_or(region);
+    country.is_some_and(|c| c.eq_ignore_ascii_case(served))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_partner_serves_the_vendors_of_its_country() {
+        use super::serves;
+        assert!(serves("", None));
+        assert!(serves("US", Some("us")));
+        assert!(serves("JP-13", Some("JP")));
+        assert!(!serves("US", Some("JP")));
+        assert!(!serves("US", None));
+    }
 }

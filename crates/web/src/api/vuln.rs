@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use renkei_vuln::{cases, notes, stats, vendors};
+use renkei_vuln::{cases, notes, registration, stats, vendors};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -63,6 +63,7 @@ pub(crate) async fn own_contact(
     let id = vendors::own_id(c.store(), c.caller()).await?;
     let contact = vendors::add_contact(
         c.store(),
+        &c.state.vuln,
         &c.auth.actor(),
         id,
         new,
@@ -96,6 +97,7 @@ pub(crate) async fn vendor_state(
 ) -> Result<Response, AppError> {
     let v = vendors::set_state(
         c.store(),
+        &c.state.vuln,
         &c.auth.actor(),
         id,
         change,
@@ -112,6 +114,7 @@ pub(crate) async fn vendor_contact(
 ) -> Result<Response, AppError> {
     let c = vendors::add_contact(
         c.store(),
+        &c.state.vuln,
         &c.auth.actor(),
         id,
         new,
@@ -135,6 +138,99 @@ pub(crate) async fn vendor_product(
     )
     .await?;
     Ok((StatusCode::CREATED, Json(p)).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct DocumentQuery {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    direction: String,
+}
+
+/// A coordinator keeps a registration document (the request body): one sent to the
+/// vendor, or one it returned signed.
+pub(crate) async fn vendor_document_add(
+    c: Ctx,
+    Path(id): Path<i64>,
+    Query(q): Query<DocumentQuery>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream");
+    let d = registration::add_document(
+        c.store(),
+        &c.auth.actor(),
+        id,
+        q.direction.trim(),
+        &q.name,
+        content_type,
+        &body,
+        &c.state.store.now_str(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(d)).into_response())
+}
+
+pub(crate) async fn vendor_document(
+    c: Ctx,
+    Path((id, doc)): Path<(i64, i64)>,
+) -> Result<Response, AppError> {
+    let (meta, data) = registration::document(c.store(), id, doc).await?;
+    Ok(file_response(&meta.filename, &meta.sha256, data))
+}
+
+pub(crate) async fn vendor_meeting(
+    c: Ctx,
+    Path(id): Path<i64>,
+    ApiJson(new): ApiJson<registration::NewMeeting>,
+) -> Result<Response, AppError> {
+    let m = registration::record_meeting(
+        c.store(),
+        &c.auth.actor(),
+        id,
+        new,
+        &c.state.store.now_str(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(m)).into_response())
+}
+
+pub(crate) async fn vendor_key_confirm(
+    c: Ctx,
+    Path((id, contact)): Path<(i64, i64)>,
+    ApiJson(given): ApiJson<registration::KeyConfirmation>,
+) -> Result<Response, AppError> {
+    let k = registration::confirm_key(
+        c.store(),
+        &c.auth.actor(),
+        id,
+        contact,
+        &given,
+        &c.state.store.now_str(),
+    )
+    .await?;
+    Ok(Json(k).into_response())
+}
+
+/// Makes the contact's account if it has none, or sends a fresh welcome link to one
+/// that has never set its password.
+pub(crate) async fn vendor_welcome(
+    c: Ctx,
+    Path((id, contact)): Path<(i64, i64)>,
+) -> Result<Response, AppError> {
+    let w = registration::welcome_contacts(
+        c.store(),
+        &c.state.vuln,
+        &c.auth.actor(),
+        id,
+        Some(contact),
+    )
+    .await?;
+    Ok(Json(w).into_response())
 }
 
 pub(crate) async fn terms(State(state): State<AppState>) -> Result<Response, AppError> {
@@ -190,6 +286,17 @@ pub(crate) async fn case_submit(
         .into_response())
 }
 
+/// The reports the signed-in caller made, as their account lists them.
+pub(crate) async fn own_reports(c: Ctx) -> Result<Response, AppError> {
+    let user = c
+        .caller()
+        .user()
+        .ok_or(renkei_core::CoreError::Unauthenticated)?
+        .id;
+    let r = cases::finder::own_reports(c.store(), &c.state.vuln, user, c.now).await?;
+    Ok(Json(r).into_response())
+}
+
 pub(crate) async fn case_add_partner(
     c: Ctx,
     Path(key): Path<String>,
@@ -222,9 +329,11 @@ pub(crate) async fn case_acknowledge(
 
 /// A case file as a download: always an attachment of no particular type, so that
 /// nothing in it is rendered on this site.
-pub(crate) fn file_response(meta: &cases::CaseFile, data: Vec<u8>) -> Response {
-    let name: String = meta
-        .filename
+/// A kept file as a download, with its digest in `X-Content-SHA256`; always
+/// `application/octet-stream`, so that no uploaded file is ever rendered by the
+/// browser.
+pub(crate) fn file_response(filename: &str, sha256: &str, data: Vec<u8>) -> Response {
+    let name: String = filename
         .chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {
@@ -239,7 +348,7 @@ pub(crate) fn file_response(meta: &cases::CaseFile, data: Vec<u8>) -> Response {
     if let Ok(v) = header::HeaderValue::from_str(&disposition) {
         r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
-    if let Ok(v) = header::HeaderValue::from_str(&meta.sha256) {
+    if let Ok(v) = header::HeaderValue::from_str(sha256) {
         r.headers_mut()
             .insert(header::HeaderName::from_static("x-content-sha256"), v);
     }
@@ -252,7 +361,7 @@ pub(crate) async fn case_file(
 ) -> Result<Response, AppError> {
     let (store, settings, caller) = c.vuln();
     let (meta, data) = cases::fetch(store, settings, caller, &key, file, c.now).await?;
-    Ok(file_response(&meta, data))
+    Ok(file_response(&meta.filename, &meta.sha256, data))
 }
 
 #[derive(Deserialize)]

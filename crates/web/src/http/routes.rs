@@ -193,6 +193,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/lang", Public, pages::set_lang)
         .page(GET, "/setup/{token}", Public, pages::setup_form)
         .page(POST, "/setup/{token}", Public, pages::setup)
+        .page(GET, "/account/welcome/{token}", Public, pages::welcome_form)
+        .page(POST, "/account/welcome/{token}", Public, pages::welcome)
         .page(GET, "/report", Public, pages::incidents::form)
         .page(POST, "/report", Public, pages::incidents::submit)
         .page(GET, "/status/{secret}", Public, pages::status::show)
@@ -260,6 +262,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(GET, "/vulnerabilities/status/{secret}", Public, pages::finder::show)
         .page(POST, "/vulnerabilities/status/{secret}", Public, pages::finder::add)
         .page(POST, "/vulnerabilities/status/{secret}/credit", Public, pages::finder::credit)
+        .page(GET, "/vulnerabilities/mine", Person, pages::finder::mine)
+        .page(POST, "/vulnerabilities/mine/{id}/open", Person, pages::finder::open_mine)
         .page(POST, "/vulnerabilities/report", Public, pages::vuln::report_submit)
         .page(GET, "/vendors/apply", Public, pages::vuln::apply_form)
         .page(POST, "/vendors/apply", Public, pages::vuln::apply_submit)
@@ -284,6 +288,11 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/vendors/{id}/state", Staff, pages::vuln::vendor_state)
         .page(POST, "/vendors/{id}/contacts", Staff, pages::vuln::vendor_contact)
         .page(POST, "/vendors/{id}/products", Staff, pages::vuln::vendor_product)
+        .page(POST, "/vendors/{id}/documents", Staff, pages::vuln::vendor_documents_add)
+        .page(GET, "/vendors/{id}/documents/{doc}", Staff, pages::vuln::vendor_document)
+        .page(POST, "/vendors/{id}/meetings", Staff, pages::vuln::vendor_meeting)
+        .page(POST, "/vendors/{id}/contacts/{contact}/confirm-key", Staff, pages::vuln::vendor_key_confirm)
+        .page(POST, "/vendors/{id}/contacts/{contact}/welcome", Staff, pages::vuln::vendor_welcome)
         .page(GET, "/observation", Public, pages::observe::overview)
         .page(GET, "/observation/ports/{proto}/{port}", Public, pages::observe::port)
         .page(POST, "/observation/ports/{proto}/{port}", Staff, pages::observe::port_annotate)
@@ -467,11 +476,26 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .api(POST, "/api/v1/vendors/me/contacts", Person, doc("A vendor user adds a point of contact (with its OpenPGP key) to its own registry entry.", Some("VendorContactNew"), Some("VendorContact"), 201), api::vuln::own_contact)
         .api(POST, "/api/v1/vendors/me/products", Person, doc("A vendor user adds a product (CPE 2.3 or PURL optional) to its own registry entry.", Some("VendorProductNew"), Some("VendorProduct"), 201), api::vuln::own_product)
         .api(GET, "/api/v1/vendors/{id}", Staff, doc("One vendor with its contacts (key expiry) and products.", None, Some("VendorDetail"), 200), api::vuln::vendor_get)
-        .api(POST, "/api/v1/vendors/{id}/state", Staff, doc("Move a vendor through the registration steps (terms_version when terms are agreed).", Some("VendorStateChange"), Some("Vendor"), 200), api::vuln::vendor_state)
+        .api(POST, "/api/v1/vendors/{id}/state", Staff, doc("Move a vendor through the registration steps: documents_sent and documents_returned need a document of that direction, meeting_held a meeting record, terms_agreed the terms_version, registered every imported key confirmed; registering makes the contacts' accounts and welcome mails (welcomed).", Some("VendorStateChange"), Some("Vendor"), 200), api::vuln::vendor_state)
         .api(POST, "/api/v1/vendors/{id}/contacts", Staff, doc("Add a point of contact, with its OpenPGP key.", Some("VendorContactNew"), Some("VendorContact"), 201), api::vuln::vendor_contact)
         .api(POST, "/api/v1/vendors/{id}/products", Staff, doc("Add a product (CPE or PURL optional).", Some("VendorProductNew"), Some("VendorProduct"), 201), api::vuln::vendor_product)
+        .api(
+            POST,
+            "/api/v1/vendors/{id}/documents",
+            Staff,
+            ApiDoc {
+                query: &[("name", "string", "the file's name"), ("direction", "string", "sent (by the team) or returned (signed by the vendor)")],
+                ..doc("Keep a registration document, the body being its bytes (SHA-256 kept).", Some("RawDocument"), Some("VendorDocument"), 201)
+            },
+            api::vuln::vendor_document_add,
+        )
+        .api(GET, "/api/v1/vendors/{id}/documents/{doc}", Staff, doc("A registration document, as an attachment (X-Content-SHA256).", None, Some("RawDocument"), 200), api::vuln::vendor_document)
+        .api(POST, "/api/v1/vendors/{id}/meetings", Staff, doc("Record the registration meeting: the day, who took part, what was agreed.", Some("VendorMeetingNew"), Some("VendorMeeting"), 201), api::vuln::vendor_meeting)
+        .api(POST, "/api/v1/vendors/{id}/contacts/{contact}/confirm-key", Staff, doc("Confirm a contact's OpenPGP key by the fingerprint the contact read out (422 when it differs).", Some("KeyConfirmation"), Some("VendorContact"), 200), api::vuln::vendor_key_confirm)
+        .api(POST, "/api/v1/vendors/{id}/contacts/{contact}/welcome", Staff, doc("Make a registered vendor's contact its account, or send a fresh welcome link to one never used.", None, Some("Welcomed"), 200), api::vuln::vendor_welcome)
         .api(GET, "/api/v1/vendor-terms", Staff, doc("Registration terms, every version.", None, Some("Terms[]"), 200), api::vuln::terms)
         .api(POST, "/api/v1/vendor-terms", Staff, doc("Add a version of the registration terms (versions are never rewritten).", Some("TermsNew"), Some("Terms"), 201), api::vuln::terms_add)
+        .api(GET, "/api/v1/vulnerabilities/mine", Person, doc("The reports the caller made while signed in, where each stands.", None, Some("OwnReport[]"), 200), api::vuln::own_reports)
         .api(POST, "/api/v1/cases", Public, doc("Report a vulnerability (finders) or open a case (coordinators): a draft case.", Some("NewCase"), Some("CaseCreated"), 201), api::vuln::case_submit)
         .api(
             POST,

@@ -1,13 +1,14 @@
 //! The finder's status page behind the secret link of their report: where the case
 //! stands, the agreed publication date, their thread with the coordinators (a form
-//! to add a message and files) and how they want to be credited. No account; nothing
-//! of any vendor or any other case.
+//! to add a message and files) and how they want to be credited. No account needed;
+//! nothing of any vendor or any other case. A finder who reported while signed in
+//! also lists their reports in their account and opens each page from there.
 
 use askama::Template;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
-use renkei_vuln::cases::finder::{self, FinderView, Upload};
+use renkei_vuln::cases::finder::{self, FinderView, OwnReport, Upload};
 use serde::Deserialize;
 
 use crate::http::error::AppError;
@@ -158,4 +159,28 @@ pub(crate) async fn credit(
             refuse(&page, &secret, e.status, e.message, String::new()).await
         }
     }
+}
+
+#[derive(Template)]
+#[template(path = "finder_reports.html")]
+struct ReportsPage<'a> {
+    shell: Shell<'a>,
+    reports: Vec<OwnReport>,
+}
+
+/// The reports the signed-in person made.
+pub(crate) async fn mine(page: Page) -> Result<Response, AppError> {
+    let user = page.user()?.id;
+    let reports = finder::own_reports(page.store(), &page.state.vuln, user, page.now).await?;
+    html(&ReportsPage {
+        shell: page.shell("vuln_report"),
+        reports,
+    })
+}
+
+/// Opens the status page of one of the person's own reports.
+pub(crate) async fn open_mine(page: Page, Path(key): Path<String>) -> Result<Response, AppError> {
+    let user = page.user()?.id;
+    let secret = finder::open_own(page.store(), &page.state.vuln, user, &key).await?;
+    Ok(see_other(&format!("/vulnerabilities/status/{secret}")))
 }

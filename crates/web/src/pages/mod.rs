@@ -822,9 +822,14 @@ pub(crate) async fn setup(
         }
         Err(e) => return Err(e.into()),
     };
+    signed_in(&page, user.id, "/dashboard").await
+}
+
+/// Opens a session for an account that has just been given its password, and goes on.
+async fn signed_in(page: &Page, user_id: i64, to: &str) -> Result<Response, AppError> {
     let ttl = page.state.config.security.session_ttl_minutes;
-    let session = accounts::create_session(page.store(), user.id, ttl, page.auth.origin()).await?;
-    let mut response = see_other("/dashboard");
+    let session = accounts::create_session(page.store(), user_id, ttl, page.auth.origin()).await?;
+    let mut response = see_other(to);
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
@@ -833,6 +838,79 @@ pub(crate) async fn setup(
     let csrf = auth::issue_csrf(&page.state.csrf_key, &auth::csrf_binding(Some(&session)));
     headers.append(header::SET_COOKIE, auth::csrf_cookie(&page.state, &csrf));
     Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "welcome.html")]
+struct WelcomePage<'a> {
+    shell: Shell<'a>,
+    token: String,
+    email: String,
+    error: Option<String>,
+}
+
+fn welcome_invalid(page: &Page) -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "welcome_link_invalid",
+        page.shell("").t("welcome.invalid"),
+    )
+}
+
+/// The page a welcome link opens: the person sets the password of the account made
+/// for them.
+pub(crate) async fn welcome_form(
+    page: Page,
+    Path(token): Path<String>,
+) -> Result<Response, AppError> {
+    let user = accounts::welcome_link_user(page.store(), &token)
+        .await?
+        .ok_or_else(|| welcome_invalid(&page))?;
+    html(&WelcomePage {
+        shell: page.shell(""),
+        token,
+        email: user.email,
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct WelcomeForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    password_again: String,
+}
+
+pub(crate) async fn welcome(
+    page: Page,
+    Path(token): Path<String>,
+    Form(form): Form<WelcomeForm>,
+) -> Result<Response, AppError> {
+    let user = accounts::welcome_link_user(page.store(), &token)
+        .await?
+        .ok_or_else(|| welcome_invalid(&page))?;
+    let again = |error: String| {
+        html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &WelcomePage {
+                shell: page.shell(""),
+                token: token.clone(),
+                email: user.email.clone(),
+                error: Some(error),
+            },
+        )
+    };
+    if form.password != form.password_again {
+        return again(page.shell("").t("setup.mismatch").to_string());
+    }
+    let user = match accounts::use_welcome_link(page.store(), &token, form.password.clone()).await {
+        Ok(u) => u,
+        Err(e @ CoreError::Invalid { .. }) => return again(e.to_string()),
+        Err(CoreError::NotFound(_)) => return Err(welcome_invalid(&page)),
+        Err(e) => return Err(e.into()),
+    };
+    signed_in(&page, user.id, "/dashboard").await
 }
 
 /// A pillar on the dashboard; those not built yet are shown, but not linked.

@@ -13,7 +13,7 @@ use renkei_core::lang::Lang;
 use renkei_vuln::cases::{self, CaseDetail, CaseSummary, Message};
 use renkei_vuln::notes::{self, Note, NoteSummary};
 use renkei_vuln::vendors::{self, Suggestion, Vendor, VendorDetail};
-use renkei_vuln::{ProductStatus, Stage, VulnError};
+use renkei_vuln::{ProductStatus, Stage, VulnError, registration};
 use serde::Deserialize;
 
 use crate::http::error::AppError;
@@ -698,6 +698,46 @@ struct VendorPage<'a> {
     error: Option<String>,
 }
 
+impl VendorPage<'_> {
+    /// The application's fields as the page lists them, labels from the catalogs.
+    fn application(&self) -> Vec<(&'static str, String)> {
+        let app = &self.v.application;
+        let text = |k: &str| app[k].as_str().unwrap_or("").to_string();
+        let list = |k: &str| {
+            app[k]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        };
+        let yes_no = if app["by_mail"].as_bool().unwrap_or(false) {
+            self.shell.t("vuln.yes")
+        } else {
+            self.shell.t("vuln.no")
+        };
+        vec![
+            ("vuln.company", text("company")),
+            ("vuln.name", text("name")),
+            ("vuln.email", text("email")),
+            ("vuln.products", list("products")),
+            ("vuln.languages", list("languages")),
+            ("vuln.by_mail", yes_no.to_string()),
+            ("vuln.applied_from", text("from")),
+        ]
+    }
+
+    fn key_confirmed(&self, at: &str, by: &str) -> String {
+        self.shell.catalog.fill(
+            "vuln.key_confirmed",
+            &[("at", &self.shell.when(at)), ("by", &by)],
+        )
+    }
+}
+
 pub(crate) async fn vendor_page(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
     let v = vendors::get(page.store(), id).await?;
     html(&VendorPage {
@@ -727,7 +767,15 @@ pub(crate) async fn vendor_state(
         terms_version: f.terms_version,
     };
     let now = page.state.store.now_str();
-    let result = vendors::set_state(page.store(), &page.auth.actor(), id, change, &now).await;
+    let result = vendors::set_state(
+        page.store(),
+        &page.state.vuln,
+        &page.auth.actor(),
+        id,
+        change,
+        &now,
+    )
+    .await;
     after_vendor_form(&page.state, &page, id, result.map(drop)).await
 }
 
@@ -752,7 +800,15 @@ pub(crate) async fn vendor_contact(
         pgp_key: f.pgp_key,
     };
     let now = page.state.store.now_str();
-    let result = vendors::add_contact(page.store(), &page.auth.actor(), id, contact, &now).await;
+    let result = vendors::add_contact(
+        page.store(),
+        &page.state.vuln,
+        &page.auth.actor(),
+        id,
+        contact,
+        &now,
+    )
+    .await;
     after_vendor_form(&page.state, &page, id, result.map(drop)).await
 }
 
@@ -778,6 +834,114 @@ pub(crate) async fn vendor_product(
     };
     let now = page.state.store.now_str();
     let result = vendors::add_product(page.store(), &page.auth.actor(), id, product, &now).await;
+    after_vendor_form(&page.state, &page, id, result.map(drop)).await
+}
+
+/// A coordinator keeps documents exchanged during registration (sent or returned).
+pub(crate) async fn vendor_documents_add(
+    page: Page,
+    Path(id): Path<i64>,
+    form: crate::http::form::WithFiles,
+) -> Result<Response, AppError> {
+    let direction = form.get("direction");
+    let now = page.state.store.now_str();
+    let actor = page.auth.actor();
+    let mut result = Ok(());
+    if form.files.is_empty() {
+        result = Err(VulnError::invalid("file", "choose a file"));
+    }
+    for f in &form.files {
+        if let Err(e) = registration::add_document(
+            page.store(),
+            &actor,
+            id,
+            direction.trim(),
+            &f.filename,
+            &f.content_type,
+            &f.data,
+            &now,
+        )
+        .await
+        {
+            result = Err(e);
+            break;
+        }
+    }
+    after_vendor_form(&page.state, &page, id, result).await
+}
+
+/// A registration document, as an attachment whatever its type.
+pub(crate) async fn vendor_document(
+    page: Page,
+    Path((id, doc)): Path<(i64, i64)>,
+) -> Result<Response, AppError> {
+    let (meta, data) = registration::document(page.store(), id, doc).await?;
+    Ok(crate::api::vuln::file_response(
+        &meta.filename,
+        &meta.sha256,
+        data,
+    ))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MeetingForm {
+    #[serde(default)]
+    held_on: String,
+    #[serde(default)]
+    attendees: String,
+    #[serde(default)]
+    minutes: String,
+}
+
+pub(crate) async fn vendor_meeting(
+    page: Page,
+    Path(id): Path<i64>,
+    Form(f): Form<MeetingForm>,
+) -> Result<Response, AppError> {
+    let new = registration::NewMeeting {
+        held_on: f.held_on,
+        attendees: f.attendees,
+        minutes: f.minutes,
+    };
+    let now = page.state.store.now_str();
+    let result =
+        registration::record_meeting(page.store(), &page.auth.actor(), id, new, &now).await;
+    after_vendor_form(&page.state, &page, id, result.map(drop)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct KeyConfirmForm {
+    #[serde(default)]
+    fingerprint: String,
+}
+
+pub(crate) async fn vendor_key_confirm(
+    page: Page,
+    Path((id, contact)): Path<(i64, i64)>,
+    Form(f): Form<KeyConfirmForm>,
+) -> Result<Response, AppError> {
+    let given = registration::KeyConfirmation {
+        fingerprint: f.fingerprint,
+    };
+    let now = page.state.store.now_str();
+    let result =
+        registration::confirm_key(page.store(), &page.auth.actor(), id, contact, &given, &now)
+            .await;
+    after_vendor_form(&page.state, &page, id, result.map(drop)).await
+}
+
+pub(crate) async fn vendor_welcome(
+    page: Page,
+    Path((id, contact)): Path<(i64, i64)>,
+) -> Result<Response, AppError> {
+    let result = registration::welcome_contacts(
+        page.store(),
+        &page.state.vuln,
+        &page.auth.actor(),
+        id,
+        Some(contact),
+    )
+    .await;
     after_vendor_form(&page.state, &page, id, result.map(drop)).await
 }
 
@@ -836,7 +1000,11 @@ pub(crate) async fn case_file(
 ) -> Result<Response, AppError> {
     let (store, s, p) = page.vuln();
     let (meta, data) = cases::fetch(store, s, p, &key, file, page.now).await?;
-    Ok(crate::api::vuln::file_response(&meta, data))
+    Ok(crate::api::vuln::file_response(
+        &meta.filename,
+        &meta.sha256,
+        data,
+    ))
 }
 
 /// A coordinator adds files to the case, for the team or for the vendors.

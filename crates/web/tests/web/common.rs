@@ -36,6 +36,20 @@ impl Api<'_> {
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
     }
+    /// Posts bytes as they are (a file), as a coordinator.
+    pub async fn post_bytes(&self, who: &str, path: &str, body: &[u8]) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.srv.url(path))
+            .bearer_auth(who)
+            .header("content-type", "application/pdf")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
     pub async fn get(&self, who: Option<&str>, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, who, path, None).await
     }
@@ -74,6 +88,29 @@ pub async fn registered_vendor(
         "terms_agreed",
         "registered",
     ] {
+        // Each step with its record: the documents each way, the meeting.
+        match state {
+            "documents_sent" | "documents_returned" => {
+                let direction = state.trim_start_matches("documents_");
+                let (s, r) = api
+                    .post_bytes(
+                        coordinator,
+                        &format!("/api/v1/vendors/{id}/documents?direction={direction}&name={direction}.pdf"),
+                        format!("%PDF {company} {direction}").as_bytes(),
+                    )
+                    .await;
+                assert_eq!(s, 201, "{r}");
+            }
+            "meeting_held" => {
+                let (s, r) = api
+                    .post(Some(coordinator), &format!("/api/v1/vendors/{id}/meetings"), json!({
+                        "held_on": "2026-04-10", "attendees": format!("{company} PSIRT, coordinators"), "minutes": "Terms and contacts agreed.",
+                    }))
+                    .await;
+                assert_eq!(s, 201, "{r}");
+            }
+            _ => {}
+        }
         let (s, r) = api
             .post(
                 Some(coordinator),

@@ -1248,3 +1248,75 @@ async fn phone_reports_intake_addresses_and_the_reporters_consent_are_kept_and_h
         "{to_reporter}"
     );
 }
+
+/// A finder answers the coordinators by mail: the answer joins the finder's thread
+/// on the case (and shows on their status page), by its reference to our mail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finder_answering_by_mail_joins_their_thread_on_the_case() {
+    let Some(s) = setup(Backend::Sqlite).await else {
+        return;
+    };
+    let r = s
+        .srv
+        .client()
+        .post(s.srv.url("/api/v1/cases"))
+        .json(&json!({"title": "Stored XSS in Kumo Gateway", "description": "The device name is echoed.",
+            "reporter_name": "Hanako", "reporter_email": "hanako@research.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let key = created["case"].as_str().unwrap().to_string();
+    let status_url = created["status_url"].as_str().unwrap().to_string();
+    let r = s
+        .post(
+            &format!("/api/v1/cases/{key}/finder/messages"),
+            json!({"body": "Which firmware version did you test?"}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let asked: String = sqlx::query_scalar("SELECT message_id FROM outbox WHERE kind = 'case.finder_message' AND rcpt_to = 'hanako@research.example'")
+        .fetch_one(s.srv.store.pool())
+        .await
+        .unwrap();
+    let reports_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM incidents")
+        .fetch_one(s.srv.store.pool())
+        .await
+        .unwrap();
+    let reply = send_mail(
+        &s.smtp,
+        INTAKE,
+        &format!(
+            "From: Hanako <hanako@research.example>\r\nTo: csirt@csirt.example\r\nSubject: Re: [{key}]\r\nMessage-ID: <f1@research.example>\r\nIn-Reply-To: <{}>\r\n\r\nFirmware 2.1.3, build 7781.\r\n",
+            asked.trim_matches(['<', '>'])
+        ),
+    )
+    .await;
+    assert!(reply.starts_with("250"), "{reply}");
+    let thread = s.get(&format!("/api/v1/cases/{key}/finder")).await;
+    let last = thread.as_array().unwrap().last().unwrap();
+    assert_eq!(last["direction"], "in", "{thread}");
+    assert!(
+        last["body"].as_str().unwrap().contains("Firmware 2.1.3"),
+        "{thread}"
+    );
+    // The finder's own page shows it too; no incident came of it.
+    let path = &status_url[status_url.find("/vulnerabilities/status/").unwrap()..];
+    let page = s
+        .srv
+        .client()
+        .get(s.srv.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Firmware 2.1.3"));
+    let reports_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM incidents")
+        .fetch_one(s.srv.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(reports_before, reports_after);
+}

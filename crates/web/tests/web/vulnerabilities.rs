@@ -644,6 +644,10 @@ mod mail {
 }
 
 both_backends! {
+    async fn a_finder_who_reports_signed_in_follows_the_report_from_their_account(srv) {
+        finder_with_an_account(&srv).await;
+    }
+
     async fn the_pages_take_a_finder_a_coordinator_and_a_vendor_through_to_the_public_note(srv) {
         pages_flow(&srv).await;
     }
@@ -652,7 +656,7 @@ both_backends! {
         coordination_end_to_end(&srv).await;
     }
 
-    async fn an_invalid_partner_advisory_is_refused_with_its_problems_by_json_path(srv) {
+    async fn an_invalid_partner_advisory_is_refused_with_its_problems_by_json_path_and_mandatory_test(srv) {
         let api = Api { srv: &srv, http: reqwest::Client::new() };
         let coordinator = srv.token(&srv.user(Role::Coordinator).await).await;
         let bad = json!({"document": {"category": "csaf_security_advisory", "csaf_version": "2.0", "title": 5}});
@@ -674,6 +678,43 @@ both_backends! {
         let (_, case) = api.get(Some(&coordinator), &format!("/api/v1/cases/{}", out["case"].as_str().unwrap())).await;
         assert_eq!((case["case"]["source"].as_str(), case["case"]["series"].as_str(), case["case"]["state"].as_str()), (Some("csaf"), Some("overseas"), Some("draft")), "{case}");
         assert!(!case["case"]["affected"].as_str().unwrap().is_empty(), "{case}");
+        assert_eq!(case["vulnerabilities"].as_array().map(Vec::len), Some(1), "{case}");
+
+        // Several vulnerabilities become one case that keeps each, with every CVSS
+        // version it was scored in.
+        let mut several: Value = serde_json::from_str(sample).unwrap();
+        let mut second = several["vulnerabilities"][0].clone();
+        second["cve"] = json!("CVE-2022-99999");
+        let product = second["scores"][0]["products"][0].clone();
+        second["scores"] = json!([{"products": [product],
+            "cvss_v2": {"version": "2.0", "vectorString": "AV:N/AC:L/Au:N/C:P/I:P/A:P", "baseScore": 7.5},
+            "cvss_v3": {"version": "3.0", "vectorString": "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "baseScore": 9.8, "baseSeverity": "CRITICAL"}}]);
+        several["vulnerabilities"].as_array_mut().unwrap().push(second);
+        several["document"]["tracking"]["id"] = json!("BSI-2022-0001-SEVERAL");
+        let r = api.http.post(srv.url("/api/v1/cases/import?format=csaf")).bearer_auth(&coordinator).body(several.to_string()).send().await.unwrap();
+        let out: Value = r.json().await.unwrap();
+        let key = out["case"].as_str().unwrap_or_else(|| panic!("{out}")).to_string();
+        let (_, case) = api.get(Some(&coordinator), &format!("/api/v1/cases/{key}")).await;
+        let vulns = case["vulnerabilities"].as_array().unwrap();
+        assert_eq!(vulns.len(), 2, "{case}");
+        assert_eq!(case["case"]["cve"], "CVE-2022-27193", "the case records the first");
+        let versions: Vec<&str> = vulns[1]["scores"].as_array().unwrap().iter().map(|s| s["version"].as_str().unwrap()).collect();
+        assert_eq!((vulns[1]["cve"].as_str(), versions), (Some("CVE-2022-99999"), vec!["2.0", "3.0"]));
+        let page = api.http.get(srv.url(&format!("/cases/{key}"))).bearer_auth(&coordinator).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("CVE-2022-99999") && page.contains("CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"), "the case page lists each vulnerability");
+
+        // A document that breaks a mandatory test is refused with the test's number
+        // and the JSON pointer, and nothing is created.
+        let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases").fetch_one(srv.store.pool()).await.unwrap();
+        let mut contradicting: Value = serde_json::from_str(sample).unwrap();
+        contradicting["vulnerabilities"][0]["product_status"]["known_not_affected"] = json!(["CSAFPID-0001"]);
+        let r = api.http.post(srv.url("/api/v1/cases/import?format=csaf")).bearer_auth(&coordinator).body(contradicting.to_string()).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let e: Value = r.json().await.unwrap();
+        let details: Vec<&str> = e["error"]["details"].as_array().unwrap().iter().map(|d| d.as_str().unwrap()).collect();
+        assert!(details.iter().any(|d| d.starts_with("6.1.6 /vulnerabilities/0/product_status/known_not_affected/0: product CSAFPID-0001 is both affected and not affected")), "{details:?}");
+        let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases").fetch_one(srv.store.pool()).await.unwrap();
+        assert_eq!(before, after);
 
         let cve = json!({"dataType": "CVE_RECORD", "dataVersion": "5.1", "cveMetadata": {"cveId": "CVE-2026-0042", "assignerOrgId": "2f1d5f80-6f0e-4c53-8b0f-1d9e0a7c3b11", "state": "PUBLISHED"},
             "containers": {"cna": {"providerMetadata": {"orgId": "2f1d5f80-6f0e-4c53-8b0f-1d9e0a7c3b11"}, "title": "Overflow in Widget",
@@ -1307,6 +1348,9 @@ async fn the_team_signs_its_csaf_advisories_lists_its_key_in_a_rolie_feed_and_in
     let srv = TestServer::start_with(renkei_testkit::Backend::Sqlite, |c| {
         c.mail.from = "Example CSIRT <csirt@csirt.example>".into();
         c.mail.signing_key_file = key_file.display().to_string();
+        // Behind its reverse proxy, as a CSAF provider must be: the feed's links are
+        // https.
+        c.server.public_url = Some("https://csaf.csirt.example".into());
     })
     .await;
     let api = Api {
@@ -1401,6 +1445,11 @@ async fn the_team_signs_its_csaf_advisories_lists_its_key_in_a_rolie_feed_and_in
         .get(None, &feed_url[feed_url.find("/.well-known/").unwrap()..])
         .await;
     assert_eq!(s, 200, "{feed}");
+    assert_eq!(
+        renkei_formats::csaf::validate_rolie_feed(&feed),
+        Vec::<String>::new(),
+        "{feed}"
+    );
     let entry = &feed["feed"]["entry"][0];
     let links: Vec<(&str, &str)> = entry["link"]
         .as_array()
@@ -1481,4 +1530,320 @@ async fn the_team_signs_its_csaf_advisories_lists_its_key_in_a_rolie_feed_and_in
         expires > now && expires < now + chrono::Duration::days(366),
         "RFC 9116: less than a year ahead"
     );
+}
+
+/// Registration with substance, over HTTP: each step refused until its record is
+/// there (the documents each way, kept with their SHA-256; the meeting), then the
+/// contact's account and welcome mail; the welcome link sets the password once and
+/// signs the contact in to their own vendor entry.
+async fn registration_and_welcome(srv: &TestServer) {
+    let api = Api {
+        srv,
+        http: reqwest::Client::new(),
+    };
+    let coordinator_user = srv.user(Role::Coordinator).await;
+    let coordinator = srv.token(&coordinator_user).await;
+    let (s, v) = api
+        .post(
+            None,
+            "/api/v1/vendors/apply",
+            json!({
+                "company": "Kumo Networks", "name": "Kumo PSIRT", "email": "psirt@kumo.example",
+                "products": ["Kumo Gateway"], "languages": ["ja"],
+            }),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let step = |state: &'static str| {
+        let api = &api;
+        let coordinator = coordinator.clone();
+        async move {
+            api.post(
+                Some(&coordinator),
+                &format!("/api/v1/vendors/{id}/state"),
+                json!({"state": state, "terms_version": "2026-04"}),
+            )
+            .await
+        }
+    };
+    let (s, e) = step("documents_sent").await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("conflict")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("documents sent"),
+        "{e}"
+    );
+    let form = b"%PDF-1.4 Kumo registration form";
+    let (s, doc) = api
+        .post_bytes(
+            &coordinator,
+            &format!("/api/v1/vendors/{id}/documents?direction=sent&name=form.pdf"),
+            form,
+        )
+        .await;
+    assert_eq!(s, 201, "{doc}");
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(form))
+    };
+    assert_eq!(doc["sha256"], sha.as_str());
+    // The document comes back whole, as an attachment with its digest.
+    let r = api
+        .http
+        .get(srv.url(&format!("/api/v1/vendors/{id}/documents/{}", doc["id"])))
+        .bearer_auth(&coordinator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-content-sha256"], sha.as_str());
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert_eq!(&r.bytes().await.unwrap()[..], form);
+    assert_eq!(step("documents_sent").await.0, 200);
+    api.post_bytes(
+        &coordinator,
+        &format!("/api/v1/vendors/{id}/documents?direction=returned&name=signed.pdf"),
+        b"%PDF signed",
+    )
+    .await;
+    assert_eq!(step("documents_returned").await.0, 200);
+    assert_eq!(step("meeting_held").await.0, 409, "no meeting record yet");
+    let (s, m) = api
+        .post(Some(&coordinator), &format!("/api/v1/vendors/{id}/meetings"), json!({
+            "held_on": "2026-04-10", "attendees": "Kumo PSIRT (2), coordinators (2)", "minutes": "Contacts and terms agreed.",
+        }))
+        .await;
+    assert_eq!(s, 201, "{m}");
+    assert_eq!(step("meeting_held").await.0, 200);
+    api.post(
+        Some(&coordinator),
+        "/api/v1/vendor-terms",
+        json!({"version": "2026-04", "body": "Keep it confidential."}),
+    )
+    .await;
+    assert_eq!(step("terms_agreed").await.0, 200);
+    let (s, done) = step("registered").await;
+    assert_eq!(s, 200, "{done}");
+    assert_eq!(done["welcomed"]["created"], json!(["psirt@kumo.example"]));
+    let (_, detail) = api
+        .get(Some(&coordinator), &format!("/api/v1/vendors/{id}"))
+        .await;
+    assert_eq!(detail["documents"].as_array().unwrap().len(), 2, "{detail}");
+    assert_eq!(detail["meetings"][0]["held_on"], "2026-04-10");
+    assert_eq!(detail["contacts"][0]["has_account"], true);
+    // The coordinator's page shows each step's record in words.
+    let signed = srv.signed_in(&coordinator_user).await;
+    let page = signed
+        .client
+        .get(srv.url(&format!("/vendors/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for shown in [
+        "Sent to the vendor",
+        "Returned by the vendor",
+        &sha[..16],
+        "Contacts and terms agreed.",
+        "has an account",
+        "psirt@kumo.example",
+    ] {
+        assert!(page.contains(shown), "{shown} missing from the vendor page");
+    }
+
+    // The welcome mail, in the vendor's language, carries the one-time link.
+    let body: String = sqlx::query_scalar(
+        "SELECT body FROM outbox WHERE kind = 'vendor.welcome' AND rcpt_to = 'psirt@kumo.example'",
+    )
+    .fetch_one(srv.store.pool())
+    .await
+    .unwrap();
+    assert!(body.contains("パスワード"), "{body}");
+    let link = body
+        .split_whitespace()
+        .find(|w| w.contains("/account/welcome/"))
+        .unwrap()
+        .to_string();
+    let path = &link[link.find("/account/welcome/").unwrap()..];
+    let client = srv.client();
+    let page = client.get(srv.url(path)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("psirt@kumo.example"));
+    let csrf = renkei_testkit::csrf_from(&page).unwrap();
+    let r = client
+        .post(srv.url(path))
+        .form(&[
+            ("password", "kumo gateway psirt"),
+            ("password_again", "something else!"),
+            ("_csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let r = client
+        .post(srv.url(path))
+        .form(&[
+            ("password", "kumo gateway psirt"),
+            ("password_again", "kumo gateway psirt"),
+            ("_csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let me: Value = client
+        .get(srv.url("/api/v1/vendors/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["name"], "Kumo Networks",
+        "signed in as the vendor's own contact: {me}"
+    );
+    assert!(
+        me["meetings"].as_array().unwrap().is_empty(),
+        "the team's meeting record stays the team's"
+    );
+    let again = srv.client().get(srv.url(path)).send().await.unwrap();
+    assert_eq!(again.status(), 404, "the link works once");
+    // Registration documents are the team's: a vendor reaches none by the API.
+    let (_, me_token) = {
+        let user = renkei_core::accounts::find_user_by_email(&srv.store, "psirt@kumo.example")
+            .await
+            .unwrap()
+            .unwrap();
+        let t = renkei_core::accounts::create_token(
+            &srv.store,
+            &renkei_core::audit::Actor::system("test"),
+            user.id,
+            "t",
+        )
+        .await
+        .unwrap();
+        (user, t.1)
+    };
+    let r = api
+        .http
+        .get(srv.url(&format!("/api/v1/vendors/{id}/documents/{}", doc["id"])))
+        .bearer_auth(&me_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+/// A finder who reports while signed in lists the report in their account and opens
+/// its status page from there; no one else can.
+async fn finder_with_an_account(srv: &TestServer) {
+    let researcher = srv.user(Role::Constituent).await;
+    let signed = srv.signed_in(&researcher).await;
+    let r = signed
+        .client
+        .post(srv.url("/api/v1/cases"))
+        .header("x-csrf-token", &signed.csrf)
+        .json(&json!({"title": "SQL injection in Kumo Gateway", "description": "The search box reaches the query.",
+            "reporter_name": "Hanako", "reporter_email": "hanako@lab.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let created: Value = r.json().await.unwrap();
+    let key = created["case"].as_str().unwrap().to_string();
+    let mine: Value = signed
+        .client
+        .get(srv.url("/api/v1/vulnerabilities/mine"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (mine[0]["case"].as_str(), mine[0]["standing"].as_str()),
+        (Some(key.as_str()), Some("received")),
+        "{mine}"
+    );
+    let page = signed
+        .client
+        .get(srv.url("/vulnerabilities/mine"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&key));
+    let r = signed
+        .client
+        .post(srv.url(&format!("/vulnerabilities/mine/{key}/open")))
+        .form(&[("_csrf", signed.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/vulnerabilities/status/s-"), "{to}");
+    let status = signed.client.get(srv.url(&to)).send().await.unwrap();
+    assert_eq!(status.status(), 200);
+    assert!(
+        status
+            .text()
+            .await
+            .unwrap()
+            .contains("SQL injection in Kumo Gateway")
+    );
+    // Another account sees no such report and cannot open it.
+    let other = srv.user(Role::Constituent).await;
+    let other = srv.signed_in(&other).await;
+    let r = other
+        .client
+        .post(srv.url(&format!("/vulnerabilities/mine/{key}/open")))
+        .form(&[("_csrf", other.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let theirs: Value = other
+        .client
+        .get(srv.url("/api/v1/vulnerabilities/mine"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs, json!([]));
+}
+
+mod registration {
+    use super::*;
+    use renkei_testkit::Backend;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_vendor_is_registered_step_by_step_and_its_contact_sets_a_password_from_the_welcome_mail()
+     {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            if backend == Backend::Postgres && !renkei_testkit::postgres_configured() {
+                continue;
+            }
+            let srv = TestServer::start_with(backend, |c| {
+                c.mail.from = "Example CSIRT <csirt@csirt.example>".into()
+            })
+            .await;
+            registration_and_welcome(&srv).await;
+        }
+    }
 }
