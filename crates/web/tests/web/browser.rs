@@ -404,7 +404,8 @@ async fn a_finder_follows_their_report_and_a_vendor_acknowledges_before_reading_
         http: reqwest::Client::new(),
     };
     let coordinator = srv.token(&srv.user(Role::Coordinator).await).await;
-    let (acme, acme_user, _) = registered_vendor(&api, &coordinator, "Acme", &["Router X"]).await;
+    let (acme, acme_user, acme_token) =
+        registered_vendor(&api, &coordinator, "Acme", &["Router X"]).await;
     let (s, _) = api
         .post(
             Some(&coordinator),
@@ -447,4 +448,62 @@ async fn a_finder_follows_their_report_and_a_vendor_acknowledges_before_reading_
         .wait_text("#case-description", "echoed without escaping")
         .await;
     browser.quit().await;
+
+    // A partner coordinator, in its own browser, reads the case and the vendor
+    // table beside its tracking ID, and never what the vendor told the team alone.
+    let (s, r) = api
+        .post(
+            Some(&acme_token),
+            &format!("/api/v1/cases/{key}/status"),
+            serde_json::json!({"stage": "investigating", "statement_en": "Between us: the fix ships in 2.1."}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let certcc = srv.org("CERT/CC", renkei_core::orgs::OrgKind::Csirt).await;
+    let (s, r) = api
+        .post(
+            Some(&coordinator),
+            &format!("/api/v1/cases/{key}/partners"),
+            serde_json::json!({"org_id": certcc, "tracking_id": "VU#777001"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    renkei_core::accounts::create_user(
+        &srv.store,
+        &renkei_core::audit::Actor::system("test"),
+        renkei_core::accounts::NewUser {
+            email: "analyst@certcc.example".into(),
+            display_name: "CERT/CC analyst".into(),
+            role: Role::Constituent,
+            org_id: Some(certcc),
+            password: Some(PASSWORD.into()),
+            lang: renkei_core::lang::Lang::En,
+        },
+    )
+    .await
+    .unwrap();
+    let Some(partner) = Browser::launch().await else {
+        return;
+    };
+    partner.goto(&srv.url("/login")).await;
+    partner.type_into("#email", "analyst@certcc.example").await;
+    partner.type_into("#password", PASSWORD).await;
+    partner.click("#login-submit").await;
+    partner.wait_url("/dashboard").await;
+    partner.goto(&srv.url(&format!("/cases/{key}"))).await;
+    partner.wait_text("#case-partners", "VU#777001").await;
+    partner.wait_text("#case-vendors", "Acme").await;
+    assert!(
+        partner
+            .text("#case-description")
+            .await
+            .contains("echoed without escaping"),
+        "a partner reads the details"
+    );
+    let everything = partner.script("document.body.innerText").await;
+    assert!(
+        !everything.to_string().contains("Between us"),
+        "a vendor's statement stays with the team"
+    );
+    partner.quit().await;
 }
