@@ -424,6 +424,9 @@ pub struct ServerConfig {
     /// Open connections allowed from one address at once; 0: no limit. Behind a
     /// proxy every connection comes from it: set this above its pool size.
     pub max_connections_per_address: u32,
+    /// The zone the team works in, as an offset ("+09:00"): every time a person
+    /// reads is shown in it, with the offset.
+    pub utc_offset: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -476,6 +479,7 @@ impl Default for ServerConfig {
             header_timeout_secs: 10,
             body_timeout_secs: 60,
             max_connections_per_address: 64,
+            utc_offset: "+09:00".into(),
         }
     }
 }
@@ -594,6 +598,15 @@ pub fn utc_offset_seconds(s: &str) -> Option<i64> {
         return None;
     }
     Some(sign * (h * 3600 + m * 60))
+}
+
+impl ServerConfig {
+    /// The team's zone (checked at load; UTC if it somehow is not an offset).
+    pub fn team_zone(&self) -> chrono::FixedOffset {
+        utc_offset_seconds(&self.utc_offset)
+            .and_then(|s| chrono::FixedOffset::east_opt(s as i32))
+            .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"))
+    }
 }
 
 impl Config {
@@ -818,6 +831,12 @@ impl Config {
             return bad(format!(
                 "vuln.publisher_namespace: {:?} must be a URL",
                 self.vuln.publisher_namespace
+            ));
+        }
+        if utc_offset_seconds(&self.server.utc_offset).is_none() {
+            return bad(format!(
+                "server.utc_offset: {:?} is not an offset such as +09:00",
+                self.server.utc_offset
             ));
         }
         if utc_offset_seconds(&self.observe.utc_offset).is_none() {
@@ -1074,6 +1093,7 @@ mod tests {
                 "vuln.note_digits" => "8",
                 "vuln.publisher_namespace" => "https://csirt.example",
                 "observe.utc_offset" => "+09:00",
+                "server.utc_offset" => "-05:00",
                 "observe.surge_threshold" => "3.5",
                 "clocks.escalate_to" => "lead@csirt.example",
                 "clocks.rules" => "phishing/*: first=4h close=7d; */red: first=2h",

@@ -48,6 +48,29 @@ pub fn format(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// A time as a person reads it: in the team's zone, to the minute, with the offset
+/// (`2026-12-07 21:05 +09:00`).
+pub fn shown(t: DateTime<Utc>, zone: chrono::FixedOffset) -> String {
+    t.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M %:z")
+        .to_string()
+}
+
+/// A stored time as a person reads it ([`shown`]); text that is not a time stays
+/// as it is.
+pub fn shown_str(stored: &str, zone: chrono::FixedOffset) -> String {
+    parse(stored)
+        .map(|t| shown(t, zone))
+        .unwrap_or_else(|| stored.to_string())
+}
+
+/// The day a stored time falls on in the team's zone (`2026-12-07`).
+pub fn day_str(stored: &str, zone: chrono::FixedOffset) -> String {
+    parse(stored)
+        .map(|t| t.with_timezone(&zone).format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| stored.chars().take(10).collect())
+}
+
 pub fn parse(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
@@ -57,6 +80,17 @@ pub fn parse(s: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_shown_in_the_team_zone_with_the_offset() {
+        let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+        assert_eq!(
+            shown_str("2026-12-06T15:05:59.123456Z", jst),
+            "2026-12-07 00:05 +09:00"
+        );
+        assert_eq!(day_str("2026-12-06T15:05:59.123456Z", jst), "2026-12-07");
+        assert_eq!(shown_str("not a time", jst), "not a time");
+    }
 
     #[test]
     fn stored_timestamps_sort_as_strings_in_time_order() {

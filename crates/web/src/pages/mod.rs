@@ -93,6 +93,7 @@ impl Page {
             csrf: &self.csrf,
             path: &self.path,
             active,
+            zone: self.state.config.server.team_zone(),
         }
     }
 
@@ -112,6 +113,8 @@ pub struct Shell<'a> {
     pub csrf: &'a str,
     pub path: &'a str,
     pub active: &'static str,
+    /// The team's zone: every time on a page is shown in it.
+    pub zone: chrono::FixedOffset,
 }
 
 impl Shell<'_> {
@@ -119,11 +122,23 @@ impl Shell<'_> {
         self.catalog.get(key)
     }
 
-    /// A stored time as people read it: to the minute, with its zone.
+    /// A stored time as people read it: in the team's zone, to the minute, with the
+    /// offset.
     pub fn when(&self, stored: &str) -> String {
-        renkei_core::time::parse(stored)
-            .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-            .unwrap_or_else(|| stored.to_string())
+        renkei_core::time::shown_str(stored, self.zone)
+    }
+
+    /// An optional stored time, or a dash.
+    pub fn when_opt(&self, stored: &Option<String>) -> String {
+        stored
+            .as_deref()
+            .map(|s| self.when(s))
+            .unwrap_or_else(|| "—".into())
+    }
+
+    /// The day a stored time falls on, in the team's zone.
+    pub fn day(&self, stored: &str) -> String {
+        renkei_core::time::day_str(stored, self.zone)
     }
 
     /// A stored word (`group.id` in the catalogs) as people read it.

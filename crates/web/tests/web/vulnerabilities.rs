@@ -1658,6 +1658,17 @@ async fn registration_and_welcome(srv: &TestServer) {
     ] {
         assert!(page.contains(shown), "{shown} missing from the vendor page");
     }
+    let applied = renkei_core::time::parse(v["applied_at"].as_str().unwrap()).unwrap();
+    let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+    assert!(
+        page.contains(
+            &applied
+                .with_timezone(&jst)
+                .format("%Y-%m-%d %H:%M +09:00")
+                .to_string()
+        ),
+        "times in the team's zone (JST by default) with the offset"
+    );
 
     // The welcome mail, in the vendor's language, carries the one-time link.
     let body: String = sqlx::query_scalar(
