@@ -50,6 +50,9 @@ pub struct Seeded {
     pub topics: i64,
     pub coordinator: String,
     pub password: String,
+    /// Accounts the database already had (an administrator made through the setup
+    /// link): kept as they were.
+    pub kept_accounts: i64,
 }
 
 /// A small deterministic generator: the same quarter seeds the same data.
@@ -391,6 +394,7 @@ pub async fn seed(
             "the database already holds reports, alerts, cases or sensors: demo seed fills an empty one"
         );
     }
+    let kept_accounts = accounts::user_count(&store).await?;
     let server = renkei_web::build_with_store(config, store)
         .await
         .context("building the server")?;
@@ -405,6 +409,7 @@ pub async fn seed(
     let mut rng = Rng(0x5EED_0000 ^ (quarter.year as u64 * 10 + u64::from(quarter.quarter)));
     let mut seeded = Seeded {
         quarter: quarter.to_string(),
+        kept_accounts,
         ..Default::default()
     };
 

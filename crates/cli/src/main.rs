@@ -270,6 +270,7 @@ enum EnrichCommand {
     },
     /// Print what is known about addresses, one JSON line each:
     /// {"ip", "prefix", "asn", "as_name", "country", "abuse": [{"email", …}], "csirt"}.
+    /// Says so when no tables are loaded; exits 2 when an argument is not an address.
     Lookup {
         #[arg(required = true, value_name = "IP")]
         ips: Vec<String>,
@@ -637,7 +638,27 @@ async fn progress(store: &Store, id: i64, wait: bool) -> anyhow::Result<ExitCode
     }
 }
 
+/// Says so when an SQLite URL names a file that is not there yet: a command run
+/// from another directory than usual would otherwise quietly start a second,
+/// empty database beside the real one.
+fn note_new_database(url: &str) {
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return;
+    };
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" || std::path::Path::new(path).exists() {
+        return;
+    }
+    let shown = std::path::absolute(path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.to_string());
+    say!(
+        "renkei: no database at {shown}; creating a new one there (database.url or RENKEI_DATABASE_URL names another)"
+    );
+}
+
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    note_new_database(&config.database.url);
     Store::open(&config.database.url, config.database.max_connections)
         .await
         .with_context(|| format!("opening the database {}", redact(&config.database.url)))
@@ -679,6 +700,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             init_logging(&config);
+            note_new_database(&config.database.url);
             serve(config).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -808,8 +830,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     renkei_core::time::Clock::system().now().date_naive(),
                 ),
             };
+            note_new_database(&config.database.url);
             let seeded = demo::seed(config, quarter, reports, subscribers).await?;
             out!("{}", serde_json::to_string(&seeded)?);
+            if seeded.kept_accounts > 0 {
+                say!(
+                    "renkei: the database already had {} account(s); they are kept as they were, beside the demo's coordinators",
+                    seeded.kept_accounts
+                );
+            }
             say!(
                 "renkei: demo data for {} is in; sign in as {} with the password {}",
                 seeded.quarter,
@@ -1289,10 +1318,21 @@ async fn enrich(store: &Store, cmd: EnrichCommand) -> anyhow::Result<ExitCode> {
         }
         EnrichCommand::Lookup { ips } => {
             let tables = Enricher::open(store).await?.tables();
+            if tables.counts.values().all(|n| *n == 0) {
+                say!(
+                    "renkei: no enrichment tables are loaded, so nothing is known about any address; load them with `renkei enrich load`"
+                );
+            }
+            let mut code = ExitCode::SUCCESS;
             for ip in ips {
+                if ip.trim().parse::<std::net::IpAddr>().is_err() {
+                    say!("renkei: {ip:?} is not an IP address");
+                    code = ExitCode::from(2);
+                    continue;
+                }
                 out!("{}", serde_json::to_string(&tables.lookup_str(&ip))?);
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(code)
         }
     }
 }

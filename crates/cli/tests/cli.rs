@@ -426,6 +426,19 @@ async fn serve_with_no_database_flag_creates_the_default_sqlite_file_under_data(
     let _ = child.wait();
     assert!(seen.contains("sqlite://./data/renkei.db"), "{seen}");
     assert!(dir.path().join("data/renkei.db").exists());
+    // A new file is announced with its absolute path, so that a second database
+    // started by mistake in another directory does not go unnoticed.
+    let absolute = std::fs::canonicalize(dir.path())
+        .unwrap()
+        .join("data/renkei.db");
+    assert!(
+        seen.contains(&format!("no database at {}", absolute.display()))
+            || seen.contains(&format!(
+                "no database at {}",
+                dir.path().join("data/renkei.db").display()
+            )),
+        "{seen}"
+    );
 }
 
 #[test]

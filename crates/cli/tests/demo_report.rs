@@ -42,6 +42,19 @@ fn tool(name: &str) -> bool {
 
 async fn seed_then_report(backend: Backend) {
     let db = FreshDatabase::create(backend).await;
+    // The administrator made first (as the setup link would) is kept, and said so.
+    let (ok, _, err) = renkei(
+        &db.url,
+        &[
+            "admin",
+            "create-user",
+            "--email",
+            "chief@csirt.example",
+            "--role",
+            "admin",
+        ],
+    );
+    assert!(ok, "{err}");
     let (ok, out, err) = renkei(
         &db.url,
         &[
@@ -60,6 +73,11 @@ async fn seed_then_report(backend: Backend) {
     assert_eq!(seeded["reports"], 150, "{seeded}");
     assert!(seeded["by_mail"].as_i64().unwrap() > 50 && seeded["by_form"].as_i64().unwrap() > 20);
     assert!(err.contains("coordinator1@demo.renkei.example"), "{err}");
+    assert_eq!(seeded["kept_accounts"], 1, "{seeded}");
+    assert!(
+        err.contains("already had 1 account(s); they are kept"),
+        "{err}"
+    );
 
     // A second seed refuses: the demo fills an empty database only.
     let (ok, _, err) = renkei(

@@ -32,6 +32,10 @@ both_backends! {
     async fn enrichment_tables_load_from_the_public_formats_and_lookups_print_one_line_per_address(srv) {
         let dir = tempfile::tempdir().unwrap();
         let db = srv.database.url.clone();
+        // Before anything is loaded, a lookup says why it knows nothing.
+        let out = renkei().args(["enrich", "lookup", "--database-url", &db, "192.0.2.10"]).output().unwrap();
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no enrichment tables are loaded"), "{}", String::from_utf8_lossy(&out.stderr));
         let load = |kind: &str, format: &str, files: &[String]| {
             renkei().args(["enrich", "load", "--database-url", &db, "--kind", kind, "--format", format]).args(files).output().unwrap()
         };
@@ -49,9 +53,12 @@ both_backends! {
         assert!(load("csirts", "csv", &[csirts]).status.success());
 
         let out = renkei().args(["enrich", "lookup", "--database-url", &db, "192.0.2.10", "192.0.2.130", "2001:db8::1", "10.9.8.7", "not-an-ip"]).output().unwrap();
-        assert!(out.status.success());
+        // Something that is not an address is named, and the exit says so.
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("\"not-an-ip\" is not an IP address"));
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("no enrichment tables"));
         let l = lines(&out);
-        assert_eq!(l.len(), 5);
+        assert_eq!(l.len(), 4);
         assert_eq!(l[0]["prefix"], "192.0.2.0/24");
         assert_eq!(l[0]["asn"], 64500);
         assert_eq!(l[0]["as_name"], "Example, Inc.");
