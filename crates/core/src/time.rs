@@ -71,6 +71,27 @@ pub fn day_str(stored: &str, zone: chrono::FixedOffset) -> String {
         .unwrap_or_else(|| stored.chars().take(10).collect())
 }
 
+/// A time as a person types it: RFC 3339 with its offset, or a plain
+/// `2024-01-15 07:22[:18]` (a `T` may stand for the space, as browsers send it),
+/// taken to be in `zone`. `None` for anything else.
+pub fn typed(s: &str, zone: chrono::FixedOffset) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Some(t) = parse(s) {
+        return Some(t);
+    }
+    let plain = s.replacen('T', " ", 1);
+    [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y/%m/%d %H:%M:%S",
+        "%Y/%m/%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(&plain, f).ok())
+    .and_then(|t| t.and_local_timezone(zone).single())
+    .map(|t| t.with_timezone(&Utc))
+}
+
 pub fn parse(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
@@ -90,6 +111,18 @@ mod tests {
         );
         assert_eq!(day_str("2026-12-06T15:05:59.123456Z", jst), "2026-12-07");
         assert_eq!(shown_str("not a time", jst), "not a time");
+    }
+
+    #[test]
+    fn a_typed_time_without_an_offset_is_the_team_zone_s() {
+        let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+        let want = parse("2024-01-14T22:22:00Z").unwrap();
+        assert_eq!(typed("2024-01-15 07:22", jst), Some(want));
+        assert_eq!(typed("2024-01-15T07:22", jst), Some(want));
+        assert_eq!(typed("2024/01/15 07:22:00", jst), Some(want));
+        assert_eq!(typed("2024-01-15T07:22:00+09:00", jst), Some(want));
+        assert_eq!(typed("yesterday evening", jst), None);
+        assert_eq!(typed("2024-13-40 07:22", jst), None);
     }
 
     #[test]

@@ -166,6 +166,21 @@ impl FormReport {
         if self.hosts.len() > 1000 {
             return Err(IncidentError::invalid("hosts", "at most 1000 hosts"));
         }
+        // A time that cannot be read is refused, not dropped: the reporter fixes it.
+        if let Some(t) = self
+            .occurred_at
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            && chrono::DateTime::parse_from_rfc3339(t).is_err()
+        {
+            return Err(IncidentError::invalid(
+                "occurred_at",
+                format!(
+                    "{t:?} is not a time; write it as 2024-01-15 07:22 or 2024-01-15T07:22:18+09:00"
+                ),
+            ));
+        }
         match self.tlp.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
             Some(t) => Tlp::parse(t).map_err(|e| IncidentError::invalid("tlp", e.to_string())),
             None => Ok(Tlp::Amber),

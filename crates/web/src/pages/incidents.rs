@@ -74,8 +74,16 @@ pub struct ReportFormFields {
 }
 
 impl ReportFormFields {
-    fn report(&self) -> FormReport {
+    /// The report as intake takes it. A time typed without an offset is the team's
+    /// (as the form says); one that cannot be read goes on as typed, to be refused
+    /// with the reason.
+    fn report(&self, zone: chrono::FixedOffset) -> FormReport {
         let opt = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+        let occurred_at = opt(&self.occurred_at).map(|t| {
+            renkei_core::time::typed(&t, zone)
+                .map(|at| at.with_timezone(&zone).to_rfc3339())
+                .unwrap_or(t)
+        });
         FormReport {
             site_org: self.site_org.clone(),
             site_url: opt(&self.site_url),
@@ -89,7 +97,7 @@ impl ReportFormFields {
                 .filter(|h| !h.is_empty())
                 .map(str::to_string)
                 .collect(),
-            occurred_at: opt(&self.occurred_at),
+            occurred_at,
             description: self.description.clone(),
             logs: self.logs.clone(),
             tlp: self.tlp.clone(),
@@ -155,7 +163,7 @@ pub(crate) async fn submit(
                 &page.state.intake,
                 &page.auth.actor(),
                 channel,
-                &fields.report(),
+                &fields.report(page.state.config.server.team_zone()),
                 by,
             )
             .await
@@ -189,6 +197,7 @@ fn field_label(field: &str) -> &'static str {
         "reporter_name" => "report.reporter_name",
         "reporter_email" => "report.reporter_email",
         "description" => "report.description",
+        "occurred_at" => "report.occurred_at",
         "hosts" => "report.hosts",
         "tlp" => "report.tlp",
         _ => "report.form",
@@ -553,6 +562,48 @@ pub(crate) async fn report(
 }
 
 impl ReportPage<'_> {
+    /// The report's text in runs, each marked when it is one of the indicators found
+    /// in it (addresses, URLs, domains, mail addresses), so the page can highlight
+    /// them. Very long texts or lists are shown unmarked rather than slowly.
+    fn body_segments(&self) -> Vec<(String, bool)> {
+        let body = self.report.body.as_str();
+        let needles: Vec<&str> = self
+            .ips
+            .iter()
+            .map(|(ip, _)| ip.as_str())
+            .chain(self.urls.iter().map(String::as_str))
+            .chain(self.emails.iter().map(String::as_str))
+            .chain(self.domains.iter().map(String::as_str))
+            .filter(|n| n.len() >= 3)
+            .take(300)
+            .collect();
+        if body.len() > 512 * 1024 || needles.is_empty() {
+            return vec![(body.to_string(), false)];
+        }
+        let mut spans: Vec<(usize, usize)> = needles
+            .iter()
+            .flat_map(|n| body.match_indices(n).map(|(i, m)| (i, i + m.len())))
+            .collect();
+        // Earliest first, the longest of those that start together.
+        spans.sort_by_key(|&(start, end)| (start, std::cmp::Reverse(end)));
+        let mut out = Vec::new();
+        let mut at = 0;
+        for (start, end) in spans {
+            if start < at {
+                continue;
+            }
+            if start > at {
+                out.push((body[at..start].to_string(), false));
+            }
+            out.push((body[start..end].to_string(), true));
+            at = end;
+        }
+        if at < body.len() {
+            out.push((body[at..].to_string(), false));
+        }
+        out
+    }
+
     fn takedowns_of(&self, id: &i64) -> Vec<&renkei_incident::takedowns::Takedown> {
         self.takedowns
             .iter()

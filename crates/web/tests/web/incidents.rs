@@ -60,6 +60,39 @@ both_backends! {
         let page = s.client.get(srv.url(&format!("/reports/{tracking}"))).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("id=\"raw-message\"") && page.contains("Failed password for root"));
         assert!(page.contains("intrusion-attempts/brute-force"));
+        // The reporter's words and logs read as text, the addresses found in them marked.
+        let text = page.split("id=\"report-text\"").nth(1).expect("the report's text is shown").split("</pre>").next().unwrap();
+        assert!(text.contains("SSH への総当たり攻撃を受けています。") && text.contains("Failed password for root"));
+        assert!(text.contains("<mark>198.51.100.7</mark>") && text.contains("<mark>203.0.113.9</mark>"), "{text}");
+        assert!(!text.contains("\\r\\n") && !text.contains("\\n"), "no JSON escapes: {text}");
+    }
+
+    async fn a_time_typed_in_the_form_is_the_team_s_and_one_that_cannot_be_read_is_refused(srv) {
+        let client = srv.client();
+        let csrf = form_page(&srv, &client).await;
+        let mut f = fields(&csrf, "taro@shop.example.co.jp");
+        f.push(("occurred_at", "2024-01-15 07:22"));
+        let r = client.post(srv.url("/report")).form(&f).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let page = r.text().await.unwrap();
+        let id: i64 = page.split("id=\"tracking-number\">#").nth(1).unwrap().split('<').next().unwrap().parse().unwrap();
+        let coordinator = srv.user(Role::Coordinator).await;
+        let token = srv.token(&coordinator).await;
+        let report: Value = reqwest::Client::new().get(srv.url(&format!("/api/v1/reports/{id}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let at = renkei_core::time::parse(report["occurred_at"].as_str().unwrap_or_else(|| panic!("{report}"))).unwrap();
+        assert_eq!(at, renkei_core::time::parse("2024-01-14T22:22:00Z").unwrap(), "07:22 JST: {report}");
+        let s = srv.signed_in(&coordinator).await;
+        let page = s.client.get(srv.url(&format!("/reports/{id}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("2024-01-15 07:22 +09:00"), "shown in the team's zone");
+
+        let mut f = fields(&csrf, "taro@shop.example.co.jp");
+        f.push(("occurred_at", "last Tuesday night"));
+        let r = client.post(srv.url("/report")).form(&f).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("When it happened") && page.contains("last Tuesday night"), "the problem is named, the value kept");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports").fetch_one(srv.store.pool()).await.unwrap();
+        assert_eq!(n, 1, "nothing stored from the refused form");
     }
 
     async fn a_form_with_a_mistake_comes_back_with_the_problem_and_the_values_kept(srv) {
