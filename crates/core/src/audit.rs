@@ -15,6 +15,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use sqlx::AssertSqlSafe;
 
 use crate::store::{Dialect, Tx};
 use crate::{Result, Store};
@@ -407,6 +408,106 @@ pub async fn list(store: &Store, before_seq: Option<i64>, limit: i64) -> Result<
     .fetch_all(store.pool())
     .await?;
     Ok(rows)
+}
+
+/// What an auditor looks for: who (part of the actor's name or address), what (an
+/// action, or its family: `vendor` finds `vendor.state`), which object (its type,
+/// and its id), and when (`from` inclusive, `to` exclusive, stored times).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct AuditFilter {
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+    #[serde(default)]
+    pub object_type: Option<String>,
+    #[serde(default)]
+    pub object_id: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+impl AuditFilter {
+    fn given(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.actor,
+            &self.action,
+            &self.object_type,
+            &self.object_id,
+            &self.from,
+            &self.to,
+        ]
+        .iter()
+        .all(|v| Self::given(v).is_none())
+    }
+}
+
+/// Entries that match `filter`, newest first, a page at a time (`before_seq`).
+pub async fn search(
+    store: &Store,
+    filter: &AuditFilter,
+    before_seq: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>> {
+    // `$1` is the page's boundary; each value the filter gives is the next one.
+    fn param(binds: &mut Vec<String>, v: String) -> String {
+        binds.push(v);
+        format!("${}", binds.len() + 1)
+    }
+    let mut binds: Vec<String> = Vec::new();
+    let mut clauses = vec!["seq < $1".to_string()];
+    if let Some(a) = AuditFilter::given(&filter.actor) {
+        let p = param(&mut binds, format!("%{}%", like_escape(&a.to_lowercase())));
+        clauses.push(format!("LOWER(actor) LIKE {p} ESCAPE '\\'"));
+    }
+    if let Some(a) = AuditFilter::given(&filter.action) {
+        // The action itself, or the family it heads.
+        let exact = param(&mut binds, a.to_string());
+        let family = param(&mut binds, format!("{}.%", like_escape(a)));
+        clauses.push(format!(
+            "(action = {exact} OR action LIKE {family} ESCAPE '\\')"
+        ));
+    }
+    if let Some(t) = AuditFilter::given(&filter.object_type) {
+        let p = param(&mut binds, t.to_string());
+        clauses.push(format!("object_type = {p}"));
+    }
+    if let Some(id) = AuditFilter::given(&filter.object_id) {
+        let p = param(&mut binds, id.to_string());
+        clauses.push(format!("object_id = {p}"));
+    }
+    if let Some(f) = AuditFilter::given(&filter.from) {
+        let p = param(&mut binds, f.to_string());
+        clauses.push(format!("at >= {p}"));
+    }
+    if let Some(t) = AuditFilter::given(&filter.to) {
+        let p = param(&mut binds, t.to_string());
+        clauses.push(format!("at < {p}"));
+    }
+    let sql = format!(
+        "SELECT seq, at, actor_user_id, actor, action, object_type, object_id, changes, hash
+         FROM audit_log WHERE {} ORDER BY seq DESC LIMIT {}",
+        clauses.join(" AND "),
+        limit.clamp(1, 1000)
+    );
+    let mut q = sqlx::query_as(AssertSqlSafe(sql)).bind(before_seq.unwrap_or(i64::MAX));
+    for b in &binds {
+        q = q.bind(b);
+    }
+    Ok(q.fetch_all(store.pool()).await?)
+}
+
+/// `%` and `_` in what a person typed match themselves.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// The history of one object, oldest first.

@@ -280,13 +280,69 @@ pub(crate) async fn token_revoke(c: Ctx, Path(id): Path<i64>) -> Result<Response
 pub struct AuditQuery {
     before: Option<i64>,
     limit: Option<i64>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    object_type: Option<String>,
+    #[serde(default)]
+    object_id: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// A bound of an audit search as given: a day (`2026-12-07`, in the team's zone;
+/// the end bound takes the whole day) or a time with its offset. Stored-time text,
+/// so that it compares with `at`.
+pub(crate) fn audit_bound(
+    given: &str,
+    zone: chrono::FixedOffset,
+    end: bool,
+) -> Result<Option<String>, AppError> {
+    let given = given.trim();
+    if given.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(given, "%Y-%m-%d") {
+        let day = if end {
+            day.succ_opt().unwrap_or(day)
+        } else {
+            day
+        };
+        let at = day
+            .and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(zone).single())
+            .map(|t| renkei_core::time::format(t.with_timezone(&chrono::Utc)));
+        return Ok(at);
+    }
+    renkei_core::time::typed(given, zone)
+        .map(|t| Some(renkei_core::time::format(t)))
+        .ok_or_else(|| {
+            AppError::from(renkei_core::CoreError::invalid(
+                if end { "to" } else { "from" },
+                format!("{given:?} is not a day (2026-12-07) or a time"),
+            ))
+        })
 }
 
 pub(crate) async fn audit(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response, AppError> {
-    Ok(Json(audit::list(&state.store, q.before, q.limit.unwrap_or(100)).await?).into_response())
+    let zone = state.config.server.team_zone();
+    let filter = audit::AuditFilter {
+        actor: q.actor,
+        action: q.action,
+        object_type: q.object_type,
+        object_id: q.object_id,
+        from: audit_bound(q.from.as_deref().unwrap_or(""), zone, false)?,
+        to: audit_bound(q.to.as_deref().unwrap_or(""), zone, true)?,
+    };
+    let entries = audit::search(&state.store, &filter, q.before, q.limit.unwrap_or(100)).await?;
+    Ok(Json(entries).into_response())
 }
 
 pub(crate) async fn audit_verify(State(state): State<AppState>) -> Result<Response, AppError> {

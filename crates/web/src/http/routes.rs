@@ -641,8 +641,14 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
                 query: &[
                     ("before", "integer", "only entries with a smaller sequence number (paging)"),
                     ("limit", "integer", "at most this many entries, 1 to 1000 (default 100)"),
+                    ("actor", "string", "part of who acted (name or address, any case)"),
+                    ("action", "string", "an action (vendor.state) or its family (vendor)"),
+                    ("object_type", "string", "the kind of object (incident, case, vendor, user, …)"),
+                    ("object_id", "string", "the object's id, with object_type"),
+                    ("from", "string", "from this day (YYYY-MM-DD, the team's zone) or time"),
+                    ("to", "string", "up to and including this day, or before this time"),
                 ],
-                ..doc("Audit log entries, newest first.", None, Some("AuditEntry[]"), 200)
+                ..doc("Audit log entries, newest first, filtered by who, what, which object and when.", None, Some("AuditEntry[]"), 200)
             },
             api::audit,
         )

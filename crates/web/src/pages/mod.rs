@@ -1451,25 +1451,73 @@ struct AuditPage<'a> {
     shell: Shell<'a>,
     entries: Vec<AuditEntry>,
     verdict: Verdict,
-    older: Option<i64>,
+    /// The query string of the next (older) page, filters kept.
+    older: Option<String>,
+    q: AuditQuery,
 }
 
-#[derive(Deserialize)]
+/// The audit page's filters as typed: days (`YYYY-MM-DD`) in the team's zone.
+#[derive(Deserialize, Default, Clone)]
 pub struct AuditQuery {
     before: Option<i64>,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    object_type: String,
+    #[serde(default)]
+    object_id: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+impl AuditQuery {
+    fn filter(&self, zone: chrono::FixedOffset) -> Result<audit::AuditFilter, AppError> {
+        Ok(audit::AuditFilter {
+            actor: Some(self.actor.clone()),
+            action: Some(self.action.clone()),
+            object_type: Some(self.object_type.clone()),
+            object_id: Some(self.object_id.clone()),
+            from: crate::api::audit_bound(&self.from, zone, false)?,
+            to: crate::api::audit_bound(&self.to, zone, true)?,
+        })
+    }
+
+    fn older(&self, seq: i64) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("before", &seq.to_string());
+        for (k, v) in [
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("object_type", &self.object_type),
+            ("object_id", &self.object_id),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
+            if !v.trim().is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        q.finish()
+    }
 }
 
 pub(crate) async fn audit(page: Page, Query(q): Query<AuditQuery>) -> Result<Response, AppError> {
     const PAGE: i64 = 100;
-    let entries = audit::list(page.store(), q.before, PAGE).await?;
+    let filter = q.filter(page.state.config.server.team_zone())?;
+    let entries = audit::search(page.store(), &filter, q.before, PAGE).await?;
     let verdict = audit::verify(page.store()).await?;
     let older = (entries.len() as i64 == PAGE)
-        .then(|| entries.last().map(|e| e.seq))
+        .then(|| entries.last().map(|e| q.older(e.seq)))
         .flatten();
     html(&AuditPage {
         shell: page.shell("audit"),
         entries,
         verdict,
         older,
+        q,
     })
 }

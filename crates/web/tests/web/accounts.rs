@@ -23,6 +23,61 @@ async fn count(srv: &TestServer, table: &str) -> i64 {
 }
 
 both_backends! {
+    async fn the_audit_log_is_searched_by_who_what_which_object_and_when(srv) {
+        let admin = srv.user(Role::Admin).await;
+        let token = srv.token(&admin).await;
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let u = renkei_core::accounts::create_user(&srv.store, &renkei_core::audit::Actor::system("test"), renkei_core::accounts::NewUser {
+                email: format!("person{n}@csirt.example"), display_name: String::new(), role: Role::Coordinator,
+                org_id: None, password: None, lang: renkei_core::lang::Lang::Ja,
+            })
+            .await
+            .unwrap();
+            ids.push(u.id);
+        }
+        let http = reqwest::Client::new();
+        let get = |q: String| {
+            let http = http.clone();
+            let token = token.clone();
+            let url = srv.url(&format!("/api/v1/audit?{q}"));
+            async move {
+                let r = http.get(url).bearer_auth(&token).send().await.unwrap();
+                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let actions = |v: &serde_json::Value| -> Vec<String> { v.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect() };
+        // What: an action's family.
+        let (s, family) = get("action=user".into()).await;
+        assert_eq!(s, 200, "{family}");
+        assert!(actions(&family).len() >= 4 && actions(&family).iter().all(|a| a.starts_with("user.")), "{family}");
+        // Which object.
+        let (_, one) = get(format!("action=user.created&object_type=user&object_id={}", ids[1])).await;
+        assert_eq!(one.as_array().unwrap().len(), 1, "{one}");
+        assert_eq!(one[0]["changes"]["email"], "person1@csirt.example");
+        // Who, in any case; what a person types as % matches only itself.
+        let (_, by) = get("actor=SYSTEM:TE&action=user.created".into()).await;
+        assert_eq!(by.as_array().unwrap().len(), 4, "the three and the admin, all made by the test: {by}");
+        let (_, none) = get("actor=%25".into()).await;
+        assert_eq!(none, serde_json::json!([]));
+        // When: days in the team's zone.
+        let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+        let today = srv.clock.now().with_timezone(&jst).date_naive();
+        let (_, later) = get(format!("from={}", today.succ_opt().unwrap())).await;
+        assert_eq!(later, serde_json::json!([]));
+        let (_, earlier) = get(format!("to={}", today.pred_opt().unwrap())).await;
+        assert_eq!(earlier, serde_json::json!([]));
+        let (_, now) = get(format!("from={today}&to={today}&action=user.created")).await;
+        assert_eq!(now.as_array().unwrap().len(), 4, "{now}");
+        let (s, bad) = get("from=someday".into()).await;
+        assert_eq!((s, bad["error"]["code"].as_str()), (422, Some("invalid_input")), "{bad}");
+        // The page: the same filters, kept in the form.
+        let signed = srv.signed_in(&admin).await;
+        let page = signed.client.get(srv.url("/admin/audit?action=user.created&actor=system")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("person2@csirt.example") && page.contains("value=\"user.created\""));
+        assert!(!page.contains("<td>login</td>"), "sign-ins are filtered out");
+    }
+
     async fn a_wrong_password_is_refused_audited_and_opens_no_session(srv) {
         let user = srv.user(Role::Coordinator).await;
         let client = srv.client();
