@@ -210,3 +210,18 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistic
         ),
     })
 }
+
+/// When the latest report came in, if any: pages that show a period open on the one
+/// that has data.
+pub async fn latest_report_at(store: &Store) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT MAX(received_at) FROM reports")
+        .fetch_one(store.pool())
+        .await?)
+}
+
+/// When the first report came in, if any: how far back a period picker reaches.
+pub async fn earliest_report_at(store: &Store) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT MIN(received_at) FROM reports")
+        .fetch_one(store.pool())
+        .await?)
+}

@@ -738,8 +738,24 @@ impl StatsPage<'_> {
     }
 }
 
+/// The statistics of a period; with none chosen, the quarter of today, or — when
+/// nothing was received since it began — the quarter of the latest report, so the
+/// page never opens on an empty quarter when there is data.
 pub(crate) async fn statistics(page: Page, Query(p): Query<Period>) -> Result<Response, AppError> {
-    let (from, to) = p.resolve(page.now.date_naive())?;
+    let unchosen = [&p.from, &p.to]
+        .iter()
+        .all(|v| v.as_deref().is_none_or(|v| v.trim().is_empty()));
+    let mut today = page.now.date_naive();
+    if unchosen {
+        let (from, _) = p.resolve(today)?;
+        let latest = stats::latest_report_at(page.store()).await?;
+        if let Some(at) = latest.as_deref().and_then(renkei_core::time::parse)
+            && renkei_core::time::format(at) < from
+        {
+            today = at.date_naive();
+        }
+    }
+    let (from, to) = p.resolve(today)?;
     let s = stats::statistics(page.store(), &from, &to).await?;
     html(&StatsPage {
         shell: page.shell("statistics"),

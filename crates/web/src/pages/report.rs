@@ -52,8 +52,32 @@ struct ActivityPage<'a> {
 }
 
 /// The report of the last complete quarter.
-pub(crate) async fn index(State(state): State<AppState>) -> Result<Response, AppError> {
-    let q = Quarter::last_complete(state.store.now().date_naive());
+#[derive(Deserialize)]
+pub struct Chosen {
+    #[serde(default)]
+    quarter: Option<String>,
+}
+
+/// The quarter a report is opened on: the one chosen in the picker; else the last
+/// complete one, or the quarter of the latest report when nothing came in since.
+pub(crate) async fn index(
+    State(state): State<AppState>,
+    Query(chosen): Query<Chosen>,
+) -> Result<Response, AppError> {
+    if let Some(q) = chosen
+        .quarter
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+    {
+        let q = Quarter::parse(q)?;
+        return Ok(see_other(&format!("/activity/{q}")));
+    }
+    let mut q = Quarter::last_complete(state.store.now().date_naive());
+    let latest = renkei_incident::stats::latest_report_at(&state.store).await?;
+    if let Some(at) = latest.as_deref().and_then(renkei_core::time::parse) {
+        q = q.min(Quarter::of(at.date_naive()));
+    }
     Ok(see_other(&format!("/activity/{q}")))
 }
 
@@ -64,7 +88,20 @@ pub(crate) async fn page(
 ) -> Result<Response, AppError> {
     let lang = reading_lang(&q, page.lang);
     let report = build(&page.state, &quarter, lang).await?;
-    let mut quarters = vec![Quarter::last_complete(page.now.date_naive())];
+    // From the last complete quarter back to the first with data (the one shown
+    // included), at most fifty years.
+    let shown = report.quarter;
+    let earliest = renkei_incident::stats::earliest_report_at(page.store())
+        .await?
+        .as_deref()
+        .and_then(renkei_core::time::parse)
+        .map(|t| Quarter::of(t.date_naive()));
+    let oldest = earliest.map_or(shown, |e| e.min(shown));
+    let mut quarters = vec![Quarter::last_complete(page.now.date_naive()).max(shown)];
+    while quarters.len() < 200 && quarters[quarters.len() - 1] > oldest {
+        let p = quarters[quarters.len() - 1].previous();
+        quarters.push(p);
+    }
     while quarters.len() < 8 {
         let p = quarters[quarters.len() - 1].previous();
         quarters.push(p);

@@ -16,6 +16,28 @@ async fn put(api: &Api<'_>, who: &str, path: &str, body: Value) -> (u16, Value) 
 }
 
 both_backends! {
+    async fn the_activity_report_opens_on_the_latest_quarter_with_data_and_reaches_back_to_the_first(srv) {
+        // One report, in 2007 Q4; the server's clock is today.
+        let now = srv.clock.now();
+        srv.clock.set(chrono::DateTime::parse_from_rfc3339("2007-11-05T03:00:00Z").unwrap().with_timezone(&chrono::Utc));
+        let client = srv.client();
+        let form = client.get(srv.url("/report")).send().await.unwrap().text().await.unwrap();
+        let csrf = renkei_testkit::csrf_from(&form).unwrap();
+        let r = client.post(srv.url("/report")).form(&[("_csrf", csrf.as_str()), ("site_org", "Shop"), ("reporter_name", "Taro"),
+            ("reporter_email", "taro@shop.example.co.jp"), ("description", "SSH brute force from 198.51.100.7")]).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        srv.clock.set(now);
+        let staff = srv.signed_in(&srv.user(Role::Coordinator).await).await;
+        let r = staff.client.get(srv.url("/activity")).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(r.headers()["location"].to_str().unwrap().ends_with("/activity/2007Q4"));
+        let page = staff.client.get(srv.url("/activity/2007Q4")).send().await.unwrap().text().await.unwrap();
+        let last = Quarter::last_complete(now.date_naive()).to_string();
+        assert!(page.contains("<option value=\"2007Q4\" selected>") && page.contains(&format!("href=\"/activity/{last}\"")), "the picker reaches from the last quarter back to the first with data");
+        let r = staff.client.get(srv.url("/activity?quarter=2008Q1")).send().await.unwrap();
+        assert!(r.headers()["location"].to_str().unwrap().ends_with("/activity/2008Q1"), "a quarter picked opens");
+    }
+
     async fn the_staff_read_the_quarter_write_its_topics_and_download_the_pdf(srv) {
         let api = Api { srv: &srv, http: srv.client() };
         let coordinator = srv.user(Role::Coordinator).await;

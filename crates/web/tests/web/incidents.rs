@@ -95,6 +95,27 @@ both_backends! {
         assert_eq!(n, 1, "nothing stored from the refused form");
     }
 
+    async fn the_statistics_open_on_the_latest_quarter_with_data_and_say_when_a_period_is_empty(srv) {
+        let coordinator = srv.user(Role::Coordinator).await;
+        let s = srv.signed_in(&coordinator).await;
+        let page = s.client.get(srv.url("/statistics")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"stats-empty\""), "nothing at all: said so");
+        // A report from a past quarter: the page opens on that quarter.
+        let now = srv.clock.now();
+        srv.clock.set(chrono::DateTime::parse_from_rfc3339("2007-11-05T03:00:00Z").unwrap().with_timezone(&chrono::Utc));
+        let client = srv.client();
+        let csrf = form_page(&srv, &client).await;
+        let r = client.post(srv.url("/report")).form(&fields(&csrf, "taro@shop.example.co.jp")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        srv.clock.set(now);
+        let page = s.client.get(srv.url("/statistics")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("value=\"2007-10-01\"") && page.contains("value=\"2008-01-01\""), "the 2007 Q4 period");
+        assert!(page.contains("id=\"stats-reports\">1<") && !page.contains("id=\"stats-empty\""));
+        // A chosen period without data says so.
+        let page = s.client.get(srv.url("/statistics?from=2020-01-01&to=2020-04-01")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"stats-empty\""));
+    }
+
     async fn a_form_with_a_mistake_comes_back_with_the_problem_and_the_values_kept(srv) {
         let client = srv.client();
         let csrf = form_page(&srv, &client).await;
