@@ -113,6 +113,14 @@ impl Period {
     }
 }
 
+/// The latest day any sensor reported traffic, if any: pages open on a period that
+/// has data.
+pub async fn latest_day(store: &Store) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT MAX(day) FROM port_totals")
+        .fetch_one(store.pool())
+        .await?)
+}
+
 /// Sensors that reported, per day of the period.
 pub async fn reporting(store: &Store, period: &Period) -> Result<BTreeMap<String, i64>> {
     let rows: Vec<(String, i64)> = sqlx::query_as(

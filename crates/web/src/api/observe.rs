@@ -47,6 +47,13 @@ impl ViewQuery {
         Ok(p)
     }
 
+    /// Whether the reader chose a period (or the page picks one).
+    pub fn chosen(&self) -> bool {
+        [&self.period, &self.from, &self.to]
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| !v.trim().is_empty()))
+    }
+
     pub fn class(&self) -> Result<Class, AppError> {
         match self.class.as_deref().filter(|c| !c.is_empty()) {
             None => Ok(Class::Scan),

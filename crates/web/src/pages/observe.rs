@@ -120,7 +120,17 @@ impl OverviewPage<'_> {
 }
 
 pub(crate) async fn overview(page: Page, Query(q): Query<ViewQuery>) -> Result<Response, AppError> {
-    let period = q.period(&page.state)?;
+    let mut period = q.period(&page.state)?;
+    // Unchosen, the quarter of today; when the sensors sent nothing in it, the
+    // quarter of the latest day they did.
+    if !q.chosen()
+        && stats::reporting(page.store(), &period).await?.is_empty()
+        && let Some(d) = stats::latest_day(page.store())
+            .await?
+            .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+    {
+        period = Period::quarter_of(d);
+    }
     let top = stats::top(page.store(), &period, Class::Scan, Family::Ports, 1..=10).await?;
     let (top, next): (Vec<PortRank>, Vec<PortRank>) = top.into_iter().partition(|r| r.rank <= 5);
     let backscatter = stats::top(

@@ -185,6 +185,8 @@ both_backends! {
         let coordinator = srv.token(&srv.user(Role::Coordinator).await).await;
         let a = register(&api, &coordinator, "a").await;
         let b = register(&api, &coordinator, "b").await;
+        let page = api.http.get(srv.url("/observation")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"observe-empty\""), "no data yet: said so");
         // Day 1: both report, A saw 30 SYNs to 445, B saw 10. Day 2: only A, 40.
         let mut agg_a = Aggregator::new(3600);
         let mut agg_b = Aggregator::new(3600);
@@ -199,6 +201,9 @@ both_backends! {
         assert_eq!(c["series"][0]["per_sensor"], json!([20.0, 40.0]), "day 2 is not halved by the silent sensor");
         assert_eq!(c["series"][0]["sources"], json!([40, 40]));
         assert_eq!(c["series"][0]["sensors"], json!([2, 1]));
+        // The page, with no period chosen, opens on the quarter the data is in.
+        let page = api.http.get(srv.url("/observation")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("2007-10-01 – 2007-12-31") && !page.contains("id=\"observe-empty\""), "the 2007 Q4 page");
         // CSV: a header and one line per day.
         let csv = api.http.get(srv.url("/api/v1/observation/ports/tcp/445?period=2007-10-01..2007-10-02&format=csv")).send().await.unwrap().text().await.unwrap();
         let lines: Vec<&str> = csv.lines().collect();
