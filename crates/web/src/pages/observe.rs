@@ -186,10 +186,15 @@ async fn port_page<'a>(
     let period = q.period(state)?;
     let chart = stats::chart(&state.store, &period, Class::Scan, &[(p, n)]).await?;
     let s = chart.series.first();
-    let day = q
-        .day
-        .clone()
-        .unwrap_or_else(|| state.observe.day_of(state.store.now().timestamp()));
+    // The per-sensor table's day: the one asked for, or the period's last day with
+    // traffic on this port (its last day when there was none).
+    let day = q.day.clone().unwrap_or_else(|| {
+        let busy = s.and_then(|s| s.packets.iter().rposition(|n| *n > 0));
+        busy.and_then(|i| chart.days.get(i))
+            .or(chart.days.last())
+            .cloned()
+            .unwrap_or_else(|| state.observe.day_of(state.store.now().timestamp()))
+    });
     Ok(PortPage {
         shell: page.shell("observation"),
         q: query_of(&period),

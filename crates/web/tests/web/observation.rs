@@ -201,6 +201,12 @@ both_backends! {
         assert_eq!(c["series"][0]["per_sensor"], json!([20.0, 40.0]), "day 2 is not halved by the silent sensor");
         assert_eq!(c["series"][0]["sources"], json!([40, 40]));
         assert_eq!(c["series"][0]["sensors"], json!([2, 1]));
+        // The port page's per-sensor table follows the chosen period: its last day
+        // with traffic, not today.
+        let staff = srv.signed_in(&srv.user(Role::Coordinator).await).await;
+        let page = staff.client.get(srv.url("/observation/ports/tcp/445?period=2007-10-01..2007-10-31")).send().await.unwrap().text().await.unwrap();
+        let table = page.split("id=\"by-sensor\"").nth(1).unwrap().split("</table>").next().unwrap();
+        assert!(page.contains("(2007-10-02)") && table.contains("<td>a</td>") && table.contains("<td>40</td>"), "{table}");
         // The page, with no period chosen, opens on the quarter the data is in.
         let page = api.http.get(srv.url("/observation")).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("2007-10-01 – 2007-12-31") && !page.contains("id=\"observe-empty\""), "the 2007 Q4 page");
