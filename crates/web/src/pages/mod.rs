@@ -973,9 +973,16 @@ pub(crate) async fn dashboard(page: Page) -> Result<Response, AppError> {
         .into_iter()
         .map(|key| Pillar {
             key,
+            // Every pillar is built: each links where this reader works with it.
             href: match key {
                 "incidents" if staff => Some("/incidents"),
+                "incidents" => Some("/report"),
                 "vulns" if staff || user.role == Role::Vendor => Some("/cases"),
+                "vulns" => Some("/notes"),
+                "observe" => Some("/observation"),
+                "publish" => Some("/alerts"),
+                "reports" if staff => Some("/activity"),
+                "reports" => Some("/weekly"),
                 _ => None,
             },
         })

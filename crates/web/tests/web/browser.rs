@@ -35,6 +35,18 @@ async fn sign_in_and_see_the_dashboard(srv: &TestServer) {
         browser.exists("a[href='/orgs']").await,
         "a coordinator sees the address book"
     );
+    for (pillar, href) in [
+        ("observe", "/observation"),
+        ("publish", "/alerts"),
+        ("reports", "/activity"),
+    ] {
+        assert!(
+            browser
+                .exists(&format!("#pillar-{pillar} a[href='{href}']"))
+                .await,
+            "every built pillar links to its pages, none says it is coming: {pillar}"
+        );
+    }
 
     // A report as the coordinator reads it: raw message beside what was read from it.
     let raw = "From: 山田 <taro@shop.example.co.jp>\r\nSubject: 不正アクセスの報告\r\n\r\n弊社サーバ 192.0.2.10 への総当たり攻撃です。\r\nJan 15 07:22:18 web sshd[11]: Failed password for root from 198.51.100.7 port 40001 ssh2\r\n";
