@@ -401,7 +401,28 @@ pub(crate) async fn queue_mail(
     .await?)
 }
 
+impl CaseSummary {
+    /// Where the case stands, as a word of the `case_state` catalog group: a
+    /// case whose note is out is published, whatever its stored state says.
+    pub fn standing(&self) -> &str {
+        if self.published {
+            "published"
+        } else {
+            &self.state
+        }
+    }
+}
+
 impl Case {
+    /// Where the case stands, as a word of the `case_state` catalog group.
+    pub fn standing(&self) -> &str {
+        if self.note.as_ref().is_some_and(|n| n.published) {
+            "published"
+        } else {
+            &self.state
+        }
+    }
+
     /// The credit as it goes into the note, CSAF `acknowledgments` and CVE
     /// `credits`: what the finder gave, unless they chose to stay anonymous. An
     /// empty credit names nobody: a name is never published that was not given

@@ -314,6 +314,10 @@ impl CasePage<'_> {
     fn coordinator(&self) -> bool {
         self.d.view == "coordinator"
     }
+    /// The note is out: dates are no longer proposed, answered or scheduled.
+    fn published(&self) -> bool {
+        self.d.case.note.as_ref().is_some_and(|n| n.published)
+    }
     fn summary_only(&self) -> bool {
         self.d.view == "vendor_summary"
     }

@@ -1401,6 +1401,36 @@ async fn the_team_signs_its_csaf_advisories_lists_its_key_in_a_rolie_feed_and_in
         .await;
     assert_eq!(s, 200, "{r}");
     srv.clock.advance(2 * 86_400 + 60);
+    // Once out, the case reads as published, and dates are no longer proposed or
+    // scheduled on its page.
+    let page = |path: String| {
+        let http = api.http.clone();
+        let token = coordinator.clone();
+        let url = srv.url(&path);
+        async move {
+            http.get(url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let case_page = page(format!("/cases/{key}")).await;
+    assert!(
+        case_page.contains("Published"),
+        "the case reads as published"
+    );
+    assert!(
+        !case_page.contains("id=\"schedule-form\"") && !case_page.contains("id=\"propose-form\"")
+    );
+    let list = page("/cases".into()).await;
+    assert!(
+        list.contains("<td>Published</td>") && !list.contains("<td>scheduled</td>"),
+        "states are words"
+    );
 
     let (_, meta) = api
         .get(None, "/.well-known/csaf/provider-metadata.json")
