@@ -782,10 +782,20 @@ struct SendsPage<'a> {
     shell: Shell<'a>,
     sends: Vec<SendProgress>,
     lists: Vec<MailingList>,
+    /// What may be sent: published alerts and weekly issues, newest first.
+    alerts: Vec<AlertSummary>,
+    weeklies: Vec<WeeklyReport>,
+    lang: Lang,
     error: Option<String>,
 }
 
 impl SendsPage<'_> {
+    fn alert_label(&self, a: &AlertSummary) -> String {
+        format!("{} {} ({})", a.number, a.title(self.lang), a.tlp.as_str())
+    }
+    fn weekly_label(&self, w: &WeeklyReport) -> String {
+        weekly::title(w, self.lang)
+    }
     fn busy(&self) -> bool {
         self.sends.iter().any(|s| !s.done)
     }
@@ -798,11 +808,30 @@ impl SendsPage<'_> {
     }
 }
 
+/// What the send form offers: the published alerts and weekly issues to pick from.
+async fn sendable(page: &Page) -> Result<(Vec<AlertSummary>, Vec<WeeklyReport>), AppError> {
+    let alerts = alerts::list(page.store(), Viewer::Staff, None, 100)
+        .await?
+        .into_iter()
+        .filter(|a| a.status == alerts::AlertStatus::Published)
+        .collect();
+    let weeklies = weekly::list(page.store(), Viewer::Staff, 100)
+        .await?
+        .into_iter()
+        .filter(|w| w.published_at.is_some())
+        .collect();
+    Ok((alerts, weeklies))
+}
+
 pub(crate) async fn sends(page: Page) -> Result<Response, AppError> {
+    let (alerts, weeklies) = sendable(&page).await?;
     html(&SendsPage {
         shell: page.shell("lists"),
         sends: lists::sends(page.store(), 50).await?,
         lists: lists::lists(page.store()).await?,
+        alerts,
+        weeklies,
+        lang: page.lang,
         error: None,
     })
 }
@@ -828,15 +857,21 @@ pub(crate) async fn send_start(
     };
     match result {
         Ok(_) => Ok(see_other("/lists/sends")),
-        Err(e) if e.status.is_client_error() => html_status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &SendsPage {
-                shell: page.shell("lists"),
-                sends: lists::sends(page.store(), 50).await?,
-                lists: lists::lists(page.store()).await?,
-                error: Some(e.message.clone()),
-            },
-        ),
+        Err(e) if e.status.is_client_error() => {
+            let (alerts, weeklies) = sendable(&page).await?;
+            html_status(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &SendsPage {
+                    shell: page.shell("lists"),
+                    sends: lists::sends(page.store(), 50).await?,
+                    lists: lists::lists(page.store()).await?,
+                    alerts,
+                    weeklies,
+                    lang: page.lang,
+                    error: Some(e.message.clone()),
+                },
+            )
+        }
         Err(e) => Err(e),
     }
 }

@@ -282,6 +282,21 @@ async fn lists_end_to_end(backend: Backend) {
         (409, Some("conflict")),
         "{e}"
     );
+    // The send page offers the published alerts to pick, not a number to type.
+    let signed = srv.signed_in(&srv.user(Role::Coordinator).await).await;
+    let page = signed
+        .client
+        .get(srv.url("/lists/sends"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("<option value=\"{number}\">")),
+        "the published alert is in the picker"
+    );
     let (status, send) = api
         .post(
             Some(&author),
