@@ -573,6 +573,18 @@ pub async fn set_password(
     tx.commit().await
 }
 
+/// Whether the account has a password set (a welcomed account that never used its
+/// link has none).
+pub async fn has_password(store: &Store, user_id: i64) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE id = $1 AND password_hash IS NOT NULL",
+    )
+    .bind(user_id)
+    .fetch_one(store.pool())
+    .await?;
+    Ok(n > 0)
+}
+
 /// Makes a one-time welcome link for an account made on someone's behalf (a vendor's
 /// contacts when it completes registration): with it the person sets the password.
 /// Issued in the caller's transaction, beside the mail that carries it; earlier unused

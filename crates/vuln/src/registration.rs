@@ -448,12 +448,14 @@ pub async fn welcome_contacts(
             Some(u)
                 if only.is_some()
                     && u.org_id == Some(detail.vendor.org_id)
-                    && !has_password(store, u.id).await? =>
+                    && !accounts::has_password(store, u.id).await? =>
             {
                 u
             }
-            Some(_) => {
-                if only.is_some() || !is_own(store, &c.email, detail.vendor.org_id).await? {
+            // An account of the vendor already (nothing to say about it), or of
+            // someone else (never taken over).
+            Some(u) => {
+                if only.is_some() || u.org_id != Some(detail.vendor.org_id) {
                     out.skipped.push(c.email.clone());
                 }
                 continue;
@@ -511,21 +513,4 @@ pub async fn welcome_contacts(
         out.created.push(c.email.clone());
     }
     Ok(out)
-}
-
-async fn has_password(store: &Store, user_id: i64) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM users WHERE id = $1 AND password_hash IS NOT NULL",
-    )
-    .bind(user_id)
-    .fetch_one(store.pool())
-    .await?;
-    Ok(n > 0)
-}
-
-/// The address already has an account of this vendor: nothing to say about it.
-async fn is_own(store: &Store, email: &str, org_id: i64) -> Result<bool> {
-    Ok(accounts::find_user_by_email(store, email)
-        .await?
-        .is_some_and(|u| u.org_id == Some(org_id)))
 }
