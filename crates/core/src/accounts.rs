@@ -217,6 +217,20 @@ pub async fn user_count(store: &Store) -> Result<i64> {
         .await?)
 }
 
+/// The administrators still at work, with the language each reads: who hears of
+/// what goes wrong with the system itself (a silent sensor).
+pub async fn admin_addresses(store: &Store) -> Result<Vec<(String, Lang)>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT email, lang FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(email, lang)| (email, Lang::parse(&lang).unwrap_or(Lang::En)))
+        .collect())
+}
+
 pub async fn list_users(store: &Store) -> Result<Vec<User>> {
     Ok(sqlx::query_as(AssertSqlSafe(format!(
         "SELECT {USER_COLUMNS} FROM users ORDER BY id"

@@ -210,6 +210,9 @@ pub struct VulnConfig {
     pub finder_link_days: i64,
     /// A vendor silent on a case for this many days is flagged.
     pub silence_days: i64,
+    /// The days from a report to publication the team aims for (the seeds' 45): each
+    /// case's timeline counts against it.
+    pub publication_target_days: i64,
     /// The CNA's organization UUID for CVE JSON 5 records; empty: not a CNA.
     pub cna_org_id: String,
     pub cna_short_name: String,
@@ -229,6 +232,7 @@ impl Default for VulnConfig {
             escalate_to: Vec::new(),
             finder_link_days: 730,
             silence_days: 30,
+            publication_target_days: 45,
             cna_org_id: String::new(),
             cna_short_name: String::new(),
         }

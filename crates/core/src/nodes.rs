@@ -111,6 +111,15 @@ pub async fn heartbeat(store: &Store, id: &str, address: &str) -> Result<()> {
     Ok(())
 }
 
+/// Says this node stopped cleanly: it leaves the list, so that only a node that
+/// vanished without a word reads as not answering.
+pub async fn leave(store: &Store, id: &str) -> Result<()> {
+    store
+        .write(sqlx::query("DELETE FROM nodes WHERE id = $1").bind(id))
+        .await?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Node {
     pub id: String,

@@ -881,6 +881,26 @@ pub async fn import(
 }
 
 /// Chunks of unfinished imports not yet counted, for the operations page.
+/// The feeds that came in since `since` but not since `today` (the team's midnight),
+/// with when each last came: a daily feed missing today is worth a look.
+pub async fn quiet_since(store: &Store, since: &str, today: &str) -> Result<Vec<(String, String)>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT feed, MAX(received_at) AS last FROM (
+             SELECT feed, received_at FROM feed_imports WHERE received_at >= $1
+             UNION ALL
+             SELECT b.feed, r.received_at FROM reports r JOIN feed_batches b ON b.report_id = r.id
+             WHERE r.received_at >= $1
+         ) x GROUP BY feed ORDER BY feed",
+    )
+    .bind(since)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, last)| last.as_str() < today)
+        .collect())
+}
+
 pub async fn chunks_waiting(store: &Store) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "SELECT CAST(COALESCE(SUM(chunks - chunks_done), 0) AS BIGINT) FROM feed_imports WHERE finished_at IS NULL",

@@ -142,47 +142,161 @@ pub struct Filter {
     pub due: Option<crate::clocks::Due>,
     /// Only incidents due at or before this time (now: the overdue ones).
     pub due_by: Option<String>,
-    /// Soonest due first, instead of newest first.
-    pub by_due: bool,
+    /// Only incidents nobody has changed since this time (the ageing ones).
+    pub idle_since: Option<String>,
+    pub sort: Sort,
+    /// Largest first; each column has its natural direction when not asked.
+    pub descending: bool,
     pub limit: i64,
     pub offset: i64,
 }
 
-pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
-    let mut sql = format!(
-        "SELECT {COLUMNS} FROM incidents i JOIN reports r ON r.id = i.report_id WHERE 1 = 1"
-    );
-    let mut binds: Vec<String> = Vec::new();
-    let mut push = |cond: &str, value: String, sql: &mut String| {
+/// A column the queue sorts by. Ties go by number, so pages never overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// By number: the order incidents came in.
+    #[default]
+    Created,
+    Source,
+    Category,
+    State,
+    Tlp,
+    Owner,
+    Report,
+    Due,
+    Updated,
+}
+
+impl Sort {
+    pub const ALL: [Sort; 9] = [
+        Sort::Created,
+        Sort::Source,
+        Sort::Category,
+        Sort::State,
+        Sort::Tlp,
+        Sort::Owner,
+        Sort::Report,
+        Sort::Due,
+        Sort::Updated,
+    ];
+
+    /// A column's name; `newest` is the queue's default (by number, largest first).
+    pub fn parse(s: &str) -> Result<Sort> {
+        let s = s.trim().to_ascii_lowercase();
+        if s == "newest" || s == "id" {
+            return Ok(Sort::Created);
+        }
+        Sort::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                IncidentError::invalid(
+                    "sort",
+                    format!(
+                        "{s:?} is not a column; use one of {}",
+                        Sort::ALL.map(Sort::as_str).join(", ")
+                    ),
+                )
+            })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Created => "created",
+            Sort::Source => "source",
+            Sort::Category => "category",
+            Sort::State => "state",
+            Sort::Tlp => "tlp",
+            Sort::Owner => "owner",
+            Sort::Report => "report",
+            Sort::Due => "due",
+            Sort::Updated => "updated",
+        }
+    }
+
+    /// The direction a reader expects first: the newest incidents and the latest
+    /// changes on top, the soonest due first, names from A.
+    pub fn descending_by_default(self) -> bool {
+        matches!(self, Sort::Created | Sort::Updated)
+    }
+
+    fn order_by(self, descending: bool) -> String {
+        let dir = if descending { "DESC" } else { "ASC" };
+        let key = match self {
+            Sort::Created => return format!("i.id {dir}"),
+            Sort::Source => "COALESCE(i.source_ip, i.source_host, '')",
+            Sort::Category => "COALESCE(i.category, '')",
+            Sort::State => "i.state",
+            Sort::Tlp => "i.tlp",
+            Sort::Owner => {
+                "COALESCE((SELECT u.display_name FROM users u WHERE u.id = i.owner_id), '')"
+            }
+            Sort::Report => "i.report_id",
+            // Nothing due sorts last either way.
+            Sort::Due => return format!("i.due_at IS NULL, i.due_at {dir}, i.id"),
+            Sort::Updated => "i.updated_at",
+        };
+        format!("{key} {dir}, i.id {dir}")
+    }
+}
+
+/// A value bound to a query, in the order of its `$n`.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// The `WHERE` clause of a filter, with what it binds. `joined` says whether the
+/// reports table is in the query (the text search reads it).
+fn conditions(f: &Filter) -> (String, Vec<Bind>, bool) {
+    let mut sql = String::from(" WHERE 1 = 1");
+    let mut binds: Vec<Bind> = Vec::new();
+    let mut push = |cond: &str, value: Bind, sql: &mut String| {
         binds.push(value);
         sql.push_str(&cond.replace('?', &format!("${}", binds.len())));
     };
     if let Some(s) = f.state {
-        push(" AND i.state = ?", s.as_str().to_string(), &mut sql);
+        push(" AND i.state = ?", Bind::Text(s.as_str().into()), &mut sql);
     } else if f.open_only {
         sql.push_str(" AND i.state NOT IN ('closed', 'rejected', 'duplicate')");
     }
     if let Some(c) = f.category {
-        push(" AND i.category = ?", c.as_str().to_string(), &mut sql);
+        push(
+            " AND i.category = ?",
+            Bind::Text(c.as_str().into()),
+            &mut sql,
+        );
     }
     if let Some(t) = f.tlp {
-        push(" AND i.tlp = ?", t.as_str().to_string(), &mut sql);
+        push(" AND i.tlp = ?", Bind::Text(t.as_str().into()), &mut sql);
     }
     if let Some(from) = &f.from {
-        push(" AND i.created_at >= ?", from.clone(), &mut sql);
+        push(" AND i.created_at >= ?", Bind::Text(from.clone()), &mut sql);
     }
     if let Some(to) = &f.to {
-        push(" AND i.created_at < ?", to.clone(), &mut sql);
+        push(" AND i.created_at < ?", Bind::Text(to.clone()), &mut sql);
     }
     if f.replied {
         sql.push_str(" AND i.reply_at IS NOT NULL");
     }
     if let Some(d) = f.due {
-        push(" AND i.due_kind = ?", d.as_str().to_string(), &mut sql);
+        push(
+            " AND i.due_kind = ?",
+            Bind::Text(d.as_str().into()),
+            &mut sql,
+        );
     }
     if let Some(by) = &f.due_by {
-        push(" AND i.due_at <= ?", by.clone(), &mut sql);
+        push(" AND i.due_at <= ?", Bind::Text(by.clone()), &mut sql);
     }
+    if let Some(since) = &f.idle_since {
+        push(" AND i.updated_at < ?", Bind::Text(since.clone()), &mut sql);
+    }
+    if let Some(o) = f.owner {
+        push(" AND i.owner_id = ?", Bind::Int(o), &mut sql);
+    }
+    let mut joined = false;
     if let Some(q) = f.text.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let like = format!(
             "%{}%",
@@ -191,36 +305,70 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
-        binds.push(like);
+        binds.push(Bind::Text(like));
         let n = binds.len();
+        joined = true;
         sql.push_str(&format!(
             " AND (LOWER(r.body) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(r.subject, '')) LIKE ${n} ESCAPE '\\' OR COALESCE(i.source_ip, '') LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(i.source_host, '')) LIKE ${n} ESCAPE '\\')"
         ));
     }
-    let owner_clause = f
-        .owner
-        .map(|_| format!(" AND i.owner_id = ${}", binds.len() + 1));
-    if let Some(c) = &owner_clause {
-        sql.push_str(c);
-    }
-    sql.push_str(&format!(
-        " ORDER BY {} LIMIT {} OFFSET {}",
-        if f.by_due {
-            "i.due_at IS NULL, i.due_at, i.id"
-        } else {
-            "i.id DESC"
-        },
+    (sql, binds, joined)
+}
+
+pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
+    let (conditions, binds, _) = conditions(f);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM incidents i JOIN reports r ON r.id = i.report_id{conditions} ORDER BY {} LIMIT {} OFFSET {}",
+        f.sort.order_by(f.descending),
         f.limit.clamp(1, 1000),
         f.offset.max(0)
-    ));
+    );
     let mut q = sqlx::query_as::<_, Incident>(AssertSqlSafe(sql));
-    for b in &binds {
-        q = q.bind(b.clone());
-    }
-    if let Some(o) = f.owner {
-        q = q.bind(o);
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+        };
     }
     Ok(q.fetch_all(store.pool()).await?)
+}
+
+/// How many incidents the filter finds, over all pages.
+pub async fn count(store: &Store, f: &Filter) -> Result<i64> {
+    let (conditions, binds, joined) = conditions(f);
+    let join = if joined {
+        " JOIN reports r ON r.id = i.report_id"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT COUNT(*) FROM incidents i{join}{conditions}");
+    let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+    for b in binds {
+        q = match b {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    Ok(q.fetch_one(store.pool()).await?)
+}
+
+/// The open incidents either side of `id` in the queue's default order (newest
+/// first): the one to work on next (older) and the one before (newer).
+pub async fn neighbours(store: &Store, id: i64) -> Result<(Option<i64>, Option<i64>)> {
+    let open = "state NOT IN ('closed', 'rejected', 'duplicate')";
+    let next: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT id FROM incidents WHERE {open} AND id < $1 ORDER BY id DESC LIMIT 1"
+    )))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?;
+    let previous: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT id FROM incidents WHERE {open} AND id > $1 ORDER BY id LIMIT 1"
+    )))
+    .bind(id)
+    .fetch_optional(store.pool())
+    .await?;
+    Ok((next, previous))
 }
 
 /// Open incidents with a reply nobody has answered yet.

@@ -132,6 +132,10 @@ pub struct FormReport {
     /// For a coordinator entering a report taken by telephone or fax: `phone`, `fax`.
     #[serde(default)]
     pub received_by: Option<String>,
+    /// The language the reporter wrote in (`ja` or `en`; the form's own), for the
+    /// words Renkei adds, such as the subject; Japanese when not given.
+    #[serde(default)]
+    pub lang: Option<String>,
 }
 
 impl FormReport {
@@ -194,7 +198,15 @@ impl FormReport {
             email: Some(self.reporter_email.trim().to_lowercase()),
             org: Some(self.site_org.trim().to_string()),
         };
-        r.subject = Some(format!("Incident report from {}", self.site_org.trim()));
+        let lang = self
+            .lang
+            .as_deref()
+            .and_then(|l| renkei_core::lang::Lang::parse(l).ok())
+            .unwrap_or(renkei_core::lang::Lang::Ja);
+        r.subject = Some(
+            renkei_core::i18n::catalog(lang)
+                .fill("report.form_subject", &[("org", &self.site_org.trim())]),
+        );
         for h in &self.hosts {
             let h = h.trim();
             if h.is_empty() {
@@ -924,6 +936,33 @@ async fn failed_attempt(store: &Store, actor: &Actor, id: i64, reason: &str) -> 
 /// Reports still `received` at least `age` after they came in: processing failed,
 /// or the node died on the way. Each is tried again; one that fails once more is
 /// set to `needs_review` with the reason. Returns how many were tried.
+/// Reports set aside for a person to look at (reading failed twice, or the sender
+/// is unknown), the newest first; with their count over all.
+pub async fn needing_review(store: &Store, limit: i64) -> Result<(i64, Vec<ReviewItem>)> {
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM reports WHERE status = 'needs_review'")
+            .fetch_one(store.pool())
+            .await?;
+    let list = sqlx::query_as(
+        "SELECT id, received_at, channel, subject, problem, flag FROM reports WHERE status = 'needs_review' ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(store.pool())
+    .await?;
+    Ok((count, list))
+}
+
+/// A report waiting for a person, as a list shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct ReviewItem {
+    pub id: i64,
+    pub received_at: String,
+    pub channel: String,
+    pub subject: Option<String>,
+    pub problem: Option<String>,
+    pub flag: Option<String>,
+}
+
 pub async fn retry_stuck(
     store: &Store,
     settings: &Settings,

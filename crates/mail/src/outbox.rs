@@ -244,6 +244,17 @@ pub async fn depth(store: &Store) -> Result<(i64, i64, i64), MailError> {
     .await?)
 }
 
+/// Mail that is not getting out: given up on, or still queued after `before` (an
+/// hour, say: the relay is away or refuses).
+pub async fn stuck(store: &Store, before: &str) -> Result<i64, MailError> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE status = 'failed' OR (status IN ('queued', 'sending') AND created_at < $1)",
+    )
+    .bind(before)
+    .fetch_one(store.pool())
+    .await?)
+}
+
 /// Gives up after this many attempts (about a day with the backoff below).
 const MAX_ATTEMPTS: i64 = 12;
 

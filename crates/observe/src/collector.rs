@@ -744,19 +744,36 @@ pub struct Health {
     /// a second after the last batch, and every minute).
     pub waiting: i64,
     pub last_bucket: Option<String>,
+    /// Enabled, and nothing heard for a day (see [`crate::outage`]).
+    pub silent: bool,
 }
 
 pub async fn health(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Health>> {
     let since = now.timestamp() - 7 * 86_400;
     let mut out = Vec::new();
     for sensor in list(store).await? {
-        let (covered, packets_7d, last): (i64, i64, Option<i64>) = sqlx::query_as(
-            "SELECT CAST(COALESCE(SUM(seconds), 0) AS BIGINT) AS covered, CAST(COALESCE(SUM(packets), 0) AS BIGINT) AS packets, MAX(start) AS last FROM sensor_buckets WHERE sensor_id = $1 AND start >= $2",
+        let (covered, packets_7d): (i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(seconds), 0) AS BIGINT) AS covered, CAST(COALESCE(SUM(packets), 0) AS BIGINT) AS packets FROM sensor_buckets WHERE sensor_id = $1 AND start >= $2",
         )
         .bind(sensor.id)
         .bind(since)
         .fetch_one(store.pool())
         .await?;
+        // The last bucket ever counted, however long ago: a sensor that stopped last
+        // year still says when.
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(start) FROM sensor_buckets WHERE sensor_id = $1")
+                .bind(sensor.id)
+                .fetch_one(store.pool())
+                .await?;
+        let heard = sensor
+            .last_batch_at
+            .as_deref()
+            .unwrap_or(&sensor.created_at);
+        let silent = !sensor.disabled
+            && time::parse(heard).is_some_and(|t| {
+                now - t > chrono::Duration::hours(crate::outage::SILENT_AFTER_HOURS)
+            });
         let (batches, waiting): (i64, i64) = sqlx::query_as(
             "SELECT COUNT(*) AS batches, CAST(COALESCE(SUM(1 - rolled_up), 0) AS BIGINT) AS waiting FROM sensor_batches WHERE sensor_id = $1",
         )
@@ -771,6 +788,7 @@ pub async fn health(store: &Store, now: chrono::DateTime<chrono::Utc>) -> Result
             last_bucket: last
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
                 .map(time::format),
+            silent,
             sensor,
         });
     }

@@ -14,11 +14,13 @@
 //!   (what is sent), `sketch` and `top` (distinct and heaviest sources in fixed
 //!   space), `synth` (made-up traffic for tests and demos).
 //! - The collector's side: `collector` (registry, intake, roll-up), `stats` (what
-//!   people read), `trends` (new, surging and calming ports).
+//!   people read), `trends` (new, surging and calming ports), `outage` (sensors
+//!   gone silent, on the dashboard and by mail).
 
 pub mod aggregate;
 pub mod batch;
 pub mod collector;
+pub mod outage;
 pub mod sensor;
 pub mod sketch;
 pub mod stats;
@@ -57,6 +59,8 @@ pub enum ObserveError {
     Spool(String),
     #[error(transparent)]
     Core(#[from] CoreError),
+    #[error(transparent)]
+    Mail(#[from] renkei_mail::MailError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -124,9 +128,10 @@ impl Classify for ObserveError {
             ObserveError::Duplicate { .. } | ObserveError::Conflict(_) => Kind::Conflict,
             ObserveError::BadSignature => Kind::Forbidden,
             ObserveError::Core(e) => e.kind(),
-            ObserveError::Unreachable(_) | ObserveError::Spool(_) | ObserveError::Database(_) => {
-                Kind::Internal
-            }
+            ObserveError::Unreachable(_)
+            | ObserveError::Spool(_)
+            | ObserveError::Database(_)
+            | ObserveError::Mail(_) => Kind::Internal,
         }
     }
 

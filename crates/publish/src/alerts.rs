@@ -751,6 +751,15 @@ pub async fn get(
 
 /// Alerts newest first: the public sees published TLP:CLEAR ones, with the text
 /// they were published with; staff see every alert, with its latest text.
+/// Alerts submitted and waiting for a second coordinator to publish them.
+pub async fn awaiting_review(store: &Store) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM alerts WHERE status = 'review'")
+            .fetch_one(store.pool())
+            .await?,
+    )
+}
+
 pub async fn list(
     store: &Store,
     viewer: Viewer,

@@ -81,8 +81,11 @@ impl Browser {
         let (driver, child) =
             started.expect("chromedriver did not become ready on any of three ports");
         let profile = tempfile::tempdir().expect("profile dir");
+        // A destructive button asks before it acts (`confirm`); the tests answer yes,
+        // as the person who clicked it would.
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "unhandledPromptBehavior": "accept",
             "goog:chromeOptions": {
                 "binary": chromium,
                 "args": [
@@ -362,6 +365,22 @@ impl Browser {
             "never reached an address containing {part:?}; at {}",
             self.current_url().await
         );
+    }
+
+    /// Presses keys one after another on whatever has the focus, as a person at the
+    /// keyboard does (W3C actions: real key events, not ones a script made).
+    pub async fn press(&self, keys: &str) {
+        let mut actions = Vec::new();
+        for k in keys.chars() {
+            actions.push(json!({"type": "keyDown", "value": k.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": k.to_string()}));
+        }
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        )
+        .await;
     }
 
     pub async fn screenshot(&self, path: &Path) {

@@ -236,6 +236,9 @@ impl Running {
         }
         self.state.background.close();
         self.state.background.wait().await;
+        if let Err(e) = renkei_core::nodes::leave(&self.state.store, &self.state.node_id).await {
+            tracing::warn!(error = %e, "this node could not say it stopped; it reads as silent until forgotten");
+        }
         self.state.store.close().await;
         tracing::info!("renkei stopped");
     }
@@ -518,6 +521,14 @@ fn clock_worker(
                 Ok(told) if told.is_empty() => {}
                 Ok(told) => tracing::info!(cases = ?told, "finders told their notes are out"),
                 Err(e) => tracing::warn!(error = %e, "finders not told of publication; will retry"),
+            }
+            let zone = state.config.server.team_zone();
+            match renkei_observe::outage::warn(store, &state.config.mail.from, zone, now).await {
+                Ok(warned) if warned.is_empty() => {}
+                Ok(warned) => {
+                    tracing::warn!(sensors = ?warned, "administrators told of silent sensors")
+                }
+                Err(e) => tracing::warn!(error = %e, "silent sensors not warned of; will retry"),
             }
             if let Err(e) = renkei_core::jobs::release(store, CLOCK_JOB, me).await {
                 tracing::warn!(error = %e, "clock lease not released; it runs out by itself");

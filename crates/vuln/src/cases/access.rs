@@ -311,3 +311,18 @@ pub async fn note_for_export(
 pub async fn list_all(store: &Store, now: DateTime<Utc>) -> Result<Vec<CaseSummary>> {
     summaries(store, Among::All, now).await
 }
+
+/// Cases not yet out whose publication is set or proposed between `from` and `to`:
+/// the week's dates a coordinator must not miss.
+pub async fn dated_between(store: &Store, from: &str, to: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM cases c LEFT JOIN notes n ON n.case_id = c.id
+         WHERE c.state IN ('open', 'scheduled')
+         AND ((n.publish_at >= $1 AND n.publish_at < $2)
+              OR (n.id IS NULL AND c.proposed_at >= $1 AND c.proposed_at < $2))",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_one(store.pool())
+    .await?)
+}

@@ -7,10 +7,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use renkei_core::tlp::Tlp;
-use renkei_incident::incidents::{self, Filter, State as IncidentState};
+use renkei_incident::incidents::{self, Filter, Sort, State as IncidentState};
 use renkei_incident::reports::{self, Channel, FormReport, InputFormat};
 use renkei_incident::{Category, stats};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::api::ApiJson;
 use crate::http::auth::Auth;
@@ -230,8 +230,9 @@ pub(crate) async fn message_add(
     Ok((StatusCode::CREATED, Json(serde_json::json!({"id": mid}))).into_response())
 }
 
-/// The queue's filters, shared by the API and the page.
-#[derive(Debug, Default, Deserialize)]
+/// The queue's filters, shared by the API and the page. Written back out (serialized)
+/// for the page's links, so that sorting or paging keeps the filters.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 pub struct ListQuery {
     pub state: Option<String>,
     pub category: Option<String>,
@@ -247,10 +248,22 @@ pub struct ListQuery {
     pub due: Option<String>,
     /// Any value: only incidents past their clock.
     pub overdue: Option<String>,
-    /// `due`: soonest due first; otherwise newest first.
+    /// Days: only incidents nobody has changed for this long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle: Option<String>,
+    /// A column (`created`, `source`, `category`, `state`, `tlp`, `owner`, `report`,
+    /// `due`, `updated`); `newest` is the default.
     pub sort: Option<String>,
+    /// `asc` or `desc`; each column has its natural direction when not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
+    /// The page's page number, from 1 (the API pages by `offset`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<i64>,
 }
 
 fn day(field: &'static str, v: &str) -> Result<String, AppError> {
@@ -269,15 +282,35 @@ fn day(field: &'static str, v: &str) -> Result<String, AppError> {
         })
 }
 
+/// A day typed as `YYYY-MM-DD` starts at the team's midnight; a full time is taken
+/// as written.
+fn team_day(field: &'static str, v: &str, zone: chrono::FixedOffset) -> Result<String, AppError> {
+    match chrono::NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d") {
+        Ok(d) => Ok(renkei_core::time::format(
+            d.and_time(chrono::NaiveTime::MIN)
+                .and_local_timezone(zone)
+                .single()
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .unwrap_or_else(|| d.and_time(chrono::NaiveTime::MIN).and_utc()),
+        )),
+        Err(_) => day(field, v),
+    }
+}
+
 impl ListQuery {
-    /// The filter this query asks for; "overdue" is judged at `now`.
-    pub fn filter(&self, now: &str) -> Result<Filter, AppError> {
+    /// The filter this query asks for; "overdue" is judged at `now`, and a day is
+    /// the team's (`zone`): "from 2026-12-07" starts at midnight where the team is.
+    pub fn filter(&self, now: &str, zone: chrono::FixedOffset) -> Result<Filter, AppError> {
         let some = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
         };
+        let sort = some(&self.sort)
+            .map(|s| Sort::parse(&s))
+            .transpose()?
+            .unwrap_or_default();
         Ok(Filter {
             state: some(&self.state)
                 .map(|s| IncidentState::parse(&s))
@@ -299,21 +332,46 @@ impl ListQuery {
                     })
                 })
                 .transpose()?,
-            from: some(&self.from).map(|v| day("from", &v)).transpose()?,
-            to: some(&self.to).map(|v| day("to", &v)).transpose()?,
+            from: some(&self.from)
+                .map(|v| team_day("from", &v, zone))
+                .transpose()?,
+            to: some(&self.to)
+                .map(|v| team_day("to", &v, zone))
+                .transpose()?,
             text: some(&self.q),
             due: some(&self.due)
                 .map(|d| renkei_incident::clocks::Due::parse(&d))
                 .transpose()?,
             due_by: some(&self.overdue).map(|_| now.to_string()),
-            by_due: match some(&self.sort).as_deref() {
-                None | Some("newest") => false,
-                Some("due") => true,
+            idle_since: some(&self.idle)
+                .map(|d| {
+                    d.parse::<i64>()
+                        .ok()
+                        .filter(|d| (1..=3650).contains(d))
+                        .map(|d| {
+                            let now =
+                                renkei_core::time::parse(now).unwrap_or_else(chrono::Utc::now);
+                            renkei_core::time::format(now - chrono::Duration::days(d))
+                        })
+                        .ok_or_else(|| {
+                            AppError::new(
+                                StatusCode::UNPROCESSABLE_ENTITY,
+                                "invalid_input",
+                                format!("idle: {d:?} is not a number of days from 1 to 3650"),
+                            )
+                        })
+                })
+                .transpose()?,
+            sort,
+            descending: match some(&self.dir).as_deref() {
+                None => sort.descending_by_default(),
+                Some("desc") => true,
+                Some("asc") => false,
                 Some(other) => {
                     return Err(AppError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "invalid_input",
-                        format!("sort: {other:?}; use due or newest"),
+                        format!("dir: {other:?}; use asc or desc"),
                     ));
                 }
             },
@@ -324,8 +382,18 @@ impl ListQuery {
 }
 
 pub(crate) async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
-    let filter = q.filter(&renkei_core::time::format(ctx.now))?;
-    Ok(Json(incidents::list(ctx.settled().await?, &filter).await?).into_response())
+    let filter = q.filter(
+        &renkei_core::time::format(ctx.now),
+        ctx.state.config.server.team_zone(),
+    )?;
+    let store = ctx.settled().await?;
+    let total = incidents::count(store, &filter).await?;
+    let mut response = Json(incidents::list(store, &filter).await?).into_response();
+    // The body stays the list it always was; the total rides beside it.
+    response
+        .headers_mut()
+        .insert("x-total-count", axum::http::HeaderValue::from(total));
+    Ok(response)
 }
 
 pub(crate) async fn get(ctx: Ctx, Path(id): Path<i64>) -> Result<Response, AppError> {

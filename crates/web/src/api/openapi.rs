@@ -341,7 +341,11 @@ fn incident_schemas() -> Value {
                 "site_url": nullable_string, "reporter_name": {"type": "string"}, "reporter_email": {"type": "string", "format": "email"},
                 "reporter_phone": nullable_string, "hosts": {"type": "array", "items": {"type": "string"}, "description": "Affected hosts"},
                 "occurred_at": nullable_string, "description": {"type": "string"}, "logs": {"type": "string"},
-                "tlp": {"type": ["string", "null"], "enum": ["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED", null]}
+                "tlp": {"type": ["string", "null"], "enum": ["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED", null]},
+                "consent_mediation": {"type": ["boolean", "null"], "description": "The reporter agrees that the site is contacted"},
+                "consent_named": {"type": ["boolean", "null"], "description": "The reporter agrees to be named to the site"},
+                "received_by": {"type": ["string", "null"], "enum": ["phone", "fax", null], "description": "Coordinators only: a report taken by telephone or fax"},
+                "lang": {"type": ["string", "null"], "enum": ["ja", "en", null], "description": "The reporter's language, for the words Renkei adds (the subject); Japanese when absent"}
             }
         },
         "RawDocument": {"type": "string", "contentMediaType": "application/octet-stream", "description": "The document's bytes"},

@@ -331,9 +331,10 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
 }
 
 /// What staff without a second factor may still reach, when policy requires one.
-const SETUP_PATHS: [&str; 9] = [
+const SETUP_PATHS: [&str; 10] = [
     "/account",
     "/static/passkey.js",
+    "/static/site.js",
     "/account/second-factor/begin",
     "/account/second-factor/confirm",
     "/account/passkeys/begin",

@@ -173,7 +173,7 @@ pub(crate) async fn mine(page: Page) -> Result<Response, AppError> {
     let user = page.user()?.id;
     let reports = finder::own_reports(page.store(), &page.state.vuln, user, page.now).await?;
     html(&ReportsPage {
-        shell: page.shell("vuln_report"),
+        shell: page.shell("mine"),
         reports,
     })
 }

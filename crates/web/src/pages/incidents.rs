@@ -5,13 +5,13 @@
 use crate::http::form::Form;
 use crate::pages::timeline::{self, TimelineQuery};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use renkei_core::tlp::Tlp;
 use renkei_incident::classify::Reason;
 use renkei_incident::clocks::Due;
-use renkei_incident::incidents::{self, Incident, Report, State as IncidentState};
+use renkei_incident::incidents::{self, Incident, Report, Sort, State as IncidentState};
 use renkei_incident::reports::{self, Channel, FormReport};
 use renkei_incident::{Category, IncidentError, stats};
 use serde::Deserialize;
@@ -19,7 +19,6 @@ use serde::Deserialize;
 use crate::api::incidents::{ListQuery, Period};
 use crate::http::error::AppError;
 use crate::http::i18n::{self, Catalog};
-use crate::http::state::AppState;
 use crate::pages::{Page, Shell, html, html_status, see_other};
 
 #[derive(Template)]
@@ -77,7 +76,7 @@ impl ReportFormFields {
     /// The report as intake takes it. A time typed without an offset is the team's
     /// (as the form says); one that cannot be read goes on as typed, to be refused
     /// with the reason.
-    fn report(&self, zone: chrono::FixedOffset) -> FormReport {
+    fn report(&self, zone: chrono::FixedOffset, lang: &str) -> FormReport {
         let opt = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
         let occurred_at = opt(&self.occurred_at).map(|t| {
             renkei_core::time::typed(&t, zone)
@@ -105,6 +104,7 @@ impl ReportFormFields {
             consent_mediation: Some(self.consent_mediation.is_some()),
             consent_named: Some(self.consent_named.is_some()),
             received_by: opt(&self.received_by),
+            lang: Some(lang.to_string()),
         }
     }
 }
@@ -163,7 +163,7 @@ pub(crate) async fn submit(
                 &page.state.intake,
                 &page.auth.actor(),
                 channel,
-                &fields.report(page.state.config.server.team_zone()),
+                &fields.report(page.state.config.server.team_zone(), page.lang.as_str()),
                 by,
             )
             .await
@@ -210,6 +210,15 @@ struct QueuePage<'a> {
     shell: Shell<'a>,
     incidents: Vec<Incident>,
     q: ListQuery,
+    /// What the filter finds over all pages, and this page's place in it.
+    total: i64,
+    page_no: i64,
+    per_page: i64,
+    sort: Sort,
+    descending: bool,
+    views: Vec<View>,
+    /// This page's address, for the bulk bar to come back to.
+    back: String,
     states: [IncidentState; 8],
     categories: [Category; 6],
     tlps: [Tlp; 5],
@@ -217,6 +226,16 @@ struct QueuePage<'a> {
     dues: [Due; 3],
     now: String,
 }
+
+/// A saved filter: one click to the incidents a coordinator looks at most.
+struct View {
+    key: &'static str,
+    href: String,
+    active: bool,
+}
+
+/// Rows per page: a screen or two, so the bulk bar and the pager stay near.
+const PER_PAGE: i64 = 50;
 
 impl QueuePage<'_> {
     fn overdue(&self, at: &str) -> bool {
@@ -236,16 +255,243 @@ impl QueuePage<'_> {
             .map(|(_, n)| n.clone())
             .unwrap_or_default()
     }
+
+    fn href(q: &ListQuery) -> String {
+        match serde_urlencoded::to_string(q) {
+            Ok(qs) if !qs.is_empty() => format!("/incidents?{qs}"),
+            _ => "/incidents".into(),
+        }
+    }
+
+    /// The queue sorted by `column`; the column already sorted by turns around.
+    fn sort_href(&self, column: &str) -> String {
+        let mut q = self.q.clone();
+        q.page = None;
+        let same = self.sorted_by(column);
+        let descending = Sort::parse(column)
+            .map(Sort::descending_by_default)
+            .unwrap_or(false);
+        q.sort = Some(column.to_string());
+        q.dir = match (same, self.descending) {
+            (true, d) => Some(if d { "asc" } else { "desc" }.into()),
+            (false, _) => Some(if descending { "desc" } else { "asc" }.into()),
+        };
+        Self::href(&q)
+    }
+
+    /// `aria-sort` of a column's heading, and the arrow beside it.
+    fn aria_sort(&self, column: &str) -> &'static str {
+        match (self.sorted_by(column), self.descending) {
+            (false, _) => "none",
+            (true, true) => "descending",
+            (true, false) => "ascending",
+        }
+    }
+
+    fn sorted_by(&self, column: &str) -> bool {
+        Sort::parse(column).ok() == Some(self.sort)
+    }
+
+    fn arrow(&self, column: &str) -> &'static str {
+        match self.aria_sort(column) {
+            "descending" => "▼",
+            "ascending" => "▲",
+            _ => "",
+        }
+    }
+
+    /// The table's columns: what each sorts by, and its heading.
+    fn columns(&self) -> Vec<(&'static str, &'static str)> {
+        [
+            "id", "source", "category", "state", "tlp", "owner", "report", "created", "due",
+            "updated",
+        ]
+        .into_iter()
+        .map(|c| (c, self.column_label(c)))
+        .collect()
+    }
+
+    fn column_label(&self, column: &str) -> &'static str {
+        match column {
+            "source" => self.shell.t("queue.source"),
+            "category" => self.shell.t("queue.category"),
+            "state" => self.shell.t("queue.state"),
+            "tlp" => "TLP",
+            "owner" => self.shell.t("queue.owner"),
+            "report" => self.shell.t("queue.report"),
+            "due" => self.shell.t("queue.due"),
+            "updated" => self.shell.t("queue.updated"),
+            "created" => self.shell.t("common.created"),
+            _ => "#",
+        }
+    }
+
+    /// Whether the queue shows what it shows with no filter (the filter form can
+    /// stay folded).
+    fn plain(&self) -> bool {
+        let mut q = self.q.clone();
+        q.page = None;
+        q.sort = None;
+        q.dir = None;
+        serde_urlencoded::to_string(&q)
+            .unwrap_or_default()
+            .is_empty()
+    }
+
+    fn sort_title(&self, label: &str) -> String {
+        self.shell
+            .catalog
+            .fill("queue.sort_by", &[("column", &label)])
+    }
+
+    fn pages(&self) -> i64 {
+        ((self.total + self.per_page - 1) / self.per_page).max(1)
+    }
+
+    fn page_href(&self, n: &i64) -> String {
+        let mut q = self.q.clone();
+        q.page = (*n > 1).then_some(*n);
+        Self::href(&q)
+    }
+
+    fn previous_href(&self) -> String {
+        self.page_href(&(self.page_no - 1))
+    }
+
+    fn next_href(&self) -> String {
+        self.page_href(&(self.page_no + 1))
+    }
+
+    /// The page numbers to offer: the first, the last, and those near this one.
+    fn page_numbers(&self) -> Vec<i64> {
+        let last = self.pages();
+        let mut out: Vec<i64> = (1..=last)
+            .filter(|n| *n == 1 || *n == last || (n - self.page_no).abs() <= 2)
+            .collect();
+        out.dedup();
+        out
+    }
+
+    /// Whether a gap (…) comes before page `n` in the pager.
+    fn gap_before(&self, n: &i64) -> bool {
+        let numbers = self.page_numbers();
+        numbers
+            .iter()
+            .position(|x| x == n)
+            .is_some_and(|i| i > 0 && numbers[i - 1] + 1 != *n)
+    }
+
+    fn range(&self) -> String {
+        if self.total == 0 {
+            return self.shell.t("queue.total_none").to_string();
+        }
+        let first = (self.page_no - 1) * self.per_page + 1;
+        let last = (first + self.incidents.len() as i64 - 1).max(first);
+        self.shell.catalog.fill(
+            "queue.total",
+            &[("total", &self.total), ("first", &first), ("last", &last)],
+        )
+    }
+
+    fn view_label(&self, key: &str) -> &'static str {
+        match key {
+            "mine" => self.shell.t("queue.view_mine"),
+            "new_today" => self.shell.t("queue.view_new_today"),
+            "ageing" => self.shell.t("queue.view_ageing"),
+            "replied" => self.shell.t("queue.view_replied"),
+            "overdue" => self.shell.t("queue.view_overdue"),
+            _ => self.shell.t("queue.view_open"),
+        }
+    }
+}
+
+/// The saved filters, each as the plain query it stands for, so that a view can be
+/// refined with the form and bookmarked like any other.
+fn views(q: &ListQuery, me: i64, today: &str) -> Vec<View> {
+    let base = ListQuery::default();
+    let presets: [(&'static str, ListQuery); 6] = [
+        ("open", base.clone()),
+        (
+            "mine",
+            ListQuery {
+                owner: Some(me.to_string()),
+                ..base.clone()
+            },
+        ),
+        (
+            "new_today",
+            ListQuery {
+                from: Some(today.to_string()),
+                ..base.clone()
+            },
+        ),
+        (
+            "ageing",
+            ListQuery {
+                idle: Some("7".into()),
+                sort: Some("updated".into()),
+                dir: Some("asc".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "replied",
+            ListQuery {
+                replied: Some("1".into()),
+                ..base.clone()
+            },
+        ),
+        (
+            "overdue",
+            ListQuery {
+                overdue: Some("1".into()),
+                sort: Some("due".into()),
+                ..base.clone()
+            },
+        ),
+    ];
+    let current = {
+        let mut c = q.clone();
+        c.page = None;
+        serde_urlencoded::to_string(&c).unwrap_or_default()
+    };
+    presets
+        .into_iter()
+        .map(|(key, v)| {
+            let qs = serde_urlencoded::to_string(&v).unwrap_or_default();
+            View {
+                key,
+                active: qs == current,
+                href: QueuePage::href(&v),
+            }
+        })
+        .collect()
 }
 
 pub(crate) async fn queue(page: Page, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
-    let filter = q.filter(&renkei_core::time::format(page.now))?;
-    let list = incidents::list(page.settled().await?, &filter).await?;
+    let zone = page.state.config.server.team_zone();
+    let mut filter = q.filter(&renkei_core::time::format(page.now), zone)?;
+    let page_no = q.page.unwrap_or(1).max(1);
+    filter.limit = PER_PAGE;
+    filter.offset = (page_no - 1) * PER_PAGE;
+    let store = page.settled().await?;
+    let total = incidents::count(store, &filter).await?;
+    let list = incidents::list(store, &filter).await?;
     let coordinators = incidents::coordinators(page.store()).await?;
+    let me = page.user()?.id;
+    let today = page.now.with_timezone(&zone).date_naive().to_string();
+    let back = QueuePage::href(&q);
     html(&QueuePage {
         shell: page.shell("incidents"),
         incidents: list,
+        views: views(&q, me, &today),
+        sort: filter.sort,
+        descending: filter.descending,
         q,
+        total,
+        page_no,
+        per_page: PER_PAGE,
+        back,
         states: IncidentState::ALL,
         categories: Category::ALL,
         tlps: Tlp::ALL,
@@ -305,7 +551,12 @@ pub(crate) async fn bulk_assign(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     let bulk = Bulk::read(pairs, &page)?;
-    let owner = bulk.get("owner").parse::<i64>().ok().filter(|o| *o != 0);
+    // "Assign to me" is its own button, whatever the owner selector says.
+    let owner = if bulk.get("to_me") == "1" {
+        Some(page.user()?.id)
+    } else {
+        bulk.get("owner").parse::<i64>().ok().filter(|o| *o != 0)
+    };
     for id in &bulk.ids {
         incidents::assign(page.store(), &page.auth.actor(), *id, owner).await?;
     }
@@ -481,6 +732,11 @@ pub(crate) async fn report(
     // Show the raw message as text; Japanese mail is decoded from whatever it was sent in.
     let shown = &raw_bytes[..raw_bytes.len().min(512 * 1024)];
     let raw = renkei_formats::mime::decode_japanese(shown).0;
+    // A report that came as JSON (the web form, the API) reads better laid out.
+    let raw = match serde_json::from_str::<serde_json::Value>(&raw) {
+        Ok(v @ serde_json::Value::Object(_)) => serde_json::to_string_pretty(&v).unwrap_or(raw),
+        _ => raw,
+    };
     let mut list = Vec::new();
     let store = page.settled().await?;
     for i in &report.incidents {
@@ -494,12 +750,7 @@ pub(crate) async fn report(
         &q,
     )
     .await?;
-    let show = match q.show() {
-        "mail" => "mail",
-        "notes" => "notes",
-        "events" => "events",
-        _ => "all",
-    };
+    let show = q.show();
     let mut histories = Vec::new();
     for i in &report.incidents {
         histories.push((
@@ -566,7 +817,6 @@ impl ReportPage<'_> {
     /// in it (addresses, URLs, domains, mail addresses), so the page can highlight
     /// them. Very long texts or lists are shown unmarked rather than slowly.
     fn body_segments(&self) -> Vec<(String, bool)> {
-        let body = self.report.body.as_str();
         let needles: Vec<&str> = self
             .ips
             .iter()
@@ -574,34 +824,8 @@ impl ReportPage<'_> {
             .chain(self.urls.iter().map(String::as_str))
             .chain(self.emails.iter().map(String::as_str))
             .chain(self.domains.iter().map(String::as_str))
-            .filter(|n| n.len() >= 3)
-            .take(300)
             .collect();
-        if body.len() > 512 * 1024 || needles.is_empty() {
-            return vec![(body.to_string(), false)];
-        }
-        let mut spans: Vec<(usize, usize)> = needles
-            .iter()
-            .flat_map(|n| body.match_indices(n).map(|(i, m)| (i, i + m.len())))
-            .collect();
-        // Earliest first, the longest of those that start together.
-        spans.sort_by_key(|&(start, end)| (start, std::cmp::Reverse(end)));
-        let mut out = Vec::new();
-        let mut at = 0;
-        for (start, end) in spans {
-            if start < at {
-                continue;
-            }
-            if start > at {
-                out.push((body[at..start].to_string(), false));
-            }
-            out.push((body[start..end].to_string(), true));
-            at = end;
-        }
-        if at < body.len() {
-            out.push((body[at..].to_string(), false));
-        }
-        out
+        marked(&self.report.body, &needles)
     }
 
     fn takedowns_of(&self, id: &i64) -> Vec<&renkei_incident::takedowns::Takedown> {
@@ -683,6 +907,8 @@ pub struct IncidentForm {
     state: Option<String>,
     owner: Option<String>,
     tlp: Option<String>,
+    /// The page the form was on (the incident's own, or its report's).
+    back: Option<String>,
 }
 
 pub(crate) async fn incident_update(
@@ -702,23 +928,148 @@ pub(crate) async fn incident_update(
     if let Some(t) = f.tlp.as_deref().filter(|s| !s.is_empty()) {
         incidents::set_tlp(page.store(), &actor, id, Tlp::parse(t)?).await?;
     }
-    Ok(see_other(&format!(
-        "/reports/{}#incident-{id}",
-        current.report_id
-    )))
+    match f.back.as_deref() {
+        Some(back) if back == format!("/incidents/{id}") => Ok(see_other(back)),
+        _ => Ok(see_other(&format!(
+            "/reports/{}#incident-{id}",
+            current.report_id
+        ))),
+    }
 }
 
+#[derive(Template)]
+#[template(path = "incident.html")]
+struct IncidentPage<'a> {
+    shell: Shell<'a>,
+    i: Incident,
+    report: Report,
+    /// The report's text, the incident's own address marked.
+    text: Vec<(String, bool)>,
+    notifications: Vec<renkei_incident::notify::Notification>,
+    takedowns: Vec<renkei_incident::takedowns::Takedown>,
+    history: Vec<renkei_core::audit::AuditEntry>,
+    timeline: Vec<crate::pages::timeline::Entry>,
+    shows: [&'static str; 4],
+    show: &'static str,
+    focus: Option<i64>,
+    write_base: String,
+    next: Option<i64>,
+    previous: Option<i64>,
+    me: i64,
+    states: [IncidentState; 8],
+    tlps: [Tlp; 5],
+    coordinators: Vec<(i64, String)>,
+    now: String,
+}
+
+impl IncidentPage<'_> {
+    fn overdue(&self, at: &str) -> bool {
+        at <= self.now.as_str()
+    }
+
+    fn is_owner(&self, owner: &Option<i64>, id: &i64) -> bool {
+        *owner == Some(*id)
+    }
+
+    fn owner_name(&self) -> String {
+        self.i
+            .owner_id
+            .and_then(|id| self.coordinators.iter().find(|(c, _)| *c == id))
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| "—".into())
+    }
+}
+
+/// One incident on a page of its own: what it is, who has it and what is due, the
+/// report it came from with its address marked, the mail about it, the sites told,
+/// takedowns and its history; the next open incident one key away.
 pub(crate) async fn incident(
-    State(state): State<AppState>,
+    page: Page,
     Path(id): Path<i64>,
+    Query(q): Query<TimelineQuery>,
 ) -> Result<Response, AppError> {
-    let i = incidents::get(&state.store, id).await?;
-    Ok(see_other(&format!(
-        "/reports/{}#incident-{id}",
-        i.report_id
-    )))
+    let store = page.settled().await?;
+    let i = incidents::get(store, id).await?;
+    let report = incidents::report(store, i.report_id).await?;
+    let q = TimelineQuery {
+        show: q.show,
+        incident: Some(id),
+    };
+    let timeline = timeline::build(
+        page.store(),
+        i18n::catalog(page.lang),
+        i.report_id,
+        &report.incidents,
+        &q,
+    )
+    .await?;
+    let show = q.show();
+    let needles: Vec<&str> = i
+        .source_ip
+        .iter()
+        .chain(i.source_host.iter())
+        .map(String::as_str)
+        .collect();
+    let text = marked(&report.body, &needles);
+    let (next, previous) = incidents::neighbours(store, id).await?;
+    html(&IncidentPage {
+        shell: page.shell("incidents"),
+        notifications: renkei_incident::notify::for_incident(store, id).await?,
+        takedowns: renkei_incident::takedowns::of_incidents(store, &[id]).await?,
+        history: renkei_core::audit::for_object(page.store(), "incident", &id.to_string()).await?,
+        write_base: format!("/reports/{}/write", i.report_id),
+        timeline,
+        shows: timeline::SHOWS,
+        show,
+        focus: Some(id),
+        next,
+        previous,
+        me: page.user()?.id,
+        states: IncidentState::ALL,
+        tlps: Tlp::ALL,
+        coordinators: incidents::coordinators(page.store()).await?,
+        now: renkei_core::time::format(page.now),
+        text,
+        report,
+        i,
+    })
 }
 
+/// A text in runs, each marked when it is one of `needles`, so a page can highlight
+/// them. Very long texts or lists are shown unmarked rather than slowly.
+fn marked(body: &str, needles: &[&str]) -> Vec<(String, bool)> {
+    let needles: Vec<&str> = needles
+        .iter()
+        .copied()
+        .filter(|n| n.len() >= 3)
+        .take(300)
+        .collect();
+    if body.len() > 512 * 1024 || needles.is_empty() {
+        return vec![(body.to_string(), false)];
+    }
+    let mut spans: Vec<(usize, usize)> = needles
+        .iter()
+        .flat_map(|n| body.match_indices(n).map(|(i, m)| (i, i + m.len())))
+        .collect();
+    // Earliest first, the longest of those that start together.
+    spans.sort_by_key(|&(start, end)| (start, std::cmp::Reverse(end)));
+    let mut out = Vec::new();
+    let mut at = 0;
+    for (start, end) in spans {
+        if start < at {
+            continue;
+        }
+        if start > at {
+            out.push((body[at..start].to_string(), false));
+        }
+        out.push((body[start..end].to_string(), true));
+        at = end;
+    }
+    if at < body.len() {
+        out.push((body[at..].to_string(), false));
+    }
+    out
+}
 #[derive(Template)]
 #[template(path = "statistics.html")]
 struct StatsPage<'a> {

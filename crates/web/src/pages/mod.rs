@@ -16,6 +16,7 @@ pub mod status;
 pub mod takedowns;
 pub mod timeline;
 pub mod vuln;
+pub mod work;
 
 use crate::http::form::Form;
 use askama::Template;
@@ -128,6 +129,41 @@ impl Shell<'_> {
         renkei_core::time::shown_str(stored, self.zone)
     }
 
+    /// A stored time in a narrow column: month, day and minute in the team's zone
+    /// (the year too when it is not this one); pages put [`Shell::when`] beside it
+    /// as its title.
+    pub fn short(&self, stored: &str) -> String {
+        match renkei_core::time::parse(stored) {
+            Some(t) => {
+                let local = t.with_timezone(&self.zone);
+                let this_year =
+                    chrono::Datelike::year(&chrono::Utc::now().with_timezone(&self.zone));
+                if chrono::Datelike::year(&local) == this_year {
+                    local.format("%m-%d %H:%M").to_string()
+                } else {
+                    local.format("%Y-%m-%d %H:%M").to_string()
+                }
+            }
+            None => stored.to_string(),
+        }
+    }
+
+    /// Every word of a catalog group (`audit_action`), as (stored code, word), in
+    /// the order of the codes, for a selector that shows words and sends codes.
+    pub fn group(&self, group: &str) -> Vec<(&'static str, &'static str)> {
+        let catalog: &'static Catalog = self.catalog;
+        let prefix = format!("{group}.");
+        let mut out: Vec<(&'static str, &'static str)> = catalog
+            .keys()
+            .filter_map(|k| {
+                k.strip_prefix(prefix.as_str())
+                    .map(|code| (code, catalog.get(k)))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
     /// An optional stored time, or a dash.
     pub fn when_opt(&self, stored: &Option<String>) -> String {
         stored
@@ -150,15 +186,6 @@ impl Shell<'_> {
         self.user.is_some_and(|u| u.role.is_staff())
     }
 
-    /// A vendor or constituent account, acting for one organization.
-    pub fn acts_for_org(&self) -> bool {
-        self.user.is_some_and(|u| u.role.needs_org())
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.user.is_some_and(|u| u.role == Role::Admin)
-    }
-
     pub fn role_name(&self) -> &'static str {
         match self.user.map(|u| u.role) {
             Some(Role::Admin) => self.t("role.admin"),
@@ -179,6 +206,221 @@ impl Shell<'_> {
             OrgKind::Isp => self.t("kind.isp"),
             OrgKind::Referral => self.t("kind.referral"),
         }
+    }
+}
+
+/// A script every page loads (a destructive button asks first).
+pub(crate) async fn site_script() -> Response {
+    script(include_str!("../../static/site.js"))
+}
+
+/// The incident queue's keyboard.
+pub(crate) async fn queue_script() -> Response {
+    script(include_str!("../../static/queue.js"))
+}
+
+fn script(body: &'static str) -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// One pillar in the top bar: where its name leads, and its pages.
+pub struct MenuPillar {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub href: &'static str,
+    pub items: Vec<MenuItem>,
+    pub active: bool,
+}
+
+/// One page in a pillar's menu. `id` names the link where tests and keyboard
+/// users look for it.
+pub struct MenuItem {
+    pub label: &'static str,
+    pub href: &'static str,
+    pub id: &'static str,
+    pub active: bool,
+}
+
+impl Shell<'_> {
+    /// The top bar: one menu per pillar the reader works in, each page under the
+    /// pillar it belongs to, with the same words as the page's own title.
+    pub fn menu(&self) -> Vec<MenuPillar> {
+        let Some(user) = self.user else {
+            return Vec::new();
+        };
+        let staff = user.role.is_staff();
+        let vendor = user.role == Role::Vendor;
+        let org = user.role.needs_org();
+        let item =
+            |label: &'static str, href: &'static str, id: &'static str, key: &str| MenuItem {
+                label: self.t(label),
+                href,
+                id,
+                active: self.active == key,
+            };
+        let mut menu = Vec::new();
+        if staff {
+            menu.push((
+                "incidents",
+                "/incidents",
+                vec![
+                    item("queue.title", "/incidents", "incidents-link", "incidents"),
+                    item("review.title", "/reports/review", "review-link", "review"),
+                    item(
+                        "notifications.title",
+                        "/notifications",
+                        "notifications-link",
+                        "notifications",
+                    ),
+                    item("orgs.title", "/orgs", "orgs-link", "orgs"),
+                    item(
+                        "notifications.templates",
+                        "/admin/templates",
+                        "templates-link",
+                        "templates",
+                    ),
+                ],
+            ));
+        }
+        if staff || vendor {
+            let mut items = vec![item("vuln.nav_cases", "/cases", "cases-link", "cases")];
+            if staff {
+                items.push(item(
+                    "vuln.registry_title",
+                    "/vendors",
+                    "vendors-link",
+                    "vendors",
+                ));
+            }
+            items.push(item("vuln.nav_notes", "/notes", "notes-link", "notes"));
+            menu.push(("vulns", "/cases", items));
+        } else {
+            menu.push((
+                "vulns",
+                "/notes",
+                vec![
+                    item("vuln.nav_notes", "/notes", "notes-link", "notes"),
+                    item("menu.mine", "/vulnerabilities/mine", "mine-link", "mine"),
+                    item(
+                        "vuln.nav_report",
+                        "/vulnerabilities/report",
+                        "vuln-report-link",
+                        "vuln_report",
+                    ),
+                ],
+            ));
+        }
+        let mut observe = vec![item(
+            "observe.title",
+            "/observation",
+            "observation-link",
+            "observation",
+        )];
+        if staff {
+            observe.push(item(
+                "observe.nav_sensors",
+                "/observation/sensors",
+                "sensors-link",
+                "sensors",
+            ));
+        }
+        menu.push(("observe", "/observation", observe));
+        let mut publish = Vec::new();
+        if org {
+            publish.push(item(
+                "publish.nav_warnings",
+                "/warnings",
+                "warnings-link",
+                "warnings",
+            ));
+        }
+        publish.push(item(
+            "publish.nav_alerts",
+            "/alerts",
+            "alerts-link",
+            "alerts",
+        ));
+        if staff {
+            publish.push(item(
+                "publish.nav_warnings",
+                "/warnings",
+                "warnings-link",
+                "warnings",
+            ));
+        }
+        publish.push(item(
+            "publish.nav_weekly",
+            "/weekly",
+            "weekly-link",
+            "weekly",
+        ));
+        publish.push(if staff {
+            item("publish.sends_title", "/lists/sends", "lists-link", "lists")
+        } else {
+            item("publish.nav_lists", "/lists", "lists-link", "lists")
+        });
+        menu.push((
+            "publish",
+            if org { "/warnings" } else { "/alerts" },
+            publish,
+        ));
+        if staff {
+            menu.push((
+                "reports",
+                "/activity",
+                vec![
+                    item("activity.nav", "/activity", "activity-link", "activity"),
+                    item(
+                        "stats.title",
+                        "/statistics",
+                        "statistics-link",
+                        "statistics",
+                    ),
+                ],
+            ));
+        }
+        if user.role == Role::Admin {
+            menu.push((
+                "admin",
+                "/admin/users",
+                vec![
+                    item("nav.users", "/admin/users", "users-link", "users"),
+                    item("nav.audit", "/admin/audit", "audit-link", "audit"),
+                    item(
+                        "ops.title",
+                        "/admin/operations",
+                        "operations-link",
+                        "operations",
+                    ),
+                ],
+            ));
+        }
+        menu.into_iter()
+            .map(|(key, href, items)| MenuPillar {
+                key,
+                label: self.t(match key {
+                    "incidents" => "menu.incidents",
+                    "vulns" => "menu.vulns",
+                    "observe" => "menu.observe",
+                    "publish" => "menu.publish",
+                    "reports" => "menu.reports",
+                    _ => "menu.admin",
+                }),
+                href,
+                active: items.iter().any(|i| i.active),
+                items,
+            })
+            .collect()
     }
 }
 
@@ -940,9 +1182,8 @@ struct DashboardPage<'a> {
     shell: Shell<'a>,
     pillars: Vec<Pillar>,
     org: Option<Organization>,
-    counts: Option<(i64, i64, i64)>,
-    /// For staff: open incidents with a reply nobody has answered.
-    new_replies: Option<i64>,
+    /// For staff: what waits for a person today.
+    work: Vec<work::WorkItem>,
     /// For staff: open incidents past each clock.
     overdue: Option<renkei_incident::clocks::Overdue>,
     dues: [renkei_incident::clocks::Due; 3],
@@ -954,20 +1195,14 @@ pub(crate) async fn dashboard(page: Page) -> Result<Response, AppError> {
         Some(id) => Some(orgs::get(page.store(), id).await?),
         None => None,
     };
-    let counts = if user.role.is_staff() {
-        let c = renkei_core::counts::counts(page.store()).await?;
-        Some((c.users, c.organizations, c.audit_entries))
-    } else {
-        None
-    };
     let staff = user.role.is_staff();
-    let (new_replies, overdue) = if staff {
+    let (work, overdue) = if staff {
         (
-            Some(renkei_incident::incidents::new_replies(page.store()).await?),
+            work::staff_work(&page, user.id).await?,
             Some(renkei_incident::clocks::overdue(page.store(), &page.state.clocks).await?),
         )
     } else {
-        (None, None)
+        (Vec::new(), None)
     };
     let pillars = ["incidents", "vulns", "observe", "publish", "reports"]
         .into_iter()
@@ -991,14 +1226,22 @@ pub(crate) async fn dashboard(page: Page) -> Result<Response, AppError> {
         shell: page.shell("dashboard"),
         pillars,
         org,
-        counts,
-        new_replies,
+        work,
         overdue,
         dues: renkei_incident::clocks::Due::ALL,
     })
 }
 
 impl DashboardPage<'_> {
+    fn work_label(&self, item: &work::WorkItem) -> &'static str {
+        item.label(&self.shell)
+    }
+
+    /// Whether anything on the dashboard asks for a person.
+    fn all_clear(&self) -> bool {
+        self.work.iter().all(|w| w.count == 0)
+    }
+
     fn pillar_title(&self, key: &str) -> &'static str {
         match key {
             "incidents" => self.shell.t("pillar.incidents"),

@@ -130,7 +130,7 @@ pub(crate) async fn templates(page: Page) -> Result<Response, AppError> {
         }
     }
     html(&TemplatesPage {
-        shell: page.shell("notifications"),
+        shell: page.shell("templates"),
         templates,
         letters,
     })

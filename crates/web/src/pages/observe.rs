@@ -418,6 +418,10 @@ impl SensorsPage<'_> {
     fn percent(&self, x: &f64) -> String {
         format!("{:.0} %", x * 100.0)
     }
+
+    fn any_silent(&self) -> bool {
+        self.sensors.iter().any(|h| h.silent)
+    }
 }
 
 pub(crate) async fn sensors(page: Page) -> Result<Response, AppError> {

@@ -19,6 +19,8 @@ pub struct Queues {
     pub outbox_queued: i64,
     pub outbox_sending: i64,
     pub outbox_failed: i64,
+    /// Given up on, or still waiting an hour after it was queued.
+    pub outbox_stuck: i64,
     pub list_queued: i64,
     pub list_sending: i64,
     pub sensor_batches_waiting: i64,
@@ -53,10 +55,15 @@ pub(crate) async fn queues(state: &AppState) -> Result<Queues, AppError> {
         .await
         .map_err(AppError::internal)?;
     let (list_queued, list_sending) = renkei_publish::lists::depth(store).await?;
+    let hour_ago = renkei_core::time::format(store.now() - chrono::Duration::hours(1));
+    let outbox_stuck = renkei_mail::outbox::stuck(store, &hour_ago)
+        .await
+        .map_err(AppError::internal)?;
     Ok(Queues {
         outbox_queued,
         outbox_sending,
         outbox_failed,
+        outbox_stuck,
         list_queued,
         list_sending,
         sensor_batches_waiting: renkei_observe::collector::waiting(store).await?,
@@ -95,6 +102,8 @@ pub(crate) async fn api(State(state): State<AppState>) -> Result<Response, AppEr
 struct OperationsPage<'a> {
     shell: Shell<'a>,
     ops: Operations,
+    /// Whether mail can leave at all.
+    relay_set: bool,
 }
 
 pub(crate) async fn page(page: Page) -> Result<Response, AppError> {
@@ -102,5 +111,6 @@ pub(crate) async fn page(page: Page) -> Result<Response, AppError> {
     html(&OperationsPage {
         shell: page.shell("operations"),
         ops,
+        relay_set: !page.state.config.mail.relay.trim().is_empty(),
     })
 }

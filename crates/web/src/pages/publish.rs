@@ -376,6 +376,9 @@ struct AlertForm<'a> {
     number: Option<String>,
     form: HashMap<String, String>,
     error: Option<String>,
+    /// The texts as readers will see them, Japanese and English, when the writer
+    /// asked to preview instead of saving.
+    preview: Option<(String, String)>,
 }
 
 impl AlertForm<'_> {
@@ -409,6 +412,18 @@ pub(crate) async fn new_form(page: Page) -> Result<Response, AppError> {
         number: None,
         form,
         error: None,
+        preview: None,
+    })
+}
+
+/// The form again with its Markdown shown as readers will see it; nothing saved.
+fn preview_of(f: &HashMap<String, String>) -> Option<(String, String)> {
+    f.contains_key("preview").then(|| {
+        let body = |k: &str| f.get(k).map(String::as_str).unwrap_or("");
+        (
+            renkei_publish::markdown::to_html(body("body_ja")),
+            renkei_publish::markdown::to_html(body("body_en")),
+        )
     })
 }
 
@@ -417,6 +432,15 @@ pub(crate) async fn create(
     Form(f): Form<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let user = crate::api::publish::signed_in(&page.auth)?;
+    if let Some(preview) = preview_of(&f) {
+        return html(&AlertForm {
+            shell: page.shell("alerts"),
+            number: None,
+            form: f,
+            error: None,
+            preview: Some(preview),
+        });
+    }
     match alerts::create(page.store(), user, &text_of(&f, true), page.now).await {
         Ok(a) => Ok(see_other(&alerts::page_path(&a.number))),
         Err(e @ PublishError::Invalid { .. }) => html_status(
@@ -426,6 +450,7 @@ pub(crate) async fn create(
                 number: None,
                 form: f,
                 error: Some(e.to_string()),
+                preview: None,
             },
         ),
         Err(e) => Err(e.into()),
@@ -465,6 +490,7 @@ pub(crate) async fn edit_form(
         number: Some(alert.number),
         form,
         error: None,
+        preview: None,
     })
 }
 
@@ -475,6 +501,15 @@ pub(crate) async fn save(
 ) -> Result<Response, AppError> {
     let n = AlertNumber::parse(&number)?;
     let user = crate::api::publish::signed_in(&page.auth)?;
+    if let Some(preview) = preview_of(&f) {
+        return html(&AlertForm {
+            shell: page.shell("alerts"),
+            number: Some(number),
+            form: f,
+            error: None,
+            preview: Some(preview),
+        });
+    }
     match alerts::write(page.store(), user, &n, &text_of(&f, true)).await {
         Ok(_) => Ok(see_other(&alerts::page_path(n.as_str()))),
         Err(e @ (PublishError::Invalid { .. } | PublishError::Conflict(_))) => html_status(
@@ -484,6 +519,7 @@ pub(crate) async fn save(
                 number: Some(number),
                 form: f,
                 error: Some(e.to_string()),
+                preview: None,
             },
         ),
         Err(e) => Err(e.into()),
@@ -545,7 +581,7 @@ pub(crate) async fn rss(
     alert_feed(&state, &q, "/feeds/alerts.rss").await
 }
 
-use renkei_publish::weekly::{self, WeeklyItem, WeeklyReport};
+use renkei_publish::weekly::{self, WeeklyItem, WeeklyReport, WeeklyText};
 
 #[derive(Template)]
 #[template(path = "weekly_list.html")]
@@ -617,6 +653,173 @@ pub(crate) async fn weekly_page(
         lang,
         memo,
     })
+}
+
+#[derive(Template)]
+#[template(path = "weekly_form.html")]
+struct WeeklyForm<'a> {
+    shell: Shell<'a>,
+    date: String,
+    items: Vec<WeeklyItem>,
+    kinds: [&'static str; 3],
+    memo_title_ja: String,
+    memo_title_en: String,
+    memo_ja: String,
+    memo_en: String,
+    error: Option<String>,
+    /// The memo as readers will see it, Japanese and English (nothing saved).
+    preview: Option<(String, String)>,
+}
+
+impl WeeklyForm<'_> {
+    fn heading(&self) -> String {
+        self.shell
+            .catalog
+            .fill("publish.weekly_edit_title", &[("date", &self.date)])
+    }
+}
+
+/// A row with nothing in it yet.
+fn blank_item(kind: weekly::ItemKind) -> WeeklyItem {
+    WeeklyItem {
+        kind,
+        reference: String::new(),
+        title_ja: String::new(),
+        title_en: String::new(),
+        summary_ja: String::new(),
+        summary_en: String::new(),
+        url: String::new(),
+    }
+}
+
+/// Blank rows offered under the items, for news and anything else to add.
+const BLANK_ROWS: usize = 3;
+
+fn weekly_form<'a>(
+    page: &'a Page,
+    date: String,
+    text: WeeklyText,
+    error: Option<String>,
+    preview: Option<(String, String)>,
+) -> WeeklyForm<'a> {
+    let mut items = text.items.unwrap_or_default();
+    items.extend((0..BLANK_ROWS).map(|_| blank_item(weekly::ItemKind::News)));
+    WeeklyForm {
+        shell: page.shell("weekly"),
+        date,
+        items,
+        kinds: ["alert", "note", "news"],
+        memo_title_ja: text.memo_title_ja.unwrap_or_default(),
+        memo_title_en: text.memo_title_en.unwrap_or_default(),
+        memo_ja: text.memo_ja.unwrap_or_default(),
+        memo_en: text.memo_en.unwrap_or_default(),
+        error,
+        preview,
+    }
+}
+
+/// Opens the next issue, filled with what was published since the last one, and
+/// goes to its form; when it is open already, to that.
+pub(crate) async fn weekly_new(page: Page) -> Result<Response, AppError> {
+    let user = crate::api::publish::signed_in(&page.auth)?;
+    let schedule = crate::api::publish::schedule(&page.state).await?;
+    let zone = page.state.config.server.team_zone();
+    let next = schedule.next_issue(page.now.with_timezone(&zone).date_naive());
+    match weekly::create(page.store(), &schedule, user, Some(next), page.now).await {
+        Ok(w) => Ok(see_other(&format!("/weekly/{}/edit", w.issue_date))),
+        Err(PublishError::Conflict(_)) => Ok(see_other(&format!("/weekly/{next}/edit"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn weekly_edit(page: Page, Path(key): Path<String>) -> Result<Response, AppError> {
+    let date = weekly::parse_date(&key)?;
+    let w = weekly::get(page.store(), &date.to_string(), alerts::Viewer::Staff)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if w.is_published() {
+        return Ok(see_other(&weekly::page_path(&w.issue_date)));
+    }
+    let text = WeeklyText {
+        items: Some(w.items),
+        memo_title_ja: Some(w.memo_title_ja),
+        memo_title_en: Some(w.memo_title_en),
+        memo_ja: Some(w.memo_ja),
+        memo_en: Some(w.memo_en),
+    };
+    html(&weekly_form(&page, date.to_string(), text, None, None))
+}
+
+/// The form's rows back as items: every row has each field once, in order, so a
+/// row starts at its `kind`; rows with no title and no number are dropped.
+fn weekly_text(pairs: &[(String, String)]) -> (WeeklyText, bool) {
+    let mut items: Vec<WeeklyItem> = Vec::new();
+    let mut text = WeeklyText::default();
+    let mut preview = false;
+    for (k, v) in pairs {
+        let last = items.last_mut();
+        match (k.as_str(), last) {
+            ("kind", _) => items.push(blank_item(weekly::ItemKind::from(v.clone()))),
+            ("ref", Some(it)) => it.reference = v.trim().to_string(),
+            ("url", Some(it)) => it.url = v.trim().to_string(),
+            ("title_ja", Some(it)) => it.title_ja = v.trim().to_string(),
+            ("title_en", Some(it)) => it.title_en = v.trim().to_string(),
+            ("summary_ja", Some(it)) => it.summary_ja = v.trim().to_string(),
+            ("summary_en", Some(it)) => it.summary_en = v.trim().to_string(),
+            ("memo_title_ja", _) => text.memo_title_ja = Some(v.clone()),
+            ("memo_title_en", _) => text.memo_title_en = Some(v.clone()),
+            ("memo_ja", _) => text.memo_ja = Some(v.clone()),
+            ("memo_en", _) => text.memo_en = Some(v.clone()),
+            ("preview", _) => preview = true,
+            _ => {}
+        }
+    }
+    items.retain(|it| {
+        !(it.title_ja.is_empty() && it.title_en.is_empty() && it.reference.is_empty())
+    });
+    text.items = Some(items);
+    (text, preview)
+}
+
+pub(crate) async fn weekly_save(
+    page: Page,
+    Path(key): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    let date = weekly::parse_date(&key)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
+    let (text, preview) = weekly_text(&pairs);
+    if preview {
+        let shown = (
+            markdown::to_html(text.memo_ja.as_deref().unwrap_or("")),
+            markdown::to_html(text.memo_en.as_deref().unwrap_or("")),
+        );
+        return html(&weekly_form(
+            &page,
+            date.to_string(),
+            text,
+            None,
+            Some(shown),
+        ));
+    }
+    match weekly::write(page.store(), user, date, &text).await {
+        Ok(w) => Ok(see_other(&weekly::page_path(&w.issue_date))),
+        Err(e @ (PublishError::Invalid { .. } | PublishError::Conflict(_))) => html_status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &weekly_form(&page, date.to_string(), text, Some(e.to_string()), None),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn weekly_publish(
+    page: Page,
+    Path(key): Path<String>,
+) -> Result<Response, AppError> {
+    let date = weekly::parse_date(&key)?;
+    let user = crate::api::publish::signed_in(&page.auth)?;
+    let w = weekly::publish(page.store(), user, date, page.now).await?;
+    Ok(see_other(&weekly::page_path(&w.issue_date)))
 }
 
 async fn weekly_feed(state: &AppState, q: &FeedQuery, path: &str) -> Result<Response, AppError> {

@@ -32,9 +32,12 @@ pub struct TimelineQuery {
 }
 
 impl TimelineQuery {
-    pub fn show(&self) -> &str {
+    /// The filter asked for, one of [`SHOWS`] (all when none or an unknown one).
+    pub fn show(&self) -> &'static str {
         match self.show.as_deref() {
-            Some(s @ ("mail" | "notes" | "events")) => s,
+            Some("mail") => "mail",
+            Some("notes") => "notes",
+            Some("events") => "events",
             _ => "all",
         }
     }

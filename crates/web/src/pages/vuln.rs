@@ -69,6 +69,16 @@ impl NotePage<'_> {
     fn status(&self, s: &ProductStatus) -> &'static str {
         s.label(self.lang)
     }
+    /// The weakness as people read it: its number with the CWE list's name.
+    fn cwe_label(&self) -> String {
+        let Some(cwe) = self.note.content.cwe.as_deref() else {
+            return String::new();
+        };
+        match renkei_formats::cwe::name(cwe) {
+            Some(name) => format!("{cwe}: {name}"),
+            None => cwe.to_string(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -308,9 +318,141 @@ struct CasePage<'a> {
     statuses: &'static [ProductStatus],
     stages: Vec<Stage>,
     error: Option<String>,
+    clock: CaseClock,
+}
+
+/// Where a case stands against the team's target (the seeds' 45 days from report to
+/// publication): the days gone, and the milestones on the way with their day.
+pub struct CaseClock {
+    pub days: i64,
+    pub target: i64,
+    /// Published, or scheduled with its date: the count stops there.
+    pub done: bool,
+    pub steps: Vec<CaseStep>,
+}
+
+pub struct CaseStep {
+    pub key: &'static str,
+    pub at: String,
+    pub day: i64,
+    /// Still to come (a publication date ahead).
+    pub ahead: bool,
+}
+
+/// The earliest of some stored times, with the text it was stored as.
+fn earliest<'a>(
+    times: impl Iterator<Item = &'a str>,
+) -> Option<(chrono::DateTime<chrono::Utc>, &'a str)> {
+    times
+        .filter_map(|s| renkei_core::time::parse(s).map(|t| (t, s)))
+        .min()
+}
+
+impl CaseClock {
+    fn of(d: &CaseDetail, target: i64, now: chrono::DateTime<chrono::Utc>) -> CaseClock {
+        let parse = |s: &str| renkei_core::time::parse(s);
+        let start = parse(&d.case.received_at).unwrap_or(now);
+        let day = |at: chrono::DateTime<chrono::Utc>| (at - start).num_days();
+        let mut steps = vec![CaseStep {
+            key: "received",
+            at: d.case.received_at.clone(),
+            day: 0,
+            ahead: false,
+        }];
+        if let Some((t, s)) = earliest(d.vendors.iter().map(|v| v.notified_at.as_str())) {
+            steps.push(CaseStep {
+                key: "notified",
+                at: s.to_string(),
+                day: day(t),
+                ahead: false,
+            });
+        }
+        if let Some((t, s)) = earliest(
+            d.vendors
+                .iter()
+                .filter_map(|v| v.acknowledged_at.as_deref()),
+        ) {
+            steps.push(CaseStep {
+                key: "acknowledged",
+                at: s.to_string(),
+                day: day(t),
+                ahead: false,
+            });
+        }
+        let publication = d
+            .case
+            .note
+            .as_ref()
+            .map(|n| (n.publish_at.as_str(), "published"))
+            .or_else(|| {
+                d.case
+                    .proposed_publish_at
+                    .as_deref()
+                    .map(|p| (p, "proposed"))
+            });
+        let mut end = now;
+        let mut done = false;
+        if let Some((s, key)) = publication
+            && let Some(t) = parse(s)
+        {
+            steps.push(CaseStep {
+                key,
+                at: s.to_string(),
+                day: day(t),
+                ahead: t > now,
+            });
+            if key == "published" {
+                end = t;
+                done = true;
+            }
+        }
+        CaseClock {
+            days: day(end).max(0),
+            target: target.max(1),
+            done,
+            steps,
+        }
+    }
+
+    /// How far along the bar is, in percent of the target (at most 100).
+    pub fn percent(&self) -> i64 {
+        (self.days * 100 / self.target).clamp(0, 100)
+    }
+
+    pub fn over(&self) -> bool {
+        self.days > self.target
+    }
 }
 
 impl CasePage<'_> {
+    fn clock_words(&self) -> String {
+        let c = &self.clock;
+        let words = self.shell.catalog;
+        let head = words.fill(
+            if c.done {
+                "case_clock.done"
+            } else {
+                "case_clock.elapsed"
+            },
+            &[("days", &c.days), ("target", &c.target)],
+        );
+        if c.done {
+            return head;
+        }
+        let tail = if c.over() {
+            words.fill("case_clock.over", &[("n", &(c.days - c.target))])
+        } else {
+            words.fill("case_clock.left", &[("n", &(c.target - c.days))])
+        };
+        format!("{head} · {tail}")
+    }
+
+    fn step_day(&self, step: &CaseStep) -> String {
+        self.shell
+            .catalog
+            .fill("case_clock.day", &[("n", &step.day)])
+    }
+
     fn coordinator(&self) -> bool {
         self.d.view == "coordinator"
     }
@@ -425,6 +567,7 @@ async fn show_case(
         "partner" => (Vec::new(), registered().await?, Vec::new()),
         _ => (Vec::new(), Vec::new(), Vec::new()),
     };
+    let clock = CaseClock::of(&d, state.config.vuln.publication_target_days, now);
     let p = CasePage {
         shell: page.shell("cases"),
         d,
@@ -442,6 +585,7 @@ async fn show_case(
             Stage::FixReady,
         ],
         error,
+        clock,
     };
     if status == StatusCode::OK {
         html(&p)

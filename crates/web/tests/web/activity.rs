@@ -145,7 +145,8 @@ async fn a_coordinator_writes_a_topic_and_reads_it_in_the_report_in_a_browser() 
         .await;
     browser.click("#login-submit").await;
     browser.wait_url("/dashboard").await;
-    browser.click("#activity-link").await;
+    // The reports pillar in the top bar opens on the activity report.
+    browser.click("#nav-reports").await;
     browser.wait_url("/activity/").await;
     assert!(browser.exists("#report-title").await);
     assert!(

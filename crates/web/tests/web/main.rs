@@ -13,6 +13,7 @@ mod bus;
 mod cases_by_role;
 mod clocks;
 mod conversations;
+mod day;
 mod errors;
 mod feeds;
 mod incidents;

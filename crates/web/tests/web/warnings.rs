@@ -732,7 +732,8 @@ async fn a_coordinator_addresses_an_early_warning_and_the_organization_confirms_
     );
 
     login(format!("analyst@{power}.example")).await;
-    browser.click("#warnings-link").await;
+    // A member's dissemination menu opens on the early warnings addressed to it.
+    browser.click("#nav-publish").await;
     browser.wait_text("#warnings", &n).await;
     assert!(browser.text("#warnings").await.contains(TITLE));
     browser

@@ -14,7 +14,7 @@ use renkei_testkit::{both_backends, csrf_from};
 /// The text a person sees: no markup, scripts, attribute values, text areas or
 /// code (where identifiers belong: form values, the template source an operator
 /// edits, a template's variable names).
-fn visible_text(html: &str) -> String {
+pub(crate) fn visible_text(html: &str) -> String {
     let mut out = String::new();
     let mut rest = html;
     while let Some(open) = rest.find('<') {
@@ -55,7 +55,7 @@ fn identifiers() -> BTreeSet<&'static str> {
     ids
 }
 
-fn raw_identifiers_in(html: &str) -> Vec<String> {
+pub(crate) fn raw_identifiers_in(html: &str) -> Vec<String> {
     let ids = identifiers();
     visible_text(html)
         // A hyphenated code (RSIT's `intrusion-attempts`) is one word: the taxonomy's own.

@@ -1,0 +1,203 @@
+//! The coordinator's day at a glance: what waits for a person across the pillars,
+//! each a count and a link to the work itself; and the intake page where reports set
+//! aside for review and feeds that did not come today are listed.
+
+use askama::Template;
+use axum::response::Response;
+use chrono::{Duration, NaiveTime};
+use renkei_incident::incidents::{self, Filter};
+use renkei_publish::alerts::Viewer;
+
+use crate::http::error::AppError;
+use crate::pages::{Page, Shell, html};
+
+/// One count on the dashboard. `warn` marks what should be zero (overdue work, a
+/// silent sensor); `detail` says more in a few words.
+pub struct WorkItem {
+    pub key: &'static str,
+    pub count: i64,
+    pub href: String,
+    pub warn: bool,
+    pub detail: String,
+}
+
+/// The team's midnight today and a week ago, as stored times.
+fn team_days(page: &Page) -> (String, String) {
+    let zone = page.state.config.server.team_zone();
+    let today = page.now.with_timezone(&zone).date_naive();
+    let midnight = |d: chrono::NaiveDate| {
+        d.and_time(NaiveTime::MIN)
+            .and_local_timezone(zone)
+            .single()
+            .map(|t| renkei_core::time::format(t.with_timezone(&chrono::Utc)))
+            .unwrap_or_default()
+    };
+    (midnight(today), midnight(today - Duration::days(7)))
+}
+
+/// Everything waiting for a person, for a member of staff `me`.
+pub(crate) async fn staff_work(page: &Page, me: i64) -> Result<Vec<WorkItem>, AppError> {
+    let store = page.store();
+    let words = |key: &'static str| page.shell("").t(key);
+    let now = page.now;
+    let now_str = renkei_core::time::format(now);
+    let (today, week_ago) = team_days(page);
+    let mut items = Vec::new();
+
+    let mine = incidents::count(
+        store,
+        &Filter {
+            owner: Some(me),
+            open_only: true,
+            ..Filter::default()
+        },
+    )
+    .await?;
+    items.push(WorkItem {
+        key: "mine",
+        count: mine,
+        href: format!("/incidents?owner={me}"),
+        warn: false,
+        detail: String::new(),
+    });
+    items.push(WorkItem {
+        key: "replies",
+        count: incidents::new_replies(store).await?,
+        href: "/incidents?replied=1".into(),
+        warn: false,
+        detail: String::new(),
+    });
+    let overdue = renkei_incident::clocks::overdue(store, &page.state.clocks).await?;
+    items.push(WorkItem {
+        key: "overdue",
+        count: overdue.total(),
+        href: "/incidents?overdue=1&sort=due".into(),
+        warn: overdue.total() > 0,
+        detail: String::new(),
+    });
+    let (review, _) = renkei_incident::reports::needing_review(store, 1).await?;
+    items.push(WorkItem {
+        key: "review",
+        count: review,
+        href: "/reports/review".into(),
+        warn: false,
+        detail: String::new(),
+    });
+    let week_on = renkei_core::time::format(now + Duration::days(7));
+    items.push(WorkItem {
+        key: "case_dates",
+        count: renkei_vuln::cases::dated_between(store, &now_str, &week_on).await?,
+        href: "/cases".into(),
+        warn: false,
+        detail: String::new(),
+    });
+    items.push(WorkItem {
+        key: "alerts_review",
+        count: renkei_publish::alerts::awaiting_review(store).await?,
+        href: "/alerts".into(),
+        warn: false,
+        detail: String::new(),
+    });
+    let schedule = crate::api::publish::schedule(&page.state).await?;
+    let zone = page.state.config.server.team_zone();
+    let next = schedule.next_issue(now.with_timezone(&zone).date_naive());
+    let issue = renkei_publish::weekly::get(store, &next.to_string(), Viewer::Staff).await?;
+    let (state, due) = match &issue {
+        None => (words("work.weekly_none"), 1),
+        Some(w) if w.is_published() => (words("work.weekly_published"), 0),
+        Some(_) => (words("work.weekly_draft"), 1),
+    };
+    items.push(WorkItem {
+        key: "weekly",
+        count: due,
+        href: match issue {
+            Some(_) => format!("/weekly/{next}/edit"),
+            None => "/weekly".into(),
+        },
+        warn: false,
+        detail: format!("{next} · {state}"),
+    });
+    let silent = renkei_observe::outage::silent(
+        store,
+        now,
+        Duration::hours(renkei_observe::outage::SILENT_AFTER_HOURS),
+    )
+    .await?;
+    items.push(WorkItem {
+        key: "sensors",
+        count: silent.len() as i64,
+        href: "/observation/sensors".into(),
+        warn: !silent.is_empty(),
+        detail: silent
+            .iter()
+            .map(|s| s.name.as_str())
+            .take(5)
+            .collect::<Vec<_>>()
+            .join(", "),
+    });
+    let quiet = renkei_incident::feeds::quiet_since(store, &week_ago, &today).await?;
+    items.push(WorkItem {
+        key: "feeds",
+        count: quiet.len() as i64,
+        href: "/reports/review#feeds".into(),
+        warn: false,
+        detail: quiet
+            .iter()
+            .map(|(f, _)| f.as_str())
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(", "),
+    });
+    let hour_ago = renkei_core::time::format(now - Duration::hours(1));
+    let stuck = renkei_mail::outbox::stuck(store, &hour_ago)
+        .await
+        .map_err(AppError::internal)?;
+    items.push(WorkItem {
+        key: "mail",
+        count: stuck,
+        href: "/notifications?status=failed".into(),
+        warn: stuck > 0,
+        detail: String::new(),
+    });
+    Ok(items)
+}
+
+impl WorkItem {
+    /// The catalog's words for this count.
+    pub fn label(&self, shell: &Shell<'_>) -> &'static str {
+        shell.t(match self.key {
+            "mine" => "work.mine",
+            "replies" => "work.replies",
+            "overdue" => "work.overdue",
+            "review" => "work.review",
+            "case_dates" => "work.case_dates",
+            "alerts_review" => "work.alerts_review",
+            "weekly" => "work.weekly",
+            "sensors" => "work.sensors",
+            "feeds" => "work.feeds",
+            _ => "work.mail",
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct ReviewPage<'a> {
+    shell: Shell<'a>,
+    total: i64,
+    reports: Vec<renkei_incident::reports::ReviewItem>,
+    feeds: Vec<(String, String)>,
+}
+
+/// Reports set aside for a person, and the feeds that did not come today.
+pub(crate) async fn review(page: Page) -> Result<Response, AppError> {
+    let (total, reports) = renkei_incident::reports::needing_review(page.store(), 200).await?;
+    let (today, week_ago) = team_days(&page);
+    let feeds = renkei_incident::feeds::quiet_since(page.store(), &week_ago, &today).await?;
+    html(&ReviewPage {
+        shell: page.shell("review"),
+        total,
+        reports,
+        feeds,
+    })
+}
