@@ -50,9 +50,13 @@ fn err(e: impl std::fmt::Display) -> PublishError {
 pub fn line_svg(c: &LineChart<'_>) -> Result<String, PublishError> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (c.width.max(320), c.height.max(200)))
-            .into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
+        let (width, height) = (c.width.max(320), c.height.max(200));
+        let whole = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        whole.fill(&WHITE).map_err(err)?;
+        // The legend has a column of its own, right of the plot, so that it never
+        // covers a line however the lines run.
+        let legend_width = legend_width(c.lines.iter().map(|l| l.label.as_str()), width);
+        let (root, legend) = whole.split_horizontally(width - legend_width);
         let n = c.days.len().max(1);
         let top = c
             .lines
@@ -103,11 +107,7 @@ pub fn line_svg(c: &LineChart<'_>) -> Result<String, PublishError> {
                         .map(|(x, y)| (x as f64, if y.is_finite() { *y } else { 0.0 })),
                     color.stroke_width(2),
                 ))
-                .map_err(err)?
-                .label(line.label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+                .map_err(err)?;
         }
         for m in &c.markers {
             let x = m.index as f64;
@@ -125,18 +125,49 @@ pub fn line_svg(c: &LineChart<'_>) -> Result<String, PublishError> {
                 )))
                 .map_err(err)?;
         }
-        if !c.lines.is_empty() {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(err)?;
-        }
-        root.present().map_err(err)?;
+        draw_legend(&legend, c.lines.iter().map(|l| l.label.as_str()))?;
+        whole.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+/// The width of a legend column for these labels: wide enough for the longest
+/// (a Japanese character counts double), at most a quarter of the chart.
+fn legend_width<'a>(labels: impl Iterator<Item = &'a str>, width: u32) -> u32 {
+    let longest = labels
+        .map(|l| {
+            l.chars()
+                .map(|c| if c.is_ascii() { 1 } else { 2 })
+                .sum::<u32>()
+        })
+        .max();
+    match longest {
+        None => 0,
+        Some(n) => (n * 7 + 44).clamp(90, width / 4),
+    }
+}
+
+/// One line per series, its colour beside its label, top down from the plot's top.
+fn draw_legend<'a, DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    labels: impl Iterator<Item = &'a str>,
+) -> Result<(), PublishError> {
+    for (i, label) in labels.enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let y = 44 + i as i32 * 20;
+        area.draw(&PathElement::new(
+            vec![(6, y), (26, y)],
+            color.stroke_width(2),
+        ))
+        .map_err(err)?;
+        area.draw(&Text::new(
+            label.to_string(),
+            (32, y - 7),
+            ("sans-serif", 13).into_font().color(&RGBColor(40, 40, 40)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(())
 }
 
 /// Bars over named categories (months, quarters), one stacked segment per series.

@@ -39,6 +39,13 @@
   }
 
   table.addEventListener("change", update);
+  // After s, the state is chosen with the arrow keys and Enter sets it.
+  var stateSelect = document.getElementById("b-state");
+  if (stateSelect) {
+    stateSelect.addEventListener("keydown", function (e) {
+      if (e.key === "Enter") { e.preventDefault(); document.getElementById("bulk-state").click(); }
+    });
+  }
   var all = document.getElementById("select-all");
   if (all) {
     all.addEventListener("change", function () {
@@ -102,6 +109,10 @@
 (function () {
   "use strict";
   if (!document.getElementById("incident-page")) return;
+  var state = document.getElementById("i-state");
+  state.addEventListener("keydown", function (e) {
+    if (e.key === "Enter") { e.preventDefault(); document.getElementById("incident-save").click(); }
+  });
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
     var t = e.target;

@@ -119,6 +119,11 @@ impl QuarterlyReport {
         category_name(key, self.lang)
     }
 
+    /// A weakness's name in the report's language, when it is one of the common ones.
+    pub fn cwe_name(&self, id: &str) -> &'static str {
+        renkei_formats::cwe::name_for(id, self.lang == Lang::Ja).unwrap_or("")
+    }
+
     pub fn notes_published(&self) -> i64 {
         self.vuln.published.iter().map(|s| s.count).sum()
     }

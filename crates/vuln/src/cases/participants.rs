@@ -208,7 +208,8 @@ pub fn impact(case: &Case, lang: renkei_core::lang::Lang) -> String {
     }
     let mut parts = Vec::new();
     if let Some(cwe) = &case.cwe {
-        parts.push(match case.cwe_name {
+        let japanese = lang == renkei_core::lang::Lang::Ja;
+        parts.push(match renkei_formats::cwe::name_for(cwe, japanese) {
             Some(n) => format!("{cwe} {n}"),
             None => cwe.clone(),
         });

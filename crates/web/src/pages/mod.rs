@@ -453,6 +453,22 @@ impl ErrorPage<'_> {
     pub fn t(&self, key: &'static str) -> &'static str {
         self.catalog.get(key)
     }
+
+    /// The heading: what went wrong, by status, in the reader's language.
+    pub fn heading(&self) -> &'static str {
+        self.catalog
+            .lookup(&format!("error_status.{}", self.status))
+            .unwrap_or_else(|| self.catalog.get("error.title"))
+    }
+
+    /// What to say: the catalog's words for a general code (not found, not
+    /// allowed); the error's own message when it names something specific (what
+    /// was wrong with the input, what it conflicts with).
+    pub fn words(&self) -> &str {
+        self.catalog
+            .lookup(&format!("error_code.{}", self.code))
+            .unwrap_or(self.message)
+    }
 }
 
 #[derive(Template)]

@@ -74,7 +74,7 @@ impl NotePage<'_> {
         let Some(cwe) = self.note.content.cwe.as_deref() else {
             return String::new();
         };
-        match renkei_formats::cwe::name(cwe) {
+        match renkei_formats::cwe::name_for(cwe, self.lang == Lang::Ja) {
             Some(name) => format!("{cwe}: {name}"),
             None => cwe.to_string(),
         }
@@ -425,6 +425,17 @@ impl CaseClock {
 }
 
 impl CasePage<'_> {
+    /// The case's weakness with its name in the reader's language.
+    fn cwe_name(&self) -> &'static str {
+        let japanese = self.shell.lang == "ja";
+        self.d
+            .case
+            .cwe
+            .as_deref()
+            .and_then(|c| renkei_formats::cwe::name_for(c, japanese))
+            .unwrap_or("")
+    }
+
     fn clock_words(&self) -> String {
         let c = &self.clock;
         let words = self.shell.catalog;

@@ -104,7 +104,7 @@ pub async fn registered_vendor(
             "meeting_held" => {
                 let (s, r) = api
                     .post(Some(coordinator), &format!("/api/v1/vendors/{id}/meetings"), json!({
-                        "held_on": "2026-04-10", "attendees": format!("{company} PSIRT, coordinators"), "minutes": "Terms and contacts agreed.",
+                        "held_on": "2026-04-10", "attendees": format!("{company} PSIRT, coordinators"), "minutes": "規約と窓口について合意。",
                     }))
                     .await;
                 assert_eq!(s, 201, "{r}");

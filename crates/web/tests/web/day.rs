@@ -628,7 +628,69 @@ async fn every_page_a_japanese_coordinator_opens_speaks_japanese(srv: &TestServe
     let org = srv
         .org("サンプル ISP", renkei_core::orgs::OrgKind::Isp)
         .await;
-    // A weekly issue, so that its form is walked too.
+    // A registered vendor with a user, a case with it, a published alert, a weekly
+    // issue: the pages that show them are walked too.
+    let (vendor, vendor_user, _) =
+        common::registered_vendor(&api, &token, "サンプル電機", &["ルーター X"]).await;
+    let (status, created) = api
+        .post(
+            None,
+            "/api/v1/cases",
+            json!({
+                "title": "ルーター X の管理画面における格納型クロスサイトスクリプティング",
+                "description": "機器名がエスケープされずに管理画面に表示されます。",
+                "affected": "ルーター X 2.0 以前",
+                "cvss_vector": "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N",
+                "cwe": "CWE-79",
+                "credit": "山田 花子",
+                "reporter_name": "山田 花子",
+                "reporter_email": "hanako@finder.example",
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let case = created["case"].as_str().unwrap().to_string();
+    let (status, d) = api
+        .post(
+            Some(&token),
+            &format!("/api/v1/cases/{case}/vendors"),
+            json!({"vendor_id": vendor}),
+        )
+        .await;
+    assert_eq!(status, 201, "{d}");
+    let author = srv.token(&srv.user(Role::Coordinator).await).await;
+    let (_, a) = api
+        .post(
+            Some(&author),
+            "/api/v1/alerts",
+            json!({
+                "category": "vulnerability", "tlp": "TLP:CLEAR",
+                "title_ja": "ルーター X の脆弱性に関する注意喚起", "title_en": "Router X",
+                "body_ja": "## 対策\n\n最新版に更新してください。", "body_en": "Update.",
+            }),
+        )
+        .await;
+    let alert = a["number"].as_str().unwrap().to_string();
+    assert_eq!(
+        api.post(
+            Some(&author),
+            &format!("/api/v1/alerts/{alert}/submit"),
+            json!({})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        api.post(
+            Some(&token),
+            &format!("/api/v1/alerts/{alert}/publish"),
+            json!({})
+        )
+        .await
+        .0,
+        200
+    );
     let r = s
         .client
         .post(srv.url("/weekly/new"))
@@ -637,41 +699,16 @@ async fn every_page_a_japanese_coordinator_opens_speaks_japanese(srv: &TestServe
         .await
         .unwrap();
     let weekly_edit = r.headers()["location"].to_str().unwrap().to_string();
+    let weekly = weekly_edit.trim_end_matches("/edit").to_string();
+    let today = srv.store.now().date_naive();
+    let quarter = format!(
+        "{}Q{}",
+        chrono::Datelike::year(&today),
+        (chrono::Datelike::month(&today) - 1) / 3 + 1
+    );
 
-    let mut walked = 0;
-    let mut raw_found = Vec::new();
-    for spec in &srv.routes {
-        if spec.method != renkei_web::http::routes::Method::GET || spec.api.is_some() {
-            continue;
-        }
-        let path = spec.path;
-        // What is not a page a person reads: feeds, files, charts, scripts, machine
-        // documents; pages that need a secret the walk does not have.
-        let skip = [
-            ".atom",
-            ".rss",
-            ".svg",
-            ".js",
-            ".json",
-            ".txt",
-            ".csv",
-            ".pdf",
-            "/raw",
-            "/metrics",
-            "/healthz",
-            "/csaf/",
-            "/charts/",
-            "/files/",
-            "/documents/",
-            "{secret}",
-            "{token}",
-            "/login/sso",
-            "/report.html",
-        ];
-        if skip.iter().any(|s| path.contains(s)) {
-            continue;
-        }
-        let path = match path {
+    let fill = |path: &str| -> Option<String> {
+        Some(match path {
             p if p.contains("{id}") && p.starts_with("/reports/") => {
                 p.replace("{id}", &tracking.to_string())
             }
@@ -681,31 +718,86 @@ async fn every_page_a_japanese_coordinator_opens_speaks_japanese(srv: &TestServe
             p if p.contains("{id}") && p.starts_with("/orgs/") => {
                 p.replace("{id}", &org.to_string())
             }
+            p if p.contains("{id}") && p.starts_with("/vendors/") => {
+                p.replace("{id}", &vendor.to_string())
+            }
+            p if p.contains("{id}") && p.starts_with("/cases/") => p.replace("{id}", &case),
+            p if p.contains("{number}") => p.replace("{number}", &alert),
+            p if p.contains("{quarter}") => p.replace("{quarter}", &quarter),
             "/weekly/{date}/edit" => weekly_edit.clone(),
+            "/weekly/{date}" => weekly.clone(),
             "/observation/ports/{proto}/{port}" => "/observation/ports/tcp/22".into(),
-            p if p.contains('{') => continue,
+            p if p.contains('{') => return None,
             p => p.to_string(),
-        };
-        let (status, page) = get(&s, srv, &path).await;
-        // A page that needs a choice first (a selection, a recipient) or sends the
-        // reader elsewhere is reached from the page that makes the choice.
-        if matches!(status, 303 | 400 | 404 | 422) {
-            continue;
-        }
-        assert_eq!(status, 200, "{path}");
-        assert!(page.contains("lang=\"ja\""), "{path} is not in Japanese");
-        walked += 1;
-        let raw = crate::words::raw_identifiers_in(&page);
-        let english = english_runs(&crate::words::visible_text(&without_data(&page)));
-        if !raw.is_empty() || !english.is_empty() {
-            raw_found.push(format!("{path}: {raw:?} {english:?}"));
+        })
+    };
+    // What is not a page a person reads: feeds, files, charts, scripts, machine
+    // documents; pages that need a secret the walk does not have.
+    let skip = [
+        ".atom",
+        ".rss",
+        ".svg",
+        ".js",
+        ".json",
+        ".txt",
+        ".csv",
+        ".pdf",
+        "/raw",
+        "/metrics",
+        "/healthz",
+        "/csaf/",
+        "/charts/",
+        "/files/",
+        "/documents/",
+        "{secret}",
+        "{token}",
+        "/login/sso",
+        "/report.html",
+    ];
+    let pages: Vec<String> = srv
+        .routes
+        .iter()
+        .filter(|spec| spec.method == renkei_web::http::routes::Method::GET && spec.api.is_none())
+        .filter(|spec| !skip.iter().any(|s| spec.path.contains(s)))
+        .filter_map(|spec| fill(spec.path))
+        .collect();
+
+    // Every page as the administrator, then as the vendor's own user, in Japanese.
+    renkei_core::accounts::set_lang(&srv.store, &Actor::system("test"), vendor_user.id, Lang::Ja)
+        .await
+        .unwrap();
+    let vendor_session = srv.signed_in(&vendor_user).await;
+    let team = renkei_core::config::VulnConfig::default().publisher_name;
+    let mut walked = 0;
+    let mut found = Vec::new();
+    for (who, session) in [("admin", &s), ("vendor", &vendor_session)] {
+        for path in &pages {
+            let (status, page) = get(session, srv, path).await;
+            // A page that needs a choice first (a selection, a recipient), sends the
+            // reader elsewhere or is not this reader's is reached another way.
+            if matches!(status, 303 | 400 | 403 | 404 | 422) {
+                continue;
+            }
+            assert_eq!(status, 200, "{path} as {who}");
+            assert!(
+                page.contains("lang=\"ja\""),
+                "{path} is not in Japanese for {who}"
+            );
+            walked += 1;
+            let raw = crate::words::raw_identifiers_in(&page);
+            // The team's name is its own, as configured.
+            let page = page.replace(&team, "");
+            let english = english_runs(&crate::words::visible_text(&without_data(&page)));
+            if !raw.is_empty() || !english.is_empty() {
+                found.push(format!("{path} ({who}): {raw:?} {english:?}"));
+            }
         }
     }
-    assert!(walked >= 30, "the walk reached {walked} pages");
+    assert!(walked >= 60, "the walk reached {walked} pages");
     assert!(
-        raw_found.is_empty(),
+        found.is_empty(),
         "pages with raw identifiers or English:\n{}",
-        raw_found.join("\n")
+        found.join("\n")
     );
 }
 
@@ -843,6 +935,30 @@ async fn a_coordinator_works_the_day_by_keyboard_in_a_real_browser() {
         Some(me.id),
         "a assigns the selection to me"
     );
+
+    // s goes to the state selector with the focused row selected; the arrow key
+    // chooses the next state and Enter sets it.
+    browser.press("j").await;
+    let first = browser
+        .script("return document.querySelector('#queue tr.focused').dataset.id")
+        .await;
+    let first: i64 = first.as_str().unwrap().parse().unwrap();
+    browser.press("s\u{E015}\u{E007}").await;
+    let mut state = String::new();
+    for _ in 0..50 {
+        state = renkei_incident::incidents::get(&srv.store, first)
+            .await
+            .unwrap()
+            .state
+            .as_str()
+            .to_string();
+        if state != "new" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "triaged", "s, down, Enter sets the next state");
+    browser.wait_text("#queue-total", "60").await;
 
     // o opens the focused row's incident; j goes on to the next open one.
     browser.press("jo").await;

@@ -30,6 +30,10 @@ both_backends! {
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         let page = r.text().await.unwrap();
         assert!(page.contains("id=\"error-message\"") && page.contains("<html"));
+        // In Japanese, in words: no English message and no bare code as the text.
+        let page = http.get(srv.url("/no/such/page")).header("accept-language", "ja").send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("ページが見つかりません") && page.contains("このアドレスには何もありません"), "{page}");
+        assert!(!page.contains("nothing at this address"), "{page}");
     }
 
     async fn malformed_or_invalid_json_is_refused_with_a_code_and_nothing_is_written(srv) {

@@ -52,6 +52,26 @@ fn identifiers() -> BTreeSet<&'static str> {
     // The conversation's stored words: templates, flags, signature states.
     ids.extend(renkei_incident::correspond::TEMPLATES);
     ids.extend(["unknown_sender", "not_decrypted", "no_key", "expects_reply"]);
+    // Report, delivery, weekly-issue and alert states; registration steps; the
+    // incident clocks; audit action words (a code such as `incident.state_changed`
+    // splits into its parts here).
+    ids.extend(["needs_review", "threaded", "processed", "queued", "sending"]);
+    ids.extend(["draft", "review", "published", "scheduled"]);
+    ids.extend([
+        "documents_sent",
+        "documents_returned",
+        "meeting_held",
+        "terms_agreed",
+        "registered",
+        "applied",
+    ]);
+    ids.extend([
+        "first_response",
+        "state_changed",
+        "tlp_changed",
+        "assigned",
+        "notified",
+    ]);
     ids
 }
 
