@@ -595,19 +595,31 @@ fn english_runs(text: &str) -> Vec<String> {
 }
 
 /// A page without what people sent (a report's text and logs, a raw message), which
-/// is shown as it came in whatever its language.
+/// is shown as it came in whatever its language, and without what is marked as
+/// English on purpose (the language switch, a licence's required attribution).
 fn without_data(html: &str) -> String {
-    let mut out = String::new();
-    let mut rest = html;
-    while let Some(open) = rest.find("<pre") {
-        out.push_str(&rest[..open]);
-        match rest[open..].find("</pre>") {
-            Some(close) => rest = &rest[open + close + "</pre>".len()..],
-            None => rest = "",
+    let mut html = html.to_string();
+    for (open, close) in [
+        ("<pre", "</pre>"),
+        ("<span lang=\"en\"", "</span>"),
+        (
+            "<button class=\"link\" name=\"lang\" value=\"en\" lang=\"en\"",
+            "</button>",
+        ),
+    ] {
+        let mut out = String::new();
+        let mut rest = html.as_str();
+        while let Some(at) = rest.find(open) {
+            out.push_str(&rest[..at]);
+            match rest[at..].find(close) {
+                Some(end) => rest = &rest[at + end + close.len()..],
+                None => rest = "",
+            }
         }
+        out.push_str(rest);
+        html = out;
     }
-    out.push_str(rest);
-    out
+    html
 }
 
 async fn every_page_a_japanese_coordinator_opens_speaks_japanese(srv: &TestServer) {
@@ -794,6 +806,10 @@ async fn every_page_a_japanese_coordinator_opens_speaks_japanese(srv: &TestServe
         }
     }
     assert!(walked >= 60, "the walk reached {walked} pages");
+    eprintln!(
+        "the Japanese walk over HTTP: {walked} pages, {} with a raw identifier or English",
+        found.len()
+    );
     assert!(
         found.is_empty(),
         "pages with raw identifiers or English:\n{}",
@@ -1046,5 +1062,76 @@ async fn a_coordinator_works_the_day_by_keyboard_in_a_real_browser() {
         .await;
     browser.click("#send-form button").await;
     browser.wait_text("#sends", &n).await;
+
+    // Every page the coordinator reaches, as the browser renders it in Japanese:
+    // no stored identifier, no English sentence in what a person reads (what
+    // people sent — report texts, raw mail — is theirs, in their language).
+    let skip = [
+        ".atom",
+        ".rss",
+        ".svg",
+        ".js",
+        ".json",
+        ".txt",
+        ".csv",
+        ".pdf",
+        "/raw",
+        "/metrics",
+        "/healthz",
+        "/csaf/",
+        "/login",
+        "/setup",
+        "/logout",
+        "/report.html",
+    ];
+    let mut pages: Vec<String> = srv
+        .routes
+        .iter()
+        .filter(|s| s.method == renkei_web::http::routes::Method::GET && s.api.is_none())
+        .filter(|s| !s.path.contains('{') && !skip.iter().any(|k| s.path.contains(k)))
+        .map(|s| s.path.to_string())
+        .collect();
+    pages.extend([
+        format!("/incidents/{id}"),
+        format!("/reports/{tracking}"),
+        format!("/alerts/{n}"),
+    ]);
+    let read = r#"
+        const text = (el) => {
+            if (!el) return '';
+            const c = el.cloneNode(true);
+            c.querySelectorAll('pre, code, textarea, script, style, [lang="en"]').forEach(e => e.remove());
+            return c.textContent;
+        };
+        return [document.documentElement.lang, text(document.querySelector('header')) + '\n' + text(document.querySelector('main'))];
+    "#;
+    let team = renkei_core::config::VulnConfig::default().publisher_name;
+    let mut found = Vec::new();
+    let mut walked = 0;
+    for path in &pages {
+        browser.goto(&srv.url(path)).await;
+        let v = browser.script(read).await;
+        if v[0] != "ja" {
+            continue;
+        }
+        walked += 1;
+        // The team's name is its own, as configured.
+        let text = v[1].as_str().unwrap_or_default().replace(&team, "");
+        let text = text.as_str();
+        let raw = crate::words::raw_identifiers_in(text);
+        let english = english_runs(text);
+        if !raw.is_empty() || !english.is_empty() {
+            found.push(format!("{path}: {raw:?} {english:?}"));
+        }
+    }
+    assert!(
+        walked >= 30,
+        "the browser walked {walked} pages in Japanese"
+    );
+    assert!(
+        found.is_empty(),
+        "raw identifiers or English in the browser:\n{}",
+        found.join("\n")
+    );
     browser.quit().await;
 }
