@@ -54,7 +54,8 @@ run() {
   local cookie
   cookie=$(awk '$6 ~ /^renkei_/ {printf "%s=%s; ", $6, $7}' "$jar")
   local token
-  token=$("$bin" admin create-token --database-url "$url" --email coordinator@bench.example --name bench | tail -1)
+  token=$("$bin" admin create-token --database-url "$url" --email coordinator@bench.example --name bench \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
   local open
   open=$(curl -fs -D - -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/incidents?limit=1" | grep -i x-total-count | tr -d '\r' | cut -d' ' -f2)
   local one

@@ -882,14 +882,16 @@ pub async fn import(
 
 /// Chunks of unfinished imports not yet counted, for the operations page.
 /// The feeds that came in since `since` but not since `today` (the team's midnight),
-/// with when each last came: a daily feed missing today is worth a look.
+/// with when each last came: a daily feed missing today is worth a look. Reports
+/// are numbered as they come, so the week's feed batches are those of reports from
+/// the first one of the week on (an index range, however many mails came).
 pub async fn quiet_since(store: &Store, since: &str, today: &str) -> Result<Vec<(String, String)>> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT feed, MAX(received_at) AS last FROM (
              SELECT feed, received_at FROM feed_imports WHERE received_at >= $1
              UNION ALL
-             SELECT b.feed, r.received_at FROM reports r JOIN feed_batches b ON b.report_id = r.id
-             WHERE r.received_at >= $1
+             SELECT b.feed, r.received_at FROM feed_batches b JOIN reports r ON r.id = b.report_id
+             WHERE b.report_id >= (SELECT id FROM reports WHERE received_at >= $1 ORDER BY received_at LIMIT 1)
          ) x GROUP BY feed ORDER BY feed",
     )
     .bind(since)

@@ -17,6 +17,7 @@
 //! - `takedowns`: sites asked to be taken down, requested → down → verified.
 //! - `feeds`: bulk feeds imported in chunks any node may count.
 //! - `stats`: statistics for any period.
+//! - `views`: a coordinator's own saved views of the queue.
 
 pub mod classify;
 pub mod clocks;
@@ -29,6 +30,7 @@ pub mod reports;
 pub mod stats;
 pub mod status;
 pub mod takedowns;
+pub mod views;
 
 use renkei_core::CoreError;
 use renkei_core::{Classify, Kind};

@@ -244,13 +244,17 @@ pub async fn depth(store: &Store) -> Result<(i64, i64, i64), MailError> {
     .await?)
 }
 
-/// Mail that is not getting out: given up on, or still queued after `before` (an
-/// hour, say: the relay is away or refuses).
-pub async fn stuck(store: &Store, before: &str) -> Result<i64, MailError> {
+/// Mail that is not getting out: still queued after `before` (an hour, say: the
+/// relay is away or refuses), or given up on since `failed_since` (a week: older
+/// failures have been seen to). Each part reads the outbox's status index, so the
+/// count stays quick however much mail went out over the years.
+pub async fn stuck(store: &Store, before: &str, failed_since: &str) -> Result<i64, MailError> {
     Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE status = 'failed' OR (status IN ('queued', 'sending') AND created_at < $1)",
+        "SELECT (SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending') AND created_at < $1)
+              + (SELECT COUNT(*) FROM outbox WHERE status = 'failed' AND created_at >= $2)",
     )
     .bind(before)
+    .bind(failed_since)
     .fetch_one(store.pool())
     .await?)
 }

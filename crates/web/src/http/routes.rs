@@ -229,6 +229,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/incidents/bulk/close", Staff, pages::incidents::bulk_close)
         .page(POST, "/incidents/bulk/notify", Staff, pages::incidents::bulk_notify)
         .page(POST, "/incidents/bulk/write", Staff, pages::incidents::bulk_write)
+        .page(POST, "/incidents/views", Staff, pages::incidents::view_save)
+        .page(POST, "/incidents/views/{id}/remove", Staff, pages::incidents::view_remove)
         .page(GET, "/incidents/write", Staff, pages::mail::incidents_form)
         .page(POST, "/incidents/write", Staff, pages::mail::incidents_send)
         .page(POST, "/incidents/write/preview", Staff, pages::mail::incidents_preview)

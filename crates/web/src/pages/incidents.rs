@@ -217,6 +217,10 @@ struct QueuePage<'a> {
     sort: Sort,
     descending: bool,
     views: Vec<View>,
+    /// The reader's own saved views, and whether each is the one shown.
+    saved: Vec<(renkei_incident::views::SavedView, bool)>,
+    /// This page's query, for saving it as a view.
+    query: String,
     /// This page's address, for the bulk bar to come back to.
     back: String,
     states: [IncidentState; 8],
@@ -393,6 +397,20 @@ impl QueuePage<'_> {
         )
     }
 
+    fn saved_href(&self, v: &renkei_incident::views::SavedView) -> String {
+        if v.query.is_empty() {
+            "/incidents".into()
+        } else {
+            format!("/incidents?{}", v.query)
+        }
+    }
+
+    fn remove_label(&self, v: &renkei_incident::views::SavedView) -> String {
+        self.shell
+            .catalog
+            .fill("queue.remove_view", &[("name", &v.name)])
+    }
+
     fn view_label(&self, key: &str) -> &'static str {
         match key {
             "mine" => self.shell.t("queue.view_mine"),
@@ -481,10 +499,25 @@ pub(crate) async fn queue(page: Page, Query(q): Query<ListQuery>) -> Result<Resp
     let me = page.user()?.id;
     let today = page.now.with_timezone(&zone).date_naive().to_string();
     let back = QueuePage::href(&q);
+    let query = {
+        let mut c = q.clone();
+        c.page = None;
+        serde_urlencoded::to_string(&c).unwrap_or_default()
+    };
+    let saved = renkei_incident::views::list(page.store(), me)
+        .await?
+        .into_iter()
+        .map(|v| {
+            let active = v.query == query;
+            (v, active)
+        })
+        .collect();
     html(&QueuePage {
         shell: page.shell("incidents"),
         incidents: list,
         views: views(&q, me, &today),
+        saved,
+        query,
         sort: filter.sort,
         descending: filter.descending,
         q,
@@ -499,6 +532,44 @@ pub(crate) async fn queue(page: Page, Query(q): Query<ListQuery>) -> Result<Resp
         dues: Due::ALL,
         now: renkei_core::time::format(page.now),
     })
+}
+
+#[derive(Deserialize)]
+pub struct SaveViewForm {
+    name: String,
+    #[serde(default)]
+    query: String,
+}
+
+/// Keeps the queue's current filters under a name, for the reader only. The query
+/// is checked as the queue reads it, so a saved view always opens.
+pub(crate) async fn view_save(
+    page: Page,
+    Form(f): Form<SaveViewForm>,
+) -> Result<Response, AppError> {
+    let q: ListQuery = serde_urlencoded::from_str(&f.query).map_err(|_| {
+        AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "query: not the queue's filters",
+        )
+    })?;
+    q.filter(
+        &renkei_core::time::format(page.now),
+        page.state.config.server.team_zone(),
+    )?;
+    let mut q = q;
+    q.page = None;
+    let query = serde_urlencoded::to_string(&q).unwrap_or_default();
+    let me = page.user()?.id;
+    renkei_incident::views::save(page.store(), &page.auth.actor(), me, &f.name, &query).await?;
+    Ok(see_other(&QueuePage::href(&q)))
+}
+
+pub(crate) async fn view_remove(page: Page, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let me = page.user()?.id;
+    renkei_incident::views::remove(page.store(), &page.auth.actor(), me, id).await?;
+    Ok(see_other("/incidents"))
 }
 
 /// What the queue's bulk bar sends: the checked incidents (one `ids` field each),

@@ -1213,10 +1213,8 @@ pub(crate) async fn dashboard(page: Page) -> Result<Response, AppError> {
     };
     let staff = user.role.is_staff();
     let (work, overdue) = if staff {
-        (
-            work::staff_work(&page, user.id).await?,
-            Some(renkei_incident::clocks::overdue(page.store(), &page.state.clocks).await?),
-        )
+        let (work, overdue) = work::staff_work(&page, user.id).await?;
+        (work, Some(overdue))
     } else {
         (Vec::new(), None)
     };

@@ -56,7 +56,8 @@ pub(crate) async fn queues(state: &AppState) -> Result<Queues, AppError> {
         .map_err(AppError::internal)?;
     let (list_queued, list_sending) = renkei_publish::lists::depth(store).await?;
     let hour_ago = renkei_core::time::format(store.now() - chrono::Duration::hours(1));
-    let outbox_stuck = renkei_mail::outbox::stuck(store, &hour_ago)
+    let week_ago = renkei_core::time::format(store.now() - chrono::Duration::days(7));
+    let outbox_stuck = renkei_mail::outbox::stuck(store, &hour_ago, &week_ago)
         .await
         .map_err(AppError::internal)?;
     Ok(Queues {

@@ -35,8 +35,12 @@ fn team_days(page: &Page) -> (String, String) {
     (midnight(today), midnight(today - Duration::days(7)))
 }
 
-/// Everything waiting for a person, for a member of staff `me`.
-pub(crate) async fn staff_work(page: &Page, me: i64) -> Result<Vec<WorkItem>, AppError> {
+/// Everything waiting for a person, for a member of staff `me`; with the overdue
+/// incidents clock by clock, which the dashboard also breaks down.
+pub(crate) async fn staff_work(
+    page: &Page,
+    me: i64,
+) -> Result<(Vec<WorkItem>, renkei_incident::clocks::Overdue), AppError> {
     let store = page.store();
     let words = |key: &'static str| page.shell("").t(key);
     let now = page.now;
@@ -149,7 +153,8 @@ pub(crate) async fn staff_work(page: &Page, me: i64) -> Result<Vec<WorkItem>, Ap
             .join(", "),
     });
     let hour_ago = renkei_core::time::format(now - Duration::hours(1));
-    let stuck = renkei_mail::outbox::stuck(store, &hour_ago)
+    let week_ago_utc = renkei_core::time::format(now - Duration::days(7));
+    let stuck = renkei_mail::outbox::stuck(store, &hour_ago, &week_ago_utc)
         .await
         .map_err(AppError::internal)?;
     items.push(WorkItem {
@@ -159,7 +164,7 @@ pub(crate) async fn staff_work(page: &Page, me: i64) -> Result<Vec<WorkItem>, Ap
         warn: stuck > 0,
         detail: String::new(),
     });
-    Ok(items)
+    Ok((items, overdue))
 }
 
 impl WorkItem {

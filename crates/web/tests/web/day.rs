@@ -259,6 +259,71 @@ async fn a_coordinator_works_the_queue_page_by_page_sorted_and_through_saved_vie
         page.contains("State changed"),
         "its history names what happened in words"
     );
+
+    // A view of one's own: saved under a name, shown beside the common ones, only
+    // to its owner; a query the queue cannot read is refused.
+    let query = format!("owner={}&category=scan", me.id);
+    let r = s
+        .client
+        .post(srv.url("/incidents/views"))
+        .form(&[
+            ("_csrf", s.csrf.as_str()),
+            ("name", "自分のスキャン"),
+            ("query", query.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, mine) = get(&s, srv, &format!("/incidents?{query}")).await;
+    assert!(
+        mine.contains("aria-current=\"page\">自分のスキャン</a>"),
+        "the saved view is the one shown"
+    );
+    let other = srv.signed_in(&srv.user(Role::Coordinator).await).await;
+    let (_, theirs) = get(&other, srv, "/incidents").await;
+    assert!(
+        !theirs.contains("自分のスキャン"),
+        "a saved view is its owner's alone"
+    );
+    let r = s
+        .client
+        .post(srv.url("/incidents/views"))
+        .form(&[
+            ("_csrf", s.csrf.as_str()),
+            ("name", "bad"),
+            ("query", "sort=colour"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422, "a query the queue cannot read is not kept");
+    let view = renkei_incident::views::list(&srv.store, me.id)
+        .await
+        .unwrap()[0]
+        .id;
+    let r = other
+        .client
+        .post(srv.url(&format!("/incidents/views/{view}/remove")))
+        .form(&[("_csrf", other.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "nobody removes another's view");
+    let r = s
+        .client
+        .post(srv.url(&format!("/incidents/views/{view}/remove")))
+        .form(&[("_csrf", s.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(
+        renkei_incident::views::list(&srv.store, me.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn the_dashboard_counts_what_waits_for_a_person_and_links_to_it(srv: &TestServer) {
