@@ -87,6 +87,21 @@ impl Spread {
     }
 }
 
+/// Reports received in each month (UTC) before `to`, counted as [`statistics`]
+/// counts them (mails that joined a thread, reports not yet read and inquiries left
+/// out), oldest first: a figure's history, to name a record.
+pub async fn reports_by_month(store: &Store, to: &str) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT substr(received_at, 1, 7) AS month, COUNT(*) AS n FROM reports
+         WHERE received_at < $1 AND status NOT IN ('threaded', 'needs_review', 'received')
+         AND COALESCE(category, proposed_category, 'other') <> 'inquiry'
+         GROUP BY substr(received_at, 1, 7) ORDER BY month",
+    )
+    .bind(to)
+    .fetch_all(store.pool())
+    .await?)
+}
+
 pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistics> {
     let rows = sqlx::query(
         "SELECT received_at, status, COALESCE(category, proposed_category) AS category, reporter_tld, scanned_ports, comprehensive_scan,

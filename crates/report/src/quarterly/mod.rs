@@ -29,6 +29,7 @@ use serde_json::json;
 use crate::charts::{Metric, observation_svg};
 use crate::{Quarter, ReportError, Result};
 
+pub mod compare;
 mod render;
 mod topics;
 
@@ -78,6 +79,16 @@ pub struct SeriesLine {
     pub cumulative: i64,
 }
 
+/// One of the report's headline figures beside the quarter before and the same
+/// quarter a year before, with its sentence.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// `reports`, `incidents`, `notifications`, `alerts`, `notes`.
+    pub key: &'static str,
+    pub figures: compare::Compared,
+    pub sentence: String,
+}
+
 /// The quarterly activity report (活動概要).
 #[derive(Debug, Clone, Serialize)]
 pub struct QuarterlyReport {
@@ -98,6 +109,10 @@ pub struct QuarterlyReport {
     // §2 Incident reports.
     pub incidents: IncidentStatistics,
     pub notifications: NotificationStatistics,
+    /// The headline figures against the quarter before and a year before.
+    pub compared: Vec<Comparison>,
+    /// Each category's count in the quarter before, for the table's arrows.
+    pub categories_before: Vec<(String, i64)>,
     // §3 Observation.
     pub top_quarter: Vec<Ranked>,
     pub top_year: Vec<Ranked>,
@@ -117,6 +132,22 @@ impl QuarterlyReport {
     /// The category's name as the report prints it (the incident taxonomy's words).
     pub fn category_name(&self, key: &str) -> String {
         category_name(key, self.lang)
+    }
+
+    /// The comparison of one headline figure, when the report has it.
+    pub fn compared(&self, key: &str) -> Option<&Comparison> {
+        self.compared.iter().find(|c| c.key == key)
+    }
+
+    /// A category's count the quarter before, and the arrow from it to this one.
+    pub fn category_before(&self, key: &str, now: &i64) -> (i64, &'static str) {
+        let before = self
+            .categories_before
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        (before, compare::Change::of(*now, before).arrow())
     }
 
     /// A weakness's name in the report's language, when it is one of the common ones.
@@ -254,6 +285,27 @@ pub async fn build(
     // §2
     let incidents = renkei_incident::stats::statistics(store, &from, &to).await?;
     let notifications = renkei_incident::notify::statistics(store, &from, &to).await?;
+    let compared = comparisons(
+        store,
+        vuln_settings,
+        quarter,
+        lang,
+        now,
+        &incidents,
+        &notifications,
+        alerts.len() as i64,
+    )
+    .await?;
+    let categories_before = renkei_incident::stats::statistics(
+        store,
+        &quarter.previous().bounds().0,
+        &quarter.previous().bounds().1,
+    )
+    .await?
+    .by_category
+    .into_iter()
+    .map(|c| (c.key, c.count))
+    .collect();
     let months = quarter.months();
     let mut categories: Vec<String> = incidents
         .by_category
@@ -536,6 +588,8 @@ pub async fn build(
         subscribers,
         incidents,
         notifications,
+        compared,
+        categories_before,
         top_quarter,
         top_year,
         notable,
@@ -544,6 +598,106 @@ pub async fn build(
         series,
         figures: figures.list,
     })
+}
+
+/// The headline figures of `quarter` against the quarter before and the same quarter
+/// a year before, each with its sentence; reports and incidents also against every
+/// earlier quarter, to name a record.
+#[allow(clippy::too_many_arguments)]
+async fn comparisons(
+    store: &Store,
+    vuln_settings: &renkei_vuln::Settings,
+    quarter: Quarter,
+    lang: Lang,
+    now: DateTime<Utc>,
+    incidents: &IncidentStatistics,
+    notifications: &NotificationStatistics,
+    alerts_now: i64,
+) -> Result<Vec<Comparison>> {
+    let previous = quarter.previous();
+    let year_ago = Quarter::new(quarter.year - 1, quarter.quarter)?;
+    let mut before = Vec::new();
+    for q in [previous, year_ago] {
+        let (from, to) = q.bounds();
+        let i = renkei_incident::stats::statistics(store, &from, &to).await?;
+        let n = renkei_incident::notify::statistics(store, &from, &to).await?;
+        let a = alerts::published_between(store, &from, &to).await?.len() as i64;
+        let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+        let v = renkei_vuln::stats::statistics(
+            store,
+            vuln_settings,
+            midnight(q.first_day()),
+            midnight(q.end()),
+            now,
+        )
+        .await?;
+        let notes: i64 = v.published.iter().map(|s| s.count).sum();
+        before.push([i.reports, i.incidents, n.notifications, a, notes]);
+    }
+    // Reports by quarter before this one, from the months.
+    let mut history: std::collections::BTreeMap<(i32, u32), i64> = Default::default();
+    for (month, n) in renkei_incident::stats::reports_by_month(store, &quarter.bounds().0).await? {
+        let (Some(y), Some(m)) = (
+            month.get(..4).and_then(|y| y.parse::<i32>().ok()),
+            month.get(5..7).and_then(|m| m.parse::<u32>().ok()),
+        ) else {
+            continue;
+        };
+        *history.entry((y, (m - 1) / 3 + 1)).or_default() += n;
+    }
+    let reports_history: Vec<i64> = history.into_values().collect();
+    let vuln_now = renkei_vuln::stats::statistics(
+        store,
+        vuln_settings,
+        quarter
+            .first_day()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc(),
+        quarter
+            .end()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc(),
+        now,
+    )
+    .await?;
+    let notes_now: i64 = vuln_now.published.iter().map(|s| s.count).sum();
+    let w = Words { lang };
+    let figures: [(&'static str, i64, &str, &[i64]); 5] = [
+        (
+            "reports",
+            incidents.reports,
+            w.t("compare_reports"),
+            &reports_history,
+        ),
+        (
+            "incidents",
+            incidents.incidents,
+            w.t("compare_incidents"),
+            &[],
+        ),
+        (
+            "notifications",
+            notifications.notifications,
+            w.t("compare_notifications"),
+            &[],
+        ),
+        ("alerts", alerts_now, w.t("compare_alerts"), &[]),
+        ("notes", notes_now, w.t("compare_notes"), &[]),
+    ];
+    Ok(figures
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, n, what, history))| {
+            let figures = compare::Compared::new(n, before[0][i], before[1][i], history);
+            Comparison {
+                key,
+                sentence: figures.sentence(what, lang),
+                figures,
+            }
+        })
+        .collect())
 }
 
 /// A port trend as the report says it. The kinds are those the trend detector stores

@@ -1148,9 +1148,26 @@ struct StatsPage<'a> {
     s: stats::Statistics,
     from: String,
     to: String,
+    /// Reports and incidents against the period before and a year before, in words.
+    compared: Vec<String>,
+    /// Each category's count in the period before.
+    before: Vec<(String, i64)>,
 }
 
 impl StatsPage<'_> {
+    fn arrow(&self, key: &str, now: &i64) -> (i64, &'static str) {
+        let before = self
+            .before
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
+        (
+            before,
+            renkei_report::quarterly::compare::Change::of(*now, before).arrow(),
+        )
+    }
+
     /// Seconds as hours, one decimal; a dash when nothing was measured.
     fn hours(&self, secs: &Option<i64>) -> String {
         match stats::Spread::hours(*secs) {
@@ -1179,10 +1196,57 @@ pub(crate) async fn statistics(page: Page, Query(p): Query<Period>) -> Result<Re
     }
     let (from, to) = p.resolve(today)?;
     let s = stats::statistics(page.store(), &from, &to).await?;
+    // The period of the same length just before, and the same period a year before;
+    // a quarter is compared with the quarter before, as the activity report does.
+    let (start, end) = (
+        renkei_core::time::parse(&from).ok_or_else(|| AppError::internal("period start"))?,
+        renkei_core::time::parse(&to).ok_or_else(|| AppError::internal("period end"))?,
+    );
+    let year = |t: chrono::DateTime<chrono::Utc>| {
+        t.checked_sub_months(chrono::Months::new(12)).unwrap_or(t)
+    };
+    let span = end - start;
+    let fmt = renkei_core::time::format;
+    let previous = stats::statistics(page.store(), &fmt(start - span), &from).await?;
+    let year_ago = stats::statistics(page.store(), &fmt(year(start)), &fmt(year(end))).await?;
+    let quarter = renkei_report::Quarter::of(start.date_naive());
+    let first = if quarter.bounds() == (from.clone(), to.clone()) {
+        "previous"
+    } else {
+        "period"
+    };
+    let lang = page.lang;
+    let shell = page.shell("statistics");
+    let compared = [
+        (
+            shell.t("stats.reports"),
+            s.reports,
+            previous.reports,
+            year_ago.reports,
+        ),
+        (
+            shell.t("stats.incidents"),
+            s.incidents,
+            previous.incidents,
+            year_ago.incidents,
+        ),
+    ]
+    .into_iter()
+    .map(|(what, now, before, year)| {
+        renkei_report::quarterly::compare::Compared::new(now, before, year, &[])
+            .sentence_against(what, first, lang)
+    })
+    .collect();
     html(&StatsPage {
-        shell: page.shell("statistics"),
+        shell,
         from: from[..10].to_string(),
         to: to[..10].to_string(),
+        before: previous
+            .by_category
+            .into_iter()
+            .map(|c| (c.key, c.count))
+            .collect(),
+        compared,
         s,
     })
 }

@@ -45,125 +45,174 @@ pub(crate) async fn staff_work(
     let words = |key: &'static str| page.shell("").t(key);
     let now = page.now;
     let now_str = renkei_core::time::format(now);
-    let (today, week_ago) = team_days(page);
-    let mut items = Vec::new();
-
-    let mine = incidents::count(
-        store,
-        &Filter {
-            owner: Some(me),
-            open_only: true,
-            ..Filter::default()
-        },
-    )
-    .await?;
-    items.push(WorkItem {
-        key: "mine",
-        count: mine,
-        href: format!("/incidents?owner={me}"),
-        warn: false,
-        detail: String::new(),
-    });
-    items.push(WorkItem {
-        key: "replies",
-        count: incidents::new_replies(store).await?,
-        href: "/incidents?replied=1".into(),
-        warn: false,
-        detail: String::new(),
-    });
-    let overdue = renkei_incident::clocks::overdue(store, &page.state.clocks).await?;
-    items.push(WorkItem {
-        key: "overdue",
-        count: overdue.total(),
-        href: "/incidents?overdue=1&sort=due".into(),
-        warn: overdue.total() > 0,
-        detail: String::new(),
-    });
-    let (review, _) = renkei_incident::reports::needing_review(store, 1).await?;
-    items.push(WorkItem {
-        key: "review",
-        count: review,
-        href: "/reports/review".into(),
-        warn: false,
-        detail: String::new(),
-    });
     let week_on = renkei_core::time::format(now + Duration::days(7));
-    items.push(WorkItem {
-        key: "case_dates",
-        count: renkei_vuln::cases::dated_between(store, &now_str, &week_on).await?,
-        href: "/cases".into(),
-        warn: false,
-        detail: String::new(),
-    });
-    items.push(WorkItem {
-        key: "alerts_review",
-        count: renkei_publish::alerts::awaiting_review(store).await?,
-        href: "/alerts".into(),
-        warn: false,
-        detail: String::new(),
-    });
-    let schedule = crate::api::publish::schedule(&page.state).await?;
+    let hour_ago = renkei_core::time::format(now - Duration::hours(1));
+    let week_ago_utc = renkei_core::time::format(now - Duration::days(7));
+    let (today, week_ago) = team_days(page);
     let zone = page.state.config.server.team_zone();
-    let next = schedule.next_issue(now.with_timezone(&zone).date_naive());
-    let issue = renkei_publish::weekly::get(store, &next.to_string(), Viewer::Staff).await?;
+    let mine_filter = Filter {
+        owner: Some(me),
+        open_only: true,
+        ..Filter::default()
+    };
+    // The figures are independent: asked at once, the page waits for the slowest,
+    // not for the sum.
+    let incident = |e: renkei_incident::IncidentError| AppError::from(e);
+    let (
+        mine,
+        replies,
+        overdue,
+        review,
+        case_dates,
+        alerts_review,
+        silent,
+        quiet,
+        stuck,
+        next_issue,
+    ) = tokio::try_join!(
+        async {
+            incidents::count(store, &mine_filter)
+                .await
+                .map_err(incident)
+        },
+        async { incidents::new_replies(store).await.map_err(incident) },
+        async {
+            renkei_incident::clocks::overdue(store, &page.state.clocks)
+                .await
+                .map_err(incident)
+        },
+        async {
+            renkei_incident::reports::needing_review(store, 1)
+                .await
+                .map(|(n, _)| n)
+                .map_err(incident)
+        },
+        async {
+            renkei_vuln::cases::dated_between(store, &now_str, &week_on)
+                .await
+                .map_err(AppError::from)
+        },
+        async {
+            renkei_publish::alerts::awaiting_review(store)
+                .await
+                .map_err(AppError::from)
+        },
+        async {
+            renkei_observe::outage::silent(
+                store,
+                now,
+                Duration::hours(renkei_observe::outage::SILENT_AFTER_HOURS),
+            )
+            .await
+            .map_err(AppError::from)
+        },
+        async {
+            renkei_incident::feeds::quiet_since(store, &week_ago, &today)
+                .await
+                .map_err(incident)
+        },
+        async {
+            renkei_mail::outbox::stuck(store, &hour_ago, &week_ago_utc)
+                .await
+                .map_err(AppError::internal)
+        },
+        async {
+            let schedule = crate::api::publish::schedule(&page.state).await?;
+            let next = schedule.next_issue(now.with_timezone(&zone).date_naive());
+            let issue =
+                renkei_publish::weekly::get(store, &next.to_string(), Viewer::Staff).await?;
+            Ok::<_, AppError>((next, issue))
+        },
+    )?;
+    let item = |key: &'static str, count: i64, href: String, warn: bool, detail: String| WorkItem {
+        key,
+        count,
+        href,
+        warn: warn && count > 0,
+        detail,
+    };
+    let (next, issue) = next_issue;
     let (state, due) = match &issue {
         None => (words("work.weekly_none"), 1),
         Some(w) if w.is_published() => (words("work.weekly_published"), 0),
         Some(_) => (words("work.weekly_draft"), 1),
     };
-    items.push(WorkItem {
-        key: "weekly",
-        count: due,
-        href: match issue {
-            Some(_) => format!("/weekly/{next}/edit"),
-            None => "/weekly".into(),
-        },
-        warn: false,
-        detail: format!("{next} · {state}"),
-    });
-    let silent = renkei_observe::outage::silent(
-        store,
-        now,
-        Duration::hours(renkei_observe::outage::SILENT_AFTER_HOURS),
-    )
-    .await?;
-    items.push(WorkItem {
-        key: "sensors",
-        count: silent.len() as i64,
-        href: "/observation/sensors".into(),
-        warn: !silent.is_empty(),
-        detail: silent
-            .iter()
-            .map(|s| s.name.as_str())
-            .take(5)
-            .collect::<Vec<_>>()
-            .join(", "),
-    });
-    let quiet = renkei_incident::feeds::quiet_since(store, &week_ago, &today).await?;
-    items.push(WorkItem {
-        key: "feeds",
-        count: quiet.len() as i64,
-        href: "/reports/review#feeds".into(),
-        warn: false,
-        detail: quiet
-            .iter()
-            .map(|(f, _)| f.as_str())
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(", "),
-    });
-    let hour_ago = renkei_core::time::format(now - Duration::hours(1));
-    let week_ago_utc = renkei_core::time::format(now - Duration::days(7));
-    let stuck = renkei_mail::outbox::stuck(store, &hour_ago, &week_ago_utc)
-        .await
-        .map_err(AppError::internal)?;
-    items.push(WorkItem {
-        key: "mail",
-        count: stuck,
-        href: "/notifications?status=failed".into(),
-        warn: stuck > 0,
-        detail: String::new(),
-    });
+    let names = |list: Vec<&str>, n: usize| list.into_iter().take(n).collect::<Vec<_>>().join(", ");
+    let items = vec![
+        item(
+            "mine",
+            mine,
+            format!("/incidents?owner={me}"),
+            false,
+            String::new(),
+        ),
+        item(
+            "replies",
+            replies,
+            "/incidents?replied=1".into(),
+            false,
+            String::new(),
+        ),
+        item(
+            "overdue",
+            overdue.total(),
+            "/incidents?overdue=1&sort=due".into(),
+            true,
+            String::new(),
+        ),
+        item(
+            "review",
+            review,
+            "/reports/review".into(),
+            false,
+            String::new(),
+        ),
+        item(
+            "case_dates",
+            case_dates,
+            "/cases".into(),
+            false,
+            String::new(),
+        ),
+        item(
+            "alerts_review",
+            alerts_review,
+            "/alerts".into(),
+            false,
+            String::new(),
+        ),
+        item(
+            "weekly",
+            due,
+            match issue {
+                Some(_) => format!("/weekly/{next}/edit"),
+                None => "/weekly".into(),
+            },
+            false,
+            format!("{next} · {state}"),
+        ),
+        item(
+            "sensors",
+            silent.len() as i64,
+            "/observation/sensors".into(),
+            true,
+            names(silent.iter().map(|s| s.name.as_str()).collect(), 5),
+        ),
+        item(
+            "feeds",
+            quiet.len() as i64,
+            "/reports/review#feeds".into(),
+            false,
+            names(quiet.iter().map(|(f, _)| f.as_str()).collect(), 3),
+        ),
+        item(
+            "mail",
+            stuck,
+            "/notifications?status=failed".into(),
+            true,
+            String::new(),
+        ),
+    ];
     Ok((items, overdue))
 }
 

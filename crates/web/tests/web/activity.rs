@@ -38,6 +38,47 @@ both_backends! {
         assert!(r.headers()["location"].to_str().unwrap().ends_with("/activity/2008Q1"), "a quarter picked opens");
     }
 
+    async fn the_quarter_is_compared_with_the_one_before_and_a_year_before_in_words(srv) {
+        let api = Api { srv: &srv, http: srv.client() };
+        let coordinator = srv.user(Role::Coordinator).await;
+        let token = srv.token(&coordinator).await;
+        let now = srv.clock.now();
+        // One report in 2006 Q4, two in 2007 Q3, four in 2007 Q4.
+        for (at, n) in [("2006-11-10T03:00:00Z", 1), ("2007-08-10T03:00:00Z", 2), ("2007-11-10T03:00:00Z", 4)] {
+            srv.clock.set(chrono::DateTime::parse_from_rfc3339(at).unwrap().with_timezone(&chrono::Utc));
+            for i in 0..n {
+                let (status, r) = api.post(Some(&token), "/api/v1/reports", json!({
+                    "site_org": "Example Corp", "reporter_name": "SOC", "reporter_email": "soc@example.co.jp",
+                    "description": format!("Port scan {at} {i}"),
+                    "logs": format!("Nov 20 10:00:01 fw kernel: DROP IN=eth0 SRC=203.0.113.{} DST=192.0.2.1 PROTO=TCP SPT=4000 DPT=22", i + 1),
+                })).await;
+                assert_eq!(status, 201, "{r}");
+            }
+        }
+        srv.clock.set(now);
+        let (status, report) = api.get(Some(&token), "/api/v1/activity/2007Q4?lang=ja").await;
+        assert_eq!(status, 200, "{report}");
+        let reports = report["compared"].as_array().unwrap().iter().find(|c| c["key"] == "reports").unwrap();
+        assert_eq!(reports["figures"], json!({"now": 4, "previous": 2, "year_ago": 1, "record": true}), "{reports}");
+        let sentence = reports["sentence"].as_str().unwrap();
+        assert_eq!(sentence, "報告件数は 4 件で、前四半期の 2.0 倍、前年同期の 4.0 倍でした。過去最高を更新しました。");
+        let staff = srv.signed_in(&coordinator).await;
+        let page = staff.client.get(srv.url("/activity/2007Q4?lang=en")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Reports received: 4, 2.0 times the previous quarter, and 4.0 times the same quarter a year before. A record high."), "{}", page.split("id=\"compare-reports\"").nth(1).unwrap_or("no comparison"));
+        assert!(page.contains("<span class=\"arrow\">↑</span>"), "the category table points up");
+        // The statistics page compares the same way: a quarter with the quarter
+        // before, any other period with the period of the same length before it.
+        let stats = staff.client.get(srv.url("/statistics?period=2007Q4")).send().await.unwrap().text().await.unwrap();
+        assert!(stats.contains("Reports: 4, 2.0 times the previous quarter, and 4.0 times the same quarter a year before."), "{}", stats.split("id=\"stats-compared\"").nth(1).unwrap_or("none"));
+        let stats = staff.client.get(srv.url("/statistics?from=2007-11-01&to=2007-11-30")).send().await.unwrap().text().await.unwrap();
+        assert!(stats.contains("times the period before") || stats.contains("on the period before") || stats.contains("from none in the period before"), "{}", stats.split("id=\"stats-compared\"").nth(1).unwrap_or("none"));
+        // A quarter with fewer than the one before says so, and names no record.
+        let (_, q3) = api.get(Some(&token), "/api/v1/activity/2008Q1?lang=ja").await;
+        let reports = q3["compared"].as_array().unwrap().iter().find(|c| c["key"] == "reports").unwrap();
+        assert_eq!(reports["figures"]["record"], false);
+        assert!(reports["sentence"].as_str().unwrap().contains("前年同期も 0 件") || reports["sentence"].as_str().unwrap().contains("減少"), "{reports}");
+    }
+
     async fn the_staff_read_the_quarter_write_its_topics_and_download_the_pdf(srv) {
         let api = Api { srv: &srv, http: srv.client() };
         let coordinator = srv.user(Role::Coordinator).await;
