@@ -93,6 +93,17 @@ pub fn phrase(now: i64, before: i64, against: &str, lang: Lang) -> String {
     }
 }
 
+/// A category's count in an earlier period, looked up in `before` (key, count), and
+/// the arrow from it to `now`: what a table prints beside this period's count.
+pub fn against(before: &[(String, i64)], key: &str, now: i64) -> (i64, &'static str) {
+    let earlier = before
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, n)| *n)
+        .unwrap_or(0);
+    (earlier, Change::of(now, earlier).arrow())
+}
+
 /// A count with its thousands marked, as reports print them: `12,345`.
 pub fn grouped(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();

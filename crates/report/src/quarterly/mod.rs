@@ -141,13 +141,7 @@ impl QuarterlyReport {
 
     /// A category's count the quarter before, and the arrow from it to this one.
     pub fn category_before(&self, key: &str, now: &i64) -> (i64, &'static str) {
-        let before = self
-            .categories_before
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
-        (before, compare::Change::of(*now, before).arrow())
+        compare::against(&self.categories_before, key, *now)
     }
 
     /// A weakness's name in the report's language, when it is one of the common ones.

@@ -1156,16 +1156,7 @@ struct StatsPage<'a> {
 
 impl StatsPage<'_> {
     fn arrow(&self, key: &str, now: &i64) -> (i64, &'static str) {
-        let before = self
-            .before
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
-        (
-            before,
-            renkei_report::quarterly::compare::Change::of(*now, before).arrow(),
-        )
+        renkei_report::quarterly::compare::against(&self.before, key, *now)
     }
 
     /// Seconds as hours, one decimal; a dash when nothing was measured.
