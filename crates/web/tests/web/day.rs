@@ -1198,5 +1198,6 @@ async fn a_coordinator_works_the_day_by_keyboard_in_a_real_browser() {
         "raw identifiers or English in the browser:\n{}",
         found.join("\n")
     );
+    eprintln!("the Japanese walk in Chromium: {walked} pages, 0 with a raw identifier or English");
     browser.quit().await;
 }
