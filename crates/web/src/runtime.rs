@@ -468,9 +468,9 @@ fn trend_worker(
 /// Every minute: brings the incidents' due times up to date, reminds owners of
 /// questions left unanswered and escalates those still unanswered after that;
 /// reminds vendors that have not acknowledged a case, then escalates; warns vendor
-/// contacts whose keys expire within 30 days; tells finders
-/// whose notes came out (one node at a time, so that nobody gets the same mail
-/// twice).
+/// contacts whose keys expire within 30 days; tells finders whose notes came out;
+/// tells the administrators of sensors silent for a day (one node at a time, so
+/// that nobody gets the same mail twice).
 fn clock_worker(
     state: &AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
