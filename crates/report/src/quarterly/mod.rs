@@ -279,27 +279,6 @@ pub async fn build(
     // §2
     let incidents = renkei_incident::stats::statistics(store, &from, &to).await?;
     let notifications = renkei_incident::notify::statistics(store, &from, &to).await?;
-    let compared = comparisons(
-        store,
-        vuln_settings,
-        quarter,
-        lang,
-        now,
-        &incidents,
-        &notifications,
-        alerts.len() as i64,
-    )
-    .await?;
-    let categories_before = renkei_incident::stats::statistics(
-        store,
-        &quarter.previous().bounds().0,
-        &quarter.previous().bounds().1,
-    )
-    .await?
-    .by_category
-    .into_iter()
-    .map(|c| (c.key, c.count))
-    .collect();
     let months = quarter.months();
     let mut categories: Vec<String> = incidents
         .by_category
@@ -483,6 +462,21 @@ pub async fn build(
         .expect("midnight")
         .and_utc();
     let vuln = renkei_vuln::stats::statistics(store, vuln_settings, start, end, now).await?;
+    let (compared, categories_before) = comparisons(
+        store,
+        vuln_settings,
+        quarter,
+        lang,
+        now,
+        [
+            incidents.reports,
+            incidents.incidents,
+            notifications.notifications,
+            alerts.len() as i64,
+            vuln.published.iter().map(|s| s.count).sum(),
+        ],
+    )
+    .await?;
     let series: Vec<SeriesLine> = vuln
         .cumulative
         .iter()
@@ -594,23 +588,23 @@ pub async fn build(
     })
 }
 
-/// The headline figures of `quarter` against the quarter before and the same quarter
-/// a year before, each with its sentence; reports and incidents also against every
-/// earlier quarter, to name a record.
-#[allow(clippy::too_many_arguments)]
+/// The headline figures of `quarter` (`now`: reports, incidents, notifications,
+/// alerts, notes, as the report counted them) against the quarter before and the
+/// same quarter a year before, each with its sentence; reports also against every
+/// earlier quarter, to name a record. With them, each category's count the quarter
+/// before, for the table's arrows.
 async fn comparisons(
     store: &Store,
     vuln_settings: &renkei_vuln::Settings,
     quarter: Quarter,
     lang: Lang,
     now: DateTime<Utc>,
-    incidents: &IncidentStatistics,
-    notifications: &NotificationStatistics,
-    alerts_now: i64,
-) -> Result<Vec<Comparison>> {
+    figures_now: [i64; 5],
+) -> Result<(Vec<Comparison>, Vec<(String, i64)>)> {
     let previous = quarter.previous();
     let year_ago = Quarter::new(quarter.year - 1, quarter.quarter)?;
     let mut before = Vec::new();
+    let mut categories_before = Vec::new();
     for q in [previous, year_ago] {
         let (from, to) = q.bounds();
         let i = renkei_incident::stats::statistics(store, &from, &to).await?;
@@ -627,6 +621,13 @@ async fn comparisons(
         .await?;
         let notes: i64 = v.published.iter().map(|s| s.count).sum();
         before.push([i.reports, i.incidents, n.notifications, a, notes]);
+        if q == previous {
+            categories_before = i
+                .by_category
+                .into_iter()
+                .map(|c| (c.key, c.count))
+                .collect();
+        }
     }
     // Reports by quarter before this one, from the months.
     let mut history: std::collections::BTreeMap<(i32, u32), i64> = Default::default();
@@ -640,58 +641,28 @@ async fn comparisons(
         *history.entry((y, (m - 1) / 3 + 1)).or_default() += n;
     }
     let reports_history: Vec<i64> = history.into_values().collect();
-    let vuln_now = renkei_vuln::stats::statistics(
-        store,
-        vuln_settings,
-        quarter
-            .first_day()
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc(),
-        quarter
-            .end()
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc(),
-        now,
-    )
-    .await?;
-    let notes_now: i64 = vuln_now.published.iter().map(|s| s.count).sum();
     let w = Words { lang };
-    let figures: [(&'static str, i64, &str, &[i64]); 5] = [
-        (
-            "reports",
-            incidents.reports,
-            w.t("compare_reports"),
-            &reports_history,
-        ),
-        (
-            "incidents",
-            incidents.incidents,
-            w.t("compare_incidents"),
-            &[],
-        ),
-        (
-            "notifications",
-            notifications.notifications,
-            w.t("compare_notifications"),
-            &[],
-        ),
-        ("alerts", alerts_now, w.t("compare_alerts"), &[]),
-        ("notes", notes_now, w.t("compare_notes"), &[]),
+    let labels: [(&'static str, &str, &[i64]); 5] = [
+        ("reports", w.t("compare_reports"), &reports_history),
+        ("incidents", w.t("compare_incidents"), &[]),
+        ("notifications", w.t("compare_notifications"), &[]),
+        ("alerts", w.t("compare_alerts"), &[]),
+        ("notes", w.t("compare_notes"), &[]),
     ];
-    Ok(figures
+    let compared = labels
         .into_iter()
         .enumerate()
-        .map(|(i, (key, n, what, history))| {
-            let figures = compare::Compared::new(n, before[0][i], before[1][i], history);
+        .map(|(i, (key, what, history))| {
+            let figures =
+                compare::Compared::new(figures_now[i], before[0][i], before[1][i], history);
             Comparison {
                 key,
                 sentence: figures.sentence(what, lang),
                 figures,
             }
         })
-        .collect())
+        .collect();
+    Ok((compared, categories_before))
 }
 
 /// A port trend as the report says it. The kinds are those the trend detector stores

@@ -425,7 +425,9 @@ impl QueuePage<'_> {
 
 /// The saved filters, each as the plain query it stands for, so that a view can be
 /// refined with the form and bookmarked like any other.
-fn views(q: &ListQuery, me: i64, today: &str) -> Vec<View> {
+/// `current` is the queue's query as shown (without its page), to mark the view
+/// it is.
+fn views(current: &str, me: i64, today: &str) -> Vec<View> {
     let base = ListQuery::default();
     let presets: [(&'static str, ListQuery); 6] = [
         ("open", base.clone()),
@@ -468,11 +470,6 @@ fn views(q: &ListQuery, me: i64, today: &str) -> Vec<View> {
             },
         ),
     ];
-    let current = {
-        let mut c = q.clone();
-        c.page = None;
-        serde_urlencoded::to_string(&c).unwrap_or_default()
-    };
     presets
         .into_iter()
         .map(|(key, v)| {
@@ -515,7 +512,7 @@ pub(crate) async fn queue(page: Page, Query(q): Query<ListQuery>) -> Result<Resp
     html(&QueuePage {
         shell: page.shell("incidents"),
         incidents: list,
-        views: views(&q, me, &today),
+        views: views(&query, me, &today),
         saved,
         query,
         sort: filter.sort,

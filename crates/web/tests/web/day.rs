@@ -659,6 +659,39 @@ fn english_runs(text: &str) -> Vec<String> {
     out
 }
 
+/// The routes of pages a person reads, for the Japanese walks: not feeds, files,
+/// charts, scripts or machine documents, nor pages behind a secret the walk does
+/// not have or a provider elsewhere.
+fn page_routes(srv: &TestServer) -> Vec<&'static str> {
+    const NOT_PAGES: [&str; 19] = [
+        ".atom",
+        ".rss",
+        ".svg",
+        ".js",
+        ".json",
+        ".txt",
+        ".csv",
+        ".pdf",
+        "/raw",
+        "/metrics",
+        "/healthz",
+        "/csaf/",
+        "/charts/",
+        "/files/",
+        "/documents/",
+        "{secret}",
+        "{token}",
+        "/login/sso",
+        "/report.html",
+    ];
+    srv.routes
+        .iter()
+        .filter(|s| s.method == renkei_web::http::routes::Method::GET && s.api.is_none())
+        .filter(|s| !NOT_PAGES.iter().any(|k| s.path.contains(k)))
+        .map(|s| s.path)
+        .collect()
+}
+
 /// A page without what people sent (a report's text and logs, a raw message), which
 /// is shown as it came in whatever its language, and without what is marked as
 /// English on purpose (the language switch, a licence's required attribution).
@@ -808,36 +841,7 @@ async fn every_page_a_japanese_coordinator_opens_speaks_japanese(srv: &TestServe
             p => p.to_string(),
         })
     };
-    // What is not a page a person reads: feeds, files, charts, scripts, machine
-    // documents; pages that need a secret the walk does not have.
-    let skip = [
-        ".atom",
-        ".rss",
-        ".svg",
-        ".js",
-        ".json",
-        ".txt",
-        ".csv",
-        ".pdf",
-        "/raw",
-        "/metrics",
-        "/healthz",
-        "/csaf/",
-        "/charts/",
-        "/files/",
-        "/documents/",
-        "{secret}",
-        "{token}",
-        "/login/sso",
-        "/report.html",
-    ];
-    let pages: Vec<String> = srv
-        .routes
-        .iter()
-        .filter(|spec| spec.method == renkei_web::http::routes::Method::GET && spec.api.is_none())
-        .filter(|spec| !skip.iter().any(|s| spec.path.contains(s)))
-        .filter_map(|spec| fill(spec.path))
-        .collect();
+    let pages: Vec<String> = page_routes(srv).into_iter().filter_map(fill).collect();
 
     // Every page as the administrator, then as the vendor's own user, in Japanese.
     renkei_core::accounts::set_lang(&srv.store, &Actor::system("test"), vendor_user.id, Lang::Ja)
@@ -1131,30 +1135,10 @@ async fn a_coordinator_works_the_day_by_keyboard_in_a_real_browser() {
     // Every page the coordinator reaches, as the browser renders it in Japanese:
     // no stored identifier, no English sentence in what a person reads (what
     // people sent — report texts, raw mail — is theirs, in their language).
-    let skip = [
-        ".atom",
-        ".rss",
-        ".svg",
-        ".js",
-        ".json",
-        ".txt",
-        ".csv",
-        ".pdf",
-        "/raw",
-        "/metrics",
-        "/healthz",
-        "/csaf/",
-        "/login",
-        "/setup",
-        "/logout",
-        "/report.html",
-    ];
-    let mut pages: Vec<String> = srv
-        .routes
-        .iter()
-        .filter(|s| s.method == renkei_web::http::routes::Method::GET && s.api.is_none())
-        .filter(|s| !s.path.contains('{') && !skip.iter().any(|k| s.path.contains(k)))
-        .map(|s| s.path.to_string())
+    let mut pages: Vec<String> = page_routes(&srv)
+        .into_iter()
+        .filter(|p| !p.contains('{'))
+        .map(str::to_string)
         .collect();
     pages.extend([
         format!("/incidents/{id}"),
