@@ -53,6 +53,9 @@ pub struct Seeded {
     /// Accounts the database already had (an administrator made through the setup
     /// link): kept as they were.
     pub kept_accounts: i64,
+    /// With `--compare`: the reports seeded in the quarter before and in the same
+    /// quarter a year before, by quarter.
+    pub earlier: BTreeMap<String, i64>,
 }
 
 /// A small deterministic generator: the same quarter seeds the same data.
@@ -366,6 +369,7 @@ pub async fn seed(
     quarter: Quarter,
     reports: usize,
     subscribers: usize,
+    compare: bool,
 ) -> anyhow::Result<Seeded> {
     let first = quarter.first_day();
     let days = (quarter.end() - first).num_days();
@@ -575,6 +579,29 @@ pub async fn seed(
         .map(|(i, w)| (i, *w))
         .collect();
     let mut cases: Vec<(String, NaiveDate)> = Vec::new();
+
+    // The quarters the report compares with: half as many reports a year before,
+    // three quarters as many the quarter before.
+    if compare {
+        for (earlier, share) in [
+            (Quarter::new(quarter.year - 1, quarter.quarter)?, 2),
+            (quarter.previous(), 3),
+        ] {
+            let n = earlier_reports(
+                &api,
+                &c1,
+                &clock,
+                &store,
+                &mut rng,
+                &weights,
+                earlier,
+                reports * share / 4,
+            )
+            .await?;
+            seeded.earlier.insert(earlier.to_string(), n);
+        }
+        clock.set(midnight(first));
+    }
 
     for d in 0..days {
         let day = first + Duration::days(d);
@@ -789,6 +816,11 @@ pub async fn seed(
                 .await?;
             seeded.notifications += v["sent"].as_array().map(|a| a.len() as i64).unwrap_or(0);
             pending_incidents.clear();
+            // The demo's sites are at example domains and no relay is set: its mail
+            // is recorded as delivered a few minutes later, and none leaves the
+            // machine. The report counts a notification once its mail went out.
+            clock.set(midnight(day) + Duration::hours(8) + Duration::minutes(5));
+            renkei_mail::outbox::record_queued_as_delivered(&store).await?;
         }
 
         // Alerts: written by one coordinator, published by the other.
@@ -924,6 +956,79 @@ pub async fn seed(
 }
 
 /// A vendor user for the company, with a token (created once per vendor).
+/// Reports by mail through an earlier quarter, spread over its days, and the
+/// Friday notifications they lead to (recorded as delivered, as in the main
+/// quarter): what the report compares the seeded quarter with.
+#[allow(clippy::too_many_arguments)]
+async fn earlier_reports(
+    api: &Client,
+    token: &str,
+    clock: &time::Clock,
+    store: &renkei_core::Store,
+    rng: &mut Rng,
+    weights: &[(usize, u64)],
+    quarter: Quarter,
+    reports: usize,
+) -> anyhow::Result<i64> {
+    let first = quarter.first_day();
+    let days = (quarter.end() - first).num_days();
+    let mut pending: Vec<i64> = Vec::new();
+    let mut seeded = 0;
+    for d in 0..days {
+        let day = first + Duration::days(d);
+        clock.set(midnight(day) + Duration::hours(1));
+        let share = reports as i64 * (d + 1) / days - reports as i64 * d / days;
+        for i in 0..share {
+            let who = REPORTERS[weighted(rng, weights)];
+            let ja = who.2 || rng.below(10) == 0;
+            let when = store.now() - Duration::hours(rng.below(20) as i64);
+            let (subject, body, _) = report_text(rng, ja, when);
+            let mail = format!(
+                "From: {} <{}>\r\nTo: incident@demo.renkei.example\r\nSubject: {}\r\nMessage-ID: <demo.{quarter}.{d}.{i}@{}>\r\nDate: {}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{}\r\n",
+                encode_words(who.1),
+                who.0,
+                encode_words(&subject),
+                who.0.split('@').nth(1).unwrap_or("example"),
+                when.to_rfc2822(),
+                body.replace('\n', "\r\n")
+            );
+            let r = api
+                .http
+                .post(format!("{}/api/v1/reports/import?format=mail", api.base))
+                .bearer_auth(token)
+                .body(mail)
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("mail import answered {}", r.status());
+            }
+            let out = r.json::<Value>().await?;
+            seeded += 1;
+            if let Some(ids) = out["incidents"].as_array() {
+                pending.extend(
+                    ids.iter()
+                        .filter_map(|v| v.as_i64().or_else(|| v["id"].as_i64())),
+                );
+            }
+        }
+        if day.weekday() == Weekday::Fri && !pending.is_empty() {
+            clock.set(midnight(day) + Duration::hours(8));
+            pending.sort();
+            pending.dedup();
+            api.post(
+                token,
+                "/api/v1/notifications",
+                json!({"incidents": pending}),
+            )
+            .await?;
+            pending.clear();
+            clock.set(midnight(day) + Duration::hours(8) + Duration::minutes(5));
+            renkei_mail::outbox::record_queued_as_delivered(store).await?;
+        }
+    }
+    Ok(seeded)
+}
+
 async fn vendor_user(
     store: &renkei_core::Store,
     vendor: i64,

@@ -311,6 +311,10 @@ enum DemoCommand {
         /// How many mailing-list readers.
         #[arg(long, default_value_t = 2400)]
         subscribers: usize,
+        /// Also seed reports for the quarter before and the same quarter a year
+        /// before (fewer), so that the report's comparisons have figures to compare.
+        #[arg(long)]
+        compare: bool,
     },
 }
 
@@ -822,6 +826,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quarter,
             reports,
             subscribers,
+            compare,
         }) => {
             let config = load_config(&cli.global, None)?;
             let quarter = match quarter {
@@ -831,7 +836,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ),
             };
             note_new_database(&config.database.url);
-            let seeded = demo::seed(config, quarter, reports, subscribers).await?;
+            let seeded = demo::seed(config, quarter, reports, subscribers, compare).await?;
             out!("{}", serde_json::to_string(&seeded)?);
             if seeded.kept_accounts > 0 {
                 say!(
@@ -1198,6 +1203,7 @@ async fn import(
         status_link_days: 0,
         unpack: renkei_web::unpack_limits(config),
         feed_notify: Some(renkei_incident::notify::Settings::from_config(config)?),
+        exercise_tags: config.mail.exercise_tags.clone(),
     };
     let actor = Actor::system("import");
     let mut problems = Vec::new();

@@ -36,6 +36,35 @@ fn counts(list: &Value) -> BTreeMap<String, i64> {
         .collect()
 }
 
+/// How far down a grey page image (PGM, as pdftoppm -gray writes it) its last
+/// marked row lies, from 0 to 1.
+fn filled_to(path: &std::path::Path) -> f64 {
+    let bytes = std::fs::read(path).unwrap();
+    // "P5\n<width> <height>\n255\n" then one byte a pixel.
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        while bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        while !bytes[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(String::from_utf8_lossy(&bytes[start..at]).into_owned());
+    }
+    assert_eq!(fields[0], "P5", "{}", path.display());
+    let (width, height): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    let pixels = &bytes[at + 1..];
+    // The page number at the foot is not content: stop above the bottom margin.
+    let body = height * 92 / 100;
+    let last = (0..body)
+        .rev()
+        .find(|y| pixels[y * width..(y + 1) * width].iter().any(|p| *p < 200))
+        .unwrap_or(0);
+    last as f64 / height as f64
+}
+
 fn tool(name: &str) -> bool {
     Command::new(name).arg("-v").output().is_ok()
 }
@@ -66,6 +95,7 @@ async fn seed_then_report(backend: Backend) {
             "150",
             "--subscribers",
             "40",
+            "--compare",
         ],
     );
     assert!(ok, "demo seed failed: {err}");
@@ -167,6 +197,36 @@ async fn seed_then_report(backend: Backend) {
         "every report falls in one of the three months"
     );
     assert!(incidents["comprehensive_scans"].as_i64().unwrap() > 0);
+    // Every month of the quarter has its own figures, adding up to the quarter's.
+    let months = report["months"].as_array().unwrap();
+    assert_eq!(months.len(), 3);
+    let reports_by_month: i64 = months
+        .iter()
+        .map(|m| m["incidents"]["reports"].as_i64().unwrap())
+        .sum();
+    assert_eq!(reports_by_month, seeded["reports"].as_i64().unwrap());
+
+    // Compared with the quarter before (three quarters as many reports) and the
+    // same quarter a year before (half as many), in words.
+    assert_eq!(seeded["earlier"]["2007Q3"], 112, "{seeded}");
+    assert_eq!(seeded["earlier"]["2006Q4"], 75, "{seeded}");
+    let reports_compared = report["compared"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "reports")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        reports_compared["figures"],
+        serde_json::json!({"now": 150, "previous": 112, "year_ago": 75, "record": true}),
+        "{reports_compared}"
+    );
+    let sentence = reports_compared["sentence"].as_str().unwrap().to_string();
+    assert!(
+        sentence.contains("2.0 倍") && sentence.contains("過去最高"),
+        "{sentence}"
+    );
 
     // §3: rankings, the port the coordinators annotated, ICMP.
     let top: Vec<&str> = report["top_quarter"]
@@ -176,7 +236,7 @@ async fn seed_then_report(backend: Backend) {
         .map(|r| r["label"].as_str().unwrap())
         .collect();
     assert_eq!(top.len(), 10, "{top:?}");
-    assert_eq!(top[0], "TCP 445");
+    assert_eq!(top[0], "TCP 445 (microsoft-ds)");
     assert!(
         report["notable"].to_string().contains("TCP 2967"),
         "{}",
@@ -226,6 +286,34 @@ async fn seed_then_report(backend: Backend) {
         .status()
         .unwrap();
     assert!(pages.success());
+    // No page of the body is left half empty: the last marked row of every page
+    // but the cover, the contents and the last lies in its lower half.
+    let gray = dir.path().join("gray");
+    std::fs::create_dir(&gray).unwrap();
+    assert!(
+        Command::new("pdftoppm")
+            .args(["-r", "20", "-gray"])
+            .arg(out_dir.join("report.pdf"))
+            .arg(gray.join("p"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut images: Vec<_> = std::fs::read_dir(&gray)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    images.sort();
+    let filled: Vec<f64> = images.iter().map(|p| filled_to(p)).collect();
+    assert!(filled.len() >= 6, "{} pages", filled.len());
+    for (i, f) in filled.iter().enumerate().take(filled.len() - 1).skip(2) {
+        assert!(
+            *f > 0.5,
+            "page {} is filled only to {:.0}%",
+            i + 1,
+            f * 100.0
+        );
+    }
     let rendered = std::fs::read_dir(dir.path())
         .unwrap()
         .filter(|e| {
@@ -252,6 +340,15 @@ async fn seed_then_report(backend: Backend) {
         text.contains("国際会議でのワークショップ"),
         "the seeded topic is typeset"
     );
+    // The comparison sentence and the ports' service names are in the PDF's text.
+    let squeezed: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    let sentence: String = sentence.chars().filter(|c| !c.is_whitespace()).collect();
+    assert!(squeezed.contains(&sentence), "{sentence} not in the PDF");
+    assert!(
+        squeezed.contains("445(microsoft-ds)"),
+        "service names in the PDF"
+    );
+    assert!(text.contains("目次"), "the contents");
 
     // English too.
     let (ok, _, err) = renkei(

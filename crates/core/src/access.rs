@@ -384,6 +384,10 @@ pub trait NoteDisclosure: Send + Sync {
     fn note_key(&self, key: &str) -> bool;
     /// A CVE ID may be shown.
     fn cve(&self, cve: &str) -> bool;
+    /// An alert's number may be shown: only when the reader may read the alert.
+    fn alert(&self, _number: &str) -> bool {
+        false
+    }
 }
 
 /// Staff read their own team's references as written.
@@ -394,6 +398,9 @@ impl NoteDisclosure for ShowAll {
         true
     }
     fn cve(&self, _: &str) -> bool {
+        true
+    }
+    fn alert(&self, _: &str) -> bool {
         true
     }
 }

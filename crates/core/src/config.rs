@@ -186,8 +186,12 @@ impl Default for PublishConfig {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct VulnConfig {
-    /// The publisher named in CSAF advisories and CVE records.
+    /// The publisher named in CSAF advisories and CVE records, and the team's name
+    /// on documents in English.
     pub publisher_name: String,
+    /// The team's name on documents in Japanese (the activity report's cover);
+    /// empty: `publisher_name`.
+    pub publisher_name_ja: String,
     /// The publisher's namespace (a URL of the team's own), as CSAF requires.
     pub publisher_namespace: String,
     /// Note ID prefix for cases reported to the team directly.
@@ -222,6 +226,7 @@ impl Default for VulnConfig {
     fn default() -> Self {
         VulnConfig {
             publisher_name: "Renkei coordination center".into(),
+            publisher_name_ja: String::new(),
             publisher_namespace: "https://renkei.invalid".into(),
             series_domestic: "JVN#".into(),
             series_overseas: "JVNVU#".into(),
@@ -321,6 +326,12 @@ pub struct MailConfig {
     pub signing_key_file: String,
     /// The key's passphrase, if it has one (better set through the environment).
     pub signing_key_passphrase: String,
+    /// A mailbox of the team's that receives every mail of a drill (reports,
+    /// incidents and alerts marked as an exercise) instead of its recipients.
+    /// Empty: such mail is held in the outbox and never sent.
+    pub exercise_sink: String,
+    /// Subject prefixes that mark a mailed report as an exercise.
+    pub exercise_tags: Vec<String>,
 }
 
 impl Default for MailConfig {
@@ -334,6 +345,8 @@ impl Default for MailConfig {
             archive: String::new(),
             signing_key_file: String::new(),
             signing_key_passphrase: String::new(),
+            exercise_sink: String::new(),
+            exercise_tags: vec!["[訓練]".into(), "[EXERCISE]".into(), "[DRILL]".into()],
         }
     }
 }

@@ -19,7 +19,8 @@
 //! - Vulnerability coordination: `cvss`, `cwe`, `csaf` (with `csaf_mandatory`,
 //!   the standard's section 6.1 tests), `cve5`, `purl`, `syndication` (Atom, RSS,
 //!   JVNRSS).
-//! - Observation: `packet` (pcap and pcapng).
+//! - Observation: `packet` (pcap and pcapng), `services` (ports with their IANA
+//!   service names, embedded at build time).
 //! - `error`: the crate's one error type.
 
 pub mod acns;
@@ -44,6 +45,7 @@ pub mod packet;
 pub mod purl;
 pub mod report;
 mod schema;
+pub mod services;
 pub mod shadowserver;
 pub mod syndication;
 pub mod taxonomy;

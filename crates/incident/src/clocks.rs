@@ -578,6 +578,12 @@ async fn queue(
     kind: &str,
     first_incident: i64,
 ) -> Result<i64> {
+    // A drill's reminder goes where all its mail goes.
+    let exercise: i64 = sqlx::query_scalar("SELECT exercise FROM incidents WHERE id = $1")
+        .bind(first_incident)
+        .fetch_optional(tx.conn())
+        .await?
+        .unwrap_or(0);
     Ok(outbox::enqueue(
         tx,
         NewMail {
@@ -594,6 +600,7 @@ async fn queue(
             attachments: &[],
             sign: settings.team_key.as_ref(),
             encrypt_to: &[],
+            exercise: exercise != 0,
         },
     )
     .await?)
@@ -681,7 +688,7 @@ pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
 pub async fn durations(store: &Store, from: &str, to: &str) -> Result<Durations> {
     let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT created_at, first_response_at, closed_at FROM incidents
-         WHERE created_at >= $1 AND created_at < $2 AND state NOT IN ('rejected', 'duplicate')",
+         WHERE created_at >= $1 AND created_at < $2 AND state NOT IN ('rejected', 'duplicate') AND exercise = 0",
     )
     .bind(from)
     .bind(to)

@@ -784,6 +784,7 @@ pub async fn send(
     let b = build(store, settings, tables, actor, about, letter).await?;
     let mut tx = store.begin().await?;
     let keys: Vec<&str> = b.keys.iter().map(String::as_str).collect();
+    let exercise = crate::exercise::of_owners(&mut tx, &b.owners).await?;
     let sent = conversations::send(
         &mut tx,
         &b.owners,
@@ -803,6 +804,7 @@ pub async fn send(
             shared: letter.share,
             expects_reply: letter.question,
             automatic: false,
+            exercise,
         },
     )
     .await

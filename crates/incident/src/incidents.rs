@@ -102,9 +102,12 @@ pub struct Incident {
     pub due_at: Option<String>,
     pub first_response_at: Option<String>,
     pub closed_at: Option<String>,
+    /// A drill's: listed apart, never counted, its mail to the exercise sink.
+    #[sqlx(try_from = "renkei_core::row::Bit")]
+    pub exercise: bool,
 }
 
-const COLUMNS: &str = "i.id, i.report_id, i.source_ip, i.source_host, i.state, i.owner_id, i.tlp, i.category, i.created_at, i.updated_at, r.subject, r.reporter_email, i.enrichment, i.enriched_at, i.reply_at, i.due_kind, i.due_at, i.first_response_at, i.closed_at";
+const COLUMNS: &str = "i.id, i.report_id, i.source_ip, i.source_host, i.state, i.owner_id, i.tlp, i.category, i.created_at, i.updated_at, r.subject, r.reporter_email, i.enrichment, i.enriched_at, i.reply_at, i.due_kind, i.due_at, i.first_response_at, i.closed_at, i.exercise";
 
 pub async fn get(store: &Store, id: i64) -> Result<Incident> {
     let mut incident = sqlx::query_as::<_, Incident>(AssertSqlSafe(format!(
@@ -144,6 +147,8 @@ pub struct Filter {
     pub due_by: Option<String>,
     /// Only incidents nobody has changed since this time (the ageing ones).
     pub idle_since: Option<String>,
+    /// A drill's incidents instead of the real ones: the two are listed apart.
+    pub exercise: bool,
     pub sort: Sort,
     /// Largest first; each column has its natural direction when not asked.
     pub descending: bool,
@@ -250,7 +255,11 @@ enum Bind {
 /// The `WHERE` clause of a filter, with what it binds. `joined` says whether the
 /// reports table is in the query (the text search reads it).
 fn conditions(f: &Filter) -> (String, Vec<Bind>, bool) {
-    let mut sql = String::from(" WHERE 1 = 1");
+    let mut sql = String::from(if f.exercise {
+        " WHERE i.exercise <> 0"
+    } else {
+        " WHERE i.exercise = 0"
+    });
     let mut binds: Vec<Bind> = Vec::new();
     let mut push = |cond: &str, value: Bind, sql: &mut String| {
         binds.push(value);

@@ -16,12 +16,14 @@
 //! - `clocks`: what each incident is owed and by when; reminders, escalation.
 //! - `takedowns`: sites asked to be taken down, requested → down → verified.
 //! - `feeds`: bulk feeds imported in chunks any node may count.
+//! - `exercise`: drills, listed apart, never counted, their mail to the sink.
 //! - `stats`: statistics for any period.
 //! - `views`: a coordinator's own saved views of the queue.
 
 pub mod classify;
 pub mod clocks;
 pub mod correspond;
+pub mod exercise;
 pub mod feeds;
 pub mod incidents;
 pub mod notify;

@@ -15,6 +15,7 @@ use renkei_mail::conversations::{self, Owner, templates};
 use renkei_mail::{Attachment, TeamKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 
 use crate::incidents::{self, Incident};
 use crate::{IncidentError, Result};
@@ -702,6 +703,7 @@ pub async fn send(
         ));
     }
     let now = store.now_str();
+    let exercise = exercise_of(store, ids).await?;
     // Rows are numbered first so that the subject and attachments can name them.
     let mut reserved: Vec<i64> = Vec::new();
     let (drafts, unresolved) = {
@@ -718,8 +720,8 @@ pub async fn send(
     for d in drafts {
         let p = &d.planned;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO notifications (created_at, created_by, recipient, recipient_name, recipient_kind, country, lang, category, tlp, subject, addresses, signed, encrypted)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12) RETURNING id",
+            "INSERT INTO notifications (created_at, created_by, recipient, recipient_name, recipient_kind, country, lang, category, tlp, subject, addresses, signed, encrypted, exercise)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12, $13) RETURNING id",
         )
         .bind(&now)
         .bind(&actor.label)
@@ -733,6 +735,7 @@ pub async fn send(
         .bind(p.items.len() as i64)
         .bind(p.signed as i64)
         .bind(p.encrypted as i64)
+        .bind(exercise as i64)
         .fetch_one(tx.conn())
         .await?;
         reserved.push(id);
@@ -767,6 +770,7 @@ pub async fn send(
             &subject,
             &body,
             &attachments,
+            exercise,
         )
         .await?;
         let mut reports: Vec<i64> = Vec::new();
@@ -926,7 +930,17 @@ pub async fn queue_feed(
         content_type: "text/csv; charset=utf-8".into(),
         data: csv_of(items),
     }];
-    let outbox = queue_mail(tx, settings, id, recipient, &subject, &body, &attachments).await?;
+    let outbox = queue_mail(
+        tx,
+        settings,
+        id,
+        recipient,
+        &subject,
+        &body,
+        &attachments,
+        false,
+    )
+    .await?;
     conversations::keep_queued(
         tx,
         &[Owner::new("notification", id)],
@@ -954,7 +968,40 @@ pub async fn queue_feed(
     Ok(Some(id))
 }
 
+/// Whether the incidents to notify are a drill's: all of them or none, since a
+/// drill's mail goes to the exercise sink and a real site's must not.
+async fn exercise_of(store: &Store, ids: &[i64]) -> Result<bool> {
+    let mut exercise = None;
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT DISTINCT exercise FROM incidents WHERE id IN ({})",
+            (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for flag in q.fetch_all(store.pool()).await? {
+            match exercise {
+                None => exercise = Some(flag != 0),
+                Some(seen) if seen != (flag != 0) => {
+                    return Err(IncidentError::invalid(
+                        "incidents",
+                        "exercise incidents are notified apart from real ones",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(exercise.unwrap_or(false))
+}
+
 /// Queues a notification's mail and records it on the notification's row.
+#[allow(clippy::too_many_arguments)]
 async fn queue_mail(
     tx: &mut renkei_core::store::Tx,
     settings: &Settings,
@@ -963,6 +1010,7 @@ async fn queue_mail(
     subject: &str,
     body: &str,
     attachments: &[Attachment],
+    exercise: bool,
 ) -> Result<i64> {
     let to = match &recipient.name {
         Some(name) => format!("\"{}\" <{}>", name.replace('"', ""), recipient.email),
@@ -984,6 +1032,7 @@ async fn queue_mail(
             sign: settings.team_key.as_ref(),
             cc: "",
             encrypt_to: recipient.pgp_key.as_deref().as_slice(),
+            exercise,
         },
     )
     .await
@@ -1084,13 +1133,18 @@ mod tests {
 pub struct NotificationStatistics {
     pub from: String,
     pub to: String,
-    /// Notifications queued in the period.
+    /// Notifications whose mail went out (the relay accepted it) in the period: a
+    /// site is counted as notified only once it was, not when the mail was queued.
     pub notifications: i64,
     /// Addresses they covered.
     pub addresses: i64,
-    /// Those whose mail has gone out (relay accepted), and those that failed.
+    /// The same as `notifications`; kept for the API's readers.
     pub sent: i64,
+    /// Notifications made in the period whose mail is still waiting to go out, and
+    /// those whose mail failed for good.
+    pub queued: i64,
     pub failed: i64,
+    /// The sent ones by the month they went out, by country, category and kind.
     pub by_month: Vec<(String, i64)>,
     pub by_country: Vec<(String, i64)>,
     pub by_category: Vec<(String, i64)>,
@@ -1101,8 +1155,22 @@ pub struct NotificationStatistics {
     pub feed_events_by_country: Vec<(String, i64)>,
 }
 
+/// The notifications counted as sent in `[$1, $2)`: their mail went out then.
+const SENT: &str = "FROM notifications n JOIN outbox o ON o.id = n.outbox_id WHERE o.status = 'sent' AND o.sent_at >= $1 AND o.sent_at < $2 AND n.exercise = 0";
+
 pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<NotificationStatistics> {
-    let pairs = |sql: &'static str| async move {
+    let pairs = |select: &'static str, group: &'static str| async move {
+        Ok::<Vec<(String, i64)>, IncidentError>(
+            sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {select} AS k, COUNT(*) AS c {SENT} GROUP BY {select} ORDER BY {group}"
+            )))
+            .bind(from)
+            .bind(to)
+            .fetch_all(store.pool())
+            .await?,
+        )
+    };
+    let raw_pairs = |sql: &'static str| async move {
         Ok::<Vec<(String, i64)>, IncidentError>(
             sqlx::query_as(sql)
                 .bind(from)
@@ -1111,12 +1179,18 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Notificat
                 .await?,
         )
     };
-    let (notifications, addresses, sent, failed): (i64, i64, i64, i64) = sqlx::query_as(
+    let (notifications, addresses): (i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
         // PostgreSQL sums BIGINT as NUMERIC, which the Any driver cannot read: cast back.
-        "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(n.addresses), 0) AS BIGINT) AS a,
-                CAST(COALESCE(SUM(CASE WHEN o.status = 'sent' THEN 1 ELSE 0 END), 0) AS BIGINT) AS s,
+        "SELECT COUNT(*) AS c, CAST(COALESCE(SUM(n.addresses), 0) AS BIGINT) AS a {SENT}"
+    )))
+    .bind(from)
+    .bind(to)
+    .fetch_one(store.pool())
+    .await?;
+    let (queued, failed): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN o.status IS NULL OR o.status IN ('queued', 'sending') THEN 1 ELSE 0 END), 0) AS BIGINT) AS q,
                 CAST(COALESCE(SUM(CASE WHEN o.status = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS f
-         FROM notifications n LEFT JOIN outbox o ON o.id = n.outbox_id WHERE n.created_at >= $1 AND n.created_at < $2",
+         FROM notifications n LEFT JOIN outbox o ON o.id = n.outbox_id WHERE n.created_at >= $1 AND n.created_at < $2 AND n.exercise = 0",
     )
     .bind(from)
     .bind(to)
@@ -1127,18 +1201,19 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Notificat
         to: to.into(),
         notifications,
         addresses,
-        sent,
+        sent: notifications,
+        queued,
         failed,
-        by_month: pairs("SELECT SUBSTR(created_at, 1, 7) AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY SUBSTR(created_at, 1, 7) ORDER BY k").await?,
-        by_country: pairs("SELECT COALESCE(country, '??') AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY COALESCE(country, '??') ORDER BY n DESC, k").await?,
-        by_category: pairs("SELECT COALESCE(category, 'other') AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY COALESCE(category, 'other') ORDER BY n DESC, k").await?,
-        by_recipient_kind: pairs("SELECT recipient_kind AS k, COUNT(*) AS n FROM notifications WHERE created_at >= $1 AND created_at < $2 GROUP BY recipient_kind ORDER BY n DESC, k").await?,
+        by_month: pairs("SUBSTR(o.sent_at, 1, 7)", "k").await?,
+        by_country: pairs("COALESCE(n.country, '??')", "c DESC, k").await?,
+        by_category: pairs("COALESCE(n.category, 'other')", "c DESC, k").await?,
+        by_recipient_kind: pairs("n.recipient_kind", "c DESC, k").await?,
         feed_events: sqlx::query_scalar("SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT) FROM feed_counts WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10)")
             .bind(from)
             .bind(to)
             .fetch_one(store.pool())
             .await?,
-        feed_events_by_type: pairs("SELECT feed || ' ' || event_type AS k, CAST(SUM(events) AS BIGINT) AS n FROM feed_counts WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10) GROUP BY feed || ' ' || event_type ORDER BY n DESC, k").await?,
-        feed_events_by_country: pairs("SELECT COALESCE(country, '??') AS k, CAST(SUM(events) AS BIGINT) AS n FROM feed_counts WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10) GROUP BY COALESCE(country, '??') ORDER BY n DESC, k").await?,
+        feed_events_by_type: raw_pairs("SELECT feed || ' ' || event_type AS k, CAST(SUM(events) AS BIGINT) AS n FROM feed_counts WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10) GROUP BY feed || ' ' || event_type ORDER BY n DESC, k").await?,
+        feed_events_by_country: raw_pairs("SELECT COALESCE(country, '??') AS k, CAST(SUM(events) AS BIGINT) AS n FROM feed_counts WHERE day >= SUBSTR($1, 1, 10) AND day < SUBSTR($2, 1, 10) GROUP BY COALESCE(country, '??') ORDER BY n DESC, k").await?,
     })
 }

@@ -136,6 +136,9 @@ pub struct FormReport {
     /// words Renkei adds, such as the subject; Japanese when not given.
     #[serde(default)]
     pub lang: Option<String>,
+    /// A drill (staff only): listed apart, never counted, its mail to the sink.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exercise: bool,
 }
 
 impl FormReport {
@@ -264,6 +267,8 @@ pub struct Settings {
     /// queued with these; without them a file is stored and split, and its chunks
     /// wait (sending the same file again resumes it).
     pub feed_notify: Option<crate::notify::Settings>,
+    /// Subject prefixes that mark a mailed report as an exercise.
+    pub exercise_tags: Vec<String>,
 }
 
 impl Default for Settings {
@@ -279,6 +284,7 @@ impl Default for Settings {
             status_link_days: 0,
             unpack: renkei_formats::archive::Limits::default(),
             feed_notify: None,
+            exercise_tags: renkei_core::config::MailConfig::default().exercise_tags,
         }
     }
 }
@@ -675,6 +681,7 @@ async fn process_read_in(
             raw: raw.to_vec(),
             tlp: tlp.as_str().to_string(),
             channel: channel.as_str().to_string(),
+            exercise: false,
         };
         outcomes.push(
             process_in(
@@ -1278,11 +1285,13 @@ struct Stored {
     raw: Vec<u8>,
     tlp: String,
     channel: String,
+    /// Marked as a drill when it was received.
+    exercise: bool,
 }
 
 async fn load(tx: &mut Tx, id: i64) -> Result<Stored> {
-    let (format, raw, tlp, channel): (String, Vec<u8>, String, String) =
-        sqlx::query_as("SELECT format, raw, tlp, channel FROM reports WHERE id = $1")
+    let (format, raw, tlp, channel, exercise): (String, Vec<u8>, String, String, i64) =
+        sqlx::query_as("SELECT format, raw, tlp, channel, exercise FROM reports WHERE id = $1")
             .bind(id)
             .fetch_optional(tx.conn())
             .await?
@@ -1292,6 +1301,7 @@ async fn load(tx: &mut Tx, id: i64) -> Result<Stored> {
         raw,
         tlp,
         channel,
+        exercise: exercise != 0,
     })
 }
 
@@ -1431,6 +1441,7 @@ async fn process_in(
         raw,
         tlp,
         channel,
+        exercise,
     } = stored;
     let mut outcome = Outcome::processed(id);
 
@@ -1500,6 +1511,23 @@ async fn process_in(
     }
     let filed = batch.as_deref_mut().map(|b| &mut b.filed);
     let class = file_report(tx, id, format, &raw, &parsed, &found, filed).await?;
+    // A drill announces itself in the subject, or was marked when it was sent in
+    // (a form's own field, kept in the raw document).
+    let exercise = exercise
+        || (format == InputFormat::Form
+            && serde_json::from_slice::<serde_json::Value>(&raw)
+                .is_ok_and(|v| v["exercise"] == json!(true)))
+        || (format == InputFormat::Mail
+            && crate::exercise::tagged(
+                parsed.subject.as_deref().unwrap_or(""),
+                &settings.exercise_tags,
+            ));
+    if exercise {
+        sqlx::query("UPDATE reports SET exercise = 1 WHERE id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+    }
     // The reporter takes part in the report's conversation: their replies join it.
     // With no confirmation to send (which would make them a party as its
     // recipient first), a batch adds its reporters together at its end.
@@ -1527,14 +1555,14 @@ async fn process_in(
     // In a batch the incidents are opened together at its end, which names them
     // in the outcome and in the event below.
     let opening = (class.category != Category::Inquiry)
-        .then(|| opening(settings, id, &tlp, &class, &parsed, &found));
+        .then(|| opening(settings, id, &tlp, &class, &parsed, &found, exercise));
     if let (Some(o), None) = (&opening, &batch) {
         outcome.incidents = open_all(tx, settings, std::slice::from_ref(o), None)
             .await?
             .remove(0);
     }
     if matches!(channel.as_str(), "web" | "mail") {
-        confirm_to_reporter(tx, settings, id, &parsed).await;
+        confirm_to_reporter(tx, settings, id, &parsed, exercise).await;
     }
     if let (Some(o), Some(b)) = (opening, batch) {
         b.openings.push((o, events.len()));
@@ -1712,6 +1740,7 @@ fn opening(
     class: &Classification,
     parsed: &ParsedReport,
     found: &Indicators,
+    exercise: bool,
 ) -> Opening {
     let tables = settings.enricher.as_ref().map(|e| e.tables());
     let sources = sources(parsed, found)
@@ -1737,6 +1766,7 @@ fn opening(
                 "report_id": id,
                 "tlp": tlp,
                 "category": class.category.as_str(),
+                "exercise": exercise as i64,
             })
         })
         .collect();
@@ -1757,7 +1787,7 @@ async fn open_all(
     mut recent: Option<&mut Recent>,
 ) -> Result<Vec<Vec<i64>>> {
     use renkei_core::store::JsonCol::{Int, Text};
-    const COLUMNS: [(&str, renkei_core::store::JsonCol); 9] = [
+    const COLUMNS: [(&str, renkei_core::store::JsonCol); 10] = [
         ("n", Int),
         ("report_id", Int),
         ("source_ip", Text),
@@ -1767,6 +1797,7 @@ async fn open_all(
         ("enrichment", Text),
         ("asn", Int),
         ("country", Text),
+        ("exercise", Int),
     ];
     let now = tx.now_str();
     let window_start = time::format(tx.now() - Duration::days(settings.link_window_days));
@@ -1783,9 +1814,9 @@ async fn open_all(
     // One JSON parameter, not twelve values a row: SQLite finds each `$N` by a
     // linear search, and a statement a report was a round trip each.
     let sql = format!(
-        "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at)
+        "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at, exercise)
          SELECT j.report_id, j.source_ip, j.source_host, 'new', j.tlp, j.category, $2, $2, j.enrichment, j.asn, j.country,
-                CASE WHEN j.enrichment IS NULL THEN NULL ELSE $2 END
+                CASE WHEN j.enrichment IS NULL THEN NULL ELSE $2 END, j.exercise
          FROM {} ORDER BY j.n RETURNING id",
         renkei_core::store::json_rows(tx.dialect(), 1, &COLUMNS)
     );
@@ -1807,6 +1838,10 @@ async fn open_all(
             let Some(ip) = source["source_ip"].as_str() else {
                 continue;
             };
+            // A drill's incidents stand apart from the real ones of the address.
+            if source["exercise"].as_i64().unwrap_or(0) != 0 {
+                continue;
+            }
             // Only the most recent few: a scanner reported a thousand times must
             // not make each new report link (and write) a thousand rows.
             let earlier: Vec<i64> = match recent.as_deref_mut() {
@@ -1856,7 +1891,13 @@ async fn open_all(
 
 /// Confirms receipt to a person who wrote in (by form or mail), never to a machine;
 /// the confirmation opens the report's conversation.
-async fn confirm_to_reporter(tx: &mut Tx, settings: &Settings, id: i64, parsed: &ParsedReport) {
+async fn confirm_to_reporter(
+    tx: &mut Tx,
+    settings: &Settings,
+    id: i64,
+    parsed: &ParsedReport,
+    exercise: bool,
+) {
     if let (Some(from), Some(to)) = (&settings.confirm_from, &parsed.reporter.email)
         && !parsed.auto_submitted
     {
@@ -1889,6 +1930,7 @@ async fn confirm_to_reporter(tx: &mut Tx, settings: &Settings, id: i64, parsed: 
                 shared: true,
                 expects_reply: false,
                 automatic: true,
+                exercise,
             },
         )
         .await;

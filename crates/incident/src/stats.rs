@@ -94,7 +94,7 @@ pub async fn reports_by_month(store: &Store, to: &str) -> Result<Vec<(String, i6
     Ok(sqlx::query_as(
         "SELECT substr(received_at, 1, 7) AS month, COUNT(*) AS n FROM reports
          WHERE received_at < $1 AND status NOT IN ('threaded', 'needs_review', 'received')
-         AND COALESCE(category, proposed_category, 'other') <> 'inquiry'
+         AND exercise = 0 AND COALESCE(category, proposed_category, 'other') <> 'inquiry'
          GROUP BY substr(received_at, 1, 7) ORDER BY month",
     )
     .bind(to)
@@ -106,7 +106,7 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistic
     let rows = sqlx::query(
         "SELECT received_at, status, COALESCE(category, proposed_category) AS category, reporter_tld, scanned_ports, comprehensive_scan,
                 channel, intake_address
-         FROM reports WHERE received_at >= $1 AND received_at < $2",
+         FROM reports WHERE received_at >= $1 AND received_at < $2 AND exercise = 0",
     )
     .bind(from)
     .bind(to)
@@ -167,7 +167,7 @@ pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistic
         }
     }
     let incidents: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM incidents i JOIN reports r ON r.id = i.report_id WHERE r.received_at >= $1 AND r.received_at < $2",
+        "SELECT COUNT(*) FROM incidents i JOIN reports r ON r.id = i.report_id WHERE r.received_at >= $1 AND r.received_at < $2 AND i.exercise = 0",
     )
     .bind(from)
     .bind(to)

@@ -216,6 +216,7 @@ pub async fn send_new_link(
     links::revoke(&mut tx, &owner).await?;
     let until = time::format(tx.now() + Duration::days(days));
     let secret = links::issue(&mut tx, &owner, &until).await?;
+    let exercise = crate::exercise::of_owners(&mut tx, std::slice::from_ref(&owner)).await?;
     let subject = format!("[RENKEI#{report}] 対応状況のページ / Your report's status page");
     let body = format!(
         "受付番号 #{report} の対応状況のページへのリンクを新しくお送りします。以前のリンクは使えなくなりました。\n\
@@ -241,6 +242,7 @@ pub async fn send_new_link(
             shared: false,
             expects_reply: false,
             automatic: true,
+            exercise,
         },
     )
     .await?;

@@ -295,7 +295,8 @@ pub struct Counts {
 
 pub async fn counts(store: &Store, from: &str, to: &str) -> Result<Counts> {
     let requested: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM takedowns WHERE requested_at >= $1 AND requested_at < $2",
+        "SELECT COUNT(*) FROM takedowns t JOIN incidents i ON i.id = t.incident_id
+         WHERE t.requested_at >= $1 AND t.requested_at < $2 AND i.exercise = 0",
     )
     .bind(from)
     .bind(to)
@@ -304,14 +305,16 @@ pub async fn counts(store: &Store, from: &str, to: &str) -> Result<Counts> {
     // A site counts once as closed, at the first check that found it gone.
     let down: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT takedown_id, MIN(checked_at) AS first FROM takedown_checks WHERE result = 'down' GROUP BY takedown_id) f
-         WHERE f.first >= $1 AND f.first < $2",
+         JOIN takedowns t ON t.id = f.takedown_id JOIN incidents i ON i.id = t.incident_id
+         WHERE f.first >= $1 AND f.first < $2 AND i.exercise = 0",
     )
     .bind(from)
     .bind(to)
     .fetch_one(store.pool())
     .await?;
     let returned: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM takedown_checks WHERE back = 1 AND checked_at >= $1 AND checked_at < $2",
+        "SELECT COUNT(*) FROM takedown_checks c JOIN takedowns t ON t.id = c.takedown_id JOIN incidents i ON i.id = t.incident_id
+         WHERE c.back = 1 AND c.checked_at >= $1 AND c.checked_at < $2 AND i.exercise = 0",
     )
     .bind(from)
     .bind(to)

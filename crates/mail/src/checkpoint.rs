@@ -65,6 +65,7 @@ pub async fn take(
                 sign: Some(key),
                 cc: "",
                 encrypt_to: &[],
+                exercise: false,
             },
         )
         .await?;

@@ -79,7 +79,13 @@ pub struct NewMail<'a> {
     /// Encrypts the message to these armored public keys (every recipient's);
     /// empty, it goes unencrypted.
     pub encrypt_to: &'a [&'a str],
+    /// Mail of a drill: its subject says so, and the sender delivers it to the
+    /// exercise sink (`mail.exercise_sink`), never to its recipients.
+    pub exercise: bool,
 }
+
+/// What an exercise's mail says first in its subject, in both languages.
+pub const EXERCISE_TAG: &str = "[訓練 EXERCISE]";
 
 fn domain_of(address: &str) -> String {
     let bare = address
@@ -120,9 +126,16 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
             .map_err(|e| MailError::Address(format!("copy {:?}: {e}", mail.cc)))?;
     }
     let now = tx.now_str();
+    let tagged;
+    let subject = if mail.exercise && !mail.subject.starts_with(EXERCISE_TAG) {
+        tagged = format!("{EXERCISE_TAG} {}", mail.subject);
+        tagged.as_str()
+    } else {
+        mail.subject
+    };
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (created_at, kind, object_type, object_id, message_id, mail_from, rcpt_to, mail_cc, subject, body, in_reply_to, auto_reply, status, attempts, next_attempt_at)
-         VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $1) RETURNING id",
+        "INSERT INTO outbox (created_at, kind, object_type, object_id, message_id, mail_from, rcpt_to, mail_cc, subject, body, in_reply_to, auto_reply, status, attempts, next_attempt_at, exercise)
+         VALUES ($1, $2, $3, $4, '', $5, $6, $7, $8, $9, $10, $11, 'queued', 0, $1, $12) RETURNING id",
     )
     .bind(&now)
     .bind(mail.kind)
@@ -131,10 +144,11 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
     .bind(mail.from)
     .bind(mail.to)
     .bind(mail.cc)
-    .bind(mail.subject)
+    .bind(subject)
     .bind(mail.body)
     .bind(mail.in_reply_to)
     .bind(mail.auto_reply as i64)
+    .bind(mail.exercise as i64)
     .fetch_one(tx.conn())
     .await?;
     let message_id = message_id_for(id, &now, mail.from);
@@ -142,7 +156,7 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
         from: mail.from,
         to: mail.to,
         cc: mail.cc,
-        subject: mail.subject,
+        subject,
         text: mail.body,
         attachments: mail.attachments,
         message_id: &message_id,
@@ -233,6 +247,19 @@ pub async fn for_object(
 }
 
 /// Messages by state: queued, being sent, given up on.
+/// Records every queued message as delivered now, without sending it: for a
+/// demonstration database whose recipients are at example domains and which has
+/// no relay. Returns how many.
+pub async fn record_queued_as_delivered(store: &Store) -> Result<u64, MailError> {
+    Ok(store
+        .write(
+            sqlx::query("UPDATE outbox SET status = 'sent', sent_at = $1 WHERE status = 'queued'")
+                .bind(store.now_str()),
+        )
+        .await?
+        .rows_affected())
+}
+
 pub async fn depth(store: &Store) -> Result<(i64, i64, i64), MailError> {
     Ok(sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), 0) AS BIGINT) AS q,
@@ -270,6 +297,8 @@ pub struct OutboxWorker {
     store: Store,
     relay: String,
     archive: Option<String>,
+    /// Where a drill's mail goes instead of its recipients; none: it is held.
+    exercise_sink: Option<String>,
     poll: Duration,
     lease: chrono::Duration,
 }
@@ -280,6 +309,7 @@ impl OutboxWorker {
             store,
             relay: config.relay.clone(),
             archive: bare_address(&config.archive),
+            exercise_sink: bare_address(&config.exercise_sink),
             poll: Duration::from_secs(config.poll_secs.max(1)),
             lease: chrono::Duration::seconds(config.send_lease_secs.max(1) as i64),
         }
@@ -346,10 +376,21 @@ impl OutboxWorker {
             let Some(&(id,)) = taken.first() else {
                 break;
             };
-            let row: Sending = sqlx::query_as("SELECT message_id, mail_from, rcpt_to, mail_cc, subject, body, in_reply_to, auto_reply, attempts, raw, archive_seen_at FROM outbox WHERE id = $1")
+            let row: Sending = sqlx::query_as("SELECT message_id, mail_from, rcpt_to, mail_cc, subject, body, in_reply_to, auto_reply, attempts, raw, archive_seen_at, exercise FROM outbox WHERE id = $1")
                 .bind(id)
                 .fetch_one(self.store.pool())
                 .await?;
+            // A drill's mail with nowhere to go is held, never sent to its recipients.
+            if row.exercise && self.exercise_sink.is_none() {
+                self.store
+                    .write(
+                        sqlx::query("UPDATE outbox SET status = 'held', last_error = $1, lease_until = NULL WHERE id = $2")
+                            .bind("exercise mail: mail.exercise_sink is not set")
+                            .bind(id),
+                    )
+                    .await?;
+                continue;
+            }
             let attempts = row.attempts;
             let result = if row.archive_seen_at.is_some() {
                 // Checked before any resend: the archive already has it.
@@ -424,6 +465,8 @@ struct Sending {
     attempts: i64,
     raw: Option<Vec<u8>>,
     archive_seen_at: Option<String>,
+    #[sqlx(try_from = "Bit")]
+    exercise: bool,
 }
 
 impl OutboxWorker {
@@ -431,7 +474,18 @@ impl OutboxWorker {
     fn envelope(&self, row: &Sending) -> Result<Envelope, String> {
         let from = bare_address(&row.mail_from).ok_or("no sender")?;
         let mut rcpt = Vec::new();
+        if row.exercise {
+            // A drill: the sink alone, whoever the message names.
+            let sink = self.exercise_sink.as_deref().ok_or("no exercise sink")?;
+            rcpt.push(
+                sink.parse::<Address>()
+                    .map_err(|e| format!("exercise sink: {e}"))?,
+            );
+        }
         for list in [&row.rcpt_to, &row.mail_cc] {
+            if row.exercise {
+                break;
+            }
             if list.trim().is_empty() {
                 continue;
             }

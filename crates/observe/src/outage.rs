@@ -118,6 +118,7 @@ pub async fn warn(
                 attachments: &[],
                 sign: None,
                 encrypt_to: &[],
+                exercise: false,
             },
         )
         .await?;

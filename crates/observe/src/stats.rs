@@ -225,10 +225,13 @@ pub struct Chart {
     pub series: Vec<PortSeries>,
 }
 
+/// A port as tables, charts and legends print it: `TCP 80 (http)`, with the IANA
+/// registry's service name when it has one.
 pub fn label(proto: Proto, port: u16) -> String {
+    use renkei_formats::services::{Transport, port_with_name};
     match proto {
-        Proto::Tcp => format!("TCP {port}"),
-        Proto::Udp => format!("UDP {port}"),
+        Proto::Tcp => format!("TCP {}", port_with_name(Transport::Tcp, port)),
+        Proto::Udp => format!("UDP {}", port_with_name(Transport::Udp, port)),
         Proto::Icmp => format!("ICMP type {port}"),
         Proto::Icmpv6 => format!("ICMPv6 type {port}"),
     }
@@ -382,6 +385,8 @@ pub struct Annotation {
     pub text_en: String,
     pub note_id: Option<String>,
     pub cve: Option<String>,
+    /// The alert that explains the traffic, by its number.
+    pub alert: Option<String>,
     pub created_at: String,
 }
 
@@ -393,6 +398,7 @@ pub struct NewAnnotation {
     pub text_en: String,
     pub note_id: Option<String>,
     pub cve: Option<String>,
+    pub alert: Option<String>,
 }
 
 pub async fn annotate(
@@ -436,9 +442,22 @@ pub async fn annotate(
     if note_id.as_ref().is_some_and(|n| n.len() > 40) {
         return Err(ObserveError::invalid("note_id", "at most 40 characters"));
     }
+    let alert = new
+        .alert
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    if alert
+        .as_ref()
+        .is_some_and(|n| n.len() > 40 || n.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(ObserveError::invalid(
+            "alert",
+            "an alert's number, at most 40 characters without spaces",
+        ));
+    }
     let mut tx = store.begin().await?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO port_annotations (proto, port, day, text_ja, text_en, note_id, cve, author_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        "INSERT INTO port_annotations (proto, port, day, text_ja, text_en, note_id, cve, author_id, created_at, alert) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(new.proto.as_str())
     .bind(i64::from(new.port))
@@ -449,6 +468,7 @@ pub async fn annotate(
     .bind(&cve)
     .bind(user.id)
     .bind(store.now_str())
+    .bind(&alert)
     .fetch_one(tx.conn())
     .await?;
     audit::record(
@@ -458,7 +478,7 @@ pub async fn annotate(
             action: "port.annotate",
             object_type: "port",
             object_id: format!("{}/{}", new.proto.as_str(), new.port),
-            changes: json!({"annotation": id, "day": day, "note_id": note_id, "cve": cve}),
+            changes: json!({"annotation": id, "day": day, "note_id": note_id, "cve": cve, "alert": alert}),
         },
     )
     .await?;
@@ -497,11 +517,12 @@ pub async fn annotations(
         text_en: String,
         note_id: Option<String>,
         cve: Option<String>,
+        alert: Option<String>,
         created_at: String,
     }
     let rows: Vec<Stored> = match port {
         Some((proto, port)) => sqlx::query_as(
-            "SELECT id, proto, port, day, text_ja, text_en, note_id, cve, created_at FROM port_annotations WHERE proto = $1 AND port = $2 AND day >= $3 AND day <= $4 ORDER BY day, id",
+            "SELECT id, proto, port, day, text_ja, text_en, note_id, cve, alert, created_at FROM port_annotations WHERE proto = $1 AND port = $2 AND day >= $3 AND day <= $4 ORDER BY day, id",
         )
         .bind(proto.as_str())
         .bind(i64::from(port))
@@ -510,7 +531,7 @@ pub async fn annotations(
         .fetch_all(store.pool())
         .await?,
         None => sqlx::query_as(
-            "SELECT id, proto, port, day, text_ja, text_en, note_id, cve, created_at FROM port_annotations WHERE day >= $1 AND day <= $2 ORDER BY day, id",
+            "SELECT id, proto, port, day, text_ja, text_en, note_id, cve, alert, created_at FROM port_annotations WHERE day >= $1 AND day <= $2 ORDER BY day, id",
         )
         .bind(&from)
         .bind(&to)
@@ -531,6 +552,7 @@ pub async fn annotations(
             text_en: r.text_en,
             note_id: r.note_id.filter(|k| disclosure.note_key(k)),
             cve: r.cve.filter(|c| disclosure.cve(c)),
+            alert: r.alert.filter(|n| disclosure.alert(n)),
             created_at: r.created_at,
         });
     }

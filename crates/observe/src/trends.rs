@@ -5,7 +5,10 @@
 //! - **back**: the same after a silence, for a port that had traffic once;
 //! - **surge**: a day's distinct sources far above the trailing baseline
 //!   (`baseline_days`), scored in baseline deviations, seen by enough sensors;
-//! - **calmed**: a surged port back near its pre-surge baseline for `calm_days`.
+//! - **calmed**: a surged port back near its pre-surge baseline for `calm_days`;
+//!   or any port whose sources held a high level for a week (no surge recorded,
+//!   say, because it rose slowly) and have stayed at a third of it or less for
+//!   `calm_days`.
 //!
 //! Distinct sources, not packets, drive surges: one noisy scanner is not a trend.
 //! Days are recomputed when batches touch them (late batches from a sensor's disk
@@ -208,6 +211,35 @@ pub async fn compute_day(store: &Store, settings: &Settings, day: &str) -> Resul
         }
     }
 
+    // Calmed after a sustained high level, surge or not: noted on the first day
+    // the level has held low, so that recomputing a day never notes it twice.
+    for (&(proto, port), days) in &ports {
+        if notes
+            .iter()
+            .any(|n| n.kind == "calmed" && n.proto == proto.as_str() && n.port == port)
+        {
+            continue;
+        }
+        let Some((high, low)) = calmed_from_level(days, d, cfg.calm_days, cfg.surge_min_sources)
+        else {
+            continue;
+        };
+        if calmed_from_level(days, d - 1, cfg.calm_days, cfg.surge_min_sources).is_some() {
+            continue;
+        }
+        notes.push(Trend {
+            day: day.to_string(),
+            proto: proto.as_str(),
+            port,
+            kind: "calmed".into(),
+            score: round2(low),
+            evidence: json!({
+                "level_sources": round2(high), "level_days": LEVEL_DAYS,
+                "recent_sources": round2(low), "calm_days": cfg.calm_days,
+            }),
+        });
+    }
+
     notes.sort_by(|a, b| {
         a.kind
             .cmp(&b.kind)
@@ -236,6 +268,31 @@ pub async fn compute_day(store: &Store, settings: &Settings, day: &str) -> Resul
     }
     tx.commit().await?;
     Ok(notes)
+}
+
+/// The days a high level must have held before a calm is noted after it.
+const LEVEL_DAYS: i64 = 7;
+
+/// Whether day `d` ends `calm_days` days of calm after a sustained high level: the
+/// `LEVEL_DAYS` before them averaged at least `min_sources` distinct sources, most
+/// of those days at half that or more (a level, not a spike), and every calm day
+/// at a third of it or less. Returns the level and the calm days' average.
+fn calmed_from_level(
+    days: &BTreeMap<i64, DayCount>,
+    d: i64,
+    calm_days: i64,
+    min_sources: i64,
+) -> Option<(f64, f64)> {
+    let sources = |n: i64| days.get(&n).map(|c| c.sources as f64).unwrap_or(0.0);
+    let level: Vec<f64> = (d - calm_days - LEVEL_DAYS + 1..=d - calm_days)
+        .map(sources)
+        .collect();
+    let calm: Vec<f64> = (d - calm_days + 1..=d).map(sources).collect();
+    let high = level.iter().sum::<f64>() / level.len() as f64;
+    let held = level.iter().filter(|&&x| x >= high / 2.0).count() as i64;
+    let low = calm.iter().sum::<f64>() / calm.len().max(1) as f64;
+    (high >= min_sources as f64 && held >= LEVEL_DAYS - 2 && calm.iter().all(|&x| x <= high / 3.0))
+        .then_some((high, low))
 }
 
 fn round2(x: f64) -> f64 {
@@ -318,4 +375,48 @@ pub async fn list(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::*;
+
+    fn days(sources: &[i64]) -> BTreeMap<i64, DayCount> {
+        sources
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| {
+                (
+                    i as i64,
+                    DayCount {
+                        packets: s * 3,
+                        sources: s,
+                        sensors: 4,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_port_calms_after_a_week_at_a_high_level_without_any_surge() {
+        // A slow rise to about 60 sources a day for a week, then down to 5.
+        let d = days(&[10, 20, 30, 45, 60, 58, 62, 61, 59, 60, 63, 5, 4, 6, 5]);
+        // Day 13 is the third calm day: the first day the calm holds.
+        assert!(calmed_from_level(&d, 13, 3, 10).is_some());
+        assert!(
+            calmed_from_level(&d, 12, 3, 10).is_none(),
+            "two calm days are not yet a calm"
+        );
+        let (high, low) = calmed_from_level(&d, 13, 3, 10).unwrap();
+        assert!(high > 50.0 && low < 6.0, "{high} {low}");
+    }
+
+    #[test]
+    fn a_single_spike_is_not_a_level_and_a_low_level_is_not_high() {
+        let spike = days(&[2, 2, 2, 300, 2, 2, 2, 1, 1, 1]);
+        assert!(calmed_from_level(&spike, 9, 3, 10).is_none());
+        let low = days(&[6, 7, 6, 7, 6, 7, 6, 1, 1, 1]);
+        assert!(calmed_from_level(&low, 9, 3, 10).is_none());
+    }
 }

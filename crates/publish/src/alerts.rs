@@ -145,6 +145,10 @@ pub struct AlertText {
     /// Vulnerability note IDs the alert points to.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// A new alert for a drill (staff rehearsing): never on the public pages or
+    /// feeds nor in statistics, its mail to the exercise sink, never to a list.
+    #[serde(default)]
+    pub exercise: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
@@ -207,6 +211,9 @@ pub struct Alert {
     /// Every published revision, oldest first (the text of the last is `published`).
     #[sqlx(skip)]
     pub history: Vec<Revision>,
+    /// A drill's alert, seen by the staff only.
+    #[sqlx(try_from = "renkei_core::row::Bit")]
+    pub exercise: bool,
 }
 
 /// A line of a list of alerts.
@@ -227,6 +234,9 @@ pub struct AlertSummary {
     pub first_published_at: Option<String>,
     pub published_at: Option<String>,
     pub created_at: String,
+    /// A drill's alert (the staff's list shows it marked).
+    #[sqlx(try_from = "renkei_core::row::Bit")]
+    pub exercise: bool,
 }
 
 impl AlertSummary {
@@ -356,7 +366,7 @@ pub async fn create(
             .await?;
     let number = format!("{PREFIX}-{year}-{seq:04}");
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO alerts (number, year, seq, category, tlp, status, created_by, created_at) VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7) RETURNING id",
+        "INSERT INTO alerts (number, year, seq, category, tlp, status, created_by, created_at, exercise) VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8) RETURNING id",
     )
     .bind(&number)
     .bind(year)
@@ -365,6 +375,7 @@ pub async fn create(
     .bind(tlp.as_str())
     .bind(user.id)
     .bind(&at)
+    .bind(text.exercise as i64)
     .fetch_one(tx.conn())
     .await?;
     insert_revision(&mut tx, id, 1, &c, user.id, &at).await?;
@@ -703,7 +714,7 @@ pub async fn get(
         published_revision,
         mut alert,
     }) = sqlx::query_as(
-        "SELECT id, number, category, tlp, next_tlp, status, created_at, first_published_at, published_at, published_revision FROM alerts WHERE number = $1",
+        "SELECT id, number, category, tlp, next_tlp, status, created_at, first_published_at, published_at, published_revision, exercise FROM alerts WHERE number = $1",
     )
     .bind(number.trim())
     .fetch_optional(store.pool())
@@ -716,7 +727,9 @@ pub async fn get(
         Viewer::Org(_) if tlp != Tlp::Clear => warnings::recipients_of(store, id).await?,
         _ => Vec::new(),
     };
-    if !viewer.may_read_alert(tlp, published_revision.is_some(), &recipients) {
+    if !viewer.may_read_alert(tlp, published_revision.is_some(), &recipients)
+        || (alert.exercise && viewer != Viewer::Staff)
+    {
         return Ok(None);
     }
     let staff = viewer == Viewer::Staff;
@@ -769,10 +782,11 @@ pub async fn list(
     // The queries narrow what is read; `may_read_alert` below decides.
     let (sql, org) = match viewer {
         Viewer::Public | Viewer::Org(_) => (
-            "SELECT a.number, a.category, a.tlp, a.status, a.created_at, a.first_published_at, a.published_at, a.published_revision, r.revision, r.title_ja, r.title_en, r.body_ja, r.body_en,
+            "SELECT a.number, a.category, a.tlp, a.status, a.created_at, a.first_published_at, a.published_at, a.published_revision, a.exercise, r.revision, r.title_ja, r.title_en, r.body_ja, r.body_en,
                     (SELECT COUNT(*) FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $3) AS addressed
              FROM alerts a JOIN alert_revisions r ON r.alert_id = a.id AND r.revision = a.published_revision
-             WHERE (a.tlp = 'TLP:CLEAR' OR EXISTS (SELECT 1 FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $3))
+             WHERE a.exercise = 0
+               AND (a.tlp = 'TLP:CLEAR' OR EXISTS (SELECT 1 FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $3))
                AND ($1 = '' OR a.category = $1)
              ORDER BY a.published_at DESC, a.id DESC LIMIT $2",
             match viewer {
@@ -781,7 +795,7 @@ pub async fn list(
             },
         ),
         Viewer::Staff => (
-            "SELECT a.number, a.category, a.tlp, a.status, a.created_at, a.first_published_at, a.published_at, a.published_revision, r.revision, r.title_ja, r.title_en, r.body_ja, r.body_en,
+            "SELECT a.number, a.category, a.tlp, a.status, a.created_at, a.first_published_at, a.published_at, a.published_revision, a.exercise, r.revision, r.title_ja, r.title_en, r.body_ja, r.body_en,
                     (SELECT COUNT(*) FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $3) AS addressed
              FROM alerts a JOIN alert_revisions r ON r.alert_id = a.id
                AND r.revision = (SELECT MAX(revision) FROM alert_revisions x WHERE x.alert_id = a.id)
@@ -856,7 +870,7 @@ pub async fn published_between(store: &Store, from: &str, to: &str) -> Result<Ve
     let rows: Vec<Published> = sqlx::query_as(
         "SELECT a.number, a.tlp, r.revision, r.published_at, r.title_ja, r.title_en
          FROM alert_revisions r JOIN alerts a ON a.id = r.alert_id
-         WHERE r.published_at >= $1 AND r.published_at < $2 AND a.tlp = 'TLP:CLEAR'
+         WHERE r.published_at >= $1 AND r.published_at < $2 AND a.tlp = 'TLP:CLEAR' AND a.exercise = 0
          ORDER BY r.published_at, a.number",
     )
     .bind(from)

@@ -86,7 +86,6 @@ pub fn line_svg(c: &LineChart<'_>) -> Result<String, PublishError> {
                     .map(|d| d.get(5..).unwrap_or(d).to_string())
                     .unwrap_or_default()
             })
-            .y_desc(c.y_label)
             .y_label_formatter(&|y| {
                 if *y >= 10.0 {
                     format!("{:.0}", y)
@@ -99,15 +98,15 @@ pub fn line_svg(c: &LineChart<'_>) -> Result<String, PublishError> {
             .map_err(err)?;
         for (i, line) in c.lines.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    line.values
-                        .iter()
-                        .enumerate()
-                        .map(|(x, y)| (x as f64, if y.is_finite() { *y } else { 0.0 })),
-                    color.stroke_width(2),
-                ))
-                .map_err(err)?;
+            // A day without a value (no sensor reported yet) is a gap, not a zero.
+            for run in finite_runs(&line.values) {
+                chart
+                    .draw_series(LineSeries::new(
+                        run.map(|(x, y)| (x as f64, y)),
+                        color.stroke_width(2),
+                    ))
+                    .map_err(err)?;
+            }
         }
         for m in &c.markers {
             let x = m.index as f64;
@@ -126,9 +125,45 @@ pub fn line_svg(c: &LineChart<'_>) -> Result<String, PublishError> {
                 .map_err(err)?;
         }
         draw_legend(&legend, c.lines.iter().map(|l| l.label.as_str()))?;
+        draw_unit(&root, c.y_label)?;
         whole.present().map_err(err)?;
     }
     Ok(svg)
+}
+
+/// The runs of consecutive finite values, each as `(index, value)` pairs.
+fn finite_runs(values: &[f64]) -> Vec<impl Iterator<Item = (usize, f64)> + '_> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for i in 0..=values.len() {
+        let finite = values.get(i).is_some_and(|v| v.is_finite());
+        match (start, finite) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                runs.push((s..i).map(move |x| (x, values[x])));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    runs
+}
+
+/// The unit of the y axis, written upright above it (a rotated label reads
+/// sideways, and Japanese ones worst of all).
+fn draw_unit<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    unit: &str,
+) -> Result<(), PublishError> {
+    if unit.is_empty() {
+        return Ok(());
+    }
+    area.draw(&Text::new(
+        unit.to_string(),
+        (8, 24),
+        ("sans-serif", 12).into_font().color(&RGBColor(60, 60, 60)),
+    ))
+    .map_err(err)
 }
 
 /// The width of a legend column for these labels: wide enough for the longest
@@ -185,9 +220,16 @@ pub struct BarChart<'a> {
 pub fn bar_svg(c: &BarChart<'_>) -> Result<String, PublishError> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (c.width.max(320), c.height.max(200)))
-            .into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
+        let (width, height) = (c.width.max(320), c.height.max(200));
+        let whole = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        whole.fill(&WHITE).map_err(err)?;
+        // As with lines, the legend has its own column and never covers a bar.
+        let legend_width = if c.series.len() > 1 {
+            legend_width(c.series.iter().map(|l| l.label.as_str()), width)
+        } else {
+            0
+        };
+        let (root, legend) = whole.split_horizontally(width - legend_width);
         let n = c.categories.len().max(1);
         let totals: Vec<f64> = (0..n)
             .map(|i| {
@@ -199,14 +241,8 @@ pub fn bar_svg(c: &BarChart<'_>) -> Result<String, PublishError> {
             })
             .collect();
         let top = totals.iter().copied().fold(0.0f64, f64::max);
-        // Headroom above the tallest bar for the totals and the legend.
-        let room = 1.15
-            + if c.series.len() > 1 {
-                0.08 * c.series.len() as f64
-            } else {
-                0.0
-            };
-        let y_max = if top <= 0.0 { 1.0 } else { top * room };
+        // Headroom above the tallest bar for its total.
+        let y_max = if top <= 0.0 { 1.0 } else { top * 1.15 };
         let mut chart = ChartBuilder::on(&root)
             .caption(c.title, ("sans-serif", 18))
             .margin(12)
@@ -226,7 +262,6 @@ pub fn bar_svg(c: &BarChart<'_>) -> Result<String, PublishError> {
                 }
                 _ => String::new(),
             })
-            .y_desc(c.y_label)
             .y_label_formatter(&|y| format!("{:.0}", y))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
@@ -251,13 +286,7 @@ pub fn bar_svg(c: &BarChart<'_>) -> Result<String, PublishError> {
                 bars.push(Rectangle::new(at(*b + v), WHITE.stroke_width(3)));
                 *b += v;
             }
-            chart
-                .draw_series(bars)
-                .map_err(err)?
-                .label(s.label.clone())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
-                });
+            chart.draw_series(bars).map_err(err)?;
         }
         for (i, t) in totals.iter().enumerate() {
             if *t > 0.0 {
@@ -271,15 +300,10 @@ pub fn bar_svg(c: &BarChart<'_>) -> Result<String, PublishError> {
             }
         }
         if c.series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .position(SeriesLabelPosition::UpperLeft)
-                .draw()
-                .map_err(err)?;
+            draw_legend(&legend, c.series.iter().map(|l| l.label.as_str()))?;
         }
-        root.present().map_err(err)?;
+        draw_unit(&root, c.y_label)?;
+        whole.present().map_err(err)?;
     }
     Ok(svg)
 }
@@ -347,6 +371,39 @@ mod tests {
             assert!(svg.contains(text), "{text} missing");
         }
         assert!(svg.matches("<rect").count() >= 6);
+    }
+
+    #[test]
+    fn days_without_a_value_are_a_gap_and_the_unit_reads_upright() {
+        let days: Vec<String> = (1..=10).map(|d| format!("2007-01-{d:02}")).collect();
+        let mut values = vec![f64::NAN; 4];
+        values.extend([2.0, 3.0, 4.0, f64::NAN, 5.0, 6.0]);
+        let svg = line_svg(&LineChart {
+            title: "TCP 80",
+            days: &days,
+            lines: vec![Line {
+                label: "TCP 80 (http)".into(),
+                values,
+            }],
+            markers: vec![],
+            y_label: "センサーあたりの平均パケット数",
+            width: 600,
+            height: 300,
+        })
+        .unwrap();
+        // Two runs (days 5-7 and 9-10), nothing drawn for the first four days, and
+        // the legend's sample of the line.
+        let lines = svg
+            .split("<polyline")
+            .filter(|p| {
+                p.split('>')
+                    .next()
+                    .is_some_and(|tag| tag.contains("#1F77B4"))
+            })
+            .count();
+        assert_eq!(lines, 3, "{svg}");
+        assert!(svg.contains("センサーあたりの平均パケット数"));
+        assert!(!svg.contains("rotate("), "no text is turned on its side");
     }
 
     #[test]

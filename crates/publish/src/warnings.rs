@@ -202,6 +202,11 @@ pub(crate) async fn queue(
         settings.public_url,
         alerts::page_path(number.as_str())
     );
+    let exercise: i64 = sqlx::query_scalar("SELECT exercise FROM alerts WHERE id = $1")
+        .bind(alert)
+        .fetch_one(tx.conn())
+        .await?;
+    let exercise = exercise != 0;
     let now = tx.now_str();
     let mut queued = 0;
     for c in contacts_for(tx, org).await? {
@@ -249,6 +254,7 @@ pub(crate) async fn queue(
                 sign: settings.team_key.as_ref(),
                 cc: "",
                 encrypt_to: c.pgp_key.as_deref().as_slice(),
+                exercise,
             },
         )
         .await
@@ -672,7 +678,7 @@ pub async fn inbox(store: &Store, reader: Reader) -> Result<Vec<Warning>> {
          FROM alerts a JOIN alert_revisions r ON r.alert_id = a.id
            AND r.revision = COALESCE(a.published_revision, (SELECT MAX(revision) FROM alert_revisions y WHERE y.alert_id = a.id))
          WHERE (a.tlp <> 'TLP:CLEAR' OR EXISTS (SELECT 1 FROM alert_recipients x WHERE x.alert_id = a.id))
-           AND ($2 = 1 OR EXISTS (SELECT 1 FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $1))
+           AND ($2 = 1 OR (a.exercise = 0 AND EXISTS (SELECT 1 FROM alert_recipients x WHERE x.alert_id = a.id AND x.org_id = $1)))
          ORDER BY a.id DESC LIMIT 500",
     )
     .bind(org)

@@ -34,16 +34,29 @@ pub fn observation_svg(
     markers: Vec<Marker>,
     y_label: &str,
 ) -> Result<String> {
+    // A day no sensor reported (before the first one started, or an outage of all)
+    // has no value: the line leaves it blank rather than drawing a zero.
+    let blank = |i: usize, v: f64| {
+        if chart.reporting.get(i).copied().unwrap_or(0) > 0 {
+            v
+        } else {
+            f64::NAN
+        }
+    };
     let lines = chart
         .series
         .iter()
         .map(|s| Line {
             label: s.label.clone(),
             values: match metric {
-                Metric::Sources => s.sources.iter().map(|v| *v as f64).collect(),
+                Metric::Sources => s.sources.iter().map(|v| *v as f64).collect::<Vec<_>>(),
                 Metric::Packets => s.packets.iter().map(|v| *v as f64).collect(),
                 Metric::PerSensor => s.per_sensor.clone(),
-            },
+            }
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| blank(i, v))
+            .collect(),
         })
         .collect();
     Ok(line_svg(&LineChart {

@@ -6,13 +6,18 @@
 //! bundled, so it prints the same everywhere), and as one SVG file per chart.
 //!
 //! # Layout
-//! - `quarterly`: the report's content, its topics and its HTML.
+//! - `quarterly`: the report's content, its topics, its explanations, its layout
+//!   as blocks and its HTML.
 //! - `charts`: the observation charts it shares with the pages.
-//! - `pdf`: the same report typeset with typst.
+//! - `pdf`: the same blocks typeset with typst (cover, contents, tables, figures).
+//! - `publication`: a quarter's report published, frozen, with its revisions.
+//! - `documents`: everything the team has published, as a list and an Atom feed.
 //! - here: [`Quarter`] and the crate's error.
 
 pub mod charts;
+pub mod documents;
 pub mod pdf;
+pub mod publication;
 pub mod quarterly;
 
 use chrono::{Datelike, NaiveDate};

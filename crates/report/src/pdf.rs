@@ -16,6 +16,7 @@ use typst::utils::LazyHash;
 use typst::{Library, LibraryExt};
 use typst_layout::PagedDocument;
 
+use crate::quarterly::document::{Block, Part, Table};
 use crate::quarterly::{QuarterlyReport, Words};
 use crate::{ReportError, Result};
 
@@ -129,341 +130,163 @@ fn text(s: &str) -> String {
     format!("#{}", lit(s))
 }
 
-struct Doc {
-    out: String,
-}
-
-impl Doc {
-    fn line(&mut self, s: &str) {
-        self.out.push_str(s);
-        self.out.push('\n');
-    }
-
-    fn heading(&mut self, level: usize, s: &str) {
-        let _ = writeln!(self.out, "\n#heading(level: {level}, {})\n", lit(s));
-    }
-
-    fn para(&mut self, s: &str) {
-        let _ = writeln!(self.out, "\n#par({})\n", lit(s));
-    }
-
-    fn table(&mut self, header: &[&str], rows: &[Vec<String>]) {
-        let _ = write!(
-            self.out,
-            "\n#table(columns: {}, stroke: 0.5pt + gray, inset: 4pt, table.header({}),",
-            header.len(),
-            header
-                .iter()
-                .map(|h| format!("strong({})", lit(h)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        for row in rows {
-            for cell in row {
-                let _ = write!(self.out, " {},", lit(cell));
+/// The markup of one table: bold heads, numbers to the right, every cell a string.
+fn table(out: &mut String, t: &Table) {
+    let columns = t.head.len().max(1);
+    let align: Vec<&str> = (0..columns)
+        .map(|i| {
+            if t.rows.iter().any(|r| r.get(i).is_some_and(|c| c.num)) {
+                "right"
+            } else {
+                "left"
             }
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "\n#table(columns: {columns}, align: ({}), stroke: 0.5pt + gray, inset: 4pt, table.header({}),",
+        align.join(", "),
+        t.head
+            .iter()
+            .map(|h| format!("strong({})", lit(h)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for row in &t.rows {
+        for cell in row.iter().take(columns) {
+            let text = match cell.arrow {
+                Some(a) => format!("{} {a}", cell.text),
+                None => cell.text.clone(),
+            };
+            let _ = write!(out, " {},", lit(&text));
         }
-        self.out.push_str(")\n");
+        for _ in row.len()..columns {
+            out.push_str(" [],");
+        }
     }
-
-    fn figure(&mut self, report: &QuarterlyReport, w: &Words, number: &str) {
-        let Some(f) = report.figure(number) else {
-            return;
-        };
-        let _ = writeln!(
-            self.out,
-            "\n#figure(image(bytes({}), format: \"svg\", width: 100%), caption: {}, numbering: none, supplement: none)\n",
-            lit(&f.svg),
-            lit(&format!("{} {}: {}", w.t("figure"), f.number, f.caption))
-        );
-    }
+    out.push_str(")\n");
 }
 
-/// The report as typst markup.
+/// The report as typst markup: a cover page, the contents, then the blocks.
 pub fn markup(r: &QuarterlyReport) -> String {
     let w = Words { lang: r.lang };
-    let mut d = Doc { out: String::new() };
-    d.line(&format!(
+    let mut out = String::new();
+    let title = format!("{} {}", w.t("title"), r.quarter);
+    let _ = writeln!(
+        out,
         "#set document(title: {})",
-        lit(&format!("{} {} {}", r.team, w.t("title"), r.quarter))
-    ));
-    d.line("#set page(paper: \"a4\", margin: (x: 2cm, y: 2.2cm), numbering: \"1 / 1\")");
-    d.line(&format!(
+        lit(&format!("{} {title}", r.team))
+    );
+    // Page numbers from the first page of content; the cover and contents go bare.
+    out.push_str("#set page(paper: \"a4\", margin: (x: 2cm, y: 2.2cm))\n");
+    let _ = writeln!(
+        out,
         "#set text(font: \"IPAexGothic\", size: 9.5pt, lang: \"{}\")",
         r.lang.as_str()
-    ));
-    d.line("#set par(justify: true, leading: 0.75em)");
-    d.line("#show heading.where(level: 1): it => block(below: 1em, text(size: 16pt, it))");
-    d.line("#show heading.where(level: 2): it => block(above: 1.6em, below: 0.8em, stroke: (bottom: 1pt + rgb(\"#1f77b4\")), inset: (bottom: 3pt), it)");
-
-    d.heading(1, &format!("{} {} [{}]", r.team, w.t("title"), r.span));
-    d.para(&format!(
-        "{}: {}",
-        w.t("issued"),
-        r.generated_at.get(..10).unwrap_or("")
-    ));
-    if !r.topics.is_empty() {
-        d.heading(2, &format!("◆ {} ◆", w.t("topics")));
-        for (i, t) in r.topics.iter().enumerate() {
-            d.heading(
-                3,
-                &format!("【{} {}】{}", w.t("topic"), i + 1, t.title(r.lang)),
-            );
-            for p in renkei_publish::markdown::to_text(t.body(r.lang)).split("\n\n") {
-                if !p.trim().is_empty() {
-                    d.para(p.trim());
+    );
+    out.push_str("#set par(justify: true, leading: 0.75em)\n");
+    // A heading stays with what follows it; figures float to the top or bottom of
+    // a page so that none leaves half a page empty before it.
+    out.push_str("#show heading: set block(sticky: true)\n");
+    out.push_str("#set figure(placement: auto)\n");
+    out.push_str("#show heading.where(level: 1): it => block(below: 1em, text(size: 16pt, it))\n");
+    out.push_str("#show heading.where(level: 2): it => block(above: 1.6em, below: 0.8em, sticky: true, stroke: (bottom: 1pt + rgb(\"#1f77b4\")), inset: (bottom: 3pt), it)\n");
+    let issued = match &r.publication {
+        Some(p) => p.day.clone(),
+        None => r.generated_at.get(..10).unwrap_or("").to_string(),
+    };
+    for b in r.blocks() {
+        match b {
+            Block::Cover => {
+                let _ = writeln!(
+                    out,
+                    "#align(center + horizon, stack(spacing: 1.4em, text(size: 15pt, {}), text(size: 26pt, weight: \"bold\", {}), text(size: 13pt, {}), v(2em), text(size: 11pt, {}){}))",
+                    lit(&r.team),
+                    lit(w.t("title")),
+                    lit(&format!("[{}]", r.span)),
+                    lit(&format!("{}: {issued}", w.t("issued"))),
+                    match &r.publication {
+                        Some(p) => format!(
+                            ", text(size: 10pt, {})",
+                            lit(&w.fill("revision", &[("n", &p.revision)]))
+                        ),
+                        None => String::new(),
+                    }
+                );
+                out.push_str("#pagebreak()\n");
+            }
+            Block::Contents => {
+                let _ = writeln!(
+                    out,
+                    "#outline(title: {}, depth: 3, indent: 1.5em)",
+                    lit(w.t("contents"))
+                );
+                // A page rule begins a new page: the body starts on its own, numbered from 1.
+                out.push_str("#set page(numbering: \"1 / 1\")\n#counter(page).update(1)\n");
+            }
+            Block::Heading { level, text, .. } => {
+                // Fourth-level headings are run-in titles, not entries of the contents.
+                let outlined = if level <= 3 { "true" } else { "false" };
+                let _ = writeln!(
+                    out,
+                    "\n#heading(level: {level}, outlined: {outlined}, {})\n",
+                    lit(&text)
+                );
+            }
+            Block::Para(parts) => {
+                let text: String = parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Text(t) => t.as_str(),
+                        Part::Value { text, .. } => text.as_str(),
+                    })
+                    .collect();
+                let _ = writeln!(out, "\n#par({})\n", lit(&text));
+            }
+            Block::Compare { text, .. } => {
+                let _ = writeln!(out, "\n#par(emph({}))\n", lit(&text));
+            }
+            Block::Markdown { class, text } => {
+                let paras: Vec<String> = renkei_publish::markdown::to_text(&text)
+                    .split("\n\n")
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| format!("par({})", lit(p)))
+                    .collect();
+                if paras.is_empty() {
+                    continue;
+                }
+                if class == "explain" {
+                    let _ = writeln!(
+                        out,
+                        "\n#block(fill: rgb(\"#f6f8fa\"), stroke: (left: 2pt + rgb(\"#1f77b4\")), inset: 6pt, width: 100%, {{ {} }})\n",
+                        paras.join("; ")
+                    );
+                } else {
+                    for p in paras {
+                        let _ = writeln!(out, "\n#{p}\n");
+                    }
+                }
+            }
+            Block::Bullets(items) => {
+                for t in items {
+                    let _ = writeln!(out, "- {}", text(&t));
+                }
+            }
+            Block::Table(t) => table(&mut out, &t),
+            Block::Figure(number) => {
+                if let Some(f) = r.figure(&number) {
+                    let _ = writeln!(
+                        out,
+                        "\n#figure(image(bytes({}), format: \"svg\", width: 100%), caption: {}, numbering: none, supplement: none)\n",
+                        lit(&f.svg),
+                        lit(&format!("{} {}: {}", w.t("figure"), f.number, f.caption))
+                    );
                 }
             }
         }
     }
-
-    d.heading(2, w.t("s1"));
-    d.para(&format!("{}: {}", w.t("subscribers"), r.subscribers));
-    d.heading(3, w.t("alerts"));
-    d.para(&format!("{}: {}", w.t("alerts_count"), r.alerts.len()));
-    for a in &r.alerts {
-        d.line(&format!(
-            "- {}",
-            text(&format!(
-                "{} {} {} ({})",
-                a.published_at.get(..10).unwrap_or(""),
-                a.number,
-                a.title(r.lang),
-                if a.is_update() {
-                    w.t("update")
-                } else {
-                    w.t("first")
-                }
-            ))
-        ));
-    }
-    d.heading(3, w.t("weekly"));
-    d.para(&format!(
-        "{}: {} · {}: {} · {}: {}",
-        w.t("weekly_count"),
-        r.issues.len(),
-        w.t("weekly_items"),
-        r.weekly_items,
-        w.t("weekly_memos"),
-        r.weekly_memos
-    ));
-
-    d.heading(2, w.t("s2"));
-    d.para(&format!(
-        "{}: {} · {}: {}",
-        w.t("reports"),
-        r.incidents.reports,
-        w.t("incidents"),
-        r.incidents.incidents
-    ));
-    d.heading(3, w.t("tld"));
-    let tlds: Vec<Vec<String>> = r
-        .incidents
-        .reporter_tlds
-        .iter()
-        .map(|c| vec![format!(".{}", c.key), c.count.to_string()])
-        .collect();
-    d.table(&[w.t("domain"), w.t("count")], &tlds);
-    d.heading(3, w.t("notifications"));
-    d.para(&format!(
-        "{}: {}",
-        w.t("notifications_text"),
-        r.notifications.notifications
-    ));
-    d.heading(3, w.t("categories"));
-    let cats: Vec<Vec<String>> = r
-        .incidents
-        .by_category
-        .iter()
-        .map(|c| {
-            vec![
-                format!("{} ({})", r.category_name(&c.key), c.key),
-                c.count.to_string(),
-            ]
-        })
-        .collect();
-    d.table(&["", w.t("count")], &cats);
-    d.figure(r, &w, "1-1");
-    let mut ports: Vec<Vec<String>> = r
-        .incidents
-        .scanned_ports
-        .iter()
-        .take(10)
-        .map(|p| vec![p.port.to_string(), p.count.to_string()])
-        .collect();
-    ports.push(vec![
-        w.t("comprehensive").to_string(),
-        r.incidents.comprehensive_scans.to_string(),
-    ]);
-    d.heading(4, w.t("ports"));
-    d.table(&[w.t("port"), w.t("count")], &ports);
-    d.heading(3, w.t("inquiries"));
-    d.para(&format!(
-        "{}: {}",
-        w.t("inquiries_text"),
-        r.incidents.inquiries
-    ));
-    d.heading(3, w.t("referrals"));
-    d.para(&format!(
-        "{}: {}",
-        w.t("referrals_text"),
-        r.incidents.referrals.iter().map(|c| c.count).sum::<i64>()
-    ));
-    if !r.incidents.referrals.is_empty() {
-        let rows: Vec<Vec<String>> = r
-            .incidents
-            .referrals
-            .iter()
-            .map(|c| vec![c.key.clone(), c.count.to_string()])
-            .collect();
-        d.table(&["", w.t("count")], &rows);
-    }
-    d.heading(3, w.t("takedowns"));
-    let t = &r.incidents.takedowns;
-    d.para(&format!(
-        "{}: {} {} · {} {} · {} {}",
-        w.t("takedowns_text"),
-        w.t("takedowns_requested"),
-        t.requested,
-        w.t("takedowns_down"),
-        t.down,
-        w.t("takedowns_returned"),
-        t.returned
-    ));
-    d.heading(3, w.t("handling"));
-    d.para(w.t("handling_text"));
-    let spread = |label: &str, s: &renkei_incident::stats::Spread| {
-        vec![
-            label.to_string(),
-            s.count.to_string(),
-            w.hours(s.median_secs),
-            w.hours(s.p90_secs),
-        ]
-    };
-    d.table(
-        &[
-            "",
-            w.t("handled"),
-            w.t("handling_median"),
-            w.t("handling_p90"),
-        ],
-        &[
-            spread(w.t("first_response"), &r.incidents.time_to_first_response),
-            spread(w.t("to_close"), &r.incidents.time_to_close),
-        ],
-    );
-
-    d.heading(2, w.t("s3"));
-    let rank_rows = |list: &[crate::quarterly::Ranked]| -> Vec<Vec<String>> {
-        list.iter()
-            .map(|p| {
-                vec![
-                    p.rank.to_string(),
-                    p.label.clone(),
-                    format!("{:.1}", p.per_sensor),
-                ]
-            })
-            .collect()
-    };
-    d.heading(3, w.t("top_quarter"));
-    d.table(
-        &[w.t("rank"), w.t("port"), w.t("per_sensor")],
-        &rank_rows(&r.top_quarter),
-    );
-    d.figure(r, &w, "2-1");
-    d.figure(r, &w, "2-2");
-    d.heading(3, w.t("top_year"));
-    d.table(
-        &[w.t("rank"), w.t("port"), w.t("per_sensor")],
-        &rank_rows(&r.top_year),
-    );
-    d.figure(r, &w, "2-3");
-    d.figure(r, &w, "2-4");
-    d.heading(3, w.t("notable"));
-    if r.notable.is_empty() {
-        d.para(w.t("no_notes"));
-    }
-    for n in &r.notable {
-        d.heading(4, &n.label);
-        for t in &n.notes {
-            d.line(&format!("- {}", text(t)));
-        }
-        d.figure(r, &w, &n.figure);
-    }
-    if let Some(icmp) = r
-        .figures
-        .iter()
-        .rev()
-        .find(|f| f.file.ends_with("-icmp.svg"))
-    {
-        d.figure(r, &w, &icmp.number.clone());
-    }
-
-    d.heading(2, w.t("s4"));
-    d.heading(3, w.t("notes"));
-    d.para(&format!(
-        "{}: {} · {}: {} · {}: {}",
-        w.t("quarter"),
-        r.notes_published(),
-        w.t("total"),
-        r.notes_cumulative(),
-        w.t("median"),
-        r.median_days()
-    ));
-    let series: Vec<Vec<String>> = r
-        .series
-        .iter()
-        .map(|s| {
-            vec![
-                s.prefix.clone(),
-                s.published.to_string(),
-                s.cumulative.to_string(),
-            ]
-        })
-        .collect();
-    d.table(&[w.t("series"), w.t("quarter"), w.t("total")], &series);
-    d.figure(r, &w, "3-1");
-    let partners: Vec<Vec<String>> = r
-        .vuln
-        .per_partner
-        .iter()
-        .map(|p| {
-            vec![
-                p.partner
-                    .clone()
-                    .unwrap_or_else(|| w.t("direct").to_string()),
-                p.count.to_string(),
-            ]
-        })
-        .collect();
-    d.table(&[w.t("partner"), w.t("quarter")], &partners);
-    d.para(&format!(
-        "{}: {}",
-        w.t("control_systems"),
-        r.vuln.control_systems
-    ));
-    if !r.vuln.cwe.is_empty() {
-        let cwe: Vec<Vec<String>> = r
-            .vuln
-            .cwe
-            .iter()
-            .map(|c| {
-                vec![
-                    c.cwe.clone().unwrap_or_else(|| w.t("no_cwe").to_string()),
-                    c.count.to_string(),
-                ]
-            })
-            .collect();
-        d.table(&[w.t("weakness"), w.t("quarter")], &cwe);
-    }
-    d.heading(3, w.t("vendors"));
-    d.para(&format!(
-        "{}: {}",
-        w.t("vendors_text"),
-        r.vuln.vendors_registered_total
-    ));
-    d.figure(r, &w, "3-2");
-    d.out
+    out
 }
 
 impl QuarterlyReport {

@@ -494,6 +494,7 @@ pub async fn welcome_contacts(
                     sign: settings.team_key.as_ref(),
                     cc: "",
                     encrypt_to: &encrypt,
+                    exercise: false,
                 },
             )
             .await?;

@@ -50,14 +50,25 @@ pub struct Statistics {
     /// Notes published in the period about industrial control systems.
     pub control_systems: i64,
     /// Notes published in the period per partner coordinator they were coordinated
-    /// with (`partner: null`: with none, reported to the team directly); a note
-    /// coordinated with two partners counts for each.
+    /// with (`partner: null`: with none, reported to the team directly) and per
+    /// series; a note coordinated with two partners counts for each.
     pub per_partner: Vec<PartnerCount>,
+    /// Vulnerability reports received in the period (cases opened from them).
+    pub received: i64,
+    /// Of those, the ones about industrial control systems.
+    pub control_system_cases: i64,
+    /// The notes published in the period by how long they took from receipt:
+    /// within 45 days, 46 to 90, 91 to 180, and longer.
+    pub days_to_publication: [i64; 4],
+    /// The 90th percentile of those days.
+    pub p90_days_to_publication: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PartnerCount {
     pub partner: Option<String>,
+    pub series: Series,
+    pub prefix: String,
     pub count: i64,
 }
 
@@ -135,10 +146,20 @@ pub async fn statistics(
     };
     let within = (!days.is_empty())
         .then(|| days.iter().filter(|d| **d <= 45.0).count() as f64 / days.len() as f64);
+    let p90 = (!days.is_empty()).then(|| days[((days.len() * 9).div_ceil(10)).max(1) - 1]);
+    let mut days_to_publication = [0i64; 4];
+    for d in &days {
+        days_to_publication[match *d {
+            d if d <= 45.0 => 0,
+            d if d <= 90.0 => 1,
+            d if d <= 180.0 => 2,
+            _ => 3,
+        }] += 1;
+    }
 
-    let mut per_partner: BTreeMap<Option<String>, i64> = BTreeMap::new();
+    let mut per_partner: BTreeMap<(Option<String>, &str), i64> = BTreeMap::new();
     for r in sqlx::query(
-        "SELECT n.publish_at, o.name FROM notes n LEFT JOIN case_partners cp ON cp.case_id = n.case_id \
+        "SELECT n.publish_at, n.series, o.name FROM notes n LEFT JOIN case_partners cp ON cp.case_id = n.case_id \
          LEFT JOIN organizations o ON o.id = cp.org_id",
     )
     .fetch_all(store.pool())
@@ -146,11 +167,20 @@ pub async fn statistics(
     {
         let at = time::parse(&r.try_get::<String, _>("publish_at")?);
         if at.is_some_and(|at| at >= from && at <= cutoff && at < to) {
+            let series = Series::parse(&r.try_get::<String, _>("series")?)?;
             *per_partner
-                .entry(r.try_get::<Option<String>, _>("name")?)
+                .entry((r.try_get::<Option<String>, _>("name")?, series.as_str()))
                 .or_default() += 1;
         }
     }
+    let (received, control_system_cases): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN control_systems <> 0 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+         FROM cases WHERE received_at >= $1 AND received_at < $2",
+    )
+    .bind(time::format(from))
+    .bind(time::format(to))
+    .fetch_one(store.pool())
+    .await?;
 
     let registered: Vec<DateTime<Utc>> = sqlx::query(
         "SELECT registered_at FROM vendors WHERE registered_at IS NOT NULL AND state <> 'withdrawn'",
@@ -223,7 +253,19 @@ pub async fn statistics(
         control_systems,
         per_partner: per_partner
             .into_iter()
-            .map(|(partner, count)| PartnerCount { partner, count })
+            .filter_map(|((partner, series), count)| {
+                let series = Series::parse(series).ok()?;
+                Some(PartnerCount {
+                    partner,
+                    prefix: settings.prefix(series).to_string(),
+                    series,
+                    count,
+                })
+            })
             .collect(),
+        received,
+        control_system_cases,
+        days_to_publication,
+        p90_days_to_publication: p90,
     })
 }

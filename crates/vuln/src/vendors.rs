@@ -900,6 +900,7 @@ pub async fn warn_expiring_keys(
                 sign: settings.team_key.as_ref(),
                 cc: &cc,
                 encrypt_to: &[c.pgp_key.as_str()],
+                exercise: false,
             },
         )
         .await?;

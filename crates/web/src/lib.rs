@@ -266,6 +266,7 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
             status_link_days: config.intake.status_link_days,
             unpack: unpack_limits(&config),
             feed_notify: Some((*notify).clone()),
+            exercise_tags: config.mail.exercise_tags.clone(),
         }),
         enricher,
         notify,

@@ -162,6 +162,8 @@ pub struct Outgoing<'a> {
     pub expects_reply: bool,
     /// Marked `Auto-Submitted: auto-replied`.
     pub automatic: bool,
+    /// Mail of a drill: it goes to the exercise sink, not to its recipients.
+    pub exercise: bool,
 }
 
 /// What sending queued.
@@ -368,6 +370,7 @@ pub async fn send(tx: &mut Tx, owners: &[Owner], out: &Outgoing<'_>) -> Result<S
             attachments: out.attachments,
             sign: out.sign,
             encrypt_to: out.encrypt_to,
+            exercise: out.exercise,
         },
     )
     .await?;

@@ -224,6 +224,7 @@ pub async fn subscribe(
             sign: settings.team_key.as_ref(),
             cc: "",
             encrypt_to: &[],
+            exercise: false,
         },
     )
     .await

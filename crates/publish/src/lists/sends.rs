@@ -51,6 +51,12 @@ pub async fn start_send(
             let a = alerts::get(store, number, Viewer::Staff, store.now())
                 .await?
                 .ok_or(PublishError::NotFound("alert"))?;
+            if a.exercise {
+                return Err(PublishError::Conflict(format!(
+                    "{} is an exercise: a mailing list's readers are real, so it is not sent to a list",
+                    a.number
+                )));
+            }
             if a.tlp != Tlp::Clear {
                 return Err(PublishError::Conflict(format!(
                     "{} is {}: a mailing list gets TLP:CLEAR only (early warning goes to named organizations)",

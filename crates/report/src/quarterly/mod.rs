@@ -6,7 +6,11 @@
 //! - here: the report's parts ([`QuarterlyReport`]), [`build`] gathering them
 //!   section by section, and the rules that put them in words;
 //! - [`topics`](mod@topics): the topics the coordinators write for a quarter;
-//! - [`render`]: the report as HTML, through templates that escape every text.
+//! - [`texts`]: the explanations printed beside the tables, editable by the team;
+//! - [`compare`]: figures against earlier quarters, in sentences;
+//! - [`document`]: the report laid out once as blocks (cover, contents, headings,
+//!   tables with a column per month, figures) that the HTML and the PDF both print;
+//! - [`render`]: those blocks as HTML, through templates that escape every text.
 
 use askama::Template;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -30,9 +34,12 @@ use crate::charts::{Metric, observation_svg};
 use crate::{Quarter, ReportError, Result};
 
 pub mod compare;
+pub mod document;
 mod render;
+pub mod texts;
 mod topics;
 
+pub use render::standalone;
 pub use topics::*;
 /// One chart of the report, drawn once and used by the page, the PDF and the files.
 #[derive(Debug, Clone, Serialize)]
@@ -64,12 +71,58 @@ pub struct NotablePort {
     pub figure: String,
 }
 
+/// One of the quarter's port trends, in words.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendLine {
+    pub label: String,
+    pub kind: String,
+    pub text: String,
+}
+
+/// How many of a quarter's trends the report lists.
+pub const MAX_TREND_LINES: usize = 40;
+
+/// What a public report may name beside a port: the notes and CVEs already
+/// public, and the public alerts.
+struct PublicLinks<'a> {
+    notes: &'a renkei_vuln::notes::Disclosure,
+    alerts: &'a std::collections::BTreeMap<String, String>,
+}
+
+impl renkei_core::access::NoteDisclosure for PublicLinks<'_> {
+    fn note_key(&self, key: &str) -> bool {
+        renkei_core::access::NoteDisclosure::note_key(self.notes, key)
+    }
+
+    fn cve(&self, cve: &str) -> bool {
+        renkei_core::access::NoteDisclosure::cve(self.notes, cve)
+    }
+
+    fn alert(&self, number: &str) -> bool {
+        self.alerts.contains_key(number)
+    }
+}
+
 /// One line of a ranking table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ranked {
     pub rank: usize,
     pub label: String,
     pub per_sensor: f64,
+    /// The same figure per column of its table: per month for the quarter's
+    /// ranking, per quarter for the year's.
+    pub parts: Vec<f64>,
+}
+
+/// One month of the quarter: its figures, for the tables' month columns.
+#[derive(Debug, Clone, Serialize)]
+pub struct Month {
+    /// `2007-10`.
+    pub key: String,
+    /// `10 月`, `October`.
+    pub label: String,
+    pub incidents: IncidentStatistics,
+    pub notifications: NotificationStatistics,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,6 +162,8 @@ pub struct QuarterlyReport {
     // §2 Incident reports.
     pub incidents: IncidentStatistics,
     pub notifications: NotificationStatistics,
+    /// The quarter's three months, each with its own figures.
+    pub months: Vec<Month>,
     /// The headline figures against the quarter before and a year before.
     pub compared: Vec<Comparison>,
     /// Each category's count in the quarter before, for the table's arrows.
@@ -116,17 +171,41 @@ pub struct QuarterlyReport {
     // §3 Observation.
     pub top_quarter: Vec<Ranked>,
     pub top_year: Vec<Ranked>,
+    /// The column heads of the year's ranking: the year's quarters up to this one.
+    pub year_columns: Vec<String>,
     pub notable: Vec<NotablePort>,
+    /// The quarter's port trends (first seen, back, surge, calmed), oldest first,
+    /// at most [`MAX_TREND_LINES`], and how many more there were.
+    pub trend_lines: Vec<TrendLine>,
+    pub more_trends: usize,
     pub sensors_reporting: usize,
     // §4 Vulnerability coordination.
     pub vuln: VulnStatistics,
     pub series: Vec<SeriesLine>,
     pub figures: Vec<Figure>,
+    /// The explanations beside the tables, in the report's language, by key.
+    pub texts: std::collections::BTreeMap<String, String>,
+    /// When the report is the published copy: its revision and day.
+    pub publication: Option<Published>,
+}
+
+/// The published copy's revision, day and change note, for its cover.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    pub revision: i64,
+    /// `2008-01-20`, in the team's zone.
+    pub day: String,
+    pub change_note: String,
 }
 
 impl QuarterlyReport {
     pub fn figure(&self, number: &str) -> Option<&Figure> {
         self.figures.iter().find(|f| f.number == number)
+    }
+
+    /// The report's title in its language: 活動概要, Activity report.
+    pub fn title(&self) -> &'static str {
+        Words { lang: self.lang }.t("title")
     }
 
     /// The category's name as the report prints it (the incident taxonomy's words).
@@ -172,6 +251,14 @@ impl QuarterlyReport {
             .find(|c| c.key == key)
             .map(|c| c.count)
             .unwrap_or(0)
+    }
+}
+
+/// The team's name in the report's language.
+pub fn team_name(vuln: &renkei_core::config::VulnConfig, lang: Lang) -> &str {
+    match lang {
+        Lang::Ja if !vuln.publisher_name_ja.trim().is_empty() => &vuln.publisher_name_ja,
+        _ => &vuln.publisher_name,
     }
 }
 
@@ -280,6 +367,29 @@ pub async fn build(
     let incidents = renkei_incident::stats::statistics(store, &from, &to).await?;
     let notifications = renkei_incident::notify::statistics(store, &from, &to).await?;
     let months = quarter.months();
+    let mut month_stats = Vec::with_capacity(3);
+    for (i, key) in months.iter().enumerate() {
+        let first = quarter
+            .first_day()
+            .checked_add_months(chrono::Months::new(i as u32))
+            .expect("a month of the quarter");
+        let next = first
+            .checked_add_months(chrono::Months::new(1))
+            .expect("the month after");
+        let (a, b) = (
+            format!("{first}T00:00:00.000000Z"),
+            format!("{next}T00:00:00.000000Z"),
+        );
+        month_stats.push(Month {
+            key: key.clone(),
+            label: catalog(lang)
+                .lookup(&format!("month.m{}", chrono::Datelike::month(&first)))
+                .unwrap_or(key)
+                .to_string(),
+            incidents: renkei_incident::stats::statistics(store, &a, &b).await?,
+            notifications: renkei_incident::notify::statistics(store, &a, &b).await?,
+        });
+    }
     let mut categories: Vec<String> = incidents
         .by_category
         .iter()
@@ -326,6 +436,25 @@ pub async fn build(
     let sensors_reporting = observe::reporting(store, &quarter_period).await?.len();
     let y = w.t("per_sensor");
     let mut tops: [Vec<Ranked>; 2] = [Vec::new(), Vec::new()];
+    // The columns of the two rankings: the quarter's months, the year's quarters.
+    let year_quarters: Vec<Quarter> = (1..=quarter.quarter)
+        .map(|q| Quarter {
+            year: quarter.year,
+            quarter: q,
+        })
+        .collect();
+    let year_columns: Vec<String> = year_quarters
+        .iter()
+        .map(|q| w.fill("quarter_n", &[("n", &q.quarter)]))
+        .collect();
+    let column_of = |which: usize, day: &str| -> Option<usize> {
+        if which == 0 {
+            months.iter().position(|m| day.starts_with(m.as_str()))
+        } else {
+            let month: u32 = day.get(5..7)?.parse().ok()?;
+            Some(((month - 1) / 3) as usize)
+        }
+    };
     for (n, (p, ranks, slug, which)) in [
         (&quarter_period, 1..=5, "top1-5-quarter", 0),
         (&quarter_period, 6..=10, "top6-10-quarter", 0),
@@ -336,10 +465,26 @@ pub async fn build(
     .enumerate()
     {
         let (ranks_list, chart) = ranked(store, p, ranks.clone()).await?;
-        tops[which].extend(ranks_list.iter().map(|r| Ranked {
-            rank: r.rank,
-            label: observe::label(Proto::parse(r.proto).unwrap_or(Proto::Tcp), r.port),
-            per_sensor: r.per_sensor,
+        let columns = if which == 0 { 3 } else { year_quarters.len() };
+        tops[which].extend(ranks_list.iter().map(|r| {
+            let mut parts = vec![0.0; columns];
+            if let Some(series) = chart
+                .series
+                .iter()
+                .find(|s| s.proto == r.proto && s.port == r.port)
+            {
+                for (day, v) in chart.days.iter().zip(&series.per_sensor) {
+                    if let Some(part) = column_of(which, day).and_then(|c| parts.get_mut(c)) {
+                        *part += v;
+                    }
+                }
+            }
+            Ranked {
+                rank: r.rank,
+                label: observe::label(Proto::parse(r.proto).unwrap_or(Proto::Tcp), r.port),
+                per_sensor: r.per_sensor,
+                parts,
+            }
         }));
         let caption = w.fill(
             "chart_ports_caption",
@@ -356,8 +501,34 @@ pub async fn build(
     let [top_quarter, top_year] = tops;
     let mut notable = Vec::new();
     let mut seen: Vec<(Proto, u16)> = Vec::new();
+    // The alerts a note on a port may name in a public report: the public ones.
+    let public_alerts: std::collections::BTreeMap<String, String> =
+        alerts::published_between(store, "0000", "9999")
+            .await?
+            .into_iter()
+            .map(|a| (a.number.clone(), a.title(lang).to_string()))
+            .collect();
+    let disclosure = PublicLinks {
+        notes: &disclosure,
+        alerts: &public_alerts,
+    };
     let annotations = observe::annotations(store, None, Some(&quarter_period), &disclosure).await?;
     let trends = renkei_observe::trends::list(store, &quarter_period, None).await?;
+    // Every change of the quarter, oldest first, in words with its evidence.
+    let mut trend_lines: Vec<TrendLine> = trends
+        .iter()
+        .rev()
+        .filter_map(|t| {
+            let proto = Proto::parse(t.proto)?;
+            Some(TrendLine {
+                label: observe::label(proto, t.port),
+                kind: t.kind.clone(),
+                text: trend_words(&t.kind, &t.day, &t.evidence, lang),
+            })
+        })
+        .collect();
+    let more_trends = trend_lines.len().saturating_sub(MAX_TREND_LINES);
+    trend_lines.truncate(MAX_TREND_LINES);
     let mut candidates: Vec<(Proto, u16)> = Vec::new();
     for (proto, port) in annotations
         .iter()
@@ -378,17 +549,36 @@ pub async fn build(
         let mut notes: Vec<String> = annotations
             .iter()
             .filter(|a| a.proto == proto.as_str() && a.port == port)
-            .map(|a| format!("{}: {}", a.day, lang.pick(&a.text_ja, &a.text_en)))
+            .map(|a| {
+                let mut line = format!("{}: {}", a.day, lang.pick(&a.text_ja, &a.text_en));
+                let mut links = Vec::new();
+                if let Some(n) = &a.note_id {
+                    links.push(n.clone());
+                }
+                if let Some(c) = &a.cve {
+                    links.push(c.clone());
+                }
+                if let Some((number, title)) = a
+                    .alert
+                    .as_ref()
+                    .and_then(|n| public_alerts.get_key_value(n))
+                {
+                    links.push(w.fill("alert_link", &[("number", number), ("title", title)]));
+                }
+                if !links.is_empty() {
+                    line.push_str(&w.fill("related", &[("links", &links.join(", "))]));
+                }
+                line
+            })
             .collect();
-        let mut kinds: Vec<(String, String)> = trends
+        let mut kinds: Vec<&renkei_observe::trends::Trend> = trends
             .iter()
             .filter(|t| t.proto == proto.as_str() && t.port == port)
-            .map(|t| (t.kind.clone(), t.day.clone()))
             .collect();
-        kinds.sort();
-        kinds.dedup_by(|a, b| a.0 == b.0);
-        for (kind, day) in kinds {
-            notes.push(trend_words(&kind, &day, lang));
+        kinds.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.day.cmp(&b.day)));
+        kinds.dedup_by(|a, b| a.kind == b.kind);
+        for t in kinds {
+            notes.push(trend_words(&t.kind, &t.day, &t.evidence, lang));
         }
         let chart = observe::chart(store, &long, Class::Scan, &[(proto, port)]).await?;
         let markers = observe::annotations(store, Some((proto, port)), Some(&long), &disclosure)
@@ -563,7 +753,7 @@ pub async fn build(
     Ok(QuarterlyReport {
         quarter,
         lang,
-        team: vuln_settings.vuln.publisher_name.clone(),
+        team: team_name(&vuln_settings.vuln, lang).to_string(),
         span: quarter.span(lang),
         generated_at: time::format(now),
         topics: topics(store, quarter).await?,
@@ -576,15 +766,21 @@ pub async fn build(
         subscribers,
         incidents,
         notifications,
+        months: month_stats,
         compared,
         categories_before,
         top_quarter,
         top_year,
+        year_columns,
         notable,
+        trend_lines,
+        more_trends,
         sensors_reporting,
         vuln,
         series,
         figures: figures.list,
+        texts: texts::resolved(store, lang).await?,
+        publication: None,
     })
 }
 
@@ -665,17 +861,83 @@ async fn comparisons(
     Ok((compared, categories_before))
 }
 
-/// A port trend as the report says it. The kinds are those the trend detector stores
+/// A port trend as the report says it, with the numbers that justify it when the
+/// detector kept them. The kinds are those the trend detector stores
 /// (`renkei_observe::trends`); one it does not know is said as "a change", never as
 /// its stored word.
-fn trend_words(kind: &str, day: &str, lang: Lang) -> String {
+fn trend_words(kind: &str, day: &str, evidence: &serde_json::Value, lang: Lang) -> String {
     let key = match kind {
         "first_seen" | "new" => "first_seen",
         "back" | "surge" | "calmed" => kind,
         _ => "other",
     };
     let words = Words { lang };
-    format!("{day}: {}", words.t(&format!("trend_{key}")))
+    let n = |k: &str| evidence.get(k).and_then(serde_json::Value::as_f64);
+    let fmt = |x: f64| {
+        if (x - x.round()).abs() < 0.05 {
+            format!("{x:.0}")
+        } else {
+            format!("{x:.1}")
+        }
+    };
+    let detail = match key {
+        "first_seen" => n("sources").zip(n("sensors")).map(|(sources, sensors)| {
+            words.fill(
+                "trend_detail_first_seen",
+                &[("sources", &fmt(sources)), ("sensors", &fmt(sensors))],
+            )
+        }),
+        "back" => n("sources").map(|sources| {
+            let last = evidence
+                .get("last_seen_before")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("—");
+            words.fill(
+                "trend_detail_back",
+                &[("sources", &fmt(sources)), ("last", &last)],
+            )
+        }),
+        "surge" => n("sources").zip(n("baseline_mean")).map(|(sources, mean)| {
+            let days = n("baseline_days").unwrap_or(0.0);
+            words.fill(
+                "trend_detail_surge",
+                &[
+                    ("sources", &fmt(sources)),
+                    ("mean", &fmt(mean)),
+                    ("days", &fmt(days)),
+                ],
+            )
+        }),
+        "calmed" => {
+            // After a recorded surge: its sources, and the days since; after a
+            // sustained level: that level, and the calm days' average.
+            let recent: Option<Vec<f64>> = evidence
+                .get("last_days_sources")
+                .and_then(serde_json::Value::as_array)
+                .map(|a| a.iter().filter_map(serde_json::Value::as_f64).collect());
+            let surge = n("surge_sources")
+                .zip(recent.filter(|r| !r.is_empty()))
+                .map(|(high, r)| (high, r.iter().sum::<f64>() / r.len() as f64, r.len() as f64));
+            let level = n("level_sources")
+                .zip(n("recent_sources"))
+                .map(|(high, low)| (high, low, n("calm_days").unwrap_or(0.0)));
+            surge.or(level).map(|(high, low, days)| {
+                words.fill(
+                    "trend_detail_calmed",
+                    &[
+                        ("high", &fmt(high)),
+                        ("low", &fmt(low)),
+                        ("days", &fmt(days)),
+                    ],
+                )
+            })
+        }
+        _ => None,
+    };
+    match detail {
+        Some(d) => format!("{day}: {}{d}", words.t(&format!("trend_{key}"))),
+        None => format!("{day}: {}", words.t(&format!("trend_{key}"))),
+    }
 }
 
 #[cfg(test)]
@@ -685,21 +947,42 @@ mod trend_word_tests {
     #[test]
     fn every_trend_kind_the_detector_stores_reads_as_words_in_both_languages() {
         for kind in ["first_seen", "back", "surge", "calmed", "unheard_of"] {
-            let ja = super::trend_words(kind, "2026-10-01", Lang::Ja);
+            let ja = super::trend_words(kind, "2026-10-01", &serde_json::Value::Null, Lang::Ja);
             assert!(
                 !ja.chars().any(|c| c.is_ascii_alphabetic()),
                 "{kind} in Japanese: {ja}"
             );
-            let en = super::trend_words(kind, "2026-10-01", Lang::En);
+            let en = super::trend_words(kind, "2026-10-01", &serde_json::Value::Null, Lang::En);
             assert!(!en.ends_with(&format!(": {kind}")), "{kind} said raw: {en}");
         }
+        let none = serde_json::Value::Null;
         assert_eq!(
-            super::trend_words("first_seen", "2026-10-01", Lang::Ja),
+            super::trend_words("first_seen", "2026-10-01", &none, Lang::Ja),
             "2026-10-01: 新たに観測"
         );
         assert_eq!(
-            super::trend_words("back", "2026-10-01", Lang::En),
+            super::trend_words("back", "2026-10-01", &none, Lang::En),
             "2026-10-01: seen again after a quiet spell"
+        );
+    }
+
+    #[test]
+    fn a_trend_is_said_with_its_evidence() {
+        let surge =
+            serde_json::json!({"sources": 120, "baseline_mean": 12.14, "baseline_days": 28});
+        assert_eq!(
+            super::trend_words("surge", "2007-11-05", &surge, Lang::Ja),
+            "2007-11-05: 急増（発信元 120、過去 28 日の平均 12.1 を大きく上回る）"
+        );
+        let level = serde_json::json!({"level_sources": 60.4, "level_days": 7, "recent_sources": 5, "calm_days": 3});
+        assert_eq!(
+            super::trend_words("calmed", "2007-12-10", &level, Lang::En),
+            "2007-12-10: calmed down (sources down from 60.4 to an average of 5 over the last 3 days)"
+        );
+        let after_surge = serde_json::json!({"surge_sources": 90, "last_days_sources": [4, 5, 6]});
+        assert!(
+            super::trend_words("calmed", "2007-12-10", &after_surge, Lang::Ja)
+                .contains("発信元 90")
         );
     }
 }

@@ -1,14 +1,27 @@
-//! The report as HTML: a self-contained document and the body the web page frames.
+//! The report as HTML: a self-contained document and the body the web page frames,
+//! both printing the report's [`blocks`](QuarterlyReport::blocks).
 
+use super::document::{Block, Entry, Part, contents};
 use super::*;
 
 /// The report as a self-contained HTML document: styles inline, charts inline.
 #[derive(Template)]
 #[template(path = "quarterly.html")]
 struct Document<'a> {
-    r: &'a QuarterlyReport,
-    w: Words,
-    body: String,
+    title: &'a str,
+    lang: &'a str,
+    body: &'a str,
+}
+
+/// A report's body (as [`QuarterlyReport::html_body`] gave it, or as published)
+/// as one self-contained HTML file.
+pub fn standalone(title: &str, lang: Lang, body: &str) -> Result<String> {
+    Ok(Document {
+        title,
+        lang: lang.as_str(),
+        body,
+    }
+    .render()?)
 }
 
 /// The report's body as an HTML fragment, for the web page's own frame.
@@ -17,51 +30,32 @@ struct Document<'a> {
 struct Body<'a> {
     r: &'a QuarterlyReport,
     w: Words,
+    blocks: Vec<Block>,
 }
 
 impl Body<'_> {
-    fn topic_html(&self, t: &Topic) -> String {
-        markdown::to_html(t.body(self.r.lang))
+    fn markdown(&self, text: &str) -> String {
+        markdown::to_html(text)
     }
 
-    fn fmt(&self, v: &f64) -> String {
-        format!("{v:.1}")
+    fn contents(&self) -> Vec<Entry<'_>> {
+        contents(&self.blocks)
     }
 
-    fn topic_title<'b>(&self, t: &'b Topic) -> &'b str {
-        t.title(self.r.lang)
+    fn revision(&self, n: &i64) -> String {
+        self.w.fill("revision", &[("n", n)])
     }
 
-    fn alert_title<'b>(&self, a: &'b Publication) -> &'b str {
-        a.title(self.r.lang)
-    }
-
-    fn referrals(&self) -> i64 {
-        self.r.incidents.referrals.iter().map(|c| c.count).sum()
-    }
-
-    fn hours(&self, secs: &Option<i64>) -> String {
-        self.w.hours(*secs)
-    }
-
-    fn date<'b>(&self, s: &'b str) -> &'b str {
-        s.get(..10).unwrap_or(s)
-    }
-
-    /// The ten ports scanned most.
-    fn ports(&self) -> &[renkei_incident::stats::PortCount] {
-        let p = &self.r.incidents.scanned_ports;
-        &p[..p.len().min(10)]
-    }
-
-    fn icmp_figure(&self) -> &str {
-        self.r
-            .figures
-            .iter()
-            .rev()
-            .find(|f| f.file.ends_with("-icmp.svg"))
-            .map(|f| f.number.as_str())
-            .unwrap_or("")
+    /// The day the report was published, or generated when it is not yet.
+    fn issued(&self) -> &str {
+        match &self.r.publication {
+            Some(p) => &p.day,
+            None => self
+                .r
+                .generated_at
+                .get(..10)
+                .unwrap_or(&self.r.generated_at),
+        }
     }
 
     /// A chart with its number and caption.
@@ -100,17 +94,17 @@ impl QuarterlyReport {
         Ok(Body {
             r: self,
             w: Words { lang: self.lang },
+            blocks: self.blocks(),
         }
         .render()?)
     }
 
     /// The whole report as one HTML file.
     pub fn html(&self) -> Result<String> {
-        Ok(Document {
-            r: self,
-            w: Words { lang: self.lang },
-            body: self.html_body()?,
-        }
-        .render()?)
+        standalone(
+            &format!("{} {} {}", self.team, self.title(), self.quarter),
+            self.lang,
+            &self.html_body()?,
+        )
     }
 }

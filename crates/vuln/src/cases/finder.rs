@@ -148,6 +148,7 @@ async fn to_finder(
             shared: m.shared,
             expects_reply: m.expects_reply,
             automatic: m.automatic,
+            exercise: false,
         },
     )
     .await?)

@@ -396,6 +396,7 @@ pub(crate) async fn queue_mail(
             sign: settings.team_key.as_ref(),
             cc: "",
             encrypt_to: encrypt_to.as_slice(),
+            exercise: false,
         },
     )
     .await?)

@@ -62,6 +62,10 @@ pub(crate) async fn submit(
     let by = c.auth.principal.user().map(|u| u.id);
     let key = idempotency_key(&c.auth, &headers)?;
     let tlp = form.validate()?;
+    // Only the staff run a drill.
+    if form.exercise && !c.auth.principal.user().is_some_and(|u| u.role.is_staff()) {
+        return Err(AppError::from(renkei_core::CoreError::Forbidden));
+    }
     // Only a coordinator enters a report taken by telephone or fax.
     let channel = match form.received_by.as_deref() {
         None => Channel::Api,
@@ -251,6 +255,9 @@ pub struct ListQuery {
     /// Days: only incidents nobody has changed for this long.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle: Option<String>,
+    /// Any value: a drill's incidents instead of the real ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exercise: Option<String>,
     /// A column (`created`, `source`, `category`, `state`, `tlp`, `owner`, `report`,
     /// `due`, `updated`); `newest` is the default.
     pub sort: Option<String>,
@@ -362,6 +369,7 @@ impl ListQuery {
                         })
                 })
                 .transpose()?,
+            exercise: some(&self.exercise).is_some(),
             sort,
             descending: match some(&self.dir).as_deref() {
                 None => sort.descending_by_default(),

@@ -239,6 +239,7 @@ pub struct NewAnnotation {
     pub text_en: String,
     pub note_id: Option<String>,
     pub cve: Option<String>,
+    pub alert: Option<String>,
 }
 
 pub(crate) async fn annotation_add(
@@ -258,6 +259,7 @@ pub(crate) async fn annotation_add(
             text_en: a.text_en,
             note_id: a.note_id,
             cve: a.cve,
+            alert: a.alert,
         },
     )
     .await?;

@@ -187,7 +187,7 @@ fn observe_schemas() -> Value {
         "ObservationTrends": {"type": "object", "required": ["period", "trends"]},
         "ObservationAnnotations": {"type": "object", "required": ["period", "annotations"]},
         "AnnotationNew": {"type": "object", "required": ["proto", "port", "day"], "additionalProperties": false,
-            "properties": {"proto": s, "port": i, "day": s, "text_ja": s, "text_en": s, "note_id": s, "cve": s}},
+            "properties": {"proto": s, "port": i, "day": s, "text_ja": s, "text_en": s, "note_id": s, "cve": s, "alert": s}},
         "Annotation": {"type": "object", "required": ["id", "proto", "port", "day", "text_ja", "text_en"]},
     })
 }
@@ -197,7 +197,8 @@ fn publish_schemas() -> Value {
     let strings = json!({"type": "array", "items": {"type": "string"}});
     let text = json!({"type": "object", "additionalProperties": false,
         "properties": {"category": s, "tlp": s, "title_ja": s, "title_en": s, "body_ja": s, "body_en": s,
-            "change_ja": s, "change_en": s, "notes": strings}});
+            "change_ja": s, "change_en": s, "notes": strings,
+            "exercise": {"type": "boolean", "description": "A new alert for a drill: staff only see it; its mail goes to the exercise sink"}}});
     json!({
         "AlertText": text,
         "Alert": {"type": "object", "required": ["number", "category", "tlp", "status", "history"]},
@@ -219,10 +220,16 @@ fn publish_schemas() -> Value {
         "WeeklySchedule": {"type": "object", "required": ["weekday", "next", "weeks"]},
         "Warnings": {"type": "object", "required": ["warnings"]},
         "Operations": {"type": "object", "required": ["this_node", "nodes", "queues", "leases"]},
-        "ActivityReport": {"type": "object", "required": ["quarter", "alerts", "issues", "incidents", "notifications", "top_quarter", "vuln", "figures", "topics"]},
+        "ActivityReport": {"type": "object", "required": ["quarter", "alerts", "issues", "incidents", "notifications", "months", "top_quarter", "top_year", "year_columns", "vuln", "figures", "topics", "texts"]},
         "ActivityTopics": {"type": "object", "required": ["quarter", "topics"]},
         "ActivityTopicsNew": {"type": "object", "required": ["topics"], "additionalProperties": false, "properties": {"topics": {"type": "array", "items": {"type": "object", "additionalProperties": false,
             "properties": {"title_ja": s, "title_en": s, "body_ja": s, "body_en": s}}}}},
+        "ActivityTexts": {"type": "object", "required": ["texts"]},
+        "ActivityTextsNew": {"type": "object", "required": ["texts"], "additionalProperties": false, "properties": {"texts": {"type": "array", "items": {"type": "object", "required": ["key"], "additionalProperties": false,
+            "properties": {"key": {"type": "string", "enum": ["scan", "forged", "intrusion", "phishing", "dos", "malware", "other", "observation"]}, "text_ja": s, "text_en": s}}}}},
+        "ActivityPublish": {"type": "object", "additionalProperties": false, "properties": {"change_note": s}},
+        "ActivityRevision": {"type": "object", "required": ["quarter", "revision", "published_at", "change_note", "title_ja", "title_en"]},
+        "ActivityRevisions": {"type": "object", "required": ["quarter", "revisions"]},
         "Recipients": {"type": "object", "required": ["recipients"]},
         "RecipientNew": {"type": "object", "required": ["org_id"], "additionalProperties": false, "properties": {"org_id": {"type": "integer"}}},
         "Acknowledged": {"type": "object", "required": ["number", "acknowledged_at"]},
@@ -322,7 +329,7 @@ fn vuln_schemas() -> Value {
         "Document": {"description": "CSAF 2.0 or CVE JSON 5 (JSON), or JVNRSS (RDF/XML)"},
         "Note": {"type": "object", "required": ["key", "series", "publish_at", "revisions", "content"]},
         "NoteSummary": {"type": "object", "required": ["key", "series", "title", "publish_at", "updated_at", "revision"]},
-        "VulnStatistics": {"type": "object", "required": ["published", "cumulative", "per_quarter", "vendors_registered", "vendors_registered_total", "cwe", "control_systems", "per_partner"]},
+        "VulnStatistics": {"type": "object", "required": ["published", "cumulative", "per_quarter", "vendors_registered", "vendors_registered_total", "cwe", "control_systems", "per_partner", "received", "control_system_cases", "days_to_publication"]},
     });
     if let (Value::Object(a), Value::Object(b)) = (&mut first, more) {
         a.extend(b);
@@ -345,7 +352,8 @@ fn incident_schemas() -> Value {
                 "consent_mediation": {"type": ["boolean", "null"], "description": "The reporter agrees that the site is contacted"},
                 "consent_named": {"type": ["boolean", "null"], "description": "The reporter agrees to be named to the site"},
                 "received_by": {"type": ["string", "null"], "enum": ["phone", "fax", null], "description": "Coordinators only: a report taken by telephone or fax"},
-                "lang": {"type": ["string", "null"], "enum": ["ja", "en", null], "description": "The reporter's language, for the words Renkei adds (the subject); Japanese when absent"}
+                "lang": {"type": ["string", "null"], "enum": ["ja", "en", null], "description": "The reporter's language, for the words Renkei adds (the subject); Japanese when absent"},
+                "exercise": {"type": "boolean", "description": "Coordinators only: a drill's report, listed apart, never counted, its mail to the exercise sink"}
             }
         },
         "RawDocument": {"type": "string", "contentMediaType": "application/octet-stream", "description": "The document's bytes"},

@@ -70,6 +70,9 @@ pub struct ReportFormFields {
     /// A coordinator's: `phone` or `fax` for a report taken that way.
     #[serde(default)]
     received_by: String,
+    /// A coordinator's: the report is a drill's.
+    #[serde(default)]
+    exercise: Option<String>,
 }
 
 impl ReportFormFields {
@@ -105,6 +108,7 @@ impl ReportFormFields {
             consent_named: Some(self.consent_named.is_some()),
             received_by: opt(&self.received_by),
             lang: Some(lang.to_string()),
+            exercise: self.exercise.is_some(),
         }
     }
 }
@@ -148,6 +152,9 @@ pub(crate) async fn submit(
         .user()
         .is_some_and(|u| u.role.is_staff());
     let channel = match fields.received_by.trim() {
+        _ if fields.exercise.is_some() && !staff => {
+            Err(IncidentError::invalid("exercise", "for coordinators only"))
+        }
         "" => Ok(Channel::Web),
         // Only a coordinator enters a report taken by telephone or fax.
         other if staff => Channel::entered_by_staff(other),
@@ -418,6 +425,7 @@ impl QueuePage<'_> {
             "ageing" => self.shell.t("queue.view_ageing"),
             "replied" => self.shell.t("queue.view_replied"),
             "overdue" => self.shell.t("queue.view_overdue"),
+            "exercise" => self.shell.t("exercise.view"),
             _ => self.shell.t("queue.view_open"),
         }
     }
@@ -429,7 +437,7 @@ impl QueuePage<'_> {
 /// it is.
 fn views(current: &str, me: i64, today: &str) -> Vec<View> {
     let base = ListQuery::default();
-    let presets: [(&'static str, ListQuery); 6] = [
+    let presets: [(&'static str, ListQuery); 7] = [
         ("open", base.clone()),
         (
             "mine",
@@ -466,6 +474,14 @@ fn views(current: &str, me: i64, today: &str) -> Vec<View> {
             ListQuery {
                 overdue: Some("1".into()),
                 sort: Some("due".into()),
+                ..base.clone()
+            },
+        ),
+        // A drill's incidents, listed apart from the real ones.
+        (
+            "exercise",
+            ListQuery {
+                exercise: Some("1".into()),
                 ..base.clone()
             },
         ),

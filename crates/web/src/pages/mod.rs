@@ -1,6 +1,7 @@
 //! The server-rendered pages. Every flow works without JavaScript: plain forms,
 //! POST-redirect-GET, and a CSRF field in each form.
 
+pub mod documents;
 pub mod feeds;
 pub mod finder;
 pub mod incidents;
@@ -369,6 +370,12 @@ impl Shell<'_> {
         } else {
             item("publish.nav_lists", "/lists", "lists-link", "lists")
         });
+        publish.push(item(
+            "documents.title",
+            "/documents",
+            "documents-link",
+            "documents",
+        ));
         menu.push((
             "publish",
             if org { "/warnings" } else { "/alerts" },

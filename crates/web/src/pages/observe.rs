@@ -247,6 +247,8 @@ pub(crate) struct AnnotationForm {
     note_id: Option<String>,
     #[serde(default, deserialize_with = "blank")]
     cve: Option<String>,
+    #[serde(default, deserialize_with = "blank")]
+    alert: Option<String>,
 }
 
 pub(crate) async fn port_annotate(
@@ -266,6 +268,7 @@ pub(crate) async fn port_annotate(
             text_en: f.text_en.trim().to_string(),
             note_id: f.note_id,
             cve: f.cve,
+            alert: f.alert,
         },
     )
     .await;

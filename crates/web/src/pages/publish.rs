@@ -402,6 +402,7 @@ fn text_of(f: &HashMap<String, String>, with_meta: bool) -> AlertText {
             .split([',', ' ', '\n'])
             .map(str::to_string)
             .collect(),
+        exercise: with_meta && f.contains_key("exercise"),
     }
 }
 

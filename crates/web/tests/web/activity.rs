@@ -15,6 +15,29 @@ async fn put(api: &Api<'_>, who: &str, path: &str, body: Value) -> (u16, Value) 
         .await
 }
 
+/// What feedparser (the reader the world's aggregators use) makes of a feed: whether
+/// it stumbled, and each entry's title and link.
+fn feedparser(xml: &str) -> Option<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("feed.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import feedparser, json, sys; f = feedparser.parse(sys.argv[1]); print(json.dumps({'bozo': f.bozo, 'title': f.feed.get('title'), 'entries': [{'title': e.title, 'link': e.link} for e in f.entries]}))")
+        .arg(&file)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "feedparser is needed in CI: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
 both_backends! {
     async fn the_activity_report_opens_on_the_latest_quarter_with_data_and_reaches_back_to_the_first(srv) {
         // One report, in 2007 Q4; the server's clock is today.
@@ -30,12 +53,12 @@ both_backends! {
         let staff = srv.signed_in(&srv.user(Role::Coordinator).await).await;
         let r = staff.client.get(srv.url("/activity")).send().await.unwrap();
         assert_eq!(r.status(), 303);
-        assert!(r.headers()["location"].to_str().unwrap().ends_with("/activity/2007Q4"));
-        let page = staff.client.get(srv.url("/activity/2007Q4")).send().await.unwrap().text().await.unwrap();
+        assert!(r.headers()["location"].to_str().unwrap().ends_with("/activity/2007Q4/draft"));
+        let page = staff.client.get(srv.url("/activity/2007Q4/draft")).send().await.unwrap().text().await.unwrap();
         let last = Quarter::last_complete(now.date_naive()).to_string();
-        assert!(page.contains("<option value=\"2007Q4\" selected>") && page.contains(&format!("href=\"/activity/{last}\"")), "the picker reaches from the last quarter back to the first with data");
+        assert!(page.contains("<option value=\"2007Q4\" selected>") && page.contains(&format!("href=\"/activity/{last}/draft\"")), "the picker reaches from the last quarter back to the first with data");
         let r = staff.client.get(srv.url("/activity?quarter=2008Q1")).send().await.unwrap();
-        assert!(r.headers()["location"].to_str().unwrap().ends_with("/activity/2008Q1"), "a quarter picked opens");
+        assert!(r.headers()["location"].to_str().unwrap().ends_with("/activity/2008Q1/draft"), "a quarter picked opens");
     }
 
     async fn the_quarter_is_compared_with_the_one_before_and_a_year_before_in_words(srv) {
@@ -63,7 +86,7 @@ both_backends! {
         let sentence = reports["sentence"].as_str().unwrap();
         assert_eq!(sentence, "報告件数は 4 件で、前四半期の 2.0 倍、前年同期の 4.0 倍でした。過去最高を更新しました。");
         let staff = srv.signed_in(&coordinator).await;
-        let page = staff.client.get(srv.url("/activity/2007Q4?lang=en")).send().await.unwrap().text().await.unwrap();
+        let page = staff.client.get(srv.url("/activity/2007Q4/draft?lang=en")).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("Reports received: 4, 2.0 times the previous quarter, and 4.0 times the same quarter a year before. A record high."), "{}", page.split("id=\"compare-reports\"").nth(1).unwrap_or("no comparison"));
         assert!(page.contains("<span class=\"arrow\">↑</span>"), "the category table points up");
         // The statistics page compares the same way: a quarter with the quarter
@@ -121,7 +144,7 @@ both_backends! {
 
         // The page: the report in the site's frame, the topic rendered from Markdown.
         let staff = srv.signed_in(&coordinator).await;
-        let page = staff.client.get(srv.url(&format!("/activity/{q}?lang=ja"))).send().await.unwrap();
+        let page = staff.client.get(srv.url(&format!("/activity/{q}/draft?lang=ja"))).send().await.unwrap();
         assert_eq!(page.status(), 200);
         let html = page.text().await.unwrap();
         assert!(html.contains("脆弱性研究者ミーティングを開催") && html.contains("<strong>意見交換</strong>"), "{html}");
@@ -138,7 +161,7 @@ both_backends! {
         assert_eq!(t["topics"].as_array().unwrap().len(), 2, "{t}");
 
         // The PDF: typeset, with the topics in it as text.
-        let pdf = staff.client.get(srv.url(&format!("/activity/{q}/report.pdf?lang=ja"))).send().await.unwrap();
+        let pdf = staff.client.get(srv.url(&format!("/activity/{q}/draft/report.pdf?lang=ja"))).send().await.unwrap();
         assert_eq!(pdf.status(), 200);
         assert_eq!(pdf.headers()["content-type"], "application/pdf");
         let bytes = pdf.bytes().await.unwrap();
@@ -150,14 +173,14 @@ both_backends! {
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(text.contains("インシデント対応訓練") && text.contains(&n), "{text}");
         }
-        let html_file = staff.client.get(srv.url(&format!("/activity/{q}/report.html?lang=en"))).send().await.unwrap();
+        let html_file = staff.client.get(srv.url(&format!("/activity/{q}/draft/report.html?lang=en"))).send().await.unwrap();
         assert!(html_file.text().await.unwrap().contains("Incident response drill"));
 
         // /activity opens the last complete quarter.
         let r = staff.client.get(srv.url("/activity")).send().await.unwrap();
         assert_eq!(r.status(), 303);
         let prev = Quarter::parse(&q).unwrap().previous().to_string();
-        assert!(r.headers()["location"].to_str().unwrap().ends_with(&prev));
+        assert!(r.headers()["location"].to_str().unwrap().ends_with(&format!("{prev}/draft")));
 
         // Only staff: a vendor or a constituent gets 403, the public 401.
         for role in [Role::Vendor, Role::Constituent] {
@@ -167,6 +190,126 @@ both_backends! {
         }
         assert_eq!(api.get(None, &format!("/api/v1/activity/{q}")).await.0, 401);
         assert!(srv.audit_actions().await.iter().any(|a| a == "report.topics"));
+    }
+
+    async fn a_published_report_is_public_frozen_and_corrected_by_new_revisions(srv) {
+        let api = Api { srv: &srv, http: srv.client() };
+        let author = srv.token(&srv.user(Role::Coordinator).await).await;
+        let reviewer = srv.token(&srv.user(Role::Coordinator).await).await;
+        let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+        let report = |n: u32| json!({
+            "site_org": "Example Corp", "reporter_name": "SOC", "reporter_email": "soc@example.co.jp",
+            "description": format!("Web scan {n} from 203.0.113.{n}."),
+            "logs": format!("Nov 20 10:00:01 fw kernel: DROP IN=eth0 SRC=203.0.113.{n} DST=192.0.2.1 PROTO=TCP SPT=4000 DPT=80"),
+        });
+        srv.clock.set(at("2007-11-10T03:00:00Z"));
+        for n in 1..=2 {
+            let (status, r) = api.post(Some(&author), "/api/v1/reports", report(n)).await;
+            assert_eq!(status, 201, "{r}");
+        }
+        let (_, a) = api.post(Some(&author), "/api/v1/alerts", json!({"category": "vulnerability", "title_ja": "TCP 80 番ポートへのスキャンの増加", "title_en": "More scans of TCP 80", "body_ja": "注意してください。", "body_en": "Watch out."})).await;
+        let alert = a["number"].as_str().unwrap().to_string();
+        api.post(Some(&author), &format!("/api/v1/alerts/{alert}/submit"), json!({})).await;
+        assert_eq!(api.post(Some(&reviewer), &format!("/api/v1/alerts/{alert}/publish"), json!({})).await.0, 200);
+
+        // A quarter that has not ended is not published.
+        let (status, e) = api.post(Some(&author), "/api/v1/activity/2007Q4/publish", json!({})).await;
+        assert_eq!((status, e["error"]["code"].as_str()), (422, Some("invalid_input")), "{e}");
+        srv.clock.set(at("2008-01-15T03:00:00Z"));
+        // Only the staff publish.
+        let vendor = srv.token(&srv.user(Role::Vendor).await).await;
+        assert_eq!(api.post(Some(&vendor), "/api/v1/activity/2007Q4/publish", json!({})).await.0, 403);
+        assert_eq!(api.post(None, "/api/v1/activity/2007Q4/publish", json!({})).await.0, 401);
+        // Before it is published the public finds nothing.
+        let public = srv.client();
+        assert_eq!(public.get(srv.url("/activity/2007Q4")).send().await.unwrap().status(), 404);
+        let (status, first) = api.post(Some(&author), "/api/v1/activity/2007Q4/publish", json!({})).await;
+        assert_eq!(status, 201, "{first}");
+        assert_eq!(first["revision"], 1);
+
+        // The public reads it, with its cover, contents and the port named.
+        let page = public.get(srv.url("/activity/2007Q4?lang=ja")).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let page = page.text().await.unwrap();
+        assert!(page.contains("id=\"reports\">2<") && page.contains("id=\"cover\"") && page.contains("id=\"contents\""), "{page}");
+        assert!(page.contains("80 (http)"), "the scanned port has its service name");
+        assert!(page.contains("第 1 版"), "the cover names the revision");
+        let pdf = public.get(srv.url("/activity/2007Q4/report.pdf?lang=ja")).send().await.unwrap();
+        assert_eq!(pdf.headers()["content-type"], "application/pdf");
+        assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+
+        // New data in the quarter does not change the published copy; the draft has it.
+        srv.clock.set(at("2007-12-01T03:00:00Z"));
+        assert_eq!(api.post(Some(&author), "/api/v1/reports", report(3)).await.0, 201);
+        srv.clock.set(at("2008-01-20T03:00:00Z"));
+        let page = public.get(srv.url("/activity/2007Q4?lang=ja")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"reports\">2<"), "the published copy is frozen");
+        let (_, live) = api.get(Some(&author), "/api/v1/activity/2007Q4").await;
+        assert_eq!(live["incidents"]["reports"], 3);
+
+        // A correction says what changed, and becomes the copy the public reads.
+        let (status, e) = api.post(Some(&author), "/api/v1/activity/2007Q4/publish", json!({})).await;
+        assert_eq!((status, e["error"]["code"].as_str()), (422, Some("invalid_input")), "{e}");
+        let (status, second) = api.post(Some(&author), "/api/v1/activity/2007Q4/publish", json!({"change_note": "12 月に届いた報告 1 件を追加"})).await;
+        assert_eq!((status, &second["revision"]), (201, &json!(2)), "{second}");
+        let page = public.get(srv.url("/activity/2007Q4?lang=ja")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"reports\">3<") && page.contains("12 月に届いた報告 1 件を追加"), "{page}");
+        let old = public.get(srv.url("/activity/2007Q4?revision=1&lang=ja")).send().await.unwrap().text().await.unwrap();
+        assert!(old.contains("id=\"reports\">2<") && old.contains("id=\"old-revision\""));
+        let (status, revisions) = api.get(None, "/api/v1/activity/2007Q4/revisions").await;
+        assert_eq!((status, revisions["revisions"].as_array().map(Vec::len)), (200, Some(2)), "{revisions}");
+        assert!(srv.audit_actions().await.iter().filter(|a| *a == "report.published").count() == 2);
+
+        // The list of publications: the report (each revision) and the alert, newest first.
+        let list = public.get(srv.url("/documents?lang=ja")).send().await.unwrap();
+        assert_eq!(list.status(), 200);
+        let list = list.text().await.unwrap();
+        assert!(list.contains("href=\"/activity/2007Q4\"") && list.contains(&format!("href=\"/alerts/{alert}\"")), "{list}");
+        let only = public.get(srv.url("/documents?kind=alert")).send().await.unwrap().text().await.unwrap();
+        assert!(!only.contains("href=\"/activity/2007Q4\"") && only.contains(&alert));
+        assert_eq!(public.get(srv.url("/documents?kind=memo")).send().await.unwrap().status(), 422);
+        let feed = public.get(srv.url("/feeds/documents.atom")).send().await.unwrap();
+        assert_eq!(feed.headers()["content-type"], "application/atom+xml; charset=utf-8");
+        let feed = feed.text().await.unwrap();
+        if let Some(read) = feedparser(&feed) {
+            assert!(read["bozo"] == json!(false) || read["bozo"] == json!(0), "feedparser stumbled: {read}");
+            assert_eq!(read["title"], "発行文書一覧");
+            let entries = read["entries"].as_array().unwrap();
+            assert_eq!(entries.len(), 3, "two revisions of the report and the alert: {read}");
+            assert!(entries[0]["title"].as_str().unwrap().contains("活動概要") && entries[0]["title"].as_str().unwrap().contains("第 2 版"), "{read}");
+            assert!(entries.iter().any(|e| e["link"].as_str().unwrap().ends_with(&format!("/alerts/{alert}"))), "{read}");
+        }
+    }
+
+    async fn the_explanations_beside_the_tables_are_the_teams_own_once_edited(srv) {
+        let api = Api { srv: &srv, http: srv.client() };
+        let author = srv.token(&srv.user(Role::Coordinator).await).await;
+        let (status, t) = api.get(Some(&author), "/api/v1/activity/texts").await;
+        assert_eq!(status, 200, "{t}");
+        let scan = t["texts"].as_array().unwrap().iter().find(|x| x["key"] == "scan").unwrap().clone();
+        assert_eq!(scan["custom"], false);
+        assert!(scan["text_ja"].as_str().unwrap().contains("探査"), "{scan}");
+        let (status, t) = put(&api, &author, "/api/v1/activity/texts", json!({"texts": [{"key": "scan", "text_ja": "スキャンとは**探査**のことです。", "text_en": "A scan is a probe."}]})).await;
+        assert_eq!(status, 200, "{t}");
+        assert_eq!(put(&api, &author, "/api/v1/activity/texts", json!({"texts": [{"key": "memo", "text_ja": "x"}]})).await.0, 422);
+        let constituent = srv.token(&srv.user(Role::Constituent).await).await;
+        assert_eq!(put(&api, &constituent, "/api/v1/activity/texts", json!({"texts": []})).await.0, 403);
+        // A report with a scan prints the team's explanation beside the scan table.
+        let (status, r) = api.post(Some(&author), "/api/v1/reports", json!({
+            "site_org": "Example Corp", "reporter_name": "SOC", "reporter_email": "soc@example.co.jp",
+            "description": "Port scan from 203.0.113.9.", "logs": "Nov 20 10:00:01 fw kernel: DROP IN=eth0 SRC=203.0.113.9 DST=192.0.2.1 PROTO=TCP SPT=4000 DPT=445",
+        })).await;
+        assert_eq!(status, 201, "{r}");
+        let q = Quarter::of(srv.clock.now().date_naive());
+        let staff = srv.signed_in(&srv.user(Role::Coordinator).await).await;
+        let page = staff.client.get(srv.url(&format!("/activity/{q}/draft?lang=ja"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("スキャンとは<strong>探査</strong>のことです。"), "{page}");
+        assert!(page.contains("445 (microsoft-ds)"));
+        // Emptied in both languages, the default returns.
+        put(&api, &author, "/api/v1/activity/texts", json!({"texts": [{"key": "scan"}]})).await;
+        let (_, t) = api.get(Some(&author), "/api/v1/activity/texts").await;
+        assert_eq!(t["texts"][0]["custom"], false, "{t}");
+        assert!(srv.audit_actions().await.iter().any(|a| a == "report.texts"));
     }
 }
 
@@ -206,5 +349,62 @@ async fn a_coordinator_writes_a_topic_and_reads_it_in_the_report_in_a_browser() 
         .await;
     assert!(topics.contains("13 teams"), "{topics}");
     assert_eq!(browser.text("#report .topic strong").await, "economies");
+    browser.quit().await;
+}
+
+/// The published report as the public reads it in a real browser: the cover, the
+/// contents whose links reach their sections, the month columns, the charts, and
+/// the list of publications leading to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_public_reads_a_published_report_and_finds_it_in_the_list_in_a_browser() {
+    let Some(browser) = renkei_testkit::browser::Browser::launch().await else {
+        return;
+    };
+    let srv = renkei_testkit::TestServer::start(renkei_testkit::Backend::Sqlite).await;
+    let api = Api {
+        srv: &srv,
+        http: srv.client(),
+    };
+    let token = srv.token(&srv.user(Role::Coordinator).await).await;
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    srv.clock.set(at("2007-11-10T03:00:00Z"));
+    let (status, r) = api.post(Some(&token), "/api/v1/reports", json!({
+        "site_org": "Example Corp", "reporter_name": "SOC", "reporter_email": "soc@example.co.jp",
+        "description": "Port scan from 203.0.113.9.", "logs": "Nov 20 10:00:01 fw kernel: DROP IN=eth0 SRC=203.0.113.9 DST=192.0.2.1 PROTO=TCP SPT=4000 DPT=445",
+    })).await;
+    assert_eq!(status, 201, "{r}");
+    srv.clock.set(at("2008-01-15T03:00:00Z"));
+    let (status, p) = api
+        .post(Some(&token), "/api/v1/activity/2007Q4/publish", json!({}))
+        .await;
+    assert_eq!(status, 201, "{p}");
+
+    browser.goto(&srv.url("/documents?lang=ja")).await;
+    browser.click("#documents a[href='/activity/2007Q4']").await;
+    browser.wait_url("/activity/2007Q4").await;
+    // In the browser's language first, then in Japanese.
+    assert!(browser.exists("#report-title").await);
+    browser.goto(&srv.url("/activity/2007Q4?lang=ja")).await;
+    assert!(browser.text("#report-title").await.contains("活動概要"));
+    assert!(browser.text("#issued").await.contains("2008-01-15"));
+    // The contents lead to their sections.
+    browser.click("#contents a[href='#s2']").await;
+    assert!(browser.current_url().await.ends_with("#s2"));
+    // The month columns and the total, the port with its service name.
+    let head = browser.text("#ports thead").await;
+    assert!(
+        head.contains("11 月") && head.contains("四半期計"),
+        "{head}"
+    );
+    assert!(browser.text("#ports").await.contains("445 (microsoft-ds)"));
+    assert!(
+        browser.exists("#fig-1-1 svg").await,
+        "the charts are inline"
+    );
+    assert!(browser.exists("#revision-1").await);
     browser.quit().await;
 }

@@ -252,6 +252,7 @@ async fn two_nodes(backend: Backend) {
                     sign: None,
                     cc: "",
                     encrypt_to: &[],
+                    exercise: false,
                 },
             )
             .await

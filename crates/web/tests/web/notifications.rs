@@ -622,3 +622,255 @@ async fn a_coordinator_previews_and_sends_notifications_from_the_web_pages() {
         "the page says mail waits for a relay"
     );
 }
+
+/// A drill as a team runs it: an exercise report by the API and one by mail with
+/// the subject's tag, their incidents notified, an exercise alert published. Every
+/// mail goes to the exercise sink through a real relay, none to its recipients;
+/// the statistics, the queue's views, the public pages and the feeds keep the
+/// drill apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_runs_the_real_workflow_apart_from_statistics_and_real_recipients() {
+    let Some(relay) = Relay::start() else { return };
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.mail.from = TEAM.into();
+        c.mail.relay = relay.url();
+        c.mail.exercise_sink = "drill@csirt.example".into();
+    })
+    .await;
+    load_tables(&srv, "").await;
+    let coordinator = srv.user(renkei_core::access::Role::Coordinator).await;
+    let token = srv.token(&coordinator).await;
+    let reviewer = srv
+        .token(&srv.user(renkei_core::access::Role::Coordinator).await)
+        .await;
+    let api = crate::common::Api {
+        srv: &srv,
+        http: srv.client(),
+    };
+    let form = |exercise: bool| {
+        json!({
+            "site_org": "Example Shop", "reporter_name": "SOC", "reporter_email": "soc@shop.example.jp",
+            "description": "SSH brute force", "exercise": exercise,
+            "logs": "Nov 20 10:00:01 host sshd[1]: Failed password for root from 203.0.113.10 port 40000 ssh2",
+        })
+    };
+
+    // A real report, and the same attack as a drill: only the staff run one.
+    let (status, real) = api.post(Some(&token), "/api/v1/reports", form(false)).await;
+    assert_eq!(status, 201, "{real}");
+    let vendor = srv
+        .token(&srv.user(renkei_core::access::Role::Vendor).await)
+        .await;
+    assert_eq!(
+        api.post(Some(&vendor), "/api/v1/reports", form(true))
+            .await
+            .0,
+        403
+    );
+    let (status, drill) = api.post(Some(&token), "/api/v1/reports", form(true)).await;
+    assert_eq!(status, 201, "{drill}");
+    // By mail, the subject's tag marks it.
+    let mail = "From: Hanako <hanako@victim.example.jp>\r\nTo: report@csirt.example\r\nSubject: [訓練] 不正アクセスの報告\r\nMessage-ID: <drill1@victim.example.jp>\r\n\r\n\
+Nov 20 10:00:01 host sshd[1]: Failed password for root from 203.0.113.20 port 40000 ssh2\r\n";
+    let mailed = ingest(&srv, mail.as_bytes()).await;
+    let drill_incidents: Vec<i64> = drill["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_i64())
+        .chain(mailed.incidents.iter().copied())
+        .collect();
+    assert_eq!(drill_incidents.len(), 2, "{drill} {mailed:?}");
+    for id in &drill_incidents {
+        assert!(
+            renkei_incident::incidents::get(&srv.store, *id)
+                .await
+                .unwrap()
+                .exercise
+        );
+    }
+    let real_incident = real["incidents"][0].as_i64().unwrap();
+    assert!(
+        !renkei_incident::incidents::get(&srv.store, real_incident)
+            .await
+            .unwrap()
+            .exercise
+    );
+
+    // Listed apart: the queue shows the real one, the drill's view the drill's.
+    let (_, queue) = api.get(Some(&token), "/api/v1/incidents").await;
+    let ids = |v: &Value| -> Vec<i64> {
+        v["incidents"]
+            .as_array()
+            .or(v.as_array())
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&queue), vec![real_incident], "{queue}");
+    let (_, drills) = api.get(Some(&token), "/api/v1/incidents?exercise=1").await;
+    let mut listed = ids(&drills);
+    listed.sort();
+    let mut expected = drill_incidents.clone();
+    expected.sort();
+    assert_eq!(listed, expected, "{drills}");
+    let staff = srv.signed_in(&coordinator).await;
+    let page = staff
+        .client
+        .get(srv.url("/incidents?exercise=1"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"exercise-notice\""));
+
+    // Not counted.
+    let (_, stats) = api.get(Some(&token), "/api/v1/statistics/incidents").await;
+    assert_eq!(
+        (&stats["reports"], &stats["incidents"]),
+        (&json!(1), &json!(1)),
+        "{stats}"
+    );
+
+    // A drill's incidents are notified apart from real ones, and the mail goes to
+    // the sink, never to the ISP.
+    let (status, e) = api
+        .post(
+            Some(&token),
+            "/api/v1/notifications",
+            json!({"incidents": [real_incident, drill_incidents[0]]}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (422, Some("invalid_input")),
+        "{e}"
+    );
+    let (status, sent) = api
+        .post(
+            Some(&token),
+            "/api/v1/notifications",
+            json!({"incidents": drill_incidents}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sent}");
+    let mut mail_config = relay_config(relay.url());
+    mail_config.exercise_sink = "drill@csirt.example".into();
+    let worker = renkei_mail::OutboxWorker::build(srv.store.clone(), &mail_config);
+    assert!(worker.send_due().await.unwrap() >= 1);
+    let kept = relay.messages();
+    assert!(!kept.is_empty());
+    for m in &kept {
+        assert_eq!(
+            m.rcpt_to,
+            vec!["drill@csirt.example".to_string()],
+            "a drill's mail reaches the sink alone"
+        );
+        let text = String::from_utf8_lossy(&m.data);
+        assert!(text.contains("EXERCISE"), "its subject says it is a drill");
+    }
+    let (_, nstats) = api
+        .get(Some(&token), "/api/v1/statistics/notifications")
+        .await;
+    assert_eq!(nstats["notifications"], 0, "{nstats}");
+
+    // An exercise alert goes through review and publication, and the public never
+    // sees it: not its page, not the list, not the feed, not the document list.
+    let (status, a) = api.post(Some(&token), "/api/v1/alerts", json!({"category": "incident", "title_ja": "訓練: ランサムウエアの注意喚起", "title_en": "Drill: ransomware", "body_ja": "訓練です。", "body_en": "A drill.", "exercise": true})).await;
+    assert_eq!(status, 201, "{a}");
+    let n = a["number"].as_str().unwrap().to_string();
+    api.post(
+        Some(&token),
+        &format!("/api/v1/alerts/{n}/submit"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        api.post(
+            Some(&reviewer),
+            &format!("/api/v1/alerts/{n}/publish"),
+            json!({})
+        )
+        .await
+        .0,
+        200
+    );
+    let public = srv.client();
+    assert_eq!(
+        public
+            .get(srv.url(&format!("/alerts/{n}")))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    for path in [
+        "/alerts",
+        "/feeds/alerts.atom",
+        "/documents",
+        "/feeds/documents.atom",
+    ] {
+        let body = public
+            .get(srv.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!body.contains(&n), "{path} shows the drill's alert");
+    }
+    let (_, staff_list) = api.get(Some(&token), "/api/v1/alerts").await;
+    assert!(staff_list.to_string().contains(&n), "the staff see it");
+    let (status, e) = api
+        .post(
+            Some(&token),
+            "/api/v1/lists/alerts/sends",
+            json!({"alert": n}),
+        )
+        .await;
+    assert!(
+        status == 409 || status == 422,
+        "a drill is never sent to a list: {status} {e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_exercise_sink_a_drills_mail_is_held_and_never_sent() {
+    let Some(relay) = Relay::start() else { return };
+    let srv = TestServer::start_with(Backend::Sqlite, |c| {
+        c.mail.from = TEAM.into();
+        c.mail.relay = relay.url();
+    })
+    .await;
+    load_tables(&srv, "").await;
+    let mail = "From: Hanako <hanako@victim.example.jp>\r\nTo: report@csirt.example\r\nSubject: [EXERCISE] ssh\r\nMessage-ID: <drill2@victim.example.jp>\r\n\r\n\
+Nov 20 10:00:01 host sshd[1]: Failed password for root from 203.0.113.20 port 40000 ssh2\r\n";
+    let out = ingest(&srv, mail.as_bytes()).await;
+    let settings = renkei_incident::notify::Settings {
+        from: TEAM.into(),
+        ..Default::default()
+    };
+    renkei_incident::notify::send(
+        &srv.store,
+        &settings,
+        &Actor::system("test"),
+        &out.incidents,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let worker = renkei_mail::OutboxWorker::build(srv.store.clone(), &relay_config(relay.url()));
+    assert_eq!(worker.send_due().await.unwrap(), 0);
+    assert!(relay.messages().is_empty(), "nothing left for the ISP");
+    let held: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE status = 'held' AND exercise = 1")
+            .fetch_one(srv.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(held, 1);
+}

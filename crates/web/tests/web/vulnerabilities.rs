@@ -613,10 +613,28 @@ async fn coordination_end_to_end(srv: &TestServer) {
     assert_eq!(st["within_45_days"], 1.0);
     assert_eq!(st["control_systems"], 1, "{st}");
     assert_eq!(
-        st["per_partner"],
-        json!([{"partner": "CERT/CC", "count": 1}]),
+        (
+            st["per_partner"].as_array().map(Vec::len),
+            &st["per_partner"][0]["partner"],
+            &st["per_partner"][0]["count"],
+        ),
+        (Some(1), &json!("CERT/CC"), &json!(1)),
         "{st}"
     );
+    assert!(
+        st["per_partner"][0]["prefix"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("JVN")),
+        "notes per partner name their series: {st}"
+    );
+    // Two came in, the finder's report and a partner's advisory imported as a case;
+    // the first concerns control systems.
+    assert_eq!(
+        (&st["received"], &st["control_system_cases"]),
+        (&json!(2), &json!(1)),
+        "the reports received in the period are counted: {st}"
+    );
+    assert_eq!(st["days_to_publication"], json!([1, 0, 0, 0]), "{st}");
     assert_eq!(
         (st["cwe"][0]["cwe"].as_str(), st["cwe"][0]["count"].as_i64()),
         (Some("CWE-79"), Some(1)),
