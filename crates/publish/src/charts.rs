@@ -4,6 +4,7 @@
 //! so that Japanese labels render in the reader's fonts.
 
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::PublishError;
 
@@ -65,8 +66,8 @@ pub fn line_svg(c: &LineChart<'_>) -> Result<String, PublishError> {
             .filter(|v| v.is_finite())
             .fold(0.0f64, f64::max);
         let y_max = if top <= 0.0 { 1.0 } else { top * 1.1 };
-        let mut chart = ChartBuilder::on(&root)
-            .caption(c.title, ("sans-serif", 18))
+        let body = titled(&root, c.title, c.y_label)?;
+        let mut chart = ChartBuilder::on(&body)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
@@ -125,7 +126,6 @@ pub fn line_svg(c: &LineChart<'_>) -> Result<String, PublishError> {
                 .map_err(err)?;
         }
         draw_legend(&legend, c.lines.iter().map(|l| l.label.as_str()))?;
-        draw_unit(&root, c.y_label)?;
         whole.present().map_err(err)?;
     }
     Ok(svg)
@@ -149,21 +149,34 @@ fn finite_runs(values: &[f64]) -> Vec<impl Iterator<Item = (usize, f64)> + '_> {
     runs
 }
 
-/// The unit of the y axis, written upright above it (a rotated label reads
-/// sideways, and Japanese ones worst of all).
-fn draw_unit<DB: DrawingBackend>(
+/// The chart's title centred on a band of its own, and under it, at the left above
+/// the y axis, the axis's unit written upright (a rotated label reads sideways,
+/// and Japanese ones worst of all). Returns the area left for the plot.
+fn titled<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
     unit: &str,
-) -> Result<(), PublishError> {
-    if unit.is_empty() {
-        return Ok(());
-    }
-    area.draw(&Text::new(
-        unit.to_string(),
-        (8, 24),
-        ("sans-serif", 12).into_font().color(&RGBColor(60, 60, 60)),
+) -> Result<DrawingArea<DB, plotters::coord::Shift>, PublishError> {
+    let (width, _) = area.dim_in_pixel();
+    let (head, body) = area.split_vertically(if unit.is_empty() { 34 } else { 52 });
+    head.draw(&Text::new(
+        title.to_string(),
+        ((width / 2) as i32, 8),
+        ("sans-serif", 18)
+            .into_font()
+            .color(&BLACK)
+            .pos(Pos::new(HPos::Center, VPos::Top)),
     ))
-    .map_err(err)
+    .map_err(err)?;
+    if !unit.is_empty() {
+        head.draw(&Text::new(
+            unit.to_string(),
+            (8, 36),
+            ("sans-serif", 12).into_font().color(&RGBColor(60, 60, 60)),
+        ))
+        .map_err(err)?;
+    }
+    Ok(body)
 }
 
 /// The width of a legend column for these labels: wide enough for the longest
@@ -243,8 +256,8 @@ pub fn bar_svg(c: &BarChart<'_>) -> Result<String, PublishError> {
         let top = totals.iter().copied().fold(0.0f64, f64::max);
         // Headroom above the tallest bar for its total.
         let y_max = if top <= 0.0 { 1.0 } else { top * 1.15 };
-        let mut chart = ChartBuilder::on(&root)
-            .caption(c.title, ("sans-serif", 18))
+        let body = titled(&root, c.title, c.y_label)?;
+        let mut chart = ChartBuilder::on(&body)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(64)
@@ -302,7 +315,6 @@ pub fn bar_svg(c: &BarChart<'_>) -> Result<String, PublishError> {
         if c.series.len() > 1 {
             draw_legend(&legend, c.series.iter().map(|l| l.label.as_str()))?;
         }
-        draw_unit(&root, c.y_label)?;
         whole.present().map_err(err)?;
     }
     Ok(svg)
