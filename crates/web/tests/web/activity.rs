@@ -256,9 +256,17 @@ both_backends! {
         assert!(page.contains("id=\"reports\">3<") && page.contains("12 月に届いた報告 1 件を追加"), "{page}");
         let old = public.get(srv.url("/activity/2007Q4?revision=1&lang=ja")).send().await.unwrap().text().await.unwrap();
         assert!(old.contains("id=\"reports\">2<") && old.contains("id=\"old-revision\""));
+        // The draft page's form publishes a third revision.
+        let staff = srv.signed_in(&srv.user(Role::Coordinator).await).await;
+        let draft = staff.client.get(srv.url("/activity/2007Q4/draft?lang=ja")).send().await.unwrap().text().await.unwrap();
+        assert!(draft.contains("id=\"publish-report\"") && draft.contains("id=\"revisions\""), "{draft}");
+        let r = staff.client.post(srv.url("/activity/2007Q4/publish")).form(&[("_csrf", staff.csrf.as_str()), ("change_note", "表の誤記を訂正")]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(r.headers()["location"].to_str().unwrap().ends_with("/activity/2007Q4"));
         let (status, revisions) = api.get(None, "/api/v1/activity/2007Q4/revisions").await;
-        assert_eq!((status, revisions["revisions"].as_array().map(Vec::len)), (200, Some(2)), "{revisions}");
-        assert!(srv.audit_actions().await.iter().filter(|a| *a == "report.published").count() == 2);
+        assert_eq!((status, revisions["revisions"].as_array().map(Vec::len)), (200, Some(3)), "{revisions}");
+        assert_eq!(revisions["revisions"][0]["change_note"], "表の誤記を訂正");
+        assert!(srv.audit_actions().await.iter().filter(|a| *a == "report.published").count() == 3);
 
         // The list of publications: the report (each revision) and the alert, newest first.
         let list = public.get(srv.url("/documents?lang=ja")).send().await.unwrap();
@@ -275,8 +283,8 @@ both_backends! {
             assert!(read["bozo"] == json!(false) || read["bozo"] == json!(0), "feedparser stumbled: {read}");
             assert_eq!(read["title"], "発行文書一覧");
             let entries = read["entries"].as_array().unwrap();
-            assert_eq!(entries.len(), 3, "two revisions of the report and the alert: {read}");
-            assert!(entries[0]["title"].as_str().unwrap().contains("活動概要") && entries[0]["title"].as_str().unwrap().contains("第 2 版"), "{read}");
+            assert_eq!(entries.len(), 4, "three revisions of the report and the alert: {read}");
+            assert!(entries[0]["title"].as_str().unwrap().contains("活動概要") && entries[0]["title"].as_str().unwrap().contains("第 3 版"), "{read}");
             assert!(entries.iter().any(|e| e["link"].as_str().unwrap().ends_with(&format!("/alerts/{alert}"))), "{read}");
         }
     }
