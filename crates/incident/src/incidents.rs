@@ -137,8 +137,9 @@ pub struct Filter {
     pub owner: Option<i64>,
     pub from: Option<String>,
     pub to: Option<String>,
-    /// Full text over the report's subject and body, and the source address.
-    pub text: Option<String>,
+    /// A search in the queue's language ([`crate::search`]): addresses, CIDRs, ASes,
+    /// countries, domains, reporters, and full text, each through an index.
+    pub search: Option<crate::search::Query>,
     /// Only incidents with a reply nobody has answered yet.
     pub replied: bool,
     /// Only incidents whose next clock is this one.
@@ -253,8 +254,8 @@ enum Bind {
 }
 
 /// The `WHERE` clause of a filter, with what it binds. `joined` says whether the
-/// reports table is in the query (the text search reads it).
-fn conditions(f: &Filter) -> (String, Vec<Bind>, bool) {
+/// reports table is in the query (a search by reporter reads it).
+fn conditions(f: &Filter, dialect: renkei_core::store::Dialect) -> (String, Vec<Bind>, bool) {
     let mut sql = String::from(if f.exercise {
         " WHERE i.exercise <> 0"
     } else {
@@ -306,20 +307,103 @@ fn conditions(f: &Filter) -> (String, Vec<Bind>, bool) {
         push(" AND i.owner_id = ?", Bind::Int(o), &mut sql);
     }
     let mut joined = false;
-    if let Some(q) = f.text.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let like = format!(
-            "%{}%",
-            q.to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
+    if let Some(q) = f.search.as_ref().filter(|q| !q.is_empty()) {
+        // Each part narrows; the values of one part widen it.
+        let mut any = |column: &str, values: Vec<Bind>, sql: &mut String| {
+            if values.is_empty() {
+                return;
+            }
+            let mut parts = Vec::new();
+            for v in values {
+                binds.push(v);
+                parts.push(format!("{column} = ${}", binds.len()));
+            }
+            sql.push_str(&format!(" AND ({})", parts.join(" OR ")));
+        };
+        any(
+            "i.asn",
+            q.asns.iter().map(|a| Bind::Int(*a)).collect(),
+            &mut sql,
         );
-        binds.push(Bind::Text(like));
-        let n = binds.len();
-        joined = true;
-        sql.push_str(&format!(
-            " AND (LOWER(r.body) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(r.subject, '')) LIKE ${n} ESCAPE '\\' OR COALESCE(i.source_ip, '') LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(i.source_host, '')) LIKE ${n} ESCAPE '\\')"
-        ));
+        any(
+            "i.country",
+            q.countries.iter().map(|c| Bind::Text(c.clone())).collect(),
+            &mut sql,
+        );
+        any(
+            "i.category",
+            q.categories
+                .iter()
+                .map(|c| Bind::Text(c.as_str().into()))
+                .collect(),
+            &mut sql,
+        );
+        any(
+            "i.state",
+            q.states
+                .iter()
+                .map(|c| Bind::Text(c.as_str().into()))
+                .collect(),
+            &mut sql,
+        );
+        any(
+            "i.tlp",
+            q.tlps
+                .iter()
+                .map(|t| Bind::Text(t.as_str().into()))
+                .collect(),
+            &mut sql,
+        );
+        if !q.emails.is_empty() {
+            joined = true;
+        }
+        any(
+            "LOWER(r.reporter_email)",
+            q.emails.iter().map(|e| Bind::Text(e.clone())).collect(),
+            &mut sql,
+        );
+        if !q.ips.is_empty() {
+            let mut parts = Vec::new();
+            for (lo, hi) in &q.ips {
+                binds.push(Bind::Text(lo.clone()));
+                binds.push(Bind::Text(hi.clone()));
+                parts.push(format!(
+                    "i.ip_key BETWEEN ${} AND ${}",
+                    binds.len() - 1,
+                    binds.len()
+                ));
+            }
+            sql.push_str(&format!(" AND ({})", parts.join(" OR ")));
+        }
+        if !q.domains.is_empty() {
+            // The domain itself, or any name under it: `jp.example` and the keys
+            // from `jp.example.` up to `jp.example/` ('/' follows '.').
+            let mut parts = Vec::new();
+            for d in &q.domains {
+                binds.push(Bind::Text(d.clone()));
+                binds.push(Bind::Text(format!("{d}.")));
+                binds.push(Bind::Text(format!("{d}/")));
+                let n = binds.len();
+                parts.push(format!(
+                    "i.host_key = ${} OR (i.host_key > ${} AND i.host_key < ${n})",
+                    n - 2,
+                    n - 1
+                ));
+            }
+            sql.push_str(&format!(" AND ({})", parts.join(" OR ")));
+        }
+        if !q.text.is_empty() {
+            binds.push(Bind::Text(crate::search::text_match(dialect, &q.text)));
+            let n = binds.len();
+            sql.push_str(&match dialect {
+                renkei_core::store::Dialect::Sqlite => format!(
+                    " AND i.report_id IN (SELECT rowid FROM report_search WHERE report_search MATCH ${n})"
+                ),
+                renkei_core::store::Dialect::Postgres => format!(
+                    " AND i.report_id IN (SELECT report_id FROM report_search WHERE body @@ to_tsquery('simple', ${n}))"
+                ),
+            });
+        }
     }
     (sql, binds, joined)
 }
@@ -328,7 +412,7 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
     // The page is chosen on the incidents alone (and the reports only when the text
     // search reads them), then its rows are read whole: sorting ten thousand narrow
     // rows is quick, sorting them joined with their reports is not.
-    let (conditions, binds, joined) = conditions(f);
+    let (conditions, binds, joined) = conditions(f, store.dialect());
     let join = if joined {
         " JOIN reports r ON r.id = i.report_id"
     } else {
@@ -364,7 +448,7 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
 
 /// How many incidents the filter finds, over all pages.
 pub async fn count(store: &Store, f: &Filter) -> Result<i64> {
-    let (conditions, binds, joined) = conditions(f);
+    let (conditions, binds, joined) = conditions(f, store.dialect());
     let join = if joined {
         " JOIN reports r ON r.id = i.report_id"
     } else {

@@ -17,6 +17,7 @@
 //! - `takedowns`: sites asked to be taken down, requested → down → verified.
 //! - `feeds`: bulk feeds imported in chunks any node may count.
 //! - `exercise`: drills, listed apart, never counted, their mail to the sink.
+//! - `search`: the queue's query language and the keys that let it use indexes.
 //! - `stats`: statistics for any period.
 //! - `views`: a coordinator's own saved views of the queue.
 
@@ -29,6 +30,7 @@ pub mod incidents;
 pub mod notify;
 mod replies;
 pub mod reports;
+pub mod search;
 pub mod stats;
 pub mod status;
 pub mod takedowns;

@@ -1654,6 +1654,11 @@ async fn file_report(
         "indicators": serde_json::to_string(&capped).unwrap_or_default(),
         "warnings": serde_json::to_string(&parsed.warnings).unwrap_or_default(),
         "intake_address": parsed.delivered_to.as_deref().map(str::to_ascii_lowercase),
+        "search": crate::search::search_text(&format!(
+            "{}\n{}",
+            parsed.subject.as_deref().unwrap_or(""),
+            truncate(&parsed.text, 1 << 20)
+        )),
     });
     match filed {
         Some(rows) => rows.push(row),
@@ -1711,12 +1716,24 @@ async fn write_filed(tx: &mut Tx, rows: Vec<serde_json::Value>) -> Result<()> {
             message_id = j.message_id, proposed_category = j.proposed_category, proposed_reasons = j.proposed_reasons,
             rsit_class = j.rsit_class, rsit_type = j.rsit_type, scanned_ports = j.scanned_ports,
             comprehensive_scan = j.comprehensive_scan, indicators = j.indicators, warnings = j.warnings,
-            intake_address = COALESCE(reports.intake_address, j.intake_address)
+            intake_address = COALESCE(reports.intake_address, j.intake_address), searchable = 1
          FROM {} WHERE reports.id = j.id",
         renkei_core::store::json_rows(tx.dialect(), 1, &COLUMNS)
     );
     for chunk in rows.chunks(500) {
         sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(serde_json::to_string(chunk).unwrap_or_default())
+            .execute(tx.conn())
+            .await?;
+    }
+    // The text goes into the full-text index with the report, in the same
+    // transaction: a report is searchable the moment it is processed.
+    let index = crate::search::index_sql(
+        tx.dialect(),
+        &renkei_core::store::json_rows(tx.dialect(), 1, &[("id", Int), ("search", Text)]),
+    );
+    for chunk in rows.chunks(500) {
+        sqlx::query(sqlx::AssertSqlSafe(index.clone()))
             .bind(serde_json::to_string(chunk).unwrap_or_default())
             .execute(tx.conn())
             .await?;
@@ -1759,7 +1776,7 @@ fn opening(
             };
             json!({
                 "source_ip": ip,
-                "source_host": host,
+                "source_host": &host,
                 "asn": enrichment.as_ref().and_then(|e| e.asn).map(i64::from),
                 "country": enrichment.as_ref().and_then(|e| e.country.clone()),
                 "enrichment": enrichment.and_then(|e| serde_json::to_string(&e).ok()),
@@ -1767,6 +1784,8 @@ fn opening(
                 "tlp": tlp,
                 "category": class.category.as_str(),
                 "exercise": exercise as i64,
+                "ip_key": ip.as_deref().and_then(|i| i.parse().ok()).map(crate::search::ip_key),
+                "host_key": host.as_deref().and_then(crate::search::host_key),
             })
         })
         .collect();
@@ -1787,7 +1806,7 @@ async fn open_all(
     mut recent: Option<&mut Recent>,
 ) -> Result<Vec<Vec<i64>>> {
     use renkei_core::store::JsonCol::{Int, Text};
-    const COLUMNS: [(&str, renkei_core::store::JsonCol); 10] = [
+    const COLUMNS: [(&str, renkei_core::store::JsonCol); 12] = [
         ("n", Int),
         ("report_id", Int),
         ("source_ip", Text),
@@ -1798,6 +1817,8 @@ async fn open_all(
         ("asn", Int),
         ("country", Text),
         ("exercise", Int),
+        ("ip_key", Text),
+        ("host_key", Text),
     ];
     let now = tx.now_str();
     let window_start = time::format(tx.now() - Duration::days(settings.link_window_days));
@@ -1814,9 +1835,9 @@ async fn open_all(
     // One JSON parameter, not twelve values a row: SQLite finds each `$N` by a
     // linear search, and a statement a report was a round trip each.
     let sql = format!(
-        "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at, exercise)
+        "INSERT INTO incidents (report_id, source_ip, source_host, state, tlp, category, created_at, updated_at, enrichment, asn, country, enriched_at, exercise, ip_key, host_key, keyed)
          SELECT j.report_id, j.source_ip, j.source_host, 'new', j.tlp, j.category, $2, $2, j.enrichment, j.asn, j.country,
-                CASE WHEN j.enrichment IS NULL THEN NULL ELSE $2 END, j.exercise
+                CASE WHEN j.enrichment IS NULL THEN NULL ELSE $2 END, j.exercise, j.ip_key, j.host_key, 1
          FROM {} ORDER BY j.n RETURNING id",
         renkei_core::store::json_rows(tx.dialect(), 1, &COLUMNS)
     );

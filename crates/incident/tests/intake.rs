@@ -147,8 +147,12 @@ both_backends! {
         assert_eq!(history[0].changes["owner"][1], coordinator.id.to_string());
         let open = incidents::list(&srv.store, &Filter { open_only: true, limit: 50, ..Filter::default() }).await.unwrap();
         assert!(open.is_empty(), "closed and duplicate are not open");
-        let found = incidents::list(&srv.store, &Filter { text: Some("SSH and Telnet".into()), limit: 50, ..Filter::default() }).await.unwrap();
+        let search = renkei_incident::search::parse("\"SSH and Telnet\"").unwrap();
+        let found = incidents::list(&srv.store, &Filter { search: Some(search), limit: 50, ..Filter::default() }).await.unwrap();
         assert_eq!(found.len(), 2, "full-text search over the report");
+        let search = renkei_incident::search::parse("telnet ip:198.51.100.0/24").unwrap();
+        let by_net = incidents::list(&srv.store, &Filter { search: Some(search), limit: 50, ..Filter::default() }).await.unwrap();
+        assert!(by_net.iter().all(|i| i.source_ip.as_deref().is_some_and(|ip| ip.starts_with("198.51.100."))), "{by_net:?}");
     }
 
     async fn statistics_count_reports_incidents_categories_domains_and_ports(srv) {

@@ -470,7 +470,8 @@ fn trend_worker(
 /// reminds vendors that have not acknowledged a case, then escalates; warns vendor
 /// contacts whose keys expire within 30 days; tells finders whose notes came out;
 /// tells the administrators of sensors silent for a day (one node at a time, so
-/// that nobody gets the same mail twice).
+/// that nobody gets the same mail twice); makes rows from before search keys
+/// existed searchable.
 fn clock_worker(
     state: &AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -529,6 +530,12 @@ fn clock_worker(
                     tracing::warn!(sensors = ?warned, "administrators told of silent sensors")
                 }
                 Err(e) => tracing::warn!(error = %e, "silent sensors not warned of; will retry"),
+            }
+            // Rows from before search keys existed get them, a few thousand a minute.
+            match renkei_incident::search::backfill(store, 5000).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "older reports and incidents made searchable"),
+                Err(e) => tracing::warn!(error = %e, "search keys not filled in; will retry"),
             }
             if let Err(e) = renkei_core::jobs::release(store, CLOCK_JOB, me).await {
                 tracing::warn!(error = %e, "clock lease not released; it runs out by itself");

@@ -345,7 +345,9 @@ impl ListQuery {
             to: some(&self.to)
                 .map(|v| team_day("to", &v, zone))
                 .transpose()?,
-            text: some(&self.q),
+            search: some(&self.q)
+                .map(|q| renkei_incident::search::parse(&q))
+                .transpose()?,
             due: some(&self.due)
                 .map(|d| renkei_incident::clocks::Due::parse(&d))
                 .transpose()?,

@@ -236,6 +236,8 @@ struct QueuePage<'a> {
     coordinators: Vec<(i64, String)>,
     dues: [Due; 3],
     now: String,
+    /// Why the search in the box could not be read.
+    search_error: Option<String>,
 }
 
 /// A saved filter: one click to the incidents a coordinator looks at most.
@@ -501,13 +503,30 @@ fn views(current: &str, me: i64, today: &str) -> Vec<View> {
 
 pub(crate) async fn queue(page: Page, Query(q): Query<ListQuery>) -> Result<Response, AppError> {
     let zone = page.state.config.server.team_zone();
-    let mut filter = q.filter(&renkei_core::time::format(page.now), zone)?;
+    // A search that cannot be read is said beside the box, with nothing listed.
+    let search_error =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .and_then(|s| renkei_incident::search::parse(s).err())
+            .map(|e| e.to_string());
+    let mut readable = q.clone();
+    if search_error.is_some() {
+        readable.q = None;
+    }
+    let mut filter = readable.filter(&renkei_core::time::format(page.now), zone)?;
     let page_no = q.page.unwrap_or(1).max(1);
     filter.limit = PER_PAGE;
     filter.offset = (page_no - 1) * PER_PAGE;
     let store = page.settled().await?;
-    let total = incidents::count(store, &filter).await?;
-    let list = incidents::list(store, &filter).await?;
+    let (total, list) = if search_error.is_some() {
+        (0, Vec::new())
+    } else {
+        (
+            incidents::count(store, &filter).await?,
+            incidents::list(store, &filter).await?,
+        )
+    };
     let coordinators = incidents::coordinators(page.store()).await?;
     let me = page.user()?.id;
     let today = page.now.with_timezone(&zone).date_naive().to_string();
@@ -544,6 +563,7 @@ pub(crate) async fn queue(page: Page, Query(q): Query<ListQuery>) -> Result<Resp
         coordinators,
         dues: Due::ALL,
         now: renkei_core::time::format(page.now),
+        search_error,
     })
 }
 

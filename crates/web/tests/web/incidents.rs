@@ -219,6 +219,76 @@ both_backends! {
         let page = s.client.get(srv.url("/statistics?from=2000-01-01&to=2100-01-01")).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("id=\"stats-incidents\">3<"));
     }
+
+    async fn the_search_box_finds_addresses_networks_reporters_and_japanese_words_by_index(srv) {
+        let coordinator = srv.user(Role::Coordinator).await;
+        let token = srv.token(&coordinator).await;
+        let http = reqwest::Client::new();
+        let submit = |email: &'static str, desc: &'static str, logs: &'static str| {
+            http.post(srv.url("/api/v1/reports")).bearer_auth(&token)
+                .json(&json!({"site_org": "Org", "reporter_name": "R", "reporter_email": email, "description": desc, "logs": logs}))
+                .send()
+        };
+        submit("soc@shop.example.jp", "弊社サーバへの不正アクセスと攻撃を確認しました。", "Nov 20 10:00:01 host sshd[1]: Failed password for root from 203.0.113.5 port 40000 ssh2").await.unwrap();
+        submit("noc@isp.example.com", "Brute force over SSH", "Nov 20 10:00:01 host sshd[1]: Failed password for root from 198.51.100.7 port 40000 ssh2\nNov 20 10:00:02 host sshd[1]: Failed password for root from 2001:db8::9 port 40001 ssh2").await.unwrap();
+        let found = |q: &str| {
+            let url = srv.url(&format!("/api/v1/incidents?q={}", urlencode(q)));
+            let http = http.clone();
+            let token = token.clone();
+            async move {
+                let r = http.get(url).bearer_auth(&token).send().await.unwrap();
+                let status = r.status().as_u16();
+                let v: Value = r.json().await.unwrap();
+                let ips: Vec<String> = v.as_array().map(|a| a.iter().filter_map(|i| i["source_ip"].as_str().map(str::to_string)).collect()).unwrap_or_default();
+                (status, ips, v)
+            }
+        };
+        assert_eq!(found("203.0.113.5").await.1, vec!["203.0.113.5"]);
+        assert_eq!(found("ip:203.0.113.0/24").await.1, vec!["203.0.113.5"]);
+        assert_eq!(found("ip:198.51.100.0-198.51.100.10").await.1, vec!["198.51.100.7"]);
+        assert_eq!(found("2001:db8::/32").await.1, vec!["2001:db8::9"]);
+        assert!(found("ip:192.0.2.0/24").await.1.is_empty());
+        // Two Japanese characters, a longer phrase, an English word, a reporter.
+        assert_eq!(found("攻撃").await.1, vec!["203.0.113.5"]);
+        assert_eq!(found("\"不正アクセス\"").await.1, vec!["203.0.113.5"]);
+        let mut brute = found("brute").await.1;
+        brute.sort();
+        assert_eq!(brute, vec!["198.51.100.7", "2001:db8::9"]);
+        assert_eq!(found("email:soc@shop.example.jp").await.1, vec!["203.0.113.5"]);
+        assert_eq!(found("brute ip:2001:db8::/32").await.1, vec!["2001:db8::9"], "parts narrow together");
+        // Bad input names the token; a search for everything is refused.
+        for q in ["ip:203.0.113.0/33", "asn:sixty", "%", "colour:red"] {
+            let (status, _, e) = found(q).await;
+            assert_eq!(status, 422, "{q}: {e}");
+            assert!(e["error"]["message"].as_str().unwrap_or("").contains(q), "{q}: {e}");
+        }
+        // Rows from before search keys existed are found once the clock worker's
+        // backfill has keyed them.
+        for sql in ["UPDATE incidents SET ip_key = NULL, host_key = NULL, keyed = 0", "UPDATE reports SET searchable = 0", "DELETE FROM report_search"] {
+            sqlx::query(sql).execute(srv.store.pool()).await.unwrap();
+        }
+        assert!(found("203.0.113.5").await.1.is_empty() && found("攻撃").await.1.is_empty());
+        assert!(renkei_incident::search::backfill(&srv.store, 100).await.unwrap() >= 5);
+        assert_eq!(renkei_incident::search::backfill(&srv.store, 100).await.unwrap(), 0, "each row once");
+        assert_eq!(found("203.0.113.5").await.1, vec!["203.0.113.5"]);
+        assert_eq!(found("攻撃").await.1, vec!["203.0.113.5"]);
+        // The page says it beside the box and lists nothing.
+        let s = srv.signed_in(&coordinator).await;
+        let page = s.client.get(srv.url("/incidents?q=ip%3A203.0.113.0%2F33")).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("id=\"search-error\"") && page.contains("search-help"), "{page}");
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
