@@ -279,11 +279,12 @@ async fn settle_rounds(store: &Store, clocks: &Clocks, rounds: usize) -> Result<
     let mut settled = 0;
     // Each round takes what is marked now; what is marked meanwhile waits for the
     // next round (or the next call), never lost: the update only clears the mark
-    // it read.
+    // it read. The order is the partial index's own: ordered by id alone, SQLite
+    // walks every incident to find the few marked, on every request that settles.
     for _ in 0..rounds {
         let marked: Vec<Marked> = sqlx::query_as(
             "SELECT id, state, category, tlp, created_at, first_response_at, waiting_since, due_stale
-             FROM incidents WHERE due_stale > 0 ORDER BY id LIMIT 2000",
+             FROM incidents WHERE due_stale > 0 ORDER BY due_stale, id LIMIT 2000",
         )
         .fetch_all(store.pool())
         .await?;

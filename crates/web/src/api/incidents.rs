@@ -399,10 +399,16 @@ pub(crate) async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> Result<Respons
     let store = ctx.settled().await?;
     let total = incidents::count(store, &filter).await?;
     let mut response = Json(incidents::list(store, &filter).await?).into_response();
-    // The body stays the list it always was; the total rides beside it.
+    // The body stays the list it always was; the total rides beside it, exact up
+    // to 10,000 and said to be more beyond.
     response
         .headers_mut()
         .insert("x-total-count", axum::http::HeaderValue::from(total));
+    if total > incidents::COUNT_CAP {
+        response
+            .headers_mut()
+            .insert("x-total-count-capped", axum::http::HeaderValue::from(1));
+    }
     Ok(response)
 }
 

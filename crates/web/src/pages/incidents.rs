@@ -400,9 +400,17 @@ impl QueuePage<'_> {
         }
         let first = (self.page_no - 1) * self.per_page + 1;
         let last = (first + self.incidents.len() as i64 - 1).max(first);
+        // Beyond the cap the count is "more than 10,000", not a number.
+        let total = if self.total > incidents::COUNT_CAP {
+            self.shell
+                .catalog
+                .fill("queue.total_more", &[("n", &incidents::COUNT_CAP)])
+        } else {
+            self.total.to_string()
+        };
         self.shell.catalog.fill(
             "queue.total",
-            &[("total", &self.total), ("first", &first), ("last", &last)],
+            &[("total", &total), ("first", &first), ("last", &last)],
         )
     }
 
