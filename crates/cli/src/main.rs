@@ -1283,6 +1283,14 @@ async fn import(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    // The incidents opened get their due times before the command returns, so that
+    // a server does not spend its first minute (and its readers' requests) on a
+    // bulk import's backlog.
+    let clocks = renkei_incident::clocks::Clocks::from_config(&config.clocks)?;
+    let settled = renkei_incident::clocks::settle(store, &clocks).await?;
+    if settled > 0 {
+        say!("renkei: due times worked out for {settled} incidents");
+    }
     Ok(if all_fine {
         ExitCode::SUCCESS
     } else {

@@ -267,12 +267,12 @@ pub async fn settle(store: &Store, clocks: &Clocks) -> Result<u64> {
     settle_rounds(store, clocks, usize::MAX).await
 }
 
-/// What a reader does before it reads: settles up to 10,000 incidents, enough for
+/// What a reader does before it reads: settles up to 2,000 incidents, enough for
 /// what people change by hand; after a bulk import the clock worker settles the
 /// rest within the minute, and the page does not wait for it. Cheap when nothing
 /// changed (one look at an index).
 pub async fn settle_some(store: &Store, clocks: &Clocks) -> Result<u64> {
-    settle_rounds(store, clocks, 5).await
+    settle_rounds(store, clocks, 1).await
 }
 
 async fn settle_rounds(store: &Store, clocks: &Clocks, rounds: usize) -> Result<u64> {
