@@ -69,8 +69,8 @@ run() {
   cookie=$(awk '$6 ~ /^renkei_/ {printf "%s=%s; ", $6, $7}' "$jar")
   token=$("$bin" admin create-token --database-url "$url" --email coordinator@bench.example --name bench \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["secret"])')
-  total=$(curl -fs -D - -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/incidents?all=1&limit=1" | grep -i x-total-count | tr -d '\r' | cut -d' ' -f2)
-  echo "backend=$label incidents=$total"
+  total=$(curl -fs -D - -o /dev/null -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/incidents?all=1&limit=1" | grep -i "^x-total-count:" | tr -d '\r' | cut -d' ' -f2)
+  echo "backend=$label queue_total=$total (counted exactly up to 10000)"
   case $url in sqlite://*) echo "sqlite_file_mb=$(( $(stat -c %s "${url#sqlite://}") / 1048576 ))";; esac
   local healthz_p99=""
   for path in /healthz "/api/v1/incidents?all=1&limit=50&q=$hit" "/api/v1/incidents?all=1&limit=50&q=192.0.2.77" \
@@ -83,7 +83,7 @@ run() {
     code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" "http://127.0.0.1:$port$path")
     [ "$code" = 200 ] || { echo "$path answered $code"; exit 1; }
     local found=""
-    case $path in /api/*) found=" found=$(curl -fs -D - -o /dev/null "${auth[@]}" "http://127.0.0.1:$port$path" | grep -i x-total-count | tr -d '\r' | cut -d' ' -f2)";; esac
+    case $path in /api/*) found=" found=$(curl -fs -D - -o /dev/null "${auth[@]}" "http://127.0.0.1:$port$path" | grep -i "^x-total-count:" | tr -d '\r' | cut -d' ' -f2)";; esac
     wrk -t2 -c8 -d10s --latency "${auth[@]}" "http://127.0.0.1:$port$path" >"$work/wrk.txt"
     python3 - "$label" "$path$found" "$work/wrk.txt" "$healthz_p99" <<'PY'
 import re, sys
