@@ -16,6 +16,12 @@ struct Schema {
     indexes: BTreeSet<String>,
 }
 
+/// The full-text index is each dialect's own: SQLite's FTS5 virtual table (with the
+/// shadow tables FTS5 keeps beside it), PostgreSQL's table of `tsvector`s with its
+/// GIN index. Both must have it; its shape is theirs, so it is compared by name.
+const FULL_TEXT: &str = "report_search";
+const FULL_TEXT_GIN: &str = "report_search_body";
+
 /// A declared type's family: what a value of it can be, whatever the dialect
 /// calls it.
 fn family(declared: &str) -> &'static str {
@@ -46,6 +52,13 @@ async fn sqlite_schema(url: &str) -> Schema {
     .await
     .unwrap();
     for table in tables {
+        if table.starts_with(&format!("{FULL_TEXT}_")) {
+            continue;
+        }
+        if table == FULL_TEXT {
+            schema.columns.insert(table, BTreeMap::new());
+            continue;
+        }
         let cols: Vec<(String, String)> =
             sqlx::query_as("SELECT name, type FROM pragma_table_info($1)")
                 .bind(&table)
@@ -81,11 +94,10 @@ async fn postgres_schema(url: &str) -> Schema {
     .await
     .unwrap();
     for (table, column, data_type) in cols {
-        schema
-            .columns
-            .entry(table)
-            .or_default()
-            .insert(column, family(&data_type));
+        let columns = schema.columns.entry(table.clone()).or_default();
+        if table != FULL_TEXT {
+            columns.insert(column, family(&data_type));
+        }
     }
     // Primary keys and unique constraints make their own indexes in PostgreSQL
     // (SQLite's are automatic and unnamed): only the ones a migration named count.
@@ -97,6 +109,7 @@ async fn postgres_schema(url: &str) -> Schema {
     .await
     .unwrap()
     .into_iter()
+    .filter(|i: &String| i != FULL_TEXT_GIN)
     .collect();
     store.close().await;
     schema
