@@ -21,6 +21,8 @@
 //!   JVNRSS).
 //! - Observation: `packet` (pcap and pcapng), `services` (ports with their IANA
 //!   service names, embedded at build time).
+//! - Across pillars: `keys` (addresses and host names as keys that sort as they
+//!   nest, for index range searches).
 //! - `error`: the crate's one error type.
 
 pub mod acns;
@@ -38,6 +40,7 @@ pub mod extract;
 pub mod feed;
 pub mod fwlog;
 pub mod iodef;
+pub mod keys;
 mod machine;
 pub mod mbox;
 pub mod mime;

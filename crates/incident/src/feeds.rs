@@ -582,6 +582,8 @@ pub async fn process_chunk(
     // many events), and counts per day, type and country.
     let mut groups: HashMap<(Option<u32>, &str), Vec<Item>> = HashMap::new();
     let mut counts: HashMap<(&str, u32, Option<[u8; 2]>), i64> = HashMap::new();
+    let mut sightings: HashMap<(IpAddr, &str), (Option<u32>, i64)> = HashMap::new();
+    let mut by_asn: HashMap<(u32, &str), i64> = HashMap::new();
     for e in &agg.events {
         groups
             .entry((e.recipient, e.day.as_str()))
@@ -603,6 +605,14 @@ pub async fn process_chunk(
         *counts
             .entry((e.day.as_str(), e.event_type, e.country))
             .or_default() += 1;
+        // The indicator pages' rows: by address (with its batch) and by AS.
+        let sighting = sightings
+            .entry((e.ip, e.day.as_str()))
+            .or_insert((e.recipient, 0));
+        sighting.1 += 1;
+        if let Some(asn) = e.asn {
+            *by_asn.entry((asn, e.day.as_str())).or_default() += 1;
+        }
     }
     let mut keys: Vec<(Option<u32>, &str)> = groups.keys().copied().collect();
     keys.sort();
@@ -659,6 +669,7 @@ pub async fn process_chunk(
         }
         q.execute(tx.conn()).await?;
     }
+    let mut batch_ids: HashMap<(Option<u32>, &str), i64> = HashMap::with_capacity(keys.len());
     for (key, data) in keys.iter().zip(packed) {
         let recipient = key.0.map(|r| &agg.recipients[r as usize]);
         let kept = recipient.map(|r| {
@@ -671,7 +682,7 @@ pub async fn process_chunk(
             })
             .unwrap_or_default()
         });
-        sqlx::query("INSERT INTO feed_batches (report_id, feed, day, recipient, recipient_detail, events, data) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        let id: i64 = sqlx::query_scalar("INSERT INTO feed_batches (report_id, feed, day, recipient, recipient_detail, events, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
             .bind(report)
             .bind(&import.feed)
             .bind(key.1)
@@ -679,9 +690,30 @@ pub async fn process_chunk(
             .bind(kept)
             .bind(groups[key].len() as i64)
             .bind(data)
-            .execute(tx.conn())
+            .fetch_one(tx.conn())
             .await?;
+        batch_ids.insert(*key, id);
     }
+    let sighted = sightings
+        .into_iter()
+        .filter_map(|((ip, day), (recipient, n))| {
+            Some((
+                renkei_formats::keys::ip_key(ip),
+                day.to_string(),
+                *batch_ids.get(&(recipient, day))?,
+                n,
+            ))
+        });
+    crate::indicators::keep_sightings(&mut tx, report, &import.feed, sighted).await?;
+    crate::indicators::keep_asn_days(
+        &mut tx,
+        report,
+        &import.feed,
+        by_asn
+            .into_iter()
+            .map(|((asn, day), n)| (i64::from(asn), day.to_string(), n)),
+    )
+    .await?;
     let (done, total): (i64, i64) = sqlx::query_as(
         "UPDATE feed_imports SET chunks_done = chunks_done + 1 WHERE report_id = $1 RETURNING chunks_done, chunks",
     )

@@ -18,6 +18,7 @@
 //! - `feeds`: bulk feeds imported in chunks any node may count.
 //! - `exercise`: drills, listed apart, never counted, their mail to the sink.
 //! - `search`: the queue's query language and the keys that let it use indexes.
+//! - `indicators`: everything about one address, AS or domain, for its page.
 //! - `stats`: statistics for any period.
 //! - `views`: a coordinator's own saved views of the queue.
 
@@ -27,6 +28,7 @@ pub mod correspond;
 pub mod exercise;
 pub mod feeds;
 pub mod incidents;
+pub mod indicators;
 pub mod notify;
 mod replies;
 pub mod reports;

@@ -16,8 +16,6 @@
 //! A bare token is read for what it plainly is: an address or CIDR searches
 //! addresses, `AS64500` an AS, an e-mail address the reporter; anything else is text.
 
-use std::net::IpAddr;
-
 use renkei_core::Store;
 use renkei_core::store::Dialect;
 use renkei_core::tlp::Tlp;
@@ -25,6 +23,8 @@ use renkei_core::tlp::Tlp;
 use crate::classify::Category;
 use crate::incidents::State;
 use crate::{IncidentError, Result};
+
+pub use renkei_formats::keys::{host_key, ip_key, ip_range};
 
 /// A parsed search: each part narrows the result (AND); the values of one key
 /// widen it (OR).
@@ -223,62 +223,6 @@ fn tokens(q: &str) -> Result<Vec<(String, bool)>> {
     Ok(out)
 }
 
-/// An address as a key that sorts as the address: 32 hex digits of its IPv6 form.
-pub fn ip_key(ip: IpAddr) -> String {
-    let v6 = match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-        IpAddr::V6(v6) => v6,
-    };
-    format!("{:032x}", u128::from(v6))
-}
-
-/// The keys an address, a CIDR (`203.0.113.0/24`) or a range (`a-b`) spans.
-pub fn ip_range(s: &str) -> Option<(String, String)> {
-    let s = s.trim();
-    if let Some((a, b)) = s.split_once('-') {
-        let (a, b): (IpAddr, IpAddr) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        if a.is_ipv4() != b.is_ipv4() {
-            return None;
-        }
-        let (lo, hi) = (ip_key(a), ip_key(b));
-        return (lo <= hi).then_some((lo, hi));
-    }
-    let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (a, Some(l.parse::<u32>().ok()?)),
-        None => (s, None),
-    };
-    let ip: IpAddr = addr.parse().ok()?;
-    let v6 = match ip {
-        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
-        IpAddr::V6(v6) => u128::from(v6),
-    };
-    let bits = match (ip, len) {
-        (_, None) => 128,
-        (IpAddr::V4(_), Some(l)) if l <= 32 => 96 + l,
-        (IpAddr::V6(_), Some(l)) if l <= 128 => l,
-        _ => return None,
-    };
-    let host = if bits == 128 { 0 } else { u128::MAX >> bits };
-    let lo = v6 & !host;
-    Some((format!("{lo:032x}"), format!("{:032x}", lo | host)))
-}
-
-/// A host name as a key whose domains are prefixes: labels reversed, lower case
-/// (`www.example.jp` → `jp.example.www`).
-pub fn host_key(host: &str) -> Option<String> {
-    let host = host.trim().trim_end_matches('.').to_lowercase();
-    if host.is_empty()
-        || host.len() > 253
-        || !host
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '.' || c == '-' || c == '_')
-        || host.split('.').any(str::is_empty)
-    {
-        return None;
-    }
-    Some(host.split('.').rev().collect::<Vec<_>>().join("."))
-}
-
 fn cjk(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30FF   // hiragana, katakana
@@ -327,6 +271,38 @@ pub fn search_text(text: &str) -> String {
     out.join(" ")
 }
 
+/// The one word an address is indexed as besides its digits: `ip` and its
+/// [`ip_key`]. `203 0 113 5` as a phrase reads four of the commonest words there
+/// are; this reads one rare one, whichever way the report wrote the address.
+pub fn ip_token(ip: std::net::IpAddr) -> String {
+    format!("ip{}", ip_key(ip))
+}
+
+/// A report's text as the index keeps it: [`search_text`], then an [`ip_token`]
+/// for each address the report names (`indicators` as the report row keeps them:
+/// a JSON object whose `ips` are `{"ip": …}`).
+pub fn index_text(text: &str, indicators: Option<&str>) -> String {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        ip: std::net::IpAddr,
+    }
+    #[derive(serde::Deserialize)]
+    struct Kept {
+        #[serde(default)]
+        ips: Vec<Named>,
+    }
+    let mut out = search_text(text);
+    let ips = indicators
+        .and_then(|i| serde_json::from_str::<Kept>(i).ok())
+        .map(|k| k.ips)
+        .unwrap_or_default();
+    for named in ips {
+        out.push(' ');
+        out.push_str(&ip_token(named.ip));
+    }
+    out
+}
+
 /// The full-text condition for the terms, as the dialect's index reads it: FTS5's
 /// MATCH (each term a quoted phrase) or a `tsquery` (each term's pieces joined
 /// by `<->`).
@@ -356,20 +332,25 @@ pub fn text_match(dialect: Dialect, terms: &[Vec<String>]) -> String {
 /// and host keys, `limit` of each at a time. Returns how many rows it indexed.
 pub async fn backfill(store: &Store, limit: i64) -> Result<usize> {
     let mut done = 0;
-    let reports: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT id, subject, body FROM reports WHERE searchable = 0 AND status <> 'received' ORDER BY id LIMIT $1",
+    /// A report's number, subject, body and indicators.
+    type Unindexed = (i64, Option<String>, Option<String>, Option<String>);
+    let reports: Vec<Unindexed> = sqlx::query_as(
+        "SELECT id, subject, body, indicators FROM reports WHERE searchable = 0 AND status <> 'received' ORDER BY id LIMIT $1",
     )
     .bind(limit)
     .fetch_all(store.pool())
     .await?;
     if !reports.is_empty() {
         let mut tx = store.begin().await?;
-        for (id, subject, body) in &reports {
-            let text = search_text(&format!(
-                "{}\n{}",
-                subject.as_deref().unwrap_or(""),
-                body.as_deref().unwrap_or("")
-            ));
+        for (id, subject, body, indicators) in &reports {
+            let text = index_text(
+                &format!(
+                    "{}\n{}",
+                    subject.as_deref().unwrap_or(""),
+                    body.as_deref().unwrap_or("")
+                ),
+                indicators.as_deref(),
+            );
             index_report(&mut tx, *id, &text).await?;
         }
         tx.commit().await?;

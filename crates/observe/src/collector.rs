@@ -650,6 +650,7 @@ async fn merge_days(
     }
 
     let mut day_rows = Vec::with_capacity(delta.len());
+    let mut listed_sources = Vec::new();
     for (key, (packets, sketch, top)) in &delta {
         let mut m = key_json(key);
         let (mut packets, mut sketch, mut top) = (*packets, sketch.clone(), top.clone());
@@ -663,6 +664,14 @@ async fn merge_days(
             .into_iter()
             .map(|(k, n)| TopSource(renkei_formats::packet::source_ip(k).to_string(), n))
             .collect();
+        listed_sources.extend(top.list().into_iter().map(|(k, n)| crate::sources::Listed {
+            ip_key: format!("{k:032x}"),
+            day: key.0.clone(),
+            proto: key.1.to_string(),
+            port: i64::from(key.2),
+            class: key.3.to_string(),
+            packets: n as i64,
+        }));
         m.insert("n".into(), packets.into());
         m.insert("s".into(), hex::encode(sketch.to_bytes()).into());
         m.insert(
@@ -682,6 +691,7 @@ async fn merge_days(
         day_rows,
     )
     .await?;
+    crate::sources::keep(tx, sensor_id, listed_sources).await?;
 
     // Collector-wide: packets add up, sketches merge (a union, so counting a
     // sensor's sources again changes nothing), and a sensor new to a port that day

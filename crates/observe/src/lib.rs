@@ -15,7 +15,8 @@
 //!   space), `synth` (made-up traffic for tests and demos).
 //! - The collector's side: `collector` (registry, intake, roll-up), `stats` (what
 //!   people read), `trends` (new, surging and calming ports), `outage` (sensors
-//!   gone silent, on the dashboard and by mail).
+//!   gone silent, on the dashboard and by mail), `sources` (the heaviest sources
+//!   by address, for an address's page).
 
 pub mod aggregate;
 pub mod batch;
@@ -23,6 +24,7 @@ pub mod collector;
 pub mod outage;
 pub mod sensor;
 pub mod sketch;
+pub mod sources;
 pub mod stats;
 pub mod synth;
 pub mod top;

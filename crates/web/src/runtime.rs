@@ -537,6 +537,17 @@ fn clock_worker(
                 Ok(n) => tracing::info!(rows = n, "older reports and incidents made searchable"),
                 Err(e) => tracing::warn!(error = %e, "search keys not filled in; will retry"),
             }
+            // Feed events and sensor listings kept before indicator pages existed.
+            match renkei_incident::indicators::backfill(store, 500).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(batches = n, "older feed events indexed by address"),
+                Err(e) => tracing::warn!(error = %e, "feed events not indexed; will retry"),
+            }
+            match renkei_observe::sources::backfill(store).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "older sensor listings indexed by address"),
+                Err(e) => tracing::warn!(error = %e, "sensor listings not indexed; will retry"),
+            }
             if let Err(e) = renkei_core::jobs::release(store, CLOCK_JOB, me).await {
                 tracing::warn!(error = %e, "clock lease not released; it runs out by itself");
             }

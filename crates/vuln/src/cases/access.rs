@@ -326,3 +326,68 @@ pub async fn dated_between(store: &Store, from: &str, to: &str) -> Result<i64> {
     .fetch_one(store.pool())
     .await?)
 }
+
+/// A case whose text names an indicator (an address, a domain), for the
+/// indicator's page.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct Mention {
+    pub case_key: String,
+    pub title: String,
+    pub state: String,
+    pub tlp: String,
+    pub updated_at: String,
+}
+
+/// The cases whose title, description, affected products, note or references
+/// name `text` as a whole word, newest first: only for staff, who see every
+/// case; anyone else gets none. Cases are thousands, not millions, so this
+/// reads them rather than keeping an index in step.
+pub async fn naming(store: &Store, principal: &Principal, text: &str) -> Result<Vec<Mention>> {
+    if !principal.role().is_some_and(|r| r.is_staff()) || text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let needle = text.trim().to_lowercase();
+    let pattern = format!(
+        "%{}%",
+        needle
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let rows: Vec<(String, String, String, String, String, String)> = sqlx::query_as(
+        "SELECT case_key, title, state, tlp, updated_at, LOWER(title || ' ' || description || ' ' || affected || ' ' || note_text || ' ' || refs) FROM cases
+         WHERE LOWER(title || ' ' || description || ' ' || affected || ' ' || note_text || ' ' || refs) LIKE $1 ESCAPE '\\'
+         ORDER BY id DESC LIMIT 200",
+    )
+    .bind(pattern)
+    .fetch_all(store.pool())
+    .await?;
+    // 203.0.113.5 is not 203.0.113.50, nor example.jp my-example.jp; a full stop
+    // after it ends a sentence.
+    let alnum = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let ends = |rest: &str| {
+        let mut after = rest.chars();
+        match after.next() {
+            // 192.0.2.7:8443 names 192.0.2.7; 2001:db8::1 is not 2001:db8::1:5.
+            Some(':') if !needle.contains(':') => true,
+            Some('.' | '-' | ':') => !alnum(after.next()),
+            c => !alnum(c),
+        }
+    };
+    Ok(rows
+        .into_iter()
+        .filter(|(.., text)| {
+            text.match_indices(&needle).any(|(at, m)| {
+                let before = text[..at].chars().next_back();
+                !alnum(before) && before != Some('-') && ends(&text[at + m.len()..])
+            })
+        })
+        .map(|(case_key, title, state, tlp, updated_at, _)| Mention {
+            case_key,
+            title,
+            state,
+            tlp,
+            updated_at,
+        })
+        .collect())
+}

@@ -3,6 +3,7 @@
 
 pub mod feeds;
 pub mod incidents;
+pub mod indicators;
 pub mod mail;
 pub mod notify;
 pub mod observe;

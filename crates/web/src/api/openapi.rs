@@ -125,10 +125,38 @@ pub(crate) fn document(specs: &[&RouteSpec], server_url: &str) -> Value {
     })
 }
 
+/// An indicator's page as JSON ([`crate::api::indicators`]).
+fn indicator_schemas() -> Value {
+    let nullable_string = json!({"type": ["string", "null"]});
+    json!({
+        "IndicatorSeen": {"type": "object", "required": ["count", "capped"],
+            "description": "How many (counted up to 10,000; capped: more than that), and the first and last time seen",
+            "properties": {"count": {"type": "integer"}, "capped": {"type": "boolean"}, "first": nullable_string, "last": nullable_string}},
+        "Indicator": {"type": "object",
+            "required": ["kind", "value", "search", "incidents", "latest_incidents", "reports", "latest_reports", "feed_events", "feed_days", "notifications", "latest_notifications", "cases"],
+            "description": "Everything known about an address, an AS or a domain: incidents, reports that name it, feed events by day (the last 90 rows; totals over all), notifications, what sensors saw it send (addresses only), and vulnerability cases that name it",
+            "properties": {
+                "kind": {"type": "string", "enum": ["ip", "asn", "domain"]}, "value": {"type": "string"},
+                "search": {"type": "string", "description": "The same incidents in the queue's search language"},
+                "incidents": {"$ref": "#/components/schemas/IndicatorSeen"},
+                "latest_incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}},
+                "reports": {"$ref": "#/components/schemas/IndicatorSeen"},
+                "latest_reports": {"type": "array", "items": {"type": "object"}},
+                "feed_events": {"$ref": "#/components/schemas/IndicatorSeen"},
+                "feed_days": {"type": "array", "items": {"type": "object", "properties": {"day": {"type": "string"}, "feed": {"type": "string"}, "events": {"type": "integer"}, "files": {"type": "integer"}}}},
+                "notifications": {"$ref": "#/components/schemas/IndicatorSeen"},
+                "latest_notifications": {"type": "array", "items": {"type": "object"}},
+                "sensors": {"type": ["object", "null"]},
+                "cases": {"type": "array", "items": {"type": "object", "properties": {"case_key": {"type": "string"}, "title": {"type": "string"}, "state": {"type": "string"}}}}
+            }}
+    })
+}
+
 fn schemas() -> Value {
     let mut all = core_schemas();
     for more in [
         incident_schemas(),
+        indicator_schemas(),
         takedown_schemas(),
         vuln_schemas(),
         observe_schemas(),

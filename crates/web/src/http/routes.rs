@@ -246,6 +246,7 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         .page(POST, "/reports/{id}/write", Staff, pages::mail::report_send)
         .page(POST, "/reports/{id}/write/preview", Staff, pages::mail::report_preview)
         .page(GET, "/statistics", Staff, pages::incidents::statistics)
+        .page(GET, "/indicators/{kind}/{value}", Staff, pages::indicators::show)
         .page(GET, "/admin/operations", Admin, pages::ops::page)
         .page(GET, "/activity", Public, pages::report::index)
         .page(GET, "/activity/{quarter}", Public, pages::report::published)
@@ -416,6 +417,7 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
             api::feeds::upload,
         )
         .api(GET, "/api/v1/feeds/imports/{report}", Staff, doc("A feed import's progress and figures.", None, Some("FeedImport"), 200), api::feeds::import_status)
+        .api(GET, "/api/v1/indicators/{kind}/{value}", Staff, doc("Everything known about an address (`ip`), an AS (`asn`) or a domain (`domain`, with its subdomains): incidents, reports that name it, feed events by day, notifications, what sensors saw it send, and vulnerability cases that name it, each with counts and first and last seen.", None, Some("Indicator"), 200), api::indicators::show)
         .api(GET, "/api/v1/reports/{id}", Staff, doc("A report as read: fields, indicators, classification and reasons.", None, Some("Report"), 200), api::incidents::report)
         .api(GET, "/api/v1/reports/{id}/raw", Staff, doc("The report's bytes exactly as received.", None, Some("RawDocument"), 200), api::incidents::report_raw)
         .api(POST, "/api/v1/reports/{id}/category", Staff, doc("Confirm or change the report's category.", Some("CategoryChoice"), Some("Report"), 200), api::incidents::report_category)

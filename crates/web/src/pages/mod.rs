@@ -5,6 +5,7 @@ pub mod documents;
 pub mod feeds;
 pub mod finder;
 pub mod incidents;
+pub mod indicators;
 pub mod mail;
 pub mod notify;
 pub mod observe;

@@ -732,9 +732,9 @@ async fn every_page_a_japanese_coordinator_opens_speaks_japanese(srv: &TestServe
         srv,
         http: srv.client(),
     };
-    let incident = api.get(Some(&token), "/api/v1/incidents").await.1[0]["id"]
-        .as_i64()
-        .unwrap();
+    let first = api.get(Some(&token), "/api/v1/incidents").await.1[0].clone();
+    let incident = first["id"].as_i64().unwrap();
+    let indicator = format!("/indicators/ip/{}", first["source_ip"].as_str().unwrap());
     let org = srv
         .org("サンプル ISP", renkei_core::orgs::OrgKind::Isp)
         .await;
@@ -837,6 +837,7 @@ async fn every_page_a_japanese_coordinator_opens_speaks_japanese(srv: &TestServe
             "/weekly/{date}/edit" => weekly_edit.clone(),
             "/weekly/{date}" => weekly.clone(),
             "/observation/ports/{proto}/{port}" => "/observation/ports/tcp/22".into(),
+            "/indicators/{kind}/{value}" => indicator.clone(),
             p if p.contains('{') => return None,
             p => p.to_string(),
         })

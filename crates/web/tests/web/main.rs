@@ -17,6 +17,7 @@ mod day;
 mod errors;
 mod feeds;
 mod incidents;
+mod indicators;
 mod lists;
 mod nodes;
 mod notifications;

@@ -19,14 +19,14 @@ use serde_json::{Value, json};
 const OCT1: i64 = 1_191_196_800;
 const DAY: i64 = 86_400;
 
-struct Sensor {
+pub(crate) struct Sensor {
     name: String,
     token: String,
     spool: Spool,
     _dir: tempfile::TempDir,
 }
 
-async fn register(api: &Api<'_>, coordinator: &str, name: &str) -> Sensor {
+pub(crate) async fn register(api: &Api<'_>, coordinator: &str, name: &str) -> Sensor {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(dir.path()).unwrap();
     let body = json!({"name": name, "location": "Tokyo", "address_range": "203.0.113.0/24", "public_key": spool.key().unwrap().public()});
@@ -40,7 +40,7 @@ async fn register(api: &Api<'_>, coordinator: &str, name: &str) -> Sensor {
     }
 }
 
-fn probe(src: u32, proto: Proto, port: u16, class: Class) -> Option<Probe> {
+pub(crate) fn probe(src: u32, proto: Proto, port: u16, class: Class) -> Option<Probe> {
     Some(Probe {
         src: u128::from(std::net::Ipv4Addr::from(src).to_ipv6_mapped()),
         proto,
@@ -50,7 +50,7 @@ fn probe(src: u32, proto: Proto, port: u16, class: Class) -> Option<Probe> {
 }
 
 /// Sends buckets through the sensor's spool; every batch must be accepted.
-async fn send(srv: &TestServer, s: &Sensor, buckets: &[Bucket]) {
+pub(crate) async fn send(srv: &TestServer, s: &Sensor, buckets: &[Bucket]) {
     s.spool.store(&s.name, buckets).unwrap();
     let sent = Collector::new(&srv.url(""), &s.token)
         .send(&s.spool)

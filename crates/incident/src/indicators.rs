@@ -1,0 +1,615 @@
+//! Everything incident handling knows about one indicator — an address, an AS or a
+//! domain — for its page: the incidents about it, the reports that name it, the
+//! feed events that saw it (by day), and the notifications that told someone of it,
+//! each with a count and when it was first and last seen.
+//!
+//! Each part is an index range on keys shared with search ([`renkei_formats::keys`]):
+//! incidents by `ip_key`, `asn` or `host_key`; reports through the full-text index
+//! (an address as one word, [`crate::search::ip_token`]); feed events through
+//! `feed_sightings` (by address) and `feed_asn_days` (by AS), written with the
+//! events themselves. Counting stops at [`COUNT_CAP`]: "more than 10,000" answers
+//! the question, and reading a million rows to print their number would not.
+//!
+//! # Layout
+//! - [`Indicator`]: what a page is about, parsed from its path.
+//! - [`profile`]: the page's incident-handling half.
+//! - [`keep_sightings`], [`keep_asn_days`]: written by a feed import.
+//! - [`backfill`]: feed events kept before the sightings were.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use renkei_core::Store;
+use renkei_core::store::{JsonCol, Tx, json_rows};
+use serde::Serialize;
+use sqlx::AssertSqlSafe;
+
+use crate::incidents::{self, Filter, Incident};
+use crate::search::{self, Query};
+use crate::{IncidentError, Result};
+
+/// The most rows of one kind a page counts exactly.
+pub const COUNT_CAP: i64 = incidents::COUNT_CAP;
+
+/// How many of each kind a page lists, newest first.
+pub const LATEST: i64 = 20;
+
+/// How many days of feed events a page lists (the totals cover every day).
+pub const FEED_DAYS: i64 = 90;
+
+/// What an indicator page is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Indicator {
+    Ip(IpAddr),
+    Asn(u32),
+    /// A domain, lower case; its page covers its subdomains.
+    Domain(String),
+}
+
+impl Indicator {
+    /// `kind` is `ip`, `asn` or `domain`; an AS may be written `AS64500`.
+    pub fn parse(kind: &str, value: &str) -> Result<Indicator> {
+        let value = value.trim();
+        match kind {
+            "ip" => value.parse().map(Indicator::Ip).map_err(|_| {
+                IncidentError::invalid("ip", format!("{value:?} is not an IP address"))
+            }),
+            "asn" => {
+                let digits = value
+                    .strip_prefix("AS")
+                    .or_else(|| value.strip_prefix("as"))
+                    .unwrap_or(value);
+                digits.parse().map(Indicator::Asn).map_err(|_| {
+                    IncidentError::invalid("asn", format!("{value:?} is not an AS number"))
+                })
+            }
+            "domain" => search::host_key(value)
+                .filter(|_| value.contains('.'))
+                .map(|_| Indicator::Domain(value.trim_end_matches('.').to_lowercase()))
+                .ok_or_else(|| {
+                    IncidentError::invalid("domain", format!("{value:?} is not a domain name"))
+                }),
+            other => Err(IncidentError::invalid(
+                "kind",
+                format!("{other:?} is not a kind of indicator; use ip, asn or domain"),
+            )),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Indicator::Ip(_) => "ip",
+            Indicator::Asn(_) => "asn",
+            Indicator::Domain(_) => "domain",
+        }
+    }
+
+    /// The value as its page's address writes it (`203.0.113.5`, `64500`,
+    /// `example.jp`).
+    pub fn value(&self) -> String {
+        match self {
+            Indicator::Ip(ip) => ip.to_string(),
+            Indicator::Asn(n) => n.to_string(),
+            Indicator::Domain(d) => d.clone(),
+        }
+    }
+
+    /// The queue's search for the indicator's incidents.
+    pub fn query(&self) -> Query {
+        let mut q = Query::default();
+        match self {
+            Indicator::Ip(ip) => {
+                let key = search::ip_key(*ip);
+                q.ips.push((key.clone(), key));
+            }
+            Indicator::Asn(n) => q.asns.push(i64::from(*n)),
+            Indicator::Domain(d) => q.domains.extend(search::host_key(d)),
+        }
+        q
+    }
+
+    /// The same search as the queue's search box writes it.
+    pub fn search_text(&self) -> String {
+        match self {
+            Indicator::Ip(ip) => format!("ip:{ip}"),
+            Indicator::Asn(n) => format!("asn:{n}"),
+            Indicator::Domain(d) => format!("domain:{d}"),
+        }
+    }
+}
+
+/// How many, and the first and last time seen. `count` stops at [`COUNT_CAP`] + 1
+/// (`capped`); then `first` is the earliest of those counted.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Seen {
+    pub count: i64,
+    pub capped: bool,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+impl Seen {
+    fn of(count: i64, first: Option<String>, last: Option<String>) -> Seen {
+        Seen {
+            count: count.min(COUNT_CAP + 1),
+            capped: count > COUNT_CAP,
+            first,
+            last,
+        }
+    }
+}
+
+/// A report that names the indicator, or that opened an incident about it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct ReportRow {
+    pub id: i64,
+    pub received_at: String,
+    pub channel: String,
+    pub format: String,
+    pub subject: Option<String>,
+    pub category: Option<String>,
+}
+
+/// Feed events about the indicator on one day, from one feed.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct FeedDay {
+    pub day: String,
+    pub feed: String,
+    pub events: i64,
+    /// Files (imports) that had them.
+    pub files: i64,
+}
+
+/// A notification that covered the indicator: about one of its incidents, or a
+/// feed's daily notification that listed it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, PartialEq)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub created_at: String,
+    pub recipient: String,
+    pub recipient_name: Option<String>,
+    pub subject: String,
+    pub addresses: i64,
+    pub feed: Option<String>,
+    pub feed_day: Option<String>,
+    /// The mail's state in the outbox: `queued`, `sent`, `failed`, …
+    pub status: Option<String>,
+    pub sent_at: Option<String>,
+}
+
+/// What incident handling knows about an indicator.
+#[derive(Debug, Clone, Serialize)]
+pub struct Profile {
+    pub incidents: Seen,
+    pub latest_incidents: Vec<Incident>,
+    pub reports: Seen,
+    pub latest_reports: Vec<ReportRow>,
+    /// `count` is events (over every day); first and last are days.
+    pub feed_events: Seen,
+    /// The most recent [`FEED_DAYS`] rows, newest first.
+    pub feed_days: Vec<FeedDay>,
+    pub notifications: Seen,
+    pub latest_notifications: Vec<NotificationRow>,
+}
+
+/// The page's incident-handling half: every part through an index, none counting
+/// past [`COUNT_CAP`].
+pub async fn profile(store: &Store, indicator: &Indicator) -> Result<Profile> {
+    let filter = Filter {
+        search: Some(indicator.query()),
+        limit: LATEST,
+        descending: true,
+        ..Filter::default()
+    };
+    let count = incidents::count(store, &filter).await?;
+    let latest_incidents = incidents::list(store, &filter).await?;
+    let (first, last) = incident_span(store, indicator).await?;
+    let incidents = Seen::of(count, first, last);
+
+    let (reports, latest_reports) = reports_naming(store, indicator).await?;
+    let (feed_events, feed_days) = feed_days(store, indicator).await?;
+    let (notifications, latest_notifications) = notifications(store, indicator).await?;
+    Ok(Profile {
+        incidents,
+        latest_incidents,
+        reports,
+        latest_reports,
+        feed_events,
+        feed_days,
+        notifications,
+        latest_notifications,
+    })
+}
+
+/// The indicator's incidents' condition, with its binds (all text or all numbers).
+fn incident_condition(indicator: &Indicator) -> (&'static str, Vec<String>) {
+    match indicator {
+        Indicator::Ip(ip) => ("i.ip_key = $1", vec![search::ip_key(*ip)]),
+        Indicator::Asn(n) => ("i.asn = CAST($1 AS BIGINT)", vec![n.to_string()]),
+        Indicator::Domain(d) => {
+            let key = search::host_key(d).unwrap_or_default();
+            (
+                "(i.host_key = $1 OR (i.host_key > $2 AND i.host_key < $3))",
+                vec![key.clone(), format!("{key}."), format!("{key}/")],
+            )
+        }
+    }
+}
+
+/// When the first and the last incident about the indicator came in: the ends of
+/// its index range in number order.
+async fn incident_span(
+    store: &Store,
+    indicator: &Indicator,
+) -> Result<(Option<String>, Option<String>)> {
+    let (cond, binds) = incident_condition(indicator);
+    let mut ends = Vec::new();
+    for dir in ["ASC", "DESC"] {
+        let sql = format!(
+            "SELECT i.created_at FROM incidents i WHERE {cond} AND i.exercise = 0 ORDER BY i.id {dir} LIMIT 1"
+        );
+        let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+        for b in &binds {
+            q = q.bind(b.clone());
+        }
+        ends.push(q.fetch_optional(store.pool()).await?);
+    }
+    let last = ends.pop().flatten();
+    Ok((ends.pop().flatten(), last))
+}
+
+/// Reports that opened an incident about the indicator, and (for an address or a
+/// domain) reports whose text names it, found in the full-text index.
+async fn reports_naming(store: &Store, indicator: &Indicator) -> Result<(Seen, Vec<ReportRow>)> {
+    let cap = COUNT_CAP + 1;
+    let (cond, binds) = incident_condition(indicator);
+    let sql = format!(
+        "SELECT i.report_id FROM incidents i WHERE {cond} AND i.exercise = 0 ORDER BY i.id DESC LIMIT {cap}"
+    );
+    let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+    for b in &binds {
+        q = q.bind(b.clone());
+    }
+    let mut ids: BTreeSet<i64> = q.fetch_all(store.pool()).await?.into_iter().collect();
+    let words = match indicator {
+        Indicator::Ip(ip) => Some(vec![vec![search::ip_token(*ip)]]),
+        Indicator::Domain(d) => Some(vec![
+            search::search_text(d)
+                .split(' ')
+                .map(str::to_string)
+                .collect(),
+        ]),
+        Indicator::Asn(_) => None,
+    };
+    if let Some(words) = words {
+        let matched = search::text_match(store.dialect(), &words);
+        let sql = match store.dialect() {
+            renkei_core::store::Dialect::Sqlite => format!(
+                "SELECT rowid FROM report_search WHERE report_search MATCH $1 ORDER BY rowid DESC LIMIT {cap}"
+            ),
+            renkei_core::store::Dialect::Postgres => format!(
+                "SELECT report_id FROM report_search WHERE body @@ to_tsquery('simple', $1) ORDER BY report_id DESC LIMIT {cap}"
+            ),
+        };
+        ids.extend(
+            sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql))
+                .bind(matched)
+                .fetch_all(store.pool())
+                .await?,
+        );
+    }
+    // Drills are never counted (a handful of rows, through their own index).
+    let drills: Vec<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE exercise <> 0")
+        .fetch_all(store.pool())
+        .await?;
+    for d in drills {
+        ids.remove(&d);
+    }
+    let latest: Vec<i64> = ids.iter().rev().take(LATEST as usize).copied().collect();
+    let rows = if latest.is_empty() {
+        Vec::new()
+    } else {
+        let list = latest
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        sqlx::query_as::<_, ReportRow>(AssertSqlSafe(format!(
+            "SELECT r.id, r.received_at, r.channel, r.format, r.subject, r.category FROM reports r
+             WHERE r.id IN ({list}) ORDER BY r.id DESC"
+        )))
+        .fetch_all(store.pool())
+        .await?
+    };
+    let first = match ids.first() {
+        Some(id) => {
+            sqlx::query_scalar("SELECT received_at FROM reports WHERE id = $1")
+                .bind(*id)
+                .fetch_optional(store.pool())
+                .await?
+        }
+        None => None,
+    };
+    let last = match ids.last() {
+        Some(id) => {
+            sqlx::query_scalar("SELECT received_at FROM reports WHERE id = $1")
+                .bind(*id)
+                .fetch_optional(store.pool())
+                .await?
+        }
+        None => None,
+    };
+    Ok((Seen::of(ids.len() as i64, first, last), rows))
+}
+
+/// Feed events by day: by address from `feed_sightings`, by AS from
+/// `feed_asn_days`. Feeds name addresses, so a domain has none.
+async fn feed_days(store: &Store, indicator: &Indicator) -> Result<(Seen, Vec<FeedDay>)> {
+    let (table, cond, bind) = match indicator {
+        Indicator::Ip(ip) => ("feed_sightings", "ip_key = $1", search::ip_key(*ip)),
+        Indicator::Asn(n) => ("feed_asn_days", "asn = CAST($1 AS BIGINT)", n.to_string()),
+        Indicator::Domain(_) => return Ok((Seen::default(), Vec::new())),
+    };
+    let (events, first, last): (i64, Option<String>, Option<String>) =
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT), MIN(day), MAX(day) FROM {table} WHERE {cond}"
+        )))
+        .bind(&bind)
+        .fetch_one(store.pool())
+        .await?;
+    let days = sqlx::query_as::<_, FeedDay>(AssertSqlSafe(format!(
+        "SELECT day, feed, CAST(SUM(events) AS BIGINT) AS events, CAST(COUNT(*) AS BIGINT) AS files FROM {table}
+         WHERE {cond} GROUP BY day, feed ORDER BY day DESC, feed LIMIT {FEED_DAYS}"
+    )))
+    .bind(&bind)
+    .fetch_all(store.pool())
+    .await?;
+    Ok((
+        Seen {
+            count: events,
+            capped: false,
+            first,
+            last,
+        },
+        days,
+    ))
+}
+
+/// Notifications about the indicator's incidents, and (for an address) the feed
+/// notifications whose batches listed it.
+async fn notifications(
+    store: &Store,
+    indicator: &Indicator,
+) -> Result<(Seen, Vec<NotificationRow>)> {
+    const COLS: &str = "n.id, n.created_at, n.recipient, n.recipient_name, n.subject, n.addresses, n.feed, n.feed_day, o.status, o.sent_at";
+    let cap = COUNT_CAP + 1;
+    let (cond, binds) = incident_condition(indicator);
+    let mut sources = vec![format!(
+        "SELECT ni.notification_id AS id FROM incidents i JOIN notification_incidents ni ON ni.incident_id = i.id WHERE {cond} AND i.exercise = 0"
+    )];
+    if let Indicator::Ip(_) = indicator {
+        sources.push(format!(
+            "SELECT b.notification_id AS id FROM feed_sightings s JOIN feed_batches b ON b.id = s.batch_id WHERE s.ip_key = ${} AND b.notification_id IS NOT NULL",
+            binds.len() + 1
+        ));
+    }
+    let sql = format!(
+        "SELECT DISTINCT id FROM ({}) AS found ORDER BY id DESC LIMIT {cap}",
+        sources.join(" UNION ALL ")
+    );
+    let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+    for b in &binds {
+        q = q.bind(b.clone());
+    }
+    if let Indicator::Ip(ip) = indicator {
+        q = q.bind(search::ip_key(*ip));
+    }
+    let ids = q.fetch_all(store.pool()).await?;
+    if ids.is_empty() {
+        return Ok((Seen::default(), Vec::new()));
+    }
+    let ends = [ids[0], *ids.last().unwrap_or(&ids[0])];
+    let shown: Vec<i64> = ids
+        .iter()
+        .take(LATEST as usize)
+        .chain(ends.iter())
+        .copied()
+        .collect();
+    let list = shown
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let rows = sqlx::query_as::<_, NotificationRow>(AssertSqlSafe(format!(
+        "SELECT {COLS} FROM notifications n LEFT JOIN outbox o ON o.id = n.outbox_id WHERE n.id IN ({list}) ORDER BY n.id DESC"
+    )))
+    .fetch_all(store.pool())
+    .await?;
+    let by_id: HashMap<i64, &NotificationRow> = rows.iter().map(|r| (r.id, r)).collect();
+    let when = |id: i64| by_id.get(&id).map(|r| r.created_at.clone());
+    let seen = Seen::of(ids.len() as i64, when(ends[1]), when(ends[0]));
+    let latest = ids
+        .iter()
+        .take(LATEST as usize)
+        .filter_map(|id| by_id.get(id).map(|r| (*r).clone()))
+        .collect();
+    Ok((seen, latest))
+}
+
+/// Keeps a feed chunk's events by address: `(ip_key, day, batch id, events)`.
+/// An address seen again in a later chunk of the same file adds its events.
+pub async fn keep_sightings(
+    tx: &mut Tx,
+    report: i64,
+    feed: &str,
+    rows: impl Iterator<Item = (String, String, i64, i64)>,
+) -> Result<()> {
+    let rows: Vec<serde_json::Value> = rows
+        .map(|(k, d, b, n)| serde_json::json!({"k": k, "d": d, "b": b, "n": n}))
+        .collect();
+    let sql = format!(
+        "INSERT INTO feed_sightings (ip_key, day, feed, report_id, batch_id, events)
+         SELECT j.k, j.d, $1, $2, j.b, j.n FROM {} WHERE true
+         ON CONFLICT (ip_key, day, feed, report_id) DO UPDATE SET events = feed_sightings.events + excluded.events",
+        json_rows(
+            tx.dialect(),
+            3,
+            &[
+                ("k", JsonCol::Text),
+                ("d", JsonCol::Text),
+                ("b", JsonCol::Int),
+                ("n", JsonCol::Int),
+            ]
+        )
+    );
+    insert_json(tx, &sql, report, feed, rows).await
+}
+
+/// Keeps a feed chunk's events by AS: `(asn, day, events)`.
+pub async fn keep_asn_days(
+    tx: &mut Tx,
+    report: i64,
+    feed: &str,
+    rows: impl Iterator<Item = (i64, String, i64)>,
+) -> Result<()> {
+    let rows: Vec<serde_json::Value> = rows
+        .map(|(a, d, n)| serde_json::json!({"a": a, "d": d, "n": n}))
+        .collect();
+    let sql = format!(
+        "INSERT INTO feed_asn_days (asn, day, feed, report_id, events)
+         SELECT j.a, j.d, $1, $2, j.n FROM {} WHERE true
+         ON CONFLICT (asn, day, feed, report_id) DO UPDATE SET events = feed_asn_days.events + excluded.events",
+        json_rows(
+            tx.dialect(),
+            3,
+            &[("a", JsonCol::Int), ("d", JsonCol::Text), ("n", JsonCol::Int)]
+        )
+    );
+    insert_json(tx, &sql, report, feed, rows).await
+}
+
+/// Runs an insert of a file's rows given as JSON (`$3`), a few thousand at a time.
+async fn insert_json(
+    tx: &mut Tx,
+    sql: &str,
+    report: i64,
+    feed: &str,
+    rows: Vec<serde_json::Value>,
+) -> Result<()> {
+    for chunk in rows.chunks(5000) {
+        sqlx::query(AssertSqlSafe(sql.to_string()))
+            .bind(feed)
+            .bind(report)
+            .bind(serde_json::Value::Array(chunk.to_vec()).to_string())
+            .execute(tx.conn())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Setting that marks how far back the feed batches kept before sightings existed
+/// have been read: the next batch to read is at or below it; 0 when done.
+const FEED_MARK: &str = "indicators.backfill.feed_batches";
+
+/// Reads up to `limit` feed batches kept before sightings existed, newest first,
+/// into `feed_sightings` and `feed_asn_days`. Returns how many it read (0: done).
+pub async fn backfill(store: &Store, limit: i64) -> Result<usize> {
+    let mark: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(FEED_MARK)
+        .fetch_optional(store.pool())
+        .await?;
+    let mark: i64 = mark.and_then(|m| m.parse().ok()).unwrap_or(0);
+    if mark <= 0 {
+        return Ok(0);
+    }
+    let batches: Vec<(i64, i64, String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT id, report_id, feed, day, data FROM feed_batches WHERE id <= $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(mark)
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    let mut tx = store.begin().await?;
+    for (id, report, feed, day, data) in &batches {
+        let mut csv = Vec::new();
+        let read =
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[..]), &mut csv);
+        if read.is_err() {
+            // A batch that does not unpack has nothing to index; it is still read.
+            tracing::warn!(batch = id, "a feed batch does not unpack; not indexed");
+            continue;
+        }
+        let mut by_ip: HashMap<String, i64> = HashMap::new();
+        let mut by_asn: HashMap<i64, i64> = HashMap::new();
+        for item in crate::notify::items_of_csv(&csv) {
+            let address = item.ip.split('/').next().unwrap_or_default();
+            if let Ok(ip) = address.parse::<IpAddr>() {
+                *by_ip.entry(search::ip_key(ip)).or_default() += 1;
+            }
+            if let Some(asn) = item.asn {
+                *by_asn.entry(i64::from(asn)).or_default() += 1;
+            }
+        }
+        keep_sightings(
+            &mut tx,
+            *report,
+            feed,
+            by_ip.into_iter().map(|(k, n)| (k, day.clone(), *id, n)),
+        )
+        .await?;
+        keep_asn_days(
+            &mut tx,
+            *report,
+            feed,
+            by_asn.into_iter().map(|(a, n)| (a, day.clone(), n)),
+        )
+        .await?;
+    }
+    let next = batches.last().map_or(0, |b| b.0 - 1);
+    sqlx::query("UPDATE settings SET value = $1 WHERE key = $2")
+        .bind(next.to_string())
+        .bind(FEED_MARK)
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(batches.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_indicator_is_read_from_its_kind_and_value() {
+        assert_eq!(
+            Indicator::parse("ip", "203.0.113.5").unwrap(),
+            Indicator::Ip("203.0.113.5".parse().unwrap())
+        );
+        assert_eq!(
+            Indicator::parse("asn", "AS64500").unwrap(),
+            Indicator::Asn(64500)
+        );
+        assert_eq!(
+            Indicator::parse("domain", "WWW.Example.JP.").unwrap(),
+            Indicator::Domain("www.example.jp".into())
+        );
+        let bad = Indicator::parse("ip", "203.0.113.999")
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("203.0.113.999"), "{bad}");
+        assert!(Indicator::parse("asn", "AS-x").is_err());
+        assert!(Indicator::parse("domain", "localhost").is_err());
+        assert!(Indicator::parse("url", "x").is_err());
+    }
+
+    #[test]
+    fn an_address_is_one_word_in_the_index_however_it_is_written() {
+        let a = search::index_text(
+            "seen",
+            Some(r#"{"ips":[{"ip":"2001:db8::1","role":"source"}]}"#),
+        );
+        let b: std::net::IpAddr = "2001:0db8:0:0::1".parse().unwrap();
+        assert!(a.ends_with(&search::ip_token(b)), "{a}");
+        assert_eq!(search::index_text("seen", Some("not json")), "seen");
+    }
+}
