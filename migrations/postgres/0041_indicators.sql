@@ -13,6 +13,20 @@ CREATE TABLE feed_sightings (
     PRIMARY KEY (ip_key, day, feed, report_id)
 );
 
+-- A chunk's events by address as it is counted, appended in the order chunks come;
+-- merged into feed_sightings (and feed_asn_days) in key order once the file is
+-- finished: one sorted pass per file instead of a random write per address.
+CREATE TABLE feed_sightings_staged (
+    report_id  BIGINT NOT NULL REFERENCES reports (id),
+    ip_key     TEXT COLLATE "C" NOT NULL,
+    day        TEXT NOT NULL,
+    feed       TEXT NOT NULL,
+    batch_id   BIGINT NOT NULL,
+    asn        BIGINT,
+    events     BIGINT NOT NULL
+);
+CREATE INDEX feed_sightings_staged_report ON feed_sightings_staged (report_id);
+
 -- Feed events by AS and day.
 CREATE TABLE feed_asn_days (
     asn        BIGINT NOT NULL,

@@ -582,8 +582,8 @@ pub async fn process_chunk(
     // many events), and counts per day, type and country.
     let mut groups: HashMap<(Option<u32>, &str), Vec<Item>> = HashMap::new();
     let mut counts: HashMap<(&str, u32, Option<[u8; 2]>), i64> = HashMap::new();
-    let mut sightings: HashMap<(IpAddr, &str), (Option<u32>, i64)> = HashMap::new();
-    let mut by_asn: HashMap<(u32, &str), i64> = HashMap::new();
+    type Sighted = (Option<u32>, Option<u32>, i64);
+    let mut sightings: HashMap<(IpAddr, &str), Sighted> = HashMap::new();
     for e in &agg.events {
         groups
             .entry((e.recipient, e.day.as_str()))
@@ -605,14 +605,11 @@ pub async fn process_chunk(
         *counts
             .entry((e.day.as_str(), e.event_type, e.country))
             .or_default() += 1;
-        // The indicator pages' rows: by address (with its batch) and by AS.
+        // The indicator pages' rows: by address, with its batch and AS.
         let sighting = sightings
             .entry((e.ip, e.day.as_str()))
-            .or_insert((e.recipient, 0));
-        sighting.1 += 1;
-        if let Some(asn) = e.asn {
-            *by_asn.entry((asn, e.day.as_str())).or_default() += 1;
-        }
+            .or_insert((e.recipient, e.asn, 0));
+        sighting.2 += 1;
     }
     let mut keys: Vec<(Option<u32>, &str)> = groups.keys().copied().collect();
     keys.sort();
@@ -696,24 +693,16 @@ pub async fn process_chunk(
     }
     let sighted = sightings
         .into_iter()
-        .filter_map(|((ip, day), (recipient, n))| {
-            Some((
-                renkei_formats::keys::ip_key(ip),
-                day.to_string(),
-                *batch_ids.get(&(recipient, day))?,
-                n,
-            ))
+        .filter_map(|((ip, day), (recipient, asn, events))| {
+            Some(crate::indicators::Sighting {
+                ip_key: renkei_formats::keys::ip_key(ip),
+                day: day.to_string(),
+                batch_id: *batch_ids.get(&(recipient, day))?,
+                asn: asn.map(i64::from),
+                events,
+            })
         });
-    crate::indicators::keep_sightings(&mut tx, report, &import.feed, sighted).await?;
-    crate::indicators::keep_asn_days(
-        &mut tx,
-        report,
-        &import.feed,
-        by_asn
-            .into_iter()
-            .map(|((asn, day), n)| (i64::from(asn), day.to_string(), n)),
-    )
-    .await?;
+    crate::indicators::stage_sightings(&mut tx, report, &import.feed, sighted).await?;
     let (done, total): (i64, i64) = sqlx::query_as(
         "UPDATE feed_imports SET chunks_done = chunks_done + 1 WHERE report_id = $1 RETURNING chunks_done, chunks",
     )
@@ -725,6 +714,11 @@ pub async fn process_chunk(
         finish(&mut tx, store, settings, actor, &import).await?;
     }
     tx.commit().await?;
+    if finished {
+        // After the commit, so that the file's notifications do not wait on it; a
+        // node that stops here leaves it to the clock worker's merge_finished.
+        crate::indicators::merge_sightings(store, report).await?;
+    }
     Ok(ChunkDone {
         duplicate: false,
         finished,
@@ -893,6 +887,17 @@ pub async fn import(
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Result<FeedReport> {
     let received = receive(store, actor, feed, mapping, data, tlp, CHUNK_ROWS).await?;
+    // Said before the rows are read, not after: the file is kept, and sending it
+    // again once the sender is set resumes it.
+    if settings.from.trim().is_empty() && !received.chunks.is_empty() {
+        return Err(IncidentError::invalid(
+            "mail.from",
+            format!(
+                "set the team's sender address (mail.from) before importing feeds, whose recipients are notified; the file is kept as report {} and resumes when sent again",
+                received.report
+            ),
+        ));
+    }
     let total = received.chunks.len() as u64;
     for (n, chunk) in received.chunks.iter().enumerate() {
         process_chunk(

@@ -13,7 +13,8 @@
 //! # Layout
 //! - [`Indicator`]: what a page is about, parsed from its path.
 //! - [`profile`]: the page's incident-handling half.
-//! - [`keep_sightings`], [`keep_asn_days`]: written by a feed import.
+//! - [`stage_sightings`], [`merge_sightings`]: written by a feed import, chunk
+//!   by chunk, then in key order once the file is finished.
 //! - [`backfill`]: feed events kept before the sightings were.
 
 use std::collections::{BTreeSet, HashMap};
@@ -436,21 +437,33 @@ async fn notifications(
     Ok((seen, latest))
 }
 
-/// Keeps a feed chunk's events by address: `(ip_key, day, batch id, events)`.
-/// An address seen again in a later chunk of the same file adds its events.
-pub async fn keep_sightings(
+/// One address's events in a chunk: its key, day, the batch that holds them (which
+/// names the recipient and, once sent, the notification), its AS, and how many.
+pub struct Sighting {
+    pub ip_key: String,
+    pub day: String,
+    pub batch_id: i64,
+    pub asn: Option<i64>,
+    pub events: i64,
+}
+
+/// Stages a feed chunk's events by address, appended as they come: random writes
+/// into an index of millions of addresses, chunk by chunk, cost more than the rest
+/// of the import. [`merge_sightings`] puts a finished file's in place in one pass.
+pub async fn stage_sightings(
     tx: &mut Tx,
     report: i64,
     feed: &str,
-    rows: impl Iterator<Item = (String, String, i64, i64)>,
+    rows: impl Iterator<Item = Sighting>,
 ) -> Result<()> {
     let rows: Vec<serde_json::Value> = rows
-        .map(|(k, d, b, n)| serde_json::json!({"k": k, "d": d, "b": b, "n": n}))
+        .map(|s| {
+            serde_json::json!({"k": s.ip_key, "d": s.day, "b": s.batch_id, "a": s.asn, "n": s.events})
+        })
         .collect();
     let sql = format!(
-        "INSERT INTO feed_sightings (ip_key, day, feed, report_id, batch_id, events)
-         SELECT j.k, j.d, $1, $2, j.b, j.n FROM {} WHERE true
-         ON CONFLICT (ip_key, day, feed, report_id) DO UPDATE SET events = feed_sightings.events + excluded.events",
+        "INSERT INTO feed_sightings_staged (report_id, feed, ip_key, day, batch_id, asn, events)
+         SELECT $2, $1, j.k, j.d, j.b, j.a, j.n FROM {}",
         json_rows(
             tx.dialect(),
             3,
@@ -458,46 +471,13 @@ pub async fn keep_sightings(
                 ("k", JsonCol::Text),
                 ("d", JsonCol::Text),
                 ("b", JsonCol::Int),
+                ("a", JsonCol::Int),
                 ("n", JsonCol::Int),
             ]
         )
     );
-    insert_json(tx, &sql, report, feed, rows).await
-}
-
-/// Keeps a feed chunk's events by AS: `(asn, day, events)`.
-pub async fn keep_asn_days(
-    tx: &mut Tx,
-    report: i64,
-    feed: &str,
-    rows: impl Iterator<Item = (i64, String, i64)>,
-) -> Result<()> {
-    let rows: Vec<serde_json::Value> = rows
-        .map(|(a, d, n)| serde_json::json!({"a": a, "d": d, "n": n}))
-        .collect();
-    let sql = format!(
-        "INSERT INTO feed_asn_days (asn, day, feed, report_id, events)
-         SELECT j.a, j.d, $1, $2, j.n FROM {} WHERE true
-         ON CONFLICT (asn, day, feed, report_id) DO UPDATE SET events = feed_asn_days.events + excluded.events",
-        json_rows(
-            tx.dialect(),
-            3,
-            &[("a", JsonCol::Int), ("d", JsonCol::Text), ("n", JsonCol::Int)]
-        )
-    );
-    insert_json(tx, &sql, report, feed, rows).await
-}
-
-/// Runs an insert of a file's rows given as JSON (`$3`), a few thousand at a time.
-async fn insert_json(
-    tx: &mut Tx,
-    sql: &str,
-    report: i64,
-    feed: &str,
-    rows: Vec<serde_json::Value>,
-) -> Result<()> {
     for chunk in rows.chunks(5000) {
-        sqlx::query(AssertSqlSafe(sql.to_string()))
+        sqlx::query(AssertSqlSafe(sql.clone()))
             .bind(feed)
             .bind(report)
             .bind(serde_json::Value::Array(chunk.to_vec()).to_string())
@@ -505,6 +485,53 @@ async fn insert_json(
             .await?;
     }
     Ok(())
+}
+
+/// Moves a file's staged sightings into `feed_sightings` (by address) and
+/// `feed_asn_days` (by AS), in key order, adding to what is there; returns how
+/// many staged rows it moved.
+pub async fn merge_sightings(store: &Store, report: i64) -> Result<u64> {
+    let mut tx = store.begin().await?;
+    sqlx::query(
+        "INSERT INTO feed_sightings (ip_key, day, feed, report_id, batch_id, events)
+         SELECT ip_key, day, feed, report_id, MIN(batch_id), SUM(events) FROM feed_sightings_staged
+         WHERE report_id = $1 GROUP BY ip_key, day, feed, report_id ORDER BY ip_key, day, feed
+         ON CONFLICT (ip_key, day, feed, report_id) DO UPDATE SET events = feed_sightings.events + excluded.events",
+    )
+    .bind(report)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query(
+        "INSERT INTO feed_asn_days (asn, day, feed, report_id, events)
+         SELECT asn, day, feed, report_id, SUM(events) FROM feed_sightings_staged
+         WHERE report_id = $1 AND asn IS NOT NULL GROUP BY asn, day, feed, report_id ORDER BY asn, day, feed
+         ON CONFLICT (asn, day, feed, report_id) DO UPDATE SET events = feed_asn_days.events + excluded.events",
+    )
+    .bind(report)
+    .execute(tx.conn())
+    .await?;
+    let moved = sqlx::query("DELETE FROM feed_sightings_staged WHERE report_id = $1")
+        .bind(report)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(moved)
+}
+
+/// Merges what finished files left staged (a node that stopped between a file's
+/// last chunk and its merge). Returns how many files it merged.
+pub async fn merge_finished(store: &Store) -> Result<usize> {
+    let reports: Vec<i64> = sqlx::query_scalar(
+        "SELECT DISTINCT s.report_id FROM feed_sightings_staged s JOIN feed_imports f ON f.report_id = s.report_id
+         WHERE f.chunks_done >= f.chunks",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    for report in &reports {
+        merge_sightings(store, *report).await?;
+    }
+    Ok(reports.len())
 }
 
 /// Setting that marks how far back the feed batches kept before sightings existed
@@ -530,6 +557,7 @@ pub async fn backfill(store: &Store, limit: i64) -> Result<usize> {
     .fetch_all(store.pool())
     .await?;
     let mut tx = store.begin().await?;
+    let mut staged = BTreeSet::new();
     for (id, report, feed, day, data) in &batches {
         let mut csv = Vec::new();
         let read =
@@ -539,31 +567,30 @@ pub async fn backfill(store: &Store, limit: i64) -> Result<usize> {
             tracing::warn!(batch = id, "a feed batch does not unpack; not indexed");
             continue;
         }
-        let mut by_ip: HashMap<String, i64> = HashMap::new();
-        let mut by_asn: HashMap<i64, i64> = HashMap::new();
+        let mut by_ip: HashMap<String, (Option<i64>, i64)> = HashMap::new();
         for item in crate::notify::items_of_csv(&csv) {
             let address = item.ip.split('/').next().unwrap_or_default();
             if let Ok(ip) = address.parse::<IpAddr>() {
-                *by_ip.entry(search::ip_key(ip)).or_default() += 1;
-            }
-            if let Some(asn) = item.asn {
-                *by_asn.entry(i64::from(asn)).or_default() += 1;
+                let seen = by_ip
+                    .entry(search::ip_key(ip))
+                    .or_insert((item.asn.map(i64::from), 0));
+                seen.1 += 1;
             }
         }
-        keep_sightings(
+        stage_sightings(
             &mut tx,
             *report,
             feed,
-            by_ip.into_iter().map(|(k, n)| (k, day.clone(), *id, n)),
+            by_ip.into_iter().map(|(ip_key, (asn, events))| Sighting {
+                ip_key,
+                day: day.clone(),
+                batch_id: *id,
+                asn,
+                events,
+            }),
         )
         .await?;
-        keep_asn_days(
-            &mut tx,
-            *report,
-            feed,
-            by_asn.into_iter().map(|(a, n)| (a, day.clone(), n)),
-        )
-        .await?;
+        staged.insert(*report);
     }
     let next = batches.last().map_or(0, |b| b.0 - 1);
     sqlx::query("UPDATE settings SET value = $1 WHERE key = $2")
@@ -572,6 +599,9 @@ pub async fn backfill(store: &Store, limit: i64) -> Result<usize> {
         .execute(tx.conn())
         .await?;
     tx.commit().await?;
+    for report in staged {
+        merge_sightings(store, report).await?;
+    }
     Ok(batches.len())
 }
 

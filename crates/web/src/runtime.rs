@@ -537,6 +537,14 @@ fn clock_worker(
                 Ok(n) => tracing::info!(rows = n, "older reports and incidents made searchable"),
                 Err(e) => tracing::warn!(error = %e, "search keys not filled in; will retry"),
             }
+            // Feed files whose node stopped before their sightings were merged.
+            if let Err(e) = renkei_incident::indicators::merge_finished(store).await {
+                tracing::warn!(error = %e, "staged feed sightings not merged; will retry");
+            }
+            // Feed files whose node stopped before their sightings were merged.
+            if let Err(e) = renkei_incident::indicators::merge_finished(store).await {
+                tracing::warn!(error = %e, "staged feed sightings not merged; will retry");
+            }
             // Feed events and sensor listings kept before indicator pages existed.
             match renkei_incident::indicators::backfill(store, 500).await {
                 Ok(0) => {}
