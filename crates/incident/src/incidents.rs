@@ -253,9 +253,47 @@ enum Bind {
     Int(i64),
 }
 
+/// The reports a text search finds, read from the full-text index before the
+/// incidents are: a few (up to [`COUNT_CAP`] + 1) are looked up by number, each
+/// through the incidents' report index; more than that, and the incidents are
+/// walked in the page's order, each checked against the index, stopping when the
+/// page is full. Either way neither a rare nor a common word reads every incident.
+enum TextHits {
+    Few(Vec<i64>),
+    Many,
+}
+
+async fn text_hits(store: &Store, f: &Filter) -> Result<Option<TextHits>> {
+    let Some(q) = f.search.as_ref().filter(|q| !q.text.is_empty()) else {
+        return Ok(None);
+    };
+    let cap = COUNT_CAP + 1;
+    let sql = match store.dialect() {
+        renkei_core::store::Dialect::Sqlite => format!(
+            "SELECT rowid FROM report_search WHERE report_search MATCH $1 ORDER BY rowid DESC LIMIT {cap}"
+        ),
+        renkei_core::store::Dialect::Postgres => format!(
+            "SELECT report_id FROM report_search WHERE body @@ to_tsquery('simple', $1) LIMIT {cap}"
+        ),
+    };
+    let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(crate::search::text_match(store.dialect(), &q.text))
+        .fetch_all(store.pool())
+        .await?;
+    Ok(Some(if ids.len() as i64 >= cap {
+        TextHits::Many
+    } else {
+        TextHits::Few(ids)
+    }))
+}
+
 /// The `WHERE` clause of a filter, with what it binds. `joined` says whether the
 /// reports table is in the query (a search by reporter reads it).
-fn conditions(f: &Filter, dialect: renkei_core::store::Dialect) -> (String, Vec<Bind>, bool) {
+fn conditions(
+    f: &Filter,
+    dialect: renkei_core::store::Dialect,
+    hits: Option<&TextHits>,
+) -> (String, Vec<Bind>, bool) {
     let mut sql = String::from(if f.exercise {
         " WHERE i.exercise <> 0"
     } else {
@@ -392,17 +430,27 @@ fn conditions(f: &Filter, dialect: renkei_core::store::Dialect) -> (String, Vec<
             }
             sql.push_str(&format!(" AND ({})", parts.join(" OR ")));
         }
-        if !q.text.is_empty() {
-            binds.push(Bind::Text(crate::search::text_match(dialect, &q.text)));
-            let n = binds.len();
-            sql.push_str(&match dialect {
-                renkei_core::store::Dialect::Sqlite => format!(
-                    " AND i.report_id IN (SELECT rowid FROM report_search WHERE report_search MATCH ${n})"
-                ),
-                renkei_core::store::Dialect::Postgres => format!(
-                    " AND i.report_id IN (SELECT report_id FROM report_search WHERE body @@ to_tsquery('simple', ${n}))"
-                ),
-            });
+        match hits {
+            Some(TextHits::Few(ids)) if ids.is_empty() => sql.push_str(" AND 1 = 0"),
+            Some(TextHits::Few(ids)) => {
+                let list = ids.iter().map(i64::to_string).collect::<Vec<_>>();
+                sql.push_str(&format!(" AND i.report_id IN ({})", list.join(",")));
+            }
+            Some(TextHits::Many) => {
+                binds.push(Bind::Text(crate::search::text_match(dialect, &q.text)));
+                let n = binds.len();
+                // `+` keeps SQLite off the report index: walking every match's
+                // incidents and sorting them is what made a common word slow.
+                sql.push_str(&match dialect {
+                    renkei_core::store::Dialect::Sqlite => format!(
+                        " AND +i.report_id IN (SELECT rowid FROM report_search WHERE report_search MATCH ${n})"
+                    ),
+                    renkei_core::store::Dialect::Postgres => format!(
+                        " AND i.report_id IN (SELECT report_id FROM report_search WHERE body @@ to_tsquery('simple', ${n}))"
+                    ),
+                });
+            }
+            None => {}
         }
     }
     (sql, binds, joined)
@@ -412,15 +460,21 @@ pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
     // The page is chosen on the incidents alone (and the reports only when the text
     // search reads them), then its rows are read whole: sorting ten thousand narrow
     // rows is quick, sorting them joined with their reports is not.
-    let (conditions, binds, joined) = conditions(f, store.dialect());
+    let hits = text_hits(store, f).await?;
+    let (conditions, binds, joined) = conditions(f, store.dialect(), hits.as_ref());
     let join = if joined {
         " JOIN reports r ON r.id = i.report_id"
     } else {
         ""
     };
+    // A few reports' incidents are looked up and sorted; left to itself, SQLite
+    // would walk every incident in number order to spare the sort (`+` stops it).
+    let mut order = f.sort.order_by(f.descending);
+    if matches!(hits, Some(TextHits::Few(_))) && f.sort == Sort::Created {
+        order.insert(0, '+');
+    }
     let sql = format!(
-        "SELECT i.id FROM incidents i{join}{conditions} ORDER BY {} LIMIT {} OFFSET {}",
-        f.sort.order_by(f.descending),
+        "SELECT i.id FROM incidents i{join}{conditions} ORDER BY {order} LIMIT {} OFFSET {}",
         f.limit.clamp(1, 1000),
         f.offset.max(0)
     );
@@ -455,7 +509,8 @@ pub const COUNT_CAP: i64 = 10_000;
 /// How many incidents the filter finds, up to [`COUNT_CAP`] exactly, then
 /// `COUNT_CAP + 1`.
 pub async fn count(store: &Store, f: &Filter) -> Result<i64> {
-    let (conditions, binds, joined) = conditions(f, store.dialect());
+    let hits = text_hits(store, f).await?;
+    let (conditions, binds, joined) = conditions(f, store.dialect(), hits.as_ref());
     let join = if joined {
         " JOIN reports r ON r.id = i.report_id"
     } else {

@@ -462,6 +462,9 @@ pub(crate) async fn merge(c: Ctx, ApiJson(m): ApiJson<MergeBody>) -> Result<Resp
     Ok(Json(incidents::get(c.store(), m.keep).await?).into_response())
 }
 
+/// The longest period statistics are given for.
+pub const MAX_PERIOD_YEARS: u32 = 10;
+
 #[derive(Deserialize)]
 pub struct Period {
     pub from: Option<String>,
@@ -491,6 +494,19 @@ impl Period {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_input",
                 "from must be before to",
+            ));
+        }
+        // Statistics are for periods people compare; a century of rows is not one.
+        let date =
+            |t: &str| chrono::NaiveDate::parse_from_str(t.get(..10).unwrap_or(""), "%Y-%m-%d");
+        if let (Ok(a), Ok(b)) = (date(&from), date(&to))
+            && a.checked_add_months(chrono::Months::new(12 * MAX_PERIOD_YEARS))
+                .is_some_and(|limit| b > limit)
+        {
+            return Err(AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                format!("a period is at most {MAX_PERIOD_YEARS} years"),
             ));
         }
         Ok((from, to))

@@ -212,11 +212,18 @@ both_backends! {
         let rep: Value = http.get(srv.url(&format!("/api/v1/reports/{}", a["report"]))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         assert_eq!((rep["category"].as_str(), rep["proposed_category"].as_str()), (Some("intrusion"), Some("scan")), "both are kept");
 
-        let stats: Value = http.get(srv.url("/api/v1/statistics/incidents?from=2000-01-01&to=2100-01-01")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        let year = chrono::Datelike::year(&chrono::Utc::now());
+        let years = format!("from={}-01-01&to={}-01-01", year - 4, year + 4);
+        let stats: Value = http.get(srv.url(&format!("/api/v1/statistics/incidents?{years}"))).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
         assert_eq!((stats["reports"].as_i64(), stats["incidents"].as_i64()), (Some(2), Some(3)));
         let r = http.get(srv.url("/api/v1/statistics/incidents?from=2020-01-01&to=2019-01-01")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(r.status(), 422);
-        let page = s.client.get(srv.url("/statistics?from=2000-01-01&to=2100-01-01")).send().await.unwrap().text().await.unwrap();
+        // A period over ten years is refused, the limit named.
+        let r = http.get(srv.url("/api/v1/statistics/incidents?from=2000-01-01&to=2100-01-01")).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(r.status(), 422);
+        let e: Value = r.json().await.unwrap();
+        assert!(e["error"]["message"].as_str().unwrap().contains("at most 10 years"), "{e}");
+        let page = s.client.get(srv.url(&format!("/statistics?{years}"))).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("id=\"stats-incidents\">3<"));
     }
 
