@@ -202,12 +202,31 @@ pub async fn profile(store: &Store, indicator: &Indicator) -> Result<Profile> {
         descending: true,
         ..Filter::default()
     };
-    let count = incidents::count(store, &filter).await?;
+    // One walk of the indicator's index range, newest first, up to the cap: the
+    // count, the last seen, and the reports, from the same rows.
+    let (cond, binds) = incident_condition(indicator);
+    let sql = format!(
+        "SELECT i.created_at, i.report_id FROM incidents i WHERE {cond} AND i.exercise = 0 ORDER BY i.id DESC LIMIT {}",
+        COUNT_CAP + 1
+    );
+    let mut q = sqlx::query_as::<_, (String, i64)>(AssertSqlSafe(sql));
+    for b in &binds {
+        q = q.bind(b.clone());
+    }
+    let walked = q.fetch_all(store.pool()).await?;
     let latest_incidents = incidents::list(store, &filter).await?;
-    let (first, last) = incident_span(store, indicator).await?;
-    let incidents = Seen::of(count, first, last);
+    let first = match walked.last() {
+        Some((at, _)) if (walked.len() as i64) <= COUNT_CAP => Some(at.clone()),
+        _ => incident_first(store, indicator).await?,
+    };
+    let incidents = Seen::of(
+        walked.len() as i64,
+        first,
+        walked.first().map(|(at, _)| at.clone()),
+    );
 
-    let (reports, latest_reports) = reports_naming(store, indicator).await?;
+    let (reports, latest_reports) =
+        reports_naming(store, indicator, walked.iter().map(|(_, r)| *r)).await?;
     let (feed_events, feed_days) = feed_days(store, indicator).await?;
     let (notifications, latest_notifications) = notifications(store, indicator).await?;
     Ok(Profile {
@@ -237,41 +256,29 @@ fn incident_condition(indicator: &Indicator) -> (&'static str, Vec<String>) {
     }
 }
 
-/// When the first and the last incident about the indicator came in: the ends of
-/// its index range in number order.
-async fn incident_span(
-    store: &Store,
-    indicator: &Indicator,
-) -> Result<(Option<String>, Option<String>)> {
+/// When the first incident about the indicator came in: the start of its index
+/// range in number order.
+async fn incident_first(store: &Store, indicator: &Indicator) -> Result<Option<String>> {
     let (cond, binds) = incident_condition(indicator);
-    let mut ends = Vec::new();
-    for dir in ["ASC", "DESC"] {
-        let sql = format!(
-            "SELECT i.created_at FROM incidents i WHERE {cond} AND i.exercise = 0 ORDER BY i.id {dir} LIMIT 1"
-        );
-        let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
-        for b in &binds {
-            q = q.bind(b.clone());
-        }
-        ends.push(q.fetch_optional(store.pool()).await?);
+    let sql = format!(
+        "SELECT i.created_at FROM incidents i WHERE {cond} AND i.exercise = 0 ORDER BY i.id ASC LIMIT 1"
+    );
+    let mut q = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql));
+    for b in &binds {
+        q = q.bind(b.clone());
     }
-    let last = ends.pop().flatten();
-    Ok((ends.pop().flatten(), last))
+    Ok(q.fetch_optional(store.pool()).await?)
 }
 
 /// Reports that opened an incident about the indicator, and (for an address or a
 /// domain) reports whose text names it, found in the full-text index.
-async fn reports_naming(store: &Store, indicator: &Indicator) -> Result<(Seen, Vec<ReportRow>)> {
+async fn reports_naming(
+    store: &Store,
+    indicator: &Indicator,
+    opened: impl Iterator<Item = i64>,
+) -> Result<(Seen, Vec<ReportRow>)> {
     let cap = COUNT_CAP + 1;
-    let (cond, binds) = incident_condition(indicator);
-    let sql = format!(
-        "SELECT i.report_id FROM incidents i WHERE {cond} AND i.exercise = 0 ORDER BY i.id DESC LIMIT {cap}"
-    );
-    let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
-    for b in &binds {
-        q = q.bind(b.clone());
-    }
-    let mut ids: BTreeSet<i64> = q.fetch_all(store.pool()).await?.into_iter().collect();
+    let mut ids: BTreeSet<i64> = opened.collect();
     let words = match indicator {
         Indicator::Ip(ip) => Some(vec![vec![search::ip_token(*ip)]]),
         Indicator::Domain(d) => Some(vec![
