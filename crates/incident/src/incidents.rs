@@ -457,11 +457,25 @@ fn conditions(
 }
 
 pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
+    let hits = text_hits(store, f).await?;
+    list_with(store, f, hits.as_ref()).await
+}
+
+/// A page of the queue and how many the filter finds (as [`count`] says it), the
+/// full-text index read once for both.
+pub async fn page(store: &Store, f: &Filter) -> Result<(i64, Vec<Incident>)> {
+    let hits = text_hits(store, f).await?;
+    Ok((
+        count_with(store, f, hits.as_ref()).await?,
+        list_with(store, f, hits.as_ref()).await?,
+    ))
+}
+
+async fn list_with(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result<Vec<Incident>> {
     // The page is chosen on the incidents alone (and the reports only when the text
     // search reads them), then its rows are read whole: sorting ten thousand narrow
     // rows is quick, sorting them joined with their reports is not.
-    let hits = text_hits(store, f).await?;
-    let (conditions, binds, joined) = conditions(f, store.dialect(), hits.as_ref());
+    let (conditions, binds, joined) = conditions(f, store.dialect(), hits);
     let join = if joined {
         " JOIN reports r ON r.id = i.report_id"
     } else {
@@ -510,7 +524,11 @@ pub const COUNT_CAP: i64 = 10_000;
 /// `COUNT_CAP + 1`.
 pub async fn count(store: &Store, f: &Filter) -> Result<i64> {
     let hits = text_hits(store, f).await?;
-    let (conditions, binds, joined) = conditions(f, store.dialect(), hits.as_ref());
+    count_with(store, f, hits.as_ref()).await
+}
+
+async fn count_with(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result<i64> {
+    let (conditions, binds, joined) = conditions(f, store.dialect(), hits);
     let join = if joined {
         " JOIN reports r ON r.id = i.report_id"
     } else {

@@ -1631,7 +1631,6 @@ async fn file_report(
         events: found.events.iter().take(1000).cloned().collect(),
     };
 
-    let indicators = serde_json::to_string(&capped).unwrap_or_default();
     let row = json!({
         "id": id,
         "reporter_name": parsed.reporter.name,
@@ -1652,7 +1651,7 @@ async fn file_report(
         "rsit_type": class.rsit.1,
         "scanned_ports": serde_json::to_string(&class.scanned_ports).unwrap_or_default(),
         "comprehensive_scan": class.comprehensive_scan as i64,
-        "indicators": indicators,
+        "indicators": serde_json::to_string(&capped).unwrap_or_default(),
         "warnings": serde_json::to_string(&parsed.warnings).unwrap_or_default(),
         "intake_address": parsed.delivered_to.as_deref().map(str::to_ascii_lowercase),
         "search": crate::search::index_text(
@@ -1661,7 +1660,7 @@ async fn file_report(
                 parsed.subject.as_deref().unwrap_or(""),
                 truncate(&parsed.text, 1 << 20)
             ),
-            Some(&indicators),
+            capped.ips.iter().map(|i| i.ip),
         ),
     });
     match filed {

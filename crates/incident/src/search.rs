@@ -279,9 +279,19 @@ pub fn ip_token(ip: std::net::IpAddr) -> String {
 }
 
 /// A report's text as the index keeps it: [`search_text`], then an [`ip_token`]
-/// for each address the report names (`indicators` as the report row keeps them:
-/// a JSON object whose `ips` are `{"ip": …}`).
-pub fn index_text(text: &str, indicators: Option<&str>) -> String {
+/// for each address the report names.
+pub fn index_text(text: &str, ips: impl IntoIterator<Item = std::net::IpAddr>) -> String {
+    let mut out = search_text(text);
+    for ip in ips {
+        out.push(' ');
+        out.push_str(&ip_token(ip));
+    }
+    out
+}
+
+/// The addresses a report row's `indicators` (JSON, `ips` as `{"ip": …}`) name;
+/// none when it does not read.
+fn named_ips(indicators: Option<&str>) -> Vec<std::net::IpAddr> {
     #[derive(serde::Deserialize)]
     struct Named {
         ip: std::net::IpAddr,
@@ -291,16 +301,10 @@ pub fn index_text(text: &str, indicators: Option<&str>) -> String {
         #[serde(default)]
         ips: Vec<Named>,
     }
-    let mut out = search_text(text);
-    let ips = indicators
+    indicators
         .and_then(|i| serde_json::from_str::<Kept>(i).ok())
-        .map(|k| k.ips)
-        .unwrap_or_default();
-    for named in ips {
-        out.push(' ');
-        out.push_str(&ip_token(named.ip));
-    }
-    out
+        .map(|k| k.ips.into_iter().map(|n| n.ip).collect())
+        .unwrap_or_default()
 }
 
 /// The full-text condition for the terms, as the dialect's index reads it: FTS5's
@@ -349,7 +353,7 @@ pub async fn backfill(store: &Store, limit: i64) -> Result<usize> {
                     subject.as_deref().unwrap_or(""),
                     body.as_deref().unwrap_or("")
                 ),
-                indicators.as_deref(),
+                named_ips(indicators.as_deref()),
             );
             index_report(&mut tx, *id, &text).await?;
         }
@@ -504,6 +508,17 @@ mod tests {
             let cut = search_text(&t);
             proptest::prop_assert!(!cut.contains("  "));
         }
+    }
+
+    #[test]
+    fn an_address_is_one_word_in_the_index_however_it_is_written() {
+        let a = index_text(
+            "seen",
+            named_ips(Some(r#"{"ips":[{"ip":"2001:db8::1","role":"source"}]}"#)),
+        );
+        let b: std::net::IpAddr = "2001:0db8:0:0::1".parse().unwrap();
+        assert!(a.ends_with(&ip_token(b)), "{a}");
+        assert_eq!(index_text("seen", named_ips(Some("not json"))), "seen");
     }
 
     #[test]

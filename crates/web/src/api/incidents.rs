@@ -397,8 +397,8 @@ pub(crate) async fn list(ctx: Ctx, Query(q): Query<ListQuery>) -> Result<Respons
         ctx.state.config.server.team_zone(),
     )?;
     let store = ctx.settled().await?;
-    let total = incidents::count(store, &filter).await?;
-    let mut response = Json(incidents::list(store, &filter).await?).into_response();
+    let (total, list) = incidents::page(store, &filter).await?;
+    let mut response = Json(list).into_response();
     // The body stays the list it always was; the total rides beside it, exact up
     // to 10,000 and said to be more beyond.
     response

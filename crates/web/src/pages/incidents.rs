@@ -530,10 +530,7 @@ pub(crate) async fn queue(page: Page, Query(q): Query<ListQuery>) -> Result<Resp
     let (total, list) = if search_error.is_some() {
         (0, Vec::new())
     } else {
-        (
-            incidents::count(store, &filter).await?,
-            incidents::list(store, &filter).await?,
-        )
+        incidents::page(store, &filter).await?
     };
     let coordinators = incidents::coordinators(page.store()).await?;
     let me = page.user()?.id;
