@@ -1291,11 +1291,29 @@ async fn import(
     if settled > 0 {
         say!("renkei: due times worked out for {settled} incidents");
     }
+    after_bulk_import(store).await?;
     Ok(if all_fine {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
     })
+}
+
+/// What a bulk import leaves settled before it returns, so that a server's first
+/// requests after it do not pay for it: the statistics of the days it wrote are
+/// recounted into their summaries, and PostgreSQL's planner learns the tables' new
+/// sizes ([`Store::analyze`]).
+async fn after_bulk_import(store: &Store) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let days = renkei_incident::summaries::refresh(store, None).await?;
+    if days > 0 {
+        say!(
+            "renkei: statistics recounted for {days} days in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    store.analyze().await?;
+    Ok(())
 }
 
 async fn enrich(store: &Store, cmd: EnrichCommand) -> anyhow::Result<ExitCode> {
@@ -1436,6 +1454,7 @@ async fn import_feed(
         line["file"] = serde_json::Value::String(shown);
         out!("{line}");
     }
+    after_bulk_import(store).await?;
     Ok(if all_fine {
         ExitCode::SUCCESS
     } else {

@@ -243,6 +243,19 @@ impl Store {
         Ok(done)
     }
 
+    /// After a bulk load, brings PostgreSQL's planner statistics up to date: autovacuum
+    /// analyses a table only some time after it grew, and until then the planner
+    /// guesses from an empty table (measured at a million incidents: an address
+    /// search by parallel sequential scan in 302 ms, by index in 5.2 ms after
+    /// `ANALYZE`). SQLite's plans for these queries come from its indexes alone, so
+    /// nothing is done there.
+    pub async fn analyze(&self) -> Result<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("ANALYZE").execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
     /// The number of migrations each dialect embeds; they are kept in step.
     pub fn migration_counts() -> (usize, usize) {
         (

@@ -668,14 +668,6 @@ fn escalation_text(
     )
 }
 
-/// Times to first response and to close of the incidents created in a period, in
-/// seconds: the quarterly report's median and 90th percentile.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Durations {
-    pub first_response: Vec<i64>,
-    pub close: Vec<i64>,
-}
-
 /// The `p`-th percentile (nearest rank) of sorted values.
 pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     if sorted.is_empty() {
@@ -683,34 +675,6 @@ pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-/// Times to first response and to close for incidents created in `[from, to)`.
-pub async fn durations(store: &Store, from: &str, to: &str) -> Result<Durations> {
-    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT created_at, first_response_at, closed_at FROM incidents
-         WHERE created_at >= $1 AND created_at < $2 AND state NOT IN ('rejected', 'duplicate') AND exercise = 0",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(store.pool())
-    .await?;
-    let mut d = Durations::default();
-    for (created, first, closed) in rows {
-        let Some(created) = time::parse(&created) else {
-            continue;
-        };
-        let after = |t: &Option<String>| {
-            t.as_deref()
-                .and_then(time::parse)
-                .map(|t| (t - created).num_seconds().max(0))
-        };
-        d.first_response.extend(after(&first));
-        d.close.extend(after(&closed));
-    }
-    d.first_response.sort_unstable();
-    d.close.sort_unstable();
-    Ok(d)
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@
 //! - `exercise`: drills, listed apart, never counted, their mail to the sink.
 //! - `search`: the queue's query language and the keys that let it use indexes.
 //! - `indicators`: everything about one address, AS or domain, for its page.
-//! - `stats`: statistics for any period.
+//! - `stats`: statistics for any period, added up by `summaries` from counts kept
+//!   per day and month.
 //! - `views`: a coordinator's own saved views of the queue.
 
 pub mod classify;
@@ -35,6 +36,7 @@ pub mod reports;
 pub mod search;
 pub mod stats;
 pub mod status;
+pub mod summaries;
 pub mod takedowns;
 pub mod views;
 
@@ -86,6 +88,24 @@ impl From<renkei_enrich::EnrichError> for IncidentError {
 }
 
 impl IncidentError {
+    /// Another transaction wrote the same rows first (PostgreSQL's serialization
+    /// failure or a key written by both; SQLite busy): the loser's work is rolled back
+    /// whole and may be done again later.
+    pub fn is_contended(&self) -> bool {
+        let code = |e: &sqlx::Error| match e {
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| matches!(c.as_ref(), "40001" | "40P01" | "23505")),
+            _ => false,
+        };
+        self.is_busy()
+            || match self {
+                IncidentError::Database(e) => code(e),
+                IncidentError::Core(CoreError::Database(e)) => code(e),
+                _ => false,
+            }
+    }
+
     /// The database was busy or locked by another writer (`renkei serve` on the
     /// same SQLite file, past the busy timeout): trying again later may work.
     pub fn is_busy(&self) -> bool {

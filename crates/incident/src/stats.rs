@@ -1,14 +1,16 @@
 //! Statistics for any period, in the shapes the quarterly report prints: reports
 //! received, incidents counted by address, reports by category per month, reporters by
 //! top-level domain, scanned ports (with comprehensive scans counted apart), inquiries.
+//! The counts come from [`crate::summaries`]; takedowns and referrals, a handful a
+//! day, from their rows.
 
 use std::collections::BTreeMap;
 
 use renkei_core::Store;
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::Result;
+use crate::summaries::{self, dim, key};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Count {
@@ -77,152 +79,98 @@ impl Spread {
     pub fn hours(secs: Option<i64>) -> Option<String> {
         secs.map(|s| format!("{:.1}", s as f64 / 3600.0))
     }
-
-    fn of(sorted: &[i64]) -> Spread {
-        Spread {
-            count: sorted.len() as i64,
-            median_secs: crate::clocks::percentile(sorted, 50.0),
-            p90_secs: crate::clocks::percentile(sorted, 90.0),
-        }
-    }
 }
 
 /// Reports received in each month (UTC) before `to`, counted as [`statistics`]
 /// counts them (mails that joined a thread, reports not yet read and inquiries left
 /// out), oldest first: a figure's history, to name a record.
 pub async fn reports_by_month(store: &Store, to: &str) -> Result<Vec<(String, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT substr(received_at, 1, 7) AS month, COUNT(*) AS n FROM reports
-         WHERE received_at < $1 AND status NOT IN ('threaded', 'needs_review', 'received')
-         AND exercise = 0 AND COALESCE(category, proposed_category, 'other') <> 'inquiry'
-         GROUP BY substr(received_at, 1, 7) ORDER BY month",
-    )
-    .bind(to)
-    .fetch_all(store.pool())
-    .await?)
+    let Some(first) = earliest_report_at(store).await? else {
+        return Ok(Vec::new());
+    };
+    let mut months: BTreeMap<String, i64> = BTreeMap::new();
+    for ((month, _), n) in summaries::read(store, &first, to).await?.by_month {
+        *months.entry(month).or_default() += n;
+    }
+    Ok(months.into_iter().filter(|(_, n)| *n > 0).collect())
 }
 
+/// The statistics of `[from, to)` (RFC 3339), added up from the day and month
+/// summaries where they are up to date and from the rows where they are not
+/// ([`summaries::read`]).
 pub async fn statistics(store: &Store, from: &str, to: &str) -> Result<Statistics> {
-    let rows = sqlx::query(
-        "SELECT received_at, status, COALESCE(category, proposed_category) AS category, reporter_tld, scanned_ports, comprehensive_scan,
-                channel, intake_address
-         FROM reports WHERE received_at >= $1 AND received_at < $2 AND exercise = 0",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_all(store.pool())
-    .await?;
-    let mut by_category: BTreeMap<String, i64> = BTreeMap::new();
-    let mut by_month: BTreeMap<(String, String), i64> = BTreeMap::new();
-    let mut tlds: BTreeMap<String, i64> = BTreeMap::new();
-    let mut ports: BTreeMap<u16, i64> = BTreeMap::new();
-    let mut channels: BTreeMap<String, i64> = BTreeMap::new();
-    let mut intake: BTreeMap<String, i64> = BTreeMap::new();
-    let (mut reports, mut inquiries, mut comprehensive, mut needs_review) = (0, 0, 0, 0);
-    for r in &rows {
-        let status: String = r.try_get("status")?;
-        match status.as_str() {
-            "threaded" => continue,
-            "needs_review" | "received" => {
-                needs_review += 1;
-                continue;
-            }
-            _ => {}
-        }
-        let category: String = r
-            .try_get::<Option<String>, _>("category")?
-            .unwrap_or_else(|| "other".into());
-        *channels.entry(r.try_get("channel")?).or_default() += 1;
-        if let Some(a) = r.try_get::<Option<String>, _>("intake_address")? {
-            *intake.entry(a).or_default() += 1;
-        }
-        if category == "inquiry" {
-            inquiries += 1;
-            continue;
-        }
-        reports += 1;
-        let received: String = r.try_get("received_at")?;
-        *by_category.entry(category.clone()).or_default() += 1;
-        *by_month
-            .entry((
-                received.get(..7).unwrap_or("").to_string(),
-                category.clone(),
-            ))
-            .or_default() += 1;
-        let tld = r
-            .try_get::<Option<String>, _>("reporter_tld")?
-            .unwrap_or_else(|| "(unknown)".into());
-        *tlds.entry(tld).or_default() += 1;
-        if category == "scan" {
-            if r.try_get::<i64, _>("comprehensive_scan")? != 0 {
-                comprehensive += 1;
-            } else {
-                let list: Vec<u16> =
-                    serde_json::from_str(&r.try_get::<String, _>("scanned_ports")?)
-                        .unwrap_or_default();
-                for p in list {
-                    *ports.entry(p).or_default() += 1;
-                }
-            }
-        }
-    }
-    let incidents: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM incidents i JOIN reports r ON r.id = i.report_id WHERE r.received_at >= $1 AND r.received_at < $2 AND i.exercise = 0",
-    )
-    .bind(from)
-    .bind(to)
-    .fetch_one(store.pool())
-    .await?;
-    let sorted = |m: BTreeMap<String, i64>| {
-        let mut v: Vec<Count> = m
-            .into_iter()
-            .map(|(key, count)| Count { key, count })
+    let t = summaries::read(store, from, to).await?;
+    let sorted = |dim: &str| {
+        let mut v: Vec<Count> = t
+            .of(dim)
+            .filter(|(_, n)| *n != 0)
+            .map(|(key, count)| Count {
+                key: key.to_string(),
+                count,
+            })
             .collect();
         v.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
         v
     };
-    let mut scanned: Vec<PortCount> = ports
-        .into_iter()
-        .map(|(port, count)| PortCount { port, count })
+    let mut scanned: Vec<PortCount> = t
+        .of(dim::PORT)
+        .filter_map(|(port, count)| {
+            Some(PortCount {
+                port: port.parse().ok()?,
+                count,
+            })
+        })
+        .filter(|p| p.count != 0)
         .collect();
     scanned.sort_by(|a, b| b.count.cmp(&a.count).then(a.port.cmp(&b.port)));
-    let times = crate::clocks::durations(store, from, to).await?;
+    let spread = |dim: &str| {
+        let h = t.histogram(dim);
+        Spread {
+            count: h.iter().map(|(_, n)| n).sum(),
+            median_secs: summaries::percentile(&h, 50.0),
+            p90_secs: summaries::percentile(&h, 90.0),
+        }
+    };
+    let referrals = sqlx::query_as::<_, (String, i64)>(
+        "SELECT o.name, COUNT(*) FROM message_referrals m JOIN organizations o ON o.id = m.org_id
+         WHERE m.created_at >= $1 AND m.created_at < $2 GROUP BY o.name",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(store.pool())
+    .await?;
+    let mut referrals: Vec<Count> = referrals
+        .into_iter()
+        .map(|(key, count)| Count { key, count })
+        .collect();
+    referrals.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
     Ok(Statistics {
         from: from.to_string(),
         to: to.to_string(),
-        reports,
-        incidents,
-        inquiries,
-        by_category: sorted(by_category),
-        by_month: by_month
-            .into_iter()
+        reports: t.get(dim::TOTAL, key::REPORTS),
+        incidents: t.get(dim::TOTAL, key::INCIDENTS),
+        inquiries: t.get(dim::TOTAL, key::INQUIRIES),
+        by_category: sorted(dim::CATEGORY),
+        by_month: t
+            .by_month
+            .iter()
+            .filter(|(_, n)| **n != 0)
             .map(|((month, category), count)| MonthCategory {
-                month,
-                category,
-                count,
+                month: month.clone(),
+                category: category.clone(),
+                count: *count,
             })
             .collect(),
-        reporter_tlds: sorted(tlds),
+        reporter_tlds: sorted(dim::TLD),
         scanned_ports: scanned,
-        comprehensive_scans: comprehensive,
-        needs_review,
-        by_channel: sorted(channels),
-        by_intake_address: sorted(intake),
-        time_to_first_response: Spread::of(&times.first_response),
-        time_to_close: Spread::of(&times.close),
+        comprehensive_scans: t.get(dim::TOTAL, key::COMPREHENSIVE),
+        needs_review: t.get(dim::TOTAL, key::NEEDS_REVIEW),
+        by_channel: sorted(dim::CHANNEL),
+        by_intake_address: sorted(dim::INTAKE),
+        time_to_first_response: spread(dim::FIRST_RESPONSE),
+        time_to_close: spread(dim::CLOSE),
         takedowns: crate::takedowns::counts(store, from, to).await?,
-        referrals: sorted(
-            sqlx::query_as::<_, (String, i64)>(
-                "SELECT o.name, COUNT(*) FROM message_referrals m JOIN organizations o ON o.id = m.org_id
-                 WHERE m.created_at >= $1 AND m.created_at < $2 GROUP BY o.name",
-            )
-            .bind(from)
-            .bind(to)
-            .fetch_all(store.pool())
-            .await?
-            .into_iter()
-            .collect(),
-        ),
+        referrals,
     })
 }
 

@@ -471,7 +471,7 @@ fn trend_worker(
 /// contacts whose keys expire within 30 days; tells finders whose notes came out;
 /// tells the administrators of sensors silent for a day (one node at a time, so
 /// that nobody gets the same mail twice); makes rows from before search keys
-/// existed searchable.
+/// existed searchable; recounts the statistics summaries of days written since.
 fn clock_worker(
     state: &AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -541,9 +541,14 @@ fn clock_worker(
             if let Err(e) = renkei_incident::indicators::merge_finished(store).await {
                 tracing::warn!(error = %e, "staged feed sightings not merged; will retry");
             }
-            // Feed files whose node stopped before their sightings were merged.
-            if let Err(e) = renkei_incident::indicators::merge_finished(store).await {
-                tracing::warn!(error = %e, "staged feed sightings not merged; will retry");
+            // Days whose statistics changed are recounted into their summaries; until
+            // then the statistics count them from their rows.
+            match renkei_incident::summaries::refresh(store, Some(Duration::from_secs(20))).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(days = n, "statistics summaries recounted"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "statistics summaries not recounted; will retry")
+                }
             }
             // Feed events and sensor listings kept before indicator pages existed.
             match renkei_incident::indicators::backfill(store, 500).await {

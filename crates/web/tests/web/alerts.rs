@@ -326,7 +326,11 @@ both_backends! {
         browser.click("#publish-alert").await;
         browser.wait_text("#alert-status", "Published").await;
         assert_eq!(browser.text("#alert-body h2").await, "What to do");
-        assert!(browser.text("#alert-history").await.contains(&chrono::Utc::now().format("%Y-%m-%d").to_string()));
+        // The history is dated in the team's zone (JST by default), which is a day ahead of UTC
+        // from 15:00 UTC on.
+        let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+        let today = chrono::Utc::now().with_timezone(&jst).format("%Y-%m-%d").to_string();
+        assert!(browser.text("#alert-history").await.contains(&today));
         browser.quit().await;
 
         let public = srv.client().get(srv.url(&format!("/alerts/{number}?lang=en"))).send().await.unwrap();

@@ -335,10 +335,10 @@ async fn clocks(backend: Backend) {
         "{stats}"
     );
     assert_eq!(stats["time_to_close"]["count"], 1);
-    assert!(
-        near(&stats["time_to_close"]["p90_secs"], (5 + 73 + 49) * HOUR),
-        "{stats}"
-    );
+    // Beyond a day the summaries keep durations in steps of 0.5 %, so within 0.25 %.
+    let close = (5 + 73 + 49) * HOUR;
+    let p90 = stats["time_to_close"]["p90_secs"].as_i64().unwrap();
+    assert!((p90 - close).abs() * 400 <= close, "{stats}");
     // Reopened, the clocks start again and nothing is reminded twice by accident.
     let (status, _) = d
         .call(
