@@ -471,7 +471,100 @@ pub async fn page(store: &Store, f: &Filter) -> Result<(i64, Vec<Incident>)> {
     ))
 }
 
+/// A common word's page in the queue's default order (newest first): the newest
+/// incidents the other conditions find are read a window at a time, and kept when
+/// their report matches, the full-text index asked only about the span of reports
+/// the window holds. The window grows eightfold until the page is full. `None` when
+/// the word is too rare among the newest for windows to pay (the caller then reads
+/// every match).
+async fn newest_matching(
+    store: &Store,
+    f: &Filter,
+    text: &[Vec<String>],
+) -> Result<Option<Vec<i64>>> {
+    let (limit, offset) = (f.limit.clamp(1, 1000) as usize, f.offset.max(0) as usize);
+    let want = limit + offset;
+    let (conditions, binds, joined) = conditions(f, store.dialect(), None);
+    let join = if joined {
+        " JOIN reports r ON r.id = i.report_id"
+    } else {
+        ""
+    };
+    let matcher = crate::search::text_match(store.dialect(), text);
+    let in_span = match store.dialect() {
+        renkei_core::store::Dialect::Sqlite => {
+            "SELECT rowid FROM report_search WHERE report_search MATCH $1 AND rowid >= $2 AND rowid <= $3"
+        }
+        renkei_core::store::Dialect::Postgres => {
+            "SELECT report_id FROM report_search WHERE body @@ to_tsquery('simple', $1) AND report_id >= $2 AND report_id <= $3"
+        }
+    };
+    let mut window = want * 8;
+    while window <= 100_000 {
+        let sql = format!(
+            "SELECT i.id, i.report_id FROM incidents i{join}{conditions} ORDER BY i.id DESC LIMIT {window}"
+        );
+        let mut q = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql));
+        for b in &binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t.clone()),
+                Bind::Int(i) => q.bind(*i),
+            };
+        }
+        let rows = q.fetch_all(store.pool()).await?;
+        let (Some(lo), Some(hi)) = (
+            rows.iter().map(|r| r.1).min(),
+            rows.iter().map(|r| r.1).max(),
+        ) else {
+            return Ok(Some(Vec::new()));
+        };
+        let matched: std::collections::HashSet<i64> = sqlx::query_scalar::<_, i64>(in_span)
+            .bind(&matcher)
+            .bind(lo)
+            .bind(hi)
+            .fetch_all(store.pool())
+            .await?
+            .into_iter()
+            .collect();
+        let found: Vec<i64> = rows
+            .iter()
+            .filter(|r| matched.contains(&r.1))
+            .map(|r| r.0)
+            .collect();
+        if found.len() >= want || rows.len() < window {
+            return Ok(Some(found.into_iter().skip(offset).take(limit).collect()));
+        }
+        window *= 8;
+    }
+    Ok(None)
+}
+
 async fn list_with(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result<Vec<Incident>> {
+    let newest = match (hits, f.search.as_ref()) {
+        (Some(TextHits::Many), Some(q)) if f.sort == Sort::Created && f.descending => {
+            newest_matching(store, f, &q.text).await?
+        }
+        _ => None,
+    };
+    let ids = match newest {
+        Some(ids) => ids,
+        None => page_ids(store, f, hits).await?,
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let rows = sqlx::query_as::<_, Incident>(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM incidents i JOIN reports r ON r.id = i.report_id WHERE i.id IN ({list})"
+    )))
+    .fetch_all(store.pool())
+    .await?;
+    let mut by_id: std::collections::HashMap<i64, Incident> =
+        rows.into_iter().map(|i| (i.id, i)).collect();
+    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+}
+
+async fn page_ids(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result<Vec<i64>> {
     // The page is chosen on the incidents alone (and the reports only when the text
     // search reads them), then its rows are read whole: sorting ten thousand narrow
     // rows is quick, sorting them joined with their reports is not.
@@ -499,19 +592,7 @@ async fn list_with(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result
             Bind::Int(i) => q.bind(i),
         };
     }
-    let ids = q.fetch_all(store.pool()).await?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let rows = sqlx::query_as::<_, Incident>(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM incidents i JOIN reports r ON r.id = i.report_id WHERE i.id IN ({list})"
-    )))
-    .fetch_all(store.pool())
-    .await?;
-    let mut by_id: std::collections::HashMap<i64, Incident> =
-        rows.into_iter().map(|i| (i.id, i)).collect();
-    Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+    Ok(q.fetch_all(store.pool()).await?)
 }
 
 /// How many incidents the filter finds, over all pages.
@@ -528,14 +609,33 @@ pub async fn count(store: &Store, f: &Filter) -> Result<i64> {
 }
 
 async fn count_with(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result<i64> {
-    let (conditions, binds, joined) = conditions(f, store.dialect(), hits);
+    let sqlite_many = store.dialect() == renkei_core::store::Dialect::Sqlite
+        && matches!(hits, Some(TextHits::Many));
+    // A common word on SQLite: its matches are walked in the index's order, each
+    // report's incidents found through their index, until the cap; asked the other
+    // way round, SQLite first gathers every match (133,000 reports for "password"
+    // in bench/national-scale.sh).
+    let (mut conditions, mut binds, joined) =
+        conditions(f, store.dialect(), if sqlite_many { None } else { hits });
     let join = if joined {
         " JOIN reports r ON r.id = i.report_id"
     } else {
         ""
     };
+    let mut from = format!("incidents i{join}");
+    if let (true, Some(q)) = (sqlite_many, f.search.as_ref()) {
+        binds.push(Bind::Text(crate::search::text_match(
+            store.dialect(),
+            &q.text,
+        )));
+        from = format!("report_search CROSS JOIN {from}");
+        conditions.push_str(&format!(
+            " AND i.report_id = report_search.rowid AND report_search MATCH ${}",
+            binds.len()
+        ));
+    }
     let sql = format!(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM incidents i{join}{conditions} LIMIT {}) AS found",
+        "SELECT COUNT(*) FROM (SELECT 1 FROM {from}{conditions} LIMIT {}) AS found",
         COUNT_CAP + 1
     );
     let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
