@@ -268,18 +268,32 @@ async fn text_hits(store: &Store, f: &Filter) -> Result<Option<TextHits>> {
         return Ok(None);
     };
     let cap = COUNT_CAP + 1;
+    let matcher = crate::search::text_match(store.dialect(), &q.text);
+    // Counted in the database first, in the index's own order: handing ten thousand
+    // numbers over only to learn there are many cost more than the rest of a
+    // common word's page.
     let sql = match store.dialect() {
-        renkei_core::store::Dialect::Sqlite => format!(
-            "SELECT rowid FROM report_search WHERE report_search MATCH $1 ORDER BY rowid DESC LIMIT {cap}"
-        ),
+        renkei_core::store::Dialect::Sqlite => {
+            format!("SELECT rowid FROM report_search WHERE report_search MATCH $1 LIMIT {cap}")
+        }
         renkei_core::store::Dialect::Postgres => format!(
             "SELECT report_id FROM report_search WHERE body @@ to_tsquery('simple', $1) LIMIT {cap}"
         ),
     };
+    let found: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM ({sql}) AS found"
+    )))
+    .bind(&matcher)
+    .fetch_one(store.pool())
+    .await?;
+    if found >= cap {
+        return Ok(Some(TextHits::Many));
+    }
     let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
-        .bind(crate::search::text_match(store.dialect(), &q.text))
+        .bind(&matcher)
         .fetch_all(store.pool())
         .await?;
+    // Reports that came in between the two reads may have made it many after all.
     Ok(Some(if ids.len() as i64 >= cap {
         TextHits::Many
     } else {
@@ -458,17 +472,16 @@ fn conditions(
 
 pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
     let hits = text_hits(store, f).await?;
-    list_with(store, f, hits.as_ref()).await
+    list_with(store, f, hits.as_ref(), false).await
 }
 
 /// A page of the queue and how many the filter finds (as [`count`] says it), the
 /// full-text index read once for both.
 pub async fn page(store: &Store, f: &Filter) -> Result<(i64, Vec<Incident>)> {
     let hits = text_hits(store, f).await?;
-    Ok((
-        count_with(store, f, hits.as_ref()).await?,
-        list_with(store, f, hits.as_ref()).await?,
-    ))
+    let count = count_with(store, f, hits.as_ref()).await?;
+    let broad = count > COUNT_CAP;
+    Ok((count, list_with(store, f, hits.as_ref(), broad).await?))
 }
 
 /// A common word's page in the queue's default order (newest first): the newest
@@ -539,7 +552,13 @@ async fn newest_matching(
     Ok(None)
 }
 
-async fn list_with(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result<Vec<Incident>> {
+/// `broad`: the filter finds more than [`COUNT_CAP`] (as the count just said).
+async fn list_with(
+    store: &Store,
+    f: &Filter,
+    hits: Option<&TextHits>,
+    broad: bool,
+) -> Result<Vec<Incident>> {
     let newest = match (hits, f.search.as_ref()) {
         (Some(TextHits::Many), Some(q)) if f.sort == Sort::Created && f.descending => {
             newest_matching(store, f, &q.text).await?
@@ -548,7 +567,7 @@ async fn list_with(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result
     };
     let ids = match newest {
         Some(ids) => ids,
-        None => page_ids(store, f, hits).await?,
+        None => page_ids(store, f, hits, broad).await?,
     };
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -564,7 +583,12 @@ async fn list_with(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result
     Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
-async fn page_ids(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result<Vec<i64>> {
+async fn page_ids(
+    store: &Store,
+    f: &Filter,
+    hits: Option<&TextHits>,
+    broad: bool,
+) -> Result<Vec<i64>> {
     // The page is chosen on the incidents alone (and the reports only when the text
     // search reads them), then its rows are read whole: sorting ten thousand narrow
     // rows is quick, sorting them joined with their reports is not.
@@ -574,16 +598,42 @@ async fn page_ids(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result<
     } else {
         ""
     };
+    let (limit, offset) = (f.limit.clamp(1, 1000), f.offset.max(0));
+    let newest_first = f.sort == Sort::Created && f.descending;
+    // More than ten thousand found, newest first: the page is most often among the
+    // newest incidents, so those are read first, each checked against the filter.
+    // When they do not fill it (an old range of addresses), the filter's own index
+    // is read whole and sorted, never the incidents walked back by number past
+    // everything newer: measured 1.8 s on PostgreSQL for an old /16.
+    if broad && newest_first && !matches!(hits, Some(TextHits::Few(_))) {
+        let test = conditions.trim_start().trim_start_matches("WHERE");
+        let sql = format!(
+            "SELECT id FROM (SELECT i.id AS id, CASE WHEN {test} THEN 1 ELSE 0 END AS ok FROM incidents i{join} ORDER BY i.id DESC LIMIT {NEWEST_PROBE}) AS w
+             WHERE ok = 1 ORDER BY id DESC LIMIT {limit} OFFSET {offset}"
+        );
+        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
+        for b in &binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t.clone()),
+                Bind::Int(i) => q.bind(*i),
+            };
+        }
+        let ids = q.fetch_all(store.pool()).await?;
+        if ids.len() as i64 == limit {
+            return Ok(ids);
+        }
+    }
     // A few reports' incidents are looked up and sorted; left to itself, SQLite
     // would walk every incident in number order to spare the sort (`+` stops it).
+    // The same for a broad filter the newest did not satisfy (above).
     let mut order = f.sort.order_by(f.descending);
-    if matches!(hits, Some(TextHits::Few(_))) && f.sort == Sort::Created {
-        order.insert(0, '+');
+    if f.sort == Sort::Created
+        && (matches!(hits, Some(TextHits::Few(_))) || (broad && newest_first))
+    {
+        order = format!("i.id + 0 {}", if f.descending { "DESC" } else { "ASC" });
     }
     let sql = format!(
-        "SELECT i.id FROM incidents i{join}{conditions} ORDER BY {order} LIMIT {} OFFSET {}",
-        f.limit.clamp(1, 1000),
-        f.offset.max(0)
+        "SELECT i.id FROM incidents i{join}{conditions} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
     );
     let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
     for b in binds {
@@ -594,6 +644,10 @@ async fn page_ids(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Result<
     }
     Ok(q.fetch_all(store.pool()).await?)
 }
+
+/// How many of the newest incidents a broad filter's page is looked for among
+/// before the filter's own index is read.
+const NEWEST_PROBE: i64 = 5_000;
 
 /// How many incidents the filter finds, over all pages.
 /// The most [`count`] counts exactly; beyond it says `COUNT_CAP + 1` ("more than

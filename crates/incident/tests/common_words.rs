@@ -1,6 +1,7 @@
-//! A word in more than ten thousand reports takes the queue's other road (windows of
-//! the newest incidents, the count walked from the index): it must find exactly
-//! what the plain query finds, page for page, on SQLite and on PostgreSQL.
+//! A word in more than ten thousand reports, or a range of more than ten thousand
+//! incidents, takes the queue's other roads (windows of the newest incidents, the
+//! count walked from the index, the newest walked by number): they must find
+//! exactly what the plain query finds, page for page, on SQLite and on PostgreSQL.
 
 use renkei_core::audit::Actor;
 use renkei_core::store::Dialect;
@@ -98,6 +99,19 @@ both_backends! {
         let (_, ids) = page(&srv, "legacy", 0, 50).await;
         assert_eq!(ids, legacy[..50].to_vec());
 
+        // A range holding every address: more than the cap, read newest first (the
+        // second page lies beyond the newest five thousand looked at first).
+        let everything: Vec<i64> = sqlx::query_scalar("SELECT id FROM incidents WHERE exercise = 0 ORDER BY id DESC")
+            .fetch_all(srv.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(everything.len(), MAILS);
+        for offset in [0, 7_000] {
+            let (total, ids) = page(&srv, "ip:10.0.0.0/8", offset, 50).await;
+            assert_eq!(total, incidents::COUNT_CAP + 1);
+            assert_eq!(ids, everything[offset as usize..offset as usize + 50].to_vec());
+        }
+
         // With another condition the count is exact below the cap.
         for id in worm.iter().step_by(7).take(40) {
             incidents::set_state(&srv.store, &Actor::system("test"), *id, State::Closed).await.unwrap();
@@ -108,5 +122,7 @@ both_backends! {
         assert_eq!((total, ids), (40, closed[..25].to_vec()));
         let (total, ids) = page(&srv, "worm state:closed", 25, 25).await;
         assert_eq!((total, ids), (40, closed[25..].to_vec()));
+        let (total, ids) = page(&srv, "ip:10.0.0.0/8 state:closed", 0, 50).await;
+        assert_eq!((total, ids), (40, closed.clone()));
     }
 }
