@@ -372,20 +372,23 @@ async fn rows(conn: &mut AnyConnection, from: &str, to: &str) -> Result<Tally> {
     Ok(t)
 }
 
-/// Recounts marked days, oldest first, for up to `budget` (all of them with
-/// `None`), each with its month in one transaction. Returns the days recounted.
+/// Recounts marked days, oldest first and each once, for up to `budget` (all of
+/// them with `None`), each with its month in one transaction. Returns the days
+/// recounted.
 ///
 /// A day another node or process is recounting at the same moment is left for the
 /// next run: the transaction that loses is rolled back whole and the marks stay.
 pub async fn refresh(store: &Store, budget: Option<StdDuration>) -> Result<usize> {
     let started = Instant::now();
     let mut done = 0;
-    let mut skipped: BTreeSet<String> = BTreeSet::new();
+    // Each day once per run, oldest first: a day written to all the while (today,
+    // on a busy desk) is marked again as soon as it is recounted, and waits for
+    // the next run instead of holding this one.
+    let mut after = String::new();
     loop {
         if budget.is_some_and(|b| started.elapsed() >= b) {
             return Ok(done);
         }
-        let after = skipped.last().cloned().unwrap_or_default();
         let day: Option<String> =
             sqlx::query_scalar("SELECT MIN(day) FROM stats_dirty WHERE day > $1")
                 .bind(&after)
@@ -398,10 +401,10 @@ pub async fn refresh(store: &Store, budget: Option<StdDuration>) -> Result<usize
             Ok(()) => done += 1,
             Err(e) if e.is_contended() => {
                 tracing::debug!(day, error = %e, "a day's statistics are being recounted elsewhere");
-                skipped.insert(day);
             }
             Err(e) => return Err(e),
         }
+        after = day;
     }
 }
 
