@@ -254,10 +254,11 @@ enum Bind {
 }
 
 /// The reports a text search finds, read from the full-text index before the
-/// incidents are: a few (up to [`COUNT_CAP`] + 1) are looked up by number, each
-/// through the incidents' report index; more than that, and the incidents are
-/// walked in the page's order, each checked against the index, stopping when the
-/// page is full. Either way neither a rare nor a common word reads every incident.
+/// incidents are: a few (up to [`COUNT_CAP`]) are looked up by number, each through
+/// the incidents' report index; more than that, and the page comes from windows of
+/// the newest incidents ([`newest_matching`]) and the count from the matches walked
+/// into the report index ([`count_with`]). Either way neither a rare nor a common
+/// word reads every incident.
 enum TextHits {
     Few(Vec<i64>),
     Many,
@@ -301,13 +302,27 @@ async fn text_hits(store: &Store, f: &Filter) -> Result<Option<TextHits>> {
     }))
 }
 
-/// The `WHERE` clause of a filter, with what it binds. `joined` says whether the
-/// reports table is in the query (a search by reporter reads it).
+/// Binds a filter's values to a query, in the order of their `$n`.
+macro_rules! bound {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Text(t) => q.bind(t.clone()),
+                Bind::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
+/// The `WHERE` clause of a filter, with what it binds and the join it needs after
+/// `incidents i` (the reports, when a search by reporter reads them; else empty).
 fn conditions(
     f: &Filter,
     dialect: renkei_core::store::Dialect,
     hits: Option<&TextHits>,
-) -> (String, Vec<Bind>, bool) {
+) -> (String, Vec<Bind>, &'static str) {
     let mut sql = String::from(if f.exercise {
         " WHERE i.exercise <> 0"
     } else {
@@ -467,7 +482,12 @@ fn conditions(
             None => {}
         }
     }
-    (sql, binds, joined)
+    let join = if joined {
+        " JOIN reports r ON r.id = i.report_id"
+    } else {
+        ""
+    };
+    (sql, binds, join)
 }
 
 pub async fn list(store: &Store, f: &Filter) -> Result<Vec<Incident>> {
@@ -497,12 +517,7 @@ async fn newest_matching(
 ) -> Result<Option<Vec<i64>>> {
     let (limit, offset) = (f.limit.clamp(1, 1000) as usize, f.offset.max(0) as usize);
     let want = limit + offset;
-    let (conditions, binds, joined) = conditions(f, store.dialect(), None);
-    let join = if joined {
-        " JOIN reports r ON r.id = i.report_id"
-    } else {
-        ""
-    };
+    let (conditions, binds, join) = conditions(f, store.dialect(), None);
     let matcher = crate::search::text_match(store.dialect(), text);
     let in_span = match store.dialect() {
         renkei_core::store::Dialect::Sqlite => {
@@ -517,14 +532,9 @@ async fn newest_matching(
         let sql = format!(
             "SELECT i.id, i.report_id FROM incidents i{join}{conditions} ORDER BY i.id DESC LIMIT {window}"
         );
-        let mut q = sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql));
-        for b in &binds {
-            q = match b {
-                Bind::Text(t) => q.bind(t.clone()),
-                Bind::Int(i) => q.bind(*i),
-            };
-        }
-        let rows = q.fetch_all(store.pool()).await?;
+        let rows = bound!(sqlx::query_as::<_, (i64, i64)>(AssertSqlSafe(sql)), &binds)
+            .fetch_all(store.pool())
+            .await?;
         let (Some(lo), Some(hi)) = (
             rows.iter().map(|r| r.1).min(),
             rows.iter().map(|r| r.1).max(),
@@ -592,12 +602,7 @@ async fn page_ids(
     // The page is chosen on the incidents alone (and the reports only when the text
     // search reads them), then its rows are read whole: sorting ten thousand narrow
     // rows is quick, sorting them joined with their reports is not.
-    let (conditions, binds, joined) = conditions(f, store.dialect(), hits);
-    let join = if joined {
-        " JOIN reports r ON r.id = i.report_id"
-    } else {
-        ""
-    };
+    let (conditions, binds, join) = conditions(f, store.dialect(), hits);
     let (limit, offset) = (f.limit.clamp(1, 1000), f.offset.max(0));
     let newest_first = f.sort == Sort::Created && f.descending;
     // More than ten thousand found, newest first: the page is most often among the
@@ -611,14 +616,9 @@ async fn page_ids(
             "SELECT id FROM (SELECT i.id AS id, CASE WHEN {test} THEN 1 ELSE 0 END AS ok FROM incidents i{join} ORDER BY i.id DESC LIMIT {NEWEST_PROBE}) AS w
              WHERE ok = 1 ORDER BY id DESC LIMIT {limit} OFFSET {offset}"
         );
-        let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
-        for b in &binds {
-            q = match b {
-                Bind::Text(t) => q.bind(t.clone()),
-                Bind::Int(i) => q.bind(*i),
-            };
-        }
-        let ids = q.fetch_all(store.pool()).await?;
+        let ids = bound!(sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)), &binds)
+            .fetch_all(store.pool())
+            .await?;
         if ids.len() as i64 == limit {
             return Ok(ids);
         }
@@ -635,14 +635,11 @@ async fn page_ids(
     let sql = format!(
         "SELECT i.id FROM incidents i{join}{conditions} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
     );
-    let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(t),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    Ok(q.fetch_all(store.pool()).await?)
+    Ok(
+        bound!(sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)), &binds)
+            .fetch_all(store.pool())
+            .await?,
+    )
 }
 
 /// How many of the newest incidents a broad filter's page is looked for among
@@ -669,13 +666,8 @@ async fn count_with(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Resul
     // report's incidents found through their index, until the cap; asked the other
     // way round, SQLite first gathers every match (133,000 reports for "password"
     // in bench/national-scale.sh).
-    let (mut conditions, mut binds, joined) =
+    let (mut conditions, mut binds, join) =
         conditions(f, store.dialect(), if sqlite_many { None } else { hits });
-    let join = if joined {
-        " JOIN reports r ON r.id = i.report_id"
-    } else {
-        ""
-    };
     let mut from = format!("incidents i{join}");
     if let (true, Some(q)) = (sqlite_many, f.search.as_ref()) {
         binds.push(Bind::Text(crate::search::text_match(
@@ -692,14 +684,11 @@ async fn count_with(store: &Store, f: &Filter, hits: Option<&TextHits>) -> Resul
         "SELECT COUNT(*) FROM (SELECT 1 FROM {from}{conditions} LIMIT {}) AS found",
         COUNT_CAP + 1
     );
-    let mut q = sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql));
-    for b in binds {
-        q = match b {
-            Bind::Text(t) => q.bind(t),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    Ok(q.fetch_one(store.pool()).await?)
+    Ok(
+        bound!(sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)), &binds)
+            .fetch_one(store.pool())
+            .await?,
+    )
 }
 
 /// The open incidents either side of `id` in the queue's default order (newest
