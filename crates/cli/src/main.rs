@@ -1427,7 +1427,15 @@ async fn import_feed(
             }
         };
         let report = renkei_incident::feeds::import(
-            store, &tables, &settings, &actor, feed, &mapping, &data, tlp, &progress,
+            store,
+            tables.clone(),
+            &settings,
+            &actor,
+            feed,
+            &mapping,
+            &data,
+            tlp,
+            &progress,
         )
         .await?;
         if let Some(bar) = bar {

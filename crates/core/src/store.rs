@@ -75,6 +75,42 @@ impl Tx {
         Ok(())
     }
 
+    /// Numbers for `n` new rows of `table` (whose key is `id`), taken now, so that
+    /// rows which name each other (a message and its mail) can be built before any
+    /// is written, then written many to a statement. PostgreSQL draws them from
+    /// the column's sequence; on SQLite this transaction takes the write lock
+    /// first, so that the numbers after the highest ever used stay its own.
+    pub async fn reserve_ids(&mut self, table: &str, n: usize) -> Result<Vec<i64>> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        match self.dialect {
+            Dialect::Postgres => Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)"
+            )))
+            .bind(n as i64)
+            .fetch_all(&mut *self.tx)
+            .await?),
+            Dialect::Sqlite => {
+                // A write that changes nothing still takes the write lock, which
+                // holds until commit: no other process can take these numbers.
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE 0"
+                )))
+                .execute(&mut *self.tx)
+                .await?;
+                // AUTOINCREMENT never hands out a number used before, even one
+                // whose row is gone: sqlite_sequence remembers the highest.
+                let top: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT MAX(COALESCE((SELECT MAX(id) FROM {table}), 0), COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0))"
+                )))
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok((top + 1..=top + n as i64).collect())
+            }
+        }
+    }
+
     /// Runs `sql` for many rows in few statements: `{ids}` in it becomes an `IN`
     /// list of up to 200 of `ids` at a time, after the `leading` text values
     /// (`$1`, …). On SQLite each statement is a round trip to the database's

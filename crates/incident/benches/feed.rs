@@ -131,7 +131,7 @@ fn bench(c: &mut Criterion) {
             let agg = renkei_incident::feeds::aggregate(
                 &tables,
                 &mapping,
-                &data,
+                &data[..],
                 Some("JP"),
                 &failing,
                 "2026-11-21",

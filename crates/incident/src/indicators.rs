@@ -17,7 +17,7 @@
 //!   by chunk, then in key order once the file is finished.
 //! - [`backfill`]: feed events kept before the sightings were.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 use renkei_core::Store;
@@ -25,6 +25,7 @@ use renkei_core::store::{JsonCol, Tx, json_rows};
 use serde::Serialize;
 use sqlx::AssertSqlSafe;
 
+use crate::feeds::{self, sets::SetKind};
 use crate::incidents::{self, Filter, Incident};
 use crate::search::{self, Query};
 use crate::{IncidentError, Result};
@@ -227,8 +228,9 @@ pub async fn profile(store: &Store, indicator: &Indicator) -> Result<Profile> {
 
     let (reports, latest_reports) =
         reports_naming(store, indicator, walked.iter().map(|(_, r)| *r)).await?;
-    let (feed_events, feed_days) = feed_days(store, indicator).await?;
-    let (notifications, latest_notifications) = notifications(store, indicator).await?;
+    let hits = set_hits(store, indicator).await?;
+    let (feed_events, feed_days) = feed_days(store, indicator, &hits).await?;
+    let (notifications, latest_notifications) = notifications(store, indicator, &hits).await?;
     Ok(Profile {
         incidents,
         latest_incidents,
@@ -343,28 +345,78 @@ async fn reports_naming(
     Ok((Seen::of(ids.len() as i64, first, last), rows))
 }
 
-/// Feed events by day: by address from `feed_sightings`, by AS from
-/// `feed_asn_days`. Feeds name addresses, so a domain has none.
-async fn feed_days(store: &Store, indicator: &Indicator) -> Result<(Seen, Vec<FeedDay>)> {
+/// The finished files' events about the indicator, from their sets
+/// ([`crate::feeds::sets`]). Feeds name addresses, so a domain has none.
+async fn set_hits(store: &Store, indicator: &Indicator) -> Result<Vec<feeds::SetHit>> {
+    match indicator {
+        Indicator::Ip(ip) => feeds::set_hits(store, SetKind::Ip, &feeds::sets::ip_key(*ip)).await,
+        Indicator::Asn(n) => feeds::set_hits(store, SetKind::Asn, &feeds::sets::asn_key(*n)).await,
+        Indicator::Domain(_) => Ok(Vec::new()),
+    }
+}
+
+/// Feed events by day: from the files' sets, and from what was kept before them,
+/// by address in `feed_sightings` and by AS in `feed_asn_days`.
+async fn feed_days(
+    store: &Store,
+    indicator: &Indicator,
+    hits: &[feeds::SetHit],
+) -> Result<(Seen, Vec<FeedDay>)> {
     let (table, cond, bind) = match indicator {
         Indicator::Ip(ip) => ("feed_sightings", "ip_key = $1", search::ip_key(*ip)),
         Indicator::Asn(n) => ("feed_asn_days", "asn = CAST($1 AS BIGINT)", n.to_string()),
         Indicator::Domain(_) => return Ok((Seen::default(), Vec::new())),
     };
-    let (events, first, last): (i64, Option<String>, Option<String>) =
+    let (mut events, mut first, mut last): (i64, Option<String>, Option<String>) =
         sqlx::query_as(AssertSqlSafe(format!(
             "SELECT CAST(COALESCE(SUM(events), 0) AS BIGINT), MIN(day), MAX(day) FROM {table} WHERE {cond}"
         )))
         .bind(&bind)
         .fetch_one(store.pool())
         .await?;
-    let days = sqlx::query_as::<_, FeedDay>(AssertSqlSafe(format!(
+    let before = sqlx::query_as::<_, FeedDay>(AssertSqlSafe(format!(
         "SELECT day, feed, CAST(SUM(events) AS BIGINT) AS events, CAST(COUNT(*) AS BIGINT) AS files FROM {table}
          WHERE {cond} GROUP BY day, feed ORDER BY day DESC, feed LIMIT {FEED_DAYS}"
     )))
     .bind(&bind)
     .fetch_all(store.pool())
     .await?;
+    // Each source's newest days hold the newest of both: a day among the newest
+    // overall is among the newest of each source that has it.
+    // (newest day first, feed) -> (events, files with sets, files before them)
+    type Days = BTreeMap<(std::cmp::Reverse<String>, String), (i64, BTreeSet<i64>, i64)>;
+    let mut by_day = Days::new();
+    for d in before {
+        let e = by_day
+            .entry((std::cmp::Reverse(d.day), d.feed))
+            .or_default();
+        e.0 += d.events;
+        e.2 += d.files;
+    }
+    for h in hits {
+        events += h.events;
+        if first.as_ref().is_none_or(|f| h.day < *f) {
+            first = Some(h.day.clone());
+        }
+        if last.as_ref().is_none_or(|l| h.day > *l) {
+            last = Some(h.day.clone());
+        }
+        let e = by_day
+            .entry((std::cmp::Reverse(h.day.clone()), h.feed.clone()))
+            .or_default();
+        e.0 += h.events;
+        e.1.insert(h.report);
+    }
+    let days = by_day
+        .into_iter()
+        .take(FEED_DAYS as usize)
+        .map(|((day, feed), (events, files, old_files))| FeedDay {
+            day: day.0,
+            feed,
+            events,
+            files: files.len() as i64 + old_files,
+        })
+        .collect();
     Ok((
         Seen {
             count: events,
@@ -381,6 +433,7 @@ async fn feed_days(store: &Store, indicator: &Indicator) -> Result<(Seen, Vec<Fe
 async fn notifications(
     store: &Store,
     indicator: &Indicator,
+    hits: &[feeds::SetHit],
 ) -> Result<(Seen, Vec<NotificationRow>)> {
     const COLS: &str = "n.id, n.created_at, n.recipient, n.recipient_name, n.subject, n.addresses, n.feed, n.feed_day, o.status, o.sent_at";
     let cap = COUNT_CAP + 1;
@@ -405,7 +458,14 @@ async fn notifications(
     if let Indicator::Ip(ip) = indicator {
         q = q.bind(search::ip_key(*ip));
     }
-    let ids = q.fetch_all(store.pool()).await?;
+    let mut ids = q.fetch_all(store.pool()).await?;
+    if let Indicator::Ip(_) = indicator {
+        // The files' sets name the feed notifications that listed the address.
+        ids.extend(hits.iter().filter_map(|h| h.notification));
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.dedup();
+        ids.truncate(cap as usize);
+    }
     if ids.is_empty() {
         return Ok((Seen::default(), Vec::new()));
     }
@@ -559,6 +619,10 @@ pub async fn backfill(store: &Store, limit: i64) -> Result<usize> {
     let mut tx = store.begin().await?;
     let mut staged = BTreeSet::new();
     for (id, report, feed, day, data) in &batches {
+        if data.is_empty() {
+            // A file's row per recipient's day since sets: its events are there.
+            continue;
+        }
         let mut csv = Vec::new();
         let read =
             std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[..]), &mut csv);

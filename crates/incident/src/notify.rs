@@ -537,28 +537,43 @@ fn item(i: &Incident) -> Item {
     }
 }
 
-/// Items as CSV: the attachment, and how feed events are kept. Every cell is
-/// written so that a spreadsheet shows it as text ([`renkei_formats::csv_safe`]).
-pub fn csv_of(items: &[Item]) -> Vec<u8> {
-    use renkei_formats::csv_safe::neutralize;
+/// The attachment's columns.
+pub const CSV_COLUMNS: [&str; 9] = [
+    "ip",
+    "asn",
+    "as_name",
+    "country",
+    "category",
+    "first_seen",
+    "incident",
+    "ports",
+    "details",
+];
+
+/// The attachment's header row.
+pub fn csv_header() -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.write_record([
-        "ip",
-        "asn",
-        "as_name",
-        "country",
-        "category",
-        "first_seen",
-        "incident",
-        "ports",
-        "details",
-    ]);
+    let _ = w.write_record(CSV_COLUMNS);
+    w.into_inner().unwrap_or_default()
+}
+
+/// One row of the attachment, in [`CSV_COLUMNS`]' order. Every cell is written so
+/// that a spreadsheet shows it as text ([`renkei_formats::csv_safe`]).
+pub fn csv_record<W: std::io::Write>(w: &mut csv::Writer<W>, cells: [&str; 9]) {
+    use renkei_formats::csv_safe::neutralize;
+    let _ = w.write_record(cells.map(neutralize).iter().map(|c| c.as_bytes()));
+}
+
+/// Items as CSV: the attachment.
+pub fn csv_of(items: &[Item]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(csv_header());
     for i in items {
         let ports: Vec<String> = i.ports.iter().map(u16::to_string).collect();
         let asn = i.asn.map(|a| a.to_string()).unwrap_or_default();
         let incident = i.incident.to_string();
         let ports = ports.join(" ");
-        let _ = w.write_record(
+        csv_record(
+            &mut w,
             [
                 i.ip.as_str(),
                 &asn,
@@ -569,10 +584,7 @@ pub fn csv_of(items: &[Item]) -> Vec<u8> {
                 &incident,
                 &ports,
                 i.details.as_deref().unwrap_or_default(),
-            ]
-            .map(neutralize)
-            .iter()
-            .map(|c| c.as_bytes()),
+            ],
         );
     }
     w.into_inner().unwrap_or_default()
@@ -581,34 +593,71 @@ pub fn csv_of(items: &[Item]) -> Vec<u8> {
 /// The items back from [`csv_of`]'s text: how a feed's batches, kept per chunk, are
 /// gathered into one notification. Rows that do not read are skipped.
 pub fn items_of_csv(data: &[u8]) -> Vec<Item> {
-    let mut reader = csv::ReaderBuilder::new()
+    first_items_of_csv(data, usize::MAX)
+}
+
+/// The first `n` items of [`csv_of`]'s text.
+pub fn first_items_of_csv(data: &[u8], n: usize) -> Vec<Item> {
+    csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
-        .from_reader(data);
-    let text = |r: &csv::StringRecord, i: usize| {
-        renkei_formats::csv_safe::restore(r.get(i).unwrap_or_default()).to_string()
-    };
-    let some = |s: String| (!s.is_empty()).then_some(s);
-    reader
+        .from_reader(data)
         .records()
         .filter_map(|r| r.ok())
-        .map(|r| Item {
-            incident: r.get(6).and_then(|v| v.parse().ok()).unwrap_or(0),
-            ip: text(&r, 0),
-            category: text(&r, 4),
-            first_seen: text(&r, 5),
-            asn: r.get(1).and_then(|v| v.parse().ok()),
-            as_name: some(text(&r, 2)),
-            country: some(text(&r, 3)),
-            ports: r
-                .get(7)
-                .unwrap_or_default()
-                .split_ascii_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect(),
-            details: some(text(&r, 8)),
-        })
+        .take(n)
+        .map(|r| item_of_record(&r))
         .collect()
+}
+
+/// The first `n` items of rows written by [`csv_record`] (no header), read with a
+/// reader used again for each.
+fn first_items(
+    reader: &mut csv::Reader<std::io::Cursor<Vec<u8>>>,
+    rows: &[u8],
+    n: usize,
+) -> Vec<Item> {
+    let cursor = reader.get_mut();
+    cursor.get_mut().clear();
+    cursor.get_mut().extend_from_slice(rows);
+    if reader.seek(csv::Position::new()).is_err() {
+        return Vec::new();
+    }
+    let mut record = csv::StringRecord::new();
+    let mut out = Vec::new();
+    // A row that does not read is passed over; the reader moves on past it.
+    for _ in 0..n.saturating_mul(2).max(1) {
+        if out.len() >= n {
+            break;
+        }
+        match reader.read_record(&mut record) {
+            Ok(true) => out.push(item_of_record(&record)),
+            Ok(false) => break,
+            Err(_) => continue,
+        }
+    }
+    out
+}
+
+fn item_of_record(r: &csv::StringRecord) -> Item {
+    let text =
+        |i: usize| renkei_formats::csv_safe::restore(r.get(i).unwrap_or_default()).to_string();
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    Item {
+        incident: r.get(6).and_then(|v| v.parse().ok()).unwrap_or(0),
+        ip: text(0),
+        category: text(4),
+        first_seen: text(5),
+        asn: r.get(1).and_then(|v| v.parse().ok()),
+        as_name: some(text(2)),
+        country: some(text(3)),
+        ports: r
+            .get(7)
+            .unwrap_or_default()
+            .split_ascii_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect(),
+        details: some(text(8)),
+    }
 }
 
 /// The IODEF 2.0 document for incidents (also `renkei incident export`), generated
@@ -968,6 +1017,237 @@ pub async fn queue_feed(
     Ok(Some(id))
 }
 
+/// A recipient the mail cannot go to (an address that does not read, a key that
+/// does not encrypt) is the user's to fix; anything else is ours.
+fn recipient_error(e: renkei_mail::MailError) -> IncidentError {
+    match e {
+        renkei_mail::MailError::Address(m) | renkei_mail::MailError::Pgp(m) => {
+            IncidentError::invalid("recipient", m)
+        }
+        other => other.into(),
+    }
+}
+
+/// One recipient's day of a feed, gathered from the file's chunks.
+pub struct FeedDay {
+    pub recipient: Recipient,
+    pub day: String,
+    /// The events listed in the attachment.
+    pub events: usize,
+    /// The attachment's rows, without its header ([`csv_record`]'s).
+    pub rows: Vec<u8>,
+}
+
+/// Queues the notifications of many recipients' days of one feed, as
+/// [`queue_feed`] queues one, in a few statements per table: the day of a
+/// national feed names thousands of networks. A recipient's day already queued
+/// (the same feed imported again) is skipped. Returns each day's notification.
+#[allow(clippy::too_many_arguments)]
+pub async fn queue_feed_days(
+    tx: &mut renkei_core::store::Tx,
+    store: &Store,
+    settings: &Settings,
+    actor: &Actor,
+    feed: &str,
+    category: &str,
+    tlp: Tlp,
+    days: &[FeedDay],
+) -> Result<Vec<Option<i64>>> {
+    if settings.from.trim().is_empty() {
+        return Err(IncidentError::invalid(
+            "mail.from",
+            "set the team's sender address (mail.from) before sending notifications",
+        ));
+    }
+    if days.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Those queued before: one look for the batch.
+    let mut before: std::collections::HashSet<(String, String)> = Default::default();
+    for part in days.chunks(200) {
+        let on: std::collections::BTreeSet<&str> = part.iter().map(|d| d.day.as_str()).collect();
+        let sql = format!(
+            "SELECT recipient, feed_day FROM notifications WHERE feed = $1 AND feed_day IN ({}) AND recipient IN ({})",
+            renkei_core::store::placeholders(2, on.len()),
+            renkei_core::store::placeholders(2 + on.len(), part.len())
+        );
+        let mut q = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql)).bind(feed);
+        for day in &on {
+            q = q.bind(*day);
+        }
+        for d in part {
+            q = q.bind(&d.recipient.email);
+        }
+        before.extend(q.fetch_all(tx.conn()).await?);
+    }
+    let fresh: Vec<usize> = (0..days.len())
+        .filter(|i| !before.contains(&(days[*i].recipient.email.clone(), days[*i].day.clone())))
+        .collect();
+    let mut out = vec![None; days.len()];
+    if fresh.is_empty() {
+        return Ok(out);
+    }
+    let ids = tx.reserve_ids("notifications", fresh.len()).await?;
+    let now = store.now_str();
+    let team = settings.team_name();
+
+    // Each language's template, read and compiled once.
+    let mut compiled: HashMap<String, templates::Compiled> = HashMap::new();
+    for i in &fresh {
+        let lang = &days[*i].recipient.lang;
+        if !compiled.contains_key(lang) {
+            let t = template(store, lang).await?;
+            let c = templates::Compiled::new(TEMPLATE, &t.subject, &t.body)?;
+            compiled.insert(lang.clone(), c);
+        }
+    }
+    let header = csv_header();
+    // One reader for every day's first rows: building a CSV reader costs more
+    // than reading the few rows a mail's text lists.
+    let mut first_rows = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::Cursor::new(Vec::new()));
+    let mut subjects = Vec::with_capacity(fresh.len());
+    let mut bodies = Vec::with_capacity(fresh.len());
+    let mut attachments = Vec::with_capacity(fresh.len());
+    let mut tos = Vec::with_capacity(fresh.len());
+    for (n, i) in fresh.iter().enumerate() {
+        let d = &days[*i];
+        let mut csv = Vec::with_capacity(header.len() + d.rows.len());
+        csv.extend_from_slice(&header);
+        csv.extend_from_slice(&d.rows);
+        let shown = first_items(&mut first_rows, &d.rows, FEED_ITEMS_IN_BODY);
+        let ctx = context_value(
+            &team,
+            &d.recipient.email,
+            d.recipient.name.as_deref(),
+            tlp.as_str(),
+            ids[n],
+            &shown,
+        );
+        // The count is the whole day's, even when the text lists only the first lines.
+        let ctx = minijinja::context! { count => d.events, ..ctx };
+        let t = &compiled[&d.recipient.lang];
+        subjects.push(format!(
+            "[{}] [RENKEI-N#{}] {} ({feed} {})",
+            tlp.as_str(),
+            ids[n],
+            t.subject(&ctx)?.trim(),
+            d.day
+        ));
+        bodies.push(t.body(&ctx)?);
+        attachments.push(vec![Attachment {
+            filename: format!("renkei-{feed}-{}.csv", d.day),
+            content_type: "text/csv; charset=utf-8".into(),
+            data: csv,
+        }]);
+        tos.push(match &d.recipient.name {
+            Some(name) => format!("\"{}\" <{}>", name.replace('"', ""), d.recipient.email),
+            None => d.recipient.email.clone(),
+        });
+    }
+    let object_ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+    let keys: Vec<Option<&str>> = fresh
+        .iter()
+        .map(|i| days[*i].recipient.pgp_key.as_deref())
+        .collect();
+    let mails: Vec<renkei_mail::NewMail<'_>> = fresh
+        .iter()
+        .enumerate()
+        .map(|(n, _)| renkei_mail::NewMail {
+            kind: "notification",
+            object_type: "notification",
+            object_id: object_ids[n].clone(),
+            from: &settings.from,
+            to: &tos[n],
+            subject: &subjects[n],
+            body: &bodies[n],
+            in_reply_to: None,
+            auto_reply: false,
+            attachments: &attachments[n],
+            sign: settings.team_key.as_ref(),
+            cc: "",
+            encrypt_to: keys[n].as_slice(),
+            exercise: false,
+        })
+        .collect();
+    let queued = renkei_mail::enqueue_many(tx, &mails)
+        .await
+        .map_err(recipient_error)?;
+    drop(mails);
+
+    const ROWS: usize = 20;
+    for (at, part) in fresh.chunks(ROWS).enumerate() {
+        let sql = format!(
+            "INSERT INTO notifications (id, created_at, created_by, recipient, recipient_name, recipient_kind, country, lang, category, tlp, subject, addresses, signed, encrypted, feed, feed_day, outbox_id) VALUES {}",
+            renkei_core::store::value_rows(part.len(), 17)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (k, i) in part.iter().enumerate() {
+            let n = at * ROWS + k;
+            let d = &days[*i];
+            q = q
+                .bind(ids[n])
+                .bind(&now)
+                .bind(&actor.label)
+                .bind(&d.recipient.email)
+                .bind(&d.recipient.name)
+                .bind(d.recipient.kind.as_str())
+                .bind(&d.recipient.country)
+                .bind(&d.recipient.lang)
+                .bind(category)
+                .bind(tlp.as_str())
+                .bind(&subjects[n])
+                .bind(d.events as i64)
+                .bind(settings.team_key.is_some() as i64)
+                .bind(d.recipient.pgp_key.is_some() as i64)
+                .bind(feed)
+                .bind(&d.day)
+                .bind(queued[n].id);
+        }
+        q.execute(tx.conn()).await?;
+    }
+    let kept: Vec<conversations::KeptMail<'_>> = fresh
+        .iter()
+        .enumerate()
+        .map(|(n, i)| conversations::KeptMail {
+            owner: Owner::new("notification", ids[n]),
+            queued: conversations::Queued {
+                outbox: queued[n].id,
+                template: Some(TEMPLATE),
+                signed: settings.team_key.is_some(),
+                encrypted: days[*i].recipient.pgp_key.is_some(),
+                expects_reply: false,
+            },
+            message_id: &queued[n].message_id,
+            from: &settings.from,
+            to: &tos[n],
+            subject: &subjects[n],
+            body: &bodies[n],
+        })
+        .collect();
+    conversations::keep_queued_many(tx, actor, &kept).await?;
+    let events: Vec<Event<'_>> = fresh
+        .iter()
+        .enumerate()
+        .map(|(n, i)| {
+            let d = &days[*i];
+            Event {
+                action: "notification.queued",
+                object_type: "notification",
+                object_id: ids[n].to_string(),
+                changes: json!({"recipient": d.recipient.email, "kind": d.recipient.kind.as_str(), "feed": feed, "day": d.day, "addresses": d.events, "outbox": queued[n].id}),
+            }
+        })
+        .collect();
+    audit::record_many(tx, actor, events).await?;
+    for (n, i) in fresh.iter().enumerate() {
+        out[*i] = Some(ids[n]);
+    }
+    Ok(out)
+}
+
 /// Whether the incidents to notify are a drill's: all of them or none, since a
 /// drill's mail goes to the exercise sink and a real site's must not.
 async fn exercise_of(store: &Store, ids: &[i64]) -> Result<bool> {
@@ -1036,12 +1316,7 @@ async fn queue_mail(
         },
     )
     .await
-    .map_err(|e| match e {
-        renkei_mail::MailError::Address(m) | renkei_mail::MailError::Pgp(m) => {
-            IncidentError::invalid("recipient", m)
-        }
-        other => other.into(),
-    })?;
+    .map_err(recipient_error)?;
     sqlx::query("UPDATE notifications SET subject = $1, outbox_id = $2 WHERE id = $3")
         .bind(subject)
         .bind(outbox)
@@ -1112,6 +1387,38 @@ pub async fn incidents_of(store: &Store, notification: i64) -> Result<Vec<i64>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_reader_reads_the_first_rows_of_one_day_after_another() {
+        let day = |ips: &[&str]| {
+            let items: Vec<Item> = ips
+                .iter()
+                .map(|ip| Item {
+                    incident: 0,
+                    ip: ip.to_string(),
+                    category: "scan, \"ssh\"".into(),
+                    first_seen: "2026-11-21 01:00:00".into(),
+                    asn: Some(64500),
+                    as_name: None,
+                    country: Some("JP".into()),
+                    ports: vec![22],
+                    details: Some("tag=a;b\nc".into()),
+                })
+                .collect();
+            let csv = csv_of(&items);
+            (items, csv[csv_header().len()..].to_vec())
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(std::io::Cursor::new(Vec::new()));
+        let (a, rows_a) = day(&["192.0.2.1", "192.0.2.2", "=cmd"]);
+        let (b, rows_b) = day(&["198.51.100.9"]);
+        assert_eq!(first_items(&mut reader, &rows_a, 200), a);
+        assert_eq!(first_items(&mut reader, &rows_b, 200), b);
+        assert_eq!(first_items(&mut reader, &rows_a, 2), a[..2].to_vec());
+        assert!(first_items(&mut reader, b"", 200).is_empty());
+    }
 
     #[test]
     fn the_built_in_templates_render_in_both_languages() {

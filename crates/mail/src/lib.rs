@@ -21,6 +21,6 @@ pub mod pgp;
 pub mod smtp;
 
 pub use compose::Attachment;
-pub use outbox::{MailError, NewMail, OutboxWorker, RelayClient, enqueue};
+pub use outbox::{Enqueued, MailError, NewMail, OutboxWorker, RelayClient, enqueue, enqueue_many};
 pub use pgp::TeamKey;
 pub use smtp::{Envelope, Rejected, Sink, SmtpConfig, SmtpServer};

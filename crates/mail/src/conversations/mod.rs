@@ -486,6 +486,79 @@ pub async fn keep_queued(
     Ok(id)
 }
 
+/// A mail queued by [`crate::enqueue_many`], as its thread keeps it.
+pub struct KeptMail<'a> {
+    pub owner: Owner,
+    pub queued: Queued<'a>,
+    pub message_id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
+/// Keeps many mails of one author in their threads, as [`keep_queued`] does one,
+/// in a few statements: a feed's thousands of notifications.
+pub async fn keep_queued_many(
+    tx: &mut Tx,
+    author: &Actor,
+    mails: &[KeptMail<'_>],
+) -> Result<(), MailError> {
+    let ids = tx.reserve_ids("messages", mails.len()).await?;
+    let now = tx.now_str();
+    const ROWS: usize = 20;
+    for (at, part) in mails.chunks(ROWS).enumerate() {
+        let sql = format!(
+            "INSERT INTO messages (id, direction, author_user_id, author, mail_from, mail_to, mail_cc, subject, body, template, message_id, in_reply_to, outbox_id, signed, encrypted, expects_reply, automatic, created_at)
+             VALUES {}",
+            (0..part.len())
+                .map(|r| {
+                    let p = |k: usize| format!("${}", r * 14 + k);
+                    format!(
+                        "({}, 'out', {}, {}, {}, {}, '', {}, {}, {}, {}, NULL, {}, {}, {}, {}, 0, {})",
+                        p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10), p(11), p(12), p(13), p(14)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (i, m) in part.iter().enumerate() {
+            q = q
+                .bind(ids[at * ROWS + i])
+                .bind(author.user_id)
+                .bind(&author.label)
+                .bind(m.from)
+                .bind(m.to)
+                .bind(m.subject)
+                .bind(m.body)
+                .bind(m.queued.template)
+                .bind(m.message_id)
+                .bind(m.queued.outbox)
+                .bind(m.queued.signed as i64)
+                .bind(m.queued.encrypted as i64)
+                .bind(m.queued.expects_reply as i64)
+                .bind(&now);
+        }
+        q.execute(tx.conn()).await?;
+    }
+    let links: Vec<(i64, &Owner)> = ids
+        .iter()
+        .copied()
+        .zip(mails.iter().map(|m| &m.owner))
+        .collect();
+    link_rows(tx, &links).await?;
+    let parties: Vec<(&Owner, String, &str)> = mails
+        .iter()
+        .flat_map(|m| {
+            address_list(m.to)
+                .into_iter()
+                .map(move |a| (&m.owner, bare(&a), "to"))
+        })
+        .collect();
+    join_rows(tx, &parties).await
+}
+
 async fn link(tx: &mut Tx, message: i64, owners: &[Owner]) -> Result<(), MailError> {
     let owners: std::collections::BTreeSet<&Owner> = owners.iter().collect();
     let rows: Vec<(i64, &Owner)> = owners.into_iter().map(|o| (message, o)).collect();

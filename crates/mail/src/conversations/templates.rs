@@ -147,31 +147,86 @@ pub async fn reset(store: &Store, actor: &Actor, name: &str, lang: &str) -> Resu
     Ok(())
 }
 
-/// Renders a template's text; an error says which template and which line.
-pub fn render(name: &str, source: &str, ctx: &minijinja::Value) -> Result<String, MailError> {
+fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     // Mail is plain text: nothing is escaped as HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    let failed = |e: minijinja::Error| MailError::Template {
+    env
+}
+
+fn failed(name: &str) -> impl Fn(minijinja::Error) -> MailError + '_ {
+    move |e: minijinja::Error| MailError::Template {
         name: name.to_string(),
         line: e.line().unwrap_or(0),
         message: e
             .detail()
             .map(str::to_string)
             .unwrap_or_else(|| e.kind().to_string()),
-    };
-    env.add_template_owned(name.to_string(), source.to_string())
-        .map_err(failed)?;
-    let mut out = env
-        .get_template(name)
-        .and_then(|t| t.render(ctx))
-        .map_err(failed)?;
-    // minijinja drops a template's last line break; a mail keeps it.
+    }
+}
+
+/// minijinja drops a template's last line break; a mail keeps it.
+fn keep_last_break(source: &str, mut out: String) -> String {
     if source.ends_with('\n') && !out.ends_with('\n') {
         out.push('\n');
     }
-    Ok(out)
+    out
+}
+
+/// Renders a template's text; an error says which template and which line.
+pub fn render(name: &str, source: &str, ctx: &minijinja::Value) -> Result<String, MailError> {
+    let mut env = environment();
+    env.add_template_owned(name.to_string(), source.to_string())
+        .map_err(failed(name))?;
+    let out = env
+        .get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map_err(failed(name))?;
+    Ok(keep_last_break(source, out))
+}
+
+/// A template's subject and body read once and rendered for many recipients (a
+/// feed's day for each of thousands), as [`render`] renders each.
+pub struct Compiled {
+    name: String,
+    env: minijinja::Environment<'static>,
+    body_source_ends_in_break: bool,
+}
+
+impl Compiled {
+    pub fn new(name: &str, subject: &str, body: &str) -> Result<Compiled, MailError> {
+        let mut env = environment();
+        env.add_template_owned("subject", subject.to_string())
+            .map_err(failed(name))?;
+        env.add_template_owned("body", body.to_string())
+            .map_err(failed(name))?;
+        Ok(Compiled {
+            name: name.to_string(),
+            env,
+            body_source_ends_in_break: body.ends_with('\n'),
+        })
+    }
+
+    fn render(&self, which: &str, ctx: &minijinja::Value) -> Result<String, MailError> {
+        self.env
+            .get_template(which)
+            .and_then(|t| t.render(ctx))
+            .map_err(failed(&self.name))
+    }
+
+    pub fn subject(&self, ctx: &minijinja::Value) -> Result<String, MailError> {
+        self.render("subject", ctx)
+    }
+
+    pub fn body(&self, ctx: &minijinja::Value) -> Result<String, MailError> {
+        let out = self.render("body", ctx)?;
+        Ok(if self.body_source_ends_in_break {
+            keep_last_break("\n", out)
+        } else {
+            out
+        })
+    }
 }
 
 #[cfg(test)]

@@ -114,7 +114,7 @@ pub(crate) async fn upload(
     Ok(response)
 }
 
-async fn publish(b: &crate::WorkBus, report: i64, chunk: &Chunk) -> Result<(), AppError> {
+async fn publish(b: &crate::WorkBus, report: i64, chunk: &Chunk<'_>) -> Result<(), AppError> {
     let id = crate::WorkBus::chunk_id(report, chunk.first_row);
     let (report, first_row, offset) = (
         report.to_string(),
@@ -130,7 +130,7 @@ async fn publish(b: &crate::WorkBus, report: i64, chunk: &Chunk) -> Result<(), A
                 (FIRST_ROW_HEADER, first_row.as_str()),
                 (LINE_OFFSET_HEADER, offset.as_str()),
             ],
-            chunk.data.clone(),
+            chunk.bytes(),
         )
         .await
         .map_err(|e| {
@@ -167,11 +167,7 @@ pub(crate) async fn chunk_from_bus(
     ) else {
         return Handled::Reject("a feed chunk without its import, first row or line".into());
     };
-    let chunk = Chunk {
-        first_row,
-        line_offset,
-        data: d.payload.to_vec(),
-    };
+    let chunk = Chunk::whole(first_row, line_offset, d.payload.to_vec());
     let tables = state.enricher.tables();
     let actor = renkei_core::audit::Actor::system("feed import");
     match feeds::process_chunk(

@@ -282,7 +282,7 @@ async fn feed_chunks_through_the_bus(backend: Backend) {
             ("Renkei-First-Row", first.as_str()),
             ("Renkei-Line-Offset", offset.as_str()),
         ],
-        chunks[2].data.clone(),
+        chunks[2].bytes(),
     )
     .await
     .unwrap();

@@ -4,11 +4,25 @@
 //!
 //! The file is stored as received before it is read, then split into chunks of rows
 //! that any node may process (in this process, or pulled from the bus): each chunk
-//! is counted once, keyed by the file (its hash, per feed) and its first row, and the
-//! node that finishes the last chunk queues the file's notifications in the same
-//! transaction. Sending the same file again resumes an unfinished import and changes
-//! nothing in a finished one.
+//! is counted once, keyed by the file (its hash, per feed) and its first row, and
+//! keeps its events grouped per recipient and day. The node that finishes the last
+//! chunk gathers every chunk's groups side by side and queues the file's
+//! notifications, one per recipient and day, and its sets by address and AS, in the
+//! same transaction. Sending the same file again resumes an unfinished import and
+//! changes nothing in a finished one.
+//!
+//! # Layout
+//! - [`aggregate`], [`split`], [`prepare`]: reading, no database.
+//! - [`receive`], [`process_chunk`], [`import`]: storing the file, counting chunks.
+//! - `finish`: the file's notifications and sets, once every chunk is counted.
+//! - [`kept`]: a chunk's groups as kept until then; [`sets`]: the file's events by
+//!   address and AS, as the indicator pages read them.
+//! - [`status`], [`quiet_since`], Shadowserver's report types.
 
+pub mod kept;
+pub mod sets;
+
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
@@ -21,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::notify::{self, Item, Recipient};
+use crate::notify::{self, Recipient};
 use crate::{IncidentError, Result};
 
 /// One row as read.
@@ -105,7 +119,7 @@ const MAX_PROBLEMS: usize = 100;
 pub fn aggregate(
     tables: &Tables,
     mapping: &Mapping,
-    data: &[u8],
+    data: impl std::io::Read,
     home_country: Option<&str>,
     failing: &HashSet<String>,
     today: &str,
@@ -255,7 +269,7 @@ pub const CHUNK_ROWS: usize = 10_000;
 
 /// A reader past the feed's header, and where the mapping's columns are in it; fails
 /// when the header is unreadable or lacks the address column.
-fn open<'a>(mapping: &Mapping, data: &'a [u8]) -> Result<(csv::Reader<&'a [u8]>, Columns)> {
+fn open<R: std::io::Read>(mapping: &Mapping, data: R) -> Result<(csv::Reader<R>, Columns)> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -269,21 +283,45 @@ fn open<'a>(mapping: &Mapping, data: &'a [u8]) -> Result<(csv::Reader<&'a [u8]>,
     Ok((reader, cols))
 }
 
-/// A slice of a feed's rows, with the header row in front so that it reads alone.
+/// A slice of a feed's rows, with the header row in front so that it reads alone;
+/// borrowed from the file as received, so that splitting copies nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chunk {
+pub struct Chunk<'a> {
     /// The number of the chunk's first row in the file, counted from 0: with the file
     /// (its report), the key that makes processing a chunk twice count it once.
     pub first_row: u64,
     /// What to add to a line number in `data` for the line in the whole file.
     pub line_offset: u64,
-    pub data: Vec<u8>,
+    /// The file's header row; empty when `rows` starts with it (a chunk from the bus).
+    pub head: Cow<'a, [u8]>,
+    pub rows: Cow<'a, [u8]>,
+}
+
+impl Chunk<'_> {
+    /// A chunk that is one CSV with its header, as the bus carries it.
+    pub fn whole(first_row: u64, line_offset: u64, data: Vec<u8>) -> Chunk<'static> {
+        Chunk {
+            first_row,
+            line_offset,
+            head: Cow::Borrowed(&[]),
+            rows: Cow::Owned(data),
+        }
+    }
+
+    /// The chunk as one CSV with its header.
+    pub fn bytes(&self) -> Vec<u8> {
+        [self.head.as_ref(), self.rows.as_ref()].concat()
+    }
+
+    fn reader(&self) -> impl std::io::Read + '_ {
+        std::io::Read::chain(self.head.as_ref(), self.rows.as_ref())
+    }
 }
 
 /// Splits a feed into chunks of at most `rows` rows, on record boundaries (a quoted
 /// field may hold a line break). Fails when the header lacks the mapping's address
 /// column.
-pub fn split(mapping: &Mapping, data: &[u8], rows: usize) -> Result<Vec<Chunk>> {
+pub fn split<'a>(mapping: &Mapping, data: &'a [u8], rows: usize) -> Result<Vec<Chunk<'a>>> {
     let rows = rows.max(1);
     let (mut reader, _) = open(mapping, data)?;
     let body = reader.position().clone();
@@ -303,13 +341,11 @@ pub fn split(mapping: &Mapping, data: &[u8], rows: usize) -> Result<Vec<Chunk>> 
         }
         if in_chunk > 0 && (in_chunk == rows || at_end || stuck) {
             let end = reader.position().byte() as usize;
-            let mut chunk = Vec::with_capacity(head.len() + end - start.byte() as usize);
-            chunk.extend_from_slice(head);
-            chunk.extend_from_slice(&data[start.byte() as usize..end]);
             chunks.push(Chunk {
                 first_row,
                 line_offset: start.line() - body.line(),
-                data: chunk,
+                head: Cow::Borrowed(head),
+                rows: Cow::Borrowed(&data[start.byte() as usize..end]),
             });
             first_row += in_chunk as u64;
             in_chunk = 0;
@@ -347,13 +383,13 @@ pub struct FeedReport {
 
 /// A feed file stored and split, ready for its chunks to be processed.
 #[derive(Debug)]
-pub struct Received {
+pub struct Received<'a> {
     pub report: i64,
     pub sha256: String,
     /// The same file for the same feed came before; `chunks` are then those left to
     /// do (all of them: the done ones are skipped when processed), none if finished.
     pub duplicate: bool,
-    pub chunks: Vec<Chunk>,
+    pub chunks: Vec<Chunk<'a>>,
 }
 
 fn check_name(feed: &str) -> Result<&str> {
@@ -370,15 +406,15 @@ fn check_name(feed: &str) -> Result<&str> {
 /// Stores a feed file as received (its first act), then splits it. The same file for
 /// the same feed again is the same import.
 #[allow(clippy::too_many_arguments)]
-pub async fn receive(
+pub async fn receive<'a>(
     store: &Store,
     actor: &Actor,
     feed: &str,
     mapping: &Mapping,
-    data: &[u8],
+    data: &'a [u8],
     tlp: Tlp,
     rows_per_chunk: usize,
-) -> Result<Received> {
+) -> Result<Received<'a>> {
     let feed = check_name(feed)?;
     let sha256 = hex::encode(Sha256::digest(data));
     if let Some(again) =
@@ -393,7 +429,7 @@ pub async fn receive(
         "INSERT INTO reports (received_at, channel, format, raw, raw_sha256, raw_size, status, tlp, subject) VALUES ($1, 'import', 'csv', $2, $3, $4, 'feed', $5, $6) RETURNING id",
     )
     .bind(&now)
-    .bind(data.to_vec())
+    .bind(data)
     .bind(&sha256)
     .bind(data.len() as i64)
     .bind(tlp.as_str())
@@ -461,14 +497,14 @@ pub async fn receive(
     })
 }
 
-async fn received_before(
+async fn received_before<'a>(
     store: &Store,
     feed: &str,
     sha256: &str,
     mapping: &Mapping,
-    data: &[u8],
+    data: &'a [u8],
     rows_per_chunk: usize,
-) -> Result<Option<Received>> {
+) -> Result<Option<Received<'a>>> {
     let row: Option<(i64, Option<String>)> = sqlx::query_as(
         "SELECT report_id, finished_at FROM feed_imports WHERE feed = $1 AND sha256 = $2",
     )
@@ -517,15 +553,43 @@ async fn load_import(store: &Store, report: i64) -> Result<Import> {
     })
 }
 
-/// Who a batch's notification goes to, as kept with the batch until the import's
-/// last chunk is done (the address is the batch's `recipient`).
+/// Who a recipient's notification goes to, as kept with a chunk's groups until the
+/// file's last chunk queues it (the address is the group's). A recipient's key is
+/// kept once per chunk beside the groups (`feed_chunks.keys`), not in each group;
+/// batches of chunks counted before this change carried it here.
 #[derive(Serialize, Deserialize)]
 struct KeptRecipient {
     name: Option<String>,
     kind: notify::RecipientKind,
     lang: String,
     country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pgp_key: Option<String>,
+}
+
+impl KeptRecipient {
+    fn of(r: &Recipient) -> KeptRecipient {
+        KeptRecipient {
+            name: r.name.clone(),
+            kind: r.kind,
+            lang: r.lang.clone(),
+            country: r.country.clone(),
+            pgp_key: None,
+        }
+    }
+
+    fn recipient(self, email: String, keys: &HashMap<String, String>) -> Recipient {
+        let pgp_key = self.pgp_key.or_else(|| keys.get(&email).cloned());
+        Recipient {
+            email,
+            name: self.name,
+            kind: self.kind,
+            lang: self.lang,
+            country: self.country,
+            has_key: pgp_key.is_some(),
+            pgp_key,
+        }
+    }
 }
 
 /// What processing a chunk did.
@@ -537,8 +601,196 @@ pub struct ChunkDone {
     pub finished: bool,
 }
 
-/// Reads one chunk and keeps its events, counts and batches, once; the last chunk of
-/// an import also queues the import's notifications.
+/// A day, an event type and a country, as `feed_counts` counts events.
+type CountKey = (String, String, Option<String>);
+
+/// A group of a chunk as written: its recipient and day, and where its rows and
+/// its events are in the chunk's buffers.
+type GroupSpan<'a> = (
+    Option<u32>,
+    &'a str,
+    std::ops::Range<usize>,
+    std::ops::Range<usize>,
+);
+
+/// A recipient's day of an earlier version's batches: recipient, day, details, rows.
+type LegacyGroup = (Option<String>, String, Vec<u8>, Vec<u8>);
+
+/// A chunk read, enriched and grouped per recipient and day, ready to be kept: the
+/// part of processing a chunk that does not wait on the database.
+pub struct Prepared {
+    first_row: u64,
+    rows: u64,
+    events: u64,
+    bad_rows: u64,
+    unresolved: u64,
+    problems: Vec<RowProblem>,
+    /// Events per day, event type and country.
+    counts: Vec<(CountKey, i64)>,
+    /// The groups ([`kept`]'s format).
+    kept: Vec<u8>,
+    /// The recipients' keys, for those that have one.
+    keys: HashMap<String, String>,
+}
+
+/// Reads a chunk and groups its events per recipient and day ([`kept`]): each
+/// event's row of the attachment written once, here, on whichever node counts the
+/// chunk.
+pub fn prepare(
+    tables: &Tables,
+    mapping: &Mapping,
+    home_country: Option<&str>,
+    failing: &HashSet<String>,
+    day: &str,
+    chunk: &Chunk<'_>,
+) -> Result<Prepared> {
+    let agg = aggregate(
+        tables,
+        mapping,
+        chunk.reader(),
+        home_country,
+        failing,
+        day,
+        chunk.line_offset,
+    )?;
+    let email = |e: &FeedEvent| {
+        e.recipient
+            .map(|r| agg.recipients[r as usize].email.as_str())
+    };
+    let mut order: Vec<u32> = (0..agg.events.len() as u32).collect();
+    order.sort_by(|a, b| {
+        let (a, b) = (&agg.events[*a as usize], &agg.events[*b as usize]);
+        (email(a), a.day.as_str()).cmp(&(email(b), b.day.as_str()))
+    });
+    let mut counts: HashMap<(&str, u32, Option<[u8; 2]>), i64> = HashMap::new();
+    for e in &agg.events {
+        *counts
+            .entry((e.day.as_str(), e.event_type, e.country))
+            .or_default() += 1;
+    }
+    let details: Vec<Vec<u8>> = agg
+        .recipients
+        .iter()
+        .map(|r| serde_json::to_vec(&KeptRecipient::of(r)).unwrap_or_default())
+        .collect();
+    // Every group's rows in one writer, cut at each group's end.
+    let mut w = csv::WriterBuilder::new().from_writer(Vec::with_capacity(order.len() * 96));
+    let mut groups: Vec<GroupSpan<'_>> = Vec::new();
+    let mut sighted = Vec::with_capacity(order.len());
+    let mut text = String::new();
+    let (mut asn, mut port) = (String::new(), String::new());
+    let mut i = 0;
+    while i < order.len() {
+        let first = &agg.events[order[i] as usize];
+        let (recipient, day) = (first.recipient, first.day.as_str());
+        let (rows_from, events_from) = (w.get_ref().len(), sighted.len());
+        while i < order.len() {
+            let e = &agg.events[order[i] as usize];
+            if e.recipient != recipient || e.day != day {
+                break;
+            }
+            use std::fmt::Write as _;
+            text.clear();
+            let _ = match e.prefix {
+                Some(len) => write!(text, "{}/{len}", e.ip),
+                None => write!(text, "{}", e.ip),
+            };
+            asn.clear();
+            if let Some(a) = e.asn {
+                let _ = write!(asn, "{a}");
+            }
+            port.clear();
+            if let Some(p) = e.port {
+                let _ = write!(port, "{p}");
+            }
+            let country = e.country.map(|c| renkei_formats::lossy_text(&c));
+            notify::csv_record(
+                &mut w,
+                [
+                    &text,
+                    &asn,
+                    "",
+                    country.as_deref().unwrap_or_default(),
+                    &agg.event_types[e.event_type as usize],
+                    e.seen_at.as_deref().unwrap_or(&e.day),
+                    "0",
+                    &port,
+                    e.details.as_deref().unwrap_or_default(),
+                ],
+            );
+            sighted.push(kept::Sighted {
+                key: sets::ip_key(e.ip),
+                prefix: e.prefix,
+                asn: e.asn,
+            });
+            i += 1;
+        }
+        w.flush()
+            .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
+        groups.push((
+            recipient,
+            day,
+            rows_from..w.get_ref().len(),
+            events_from..sighted.len(),
+        ));
+    }
+    let written = w
+        .into_inner()
+        .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
+    let kept = kept::encode(groups.iter().map(|(r, day, rows, events)| {
+        kept::GroupOut {
+            recipient: r.map(|r| agg.recipients[r as usize].email.as_str()),
+            day,
+            detail: r
+                .map(|r| details[r as usize].as_slice())
+                .unwrap_or_default(),
+            events: &sighted[events.clone()],
+            rows: &written[rows.clone()],
+        }
+    }))?;
+    let mut counts: Vec<_> = counts
+        .into_iter()
+        .map(|((day, ty, country), n)| {
+            (
+                (
+                    day.to_string(),
+                    agg.event_types[ty as usize].clone(),
+                    country.map(|c| renkei_formats::lossy_text(&c)),
+                ),
+                n,
+            )
+        })
+        .collect();
+    counts.sort();
+    let keys = agg
+        .recipients
+        .iter()
+        .filter_map(|r| Some((r.email.clone(), r.pgp_key.clone()?)))
+        .collect();
+    Ok(Prepared {
+        first_row: chunk.first_row,
+        rows: agg.rows,
+        events: agg.events.len() as u64,
+        bad_rows: agg.bad_rows,
+        unresolved: agg.unresolved,
+        problems: agg.problems,
+        counts,
+        kept,
+        keys,
+    })
+}
+
+/// The addresses that bounced before: their contacts are passed over.
+async fn failing(store: &Store) -> Result<HashSet<String>> {
+    Ok(renkei_enrich::sources::all_failing(store)
+        .await?
+        .into_iter()
+        .map(|f| f.email)
+        .collect())
+}
+
+/// Reads one chunk and keeps its groups and counts, once; the last chunk of an
+/// import also queues the import's notifications.
 #[allow(clippy::too_many_arguments)]
 pub async fn process_chunk(
     store: &Store,
@@ -546,7 +798,7 @@ pub async fn process_chunk(
     settings: &notify::Settings,
     actor: &Actor,
     report: i64,
-    chunk: &Chunk,
+    chunk: &Chunk<'_>,
     node: &str,
 ) -> Result<ChunkDone> {
     let import = load_import(store, report).await?;
@@ -563,81 +815,46 @@ pub async fn process_chunk(
             finished: false,
         });
     }
-    let failing: HashSet<String> = renkei_enrich::sources::all_failing(store)
-        .await?
-        .into_iter()
-        .map(|f| f.email)
-        .collect();
-    let agg = aggregate(
+    let prepared = prepare(
         tables,
         &import.mapping,
-        &chunk.data,
         settings.home_country.as_deref(),
-        &failing,
+        &failing(store).await?,
         &import.day,
-        chunk.line_offset,
+        chunk,
     )?;
+    keep_chunk(store, settings, actor, &import, prepared, node).await
+}
 
-    // Events per recipient and day, as compressed CSV (a few rows per chunk, however
-    // many events), and counts per day, type and country.
-    let mut groups: HashMap<(Option<u32>, &str), Vec<Item>> = HashMap::new();
-    let mut counts: HashMap<(&str, u32, Option<[u8; 2]>), i64> = HashMap::new();
-    type Sighted = (Option<u32>, Option<u32>, i64);
-    let mut sightings: HashMap<(IpAddr, &str), Sighted> = HashMap::new();
-    for e in &agg.events {
-        groups
-            .entry((e.recipient, e.day.as_str()))
-            .or_default()
-            .push(Item {
-                incident: 0,
-                ip: match e.prefix {
-                    Some(len) => format!("{}/{len}", e.ip),
-                    None => e.ip.to_string(),
-                },
-                category: agg.event_types[e.event_type as usize].clone(),
-                first_seen: e.seen_at.clone().unwrap_or_else(|| e.day.clone()),
-                asn: e.asn,
-                as_name: None,
-                country: e.country.map(|c| renkei_formats::lossy_text(&c)),
-                ports: e.port.into_iter().collect(),
-                details: e.details.clone(),
-            });
-        *counts
-            .entry((e.day.as_str(), e.event_type, e.country))
-            .or_default() += 1;
-        // The indicator pages' rows: by address, with its batch and AS.
-        let sighting = sightings
-            .entry((e.ip, e.day.as_str()))
-            .or_insert((e.recipient, e.asn, 0));
-        sighting.2 += 1;
-    }
-    let mut keys: Vec<(Option<u32>, &str)> = groups.keys().copied().collect();
-    keys.sort();
-    let mut count_rows: Vec<_> = counts.into_iter().collect();
-    count_rows.sort();
-    let mut packed = Vec::with_capacity(keys.len());
-    for key in &keys {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, &notify::csv_of(&groups[key]))
-            .and_then(|_| gz.finish())
-            .map(|data| packed.push(data))
-            .map_err(|e| IncidentError::invalid("feed", e.to_string()))?;
-    }
-
+/// Keeps a prepared chunk: its groups and counts, and the import's progress; the
+/// last chunk finishes the import in the same transaction.
+async fn keep_chunk(
+    store: &Store,
+    settings: &notify::Settings,
+    actor: &Actor,
+    import: &Import,
+    chunk: Prepared,
+    node: &str,
+) -> Result<ChunkDone> {
+    let report = import.report;
     let mut tx = store.begin().await?;
-    let problems = serde_json::to_string(&agg.problems).unwrap_or_else(|_| "[]".into());
+    let problems = serde_json::to_string(&chunk.problems).unwrap_or_else(|_| "[]".into());
+    let keys =
+        (!chunk.keys.is_empty()).then(|| serde_json::to_string(&chunk.keys).unwrap_or_default());
     let claimed = sqlx::query(
-        "INSERT INTO feed_chunks (report_id, first_row, row_count, events, bad_rows, unresolved, problems, node, done_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (report_id, first_row) DO NOTHING",
+        "INSERT INTO feed_chunks (report_id, first_row, row_count, events, bad_rows, unresolved, problems, node, done_at, data, recipient_keys) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (report_id, first_row) DO NOTHING",
     )
     .bind(report)
     .bind(chunk.first_row as i64)
-    .bind(agg.rows as i64)
-    .bind(agg.events.len() as i64)
-    .bind(agg.bad_rows as i64)
-    .bind(agg.unresolved as i64)
+    .bind(chunk.rows as i64)
+    .bind(chunk.events as i64)
+    .bind(chunk.bad_rows as i64)
+    .bind(chunk.unresolved as i64)
     .bind(problems)
     .bind(node)
     .bind(store.now_str())
+    .bind(&chunk.kept)
+    .bind(keys)
     .execute(tx.conn())
     .await?
     .rows_affected();
@@ -648,61 +865,24 @@ pub async fn process_chunk(
             finished: false,
         });
     }
-    for chunk in count_rows.chunks(40) {
+    for part in chunk.counts.chunks(40) {
         let sql = format!(
             "INSERT INTO feed_counts (report_id, feed, day, category, event_type, country, events) VALUES {}",
-            renkei_core::store::value_rows(chunk.len(), 7)
+            renkei_core::store::value_rows(part.len(), 7)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for ((day, ty, country), n) in chunk {
+        for ((day, ty, country), n) in part {
             q = q
                 .bind(report)
-                .bind(import.feed.clone())
-                .bind(day.to_string())
-                .bind(import.mapping.category.clone())
-                .bind(agg.event_types[*ty as usize].clone())
-                .bind(country.map(|c| renkei_formats::lossy_text(&c)))
+                .bind(&import.feed)
+                .bind(day)
+                .bind(&import.mapping.category)
+                .bind(ty)
+                .bind(country)
                 .bind(*n);
         }
         q.execute(tx.conn()).await?;
     }
-    let mut batch_ids: HashMap<(Option<u32>, &str), i64> = HashMap::with_capacity(keys.len());
-    for (key, data) in keys.iter().zip(packed) {
-        let recipient = key.0.map(|r| &agg.recipients[r as usize]);
-        let kept = recipient.map(|r| {
-            serde_json::to_string(&KeptRecipient {
-                name: r.name.clone(),
-                kind: r.kind,
-                lang: r.lang.clone(),
-                country: r.country.clone(),
-                pgp_key: r.pgp_key.clone(),
-            })
-            .unwrap_or_default()
-        });
-        let id: i64 = sqlx::query_scalar("INSERT INTO feed_batches (report_id, feed, day, recipient, recipient_detail, events, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id")
-            .bind(report)
-            .bind(&import.feed)
-            .bind(key.1)
-            .bind(recipient.map(|r| r.email.clone()))
-            .bind(kept)
-            .bind(groups[key].len() as i64)
-            .bind(data)
-            .fetch_one(tx.conn())
-            .await?;
-        batch_ids.insert(*key, id);
-    }
-    let sighted = sightings
-        .into_iter()
-        .filter_map(|((ip, day), (recipient, asn, events))| {
-            Some(crate::indicators::Sighting {
-                ip_key: renkei_formats::keys::ip_key(ip),
-                day: day.to_string(),
-                batch_id: *batch_ids.get(&(recipient, day))?,
-                asn: asn.map(i64::from),
-                events,
-            })
-        });
-    crate::indicators::stage_sightings(&mut tx, report, &import.feed, sighted).await?;
     let (done, total): (i64, i64) = sqlx::query_as(
         "UPDATE feed_imports SET chunks_done = chunks_done + 1 WHERE report_id = $1 RETURNING chunks_done, chunks",
     )
@@ -710,13 +890,14 @@ pub async fn process_chunk(
     .fetch_one(tx.conn())
     .await?;
     let finished = done >= total;
+    let mut legacy = false;
     if finished {
-        finish(&mut tx, store, settings, actor, &import).await?;
+        legacy = finish(&mut tx, store, settings, actor, import).await?;
     }
     tx.commit().await?;
-    if finished {
-        // After the commit, so that the file's notifications do not wait on it; a
-        // node that stops here leaves it to the clock worker's merge_finished.
+    if legacy {
+        // Chunks counted by an earlier version staged their addresses; after the
+        // commit, so that the notifications do not wait on it.
         crate::indicators::merge_sightings(store, report).await?;
     }
     Ok(ChunkDone {
@@ -725,76 +906,156 @@ pub async fn process_chunk(
     })
 }
 
+/// Recipients' days gathered before their notifications are queued together: few
+/// enough that their mails stay small in memory.
+const DAYS_AT_ONCE: usize = 256;
+
 /// Queues one notification per recipient and day over the whole file, gathering the
-/// batches its chunks kept, and marks the import finished.
+/// groups its chunks kept side by side; indexes the file's events by address and
+/// by AS for the indicator pages; marks the import finished. Returns whether
+/// chunks counted by an earlier version left addresses staged.
 async fn finish(
     tx: &mut renkei_core::store::Tx,
     store: &Store,
     settings: &notify::Settings,
     actor: &Actor,
     import: &Import,
-) -> Result<()> {
-    type Batch = (String, Option<String>, String, Vec<u8>);
-    let batches: Vec<Batch> = sqlx::query_as(
-        "SELECT recipient, recipient_detail, day, data FROM feed_batches WHERE report_id = $1 AND recipient IS NOT NULL ORDER BY recipient, day, id",
+) -> Result<bool> {
+    let started = std::time::Instant::now();
+    let chunks: Vec<(Vec<u8>, Option<String>)> = sqlx::query_as(
+        "SELECT data, recipient_keys FROM feed_chunks WHERE report_id = $1 AND data IS NOT NULL ORDER BY first_row",
     )
     .bind(import.report)
     .fetch_all(tx.conn())
     .await?;
-    let mut queued = 0usize;
-    let mut i = 0;
-    while i < batches.len() {
-        let (email, detail, day) = (&batches[i].0, &batches[i].1, &batches[i].2);
-        let mut items = Vec::new();
-        while i < batches.len() && &batches[i].0 == email && &batches[i].2 == day {
-            let mut csv = Vec::new();
-            std::io::Read::read_to_end(
-                &mut flate2::read::GzDecoder::new(&batches[i].3[..]),
-                &mut csv,
-            )
-            .map_err(|e| IncidentError::invalid("feed", format!("a kept batch: {e}")))?;
-            items.extend(notify::items_of_csv(&csv));
-            i += 1;
-        }
-        let kept: KeptRecipient = detail
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .ok_or_else(|| IncidentError::invalid("feed", "a kept batch lost its recipient"))?;
-        let recipient = Recipient {
-            email: email.clone(),
-            name: kept.name,
-            kind: kept.kind,
-            lang: kept.lang,
-            country: kept.country,
-            has_key: kept.pgp_key.is_some(),
-            pgp_key: kept.pgp_key,
-        };
-        let notification = notify::queue_feed(
-            tx,
-            store,
-            settings,
-            actor,
-            &recipient,
-            &import.feed,
-            day,
-            &import.mapping.category,
-            &items,
-            import.tlp,
-        )
-        .await?;
-        if let Some(id) = notification {
-            queued += 1;
-            sqlx::query("UPDATE feed_batches SET notification_id = $1 WHERE report_id = $2 AND recipient = $3 AND day = $4")
-                .bind(id)
-                .bind(import.report)
-                .bind(email)
-                .bind(day)
-                .execute(tx.conn())
-                .await?;
+    let mut keys: HashMap<String, String> = HashMap::new();
+    for (_, k) in &chunks {
+        if let Some(k) = k {
+            keys.extend(serde_json::from_str::<HashMap<String, String>>(k).unwrap_or_default());
         }
     }
-    sqlx::query("UPDATE feed_imports SET finished_at = $1 WHERE report_id = $2")
+    let legacy = legacy_groups(tx, import.report).await?;
+    let had_legacy = legacy.is_some();
+    let mut merge = kept::Merge::new(
+        legacy
+            .iter()
+            .map(Vec::as_slice)
+            .chain(chunks.iter().map(|(d, _)| d.as_slice())),
+    )?;
+
+    let mut ip_entries: Vec<sets::Entry<[u8; 16]>> = Vec::new();
+    let mut asn_days: HashMap<(u32, u32), u32> = HashMap::new();
+    let mut queued = 0usize;
+    let mut pending: Vec<(notify::FeedDay, Vec<kept::Sighted>)> = Vec::new();
+    let mut unaddressed: Vec<(String, Vec<kept::Sighted>)> = Vec::new();
+    loop {
+        let next = merge.next()?;
+        let at_end = next.is_none();
+        if let Some(groups) = next {
+            let (recipient, day, detail) = (
+                groups[0].recipient.clone(),
+                groups[0].day.clone(),
+                groups[0].detail.clone(),
+            );
+            let mut rows = Vec::new();
+            let mut events = Vec::new();
+            let mut legacy_events = 0usize;
+            for g in groups {
+                if g.events.is_empty() && !g.rows.is_empty() {
+                    // A batch of an earlier version: its events are in its rows.
+                    legacy_events += g.rows.iter().filter(|b| **b == b'\n').count();
+                }
+                rows.extend_from_slice(&g.rows);
+                events.extend(g.events);
+            }
+            match recipient {
+                Some(email) => {
+                    let kept: KeptRecipient = serde_json::from_slice(&detail).map_err(|_| {
+                        IncidentError::invalid("feed", "a kept group lost its recipient")
+                    })?;
+                    pending.push((
+                        notify::FeedDay {
+                            recipient: kept.recipient(email, &keys),
+                            day,
+                            events: events.len() + legacy_events,
+                            rows,
+                        },
+                        events,
+                    ));
+                }
+                None => unaddressed.push((day, events)),
+            }
+        }
+        if pending.len() >= DAYS_AT_ONCE || (at_end && !pending.is_empty()) {
+            let batch = std::mem::take(&mut pending);
+            let (days, sighted): (Vec<notify::FeedDay>, Vec<Vec<kept::Sighted>>) =
+                batch.into_iter().unzip();
+            let notifications = notify::queue_feed_days(
+                tx,
+                store,
+                settings,
+                actor,
+                &import.feed,
+                &import.mapping.category,
+                import.tlp,
+                &days,
+            )
+            .await?;
+            queued += notifications.iter().flatten().count();
+            let mut batch_rows = Vec::with_capacity(days.len());
+            for ((d, events), notification) in days.iter().zip(&sighted).zip(&notifications) {
+                index_events(
+                    &d.day,
+                    events,
+                    notification.unwrap_or(0),
+                    &mut ip_entries,
+                    &mut asn_days,
+                );
+                batch_rows.push((
+                    Some(d.recipient.email.as_str()),
+                    d.day.as_str(),
+                    *notification,
+                    d.events,
+                ));
+            }
+            keep_batches(tx, import, &batch_rows).await?;
+        }
+        if at_end {
+            break;
+        }
+    }
+    let rows: Vec<(Option<&str>, &str, Option<i64>, usize)> = unaddressed
+        .iter()
+        .map(|(day, events)| (None, day.as_str(), None, events.len()))
+        .collect();
+    keep_batches(tx, import, &rows).await?;
+    for (day, events) in &unaddressed {
+        index_events(day, events, 0, &mut ip_entries, &mut asn_days);
+    }
+    drop(merge);
+    drop(chunks);
+    let asn_entries: Vec<sets::Entry<[u8; 4]>> = asn_days
+        .into_iter()
+        .map(|((asn, day), events)| sets::Entry {
+            key: sets::asn_key(asn),
+            day,
+            notification: 0,
+            events,
+        })
+        .collect();
+    let notified = started.elapsed();
+    let ip_bits = write_set(tx, import.report, sets::SetKind::Ip, ip_entries).await?;
+    let asn_bits = write_set(tx, import.report, sets::SetKind::Asn, asn_entries).await?;
+
+    sqlx::query("UPDATE feed_imports SET finished_at = $1, ip_bits = $2, asn_bits = $3 WHERE report_id = $4")
         .bind(store.now_str())
+        .bind(i64::from(ip_bits))
+        .bind(i64::from(asn_bits))
+        .bind(import.report)
+        .execute(tx.conn())
+        .await?;
+    // The groups are in the notifications and the sets now.
+    sqlx::query("UPDATE feed_chunks SET data = NULL, recipient_keys = NULL WHERE report_id = $1")
         .bind(import.report)
         .execute(tx.conn())
         .await?;
@@ -810,8 +1071,145 @@ async fn finish(
         },
     )
     .await?;
-    tracing::info!(feed = %import.feed, report = import.report, rows, notifications = queued, "feed imported");
+    tracing::info!(
+        feed = %import.feed,
+        report = import.report,
+        rows,
+        notifications = queued,
+        notify_millis = notified.as_millis() as u64,
+        finish_millis = started.elapsed().as_millis() as u64,
+        "feed imported"
+    );
+    Ok(had_legacy)
+}
+
+/// A group's events into the file's entries by address and its counts by AS.
+fn index_events(
+    day: &str,
+    events: &[kept::Sighted],
+    notification: i64,
+    ip_entries: &mut Vec<sets::Entry<[u8; 16]>>,
+    asn_days: &mut HashMap<(u32, u32), u32>,
+) {
+    let Some(day) = sets::day_number(day) else {
+        return;
+    };
+    for e in events {
+        ip_entries.push(sets::Entry {
+            key: e.key,
+            day,
+            notification,
+            events: 1,
+        });
+        if let Some(asn) = e.asn {
+            *asn_days.entry((asn, day)).or_default() += 1;
+        }
+    }
+}
+
+/// One row per recipient's day of the file (`feed_batches`): who was told, by which
+/// notification, of how many events. The events themselves are in the
+/// notification's attachment and the file's sets.
+async fn keep_batches(
+    tx: &mut renkei_core::store::Tx,
+    import: &Import,
+    rows: &[(Option<&str>, &str, Option<i64>, usize)],
+) -> Result<()> {
+    for part in rows.chunks(40) {
+        let sql = format!(
+            "INSERT INTO feed_batches (report_id, feed, day, recipient, notification_id, events, data) VALUES {}",
+            renkei_core::store::value_rows(part.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (recipient, day, notification, events) in part {
+            q = q
+                .bind(import.report)
+                .bind(&import.feed)
+                .bind(*day)
+                .bind(*recipient)
+                .bind(*notification)
+                .bind(*events as i64)
+                .bind(Vec::<u8>::new());
+        }
+        q.execute(tx.conn()).await?;
+    }
     Ok(())
+}
+
+/// Writes a file's set of one kind, a row per bucket; returns the bits of its cut.
+async fn write_set<K: AsRef<[u8]> + Ord + Copy>(
+    tx: &mut renkei_core::store::Tx,
+    report: i64,
+    kind: sets::SetKind,
+    entries: Vec<sets::Entry<K>>,
+) -> Result<u8> {
+    let (bits, buckets) = sets::cut(kind, entries);
+    for part in buckets.chunks(50) {
+        let sql = format!(
+            "INSERT INTO feed_sets (report_id, kind, bucket, entries) VALUES {}",
+            renkei_core::store::value_rows(part.len(), 4)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (bucket, bytes) in part {
+            q = q
+                .bind(report)
+                .bind(kind.as_str())
+                .bind(i64::from(*bucket))
+                .bind(bytes.as_slice());
+        }
+        q.execute(tx.conn()).await?;
+    }
+    Ok(bits)
+}
+
+/// The batches that chunks counted by an earlier version kept for this file (one
+/// per recipient, day and chunk, each its CSV gzip'd), as one more chunk's groups in
+/// [`kept`]'s format; they are replaced by the file's rows per recipient's day.
+async fn legacy_groups(tx: &mut renkei_core::store::Tx, report: i64) -> Result<Option<Vec<u8>>> {
+    type Batch = (Option<String>, Option<String>, String, Vec<u8>);
+    let batches: Vec<Batch> = sqlx::query_as(
+        "SELECT recipient, recipient_detail, day, data FROM feed_batches WHERE report_id = $1 ORDER BY recipient, day, id",
+    )
+    .bind(report)
+    .fetch_all(tx.conn())
+    .await?;
+    if batches.is_empty() {
+        return Ok(None);
+    }
+    let mut groups: Vec<LegacyGroup> = Vec::new();
+    for (recipient, detail, day, data) in batches {
+        let mut csv = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&data[..]), &mut csv)
+            .map_err(|e| IncidentError::invalid("feed", format!("a kept batch: {e}")))?;
+        // Its header row goes; the notification writes its own.
+        let rows = match csv.iter().position(|b| *b == b'\n') {
+            Some(end) => csv[end + 1..].to_vec(),
+            None => Vec::new(),
+        };
+        match groups.last_mut() {
+            Some(g) if g.0 == recipient && g.1 == day => g.3.extend_from_slice(&rows),
+            _ => groups.push((
+                recipient,
+                day,
+                detail.unwrap_or_default().into_bytes(),
+                rows,
+            )),
+        }
+    }
+    groups.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    sqlx::query("DELETE FROM feed_batches WHERE report_id = $1")
+        .bind(report)
+        .execute(tx.conn())
+        .await?;
+    Ok(Some(kept::encode(groups.iter().map(
+        |(r, day, detail, rows)| kept::GroupOut {
+            recipient: r.as_deref(),
+            day,
+            detail,
+            events: &[],
+            rows,
+        },
+    ))?))
 }
 
 /// Rows, events, bad rows and unresolved rows of an import's counted chunks.
@@ -872,12 +1270,16 @@ pub async fn status(store: &Store, report: i64) -> Result<FeedReport> {
     })
 }
 
-/// Imports a feed in this process: stores the file, then processes its chunks one
-/// after the other. `progress(done, total)` counts chunks.
+/// Chunks read ahead of the one being kept.
+const READ_AHEAD: usize = 2;
+
+/// Imports a feed in this process: stores the file, then processes its chunks, the
+/// next one read on another thread while this one is kept. `progress(done, total)`
+/// counts chunks.
 #[allow(clippy::too_many_arguments)]
 pub async fn import(
     store: &Store,
-    tables: &Tables,
+    tables: std::sync::Arc<Tables>,
     settings: &notify::Settings,
     actor: &Actor,
     feed: &str,
@@ -886,7 +1288,13 @@ pub async fn import(
     tlp: Tlp,
     progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Result<FeedReport> {
+    let started = std::time::Instant::now();
     let received = receive(store, actor, feed, mapping, data, tlp, CHUNK_ROWS).await?;
+    tracing::debug!(
+        report = received.report,
+        millis = started.elapsed().as_millis() as u64,
+        "feed file stored and split"
+    );
     // Said before the rows are read, not after: the file is kept, and sending it
     // again once the sender is set resumes it.
     if settings.from.trim().is_empty() && !received.chunks.is_empty() {
@@ -899,22 +1307,98 @@ pub async fn import(
         ));
     }
     let total = received.chunks.len() as u64;
-    for (n, chunk) in received.chunks.iter().enumerate() {
-        process_chunk(
-            store,
-            tables,
-            settings,
-            actor,
-            received.report,
-            chunk,
-            "local",
-        )
-        .await?;
-        progress(n as u64 + 1, total);
+    let import = load_import(store, received.report).await?;
+    let done: HashSet<i64> =
+        sqlx::query_scalar("SELECT first_row FROM feed_chunks WHERE report_id = $1")
+            .bind(received.report)
+            .fetch_all(store.pool())
+            .await?
+            .into_iter()
+            .collect();
+    let failing = std::sync::Arc::new(failing(store).await?);
+    let prepare_on_thread = |chunk: &Chunk<'_>| {
+        let owned = Chunk {
+            first_row: chunk.first_row,
+            line_offset: chunk.line_offset,
+            head: Cow::Owned(chunk.head.to_vec()),
+            rows: Cow::Owned(chunk.rows.to_vec()),
+        };
+        let (tables, failing, mapping) = (tables.clone(), failing.clone(), import.mapping.clone());
+        let (home, day) = (settings.home_country.clone(), import.day.clone());
+        tokio::task::spawn_blocking(move || {
+            prepare(&tables, &mapping, home.as_deref(), &failing, &day, &owned)
+        })
+    };
+    let todo: Vec<&Chunk<'_>> = received
+        .chunks
+        .iter()
+        .filter(|c| !done.contains(&(c.first_row as i64)))
+        .collect();
+    // Two chunks read at once (a machine has two cores at least) while the one
+    // before them is kept: reading, not the database, is the longer part.
+    let mut reading: std::collections::VecDeque<_> = todo
+        .iter()
+        .take(READ_AHEAD)
+        .map(|c| prepare_on_thread(c))
+        .collect();
+    for n in 0..todo.len() {
+        let Some(this) = reading.pop_front() else {
+            break;
+        };
+        let prepared = this.await.map_err(|e| {
+            IncidentError::invalid("feed", format!("reading a chunk failed: {e}"))
+        })??;
+        if let Some(c) = todo.get(n + READ_AHEAD) {
+            reading.push_back(prepare_on_thread(c));
+        }
+        keep_chunk(store, settings, actor, &import, prepared, "local").await?;
+        progress(done.len() as u64 + n as u64 + 1, total);
     }
     let mut report = status(store, received.report).await?;
     report.duplicate = received.duplicate;
     Ok(report)
+}
+
+/// A file's events about one key, from its set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetHit {
+    pub report: i64,
+    pub feed: String,
+    pub day: String,
+    pub events: i64,
+    /// The notification that listed them, if one was queued.
+    pub notification: Option<i64>,
+}
+
+/// Every finished file's events about an address or an AS: one bucket read per
+/// file, the key found in it by halving.
+pub async fn set_hits(store: &Store, kind: sets::SetKind, key: &[u8]) -> Result<Vec<SetHit>> {
+    let bits = match kind {
+        sets::SetKind::Ip => "ip_bits",
+        sets::SetKind::Asn => "asn_bits",
+    };
+    let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT f.report_id, f.feed, s.entries FROM feed_imports f
+         JOIN feed_sets s ON s.report_id = f.report_id AND s.kind = $1 AND s.bucket = (CAST($2 AS BIGINT) >> (32 - f.{bits}))
+         WHERE f.{bits} IS NOT NULL"
+    )))
+    .bind(kind.as_str())
+    .bind(i64::from(sets::hash(key)))
+    .fetch_all(store.pool())
+    .await?;
+    let mut hits = Vec::new();
+    for (report, feed, entries) in rows {
+        for (day, events, notification) in sets::find(kind, &entries, key) {
+            hits.push(SetHit {
+                report,
+                feed: feed.clone(),
+                day: sets::day_text(day),
+                events: i64::from(events),
+                notification: (notification != 0).then_some(notification),
+            });
+        }
+    }
+    Ok(hits)
 }
 
 /// Chunks of unfinished imports not yet counted, for the operations page.
@@ -1006,6 +1490,7 @@ pub async fn refresh_shadowserver_types(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::Item;
 
     #[test]
     fn a_blocklist_row_may_name_a_range() {
@@ -1087,7 +1572,7 @@ mod tests {
         let agg = aggregate(
             &Tables::default(),
             &mapping,
-            data,
+            &data[..],
             None,
             &HashSet::new(),
             "2026-11-22",
@@ -1112,7 +1597,7 @@ mod tests {
         let agg = aggregate(
             &Tables::default(),
             &plain,
-            data,
+            &data[..],
             None,
             &HashSet::new(),
             "2026-11-22",
@@ -1136,7 +1621,7 @@ mod tests {
             let (mut ips, mut problems, mut counted) = (Vec::new(), Vec::new(), 0u64);
             for c in &chunks {
                 prop_assert_eq!(c.first_row, next);
-                let part = read(&c.data, c.line_offset);
+                let part = read(&c.bytes(), c.line_offset);
                 prop_assert!(part.rows as usize <= per);
                 next += part.rows;
                 counted += part.rows;
