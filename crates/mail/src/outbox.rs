@@ -157,7 +157,24 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
     .bind(mail.exercise as i64)
     .fetch_one(tx.conn())
     .await?;
-    let message_id = message_id_for(id, &now, mail.from);
+    let (message_id, raw) = build(&mail, subject, id, &now)?;
+    sqlx::query("UPDATE outbox SET message_id = $1, raw = $2 WHERE id = $3")
+        .bind(&message_id)
+        .bind(raw)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(id)
+}
+
+/// The Message-ID and the whole message of outbox row `id`, queued at `now`.
+fn build(
+    mail: &NewMail<'_>,
+    subject: &str,
+    id: i64,
+    now: &str,
+) -> Result<(String, Vec<u8>), MailError> {
+    let message_id = message_id_for(id, now, mail.from);
     let raw = compose(&Draft {
         from: mail.from,
         to: mail.to,
@@ -171,13 +188,7 @@ pub async fn enqueue(tx: &mut Tx, mail: NewMail<'_>) -> Result<i64, MailError> {
         sign: mail.sign,
         encrypt_to: mail.encrypt_to,
     })?;
-    sqlx::query("UPDATE outbox SET message_id = $1, raw = $2 WHERE id = $3")
-        .bind(&message_id)
-        .bind(raw)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
-    Ok(id)
+    Ok((message_id, raw))
 }
 
 /// A message queued by [`enqueue_many`]: its outbox number and Message-ID.
@@ -194,23 +205,7 @@ fn compose_all(
     ids: &[i64],
     now: &str,
 ) -> Result<Vec<(String, Vec<u8>)>, MailError> {
-    let one = |(mail, id): (&NewMail<'_>, &i64)| -> Result<(String, Vec<u8>), MailError> {
-        let message_id = message_id_for(*id, now, mail.from);
-        let raw = compose(&Draft {
-            from: mail.from,
-            to: mail.to,
-            cc: mail.cc,
-            subject: mail.subject,
-            text: mail.body,
-            attachments: mail.attachments,
-            message_id: &message_id,
-            in_reply_to: mail.in_reply_to,
-            auto_reply: mail.auto_reply,
-            sign: mail.sign,
-            encrypt_to: mail.encrypt_to,
-        })?;
-        Ok((message_id, raw))
-    };
+    let one = |(mail, id): (&NewMail<'_>, &i64)| build(mail, mail.subject, *id, now);
     if mails.len() < 64 {
         return mails.iter().zip(ids).map(one).collect();
     }
