@@ -5,7 +5,8 @@
 //! - here: the command line (clap) and one arm per command.
 //! - `demo`: `renkei demo seed`, a quarter of data through the pillars' own
 //!   functions; `report`: `renkei report quarterly`, the report's files;
-//!   `observe`: `renkei observe …` and `renkei sensor`.
+//!   `observe`: `renkei observe …` and `renkei sensor`; `snapshots`: `renkei
+//!   backup`, `renkei restore` and `renkei store copy`.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ macro_rules! out {
 mod demo;
 mod observe;
 mod report;
+mod snapshots;
 
 #[derive(Parser)]
 #[command(name = "renkei", version, about = "Renkei: the coordination platform of a CSIRT", long_about = None)]
@@ -103,6 +105,27 @@ enum Command {
     /// A demonstration data set.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// Write a snapshot of the whole store to FILE while the server runs and writes
+    /// go on: one consistent view, every table, checksummed; restores into SQLite or
+    /// PostgreSQL. Prints {"taken_at", "schema_version", "audit_seq", "audit_hash",
+    /// "tables", "rows", "bytes"}.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a snapshot (`renkei backup`) into an empty store: the file's checksum
+    /// is checked before anything is written, and all of it is written or none.
+    /// Then `renkei audit verify` names the snapshot's audit head.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Only check the file (checksum and every record) and print what it holds.
+        #[arg(long)]
+        check: bool,
+    },
+    /// The store as a whole: copy it to another database.
+    #[command(subcommand)]
+    Store(snapshots::StoreCommand),
     /// Post one RFC 5322 message from standard input to a Renkei server, for an MTA
     /// (postfix: `pipe` transport) to call. Exit 0 when stored; 75 (EX_TEMPFAIL) when
     /// the server cannot take it now, so the MTA keeps the mail and retries.
@@ -915,6 +938,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             })
         }
+        Command::Backup { out } => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            snapshots::backup(&store, &out).await
+        }
+        Command::Restore { from, check } => {
+            let config = load_config(&cli.global, None)?;
+            snapshots::restore(&config, &from, check).await
+        }
+        Command::Store(cmd) => snapshots::store(cmd).await,
         Command::Audit(AuditCommand::Checkpoint { out }) => {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;

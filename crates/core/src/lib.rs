@@ -9,7 +9,8 @@
 //! - The store and its time: `store` (pool, dialects, migrations, the writer lock),
 //!   `row` (column types for row derives), `time` (the one clock), `jobs` (work
 //!   shared among nodes, leases on the database's clock), `nodes` (heartbeats and
-//!   rate limits), `settings` (values every node reads from the database).
+//!   rate limits), `settings` (values every node reads from the database),
+//!   `snapshot` (backup, restore, and copying a store to another database).
 //! - People and trust: `accounts`, `second_factor`, `secrets`, `access` (the one
 //!   place access is decided), `orgs` (the address book), `audit` (the hash-chained
 //!   log).
@@ -33,6 +34,7 @@ pub mod row;
 pub mod second_factor;
 pub mod secrets;
 pub mod settings;
+pub mod snapshot;
 pub mod store;
 pub mod time;
 pub mod tlp;
