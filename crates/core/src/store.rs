@@ -45,6 +45,26 @@ pub struct Store {
     clock: Clock,
 }
 
+/// The database's schema version and this binary's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SchemaState {
+    /// The last migration the database ran.
+    pub applied: i64,
+    /// The last migration this binary embeds.
+    pub embedded: i64,
+    /// A migration failed part-way (PostgreSQL runs each in a transaction; SQLite
+    /// marks one that failed).
+    pub failed: bool,
+}
+
+impl SchemaState {
+    /// True when the database has every migration this binary needs (a newer node
+    /// may have run later ones).
+    pub fn ready(&self) -> bool {
+        !self.failed && self.applied >= self.embedded
+    }
+}
+
 /// A write transaction. Dropping it without [`Tx::commit`] rolls back.
 pub struct Tx {
     tx: Transaction<'static, Any>,
@@ -290,6 +310,26 @@ impl Store {
             sqlx::query("ANALYZE").execute(&self.pool).await?;
         }
         Ok(())
+    }
+
+    /// Where the database's schema stands against the migrations this binary embeds.
+    pub async fn schema(&self) -> Result<SchemaState> {
+        let (applied, failed): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(MAX(CASE WHEN success THEN version END), 0),
+                    COUNT(CASE WHEN NOT success THEN 1 END)
+             FROM _sqlx_migrations",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let migrator = match self.dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        Ok(SchemaState {
+            applied,
+            embedded: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+            failed: failed > 0,
+        })
     }
 
     /// The number of migrations each dialect embeds; they are kept in step.

@@ -305,6 +305,7 @@ pub async fn build_with_store(config: Config, store: Store) -> Result<Server, We
             state.config.server.body_timeout_secs,
         )))
         .layer(TraceLayer::new_for_http())
+        .layer(from_fn(http::request_id::assign))
         .with_state(state.clone());
     Ok(Server {
         state,

@@ -15,6 +15,7 @@ use renkei_core::lang::Lang;
 use renkei_core::{Classify, CoreError, Kind};
 
 use crate::http::i18n;
+use crate::http::request_id::RequestId;
 
 /// Responses that already are complete pages (a login form showing "wrong password")
 /// carry this so that the boundary leaves them as they are.
@@ -149,6 +150,11 @@ pub fn is_api_path(path: &str) -> bool {
 pub async fn render_errors(request: Request, next: Next) -> Response {
     let api = is_api_path(request.uri().path());
     let lang = i18n::request_lang(request.headers(), None);
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
@@ -170,23 +176,22 @@ pub async fn render_errors(request: Request, next: Next) -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if error.details.is_empty() {
-            serde_json::json!({"error": {"code": error.code, "message": error.message}}).to_string()
-        } else {
-            serde_json::json!({"error": {"code": error.code, "message": error.message, "details": error.details}})
-                .to_string()
+        let mut body = serde_json::json!({"code": error.code, "message": error.message, "request_id": request_id});
+        if !error.details.is_empty() {
+            body["details"] = serde_json::json!(error.details);
         }
+        serde_json::json!({ "error": body }).to_string()
     } else {
         parts.headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
         );
-        error_page(&error, lang)
+        error_page(&error, lang, &request_id)
     };
     Response::from_parts(parts, Body::from(body))
 }
 
-fn error_page(error: &AppError, lang: Lang) -> String {
+fn error_page(error: &AppError, lang: Lang, request_id: &str) -> String {
     use askama::Template;
     let page = crate::pages::ErrorPage {
         catalog: i18n::catalog(lang),
@@ -194,6 +199,7 @@ fn error_page(error: &AppError, lang: Lang) -> String {
         status: error.status.as_u16(),
         code: error.code,
         message: &error.message,
+        request_id,
     };
     page.render().unwrap_or_else(|_| {
         format!(

@@ -178,6 +178,8 @@ pub fn build(state: AppState) -> (Router<AppState>, Vec<&'static RouteSpec>) {
         // Public pages and operations.
         .page(GET, "/", Public, pages::home)
         .page(GET, "/healthz", Public, pages::healthz)
+        .page(GET, "/livez", Public, pages::livez)
+        .page(GET, "/readyz", Public, pages::readyz)
         // Staff, or a token with the metrics scope; `server.metrics_listen` serves it
         // apart, on an address of the operator's choosing.
         .page(GET, "/metrics", Staff, pages::metrics)

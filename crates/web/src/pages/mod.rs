@@ -455,6 +455,8 @@ pub struct ErrorPage<'a> {
     pub status: u16,
     pub code: &'a str,
     pub message: &'a str,
+    /// What an operator looks the failure up by in the logs.
+    pub request_id: &'a str,
 }
 
 impl ErrorPage<'_> {
@@ -505,6 +507,39 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Response {
             r
         }
     }
+}
+
+/// Liveness: the process answers. It reads nothing, so that a database outage
+/// makes nodes unready (`/readyz`), not restarted.
+pub(crate) async fn livez() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
+}
+
+/// Readiness: the database answers and has every migration this node needs. A node
+/// answers nothing while it runs migrations at start, and 503 here until the
+/// database is back, so a load balancer sends it no requests meanwhile.
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    let (status, body) = match state.store.schema().await {
+        Ok(schema) if schema.ready() => (
+            StatusCode::OK,
+            serde_json::json!({"status": "ready", "database": "ok", "schema": schema}),
+        ),
+        Ok(schema) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "unready", "database": "ok", "schema": schema,
+                "reason": "the database lacks migrations this node needs: they have not run, or one failed"}),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"status": "unready", "database": "unreachable"}),
+            )
+        }
+    };
+    let mut r = (status, axum::Json(body)).into_response();
+    r.extensions_mut().insert(Rendered);
+    r
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, AppError> {

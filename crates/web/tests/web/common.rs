@@ -31,10 +31,19 @@ impl Api<'_> {
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        let mut value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        // Every error names its request; taken out here, so that two answers can be
+        // compared (an existing case must look exactly like a missing one).
+        if let Some(error) = value.get_mut("error").and_then(Value::as_object_mut) {
+            let id = error.remove("request_id");
+            assert!(
+                id.as_ref()
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty()),
+                "an error without its request id: {path}"
+            );
+        }
+        (status, value)
     }
     /// Posts bytes as they are (a file), as a coordinator.
     pub async fn post_bytes(&self, who: &str, path: &str, body: &[u8]) -> (u16, Value) {

@@ -1073,6 +1073,7 @@ async fn status_page(backend: Backend) {
     // Wrong, revoked and expired links are the same nothing.
     let wrong = reporter
         .get(s.srv.url("/status/s-not-a-link"))
+        .header("x-request-id", "same-request")
         .send()
         .await
         .unwrap();
@@ -1090,6 +1091,7 @@ async fn status_page(backend: Backend) {
     assert_eq!(r.status(), 303);
     let revoked = reporter
         .get(s.srv.url(&format!("/status/{secret}")))
+        .header("x-request-id", "same-request")
         .send()
         .await
         .unwrap();

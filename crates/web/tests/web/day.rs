@@ -663,7 +663,7 @@ fn english_runs(text: &str) -> Vec<String> {
 /// charts, scripts or machine documents, nor pages behind a secret the walk does
 /// not have or a provider elsewhere.
 fn page_routes(srv: &TestServer) -> Vec<&'static str> {
-    const NOT_PAGES: [&str; 19] = [
+    const NOT_PAGES: [&str; 21] = [
         ".atom",
         ".rss",
         ".svg",
@@ -675,6 +675,8 @@ fn page_routes(srv: &TestServer) -> Vec<&'static str> {
         "/raw",
         "/metrics",
         "/healthz",
+        "/livez",
+        "/readyz",
         "/csaf/",
         "/charts/",
         "/files/",

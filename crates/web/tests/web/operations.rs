@@ -4,6 +4,51 @@ use renkei_core::access::Role;
 use renkei_testkit::{Backend, TestServer, both_backends, csrf_from};
 
 both_backends! {
+    async fn liveness_and_readiness_answer_apart_and_readiness_fails_while_migrations_are_missing(srv) {
+        let r = reqwest::get(srv.url("/livez")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let r = reqwest::get(srv.url("/readyz")).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["status"], "ready");
+        assert_eq!(v["schema"]["applied"], v["schema"]["embedded"]);
+        assert!(v["schema"]["embedded"].as_i64().unwrap() >= 44);
+        // The database as a node finds it before the last migration has run.
+        let last = v["schema"]["embedded"].as_i64().unwrap();
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1").bind(last).execute(srv.store.pool()).await.unwrap();
+        let r = reqwest::get(srv.url("/readyz")).await.unwrap();
+        assert_eq!(r.status(), 503);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["status"], "unready");
+        assert!(v["reason"].as_str().unwrap().contains("migrations"), "{v}");
+        // Alive all the same: nothing to restart for.
+        assert_eq!(reqwest::get(srv.url("/livez")).await.unwrap().status(), 200);
+    }
+
+    async fn every_answer_carries_a_request_id_and_an_error_names_it(srv) {
+        let client = srv.client();
+        // Made here when the proxy sends none: in the header and in the error body.
+        let r = client.get(srv.url("/api/v1/none")).send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert_eq!(id.len(), 24);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["request_id"], id.as_str());
+        assert_eq!(body["error"]["code"], "no_route");
+        // The proxy's id is kept; one that could forge a log field is replaced.
+        let r = client.get(srv.url("/api/v1/none")).header("x-request-id", "3f2a9c0e-5b1d-4c3e").send().await.unwrap();
+        assert_eq!(r.headers()["x-request-id"], "3f2a9c0e-5b1d-4c3e");
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["request_id"], "3f2a9c0e-5b1d-4c3e");
+        let r = client.get(srv.url("/healthz")).header("x-request-id", "x\" level=error").send().await.unwrap();
+        let given = r.headers()["x-request-id"].to_str().unwrap();
+        assert!(given.len() == 24 && given.bytes().all(|b| b.is_ascii_hexdigit()), "{given}");
+        // A page's error shows it in the reader's language.
+        let r = client.get(srv.url("/no-such-page")).header("accept-language", "ja").header("x-request-id", "req-42").send().await.unwrap();
+        assert_eq!(r.status(), 404);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("リクエスト ID") && page.contains("<code>req-42</code>"), "{page}");
+    }
+
     async fn healthz_reports_that_the_database_answers(srv) {
         let r = reqwest::get(srv.url("/healthz")).await.unwrap();
         assert_eq!(r.status(), 200);
