@@ -345,18 +345,29 @@ pub async fn backfill(store: &Store, limit: i64) -> Result<usize> {
     .fetch_all(store.pool())
     .await?;
     if !reports.is_empty() {
+        let rows: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|(id, subject, body, indicators)| {
+                let text = index_text(
+                    &format!(
+                        "{}\n{}",
+                        subject.as_deref().unwrap_or(""),
+                        body.as_deref().unwrap_or("")
+                    ),
+                    named_ips(indicators.as_deref()),
+                );
+                serde_json::json!({"id": id, "search": text})
+            })
+            .collect();
+        let ids: Vec<i64> = reports.iter().map(|r| r.0).collect();
         let mut tx = store.begin().await?;
-        for (id, subject, body, indicators) in &reports {
-            let text = index_text(
-                &format!(
-                    "{}\n{}",
-                    subject.as_deref().unwrap_or(""),
-                    body.as_deref().unwrap_or("")
-                ),
-                named_ips(indicators.as_deref()),
-            );
-            index_report(&mut tx, *id, &text).await?;
-        }
+        index_reports(&mut tx, rows).await?;
+        tx.execute_for_ids(
+            "UPDATE reports SET searchable = 1 WHERE id IN ({ids})",
+            &[],
+            &ids,
+        )
+        .await?;
         tx.commit().await?;
         done += reports.len();
     }
@@ -396,9 +407,13 @@ pub(crate) fn index_sql(dialect: Dialect, rows: &str) -> String {
     }
 }
 
-/// Puts one report's text in the full-text index and marks it searchable.
-async fn index_report(tx: &mut renkei_core::store::Tx, id: i64, text: &str) -> Result<()> {
-    let row = serde_json::json!([{"id": id, "search": text}]).to_string();
+/// Puts reports' text in the full-text index in one statement: `rows` are
+/// `{"id", "search"}` objects (a restored store's 200,000 reports are indexed at
+/// once, where a statement per report took most of a restore).
+async fn index_reports(
+    tx: &mut renkei_core::store::Tx,
+    rows: Vec<serde_json::Value>,
+) -> Result<()> {
     let sql = index_sql(
         tx.dialect(),
         &renkei_core::store::json_rows(
@@ -411,11 +426,7 @@ async fn index_report(tx: &mut renkei_core::store::Tx, id: i64, text: &str) -> R
         ),
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(row)
-        .execute(tx.conn())
-        .await?;
-    sqlx::query("UPDATE reports SET searchable = 1 WHERE id = $1")
-        .bind(id)
+        .bind(serde_json::Value::Array(rows).to_string())
         .execute(tx.conn())
         .await?;
     Ok(())
