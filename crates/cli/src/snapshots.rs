@@ -2,7 +2,7 @@
 //! through `renkei_core::snapshot`, with progress on stderr and a JSON summary on
 //! stdout.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -57,11 +57,10 @@ pub async fn restore(config: &Config, from: &Path, check: bool) -> anyhow::Resul
         return Ok(ExitCode::SUCCESS);
     }
     // Checked before the store is opened: a damaged file creates nothing.
-    let path: PathBuf = from.to_path_buf();
-    tokio::task::spawn_blocking(move || snapshot::file::verify(&path)).await??;
+    let verified = snapshot::verify(from).await?;
     let store = crate::open_store(config).await?;
     let mut report = reporter("restoring");
-    let summary = snapshot::restore(&store, from, &mut report).await?;
+    let summary = snapshot::restore(&store, &verified, &mut report).await?;
     reindex(&store).await?;
     out!("{}", serde_json::to_string(&summary)?);
     Ok(ExitCode::SUCCESS)

@@ -303,21 +303,37 @@ fn same_version(source: i64, target: i64) -> Result<()> {
     Ok(())
 }
 
-/// Restores a snapshot file into `store`, which must be empty (as its migrations
-/// left it). The file's checksum is checked before anything is written, and the
-/// rows are written in one transaction: the store ends up with all of them or none.
-/// Reports come back not yet searchable: the caller runs the search backfill.
-pub async fn restore(store: &Store, from: &Path, progress: OnProgress<'_>) -> Result<Summary> {
-    let path = from.to_path_buf();
-    let body = tokio::task::spawn_blocking(move || file::verify(&path))
-        .await
-        .map_err(|e| CoreError::Internal(e.to_string()))??;
-    let bytes = std::fs::metadata(from)?.len();
+/// A snapshot file whose checksum [`verify`] found right: what [`restore`] takes,
+/// so that the file is read whole once before the store is opened, not twice.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    path: PathBuf,
+    body: u64,
+}
+
+/// Checks a snapshot file's format line and checksum, reading it once.
+pub async fn verify(path: &Path) -> Result<Verified> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let body = file::verify(&path)?;
+        Ok(Verified { path, body })
+    })
+    .await
+    .map_err(|e| CoreError::Internal(e.to_string()))?
+}
+
+/// Restores a verified snapshot file into `store`, which must be empty (as its
+/// migrations left it). The rows are written in one transaction: the store ends up
+/// with all of them or none. Reports come back not yet searchable: the caller runs
+/// the search backfill.
+pub async fn restore(store: &Store, from: &Verified, progress: OnProgress<'_>) -> Result<Summary> {
+    let body = from.body;
+    let bytes = std::fs::metadata(&from.path)?.len();
 
     // The file is read and decompressed on a thread of its own, rows handed over
     // a batch at a time, while this task writes the previous batch.
     let (send, mut receive) = tokio::sync::mpsc::channel::<Result<Vec<file::Record>>>(4);
-    let path = from.to_path_buf();
+    let path = from.path.clone();
     let reader = std::thread::spawn(move || {
         let read = || -> Result<()> {
             let mut r = file::Reader::open(&path, body)?;
