@@ -40,6 +40,7 @@ macro_rules! out {
 
 mod demo;
 mod observe;
+mod privacy;
 mod report;
 mod snapshots;
 
@@ -126,6 +127,15 @@ enum Command {
     /// The store as a whole: copy it to another database.
     #[command(subcommand)]
     Store(snapshots::StoreCommand),
+    /// How long personal data is kept (`[retention]`): run the daily job now, or
+    /// list its runs.
+    #[command(subcommand)]
+    Retention(privacy::RetentionCommand),
+    /// Erase a person on request: every place their address or name is kept
+    /// (reports, threads, mail, lists, subscriptions, contacts, accounts) gets one
+    /// pseudonym, counts stay, and the audit log records that it happened and where,
+    /// not whom. Exit 2 when nothing names them. Prints {"pseudonym", "places", "kept"}.
+    Erase(privacy::EraseArgs),
     /// Post one RFC 5322 message from standard input to a Renkei server, for an MTA
     /// (postfix: `pipe` transport) to call. Exit 0 when stored; 75 (EX_TEMPFAIL) when
     /// the server cannot take it now, so the MTA keeps the mail and retries.
@@ -948,6 +958,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             snapshots::restore(&config, &from, check).await
         }
         Command::Store(cmd) => snapshots::store(cmd).await,
+        Command::Retention(cmd) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            privacy::retention(&store, &config, cmd).await
+        }
+        Command::Erase(args) => {
+            let config = load_config(&cli.global, None)?;
+            let store = open_store(&config).await?;
+            privacy::erase(&store, args).await
+        }
         Command::Audit(AuditCommand::Checkpoint { out }) => {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;

@@ -91,7 +91,7 @@ pub async fn store(cmd: StoreCommand) -> anyhow::Result<ExitCode> {
 /// Builds the full-text index of restored reports again (a snapshot leaves it out:
 /// each dialect keeps it its own way), so that search answers as soon as the
 /// command returns.
-async fn reindex(store: &Store) -> anyhow::Result<()> {
+pub(crate) async fn reindex(store: &Store) -> anyhow::Result<()> {
     let mut indexed = 0usize;
     let mut last = Instant::now();
     loop {

@@ -27,6 +27,48 @@ pub struct Config {
     pub audit: AuditConfig,
     pub sso: SsoConfig,
     pub clocks: ClocksConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long each kind of personal data is kept, in days; 0 keeps it for ever. A
+/// daily job on one node at a time removes what is older (see
+/// `privacy::retention`); statistics, incidents and the audit log stay.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// The bytes of reports as they came in (mails, files, form posts) and their
+    /// attachments, once the report has been read; its text and incidents stay.
+    pub raw_reports_days: u64,
+    /// Reporters' names, addresses and telephone numbers, once every incident
+    /// from the report is closed; their domain stays for the statistics.
+    pub reporter_contacts_days: u64,
+    /// Feed events (the rows of each feed, by address) and which address each
+    /// feed named on which day; the daily counts stay.
+    pub feed_events_days: u64,
+    /// Sensor batches (packets as sensors sent them, once counted) and the
+    /// sources each sensor saw; port statistics stay.
+    pub sensor_batches_days: u64,
+    /// The text and raw copy of mail that left or came in, once delivered or
+    /// given up on; the conversation in each thread stays.
+    pub mail_bodies_days: u64,
+    /// Sign-in sessions, challenges and links, counted from when they ran out.
+    pub sessions_days: u64,
+    /// Rate-limit records and nodes silent this long.
+    pub logs_days: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            raw_reports_days: 0,
+            reporter_contacts_days: 0,
+            feed_events_days: 0,
+            sensor_batches_days: 0,
+            mail_bodies_days: 0,
+            sessions_days: 30,
+            logs_days: 90,
+        }
+    }
 }
 
 /// How long an incident may wait for each thing a coordinator owes it. 0 turns a

@@ -10,7 +10,8 @@
 //!   `row` (column types for row derives), `time` (the one clock), `jobs` (work
 //!   shared among nodes, leases on the database's clock), `nodes` (heartbeats and
 //!   rate limits), `settings` (values every node reads from the database),
-//!   `snapshot` (backup, restore, and copying a store to another database).
+//!   `snapshot` (backup, restore, and copying a store to another database),
+//!   `privacy` (how long personal data is kept, and erasing a person on request).
 //! - People and trust: `accounts`, `second_factor`, `secrets`, `access` (the one
 //!   place access is decided), `orgs` (the address book), `audit` (the hash-chained
 //!   log).
@@ -30,6 +31,7 @@ pub mod jobs;
 pub mod lang;
 pub mod nodes;
 pub mod orgs;
+pub mod privacy;
 pub mod row;
 pub mod second_factor;
 pub mod secrets;

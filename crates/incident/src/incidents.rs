@@ -1123,13 +1123,23 @@ pub async fn report(store: &Store, id: i64) -> Result<Report> {
     Ok(report)
 }
 
-/// The bytes exactly as received.
+/// The bytes exactly as received; a conflict once the retention policy removed
+/// them (the report's text and incidents stay).
 pub async fn raw(store: &Store, id: i64) -> Result<Vec<u8>> {
-    sqlx::query_scalar("SELECT raw FROM reports WHERE id = $1")
-        .bind(id)
-        .fetch_optional(store.pool())
-        .await?
-        .ok_or(IncidentError::NotFound("report"))
+    let (raw, discarded): (Vec<u8>, Option<String>) =
+        sqlx::query_as("SELECT raw, raw_discarded_at FROM reports WHERE id = $1")
+            .bind(id)
+            .fetch_optional(store.pool())
+            .await?
+            .ok_or(IncidentError::NotFound("report"))?;
+    match discarded {
+        Some(at) => Err(IncidentError::Core(renkei_core::CoreError::Conflict(
+            format!(
+                "the report's bytes as received were removed on {at} under the retention policy"
+            ),
+        ))),
+        None => Ok(raw),
+    }
 }
 
 /// Staff who may own incidents, for the assign menu.

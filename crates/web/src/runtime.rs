@@ -1,7 +1,7 @@
 //! The one runtime of a Renkei node: the web server and every background part
 //! (SMTP intake, metrics listener, outbox and mailing-list senders, report retries,
 //! audit checkpoints, enrichment refresh, observation roll-up and trends, the node's
-//! heartbeat, bus consumers), started together by [`Server::start`] and stopped
+//! heartbeat, retention, bus consumers), started together by [`Server::start`] and stopped
 //! together by [`Running::stop`].
 //!
 //! `renkei serve`, `renkei demo seed` and the integration tests all go through
@@ -160,6 +160,7 @@ impl Server {
         );
         spawn("heartbeat", Box::pin(heartbeat(&state, signal())));
         spawn("clocks", Box::pin(clock_worker(&state, signal())));
+        spawn("retention", Box::pin(retention_worker(&state, signal())));
         spawn(
             "bus: sensor batches",
             Box::pin(consumer(
@@ -563,6 +564,57 @@ fn clock_worker(
             }
             if let Err(e) = renkei_core::jobs::release(store, CLOCK_JOB, me).await {
                 tracing::warn!(error = %e, "clock lease not released; it runs out by itself");
+            }
+        })
+        .await
+    }
+}
+
+/// Once a day, on one node: removes personal data older than `[retention]` keeps
+/// it and records what went for the operations page. Looked at every ten minutes,
+/// the first time a few minutes after start, so a node restarting in a loop does
+/// not run it each time.
+fn retention_worker(
+    state: &AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
+    use renkei_core::privacy::retention;
+    let state = state.clone();
+    async move {
+        tokio::pin!(shutdown);
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+            _ = &mut shutdown => return,
+        }
+        every(Duration::from_secs(600), shutdown, || async {
+            let (store, me) = (&state.store, state.node_id.as_str());
+            match retention::due(store).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention runs not read; will retry");
+                    return;
+                }
+            }
+            match renkei_core::jobs::lease(store, retention::JOB, me, chrono::Duration::hours(2))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention lease not read; will retry");
+                    return;
+                }
+            }
+            // Another node may have finished a run while this one waited.
+            if matches!(retention::due(store).await, Ok(true)) {
+                match retention::run_recorded(store, &state.config.retention, me).await {
+                    Ok(run) => tracing::info!(removed = ?run.removed, "retention applied"),
+                    Err(e) => tracing::warn!(error = %e, "retention not applied; will retry"),
+                }
+            }
+            if let Err(e) = renkei_core::jobs::release(store, retention::JOB, me).await {
+                tracing::warn!(error = %e, "retention lease not released; it runs out by itself");
             }
         })
         .await

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use renkei_core::jobs::{self, Lease};
 use renkei_core::nodes::{self, Node};
+use renkei_core::privacy::retention;
 use serde::Serialize;
 
 use crate::http::error::AppError;
@@ -83,6 +84,39 @@ pub struct Operations {
     pub nodes: Vec<Node>,
     pub queues: Queues,
     pub leases: Vec<Lease>,
+    pub retention: Retention,
+}
+
+/// What the team keeps how long, and what the daily job removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Retention {
+    /// Each kind with its days (0: for ever) and what the last run removed.
+    pub kinds: Vec<RetentionKind>,
+    /// The latest runs, newest first.
+    pub runs: Vec<retention::Run>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionKind {
+    pub kind: &'static str,
+    pub days: u64,
+    pub last_removed: Option<u64>,
+}
+
+async fn retention_state(state: &AppState) -> Result<Retention, AppError> {
+    let runs = retention::runs(&state.store, 7).await?;
+    let last = runs
+        .iter()
+        .find(|r| r.error.is_none() && r.finished_at.is_some());
+    let kinds = retention::Kind::ALL
+        .into_iter()
+        .map(|k| RetentionKind {
+            kind: k.as_str(),
+            days: k.days(&state.config.retention),
+            last_removed: last.and_then(|r| r.removed.get(k.as_str()).copied()),
+        })
+        .collect();
+    Ok(Retention { kinds, runs })
 }
 
 async fn operations(state: &AppState) -> Result<Operations, AppError> {
@@ -91,6 +125,7 @@ async fn operations(state: &AppState) -> Result<Operations, AppError> {
         nodes: nodes::nodes(&state.store).await?,
         queues: queues(state).await?,
         leases: jobs::leases(&state.store).await?,
+        retention: retention_state(state).await?,
     })
 }
 
