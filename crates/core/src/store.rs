@@ -26,8 +26,17 @@ use chrono::{DateTime, Utc};
 use crate::time::Clock;
 use crate::{CoreError, Result};
 
-static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/sqlite");
-static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../../migrations/postgres");
+// Nodes upgrade one at a time: a node of the previous release restarting against a
+// database a newer node has migrated finds migrations it does not know, and goes on
+// (migrations are expand-only within a release; see migrations/README.md).
+static SQLITE_MIGRATIONS: Migrator = Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("../../migrations/sqlite")
+};
+static POSTGRES_MIGRATIONS: Migrator = Migrator {
+    ignore_missing: true,
+    ..sqlx::migrate!("../../migrations/postgres")
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {

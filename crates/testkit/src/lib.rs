@@ -204,6 +204,17 @@ impl TestServer {
         Self::start_on(backend, database, &url, "127.0.0.1", tweak).await
     }
 
+    /// Starts on a database made beforehand (by an earlier release's migrations,
+    /// say): the server migrates it as `renkei serve` would.
+    pub async fn start_on_database(
+        backend: Backend,
+        database: FreshDatabase,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        let url = database.url.clone();
+        Self::start_on(backend, database, &url, "127.0.0.1", tweak).await
+    }
+
     /// Starts with `http://localhost:{port}` as its public address: a host name, as
     /// security keys need (browsers refuse WebAuthn on a bare IP address).
     pub async fn start_at_localhost(

@@ -199,6 +199,16 @@ pub async fn build(config: Config) -> Result<Server, WebError> {
 
 /// Assembles the application on an already open store.
 pub async fn build_with_store(config: Config, store: Store) -> Result<Server, WebError> {
+    let schema = store.schema().await?;
+    if schema.applied > schema.embedded {
+        // A rolling upgrade: a newer node migrated first. This node still works
+        // (migrations within a release only add), and should be upgraded next.
+        tracing::warn!(
+            database = schema.applied,
+            node = schema.embedded,
+            "the database was migrated by a newer Renkei; upgrade this node"
+        );
+    }
     let csrf_key = settings::secret(&store, "csrf_key").await?;
     let setup_token =
         accounts::first_admin_setup_token(&store, config.security.setup_link_ttl_hours).await?;
