@@ -503,12 +503,24 @@ async fn retention(backend: renkei_testkit::Backend) {
         0,
         "a dry run removes nothing"
     );
+    // No run yet: the server's daily job would take it.
+    assert!(
+        renkei_core::privacy::retention::due(&srv.store)
+            .await
+            .unwrap()
+    );
     let out = with(false).output().await.unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout_json(&out),
         would,
         "the run removes what the dry run said"
+    );
+    assert!(
+        !renkei_core::privacy::retention::due(&srv.store)
+            .await
+            .unwrap(),
+        "one run a day: the nodes' job waits for tomorrow"
     );
     // The bytes are gone and the API says why; the report, its text and incidents stay.
     let r = http
