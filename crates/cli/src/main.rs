@@ -544,7 +544,27 @@ fn load_config(global: &Global, listen: Option<&String>) -> anyhow::Result<Confi
     )?)
 }
 
-fn init_logging(config: &Config) {
+/// Traces sent to the OpenTelemetry collector until dropped, which sends what is
+/// still batched.
+struct Traces(Option<opentelemetry_sdk::trace::SdkTracerProvider>);
+
+impl Drop for Traces {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take()
+            && let Err(e) = provider.shutdown()
+        {
+            say!("renkei: traces not all sent: {e}");
+        }
+    }
+}
+
+/// Logs to stderr, and with `log.otlp_endpoint` traces to an OpenTelemetry collector.
+fn init_logging(config: &Config) -> anyhow::Result<Traces> {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = match config.log.format {
@@ -552,15 +572,42 @@ fn init_logging(config: &Config) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let provider = if config.log.otlp_endpoint.is_empty() {
+        None
+    } else {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpJson)
+            .with_endpoint(config.log.otlp_endpoint.clone())
+            .build()
+            .context("the OTLP exporter")?;
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name("renkei")
+            .with_attribute(opentelemetry::KeyValue::new(
+                "service.version",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .build();
+        Some(
+            opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(resource)
+                .build(),
+        )
+    };
+    let traces = provider
+        .as_ref()
+        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("renkei")));
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
+    let registry = tracing_subscriber::registry().with(filter).with(traces);
     if json {
-        builder.json().init();
+        registry.with(fmt.json()).init();
     } else {
-        builder.init();
+        registry.with(fmt).init();
     }
+    Ok(Traces(provider))
 }
 
 async fn publish(config: &Config, store: &Store, cmd: PublishCommand) -> anyhow::Result<ExitCode> {
@@ -736,7 +783,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 say!("renkei: configuration OK");
                 return Ok(ExitCode::SUCCESS);
             }
-            init_logging(&config);
+            let _traces = init_logging(&config)?;
             note_new_database(&config.database.url);
             serve(config).await?;
             Ok(ExitCode::SUCCESS)
@@ -782,7 +829,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(&cli.global, None)?;
             let store = open_store(&config).await?;
             if format == "csv" {
-                init_logging(&config);
+                let _traces = init_logging(&config)?;
                 let Some(feed) = feed else {
                     say!("renkei: --format csv imports a bulk feed: give its name with --feed");
                     return Ok(ExitCode::from(2));
@@ -900,7 +947,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Sensor(args) => {
             let config = load_config(&cli.global, None)?;
-            init_logging(&config);
+            let _traces = init_logging(&config)?;
             observe::sensor(args).await
         }
         Command::Enrich(cmd) => {

@@ -510,6 +510,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter such as `info` or `renkei_web=debug,info`.
     pub level: String,
+    /// Where to send traces (OpenTelemetry, OTLP over HTTP with JSON), e.g.
+    /// `http://127.0.0.1:4318/v1/traces`; empty: none are sent.
+    pub otlp_endpoint: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -557,6 +560,7 @@ impl Default for LogConfig {
         LogConfig {
             format: LogFormat::Auto,
             level: "info".into(),
+            otlp_endpoint: String::new(),
         }
     }
 }
@@ -772,6 +776,12 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), CoreError> {
         let bad = |m: String| Err(CoreError::Config(m));
+        let otlp = &self.log.otlp_endpoint;
+        if !(otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://")) {
+            return bad(format!(
+                "log.otlp_endpoint {otlp:?} must be an http:// or https:// address (OTLP over HTTP)"
+            ));
+        }
         let url = &self.bus.nats_url;
         if !(url.is_empty() || url.starts_with("nats://") || url.starts_with("tls://")) {
             return bad(format!(
@@ -1144,6 +1154,7 @@ mod tests {
                 "database.url" => "sqlite://x.db",
                 "log.format" => "json",
                 "log.level" => "debug",
+                "log.otlp_endpoint" => "http://127.0.0.1:4318/v1/traces",
                 "bus.nats_url" => "nats://127.0.0.1:4222",
                 "bus.prefix" => "csirt_a",
                 "publish.holidays" => "none",

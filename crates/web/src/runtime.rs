@@ -253,11 +253,16 @@ impl Drop for Running {
 
 /// Runs `job` every `period` (the first time at once) until `shutdown`: the shape of
 /// every periodic worker here.
-async fn every<F, Fut>(period: Duration, shutdown: impl Future<Output = ()>, mut job: F)
-where
+async fn every<F, Fut>(
+    name: &'static str,
+    period: Duration,
+    shutdown: impl Future<Output = ()>,
+    mut job: F,
+) where
     F: FnMut() -> Fut,
     Fut: Future<Output = ()>,
 {
+    use tracing::Instrument as _;
     let mut tick = tokio::time::interval(period);
     tokio::pin!(shutdown);
     loop {
@@ -265,7 +270,10 @@ where
             _ = tick.tick() => {}
             _ = &mut shutdown => return,
         }
-        job().await;
+        // One span per run: what the job logs is found by it, and traced with it.
+        job()
+            .instrument(tracing::info_span!("job", job = name))
+            .await;
     }
 }
 
@@ -435,7 +443,7 @@ fn trend_worker(
     let state = state.clone();
     let period = Duration::from_secs(60);
     async move {
-        every(period, shutdown, || async {
+        every("observation trends", period, shutdown, || async {
             if let Err(e) = roll_up(&state).await {
                 tracing::warn!(error = %e, "sensor batches not rolled up; will retry");
             }
@@ -479,7 +487,7 @@ fn clock_worker(
 ) -> impl Future<Output = ()> + Send + 'static {
     let state = state.clone();
     async move {
-        every(Duration::from_secs(60), shutdown, || async {
+        every("clocks", Duration::from_secs(60), shutdown, || async {
             let (store, me) = (&state.store, state.node_id.as_str());
             match renkei_core::jobs::lease(store, CLOCK_JOB, me, chrono::Duration::minutes(5)).await
             {
@@ -586,7 +594,7 @@ fn retention_worker(
             _ = tokio::time::sleep(Duration::from_secs(300)) => {}
             _ = &mut shutdown => return,
         }
-        every(Duration::from_secs(600), shutdown, || async {
+        every("retention", Duration::from_secs(600), shutdown, || async {
             let (store, me) = (&state.store, state.node_id.as_str());
             match retention::due(store).await {
                 Ok(true) => {}
@@ -659,19 +667,24 @@ fn intake_retry(
 ) -> impl Future<Output = ()> + Send + 'static {
     let store = state.store.clone();
     let settings = state.intake.clone();
-    every(Duration::from_secs(60), shutdown, move || {
-        let (store, settings) = (store.clone(), settings.clone());
-        async move {
-            let age = chrono::Duration::minutes(2);
-            match renkei_incident::reports::retry_stuck(&store, &settings, age, 100).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(reports = n, "waiting reports tried again"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "waiting reports not tried again; will retry")
+    every(
+        "intake retry",
+        Duration::from_secs(60),
+        shutdown,
+        move || {
+            let (store, settings) = (store.clone(), settings.clone());
+            async move {
+                let age = chrono::Duration::minutes(2);
+                match renkei_incident::reports::retry_stuck(&store, &settings, age, 100).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(reports = n, "waiting reports tried again"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "waiting reports not tried again; will retry")
+                    }
                 }
             }
-        }
-    })
+        },
+    )
 }
 
 /// With `audit.checkpoint_file` set: every `audit.checkpoint_interval_secs`, when the
@@ -691,7 +704,7 @@ fn audit_checkpointer(
             return;
         };
         let period = Duration::from_secs(audit.checkpoint_interval_secs);
-        every(period, shutdown, || async {
+        every("audit checkpoints", period, shutdown, || async {
             use std::sync::atomic::Ordering;
             match renkei_core::audit::head(&store).await {
                 Ok(h) if h.seq == last.load(Ordering::Relaxed) => return,
@@ -723,7 +736,7 @@ fn heartbeat(
     let store: Store = state.store.clone();
     let address = state.config.public_url();
     let me = state.node_id.clone();
-    every(Duration::from_secs(10), shutdown, move || {
+    every("heartbeat", Duration::from_secs(10), shutdown, move || {
         let (store, me, address) = (store.clone(), me.clone(), address.clone());
         async move {
             if let Err(e) = renkei_core::nodes::heartbeat(&store, &me, &address).await {

@@ -22,6 +22,9 @@ pub const JOB: &str = "privacy.retention";
 
 /// Rows taken per slice.
 const SLICE: i64 = 5000;
+/// Feed batches per slice: each holds its events' rows, a few kilobytes to
+/// megabytes, and freeing them is most of the work.
+const FEED_SLICE: i64 = 500;
 /// Address-keyed rows walked per slice.
 const WALK: i64 = 20000;
 
@@ -303,8 +306,10 @@ async fn remove(store: &Store, kind: Kind, cutoff: DateTime<Utc>) -> Result<u64>
             .await?
         }
         Kind::FeedEvents => {
-            // The sightings name their batch: they go first.
+            // The sightings name their batch: they go first, with any still staged
+            // (a merge would otherwise name a batch that is gone).
             by_address(store, "feed_sightings", &day).await?;
+            delete_where(store, "feed_sightings_staged", "day < $1", &day).await?;
             let mut events = 0;
             let mut last = 0i64;
             loop {
@@ -313,7 +318,7 @@ async fn remove(store: &Store, kind: Kind, cutoff: DateTime<Utc>) -> Result<u64>
                 )
                 .bind(last)
                 .bind(&day)
-                .bind(SLICE)
+                .bind(FEED_SLICE)
                 .fetch_all(store.pool())
                 .await?;
                 let Some(&(top, _)) = slice.last() else { break };

@@ -43,7 +43,13 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         .map(str::to_string)
         .unwrap_or_else(fresh);
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id);
+    // The path, not the query: a search's words may name a person.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path()
+    );
     let mut response = next.run(request).instrument(span).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, v);
