@@ -51,7 +51,7 @@ pub async fn retention(
             out!("{}", serde_json::to_string(&would)?);
         }
         RetentionCommand::Run { dry_run: false } => {
-            let node = format!("cli:{}", hostname());
+            let node = format!("cli:{}", renkei_core::nodes::new_node_id());
             let run = retention::run_recorded(store, &config.retention, &node).await?;
             crate::snapshots::reindex(store).await?;
             out!("{}", serde_json::to_string(&run.removed)?);
@@ -101,10 +101,4 @@ pub async fn erase(store: &Store, args: EraseArgs) -> anyhow::Result<ExitCode> {
     }
     out!("{}", serde_json::to_string(&done)?);
     Ok(ExitCode::SUCCESS)
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into())
 }

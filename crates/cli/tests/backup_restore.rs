@@ -3,6 +3,10 @@
 //! dialects; a damaged file refused before anything is written; a copy from SQLite
 //! to PostgreSQL stopped half-way and resumed.
 
+mod common;
+
+use common::renkei;
+use common::{stderr, stdout_json};
 use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,28 +17,8 @@ use renkei_core::access::Role;
 use renkei_testkit::{Backend, FreshDatabase, both_backends, postgres_configured};
 use serde_json::{Value, json};
 
-fn renkei() -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_renkei"));
-    for var in ["RENKEI_DATABASE_URL", "RENKEI_CONFIG", "RENKEI_TOKEN"] {
-        c.env_remove(var);
-    }
-    c.env("RENKEI_LOG__LEVEL", "warn");
-    c.kill_on_drop(true);
-    c
-}
-
 async fn run(args: &[&str]) -> Output {
     renkei().args(args).output().await.unwrap()
-}
-
-fn stdout_json(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap_or("null"))
-        .unwrap_or_else(|e| panic!("{e}: {text} / {}", String::from_utf8_lossy(&out.stderr)))
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A report as a reporter's API client sends one: its log line names an address,

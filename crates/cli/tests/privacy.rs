@@ -6,7 +6,9 @@
 //! removes report bytes, feed events and old sessions, the dry run saying first
 //! exactly what will go, and the operations page shows what went.
 
-use std::process::Output;
+mod common;
+
+use common::{stderr, stdout_json};
 
 use renkei_core::access::Role;
 use renkei_core::audit::Actor;
@@ -16,25 +18,11 @@ use serde_json::{Value, json};
 
 const ADDRESS: &str = "Taro.Yamada@victim.example.jp";
 
+/// The binary with the team's sender set (imports and mail need one).
 fn renkei() -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_renkei"));
-    for var in ["RENKEI_DATABASE_URL", "RENKEI_CONFIG", "RENKEI_TOKEN"] {
-        c.env_remove(var);
-    }
-    c.env("RENKEI_LOG__LEVEL", "warn");
+    let mut c = common::renkei();
     c.env("RENKEI_MAIL__FROM", "Example CSIRT <csirt@csirt.example>");
-    c.kill_on_drop(true);
     c
-}
-
-fn stdout_json(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.lines().last().unwrap_or("null"))
-        .unwrap_or_else(|e| panic!("{e}: {text} / {}", String::from_utf8_lossy(&out.stderr)))
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 async fn scalar(srv: &TestServer, sql: &str) -> i64 {
