@@ -609,6 +609,45 @@ async fn retention(backend: renkei_testkit::Backend) {
         "{page}"
     );
     assert!(page.contains("id=\"retention-runs\""), "{page}");
+    // In Japanese: every word from the catalog, no kind shown by its identifier.
+    sqlx::query("UPDATE users SET lang = 'ja' WHERE id = $1")
+        .bind(admin.id)
+        .execute(srv.store.pool())
+        .await
+        .unwrap();
+    let page = signed
+        .client
+        .get(srv.url("/admin/operations"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let section = &page[page
+        .find("個人データの保存期間")
+        .expect("the heading in Japanese")..];
+    for word in [
+        "受信したままの報告",
+        "フィードのイベント",
+        "無期限",
+        "実行履歴",
+    ] {
+        assert!(section.contains(word), "{word}: {section}");
+    }
+    let shown: String = section
+        .split('<')
+        .map(|t| t.split_once('>').map_or("", |x| x.1))
+        .collect();
+    for raw in [
+        "raw_reports",
+        "feed_events",
+        "reporter_contacts",
+        "Removed",
+        "Kept",
+    ] {
+        assert!(!shown.contains(raw), "{raw} shown as text: {shown}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
